@@ -1,0 +1,36 @@
+#ifndef ENRICH_SCHEMA_VERDICT_H_
+#define ENRICH_SCHEMA_VERDICT_H_
+
+#include <string>
+#include <variant>
+
+#include "schema/disposition.h"
+#include "schema/judgement.h"
+#include "schema/observable.h"
+
+namespace enrich::schema {
+
+// The body of a 200 from `GET /ctia/{type}/{value}/verdict`: exactly six keys
+// (reference/ctia-api.md §2.2). `observable` is the *stored* observable of the winning
+// judgement, in its stored case; key results by the request, never by this field (§1.2).
+struct Verdict {
+  Disposition disposition = Disposition::kUnknown;
+  // Always DispositionName(disposition); kept because CTIA sends it.
+  std::string disposition_name;
+  Observable observable;
+  std::string judgement_id;
+  ValidTime valid_time;
+};
+
+// CTIA's 404 "no verdict currently available for the supplied observable" (§2.3): an expected
+// outcome, not an error (STYLE rule 8).
+struct NoVerdict {};
+
+using VerdictResult = std::variant<Verdict, NoVerdict>;
+
+// The verdict CTIA builds from its winning judgement (`make-verdict`).
+Verdict VerdictFromJudgement(const Judgement& j);
+
+}  // namespace enrich::schema
+
+#endif  // ENRICH_SCHEMA_VERDICT_H_

@@ -1,0 +1,69 @@
+#ifndef ENRICH_TRANSPORT_CONNECTION_POOL_H_
+#define ENRICH_TRANSPORT_CONNECTION_POOL_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "boost/asio/any_io_executor.hpp"
+#include "transport/http_types.h"
+#include "transport/url.h"
+
+namespace enrich::transport {
+
+struct PoolOptions {
+  size_t connections = 16;                             // keep-alive connections to the host
+  absl::Duration connect_timeout = absl::Seconds(10);  // resolve + TCP connect
+  absl::Duration request_timeout = absl::Seconds(30);  // write request + read whole response
+  size_t max_response_bytes = 8 << 20;                 // larger bodies fail with a clear error
+  std::string user_agent = "ctia-enrich/0.1";
+};
+
+// Counters for stats; read with Snapshot().
+struct PoolCounters {
+  uint64_t requests = 0;      // requests completed with an HTTP answer
+  uint64_t failures = 0;      // requests that ended in a transport error
+  uint64_t connects = 0;      // TCP connections opened
+  uint64_t stale_retries = 0; // requests resent after a keep-alive connection was found closed
+};
+
+// A pool of up to N HTTP/1.1 keep-alive connections to one origin (plain TCP).
+//
+// Send() queues the request; a free connection takes it (connecting lazily), writes it and
+// reads the answer under deadlines. A request that fails on a reused connection before any byte
+// of the answer arrived is sent once more on a fresh connection when `idempotent` (the server may
+// close idle keep-alive connections at any time). A `Connection: close` answer closes that
+// connection after delivery; the next request reconnects.
+//
+// Errors: Unavailable (connect refused/reset/closed), DeadlineExceeded (a step timed out),
+// ResourceExhausted (answer larger than max_response_bytes), InvalidArgument (bad HTTP from
+// the server). Messages name the origin and the step.
+//
+// Thread safety: Send() may be called from any thread. `done` runs exactly once, on one of the
+// executor's threads (never inline in Send()). The pool must outlive every callback; Shutdown()
+// fails queued requests with Cancelled and closes the connections.
+class ConnectionPool {
+ public:
+  ConnectionPool(boost::asio::any_io_executor executor, Url origin, PoolOptions options);
+  ~ConnectionPool();
+  ConnectionPool(const ConnectionPool&) = delete;
+  ConnectionPool& operator=(const ConnectionPool&) = delete;
+
+  using Callback = std::function<void(absl::StatusOr<HttpResponse>)>;
+  void Send(HttpRequest request, Callback done);
+
+  void Shutdown();
+  PoolCounters Snapshot() const;
+  const Url& origin() const;
+
+ private:
+  class Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace enrich::transport
+
+#endif  // ENRICH_TRANSPORT_CONNECTION_POOL_H_

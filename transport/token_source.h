@@ -1,0 +1,28 @@
+#ifndef ENRICH_TRANSPORT_TOKEN_SOURCE_H_
+#define ENRICH_TRANSPORT_TOKEN_SOURCE_H_
+
+#include <functional>
+#include <string>
+#include "absl/strings/string_view.h"
+
+#include "absl/status/statusor.h"
+
+namespace enrich::transport {
+
+// Supplies bearer tokens for CTIA requests.
+class TokenSource {
+ public:
+  virtual ~TokenSource() = default;
+  using Callback = std::function<void(absl::StatusOr<std::string>)>;
+  // Calls `done` exactly once with a token believed valid, or with the error that prevented
+  // getting one (Unauthenticated for bad credentials: fatal for the run). `done` may run inline
+  // (cached token) or on an io thread.
+  virtual void GetToken(Callback done) = 0;
+  // Tells the source that `token` was rejected (HTTP 401): the next GetToken() fetches a new
+  // one unless a newer token is already cached.
+  virtual void Invalidate(absl::string_view token) = 0;
+};
+
+}  // namespace enrich::transport
+
+#endif  // ENRICH_TRANSPORT_TOKEN_SOURCE_H_
