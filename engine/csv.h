@@ -1,0 +1,85 @@
+#ifndef ENRICH_ENGINE_CSV_H_
+#define ENRICH_ENGINE_CSV_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+
+namespace enrich::engine {
+
+// One CSV record as read: its exact bytes (so it can be written back untouched) and its
+// unescaped fields.
+struct CsvRecord {
+  // The record's bytes without its terminator, exactly as in the input (quotes, doubled quotes
+  // and embedded newlines included).
+  std::string raw;
+  // "\r\n", "\n", or "" for a last record that ends at end of file.
+  absl::string_view terminator;
+  // 1-based physical line on which the record starts.
+  uint64_t line = 0;
+  // Set when the record is not RFC 4180: text after a closing quote, or end of file inside a
+  // quoted field. `problem` says what and where. The record is still returned (never dropped).
+  bool malformed = false;
+  std::string problem;
+
+  size_t field_count() const { return spans_.size(); }
+  absl::string_view field(size_t i) const {
+    return absl::string_view(fields_).substr(spans_[i].first, spans_[i].second);
+  }
+
+ private:
+  friend class CsvReader;
+  std::string fields_;                             // unescaped field bytes, back to back
+  std::vector<std::pair<uint32_t, uint32_t>> spans_;  // (offset, length) into fields_
+};
+
+// Streaming RFC 4180 reader: quoted fields, doubled quotes, embedded delimiters and newlines,
+// CRLF or LF record ends, and a UTF-8 byte-order mark at the start of the input (kept in `raw`
+// of the first record, removed from its first field). Reads in blocks of `block_size`; memory
+// is one block plus the current record.
+//
+// Not thread-safe. Does not own `file`.
+class CsvReader {
+ public:
+  explicit CsvReader(std::FILE* file, char delimiter = ',', size_t block_size = 1 << 20);
+
+  // The next record, valid until the next call; nullptr at end of input or on a read error
+  // (then status() is not OK).
+  const CsvRecord* Next();
+  // OK, or the I/O error that stopped reading.
+  const absl::Status& status() const { return status_; }
+  // True when the input started with a UTF-8 byte-order mark.
+  bool had_bom() const { return had_bom_; }
+
+ private:
+  bool Fill();
+  int Peek();
+  int Get();
+
+  std::FILE* file_;
+  const char delimiter_;
+  const size_t block_size_;
+  std::vector<char> buf_;  // block_size_ bytes, at least 3 (for the BOM check)
+  size_t pos_ = 0;
+  size_t len_ = 0;
+  bool eof_ = false;
+  bool started_ = false;
+  bool had_bom_ = false;
+  uint64_t line_ = 1;
+  CsvRecord record_;
+  absl::Status status_;
+};
+
+// Appends `value` to `out` as one CSV field, quoting it (and doubling quotes) when it contains
+// the delimiter, a quote, CR or LF.
+void AppendCsvField(std::string& out, absl::string_view value, char delimiter = ',');
+
+}  // namespace enrich::engine
+
+#endif  // ENRICH_ENGINE_CSV_H_
