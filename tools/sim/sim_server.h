@@ -34,6 +34,16 @@ struct SimOptions {
   std::string public_base;
   // Clock for token expiry, defaults and verdict validity. Not owned; must outlive the server.
   const schema::Clock* clock = &schema::SystemClock::Instance();
+  // Most entities one POST /ctia/bulk may carry (ctia `http.bulk.max-size`, reference §6.1).
+  size_t bulk_max = 2000;
+  // ctia `access-control.max-record-visibility` (reference §2.5): true = "everyone" (TLP
+  // white/green records visible to every caller, CTIA's default); false = "group".
+  bool green_visible_to_everyone = true;
+  // Connection limits: a request whose header block or body exceeds these gets 431 / 413 and
+  // the connection is closed; an idle keep-alive connection is closed after `idle_timeout`.
+  size_t header_limit = 8 * 1024;
+  size_t body_limit = 16 * 1024 * 1024;
+  absl::Duration idle_timeout = absl::Seconds(30);
 };
 
 // Request counters (per route family and status class) for tests.
@@ -44,6 +54,11 @@ struct SimCounters {
   uint64_t bulk_posts = 0;
   uint64_t unauthorized = 0;  // 401 answers
   uint64_t total = 0;
+  // Added: other route families and status classes.
+  uint64_t judgement_reads = 0;    // GET /ctia/judgement/{id}
+  uint64_t judgement_deletes = 0;  // DELETE /ctia/judgement/{id}
+  uint64_t forbidden = 0;          // 403 answers
+  uint64_t client_errors = 0;      // every 4xx answer (401 and 403 included)
 };
 
 // ctia-sim: a CTIA-compatible HTTP/1.1 server (reference/ctia-api.md §12).
@@ -88,6 +103,13 @@ class SimServer {
 // every disposition, relative to `now`. The sample log generator (tools/sample) draws part of
 // its observables from these.
 std::vector<schema::Judgement> DemoJudgements(absl::Time now);
+
+// Reads an NDJSON seed file: one judgement per line in the form POST /ctia/judgement takes
+// (reference §5.1), creation defaults relative to `now`. Blank lines and lines starting with
+// '#' are skipped. Error: NotFound when the file cannot be read; InvalidArgument naming
+// "<path>:<line>: " and the first problem (JSON syntax or field error) otherwise.
+absl::StatusOr<std::vector<schema::Judgement>> LoadJudgementsNdjson(const std::string& path,
+                                                                    absl::Time now);
 
 }  // namespace enrich::sim
 

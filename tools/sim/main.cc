@@ -1,0 +1,134 @@
+// ctia-sim: a local CTIA-compatible server for the demo, the tests and the benchmarks.
+
+#include <csignal>
+#include <cstdio>
+#include <exception>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "tools/sim/sim_server.h"
+
+namespace {
+
+// "ID:SECRET[:ORG]" → SimClient. The secret may not contain ':'.
+bool ParseClient(const std::string& text, enrich::sim::SimClient* out) {
+  std::vector<std::string> parts = absl::StrSplit(text, ':');
+  if (parts.size() < 2 || parts.size() > 3 || parts[0].empty() || parts[1].empty()) {
+    return false;
+  }
+  out->id = parts[0];
+  out->secret = parts[1];
+  if (parts.size() == 3 && !parts[2].empty()) out->org = parts[2];
+  return true;
+}
+
+int Run(int argc, char** argv) {
+  enrich::sim::SimOptions options;
+  options.port = 8080;
+  std::vector<std::string> clients;
+  int token_ttl_seconds = 600;
+  std::string seed_file;
+  bool no_demo = false;
+
+  CLI::App app{
+      "ctia-sim: a local server that answers like the Cisco Threat Intelligence API (CTIA) and "
+      "its IROH token endpoint.\n"
+      "Routes: POST /iroh/oauth2/token; GET /ctia/{type}/{value}/verdict and .../judgements; "
+      "POST /ctia/judgement; GET|DELETE /ctia/judgement/{id}; POST /ctia/judgement/{id}/expire; "
+      "POST /ctia/bulk; GET /ctia/status; GET /ctia/version.\n"
+      "Once listening it prints one line, 'ctia-sim listening on http://HOST:PORT', and runs "
+      "until SIGINT or SIGTERM."};
+  app.add_option("--port", options.port, "TCP port to listen on; 0 picks a free one")
+      ->capture_default_str();
+  app.add_option("--bind", options.bind, "Address to listen on")->capture_default_str();
+  app.add_option("--threads", options.threads, "Number of I/O threads")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
+  app.add_option("--client", clients,
+                 "API client accepted by the token endpoint, as ID:SECRET[:ORG] (ORG defaults "
+                 "to org-1; scope private-intel). Repeatable. When given, replaces the default "
+                 "client, which is id 'client', secret 'secret', org 'org-1'");
+  app.add_option("--token-ttl", token_ttl_seconds,
+                 "Lifetime of issued access tokens, in seconds (expires_in)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 86400 * 365));
+  app.add_option("--seed", seed_file,
+                 "NDJSON file of judgements to load at start, one per line in the form POST "
+                 "/ctia/judgement takes; loaded in addition to the demo data unless --no-demo");
+  app.add_flag("--no-demo", no_demo,
+               "Start without the built-in demo judgements (about 40 on example domains, "
+               "documentation IP ranges, URLs and hashes)");
+  app.add_option("--public-base", options.public_base,
+                 "Base URL of long judgement ids, e.g. https://private.intel.amp.cisco.com:443 "
+                 "(default: http://BIND:PORT)");
+  app.add_option("--bulk-max", options.bulk_max,
+                 "Most entities one POST /ctia/bulk may carry; more gets CTIA's 400")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  CLI11_PARSE(app, argc, argv);
+
+  if (!clients.empty()) {
+    options.clients.clear();
+    for (const std::string& text : clients) {
+      enrich::sim::SimClient client;
+      if (!ParseClient(text, &client)) {
+        std::cerr << "ctia-sim: --client " << text << ": expected ID:SECRET[:ORG]\n";
+        return 2;
+      }
+      options.clients.push_back(std::move(client));
+    }
+  }
+  options.token_ttl = absl::Seconds(token_ttl_seconds);
+
+  // Block the stop signals before any thread starts so only sigwait below receives them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  const absl::Time now = absl::Now();
+  std::vector<enrich::schema::Judgement> seed;
+  if (!seed_file.empty()) {
+    auto loaded = enrich::sim::LoadJudgementsNdjson(seed_file, now);
+    if (!loaded.ok()) {
+      std::cerr << "ctia-sim: --seed: " << loaded.status().message() << "\n";
+      return 2;
+    }
+    seed = *std::move(loaded);
+  }
+
+  enrich::sim::SimServer server(options);
+  absl::StatusOr<uint16_t> port = server.Start();
+  if (!port.ok()) {
+    std::cerr << "ctia-sim: " << port.status().message() << "\n";
+    return 1;
+  }
+  if (!no_demo) server.AddJudgements(enrich::sim::DemoJudgements(now));
+  if (!seed.empty()) server.AddJudgements(std::move(seed));
+  std::cerr << "ctia-sim: " << server.JudgementCount() << " judgements loaded\n";
+  std::cout << "ctia-sim listening on " << server.base_url() << std::endl;
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  std::cerr << "ctia-sim: stopping (signal " << signal_number << ")\n";
+  server.Stop();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return Run(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "ctia-sim: fatal: " << e.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,296 @@
+#include "tools/sim/sim_server.h"
+
+#include <chrono>
+#include <exception>
+#include <iostream>
+#include <optional>
+#include <thread>
+#include <utility>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "tools/sim/judgement_store.h"
+#include "tools/sim/router.h"
+
+namespace enrich::sim {
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+// Deadline for writing one response; a client that does not read is dropped.
+constexpr std::chrono::seconds kWriteTimeout(30);
+
+std::chrono::steady_clock::duration ToChrono(absl::Duration d) {
+  return std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      absl::ToChronoMilliseconds(d));
+}
+
+// One HTTP/1.1 connection: read a request, let the Router answer, write, repeat while the
+// client keeps the connection alive. All steps run on the stream's strand, each under a
+// tcp_stream deadline (STYLE rule 13).
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket&& socket, Router& router, const SimOptions& options)
+      : stream_(std::move(socket)), router_(router), options_(options) {}
+
+  void Run() {
+    net::dispatch(stream_.get_executor(),
+                  beast::bind_front_handler(&Session::DoReadHeader, shared_from_this()));
+  }
+
+ private:
+  void DoReadHeader() {
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(options_.header_limit));
+    parser_->body_limit(options_.body_limit);
+    stream_.expires_after(ToChrono(options_.idle_timeout));
+    http::async_read_header(stream_, buffer_, *parser_,
+                            beast::bind_front_handler(&Session::OnReadHeader,
+                                                      shared_from_this()));
+  }
+
+  void OnReadHeader(beast::error_code ec, std::size_t) {
+    if (ec) return OnReadError(ec);
+    // curl and others wait for "100 Continue" before sending a large body.
+    if (absl::EqualsIgnoreCase(
+            std::string((*parser_).get()[http::field::expect]), "100-continue")) {
+      continue_ = std::make_unique<http::response<http::empty_body>>(http::status::continue_,
+                                                                      11);
+      stream_.expires_after(kWriteTimeout);
+      http::async_write(stream_, *continue_,
+                        beast::bind_front_handler(&Session::OnContinueSent,
+                                                  shared_from_this()));
+      return;
+    }
+    DoReadBody();
+  }
+
+  void OnContinueSent(beast::error_code ec, std::size_t) {
+    if (ec) return;
+    DoReadBody();
+  }
+
+  void DoReadBody() {
+    stream_.expires_after(ToChrono(options_.idle_timeout));
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&Session::OnRead, shared_from_this()));
+  }
+
+  void OnReadError(beast::error_code ec) {
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+        ec == net::error::operation_aborted) {
+      return DoClose();
+    }
+    if (ec == http::error::body_limit) {
+      return SendError(http::status::payload_too_large, "Request body too large");
+    }
+    if (ec == http::error::header_limit) {
+      return SendError(http::status::request_header_fields_too_large,
+                       "Request header fields too large");
+    }
+    if (ec.category() == http::make_error_code(http::error::bad_target).category() &&
+        ec != http::error::partial_message) {
+      return SendError(http::status::bad_request, "Bad request");
+    }
+    DoClose();  // reset, broken pipe, truncated message: nothing to answer
+  }
+
+  void OnRead(beast::error_code ec, std::size_t) {
+    if (ec) return OnReadError(ec);
+    http::request<http::string_body> req = parser_->release();
+    SimRequest request;
+    request.method = std::string(req.method_string());
+    request.target = std::string(req.target());
+    request.authorization = std::string(req[http::field::authorization]);
+    request.body = std::move(req.body());
+    SimResponse answer = router_.Handle(request);
+
+    auto res = std::make_unique<http::response<http::string_body>>(
+        static_cast<http::status>(answer.status), req.version());
+    res->set(http::field::server, "ctia-sim");
+    if (!answer.content_type.empty()) res->set(http::field::content_type, answer.content_type);
+    for (auto& [name, value] : answer.headers) res->insert(name, value);
+    res->body() = std::move(answer.body);
+    res->keep_alive(req.keep_alive());
+    res->prepare_payload();
+    DoWrite(std::move(res));
+  }
+
+  void SendError(http::status status, const char* message) {
+    auto res = std::make_unique<http::response<http::string_body>>(status, 11);
+    res->set(http::field::server, "ctia-sim");
+    res->set(http::field::content_type, "application/json;charset=utf-8");
+    res->set("X-Content-Type-Options", "nosniff");
+    res->body() = absl::StrCat("{\"error\":\"", message, "\"}");
+    // The rest of the stream cannot be trusted after a refused request.
+    res->keep_alive(false);
+    res->prepare_payload();
+    DoWrite(std::move(res));
+  }
+
+  void DoWrite(std::unique_ptr<http::response<http::string_body>> res) {
+    response_ = std::move(res);
+    stream_.expires_after(kWriteTimeout);
+    http::async_write(stream_, *response_,
+                      beast::bind_front_handler(&Session::OnWrite, shared_from_this(),
+                                                response_->need_eof()));
+  }
+
+  void OnWrite(bool close, beast::error_code ec, std::size_t) {
+    response_.reset();
+    if (ec) return;
+    if (close) return DoClose();
+    DoReadHeader();
+  }
+
+  void DoClose() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.socket().close(ignored);
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  Router& router_;
+  const SimOptions& options_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::unique_ptr<http::response<http::empty_body>> continue_;
+  std::unique_ptr<http::response<http::string_body>> response_;
+};
+
+// Accepts connections; each gets its own strand and Session.
+class Listener : public std::enable_shared_from_this<Listener> {
+ public:
+  Listener(net::io_context& ioc, tcp::acceptor acceptor, Router& router,
+           const SimOptions& options)
+      : ioc_(ioc), acceptor_(std::move(acceptor)), router_(router), options_(options) {}
+
+  void Run() { DoAccept(); }
+
+ private:
+  void DoAccept() {
+    acceptor_.async_accept(net::make_strand(ioc_),
+                           beast::bind_front_handler(&Listener::OnAccept, shared_from_this()));
+  }
+
+  void OnAccept(beast::error_code ec, tcp::socket socket) {
+    if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
+    if (!ec) std::make_shared<Session>(std::move(socket), router_, options_)->Run();
+    DoAccept();
+  }
+
+  net::io_context& ioc_;
+  tcp::acceptor acceptor_;
+  Router& router_;
+  const SimOptions& options_;
+};
+
+std::string HostForUrl(const std::string& bind) {
+  if (bind == "0.0.0.0" || bind.empty()) return "127.0.0.1";
+  if (bind == "::") return "[::1]";
+  if (absl::StrContains(bind, ':')) return absl::StrCat("[", bind, "]");
+  return bind;
+}
+
+}  // namespace
+
+class SimServer::Impl {
+ public:
+  explicit Impl(SimOptions options) : options_(std::move(options)), router_(options_, store_) {
+    // Until Start() knows the port, long ids use the configured one.
+    router_.SetPublicBase(options_.public_base.empty()
+                              ? absl::StrCat("http://", HostForUrl(options_.bind), ":",
+                                             options_.port)
+                              : options_.public_base);
+  }
+
+  absl::StatusOr<uint16_t> Start() {
+    if (ioc_ != nullptr) return port_;
+    const int threads = options_.threads < 1 ? 1 : options_.threads;
+    ioc_ = std::make_unique<net::io_context>(threads);
+    beast::error_code ec;
+    const net::ip::address address = net::ip::make_address(options_.bind, ec);
+    auto fail = [&](absl::string_view what) {
+      ioc_.reset();
+      return absl::UnavailableError(absl::StrCat("cannot listen on ", options_.bind, ":",
+                                                 options_.port, ": ", what, ": ",
+                                                 ec.message()));
+    };
+    if (ec) return fail("bad bind address");
+    tcp::acceptor acceptor(*ioc_);
+    const tcp::endpoint endpoint(address, options_.port);
+    if (acceptor.open(endpoint.protocol(), ec); ec) return fail("open");
+    if (acceptor.set_option(net::socket_base::reuse_address(true), ec); ec) {
+      return fail("reuse_address");
+    }
+    if (acceptor.bind(endpoint, ec); ec) return fail("bind");
+    if (acceptor.listen(net::socket_base::max_listen_connections, ec); ec) return fail("listen");
+    port_ = acceptor.local_endpoint(ec).port();
+    if (ec) return fail("local_endpoint");
+    base_url_ = absl::StrCat("http://", HostForUrl(options_.bind), ":", port_);
+    router_.SetPublicBase(options_.public_base.empty() ? base_url_ : options_.public_base);
+    std::make_shared<Listener>(*ioc_, std::move(acceptor), router_, options_)->Run();
+    for (int i = 0; i < threads; ++i) {
+      threads_.emplace_back([this] {
+        try {
+          ioc_->run();
+        } catch (const std::exception& e) {
+          // Handlers report failures through error codes; this is a last resort.
+          std::cerr << "ctia-sim: io thread stopped: " << e.what() << std::endl;
+        }
+      });
+    }
+    return port_;
+  }
+
+  void Stop() {
+    if (ioc_ == nullptr) return;
+    ioc_->stop();
+    for (std::thread& t : threads_) t.join();
+    threads_.clear();
+    // Destroying the io_context destroys the pending handlers, which own the listener and the
+    // sessions: their sockets close here.
+    ioc_.reset();
+  }
+
+  SimOptions options_;
+  JudgementStore store_;
+  Router router_;
+  std::unique_ptr<net::io_context> ioc_;
+  std::vector<std::thread> threads_;
+  uint16_t port_ = 0;
+  std::string base_url_;
+};
+
+SimServer::SimServer(SimOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+
+SimServer::~SimServer() { Stop(); }
+
+absl::StatusOr<uint16_t> SimServer::Start() { return impl_->Start(); }
+
+void SimServer::Stop() { impl_->Stop(); }
+
+uint16_t SimServer::port() const { return impl_->port_; }
+
+std::string SimServer::base_url() const { return impl_->base_url_; }
+
+std::vector<std::string> SimServer::AddJudgements(std::vector<schema::Judgement> judgements) {
+  return impl_->router_.AddJudgements(std::move(judgements));
+}
+
+size_t SimServer::JudgementCount() const { return impl_->store_.size(); }
+
+SimCounters SimServer::Counters() const { return impl_->router_.Counters(); }
+
+}  // namespace enrich::sim
