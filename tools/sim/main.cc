@@ -1,10 +1,12 @@
 // ctia-sim: a local CTIA-compatible server for the demo, the tests and the benchmarks.
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <exception>
 #include <iostream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -31,6 +33,7 @@ bool ParseClient(const std::string& text, enrich::sim::SimClient* out) {
 int Run(int argc, char** argv) {
   enrich::sim::SimOptions options;
   options.port = 8080;
+  options.threads = std::max(1u, std::thread::hardware_concurrency());
   std::vector<std::string> clients;
   int token_ttl_seconds = 600;
   std::string seed_file;
@@ -47,7 +50,8 @@ int Run(int argc, char** argv) {
   app.add_option("--port", options.port, "TCP port to listen on; 0 picks a free one")
       ->capture_default_str();
   app.add_option("--bind", options.bind, "Address to listen on")->capture_default_str();
-  app.add_option("--threads", options.threads, "Number of I/O threads")
+  app.add_option("--threads", options.threads,
+                 "Number of I/O threads (default: the number of CPUs)")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
   app.add_option("--client", clients,

@@ -524,16 +524,32 @@ SimResponse Router::HandleCtia(const SimRequest& request, absl::string_view path
 
 // ---- GET /ctia/{type}/{value}/verdict (reference §1.3, §2) ---------------------------------
 
+Router::ObservableRoute Router::CheckObservableRoute(const Identity& who,
+                                                     absl::string_view entity,
+                                                     absl::string_view capability,
+                                                     absl::string_view raw_type) const {
+  ObservableRoute route;
+  if (!HasCapability(who.scopes, entity, Access::kRead)) {
+    route.refusal = MissingCapability(capability, who);
+    return route;
+  }
+  route.type = DecodeSegment(raw_type);
+  if (!schema::IsKnownObservableType(route.type)) {
+    route.refusal = ValidationError(
+        {{"observable_type", NotInSet(schema::KnownObservableTypes(), route.type)}});
+  }
+  return route;
+}
+
+bool Router::Visible(const schema::Judgement& j, const Identity& who) const {
+  return IsVisible(j, who, options_.green_visible_to_everyone);
+}
+
 SimResponse Router::HandleVerdict(const Identity& who, absl::string_view raw_type,
                                   absl::string_view raw_value, absl::string_view query) {
-  if (!HasCapability(who.scopes, "verdict", Access::kRead)) {
-    return MissingCapability("read-verdict", who);
-  }
-  const std::string type = DecodeSegment(raw_type);
-  if (!schema::IsKnownObservableType(type)) {
-    return ValidationError(
-        {{"observable_type", NotInSet(schema::KnownObservableTypes(), type)}});
-  }
+  ObservableRoute route = CheckObservableRoute(who, "verdict", "read-verdict", raw_type);
+  if (route.refusal.has_value()) return *std::move(route.refusal);
+  const std::string& type = route.type;
   schema::VerdictQuery vq;
   std::vector<schema::FieldError> errors;
   for (const auto& [k, v] : ParseForm(query)) {
@@ -548,9 +564,8 @@ SimResponse Router::HandleVerdict(const Identity& who, absl::string_view raw_typ
   if (!errors.empty()) return ValidationError(errors);
   const schema::Observable observable{type, DecodeSegment(raw_value)};
   std::optional<schema::Judgement> winner = store_.SelectVerdict(
-      observable, clock_.Now(), vq, [&](const schema::Judgement& j) {
-        return IsVisible(j, who, options_.green_visible_to_everyone);
-      });
+      observable, clock_.Now(), vq,
+      [&](const schema::Judgement& j) { return Visible(j, who); });
   if (!winner.has_value()) {
     return Json(404, StringObject({{"message", schema::kNoVerdictMessage}}));
   }
@@ -561,14 +576,9 @@ SimResponse Router::HandleVerdict(const Identity& who, absl::string_view raw_typ
 
 SimResponse Router::HandleListJudgements(const Identity& who, absl::string_view raw_type,
                                          absl::string_view raw_value, absl::string_view query) {
-  if (!HasCapability(who.scopes, "judgement", Access::kRead)) {
-    return MissingCapability("list-judgements", who);
-  }
-  const std::string type = DecodeSegment(raw_type);
-  if (!schema::IsKnownObservableType(type)) {
-    return ValidationError(
-        {{"observable_type", NotInSet(schema::KnownObservableTypes(), type)}});
-  }
+  ObservableRoute route = CheckObservableRoute(who, "judgement", "list-judgements", raw_type);
+  if (route.refusal.has_value()) return *std::move(route.refusal);
+  const std::string& type = route.type;
   int64_t limit = 100;  // ductile `default-limit`
   int64_t offset = 0;
   std::optional<absl::Time> from;
@@ -623,7 +633,7 @@ SimResponse Router::HandleListJudgements(const Identity& who, absl::string_view 
       schema::Observable{type, DecodeSegment(raw_value)}, [&](const schema::Judgement& j) {
         if (from.has_value() && j.created < *from) return false;
         if (to.has_value() && !(j.created < *to)) return false;
-        return IsVisible(j, who, options_.green_visible_to_everyone);
+        return Visible(j, who);
       });
   auto values_of = [&](const schema::Judgement& j) {
     std::vector<SortValue> values;
@@ -921,7 +931,7 @@ SimResponse Router::HandleJudgementById(const Identity& who, const SimRequest& r
   // Short or (percent-encoded) long id.
   const std::string short_id = ShortIdOf(DecodeSegment(raw_id));
   std::optional<schema::Judgement> found = store_.Find(short_id);
-  if (!found.has_value() || !IsVisible(*found, who, options_.green_visible_to_everyone)) {
+  if (!found.has_value() || !Visible(*found, who)) {
     return Empty(404);
   }
   if (expire) {

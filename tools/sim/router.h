@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <random>
 #include <string>
 #include <utility>
@@ -72,6 +73,17 @@ class Router {
         bulk_posts{0}, unauthorized{0}, total{0}, judgement_reads{0}, judgement_deletes{0},
         forbidden{0}, client_errors{0};
   };
+
+  // The type of an observable route after the checks both observable routes make: the
+  // capability, then the type enum (reference §1.1, §1.4). `refusal` is set when one fails.
+  struct ObservableRoute {
+    std::string type;
+    std::optional<SimResponse> refusal;
+  };
+  ObservableRoute CheckObservableRoute(const Identity& who, absl::string_view entity,
+                                       absl::string_view capability,
+                                       absl::string_view raw_type) const;
+  bool Visible(const schema::Judgement& j, const Identity& who) const;
 
   SimResponse Route(const SimRequest& request);
   SimResponse HandleToken(const SimRequest& request);
