@@ -228,8 +228,10 @@ TEST_F(SimServerTest, ExpectContinueBodyIsRead) {
 
 TEST_F(SimServerTest, GarbageGets400AndServerStaysUp) {
   StartServer();
+  // The start of a TLS ClientHello, embedded NULs included.
+  static constexpr char kTlsHello[] = "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n";
   for (const std::string& garbage :
-       {std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", 17),
+       {std::string(kTlsHello, sizeof(kTlsHello) - 1),
         std::string("GET / HTTP/9.9 nonsense\r\n\r\n"), std::string("NOT HTTP AT ALL\r\n\r\n"),
         std::string("GET /ctia/version HTTP/1.1\r\nContent-Length: -5\r\n\r\n")}) {
     TestClient c(port_);

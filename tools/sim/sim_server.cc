@@ -219,28 +219,12 @@ class SimServer::Impl {
     if (ioc_ != nullptr) return port_;
     const int threads = options_.threads < 1 ? 1 : options_.threads;
     ioc_ = std::make_unique<net::io_context>(threads);
-    beast::error_code ec;
-    const net::ip::address address = net::ip::make_address(options_.bind, ec);
-    auto fail = [&](absl::string_view what) {
-      ioc_.reset();
-      return absl::UnavailableError(absl::StrCat("cannot listen on ", options_.bind, ":",
-                                                 options_.port, ": ", what, ": ",
-                                                 ec.message()));
-    };
-    if (ec) return fail("bad bind address");
-    tcp::acceptor acceptor(*ioc_);
-    const tcp::endpoint endpoint(address, options_.port);
-    if (acceptor.open(endpoint.protocol(), ec); ec) return fail("open");
-    if (acceptor.set_option(net::socket_base::reuse_address(true), ec); ec) {
-      return fail("reuse_address");
+    if (absl::Status listening = Listen(); !listening.ok()) {
+      ioc_.reset();  // after Listen()'s acceptor is gone: it uses the io_context's services
+      return listening;
     }
-    if (acceptor.bind(endpoint, ec); ec) return fail("bind");
-    if (acceptor.listen(net::socket_base::max_listen_connections, ec); ec) return fail("listen");
-    port_ = acceptor.local_endpoint(ec).port();
-    if (ec) return fail("local_endpoint");
     base_url_ = absl::StrCat("http://", HostForUrl(options_.bind), ":", port_);
     router_.SetPublicBase(options_.public_base.empty() ? base_url_ : options_.public_base);
-    std::make_shared<Listener>(*ioc_, std::move(acceptor), router_, options_)->Run();
     for (int i = 0; i < threads; ++i) {
       threads_.emplace_back([this] {
         try {
@@ -252,6 +236,30 @@ class SimServer::Impl {
       });
     }
     return port_;
+  }
+
+  // Binds and listens on the configured address, sets port_, and starts the accept loop.
+  absl::Status Listen() {
+    beast::error_code ec;
+    auto fail = [&](absl::string_view what) {
+      return absl::UnavailableError(absl::StrCat("cannot listen on ", options_.bind, ":",
+                                                 options_.port, ": ", what, ": ",
+                                                 ec.message()));
+    };
+    const net::ip::address address = net::ip::make_address(options_.bind, ec);
+    if (ec) return fail("bad bind address");
+    tcp::acceptor acceptor(*ioc_);
+    const tcp::endpoint endpoint(address, options_.port);
+    if (acceptor.open(endpoint.protocol(), ec); ec) return fail("open");
+    if (acceptor.set_option(net::socket_base::reuse_address(true), ec); ec) {
+      return fail("reuse_address");
+    }
+    if (acceptor.bind(endpoint, ec); ec) return fail("bind");
+    if (acceptor.listen(net::socket_base::max_listen_connections, ec); ec) return fail("listen");
+    port_ = acceptor.local_endpoint(ec).port();
+    if (ec) return fail("local_endpoint");
+    std::make_shared<Listener>(*ioc_, std::move(acceptor), router_, options_)->Run();
+    return absl::OkStatus();
   }
 
   void Stop() {
