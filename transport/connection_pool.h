@@ -19,6 +19,7 @@ struct PoolOptions {
   absl::Duration connect_timeout = absl::Seconds(10);  // resolve + TCP connect
   absl::Duration request_timeout = absl::Seconds(30);  // write request + read whole response
   size_t max_response_bytes = 8 << 20;                 // larger bodies fail with a clear error
+  size_t max_header_bytes = 64 << 10;                  // status line + headers of an answer
   std::string user_agent = "ctia-enrich/0.1";
 };
 
@@ -40,7 +41,8 @@ struct PoolCounters {
 //
 // Errors: Unavailable (connect refused/reset/closed), DeadlineExceeded (a step timed out),
 // ResourceExhausted (answer larger than max_response_bytes), InvalidArgument (bad HTTP from
-// the server). Messages name the origin and the step.
+// the server), Cancelled (after Shutdown()), Unimplemented (https origin: TLS is not built yet).
+// Messages name the origin and the step.
 //
 // Thread safety: Send() may be called from any thread. `done` runs exactly once, on one of the
 // executor's threads (never inline in Send()). The pool must outlive every callback; Shutdown()
@@ -55,9 +57,12 @@ class ConnectionPool {
   using Callback = std::function<void(absl::StatusOr<HttpResponse>)>;
   void Send(HttpRequest request, Callback done);
 
+  // Idempotent. Requests in flight complete with Cancelled as their connections close.
   void Shutdown();
   PoolCounters Snapshot() const;
   const Url& origin() const;
+  // The executor the pool was built with (for callers' timers on the same io threads).
+  boost::asio::any_io_executor executor() const;
 
  private:
   class Impl;

@@ -28,7 +28,11 @@ struct ClientCredentials {
 // callers wait for it, so N concurrent callers cause one token request.
 // Errors: 400/401 from the token endpoint → Unauthenticated("token endpoint rejected client id
 // '<id>': <error>") without the secret; other failures → Unavailable with the cause.
+// A refresh that fails transiently while the cached token has not yet expired hands out the
+// cached token; otherwise transient failures are not cached and the next GetToken() fetches again.
+// The token path is sent as given (it is not prefixed with the pool origin's path).
 // Thread safety: all methods thread-safe; callbacks run on the pool's io thread or inline.
+// The source must outlive its pending callbacks.
 class OAuthTokenSource final : public TokenSource {
  public:
   OAuthTokenSource(ConnectionPool& pool, std::string token_path, ClientCredentials credentials,
@@ -52,6 +56,8 @@ class OAuthTokenSource final : public TokenSource {
   mutable absl::Mutex mu_;
   std::string token_ ABSL_GUARDED_BY(mu_);
   absl::Time refresh_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  absl::Time expires_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  absl::Time fetch_started_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   bool fetching_ ABSL_GUARDED_BY(mu_) = false;
   std::deque<Callback> waiters_ ABSL_GUARDED_BY(mu_);
   uint64_t token_requests_ ABSL_GUARDED_BY(mu_) = 0;

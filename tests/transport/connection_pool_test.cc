@@ -1,0 +1,355 @@
+#include "transport/connection_pool.h"
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "boost/asio/ip/tcp.hpp"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/fakes/await.h"
+#include "tests/fakes/scripted_http_server.h"
+#include "transport/io_threads.h"
+
+namespace enrich::transport {
+namespace {
+
+using ::enrich::testing::Await;
+using ::enrich::testing::HttpAnswer;
+using ::enrich::testing::Reply;
+using ::enrich::testing::ScriptedAction;
+using ::enrich::testing::ScriptedHttpServer;
+using ::enrich::testing::ScriptedReply;
+using ::enrich::testing::ScriptedRequest;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+using Result = absl::StatusOr<HttpResponse>;
+
+HttpRequest Get(std::string target) {
+  HttpRequest r;
+  r.target = std::move(target);
+  return r;
+}
+
+class ConnectionPoolTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<ConnectionPool> MakePool(const std::string& url, PoolOptions options = {}) {
+    absl::StatusOr<Url> origin = ParseUrl(url);
+    EXPECT_TRUE(origin.ok()) << origin.status();
+    return std::make_unique<ConnectionPool>(io_.executor(), *origin, std::move(options));
+  }
+
+  Result SendAndWait(ConnectionPool& pool, HttpRequest request) {
+    return Await<Result>([&](ConnectionPool::Callback done) {
+      pool.Send(std::move(request), std::move(done));
+    });
+  }
+
+  // Sends `n` requests at once and waits for all answers.
+  std::vector<Result> SendMany(ConnectionPool& pool, int n) {
+    absl::Mutex mu;
+    std::vector<Result> results;
+    absl::Notification all_done;
+    for (int i = 0; i < n; ++i) {
+      pool.Send(Get("/r/" + std::to_string(i)), [&, n](Result r) {
+        absl::MutexLock lock(&mu);
+        results.push_back(std::move(r));
+        if (static_cast<int>(results.size()) == n) all_done.Notify();
+      });
+    }
+    EXPECT_TRUE(all_done.WaitForNotificationWithTimeout(absl::Seconds(20)));
+    absl::MutexLock lock(&mu);
+    return results;
+  }
+
+  IoThreads io_{2};
+};
+
+// A port nothing listens on: bound once, then released.
+uint16_t UnusedPort() {
+  boost::asio::io_context ctx;
+  boost::asio::ip::tcp::acceptor acceptor(
+      ctx, boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
+  return acceptor.local_endpoint().port();
+}
+
+TEST_F(ConnectionPoolTest, SendsRequestWithHostUserAgentAndLength) {
+  ScriptedHttpServer server([](const ScriptedRequest&) {
+    return Reply(200, "{}", {"X-Extra: yes"});
+  });
+  auto pool = MakePool(server.url());
+  HttpRequest req;
+  req.method = "POST";
+  req.target = "/a/b%2Fc";
+  req.headers = {{"Content-Type", "text/plain"}};
+  req.body = "hello";
+  Result r = SendAndWait(*pool, req);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "{}");
+  EXPECT_EQ(r->Header("x-extra"), "yes");
+  EXPECT_EQ(r->Header("content-type"), "application/json");
+
+  std::vector<ScriptedRequest> seen = server.recorded();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].method, "POST");
+  EXPECT_EQ(seen[0].target, "/a/b%2Fc");
+  EXPECT_EQ(seen[0].Header("host"), "127.0.0.1:" + std::to_string(server.port()));
+  EXPECT_EQ(seen[0].Header("user-agent"), "ctia-enrich/0.1");
+  EXPECT_EQ(seen[0].Header("content-length"), "5");
+  EXPECT_EQ(seen[0].Header("content-type"), "text/plain");
+  EXPECT_EQ(seen[0].Header("accept"), "");
+  EXPECT_EQ(seen[0].body, "hello");
+}
+
+TEST_F(ConnectionPoolTest, SequentialRequestsReuseOneConnection) {
+  ScriptedHttpServer server([](const ScriptedRequest&) { return Reply(200, "ok"); });
+  PoolOptions options;
+  options.connections = 4;
+  auto pool = MakePool(server.url(), options);
+  for (int i = 0; i < 100; ++i) {
+    Result r = SendAndWait(*pool, Get("/x"));
+    ASSERT_TRUE(r.ok()) << r.status();
+  }
+  EXPECT_EQ(server.connections(), 1u);
+  EXPECT_EQ(server.requests(), 100u);
+  PoolCounters c = pool->Snapshot();
+  EXPECT_EQ(c.requests, 100u);
+  EXPECT_EQ(c.connects, 1u);
+  EXPECT_EQ(c.failures, 0u);
+}
+
+TEST_F(ConnectionPoolTest, ConcurrentRequestsShareAtMostNConnections) {
+  ScriptedHttpServer server([](const ScriptedRequest&) { return Reply(200, "ok"); });
+  PoolOptions options;
+  options.connections = 4;
+  auto pool = MakePool(server.url(), options);
+  std::vector<Result> results = SendMany(*pool, 100);
+  ASSERT_EQ(results.size(), 100u);
+  for (const Result& r : results) ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_GE(server.connections(), 1u);
+  EXPECT_LE(server.connections(), 4u);
+  EXPECT_EQ(server.requests(), 100u);
+}
+
+TEST_F(ConnectionPoolTest, SixtyFourConcurrentSendsOnFourSlowConnectionsAllComplete) {
+  std::atomic<int> in_flight{0};
+  std::atomic<int> max_in_flight{0};
+  ScriptedHttpServer server([&](const ScriptedRequest& req) {
+    int now = ++in_flight;
+    int prev = max_in_flight.load();
+    while (now > prev && !max_in_flight.compare_exchange_weak(prev, now)) {
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    --in_flight;
+    return Reply(200, req.target);
+  });
+  PoolOptions options;
+  options.connections = 4;
+  IoThreads more_io(4);
+  auto pool = std::make_unique<ConnectionPool>(more_io.executor(), *ParseUrl(server.url()), options);
+  std::vector<Result> results = SendMany(*pool, 64);
+  ASSERT_EQ(results.size(), 64u);
+  std::set<std::string> bodies;
+  for (const Result& r : results) {
+    ASSERT_TRUE(r.ok()) << r.status();
+    bodies.insert(r->body);
+  }
+  EXPECT_EQ(bodies.size(), 64u);  // every answer went to its own request
+  EXPECT_LE(server.connections(), 4u);
+  EXPECT_LE(max_in_flight.load(), 4);
+}
+
+TEST_F(ConnectionPoolTest, StaleKeepAliveConnectionIsResentOnceOnAFreshOne) {
+  ScriptedHttpServer server([](const ScriptedRequest&) { return Reply(200, "ok"); });
+  auto pool = MakePool(server.url());
+  ASSERT_TRUE(SendAndWait(*pool, Get("/1")).ok());
+  server.CloseConnections();  // the server's idle timeout
+  Result r = SendAndWait(*pool, Get("/2"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(server.connections(), 2u);
+  EXPECT_EQ(server.requests(), 2u);
+  PoolCounters c = pool->Snapshot();
+  EXPECT_EQ(c.stale_retries, 1u);
+  EXPECT_EQ(c.connects, 2u);
+  EXPECT_EQ(c.failures, 0u);
+}
+
+TEST_F(ConnectionPoolTest, StaleConnectionIsNotResentForNonIdempotentRequest) {
+  ScriptedHttpServer server([](const ScriptedRequest&) { return Reply(201, "ok"); });
+  auto pool = MakePool(server.url());
+  ASSERT_TRUE(SendAndWait(*pool, Get("/1")).ok());
+  server.CloseConnections();
+  HttpRequest post = Get("/create");
+  post.method = "POST";
+  post.idempotent = false;
+  Result r = SendAndWait(*pool, post);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(absl::IsUnavailable(r.status())) << r.status();
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr(server.url()));
+  EXPECT_EQ(pool->Snapshot().stale_retries, 0u);
+  // The next request reconnects.
+  EXPECT_TRUE(SendAndWait(*pool, Get("/3")).ok());
+}
+
+TEST_F(ConnectionPoolTest, ServerClosingRightAfterAnswerWithoutSayingSoIsSurvived) {
+  ScriptedHttpServer server([](const ScriptedRequest&) {
+    return ScriptedReply{HttpAnswer(200, "ok"), ScriptedAction::kReplyAndClose};
+  });
+  auto pool = MakePool(server.url());
+  for (int i = 0; i < 5; ++i) {
+    Result r = SendAndWait(*pool, Get("/x"));
+    ASSERT_TRUE(r.ok()) << r.status();
+  }
+  EXPECT_EQ(server.requests(), 5u);
+  EXPECT_EQ(server.connections(), 5u);
+}
+
+TEST_F(ConnectionPoolTest, ConnectionCloseAnswerClosesAndNextRequestReconnects) {
+  ScriptedHttpServer server([](const ScriptedRequest&) {
+    return ScriptedReply{HttpAnswer(200, "ok", {"Connection: close"}),
+                         ScriptedAction::kReplyAndClose};
+  });
+  auto pool = MakePool(server.url());
+  for (int i = 0; i < 3; ++i) {
+    Result r = SendAndWait(*pool, Get("/x"));
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->body, "ok");
+  }
+  EXPECT_EQ(server.connections(), 3u);
+  PoolCounters c = pool->Snapshot();
+  EXPECT_EQ(c.connects, 3u);
+  EXPECT_EQ(c.stale_retries, 0u);  // closed on purpose, not found stale
+}
+
+TEST_F(ConnectionPoolTest, ConnectRefusedIsUnavailableNamingOrigin) {
+  const std::string url = "http://127.0.0.1:" + std::to_string(UnusedPort());
+  auto pool = MakePool(url);
+  Result r = SendAndWait(*pool, Get("/x"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(absl::IsUnavailable(r.status())) << r.status();
+  EXPECT_THAT(std::string(r.status().message()), StartsWith("connect to " + url + ": "));
+  EXPECT_EQ(pool->Snapshot().failures, 1u);
+}
+
+TEST_F(ConnectionPoolTest, HungServerIsDeadlineExceededWithinTimeout) {
+  ScriptedHttpServer server([](const ScriptedRequest&) {
+    return ScriptedReply{"", ScriptedAction::kHang};
+  });
+  PoolOptions options;
+  options.request_timeout = absl::Milliseconds(200);
+  auto pool = MakePool(server.url(), options);
+  const auto start = std::chrono::steady_clock::now();
+  Result r = SendAndWait(*pool, Get("/x"));
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(absl::IsDeadlineExceeded(r.status())) << r.status();
+  EXPECT_EQ(r.status().message(), "read from " + server.url() + ": timed out after 200ms");
+  EXPECT_GE(elapsed, std::chrono::milliseconds(150));
+  EXPECT_LT(elapsed, std::chrono::seconds(2));
+}
+
+TEST_F(ConnectionPoolTest, OversizedBodyIsResourceExhausted) {
+  ScriptedHttpServer server([](const ScriptedRequest&) {
+    return Reply(200, std::string(5000, 'x'));
+  });
+  PoolOptions options;
+  options.max_response_bytes = 1000;
+  auto pool = MakePool(server.url(), options);
+  Result r = SendAndWait(*pool, Get("/x"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(absl::IsResourceExhausted(r.status())) << r.status();
+  EXPECT_EQ(r.status().message(), "response from " + server.url() + " exceeds 1000 bytes");
+}
+
+TEST_F(ConnectionPoolTest, TruncatedBodyIsUnavailable) {
+  ScriptedHttpServer server([](const ScriptedRequest&) {
+    std::string answer = HttpAnswer(200, std::string(100, 'x'));
+    answer.resize(answer.size() - 90);
+    return ScriptedReply{answer, ScriptedAction::kPartialThenClose};
+  });
+  auto pool = MakePool(server.url());
+  Result r = SendAndWait(*pool, Get("/x"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(absl::IsUnavailable(r.status())) << r.status();
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("mid-response"));
+  EXPECT_EQ(server.requests(), 1u);  // got bytes: never resent
+}
+
+TEST_F(ConnectionPoolTest, CloseWithoutReplyOnFreshConnectionIsNotResent) {
+  ScriptedHttpServer server([](const ScriptedRequest&) {
+    return ScriptedReply{"", ScriptedAction::kCloseWithoutReply};
+  });
+  auto pool = MakePool(server.url());
+  Result r = SendAndWait(*pool, Get("/x"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(absl::IsUnavailable(r.status())) << r.status();
+  EXPECT_THAT(std::string(r.status().message()), StartsWith("read from " + server.url()));
+  EXPECT_EQ(server.requests(), 1u);
+  EXPECT_EQ(pool->Snapshot().stale_retries, 0u);
+}
+
+TEST_F(ConnectionPoolTest, GarbageAnswerIsInvalidArgument) {
+  ScriptedHttpServer server([](const ScriptedRequest&) {
+    return ScriptedReply{"SPDY/9 what\r\n\r\n", ScriptedAction::kReplyAndClose};
+  });
+  auto pool = MakePool(server.url());
+  Result r = SendAndWait(*pool, Get("/x"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(r.status())) << r.status();
+  EXPECT_THAT(std::string(r.status().message()), StartsWith("bad HTTP from " + server.url()));
+}
+
+TEST_F(ConnectionPoolTest, ShutdownCancelsQueuedAndInFlightRequests) {
+  ScriptedHttpServer server([](const ScriptedRequest&) {
+    return ScriptedReply{"", ScriptedAction::kHang};
+  });
+  PoolOptions options;
+  options.connections = 1;
+  auto pool = MakePool(server.url(), options);
+  absl::Mutex mu;
+  std::vector<Result> results;
+  absl::Notification all_done;
+  for (int i = 0; i < 3; ++i) {
+    pool->Send(Get("/x"), [&](Result r) {
+      absl::MutexLock lock(&mu);
+      results.push_back(std::move(r));
+      if (results.size() == 3) all_done.Notify();
+    });
+  }
+  // Wait until the first request is on the wire.
+  for (int i = 0; i < 200 && server.requests() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_EQ(server.requests(), 1u);
+  pool->Shutdown();
+  ASSERT_TRUE(all_done.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  absl::MutexLock lock(&mu);
+  for (const Result& r : results) {
+    EXPECT_TRUE(absl::IsCancelled(r.status())) << r.status();
+  }
+  Result after = SendAndWait(*pool, Get("/late"));
+  EXPECT_TRUE(absl::IsCancelled(after.status())) << after.status();
+}
+
+TEST_F(ConnectionPoolTest, CallbackNeverRunsInlineInSend) {
+  auto pool = MakePool("https://127.0.0.1:1");
+  const auto caller = std::this_thread::get_id();
+  Result r = Await<Result>([&](ConnectionPool::Callback done) {
+    pool->Send(Get("/x"), [&, done](Result res) {
+      EXPECT_NE(std::this_thread::get_id(), caller);
+      done(std::move(res));
+    });
+  });
+  EXPECT_TRUE(absl::IsUnimplemented(r.status())) << r.status();
+}
+
+}  // namespace
+}  // namespace enrich::transport

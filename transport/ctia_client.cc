@@ -1,0 +1,409 @@
+#include "transport/ctia_client.h"
+
+#include <algorithm>
+#include <atomic>
+#include <optional>
+#include <random>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "boost/asio/post.hpp"
+#include "boost/asio/steady_timer.hpp"
+#include "rapidjson/document.h"
+#include "rapidjson/stringbuffer.h"
+#include "rapidjson/writer.h"
+#include "schema/json_codec.h"
+#include "schema/path_encoding.h"
+
+namespace enrich::transport {
+namespace {
+
+namespace net = boost::asio;
+
+// CTIA's bulk size limit (`ctia.http.bulk.max-size`, reference/ctia-api.md §6.1).
+constexpr size_t kMaxBulkEntities = 2000;
+// Longest non-JSON body text quoted in an error message.
+constexpr size_t kMaxQuotedBody = 200;
+
+absl::string_view View(const rapidjson::Value& v) {
+  return absl::string_view(v.GetString(), v.GetStringLength());
+}
+
+// A JSON value as text for an error message: strings as they are, anything else serialised.
+std::string JsonText(const rapidjson::Value& v) {
+  if (v.IsString()) return std::string(View(v));
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  v.Accept(w);
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+// The human part of a CTIA error body: `error`, `error_description` and `message` of a JSON
+// object (§5.4, §8.2, §9.1), a JSON string as is (§6.1 bulk limit), or short plain text.
+std::string ErrorDetail(absl::string_view body) {
+  rapidjson::Document doc;
+  doc.Parse(body.data(), body.size());
+  if (!doc.HasParseError()) {
+    if (doc.IsString()) return std::string(View(doc));
+    if (!doc.IsObject()) return "";
+    std::vector<std::string> parts;
+    for (const char* key : {"error", "error_description", "message"}) {
+      if (auto it = doc.FindMember(key); it != doc.MemberEnd()) parts.push_back(JsonText(it->value));
+    }
+    if (parts.empty()) {
+      // Schema failures carry only `errors` (§1.4).
+      if (auto it = doc.FindMember("errors"); it != doc.MemberEnd()) {
+        parts.push_back(JsonText(it->value));
+      }
+    }
+    return absl::StrJoin(parts, ": ");
+  }
+  absl::string_view text = absl::StripAsciiWhitespace(body);
+  // HTML pages (CTIA's unknown-route 404, proxies' 5xx pages) say nothing useful.
+  if (text.empty() || text.front() == '<' || text.size() > kMaxQuotedBody) return "";
+  for (char c : text) {
+    if (static_cast<unsigned char>(c) < 0x20 && c != ' ') return "";
+  }
+  return std::string(text);
+}
+
+absl::StatusCode CodeForHttp(int status) {
+  if (status >= 500 && status <= 599) return absl::StatusCode::kUnavailable;
+  switch (status) {
+    case 401:
+      return absl::StatusCode::kUnauthenticated;
+    case 403:
+      return absl::StatusCode::kPermissionDenied;
+    case 404:
+      return absl::StatusCode::kNotFound;
+    case 408:
+      return absl::StatusCode::kDeadlineExceeded;
+    case 429:
+      return absl::StatusCode::kResourceExhausted;
+    default:
+      break;
+  }
+  if (status >= 400 && status <= 499) return absl::StatusCode::kInvalidArgument;
+  return absl::StatusCode::kUnknown;
+}
+
+// Retry-After in its delta-seconds form; the HTTP-date form is treated as absent.
+std::optional<absl::Duration> RetryAfter(const HttpResponse& response) {
+  int64_t seconds = 0;
+  absl::string_view text = absl::StripAsciiWhitespace(response.Header("retry-after"));
+  if (text.empty() || !absl::SimpleAtoi(text, &seconds) || seconds < 0) return std::nullopt;
+  return absl::Seconds(seconds);
+}
+
+// Keeps the code of `status`, puts "http <code>: " in front of its message.
+absl::Status WithHttpPrefix(int http_status, const absl::Status& status) {
+  return absl::Status(status.code(), absl::StrCat("http ", http_status, ": ", status.message()));
+}
+
+absl::StatusOr<std::vector<absl::StatusOr<std::string>>> DecodeBulkAnswer(absl::string_view body,
+                                                                         size_t expected) {
+  rapidjson::Document doc;
+  doc.Parse(body.data(), body.size());
+  if (doc.HasParseError() || !doc.IsObject()) {
+    return absl::InvalidArgumentError("malformed bulk answer: not a JSON object");
+  }
+  auto it = doc.FindMember("judgements");
+  if (it == doc.MemberEnd() || !it->value.IsArray()) {
+    return absl::InvalidArgumentError("malformed bulk answer: no \"judgements\" list");
+  }
+  const auto& items = it->value.GetArray();
+  if (items.Size() != expected) {
+    return absl::InvalidArgumentError(absl::StrCat("malformed bulk answer: ", items.Size(),
+                                                   " results for ", expected, " judgements"));
+  }
+  std::vector<absl::StatusOr<std::string>> out;
+  out.reserve(expected);
+  for (const rapidjson::Value& item : items) {
+    if (item.IsString()) {
+      out.emplace_back(std::string(View(item)));
+      continue;
+    }
+    // §6.1: {"error": ..., "msg": ..., "type": ..., "entity": {...}}; the entity is left out.
+    std::vector<std::string> parts;
+    if (item.IsObject()) {
+      for (const char* key : {"error", "type", "msg"}) {
+        if (auto m = item.FindMember(key); m != item.MemberEnd()) parts.push_back(JsonText(m->value));
+      }
+    }
+    out.emplace_back(absl::InvalidArgumentError(
+        absl::StrCat("bulk item rejected: ", parts.empty() ? JsonText(item) : absl::StrJoin(parts, ": "))));
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::Status StatusFromHttp(const HttpResponse& response) {
+  std::string message = absl::StrCat("http ", response.status);
+  if (std::string detail = ErrorDetail(response.body); !detail.empty()) {
+    absl::StrAppend(&message, ": ", detail);
+  }
+  if (response.status == 429) {
+    if (std::optional<absl::Duration> after = RetryAfter(response)) {
+      absl::StrAppend(&message, " (retry after ", absl::FormatDuration(*after), ")");
+    }
+  }
+  return absl::Status(CodeForHttp(response.status), message);
+}
+
+struct BeastCtiaClient::AtomicCounters {
+  std::atomic<uint64_t> verdict_requests{0};
+  std::atomic<uint64_t> retries{0};
+  std::atomic<uint64_t> unauthorized{0};
+  std::atomic<uint64_t> rate_limited{0};
+  std::atomic<uint64_t> write_requests{0};
+};
+
+// Full jitter (uniform in [0, cap]) from one seeded generator shared by all calls.
+struct BeastCtiaClient::Jitter {
+  explicit Jitter(uint64_t seed) : rng(seed) {}
+  absl::Duration Draw(absl::Duration upper) {
+    const int64_t max_ns = std::max<int64_t>(absl::ToInt64Nanoseconds(upper), 0);
+    absl::MutexLock lock(&mu);
+    return absl::Nanoseconds(std::uniform_int_distribution<int64_t>(0, max_ns)(rng));
+  }
+  absl::Mutex mu;
+  std::mt19937_64 rng ABSL_GUARDED_BY(mu);
+};
+
+// One logical call: token → send → classify the answer → retry or finish. At most one step is
+// outstanding at a time, so the members need no lock; each step runs on an io thread (or inline
+// in the token source's callback).
+class BeastCtiaClient::Call : public std::enable_shared_from_this<Call> {
+ public:
+  // Given an answer whose status is in `accepted`: completes the call and returns OK, or
+  // returns the decoding error without completing the call.
+  using Accept = std::function<absl::Status(const HttpResponse&)>;
+  using Fail = std::function<void(absl::Status)>;
+
+  Call(BeastCtiaClient& client, HttpRequest request, std::vector<int> accepted, Accept accept,
+       Fail fail)
+      : client_(client),
+        request_(std::move(request)),
+        accepted_(std::move(accepted)),
+        accept_(std::move(accept)),
+        fail_(std::move(fail)),
+        timer_(client.pool_.executor()) {}
+
+  void Begin() {
+    ++attempts_;
+    client_.tokens_.GetToken([self = shared_from_this()](absl::StatusOr<std::string> token) {
+      self->OnToken(std::move(token));
+    });
+  }
+
+ private:
+  bool is_verdict() const { return request_.method == "GET"; }
+
+  void OnToken(absl::StatusOr<std::string> token) {
+    if (!token.ok()) {
+      // Unauthenticated is fatal for the run; a token endpoint that is down may come back.
+      if (absl::IsUnavailable(token.status()) || absl::IsDeadlineExceeded(token.status())) {
+        return Retry(token.status(), std::nullopt);
+      }
+      return fail_(token.status());
+    }
+    token_ = *std::move(token);
+    HttpRequest request = request_;
+    request.headers.emplace_back("Authorization", absl::StrCat("Bearer ", token_));
+    (is_verdict() ? client_.counters_->verdict_requests : client_.counters_->write_requests)
+        .fetch_add(1, std::memory_order_relaxed);
+    client_.pool_.Send(std::move(request),
+                       [self = shared_from_this()](absl::StatusOr<HttpResponse> response) {
+                         self->OnResponse(std::move(response));
+                       });
+  }
+
+  void OnResponse(absl::StatusOr<HttpResponse> response) {
+    if (!response.ok()) {
+      const absl::Status& s = response.status();
+      if (request_.idempotent && (absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s))) {
+        return Retry(s, std::nullopt);
+      }
+      return fail_(s);
+    }
+    const int status = response->status;
+    if (std::find(accepted_.begin(), accepted_.end(), status) != accepted_.end()) {
+      absl::Status decoded = accept_(*response);
+      if (decoded.ok()) return;
+      // A garbled 200 verdict is most likely a proxy hiccup: ask again.
+      if (is_verdict() && status == 200 && absl::IsInvalidArgument(decoded)) {
+        return Retry(decoded, std::nullopt);
+      }
+      return fail_(decoded);
+    }
+    if (status == 401) {
+      client_.counters_->unauthorized.fetch_add(1, std::memory_order_relaxed);
+      client_.tokens_.Invalidate(token_);
+      // The SDK's rule (§8.5): one fresh token and one more try; not counted as an attempt.
+      if (!refreshed_) {
+        refreshed_ = true;
+        --attempts_;
+        client_.counters_->retries.fetch_add(1, std::memory_order_relaxed);
+        return Begin();
+      }
+      return fail_(StatusFromHttp(*response));
+    }
+    if (status == 429) {
+      // §9.1: Retry-After is when the oldest request leaves CTIA's one-hour window; waits
+      // longer than max_retry_after are the caller's decision.
+      client_.counters_->rate_limited.fetch_add(1, std::memory_order_relaxed);
+      std::optional<absl::Duration> after = RetryAfter(*response);
+      if (after.has_value() && *after > client_.options_.max_retry_after) {
+        return fail_(StatusFromHttp(*response));
+      }
+      return Retry(StatusFromHttp(*response), after);
+    }
+    if (status >= 500 && status <= 599 && request_.idempotent) {
+      return Retry(StatusFromHttp(*response), std::nullopt);
+    }
+    fail_(StatusFromHttp(*response));
+  }
+
+  // Waits `delay` (or the next backoff) and starts another attempt, or fails with `last`.
+  void Retry(absl::Status last, std::optional<absl::Duration> delay) {
+    if (attempts_ >= client_.options_.max_attempts) return fail_(std::move(last));
+    client_.counters_->retries.fetch_add(1, std::memory_order_relaxed);
+    if (!delay.has_value()) {
+      // Capped exponential backoff with full jitter: uniform in [0, min(cap, base·2^(n-1))].
+      absl::Duration ceiling = client_.options_.retry_backoff;
+      for (int i = 1; i < attempts_ && ceiling < client_.options_.max_backoff; ++i) ceiling *= 2;
+      delay = client_.jitter_->Draw(std::min(ceiling, client_.options_.max_backoff));
+    }
+    timer_.expires_after(absl::ToChronoNanoseconds(*delay));
+    // A cancelled wait still retries: the pool then answers Cancelled if it is shut down.
+    timer_.async_wait([self = shared_from_this()](const boost::system::error_code&) {
+      self->Begin();
+    });
+  }
+
+  BeastCtiaClient& client_;
+  const HttpRequest request_;
+  const std::vector<int> accepted_;
+  const Accept accept_;
+  const Fail fail_;
+  net::steady_timer timer_;
+  std::string token_;
+  int attempts_ = 0;
+  bool refreshed_ = false;
+};
+
+BeastCtiaClient::BeastCtiaClient(ConnectionPool& ctia_pool, TokenSource& tokens,
+                                 CtiaClientOptions options)
+    : pool_(ctia_pool),
+      tokens_(tokens),
+      options_(std::move(options)),
+      counters_(std::make_shared<AtomicCounters>()),
+      jitter_(std::make_shared<Jitter>(options_.rng_seed)) {}
+
+void BeastCtiaClient::LookupVerdict(const schema::Observable& observable, Callback done) {
+  // §1.3: CTIA routes on the raw path with `[^/,;?]+` per segment, so both segments are sent
+  // fully percent-encoded ('/' → %2F, '+' → %2B, ' ' → %20).
+  HttpRequest request;
+  request.method = "GET";
+  request.target = absl::StrCat(pool_.origin().path, "/ctia/",
+                                schema::PercentEncodePathSegment(observable.type), "/",
+                                schema::PercentEncodePathSegment(observable.value), "/verdict");
+  request.headers = {{"Accept", "application/json"}};
+  request.idempotent = true;
+  auto shared_done = std::make_shared<Callback>(std::move(done));
+  auto call = std::make_shared<Call>(
+      *this, std::move(request), std::vector<int>{200, 404},
+      [shared_done](const HttpResponse& response) -> absl::Status {
+        absl::StatusOr<schema::VerdictResult> result =
+            schema::DecodeVerdictResponse(response.status, response.body);
+        if (!result.ok()) return WithHttpPrefix(response.status, result.status());
+        (*shared_done)(*std::move(result));
+        return absl::OkStatus();
+      },
+      [shared_done](absl::Status status) { (*shared_done)(std::move(status)); });
+  call->Begin();
+}
+
+void BeastCtiaClient::BulkCreateJudgements(std::vector<schema::Judgement> judgements,
+                                           BulkCallback done) {
+  if (judgements.empty() || judgements.size() > kMaxBulkEntities) {
+    absl::StatusOr<std::vector<absl::StatusOr<std::string>>> result;
+    if (judgements.empty()) {
+      result = std::vector<absl::StatusOr<std::string>>{};
+    } else {
+      result = absl::InvalidArgumentError(absl::StrCat("bulk of ", judgements.size(),
+                                                       " judgements exceeds CTIA's limit of ",
+                                                       kMaxBulkEntities));
+    }
+    net::post(pool_.executor(), [done = std::move(done), result = std::move(result)]() mutable {
+      done(std::move(result));
+    });
+    return;
+  }
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  w.Key("judgements");
+  w.StartArray();
+  for (const schema::Judgement& j : judgements) schema::WriteJudgementJson(j, false, w);
+  w.EndArray();
+  w.EndObject();
+
+  HttpRequest request;
+  request.method = "POST";
+  request.target = absl::StrCat(pool_.origin().path, "/ctia/bulk");
+  request.headers = {{"Accept", "application/json"}, {"Content-Type", "application/json"}};
+  request.body.assign(buf.GetString(), buf.GetSize());
+  request.idempotent = false;  // a resent bulk creates every judgement twice
+  const size_t count = judgements.size();
+  auto shared_done = std::make_shared<BulkCallback>(std::move(done));
+  auto call = std::make_shared<Call>(
+      *this, std::move(request), std::vector<int>{200, 201},
+      [shared_done, count](const HttpResponse& response) -> absl::Status {
+        auto items = DecodeBulkAnswer(response.body, count);
+        if (!items.ok()) return WithHttpPrefix(response.status, items.status());
+        (*shared_done)(*std::move(items));
+        return absl::OkStatus();
+      },
+      [shared_done](absl::Status status) { (*shared_done)(std::move(status)); });
+  call->Begin();
+}
+
+void BeastCtiaClient::CreateJudgement(const schema::Judgement& judgement,
+                                      JudgementCallback done) {
+  HttpRequest request;
+  request.method = "POST";
+  request.target = absl::StrCat(pool_.origin().path, "/ctia/judgement");
+  request.headers = {{"Accept", "application/json"}, {"Content-Type", "application/json"}};
+  request.body = schema::EncodeJudgement(judgement);
+  request.idempotent = false;
+  auto shared_done = std::make_shared<JudgementCallback>(std::move(done));
+  auto call = std::make_shared<Call>(
+      *this, std::move(request), std::vector<int>{200, 201},
+      [shared_done](const HttpResponse& response) -> absl::Status {
+        absl::StatusOr<schema::Judgement> stored = schema::DecodeStoredJudgement(response.body);
+        if (!stored.ok()) return WithHttpPrefix(response.status, stored.status());
+        (*shared_done)(*std::move(stored));
+        return absl::OkStatus();
+      },
+      [shared_done](absl::Status status) { (*shared_done)(std::move(status)); });
+  call->Begin();
+}
+
+CtiaClientCounters BeastCtiaClient::Snapshot() const {
+  CtiaClientCounters c;
+  c.verdict_requests = counters_->verdict_requests.load(std::memory_order_relaxed);
+  c.retries = counters_->retries.load(std::memory_order_relaxed);
+  c.unauthorized = counters_->unauthorized.load(std::memory_order_relaxed);
+  c.rate_limited = counters_->rate_limited.load(std::memory_order_relaxed);
+  c.write_requests = counters_->write_requests.load(std::memory_order_relaxed);
+  return c;
+}
+
+}  // namespace enrich::transport

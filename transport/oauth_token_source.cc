@@ -1,0 +1,178 @@
+#include "transport/oauth_token_source.h"
+
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "rapidjson/document.h"
+
+namespace enrich::transport {
+namespace {
+
+// Tokens last 600 s by default (reference/ctia-api.md §8.3); used when `expires_in` is absent.
+constexpr absl::Duration kDefaultLifetime = absl::Seconds(600);
+
+const rapidjson::Value* StringMember(const rapidjson::Value& obj, const char* name) {
+  auto it = obj.FindMember(name);
+  if (it == obj.MemberEnd() || !it->value.IsString()) return nullptr;
+  return &it->value;
+}
+
+absl::string_view View(const rapidjson::Value& v) {
+  return absl::string_view(v.GetString(), v.GetStringLength());
+}
+
+struct TokenGrant {
+  std::string access_token;
+  absl::Duration lifetime;
+};
+
+// Parses `{"access_token": "...", "expires_in": 600, ...}` (§8.3).
+absl::StatusOr<TokenGrant> ParseTokenBody(absl::string_view body) {
+  rapidjson::Document doc;
+  doc.Parse(body.data(), body.size());
+  if (doc.HasParseError() || !doc.IsObject()) {
+    return absl::UnavailableError("token endpoint answered 200 with a body that is not JSON");
+  }
+  const rapidjson::Value* token = StringMember(doc, "access_token");
+  if (token == nullptr || token->GetStringLength() == 0) {
+    return absl::UnavailableError("token endpoint answered 200 without an access_token");
+  }
+  TokenGrant grant{std::string(View(*token)), kDefaultLifetime};
+  if (auto it = doc.FindMember("expires_in"); it != doc.MemberEnd()) {
+    if (!it->value.IsNumber() || it->value.GetDouble() <= 0) {
+      return absl::UnavailableError("token endpoint answered 200 with a bad expires_in");
+    }
+    grant.lifetime = absl::Seconds(it->value.GetDouble());
+  }
+  return grant;
+}
+
+// The RFC 6749 §5.2 error of a rejected token request: "invalid_client (description)".
+std::string OAuthError(absl::string_view body) {
+  rapidjson::Document doc;
+  doc.Parse(body.data(), body.size());
+  if (doc.HasParseError() || !doc.IsObject()) return "no JSON error body";
+  std::string out;
+  if (const rapidjson::Value* e = StringMember(doc, "error")) out = std::string(View(*e));
+  if (const rapidjson::Value* d = StringMember(doc, "error_description")) {
+    absl::StrAppend(&out, out.empty() ? "" : " (", View(*d), out.empty() ? "" : ")");
+  }
+  return out.empty() ? "no error field" : out;
+}
+
+}  // namespace
+
+OAuthTokenSource::OAuthTokenSource(ConnectionPool& pool, std::string token_path,
+                                   ClientCredentials credentials, const schema::Clock& clock,
+                                   double refresh_fraction)
+    : pool_(pool),
+      token_path_(std::move(token_path)),
+      credentials_(std::move(credentials)),
+      clock_(clock),
+      refresh_fraction_(refresh_fraction) {}
+
+void OAuthTokenSource::GetToken(Callback done) {
+  std::string cached;
+  bool start_fetch = false;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!token_.empty() && clock_.Now() < refresh_at_) {
+      cached = token_;
+    } else {
+      waiters_.push_back(std::move(done));
+      if (!fetching_) {
+        fetching_ = true;
+        start_fetch = true;
+        ++token_requests_;
+        fetch_started_ = clock_.Now();
+      }
+    }
+  }
+  if (!cached.empty()) {
+    done(std::move(cached));
+  } else if (start_fetch) {
+    Fetch();
+  }
+}
+
+void OAuthTokenSource::Invalidate(absl::string_view token) {
+  absl::MutexLock lock(&mu_);
+  // A 401 for an older token must not throw away a newer one fetched meanwhile.
+  if (!token_.empty() && token == token_) {
+    token_.clear();
+    refresh_at_ = absl::InfinitePast();
+    expires_at_ = absl::InfinitePast();
+  }
+}
+
+uint64_t OAuthTokenSource::token_requests() const {
+  absl::MutexLock lock(&mu_);
+  return token_requests_;
+}
+
+void OAuthTokenSource::Fetch() {
+  // §8.3: Basic auth with the raw "id:secret" (as the IROH SDK sends it), form body.
+  HttpRequest request;
+  request.method = "POST";
+  request.target = token_path_;
+  request.headers = {
+      {"Authorization",
+       absl::StrCat("Basic ",
+                    absl::Base64Escape(absl::StrCat(credentials_.client_id, ":",
+                                                    credentials_.client_secret)))},
+      {"Content-Type", "application/x-www-form-urlencoded"},
+      {"Accept", "application/json"},
+  };
+  request.body = "grant_type=client_credentials";
+  request.idempotent = true;  // a second token request only mints a second token
+  pool_.Send(std::move(request),
+             [this](absl::StatusOr<HttpResponse> response) { OnFetched(std::move(response)); });
+}
+
+void OAuthTokenSource::OnFetched(absl::StatusOr<HttpResponse> response) {
+  const std::string where = absl::StrCat(pool_.origin().Origin(), token_path_);
+  absl::StatusOr<TokenGrant> grant;
+  if (!response.ok()) {
+    grant = absl::UnavailableError(
+        absl::StrCat("token request to ", where, " failed: ", response.status().message()));
+  } else if (response->status == 200) {
+    grant = ParseTokenBody(response->body);
+  } else if (response->status == 400 || response->status == 401) {
+    std::string message = absl::StrCat("token endpoint rejected client id '",
+                                       credentials_.client_id, "': ", OAuthError(response->body));
+    // The server's text is echoed; make sure it can never carry the secret into a log.
+    if (!credentials_.client_secret.empty()) {
+      absl::StrReplaceAll({{credentials_.client_secret, "<redacted>"}}, &message);
+    }
+    grant = absl::UnauthenticatedError(message);
+  } else {
+    grant = absl::UnavailableError(
+        absl::StrCat("token request to ", where, ": http ", response->status));
+  }
+
+  std::deque<Callback> waiters;
+  absl::StatusOr<std::string> result;
+  {
+    absl::MutexLock lock(&mu_);
+    fetching_ = false;
+    waiters.swap(waiters_);
+    if (grant.ok()) {
+      token_ = grant->access_token;
+      refresh_at_ = fetch_started_ + grant->lifetime * refresh_fraction_;
+      expires_at_ = fetch_started_ + grant->lifetime;
+      result = token_;
+    } else if (absl::IsUnavailable(grant.status()) && !token_.empty() &&
+               clock_.Now() < expires_at_) {
+      // A failed early refresh: the current token is still good; the next call tries again.
+      result = token_;
+    } else {
+      result = grant.status();
+    }
+  }
+  for (Callback& waiter : waiters) waiter(result);
+}
+
+}  // namespace enrich::transport
