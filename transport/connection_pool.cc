@@ -278,14 +278,16 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
       return FailWith(absl::DeadlineExceededError(absl::StrCat(
           step, " ", origin_text(), ": timed out after ", absl::FormatDuration(limit))));
     }
-    if (ec == net::error::operation_aborted && pool_->shutting_down()) {
-      return FailWith(absl::CancelledError(
-          absl::StrCat("request to ", origin_text(), " cancelled: connection pool shut down")));
-    }
     FailWith(absl::Status(code, absl::StrCat(step, " ", origin_text(), ": ", ec.message())));
   }
 
   void FailWith(absl::Status status) {
+    // Shutdown() closes sockets under running requests; whatever error that caused, report it
+    // as the cancellation it is.
+    if (pool_->shutting_down()) {
+      status = absl::CancelledError(
+          absl::StrCat("request to ", origin_text(), " cancelled: connection pool shut down"));
+    }
     // After an error the connection's state is unknown: never reuse it.
     CloseSocket();
     parser_.reset();
@@ -303,8 +305,6 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
   }
 
   void CloseSocket() {
-    beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
     stream_.close();
     buffer_.clear();
     answered_on_this_socket_ = 0;
