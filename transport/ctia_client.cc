@@ -19,6 +19,7 @@
 #include "rapidjson/writer.h"
 #include "schema/json_codec.h"
 #include "schema/path_encoding.h"
+#include "transport/internal/retry_policy.h"
 
 namespace enrich::transport {
 namespace {
@@ -176,9 +177,9 @@ struct BeastCtiaClient::Jitter {
   std::mt19937_64 rng ABSL_GUARDED_BY(mu);
 };
 
-// One logical call: token → send → classify the answer → retry or finish. At most one step is
-// outstanding at a time, so the members need no lock; each step runs on an io thread (or inline
-// in the token source's callback).
+// One logical call: token → send → classify the answer → ask the RetryPolicy → retry or finish.
+// At most one step is outstanding at a time, so the members need no lock; each step runs on an
+// io thread (or inline in the token source's callback).
 class BeastCtiaClient::Call : public std::enable_shared_from_this<Call> {
  public:
   // Given an answer whose status is in `accepted`: completes the call and returns OK, or
@@ -193,10 +194,14 @@ class BeastCtiaClient::Call : public std::enable_shared_from_this<Call> {
         accepted_(std::move(accepted)),
         accept_(std::move(accept)),
         fail_(std::move(fail)),
+        policy_(internal::RetryOptions{client.options_.max_attempts, client.options_.retry_backoff,
+                                       client.options_.max_backoff,
+                                       client.options_.max_retry_after},
+                request_.idempotent,
+                [jitter = client.jitter_](absl::Duration upper) { return jitter->Draw(upper); }),
         timer_(client.pool_.executor()) {}
 
   void Begin() {
-    ++attempts_;
     client_.tokens_.GetToken([self = shared_from_this()](absl::StatusOr<std::string> token) {
       self->OnToken(std::move(token));
     });
@@ -207,11 +212,10 @@ class BeastCtiaClient::Call : public std::enable_shared_from_this<Call> {
 
   void OnToken(absl::StatusOr<std::string> token) {
     if (!token.ok()) {
-      // Unauthenticated is fatal for the run; a token endpoint that is down may come back.
-      if (absl::IsUnavailable(token.status()) || absl::IsDeadlineExceeded(token.status())) {
-        return Retry(token.status(), std::nullopt);
-      }
-      return fail_(token.status());
+      internal::AttemptFailure failure;
+      failure.error = token.status();
+      failure.request_sent = false;
+      return Decide(failure);
     }
     token_ = *std::move(token);
     HttpRequest request = request_;
@@ -225,66 +229,49 @@ class BeastCtiaClient::Call : public std::enable_shared_from_this<Call> {
   }
 
   void OnResponse(absl::StatusOr<HttpResponse> response) {
+    internal::AttemptFailure failure;
     if (!response.ok()) {
-      const absl::Status& s = response.status();
-      if (request_.idempotent && (absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s))) {
-        return Retry(s, std::nullopt);
-      }
-      return fail_(s);
+      failure.error = response.status();
+      return Decide(failure);
     }
-    const int status = response->status;
-    if (std::find(accepted_.begin(), accepted_.end(), status) != accepted_.end()) {
+    failure.http_status = response->status;
+    if (std::find(accepted_.begin(), accepted_.end(), response->status) != accepted_.end()) {
       absl::Status decoded = accept_(*response);
       if (decoded.ok()) return;
-      // A garbled 200 verdict is most likely a proxy hiccup: ask again.
-      if (is_verdict() && status == 200 && absl::IsInvalidArgument(decoded)) {
-        return Retry(decoded, std::nullopt);
-      }
-      return fail_(decoded);
+      failure.error = std::move(decoded);
+      // A garbled 200 verdict is most likely a proxy hiccup: worth asking again.
+      failure.malformed_ok = is_verdict() && response->status == 200 &&
+                             absl::IsInvalidArgument(failure.error);
+      return Decide(failure);
     }
-    if (status == 401) {
+    if (response->status == 401) {
       client_.counters_->unauthorized.fetch_add(1, std::memory_order_relaxed);
       client_.tokens_.Invalidate(token_);
-      // The SDK's rule (§8.5): one fresh token and one more try; not counted as an attempt.
-      if (!refreshed_) {
-        refreshed_ = true;
-        --attempts_;
-        client_.counters_->retries.fetch_add(1, std::memory_order_relaxed);
-        return Begin();
-      }
-      return fail_(StatusFromHttp(*response));
-    }
-    if (status == 429) {
-      // §9.1: Retry-After is when the oldest request leaves CTIA's one-hour window; waits
-      // longer than max_retry_after are the caller's decision.
+    } else if (response->status == 429) {
       client_.counters_->rate_limited.fetch_add(1, std::memory_order_relaxed);
-      std::optional<absl::Duration> after = RetryAfter(*response);
-      if (after.has_value() && *after > client_.options_.max_retry_after) {
-        return fail_(StatusFromHttp(*response));
-      }
-      return Retry(StatusFromHttp(*response), after);
+      failure.retry_after = RetryAfter(*response);
     }
-    if (status >= 500 && status <= 599 && request_.idempotent) {
-      return Retry(StatusFromHttp(*response), std::nullopt);
-    }
-    fail_(StatusFromHttp(*response));
+    failure.error = StatusFromHttp(*response);
+    Decide(failure);
   }
 
-  // Waits `delay` (or the next backoff) and starts another attempt, or fails with `last`.
-  void Retry(absl::Status last, std::optional<absl::Duration> delay) {
-    if (attempts_ >= client_.options_.max_attempts) return fail_(std::move(last));
-    client_.counters_->retries.fetch_add(1, std::memory_order_relaxed);
-    if (!delay.has_value()) {
-      // Capped exponential backoff with full jitter: uniform in [0, min(cap, base·2^(n-1))].
-      absl::Duration ceiling = client_.options_.retry_backoff;
-      for (int i = 1; i < attempts_ && ceiling < client_.options_.max_backoff; ++i) ceiling *= 2;
-      delay = client_.jitter_->Draw(std::min(ceiling, client_.options_.max_backoff));
+  void Decide(const internal::AttemptFailure& failure) {
+    const internal::RetryDecision decision = policy_.OnFailure(failure);
+    switch (decision.action) {
+      case internal::RetryAction::kFinish:
+        return fail_(failure.error);
+      case internal::RetryAction::kRefreshTokenAndRetry:
+        client_.counters_->retries.fetch_add(1, std::memory_order_relaxed);
+        return Begin();
+      case internal::RetryAction::kRetry:
+        client_.counters_->retries.fetch_add(1, std::memory_order_relaxed);
+        timer_.expires_after(absl::ToChronoNanoseconds(decision.delay));
+        // A cancelled wait still retries: the pool then answers Cancelled if it is shut down.
+        timer_.async_wait([self = shared_from_this()](const boost::system::error_code&) {
+          self->Begin();
+        });
+        return;
     }
-    timer_.expires_after(absl::ToChronoNanoseconds(*delay));
-    // A cancelled wait still retries: the pool then answers Cancelled if it is shut down.
-    timer_.async_wait([self = shared_from_this()](const boost::system::error_code&) {
-      self->Begin();
-    });
   }
 
   BeastCtiaClient& client_;
@@ -292,10 +279,9 @@ class BeastCtiaClient::Call : public std::enable_shared_from_this<Call> {
   const std::vector<int> accepted_;
   const Accept accept_;
   const Fail fail_;
+  internal::RetryPolicy policy_;
   net::steady_timer timer_;
   std::string token_;
-  int attempts_ = 0;
-  bool refreshed_ = false;
 };
 
 BeastCtiaClient::BeastCtiaClient(ConnectionPool& ctia_pool, TokenSource& tokens,

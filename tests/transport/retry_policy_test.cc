@@ -1,0 +1,115 @@
+#include "transport/internal/retry_policy.h"
+
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace enrich::transport::internal {
+namespace {
+
+// Full jitter replaced by "always the ceiling", so the backoff schedule is visible.
+absl::Duration Ceiling(absl::Duration upper) { return upper; }
+
+AttemptFailure Http(int status) {
+  AttemptFailure f;
+  f.http_status = status;
+  f.error = absl::UnknownError("http");
+  return f;
+}
+
+RetryOptions Options() {
+  RetryOptions o;
+  o.max_attempts = 4;
+  o.base_backoff = absl::Milliseconds(100);
+  o.max_backoff = absl::Milliseconds(250);
+  o.max_retry_after = absl::Seconds(60);
+  return o;
+}
+
+TEST(RetryPolicyTest, ServerErrorsBackOffExponentiallyUpToCapThenFinish) {
+  RetryPolicy policy(Options(), /*idempotent=*/true, Ceiling);
+  std::vector<absl::Duration> delays;
+  for (;;) {
+    RetryDecision d = policy.OnFailure(Http(503));
+    if (d.action == RetryAction::kFinish) break;
+    ASSERT_EQ(d.action, RetryAction::kRetry);
+    delays.push_back(d.delay);
+  }
+  EXPECT_EQ(delays, (std::vector<absl::Duration>{absl::Milliseconds(100), absl::Milliseconds(200),
+                                                 absl::Milliseconds(250)}));
+  EXPECT_EQ(policy.attempts(), 4);
+}
+
+TEST(RetryPolicyTest, JitterDrawsBelowTheCeiling) {
+  absl::Duration asked;
+  RetryPolicy policy(Options(), true, [&](absl::Duration upper) {
+    asked = upper;
+    return upper / 3;
+  });
+  RetryDecision d = policy.OnFailure(Http(500));
+  EXPECT_EQ(asked, absl::Milliseconds(100));
+  EXPECT_EQ(d.delay, absl::Milliseconds(100) / 3);
+}
+
+TEST(RetryPolicyTest, UnauthorizedRefreshesOnceWithoutUsingAnAttempt) {
+  RetryPolicy policy(Options(), true, Ceiling);
+  EXPECT_EQ(policy.OnFailure(Http(401)).action, RetryAction::kRefreshTokenAndRetry);
+  EXPECT_EQ(policy.attempts(), 1);
+  EXPECT_EQ(policy.OnFailure(Http(401)).action, RetryAction::kFinish);
+}
+
+TEST(RetryPolicyTest, ClientErrorsAreFinal) {
+  for (int status : {400, 403, 404, 413}) {
+    RetryPolicy policy(Options(), true, Ceiling);
+    EXPECT_EQ(policy.OnFailure(Http(status)).action, RetryAction::kFinish) << status;
+  }
+}
+
+TEST(RetryPolicyTest, RetryAfterIsHonouredUpToTheLimit) {
+  RetryPolicy policy(Options(), true, Ceiling);
+  AttemptFailure limited = Http(429);
+  limited.retry_after = absl::Seconds(7);
+  RetryDecision d = policy.OnFailure(limited);
+  EXPECT_EQ(d.action, RetryAction::kRetry);
+  EXPECT_EQ(d.delay, absl::Seconds(7));
+  EXPECT_EQ(policy.attempts(), 2);
+  limited.retry_after = absl::Seconds(3595);
+  EXPECT_EQ(policy.OnFailure(limited).action, RetryAction::kFinish);
+}
+
+TEST(RetryPolicyTest, TransportErrorsRetryOnlyWhenIdempotentOrUnsent) {
+  AttemptFailure reset;
+  reset.error = absl::UnavailableError("read from http://x: Connection reset by peer");
+  RetryPolicy get(Options(), /*idempotent=*/true, Ceiling);
+  EXPECT_EQ(get.OnFailure(reset).action, RetryAction::kRetry);
+  RetryPolicy post(Options(), /*idempotent=*/false, Ceiling);
+  EXPECT_EQ(post.OnFailure(reset).action, RetryAction::kFinish);
+  EXPECT_EQ(post.OnFailure(Http(502)).action, RetryAction::kFinish);
+  AttemptFailure token_down = reset;
+  token_down.request_sent = false;
+  EXPECT_EQ(post.OnFailure(token_down).action, RetryAction::kRetry);
+}
+
+TEST(RetryPolicyTest, OversizedOrCancelledAreFinal) {
+  RetryPolicy policy(Options(), true, Ceiling);
+  AttemptFailure big;
+  big.error = absl::ResourceExhaustedError("response exceeds");
+  EXPECT_EQ(policy.OnFailure(big).action, RetryAction::kFinish);
+  AttemptFailure cancelled;
+  cancelled.error = absl::CancelledError("shut down");
+  EXPECT_EQ(policy.OnFailure(cancelled).action, RetryAction::kFinish);
+  AttemptFailure unauthenticated;
+  unauthenticated.error = absl::UnauthenticatedError("token endpoint rejected client id 'c'");
+  unauthenticated.request_sent = false;
+  EXPECT_EQ(policy.OnFailure(unauthenticated).action, RetryAction::kFinish);
+}
+
+TEST(RetryPolicyTest, MalformedSuccessIsRetried) {
+  RetryPolicy policy(Options(), true, Ceiling);
+  AttemptFailure garbled = Http(200);
+  garbled.malformed_ok = true;
+  EXPECT_EQ(policy.OnFailure(garbled).action, RetryAction::kRetry);
+}
+
+}  // namespace
+}  // namespace enrich::transport::internal

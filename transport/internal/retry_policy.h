@@ -1,0 +1,68 @@
+#ifndef ENRICH_TRANSPORT_INTERNAL_RETRY_POLICY_H_
+#define ENRICH_TRANSPORT_INTERNAL_RETRY_POLICY_H_
+
+#include <functional>
+#include <optional>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+
+namespace enrich::transport::internal {
+
+struct RetryOptions {
+  int max_attempts = 3;
+  absl::Duration base_backoff = absl::Milliseconds(200);
+  absl::Duration max_backoff = absl::Seconds(5);
+  absl::Duration max_retry_after = absl::Seconds(60);
+};
+
+// What one failed attempt of a CTIA call was.
+struct AttemptFailure {
+  absl::Status error;        // the error the call ends with if it is not retried
+  int http_status = 0;       // 0: no HTTP answer (transport or token error)
+  bool request_sent = true;  // false: failed before the request went out (token error)
+  bool malformed_ok = false; // an HTTP success whose body could not be decoded
+  std::optional<absl::Duration> retry_after;  // 429's Retry-After
+};
+
+enum class RetryAction {
+  kFinish,                // deliver `error`
+  kRetry,                 // wait `delay`, then send again (a new attempt)
+  kRefreshTokenAndRetry,  // invalidate the token, send again now (not counted as an attempt)
+};
+
+struct RetryDecision {
+  RetryAction action = RetryAction::kFinish;
+  absl::Duration delay;
+};
+
+// The retry rules of the CTIA client as a pure state machine (no I/O, no clock): one per call.
+// Reference/ctia-api.md §9.3: 429 and 5xx/timeouts are retried with backoff honouring
+// Retry-After; 400/403/404 are final; 401 refreshes the token once (§8.5). Requests that are not
+// idempotent are retried only where CTIA certainly did not act on them (401, 429, or not sent).
+// Backoff: capped exponential with full jitter, `jitter(upper)` drawing uniformly in [0, upper].
+// Not thread-safe; a call uses it from one step at a time.
+class RetryPolicy {
+ public:
+  using Jitter = std::function<absl::Duration(absl::Duration upper)>;
+  RetryPolicy(RetryOptions options, bool idempotent, Jitter jitter)
+      : options_(options), idempotent_(idempotent), jitter_(std::move(jitter)) {}
+
+  RetryDecision OnFailure(const AttemptFailure& failure);
+
+  int attempts() const { return attempts_; }  // attempts started so far (first = 1)
+
+ private:
+  RetryDecision RetryOrFinish(std::optional<absl::Duration> delay);
+
+  const RetryOptions options_;
+  const bool idempotent_;
+  const Jitter jitter_;
+  int attempts_ = 1;
+  bool refreshed_ = false;
+};
+
+}  // namespace enrich::transport::internal
+
+#endif  // ENRICH_TRANSPORT_INTERNAL_RETRY_POLICY_H_
