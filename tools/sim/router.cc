@@ -810,13 +810,22 @@ Realized Realize(const rapidjson::Value& input, const Identity& who, absl::Time 
 
 }  // namespace
 
-SimResponse Router::HandlePostJudgement(const Identity& who, const SimRequest& request) {
+Router::CreateBody Router::ParseCreateBody(const Identity& who,
+                                           const SimRequest& request) const {
+  CreateBody body;
   if (!HasCapability(who.scopes, "judgement", Access::kWrite)) {
-    return MissingCapability("create-judgement", who);
+    body.refusal = MissingCapability("create-judgement", who);
+    return body;
   }
-  rapidjson::Document doc;
-  doc.Parse(request.body.data(), request.body.size());
-  if (doc.HasParseError()) return JsonParseError(doc);
+  body.doc.Parse(request.body.data(), request.body.size());
+  if (body.doc.HasParseError()) body.refusal = JsonParseError(body.doc);
+  return body;
+}
+
+SimResponse Router::HandlePostJudgement(const Identity& who, const SimRequest& request) {
+  CreateBody body = ParseCreateBody(who, request);
+  if (body.refusal.has_value()) return *std::move(body.refusal);
+  const rapidjson::Document& doc = body.doc;
   Realized r = Realize(doc, who, clock_.Now());
   if (r.status != 0) return Json(r.status, std::move(r.body));
   schema::Judgement& j = r.judgement;
@@ -832,12 +841,9 @@ SimResponse Router::HandlePostJudgement(const Identity& who, const SimRequest& r
 // ---- POST /ctia/bulk (reference §6.1) -------------------------------------------------------
 
 SimResponse Router::HandleBulk(const Identity& who, const SimRequest& request) {
-  if (!HasCapability(who.scopes, "judgement", Access::kWrite)) {
-    return MissingCapability("create-judgement", who);
-  }
-  rapidjson::Document doc;
-  doc.Parse(request.body.data(), request.body.size());
-  if (doc.HasParseError()) return JsonParseError(doc);
+  CreateBody body = ParseCreateBody(who, request);
+  if (body.refusal.has_value()) return *std::move(body.refusal);
+  const rapidjson::Document& doc = body.doc;
   if (!doc.IsObject()) return ValidationError({{"", "(not (map? a-bulk))"}});
   std::vector<schema::FieldError> errors;
   size_t entities = 0;

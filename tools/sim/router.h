@@ -12,6 +12,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "rapidjson/document.h"
 #include "schema/judgement.h"
 #include "tools/sim/access_control.h"
 #include "tools/sim/judgement_store.h"
@@ -84,6 +85,12 @@ class Router {
                                        absl::string_view capability,
                                        absl::string_view raw_type) const;
   bool Visible(const schema::Judgement& j, const Identity& who) const;
+  // The create-judgement capability check and JSON parse both create routes make.
+  struct CreateBody {
+    rapidjson::Document doc;
+    std::optional<SimResponse> refusal;
+  };
+  CreateBody ParseCreateBody(const Identity& who, const SimRequest& request) const;
 
   SimResponse Route(const SimRequest& request);
   SimResponse HandleToken(const SimRequest& request);
