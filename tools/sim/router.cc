@@ -751,13 +751,7 @@ Realized Realize(const rapidjson::Value& input, const Identity& who, absl::Time 
   }
   if (!errors.empty()) {
     out.status = 400;
-    rapidjson::StringBuffer buf;
-    Writer w(buf);
-    w.StartObject();
-    Key(w, "errors");
-    WriteErrorsValue(w, errors);
-    w.EndObject();
-    out.body = Done(buf);
+    out.body = ValidationError(errors).body;
     out.error = "Entity validation error";
     out.type = "invalid-entity";
     std::vector<std::string> parts;
