@@ -40,6 +40,11 @@ bool IsPeerClosed(const beast::error_code& ec) {
          ec == net::error::connection_aborted;
 }
 
+absl::Status ShutDownError(absl::string_view origin) {
+  return absl::CancelledError(
+      absl::StrCat("request to ", origin, " cancelled: connection pool shut down"));
+}
+
 }  // namespace
 
 struct PendingRequest {
@@ -169,9 +174,8 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
     // One deadline covers resolve and connect; the resolver has no timer of its own, so the
     // remaining time is applied to the connect step.
     connect_deadline_ = std::chrono::steady_clock::now() + ToChrono(options().connect_timeout);
-    resolver_.async_resolve(
-        pool_->origin().host, std::to_string(pool_->origin().port),
-        beast::bind_front_handler(&Connection::OnResolve, shared_from_this()));
+    resolver_.async_resolve(pool_->origin().host, std::to_string(pool_->origin().port),
+                            beast::bind_front_handler(&Connection::OnResolve, shared_from_this()));
   }
 
   void OnResolve(beast::error_code ec, tcp::resolver::results_type results) {
@@ -227,8 +231,8 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
                          options().max_header_bytes, " bytes")));
       }
       if (ec == http::error::end_of_stream) {
-        return FailWith(absl::UnavailableError(absl::StrCat(
-            "read from ", origin_text(), ": connection closed before the response")));
+        return FailWith(absl::UnavailableError(
+            absl::StrCat("read from ", origin_text(), ": connection closed before the response")));
       }
       if (ec == http::error::partial_message) {
         return FailWith(absl::UnavailableError(
@@ -245,8 +249,8 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
     HttpResponse out;
     out.status = static_cast<int>(res.result_int());
     for (const auto& field : res) {
-      out.headers.emplace_back(absl::AsciiStrToLower(absl::string_view(
-                                   field.name_string().data(), field.name_string().size())),
+      out.headers.emplace_back(absl::AsciiStrToLower(absl::string_view(field.name_string().data(),
+                                                                       field.name_string().size())),
                                std::string(field.value()));
     }
     const bool keep_alive = res.keep_alive() && !res.need_eof();
@@ -285,8 +289,7 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
     // Shutdown() closes sockets under running requests; whatever error that caused, report it
     // as the cancellation it is.
     if (pool_->shutting_down()) {
-      status = absl::CancelledError(
-          absl::StrCat("request to ", origin_text(), " cancelled: connection pool shut down"));
+      status = ShutDownError(origin_text());
     }
     // After an error the connection's state is unknown: never reuse it.
     CloseSocket();
@@ -352,12 +355,11 @@ void ConnectionPool::Impl::Send(HttpRequest request, Callback done) {
     }
   }
   if (rejected) {
-    return Deliver(std::move(done),
-                   absl::CancelledError(absl::StrCat("request to ", origin_text_,
-                                                     " cancelled: connection pool shut down")));
+    return Deliver(std::move(done), ShutDownError(origin_text_));
   }
   if (conn != nullptr) {
-    net::post(conn->strand(), [conn, job = *std::move(job)]() mutable { conn->Run(std::move(job)); });
+    net::post(conn->strand(),
+              [conn, job = *std::move(job)]() mutable { conn->Run(std::move(job)); });
   }
 }
 
@@ -386,9 +388,7 @@ void ConnectionPool::Impl::Shutdown() {
     idle_.clear();
   }
   for (PendingRequest& job : queued) {
-    Deliver(std::move(job.done),
-            absl::CancelledError(absl::StrCat("request to ", origin_text_,
-                                              " cancelled: connection pool shut down")));
+    Deliver(std::move(job.done), ShutDownError(origin_text_));
   }
   // Each connection drops its reference to the pool once its in-flight handler has completed,
   // which breaks the pool ↔ connection cycle.

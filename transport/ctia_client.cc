@@ -1,5 +1,9 @@
 #include "transport/ctia_client.h"
 
+#include "schema/json_codec.h"
+#include "schema/path_encoding.h"
+#include "transport/internal/retry_policy.h"
+
 #include <algorithm>
 #include <atomic>
 #include <optional>
@@ -17,9 +21,6 @@
 #include "rapidjson/document.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
-#include "schema/json_codec.h"
-#include "schema/path_encoding.h"
-#include "transport/internal/retry_policy.h"
 
 namespace enrich::transport {
 namespace {
@@ -54,7 +55,8 @@ std::string ErrorDetail(absl::string_view body) {
     if (!doc.IsObject()) return "";
     std::vector<std::string> parts;
     for (const char* key : {"error", "error_description", "message"}) {
-      if (auto it = doc.FindMember(key); it != doc.MemberEnd()) parts.push_back(JsonText(it->value));
+      if (auto it = doc.FindMember(key); it != doc.MemberEnd())
+        parts.push_back(JsonText(it->value));
     }
     if (parts.empty()) {
       // Schema failures carry only `errors` (§1.4).
@@ -107,7 +109,7 @@ absl::Status WithHttpPrefix(int http_status, const absl::Status& status) {
 }
 
 absl::StatusOr<std::vector<absl::StatusOr<std::string>>> DecodeBulkAnswer(absl::string_view body,
-                                                                         size_t expected) {
+                                                                          size_t expected) {
   rapidjson::Document doc;
   doc.Parse(body.data(), body.size());
   if (doc.HasParseError() || !doc.IsObject()) {
@@ -133,11 +135,12 @@ absl::StatusOr<std::vector<absl::StatusOr<std::string>>> DecodeBulkAnswer(absl::
     std::vector<std::string> parts;
     if (item.IsObject()) {
       for (const char* key : {"error", "type", "msg"}) {
-        if (auto m = item.FindMember(key); m != item.MemberEnd()) parts.push_back(JsonText(m->value));
+        if (auto m = item.FindMember(key); m != item.MemberEnd())
+          parts.push_back(JsonText(m->value));
       }
     }
-    out.emplace_back(absl::InvalidArgumentError(
-        absl::StrCat("bulk item rejected: ", parts.empty() ? JsonText(item) : absl::StrJoin(parts, ": "))));
+    out.emplace_back(absl::InvalidArgumentError(absl::StrCat(
+        "bulk item rejected: ", parts.empty() ? JsonText(item) : absl::StrJoin(parts, ": "))));
   }
   return out;
 }
@@ -194,11 +197,11 @@ class BeastCtiaClient::Call : public std::enable_shared_from_this<Call> {
         accepted_(std::move(accepted)),
         accept_(std::move(accept)),
         fail_(std::move(fail)),
-        policy_(internal::RetryOptions{client.options_.max_attempts, client.options_.retry_backoff,
-                                       client.options_.max_backoff,
-                                       client.options_.max_retry_after},
-                request_.idempotent,
-                [jitter = client.jitter_](absl::Duration upper) { return jitter->Draw(upper); }),
+        policy_(
+            internal::RetryOptions{client.options_.max_attempts, client.options_.retry_backoff,
+                                   client.options_.max_backoff, client.options_.max_retry_after},
+            request_.idempotent,
+            [jitter = client.jitter_](absl::Duration upper) { return jitter->Draw(upper); }),
         timer_(client.pool_.executor()) {}
 
   void Begin() {
@@ -240,8 +243,8 @@ class BeastCtiaClient::Call : public std::enable_shared_from_this<Call> {
       if (decoded.ok()) return;
       failure.error = std::move(decoded);
       // A garbled 200 verdict is most likely a proxy hiccup: worth asking again.
-      failure.malformed_ok = is_verdict() && response->status == 200 &&
-                             absl::IsInvalidArgument(failure.error);
+      failure.malformed_ok =
+          is_verdict() && response->status == 200 && absl::IsInvalidArgument(failure.error);
       return Decide(failure);
     }
     if (response->status == 401) {
@@ -267,9 +270,8 @@ class BeastCtiaClient::Call : public std::enable_shared_from_this<Call> {
         client_.counters_->retries.fetch_add(1, std::memory_order_relaxed);
         timer_.expires_after(absl::ToChronoNanoseconds(decision.delay));
         // A cancelled wait still retries: the pool then answers Cancelled if it is shut down.
-        timer_.async_wait([self = shared_from_this()](const boost::system::error_code&) {
-          self->Begin();
-        });
+        timer_.async_wait(
+            [self = shared_from_this()](const boost::system::error_code&) { self->Begin(); });
         return;
     }
   }
@@ -297,9 +299,9 @@ void BeastCtiaClient::LookupVerdict(const schema::Observable& observable, Callba
   // fully percent-encoded ('/' → %2F, '+' → %2B, ' ' → %20).
   HttpRequest request;
   request.method = "GET";
-  request.target = absl::StrCat(pool_.origin().path, "/ctia/",
-                                schema::PercentEncodePathSegment(observable.type), "/",
-                                schema::PercentEncodePathSegment(observable.value), "/verdict");
+  request.target =
+      absl::StrCat(pool_.origin().path, "/ctia/", schema::PercentEncodePathSegment(observable.type),
+                   "/", schema::PercentEncodePathSegment(observable.value), "/verdict");
   request.headers = {{"Accept", "application/json"}};
   request.idempotent = true;
   auto shared_done = std::make_shared<Callback>(std::move(done));
@@ -323,9 +325,8 @@ void BeastCtiaClient::BulkCreateJudgements(std::vector<schema::Judgement> judgem
     if (judgements.empty()) {
       result = std::vector<absl::StatusOr<std::string>>{};
     } else {
-      result = absl::InvalidArgumentError(absl::StrCat("bulk of ", judgements.size(),
-                                                       " judgements exceeds CTIA's limit of ",
-                                                       kMaxBulkEntities));
+      result = absl::InvalidArgumentError(absl::StrCat(
+          "bulk of ", judgements.size(), " judgements exceeds CTIA's limit of ", kMaxBulkEntities));
     }
     net::post(pool_.executor(), [done = std::move(done), result = std::move(result)]() mutable {
       done(std::move(result));
@@ -361,8 +362,7 @@ void BeastCtiaClient::BulkCreateJudgements(std::vector<schema::Judgement> judgem
   call->Begin();
 }
 
-void BeastCtiaClient::CreateJudgement(const schema::Judgement& judgement,
-                                      JudgementCallback done) {
+void BeastCtiaClient::CreateJudgement(const schema::Judgement& judgement, JudgementCallback done) {
   HttpRequest request;
   request.method = "POST";
   request.target = absl::StrCat(pool_.origin().path, "/ctia/judgement");

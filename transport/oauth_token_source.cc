@@ -120,9 +120,8 @@ void OAuthTokenSource::Fetch() {
   request.target = token_path_;
   request.headers = {
       {"Authorization",
-       absl::StrCat("Basic ",
-                    absl::Base64Escape(absl::StrCat(credentials_.client_id, ":",
-                                                    credentials_.client_secret)))},
+       absl::StrCat("Basic ", absl::Base64Escape(absl::StrCat(credentials_.client_id, ":",
+                                                              credentials_.client_secret)))},
       {"Content-Type", "application/x-www-form-urlencoded"},
       {"Accept", "application/json"},
   };

@@ -1,7 +1,5 @@
 #include "tests/fakes/scripted_http_server.h"
 
-#include <sys/socket.h>
-
 #include <atomic>
 #include <thread>
 
@@ -15,6 +13,7 @@
 #include "boost/asio/write.hpp"
 #include "boost/beast/core/flat_buffer.hpp"
 #include "boost/beast/http.hpp"
+#include <sys/socket.h>
 
 namespace enrich::testing {
 namespace {
@@ -66,9 +65,8 @@ struct ScriptedHttpServer::State {
       const size_t index = accepted++;
       const int fd = socket.native_handle();
       open_fds.insert(fd);
-      threads.emplace_back([this, index, s = std::move(socket)]() mutable {
-        Serve(std::move(s), index);
-      });
+      threads.emplace_back(
+          [this, index, s = std::move(socket)]() mutable { Serve(std::move(s), index); });
     }
   }
 

@@ -44,7 +44,8 @@ struct ScriptedReply {
 std::string HttpAnswer(int status, absl::string_view body,
                        std::vector<std::string> extra_headers = {},
                        absl::string_view content_type = "application/json");
-ScriptedReply Reply(int status, absl::string_view body, std::vector<std::string> extra_headers = {});
+ScriptedReply Reply(int status, absl::string_view body,
+                    std::vector<std::string> extra_headers = {});
 
 // A small HTTP/1.1 server on 127.0.0.1:<ephemeral> for transport tests. Each request is passed
 // to `handler` (called on a server thread, one connection at a time per thread; make it

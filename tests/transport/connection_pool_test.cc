@@ -1,5 +1,9 @@
 #include "transport/connection_pool.h"
 
+#include "tests/fakes/await.h"
+#include "tests/fakes/scripted_http_server.h"
+#include "transport/io_threads.h"
+
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -12,9 +16,6 @@
 #include "boost/asio/ip/tcp.hpp"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/fakes/await.h"
-#include "tests/fakes/scripted_http_server.h"
-#include "transport/io_threads.h"
 
 namespace enrich::transport {
 namespace {
@@ -46,9 +47,8 @@ class ConnectionPoolTest : public ::testing::Test {
   }
 
   Result SendAndWait(ConnectionPool& pool, HttpRequest request) {
-    return Await<Result>([&](ConnectionPool::Callback done) {
-      pool.Send(std::move(request), std::move(done));
-    });
+    return Await<Result>(
+        [&](ConnectionPool::Callback done) { pool.Send(std::move(request), std::move(done)); });
   }
 
   // Sends `n` requests at once and waits for all answers.
@@ -80,9 +80,8 @@ uint16_t UnusedPort() {
 }
 
 TEST_F(ConnectionPoolTest, SendsRequestWithHostUserAgentAndLength) {
-  ScriptedHttpServer server([](const ScriptedRequest&) {
-    return Reply(200, "{}", {"X-Extra: yes"});
-  });
+  ScriptedHttpServer server(
+      [](const ScriptedRequest&) { return Reply(200, "{}", {"X-Extra: yes"}); });
   auto pool = MakePool(server.url());
   HttpRequest req;
   req.method = "POST";
@@ -153,7 +152,8 @@ TEST_F(ConnectionPoolTest, SixtyFourConcurrentSendsOnFourSlowConnectionsAllCompl
   PoolOptions options;
   options.connections = 4;
   IoThreads more_io(4);
-  auto pool = std::make_unique<ConnectionPool>(more_io.executor(), *ParseUrl(server.url()), options);
+  auto pool =
+      std::make_unique<ConnectionPool>(more_io.executor(), *ParseUrl(server.url()), options);
   std::vector<Result> results = SendMany(*pool, 64);
   ASSERT_EQ(results.size(), 64u);
   std::set<std::string> bodies;
@@ -257,9 +257,8 @@ TEST_F(ConnectionPoolTest, HungServerIsDeadlineExceededWithinTimeout) {
 }
 
 TEST_F(ConnectionPoolTest, OversizedBodyIsResourceExhausted) {
-  ScriptedHttpServer server([](const ScriptedRequest&) {
-    return Reply(200, std::string(5000, 'x'));
-  });
+  ScriptedHttpServer server(
+      [](const ScriptedRequest&) { return Reply(200, std::string(5000, 'x')); });
   PoolOptions options;
   options.max_response_bytes = 1000;
   auto pool = MakePool(server.url(), options);

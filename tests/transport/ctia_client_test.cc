@@ -1,5 +1,11 @@
 #include "transport/ctia_client.h"
 
+#include "schema/json_codec.h"
+#include "schema/time_format.h"
+#include "tests/fakes/await.h"
+#include "tests/fakes/scripted_http_server.h"
+#include "transport/io_threads.h"
+
 #include <atomic>
 #include <functional>
 #include <memory>
@@ -11,11 +17,6 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "rapidjson/document.h"
-#include "schema/json_codec.h"
-#include "schema/time_format.h"
-#include "tests/fakes/await.h"
-#include "tests/fakes/scripted_http_server.h"
-#include "transport/io_threads.h"
 
 namespace enrich::transport {
 namespace {
@@ -98,8 +99,8 @@ class CtiaClientTest : public ::testing::Test {
     script_ = std::move(script);
     server_ = std::make_unique<ScriptedHttpServer>(
         [this](const ScriptedRequest& r) { return script_(r); });
-    pool_ = std::make_unique<ConnectionPool>(
-        io_.executor(), *ParseUrl(server_->url() + base_path), PoolOptions{});
+    pool_ = std::make_unique<ConnectionPool>(io_.executor(), *ParseUrl(server_->url() + base_path),
+                                             PoolOptions{});
     CtiaClientOptions options;
     options.retry_backoff = absl::Milliseconds(1);
     options.max_backoff = absl::Milliseconds(5);
@@ -158,7 +159,8 @@ TEST_F(CtiaClientTest, NotFoundWithJsonMessageIsNoVerdict) {
 
 TEST_F(CtiaClientTest, NotFoundHtmlIsFinalNotFound) {
   Start([](const ScriptedRequest&) {
-    return ScriptedReply{::enrich::testing::HttpAnswer(404, "<html>Not Found</html>", {}, "text/html")};
+    return ScriptedReply{
+        ::enrich::testing::HttpAnswer(404, "<html>Not Found</html>", {}, "text/html")};
   });
   VerdictOr r = Lookup("ip", "1.2.3.4");
   ASSERT_FALSE(r.ok());
@@ -186,13 +188,13 @@ TEST_F(CtiaClientTest, UnauthorizedRefreshesTokenOnceAndSucceeds) {
 
 TEST_F(CtiaClientTest, SecondUnauthorizedIsFinal) {
   Start([](const ScriptedRequest&) {
-    return Reply(401, R"({"error":"not_authenticated","message":"Only authenticated users allowed"})");
+    return Reply(401,
+                 R"({"error":"not_authenticated","message":"Only authenticated users allowed"})");
   });
   VerdictOr r = Lookup("ip", "1.2.3.4");
   ASSERT_FALSE(r.ok());
   EXPECT_TRUE(absl::IsUnauthenticated(r.status())) << r.status();
-  EXPECT_EQ(r.status().message(),
-            "http 401: not_authenticated: Only authenticated users allowed");
+  EXPECT_EQ(r.status().message(), "http 401: not_authenticated: Only authenticated users allowed");
   EXPECT_EQ(server_->requests(), 2u);
   EXPECT_EQ(tokens_.invalidations(), 2);
 }
@@ -297,9 +299,8 @@ TEST_F(CtiaClientTest, BulkCreateReturnsPerItemResultsInOrder) {
   });
   std::vector<schema::Judgement> batch = {SampleJudgement("1.1.1.1"), SampleJudgement("2.2.2.2"),
                                           SampleJudgement("3.3.3.3")};
-  BulkOr r = Await<BulkOr>([&](BeastCtiaClient::BulkCallback done) {
-    client_->BulkCreateJudgements(batch, done);
-  });
+  BulkOr r = Await<BulkOr>(
+      [&](BeastCtiaClient::BulkCallback done) { client_->BulkCreateJudgements(batch, done); });
   ASSERT_TRUE(r.ok()) << r.status();
   ASSERT_EQ(r->size(), 3u);
   EXPECT_EQ(*(*r)[0], "https://c/ctia/judgement/judgement-a");
@@ -334,9 +335,8 @@ TEST_F(CtiaClientTest, BulkServerErrorIsNotRetried) {
 TEST_F(CtiaClientTest, BulkOverLimitFailsWithoutRequest) {
   Start([](const ScriptedRequest&) { return Reply(201, "{}"); });
   std::vector<schema::Judgement> batch(2001, SampleJudgement("1.1.1.1"));
-  BulkOr r = Await<BulkOr>([&](BeastCtiaClient::BulkCallback done) {
-    client_->BulkCreateJudgements(batch, done);
-  });
+  BulkOr r = Await<BulkOr>(
+      [&](BeastCtiaClient::BulkCallback done) { client_->BulkCreateJudgements(batch, done); });
   EXPECT_TRUE(absl::IsInvalidArgument(r.status())) << r.status();
   EXPECT_EQ(server_->requests(), 0u);
 }

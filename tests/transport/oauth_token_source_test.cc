@@ -1,5 +1,9 @@
 #include "transport/oauth_token_source.h"
 
+#include "tests/fakes/await.h"
+#include "tests/fakes/scripted_http_server.h"
+#include "transport/io_threads.h"
+
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -11,9 +15,6 @@
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/fakes/await.h"
-#include "tests/fakes/scripted_http_server.h"
-#include "transport/io_threads.h"
 
 namespace enrich::transport {
 namespace {

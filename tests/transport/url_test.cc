@@ -54,7 +54,8 @@ TEST(UrlTest, RejectsBadUrlsNamingThem) {
 TEST(UrlTest, CredentialErrorDoesNotSuggestPuttingSecretsInUrls) {
   absl::StatusOr<Url> url = ParseUrl("http://id:secret@host");
   ASSERT_FALSE(url.ok());
-  EXPECT_THAT(std::string(url.status().message()), HasSubstr("credentials in URLs are not accepted"));
+  EXPECT_THAT(std::string(url.status().message()),
+              HasSubstr("credentials in URLs are not accepted"));
 }
 
 }  // namespace

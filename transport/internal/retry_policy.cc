@@ -19,11 +19,10 @@ RetryDecision RetryPolicy::OnFailure(const AttemptFailure& failure) {
     }
     return RetryOrFinish(failure.retry_after);
   }
-  const bool transient =
-      (status >= 500 && status <= 599) ||
-      (status == 0 && (absl::IsUnavailable(failure.error) ||
-                       absl::IsDeadlineExceeded(failure.error))) ||
-      failure.malformed_ok;
+  const bool transient = (status >= 500 && status <= 599) ||
+                         (status == 0 && (absl::IsUnavailable(failure.error) ||
+                                          absl::IsDeadlineExceeded(failure.error))) ||
+                         failure.malformed_ok;
   const bool safe_to_repeat = idempotent_ || !failure.request_sent;
   if (transient && safe_to_repeat) return RetryOrFinish(std::nullopt);
   return {};

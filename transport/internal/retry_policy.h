@@ -19,10 +19,10 @@ struct RetryOptions {
 
 // What one failed attempt of a CTIA call was.
 struct AttemptFailure {
-  absl::Status error;        // the error the call ends with if it is not retried
-  int http_status = 0;       // 0: no HTTP answer (transport or token error)
-  bool request_sent = true;  // false: failed before the request went out (token error)
-  bool malformed_ok = false; // an HTTP success whose body could not be decoded
+  absl::Status error;         // the error the call ends with if it is not retried
+  int http_status = 0;        // 0: no HTTP answer (transport or token error)
+  bool request_sent = true;   // false: failed before the request went out (token error)
+  bool malformed_ok = false;  // an HTTP success whose body could not be decoded
   std::optional<absl::Duration> retry_after;  // 429's Retry-After
 };
 
