@@ -133,6 +133,8 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
   void Run(PendingRequest job) {
     job_ = std::move(job);
     resent_after_stale_ = false;
+    // Shutdown() may have closed this connection after the job was handed over.
+    if (pool_->shutting_down()) return FailWith(ShutDownError(origin_text()));
     BuildRequest();
     if (stream_.socket().is_open()) {
       DoWrite();
