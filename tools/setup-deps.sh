@@ -14,8 +14,6 @@ packages=(
   libgtest-dev libgmock-dev
   libssl-dev              # TLS for the transport
   libcli11-dev            # command-line parsing
-  libtomlplusplus-dev     # TOML configuration files
-  zlib1g-dev libzstd-dev  # compressed inputs/outputs
 )
 if [[ "${ENRICH_BENCH_DEPS:-0}" == "1" ]]; then
   packages+=(wrk nginx-light)

@@ -1,0 +1,173 @@
+// `ctia-enrich run` as a user runs it: the built binary, its exit codes and its messages.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "boost/asio/io_context.hpp"
+#include "boost/asio/ip/tcp.hpp"
+#include "tools/sim/sim_server.h"
+
+namespace enrich {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+struct Result {
+  int exit_code = -1;
+  std::string output;  // stdout + stderr
+};
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("ctia-enrich-cli-test-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(dir_);
+    unsetenv("CTIA_CLIENT_ID");
+    unsetenv("CTIA_CLIENT_SECRET");
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::string Path(const std::string& name) { return (dir_ / name).string(); }
+
+  void WriteFile(const std::string& name, const std::string& text) {
+    std::ofstream(Path(name), std::ios::binary) << text;
+  }
+  static std::string ReadFile(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    std::stringstream s;
+    s << f.rdbuf();
+    return s.str();
+  }
+
+  static Result Run(const std::string& args) {
+    Result r;
+    const std::string cmd = std::string(CTIA_ENRICH_BIN) + " " + args + " 2>&1";
+    FILE* p = popen(cmd.c_str(), "r");
+    if (p == nullptr) return r;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
+    const int status = pclose(p);
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return r;
+  }
+
+  std::filesystem::path dir_;
+};
+
+TEST_F(CliTest, EmbeddedSimRunWritesEveryRow) {
+  WriteFile("in.csv", "id,domain\n1,malware-c2.example\n2,\n3,nothing-known.example\n");
+  Result r = Run("run -i " + Path("in.csv") + " -o " + Path("out.csv") + " --column domain");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("embedded ctia-sim"));
+  EXPECT_THAT(r.output, HasSubstr("rows:               3"));
+  const std::string out = ReadFile(Path("out.csv"));
+  EXPECT_THAT(out, HasSubstr("\n1,malware-c2.example,2,Malicious,"));
+  EXPECT_THAT(out, HasSubstr("\n2,,,,,,skipped\n"));
+  EXPECT_THAT(out, HasSubstr("\n3,nothing-known.example,,,,,no_verdict\n"));
+  EXPECT_FALSE(std::filesystem::exists(Path("out.csv") + ".partial-1"));
+}
+
+TEST_F(CliTest, MissingInputFileIsNamed) {
+  Result r = Run("run -i " + Path("nope.csv") + " -o " + Path("out.csv") + " --column domain");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.output, HasSubstr("cannot open input \"" + Path("nope.csv") +
+                                  "\": No such file or directory"));
+  EXPECT_FALSE(std::filesystem::exists(Path("out.csv")));
+}
+
+TEST_F(CliTest, UnknownColumnListsColumnsAndLeavesNoOutput) {
+  WriteFile("in.csv", "ts,host,dst\n1,a,b\n");
+  Result r = Run("run -i " + Path("in.csv") + " -o " + Path("out.csv") + " --column fqdn:domain");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.output, HasSubstr("no column \"fqdn\"; the columns are: ts, host, dst"));
+  EXPECT_FALSE(std::filesystem::exists(Path("out.csv")));
+  for (const auto& entry : std::filesystem::directory_iterator(dir_)) {
+    EXPECT_THAT(entry.path().string(), Not(HasSubstr(".partial"))) << "left a partial file";
+  }
+}
+
+TEST_F(CliTest, EndpointNeedsCredentialsFromEnvironment) {
+  WriteFile("in.csv", "domain\na.com\n");
+  Result r = Run("run -i " + Path("in.csv") + " -o " + Path("out.csv") +
+                 " --column domain --endpoint http://127.0.0.1:9");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.output, HasSubstr("CTIA_CLIENT_ID and CTIA_CLIENT_SECRET"));
+}
+
+TEST_F(CliTest, UnreachableEndpointIsReported) {
+  // A port that was just free: bind, read it, close.
+  uint16_t port;
+  {
+    boost::asio::io_context ctx;
+    boost::asio::ip::tcp::acceptor a(
+        ctx, {boost::asio::ip::make_address("127.0.0.1"), 0});
+    port = a.local_endpoint().port();
+  }
+  WriteFile("in.csv", "domain\na.com\n");
+  setenv("CTIA_CLIENT_ID", "client", 1);
+  setenv("CTIA_CLIENT_SECRET", "secret", 1);
+  Result r = Run("run -i " + Path("in.csv") + " -o " + Path("out.csv") +
+                 " --column domain --endpoint http://127.0.0.1:" + std::to_string(port));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.output, HasSubstr("cannot get a CTIA token: "));
+  EXPECT_THAT(r.output, HasSubstr("http://127.0.0.1:" + std::to_string(port) +
+                                  "/iroh/oauth2/token"));
+  EXPECT_THAT(r.output, HasSubstr("Connection refused"));
+  EXPECT_FALSE(std::filesystem::exists(Path("out.csv")));
+}
+
+TEST_F(CliTest, BadCredentialsAreReportedWithoutTheSecret) {
+  sim::SimServer sim{sim::SimOptions{}};
+  ASSERT_TRUE(sim.Start().ok());
+  WriteFile("in.csv", "domain\na.com\n");
+  setenv("CTIA_CLIENT_ID", "client", 1);
+  setenv("CTIA_CLIENT_SECRET", "Wrong-Secret-7f3a9", 1);
+  Result r = Run("run -i " + Path("in.csv") + " -o " + Path("out.csv") +
+                 " --column domain --endpoint " + sim.base_url());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.output, HasSubstr("invalid_client"));
+  EXPECT_THAT(r.output, HasSubstr("client"));
+  EXPECT_THAT(r.output, Not(HasSubstr("Wrong-Secret-7f3a9")));
+  EXPECT_FALSE(std::filesystem::exists(Path("out.csv")));
+}
+
+TEST_F(CliTest, RealEndpointWithGoodCredentialsEnriches) {
+  sim::SimServer sim{sim::SimOptions{}};
+  ASSERT_TRUE(sim.Start().ok());
+  sim.AddJudgements(sim::DemoJudgements(absl::Now()));
+  WriteFile("in.csv", "domain\nmalware-c2.example\n");
+  setenv("CTIA_CLIENT_ID", "client", 1);
+  setenv("CTIA_CLIENT_SECRET", "secret", 1);
+  Result r = Run("run -i " + Path("in.csv") + " -o " + Path("out.csv") +
+                 " --column domain --endpoint " + sim.base_url() + " --summary-json " +
+                 Path("summary.json"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, Not(HasSubstr("embedded")));
+  EXPECT_THAT(ReadFile(Path("out.csv")), HasSubstr("malware-c2.example,2,Malicious,"));
+  EXPECT_THAT(ReadFile(Path("summary.json")), HasSubstr("\"rows\":1"));
+  EXPECT_EQ(sim.Counters().verdict_requests, 1u);
+}
+
+TEST_F(CliTest, BadUsageExitsTwo) {
+  EXPECT_EQ(Run("run -i x.csv").exit_code, 2);
+  EXPECT_EQ(Run("frobnicate").exit_code, 2);
+  Result r = Run("run -i x.csv -o y.csv --column weird_column");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.output, HasSubstr("NAME:TYPE"));
+}
+
+}  // namespace
+}  // namespace enrich

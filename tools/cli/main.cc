@@ -1,0 +1,33 @@
+// ctia-enrich: enrich log exports with CTIA verdicts. Subcommands: run.
+
+#include <cstdio>
+#include <exception>
+
+#include "CLI/CLI.hpp"
+#include "tools/cli/run_command.h"
+
+int main(int argc, char** argv) {
+  try {
+    CLI::App app{
+        "ctia-enrich: adds Cisco Threat Intelligence API (CTIA) verdicts to every row of a log "
+        "export.\n\nCredentials come from the environment, never from the command line:\n"
+        "  CTIA_CLIENT_ID, CTIA_CLIENT_SECRET   OAuth2 client credentials of a CTIA API client\n"
+        "Without --endpoint, `run` starts an embedded ctia-sim with demo data (offline demo).",
+        "ctia-enrich"};
+    app.set_version_flag("--version", "ctia-enrich 0.1.0");
+    app.require_subcommand(1);
+    enrich::cli::RunFlags run_flags;
+    CLI::App* run = enrich::cli::AddRunCommand(app, run_flags);
+    try {
+      app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+      const int code = app.exit(e);
+      return code == 0 ? 0 : 2;
+    }
+    if (run->parsed()) return enrich::cli::RunEnrich(run_flags);
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ctia-enrich: internal error: %s\n", e.what());
+    return 1;
+  }
+}
