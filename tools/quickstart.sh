@@ -20,6 +20,11 @@ echo
 
 "$build_dir/tools/cli/ctia-enrich" run -i "$input" -o "$output" --column domain
 
+rows_in=$(($(wc -l <"$input") - 1))
+rows_out=$(($(wc -l <"$output") - 1))
+echo
+echo "data rows in: $rows_in, data rows out: $rows_out"
+[[ "$rows_in" == "$rows_out" ]] || { echo "row count mismatch" >&2; exit 1; }
 echo
 echo "first rows with a verdict:"
 grep -m 5 ',ok$' "$output" || true
