@@ -3,7 +3,14 @@
 
 #include <functional>
 
+#include <optional>
+
 #include "absl/status/statusor.h"
+#include "absl/strings/cord.h"
+#include "absl/types/optional.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "schema/observable.h"
 #include "schema/verdict.h"
 
@@ -19,6 +26,29 @@ class VerdictSource {
   // source's own retries. Thread-safe.
   virtual void LookupVerdict(const schema::Observable& observable, Callback done) = 0;
 };
+
+// "Checkpoint and exit": the source would have to wait longer than the configured maximum
+// (e.g. a 429 with Retry-After: 3557). Not a lost lookup: the engine stops cleanly with exit
+// code 75 and a resumable state, and says when to resume. Carried as ResourceExhausted with a
+// payload holding the wait in whole seconds.
+inline constexpr absl::string_view kCheckpointPayloadUrl = "ctia-enrich/checkpoint-after-seconds";
+
+inline absl::Status CheckpointSignal(absl::Duration wait, absl::string_view why) {
+  absl::Status s = absl::ResourceExhaustedError(
+      absl::StrCat("checkpoint: ", why, "; resume after ", absl::FormatDuration(wait)));
+  s.SetPayload(kCheckpointPayloadUrl,
+               absl::Cord(absl::StrCat(absl::ToInt64Seconds(absl::Ceil(wait, absl::Seconds(1))))));
+  return s;
+}
+
+// The wait of a CheckpointSignal, or nullopt for any other status.
+inline std::optional<absl::Duration> CheckpointWait(const absl::Status& s) {
+  absl::optional<absl::Cord> payload = s.GetPayload(kCheckpointPayloadUrl);
+  if (!payload.has_value()) return std::nullopt;
+  int64_t seconds = 0;
+  if (!absl::SimpleAtoi(std::string(*payload), &seconds)) return std::nullopt;
+  return absl::Seconds(seconds);
+}
 
 }  // namespace enrich::transport
 

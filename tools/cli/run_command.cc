@@ -6,7 +6,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <future>
 #include <memory>
 #include <optional>
 
@@ -15,26 +14,14 @@
 #include "engine/enricher.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
-#include "schema/clock.h"
 #include "schema/observable.h"
-#include "tools/sim/sim_server.h"
-#include "transport/connection_pool.h"
-#include "transport/ctia_client.h"
-#include "transport/io_threads.h"
-#include "transport/oauth_token_source.h"
-#include "transport/url.h"
+#include "tools/cli/ctia_stack.h"
 
 namespace enrich::cli {
 namespace {
 
 void Fail(absl::string_view message) {
   std::fprintf(stderr, "ctia-enrich: %.*s\n", static_cast<int>(message.size()), message.data());
-}
-
-std::optional<std::string> Env(const char* name) {
-  const char* v = std::getenv(name);
-  if (v == nullptr || *v == '\0') return std::nullopt;
-  return std::string(v);
 }
 
 // Closes a FILE* we opened (not stdin/stdout).
@@ -89,17 +76,7 @@ CLI::App* AddRunCommand(CLI::App& app, RunFlags& flags) {
                   "Observable column as NAME[:TYPE], e.g. 'domain' or 'dst:ip'. TYPE is a CTIA "
                   "observable type; it may be left out when NAME is one.")
       ->required();
-  run->add_option("--endpoint", flags.endpoint,
-                  "CTIA base URL, e.g. https://private.intel.amp.cisco.com. The token comes from "
-                  "<endpoint>/iroh/oauth2/token. Without it, an embedded ctia-sim with demo data "
-                  "is used.");
-  run->add_option("--connections", flags.connections, "Keep-alive connections to CTIA")
-      ->default_val(16)
-      ->check(CLI::Range(1, 1024));
-  run->add_option("--timeout", flags.timeout_seconds,
-                  "Seconds allowed for one HTTP request (write + whole answer)")
-      ->default_val(30)
-      ->check(CLI::Range(0.1, 3600.0));
+  AddCtiaFlags(*run, flags.ctia);
   run->add_option("--summary-json", flags.summary_json, "Also write the run summary as JSON here");
   return run;
 }
@@ -125,70 +102,10 @@ int RunEnrich(const RunFlags& flags) {
     return 1;
   }
 
-  // Endpoint and credentials.
-  std::unique_ptr<sim::SimServer> embedded;
-  std::string endpoint = flags.endpoint;
-  transport::ClientCredentials credentials;
-  if (endpoint.empty()) {
-    sim::SimOptions sim_options;
-    embedded = std::make_unique<sim::SimServer>(sim_options);
-    auto port = embedded->Start();
-    if (!port.ok()) {
-      Fail(absl::StrCat("cannot start the embedded ctia-sim: ", port.status().message()));
-      return 1;
-    }
-    embedded->AddJudgements(sim::DemoJudgements(absl::Now()));
-    endpoint = embedded->base_url();
-    credentials = {sim_options.clients[0].id, sim_options.clients[0].secret};
-    std::fprintf(stderr,
-                 "ctia-enrich: no --endpoint given: using the embedded ctia-sim with its demo "
-                 "data at %s (offline demo; verdicts are not real intelligence)\n",
-                 endpoint.c_str());
-  } else {
-    auto id = Env("CTIA_CLIENT_ID");
-    auto secret = Env("CTIA_CLIENT_SECRET");
-    if (!id.has_value() || !secret.has_value()) {
-      Fail("set CTIA_CLIENT_ID and CTIA_CLIENT_SECRET in the environment to the CTIA API "
-           "client's credentials (they are never taken from the command line)");
-      return 2;
-    }
-    credentials = {*std::move(id), *std::move(secret)};
-  }
-  auto ctia_url = transport::ParseUrl(endpoint);
-  if (!ctia_url.ok()) {
-    Fail(absl::StrCat("--endpoint: ", ctia_url.status().message()));
-    return 2;
-  }
-  const std::string token_url_text = absl::StrCat(endpoint, "/iroh/oauth2/token");
-  auto token_url = transport::ParseUrl(token_url_text);
-  if (!token_url.ok()) {
-    Fail(token_url.status().message());
-    return 2;
-  }
-
-  // Transport.
-  transport::IoThreads io(1);
-  transport::PoolOptions pool_options;
-  pool_options.connections = static_cast<size_t>(flags.connections);
-  pool_options.request_timeout = absl::Seconds(flags.timeout_seconds);
-  transport::ConnectionPool ctia_pool(io.executor(), *ctia_url, pool_options);
-  transport::PoolOptions token_pool_options = pool_options;
-  token_pool_options.connections = 1;
-  transport::ConnectionPool token_pool(io.executor(), *token_url, token_pool_options);
-  transport::OAuthTokenSource tokens(token_pool, token_url->path, credentials,
-                                     schema::SystemClock::Instance());
-  transport::BeastCtiaClient client(ctia_pool, tokens);
-
-  // Fail fast on an unreachable endpoint or rejected credentials, before any output exists.
-  {
-    std::promise<absl::Status> got;
-    tokens.GetToken([&got](absl::StatusOr<std::string> token) { got.set_value(token.status()); });
-    absl::Status status = got.get_future().get();
-    if (!status.ok()) {
-      // The transport's message names the token URL and the cause; never the secret.
-      Fail(absl::StrCat("cannot get a CTIA token: ", status.message()));
-      return 1;
-    }
+  auto stack = CtiaStack::Start(flags.ctia);
+  if (!stack.ok()) {
+    Fail(stack.status().message());
+    return ExitCodeFor(stack.status());
   }
 
   // Output: a temporary file beside the target, renamed when complete.
@@ -204,12 +121,9 @@ int RunEnrich(const RunFlags& flags) {
   engine::EnrichOptions options;
   options.column = *column;
   options.input_name = from_stdin ? "<stdin>" : flags.input;
-  options.max_in_flight = static_cast<size_t>(flags.connections) * 8;
-  auto summary = engine::EnrichCsv(in.get(), out.get(), options, client);
-  ctia_pool.Shutdown();
-  token_pool.Shutdown();
-  io.Stop();
-  if (embedded) embedded->Stop();
+  options.max_in_flight = static_cast<size_t>(flags.ctia.connections) * 8;
+  auto summary = engine::EnrichCsv(in.get(), out.get(), options, (*stack)->verdicts());
+  (*stack)->Shutdown();
 
   if (!summary.ok()) {
     if (!to_stdout) {

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "CLI/CLI.hpp"
+#include "tools/cli/ctia_stack.h"
 
 namespace enrich::cli {
 
@@ -12,9 +13,7 @@ struct RunFlags {
   std::string input;
   std::string output;
   std::string column;
-  std::string endpoint;  // empty = embedded ctia-sim with demo data
-  int connections = 16;
-  double timeout_seconds = 30;
+  CtiaFlags ctia;
   std::string summary_json;  // optional path
 };
 
