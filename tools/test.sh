@@ -8,6 +8,9 @@ cd "$(dirname "$0")/.."
 
 tools/setup-deps.sh
 
+# Let ccache hit across clones in different directories (CI builds a fresh clone).
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=true
+
 build_dir=${BUILD_DIR:-build}
 jobs=${JOBS:-2}
 cmake -S . -B "$build_dir" -G Ninja \
