@@ -15,9 +15,13 @@
 #include "absl/synchronization/mutex.h"
 #include "boost/asio/ip/tcp.hpp"
 #include "boost/asio/post.hpp"
+#include "boost/asio/ssl.hpp"
 #include "boost/asio/strand.hpp"
 #include "boost/beast/core.hpp"
 #include "boost/beast/http.hpp"
+#include "boost/beast/ssl.hpp"
+#include "openssl/ssl.h"
+#include "openssl/x509.h"
 
 namespace enrich::transport {
 namespace {
@@ -62,7 +66,12 @@ class ConnectionPool::Impl : public std::enable_shared_from_this<ConnectionPool:
         origin_text_(origin_.Origin()),
         options_(std::move(options)) {
     options_.connections = std::max<size_t>(options_.connections, 1);
+    if (origin_.scheme == "https") setup_status_ = SetUpTls();
   }
+
+  // The client TLS context shared by the pool's connections; null for http.
+  net::ssl::context* tls_context() const { return tls_context_.get(); }
+  absl::Status setup_status() const { return setup_status_; }
 
   void Send(HttpRequest request, Callback done);
   void Shutdown();
@@ -103,10 +112,42 @@ class ConnectionPool::Impl : public std::enable_shared_from_this<ConnectionPool:
   std::atomic<uint64_t> stale_retries_{0};
 
  private:
+  absl::Status SetUpTls() {
+    tls_context_ = std::make_unique<net::ssl::context>(net::ssl::context::tls_client);
+    boost::system::error_code ec;
+    tls_context_->set_options(net::ssl::context::default_workarounds |
+                                  net::ssl::context::no_sslv2 | net::ssl::context::no_sslv3 |
+                                  net::ssl::context::no_tlsv1 | net::ssl::context::no_tlsv1_1,
+                              ec);
+    if (!options_.tls.verify_peer) {
+      tls_context_->set_verify_mode(net::ssl::verify_none, ec);
+      return absl::OkStatus();
+    }
+    tls_context_->set_verify_mode(net::ssl::verify_peer, ec);
+    if (options_.tls.ca_file.empty()) {
+      tls_context_->set_default_verify_paths(ec);
+      if (ec) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("TLS for ", origin_text_, ": cannot load the system CA store: ",
+                         ec.message(), " (pass a CA bundle with --ca-file)"));
+      }
+    } else {
+      tls_context_->load_verify_file(options_.tls.ca_file, ec);
+      if (ec) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("TLS for ", origin_text_, ": cannot load CA file ", options_.tls.ca_file,
+                         ": ", ec.message(), " (expected PEM certificates)"));
+      }
+    }
+    return absl::OkStatus();
+  }
+
   const net::any_io_executor executor_;
   const Url origin_;
   const std::string origin_text_;
   PoolOptions options_;
+  std::unique_ptr<net::ssl::context> tls_context_;
+  absl::Status setup_status_;
 
   mutable absl::Mutex mu_;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
@@ -117,15 +158,13 @@ class ConnectionPool::Impl : public std::enable_shared_from_this<ConnectionPool:
   std::vector<std::shared_ptr<Connection>> idle_ ABSL_GUARDED_BY(mu_);
 };
 
-// One keep-alive TCP connection, driven on its own strand (Beast client example style). It runs
-// one request at a time: [resolve → connect →] write → read, each step under a deadline.
+// One keep-alive connection (TCP, or TLS over TCP), driven on its own strand (Beast client
+// example style). It runs one request at a time: [resolve → connect → TLS handshake →] write →
+// read headers → read body, each step under a deadline.
 class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Connection> {
  public:
   explicit Connection(std::shared_ptr<Impl> pool)
-      : pool_(std::move(pool)),
-        strand_(net::make_strand(pool_->executor())),
-        resolver_(strand_),
-        stream_(strand_) {}
+      : pool_(std::move(pool)), strand_(net::make_strand(pool_->executor())), resolver_(strand_) {}
 
   const net::strand<net::any_io_executor>& strand() const { return strand_; }
 
@@ -136,7 +175,7 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
     // Shutdown() may have closed this connection after the job was handed over.
     if (pool_->shutting_down()) return FailWith(ShutDownError(origin_text()));
     BuildRequest();
-    if (stream_.socket().is_open()) {
+    if (IsOpen()) {
       DoWrite();
     } else {
       DoResolve();
@@ -152,6 +191,21 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
  private:
   const std::string& origin_text() const { return pool_->origin_text(); }
   const PoolOptions& options() const { return pool_->options(); }
+  bool use_tls() const { return pool_->tls_context() != nullptr; }
+
+  beast::tcp_stream& Tcp() { return tls_ ? beast::get_lowest_layer(*tls_) : *plain_; }
+  bool IsOpen() {
+    return (plain_ || tls_) && Tcp().socket().is_open();
+  }
+  // Runs `f` with the stream requests go through (TLS or plain).
+  template <typename F>
+  void WithStream(F&& f) {
+    if (tls_) {
+      f(*tls_);
+    } else {
+      f(*plain_);
+    }
+  }
 
   void BuildRequest() {
     const HttpRequest& in = job_->request;
@@ -182,9 +236,18 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
 
   void OnResolve(beast::error_code ec, tcp::resolver::results_type results) {
     if (ec) return Fail(ec, "resolve", absl::StatusCode::kUnavailable);
-    stream_.expires_at(connect_deadline_);
-    stream_.async_connect(results,
-                          beast::bind_front_handler(&Connection::OnConnect, shared_from_this()));
+    // A TLS session cannot be reused after its socket closed: every connect gets a new stream.
+    plain_.reset();
+    tls_.reset();
+    if (use_tls()) {
+      tls_.emplace(strand_, *pool_->tls_context());
+    } else {
+      plain_.emplace(strand_);
+    }
+    Tcp().expires_at(connect_deadline_);
+    step_timeout_ = options().connect_timeout;
+    Tcp().async_connect(results,
+                        beast::bind_front_handler(&Connection::OnConnect, shared_from_this()));
   }
 
   void OnConnect(beast::error_code ec, const tcp::endpoint& /*endpoint*/) {
@@ -192,14 +255,68 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
     pool_->connects_.fetch_add(1, std::memory_order_relaxed);
     answered_on_this_socket_ = 0;
     buffer_.clear();
+    if (!use_tls()) return DoWrite();
+    DoHandshake();
+  }
+
+  void DoHandshake() {
+    const Url& origin = pool_->origin();
+    boost::system::error_code ip_ec;
+    const bool is_ip = (net::ip::make_address(origin.host, ip_ec), !ip_ec);
+    // SNI carries host names only (RFC 6066 §3), never IP literals.
+    // SSL_set_tlsext_host_name is a macro with a C cast; this is its expansion.
+    if (!is_ip && SSL_ctrl(tls_->native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME,
+                           TLSEXT_NAMETYPE_host_name, const_cast<char*>(origin.host.c_str())) != 1) {
+      return FailWith(absl::UnavailableError(
+          absl::StrCat("TLS handshake with ", origin_text(), ": cannot set SNI host name")));
+    }
+    if (options().tls.verify_peer) {
+      tls_->set_verify_callback(net::ssl::host_name_verification(origin.host));
+    }
+    Tcp().expires_after(ToChrono(options().tls_handshake_timeout));
+    step_timeout_ = options().tls_handshake_timeout;
+    tls_->async_handshake(net::ssl::stream_base::client,
+                          beast::bind_front_handler(&Connection::OnHandshake, shared_from_this()));
+  }
+
+  void OnHandshake(beast::error_code ec) {
+    if (ec == beast::error::timeout) return Fail(ec, "TLS handshake with", absl::StatusCode::kUnavailable);
+    if (ec) {
+      std::string why = ec.message();
+      const long verify = SSL_get_verify_result(tls_->native_handle());
+      if (verify != X509_V_OK) {
+        why = absl::StrCat("certificate verify failed: ", X509_verify_cert_error_string(verify),
+                           options().tls.ca_file.empty()
+                               ? " (to trust a private CA, pass its PEM file with --ca-file)"
+                               : absl::StrCat(" (CA file ", options().tls.ca_file, ")"));
+      }
+      return FailWith(
+          absl::UnavailableError(absl::StrCat("TLS handshake with ", origin_text(), ": ", why)));
+    }
     DoWrite();
   }
 
   void DoWrite() {
-    // One deadline for writing the request and reading the whole answer.
-    stream_.expires_after(ToChrono(options().request_timeout));
-    http::async_write(stream_, request_,
-                      beast::bind_front_handler(&Connection::OnWrite, shared_from_this()));
+    // The whole request (write + complete answer) has one deadline; each step has its own
+    // shorter one on top.
+    request_deadline_ = std::chrono::steady_clock::now() + ToChrono(options().request_timeout);
+    ExpireStep(options().write_timeout);
+    WithStream([this](auto& stream) {
+      http::async_write(stream, request_,
+                        beast::bind_front_handler(&Connection::OnWrite, shared_from_this()));
+    });
+  }
+
+  // Arms the stream timer for a step: its own limit or what is left of the request's.
+  void ExpireStep(absl::Duration step_limit) {
+    const auto step_deadline = std::chrono::steady_clock::now() + ToChrono(step_limit);
+    if (step_deadline < request_deadline_) {
+      Tcp().expires_at(step_deadline);
+      step_timeout_ = step_limit;
+    } else {
+      Tcp().expires_at(request_deadline_);
+      step_timeout_ = options().request_timeout;
+    }
   }
 
   void OnWrite(beast::error_code ec, size_t /*bytes*/) {
@@ -207,45 +324,62 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
       if (MaybeResendAfterStale(ec, /*got_bytes=*/false)) return;
       return Fail(ec, "write to", absl::StatusCode::kUnavailable);
     }
-    DoRead();
+    DoReadHeader();
   }
 
-  void DoRead() {
+  void DoReadHeader() {
     parser_.emplace();
     parser_->body_limit(options().max_response_bytes);
     parser_->header_limit(static_cast<std::uint32_t>(
         std::min<size_t>(options().max_header_bytes, std::numeric_limits<std::uint32_t>::max())));
     if (request_.method() == http::verb::head) parser_->skip(true);
-    http::async_read(stream_, buffer_, *parser_,
-                     beast::bind_front_handler(&Connection::OnRead, shared_from_this()));
+    ExpireStep(options().first_byte_timeout);
+    WithStream([this](auto& stream) {
+      http::async_read_header(
+          stream, buffer_, *parser_,
+          beast::bind_front_handler(&Connection::OnReadHeader, shared_from_this()));
+    });
+  }
+
+  void OnReadHeader(beast::error_code ec, size_t /*bytes*/) {
+    if (ec) return OnReadError(ec);
+    Tcp().expires_at(request_deadline_);
+    step_timeout_ = options().request_timeout;
+    WithStream([this](auto& stream) {
+      http::async_read(stream, buffer_, *parser_,
+                       beast::bind_front_handler(&Connection::OnRead, shared_from_this()));
+    });
+  }
+
+  void OnReadError(const beast::error_code& ec) {
+    if (MaybeResendAfterStale(ec, parser_->got_some() || buffer_.size() > 0)) return;
+    if (ec == http::error::body_limit) {
+      return FailWith(absl::ResourceExhaustedError(absl::StrCat(
+          "response from ", origin_text(), " exceeds ", options().max_response_bytes, " bytes")));
+    }
+    if (ec == http::error::header_limit) {
+      return FailWith(absl::ResourceExhaustedError(
+          absl::StrCat("response headers from ", origin_text(), " exceed ",
+                       options().max_header_bytes, " bytes")));
+    }
+    if (ec == http::error::end_of_stream ||
+        (ec == net::ssl::error::stream_truncated && !parser_->got_some())) {
+      return FailWith(absl::UnavailableError(
+          absl::StrCat("read from ", origin_text(), ": connection closed before the response")));
+    }
+    if (ec == http::error::partial_message || ec == net::ssl::error::stream_truncated) {
+      return FailWith(absl::UnavailableError(
+          absl::StrCat("read from ", origin_text(), ": connection closed mid-response")));
+    }
+    if (ec.category() == http::make_error_code(http::error::bad_version).category()) {
+      return FailWith(absl::InvalidArgumentError(
+          absl::StrCat("bad HTTP from ", origin_text(), ": ", ec.message())));
+    }
+    Fail(ec, "read from", absl::StatusCode::kUnavailable);
   }
 
   void OnRead(beast::error_code ec, size_t /*bytes*/) {
-    if (ec) {
-      if (MaybeResendAfterStale(ec, parser_->got_some() || buffer_.size() > 0)) return;
-      if (ec == http::error::body_limit) {
-        return FailWith(absl::ResourceExhaustedError(absl::StrCat(
-            "response from ", origin_text(), " exceeds ", options().max_response_bytes, " bytes")));
-      }
-      if (ec == http::error::header_limit) {
-        return FailWith(absl::ResourceExhaustedError(
-            absl::StrCat("response headers from ", origin_text(), " exceed ",
-                         options().max_header_bytes, " bytes")));
-      }
-      if (ec == http::error::end_of_stream) {
-        return FailWith(absl::UnavailableError(
-            absl::StrCat("read from ", origin_text(), ": connection closed before the response")));
-      }
-      if (ec == http::error::partial_message) {
-        return FailWith(absl::UnavailableError(
-            absl::StrCat("read from ", origin_text(), ": connection closed mid-response")));
-      }
-      if (ec.category() == http::make_error_code(http::error::bad_version).category()) {
-        return FailWith(absl::InvalidArgumentError(
-            absl::StrCat("bad HTTP from ", origin_text(), ": ", ec.message())));
-      }
-      return Fail(ec, "read from", absl::StatusCode::kUnavailable);
-    }
+    if (ec) return OnReadError(ec);
     http::response<http::string_body> res = parser_->release();
     parser_.reset();
     HttpResponse out;
@@ -278,11 +412,8 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
 
   void Fail(const beast::error_code& ec, absl::string_view step, absl::StatusCode code) {
     if (ec == beast::error::timeout) {
-      const absl::Duration limit = absl::string_view(step) == "connect to"
-                                       ? options().connect_timeout
-                                       : options().request_timeout;
       return FailWith(absl::DeadlineExceededError(absl::StrCat(
-          step, " ", origin_text(), ": timed out after ", absl::FormatDuration(limit))));
+          step, " ", origin_text(), ": timed out after ", absl::FormatDuration(step_timeout_))));
     }
     FailWith(absl::Status(code, absl::StrCat(step, " ", origin_text(), ": ", ec.message())));
   }
@@ -310,7 +441,9 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
   }
 
   void CloseSocket() {
-    stream_.close();
+    // No TLS close_notify: the client never reuses a closed session and nothing is lost by
+    // dropping the connection (HTTP/1.1 framing tells both sides where messages end).
+    if (plain_ || tls_) Tcp().close();
     buffer_.clear();
     answered_on_this_socket_ = 0;
   }
@@ -318,23 +451,23 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
   const std::shared_ptr<Impl> pool_;
   net::strand<net::any_io_executor> strand_;
   tcp::resolver resolver_;
-  beast::tcp_stream stream_;
+  // Exactly one is set once the first connect started.
+  std::optional<beast::tcp_stream> plain_;
+  std::optional<beast::ssl_stream<beast::tcp_stream>> tls_;
   beast::flat_buffer buffer_;
   std::optional<http::response_parser<http::string_body>> parser_;
   http::request<http::string_body> request_;
   std::optional<PendingRequest> job_;
   std::chrono::steady_clock::time_point connect_deadline_;
+  std::chrono::steady_clock::time_point request_deadline_;
+  absl::Duration step_timeout_;  // limit of the step now running (for timeout messages)
   // Answers read on the current socket; > 0 means the socket is a reused keep-alive connection.
   int answered_on_this_socket_ = 0;
   bool resent_after_stale_ = false;
 };
 
 void ConnectionPool::Impl::Send(HttpRequest request, Callback done) {
-  if (origin_.scheme != "http") {
-    return Deliver(std::move(done),
-                   absl::UnimplementedError(absl::StrCat("request to ", origin_text_,
-                                                         ": only http:// origins are supported")));
-  }
+  if (!setup_status_.ok()) return Deliver(std::move(done), setup_status_);
   std::shared_ptr<Connection> conn;
   std::optional<PendingRequest> job;
   bool rejected = false;
@@ -412,6 +545,8 @@ void ConnectionPool::Send(HttpRequest request, Callback done) {
 void ConnectionPool::Shutdown() { impl_->Shutdown(); }
 
 PoolCounters ConnectionPool::Snapshot() const { return impl_->Snapshot(); }
+
+absl::Status ConnectionPool::setup_status() const { return impl_->setup_status(); }
 
 const Url& ConnectionPool::origin() const { return impl_->origin(); }
 

@@ -12,6 +12,7 @@
 #include "boost/asio/ip/tcp.hpp"
 #include "boost/asio/write.hpp"
 #include "boost/beast/core/flat_buffer.hpp"
+#include "boost/asio/ssl.hpp"
 #include "boost/beast/http.hpp"
 #include <sys/socket.h>
 
@@ -55,6 +56,29 @@ ScriptedReply Reply(int status, absl::string_view body, std::vector<std::string>
 struct ScriptedHttpServer::State {
   explicit State(Handler h) : handler(std::move(h)), acceptor(ctx) {}
 
+  void Serve(tcp::socket socket, size_t connection) {
+    if (tls_context == nullptr) {
+      ServeOn(socket, connection);
+    } else {
+      net::ssl::stream<tcp::socket&> tls(socket, *tls_context);
+      boost::system::error_code ec;
+      tls.handshake(net::ssl::stream_base::server, ec);
+      if (ec) {
+        absl::MutexLock lock(&mu);
+        ++handshake_failures;
+      } else {
+        ServeOn(tls, connection);
+      }
+    }
+    {
+      absl::MutexLock lock(&mu);
+      open_fds.erase(socket.native_handle());
+    }
+    boost::system::error_code ignored;
+    socket.shutdown(tcp::socket::shutdown_both, ignored);
+    socket.close(ignored);
+  }
+
   void AcceptLoop() {
     for (;;) {
       tcp::socket socket(ctx);
@@ -70,7 +94,8 @@ struct ScriptedHttpServer::State {
     }
   }
 
-  void Serve(tcp::socket socket, size_t connection) {
+  template <typename Stream>
+  void ServeOn(Stream& socket, size_t connection) {
     beast::flat_buffer buffer;
     for (size_t on_connection = 0;; ++on_connection) {
       http::request_parser<http::string_body> parser;
@@ -106,13 +131,6 @@ struct ScriptedHttpServer::State {
       net::write(socket, net::buffer(reply.bytes), ec);
       if (ec || reply.action != ScriptedAction::kReply) break;
     }
-    {
-      absl::MutexLock lock(&mu);
-      open_fds.erase(socket.native_handle());
-    }
-    boost::system::error_code ignored;
-    socket.shutdown(tcp::socket::shutdown_both, ignored);
-    socket.close(ignored);
   }
 
   // Wakes every blocked connection thread; the fds stay valid because a thread removes its fd
@@ -123,6 +141,7 @@ struct ScriptedHttpServer::State {
   }
 
   const Handler handler;
+  std::unique_ptr<net::ssl::context> tls_context;  // null: plain HTTP
   net::io_context ctx;
   tcp::acceptor acceptor;
   uint16_t port = 0;
@@ -131,13 +150,26 @@ struct ScriptedHttpServer::State {
 
   mutable absl::Mutex mu;
   size_t accepted ABSL_GUARDED_BY(mu) = 0;
+  size_t handshake_failures ABSL_GUARDED_BY(mu) = 0;
   absl::flat_hash_set<int> open_fds ABSL_GUARDED_BY(mu);
   std::vector<std::thread> threads ABSL_GUARDED_BY(mu);
   std::vector<ScriptedRequest> log ABSL_GUARDED_BY(mu);
 };
 
+ScriptedHttpServer::ScriptedHttpServer(Handler handler, ScriptedTls tls)
+    : state_(std::make_unique<State>(std::move(handler))) {
+  state_->tls_context = std::make_unique<net::ssl::context>(net::ssl::context::tls_server);
+  state_->tls_context->use_certificate_chain(net::buffer(tls.cert_pem));
+  state_->tls_context->use_private_key(net::buffer(tls.key_pem), net::ssl::context::pem);
+  Listen();
+}
+
 ScriptedHttpServer::ScriptedHttpServer(Handler handler)
     : state_(std::make_unique<State>(std::move(handler))) {
+  Listen();
+}
+
+void ScriptedHttpServer::Listen() {
   const tcp::endpoint endpoint(net::ip::make_address("127.0.0.1"), 0);
   state_->acceptor.open(endpoint.protocol());
   state_->acceptor.set_option(tcp::acceptor::reuse_address(true));
@@ -163,7 +195,14 @@ ScriptedHttpServer::~ScriptedHttpServer() {
 
 uint16_t ScriptedHttpServer::port() const { return state_->port; }
 
-std::string ScriptedHttpServer::url() const { return absl::StrCat("http://127.0.0.1:", port()); }
+std::string ScriptedHttpServer::url() const {
+  return absl::StrCat(state_->tls_context ? "https" : "http", "://127.0.0.1:", port());
+}
+
+size_t ScriptedHttpServer::tls_handshake_failures() const {
+  absl::MutexLock lock(&state_->mu);
+  return state_->handshake_failures;
+}
 
 size_t ScriptedHttpServer::connections() const {
   absl::MutexLock lock(&state_->mu);

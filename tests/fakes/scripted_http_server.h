@@ -47,6 +47,12 @@ std::string HttpAnswer(int status, absl::string_view body,
 ScriptedReply Reply(int status, absl::string_view body,
                     std::vector<std::string> extra_headers = {});
 
+// Server certificate and key (PEM) for the TLS mode.
+struct ScriptedTls {
+  std::string cert_pem;
+  std::string key_pem;
+};
+
 // A small HTTP/1.1 server on 127.0.0.1:<ephemeral> for transport tests. Each request is passed
 // to `handler` (called on a server thread, one connection at a time per thread; make it
 // thread-safe when clients open several connections), and the returned action is performed.
@@ -55,21 +61,25 @@ class ScriptedHttpServer {
  public:
   using Handler = std::function<ScriptedReply(const ScriptedRequest&)>;
   explicit ScriptedHttpServer(Handler handler);
+  // TLS mode: every connection starts with a TLS handshake using `tls` (boost::asio::ssl).
+  ScriptedHttpServer(Handler handler, ScriptedTls tls);
   ~ScriptedHttpServer();  // closes everything and joins the threads
   ScriptedHttpServer(const ScriptedHttpServer&) = delete;
   ScriptedHttpServer& operator=(const ScriptedHttpServer&) = delete;
 
   uint16_t port() const;
-  std::string url() const;  // "http://127.0.0.1:<port>"
+  std::string url() const;  // "http://127.0.0.1:<port>" ("https://..." in TLS mode)
 
   size_t connections() const;
   size_t requests() const;
+  size_t tls_handshake_failures() const;  // TLS mode: handshakes the client aborted
   std::vector<ScriptedRequest> recorded() const;
 
   // Closes every open client connection (as a server's idle timeout would).
   void CloseConnections();
 
  private:
+  void Listen();
   struct State;
   std::unique_ptr<State> state_;
 };
