@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
+#include <limits>
 #include <optional>
 #include <random>
 #include <utility>
@@ -95,14 +97,6 @@ absl::StatusCode CodeForHttp(int status) {
   return absl::StatusCode::kUnknown;
 }
 
-// Retry-After in its delta-seconds form; the HTTP-date form is treated as absent.
-std::optional<absl::Duration> RetryAfter(const HttpResponse& response) {
-  int64_t seconds = 0;
-  absl::string_view text = absl::StripAsciiWhitespace(response.Header("retry-after"));
-  if (text.empty() || !absl::SimpleAtoi(text, &seconds) || seconds < 0) return std::nullopt;
-  return absl::Seconds(seconds);
-}
-
 // Keeps the code of `status`, puts "http <code>: " in front of its message.
 absl::Status WithHttpPrefix(int http_status, const absl::Status& status) {
   return absl::Status(status.code(), absl::StrCat("http ", http_status, ": ", status.message()));
@@ -153,7 +147,7 @@ absl::Status StatusFromHttp(const HttpResponse& response) {
     absl::StrAppend(&message, ": ", detail);
   }
   if (response.status == 429) {
-    if (std::optional<absl::Duration> after = RetryAfter(response)) {
+    if (std::optional<absl::Duration> after = RetryAfterFromHeaders(response)) {
       absl::StrAppend(&message, " (retry after ", absl::FormatDuration(*after), ")");
     }
   }
@@ -161,6 +155,13 @@ absl::Status StatusFromHttp(const HttpResponse& response) {
 }
 
 struct BeastCtiaClient::AtomicCounters {
+  std::atomic<uint64_t> requests{0};
+  std::atomic<uint64_t> answers{0};
+  std::atomic<uint64_t> status_2xx{0}, status_4xx{0}, status_5xx{0}, status_other{0};
+  std::atomic<uint64_t> transport_errors{0};
+  std::atomic<uint64_t> budget_waits{0};
+  std::atomic<uint64_t> checkpoints{0};
+  std::atomic<uint64_t> retired_credentials{0};
   std::atomic<uint64_t> verdict_requests{0};
   std::atomic<uint64_t> retries{0};
   std::atomic<uint64_t> unauthorized{0};
@@ -180,7 +181,111 @@ struct BeastCtiaClient::Jitter {
   std::mt19937_64 rng ABSL_GUARDED_BY(mu);
 };
 
-// One logical call: token → send → classify the answer → ask the RetryPolicy → retry or finish.
+
+// The budget groups and the credentials of the rotation, under one mutex. Sans-I/O: the
+// RateLimiters decide, this only picks among them.
+class BeastCtiaClient::Budget {
+ public:
+  Budget(std::vector<CredentialLane> lanes, const RateLimitOptions& options) {
+    for (CredentialLane& lane : lanes) {
+      size_t group = 0;
+      while (group < group_names_.size() && group_names_[group] != lane.group) ++group;
+      if (group == group_names_.size()) {
+        group_names_.push_back(lane.group);
+        limiters_.emplace_back(options);
+      }
+      lanes_.push_back(LaneState{std::move(lane), group, false});
+    }
+  }
+
+  struct Pick {
+    int lane = -1;  // -1: no credential left
+    RatePermit permit;
+    std::string group;
+  };
+
+  // Takes one request from the live group with the most budget left (kGo), or says how long
+  // the shortest wait is. Credentials of one group take turns.
+  Pick Take(absl::Time now) {
+    absl::MutexLock lock(&mu_);
+    Pick pick;
+    int64_t best = -1;
+    for (size_t i = 0; i < lanes_.size(); ++i) {
+      const size_t lane = (next_ + i) % lanes_.size();
+      if (lanes_[lane].retired) continue;
+      const int64_t available = limiters_[lanes_[lane].group].Available(now);
+      if (available > best) {
+        best = available;
+        pick.lane = static_cast<int>(lane);
+      }
+    }
+    if (pick.lane < 0) return pick;
+    next_ = static_cast<size_t>(pick.lane) + 1;
+    if (best > 0) {
+      pick.permit = limiters_[lanes_[static_cast<size_t>(pick.lane)].group].Acquire(now);
+      pick.group = group_names_[lanes_[static_cast<size_t>(pick.lane)].group];
+      return pick;
+    }
+    // Every group is out of budget (or paused): report the shortest wait.
+    pick.permit.wait = absl::InfiniteDuration();
+    for (size_t lane = 0; lane < lanes_.size(); ++lane) {
+      if (lanes_[lane].retired) continue;
+      RatePermit p = limiters_[lanes_[lane].group].Acquire(now);
+      if (p.kind == RatePermit::Kind::kGo) {  // budget came back meanwhile
+        pick.lane = static_cast<int>(lane);
+        pick.permit = p;
+        break;
+      }
+      if (p.wait < pick.permit.wait) {
+        pick.lane = static_cast<int>(lane);
+        pick.permit = p;
+      }
+    }
+    pick.group = group_names_[lanes_[static_cast<size_t>(pick.lane)].group];
+    return pick;
+  }
+
+  TokenSource& tokens(int lane) const { return *lanes_[static_cast<size_t>(lane)].lane.tokens; }
+  std::string label(int lane) const { return lanes_[static_cast<size_t>(lane)].lane.label; }
+
+  void OnResponse(int lane, absl::Time now, absl::Time sent_at, const HttpResponse& response) {
+    absl::MutexLock lock(&mu_);
+    limiters_[lanes_[static_cast<size_t>(lane)].group].OnResponse(now, sent_at, response);
+  }
+  void OnNotCounted(int lane, absl::Time sent_at) {
+    absl::MutexLock lock(&mu_);
+    limiters_[lanes_[static_cast<size_t>(lane)].group].OnNotCounted(sent_at);
+  }
+  // Retires `lane`; true when it was live (the caller then tells the user once).
+  bool Retire(int lane) {
+    absl::MutexLock lock(&mu_);
+    LaneState& state = lanes_[static_cast<size_t>(lane)];
+    const bool was_live = !state.retired;
+    state.retired = true;
+    return was_live;
+  }
+  int64_t Limit(absl::string_view group) const {
+    absl::MutexLock lock(&mu_);
+    for (size_t g = 0; g < group_names_.size(); ++g) {
+      if (group_names_[g] == group) return limiters_[g].limit();
+    }
+    return 0;
+  }
+
+ private:
+  struct LaneState {
+    CredentialLane lane;
+    size_t group;
+    bool retired;
+  };
+  mutable absl::Mutex mu_;
+  std::vector<LaneState> lanes_ ABSL_GUARDED_BY(mu_);  // fixed size after construction
+  std::vector<std::string> group_names_;                 // fixed after construction
+  std::vector<RateLimiter> limiters_ ABSL_GUARDED_BY(mu_);
+  size_t next_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// One logical call: budget → token → send → classify the answer → ask the RetryPolicy → retry or finish.
 // At most one step is outstanding at a time, so the members need no lock; each step runs on an
 // io thread (or inline in the token source's callback).
 class BeastCtiaClient::Call : public std::enable_shared_from_this<Call> {
@@ -199,15 +304,41 @@ class BeastCtiaClient::Call : public std::enable_shared_from_this<Call> {
         fail_(std::move(fail)),
         policy_(
             internal::RetryOptions{client.options_.max_attempts, client.options_.retry_backoff,
-                                   client.options_.max_backoff, client.options_.max_retry_after},
+                                   client.options_.max_backoff,
+                                   client.options_.rate_limit.max_wait},
             request_.idempotent,
             [jitter = client.jitter_](absl::Duration upper) { return jitter->Draw(upper); }),
         timer_(client.pool_.executor()) {}
 
   void Begin() {
-    client_.tokens_.GetToken([self = shared_from_this()](absl::StatusOr<std::string> token) {
-      self->OnToken(std::move(token));
-    });
+    const absl::Time now = client_.clock_.Now();
+    Budget::Pick pick = client_.budget_->Take(now);
+    if (pick.lane < 0) {
+      return fail_(last_token_error_.ok()
+                       ? absl::UnauthenticatedError("every CTIA credential has been retired")
+                       : last_token_error_);
+    }
+    switch (pick.permit.kind) {
+      case RatePermit::Kind::kGo:
+        lane_ = pick.lane;
+        sent_at_ = now;
+        client_.budget_->tokens(lane_).GetToken(
+            [self = shared_from_this()](absl::StatusOr<std::string> token) {
+              self->OnToken(std::move(token));
+            });
+        return;
+      case RatePermit::Kind::kWait:
+        client_.counters_->budget_waits.fetch_add(1, std::memory_order_relaxed);
+        timer_.expires_after(absl::ToChronoNanoseconds(pick.permit.wait));
+        timer_.async_wait(
+            [self = shared_from_this()](const boost::system::error_code&) { self->Begin(); });
+        return;
+      case RatePermit::Kind::kCheckpoint:
+        client_.counters_->checkpoints.fetch_add(1, std::memory_order_relaxed);
+        return fail_(CheckpointSignal(
+            pick.permit.wait,
+            absl::StrCat("the request budget of group '", pick.group, "' is spent")));
+    }
   }
 
  private:
@@ -215,6 +346,17 @@ class BeastCtiaClient::Call : public std::enable_shared_from_this<Call> {
 
   void OnToken(absl::StatusOr<std::string> token) {
     if (!token.ok()) {
+      client_.budget_->OnNotCounted(lane_, sent_at_);
+      if (absl::IsUnauthenticated(token.status())) {
+        // invalid_client: this credential will never work again; go on with the others.
+        last_token_error_ = token.status();
+        if (client_.budget_->Retire(lane_)) {
+          client_.counters_->retired_credentials.fetch_add(1, std::memory_order_relaxed);
+          client_.Notice(absl::StrCat("ctia-enrich: credential '", client_.budget_->label(lane_),
+                                      "' retired: ", token.status().message()));
+        }
+        return Begin();
+      }
       internal::AttemptFailure failure;
       failure.error = token.status();
       failure.request_sent = false;
@@ -225,6 +367,8 @@ class BeastCtiaClient::Call : public std::enable_shared_from_this<Call> {
     request.headers.emplace_back("Authorization", absl::StrCat("Bearer ", token_));
     (is_verdict() ? client_.counters_->verdict_requests : client_.counters_->write_requests)
         .fetch_add(1, std::memory_order_relaxed);
+    client_.counters_->requests.fetch_add(1, std::memory_order_relaxed);
+    send_started_ = client_.clock_.Now();
     client_.pool_.Send(std::move(request),
                        [self = shared_from_this()](absl::StatusOr<HttpResponse> response) {
                          self->OnResponse(std::move(response));
@@ -232,11 +376,17 @@ class BeastCtiaClient::Call : public std::enable_shared_from_this<Call> {
   }
 
   void OnResponse(absl::StatusOr<HttpResponse> response) {
+    const absl::Time now = client_.clock_.Now();
+    client_.latency_.Record(now - send_started_);
     internal::AttemptFailure failure;
     if (!response.ok()) {
+      // The request may have reached CTIA's limiter: it stays counted (conservative).
+      client_.counters_->transport_errors.fetch_add(1, std::memory_order_relaxed);
       failure.error = response.status();
       return Decide(failure);
     }
+    client_.CountAnswer(response->status);
+    client_.budget_->OnResponse(lane_, now, sent_at_, *response);
     failure.http_status = response->status;
     if (std::find(accepted_.begin(), accepted_.end(), response->status) != accepted_.end()) {
       absl::Status decoded = accept_(*response);
@@ -249,10 +399,10 @@ class BeastCtiaClient::Call : public std::enable_shared_from_this<Call> {
     }
     if (response->status == 401) {
       client_.counters_->unauthorized.fetch_add(1, std::memory_order_relaxed);
-      client_.tokens_.Invalidate(token_);
+      client_.budget_->tokens(lane_).Invalidate(token_);
     } else if (response->status == 429) {
       client_.counters_->rate_limited.fetch_add(1, std::memory_order_relaxed);
-      failure.retry_after = RetryAfter(*response);
+      failure.retry_after = RetryAfterFromHeaders(*response);
     }
     failure.error = StatusFromHttp(*response);
     Decide(failure);
@@ -263,6 +413,11 @@ class BeastCtiaClient::Call : public std::enable_shared_from_this<Call> {
     switch (decision.action) {
       case internal::RetryAction::kFinish:
         return fail_(failure.error);
+      case internal::RetryAction::kCheckpoint:
+        client_.counters_->checkpoints.fetch_add(1, std::memory_order_relaxed);
+        return fail_(CheckpointSignal(
+            decision.delay, absl::StrCat(failure.error.message(), " from ",
+                                         client_.pool_.origin().Origin())));
       case internal::RetryAction::kRefreshTokenAndRetry:
         client_.counters_->retries.fetch_add(1, std::memory_order_relaxed);
         return Begin();
@@ -284,15 +439,50 @@ class BeastCtiaClient::Call : public std::enable_shared_from_this<Call> {
   internal::RetryPolicy policy_;
   net::steady_timer timer_;
   std::string token_;
+  int lane_ = 0;
+  absl::Time sent_at_;        // when the budget counted the current attempt
+  absl::Time send_started_;   // when the current attempt went to the pool
+  absl::Status last_token_error_;
 };
 
 BeastCtiaClient::BeastCtiaClient(ConnectionPool& ctia_pool, TokenSource& tokens,
                                  CtiaClientOptions options)
+    : BeastCtiaClient(ctia_pool, std::vector<CredentialLane>{{&tokens, "default", "default"}},
+                      std::move(options)) {}
+
+BeastCtiaClient::BeastCtiaClient(ConnectionPool& ctia_pool, std::vector<CredentialLane> lanes,
+                                 CtiaClientOptions options)
     : pool_(ctia_pool),
-      tokens_(tokens),
       options_(std::move(options)),
+      clock_(options_.clock != nullptr ? *options_.clock : schema::SystemClock::Instance()),
+      budget_(std::make_unique<Budget>(std::move(lanes), options_.rate_limit)),
       counters_(std::make_shared<AtomicCounters>()),
       jitter_(std::make_shared<Jitter>(options_.rng_seed)) {}
+
+BeastCtiaClient::~BeastCtiaClient() = default;
+
+void BeastCtiaClient::Notice(absl::string_view text) const {
+  if (options_.notice) {
+    options_.notice(text);
+  } else {
+    std::fprintf(stderr, "%.*s\n", static_cast<int>(text.size()), text.data());
+  }
+}
+
+void BeastCtiaClient::CountAnswer(int status) {
+  counters_->answers.fetch_add(1, std::memory_order_relaxed);
+  auto& bucket = status >= 200 && status < 300   ? counters_->status_2xx
+                 : status >= 400 && status < 500 ? counters_->status_4xx
+                 : status >= 500 && status < 600 ? counters_->status_5xx
+                                                 : counters_->status_other;
+  bucket.fetch_add(1, std::memory_order_relaxed);
+}
+
+const LatencyHistogram& BeastCtiaClient::latency() const { return latency_; }
+
+int64_t BeastCtiaClient::GroupLimit(absl::string_view group) const {
+  return budget_->Limit(group);
+}
 
 void BeastCtiaClient::LookupVerdict(const schema::Observable& observable, Callback done) {
   // §1.3: CTIA routes on the raw path with `[^/,;?]+` per segment, so both segments are sent
@@ -384,6 +574,17 @@ void BeastCtiaClient::CreateJudgement(const schema::Judgement& judgement, Judgem
 
 CtiaClientCounters BeastCtiaClient::Snapshot() const {
   CtiaClientCounters c;
+  auto load = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+  c.requests = load(counters_->requests);
+  c.answers = load(counters_->answers);
+  c.status_2xx = load(counters_->status_2xx);
+  c.status_4xx = load(counters_->status_4xx);
+  c.status_5xx = load(counters_->status_5xx);
+  c.status_other = load(counters_->status_other);
+  c.transport_errors = load(counters_->transport_errors);
+  c.budget_waits = load(counters_->budget_waits);
+  c.checkpoints = load(counters_->checkpoints);
+  c.retired_credentials = load(counters_->retired_credentials);
   c.verdict_requests = counters_->verdict_requests.load(std::memory_order_relaxed);
   c.retries = counters_->retries.load(std::memory_order_relaxed);
   c.unauthorized = counters_->unauthorized.load(std::memory_order_relaxed);

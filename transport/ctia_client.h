@@ -7,22 +7,46 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "schema/clock.h"
 #include "schema/judgement.h"
 #include "transport/connection_pool.h"
+#include "transport/latency_histogram.h"
+#include "transport/rate_limiter.h"
 #include "transport/token_source.h"
 #include "transport/verdict_source.h"
 
 namespace enrich::transport {
 
+// One credential of a token rotation: its token source and the budget group (CTIA org) whose
+// quota its requests spend. Several credentials in one group share that group's budget.
+struct CredentialLane {
+  TokenSource* tokens = nullptr;  // not owned; outlives the client
+  std::string group = "default";
+  std::string label;  // for messages (e.g. the client id); never a secret
+};
+
 struct CtiaClientOptions {
   int max_attempts = 3;  // per call, for 5xx / transport errors; 401 gets one refresh + retry
   absl::Duration retry_backoff = absl::Milliseconds(200);  // base of capped exponential backoff
   absl::Duration max_backoff = absl::Seconds(5);           // cap of one backoff wait
-  absl::Duration max_retry_after = absl::Seconds(60);      // longer 429 Retry-After → final error
-  uint64_t rng_seed = 0x5eed;                              // full-jitter randomness (injected)
+  // Budget of each group: limit (0 = learn from X-RateLimit-*-Limit), window, and max_wait:
+  // a wait for budget or a 429 Retry-After longer than it ends the call with
+  // CheckpointSignal() (verdict_source.h) instead of waiting.
+  RateLimitOptions rate_limit;
+  uint64_t rng_seed = 0x5eed;  // full-jitter randomness (injected)
+  const schema::Clock* clock = nullptr;  // null: the system clock
+  // Receives one-line notices (a credential retired). Null: printed to stderr.
+  std::function<void(absl::string_view)> notice;
 };
 
 struct CtiaClientCounters {
+  uint64_t requests = 0;          // HTTP requests sent (all endpoints)
+  uint64_t answers = 0;           // HTTP answers received
+  uint64_t status_2xx = 0, status_4xx = 0, status_5xx = 0, status_other = 0;
+  uint64_t transport_errors = 0;  // sends that ended without an HTTP answer
+  uint64_t budget_waits = 0;      // times a call waited for its group's budget
+  uint64_t checkpoints = 0;       // calls ended with CheckpointSignal
+  uint64_t retired_credentials = 0;
   uint64_t verdict_requests = 0;  // HTTP requests sent to the verdict endpoint
   uint64_t retries = 0;
   uint64_t unauthorized = 0;  // 401 answers
@@ -41,8 +65,15 @@ struct CtiaClientCounters {
 // engine can write `error:<code>`.
 //
 // Retries: up to `max_attempts` sends per call with capped exponential backoff and full jitter
-// (timers on the pool's executor); a 429 whose Retry-After is ≤ max_retry_after is waited out
-// and counts as an attempt. A 200 verdict whose body is malformed is retried like a 5xx.
+// (timers on the pool's executor); a 429 pauses its budget group until Retry-After and is
+// retried without using an attempt; a Retry-After above rate_limit.max_wait ends the call with
+// CheckpointSignal. A 200 verdict whose body is malformed is retried like a 5xx.
+//
+// Budget and rotation: before each send the call takes one request from the budget group with
+// the most budget left (RateLimiter per group; a wait longer than max_wait → CheckpointSignal),
+// then a token from a credential of that group. A credential whose token source fails with
+// Unauthenticated (invalid_client) is retired with a notice and the call goes on with the
+// others; when none is left the call fails with that error.
 // Writes (bulk, create) are not idempotent: they retry only where CTIA certainly did not act
 // (401 refresh, 429); 5xx and transport errors are final for them.
 //
@@ -51,6 +82,10 @@ struct CtiaClientCounters {
 class BeastCtiaClient final : public VerdictSource {
  public:
   BeastCtiaClient(ConnectionPool& ctia_pool, TokenSource& tokens, CtiaClientOptions options = {});
+  // Token rotation: `lanes` must not be empty.
+  BeastCtiaClient(ConnectionPool& ctia_pool, std::vector<CredentialLane> lanes,
+                  CtiaClientOptions options = {});
+  ~BeastCtiaClient() override;
 
   void LookupVerdict(const schema::Observable& observable, Callback done) override;
 
@@ -65,12 +100,21 @@ class BeastCtiaClient final : public VerdictSource {
   void CreateJudgement(const schema::Judgement& judgement, JudgementCallback done);
 
   CtiaClientCounters Snapshot() const;
+  // Latency of every HTTP request (send to complete answer or error).
+  const LatencyHistogram& latency() const;
+  // The limit of `group` now in force (configured or learned; 0 = unknown/unlimited).
+  int64_t GroupLimit(absl::string_view group) const;
 
  private:
   class Call;
+  class Budget;
   ConnectionPool& pool_;
-  TokenSource& tokens_;
   const CtiaClientOptions options_;
+  const schema::Clock& clock_;
+  std::unique_ptr<Budget> budget_;
+  LatencyHistogram latency_;
+  void Notice(absl::string_view text) const;
+  void CountAnswer(int status);
   struct AtomicCounters;
   std::shared_ptr<AtomicCounters> counters_;
   struct Jitter;

@@ -271,15 +271,22 @@ TEST_F(CtiaClientTest, ShortRetryAfterIsWaitedOut) {
   EXPECT_EQ(server_->requests(), 2u);
 }
 
-TEST_F(CtiaClientTest, LongRetryAfterIsResourceExhausted) {
+TEST_F(CtiaClientTest, LongRetryAfterIsACheckpointSignal) {
   Start([](const ScriptedRequest&) {
     return Reply(429, R"({"error": "Too Many Requests"})", {"Retry-After: 3595"});
   });
   VerdictOr r = Lookup("ip", "1.2.3.4");
   ASSERT_FALSE(r.ok());
   EXPECT_TRUE(absl::IsResourceExhausted(r.status())) << r.status();
-  EXPECT_EQ(r.status().message(), "http 429: Too Many Requests (retry after 59m55s)");
+  EXPECT_EQ(CheckpointWait(r.status()), absl::Seconds(3595));
+  EXPECT_THAT(std::string(r.status().message()),
+              HasSubstr("http 429: Too Many Requests (retry after 59m55s)"));
   EXPECT_EQ(server_->requests(), 1u);
+  // The group stays paused: the next lookup checkpoints without a request.
+  VerdictOr again = Lookup("ip", "5.6.7.8");
+  EXPECT_TRUE(CheckpointWait(again.status()).has_value()) << again.status();
+  EXPECT_EQ(server_->requests(), 1u);
+  EXPECT_EQ(client_->Snapshot().checkpoints, 2u);
 }
 
 TEST_F(CtiaClientTest, TokenFailureIsReportedWithoutRequest) {

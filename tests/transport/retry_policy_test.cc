@@ -72,8 +72,21 @@ TEST(RetryPolicyTest, RetryAfterIsHonouredUpToTheLimit) {
   RetryDecision d = policy.OnFailure(limited);
   EXPECT_EQ(d.action, RetryAction::kRetry);
   EXPECT_EQ(d.delay, absl::Seconds(7));
-  EXPECT_EQ(policy.attempts(), 2);
+  EXPECT_EQ(policy.attempts(), 1);  // a refused request uses no attempt
   limited.retry_after = absl::Seconds(3595);
+  d = policy.OnFailure(limited);
+  EXPECT_EQ(d.action, RetryAction::kCheckpoint);
+  EXPECT_EQ(d.delay, absl::Seconds(3595));
+}
+
+TEST(RetryPolicyTest, RateLimitedRetriesAreBounded) {
+  RetryOptions options = Options();
+  options.max_rate_limited_retries = 3;
+  RetryPolicy policy(options, true, Ceiling);
+  AttemptFailure limited = Http(429);  // no Retry-After: backoff
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(policy.OnFailure(limited).action, RetryAction::kRetry) << i;
+  }
   EXPECT_EQ(policy.OnFailure(limited).action, RetryAction::kFinish);
 }
 

@@ -15,9 +15,13 @@ RetryDecision RetryPolicy::OnFailure(const AttemptFailure& failure) {
     // CTIA's Retry-After is when the oldest request leaves its one-hour window (§9.1); a long
     // wait is the caller's decision, not ours.
     if (failure.retry_after.has_value() && *failure.retry_after > options_.max_retry_after) {
-      return {};
+      return {RetryAction::kCheckpoint, *failure.retry_after};
     }
-    return RetryOrFinish(failure.retry_after);
+    if (++rate_limited_ > options_.max_rate_limited_retries) return {};
+    if (failure.retry_after.has_value()) return {RetryAction::kRetry, *failure.retry_after};
+    absl::Duration ceiling = options_.base_backoff;
+    for (int i = 1; i < rate_limited_ && ceiling < options_.max_backoff; ++i) ceiling *= 2;
+    return {RetryAction::kRetry, jitter_(std::min(ceiling, options_.max_backoff))};
   }
   const bool transient = (status >= 500 && status <= 599) ||
                          (status == 0 && (absl::IsUnavailable(failure.error) ||

@@ -14,7 +14,12 @@ struct RetryOptions {
   int max_attempts = 3;
   absl::Duration base_backoff = absl::Milliseconds(200);
   absl::Duration max_backoff = absl::Seconds(5);
-  absl::Duration max_retry_after = absl::Seconds(60);
+  // A 429 whose Retry-After is longer is not waited out: kCheckpoint (the run stops cleanly
+  // with exit code 75 and resumes later; nothing is lost).
+  absl::Duration max_retry_after = absl::Seconds(900);
+  // 429s are retried without using attempts (the request was refused, not failed), at most
+  // this many times per call.
+  int max_rate_limited_retries = 50;
 };
 
 // What one failed attempt of a CTIA call was.
@@ -30,6 +35,7 @@ enum class RetryAction {
   kFinish,                // deliver `error`
   kRetry,                 // wait `delay`, then send again (a new attempt)
   kRefreshTokenAndRetry,  // invalidate the token, send again now (not counted as an attempt)
+  kCheckpoint,            // a wait of `delay` is longer than allowed: checkpoint and exit
 };
 
 struct RetryDecision {
@@ -38,8 +44,9 @@ struct RetryDecision {
 };
 
 // The retry rules of the CTIA client as a pure state machine (no I/O, no clock): one per call.
-// Reference/ctia-api.md §9.3: 429 and 5xx/timeouts are retried with backoff honouring
-// Retry-After; 400/403/404 are final; 401 refreshes the token once (§8.5). Requests that are not
+// Reference/ctia-api.md §9.3: 429 and 5xx/timeouts/resets/truncated or invalid bodies are
+// retried (capped exponential backoff, full jitter; 429 after Retry-After, a too long
+// Retry-After → kCheckpoint); 400/403/404 are final; 401 refreshes the token once (§8.5). Requests that are not
 // idempotent are retried only where CTIA certainly did not act on them (401, 429, or not sent).
 // Backoff: capped exponential with full jitter, `jitter(upper)` drawing uniformly in [0, upper].
 // Not thread-safe; a call uses it from one step at a time.
@@ -60,6 +67,7 @@ class RetryPolicy {
   const bool idempotent_;
   const Jitter jitter_;
   int attempts_ = 1;
+  int rate_limited_ = 0;
   bool refreshed_ = false;
 };
 
