@@ -1,12 +1,13 @@
 #ifndef ENRICH_SCHEMA_ALLOWLIST_H_
 #define ENRICH_SCHEMA_ALLOWLIST_H_
 
+#include "schema/observable.h"
+
 #include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "schema/observable.h"
 
 namespace enrich::schema {
 
@@ -19,6 +20,24 @@ namespace enrich::schema {
 //                        URLs, the domain of emails)
 //   10.0.0.0/8           CIDR, IPv4 or IPv6, matches ip/ipv6 observables and URL hosts
 //   type:value           exact match restricted to one type, e.g. sha256:ab12…
+// Details (decisions):
+// - `#` starts a comment at the start of a line or after a space/tab only, so a URL fragment
+//   (`http://x/#a`) is data. `\r` line ends are accepted.
+// - `type:` counts only for a type CTIA knows (IsKnownObservableType); the value is then
+//   normalized as NormalizeObservable(type, value) and must be valid. Otherwise (e.g.
+//   `2001:db8::1`, `http://…`) the line is an exact value.
+// - Exact values are stored as NormalizeObservable("auto", …) gives them when it can
+//   (`EVIL[.]com` → `evil.com`, `2001:DB8:0::1` → `2001:db8::1`), else as written. A bare IP is
+//   an exact value: it does not match URL hosts; write `1.2.3.4/32` for that.
+// - Suffixes apply to types domain and hostname, the domain of an email and the host of a URL;
+//   the suffix is normalized like a domain but may be one label (`*.internal`).
+// - CIDR blocks must have no host bits set (`10.1.0.0/8` is an error naming `10.0.0.0/8`).
+//   IPv4 blocks also match IPv4-mapped IPv6 (`::ffff:10.1.2.3`).
+// - Any other malformed entry (`*` not as a leading `*.`, bad CIDR, invalid typed value) is an
+//   error; Parse() stops at the first one.
+// Cost of Contains(): one hash lookup for exact and for typed values; O(labels) lookups for
+// suffixes; one lookup per distinct prefix length in use for CIDR (≤ 33 / ≤ 129). It does not
+// allocate.
 // Thread safety: immutable after Parse(); Contains() may be called from any thread.
 class Allowlist {
  public:
@@ -29,7 +48,9 @@ class Allowlist {
   Allowlist(Allowlist&&) noexcept;
   Allowlist& operator=(Allowlist&&) noexcept;
 
+  // True when `normalized` (output of NormalizeObservable) is covered by an entry.
   bool Contains(const Observable& normalized) const;
+  // Number of entries (non-blank, non-comment lines) parsed, duplicates included.
   size_t size() const;
 
  private:

@@ -14,6 +14,7 @@ packages=(
   libgtest-dev libgmock-dev
   libssl-dev              # TLS for the transport
   libcli11-dev            # command-line parsing
+  libidn2-dev             # IDN domains → punycode (IDNA 2008/UTS#46) before lookup
 )
 if [[ "${ENRICH_BENCH_DEPS:-0}" == "1" ]]; then
   packages+=(wrk nginx-light)
