@@ -14,6 +14,8 @@ packages=(
   libgtest-dev libgmock-dev
   libssl-dev              # TLS for the transport
   libcli11-dev            # command-line parsing
+  zlib1g-dev              # gzip inputs and outputs
+  libzstd-dev             # zstd inputs and outputs
   libidn2-dev             # IDN domains → punycode (IDNA 2008/UTS#46) before lookup
 )
 if [[ "${ENRICH_BENCH_DEPS:-0}" == "1" ]]; then
