@@ -1,0 +1,280 @@
+#include "engine/verdict_table.h"
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "absl/hash/hash.h"
+
+namespace enrich::engine {
+namespace {
+
+enum State : uint8_t { kPending, kVerdict, kNoVerdict, kFailed };
+
+constexpr size_t kArenaBlock = 16 << 10;
+
+int64_t ToMs(absl::Time t) { return absl::ToUnixMillis(t); }
+
+// Key bytes: type, unit separator, value. The separator cannot occur in a CTIA type name.
+void ComposeKey(std::string& out, absl::string_view type, absl::string_view value) {
+  out.clear();
+  out.reserve(type.size() + 1 + value.size());
+  out.append(type.data(), type.size());
+  out.push_back('\x1f');
+  out.append(value.data(), value.size());
+}
+
+}  // namespace
+
+using Waiters = std::vector<std::pair<SettleListener*, uint32_t>>;
+
+// 32 bytes; with its 16-byte key view, a 48-byte slot.
+struct VerdictTable::Entry {
+  Entry() = default;
+  Entry(Entry&& o) noexcept { *this = std::move(o); }
+  Entry& operator=(Entry&& o) noexcept {
+    std::swap(expiry_ms, o.expiry_ms);
+    std::swap(valid_until_ms, o.valid_until_ms);
+    std::swap(text, o.text);
+    std::swap(text_len, o.text_len);
+    std::swap(state, o.state);
+    std::swap(disposition, o.disposition);
+    return *this;
+  }
+  ~Entry() {
+    if (state == kPending) delete waiters;
+  }
+
+  // Takes the listeners of a pending entry (the entry keeps state kPending, no waiters).
+  std::unique_ptr<Waiters> TakeWaiters() {
+    if (state != kPending) return nullptr;
+    std::unique_ptr<Waiters> w(waiters);
+    waiters = nullptr;
+    return w;
+  }
+
+  int64_t expiry_ms = 0;       // settled entries only
+  int64_t valid_until_ms = 0;  // kVerdict
+  union {
+    const char* text = nullptr;  // settled: judgement id (kVerdict) or error (kFailed), arena
+    Waiters* waiters;            // kPending: owned
+  };
+  uint32_t text_len = 0;
+  uint8_t state = kPending;
+  int8_t disposition = 0;
+
+  Settled ToSettled() const {
+    Settled s;
+    switch (state) {
+      case kVerdict:
+        s.kind = Settled::Kind::kVerdict;
+        s.disposition = disposition;
+        s.valid_until_ms = valid_until_ms;
+        s.judgement_id = absl::string_view(text, text_len);
+        break;
+      case kFailed:
+        s.kind = Settled::Kind::kFailed;
+        s.error = absl::string_view(text, text_len);
+        break;
+      default:
+        s.kind = Settled::Kind::kNoVerdict;
+        break;
+    }
+    return s;
+  }
+};
+
+struct VerdictTable::Shard {
+  absl::Mutex mu;
+  absl::flat_hash_map<absl::string_view, Entry> map ABSL_GUARDED_BY(mu);
+  std::vector<std::unique_ptr<char[]>> blocks ABSL_GUARDED_BY(mu);
+  std::vector<std::unique_ptr<char[]>> big_blocks ABSL_GUARDED_BY(mu);
+  size_t block_used ABSL_GUARDED_BY(mu) = kArenaBlock;  // of blocks.back()
+  size_t arena_bytes ABSL_GUARDED_BY(mu) = 0;
+
+  // Copies `bytes` into the arena; the view stays valid for the shard's lifetime.
+  absl::string_view Copy(absl::string_view bytes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (bytes.empty()) return absl::string_view();
+    if (bytes.size() > kArenaBlock / 4) {  // big: a block of its own
+      char* big = big_blocks.emplace_back(new char[bytes.size()]).get();
+      std::memcpy(big, bytes.data(), bytes.size());
+      arena_bytes += bytes.size();
+      return absl::string_view(big, bytes.size());
+    }
+    if (block_used + bytes.size() > kArenaBlock) {
+      blocks.emplace_back(new char[kArenaBlock]);
+      arena_bytes += kArenaBlock;
+      block_used = 0;
+    }
+    char* p = blocks.back().get() + block_used;
+    std::memcpy(p, bytes.data(), bytes.size());
+    block_used += bytes.size();
+    return absl::string_view(p, bytes.size());
+  }
+};
+
+VerdictTable::VerdictTable(const schema::Clock& clock, Options options)
+    : clock_(clock), options_(options) {
+  size_t n = 1;
+  while (n < std::max<size_t>(options_.shards, 1)) n <<= 1;
+  shards_.reserve(n);
+  for (size_t i = 0; i < n; ++i) shards_.push_back(std::make_unique<Shard>());
+}
+
+VerdictTable::~VerdictTable() = default;
+
+VerdictTable::Shard& VerdictTable::ShardFor(absl::string_view key) {
+  const size_t h = absl::Hash<absl::string_view>()(key);
+  // The map uses the low bits of the same hash; take the shard from the high ones.
+  return *shards_[(h >> 48) & (shards_.size() - 1)];
+}
+
+VerdictTable::ResolveResult VerdictTable::Resolve(absl::string_view type, absl::string_view value,
+                                                  SettleListener* listener, uint32_t slot) {
+  thread_local std::string key;
+  ComposeKey(key, type, value);
+  Shard& shard = ShardFor(key);
+  const int64_t now_ms = ToMs(clock_.Now());
+  absl::MutexLock lock(&shard.mu);
+  auto it = shard.map.find(absl::string_view(key));
+  if (it == shard.map.end()) {
+    it = shard.map.emplace(shard.Copy(key), Entry()).first;
+  } else if (it->second.state != kPending) {
+    if (it->second.expiry_ms > now_ms) return {Resolution::kHit, it->second.ToSettled()};
+    it->second.state = kPending;  // expired: look it up again
+    it->second.waiters = nullptr;
+  } else {
+    it->second.waiters->emplace_back(listener, slot);
+    return {Resolution::kJoined, Settled()};
+  }
+  Entry& e = it->second;
+  e.waiters = new Waiters();
+  e.waiters->emplace_back(listener, slot);
+  return {Resolution::kMiss, Settled()};
+}
+
+void VerdictTable::Store(Shard& shard, Entry& e, const Settled& s, absl::Time expiry) {
+  e.expiry_ms = ToMs(expiry);
+  e.text = nullptr;
+  e.text_len = 0;
+  switch (s.kind) {
+    case Settled::Kind::kVerdict: {
+      e.state = kVerdict;
+      e.disposition = s.disposition;
+      e.valid_until_ms = s.valid_until_ms;
+      absl::string_view id = shard.Copy(s.judgement_id);
+      e.text = id.data();
+      e.text_len = static_cast<uint32_t>(id.size());
+      break;
+    }
+    case Settled::Kind::kNoVerdict:
+      e.state = kNoVerdict;
+      break;
+    case Settled::Kind::kFailed: {
+      e.state = kFailed;
+      absl::string_view err = shard.Copy(s.error);
+      e.text = err.data();
+      e.text_len = static_cast<uint32_t>(err.size());
+      break;
+    }
+  }
+}
+
+Settled VerdictTable::Complete(absl::string_view type, absl::string_view value,
+                               const absl::StatusOr<schema::VerdictResult>& result,
+                               absl::string_view error_text) {
+  const absl::Time now = clock_.Now();
+  const absl::Time cap = now + options_.max_ttl;
+  Settled s;
+  absl::Time expiry;
+  if (!result.ok()) {
+    s.kind = Settled::Kind::kFailed;
+    s.error = error_text;
+    expiry = now + options_.failed_ttl;
+  } else if (const auto* v = std::get_if<schema::Verdict>(&*result)) {
+    s.kind = Settled::Kind::kVerdict;
+    s.disposition = static_cast<int8_t>(v->disposition);
+    s.valid_until_ms = ToMs(v->valid_time.end_time);
+    s.judgement_id = v->judgement_id;
+    expiry = std::min(v->valid_time.end_time, cap);
+  } else {
+    s.kind = Settled::Kind::kNoVerdict;
+    expiry = std::min(now + options_.negative_ttl, cap);
+  }
+
+  std::string key;
+  ComposeKey(key, type, value);
+  Shard& shard = ShardFor(key);
+  std::unique_ptr<Waiters> waiters;
+  Settled stored;
+  {
+    absl::MutexLock lock(&shard.mu);
+    auto it = shard.map.find(absl::string_view(key));
+    if (it == shard.map.end()) it = shard.map.emplace(shard.Copy(key), Entry()).first;
+    Entry& e = it->second;
+    waiters = e.TakeWaiters();
+    Store(shard, e, s, expiry);
+    stored = e.ToSettled();
+  }
+  if (waiters != nullptr) {
+    for (auto& [listener, slot] : *waiters) listener->OnSettled(slot, stored);
+  }
+  return stored;
+}
+
+void VerdictTable::Abandon(absl::string_view type, absl::string_view value,
+                           absl::string_view error_text) {
+  std::string key;
+  ComposeKey(key, type, value);
+  Shard& shard = ShardFor(key);
+  std::unique_ptr<Waiters> waiters;
+  {
+    absl::MutexLock lock(&shard.mu);
+    auto it = shard.map.find(absl::string_view(key));
+    if (it == shard.map.end() || it->second.state != kPending) return;
+    waiters = it->second.TakeWaiters();
+    // The key bytes stay in the arena; only the slot goes.
+    shard.map.erase(it);
+  }
+  Settled s;
+  s.kind = Settled::Kind::kFailed;
+  s.error = error_text;
+  if (waiters != nullptr) {
+    for (auto& [listener, slot] : *waiters) listener->OnSettled(slot, s);
+  }
+}
+
+void VerdictTable::Preload(absl::string_view type, absl::string_view value,
+                           const Settled& settled, absl::Time expiry) {
+  std::string key;
+  ComposeKey(key, type, value);
+  Shard& shard = ShardFor(key);
+  absl::MutexLock lock(&shard.mu);
+  auto it = shard.map.find(absl::string_view(key));
+  if (it == shard.map.end()) it = shard.map.emplace(shard.Copy(key), Entry()).first;
+  // Pending with listeners: its lookup will settle it.
+  if (it->second.state == kPending && it->second.waiters != nullptr) return;
+  Store(shard, it->second, settled, expiry);
+}
+
+size_t VerdictTable::size() const {
+  size_t n = 0;
+  for (const auto& shard : shards_) {
+    absl::MutexLock lock(&shard->mu);
+    n += shard->map.size();
+  }
+  return n;
+}
+
+size_t VerdictTable::bytes_used() const {
+  size_t n = sizeof(*this) + shards_.size() * sizeof(Shard);
+  for (const auto& shard : shards_) {
+    absl::MutexLock lock(&shard->mu);
+    // flat_hash_map: one slot plus one control byte per bucket.
+    n += shard->map.capacity() * (sizeof(std::pair<const absl::string_view, Entry>) + 1);
+    n += shard->arena_bytes;
+  }
+  return n;
+}
+
+}  // namespace enrich::engine

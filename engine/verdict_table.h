@@ -1,0 +1,116 @@
+#ifndef ENRICH_ENGINE_VERDICT_TABLE_H_
+#define ENRICH_ENGINE_VERDICT_TABLE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "schema/clock.h"
+#include "schema/verdict.h"
+
+namespace enrich::engine {
+
+// The settled answer for one observable, as the engine writes it out. String views point into
+// the table's arena and stay valid for the table's lifetime.
+struct Settled {
+  enum class Kind : uint8_t { kVerdict, kNoVerdict, kFailed };
+  Kind kind = Kind::kNoVerdict;
+  int8_t disposition = 0;          // schema::Disposition number, kVerdict only
+  int64_t valid_until_ms = 0;      // valid_time.end_time in Unix ms, kVerdict only
+  absl::string_view judgement_id;  // kVerdict only
+  absl::string_view error;         // "error:<code>", kFailed only
+};
+
+// Told when a pending observable settles. Implemented by the pipeline's chunks.
+class SettleListener {
+ public:
+  virtual ~SettleListener() = default;
+  // Called once per registration, on the thread that completed the lookup (an Asio thread or
+  // the caller of Complete), without any table lock held. `slot` is the value given to Resolve.
+  virtual void OnSettled(uint32_t slot, const Settled& settled) = 0;
+};
+
+// The run's verdict cache: one entry per unique (type, normalized value), in a sharded hash map
+// with a mutex per shard. An entry is pending (with the listeners waiting for it), a verdict, no
+// verdict, or failed. Concurrent resolves of the same key cause exactly one lookup (single
+// flight). Verdicts expire at min(valid_time.end_time, now + max_ttl); "no verdict" answers are
+// cached for min(negative_ttl, max_ttl) and failures for failed_ttl; an expired entry resolves
+// as a miss again.
+//
+// Keys and judgement ids are copied into a per-shard append-only arena, so the table's memory
+// grows with unique observables only (bytes_used() reports it).
+//
+// Thread safety: all methods may be called from any thread concurrently.
+class VerdictTable {
+ public:
+  struct Options {
+    size_t shards = 64;  // rounded up to a power of two
+    absl::Duration max_ttl = absl::Hours(24);
+    absl::Duration negative_ttl = absl::Hours(1);
+    absl::Duration failed_ttl = absl::InfiniteDuration();  // failures stay for the run
+  };
+
+  VerdictTable(const schema::Clock& clock, Options options);
+  explicit VerdictTable(const schema::Clock& clock) : VerdictTable(clock, Options()) {}
+  ~VerdictTable();
+  VerdictTable(const VerdictTable&) = delete;
+  VerdictTable& operator=(const VerdictTable&) = delete;
+
+  enum class Resolution {
+    kHit,     // `settled` holds the answer
+    kJoined,  // a lookup is in flight; `listener` will be told
+    kMiss,    // the caller must look the key up and call Complete; `listener` will be told
+  };
+  struct ResolveResult {
+    Resolution resolution;
+    Settled settled;  // kHit only
+  };
+  // Looks `type`/`value` (already normalized) up. On kJoined and kMiss, registers
+  // (`listener`, `slot`); the listener must outlive the settlement.
+  ResolveResult Resolve(absl::string_view type, absl::string_view value, SettleListener* listener,
+                        uint32_t slot);
+
+  // Settles a key returned as kMiss with the lookup's result (a failed status becomes a kFailed
+  // entry with ErrorStatusFor-style text `error_text`) and tells every registered listener.
+  // Returns the stored answer.
+  Settled Complete(absl::string_view type, absl::string_view value,
+                   const absl::StatusOr<schema::VerdictResult>& result,
+                   absl::string_view error_text = "");
+
+  // Drops a pending key without caching anything (the run is stopping); listeners are told a
+  // kFailed answer with `error_text`.
+  void Abandon(absl::string_view type, absl::string_view value, absl::string_view error_text);
+
+  // Stores a settled answer known from elsewhere (the resume journal). An existing settled
+  // entry is replaced; a pending one is left alone.
+  void Preload(absl::string_view type, absl::string_view value, const Settled& settled,
+               absl::Time expiry);
+
+  size_t size() const;        // entries, any state
+  size_t bytes_used() const;  // hash slots + arena blocks
+
+ private:
+  struct Entry;
+  struct Shard;
+  Shard& ShardFor(absl::string_view key);
+  // Stores `settled` into `e` (copying strings into the shard's arena) and takes its listeners.
+  void Store(Shard& shard, Entry& e, const Settled& settled, absl::Time expiry)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+
+  const schema::Clock& clock_;
+  const Options options_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+};
+
+}  // namespace enrich::engine
+
+#endif  // ENRICH_ENGINE_VERDICT_TABLE_H_

@@ -1,0 +1,209 @@
+#include "engine/verdict_table.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdio>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "schema/clock.h"
+#include "schema/time_format.h"
+
+namespace enrich::engine {
+namespace {
+
+using schema::Disposition;
+
+// Records what it is told.
+class RecordingListener : public SettleListener {
+ public:
+  void OnSettled(uint32_t slot, const Settled& s) override {
+    absl::MutexLock lock(&mu_);
+    told_.emplace_back(slot, s);
+  }
+  std::vector<std::pair<uint32_t, Settled>> told() {
+    absl::MutexLock lock(&mu_);
+    return told_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<std::pair<uint32_t, Settled>> told_;
+};
+
+schema::Verdict MakeVerdict(absl::Time end, std::string id = "judgement-1") {
+  schema::Verdict v;
+  v.disposition = Disposition::kMalicious;
+  v.disposition_name = "Malicious";
+  v.judgement_id = std::move(id);
+  v.valid_time = {absl::UnixEpoch(), end};
+  return v;
+}
+
+class VerdictTableTest : public ::testing::Test {
+ protected:
+  schema::FakeClock clock_{absl::FromUnixSeconds(1'700'000'000)};
+};
+
+TEST_F(VerdictTableTest, MissThenJoinThenHit) {
+  VerdictTable table(clock_);
+  RecordingListener a, b, c;
+  EXPECT_EQ(table.Resolve("domain", "x.com", &a, 7).resolution, VerdictTable::Resolution::kMiss);
+  EXPECT_EQ(table.Resolve("domain", "x.com", &b, 9).resolution,
+            VerdictTable::Resolution::kJoined);
+  EXPECT_TRUE(a.told().empty());
+  table.Complete("domain", "x.com", schema::VerdictResult(MakeVerdict(schema::EndOfTime())));
+  ASSERT_EQ(a.told().size(), 1u);
+  EXPECT_EQ(a.told()[0].first, 7u);
+  EXPECT_EQ(a.told()[0].second.kind, Settled::Kind::kVerdict);
+  EXPECT_EQ(a.told()[0].second.judgement_id, "judgement-1");
+  ASSERT_EQ(b.told().size(), 1u);
+  EXPECT_EQ(b.told()[0].first, 9u);
+
+  auto hit = table.Resolve("domain", "x.com", &c, 0);
+  EXPECT_EQ(hit.resolution, VerdictTable::Resolution::kHit);
+  EXPECT_EQ(hit.settled.disposition, 2);
+  EXPECT_EQ(hit.settled.valid_until_ms, absl::ToUnixMillis(schema::EndOfTime()));
+  EXPECT_TRUE(c.told().empty());
+  // The type is part of the key.
+  EXPECT_EQ(table.Resolve("url", "x.com", &c, 0).resolution, VerdictTable::Resolution::kMiss);
+}
+
+TEST_F(VerdictTableTest, SingleFlightUnderConcurrency) {
+  VerdictTable table(clock_);
+  constexpr int kThreads = 8;
+  constexpr int kKeys = 2000;
+  std::atomic<int> misses{0};
+  std::atomic<int> settled{0};
+  class Counter : public SettleListener {
+   public:
+    explicit Counter(std::atomic<int>& n) : n_(n) {}
+    void OnSettled(uint32_t, const Settled&) override { n_.fetch_add(1); }
+    std::atomic<int>& n_;
+  } counter(settled);
+  std::vector<std::thread> threads;
+  std::atomic<int> hits{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int k = 0; k < kKeys; ++k) {
+        const std::string value = absl::StrCat("host", k, ".example");
+        auto r = table.Resolve("domain", value, &counter, 0);
+        if (r.resolution == VerdictTable::Resolution::kMiss) {
+          misses.fetch_add(1);
+          table.Complete("domain", value, schema::VerdictResult(schema::NoVerdict{}));
+        } else if (r.resolution == VerdictTable::Resolution::kHit) {
+          hits.fetch_add(1);
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(misses.load(), kKeys);  // exactly one lookup per key
+  EXPECT_EQ(settled.load() + hits.load(), kThreads * kKeys);  // everyone got an answer
+  EXPECT_EQ(table.size(), static_cast<size_t>(kKeys));
+}
+
+TEST_F(VerdictTableTest, VerdictExpiresAtEndTimeCappedByMaxTtl) {
+  VerdictTable::Options options;
+  options.max_ttl = absl::Hours(2);
+  VerdictTable table(clock_, options);
+  RecordingListener l;
+  // Ends in 1 hour: expires then.
+  table.Resolve("domain", "soon.com", &l, 0);
+  table.Complete("domain", "soon.com",
+                 schema::VerdictResult(MakeVerdict(clock_.Now() + absl::Hours(1))));
+  // Ends far away: capped at 2 hours.
+  table.Resolve("domain", "far.com", &l, 0);
+  table.Complete("domain", "far.com", schema::VerdictResult(MakeVerdict(schema::EndOfTime())));
+
+  clock_.Advance(absl::Minutes(59));
+  EXPECT_EQ(table.Resolve("domain", "soon.com", &l, 0).resolution, VerdictTable::Resolution::kHit);
+  clock_.Advance(absl::Minutes(1));
+  EXPECT_EQ(table.Resolve("domain", "soon.com", &l, 0).resolution,
+            VerdictTable::Resolution::kMiss);
+  EXPECT_EQ(table.Resolve("domain", "far.com", &l, 0).resolution, VerdictTable::Resolution::kHit);
+  clock_.Advance(absl::Hours(1));
+  EXPECT_EQ(table.Resolve("domain", "far.com", &l, 0).resolution,
+            VerdictTable::Resolution::kMiss);
+}
+
+TEST_F(VerdictTableTest, NoVerdictIsCachedForTheNegativeTtl) {
+  VerdictTable::Options options;
+  options.negative_ttl = absl::Minutes(10);
+  VerdictTable table(clock_, options);
+  RecordingListener l;
+  table.Resolve("ip", "10.0.0.1", &l, 0);
+  table.Complete("ip", "10.0.0.1", schema::VerdictResult(schema::NoVerdict{}));
+  auto r = table.Resolve("ip", "10.0.0.1", &l, 0);
+  EXPECT_EQ(r.resolution, VerdictTable::Resolution::kHit);
+  EXPECT_EQ(r.settled.kind, Settled::Kind::kNoVerdict);
+  clock_.Advance(absl::Minutes(10));
+  EXPECT_EQ(table.Resolve("ip", "10.0.0.1", &l, 0).resolution, VerdictTable::Resolution::kMiss);
+}
+
+TEST_F(VerdictTableTest, FailureIsCachedWithItsText) {
+  VerdictTable table(clock_);
+  RecordingListener l;
+  table.Resolve("domain", "down.com", &l, 3);
+  table.Complete("domain", "down.com", absl::UnavailableError("http 503"), "error:503");
+  ASSERT_EQ(l.told().size(), 1u);
+  EXPECT_EQ(l.told()[0].second.kind, Settled::Kind::kFailed);
+  EXPECT_EQ(l.told()[0].second.error, "error:503");
+  auto r = table.Resolve("domain", "down.com", &l, 0);
+  EXPECT_EQ(r.resolution, VerdictTable::Resolution::kHit);
+  EXPECT_EQ(r.settled.error, "error:503");
+}
+
+TEST_F(VerdictTableTest, AbandonTellsWaitersAndForgetsTheKey) {
+  VerdictTable table(clock_);
+  RecordingListener l;
+  table.Resolve("domain", "a.com", &l, 1);
+  table.Resolve("domain", "a.com", &l, 2);
+  table.Abandon("domain", "a.com", "checkpoint");
+  ASSERT_EQ(l.told().size(), 2u);
+  EXPECT_EQ(l.told()[1].second.error, "checkpoint");
+  EXPECT_EQ(table.Resolve("domain", "a.com", &l, 0).resolution, VerdictTable::Resolution::kMiss);
+}
+
+TEST_F(VerdictTableTest, PreloadedAnswersAreHitsUntilTheirExpiry) {
+  VerdictTable table(clock_);
+  Settled s;
+  s.kind = Settled::Kind::kVerdict;
+  s.disposition = 1;
+  s.judgement_id = "j-7";
+  table.Preload("domain", "pre.com", s, clock_.Now() + absl::Minutes(5));
+  RecordingListener l;
+  auto r = table.Resolve("domain", "pre.com", &l, 0);
+  ASSERT_EQ(r.resolution, VerdictTable::Resolution::kHit);
+  EXPECT_EQ(r.settled.judgement_id, "j-7");
+  clock_.Advance(absl::Minutes(5));
+  EXPECT_EQ(table.Resolve("domain", "pre.com", &l, 0).resolution,
+            VerdictTable::Resolution::kMiss);
+}
+
+TEST_F(VerdictTableTest, MemoryPerEntryIsCompact) {
+  VerdictTable table(clock_);
+  RecordingListener l;
+  constexpr int kEntries = 100'000;
+  for (int i = 0; i < kEntries; ++i) {
+    const std::string value = absl::StrCat("host", i, ".example.com");
+    table.Resolve("domain", value, &l, 0);
+    table.Complete("domain", value,
+                   schema::VerdictResult(MakeVerdict(
+                       schema::EndOfTime(),
+                       absl::StrCat("https://private.intel.amp.cisco.com/ctia/judgement/"
+                                    "judgement-",
+                                    i, "-0123456789abcdef"))));
+  }
+  const double per_entry = static_cast<double>(table.bytes_used()) / kEntries;
+  // Key ~26 B + judgement id ~80 B + slot; the run's budget is 200 B per unique observable.
+  std::printf("verdict table: %.1f bytes per entry (%d entries)\n", per_entry, kEntries);
+  EXPECT_LT(per_entry, 200.0) << per_entry;
+  EXPECT_GT(per_entry, 100.0) << per_entry;  // the id alone is ~80 B: the count is real
+}
+
+}  // namespace
+}  // namespace enrich::engine
