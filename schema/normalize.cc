@@ -25,6 +25,7 @@ enum : uint8_t {
   kLabelPunct = 8,    // - _   (DNS label characters besides letters and digits)
   kSchemePunct = 16,  // + - .  (RFC 3986 scheme characters besides letters and digits)
   kAtextPunct = 32,   // RFC 5322 atext besides letters and digits
+  kRefangMark = 64,   // [ ( { and space: every refang rule but the scheme word needs one
 };
 
 constexpr std::array<uint8_t, 256> MakeClassTable() {
@@ -40,6 +41,7 @@ constexpr std::array<uint8_t, 256> MakeClassTable() {
   t['-'] |= kSchemePunct;
   t['.'] |= kSchemePunct;
   for (char c : std::string_view("!#$%&'*+-/=?^_`{|}~")) t[static_cast<uint8_t>(c)] |= kAtextPunct;
+  for (char c : std::string_view("[({ ")) t[static_cast<uint8_t>(c)] |= kRefangMark;
   return t;
 }
 constexpr std::array<uint8_t, 256> kClass = MakeClassTable();
@@ -221,7 +223,7 @@ bool MayNeedRefang(absl::string_view text) {
     }
   }
   for (char c : text) {
-    if (c == '[' || c == '(' || c == '{' || c == ' ') return true;
+    if (ClassOf(c) & kRefangMark) return true;
   }
   return false;
 }
@@ -257,6 +259,7 @@ Kind KindOfType(absl::string_view type) {
   static constexpr Kind kKinds[] = {Kind::kIp,  Kind::kIpv6, Kind::kUrl,    Kind::kEmail,
                                     Kind::kMd5, Kind::kSha1, Kind::kSha256, Kind::kDomain};
   if (type == "auto") return Kind::kAuto;
+  if (type.size() > 6) return Kind::kOther;  // longer than all names above, as most CTIA types
   for (Kind k : kKinds) {
     if (type == KindName(k)) return k;
   }
@@ -348,7 +351,12 @@ absl::Status AppendAsciiDnsName(absl::string_view v, bool require_dot, std::stri
   size_t label_len = 0;
   bool dot = false, tld_letter = false;
   char prev = '.';
+  // Validate and lower-case in one pass over the bytes.
+  const size_t start = out->size();
+  out->resize(start + v.size());
+  char* dst = out->data() + start;
   for (char c : v) {
+    *dst++ = Lower(c);
     if (c == '.') {
       if (label_len == 0) return Invalid("empty label in domain");
       if (prev == '-') return Invalid("label ends with a hyphen");
@@ -367,7 +375,6 @@ absl::Status AppendAsciiDnsName(absl::string_view v, bool require_dot, std::stri
   if (prev == '-') return Invalid("label ends with a hyphen");
   if (require_dot && !dot) return Invalid("domain has no dot");
   if (!tld_letter) return Invalid("top-level label has no letter");
-  AppendLower(v, out);
   return absl::OkStatus();
 }
 
