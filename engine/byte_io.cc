@@ -325,20 +325,6 @@ class FdOutput {
     return absl::OkStatus();
   }
 
-  // The rename is durable only once the directory entry is on disk.
-  absl::Status SyncDirectoryOf(const std::string& path) {
-    size_t slash = path.rfind('/');
-    std::string dir = slash == std::string::npos ? "." : path.substr(0, slash == 0 ? 1 : slash);
-    int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) return ErrnoError(errno, name_, absl::StrCat("cannot open directory ", dir));
-    int rc = ::fsync(dfd);
-    int err = errno;
-    ::close(dfd);
-    // Some file systems do not support fsync on directories (EINVAL); nothing more to do there.
-    if (rc != 0 && err != EINVAL) return ErrnoError(err, name_, "directory fsync failed");
-    return absl::OkStatus();
-  }
-
   int fd_;
   const std::string name_;
   std::string temp_path_;  // empty once renamed or removed, or for stdout
@@ -477,6 +463,19 @@ class EncodingSink final : public ByteSink {
 };
 
 }  // namespace
+
+absl::Status SyncDirectoryOf(const std::string& path) {
+  size_t slash = path.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : path.substr(0, slash == 0 ? 1 : slash);
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return ErrnoError(errno, path, absl::StrCat("cannot open directory ", dir));
+  int rc = ::fsync(dfd);
+  int err = errno;
+  ::close(dfd);
+  // Some file systems do not support fsync on directories (EINVAL); nothing more to do there.
+  if (rc != 0 && err != EINVAL) return ErrnoError(err, path, "directory fsync failed");
+  return absl::OkStatus();
+}
 
 absl::string_view CompressionName(Compression c) {
   switch (c) {

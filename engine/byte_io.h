@@ -85,6 +85,9 @@ std::string PartialPathFor(const std::string& path);
 // sees either the old file or the whole new one.
 absl::Status WriteFileAtomically(const std::string& path, absl::string_view contents);
 
+// Makes a file's creation or rename under `path` durable: fsyncs the directory holding it.
+absl::Status SyncDirectoryOf(const std::string& path);
+
 // "none", "gzip", "zstd", "auto".
 absl::string_view CompressionName(Compression c);
 

@@ -1,0 +1,382 @@
+#include "engine/journal.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <limits>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "engine/byte_io.h"
+#include "schema/status_macros.h"
+
+namespace enrich::engine {
+namespace {
+
+constexpr absl::string_view kMagic = "CTIAJNL1";
+// No entry comes near this (an observable value and a judgement id); a larger length field can
+// only be damage.
+constexpr uint32_t kMaxPayload = 1 << 20;
+
+enum class Kind : uint8_t { kVerdict = 1, kNoVerdict = 2, kError = 3 };
+
+void PutU32(std::string& out, uint32_t v) {
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+void PutI64(std::string& out, int64_t v) {
+  const auto u = static_cast<uint64_t>(v);
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((u >> (8 * i)) & 0xff));
+}
+void PutString(std::string& out, absl::string_view s) {
+  PutU32(out, static_cast<uint32_t>(s.size()));
+  out.append(s.data(), s.size());
+}
+// Unix microseconds; the infinities map to the int64 extremes and back.
+void PutTime(std::string& out, absl::Time t) { PutI64(out, absl::ToUnixMicros(t)); }
+
+uint32_t Crc(uint32_t crc, absl::string_view bytes) {
+  return static_cast<uint32_t>(
+      crc32(crc, reinterpret_cast<const Bytef*>(bytes.data()), static_cast<uInt>(bytes.size())));
+}
+
+// Reads fields off a payload; any overrun makes ok() false.
+class PayloadReader {
+ public:
+  explicit PayloadReader(absl::string_view data) : data_(data) {}
+  bool ok() const { return ok_; }
+  bool done() const { return data_.empty(); }
+
+  uint64_t Fixed(int bytes) {
+    if (!Need(static_cast<size_t>(bytes))) return 0;
+    uint64_t v = 0;
+    for (int i = 0; i < bytes; ++i) {
+      v |= static_cast<uint64_t>(static_cast<unsigned char>(data_[static_cast<size_t>(i)]))
+           << (8 * i);
+    }
+    data_.remove_prefix(static_cast<size_t>(bytes));
+    return v;
+  }
+  std::string String() {
+    auto n = static_cast<size_t>(Fixed(4));
+    if (!Need(n)) return {};
+    std::string s(data_.substr(0, n));
+    data_.remove_prefix(n);
+    return s;
+  }
+  absl::Time Time() {
+    auto micros = static_cast<int64_t>(Fixed(8));
+    if (micros == std::numeric_limits<int64_t>::max()) return absl::InfiniteFuture();
+    if (micros == std::numeric_limits<int64_t>::min()) return absl::InfinitePast();
+    return absl::FromUnixMicros(micros);
+  }
+
+ private:
+  bool Need(size_t n) {
+    if (data_.size() < n) ok_ = false;
+    return ok_;
+  }
+  absl::string_view data_;
+  bool ok_ = true;
+};
+
+std::string EncodeHeader(absl::string_view fingerprint) {
+  std::string out(kMagic);
+  PutString(out, fingerprint);
+  PutU32(out, Crc(0, fingerprint));
+  return out;
+}
+
+absl::Status WriteAll(int fd, absl::string_view data, const std::string& path) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return absl::ErrnoToStatus(errno, absl::StrCat(path, ": journal write failed"));
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return absl::OkStatus();
+}
+
+// Reads up to `n` bytes; fewer only at the end of the file.
+absl::StatusOr<std::string> ReadUpTo(ByteSource& source, size_t n) {
+  std::string out(n, '\0');
+  size_t got = 0;
+  while (got < n) {
+    ENRICH_ASSIGN_OR_RETURN(size_t r, source.Read(out.data() + got, n - got));
+    if (r == 0) break;
+    got += r;
+  }
+  out.resize(got);
+  return out;
+}
+
+struct Scan {
+  bool header_intact = false;
+  uint64_t intact_bytes = 0;  // header and intact records
+  uint64_t entries = 0;
+};
+
+// Reads an existing journal: checks header and fingerprint, hands out intact entries, stops at
+// the first torn or damaged record.
+absl::StatusOr<Scan> ScanJournal(const std::string& path, absl::string_view fingerprint,
+                                 const std::function<void(JournalEntry&&)>& on_entry) {
+  ENRICH_ASSIGN_OR_RETURN(std::unique_ptr<ByteSource> source, OpenSource(path, Compression::kNone));
+  Scan scan;
+  ENRICH_ASSIGN_OR_RETURN(std::string magic, ReadUpTo(*source, kMagic.size()));
+  if (kMagic.substr(0, magic.size()) != magic) {
+    return absl::DataLossError(absl::StrCat(path, ": not a ctia-enrich journal"));
+  }
+  ENRICH_ASSIGN_OR_RETURN(std::string len_bytes, ReadUpTo(*source, 4));
+  if (magic.size() < kMagic.size() || len_bytes.size() < 4) return scan;  // torn at creation
+  const auto fp_len = static_cast<uint32_t>(PayloadReader(len_bytes).Fixed(4));
+  if (fp_len > kMaxPayload) {
+    return absl::DataLossError(absl::StrCat(path, ": damaged journal header"));
+  }
+  ENRICH_ASSIGN_OR_RETURN(std::string stored_fp, ReadUpTo(*source, fp_len));
+  ENRICH_ASSIGN_OR_RETURN(std::string crc_bytes, ReadUpTo(*source, 4));
+  if (stored_fp.size() < fp_len || crc_bytes.size() < 4) return scan;  // torn at creation
+  if (PayloadReader(crc_bytes).Fixed(4) != Crc(0, stored_fp)) {
+    return absl::DataLossError(absl::StrCat(path, ": damaged journal header"));
+  }
+  if (stored_fp != fingerprint) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        path, ": the journal belongs to a different run\n  journal:  ", stored_fp,
+        "\n  this run: ", fingerprint,
+        "\nresume with the same input and options, or remove the journal to start over"));
+  }
+  scan.header_intact = true;
+  scan.intact_bytes = kMagic.size() + 4 + fp_len + 4;
+
+  while (true) {
+    ENRICH_ASSIGN_OR_RETURN(std::string head, ReadUpTo(*source, 8));
+    if (head.size() < 8) break;
+    PayloadReader h(head);
+    const auto len = static_cast<uint32_t>(h.Fixed(4));
+    const auto crc = static_cast<uint32_t>(h.Fixed(4));
+    if (len > kMaxPayload) break;
+    ENRICH_ASSIGN_OR_RETURN(std::string payload, ReadUpTo(*source, len));
+    if (payload.size() < len) break;
+    if (Crc(Crc(0, absl::string_view(head).substr(0, 4)), payload) != crc) break;
+    absl::StatusOr<JournalEntry> entry = DecodeJournalEntry(payload);
+    if (!entry.ok()) break;
+    scan.intact_bytes += 8 + len;
+    ++scan.entries;
+    if (on_entry) on_entry(*std::move(entry));
+  }
+  return scan;
+}
+
+absl::StatusOr<int> CreateJournalFile(const std::string& path, absl::string_view fingerprint,
+                                      int extra_flags) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | extra_flags, 0644);
+  if (fd < 0 && errno == EEXIST) {
+    return absl::AlreadyExistsError(
+        absl::StrCat(path, ": a journal from an earlier run exists; pass --resume to continue "
+                           "that run, or remove the file to start over"));
+  }
+  if (fd < 0) return absl::ErrnoToStatus(errno, absl::StrCat(path, ": cannot create journal"));
+  absl::Status s = WriteAll(fd, EncodeHeader(fingerprint), path);
+  if (s.ok() && ::fdatasync(fd) != 0) {
+    s = absl::ErrnoToStatus(errno, absl::StrCat(path, ": journal fdatasync failed"));
+  }
+  if (s.ok()) s = SyncDirectoryOf(path);
+  if (!s.ok()) {
+    ::close(fd);
+    return s;
+  }
+  return fd;
+}
+
+}  // namespace
+
+std::string RunFingerprint(absl::string_view input_path, uint64_t input_size,
+                           absl::string_view column_spec, absl::string_view endpoint) {
+  return absl::StrCat("input=", input_path, " size=", input_size, " columns=", column_spec,
+                      " endpoint=", endpoint);
+}
+
+std::string EncodeJournalEntry(const JournalEntry& entry) {
+  std::string out;
+  if (const auto* v = std::get_if<schema::Verdict>(&entry.outcome)) {
+    out.push_back(static_cast<char>(Kind::kVerdict));
+    PutTime(out, entry.settled_at);
+    PutString(out, entry.observable.type);
+    PutString(out, entry.observable.value);
+    out.push_back(static_cast<char>(static_cast<int>(v->disposition)));
+    PutString(out, v->judgement_id);
+    PutTime(out, v->valid_time.start_time);
+    PutTime(out, v->valid_time.end_time);
+    PutString(out, v->observable.type);
+    PutString(out, v->observable.value);
+    return out;
+  }
+  const auto* error = std::get_if<LookupError>(&entry.outcome);
+  out.push_back(static_cast<char>(error != nullptr ? Kind::kError : Kind::kNoVerdict));
+  PutTime(out, entry.settled_at);
+  PutString(out, entry.observable.type);
+  PutString(out, entry.observable.value);
+  if (error != nullptr) PutString(out, error->code);
+  return out;
+}
+
+absl::StatusOr<JournalEntry> DecodeJournalEntry(absl::string_view payload) {
+  PayloadReader r(payload);
+  const auto kind = static_cast<Kind>(r.Fixed(1));
+  JournalEntry entry;
+  entry.settled_at = r.Time();
+  entry.observable.type = r.String();
+  entry.observable.value = r.String();
+  switch (kind) {
+    case Kind::kVerdict: {
+      schema::Verdict v;
+      std::optional<schema::Disposition> d =
+          schema::DispositionFromNumber(static_cast<int>(r.Fixed(1)));
+      if (!d) return absl::DataLossError("journal entry: bad disposition");
+      v.disposition = *d;
+      v.disposition_name = std::string(schema::DispositionName(*d));
+      v.judgement_id = r.String();
+      v.valid_time.start_time = r.Time();
+      v.valid_time.end_time = r.Time();
+      v.observable.type = r.String();
+      v.observable.value = r.String();
+      entry.outcome = std::move(v);
+      break;
+    }
+    case Kind::kNoVerdict:
+      entry.outcome = schema::NoVerdict{};
+      break;
+    case Kind::kError:
+      entry.outcome = LookupError{r.String()};
+      break;
+    default:
+      return absl::DataLossError("journal entry: unknown kind");
+  }
+  if (!r.ok() || !r.done()) return absl::DataLossError("journal entry: bad length");
+  return entry;
+}
+
+absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(
+    const std::string& path, absl::string_view fingerprint, bool resume,
+    const JournalOptions& options, const std::function<void(JournalEntry&&)>& on_entry) {
+  JournalLoad load;
+  int fd = -1;
+  if (!resume || ::access(path.c_str(), F_OK) != 0) {
+    ENRICH_ASSIGN_OR_RETURN(fd, CreateJournalFile(path, fingerprint, O_EXCL));
+  } else {
+    ENRICH_ASSIGN_OR_RETURN(Scan scan, ScanJournal(path, fingerprint, on_entry));
+    if (!scan.header_intact) {
+      // Killed while creating it: nothing was journaled yet.
+      ENRICH_ASSIGN_OR_RETURN(fd, CreateJournalFile(path, fingerprint, O_TRUNC));
+    } else {
+      fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+      if (fd < 0) return absl::ErrnoToStatus(errno, absl::StrCat(path, ": cannot open journal"));
+      const off_t end = ::lseek(fd, 0, SEEK_END);
+      load.entries = scan.entries;
+      load.dropped_bytes = end > 0 ? static_cast<uint64_t>(end) - scan.intact_bytes : 0;
+      if (::ftruncate(fd, static_cast<off_t>(scan.intact_bytes)) != 0 ||
+          ::lseek(fd, 0, SEEK_END) < 0 || ::fdatasync(fd) != 0) {
+        absl::Status s = absl::ErrnoToStatus(
+            errno, absl::StrCat(path, ": cannot cut the torn tail of the journal"));
+        ::close(fd);
+        return s;
+      }
+    }
+  }
+  return std::unique_ptr<Journal>(new Journal(path, fd, options, load));
+}
+
+Journal::Journal(std::string path, int fd, const JournalOptions& options, JournalLoad load)
+    : path_(std::move(path)), options_(options), load_(load), fd_(fd) {
+  flusher_ = std::thread([this] { FlushLoop(); });
+}
+
+Journal::~Journal() { Close().IgnoreError(); }
+
+absl::Status Journal::Append(const JournalEntry& entry) {
+  const std::string payload = EncodeJournalEntry(entry);
+  std::string record;
+  record.reserve(8 + payload.size());
+  PutU32(record, static_cast<uint32_t>(payload.size()));
+  PutU32(record, Crc(Crc(0, record), payload));
+  record += payload;
+
+  absl::MutexLock lock(&mu_);
+  auto has_room = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return pending_entries_ < 8 * std::max<size_t>(options_.flush_entries, 1) || closing_ ||
+           !status_.ok();
+  };
+  mu_.Await(absl::Condition(&has_room));
+  if (!status_.ok()) return status_;
+  if (closing_) return absl::FailedPreconditionError(absl::StrCat(path_, ": journal is closed"));
+  pending_ += record;
+  ++pending_entries_;
+  ++appended_;
+  return absl::OkStatus();
+}
+
+absl::Status Journal::Sync() {
+  absl::MutexLock lock(&mu_);
+  const uint64_t target = appended_;
+  if (flushed_ >= target) return status_;
+  sync_requested_ = true;
+  auto synced = [this, target]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return flushed_ >= target || !status_.ok();
+  };
+  mu_.Await(absl::Condition(&synced));
+  return status_;
+}
+
+absl::Status Journal::Close() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (closing_ && !flusher_.joinable()) return status_;
+    closing_ = true;
+  }
+  if (flusher_.joinable()) flusher_.join();
+  absl::MutexLock lock(&mu_);
+  if (fd_ >= 0 && ::close(std::exchange(fd_, -1)) != 0 && status_.ok()) {
+    status_ = absl::ErrnoToStatus(errno, absl::StrCat(path_, ": journal close failed"));
+  }
+  return status_;
+}
+
+void Journal::FlushLoop() {
+  absl::MutexLock lock(&mu_);
+  while (true) {
+    auto anything = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return pending_entries_ > 0 || closing_;
+    };
+    mu_.Await(absl::Condition(&anything));
+    // Group commit: wait for more entries unless a batch is full or someone waits for it.
+    auto due = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return pending_entries_ >= options_.flush_entries || sync_requested_ || closing_;
+    };
+    mu_.AwaitWithTimeout(absl::Condition(&due), options_.flush_interval);
+    if (pending_entries_ == 0) {
+      sync_requested_ = false;
+      if (closing_) return;
+      continue;
+    }
+    std::string batch = std::exchange(pending_, {});
+    const uint64_t batch_end = appended_;
+    pending_entries_ = 0;
+    sync_requested_ = false;
+    const bool failed = !status_.ok();
+
+    mu_.Unlock();
+    absl::Status s;
+    if (!failed) {
+      s = WriteAll(fd_, batch, path_);
+      if (s.ok() && ::fdatasync(fd_) != 0) {
+        s = absl::ErrnoToStatus(errno, absl::StrCat(path_, ": journal fdatasync failed"));
+      }
+    }
+    mu_.Lock();
+    if (!s.ok() && status_.ok()) status_ = s;
+    flushed_ = batch_end;
+  }
+}
+
+}  // namespace enrich::engine

@@ -1,0 +1,128 @@
+#ifndef ENRICH_ENGINE_JOURNAL_H_
+#define ENRICH_ENGINE_JOURNAL_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <variant>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "schema/observable.h"
+#include "schema/verdict.h"
+
+namespace enrich::engine {
+
+// A lookup that gave up after the transport's retries; `code` is what follows "error:" in the
+// row status ("503", "deadline_exceeded", ...).
+struct LookupError {
+  std::string code;
+  friend bool operator==(const LookupError& a, const LookupError& b) { return a.code == b.code; }
+};
+
+using LookupOutcome = std::variant<schema::Verdict, schema::NoVerdict, LookupError>;
+
+// One settled lookup.
+struct JournalEntry {
+  schema::Observable observable;  // type + normalized value, as looked up
+  LookupOutcome outcome;
+  absl::Time settled_at;
+};
+
+struct JournalOptions {
+  // The background flusher writes and fdatasyncs pending entries at most this long after the
+  // first of them was appended...
+  absl::Duration flush_interval = absl::Milliseconds(200);
+  // ...or as soon as this many are pending. Append() blocks while 8× this many are pending
+  // (the disk is slower than the lookups), which bounds the journal's memory.
+  size_t flush_entries = 1024;
+};
+
+// What Open() found in an existing journal.
+struct JournalLoad {
+  uint64_t entries = 0;        // intact entries handed to the callback
+  uint64_t dropped_bytes = 0;  // torn or damaged tail removed (a crash mid-write)
+};
+
+// "input=<path> size=<bytes> columns=<spec> endpoint=<url>": what must not change between a run
+// and its resumption.
+std::string RunFingerprint(absl::string_view input_path, uint64_t input_size,
+                           absl::string_view column_spec, absl::string_view endpoint);
+
+// Append-only, crash-safe journal of settled lookups, so that `--resume` pays no lookup twice.
+//
+// File format (little-endian): "CTIAJNL1", u32 n, the run fingerprint (n bytes), u32 crc32 of
+// the fingerprint; then records: u32 payload length, u32 crc32 (zlib) of length and payload,
+// payload. A record cut short by a crash, or one whose checksum does not match, ends the intact
+// part: on resume it and everything after it is ignored and truncated away, never read as an
+// entry.
+//
+// Thread safety: Append(), Sync() and status() may be called from any thread. Entries become
+// durable (write + fdatasync by a background thread) within `flush_interval` or
+// `flush_entries`, or when Sync() returns OK.
+class Journal {
+ public:
+  // Opens or creates the journal at `path` for a run with `fingerprint`.
+  //  - resume = false: the file must not exist (AlreadyExists, telling the user to pass
+  //    --resume or remove it); it is created with its header.
+  //  - resume = true: a missing file is created; an existing one must carry the same
+  //    fingerprint (FailedPrecondition showing both otherwise), its intact entries are passed
+  //    to `on_entry` in file order (on the calling thread, before Open returns), a torn tail is
+  //    truncated, and appends continue after the last intact entry.
+  // A file that is not a journal is an error naming the path (DataLoss).
+  static absl::StatusOr<std::unique_ptr<Journal>> Open(
+      const std::string& path, absl::string_view fingerprint, bool resume,
+      const JournalOptions& options = {},
+      const std::function<void(JournalEntry&&)>& on_entry = nullptr);
+
+  // Flushes what is pending, stops the flusher and closes the file (see Close()).
+  ~Journal();
+  Journal(const Journal&) = delete;
+  Journal& operator=(const Journal&) = delete;
+
+  // Queues one entry. Returns the first write error of the journal, if any (the entry is then
+  // dropped: the run may go on, it only loses crash safety).
+  absl::Status Append(const JournalEntry& entry);
+  // Blocks until every entry appended before the call is on disk; the first write error if any.
+  absl::Status Sync();
+  // Sync(), then stops the flusher and closes the file. Append() after Close() fails.
+  absl::Status Close();
+
+  const JournalLoad& load() const { return load_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  Journal(std::string path, int fd, const JournalOptions& options, JournalLoad load);
+  void FlushLoop();
+
+  const std::string path_;
+  const JournalOptions options_;
+  const JournalLoad load_;
+  int fd_;  // written only by the flusher thread; closed after it ends
+
+  absl::Mutex mu_;
+  std::string pending_ ABSL_GUARDED_BY(mu_);  // encoded records not yet written
+  size_t pending_entries_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t appended_ ABSL_GUARDED_BY(mu_) = 0;  // entries appended so far
+  uint64_t flushed_ ABSL_GUARDED_BY(mu_) = 0;   // of those, written and synced
+  bool sync_requested_ ABSL_GUARDED_BY(mu_) = false;
+  bool closing_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status status_ ABSL_GUARDED_BY(mu_);
+  std::thread flusher_;
+};
+
+// The record payload of one entry, and back (exposed for tests). DecodeJournalEntry fails
+// (DataLoss) on anything EncodeJournalEntry cannot have written.
+std::string EncodeJournalEntry(const JournalEntry& entry);
+absl::StatusOr<JournalEntry> DecodeJournalEntry(absl::string_view payload);
+
+}  // namespace enrich::engine
+
+#endif  // ENRICH_ENGINE_JOURNAL_H_

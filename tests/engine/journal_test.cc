@@ -1,0 +1,284 @@
+#include "engine/journal.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/engine/temp_dir.h"
+
+namespace enrich::engine {
+namespace {
+
+using enrich::testing::ReadFileBytes;
+using enrich::testing::TempDir;
+using enrich::testing::WriteFileBytes;
+using ::testing::HasSubstr;
+
+const char kFingerprint[] = "input=events.csv size=123 columns=domain endpoint=https://ctia";
+
+JournalEntry VerdictEntry(int i) {
+  schema::Verdict v;
+  v.disposition = schema::Disposition::kMalicious;
+  v.disposition_name = "Malicious";
+  v.judgement_id = "https://private.intel/ctia/judgement/judgement-" + std::to_string(i);
+  v.valid_time.start_time = absl::FromUnixSeconds(1700000000 + i);
+  v.valid_time.end_time = i % 2 == 0 ? absl::InfiniteFuture() : absl::FromUnixMicros(1800000000123456);
+  v.observable = {"domain", "Evil" + std::to_string(i) + ".Example"};
+  return {{"domain", "evil" + std::to_string(i) + ".example"}, v,
+          absl::FromUnixMicros(1750000000000000 + i)};
+}
+
+JournalEntry NoVerdictEntry(int i) {
+  return {{"ip", "10.0.0." + std::to_string(i)}, schema::NoVerdict{}, absl::FromUnixSeconds(i)};
+}
+
+JournalEntry ErrorEntry(int i, std::string code) {
+  return {{"sha256", std::string(64, static_cast<char>('a' + i % 6))}, LookupError{code},
+          absl::FromUnixSeconds(1000 + i)};
+}
+
+// Field-by-field equality (schema::Verdict has no operator==).
+void ExpectSameEntry(const JournalEntry& a, const JournalEntry& b) {
+  EXPECT_EQ(a.observable, b.observable);
+  EXPECT_EQ(a.settled_at, b.settled_at);
+  ASSERT_EQ(a.outcome.index(), b.outcome.index());
+  if (const auto* va = std::get_if<schema::Verdict>(&a.outcome)) {
+    const auto& vb = std::get<schema::Verdict>(b.outcome);
+    EXPECT_EQ(va->disposition, vb.disposition);
+    EXPECT_EQ(va->disposition_name, vb.disposition_name);
+    EXPECT_EQ(va->judgement_id, vb.judgement_id);
+    EXPECT_EQ(va->valid_time.start_time, vb.valid_time.start_time);
+    EXPECT_EQ(va->valid_time.end_time, vb.valid_time.end_time);
+    EXPECT_EQ(va->observable, vb.observable);
+  }
+  if (const auto* ea = std::get_if<LookupError>(&a.outcome)) {
+    EXPECT_EQ(ea->code, std::get<LookupError>(b.outcome).code);
+  }
+}
+
+class JournalTest : public ::testing::Test {
+ protected:
+  absl::StatusOr<std::unique_ptr<Journal>> Reopen(std::vector<JournalEntry>* loaded,
+                                                  absl::string_view fp = kFingerprint) {
+    return Journal::Open(path_, fp, /*resume=*/true, {},
+                         [loaded](JournalEntry&& e) { loaded->push_back(std::move(e)); });
+  }
+
+  TempDir dir_;
+  std::string path_ = dir_.File("run.journal");
+};
+
+TEST_F(JournalTest, AppendedEntriesReloadInOrder) {
+  std::vector<JournalEntry> written = {VerdictEntry(1), NoVerdictEntry(2), ErrorEntry(3, "503"),
+                                       VerdictEntry(4), ErrorEntry(5, "deadline_exceeded")};
+  {
+    auto journal = Journal::Open(path_, kFingerprint, /*resume=*/false);
+    ASSERT_TRUE(journal.ok()) << journal.status();
+    for (const auto& e : written) ASSERT_TRUE((*journal)->Append(e).ok());
+    ASSERT_TRUE((*journal)->Sync().ok());
+  }
+  std::vector<JournalEntry> loaded;
+  auto journal = Reopen(&loaded);
+  ASSERT_TRUE(journal.ok()) << journal.status();
+  EXPECT_EQ((*journal)->load().entries, written.size());
+  EXPECT_EQ((*journal)->load().dropped_bytes, 0u);
+  ASSERT_EQ(loaded.size(), written.size());
+  for (size_t i = 0; i < written.size(); ++i) ExpectSameEntry(loaded[i], written[i]);
+}
+
+TEST_F(JournalTest, ResumedJournalKeepsAppending) {
+  {
+    auto journal = Journal::Open(path_, kFingerprint, false);
+    ASSERT_TRUE(journal.ok());
+    ASSERT_TRUE((*journal)->Append(VerdictEntry(1)).ok());
+  }  // the destructor flushes
+  {
+    std::vector<JournalEntry> loaded;
+    auto journal = Reopen(&loaded);
+    ASSERT_TRUE(journal.ok());
+    ASSERT_EQ(loaded.size(), 1u);
+    ASSERT_TRUE((*journal)->Append(NoVerdictEntry(2)).ok());
+    ASSERT_TRUE((*journal)->Close().ok());
+    EXPECT_FALSE((*journal)->Append(NoVerdictEntry(3)).ok());
+  }
+  std::vector<JournalEntry> loaded;
+  ASSERT_TRUE(Reopen(&loaded).ok());
+  ASSERT_EQ(loaded.size(), 2u);
+  ExpectSameEntry(loaded[1], NoVerdictEntry(2));
+}
+
+TEST_F(JournalTest, ExistingJournalWithoutResumeIsRefused) {
+  ASSERT_TRUE(Journal::Open(path_, kFingerprint, false).ok());
+  auto again = Journal::Open(path_, kFingerprint, false);
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(again.status().message(), HasSubstr(path_));
+  EXPECT_THAT(again.status().message(), HasSubstr("--resume"));
+}
+
+TEST_F(JournalTest, ResumeWithoutJournalStartsOne) {
+  std::vector<JournalEntry> loaded;
+  auto journal = Reopen(&loaded);
+  ASSERT_TRUE(journal.ok());
+  EXPECT_TRUE(loaded.empty());
+  EXPECT_TRUE(std::filesystem::exists(path_));
+}
+
+TEST_F(JournalTest, DifferentFingerprintIsRefused) {
+  ASSERT_TRUE(Journal::Open(path_, kFingerprint, false).ok());
+  std::vector<JournalEntry> loaded;
+  auto journal = Reopen(&loaded, "input=other.csv size=9 columns=ip endpoint=https://ctia");
+  ASSERT_FALSE(journal.ok());
+  EXPECT_EQ(journal.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(journal.status().message(), HasSubstr("belongs to a different run"));
+  EXPECT_THAT(journal.status().message(), HasSubstr("input=other.csv"));
+  EXPECT_THAT(journal.status().message(), HasSubstr("input=events.csv"));
+}
+
+TEST_F(JournalTest, OtherFileIsNotAJournal) {
+  WriteFileBytes(path_, "domain,count\nexample.com,1\n");
+  std::vector<JournalEntry> loaded;
+  auto journal = Reopen(&loaded);
+  ASSERT_FALSE(journal.ok());
+  EXPECT_THAT(journal.status().message(), HasSubstr(path_ + ": not a ctia-enrich journal"));
+}
+
+TEST_F(JournalTest, HeaderTornAtCreationStartsAfresh) {
+  ASSERT_TRUE(Journal::Open(path_, kFingerprint, false).ok());
+  const std::string header = ReadFileBytes(path_);
+  for (size_t len = 0; len < header.size(); ++len) {
+    WriteFileBytes(path_, header.substr(0, len));
+    std::vector<JournalEntry> loaded;
+    auto journal = Reopen(&loaded);
+    ASSERT_TRUE(journal.ok()) << len << ": " << journal.status();
+    ASSERT_TRUE((*journal)->Close().ok());
+    EXPECT_EQ(ReadFileBytes(path_), header) << len;
+  }
+}
+
+// A crash can cut the last record anywhere; reload must give exactly the earlier entries and
+// later appends must follow them.
+TEST_F(JournalTest, TornLastRecordIsDroppedAtEveryCut) {
+  std::vector<JournalEntry> written = {VerdictEntry(1), ErrorEntry(2, "429")};
+  {
+    auto journal = Journal::Open(path_, kFingerprint, false);
+    ASSERT_TRUE(journal.ok());
+    for (const auto& e : written) ASSERT_TRUE((*journal)->Append(e).ok());
+    ASSERT_TRUE((*journal)->Sync().ok());
+  }
+  const std::string before_last = ReadFileBytes(path_);
+  {
+    std::vector<JournalEntry> ignored;
+    auto journal = Reopen(&ignored);
+    ASSERT_TRUE(journal.ok());
+    ASSERT_TRUE((*journal)->Append(VerdictEntry(3)).ok());
+  }
+  const std::string full = ReadFileBytes(path_);
+  ASSERT_GT(full.size(), before_last.size());
+
+  for (size_t len = before_last.size(); len < full.size(); ++len) {
+    WriteFileBytes(path_, full.substr(0, len));
+    std::vector<JournalEntry> loaded;
+    auto journal = Reopen(&loaded);
+    ASSERT_TRUE(journal.ok()) << len << ": " << journal.status();
+    ASSERT_EQ(loaded.size(), written.size()) << "cut at " << len;
+    for (size_t i = 0; i < written.size(); ++i) ExpectSameEntry(loaded[i], written[i]);
+    EXPECT_EQ((*journal)->load().dropped_bytes, len - before_last.size());
+    ASSERT_TRUE((*journal)->Append(NoVerdictEntry(9)).ok());
+    ASSERT_TRUE((*journal)->Close().ok());
+    EXPECT_EQ(ReadFileBytes(path_).substr(0, before_last.size()), before_last);
+
+    loaded.clear();
+    ASSERT_TRUE(Reopen(&loaded).ok());
+    ASSERT_EQ(loaded.size(), written.size() + 1) << "cut at " << len;
+    ExpectSameEntry(loaded.back(), NoVerdictEntry(9));
+  }
+}
+
+TEST_F(JournalTest, DamagedLastRecordIsDroppedAtEveryByte) {
+  {
+    auto journal = Journal::Open(path_, kFingerprint, false);
+    ASSERT_TRUE(journal.ok());
+    ASSERT_TRUE((*journal)->Append(NoVerdictEntry(1)).ok());
+    ASSERT_TRUE((*journal)->Sync().ok());
+  }
+  const size_t before_last = ReadFileBytes(path_).size();
+  {
+    std::vector<JournalEntry> ignored;
+    auto journal = Reopen(&ignored);
+    ASSERT_TRUE(journal.ok());
+    ASSERT_TRUE((*journal)->Append(VerdictEntry(2)).ok());
+  }
+  const std::string full = ReadFileBytes(path_);
+  for (size_t i = before_last; i < full.size(); ++i) {
+    std::string bad = full;
+    bad[i] = static_cast<char>(bad[i] ^ 0x01);
+    WriteFileBytes(path_, bad);
+    std::vector<JournalEntry> loaded;
+    auto journal = Reopen(&loaded);
+    ASSERT_TRUE(journal.ok()) << i;
+    ASSERT_EQ(loaded.size(), 1u) << "flipped byte " << i;
+    ExpectSameEntry(loaded[0], NoVerdictEntry(1));
+  }
+}
+
+TEST_F(JournalTest, ConcurrentAppendsAreAllKept) {
+  constexpr int kThreads = 8, kPerThread = 500;
+  {
+    JournalOptions options;
+    options.flush_entries = 64;
+    options.flush_interval = absl::Milliseconds(1);
+    auto journal = Journal::Open(path_, kFingerprint, false, options);
+    ASSERT_TRUE(journal.ok());
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&journal, t] {
+        for (int i = 0; i < kPerThread; ++i) {
+          JournalEntry e = ErrorEntry(i, "t" + std::to_string(t) + "-" + std::to_string(i));
+          EXPECT_TRUE((*journal)->Append(e).ok());
+          if (i % 100 == 0) {
+            EXPECT_TRUE((*journal)->Sync().ok());
+          }
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    ASSERT_TRUE((*journal)->Close().ok());
+  }
+  std::vector<JournalEntry> loaded;
+  ASSERT_TRUE(Reopen(&loaded).ok());
+  ASSERT_EQ(loaded.size(), size_t{kThreads * kPerThread});
+  std::set<std::string> codes;
+  std::vector<int> next(kThreads, 0);  // each thread's entries stay in its order
+  for (const auto& e : loaded) {
+    const std::string& code = std::get<LookupError>(e.outcome).code;
+    codes.insert(code);
+    int t = code[1] - '0';
+    EXPECT_EQ(code, "t" + std::to_string(t) + "-" + std::to_string(next[t]++));
+  }
+  EXPECT_EQ(codes.size(), size_t{kThreads * kPerThread});
+}
+
+TEST(JournalCodecTest, DecodeRejectsWhatEncodeCannotWrite) {
+  std::string payload = EncodeJournalEntry(VerdictEntry(1));
+  ASSERT_TRUE(DecodeJournalEntry(payload).ok());
+  EXPECT_FALSE(DecodeJournalEntry(payload + "x").ok());
+  EXPECT_FALSE(DecodeJournalEntry(payload.substr(0, payload.size() - 1)).ok());
+  std::string bad_kind = payload;
+  bad_kind[0] = 9;
+  EXPECT_FALSE(DecodeJournalEntry(bad_kind).ok());
+  EXPECT_FALSE(DecodeJournalEntry("").ok());
+}
+
+TEST(JournalCodecTest, FingerprintNamesEveryPart) {
+  EXPECT_EQ(RunFingerprint("in.csv.gz", 42, "domain,ip:ip", "https://x"),
+            "input=in.csv.gz size=42 columns=domain,ip:ip endpoint=https://x");
+}
+
+}  // namespace
+}  // namespace enrich::engine
