@@ -3,66 +3,43 @@
 
 #include <cstdint>
 #include <cstdio>
-#include <map>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "engine/extract.h"
+#include "engine/pipeline.h"
 #include "transport/verdict_source.h"
 
 namespace enrich::engine {
 
-// The observable column of `--column NAME[:TYPE]`.
-struct ColumnSpec {
-  std::string name;
-  std::string type;  // CTIA observable type, e.g. "domain"
-};
-
-// Parses "NAME[:TYPE]". Without TYPE, the column name itself must be a CTIA type ("domain",
-// "ip", "sha256", ...). The last ':' separates the type, so names may contain ':'.
-// Errors: InvalidArgument with a message for the user.
-absl::StatusOr<ColumnSpec> ParseColumnSpec(absl::string_view spec);
-
+// EnrichCsv's options: one column, CSV with a header, FILE* in and out.
 struct EnrichOptions {
   ColumnSpec column;
   char delimiter = ',';
   std::string prefix = "ctia_";  // of the added column names
-  // Rows read before their lookups are sent; bounds memory (~row size × batch_rows).
-  size_t batch_rows = 1 << 16;
-  // Lookups outstanding at once.
-  size_t max_in_flight = 256;
+  size_t chunk_size = 1 << 20;   // bytes per pipeline chunk
+  size_t threads = 0;            // 0 = all cores
+  size_t max_in_flight = 256;    // lookups outstanding at once
   // Names the input in error messages ("events.csv", "<stdin>").
   std::string input_name = "<input>";
 };
 
-// What a run did. `statuses` counts rows per `status` value.
-struct EnrichSummary {
-  uint64_t rows = 0;                // data rows read (= data rows written)
-  uint64_t unique_observables = 0;  // distinct non-empty values, case-insensitive
-  uint64_t lookups = 0;             // verdict lookups asked of the source
-  std::map<std::string, uint64_t> statuses;
-  double seconds = 0;
-};
-
-// Reads a CSV with a header from `in` and writes it to `out`: the header with the added
-// columns `<prefix>disposition`, `<prefix>disposition_name`, `<prefix>judgement_id`,
-// `<prefix>valid_until`, `<prefix>status` and every data row, in input order, its original bytes
-// untouched, followed by those columns. Each distinct value (compared case-insensitively, as
-// CTIA matches, reference §1.2) is looked up once.
-//
-// Row status: `ok` (verdict), `no_verdict`, `skipped` (empty value), `invalid_row` (not RFC 4180
-// or a field count different from the header's), `error:<code>` (lookup failed after the
-// source's retries; <code> is the HTTP status or the error class, e.g. `error:503`,
-// `error:deadline_exceeded`). No row is ever dropped.
+// Reads a CSV with a header from `in` and writes it to `out` through RunPipeline (see there
+// for the row statuses): the header with the added columns `<prefix>disposition`,
+// `<prefix>disposition_name`, `<prefix>judgement_id`, `<prefix>valid_until`, `<prefix>status`
+// and every data row, in input order, its original bytes untouched, followed by those columns.
+// Each distinct normalized value is looked up once (a fresh verdict table per call).
 //
 // Errors (the run stops): unknown column (message lists the columns), empty input, I/O errors,
-// and Unauthenticated from the source (bad credentials fail every lookup the same way).
+// Unauthenticated from the source, the source's checkpoint signal.
 absl::StatusOr<EnrichSummary> EnrichCsv(std::FILE* in, std::FILE* out,
                                         const EnrichOptions& options,
                                         transport::VerdictSource& source);
 
-// "error:<code>" for a failed lookup.
+// "error:<code>" for a failed lookup: the HTTP status when the server answered ("error:503"),
+// else the error class ("error:deadline_exceeded").
 std::string ErrorStatusFor(const absl::Status& status);
 
 // Multi-line human summary of a run.

@@ -88,7 +88,7 @@ TEST_P(EnricherTest, LooksUpEachValueOnceAcrossBatches) {
   std::string input = "domain\n";
   for (int i = 0; i < 100; ++i) input += (i % 2 ? "bad.com\n" : "Good.com\n");
   EnrichOptions options;
-  options.batch_rows = 3;
+  options.chunk_size = 16;
   options.max_in_flight = 2;
   auto summary = Run(input, options);
   ASSERT_TRUE(summary.ok());

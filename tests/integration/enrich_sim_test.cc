@@ -142,7 +142,7 @@ TEST_F(EnrichSimTest, TenThousandRowsMatchTheSeededVerdicts) {
 
   engine::EnrichOptions options;
   options.column = {"domain", "domain"};
-  options.batch_rows = 4096;
+  options.chunk_size = 64 << 10;
   testing::InputFile in(input);
   testing::OutputFile out;
   auto summary = engine::EnrichCsv(in.get(), out.get(), options, *client_);

@@ -1,0 +1,132 @@
+#include "engine/chunk_reader.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace enrich::engine {
+
+ChunkReader::ChunkReader(ByteSource& source, RecordFormat format, char delimiter,
+                         size_t chunk_size)
+    : source_(source),
+      format_(format),
+      delimiter_(delimiter),
+      chunk_size_(std::max<size_t>(chunk_size, 1)) {}
+
+size_t ChunkReader::Scan() {
+  const char* p = buf_.data();
+  const size_t end = buf_.size();
+  size_t i = scan_pos_;
+  if (format_ == RecordFormat::kNdjson) {
+    for (;;) {
+      const void* nl = std::memchr(p + i, '\n', end - i);
+      if (nl == nullptr) break;
+      i = static_cast<size_t>(static_cast<const char*>(nl) - p) + 1;
+      lines_before_boundary_ += lines_after_boundary_ + 1;
+      lines_after_boundary_ = 0;
+      boundary_ = i;
+    }
+    scan_pos_ = end;
+    return boundary_;
+  }
+  // CSV: a small state machine, the same rules as CsvReader (quote opens only at a field
+  // start; a quote right after a closing quote is a doubled quote, back inside the field).
+  bool in_quotes = in_quotes_;
+  bool after_quote = after_quote_;
+  bool at_field_start = at_field_start_;
+  uint64_t lines = lines_after_boundary_;
+  const char delim = delimiter_;
+  for (; i < end; ++i) {
+    const char c = p[i];
+    if (in_quotes) {
+      if (c == '"') {
+        in_quotes = false;
+        after_quote = true;
+      } else if (c == '\n') {
+        ++lines;
+      }
+      continue;
+    }
+    if (c == '"' && (at_field_start || after_quote)) {
+      in_quotes = true;
+      after_quote = false;
+      at_field_start = false;
+      continue;
+    }
+    after_quote = false;
+    if (c == '\n') {
+      lines_before_boundary_ += lines + 1;
+      lines = 0;
+      boundary_ = i + 1;
+      at_field_start = true;
+    } else {
+      at_field_start = c == delim;
+    }
+  }
+  in_quotes_ = in_quotes;
+  after_quote_ = after_quote;
+  at_field_start_ = at_field_start;
+  lines_after_boundary_ = lines;
+  scan_pos_ = end;
+  return boundary_;
+}
+
+absl::StatusOr<bool> ChunkReader::Next(Chunk& chunk) {
+  for (;;) {
+    // Read until the buffer holds a chunk's worth (or the input ends).
+    while (!eof_ && buf_.size() < chunk_size_) {
+      const size_t old = buf_.size();
+      const size_t want = std::max(chunk_size_ - old, std::min<size_t>(chunk_size_, 64 << 10));
+      buf_.resize(old + want);
+      absl::StatusOr<size_t> n = source_.Read(buf_.data() + old, want);
+      if (!n.ok()) {
+        buf_.resize(old);
+        return n.status();
+      }
+      buf_.resize(old + *n);
+      if (*n == 0) eof_ = true;
+    }
+    if (!started_ && buf_.size() >= 3 && std::memcmp(buf_.data(), "\xEF\xBB\xBF", 3) == 0) {
+      scan_pos_ = 3;  // the BOM is not part of the first field
+    }
+    started_ = true;
+    size_t cut = Scan();
+    if (eof_) {
+      if (buf_.empty()) return false;
+      cut = buf_.size();  // the last record may lack its terminator
+    } else if (cut == 0) {
+      // One record longer than the buffer: read more (the buffer grows by chunk_size_).
+      const size_t old = buf_.size();
+      buf_.resize(old + chunk_size_);
+      absl::StatusOr<size_t> n = source_.Read(buf_.data() + old, chunk_size_);
+      if (!n.ok()) {
+        buf_.resize(old);
+        return n.status();
+      }
+      buf_.resize(old + *n);
+      if (*n == 0) eof_ = true;
+      continue;
+    }
+    chunk.index = next_index_++;
+    chunk.first_line = next_line_;
+    chunk.starts_input = chunk.index == 0;
+    if (cut == buf_.size()) {
+      next_line_ += lines_before_boundary_ + (cut == boundary_ ? 0 : lines_after_boundary_);
+      chunk.bytes.swap(buf_);
+      buf_.clear();
+      scan_pos_ = 0;
+      lines_after_boundary_ = 0;
+    } else {
+      next_line_ += lines_before_boundary_;
+      chunk.bytes.assign(buf_.data(), cut);
+      buf_.erase(0, cut);
+      scan_pos_ -= cut;
+    }
+    // Past the boundary the state is that of a record start, scanned up to scan_pos_.
+    boundary_ = 0;
+    lines_before_boundary_ = 0;
+    bytes_out_ += chunk.bytes.size();
+    return true;
+  }
+}
+
+}  // namespace enrich::engine

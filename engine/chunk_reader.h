@@ -1,0 +1,68 @@
+#ifndef ENRICH_ENGINE_CHUNK_READER_H_
+#define ENRICH_ENGINE_CHUNK_READER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "engine/byte_io.h"
+
+namespace enrich::engine {
+
+// How records end: CSV records end at a newline outside quotes (RFC 4180; a quote opens a
+// quoted field only at the start of a field, as CsvReader reads it), NDJSON records at any
+// newline.
+enum class RecordFormat { kCsv, kNdjson };
+
+// Whole records of an input, a chunk at a time.
+struct Chunk {
+  std::string bytes;        // one or more complete records (the last may lack a terminator)
+  uint64_t first_line = 1;  // 1-based physical line of the first byte
+  uint64_t index = 0;       // 0, 1, 2, ... in input order
+  bool starts_input = false;  // the first chunk (a UTF-8 BOM, if any, is at its start)
+};
+
+// Splits a byte stream into chunks of about `chunk_size` bytes that end on record boundaries,
+// so each chunk can be parsed on its own. A chunk boundary never falls inside a quoted field or
+// between the CR and LF of a CRLF. A record longer than `chunk_size` makes a longer chunk.
+//
+// Not thread-safe (the pipeline's serial input stage). Does not own `source`.
+class ChunkReader {
+ public:
+  ChunkReader(ByteSource& source, RecordFormat format, char delimiter, size_t chunk_size);
+
+  // Fills `chunk` with the next records. Returns false at end of input (chunk untouched).
+  // Errors: the source's read errors.
+  absl::StatusOr<bool> Next(Chunk& chunk);
+
+  // Bytes handed out in chunks so far.
+  uint64_t bytes_read() const { return bytes_out_; }
+
+ private:
+  // Scans buf_[scan_pos_, end) and returns the offset just past the last record boundary found
+  // so far (0 if none), updating the quote state and line counts.
+  size_t Scan();
+
+  ByteSource& source_;
+  const RecordFormat format_;
+  const char delimiter_;
+  const size_t chunk_size_;
+  std::string buf_;          // unsent bytes; buf_[0] starts a record
+  size_t scan_pos_ = 0;      // buf_[0, scan_pos_) has been scanned
+  size_t boundary_ = 0;      // last boundary in the scanned part
+  uint64_t lines_before_boundary_ = 0;  // newlines in buf_[0, boundary_)
+  uint64_t lines_after_boundary_ = 0;   // newlines in buf_[boundary_, scan_pos_)
+  bool in_quotes_ = false;
+  bool after_quote_ = false;  // just saw the closing quote (a second one means a doubled quote)
+  bool at_field_start_ = true;
+  bool eof_ = false;
+  bool started_ = false;
+  uint64_t next_line_ = 1;
+  uint64_t next_index_ = 0;
+  uint64_t bytes_out_ = 0;
+};
+
+}  // namespace enrich::engine
+
+#endif  // ENRICH_ENGINE_CHUNK_READER_H_

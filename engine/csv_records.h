@@ -1,0 +1,51 @@
+#ifndef ENRICH_ENGINE_CSV_RECORDS_H_
+#define ENRICH_ENGINE_CSV_RECORDS_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+
+namespace enrich::engine {
+
+// One record of a chunk, as views into the chunk (and into the parser's scratch for fields that
+// needed unescaping). Valid while the chunk and the CsvRecords that produced it live.
+struct CsvRecordView {
+  absl::string_view raw;         // exact bytes without the terminator (BOM included if first)
+  absl::string_view terminator;  // "\r\n", "\n", or "" at end of input
+  uint64_t line = 0;             // 1-based physical line where it starts
+  uint32_t first_field = 0;      // index into CsvRecords::fields()
+  uint32_t field_count = 0;
+  // Not RFC 4180: text after a closing quote (problem_field is its 1-based field), or end of
+  // input inside a quoted field (problem_field = 0).
+  bool malformed = false;
+  uint32_t problem_field = 0;
+};
+
+// Parses every record of a chunk (ChunkReader output) with the same rules as CsvReader:
+// quoted fields, doubled quotes, embedded delimiters and newlines, CRLF or LF, a UTF-8 BOM at
+// the start of the input (kept in `raw`, not in the first field). A CR not followed by LF is
+// data.
+//
+// Not thread-safe; one per pipeline task. Reuses its buffers across calls.
+class CsvRecords {
+ public:
+  void Parse(absl::string_view chunk, uint64_t first_line, bool starts_input, char delimiter);
+
+  const std::vector<CsvRecordView>& records() const { return records_; }
+  absl::string_view field(const CsvRecordView& r, uint32_t i) const {
+    return fields_[r.first_field + i];
+  }
+  // "text after a closing quote in field 3", "end of input inside a quoted field".
+  static std::string Problem(const CsvRecordView& r);
+
+ private:
+  std::vector<CsvRecordView> records_;
+  std::vector<absl::string_view> fields_;
+  std::string scratch_;  // unescaped fields with doubled quotes; reserved so views stay valid
+};
+
+}  // namespace enrich::engine
+
+#endif  // ENRICH_ENGINE_CSV_RECORDS_H_

@@ -1,0 +1,44 @@
+#ifndef ENRICH_ENGINE_EXTRACT_H_
+#define ENRICH_ENGINE_EXTRACT_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "schema/allowlist.h"
+#include "schema/observable.h"
+
+namespace enrich::engine {
+
+// One observable column of `run`: `--column NAME[:TYPE|auto]`. NAME is a CSV header name, a
+// 1-based column number (CSV without a header), or a dotted field path (NDJSON).
+struct ColumnSpec {
+  std::string name;
+  std::string type;  // CTIA observable type ("domain", "ip", ...) or "auto"
+};
+
+// Parses "NAME[:TYPE|auto]". Without TYPE, the column name itself must be a CTIA type ("domain",
+// "ip", "sha256", ...). The last ':' separates the type, so names may contain ':'.
+// Errors: InvalidArgument with a message for the user.
+absl::StatusOr<ColumnSpec> ParseColumnSpec(absl::string_view spec);
+
+// What to do with one field.
+enum class CellStatus : uint8_t {
+  kLookup,   // `observable` is normalized and worth a lookup
+  kSkipped,  // empty, or allowlisted: status "skipped", no request
+  kInvalid,  // cannot be an observable of the column's type: status "invalid", no request
+};
+
+struct Extracted {
+  CellStatus status = CellStatus::kSkipped;
+  schema::Observable observable;  // kLookup only
+};
+
+// Trims, refangs and normalizes `raw` as `type` (or detects the type for "auto") with
+// schema::NormalizeObservable, then checks `allowlist` (may be null). Pure; thread-safe.
+Extracted ExtractObservable(absl::string_view type, absl::string_view raw,
+                            const schema::Allowlist* allowlist);
+
+}  // namespace enrich::engine
+
+#endif  // ENRICH_ENGINE_EXTRACT_H_

@@ -1,0 +1,27 @@
+#ifndef ENRICH_ENGINE_NDJSON_H_
+#define ENRICH_ENGINE_NDJSON_H_
+
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "rapidjson/document.h"
+
+namespace enrich::engine {
+
+// The value at a dotted field path ("dns.query.name") of a JSON object: each segment names a
+// member of an object. nullptr when a segment is missing or a parent is not an object.
+const rapidjson::Value* FindJsonPath(const rapidjson::Value& root, absl::string_view path);
+
+// Appends `text` as a JSON string literal: quote, backslash and control characters escaped,
+// other bytes as they are.
+void AppendJsonString(std::string& out, absl::string_view text);
+
+// Appends `line`, the text of one JSON object (trailing whitespace such as a CR allowed), with
+// `members` (`"k":v,"k2":v2`, no leading comma) inserted before its closing brace; every other
+// byte of `line` is kept. `object_empty` says whether the object had no members.
+void AppendWithMembers(std::string& out, absl::string_view line, bool object_empty,
+                       absl::string_view members);
+
+}  // namespace enrich::engine
+
+#endif  // ENRICH_ENGINE_NDJSON_H_

@@ -1,0 +1,858 @@
+#include "engine/pipeline.h"
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <thread>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "engine/chunk_reader.h"
+#include "engine/csv.h"
+#include "engine/csv_records.h"
+#include "engine/enricher.h"
+#include "engine/ndjson.h"
+#include "oneapi/tbb/parallel_pipeline.h"
+#include "oneapi/tbb/task.h"
+#include "oneapi/tbb/task_arena.h"
+#include "rapidjson/document.h"
+#include "rapidjson/error/en.h"
+#include "schema/disposition.h"
+#include "schema/time_format.h"
+#include "transport/latency_histogram.h"
+
+namespace enrich::engine {
+namespace {
+
+constexpr std::array<absl::string_view, 5> kAddedFields = {
+    "disposition", "disposition_name", "judgement_id", "valid_until", "status"};
+
+// Cell slots that need no lookup.
+constexpr uint32_t kSkippedCell = UINT32_MAX;
+constexpr uint32_t kInvalidCell = UINT32_MAX - 1;
+constexpr uint32_t kInvalidRowCell = UINT32_MAX - 2;
+
+// Indices into ChunkWork::fixed_counts.
+enum FixedStatus { kOk, kNoVerdict, kSkipped, kInvalid, kInvalidRow, kFixedStatuses };
+constexpr std::array<absl::string_view, kFixedStatuses> kFixedStatusNames = {
+    "ok", "no_verdict", "skipped", "invalid", "invalid_row"};
+
+// The fixed state shared by every chunk: where the columns are and how output is named.
+struct Layout {
+  DataFormat in = DataFormat::kCsv;
+  DataFormat out = DataFormat::kCsv;
+  char delim = ',';
+  bool header = true;
+  size_t header_fields = 0;              // CSV with header: expected field count
+  std::vector<uint32_t> csv_index;       // per column, 0-based CSV field
+  std::vector<std::string> json_path;    // per column, NDJSON field path
+  std::vector<std::string> types;        // per column
+  std::vector<std::string> json_keys;    // CSV→NDJSON: `"name":` per CSV field
+  std::vector<std::string> added_csv;    // added names, CSV-escaped
+  std::vector<std::string> added_json;   // added names as `"name":`
+  std::string raw_json_key;              // `"<prefix>raw":` for CSV rows that are not rows
+  absl::string_view eol = "\n";
+  std::string input_name;
+  bool strict = false;
+  const schema::Allowlist* allowlist = nullptr;
+};
+
+class Run;
+
+// One chunk on its way through the pipeline. Registered with the verdict table as the listener
+// of its unique observables' lookups; must live until they all settle (the await stage).
+class ChunkWork final : public SettleListener {
+ public:
+  struct Row {
+    absl::string_view raw;
+    absl::string_view terminator;
+    uint64_t line = 0;
+    uint32_t record = 0;  // CSV: index into csv.records()
+    bool invalid = false;
+    bool object_empty = false;  // NDJSON: `{}`
+  };
+
+  Chunk chunk;
+  size_t skip_records = 0;  // the header record of the first chunk
+  CsvRecords csv;
+  std::vector<Row> rows;
+  std::vector<uint32_t> cells;  // rows × columns: a slot into uniques, or a k*Cell value
+  std::vector<schema::Observable> uniques;
+  std::vector<Settled> results;  // per unique
+  std::atomic<int64_t> pending{1};  // unsettled uniques + 1 held by the pipeline task
+  tbb::task::suspend_point suspend_point{};
+  absl::Status row_error;  // --strict: the first malformed row
+  std::string out;
+  std::array<uint64_t, kFixedStatuses> fixed_counts{};
+  absl::flat_hash_map<std::string, uint64_t> error_counts;
+  uint64_t hits = 0;
+  uint64_t joined = 0;
+
+  void OnSettled(uint32_t slot, const Settled& settled) override {
+    results[slot] = settled;
+    if (pending.fetch_sub(1, std::memory_order_acq_rel) == 1) tbb::task::resume(suspend_point);
+  }
+
+  // Blocks the pipeline task, not its thread, until every unique has settled.
+  void Await() {
+    if (pending.load(std::memory_order_acquire) == 1) {
+      pending.store(0, std::memory_order_relaxed);
+      return;
+    }
+    tbb::task::suspend([this](tbb::task::suspend_point sp) {
+      suspend_point = sp;
+      // Drop the task's own count last, so whoever reaches zero sees `suspend_point`.
+      if (pending.fetch_sub(1, std::memory_order_acq_rel) == 1) tbb::task::resume(sp);
+    });
+  }
+};
+
+// Sends misses to the source, at most `max_in_flight` at a time; the rest wait in a queue.
+// Settles the verdict table from the source's callbacks (any thread).
+class LookupDispatcher {
+ public:
+  LookupDispatcher(Run& run, VerdictTable& table, transport::VerdictSource& source,
+                   size_t max_in_flight, const PipelineOptions& options)
+      : run_(run),
+        table_(table),
+        source_(source),
+        max_in_flight_(std::max<size_t>(max_in_flight, 1)),
+        options_(options) {}
+
+  void Submit(const schema::Observable& o) {
+    bool queued = false;
+    {
+      absl::MutexLock lock(&mu_);
+      queued = !stopped_;
+      if (queued) queue_.push_back(o);
+    }
+    if (!queued) {
+      table_.Abandon(o.type, o.value, "error:cancelled");
+      return;
+    }
+    Pump();
+  }
+
+  // Stops sending: queued lookups are abandoned (their waiters told), later ones too.
+  void Stop() {
+    std::deque<schema::Observable> dropped;
+    {
+      absl::MutexLock lock(&mu_);
+      stopped_ = true;
+      dropped.swap(queue_);
+    }
+    for (const auto& o : dropped) table_.Abandon(o.type, o.value, "error:cancelled");
+  }
+
+  uint64_t sent() const { return sent_.load(std::memory_order_relaxed); }
+  const transport::LatencyHistogram& latency() const { return latency_; }
+
+ private:
+  void Pump();
+  void OnDone(const schema::Observable& o, std::chrono::steady_clock::time_point started,
+              absl::StatusOr<schema::VerdictResult> result);
+
+  Run& run_;
+  VerdictTable& table_;
+  transport::VerdictSource& source_;
+  const size_t max_in_flight_;
+  const PipelineOptions& options_;
+  absl::Mutex mu_;
+  std::deque<schema::Observable> queue_ ABSL_GUARDED_BY(mu_);
+  size_t in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  std::atomic<uint64_t> sent_{0};
+  transport::LatencyHistogram latency_;
+};
+
+// The state of one RunPipeline call.
+class Run {
+ public:
+  Run(const PipelineOptions& options, Layout layout, VerdictTable& table,
+      transport::VerdictSource& source)
+      : options_(options),
+        layout_(std::move(layout)),
+        table_(table),
+        dispatcher_(*this, table, source, options.max_in_flight, options) {}
+
+  // Records the first failure; stops reading and sending.
+  void Fail(absl::Status status) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (!failure_.ok()) return;
+      failure_ = std::move(status);
+    }
+    failed_.store(true, std::memory_order_release);
+    dispatcher_.Stop();
+  }
+  bool failed() const { return failed_.load(std::memory_order_acquire); }
+  absl::Status failure() {
+    absl::MutexLock lock(&mu_);
+    return failure_;
+  }
+
+  void ParseAndExtract(ChunkWork& w);
+  void Resolve(ChunkWork& w);
+  void Format(ChunkWork& w);
+
+  const Layout& layout() const { return layout_; }
+  LookupDispatcher& dispatcher() { return dispatcher_; }
+  const PipelineOptions& options() const { return options_; }
+
+ private:
+  void ParseCsv(ChunkWork& w);
+  void ParseNdjson(ChunkWork& w);
+  uint32_t AddCell(ChunkWork& w, size_t column, absl::string_view raw,
+                   absl::flat_hash_map<schema::Observable, uint32_t>& seen);
+  void AppendCsvAdded(ChunkWork& w, std::string& out, uint32_t cell);
+  void AppendJsonAdded(ChunkWork& w, std::string& out, size_t column, uint32_t cell);
+  void CountCell(ChunkWork& w, uint32_t cell);
+
+  const PipelineOptions& options_;
+  const Layout layout_;
+  VerdictTable& table_;
+  LookupDispatcher dispatcher_;
+  std::atomic<bool> failed_{false};
+  absl::Mutex mu_;
+  absl::Status failure_ ABSL_GUARDED_BY(mu_);
+};
+
+void LookupDispatcher::Pump() {
+  // A source answering inline would recurse Pump → LookupVerdict → OnDone → Pump; the
+  // outermost Pump on this thread keeps sending instead.
+  thread_local bool pumping = false;
+  if (pumping) return;
+  pumping = true;
+  for (;;) {
+    schema::Observable o;
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopped_ || queue_.empty() || in_flight_ >= max_in_flight_) break;
+      o = std::move(queue_.front());
+      queue_.pop_front();
+      ++in_flight_;
+    }
+    sent_.fetch_add(1, std::memory_order_relaxed);
+    const auto started = std::chrono::steady_clock::now();
+    source_.LookupVerdict(o, [this, o, started](absl::StatusOr<schema::VerdictResult> result) {
+      OnDone(o, started, std::move(result));
+    });
+  }
+  pumping = false;
+}
+
+void LookupDispatcher::OnDone(const schema::Observable& o,
+                              std::chrono::steady_clock::time_point started,
+                              absl::StatusOr<schema::VerdictResult> result) {
+  latency_.Record(absl::FromChrono(std::chrono::steady_clock::now() - started));
+  std::string error_text;
+  bool fatal = false;
+  if (!result.ok()) {
+    // Rejected credentials fail every lookup the same way; a checkpoint signal means the
+    // source would wait too long: both end the run with this lookup unsettled (not journaled).
+    fatal = transport::CheckpointWait(result.status()).has_value() ||
+            result.status().code() == absl::StatusCode::kUnauthenticated;
+    error_text = ErrorStatusFor(result.status());
+  }
+  if (fatal) {
+    run_.Fail(result.status());
+    table_.Abandon(o.type, o.value, error_text);
+  } else {
+    if (options_.on_lookup_settled) options_.on_lookup_settled(o, result, error_text);
+    table_.Complete(o.type, o.value, result, error_text);
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    --in_flight_;
+  }
+  Pump();
+}
+
+uint32_t Run::AddCell(ChunkWork& w, size_t column, absl::string_view raw,
+                      absl::flat_hash_map<schema::Observable, uint32_t>& seen) {
+  Extracted e = ExtractObservable(layout_.types[column], raw, layout_.allowlist);
+  if (e.status == CellStatus::kSkipped) return kSkippedCell;
+  if (e.status == CellStatus::kInvalid) return kInvalidCell;
+  auto [it, inserted] = seen.try_emplace(std::move(e.observable), 0);
+  if (inserted) {
+    it->second = static_cast<uint32_t>(w.uniques.size());
+    w.uniques.push_back(it->first);
+  }
+  return it->second;
+}
+
+void Run::ParseCsv(ChunkWork& w) {
+  w.csv.Parse(w.chunk.bytes, w.chunk.first_line, w.chunk.starts_input, layout_.delim);
+  const auto& records = w.csv.records();
+  const size_t columns = layout_.types.size();
+  absl::flat_hash_map<schema::Observable, uint32_t> seen;
+  w.rows.reserve(records.size());
+  w.cells.reserve(records.size() * columns);
+  for (size_t i = w.skip_records; i < records.size(); ++i) {
+    const CsvRecordView& r = records[i];
+    ChunkWork::Row& row = w.rows.emplace_back();
+    row.raw = r.raw;
+    row.terminator = r.terminator;
+    row.line = r.line;
+    row.record = static_cast<uint32_t>(i);
+    std::string problem;
+    if (r.malformed) {
+      problem = CsvRecords::Problem(r);
+    } else if (layout_.header && r.field_count != layout_.header_fields) {
+      problem = absl::StrCat(r.field_count, " fields, the header has ", layout_.header_fields);
+    } else if (!layout_.header) {
+      for (size_t c = 0; c < columns; ++c) {
+        if (layout_.csv_index[c] >= r.field_count) {
+          problem = absl::StrCat(r.field_count, " fields, no column ", layout_.csv_index[c] + 1);
+          break;
+        }
+      }
+    }
+    if (!problem.empty()) {
+      row.invalid = true;
+      if (layout_.strict && w.row_error.ok()) {
+        w.row_error = absl::InvalidArgumentError(
+            absl::StrCat(layout_.input_name, ":", r.line, ": malformed row: ", problem));
+      }
+      for (size_t c = 0; c < columns; ++c) w.cells.push_back(kInvalidRowCell);
+      continue;
+    }
+    for (size_t c = 0; c < columns; ++c) {
+      w.cells.push_back(AddCell(w, c, w.csv.field(r, layout_.csv_index[c]), seen));
+    }
+  }
+}
+
+void Run::ParseNdjson(ChunkWork& w) {
+  const absl::string_view bytes = w.chunk.bytes;
+  const size_t columns = layout_.types.size();
+  absl::flat_hash_map<schema::Observable, uint32_t> seen;
+  rapidjson::Document doc;
+  std::string number;
+  uint64_t line = w.chunk.first_line;
+  size_t pos = 0;
+  while (pos < bytes.size()) {
+    size_t nl = bytes.find('\n', pos);
+    const bool has_nl = nl != absl::string_view::npos;
+    if (!has_nl) nl = bytes.size();
+    ChunkWork::Row& row = w.rows.emplace_back();
+    row.line = line++;
+    row.raw = bytes.substr(pos, nl - pos);
+    row.terminator = has_nl ? absl::string_view("\n") : absl::string_view();
+    if (!row.raw.empty() && row.raw.back() == '\r' && has_nl) {
+      row.raw.remove_suffix(1);
+      row.terminator = "\r\n";
+    }
+    pos = has_nl ? nl + 1 : nl;
+
+    doc.Parse<rapidjson::kParseValidateEncodingFlag>(row.raw.data(), row.raw.size());
+    std::string problem;
+    if (doc.HasParseError()) {
+      problem = absl::StrCat("invalid JSON at byte ", doc.GetErrorOffset() + 1, ": ",
+                             rapidjson::GetParseError_En(doc.GetParseError()));
+    } else if (!doc.IsObject()) {
+      problem = "not a JSON object";
+    }
+    if (!problem.empty()) {
+      row.invalid = true;
+      if (layout_.strict && w.row_error.ok()) {
+        w.row_error = absl::InvalidArgumentError(
+            absl::StrCat(layout_.input_name, ":", row.line, ": malformed row: ", problem));
+      }
+      for (size_t c = 0; c < columns; ++c) w.cells.push_back(kInvalidRowCell);
+      continue;
+    }
+    row.object_empty = doc.ObjectEmpty();
+    for (size_t c = 0; c < columns; ++c) {
+      const rapidjson::Value* v = FindJsonPath(doc, layout_.json_path[c]);
+      if (v == nullptr || v->IsNull()) {
+        w.cells.push_back(kSkippedCell);
+      } else if (v->IsString()) {
+        w.cells.push_back(
+            AddCell(w, c, absl::string_view(v->GetString(), v->GetStringLength()), seen));
+      } else if (v->IsInt64() || v->IsUint64()) {
+        number = v->IsInt64() ? absl::StrCat(v->GetInt64()) : absl::StrCat(v->GetUint64());
+        w.cells.push_back(AddCell(w, c, number, seen));
+      } else {
+        w.cells.push_back(kInvalidCell);  // an object, array, boolean or fraction
+      }
+    }
+  }
+}
+
+void Run::ParseAndExtract(ChunkWork& w) {
+  if (layout_.in == DataFormat::kCsv) {
+    ParseCsv(w);
+  } else {
+    ParseNdjson(w);
+  }
+  w.results.resize(w.uniques.size());
+}
+
+void Run::Resolve(ChunkWork& w) {
+  for (uint32_t slot = 0; slot < w.uniques.size(); ++slot) {
+    const schema::Observable& o = w.uniques[slot];
+    w.pending.fetch_add(1, std::memory_order_relaxed);
+    VerdictTable::ResolveResult r = table_.Resolve(o.type, o.value, &w, slot);
+    switch (r.resolution) {
+      case VerdictTable::Resolution::kHit:
+        w.results[slot] = r.settled;
+        w.pending.fetch_sub(1, std::memory_order_relaxed);
+        ++w.hits;
+        break;
+      case VerdictTable::Resolution::kJoined:
+        ++w.joined;
+        break;
+      case VerdictTable::Resolution::kMiss:
+        dispatcher_.Submit(o);
+        break;
+    }
+  }
+}
+
+void Run::CountCell(ChunkWork& w, uint32_t cell) {
+  switch (cell) {
+    case kSkippedCell:
+      ++w.fixed_counts[kSkipped];
+      return;
+    case kInvalidCell:
+      ++w.fixed_counts[kInvalid];
+      return;
+    case kInvalidRowCell:
+      ++w.fixed_counts[kInvalidRow];
+      return;
+    default:
+      break;
+  }
+  const Settled& s = w.results[cell];
+  switch (s.kind) {
+    case Settled::Kind::kVerdict:
+      ++w.fixed_counts[kOk];
+      break;
+    case Settled::Kind::kNoVerdict:
+      ++w.fixed_counts[kNoVerdict];
+      break;
+    case Settled::Kind::kFailed:
+      ++w.error_counts[s.error];
+      break;
+  }
+}
+
+absl::string_view StatusText(const ChunkWork& w, uint32_t cell) {
+  switch (cell) {
+    case kSkippedCell:
+      return kFixedStatusNames[kSkipped];
+    case kInvalidCell:
+      return kFixedStatusNames[kInvalid];
+    case kInvalidRowCell:
+      return kFixedStatusNames[kInvalidRow];
+    default:
+      break;
+  }
+  const Settled& s = w.results[cell];
+  switch (s.kind) {
+    case Settled::Kind::kVerdict:
+      return kFixedStatusNames[kOk];
+    case Settled::Kind::kNoVerdict:
+      return kFixedStatusNames[kNoVerdict];
+    case Settled::Kind::kFailed:
+      break;
+  }
+  return s.error;
+}
+
+const Settled* VerdictOf(const ChunkWork& w, uint32_t cell) {
+  if (cell >= kInvalidRowCell) return nullptr;
+  const Settled& s = w.results[cell];
+  return s.kind == Settled::Kind::kVerdict ? &s : nullptr;
+}
+
+void Run::AppendCsvAdded(ChunkWork& w, std::string& out, uint32_t cell) {
+  const char d = layout_.delim;
+  out.push_back(d);
+  if (const Settled* v = VerdictOf(w, cell)) {
+    absl::StrAppend(&out, v->disposition);
+    out.push_back(d);
+    const auto disposition = schema::DispositionFromNumber(v->disposition);
+    const absl::string_view name =
+        disposition.has_value() ? schema::DispositionName(*disposition) : "";
+    AppendCsvField(out, name, d);
+    out.push_back(d);
+    AppendCsvField(out, v->judgement_id, d);
+    out.push_back(d);
+    AppendIsoMillis(out, v->valid_until_ms);
+  } else {
+    out.append(3, d);
+  }
+  out.push_back(d);
+  AppendCsvField(out, StatusText(w, cell), d);
+}
+
+void Run::AppendJsonAdded(ChunkWork& w, std::string& out, size_t column, uint32_t cell) {
+  const std::string* keys = &layout_.added_json[column * kAddedFields.size()];
+  if (column > 0) out.push_back(',');
+  if (const Settled* v = VerdictOf(w, cell)) {
+    const auto disposition = schema::DispositionFromNumber(v->disposition);
+    absl::StrAppend(&out, keys[0], v->disposition, ",", keys[1]);
+    AppendJsonString(out, disposition.has_value() ? schema::DispositionName(*disposition) : "");
+    absl::StrAppend(&out, ",", keys[2]);
+    AppendJsonString(out, v->judgement_id);
+    absl::StrAppend(&out, ",", keys[3], "\"");
+    AppendIsoMillis(out, v->valid_until_ms);
+    out.append("\",");
+  } else {
+    absl::StrAppend(&out, keys[0], "null,", keys[1], "null,", keys[2], "null,", keys[3],
+                    "null,");
+  }
+  out.append(keys[4]);
+  AppendJsonString(out, StatusText(w, cell));
+}
+
+void Run::Format(ChunkWork& w) {
+  const size_t columns = layout_.types.size();
+  std::string& out = w.out;
+  out.reserve(w.chunk.bytes.size() + w.rows.size() * columns * 48);
+  std::string members;
+  for (size_t i = 0; i < w.rows.size(); ++i) {
+    const ChunkWork::Row& row = w.rows[i];
+    const uint32_t* cells = &w.cells[i * columns];
+    for (size_t c = 0; c < columns; ++c) CountCell(w, cells[c]);
+    if (layout_.out == DataFormat::kCsv) {
+      if (layout_.in == DataFormat::kCsv) {
+        out.append(row.raw.data(), row.raw.size());
+      } else {
+        AppendCsvField(out, row.raw, layout_.delim);  // the JSON line in the `json` column
+      }
+      for (size_t c = 0; c < columns; ++c) AppendCsvAdded(w, out, cells[c]);
+      const absl::string_view eol =
+          layout_.in == DataFormat::kCsv && !row.terminator.empty() ? row.terminator
+                                                                    : layout_.eol;
+      out.append(eol.data(), eol.size());
+      continue;
+    }
+    // NDJSON output.
+    members.clear();
+    for (size_t c = 0; c < columns; ++c) AppendJsonAdded(w, members, c, cells[c]);
+    if (layout_.in == DataFormat::kNdjson) {
+      if (row.invalid) {
+        out.append(row.raw.data(), row.raw.size());  // no object to add fields to
+      } else {
+        AppendWithMembers(out, row.raw, row.object_empty, members);
+      }
+      const absl::string_view eol = row.terminator.empty() ? "\n" : row.terminator;
+      out.append(eol.data(), eol.size());
+      continue;
+    }
+    // CSV → NDJSON: one object per row, the header names as keys.
+    out.push_back('{');
+    const CsvRecordView& r = w.csv.records()[row.record];
+    if (row.invalid) {
+      out.append(layout_.raw_json_key);
+      AppendJsonString(out, row.raw);
+    } else {
+      for (uint32_t f = 0; f < r.field_count; ++f) {
+        if (f > 0) out.push_back(',');
+        if (f < layout_.json_keys.size()) {
+          out.append(layout_.json_keys[f]);
+        } else {
+          absl::StrAppend(&out, "\"", f + 1, "\":");
+        }
+        AppendJsonString(out, w.csv.field(r, f));
+      }
+    }
+    out.push_back(',');
+    out.append(members);
+    out.append("}\n");
+  }
+}
+
+// Reads the first chunk; for CSV with a header, finds the columns. Fills `layout`.
+absl::Status PrepareLayout(const PipelineOptions& options, const Chunk& first, bool have_first,
+                           Layout& layout, std::string& header_out) {
+  layout.in = options.input_format;
+  layout.out = options.output_format;
+  layout.delim = options.delimiter;
+  layout.header = options.input_format == DataFormat::kCsv && options.header;
+  layout.input_name = options.input_name;
+  layout.strict = options.strict;
+  layout.allowlist = options.allowlist;
+  for (const ColumnSpec& c : options.columns) layout.types.push_back(c.type);
+
+  const std::vector<std::string> added = AddedColumnNames(options.columns, options.prefix);
+  for (const std::string& name : added) {
+    std::string csv;
+    AppendCsvField(csv, name, options.delimiter);
+    layout.added_csv.push_back(std::move(csv));
+    std::string json;
+    AppendJsonString(json, name);
+    json.push_back(':');
+    layout.added_json.push_back(std::move(json));
+  }
+  AppendJsonString(layout.raw_json_key, absl::StrCat(options.prefix, "raw"));
+  layout.raw_json_key.push_back(':');
+
+  auto append_added_header = [&](std::string& out) {
+    for (const std::string& name : layout.added_csv) {
+      out.push_back(options.delimiter);
+      out.append(name);
+    }
+  };
+
+  if (options.input_format == DataFormat::kNdjson) {
+    for (const ColumnSpec& c : options.columns) layout.json_path.push_back(c.name);
+    if (options.output_format == DataFormat::kCsv) {
+      header_out = "json";
+      append_added_header(header_out);
+      header_out.push_back('\n');
+    }
+    return absl::OkStatus();
+  }
+
+  if (!layout.header) {
+    for (const ColumnSpec& c : options.columns) {
+      uint32_t number = 0;
+      if (!absl::SimpleAtoi(c.name, &number) || number == 0) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--column \"", c.name, ":", c.type,
+            "\": without a header line, columns are given by number (1 = first)"));
+      }
+      layout.csv_index.push_back(number - 1);
+    }
+    if (options.output_format == DataFormat::kCsv) {
+      // No header in, no header out.
+    }
+    return absl::OkStatus();
+  }
+
+  if (!have_first) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(options.input_name, ": empty input, expected a header line"));
+  }
+  CsvRecords header;
+  header.Parse(first.bytes, first.first_line, first.starts_input, options.delimiter);
+  const CsvRecordView& h = header.records().front();
+  layout.header_fields = h.field_count;
+  std::vector<std::string> names;
+  for (uint32_t i = 0; i < h.field_count; ++i) names.emplace_back(header.field(h, i));
+  for (const ColumnSpec& c : options.columns) {
+    auto it = std::find(names.begin(), names.end(), c.name);
+    if (it == names.end()) {
+      return absl::InvalidArgumentError(absl::StrCat(options.input_name, ":", h.line,
+                                                     ": no column \"", c.name,
+                                                     "\"; the columns are: ",
+                                                     absl::StrJoin(names, ", ")));
+    }
+    layout.csv_index.push_back(static_cast<uint32_t>(it - names.begin()));
+  }
+  for (const std::string& name : names) {
+    std::string key;
+    AppendJsonString(key, name);
+    key.push_back(':');
+    layout.json_keys.push_back(std::move(key));
+  }
+  if (!h.terminator.empty()) layout.eol = h.terminator;
+  if (options.output_format == DataFormat::kCsv) {
+    header_out.assign(h.raw.data(), h.raw.size());
+    append_added_header(header_out);
+    header_out.append(layout.eol.data(), layout.eol.size());
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::vector<std::string> AddedColumnNames(const std::vector<ColumnSpec>& columns,
+                                          absl::string_view prefix) {
+  std::vector<std::string> names;
+  for (const ColumnSpec& c : columns) {
+    for (absl::string_view field : kAddedFields) {
+      names.push_back(columns.size() == 1 ? absl::StrCat(prefix, field)
+                                          : absl::StrCat(prefix, c.name, "_", field));
+    }
+  }
+  return names;
+}
+
+void AppendIsoMillis(std::string& out, int64_t unix_ms) {
+  // Days to civil date (H. Hinnant's algorithm), proleptic Gregorian, UTC.
+  int64_t days = unix_ms >= 0 ? unix_ms / 86'400'000 : (unix_ms - 86'399'999) / 86'400'000;
+  int64_t ms_of_day = unix_ms - days * 86'400'000;
+  days += 719'468;
+  const int64_t era = (days >= 0 ? days : days - 146'096) / 146'097;
+  const int64_t doe = days - era * 146'097;
+  const int64_t yoe = (doe - doe / 1460 + doe / 36'524 - doe / 146'096) / 365;
+  int64_t year = yoe + era * 400;
+  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const int64_t mp = (5 * doy + 2) / 153;
+  const int64_t day = doy - (153 * mp + 2) / 5 + 1;
+  const int64_t month = mp < 10 ? mp + 3 : mp - 9;
+  if (month <= 2) ++year;
+  if (year < 0 || year > 9999) {  // outside what the fixed layout holds
+    out.append(schema::FormatIsoTime(absl::FromUnixMillis(unix_ms)));
+    return;
+  }
+  char buf[24];
+  auto put = [&buf](int at, int64_t v, int width) {
+    for (int i = width - 1; i >= 0; --i, v /= 10) buf[at + i] = static_cast<char>('0' + v % 10);
+  };
+  put(0, year, 4);
+  buf[4] = '-';
+  put(5, month, 2);
+  buf[7] = '-';
+  put(8, day, 2);
+  buf[10] = 'T';
+  put(11, ms_of_day / 3'600'000, 2);
+  buf[13] = ':';
+  put(14, ms_of_day / 60'000 % 60, 2);
+  buf[16] = ':';
+  put(17, ms_of_day / 1000 % 60, 2);
+  buf[19] = '.';
+  put(20, ms_of_day % 1000, 3);
+  buf[23] = 'Z';
+  out.append(buf, sizeof buf);
+}
+
+absl::StatusOr<EnrichSummary> RunPipeline(ByteSource& in, ByteSink& out,
+                                          const PipelineOptions& options, VerdictTable& table,
+                                          transport::VerdictSource& source) {
+  const auto started = std::chrono::steady_clock::now();
+  if (options.columns.empty()) return absl::InvalidArgumentError("no observable column given");
+  ChunkReader reader(in, options.input_format == DataFormat::kCsv ? RecordFormat::kCsv
+                                                                  : RecordFormat::kNdjson,
+                     options.delimiter, options.chunk_size);
+  auto first = std::make_unique<ChunkWork>();
+  absl::StatusOr<bool> have_first = reader.Next(first->chunk);
+  if (!have_first.ok()) return have_first.status();
+
+  Layout layout;
+  std::string header;
+  if (absl::Status s = PrepareLayout(options, first->chunk, *have_first, layout, header);
+      !s.ok()) {
+    return s;
+  }
+  if (layout.header) first->skip_records = 1;
+  if (!header.empty()) {
+    if (absl::Status s = out.Write(header); !s.ok()) return s;
+  }
+
+  const size_t threads =
+      options.threads > 0 ? options.threads
+                          : static_cast<size_t>(tbb::this_task_arena::max_concurrency());
+  const size_t live = options.max_live_chunks > 0 ? options.max_live_chunks : 2 * threads + 2;
+
+  Run run(options, std::move(layout), table, source);
+  EnrichSummary summary;
+  std::unique_ptr<ChunkWork> pending_first = *have_first ? std::move(first) : nullptr;
+  auto last_progress = std::chrono::steady_clock::now();
+
+  auto input = [&](tbb::flow_control& fc) -> ChunkWork* {
+    if (options.stop_requested != nullptr && options.stop_requested->load()) {
+      run.Fail(absl::CancelledError("interrupted"));
+    }
+    if (run.failed()) {
+      fc.stop();
+      return nullptr;
+    }
+    if (pending_first != nullptr) return pending_first.release();
+    auto w = std::make_unique<ChunkWork>();
+    absl::StatusOr<bool> more = reader.Next(w->chunk);
+    if (!more.ok()) {
+      run.Fail(more.status());
+      fc.stop();
+      return nullptr;
+    }
+    if (!*more) {
+      fc.stop();
+      return nullptr;
+    }
+    return w.release();
+  };
+  auto parse = [&run](ChunkWork* w) {
+    if (!run.failed()) run.ParseAndExtract(*w);
+    return w;
+  };
+  auto resolve = [&run](ChunkWork* w) {
+    if (!run.failed()) run.Resolve(*w);
+    return w;
+  };
+  auto await = [](ChunkWork* w) {
+    w->Await();
+    return w;
+  };
+  auto format = [&run](ChunkWork* w) {
+    if (!run.failed() && w->row_error.ok()) run.Format(*w);
+    return w;
+  };
+  auto write = [&](ChunkWork* raw) {
+    std::unique_ptr<ChunkWork> w(raw);
+    if (run.failed()) return;
+    if (!w->row_error.ok()) {
+      run.Fail(w->row_error);
+      return;
+    }
+    if (absl::Status s = out.Write(w->out); !s.ok()) {
+      run.Fail(s);
+      return;
+    }
+    summary.rows += w->rows.size();
+    summary.cells += w->cells.size();
+    summary.cache_hits += w->hits;
+    summary.joined += w->joined;
+    for (size_t i = 0; i < kFixedStatuses; ++i) {
+      if (w->fixed_counts[i] > 0) summary.statuses[std::string(kFixedStatusNames[i])] +=
+          w->fixed_counts[i];
+    }
+    for (const auto& [status, count] : w->error_counts) summary.statuses[status] += count;
+    if (options.on_progress) {
+      const auto now = std::chrono::steady_clock::now();
+      if (now - last_progress >= std::chrono::milliseconds(500)) {
+        last_progress = now;
+        options.on_progress(summary.rows, reader.bytes_read(), run.dispatcher().sent());
+      }
+    }
+  };
+
+  tbb::task_arena arena(static_cast<int>(threads));
+  try {
+    arena.execute([&] {
+      tbb::parallel_pipeline(
+          live,
+          tbb::make_filter<void, ChunkWork*>(tbb::filter_mode::serial_in_order, input) &
+              tbb::make_filter<ChunkWork*, ChunkWork*>(tbb::filter_mode::parallel, parse) &
+              tbb::make_filter<ChunkWork*, ChunkWork*>(tbb::filter_mode::parallel, resolve) &
+              tbb::make_filter<ChunkWork*, ChunkWork*>(tbb::filter_mode::parallel, await) &
+              tbb::make_filter<ChunkWork*, ChunkWork*>(tbb::filter_mode::parallel, format) &
+              tbb::make_filter<ChunkWork*, void>(tbb::filter_mode::serial_in_order, write));
+    });
+  } catch (const std::exception& e) {
+    // Only allocation failures can throw here; the chunks in flight are lost with the run.
+    run.Fail(absl::ResourceExhaustedError(absl::StrCat("pipeline failed: ", e.what())));
+  }
+  if (run.failed()) return run.failure();
+
+  summary.input_bytes = reader.bytes_read();
+  summary.lookups = run.dispatcher().sent();
+  summary.unique_observables = table.size();
+  summary.latency_p50_ms =
+      absl::ToDoubleMilliseconds(run.dispatcher().latency().Percentile(0.50));
+  summary.latency_p99_ms =
+      absl::ToDoubleMilliseconds(run.dispatcher().latency().Percentile(0.99));
+  summary.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  if (options.on_progress) {
+    options.on_progress(summary.rows, summary.input_bytes, summary.lookups);
+  }
+  return summary;
+}
+
+}  // namespace enrich::engine

@@ -1,0 +1,107 @@
+#ifndef ENRICH_ENGINE_PIPELINE_H_
+#define ENRICH_ENGINE_PIPELINE_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "engine/byte_io.h"
+#include "engine/extract.h"
+#include "engine/verdict_table.h"
+#include "schema/allowlist.h"
+#include "transport/verdict_source.h"
+
+namespace enrich::engine {
+
+enum class DataFormat { kCsv, kNdjson };
+
+struct PipelineOptions {
+  DataFormat input_format = DataFormat::kCsv;
+  DataFormat output_format = DataFormat::kCsv;
+  char delimiter = ',';  // CSV input and output
+  // CSV input with a header line. Without one, column names are 1-based numbers and no header
+  // is written.
+  bool header = true;
+  std::vector<ColumnSpec> columns;  // at least one
+  std::string prefix = "ctia_";     // of the added column names
+  size_t chunk_size = 1 << 20;      // bytes per chunk (a longer record makes a longer chunk)
+  size_t threads = 0;               // TBB threads; 0 = all cores
+  size_t max_live_chunks = 0;       // chunks in the pipeline at once; 0 = 2 × threads + 2
+  size_t max_in_flight = 256;       // lookups sent to the source at once
+  bool strict = false;              // stop at the first malformed row
+  const schema::Allowlist* allowlist = nullptr;  // may be null
+  std::string input_name = "<input>";            // in error messages
+  // Set (e.g. by a signal handler) to stop: the run ends with Cancelled, its journal intact.
+  const std::atomic<bool>* stop_requested = nullptr;
+  // Told of each lookup the source settled (not of cache hits), from the completing thread,
+  // before the rows that wait for it are released. `error_text` is "error:<code>" on failure.
+  // Used to journal settled lookups. Must be thread-safe.
+  std::function<void(const schema::Observable&, const absl::StatusOr<schema::VerdictResult>&,
+                     absl::string_view error_text)>
+      on_lookup_settled;
+  // Told about every 0.5 s and at the end, from the writer stage (a TBB thread).
+  std::function<void(uint64_t rows, uint64_t input_bytes, uint64_t lookups)> on_progress;
+};
+
+// What a run did. `statuses` counts cells (row × observable column) per status value; with one
+// column that is rows per status.
+struct EnrichSummary {
+  uint64_t rows = 0;                // data rows read (= data rows written)
+  uint64_t input_bytes = 0;         // decoded input bytes
+  uint64_t unique_observables = 0;  // entries in the verdict table at the end
+  uint64_t lookups = 0;             // lookups asked of the source
+  uint64_t cache_hits = 0;          // chunk-level resolves answered by the verdict table
+  uint64_t joined = 0;              // resolves that joined a lookup already in flight
+  uint64_t cells = 0;               // observable fields examined
+  std::map<std::string, uint64_t> statuses;
+  double latency_p50_ms = 0;  // of the source's lookups
+  double latency_p99_ms = 0;
+  double seconds = 0;
+};
+
+// The added column/field names for `columns`: `<prefix><field>` with one column (the names
+// ctia_disposition, ctia_disposition_name, ctia_judgement_id, ctia_valid_until, ctia_status),
+// `<prefix><column>_<field>` with several.
+std::vector<std::string> AddedColumnNames(const std::vector<ColumnSpec>& columns,
+                                          absl::string_view prefix);
+
+// Enriches `in` into `out` (which the caller finishes or abandons) on a oneTBB parallel
+// pipeline:
+//   read chunks (serial, in order, record boundaries) → parse + extract (parallel) → resolve
+//   against `table`, misses to the lookup queue (parallel) → await the chunk's lookups, the TBB
+//   task suspended (tbb::task::suspend), its thread free for other chunks → format (parallel)
+//   → write (serial, in order).
+// At most `max_live_chunks` chunks exist; lookups beyond `max_in_flight` wait in a queue whose
+// length is bounded by the live chunks' unique observables, so a slow source stalls the reader
+// (backpressure) and memory does not grow with the number of rows.
+//
+// Every row comes out once, in order: CSV rows as their exact bytes plus the added columns,
+// NDJSON objects with the added fields inserted before the closing brace (other bytes kept).
+// Statuses: ok, no_verdict, skipped (empty or allowlisted), invalid (not an observable of the
+// column's type; no request), invalid_row (malformed CSV record, wrong field count, a line that
+// is not a JSON object), error:<code>. An NDJSON invalid_row line is written unchanged when
+// the output is NDJSON (there is no object to add fields to); CSV output gets the line in its
+// `json` column and the statuses.
+//
+// Errors (the run stops; rows written so far are not complete): unknown column, empty CSV input
+// with a header expected, I/O errors, --strict and a malformed row ("file:line: ..."),
+// Unauthenticated from the source, the source's checkpoint signal (the status carries
+// transport::CheckpointWait) and `stop_requested` (Cancelled). Lookups settled before the stop
+// were reported to `on_lookup_settled`.
+absl::StatusOr<EnrichSummary> RunPipeline(ByteSource& in, ByteSink& out,
+                                          const PipelineOptions& options, VerdictTable& table,
+                                          transport::VerdictSource& source);
+
+// "2525-01-01T00:00:00.000Z" for Unix milliseconds, as schema::FormatIsoTime, without its cost.
+void AppendIsoMillis(std::string& out, int64_t unix_ms);
+
+}  // namespace enrich::engine
+
+#endif  // ENRICH_ENGINE_PIPELINE_H_

@@ -1,0 +1,402 @@
+#include "engine/run_stats.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "engine/byte_io.h"
+#include "rapidjson/document.h"
+#include "rapidjson/stringbuffer.h"
+#include "rapidjson/writer.h"
+#include "schema/status_macros.h"
+#include "schema/time_format.h"
+
+namespace enrich::engine {
+namespace {
+
+constexpr absl::string_view kFixedStatusNames[] = {"ok", "no_verdict", "invalid", "skipped",
+                                                   "invalid_row"};
+
+// Names of the counters in the JSON summary and in Prometheus, with the HELP text.
+struct CounterInfo {
+  RunCounter counter;
+  const char* json;
+  const char* metric;  // without the ctia_enrich_ prefix
+  const char* help;
+};
+constexpr CounterInfo kCounters[kRunCounterCount] = {
+    {RunCounter::kRowsRead, "rows_read", "rows_total", "Data rows read by the last run."},
+    {RunCounter::kRowsWritten, "rows_written", "rows_written_total",
+     "Data rows written by the last run."},
+    {RunCounter::kBytesRead, "bytes_read", "input_bytes_total",
+     "Raw input bytes read by the last run."},
+    {RunCounter::kUniqueObservables, "unique_observables", "unique_observables",
+     "Distinct observables in the last run's input."},
+    {RunCounter::kCacheHits, "cache_hits", "cache_hits_total",
+     "Unique observables answered without a lookup (journal or cache)."},
+    {RunCounter::kLookupsSent, "lookups_sent", "lookups_total",
+     "Verdict lookups sent to CTIA by the last run."},
+    {RunCounter::kLookupsSettled, "lookups_settled", "lookups_settled_total",
+     "Verdict lookups answered (verdict, no verdict or error)."},
+    {RunCounter::kRetries, "retries", "retries_total", "HTTP requests retried by the transport."},
+    {RunCounter::kRateLimited, "rate_limited", "rate_limited_total",
+     "HTTP 429 answers received."},
+    {RunCounter::kTokenRefreshes, "token_refreshes", "token_refreshes_total",
+     "OAuth2 token refreshes."},
+};
+
+std::vector<absl::Duration> MakeBounds() {
+  std::vector<absl::Duration> bounds;
+  int64_t decade_ns = 100;  // step unit: a tenth of the decade's start (1 µs = 10 × 100 ns)
+  for (int decade = 0; decade < 9; ++decade, decade_ns *= 10) {
+    for (int64_t m = 10; m < 100; m += 5) bounds.push_back(absl::Nanoseconds(m * decade_ns));
+  }
+  return bounds;
+}
+
+// Prometheus `le` values exported; each is one of LatencyBucketBounds().
+// In milliseconds: 0.001 s, 0.0025 s, ..., 60 s.
+constexpr double kExportedLeMs[] = {1,   2.5,  5,    10,   25,   50,    100,  250,
+                                    500, 1000, 2500, 5000, 10000, 30000, 60000};
+
+// Numbers as Prometheus and people read them: integers without a fraction, others with up to
+// 15 significant digits.
+std::string Num(double v) { return absl::StrFormat("%.15g", v); }
+
+std::string EscapeLabel(absl::string_view v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+double PerSecond(uint64_t n, double seconds) {
+  return seconds > 0 ? static_cast<double>(n) / seconds : 0.0;
+}
+
+double Ms(absl::Duration d) { return absl::ToDoubleMilliseconds(d); }
+
+}  // namespace
+
+const std::vector<absl::Duration>& LatencyBucketBounds() {
+  static const auto* bounds = new std::vector<absl::Duration>(MakeBounds());
+  return *bounds;
+}
+
+absl::Duration LatencySnapshot::Percentile(double q) const {
+  if (count == 0) return absl::ZeroDuration();
+  const auto rank = std::max<uint64_t>(
+      1, static_cast<uint64_t>(std::ceil(std::clamp(q, 0.0, 1.0) * static_cast<double>(count))));
+  const auto& bounds = LatencyBucketBounds();
+  uint64_t before = 0;
+  for (size_t b = 0; b < counts.size(); ++b) {
+    if (counts[b] == 0 || before + counts[b] < rank) {
+      before += counts[b];
+      continue;
+    }
+    const absl::Duration lower = b == 0 ? absl::ZeroDuration() : bounds[b - 1];
+    const absl::Duration upper = b < bounds.size() ? bounds[b] : max;
+    const double fraction =
+        static_cast<double>(rank - before) / static_cast<double>(counts[b]);
+    return std::clamp(lower + (upper - lower) * fraction, min, max);
+  }
+  return max;
+}
+
+uint64_t LatencySnapshot::CountAtOrBelow(absl::Duration le) const {
+  const auto& bounds = LatencyBucketBounds();
+  uint64_t n = 0;
+  for (size_t b = 0; b < bounds.size() && b < counts.size() && bounds[b] <= le; ++b) {
+    n += counts[b];
+  }
+  return n;
+}
+
+LookupLatencyHistogram::LookupLatencyHistogram()
+    : counts_(LatencyBucketBounds().size() + 1), min_ns_(std::numeric_limits<int64_t>::max()) {}
+
+void LookupLatencyHistogram::Record(absl::Duration latency) {
+  latency = std::max(latency, absl::ZeroDuration());
+  const auto& bounds = LatencyBucketBounds();
+  // First bucket whose (inclusive) upper edge is ≥ the value.
+  const size_t b = static_cast<size_t>(
+      std::lower_bound(bounds.begin(), bounds.end(), latency) - bounds.begin());
+  counts_[b].fetch_add(1, std::memory_order_relaxed);
+  const int64_t ns = absl::ToInt64Nanoseconds(latency);
+  sum_ns_.fetch_add(ns, std::memory_order_relaxed);
+  int64_t seen = min_ns_.load(std::memory_order_relaxed);
+  while (ns < seen && !min_ns_.compare_exchange_weak(seen, ns, std::memory_order_relaxed)) {
+  }
+  seen = max_ns_.load(std::memory_order_relaxed);
+  while (ns > seen && !max_ns_.compare_exchange_weak(seen, ns, std::memory_order_relaxed)) {
+  }
+  count_.fetch_add(1, std::memory_order_release);
+}
+
+LatencySnapshot LookupLatencyHistogram::Snapshot() const {
+  LatencySnapshot s;
+  s.counts.reserve(counts_.size());
+  for (const auto& c : counts_) s.counts.push_back(c.load(std::memory_order_relaxed));
+  // Concurrent Record()s may be half-counted; the bucket counts are the truth.
+  for (uint64_t c : s.counts) s.count += c;
+  s.sum = absl::Nanoseconds(sum_ns_.load(std::memory_order_relaxed));
+  if (s.count > 0) {
+    s.min = absl::Nanoseconds(min_ns_.load(std::memory_order_relaxed));
+    s.max = absl::Nanoseconds(max_ns_.load(std::memory_order_relaxed));
+  }
+  return s;
+}
+
+double RunStatsSnapshot::seconds() const {
+  return std::max(0.0, absl::ToDoubleSeconds(now - started));
+}
+double RunStatsSnapshot::rows_per_second() const {
+  return PerSecond(counter(RunCounter::kRowsRead), seconds());
+}
+double RunStatsSnapshot::lookups_per_second() const {
+  return PerSecond(counter(RunCounter::kLookupsSettled), seconds());
+}
+double RunStatsSnapshot::unique_ratio() const {
+  const uint64_t rows = counter(RunCounter::kRowsRead);
+  return rows == 0 ? 0.0
+                   : static_cast<double>(counter(RunCounter::kUniqueObservables)) /
+                         static_cast<double>(rows);
+}
+
+RunStats::RunStats(const schema::Clock& clock) : clock_(clock), started_(clock.Now()) {}
+
+void RunStats::Add(RunCounter c, uint64_t n) {
+  counters_[static_cast<size_t>(c)].fetch_add(n, std::memory_order_relaxed);
+}
+
+void RunStats::Set(RunCounter c, uint64_t value) {
+  counters_[static_cast<size_t>(c)].store(value, std::memory_order_relaxed);
+}
+
+void RunStats::CountStatus(absl::string_view status, uint64_t n) {
+  for (size_t i = 0; i < kFixedStatuses; ++i) {
+    if (status == kFixedStatusNames[i]) {
+      fixed_statuses_[i].fetch_add(n, std::memory_order_relaxed);
+      return;
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  other_statuses_[std::string(status)] += n;
+}
+
+void RunStats::RecordLatency(absl::Duration latency) { latency_.Record(latency); }
+
+void RunStats::SetTransportCounters(const transport::CtiaClientCounters& counters) {
+  Set(RunCounter::kRetries, counters.retries);
+  Set(RunCounter::kRateLimited, counters.rate_limited);
+}
+
+RunStatsSnapshot RunStats::Snapshot() const {
+  RunStatsSnapshot s;
+  s.started = started_;
+  s.now = clock_.Now();
+  for (size_t i = 0; i < kRunCounterCount; ++i) {
+    s.counters[i] = counters_[i].load(std::memory_order_relaxed);
+  }
+  for (size_t i = 0; i < kFixedStatuses; ++i) {
+    s.statuses[std::string(kFixedStatusNames[i])] =
+        fixed_statuses_[i].load(std::memory_order_relaxed);
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [status, n] : other_statuses_) s.statuses[status] += n;
+  }
+  s.latency = latency_.Snapshot();
+  return s;
+}
+
+std::string FormatRunSummary(const RunStatsSnapshot& s) {
+  auto c = [&s](RunCounter k) { return s.counter(k); };
+  std::string out = absl::StrCat(
+      "rows:               ", c(RunCounter::kRowsRead), " read, ", c(RunCounter::kRowsWritten),
+      " written\n", "unique observables: ", c(RunCounter::kUniqueObservables),
+      absl::StrFormat(" (%.1f%% of rows)\n", 100 * s.unique_ratio()),
+      "lookups:            ", c(RunCounter::kLookupsSent), " sent, ",
+      c(RunCounter::kLookupsSettled), " settled\n", "cache hits:         ",
+      c(RunCounter::kCacheHits), "\n", "retries:            ", c(RunCounter::kRetries),
+      " (", c(RunCounter::kRateLimited), " rate-limited), ", c(RunCounter::kTokenRefreshes),
+      " token refreshes\n", "statuses:\n");
+  for (const auto& [status, count] : s.statuses) {
+    absl::StrAppend(&out, "  ", status, ": ", count, "\n");
+  }
+  absl::StrAppend(&out,
+                  absl::StrFormat("seconds:            %.2f (%.0f rows/s, %.1f lookups/s)\n",
+                                  s.seconds(), s.rows_per_second(), s.lookups_per_second()),
+                  absl::StrFormat("lookup latency:     p50 %.1f ms, p90 %.1f ms, p99 %.1f ms\n",
+                                  Ms(s.latency.Percentile(0.5)), Ms(s.latency.Percentile(0.9)),
+                                  Ms(s.latency.Percentile(0.99))));
+  return out;
+}
+
+std::string EncodeRunStatsJson(const RunStatsSnapshot& s) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  w.Key("started");
+  w.String(schema::FormatIsoTime(s.started));
+  w.Key("finished");
+  w.String(schema::FormatIsoTime(s.now));
+  w.Key("seconds");
+  w.Double(s.seconds());
+  for (const CounterInfo& info : kCounters) {
+    w.Key(info.json);
+    w.Uint64(s.counter(info.counter));
+  }
+  w.Key("rows_per_second");
+  w.Double(s.rows_per_second());
+  w.Key("lookups_per_second");
+  w.Double(s.lookups_per_second());
+  w.Key("unique_ratio");
+  w.Double(s.unique_ratio());
+  w.Key("statuses");
+  w.StartObject();
+  for (const auto& [status, n] : s.statuses) {
+    w.Key(status.data(), static_cast<rapidjson::SizeType>(status.size()));
+    w.Uint64(n);
+  }
+  w.EndObject();
+  const LatencySnapshot& l = s.latency;
+  w.Key("lookup_latency");
+  w.StartObject();
+  w.Key("count");
+  w.Uint64(l.count);
+  w.Key("sum_ns");
+  w.Int64(absl::ToInt64Nanoseconds(l.sum));
+  w.Key("min_ns");
+  w.Int64(absl::ToInt64Nanoseconds(l.min));
+  w.Key("max_ns");
+  w.Int64(absl::ToInt64Nanoseconds(l.max));
+  for (auto [key, q] : {std::pair{"p50_seconds", 0.5}, {"p90_seconds", 0.9}, {"p99_seconds", 0.99}}) {
+    w.Key(key);
+    w.Double(absl::ToDoubleSeconds(l.Percentile(q)));
+  }
+  // Non-empty buckets as [upper edge in ns (-1: unbounded), count].
+  w.Key("buckets");
+  w.StartArray();
+  const auto& bounds = LatencyBucketBounds();
+  for (size_t b = 0; b < l.counts.size(); ++b) {
+    if (l.counts[b] == 0) continue;
+    w.StartArray();
+    w.Int64(b < bounds.size() ? absl::ToInt64Nanoseconds(bounds[b]) : -1);
+    w.Uint64(l.counts[b]);
+    w.EndArray();
+  }
+  w.EndArray();
+  w.EndObject();
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+absl::StatusOr<RunStatsSnapshot> DecodeRunStatsJson(absl::string_view json) {
+  rapidjson::Document doc;
+  doc.Parse(json.data(), json.size());
+  auto bad = [](absl::string_view what) {
+    return absl::InvalidArgumentError(absl::StrCat("run stats JSON: ", what));
+  };
+  if (doc.HasParseError() || !doc.IsObject()) return bad("not a JSON object");
+  RunStatsSnapshot s;
+  for (auto [key, time] : {std::pair{"started", &s.started}, {"finished", &s.now}}) {
+    if (!doc.HasMember(key) || !doc[key].IsString()) return bad(absl::StrCat("no ", key));
+    ENRICH_ASSIGN_OR_RETURN(*time, schema::ParseIsoTime(doc[key].GetString()));
+  }
+  for (const CounterInfo& info : kCounters) {
+    if (!doc.HasMember(info.json) || !doc[info.json].IsUint64()) {
+      return bad(absl::StrCat("no ", info.json));
+    }
+    s.counters[static_cast<size_t>(info.counter)] = doc[info.json].GetUint64();
+  }
+  if (!doc.HasMember("statuses") || !doc["statuses"].IsObject()) return bad("no statuses");
+  for (const auto& m : doc["statuses"].GetObject()) {
+    if (!m.value.IsUint64()) return bad("status count is not a number");
+    s.statuses[m.name.GetString()] = m.value.GetUint64();
+  }
+  if (!doc.HasMember("lookup_latency") || !doc["lookup_latency"].IsObject()) {
+    return bad("no lookup_latency");
+  }
+  const auto& l = doc["lookup_latency"];
+  for (auto [key, d] : {std::pair{"sum_ns", &s.latency.sum}, {"min_ns", &s.latency.min},
+                        {"max_ns", &s.latency.max}}) {
+    if (!l.HasMember(key) || !l[key].IsInt64()) return bad(absl::StrCat("no latency ", key));
+    *d = absl::Nanoseconds(l[key].GetInt64());
+  }
+  if (!l.HasMember("buckets") || !l["buckets"].IsArray()) return bad("no latency buckets");
+  const auto& bounds = LatencyBucketBounds();
+  s.latency.counts.assign(bounds.size() + 1, 0);
+  for (const auto& bucket : l["buckets"].GetArray()) {
+    if (!bucket.IsArray() || bucket.Size() != 2 || !bucket[0].IsInt64() || !bucket[1].IsUint64()) {
+      return bad("latency bucket is not [edge, count]");
+    }
+    const int64_t edge = bucket[0].GetInt64();
+    size_t b = bounds.size();
+    if (edge >= 0) {
+      auto it = std::lower_bound(bounds.begin(), bounds.end(), absl::Nanoseconds(edge));
+      if (it == bounds.end() || *it != absl::Nanoseconds(edge)) {
+        return bad(absl::StrCat("unknown latency bucket edge ", edge));
+      }
+      b = static_cast<size_t>(it - bounds.begin());
+    }
+    s.latency.counts[b] = bucket[1].GetUint64();
+    s.latency.count += bucket[1].GetUint64();
+  }
+  return s;
+}
+
+std::string FormatPrometheus(const RunStatsSnapshot& s) {
+  std::string out;
+  auto header = [&out](absl::string_view name, absl::string_view type, absl::string_view help) {
+    absl::StrAppend(&out, "# HELP ctia_enrich_", name, " ", help, "\n# TYPE ctia_enrich_", name,
+                    " ", type, "\n");
+  };
+  for (const CounterInfo& info : kCounters) {
+    const bool gauge = info.counter == RunCounter::kUniqueObservables;
+    header(info.metric, gauge ? "gauge" : "counter", info.help);
+    absl::StrAppend(&out, "ctia_enrich_", info.metric, " ", s.counter(info.counter), "\n");
+  }
+  header("status_total", "counter", "Rows of the last run by status.");
+  for (const auto& [status, n] : s.statuses) {
+    absl::StrAppend(&out, "ctia_enrich_status_total{status=\"", EscapeLabel(status), "\"} ", n,
+                    "\n");
+  }
+  header("lookup_latency_seconds", "histogram", "Verdict lookup latency.");
+  for (double le_ms : kExportedLeMs) {
+    absl::StrAppend(&out, "ctia_enrich_lookup_latency_seconds_bucket{le=\"", Num(le_ms / 1000),
+                    "\"} ", s.latency.CountAtOrBelow(absl::Microseconds(le_ms * 1000)), "\n");
+  }
+  absl::StrAppend(&out, "ctia_enrich_lookup_latency_seconds_bucket{le=\"+Inf\"} ",
+                  s.latency.count, "\n", "ctia_enrich_lookup_latency_seconds_sum ",
+                  Num(absl::ToDoubleSeconds(s.latency.sum)), "\n",
+                  "ctia_enrich_lookup_latency_seconds_count ", s.latency.count, "\n");
+  header("run_duration_seconds", "gauge", "Wall-clock duration of the last run.");
+  absl::StrAppend(&out, "ctia_enrich_run_duration_seconds ", Num(s.seconds()), "\n");
+  header("last_run_timestamp_seconds", "gauge", "Unix time at which the last run ended.");
+  absl::StrAppend(&out, "ctia_enrich_last_run_timestamp_seconds ",
+                  Num(absl::ToDoubleSeconds(s.now - absl::UnixEpoch())), "\n");
+  return out;
+}
+
+absl::Status WriteRunStatsJson(const std::string& path, const RunStatsSnapshot& s) {
+  return WriteFileAtomically(path, EncodeRunStatsJson(s) + "\n");
+}
+
+absl::Status WritePrometheusFile(const std::string& path, const RunStatsSnapshot& s) {
+  return WriteFileAtomically(path, FormatPrometheus(s));
+}
+
+}  // namespace enrich::engine

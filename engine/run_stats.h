@@ -1,0 +1,144 @@
+#ifndef ENRICH_ENGINE_RUN_STATS_H_
+#define ENRICH_ENGINE_RUN_STATS_H_
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "schema/clock.h"
+#include "transport/ctia_client.h"
+
+namespace enrich::engine {
+
+// The counters of a run.
+enum class RunCounter : int {
+  kRowsRead = 0,       // data rows read
+  kRowsWritten,        // data rows written
+  kBytesRead,          // raw input bytes read (compressed bytes for a compressed input)
+  kUniqueObservables,  // distinct observables after normalization
+  kCacheHits,          // unique observables answered without a lookup (journal, cache)
+  kLookupsSent,        // verdict lookups asked of the transport
+  kLookupsSettled,     // of those, answered (verdict, no verdict or error)
+  kRetries,            // transport retries (fed from the transport)
+  kRateLimited,        // 429 answers (fed from the transport)
+  kTokenRefreshes,     // OAuth2 token refreshes (fed from the transport)
+};
+inline constexpr size_t kRunCounterCount = 10;
+
+// Counts of a latency histogram at one moment; plain data.
+//
+// Buckets are log-linear: every decade from 1 µs to 1000 s is split into 18 equal steps
+// (1.0, 1.5, 2.0, ..., 9.5 × 10^k), so the Prometheus `le` values 0.001, 0.0025, 0.005, ...
+// are bucket edges and a percentile is within 5–50% of a bucket (interpolated inside it).
+struct LatencySnapshot {
+  std::vector<uint64_t> counts;  // per bucket, LatencyBucketBounds().size() + 1 (overflow)
+  uint64_t count = 0;
+  absl::Duration sum;
+  absl::Duration min;  // of the recorded values; zero when count is 0
+  absl::Duration max;
+
+  // The latency below which a fraction `q` (0..1) of the recorded values lie, interpolated
+  // linearly inside its bucket and clamped to [min, max]; zero when nothing was recorded.
+  absl::Duration Percentile(double q) const;
+  // How many recorded values are ≤ `le`; exact when `le` is a bucket edge.
+  uint64_t CountAtOrBelow(absl::Duration le) const;
+};
+
+// Upper edges (inclusive) of the histogram buckets, ascending; a last, unbounded bucket follows.
+const std::vector<absl::Duration>& LatencyBucketBounds();
+
+// Lock-free latency histogram. Thread-safe.
+class LookupLatencyHistogram {
+ public:
+  LookupLatencyHistogram();
+  void Record(absl::Duration latency);  // negative counts as zero
+  LatencySnapshot Snapshot() const;
+
+ private:
+  std::vector<std::atomic<uint64_t>> counts_;
+  std::atomic<uint64_t> count_{0};
+  std::atomic<int64_t> sum_ns_{0};
+  std::atomic<int64_t> min_ns_;
+  std::atomic<int64_t> max_ns_{0};
+};
+
+// Everything a run counted, at one moment; what the writers below format.
+struct RunStatsSnapshot {
+  std::array<uint64_t, kRunCounterCount> counters{};
+  // Rows per `status` value: the five fixed ones always present, `error:<code>` as seen.
+  std::map<std::string, uint64_t> statuses;
+  LatencySnapshot latency;
+  absl::Time started;
+  absl::Time now;  // when the snapshot was taken (the run's end for a final summary)
+
+  uint64_t counter(RunCounter c) const { return counters[static_cast<size_t>(c)]; }
+  double seconds() const;
+  double rows_per_second() const;     // rows read / seconds; 0 for a zero-length run
+  double lookups_per_second() const;  // lookups settled / seconds
+  double unique_ratio() const;        // unique observables / rows read; 0 without rows
+};
+
+// Thread-safe counters of one run, timed by an injected clock. Add/CountStatus/RecordLatency
+// are cheap (atomics; a mutex only for `error:*` statuses, which are rare).
+class RunStats {
+ public:
+  // The run starts now (clock.Now()). `clock` must outlive this object.
+  explicit RunStats(const schema::Clock& clock);
+
+  void Add(RunCounter c, uint64_t n = 1);
+  // For totals kept elsewhere (the transport's cumulative counters).
+  void Set(RunCounter c, uint64_t value);
+  // Counts `n` rows with `status` ("ok", "no_verdict", "invalid", "skipped", "invalid_row",
+  // "error:<code>"; anything else is counted under its own name too).
+  void CountStatus(absl::string_view status, uint64_t n = 1);
+  void RecordLatency(absl::Duration latency);
+  // Takes retries and 429s from the transport's counters (they are cumulative).
+  void SetTransportCounters(const transport::CtiaClientCounters& counters);
+
+  RunStatsSnapshot Snapshot() const;
+
+ private:
+  static constexpr size_t kFixedStatuses = 5;
+  const schema::Clock& clock_;
+  const absl::Time started_;
+  std::array<std::atomic<uint64_t>, kRunCounterCount> counters_{};
+  std::array<std::atomic<uint64_t>, kFixedStatuses> fixed_statuses_{};
+  mutable absl::Mutex mu_;
+  std::map<std::string, uint64_t> other_statuses_ ABSL_GUARDED_BY(mu_);
+  LookupLatencyHistogram latency_;
+};
+
+// Multi-line human summary: rows, unique observables (and their ratio to rows), lookups, cache
+// hits, retries and 429s, statuses, seconds, rows/s, lookups/s, latency p50/p90/p99.
+std::string FormatRunSummary(const RunStatsSnapshot& s);
+
+// JSON summary (an object; times as ISO-8601 UTC with milliseconds, latency in seconds with
+// the non-empty buckets), and back.
+std::string EncodeRunStatsJson(const RunStatsSnapshot& s);
+absl::StatusOr<RunStatsSnapshot> DecodeRunStatsJson(absl::string_view json);
+
+// Prometheus text exposition format (version 0.0.4) for node_exporter's textfile collector:
+// `ctia_enrich_*` counters, `ctia_enrich_status_total{status="..."}`, the histogram
+// `ctia_enrich_lookup_latency_seconds` (`_bucket{le=...}`, `_sum`, `_count`), gauges
+// `ctia_enrich_run_duration_seconds` and `ctia_enrich_last_run_timestamp_seconds`; each with
+// HELP and TYPE lines.
+std::string FormatPrometheus(const RunStatsSnapshot& s);
+
+// Write the JSON / Prometheus text to `path` atomically (temp file + fsync + rename), so
+// node_exporter never reads half a file. Errors name the path.
+absl::Status WriteRunStatsJson(const std::string& path, const RunStatsSnapshot& s);
+absl::Status WritePrometheusFile(const std::string& path, const RunStatsSnapshot& s);
+
+}  // namespace enrich::engine
+
+#endif  // ENRICH_ENGINE_RUN_STATS_H_
