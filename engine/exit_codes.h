@@ -1,0 +1,30 @@
+#ifndef ENRICH_ENGINE_EXIT_CODES_H_
+#define ENRICH_ENGINE_EXIT_CODES_H_
+
+namespace enrich::engine {
+
+// Process exit codes of `ctia-enrich run` (and the other subcommands), for schedulers and
+// scripts that decide whether to retry.
+
+// The run finished: every row was written, the output renamed into place. Rows whose lookups
+// failed carry `error:<code>` and are counted in the summary; they do not change the code.
+inline constexpr int kExitDone = 0;
+
+// The run failed and cannot simply be resumed as it is: I/O error, bad credentials, an
+// unreadable input in --strict mode, an internal error. The message on stderr says why; no
+// output file was left under the final name.
+inline constexpr int kExitFailed = 1;
+
+// Bad command line or configuration (unknown flag, missing column, conflicting options);
+// nothing was read or sent.
+inline constexpr int kExitUsage = 2;
+
+// Checkpointed, resumable (sysexits.h EX_TEMPFAIL): a rate-limit wait longer than --max-wait,
+// or SIGINT/SIGTERM. The journal holds every settled lookup; rerunning the same command with
+// --resume (after the time printed on stderr, for a rate limit) continues without paying for
+// them again.
+inline constexpr int kExitCheckpointed = 75;
+
+}  // namespace enrich::engine
+
+#endif  // ENRICH_ENGINE_EXIT_CODES_H_

@@ -1,0 +1,83 @@
+#ifndef ENRICH_ENGINE_PROGRESS_H_
+#define ENRICH_ENGINE_PROGRESS_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "engine/run_stats.h"
+#include "schema/clock.h"
+
+namespace enrich::engine {
+
+struct ProgressOptions {
+  // true: one live line redrawn in place with '\r' (stderr is a terminal); false: a plain line
+  // every `plain_interval` (logs, CI).
+  bool tty = false;
+  absl::Duration plain_interval = absl::Seconds(10);
+  absl::Duration tty_interval = absl::Milliseconds(250);
+  // Raw input size when known (a regular file): enables "% of input" and ETA from the bytes
+  // read so far (RunCounter::kBytesRead).
+  std::optional<uint64_t> input_bytes;
+};
+
+// Progress of a run on a stream (stderr in production), computed from RunStats and an
+// injected clock:
+//   "1m40s rows 250000 (2500/s), lookups 900/1200, 41.0% of input, ETA 2m24s"
+// (rows/s since the start; lookups settled/sent; ETA by bytes read when the size is known).
+//
+// Driven by Tick() (prints only when a line is due, so it may be called often) or by its own
+// thread (Start()). Thread-safe. `stats`, `clock` and `out` must outlive it.
+class ProgressReporter {
+ public:
+  ProgressReporter(const RunStats& stats, const schema::Clock& clock, std::ostream& out,
+                   ProgressOptions options);
+  // Stops the thread if started; does not print (call Finish()).
+  ~ProgressReporter();
+  ProgressReporter(const ProgressReporter&) = delete;
+  ProgressReporter& operator=(const ProgressReporter&) = delete;
+
+  // Prints a line if the interval since the last one has passed on the clock.
+  void Tick();
+  // Calls Tick() every `period` of real time on a thread of its own until Finish() or
+  // destruction.
+  void Start(absl::Duration period = absl::Milliseconds(250));
+  // Stops the thread and prints the final state: on a TTY a last redraw ending the line with
+  // '\n', otherwise one last plain line.
+  void Finish();
+
+  // One line of text for a snapshot, without '\r' or '\n'.
+  std::string Line(const RunStatsSnapshot& s) const;
+
+ private:
+  void Print(bool final) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Stop();
+
+  const RunStats& stats_;
+  const schema::Clock& clock_;
+  std::ostream& out_;
+  const ProgressOptions options_;
+
+  absl::Mutex mu_;
+  std::optional<absl::Time> last_print_ ABSL_GUARDED_BY(mu_);
+  size_t last_width_ ABSL_GUARDED_BY(mu_) = 0;  // of the live line, to blank a longer one
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+// "17s", "3m20s", "1h02m".
+std::string FormatEta(absl::Duration d);
+
+// True when stderr is a terminal.
+bool StderrIsTty();
+
+}  // namespace enrich::engine
+
+#endif  // ENRICH_ENGINE_PROGRESS_H_
