@@ -21,6 +21,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "rapidjson/document.h"
+#include "tests/sim/sim_test_client.h"
 
 namespace enrich::sim {
 namespace {
@@ -32,63 +33,7 @@ using tcp = net::ip::tcp;
 using ::testing::HasSubstr;
 
 using Response = http::response<http::string_body>;
-
-// A blocking HTTP/1.1 client on one connection.
-class TestClient {
- public:
-  explicit TestClient(uint16_t port) : socket_(ioc_) {
-    socket_.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port), ec_);
-  }
-
-  bool connected() const { return !ec_ && socket_.is_open(); }
-  uint16_t local_port() const {
-    beast::error_code ec;
-    return socket_.local_endpoint(ec).port();
-  }
-
-  // Sends one request and reads the answer; `ec` says whether that worked.
-  Response Send(http::verb verb, const std::string& target, const std::string& auth = "",
-                const std::string& body = "", bool keep_alive = true) {
-    http::request<http::string_body> req(verb, target, 11);
-    req.set(http::field::host, "127.0.0.1");
-    if (!auth.empty()) req.set(http::field::authorization, auth);
-    if (!body.empty()) {
-      req.set(http::field::content_type, "application/json");
-      req.body() = body;
-    }
-    req.keep_alive(keep_alive);
-    req.prepare_payload();
-    Response res;
-    http::write(socket_, req, ec_);
-    if (ec_) return res;
-    http::read(socket_, buffer_, res, ec_);
-    return res;
-  }
-
-  void WriteRaw(const std::string& bytes) { net::write(socket_, net::buffer(bytes), ec_); }
-
-  Response ReadResponse() {
-    Response res;
-    http::read(socket_, buffer_, res, ec_);
-    return res;
-  }
-
-  // True when the server closed the connection (a read sees EOF).
-  bool ServerClosed() {
-    char c;
-    beast::error_code ec;
-    socket_.read_some(net::buffer(&c, 1), ec);
-    return ec == net::error::eof || ec == net::error::connection_reset;
-  }
-
-  beast::error_code ec() const { return ec_; }
-
- private:
-  net::io_context ioc_;
-  tcp::socket socket_;
-  beast::flat_buffer buffer_;
-  beast::error_code ec_;
-};
+using test_support::TestClient;
 
 class SimServerTest : public ::testing::Test {
  protected:

@@ -126,4 +126,10 @@ size_t JudgementStore::size() const {
   return by_id_.size();
 }
 
+void JudgementStore::Clear() {
+  absl::MutexLock lock(&mu_);
+  by_observable_.clear();
+  by_id_.clear();
+}
+
 }  // namespace enrich::sim

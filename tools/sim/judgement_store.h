@@ -60,6 +60,8 @@ class JudgementStore {
       absl::FunctionRef<bool(const schema::Judgement&)> visible) const;
 
   size_t size() const;
+  // Removes every judgement.
+  void Clear();
 
  private:
   bool InsertLocked(schema::Judgement j) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

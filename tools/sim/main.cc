@@ -11,9 +11,11 @@
 
 #include <CLI/CLI.hpp>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "tools/sim/rate_limiter.h"
 #include "tools/sim/sim_server.h"
 
 namespace {
@@ -38,6 +40,8 @@ int Run(int argc, char** argv) {
   int token_ttl_seconds = 600;
   std::string seed_file;
   bool no_demo = false;
+  std::string rate_limit;
+  std::vector<std::string> rate_limit_customs;
 
   CLI::App app{
       "ctia-sim: a local server that answers like the Cisco Threat Intelligence API (CTIA) and "
@@ -75,7 +79,50 @@ int Run(int argc, char** argv) {
                  "Most entities one POST /ctia/bulk may carry; more gets CTIA's 400")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  app.add_option("--rate-limit", rate_limit,
+                 "Per-org rate limit as N/WINDOW, e.g. 18000/1h (CTIA's default when on), "
+                 "5/10s for tests; WINDOW is seconds or a duration (s, m, h). Sliding log per "
+                 "org, counted after authentication on /ctia routes; over the limit: 429 with "
+                 "Retry-After and {\"error\": \"Too Many Requests\"}. Default: off");
+  app.add_option("--rate-limit-org", rate_limit_customs,
+                 "Per-org limit that replaces N for that org, as ORG=N (CTIA's "
+                 "limits.group.customs). Repeatable");
+  app.add_option("--unlimited-client", options.unlimited_client_ids,
+                 "Client id never rate limited (and sent no limit header). Repeatable");
+  app.add_option("--rate-limit-header", options.rate_limit_header_group,
+                 "Middle part of the rate-limit header name: GROUP sends "
+                 "X-RateLimit-GROUP-Limit (CTIA), ORG sends X-RateLimit-ORG-Limit (IROH)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"GROUP", "ORG"}));
+  app.add_flag("--rate-limit-remaining", options.rate_limit_remaining,
+               "Also send X-RateLimit-<GROUP>-Remaining (CTIA leaves it off)");
+  app.add_flag("--test-api", options.test_api,
+               "Serve the test control API under /__test__/ (fault injection, fake clock, "
+               "reset, load, counters, visibility, token expiry). Never enable it on a "
+               "shared network: it needs no token");
+  app.add_option("--fault-seed", options.fault_seed,
+                 "Seed of the generator that draws fault percentages and latency tails")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+
+  if (!rate_limit.empty()) {
+    absl::StatusOr<enrich::sim::RateLimitSpec> spec = enrich::sim::ParseRateLimitSpec(rate_limit);
+    if (!spec.ok()) {
+      std::cerr << "ctia-sim: --rate-limit: " << spec.status().message() << "\n";
+      return 2;
+    }
+    options.rate_limit = spec->limit;
+    options.rate_limit_window = spec->window;
+  }
+  for (const std::string& text : rate_limit_customs) {
+    std::pair<std::string, std::string> kv = absl::StrSplit(text, absl::MaxSplits('=', 1));
+    int64_t limit = 0;
+    if (kv.first.empty() || !absl::SimpleAtoi(kv.second, &limit) || limit < 0) {
+      std::cerr << "ctia-sim: --rate-limit-org " << text << ": expected ORG=N\n";
+      return 2;
+    }
+    options.rate_limit_customs.emplace_back(kv.first, limit);
+  }
 
   if (!clients.empty()) {
     options.clients.clear();

@@ -24,6 +24,8 @@
 #include "schema/time_format.h"
 #include "schema/verdict.h"
 #include "schema/verdict_rule.h"
+#include "tools/sim/fault_injector.h"
+#include "tools/sim/graphql_subset.h"
 
 namespace enrich::sim {
 namespace {
@@ -38,6 +40,10 @@ constexpr absl::string_view kCtiaConfig = "ctia-sim";
 constexpr absl::string_view kTransientPrefix = "transient:";
 // Elasticsearch's max-result-window, which CTIA surfaces as a 400 (reference §4).
 constexpr int64_t kMaxResultWindow = 10000;
+// Deepest JSON nesting accepted in a request body. Parsing is iterative (no recursion on
+// input), but echoing an item back (bulk errors) recurses, so depth is bounded up front.
+constexpr int kMaxJsonDepth = 64;
+constexpr absl::string_view kTestPrefix = "/__test__/";
 
 // ---- small JSON helpers -------------------------------------------------------------------
 
@@ -142,6 +148,60 @@ SimResponse JsonParseError(const rapidjson::Document& doc) {
                                  {"message", absl::StrCat(rapidjson::GetParseError_En(
                                                               doc.GetParseError()),
                                                           " at offset ", doc.GetErrorOffset())}}));
+}
+
+// Nesting depth of `v` (a scalar is 0), computed without recursion.
+int JsonDepth(const rapidjson::Value& v) {
+  std::vector<std::pair<const rapidjson::Value*, int>> todo{{&v, 0}};
+  int deepest = 0;
+  while (!todo.empty()) {
+    auto [value, depth] = todo.back();
+    todo.pop_back();
+    if (value->IsArray()) {
+      deepest = std::max(deepest, depth + 1);
+      for (const rapidjson::Value& e : value->GetArray()) todo.emplace_back(&e, depth + 1);
+    } else if (value->IsObject()) {
+      deepest = std::max(deepest, depth + 1);
+      for (auto m = value->MemberBegin(); m != value->MemberEnd(); ++m) {
+        todo.emplace_back(&m->value, depth + 1);
+      }
+    }
+  }
+  return deepest;
+}
+
+// Parses a request body with RapidJSON's iterative parser (deep nesting cannot exhaust the
+// stack). Returns the refusal for invalid or too deeply nested JSON.
+std::optional<SimResponse> ParseJsonBody(absl::string_view body, rapidjson::Document& doc) {
+  doc.Parse<rapidjson::kParseIterativeFlag>(body.data(), body.size());
+  if (doc.HasParseError()) return JsonParseError(doc);
+  if (JsonDepth(doc) > kMaxJsonDepth) {
+    return Json(400, StringObject({{"type", "json-parse-exception"},
+                                   {"message", absl::StrCat("JSON nested deeper than ",
+                                                            kMaxJsonDepth, " levels")}}));
+  }
+  return std::nullopt;
+}
+
+// 429 of CTIA's limiter (reference §9.1): note the space in the body, and no charset.
+SimResponse TooManyRequests(int64_t retry_after_seconds) {
+  SimResponse r;
+  r.status = 429;
+  r.content_type = "application/json";
+  r.body = R"({"error": "Too Many Requests"})";
+  r.headers.emplace_back("Retry-After", absl::StrCat(retry_after_seconds));
+  return r;
+}
+
+// What a front proxy (nginx) sends for its own errors: HTML, no CTIA headers.
+SimResponse ProxyHtml(int status, absl::string_view reason) {
+  SimResponse r;
+  r.status = status;
+  r.content_type = "text/html";
+  r.body = absl::StrCat("<html>\r\n<head><title>", status, " ", reason,
+                        "</title></head>\r\n<body>\r\n<center><h1>", status, " ", reason,
+                        "</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n");
+  return r;
 }
 
 SimResponse MissingCapability(absl::string_view capability, const Identity& who) {
@@ -298,7 +358,13 @@ Router::Router(const SimOptions& options, JudgementStore& store)
     : options_(options),
       clock_(*options.clock),
       store_(store),
-      tokens_(*options.clock, options.token_ttl),
+      tokens_(clock_, options.token_ttl),
+      limiter_(options.rate_limit, options.rate_limit_window, options.rate_limit_customs),
+      faults_(options.fault_seed),
+      green_visible_(options.green_visible_to_everyone),
+      limit_header_(absl::StrCat("X-RateLimit-", options.rate_limit_header_group, "-Limit")),
+      remaining_header_(
+          absl::StrCat("X-RateLimit-", options.rate_limit_header_group, "-Remaining")),
       id_random_(std::random_device{}()) {}
 
 void Router::SetPublicBase(std::string base) {
@@ -355,7 +421,79 @@ SimCounters Router::Counters() const {
   return c;
 }
 
-void Router::Count(const SimResponse& response) {
+EndpointCounts Router::CountsByEndpoint() const {
+  static constexpr std::array<absl::string_view, kEndpoints> kNames = {
+      "token",      "verdict",          "judgements", "judgement_post", "judgement_get",
+      "judgement_delete", "judgement_expire", "bulk_post", "bulk_get", "graphql",
+      "status",     "version",          "other"};
+  EndpointCounts out;
+  for (size_t e = 0; e < kEndpoints; ++e) {
+    for (int s = 0; s < kStatusSlots; ++s) {
+      const uint64_t n = by_status_[e][s].load(std::memory_order_relaxed);
+      if (n > 0) out[std::string(kNames[e])][s] = n;
+    }
+  }
+  return out;
+}
+
+Router::Endpoint Router::Classify(absl::string_view method, absl::string_view path) {
+  if (path == "/iroh/oauth2/token") return Endpoint::kToken;
+  if (!absl::ConsumePrefix(&path, "/ctia/")) return Endpoint::kOther;
+  const std::vector<absl::string_view> seg = absl::StrSplit(path, '/');
+  if (seg.size() == 1) {
+    if (seg[0] == "judgement" && method == "POST") return Endpoint::kJudgementPost;
+    if (seg[0] == "bulk") return method == "POST" ? Endpoint::kBulkPost : Endpoint::kBulkGet;
+    if (seg[0] == "graphql") return Endpoint::kGraphql;
+    if (seg[0] == "status") return Endpoint::kStatus;
+    if (seg[0] == "version") return Endpoint::kVersion;
+    return Endpoint::kOther;
+  }
+  if (seg.size() == 2 && seg[0] == "judgement") {
+    return method == "DELETE" ? Endpoint::kJudgementDelete : Endpoint::kJudgementGet;
+  }
+  if (seg.size() == 3 && seg[0] == "judgement" && seg[2] == "expire") {
+    return Endpoint::kJudgementExpire;
+  }
+  if (seg.size() == 3 && seg[2] == "verdict") return Endpoint::kVerdict;
+  if (seg.size() == 3 && seg[2] == "judgements") return Endpoint::kJudgements;
+  return Endpoint::kOther;
+}
+
+void Router::Reset() {
+  store_.Clear();
+  faults_.Clear();
+  limiter_.Reset();
+  clock_.Release();
+  for (auto& row : by_status_) {
+    for (auto& n : row) n.store(0, std::memory_order_relaxed);
+  }
+  for (std::atomic<uint64_t>* c :
+       {&counters_.token_requests, &counters_.verdict_requests, &counters_.judgement_posts,
+        &counters_.bulk_posts, &counters_.unauthorized, &counters_.total,
+        &counters_.judgement_reads, &counters_.judgement_deletes, &counters_.forbidden,
+        &counters_.client_errors}) {
+    c->store(0);
+  }
+}
+
+absl::StatusOr<size_t> Router::LoadNdjson(const std::string& path) {
+  absl::StatusOr<std::vector<schema::Judgement>> loaded = LoadJudgementsNdjson(path, clock_.Now());
+  if (!loaded.ok()) return loaded.status();
+  const size_t before = store_.size();
+  AddJudgements(*std::move(loaded));
+  return store_.size() - before;
+}
+
+void Router::Count(const SimResponse& response, Endpoint endpoint) {
+  switch (endpoint) {
+    case Endpoint::kToken: ++counters_.token_requests; break;
+    case Endpoint::kVerdict: ++counters_.verdict_requests; break;
+    case Endpoint::kJudgementPost: ++counters_.judgement_posts; break;
+    case Endpoint::kBulkPost: ++counters_.bulk_posts; break;
+    default: break;
+  }
+  const int slot = response.status >= 0 && response.status < kStatusSlots ? response.status : 0;
+  by_status_[static_cast<size_t>(endpoint)][slot].fetch_add(1, std::memory_order_relaxed);
   ++counters_.total;
   if (response.status == 401) ++counters_.unauthorized;
   if (response.status == 403) ++counters_.forbidden;
@@ -363,24 +501,90 @@ void Router::Count(const SimResponse& response) {
 }
 
 SimResponse Router::Handle(const SimRequest& request) {
-  SimResponse response = Route(request);
-  // ctia: src/ctia/http/server.clj (nosniff) and middleware/version.clj (reference §2.2, §12.3).
-  response.headers.emplace_back("X-Content-Type-Options", "nosniff");
-  response.headers.emplace_back("X-Ctia-Version", std::string(kCtiaVersion));
-  response.headers.emplace_back("X-Ctia-Config", std::string(kCtiaConfig));
-  response.headers.emplace_back("X-Ctim-Version", std::string(kCtimVersion));
-  Count(response);
-  return response;
-}
-
-SimResponse Router::Route(const SimRequest& request) {
   absl::string_view target = request.target;
   const size_t q = target.find('?');
   const absl::string_view path = target.substr(0, q);
   const absl::string_view query =
       q == absl::string_view::npos ? absl::string_view() : target.substr(q + 1);
+  if (absl::StartsWith(path, kTestPrefix)) {
+    // The control API is not CTIA: no CTIA headers, no counting, never faulted.
+    return options_.test_api ? HandleTestApi(request, path) : HtmlNotFound();
+  }
+  const Endpoint endpoint = Classify(request.method, path);
+  bool ctia_headers = true;
+  std::optional<FaultRule> fault = faults_.Pick(path);
+  SimResponse response = fault.has_value()
+                             ? Faulted(*fault, request, path, query, &ctia_headers)
+                             : Route(request, path, query);
+  if (ctia_headers) {
+    // ctia: src/ctia/http/server.clj (nosniff), middleware/version.clj (reference §2.2, §12.3).
+    response.headers.emplace_back("X-Content-Type-Options", "nosniff");
+    response.headers.emplace_back("X-Ctia-Version", std::string(kCtiaVersion));
+    response.headers.emplace_back("X-Ctia-Config", std::string(kCtiaConfig));
+    response.headers.emplace_back("X-Ctim-Version", std::string(kCtimVersion));
+  }
+  Count(response, endpoint);
+  return response;
+}
+
+SimResponse Router::Faulted(const FaultRule& fault, const SimRequest& request,
+                            absl::string_view path, absl::string_view query,
+                            bool* ctia_headers) {
+  switch (fault.kind) {
+    case FaultKind::kStatus500:
+      // ctia's unknown-exception handler (reference §9.3).
+      return Json(500, StringObject({{"type", "unknown-exception"},
+                                     {"class", "java.lang.RuntimeException"}}));
+    case FaultKind::kHtml502:
+      *ctia_headers = false;
+      return ProxyHtml(502, "Bad Gateway");
+    case FaultKind::kHtml503:
+      *ctia_headers = false;
+      return ProxyHtml(503, "Service Temporarily Unavailable");
+    case FaultKind::kHtml504:
+      *ctia_headers = false;
+      return ProxyHtml(504, "Gateway Time-out");
+    case FaultKind::kStatus413:
+      *ctia_headers = false;
+      return ProxyHtml(413, "Request Entity Too Large");
+    case FaultKind::kStatus414:
+      *ctia_headers = false;
+      return ProxyHtml(414, "Request-URI Too Large");
+    case FaultKind::kBurst429:
+      return TooManyRequests(fault.retry_after_seconds);
+    case FaultKind::kTokenFail:
+      *ctia_headers = false;
+      return Json(fault.status, StringObject({{"error", "server_error"},
+                                              {"error_description",
+                                               "The token endpoint failed (injected fault)"}}));
+    case FaultKind::kHang: {
+      *ctia_headers = false;
+      SimResponse r;
+      r.status = 0;
+      r.delivery = SimResponse::Delivery::kHang;
+      r.hang = fault.hang;
+      return r;
+    }
+    case FaultKind::kLatency: {
+      SimResponse r = Route(request, path, query);
+      r.delay = fault.latency;
+      return r;
+    }
+    case FaultKind::kCloseMidResponse:
+    case FaultKind::kTruncatedBody: {
+      SimResponse r = Route(request, path, query);
+      r.delivery = fault.kind == FaultKind::kCloseMidResponse
+                       ? SimResponse::Delivery::kCloseMidResponse
+                       : SimResponse::Delivery::kTruncatedBody;
+      return r;
+    }
+  }
+  return Route(request, path, query);
+}
+
+SimResponse Router::Route(const SimRequest& request, absl::string_view path,
+                          absl::string_view query) {
   if (path == "/iroh/oauth2/token") {
-    ++counters_.token_requests;
     return request.method == "POST" ? HandleToken(request) : HtmlNotFound();
   }
   if (path == "/ctia" || absl::StartsWith(path, "/ctia/")) return HandleCtia(request, path, query);
@@ -450,10 +654,6 @@ SimResponse Router::HandleCtia(const SimRequest& request, absl::string_view path
                                absl::string_view query) {
   const std::vector<absl::string_view> seg = absl::StrSplit(path.substr(1), '/');
   const absl::string_view method = request.method;
-  const bool verdict_route = seg.size() == 4 && seg[3] == "verdict" && method == "GET";
-  if (verdict_route) ++counters_.verdict_requests;
-  if (seg.size() == 2 && seg[1] == "judgement" && method == "POST") ++counters_.judgement_posts;
-  if (seg.size() == 2 && seg[1] == "bulk" && method == "POST") ++counters_.bulk_posts;
 
   if (seg.size() == 2 && seg[1] == "version") {
     if (method != "GET") return HtmlNotFound();
@@ -499,6 +699,30 @@ SimResponse Router::HandleCtia(const SimRequest& request, absl::string_view path
   }
   const Identity& who = lookup.identity;
 
+  // Rate limiting runs after authentication (reference §8.2, §9.1, §12.5).
+  std::optional<RateLimiter::Decision> limited;
+  if (limiter_.enabled() &&
+      std::find(options_.unlimited_client_ids.begin(), options_.unlimited_client_ids.end(),
+                who.client_id) == options_.unlimited_client_ids.end()) {
+    RateLimiter::Decision d = limiter_.Admit(who.groups, clock_.Now());
+    if (!d.allowed) return TooManyRequests(d.retry_after_seconds);
+    limited = d;
+  }
+  SimResponse response = DispatchCtia(who, request, seg, query);
+  if (limited.has_value()) {
+    response.headers.emplace_back(limit_header_, absl::StrCat(limited->limit));
+    if (options_.rate_limit_remaining) {
+      response.headers.emplace_back(remaining_header_, absl::StrCat(limited->remaining));
+    }
+  }
+  return response;
+}
+
+SimResponse Router::DispatchCtia(const Identity& who, const SimRequest& request,
+                                 const std::vector<absl::string_view>& seg,
+                                 absl::string_view query) {
+  const absl::string_view method = request.method;
+  const bool verdict_route = seg.size() == 4 && seg[3] == "verdict" && method == "GET";
   for (absl::string_view s : seg) {
     if (!IsRouteSegment(s)) return HtmlNotFound();
   }
@@ -509,6 +733,10 @@ SimResponse Router::HandleCtia(const SimRequest& request, absl::string_view path
     return HandlePostJudgement(who, request);
   }
   if (seg.size() == 2 && seg[1] == "bulk" && method == "POST") return HandleBulk(who, request);
+  if (seg.size() == 2 && seg[1] == "bulk" && method == "GET") return HandleBulkGet(who, query);
+  if (seg.size() == 2 && seg[1] == "graphql" && method == "POST") {
+    return HandleGraphql(who, request);
+  }
   if (seg.size() == 3 && seg[1] == "judgement" && (method == "GET" || method == "DELETE")) {
     return HandleJudgementById(who, request, seg[2], query, false);
   }
@@ -542,7 +770,21 @@ Router::ObservableRoute Router::CheckObservableRoute(const Identity& who,
 }
 
 bool Router::Visible(const schema::Judgement& j, const Identity& who) const {
-  return IsVisible(j, who, options_.green_visible_to_everyone);
+  return IsVisible(j, who, green_visible_.load(std::memory_order_relaxed));
+}
+
+std::optional<schema::Verdict> Router::VerdictFor(const Identity& who,
+                                                  const schema::Observable& observable,
+                                                  const schema::VerdictQuery& query) const {
+  std::optional<schema::Judgement> winner = store_.SelectVerdict(
+      observable, clock_.Now(), query,
+      [&](const schema::Judgement& j) { return Visible(j, who); });
+  if (winner.has_value()) return schema::VerdictFromJudgement(WithLongId(*std::move(winner)));
+  if (options_.synthetic_percent >= 0 && !query.from.has_value() && !query.to.has_value()) {
+    return SyntheticVerdict(observable.type, observable.value, options_.synthetic_percent,
+                            PublicBase());
+  }
+  return std::nullopt;
 }
 
 SimResponse Router::HandleVerdict(const Identity& who, absl::string_view raw_type,
@@ -563,13 +805,11 @@ SimResponse Router::HandleVerdict(const Identity& who, absl::string_view raw_typ
   }
   if (!errors.empty()) return ValidationError(errors);
   const schema::Observable observable{type, DecodeSegment(raw_value)};
-  std::optional<schema::Judgement> winner = store_.SelectVerdict(
-      observable, clock_.Now(), vq,
-      [&](const schema::Judgement& j) { return Visible(j, who); });
-  if (!winner.has_value()) {
+  std::optional<schema::Verdict> verdict = VerdictFor(who, observable, vq);
+  if (!verdict.has_value()) {
     return Json(404, StringObject({{"message", schema::kNoVerdictMessage}}));
   }
-  return Json(200, schema::EncodeVerdict(schema::VerdictFromJudgement(WithLongId(*winner))));
+  return Json(200, schema::EncodeVerdict(*verdict));
 }
 
 // ---- GET /ctia/{type}/{value}/judgements (reference §4) ------------------------------------
@@ -811,8 +1051,7 @@ Router::CreateBody Router::ParseCreateBody(const Identity& who,
     body.refusal = MissingCapability("create-judgement", who);
     return body;
   }
-  body.doc.Parse(request.body.data(), request.body.size());
-  if (body.doc.HasParseError()) body.refusal = JsonParseError(body.doc);
+  body.refusal = ParseJsonBody(request.body, body.doc);
   return body;
 }
 
@@ -945,6 +1184,269 @@ SimResponse Router::HandleJudgementById(const Identity& who, const SimRequest& r
   }
   ++counters_.judgement_reads;
   return Json(200, schema::EncodeJudgement(WithLongId(*std::move(found)), true));
+}
+
+// ---- GET /ctia/bulk?judgements=... (reference §6.2) ---------------------------------------
+
+SimResponse Router::HandleBulkGet(const Identity& who, absl::string_view query) {
+  if (!HasCapability(who.scopes, "judgement", Access::kRead)) {
+    return MissingCapability("read-judgement", who);
+  }
+  std::vector<std::string> ids;
+  std::vector<schema::FieldError> errors;
+  for (auto& [k, v] : ParseForm(query)) {
+    if (k == "judgements") {
+      ids.push_back(std::move(v));
+    } else {
+      errors.push_back({k, "disallowed-key"});  // ctia-sim stores judgements only
+    }
+  }
+  if (!errors.empty()) return ValidationError(errors);
+  if (ids.size() > options_.bulk_max) {
+    return Json(400, absl::StrCat("\"Bulk max number of entities: ", options_.bulk_max, "\""));
+  }
+  rapidjson::StringBuffer buf;
+  Writer w(buf);
+  w.StartObject();
+  Key(w, "judgements");
+  w.StartArray();
+  for (const std::string& id : ids) {
+    std::optional<schema::Judgement> found = store_.Find(ShortIdOf(id));
+    if (found.has_value() && Visible(*found, who)) {
+      schema::WriteJudgementJson(WithLongId(*std::move(found)), true, w);
+    } else {
+      w.Null();  // unknown or invisible ids come back as null, in request order
+    }
+  }
+  w.EndArray();
+  w.EndObject();
+  return Json(200, Done(buf));
+}
+
+// ---- POST /ctia/graphql (reference §9.4) ----------------------------------------------------
+
+namespace {
+
+SimResponse GraphqlError(absl::string_view message) {
+  rapidjson::StringBuffer buf;
+  Writer w(buf);
+  w.StartObject();
+  Key(w, "errors");
+  w.StartArray();
+  w.StartObject();
+  Key(w, "message");
+  Str(w, message);
+  w.EndObject();
+  w.EndArray();
+  Key(w, "data");
+  w.Null();
+  w.EndObject();
+  return Json(400, Done(buf));
+}
+
+void WriteGraphqlVerdict(Writer& w, const std::vector<GraphqlField>& selection,
+                         const schema::Verdict& v) {
+  w.StartObject();
+  for (const GraphqlField& f : selection) {
+    Key(w, f.name);
+    if (f.name == "type") {
+      Str(w, "verdict");
+    } else if (f.name == "disposition") {
+      w.Int(static_cast<int>(v.disposition));
+    } else if (f.name == "disposition_name") {
+      Str(w, schema::DispositionName(v.disposition));
+    } else if (f.name == "judgement_id") {
+      Str(w, v.judgement_id);
+    } else if (f.name == "observable") {
+      w.StartObject();
+      for (const GraphqlField& g : f.selection) {
+        Key(w, g.name);
+        Str(w, g.name == "type" ? v.observable.type : v.observable.value);
+      }
+      w.EndObject();
+    } else {  // valid_time: the parser admits no other field
+      w.StartObject();
+      for (const GraphqlField& g : f.selection) {
+        Key(w, g.name);
+        Str(w, schema::FormatIsoTime(g.name == "start_time" ? v.valid_time.start_time
+                                                            : v.valid_time.end_time));
+      }
+      w.EndObject();
+    }
+  }
+  w.EndObject();
+}
+
+}  // namespace
+
+SimResponse Router::HandleGraphql(const Identity& who, const SimRequest& request) {
+  if (!HasCapability(who.scopes, "verdict", Access::kRead)) {
+    return MissingCapability("read-verdict", who);
+  }
+  rapidjson::Document doc;
+  if (std::optional<SimResponse> bad = ParseJsonBody(request.body, doc); bad.has_value()) {
+    rapidjson::Document error;
+    error.Parse(bad->body.c_str());
+    return GraphqlError(error.IsObject() && error.HasMember("message")
+                            ? error["message"].GetString()
+                            : "Invalid JSON body");
+  }
+  if (!doc.IsObject() || !doc.HasMember("query") || !doc["query"].IsString()) {
+    return GraphqlError("The body must be a JSON object with a \"query\" string");
+  }
+  const rapidjson::Value* variables = nullptr;
+  if (auto it = doc.FindMember("variables"); it != doc.MemberEnd() && !it->value.IsNull()) {
+    if (!it->value.IsObject()) return GraphqlError("\"variables\" must be a JSON object");
+    variables = &it->value;
+  }
+  absl::StatusOr<std::vector<GraphqlObservable>> parsed = ParseGraphqlObservables(
+      absl::string_view(doc["query"].GetString(), doc["query"].GetStringLength()), variables);
+  if (!parsed.ok()) return GraphqlError(parsed.status().message());
+  rapidjson::StringBuffer buf;
+  Writer w(buf);
+  w.StartObject();
+  Key(w, "data");
+  w.StartObject();
+  for (const GraphqlObservable& o : *parsed) {
+    Key(w, o.response_key);
+    w.StartObject();
+    for (const GraphqlField& f : o.selection) {
+      Key(w, f.name);
+      if (f.name == "type") {
+        Str(w, o.type);
+      } else if (f.name == "value") {
+        Str(w, o.value);
+      } else {
+        // The same rule as the verdict route, without a date range (reference §2.4); the
+        // type argument is a plain string, so an unknown type simply has no verdict.
+        std::optional<schema::Verdict> v =
+            VerdictFor(who, schema::Observable{o.type, o.value}, schema::VerdictQuery{});
+        if (v.has_value()) {
+          WriteGraphqlVerdict(w, f.selection, *v);
+        } else {
+          w.Null();
+        }
+      }
+    }
+    w.EndObject();
+  }
+  w.EndObject();
+  w.EndObject();
+  return Json(200, Done(buf));
+}
+
+// ---- /__test__/ control API (reference §12.6) ---------------------------------------------
+
+SimResponse Router::HandleTestApi(const SimRequest& request, absl::string_view path) {
+  absl::string_view what = path.substr(kTestPrefix.size());
+  const absl::string_view method = request.method;
+  auto bad = [](absl::string_view message) {
+    return Json(400, StringObject({{"error", message}}));
+  };
+  auto ok = [](std::string body) { return Json(200, std::move(body)); };
+  rapidjson::Document doc;
+  if (method == "POST" && !request.body.empty()) {
+    if (std::optional<SimResponse> refusal = ParseJsonBody(request.body, doc)) return *refusal;
+  } else {
+    doc.SetObject();
+  }
+  auto string_field = [&](const char* key) -> std::optional<std::string> {
+    if (!doc.IsObject()) return std::nullopt;
+    auto it = doc.FindMember(key);
+    if (it == doc.MemberEnd() || !it->value.IsString()) return std::nullopt;
+    return std::string(it->value.GetString(), it->value.GetStringLength());
+  };
+  if (what == "faults" && method == "POST") {
+    std::vector<FaultRule> rules;
+    const rapidjson::Value* list = &doc;
+    if (doc.IsObject() && doc.HasMember("rules")) list = &doc["rules"];
+    if (list->IsArray()) {
+      for (const rapidjson::Value& item : list->GetArray()) {
+        absl::StatusOr<FaultRule> rule = FaultRuleFromJson(item);
+        if (!rule.ok()) return bad(rule.status().message());
+        rules.push_back(*std::move(rule));
+      }
+    } else {
+      absl::StatusOr<FaultRule> rule = FaultRuleFromJson(*list);
+      if (!rule.ok()) return bad(rule.status().message());
+      rules.push_back(*std::move(rule));
+    }
+    for (FaultRule& r : rules) faults_.Add(std::move(r));
+    return ok(absl::StrCat("{\"rules\":", faults_.size(), "}"));
+  }
+  if (what == "faults" && method == "DELETE") {
+    faults_.Clear();
+    return ok("{\"rules\":0}");
+  }
+  if (what == "clock" && (method == "POST" || method == "GET")) {
+    if (method == "POST") {
+      if (!doc.IsObject()) return bad("expected a JSON object");
+      if (std::optional<std::string> fixed = string_field("fixed")) {
+        absl::StatusOr<absl::Time> t = schema::ParseIsoTime(*fixed);
+        if (!t.ok()) return bad(absl::StrCat("fixed: ", t.status().message()));
+        clock_.SetFixed(*t);
+      } else if (auto it = doc.FindMember("advance_ms"); it != doc.MemberEnd()) {
+        if (!it->value.IsNumber()) return bad("advance_ms: not a number");
+        clock_.Advance(absl::Milliseconds(it->value.GetDouble()));
+      } else if (doc.HasMember("release")) {
+        clock_.Release();
+      } else {
+        return bad("expected \"fixed\" (ISO-8601), \"advance_ms\" or \"release\"");
+      }
+    }
+    return ok(StringObject({{"now", schema::FormatIsoTime(clock_.Now())}}));
+  }
+  if (what == "reset" && method == "POST") {
+    Reset();
+    return ok("{\"reset\":true}");
+  }
+  if (what == "load" && method == "POST") {
+    std::optional<std::string> file = string_field("path");
+    if (!file.has_value()) return bad("path: missing");
+    absl::StatusOr<size_t> loaded = LoadNdjson(*file);
+    if (!loaded.ok()) return bad(loaded.status().message());
+    return ok(absl::StrCat("{\"loaded\":", *loaded, ",\"judgements\":", store_.size(), "}"));
+  }
+  if (what == "counters" && method == "GET") {
+    rapidjson::StringBuffer buf;
+    Writer w(buf);
+    w.StartObject();
+    Key(w, "total");
+    w.Uint64(counters_.total.load());
+    Key(w, "endpoints");
+    w.StartObject();
+    for (const auto& [endpoint, statuses] : CountsByEndpoint()) {
+      Key(w, endpoint);
+      w.StartObject();
+      for (const auto& [status, n] : statuses) {
+        Key(w, absl::StrCat(status));
+        w.Uint64(n);
+      }
+      w.EndObject();
+    }
+    w.EndObject();
+    w.EndObject();
+    return ok(Done(buf));
+  }
+  if (what == "visibility" && method == "POST") {
+    std::optional<std::string> v = string_field("max_record_visibility");
+    if (v != "everyone" && v != "group") {
+      return bad("max_record_visibility: expected \"everyone\" or \"group\"");
+    }
+    SetGreenVisibleToEveryone(*v == "everyone");
+    return ok(StringObject({{"max_record_visibility", *v}}));
+  }
+  if (what == "tokens" && method == "POST") {
+    if (doc.IsObject() && doc.HasMember("expire_all")) {
+      tokens_.ExpireAll();
+      return ok("{\"expired\":\"all\"}");
+    }
+    std::optional<std::string> token = string_field("expire");
+    if (!token.has_value()) return bad("expected \"expire_all\" or \"expire\": TOKEN");
+    if (!tokens_.ExpireToken(*token)) return Json(404, StringObject({{"error", "unknown token"}}));
+    return ok("{\"expired\":1}");
+  }
+  return Json(404, StringObject({{"error", "unknown test API route"}}));
 }
 
 // ---- programmatic seeding -----------------------------------------------------------------

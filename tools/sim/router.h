@@ -1,6 +1,7 @@
 #ifndef ENRICH_TOOLS_SIM_ROUTER_H_
 #define ENRICH_TOOLS_SIM_ROUTER_H_
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <optional>
@@ -15,7 +16,11 @@
 #include "rapidjson/document.h"
 #include "schema/judgement.h"
 #include "tools/sim/access_control.h"
+#include "tools/sim/fault_injector.h"
+#include "tools/sim/graphql_subset.h"
 #include "tools/sim/judgement_store.h"
+#include "tools/sim/rate_limiter.h"
+#include "tools/sim/sim_clock.h"
 #include "tools/sim/sim_server.h"
 #include "tools/sim/token_registry.h"
 
@@ -36,6 +41,17 @@ struct SimResponse {
   // Every header besides Content-Type/Content-Length, in order (Location, X-Ctia-Version...).
   std::vector<std::pair<std::string, std::string>> headers;
 
+  // How the server shell delivers the answer (fault injection, reference §12.6).
+  enum class Delivery {
+    kNormal,            // write it
+    kHang,              // write nothing; close the connection after `hang`
+    kCloseMidResponse,  // write half of the header block, then close
+    kTruncatedBody,     // write the headers and half the body, then close
+  };
+  Delivery delivery = Delivery::kNormal;
+  absl::Duration delay = absl::ZeroDuration();  // wait this long before writing
+  absl::Duration hang = absl::ZeroDuration();   // kHang
+
   // First value of header `name` (case-insensitive), empty when absent.
   std::string Header(absl::string_view name) const;
 };
@@ -45,10 +61,14 @@ struct SimResponse {
 //
 // Routes: POST /iroh/oauth2/token; under /ctia (all but /ctia/version need a Bearer token):
 // GET {type}/{value}/verdict, GET {type}/{value}/judgements, POST judgement, POST bulk,
-// GET|DELETE judgement/{id}, POST judgement/{id}/expire, GET status, GET version. Anything
-// else is CTIA's HTML 404.
+// GET bulk?judgements=..., GET|DELETE judgement/{id}, POST judgement/{id}/expire,
+// POST graphql, GET status, GET version. With `options.test_api`: /__test__/... (see
+// HandleTestApi). Anything else is CTIA's HTML 404.
 //
-// Thread safety: Handle and AddJudgements may run concurrently from any thread.
+// Order per request: fault rules (front-door faults answer before anything else), then
+// authentication, then the rate limiter (authenticated /ctia routes only), then the route.
+//
+// Thread safety: every public method may run concurrently from any thread.
 class Router {
  public:
   // `options.clock` and `store` are not owned and must outlive the router.
@@ -66,9 +86,26 @@ class Router {
   std::vector<std::string> AddJudgements(std::vector<schema::Judgement> judgements);
 
   SimCounters Counters() const;
+  EndpointCounts CountsByEndpoint() const;
   TokenRegistry& tokens() { return tokens_; }
+  FaultInjector& faults() { return faults_; }
+  SimClock& clock() { return clock_; }
+  void SetGreenVisibleToEveryone(bool everyone) { green_visible_.store(everyone); }
+  // Clears judgements, faults, counters, rate-limit logs and the clock override.
+  void Reset();
+  // LoadJudgementsNdjson(path, now) + AddJudgements; returns how many were stored.
+  absl::StatusOr<size_t> LoadNdjson(const std::string& path);
+
+  // Route families counted per status (EndpointCounts).
+  enum class Endpoint {
+    kToken, kVerdict, kJudgements, kJudgementPost, kJudgementGet, kJudgementDelete,
+    kJudgementExpire, kBulkPost, kBulkGet, kGraphql, kStatus, kVersion, kOther, kCount
+  };
+  static Endpoint Classify(absl::string_view method, absl::string_view path);
 
  private:
+  static constexpr size_t kEndpoints = static_cast<size_t>(Endpoint::kCount);
+  static constexpr int kStatusSlots = 600;
   struct AtomicCounters {
     std::atomic<uint64_t> token_requests{0}, verdict_requests{0}, judgement_posts{0},
         bulk_posts{0}, unauthorized{0}, total{0}, judgement_reads{0}, judgement_deletes{0},
@@ -85,6 +122,11 @@ class Router {
                                        absl::string_view capability,
                                        absl::string_view raw_type) const;
   bool Visible(const schema::Judgement& j, const Identity& who) const;
+  // The verdict of `observable` for `who`: stored judgements first, then synthetic mode
+  // (without from/to only). nullopt = no verdict.
+  std::optional<schema::Verdict> VerdictFor(const Identity& who,
+                                            const schema::Observable& observable,
+                                            const schema::VerdictQuery& query) const;
   // The create-judgement capability check and JSON parse both create routes make.
   struct CreateBody {
     rapidjson::Document doc;
@@ -92,7 +134,16 @@ class Router {
   };
   CreateBody ParseCreateBody(const Identity& who, const SimRequest& request) const;
 
-  SimResponse Route(const SimRequest& request);
+  SimResponse Route(const SimRequest& request, absl::string_view path, absl::string_view query);
+  // The answer for a request a fault rule fired on.
+  SimResponse Faulted(const FaultRule& fault, const SimRequest& request, absl::string_view path,
+                      absl::string_view query, bool* ctia_headers);
+  // /__test__/faults, clock, reset, load, counters, visibility, tokens (reference §12.6).
+  SimResponse HandleTestApi(const SimRequest& request, absl::string_view path);
+  SimResponse DispatchCtia(const Identity& who, const SimRequest& request,
+                           const std::vector<absl::string_view>& seg, absl::string_view query);
+  SimResponse HandleGraphql(const Identity& who, const SimRequest& request);
+  SimResponse HandleBulkGet(const Identity& who, absl::string_view query);
   SimResponse HandleToken(const SimRequest& request);
   SimResponse HandleCtia(const SimRequest& request, absl::string_view path,
                          absl::string_view query);
@@ -111,13 +162,19 @@ class Router {
   std::string LongId(absl::string_view short_id) const;
   // Copy of `j` with its short id replaced by the long id, for answers.
   schema::Judgement WithLongId(schema::Judgement j) const;
-  void Count(const SimResponse& response);
+  void Count(const SimResponse& response, Endpoint endpoint);
 
   const SimOptions options_;
-  const schema::Clock& clock_;
+  SimClock clock_;
   JudgementStore& store_;
   TokenRegistry tokens_;
+  RateLimiter limiter_;
+  FaultInjector faults_;
+  std::atomic<bool> green_visible_;
+  const std::string limit_header_;      // X-RateLimit-GROUP-Limit
+  const std::string remaining_header_;  // X-RateLimit-GROUP-Remaining
   AtomicCounters counters_;
+  std::array<std::array<std::atomic<uint64_t>, kStatusSlots>, kEndpoints> by_status_{};
 
   mutable absl::Mutex mu_;
   std::string public_base_ ABSL_GUARDED_BY(mu_);

@@ -4,13 +4,16 @@
 #include <exception>
 #include <iostream>
 #include <optional>
+#include <sstream>
 #include <thread>
 #include <utility>
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -42,7 +45,10 @@ std::chrono::steady_clock::duration ToChrono(absl::Duration d) {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket&& socket, Router& router, const SimOptions& options)
-      : stream_(std::move(socket)), router_(router), options_(options) {}
+      : stream_(std::move(socket)),
+        timer_(stream_.get_executor()),
+        router_(router),
+        options_(options) {}
 
   void Run() {
     net::dispatch(stream_.get_executor(),
@@ -115,6 +121,12 @@ class Session : public std::enable_shared_from_this<Session> {
     request.authorization = std::string(req[http::field::authorization]);
     request.body = std::move(req.body());
     SimResponse answer = router_.Handle(request);
+    if (answer.delivery == SimResponse::Delivery::kHang) {
+      // Injected hang: keep the connection open, answer nothing, close later.
+      timer_.expires_after(ToChrono(answer.hang));
+      timer_.async_wait([self = shared_from_this()](beast::error_code) { self->DoClose(); });
+      return;
+    }
 
     auto res = std::make_unique<http::response<http::string_body>>(
         static_cast<http::status>(answer.status), req.version());
@@ -124,7 +136,36 @@ class Session : public std::enable_shared_from_this<Session> {
     res->body() = std::move(answer.body);
     res->keep_alive(req.keep_alive());
     res->prepare_payload();
-    DoWrite(std::move(res));
+    delivery_ = answer.delivery;
+    if (answer.delay > absl::ZeroDuration()) {
+      // Injected latency: the answer is ready, its delivery waits.
+      pending_ = std::move(res);
+      timer_.expires_after(ToChrono(answer.delay));
+      timer_.async_wait([self = shared_from_this()](beast::error_code wait_ec) {
+        if (wait_ec) return self->DoClose();
+        self->Deliver(std::move(self->pending_));
+      });
+      return;
+    }
+    Deliver(std::move(res));
+  }
+
+  void Deliver(std::unique_ptr<http::response<http::string_body>> res) {
+    if (delivery_ == SimResponse::Delivery::kNormal) return DoWrite(std::move(res));
+    // Injected broken delivery: a prefix of the serialized response, then close.
+    std::ostringstream os;
+    os << *res;
+    raw_ = os.str();
+    const size_t header_end = raw_.find("\r\n\r\n") + 4;
+    const size_t keep = delivery_ == SimResponse::Delivery::kCloseMidResponse
+                            ? header_end / 2
+                            : header_end + (raw_.size() - header_end) / 2;
+    raw_.resize(keep);
+    stream_.expires_after(kWriteTimeout);
+    net::async_write(stream_, net::buffer(raw_),
+                     [self = shared_from_this()](beast::error_code, std::size_t) {
+                       self->DoClose();
+                     });
   }
 
   void SendError(http::status status, const char* message) {
@@ -161,12 +202,16 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   beast::tcp_stream stream_;
+  net::steady_timer timer_;
   beast::flat_buffer buffer_;
   Router& router_;
   const SimOptions& options_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::unique_ptr<http::response<http::empty_body>> continue_;
   std::unique_ptr<http::response<http::string_body>> response_;
+  std::unique_ptr<http::response<http::string_body>> pending_;  // delayed by a latency fault
+  SimResponse::Delivery delivery_ = SimResponse::Delivery::kNormal;
+  std::string raw_;  // a truncated serialized response
 };
 
 // Accepts connections; each gets its own strand and Session.
@@ -300,5 +345,31 @@ std::vector<std::string> SimServer::AddJudgements(std::vector<schema::Judgement>
 size_t SimServer::JudgementCount() const { return impl_->store_.size(); }
 
 SimCounters SimServer::Counters() const { return impl_->router_.Counters(); }
+
+void SimServer::AddFault(FaultRule rule) { impl_->router_.faults().Add(std::move(rule)); }
+
+void SimServer::ClearFaults() { impl_->router_.faults().Clear(); }
+
+void SimServer::SetClockFixed(absl::Time t) { impl_->router_.clock().SetFixed(t); }
+
+void SimServer::AdvanceClock(absl::Duration d) { impl_->router_.clock().Advance(d); }
+
+void SimServer::ReleaseClock() { impl_->router_.clock().Release(); }
+
+absl::Time SimServer::Now() const { return impl_->router_.clock().Now(); }
+
+void SimServer::Reset() { impl_->router_.Reset(); }
+
+void SimServer::SetGreenVisibleToEveryone(bool everyone) {
+  impl_->router_.SetGreenVisibleToEveryone(everyone);
+}
+
+absl::StatusOr<size_t> SimServer::LoadNdjson(const std::string& path) {
+  return impl_->router_.LoadNdjson(path);
+}
+
+void SimServer::ExpireAllTokens() { impl_->router_.tokens().ExpireAll(); }
+
+EndpointCounts SimServer::CountsByEndpoint() const { return impl_->router_.CountsByEndpoint(); }
 
 }  // namespace enrich::sim

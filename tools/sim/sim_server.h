@@ -2,14 +2,19 @@
 #define ENRICH_TOOLS_SIM_SIM_SERVER_H_
 
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "schema/clock.h"
+#include "absl/strings/string_view.h"
 #include "schema/judgement.h"
+#include "schema/verdict.h"
 
 namespace enrich::sim {
 
@@ -44,7 +49,80 @@ struct SimOptions {
   size_t header_limit = 8 * 1024;
   size_t body_limit = 16 * 1024 * 1024;
   absl::Duration idle_timeout = absl::Seconds(30);
+
+  // ---- rate limiting (reference §9.1, §12.5) ----
+  // Requests per `rate_limit_window` per org (the caller's group); 0 = off (CTIA's default).
+  // Counted after authentication on every authenticated /ctia route; refused requests are not
+  // counted. Over the limit: 429, Retry-After = ceil(oldest + window - now) seconds, body
+  // {"error": "Too Many Requests"}.
+  int64_t rate_limit = 0;
+  absl::Duration rate_limit_window = absl::Seconds(3600);
+  // Per-org limits that replace `rate_limit` (ctia `limits.group.customs`).
+  std::vector<std::pair<std::string, int64_t>> rate_limit_customs;
+  // Client ids that are never limited and get no rate-limit header (ctia `unlimited.client-ids`).
+  std::vector<std::string> unlimited_client_ids;
+  // Middle part of the header names: "GROUP" (CTIA) gives X-RateLimit-GROUP-Limit, "ORG"
+  // (IROH) gives X-RateLimit-ORG-Limit.
+  std::string rate_limit_header_group = "GROUP";
+  // Also send X-RateLimit-<GROUP>-Remaining (the middleware can; CTIA leaves it off).
+  bool rate_limit_remaining = false;
+
+  // ---- test control API (reference §12.6) ----
+  // Serve /__test__/... (faults, clock, reset, load, counters, visibility, tokens). Off by
+  // default: the embedded demo never exposes it. The SimServer methods below work regardless.
+  bool test_api = false;
+  // Seed of the generator that draws fault percentages and latency tails.
+  uint64_t fault_seed = 1;
+
+  // ---- synthetic mode ----
+  // 0..100: answer verdicts of observables without stored judgements from SyntheticVerdict()
+  // with this percentage of observables having a verdict; -1 = off.
+  int synthetic_percent = -1;
 };
+
+// What an injected fault does to a matching request (reference §12.6).
+enum class FaultKind {
+  kStatus500,         // 500 {"type":"unknown-exception","class":"java.lang.RuntimeException",...}
+  kHtml502,           // 502 with an HTML body, as a front proxy sends it
+  kHtml503,           // 503 HTML
+  kHtml504,           // 504 HTML
+  kStatus413,         // 413 HTML (front door: body too large)
+  kStatus414,         // 414 HTML (front door: URI too long)
+  kLatency,           // the normal answer after `latency` (+ `tail` for tail_percentage %)
+  kHang,              // no answer; the connection is closed after `hang`
+  kCloseMidResponse,  // half of the response's header block, then the connection closes
+  kTruncatedBody,     // full headers (full Content-Length), half the body, then close
+  kBurst429,          // 429 {"error": "Too Many Requests"} with Retry-After: retry_after_seconds
+  kTokenFail,         // token endpoint only: `status` with {"error":"server_error",...}
+};
+
+// "status500", "html502", ..., "token_fail" ↔ FaultKind.
+std::optional<FaultKind> FaultKindFromName(absl::string_view name);
+absl::string_view FaultKindName(FaultKind kind);
+
+// One fault rule. A request matches when its raw path starts with `path_prefix` (kTokenFail:
+// only /iroh/oauth2/token). Rules are tried in the order added; the first matching rule that
+// fires decides. With `next` > 0 the rule fires for the next `next` matching requests and is
+// then removed; otherwise it fires for `percentage` % of matching requests (seeded draw).
+// /__test__/ paths are never faulted.
+struct FaultRule {
+  FaultKind kind = FaultKind::kStatus500;
+  std::string path_prefix = "/";
+  double percentage = 100;
+  int64_t next = 0;
+  absl::Duration latency = absl::ZeroDuration();  // kLatency
+  absl::Duration tail = absl::ZeroDuration();     // kLatency: extra delay ...
+  double tail_percentage = 0;                     // ... for this % of the delayed requests
+  absl::Duration hang = absl::Minutes(5);         // kHang
+  int64_t retry_after_seconds = 1;                // kBurst429
+  int status = 503;                               // kTokenFail
+};
+
+// Requests answered per endpoint and status, e.g. counts["verdict"][200]. Endpoints: token,
+// verdict, judgements, judgement_post, judgement_get, judgement_delete, judgement_expire,
+// bulk_post, bulk_get, graphql, status, version, other. Faulted requests count under the
+// status they were given (hang: 0).
+using EndpointCounts = std::map<std::string, std::map<int, uint64_t>>;
 
 // Request counters (per route family and status class) for tests.
 struct SimCounters {
@@ -94,6 +172,25 @@ class SimServer {
 
   SimCounters Counters() const;
 
+  // ---- in-process test controls (the same as the /__test__/ API; any thread) ----
+  void AddFault(FaultRule rule);
+  void ClearFaults();
+  // Server clock: fixed at `t` until released; Advance moves the fixed time, or offsets the
+  // configured clock when not fixed; Release returns to the configured clock.
+  void SetClockFixed(absl::Time t);
+  void AdvanceClock(absl::Duration d);
+  void ReleaseClock();
+  absl::Time Now() const;
+  // Clears judgements, faults, counters, rate-limit logs and the clock override; issued
+  // tokens stay valid.
+  void Reset();
+  // ctia `max-record-visibility`: true = "everyone", false = "group".
+  void SetGreenVisibleToEveryone(bool everyone);
+  // Loads an NDJSON file (LoadJudgementsNdjson) into the store; returns how many were stored.
+  absl::StatusOr<size_t> LoadNdjson(const std::string& path);
+  void ExpireAllTokens();
+  EndpointCounts CountsByEndpoint() const;
+
  private:
   class Impl;
   std::unique_ptr<Impl> impl_;
@@ -110,6 +207,22 @@ std::vector<schema::Judgement> DemoJudgements(absl::Time now);
 // "<path>:<line>: " and the first problem (JSON syntax or field error) otherwise.
 absl::StatusOr<std::vector<schema::Judgement>> LoadJudgementsNdjson(const std::string& path,
                                                                     absl::Time now);
+
+// Synthetic mode's answer for (type, value), without storage (ctia-sim --synthetic N):
+//   key = type + '\0' + ASCII-lowercase(value); h = FNV-1a 64 of key's bytes
+//   (offset 0xcbf29ce484222325, prime 0x100000001b3).
+//   No verdict when type is not a known observable type or (h % 100) >= percent.
+//   disposition = 1 + (h >> 8) % 5; disposition_name from it;
+//   observable = {type, lowercase(value)};
+//   judgement_id = public_base + "/ctia/judgement/judgement-" + UUID text of the 128 bits
+//     (h, g = h * 0x9e3779b97f4a7c15) as printf("%08x-%04x-4%03x-a%03x-%012llx",
+//     h >> 32, (h >> 16) & 0xffff, h & 0xfff, g >> 52, g & 0xffffffffffff);
+//   valid_time = {2020-01-01T00:00:00.000Z, 2525-01-01T00:00:00.000Z}.
+// A benchmark recomputes this to check every answer.
+std::optional<schema::Verdict> SyntheticVerdict(absl::string_view type, absl::string_view value,
+                                                int percent, absl::string_view public_base);
+// FNV-1a 64 of type + '\0' + lowercase(value), as above.
+uint64_t SyntheticHash(absl::string_view type, absl::string_view value);
 
 }  // namespace enrich::sim
 

@@ -40,7 +40,7 @@ void TokenRegistry::PruneLocked(absl::Time now) {
 TokenRegistry::Lookup TokenRegistry::Find(absl::string_view access_token) const {
   const absl::Time now = clock_.Now();
   Lookup out;
-  absl::MutexLock lock(&mu_);
+  absl::ReaderMutexLock lock(&mu_);
   auto it = tokens_.find(access_token);
   if (it == tokens_.end()) return out;
   if (now >= it->second.expiry) {
@@ -59,6 +59,15 @@ void TokenRegistry::ExpireAll() {
   for (auto& [token, entry] : tokens_) {
     if (entry.expiry > now) entry.expiry = now;
   }
+}
+
+bool TokenRegistry::ExpireToken(absl::string_view access_token) {
+  const absl::Time now = clock_.Now();
+  absl::MutexLock lock(&mu_);
+  auto it = tokens_.find(access_token);
+  if (it == tokens_.end()) return false;
+  if (it->second.expiry > now) it->second.expiry = now;
+  return true;
 }
 
 size_t TokenRegistry::size() const {

@@ -44,6 +44,8 @@ class TokenRegistry {
 
   // Makes every issued token expire now (test knob: "revoke all tokens").
   void ExpireAll();
+  // Makes one token expire now; false when it is unknown.
+  bool ExpireToken(absl::string_view access_token);
   size_t size() const;
 
  private:

@@ -1,0 +1,83 @@
+// Socket-level test helpers: a blocking HTTP/1.1 client on one 127.0.0.1 connection.
+#ifndef ENRICH_TESTS_SIM_SIM_TEST_CLIENT_H_
+#define ENRICH_TESTS_SIM_SIM_TEST_CLIENT_H_
+
+#include <cstdint>
+#include <string>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+namespace enrich::sim::test_support {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using Response = http::response<http::string_body>;
+
+// A blocking HTTP/1.1 client on one connection.
+class TestClient {
+ public:
+  explicit TestClient(uint16_t port) : socket_(ioc_) {
+    socket_.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port), ec_);
+  }
+
+  bool connected() const { return !ec_ && socket_.is_open(); }
+  uint16_t local_port() const {
+    beast::error_code ec;
+    return socket_.local_endpoint(ec).port();
+  }
+
+  // Sends one request and reads the answer; `ec` says whether that worked.
+  Response Send(http::verb verb, const std::string& target, const std::string& auth = "",
+                const std::string& body = "", bool keep_alive = true) {
+    http::request<http::string_body> req(verb, target, 11);
+    req.set(http::field::host, "127.0.0.1");
+    if (!auth.empty()) req.set(http::field::authorization, auth);
+    if (!body.empty()) {
+      req.set(http::field::content_type, "application/json");
+      req.body() = body;
+    }
+    req.keep_alive(keep_alive);
+    req.prepare_payload();
+    Response res;
+    http::write(socket_, req, ec_);
+    if (ec_) return res;
+    http::read(socket_, buffer_, res, ec_);
+    return res;
+  }
+
+  void WriteRaw(const std::string& bytes) { net::write(socket_, net::buffer(bytes), ec_); }
+
+  Response ReadResponse() {
+    Response res;
+    http::read(socket_, buffer_, res, ec_);
+    return res;
+  }
+
+  // True when the server closed the connection (a read sees EOF).
+  bool ServerClosed() {
+    char c;
+    beast::error_code ec;
+    socket_.read_some(net::buffer(&c, 1), ec);
+    return ec == net::error::eof || ec == net::error::connection_reset;
+  }
+
+  beast::error_code ec() const { return ec_; }
+
+ private:
+  net::io_context ioc_;
+  tcp::socket socket_;
+  beast::flat_buffer buffer_;
+  beast::error_code ec_;
+};
+
+}  // namespace enrich::sim::test_support
+
+#endif  // ENRICH_TESTS_SIM_SIM_TEST_CLIENT_H_

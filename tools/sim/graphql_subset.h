@@ -1,0 +1,52 @@
+#ifndef ENRICH_TOOLS_SIM_GRAPHQL_SUBSET_H_
+#define ENRICH_TOOLS_SIM_GRAPHQL_SUBSET_H_
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "rapidjson/document.h"
+
+namespace enrich::sim {
+
+// A selected field and its sub-selection, in query order (GraphQL answers in that order).
+struct GraphqlField {
+  std::string name;
+  std::vector<GraphqlField> selection;
+};
+
+// One `key: observable(type: "...", value: "...") { ... }` of the query.
+struct GraphqlObservable {
+  std::string response_key;  // the alias, or "observable"
+  std::string type;
+  std::string value;
+  std::vector<GraphqlField> selection;  // fields of Observable: type, value, verdict {...}
+};
+
+// Most observables (aliases) one query may ask for.
+inline constexpr size_t kGraphqlMaxObservables = 1000;
+// Longest query text accepted.
+inline constexpr size_t kGraphqlMaxQueryBytes = 256 * 1024;
+
+// Parses the subset of GraphQL ctia-sim serves at POST /ctia/graphql (reference §9.4):
+//
+//   [query [Name] [($v: String!, ...)]] {
+//     a: observable(type: "ip", value: "1.2.3.4") {
+//       type value
+//       verdict { type disposition disposition_name judgement_id
+//                 observable { type value } valid_time { start_time end_time } }
+//     }
+//     b: observable(type: $t, value: $v) { verdict { disposition } }
+//   }
+//
+// Commas and `#` comments are ignored; arguments may be strings or `$variables` taken from
+// `variables` (a JSON object, or null). Error: InvalidArgument with a GraphQL-style message
+// giving line and column; the limits above are errors too.
+absl::StatusOr<std::vector<GraphqlObservable>> ParseGraphqlObservables(
+    absl::string_view query, const rapidjson::Value* variables);
+
+}  // namespace enrich::sim
+
+#endif  // ENRICH_TOOLS_SIM_GRAPHQL_SUBSET_H_
