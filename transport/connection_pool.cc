@@ -300,6 +300,7 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
     // The whole request (write + complete answer) has one deadline; each step has its own
     // shorter one on top.
     request_deadline_ = std::chrono::steady_clock::now() + ToChrono(options().request_timeout);
+    armed_for_request_ = false;
     ExpireStep(options().write_timeout);
     WithStream([this](auto& stream) {
       http::async_write(stream, request_,
@@ -307,15 +308,19 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
     });
   }
 
-  // Arms the stream timer for a step: its own limit or what is left of the request's.
+  // Arms the stream timer for a step: its own limit or what is left of the request's. Re-arming
+  // a timer costs a cancelled wait, so a step whose limit is not below the request's keeps the
+  // request deadline already armed.
   void ExpireStep(absl::Duration step_limit) {
     const auto step_deadline = std::chrono::steady_clock::now() + ToChrono(step_limit);
-    if (step_deadline < request_deadline_) {
+    if (step_limit < options().request_timeout && step_deadline < request_deadline_) {
       Tcp().expires_at(step_deadline);
       step_timeout_ = step_limit;
-    } else {
+      armed_for_request_ = false;
+    } else if (!armed_for_request_) {
       Tcp().expires_at(request_deadline_);
       step_timeout_ = options().request_timeout;
+      armed_for_request_ = true;
     }
   }
 
@@ -334,6 +339,14 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
         std::min<size_t>(options().max_header_bytes, std::numeric_limits<std::uint32_t>::max())));
     if (request_.method() == http::verb::head) parser_->skip(true);
     ExpireStep(options().first_byte_timeout);
+    if (armed_for_request_) {
+      // No separate first-byte limit: read the whole answer in one operation.
+      WithStream([this](auto& stream) {
+        http::async_read(stream, buffer_, *parser_,
+                         beast::bind_front_handler(&Connection::OnRead, shared_from_this()));
+      });
+      return;
+    }
     WithStream([this](auto& stream) {
       http::async_read_header(
           stream, buffer_, *parser_,
@@ -343,8 +356,7 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
 
   void OnReadHeader(beast::error_code ec, size_t /*bytes*/) {
     if (ec) return OnReadError(ec);
-    Tcp().expires_at(request_deadline_);
-    step_timeout_ = options().request_timeout;
+    ExpireStep(options().request_timeout);
     WithStream([this](auto& stream) {
       http::async_read(stream, buffer_, *parser_,
                        beast::bind_front_handler(&Connection::OnRead, shared_from_this()));
@@ -461,6 +473,7 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
   std::chrono::steady_clock::time_point connect_deadline_;
   std::chrono::steady_clock::time_point request_deadline_;
   absl::Duration step_timeout_;  // limit of the step now running (for timeout messages)
+  bool armed_for_request_ = false;  // the stream timer holds request_deadline_
   // Answers read on the current socket; > 0 means the socket is a reused keep-alive connection.
   int answered_on_this_socket_ = 0;
   bool resent_after_stale_ = false;

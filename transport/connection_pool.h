@@ -25,8 +25,9 @@ struct PoolOptions {
   size_t connections = 16;                             // keep-alive connections to the host
   absl::Duration connect_timeout = absl::Seconds(10);  // resolve + TCP connect
   absl::Duration tls_handshake_timeout = absl::Seconds(10);  // https only
-  absl::Duration write_timeout = absl::Seconds(10);          // writing the request
-  // From the end of the write to the end of the answer's headers.
+  // Writing the request, and from the end of the write to the end of the answer's headers.
+  // Only limits below request_timeout cost anything (one timer change per step).
+  absl::Duration write_timeout = absl::Seconds(30);
   absl::Duration first_byte_timeout = absl::Seconds(30);
   absl::Duration request_timeout = absl::Seconds(30);  // write request + read whole response
   TlsOptions tls;

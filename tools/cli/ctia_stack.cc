@@ -1,13 +1,21 @@
 #include "tools/cli/ctia_stack.h"
 
+#include <sys/stat.h>
+
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <future>
 #include <optional>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "schema/clock.h"
+#include "schema/status_macros.h"
 #include "tools/sim/sim_server.h"
 #include "transport/connection_pool.h"
 #include "transport/io_threads.h"
@@ -23,15 +31,94 @@ std::optional<std::string> Env(const char* name) {
   return std::string(v);
 }
 
+// A fixed token for servers that do not check it (bench against a fixed-answer server).
+class FixedTokenSource final : public transport::TokenSource {
+ public:
+  void GetToken(Callback done) override { done(std::string("none")); }
+  void Invalidate(absl::string_view) override {}
+};
+
 }  // namespace
+
+absl::StatusOr<RegionHosts> RegionPreset(absl::string_view region) {
+  // reference/ctia-api.md §8.4.
+  if (region == "us" || region.empty()) {
+    return RegionHosts{"https://visibility.amp.cisco.com", "https://private.intel.amp.cisco.com",
+                       "https://intel.amp.cisco.com"};
+  }
+  if (region == "eu" || region == "apjc") {
+    return RegionHosts{absl::StrCat("https://visibility.", region, ".amp.cisco.com"),
+                       absl::StrCat("https://private.intel.", region, ".amp.cisco.com"),
+                       absl::StrCat("https://intel.", region, ".amp.cisco.com")};
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("--region: unknown region \"", region, "\" (expected us, eu or apjc)"));
+}
+
+absl::Status ParseRateLimit(absl::string_view text, int64_t* limit, absl::Duration* window) {
+  auto bad = [&] {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--rate-limit: \"", text, "\" is not N/WINDOW (e.g. 18000/1h, 50/10s, 300/60)"));
+  };
+  std::vector<absl::string_view> parts = absl::StrSplit(text, '/');
+  if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], limit) || *limit <= 0) return bad();
+  int64_t seconds = 0;
+  if (absl::SimpleAtoi(parts[1], &seconds)) {
+    *window = absl::Seconds(seconds);
+  } else if (!absl::ParseDuration(parts[1], window)) {
+    return bad();
+  }
+  if (*window <= absl::ZeroDuration()) return bad();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<CredentialLine>> ReadCredentialsFile(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--credentials-file ", path, ": cannot read it"));
+  }
+  if ((st.st_mode & 077) != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--credentials-file ", path, ": refused because its mode is ",
+        absl::StrFormat("%04o", st.st_mode & 07777),
+        "; it holds secrets, so make it private first: chmod 600 ", path));
+  }
+  std::ifstream in(path);
+  if (!in) {
+    return absl::InvalidArgumentError(absl::StrCat("--credentials-file ", path, ": cannot open"));
+  }
+  std::vector<CredentialLine> out;
+  std::string line;
+  for (int number = 1; std::getline(in, line); ++number) {
+    absl::string_view text = absl::StripAsciiWhitespace(line);
+    if (text.empty() || text.front() == '#') continue;
+    std::vector<std::string> fields = absl::StrSplit(text, absl::MaxSplits(':', 2));
+    if (fields.size() < 2 || fields[0].empty() || fields[1].empty()) {
+      // Never quote the line: it may hold a secret.
+      return absl::InvalidArgumentError(
+          absl::StrCat("--credentials-file ", path, ":", number,
+                       ": expected client_id:client_secret[:group]"));
+    }
+    CredentialLine c{fields[0], fields[1], fields.size() == 3 ? fields[2] : ""};
+    out.push_back(std::move(c));
+  }
+  if (out.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--credentials-file ", path, ": no credentials in it"));
+  }
+  return out;
+}
 
 // Members in construction order; destroyed in reverse (client before pools before threads).
 struct CtiaStack::Parts {
+  explicit Parts(int io_threads) : io(io_threads) {}
   std::unique_ptr<sim::SimServer> embedded;
-  transport::IoThreads io{1};
+  transport::IoThreads io;
   std::unique_ptr<transport::ConnectionPool> ctia_pool;
   std::unique_ptr<transport::ConnectionPool> token_pool;
-  std::unique_ptr<transport::OAuthTokenSource> tokens;
+  std::vector<std::unique_ptr<transport::OAuthTokenSource>> tokens;
+  std::unique_ptr<FixedTokenSource> fixed_token;
   std::unique_ptr<transport::BeastCtiaClient> client;
   bool stopped = false;
 };
@@ -48,6 +135,35 @@ void AddCtiaFlags(CLI::App& cmd, CtiaFlags& flags) {
                  "Seconds allowed for one HTTP request (write + whole answer)")
       ->default_val(30)
       ->check(CLI::Range(0.1, 3600.0));
+  cmd.add_option("--region", flags.region,
+                 "CTIA region preset: us, eu or apjc (token from the region's visibility host, "
+                 "lookups to its Private-Intel host); --endpoint and --token-url override")
+      ->check(CLI::IsMember({"us", "eu", "apjc"}));
+  cmd.add_option("--intel", flags.intel,
+                 "With --region: private (Private-Intel, default) or global (read-only "
+                 "Global-Intel host)")
+      ->check(CLI::IsMember({"private", "global"}));
+  cmd.add_option("--token-url", flags.token_url,
+                 "OAuth2 token endpoint (default: <region visibility host or endpoint>"
+                 "/iroh/oauth2/token)");
+  cmd.add_option("--ca-file", flags.ca_file,
+                 "PEM file of CA certificates to trust for https (default: the system store)")
+      ->check(CLI::ExistingFile);
+  cmd.add_flag("--insecure-skip-tls-verify", flags.insecure_skip_tls_verify,
+               "Do not verify the server's TLS certificate (prints a warning; tests only)");
+  cmd.add_option("--credentials-file", flags.credentials_file,
+                 "File (mode 0600) with one client_id:client_secret[:group] per line; several "
+                 "lines rotate credentials, each group (org) has its own request budget");
+  cmd.add_option("--rate-limit", flags.rate_limit,
+                 "Request budget per group, N/WINDOW (e.g. 18000/1h); default: learned from "
+                 "X-RateLimit-*-Limit");
+  cmd.add_option("--max-wait", flags.max_wait_seconds,
+                 "Longest wait for budget or a 429 before checkpointing (exit code 75)")
+      ->default_val(900)
+      ->check(CLI::Range(0.0, 86400.0));
+  cmd.add_option("--io-threads", flags.io_threads, "Network I/O threads")
+      ->default_val(1)
+      ->check(CLI::Range(1, 64));
 }
 
 CtiaStack::CtiaStack(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
@@ -66,9 +182,17 @@ void CtiaStack::Shutdown() {
 }
 
 absl::StatusOr<std::unique_ptr<CtiaStack>> CtiaStack::Start(const CtiaFlags& flags) {
-  auto parts = std::make_unique<Parts>();
+  auto parts = std::make_unique<Parts>(flags.io_threads);
   std::string endpoint = flags.endpoint;
-  transport::ClientCredentials credentials;
+  std::string token_endpoint = flags.token_url;
+  std::vector<CredentialLine> credentials;
+  if (!flags.region.empty()) {
+    ENRICH_ASSIGN_OR_RETURN(RegionHosts hosts, RegionPreset(flags.region));
+    if (endpoint.empty()) {
+      endpoint = flags.intel == "global" ? hosts.global_intel : hosts.private_intel;
+    }
+    if (token_endpoint.empty()) token_endpoint = hosts.token_base + "/iroh/oauth2/token";
+  }
   if (endpoint.empty()) {
     sim::SimOptions sim_options;
     parts->embedded = std::make_unique<sim::SimServer>(sim_options);
@@ -79,53 +203,99 @@ absl::StatusOr<std::unique_ptr<CtiaStack>> CtiaStack::Start(const CtiaFlags& fla
     }
     parts->embedded->AddJudgements(sim::DemoJudgements(absl::Now()));
     endpoint = parts->embedded->base_url();
-    credentials = {sim_options.clients[0].id, sim_options.clients[0].secret};
+    credentials.push_back({sim_options.clients[0].id, sim_options.clients[0].secret, ""});
     std::fprintf(stderr,
                  "ctia-enrich: no --endpoint given: using the embedded ctia-sim with its demo "
                  "data at %s (offline demo; verdicts are not real intelligence)\n",
                  endpoint.c_str());
+  } else if (flags.no_auth) {
+    // No credentials: a fixed-answer server.
+  } else if (!flags.credentials_file.empty()) {
+    ENRICH_ASSIGN_OR_RETURN(credentials, ReadCredentialsFile(flags.credentials_file));
   } else {
     auto id = Env("CTIA_CLIENT_ID");
     auto secret = Env("CTIA_CLIENT_SECRET");
     if (!id.has_value() || !secret.has_value()) {
       return absl::InvalidArgumentError(
-          "set CTIA_CLIENT_ID and CTIA_CLIENT_SECRET in the environment to the CTIA API "
-          "client's credentials (they are never taken from the command line)");
+          "set CTIA_CLIENT_ID and CTIA_CLIENT_SECRET in the environment (or use "
+          "--credentials-file) to the CTIA API client's credentials (they are never taken "
+          "from the command line)");
     }
-    credentials = {*std::move(id), *std::move(secret)};
+    credentials.push_back({*std::move(id), *std::move(secret), ""});
   }
   auto ctia_url = transport::ParseUrl(endpoint);
   if (!ctia_url.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("--endpoint: ", ctia_url.status().message()));
   }
-  auto token_url = transport::ParseUrl(absl::StrCat(endpoint, "/iroh/oauth2/token"));
-  if (!token_url.ok()) return absl::InvalidArgumentError(token_url.status().message());
+  if (token_endpoint.empty()) token_endpoint = absl::StrCat(endpoint, "/iroh/oauth2/token");
+  auto token_url = transport::ParseUrl(token_endpoint);
+  if (!token_url.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--token-url: ", token_url.status().message()));
+  }
+
+  transport::CtiaClientOptions client_options;
+  client_options.rate_limit.max_wait = absl::Seconds(flags.max_wait_seconds);
+  if (!flags.rate_limit.empty()) {
+    ENRICH_RETURN_IF_ERROR(ParseRateLimit(flags.rate_limit, &client_options.rate_limit.limit,
+                                          &client_options.rate_limit.window));
+  }
 
   transport::PoolOptions pool_options;
   pool_options.connections = static_cast<size_t>(flags.connections);
   pool_options.request_timeout = absl::Seconds(flags.timeout_seconds);
+  pool_options.first_byte_timeout = pool_options.request_timeout;
+  pool_options.tls.ca_file = flags.ca_file;
+  pool_options.tls.verify_peer = !flags.insecure_skip_tls_verify;
+  if (flags.insecure_skip_tls_verify) {
+    std::fprintf(stderr,
+                 "ctia-enrich: WARNING: --insecure-skip-tls-verify: the server's certificate is "
+                 "not checked; anyone on the path can read the token and forge answers\n");
+  }
   parts->ctia_pool =
       std::make_unique<transport::ConnectionPool>(parts->io.executor(), *ctia_url, pool_options);
+  ENRICH_RETURN_IF_ERROR(parts->ctia_pool->setup_status());
   transport::PoolOptions token_pool_options = pool_options;
   token_pool_options.connections = 1;
   parts->token_pool = std::make_unique<transport::ConnectionPool>(parts->io.executor(),
                                                                   *token_url, token_pool_options);
-  parts->tokens = std::make_unique<transport::OAuthTokenSource>(
-      *parts->token_pool, token_url->path, credentials, schema::SystemClock::Instance());
-  parts->client = std::make_unique<transport::BeastCtiaClient>(*parts->ctia_pool, *parts->tokens);
+  std::vector<transport::CredentialLane> lanes;
+  if (credentials.empty()) {
+    parts->fixed_token = std::make_unique<FixedTokenSource>();
+    lanes.push_back({parts->fixed_token.get(), "default", "none"});
+  }
+  for (const CredentialLine& c : credentials) {
+    parts->tokens.push_back(std::make_unique<transport::OAuthTokenSource>(
+        *parts->token_pool, token_url->path,
+        transport::ClientCredentials{c.client_id, c.client_secret},
+        schema::SystemClock::Instance()));
+    lanes.push_back({parts->tokens.back().get(), c.group.empty() ? "default" : c.group,
+                     c.client_id});
+  }
+  parts->client = std::make_unique<transport::BeastCtiaClient>(*parts->ctia_pool,
+                                                               std::move(lanes), client_options);
 
-  // Fail fast on an unreachable endpoint or rejected credentials.
-  std::promise<absl::Status> got;
-  parts->tokens->GetToken(
-      [&got](absl::StatusOr<std::string> token) { got.set_value(token.status()); });
+  // Fail fast on an unreachable endpoint or rejected credentials: every credential must give
+  // a first token (a rotation with a dead credential is a configuration error at start).
   auto stack = std::unique_ptr<CtiaStack>(new CtiaStack(std::move(parts)));
-  if (absl::Status status = got.get_future().get(); !status.ok()) {
-    // The transport's message names the token URL and the cause; never the secret.
-    return absl::Status(status.code(),
-                        absl::StrCat("cannot get a CTIA token: ", status.message()));
+  for (const auto& tokens : stack->parts_->tokens) {
+    std::promise<absl::Status> got;
+    tokens->GetToken([&got](absl::StatusOr<std::string> token) { got.set_value(token.status()); });
+    if (absl::Status status = got.get_future().get(); !status.ok()) {
+      // The transport's message names the token URL and the cause; never the secret.
+      return absl::Status(status.code(),
+                          absl::StrCat("cannot get a CTIA token: ", status.message()));
+    }
   }
   return stack;
 }
+
+uint64_t CtiaStack::token_requests() const {
+  uint64_t n = 0;
+  for (const auto& t : parts_->tokens) n += t->token_requests();
+  return n;
+}
+
+transport::ConnectionPool& CtiaStack::ctia_pool() { return *parts_->ctia_pool; }
 
 int ExitCodeFor(const absl::Status& status) {
   return status.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;

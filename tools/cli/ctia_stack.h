@@ -1,8 +1,10 @@
 #ifndef ENRICH_TOOLS_CLI_CTIA_STACK_H_
 #define ENRICH_TOOLS_CLI_CTIA_STACK_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "CLI/CLI.hpp"
 #include "absl/status/statusor.h"
@@ -13,12 +15,46 @@ namespace enrich::cli {
 
 // Flags that say how to reach CTIA; shared by every subcommand that talks to it.
 struct CtiaFlags {
-  std::string endpoint;  // empty = embedded ctia-sim with demo data
+  std::string endpoint;  // empty = embedded ctia-sim with demo data (unless --region)
   int connections = 16;
   double timeout_seconds = 30;
+  std::string region;         // us | eu | apjc (reference §8.4); "" = none
+  std::string intel = "private";  // private | global (read-only Global-Intel host)
+  std::string token_url;      // overrides the token endpoint
+  std::string ca_file;
+  bool insecure_skip_tls_verify = false;
+  std::string credentials_file;  // lines "client_id:client_secret[:group]", mode 0600
+  std::string rate_limit;        // "N/WINDOW", e.g. 18000/1h or 50/10s
+  double max_wait_seconds = 900;
+  int io_threads = 1;
+  bool no_auth = false;  // bench against a fixed-answer server: no token, no Authorization
 };
 
-// Registers --endpoint, --connections, --timeout on `cmd`.
+// The hosts of a region preset (reference §8.4).
+struct RegionHosts {
+  std::string token_base;    // IROH visibility host (token endpoint)
+  std::string private_intel;
+  std::string global_intel;
+};
+absl::StatusOr<RegionHosts> RegionPreset(absl::string_view region);
+
+// One credential from a credentials file.
+struct CredentialLine {
+  std::string client_id;
+  std::string client_secret;
+  std::string group;  // "" = the default group
+};
+// Reads `path`: one `client_id:client_secret[:group]` per line, '#' comments and blank lines
+// skipped. Refused (InvalidArgument naming the file) unless the mode is 0600 or stricter;
+// errors name the file and line, never the secret.
+absl::StatusOr<std::vector<CredentialLine>> ReadCredentialsFile(const std::string& path);
+
+// Parses "N/WINDOW" with WINDOW like 10s, 1h, 3600 (seconds). InvalidArgument otherwise.
+absl::Status ParseRateLimit(absl::string_view text, int64_t* limit, absl::Duration* window);
+
+// Registers --endpoint, --connections, --timeout, --region, --intel, --token-url, --ca-file,
+// --insecure-skip-tls-verify, --credentials-file, --rate-limit, --max-wait, --io-threads on
+// `cmd`.
 void AddCtiaFlags(CLI::App& cmd, CtiaFlags& flags);
 
 // Everything needed to talk to CTIA: io threads, connection pools, token source, client, and
@@ -35,6 +71,9 @@ class CtiaStack {
   ~CtiaStack();
 
   transport::BeastCtiaClient& client();
+  // Token requests made so far, over all credentials.
+  uint64_t token_requests() const;
+  transport::ConnectionPool& ctia_pool();
   transport::VerdictSource& verdicts() { return client(); }
   // Stops the pools, the io threads and the embedded simulator. Idempotent.
   void Shutdown();

@@ -4,6 +4,7 @@
 #include <exception>
 
 #include "CLI/CLI.hpp"
+#include "tools/cli/bench_command.h"
 #include "tools/cli/run_command.h"
 
 int main(int argc, char** argv) {
@@ -18,6 +19,8 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
     enrich::cli::RunFlags run_flags;
     CLI::App* run = enrich::cli::AddRunCommand(app, run_flags);
+    enrich::cli::BenchFlags bench_flags;
+    CLI::App* bench = enrich::cli::AddBenchCommand(app, bench_flags);
     try {
       app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -25,6 +28,7 @@ int main(int argc, char** argv) {
       return code == 0 ? 0 : 2;
     }
     if (run->parsed()) return enrich::cli::RunEnrich(run_flags);
+    if (bench->parsed()) return enrich::cli::RunBench(bench_flags);
     return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ctia-enrich: internal error: %s\n", e.what());
