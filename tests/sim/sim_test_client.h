@@ -2,7 +2,10 @@
 #ifndef ENRICH_TESTS_SIM_SIM_TEST_CLIENT_H_
 #define ENRICH_TESTS_SIM_SIM_TEST_CLIENT_H_
 
+#include <array>
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include <boost/asio/connect.hpp>
@@ -70,6 +73,35 @@ class TestClient {
   }
 
   beast::error_code ec() const { return ec_; }
+
+  // Reads whatever arrives within `timeout` (bytes already buffered by earlier reads are not
+  // included). `closed` = the server closed the connection within the time.
+  struct RawRead {
+    std::string bytes;
+    bool closed = false;
+  };
+  RawRead ReadRawFor(std::chrono::milliseconds timeout) {
+    RawRead out;
+    std::array<char, 4096> chunk;
+    std::function<void(beast::error_code, std::size_t)> on_read =
+        [&](beast::error_code ec, std::size_t n) {
+          out.bytes.append(chunk.data(), n);
+          if (ec) {
+            out.closed = ec != net::error::operation_aborted;
+            return;
+          }
+          socket_.async_read_some(net::buffer(chunk), on_read);
+        };
+    socket_.async_read_some(net::buffer(chunk), on_read);
+    ioc_.restart();
+    ioc_.run_for(timeout);
+    if (!ioc_.stopped()) {
+      beast::error_code ignored;
+      socket_.cancel(ignored);
+      ioc_.run();  // the cancelled read completes
+    }
+    return out;
+  }
 
  private:
   net::io_context ioc_;
