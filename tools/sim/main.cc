@@ -48,7 +48,8 @@ int Run(int argc, char** argv) {
       "its IROH token endpoint.\n"
       "Routes: POST /iroh/oauth2/token; GET /ctia/{type}/{value}/verdict and .../judgements; "
       "POST /ctia/judgement; GET|DELETE /ctia/judgement/{id}; POST /ctia/judgement/{id}/expire; "
-      "POST /ctia/bulk; GET /ctia/status; GET /ctia/version.\n"
+      "POST /ctia/bulk; GET /ctia/bulk?judgements=ID...; POST /ctia/graphql (subset: aliased "
+      "observable(type:, value:) { verdict { ... } }); GET /ctia/status; GET /ctia/version.\n"
       "Once listening it prints one line, 'ctia-sim listening on http://HOST:PORT', and runs "
       "until SIGINT or SIGTERM."};
   app.add_option("--port", options.port, "TCP port to listen on; 0 picks a free one")
