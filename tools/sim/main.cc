@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "schema/json_codec.h"
 #include "tools/sim/rate_limiter.h"
 #include "tools/sim/sim_server.h"
 
@@ -42,6 +43,7 @@ int Run(int argc, char** argv) {
   bool no_demo = false;
   std::string rate_limit;
   std::vector<std::string> rate_limit_customs;
+  std::string print_synthetic;
 
   CLI::App app{
       "ctia-sim: a local server that answers like the Cisco Threat Intelligence API (CTIA) and "
@@ -104,7 +106,30 @@ int Run(int argc, char** argv) {
   app.add_option("--fault-seed", options.fault_seed,
                  "Seed of the generator that draws fault percentages and latency tails")
       ->capture_default_str();
+  app.add_option("--synthetic", options.synthetic_percent,
+                 "Synthetic mode: answer the verdict of any observable without a stored "
+                 "judgement from a hash, with N percent of observables having a verdict "
+                 "(no storage, for benchmarks). h = FNV-1a 64 of TYPE + NUL + lowercase(VALUE); "
+                 "verdict iff h % 100 < N; disposition = 1 + (h >> 8) % 5; observable value "
+                 "lowercased; judgement id from h (see SyntheticVerdict in sim_server.h); "
+                 "valid_time 2020-01-01T00:00:00.000Z..2525-01-01T00:00:00.000Z. Stored "
+                 "judgements still win; requests with from/to see stored judgements only")
+      ->check(CLI::Range(0, 100));
+  app.add_option("--print-synthetic", print_synthetic,
+                 "Print the verdict body --synthetic N would answer for TYPE:VALUE (with "
+                 "--public-base as id base), or 'no verdict', and exit; for checking benchmark "
+                 "answers");
   CLI11_PARSE(app, argc, argv);
+
+  if (!print_synthetic.empty()) {
+    const std::pair<std::string, std::string> tv =
+        absl::StrSplit(print_synthetic, absl::MaxSplits(':', 1));
+    std::optional<enrich::schema::Verdict> v = enrich::sim::SyntheticVerdict(
+        tv.first, tv.second, options.synthetic_percent < 0 ? 100 : options.synthetic_percent,
+        options.public_base);
+    std::cout << (v.has_value() ? enrich::schema::EncodeVerdict(*v) : "no verdict") << "\n";
+    return 0;
+  }
 
   if (!rate_limit.empty()) {
     absl::StatusOr<enrich::sim::RateLimitSpec> spec = enrich::sim::ParseRateLimitSpec(rate_limit);

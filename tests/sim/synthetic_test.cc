@@ -1,0 +1,97 @@
+// ctia-sim --synthetic: the documented formula, then the verdict route in synthetic mode.
+
+#include <cstdio>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "schema/json_codec.h"
+#include "schema/time_format.h"
+#include "tests/sim/router_fixture.h"
+#include "tools/sim/sim_server.h"
+
+namespace enrich::sim {
+namespace {
+
+using test_support::Judgement;
+using test_support::Parse;
+using test_support::RouterTest;
+using test_support::Str;
+
+TEST(SyntheticTest, HashIsFnv1aOfTypeNulLowercaseValue) {
+  // FNV-1a 64 of "ip\0""1.2.3.4", computed independently here.
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (char c : std::string("ip\0" "1.2.3.4", 10)) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 0x100000001b3ULL;
+  }
+  EXPECT_EQ(SyntheticHash("ip", "1.2.3.4"), h);
+  EXPECT_EQ(SyntheticHash("domain", "EVIL.com"), SyntheticHash("domain", "evil.com"));
+  EXPECT_NE(SyntheticHash("domain", "evil.com"), SyntheticHash("ip", "evil.com"));
+}
+
+TEST(SyntheticTest, VerdictFollowsTheDocumentedFormula) {
+  int with_verdict = 0;
+  for (int i = 0; i < 1000; ++i) {
+    const std::string value = absl::StrCat("host-", i, ".Example");
+    const uint64_t h = SyntheticHash("domain", value);
+    std::optional<schema::Verdict> v = SyntheticVerdict("domain", value, 30, "http://sim:1");
+    ASSERT_EQ(v.has_value(), h % 100 < 30) << value;
+    if (!v.has_value()) continue;
+    ++with_verdict;
+    EXPECT_EQ(static_cast<int>(v->disposition), 1 + static_cast<int>((h >> 8) % 5));
+    EXPECT_EQ(v->observable.value, absl::AsciiStrToLower(value));
+    const uint64_t g = h * 0x9e3779b97f4a7c15ULL;
+    char uuid[40];
+    std::snprintf(uuid, sizeof(uuid), "%08x-%04x-4%03x-a%03x-%012llx",
+                  static_cast<unsigned>(h >> 32), static_cast<unsigned>((h >> 16) & 0xffff),
+                  static_cast<unsigned>(h & 0xfff), static_cast<unsigned>(g >> 52),
+                  static_cast<unsigned long long>(g & 0xffffffffffffULL));
+    EXPECT_EQ(v->judgement_id, absl::StrCat("http://sim:1/ctia/judgement/judgement-", uuid));
+    EXPECT_EQ(schema::FormatIsoTime(v->valid_time.start_time), "2020-01-01T00:00:00.000Z");
+    EXPECT_EQ(schema::FormatIsoTime(v->valid_time.end_time), "2525-01-01T00:00:00.000Z");
+  }
+  EXPECT_GT(with_verdict, 200);
+  EXPECT_LT(with_verdict, 400);
+  EXPECT_FALSE(SyntheticVerdict("ip", "1.2.3.4", 0, "").has_value());
+  EXPECT_TRUE(SyntheticVerdict("ip", "1.2.3.4", 100, "").has_value());
+  EXPECT_FALSE(SyntheticVerdict("nonsense", "x", 100, "").has_value());
+}
+
+class SyntheticRouteTest : public RouterTest {
+ protected:
+  SyntheticRouteTest() {
+    options_.synthetic_percent = 100;
+    Rebuild();
+  }
+};
+
+TEST_F(SyntheticRouteTest, AnswersAnyObservableWithoutStoringIt) {
+  const std::string auth = Bearer();
+  SimResponse r = Get("/ctia/ip/203.0.113.77/verdict", auth);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, schema::EncodeVerdict(
+                        *SyntheticVerdict("ip", "203.0.113.77", 100, "https://ctia.test:443")));
+  EXPECT_EQ(store_.size(), 0u);
+  // Case-insensitive: the same answer.
+  EXPECT_EQ(Get("/ctia/domain/EXAMPLE.org/verdict", auth).body,
+            Get("/ctia/domain/example.org/verdict", auth).body);
+  // Unknown types are still CTIA's 400; from/to ask about stored judgements only.
+  EXPECT_EQ(Get("/ctia/nonsense/x/verdict", auth).status, 400);
+  EXPECT_EQ(Get("/ctia/ip/203.0.113.77/verdict?from=2016-01-01T00:00:00.000Z", auth).status, 404);
+}
+
+TEST_F(SyntheticRouteTest, StoredJudgementsTakePrecedence) {
+  const std::string auth = Bearer();
+  const std::string id = Post(Judgement("ip", "203.0.113.78", 1, 100), auth);
+  EXPECT_EQ(Str(Parse(Get("/ctia/ip/203.0.113.78/verdict", auth).body), "judgement_id"), id);
+}
+
+TEST_F(SyntheticRouteTest, ZeroPercentMeansNoVerdicts) {
+  options_.synthetic_percent = 0;
+  Rebuild();
+  EXPECT_EQ(Get("/ctia/ip/203.0.113.77/verdict", Bearer()).status, 404);
+}
+
+}  // namespace
+}  // namespace enrich::sim
