@@ -116,7 +116,7 @@ TEST(TokenRegistryTest, TokensAreUniqueAndExpireOnTheClock) {
   EXPECT_EQ(seen.size(), 100u);
   const std::string t = *seen.begin();
   EXPECT_EQ(tokens.Find(t).state, TokenRegistry::Lookup::State::kValid);
-  EXPECT_EQ(tokens.Find(t).identity.groups, std::vector<std::string>{"o"});
+  EXPECT_EQ(tokens.Find(t).identity->groups, std::vector<std::string>{"o"});
   clock.Advance(absl::Seconds(5));
   EXPECT_EQ(tokens.Find(t).state, TokenRegistry::Lookup::State::kExpired);
   EXPECT_EQ(tokens.Find("nope").state, TokenRegistry::Lookup::State::kUnknown);

@@ -697,7 +697,7 @@ SimResponse Router::HandleCtia(const SimRequest& request, absl::string_view path
                                     absl::StrCat("This JWT max lifetime has expired ",
                                                  HumanDuration(lookup.expired_for), " ago")}}));
   }
-  const Identity& who = lookup.identity;
+  const Identity& who = *lookup.identity;
 
   // Rate limiting runs after authentication (reference §8.2, §9.1, §12.5).
   std::optional<RateLimiter::Decision> limited;

@@ -4,7 +4,6 @@
 #include <exception>
 #include <iostream>
 #include <optional>
-#include <sstream>
 #include <thread>
 #include <utility>
 
@@ -79,6 +78,8 @@ class Session : public std::enable_shared_from_this<Session> {
                                                   shared_from_this()));
       return;
     }
+    // Most requests (GETs) are complete once the header is in: answer without another read.
+    if (parser_->is_done()) return OnRead({}, 0);
     DoReadBody();
   }
 
@@ -128,44 +129,61 @@ class Session : public std::enable_shared_from_this<Session> {
       return;
     }
 
-    auto res = std::make_unique<http::response<http::string_body>>(
-        static_cast<http::status>(answer.status), req.version());
-    res->set(http::field::server, "ctia-sim");
-    if (!answer.content_type.empty()) res->set(http::field::content_type, answer.content_type);
-    for (auto& [name, value] : answer.headers) res->insert(name, value);
-    res->body() = std::move(answer.body);
-    res->keep_alive(req.keep_alive());
-    res->prepare_payload();
-    delivery_ = answer.delivery;
+    // Serialized by hand into one reused buffer: one send per answer and no per-header
+    // allocations on the hot path.
+    const bool keep_alive = req.keep_alive();
+    const int status = answer.status;
+    raw_.clear();
+    const beast::string_view reason = http::obsolete_reason(static_cast<http::status>(status));
+    absl::StrAppend(&raw_, req.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ", status, " ",
+                    absl::string_view(reason.data(), reason.size()), "\r\nServer: ctia-sim\r\n");
+    if (!answer.content_type.empty()) {
+      absl::StrAppend(&raw_, "Content-Type: ", answer.content_type, "\r\n");
+    }
+    for (const auto& [name, value] : answer.headers) {
+      absl::StrAppend(&raw_, name, ": ", value, "\r\n");
+    }
+    if (status >= 200 && status != 204 && status != 304) {
+      absl::StrAppend(&raw_, "Content-Length: ", answer.body.size(), "\r\n");
+    }
+    if (!keep_alive) {
+      raw_ += "Connection: close\r\n";
+    } else if (req.version() == 10) {
+      raw_ += "Connection: keep-alive\r\n";
+    }
+    raw_ += "\r\n";
+    const size_t header_size = raw_.size();
+    raw_ += answer.body;
+    close_after_write_ = !keep_alive;
+    if (answer.delivery != SimResponse::Delivery::kNormal) {
+      // Injected broken delivery: a prefix of the serialized response, then close.
+      raw_.resize(answer.delivery == SimResponse::Delivery::kCloseMidResponse
+                      ? header_size / 2
+                      : header_size + (raw_.size() - header_size) / 2);
+      close_after_write_ = true;
+    }
     if (answer.delay > absl::ZeroDuration()) {
       // Injected latency: the answer is ready, its delivery waits.
-      pending_ = std::move(res);
       timer_.expires_after(ToChrono(answer.delay));
       timer_.async_wait([self = shared_from_this()](beast::error_code wait_ec) {
         if (wait_ec) return self->DoClose();
-        self->Deliver(std::move(self->pending_));
+        self->DoWriteRaw();
       });
       return;
     }
-    Deliver(std::move(res));
+    DoWriteRaw();
   }
 
-  void Deliver(std::unique_ptr<http::response<http::string_body>> res) {
-    if (delivery_ == SimResponse::Delivery::kNormal) return DoWrite(std::move(res));
-    // Injected broken delivery: a prefix of the serialized response, then close.
-    std::ostringstream os;
-    os << *res;
-    raw_ = os.str();
-    const size_t header_end = raw_.find("\r\n\r\n") + 4;
-    const size_t keep = delivery_ == SimResponse::Delivery::kCloseMidResponse
-                            ? header_end / 2
-                            : header_end + (raw_.size() - header_end) / 2;
-    raw_.resize(keep);
+  void DoWriteRaw() {
     stream_.expires_after(kWriteTimeout);
     net::async_write(stream_, net::buffer(raw_),
-                     [self = shared_from_this()](beast::error_code, std::size_t) {
-                       self->DoClose();
-                     });
+                     beast::bind_front_handler(&Session::OnWriteRaw, shared_from_this()));
+  }
+
+  void OnWriteRaw(beast::error_code ec, std::size_t) {
+    if (ec) return DoClose();
+    if (close_after_write_) return DoClose();
+    DoReadHeader();
   }
 
   void SendError(http::status status, const char* message) {
@@ -209,23 +227,28 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<http::request_parser<http::string_body>> parser_;
   std::unique_ptr<http::response<http::empty_body>> continue_;
   std::unique_ptr<http::response<http::string_body>> response_;
-  std::unique_ptr<http::response<http::string_body>> pending_;  // delayed by a latency fault
-  SimResponse::Delivery delivery_ = SimResponse::Delivery::kNormal;
-  std::string raw_;  // a truncated serialized response
+  std::string raw_;  // the serialized answer being written (reused across requests)
+  bool close_after_write_ = false;
 };
 
 // Accepts connections; each gets its own strand and Session.
 class Listener : public std::enable_shared_from_this<Listener> {
  public:
-  Listener(net::io_context& ioc, tcp::acceptor acceptor, Router& router,
-           const SimOptions& options)
-      : ioc_(ioc), acceptor_(std::move(acceptor)), router_(router), options_(options) {}
+  Listener(std::vector<std::unique_ptr<net::io_context>>& contexts, tcp::acceptor acceptor,
+           Router& router, const SimOptions& options)
+      : contexts_(contexts),
+        acceptor_(std::move(acceptor)),
+        router_(router),
+        options_(options) {}
 
   void Run() { DoAccept(); }
 
  private:
   void DoAccept() {
-    acceptor_.async_accept(net::make_strand(ioc_),
+    // Connections go round robin to one io_context per thread: each is run by exactly one
+    // thread, so a session's handlers never run concurrently and need no strand.
+    net::io_context& target = *contexts_[next_++ % contexts_.size()];
+    acceptor_.async_accept(target,
                            beast::bind_front_handler(&Listener::OnAccept, shared_from_this()));
   }
 
@@ -235,7 +258,8 @@ class Listener : public std::enable_shared_from_this<Listener> {
     DoAccept();
   }
 
-  net::io_context& ioc_;
+  std::vector<std::unique_ptr<net::io_context>>& contexts_;
+  size_t next_ = 0;
   tcp::acceptor acceptor_;
   Router& router_;
   const SimOptions& options_;
@@ -261,19 +285,24 @@ class SimServer::Impl {
   }
 
   absl::StatusOr<uint16_t> Start() {
-    if (ioc_ != nullptr) return port_;
+    if (!contexts_.empty()) return port_;
     const int threads = options_.threads < 1 ? 1 : options_.threads;
-    ioc_ = std::make_unique<net::io_context>(threads);
+    for (int i = 0; i < threads; ++i) {
+      contexts_.push_back(std::make_unique<net::io_context>(1));
+      // A context without connections yet must keep running.
+      work_.push_back(net::make_work_guard(*contexts_.back()));
+    }
     if (absl::Status listening = Listen(); !listening.ok()) {
-      ioc_.reset();  // after Listen()'s acceptor is gone: it uses the io_context's services
+      work_.clear();
+      contexts_.clear();  // after Listen()'s acceptor is gone: it uses the context's services
       return listening;
     }
     base_url_ = absl::StrCat("http://", HostForUrl(options_.bind), ":", port_);
     router_.SetPublicBase(options_.public_base.empty() ? base_url_ : options_.public_base);
     for (int i = 0; i < threads; ++i) {
-      threads_.emplace_back([this] {
+      threads_.emplace_back([this, ioc = contexts_[i].get()] {
         try {
-          ioc_->run();
+          ioc->run();
         } catch (const std::exception& e) {
           // Handlers report failures through error codes; this is a last resort.
           std::cerr << "ctia-sim: io thread stopped: " << e.what() << std::endl;
@@ -293,7 +322,7 @@ class SimServer::Impl {
     };
     const net::ip::address address = net::ip::make_address(options_.bind, ec);
     if (ec) return fail("bad bind address");
-    tcp::acceptor acceptor(*ioc_);
+    tcp::acceptor acceptor(*contexts_.front());
     const tcp::endpoint endpoint(address, options_.port);
     if (acceptor.open(endpoint.protocol(), ec); ec) return fail("open");
     if (acceptor.set_option(net::socket_base::reuse_address(true), ec); ec) {
@@ -303,24 +332,26 @@ class SimServer::Impl {
     if (acceptor.listen(net::socket_base::max_listen_connections, ec); ec) return fail("listen");
     port_ = acceptor.local_endpoint(ec).port();
     if (ec) return fail("local_endpoint");
-    std::make_shared<Listener>(*ioc_, std::move(acceptor), router_, options_)->Run();
+    std::make_shared<Listener>(contexts_, std::move(acceptor), router_, options_)->Run();
     return absl::OkStatus();
   }
 
   void Stop() {
-    if (ioc_ == nullptr) return;
-    ioc_->stop();
+    if (contexts_.empty()) return;
+    for (auto& ioc : contexts_) ioc->stop();
     for (std::thread& t : threads_) t.join();
     threads_.clear();
     // Destroying the io_context destroys the pending handlers, which own the listener and the
     // sessions: their sockets close here.
-    ioc_.reset();
+    work_.clear();
+    contexts_.clear();
   }
 
   SimOptions options_;
   JudgementStore store_;
   Router router_;
-  std::unique_ptr<net::io_context> ioc_;
+  std::vector<std::unique_ptr<net::io_context>> contexts_;  // one per thread
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> work_;
   std::vector<std::thread> threads_;
   uint16_t port_ = 0;
   std::string base_url_;

@@ -27,7 +27,7 @@ TokenRegistry::Issued TokenRegistry::Issue(const Identity& identity) {
     for (size_t k = 0; k < 4; ++k) bytes[i + k] = static_cast<char>((r >> (8 * k)) & 0xff);
   }
   std::string token = absl::BytesToHexString(bytes);
-  tokens_[token] = Entry{identity, now + ttl_};
+  tokens_[token] = Entry{std::make_shared<const Identity>(identity), now + ttl_};
   if (tokens_.size() >= prune_at_) PruneLocked(now);
   return Issued{std::move(token), ttl_};
 }

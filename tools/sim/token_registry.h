@@ -2,6 +2,7 @@
 #define ENRICH_TOOLS_SIM_TOKEN_REGISTRY_H_
 
 #include <cstddef>
+#include <memory>
 #include <random>
 #include <string>
 
@@ -37,7 +38,7 @@ class TokenRegistry {
   struct Lookup {
     enum class State { kValid, kUnknown, kExpired };
     State state = State::kUnknown;
-    Identity identity;            // set when kValid
+    std::shared_ptr<const Identity> identity;  // set when kValid (shared, not copied)
     absl::Duration expired_for;   // now - expiry, when kExpired
   };
   Lookup Find(absl::string_view access_token) const;
@@ -50,7 +51,7 @@ class TokenRegistry {
 
  private:
   struct Entry {
-    Identity identity;
+    std::shared_ptr<const Identity> identity;
     absl::Time expiry;
   };
   // Drops tokens that expired long ago so a long run does not grow without bound; tokens that
