@@ -1,10 +1,6 @@
 #include "engine/byte_io.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-#include <zlib.h>
-#include <zstd.h>
+#include "schema/status_macros.h"
 
 #include <cerrno>
 #include <cstring>
@@ -13,7 +9,11 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "schema/status_macros.h"
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
 
 namespace enrich::engine {
 namespace {
@@ -222,7 +222,7 @@ class DecodingSource final : public ByteSource {
         if (step.consumed == 0) {
           // Both buffers had room and nothing moved: the library refuses the data.
           return status_ = absl::DataLossError(absl::StrCat(
-              name(), ": corrupt ", decoder_->format(), " data at byte ", in_->offset()));
+                     name(), ": corrupt ", decoder_->format(), " data at byte ", in_->offset()));
         }
         continue;
       }
@@ -343,8 +343,8 @@ class Encoder {
 class GzipEncoder final : public Encoder {
  public:
   GzipEncoder() : chunk_(kByteIoBufferSize) {
-    init_rc_ = deflateInit2(&zs_, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8,
-                            Z_DEFAULT_STRATEGY);
+    init_rc_ =
+        deflateInit2(&zs_, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
   }
   ~GzipEncoder() override { deflateEnd(&zs_); }
   bool ok() const { return init_rc_ == Z_OK; }
@@ -532,10 +532,10 @@ absl::StatusOr<std::unique_ptr<ByteSource>> OpenSource(const std::string& path,
     } else {
       Compression by_name = CompressionFromExtension(path);
       if (by_name != Compression::kNone) {
-        return absl::DataLossError(absl::StrCat(
-            path, ": not ", CompressionName(by_name), " data (",
-            head.empty() ? "the file is empty" : "wrong magic bytes at byte 0",
-            "); pass the compression explicitly if the name is misleading"));
+        return absl::DataLossError(
+            absl::StrCat(path, ": not ", CompressionName(by_name), " data (",
+                         head.empty() ? "the file is empty" : "wrong magic bytes at byte 0",
+                         "); pass the compression explicitly if the name is misleading"));
       }
       compression = Compression::kNone;
     }

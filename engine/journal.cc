@@ -1,8 +1,7 @@
 #include "engine/journal.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-#include <zlib.h>
+#include "engine/byte_io.h"
+#include "schema/status_macros.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -10,8 +9,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "engine/byte_io.h"
-#include "schema/status_macros.h"
+#include <fcntl.h>
+#include <unistd.h>
+#include <zlib.h>
 
 namespace enrich::engine {
 namespace {
@@ -173,8 +173,9 @@ absl::StatusOr<int> CreateJournalFile(const std::string& path, absl::string_view
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | extra_flags, 0644);
   if (fd < 0 && errno == EEXIST) {
     return absl::AlreadyExistsError(
-        absl::StrCat(path, ": a journal from an earlier run exists; pass --resume to continue "
-                           "that run, or remove the file to start over"));
+        absl::StrCat(path,
+                     ": a journal from an earlier run exists; pass --resume to continue "
+                     "that run, or remove the file to start over"));
   }
   if (fd < 0) return absl::ErrnoToStatus(errno, absl::StrCat(path, ": cannot create journal"));
   absl::Status s = WriteAll(fd, EncodeHeader(fingerprint), path);

@@ -1,6 +1,9 @@
 #ifndef ENRICH_ENGINE_JOURNAL_H_
 #define ENRICH_ENGINE_JOURNAL_H_
 
+#include "schema/observable.h"
+#include "schema/verdict.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -15,8 +18,6 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "schema/observable.h"
-#include "schema/verdict.h"
 
 namespace enrich::engine {
 

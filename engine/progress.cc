@@ -1,12 +1,11 @@
 #include "engine/progress.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include <unistd.h>
 
 namespace enrich::engine {
 
@@ -38,8 +37,8 @@ std::string ProgressReporter::Line(const RunStatsSnapshot& s) const {
                                                                     static_cast<double>(total)));
     if (done > 0 && s.now > s.started) {
       // Bytes so far predict the rest: rows follow the bytes.
-      const absl::Duration eta = (s.now - s.started) * (static_cast<double>(total - done) /
-                                                        static_cast<double>(done));
+      const absl::Duration eta =
+          (s.now - s.started) * (static_cast<double>(total - done) / static_cast<double>(done));
       absl::StrAppend(&line, ", ETA ", FormatEta(eta));
     }
   }

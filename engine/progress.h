@@ -1,6 +1,9 @@
 #ifndef ENRICH_ENGINE_PROGRESS_H_
 #define ENRICH_ENGINE_PROGRESS_H_
 
+#include "engine/run_stats.h"
+#include "schema/clock.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -11,8 +14,6 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "engine/run_stats.h"
-#include "schema/clock.h"
 
 namespace enrich::engine {
 

@@ -1,5 +1,9 @@
 #include "engine/run_stats.h"
 
+#include "engine/byte_io.h"
+#include "schema/status_macros.h"
+#include "schema/time_format.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -8,12 +12,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "engine/byte_io.h"
 #include "rapidjson/document.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
-#include "schema/status_macros.h"
-#include "schema/time_format.h"
 
 namespace enrich::engine {
 namespace {
@@ -43,8 +44,7 @@ constexpr CounterInfo kCounters[kRunCounterCount] = {
     {RunCounter::kLookupsSettled, "lookups_settled", "lookups_settled_total",
      "Verdict lookups answered (verdict, no verdict or error)."},
     {RunCounter::kRetries, "retries", "retries_total", "HTTP requests retried by the transport."},
-    {RunCounter::kRateLimited, "rate_limited", "rate_limited_total",
-     "HTTP 429 answers received."},
+    {RunCounter::kRateLimited, "rate_limited", "rate_limited_total", "HTTP 429 answers received."},
     {RunCounter::kTokenRefreshes, "token_refreshes", "token_refreshes_total",
      "OAuth2 token refreshes."},
 };
@@ -60,7 +60,7 @@ std::vector<absl::Duration> MakeBounds() {
 
 // Prometheus `le` values exported; each is one of LatencyBucketBounds().
 // In milliseconds: 0.001 s, 0.0025 s, ..., 60 s.
-constexpr double kExportedLeMs[] = {1,   2.5,  5,    10,   25,   50,    100,  250,
+constexpr double kExportedLeMs[] = {1,   2.5,  5,    10,   25,    50,    100,  250,
                                     500, 1000, 2500, 5000, 10000, 30000, 60000};
 
 // Numbers as Prometheus and people read them: integers without a fraction, others with up to
@@ -108,8 +108,7 @@ absl::Duration LatencySnapshot::Percentile(double q) const {
     }
     const absl::Duration lower = b == 0 ? absl::ZeroDuration() : bounds[b - 1];
     const absl::Duration upper = b < bounds.size() ? bounds[b] : max;
-    const double fraction =
-        static_cast<double>(rank - before) / static_cast<double>(counts[b]);
+    const double fraction = static_cast<double>(rank - before) / static_cast<double>(counts[b]);
     return std::clamp(lower + (upper - lower) * fraction, min, max);
   }
   return max;
@@ -131,8 +130,8 @@ void LookupLatencyHistogram::Record(absl::Duration latency) {
   latency = std::max(latency, absl::ZeroDuration());
   const auto& bounds = LatencyBucketBounds();
   // First bucket whose (inclusive) upper edge is ≥ the value.
-  const size_t b = static_cast<size_t>(
-      std::lower_bound(bounds.begin(), bounds.end(), latency) - bounds.begin());
+  const size_t b =
+      static_cast<size_t>(std::lower_bound(bounds.begin(), bounds.end(), latency) - bounds.begin());
   counts_[b].fetch_add(1, std::memory_order_relaxed);
   const int64_t ns = absl::ToInt64Nanoseconds(latency);
   sum_ns_.fetch_add(ns, std::memory_order_relaxed);
@@ -229,10 +228,10 @@ std::string FormatRunSummary(const RunStatsSnapshot& s) {
       " written\n", "unique observables: ", c(RunCounter::kUniqueObservables),
       absl::StrFormat(" (%.1f%% of rows)\n", 100 * s.unique_ratio()),
       "lookups:            ", c(RunCounter::kLookupsSent), " sent, ",
-      c(RunCounter::kLookupsSettled), " settled\n", "cache hits:         ",
-      c(RunCounter::kCacheHits), "\n", "retries:            ", c(RunCounter::kRetries),
-      " (", c(RunCounter::kRateLimited), " rate-limited), ", c(RunCounter::kTokenRefreshes),
-      " token refreshes\n", "statuses:\n");
+      c(RunCounter::kLookupsSettled), " settled\n",
+      "cache hits:         ", c(RunCounter::kCacheHits), "\n",
+      "retries:            ", c(RunCounter::kRetries), " (", c(RunCounter::kRateLimited),
+      " rate-limited), ", c(RunCounter::kTokenRefreshes), " token refreshes\n", "statuses:\n");
   for (const auto& [status, count] : s.statuses) {
     absl::StrAppend(&out, "  ", status, ": ", count, "\n");
   }
@@ -283,7 +282,8 @@ std::string EncodeRunStatsJson(const RunStatsSnapshot& s) {
   w.Int64(absl::ToInt64Nanoseconds(l.min));
   w.Key("max_ns");
   w.Int64(absl::ToInt64Nanoseconds(l.max));
-  for (auto [key, q] : {std::pair{"p50_seconds", 0.5}, {"p90_seconds", 0.9}, {"p99_seconds", 0.99}}) {
+  for (auto [key, q] :
+       {std::pair{"p50_seconds", 0.5}, {"p90_seconds", 0.9}, {"p99_seconds", 0.99}}) {
     w.Key(key);
     w.Double(absl::ToDoubleSeconds(l.Percentile(q)));
   }
@@ -331,7 +331,8 @@ absl::StatusOr<RunStatsSnapshot> DecodeRunStatsJson(absl::string_view json) {
     return bad("no lookup_latency");
   }
   const auto& l = doc["lookup_latency"];
-  for (auto [key, d] : {std::pair{"sum_ns", &s.latency.sum}, {"min_ns", &s.latency.min},
+  for (auto [key, d] : {std::pair{"sum_ns", &s.latency.sum},
+                        {"min_ns", &s.latency.min},
                         {"max_ns", &s.latency.max}}) {
     if (!l.HasMember(key) || !l[key].IsInt64()) return bad(absl::StrCat("no latency ", key));
     *d = absl::Nanoseconds(l[key].GetInt64());
@@ -379,8 +380,8 @@ std::string FormatPrometheus(const RunStatsSnapshot& s) {
     absl::StrAppend(&out, "ctia_enrich_lookup_latency_seconds_bucket{le=\"", Num(le_ms / 1000),
                     "\"} ", s.latency.CountAtOrBelow(absl::Microseconds(le_ms * 1000)), "\n");
   }
-  absl::StrAppend(&out, "ctia_enrich_lookup_latency_seconds_bucket{le=\"+Inf\"} ",
-                  s.latency.count, "\n", "ctia_enrich_lookup_latency_seconds_sum ",
+  absl::StrAppend(&out, "ctia_enrich_lookup_latency_seconds_bucket{le=\"+Inf\"} ", s.latency.count,
+                  "\n", "ctia_enrich_lookup_latency_seconds_sum ",
                   Num(absl::ToDoubleSeconds(s.latency.sum)), "\n",
                   "ctia_enrich_lookup_latency_seconds_count ", s.latency.count, "\n");
   header("run_duration_seconds", "gauge", "Wall-clock duration of the last run.");

@@ -1,6 +1,9 @@
 #ifndef ENRICH_ENGINE_RUN_STATS_H_
 #define ENRICH_ENGINE_RUN_STATS_H_
 
+#include "schema/clock.h"
+#include "transport/ctia_client.h"
+
 #include <array>
 #include <atomic>
 #include <cstddef>
@@ -15,8 +18,6 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "schema/clock.h"
-#include "transport/ctia_client.h"
 
 namespace enrich::engine {
 

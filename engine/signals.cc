@@ -1,12 +1,11 @@
 #include "engine/signals.h"
 
-#include <signal.h>
-
 #include <atomic>
 #include <cerrno>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include <signal.h>
 
 namespace enrich::engine {
 namespace {

@@ -1,7 +1,6 @@
 #include "engine/journal.h"
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
+#include "tests/engine/temp_dir.h"
 
 #include <filesystem>
 #include <set>
@@ -9,7 +8,8 @@
 #include <thread>
 #include <vector>
 
-#include "tests/engine/temp_dir.h"
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 
 namespace enrich::engine {
 namespace {
@@ -27,9 +27,11 @@ JournalEntry VerdictEntry(int i) {
   v.disposition_name = "Malicious";
   v.judgement_id = "https://private.intel/ctia/judgement/judgement-" + std::to_string(i);
   v.valid_time.start_time = absl::FromUnixSeconds(1700000000 + i);
-  v.valid_time.end_time = i % 2 == 0 ? absl::InfiniteFuture() : absl::FromUnixMicros(1800000000123456);
+  v.valid_time.end_time =
+      i % 2 == 0 ? absl::InfiniteFuture() : absl::FromUnixMicros(1800000000123456);
   v.observable = {"domain", "Evil" + std::to_string(i) + ".Example"};
-  return {{"domain", "evil" + std::to_string(i) + ".example"}, v,
+  return {{"domain", "evil" + std::to_string(i) + ".example"},
+          v,
           absl::FromUnixMicros(1750000000000000 + i)};
 }
 
@@ -38,7 +40,8 @@ JournalEntry NoVerdictEntry(int i) {
 }
 
 JournalEntry ErrorEntry(int i, std::string code) {
-  return {{"sha256", std::string(64, static_cast<char>('a' + i % 6))}, LookupError{code},
+  return {{"sha256", std::string(64, static_cast<char>('a' + i % 6))},
+          LookupError{code},
           absl::FromUnixSeconds(1000 + i)};
 }
 

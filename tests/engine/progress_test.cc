@@ -1,9 +1,9 @@
 #include "engine/progress.h"
 
-#include <gtest/gtest.h>
-
 #include <sstream>
 #include <string>
+
+#include <gtest/gtest.h>
 
 namespace enrich::engine {
 namespace {

@@ -1,14 +1,14 @@
 #include "engine/run_stats.h"
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
+#include "tests/engine/temp_dir.h"
 
 #include <algorithm>
 #include <random>
 #include <thread>
 #include <vector>
 
-#include "tests/engine/temp_dir.h"
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 
 namespace enrich::engine {
 namespace {
@@ -36,8 +36,8 @@ RunStats& FillFixedRun(RunStats& stats, schema::FakeClock& clock) {
   stats.CountStatus("skipped", 40);
   stats.CountStatus("error:503", 6);
   stats.CountStatus("error:deadline_exceeded", 4);
-  stats.RecordLatency(absl::Milliseconds(2));    // ≤ 0.0025
-  stats.RecordLatency(absl::Milliseconds(20));   // ≤ 0.025
+  stats.RecordLatency(absl::Milliseconds(2));   // ≤ 0.0025
+  stats.RecordLatency(absl::Milliseconds(20));  // ≤ 0.025
   stats.RecordLatency(absl::Milliseconds(20));
   stats.RecordLatency(absl::Milliseconds(100));  // ≤ 0.1 (edge is inclusive)
   stats.RecordLatency(absl::Seconds(90));        // only +Inf

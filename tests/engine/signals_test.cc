@@ -1,11 +1,11 @@
 #include "engine/signals.h"
 
-#include <gtest/gtest.h>
-#include <signal.h>
+#include "engine/exit_codes.h"
 
 #include <cstdlib>
 
-#include "engine/exit_codes.h"
+#include <gtest/gtest.h>
+#include <signal.h>
 
 namespace enrich::engine {
 namespace {

@@ -1,8 +1,6 @@
 #ifndef ENRICH_TESTS_ENGINE_TEMP_DIR_H_
 #define ENRICH_TESTS_ENGINE_TEMP_DIR_H_
 
-#include <stdlib.h>
-
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -10,6 +8,7 @@
 #include <string>
 
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
 namespace enrich::testing {
 
