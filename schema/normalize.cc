@@ -214,7 +214,7 @@ std::string RefangOnce(absl::string_view in) {
 // A sound over-approximation of "Refang changes this": every rule needs a bracket, a space or a
 // defanged scheme at the start. Lets NormalizeObservable skip the refang buffer on clean input.
 bool MayNeedRefang(absl::string_view text) {
-  if (!text.empty()) {
+  if (!text.empty() && !absl::StartsWith(text, "http")) {  // clean `http` is the common case
     const char c = Lower(text[0]);
     absl::string_view unused;
     bool secure;
@@ -256,14 +256,25 @@ absl::string_view KindName(Kind kind) {
 }
 
 Kind KindOfType(absl::string_view type) {
-  static constexpr Kind kKinds[] = {Kind::kIp,  Kind::kIpv6, Kind::kUrl,    Kind::kEmail,
-                                    Kind::kMd5, Kind::kSha1, Kind::kSha256, Kind::kDomain};
-  if (type == "auto") return Kind::kAuto;
-  if (type.size() > 6) return Kind::kOther;  // longer than all names above, as most CTIA types
-  for (Kind k : kKinds) {
-    if (type == KindName(k)) return k;
+  // Called once per row: dispatch on the length before comparing.
+  switch (type.size()) {
+    case 2:
+      return type == "ip" ? Kind::kIp : Kind::kOther;
+    case 3:
+      if (type == "url") return Kind::kUrl;
+      return type == "md5" ? Kind::kMd5 : Kind::kOther;
+    case 4:
+      if (type == "auto") return Kind::kAuto;
+      if (type == "ipv6") return Kind::kIpv6;
+      return type == "sha1" ? Kind::kSha1 : Kind::kOther;
+    case 5:
+      return type == "email" ? Kind::kEmail : Kind::kOther;
+    case 6:
+      if (type == "domain") return Kind::kDomain;
+      return type == "sha256" ? Kind::kSha256 : Kind::kOther;
+    default:
+      return Kind::kOther;
   }
-  return Kind::kOther;
 }
 
 // Position just past `scheme://`, 0 when the value does not start with one.

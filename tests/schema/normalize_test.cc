@@ -219,6 +219,8 @@ std::vector<Case> Cases() {
       Ok("user", "DOMAIN\\Alice", "user", "DOMAIN\\Alice"),
       Ok("quantum_id", "Q-1", "quantum_id", "Q-1"),
       Ok("IP", "1.2.3.4", "IP", "1.2.3.4"),  // type names are case-sensitive (§1.1)
+      Ok("sha512", " AB[.]CD ", "sha512", "AB[.]CD"),
+      Ok("ipv7", "::1", "ipv7", "::1"),
       Bad("file_name", " \t ", "empty value"),
   };
 }
