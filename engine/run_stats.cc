@@ -30,7 +30,7 @@ struct CounterInfo {
   const char* help;
 };
 constexpr CounterInfo kCounters[kRunCounterCount] = {
-    {RunCounter::kRowsRead, "rows_read", "rows_total", "Data rows read by the last run."},
+    {RunCounter::kRowsRead, "rows", "rows_total", "Data rows read by the last run."},
     {RunCounter::kRowsWritten, "rows_written", "rows_written_total",
      "Data rows written by the last run."},
     {RunCounter::kBytesRead, "bytes_read", "input_bytes_total",
@@ -39,7 +39,7 @@ constexpr CounterInfo kCounters[kRunCounterCount] = {
      "Distinct observables in the last run's input."},
     {RunCounter::kCacheHits, "cache_hits", "cache_hits_total",
      "Unique observables answered without a lookup (journal or cache)."},
-    {RunCounter::kLookupsSent, "lookups_sent", "lookups_total",
+    {RunCounter::kLookupsSent, "lookups", "lookups_total",
      "Verdict lookups sent to CTIA by the last run."},
     {RunCounter::kLookupsSettled, "lookups_settled", "lookups_settled_total",
      "Verdict lookups answered (verdict, no verdict or error)."},

@@ -124,7 +124,8 @@ class RunStats {
 std::string FormatRunSummary(const RunStatsSnapshot& s);
 
 // JSON summary (an object; times as ISO-8601 UTC with milliseconds, latency in seconds with
-// the non-empty buckets), and back.
+// the non-empty buckets), and back. Keeps the keys of the first CLI's summary (`rows`,
+// `unique_observables`, `lookups`, `statuses`, `seconds`) so existing consumers go on working.
 std::string EncodeRunStatsJson(const RunStatsSnapshot& s);
 absl::StatusOr<RunStatsSnapshot> DecodeRunStatsJson(absl::string_view json);
 

@@ -133,7 +133,7 @@ TEST(RunStatsTest, JsonRoundTrip) {
   RunStatsSnapshot s = stats.Snapshot();
   std::string json = EncodeRunStatsJson(s);
   EXPECT_THAT(json, HasSubstr("\"started\":\"2026-01-01T00:00:00.000Z\""));
-  EXPECT_THAT(json, HasSubstr("\"rows_read\":1000"));
+  EXPECT_THAT(json, HasSubstr("\"rows\":1000"));
   EXPECT_THAT(json, HasSubstr("\"rows_per_second\":25.0"));
   EXPECT_THAT(json, HasSubstr("\"error:503\":6"));
   absl::StatusOr<RunStatsSnapshot> back = DecodeRunStatsJson(json);
