@@ -393,6 +393,18 @@ TEST_F(RouterTest, PostWithInvalidJsonIs400ParseException) {
   EXPECT_NE(Str(Parse(r.body), "message"), "<missing>");
 }
 
+TEST_F(RouterTest, DeeplyNestedJsonIs400NotACrash) {
+  const std::string auth = Bearer();
+  // A million levels: the iterative parser takes them; the depth check refuses them.
+  const std::string deep = std::string(1000000, '[') + std::string(1000000, ']');
+  SimResponse r = Call("POST", "/ctia/judgement", deep, auth);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_THAT(r.body, HasSubstr("nested deeper than 64"));
+  r = Call("POST", "/ctia/bulk", absl::StrCat(R"({"judgements":)", deep, "}"), auth);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(Call("POST", "/ctia/judgement", std::string(100000, '['), auth).status, 400);
+}
+
 TEST_F(RouterTest, PostWithOwnIdNeedsSpecifyIdCapability) {
   SimResponse r = Call("POST", "/ctia/judgement",
                        Judgement("ip", "1.2.3.4", 2, 90, R"(,"id":"judgement-mine")"), Bearer());
