@@ -72,10 +72,13 @@ size_t ChunkReader::Scan() {
 
 absl::StatusOr<bool> ChunkReader::Next(Chunk& chunk) {
   for (;;) {
-    // Read until the buffer holds a chunk's worth (or the input ends).
-    while (!eof_ && buf_.size() < chunk_size_) {
+    // Read until the buffer holds a chunk's worth (or the input ends), and at first at least
+    // the 3 bytes of a possible BOM.
+    while (!eof_ && (buf_.size() < chunk_size_ || (!started_ && buf_.size() < 3))) {
       const size_t old = buf_.size();
-      const size_t want = std::max(chunk_size_ - old, std::min<size_t>(chunk_size_, 64 << 10));
+      const size_t target = std::max<size_t>(chunk_size_, started_ ? 1 : 3);
+      const size_t want =
+          std::max(target > old ? target - old : 1, std::min<size_t>(chunk_size_, 64 << 10));
       buf_.resize(old + want);
       absl::StatusOr<size_t> n = source_.Read(buf_.data() + old, want);
       if (!n.ok()) {

@@ -243,6 +243,7 @@ void LookupDispatcher::Pump() {
       ++in_flight_;
     }
     sent_.fetch_add(1, std::memory_order_relaxed);
+    if (options_.stats != nullptr) options_.stats->Add(RunCounter::kLookupsSent);
     const auto started = std::chrono::steady_clock::now();
     source_.LookupVerdict(o, [this, o, started](absl::StatusOr<schema::VerdictResult> result) {
       OnDone(o, started, std::move(result));
@@ -254,7 +255,12 @@ void LookupDispatcher::Pump() {
 void LookupDispatcher::OnDone(const schema::Observable& o,
                               std::chrono::steady_clock::time_point started,
                               absl::StatusOr<schema::VerdictResult> result) {
-  latency_.Record(absl::FromChrono(std::chrono::steady_clock::now() - started));
+  const absl::Duration took = absl::FromChrono(std::chrono::steady_clock::now() - started);
+  latency_.Record(took);
+  if (options_.stats != nullptr) {
+    options_.stats->Add(RunCounter::kLookupsSettled);
+    options_.stats->RecordLatency(took);
+  }
   std::string error_text;
   bool fatal = false;
   if (!result.ok()) {
@@ -697,7 +703,7 @@ void AppendIsoMillis(std::string& out, int64_t unix_ms) {
   const int64_t day = doy - (153 * mp + 2) / 5 + 1;
   const int64_t month = mp < 10 ? mp + 3 : mp - 9;
   if (month <= 2) ++year;
-  if (year < 0 || year > 9999) {  // outside what the fixed layout holds
+  if (year < 1000 || year > 9999) {  // FormatIsoTime does not pad to 4 digits
     out.append(schema::FormatIsoTime(absl::FromUnixMillis(unix_ms)));
     return;
   }
@@ -753,7 +759,6 @@ absl::StatusOr<EnrichSummary> RunPipeline(ByteSource& in, ByteSink& out,
   Run run(options, std::move(layout), table, source);
   EnrichSummary summary;
   std::unique_ptr<ChunkWork> pending_first = *have_first ? std::move(first) : nullptr;
-  auto last_progress = std::chrono::steady_clock::now();
 
   auto input = [&](tbb::flow_control& fc) -> ChunkWork* {
     if (options.stop_requested != nullptr && options.stop_requested->load()) {
@@ -770,6 +775,10 @@ absl::StatusOr<EnrichSummary> RunPipeline(ByteSource& in, ByteSink& out,
       run.Fail(more.status());
       fc.stop();
       return nullptr;
+    }
+    if (options.stats != nullptr) {
+      // Here, in the serial input stage: the source is not thread-safe.
+      options.stats->Set(RunCounter::kBytesRead, in.raw_bytes_read());
     }
     if (!*more) {
       fc.stop();
@@ -813,12 +822,15 @@ absl::StatusOr<EnrichSummary> RunPipeline(ByteSource& in, ByteSink& out,
           w->fixed_counts[i];
     }
     for (const auto& [status, count] : w->error_counts) summary.statuses[status] += count;
-    if (options.on_progress) {
-      const auto now = std::chrono::steady_clock::now();
-      if (now - last_progress >= std::chrono::milliseconds(500)) {
-        last_progress = now;
-        options.on_progress(summary.rows, reader.bytes_read(), run.dispatcher().sent());
+    if (options.stats != nullptr) {
+      RunStats& st = *options.stats;
+      st.Add(RunCounter::kRowsRead, w->rows.size());
+      st.Add(RunCounter::kRowsWritten, w->rows.size());
+      st.Add(RunCounter::kCacheHits, w->hits);
+      for (size_t i = 0; i < kFixedStatuses; ++i) {
+        if (w->fixed_counts[i] > 0) st.CountStatus(kFixedStatusNames[i], w->fixed_counts[i]);
       }
+      for (const auto& [status, count] : w->error_counts) st.CountStatus(status, count);
     }
   };
 
@@ -849,8 +861,8 @@ absl::StatusOr<EnrichSummary> RunPipeline(ByteSource& in, ByteSink& out,
       absl::ToDoubleMilliseconds(run.dispatcher().latency().Percentile(0.99));
   summary.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  if (options.on_progress) {
-    options.on_progress(summary.rows, summary.input_bytes, summary.lookups);
+  if (options.stats != nullptr) {
+    options.stats->Set(RunCounter::kUniqueObservables, summary.unique_observables);
   }
   return summary;
 }

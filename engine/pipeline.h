@@ -14,6 +14,7 @@
 #include "absl/strings/string_view.h"
 #include "engine/byte_io.h"
 #include "engine/extract.h"
+#include "engine/run_stats.h"
 #include "engine/verdict_table.h"
 #include "schema/allowlist.h"
 #include "transport/verdict_source.h"
@@ -46,8 +47,9 @@ struct PipelineOptions {
   std::function<void(const schema::Observable&, const absl::StatusOr<schema::VerdictResult>&,
                      absl::string_view error_text)>
       on_lookup_settled;
-  // Told about every 0.5 s and at the end, from the writer stage (a TBB thread).
-  std::function<void(uint64_t rows, uint64_t input_bytes, uint64_t lookups)> on_progress;
+  // Live counters (rows, bytes, cache hits, lookups sent/settled, statuses, latency) for the
+  // progress line and the summaries; may be null.
+  RunStats* stats = nullptr;
 };
 
 // What a run did. `statuses` counts cells (row × observable column) per status value; with one

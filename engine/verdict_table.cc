@@ -180,28 +180,31 @@ void VerdictTable::Store(Shard& shard, Entry& e, const Settled& s, absl::Time ex
   }
 }
 
-Settled VerdictTable::Complete(absl::string_view type, absl::string_view value,
-                               const absl::StatusOr<schema::VerdictResult>& result,
-                               absl::string_view error_text) {
-  const absl::Time now = clock_.Now();
+std::pair<Settled, absl::Time> VerdictTable::ToStore(
+    const absl::StatusOr<schema::VerdictResult>& result, absl::string_view error_text,
+    absl::Time now) const {
   const absl::Time cap = now + options_.max_ttl;
   Settled s;
-  absl::Time expiry;
   if (!result.ok()) {
     s.kind = Settled::Kind::kFailed;
     s.error = error_text;
-    expiry = now + options_.failed_ttl;
-  } else if (const auto* v = std::get_if<schema::Verdict>(&*result)) {
+    return {s, now + options_.failed_ttl};
+  }
+  if (const auto* v = std::get_if<schema::Verdict>(&*result)) {
     s.kind = Settled::Kind::kVerdict;
     s.disposition = static_cast<int8_t>(v->disposition);
     s.valid_until_ms = ToMs(v->valid_time.end_time);
     s.judgement_id = v->judgement_id;
-    expiry = std::min(v->valid_time.end_time, cap);
-  } else {
-    s.kind = Settled::Kind::kNoVerdict;
-    expiry = std::min(now + options_.negative_ttl, cap);
+    return {s, std::min(v->valid_time.end_time, cap)};
   }
+  s.kind = Settled::Kind::kNoVerdict;
+  return {s, std::min(now + options_.negative_ttl, cap)};
+}
 
+Settled VerdictTable::Complete(absl::string_view type, absl::string_view value,
+                               const absl::StatusOr<schema::VerdictResult>& result,
+                               absl::string_view error_text) {
+  const auto [s, expiry] = ToStore(result, error_text, clock_.Now());
   std::string key;
   ComposeKey(key, type, value);
   Shard& shard = ShardFor(key);
@@ -244,8 +247,10 @@ void VerdictTable::Abandon(absl::string_view type, absl::string_view value,
   }
 }
 
-void VerdictTable::Preload(absl::string_view type, absl::string_view value,
-                           const Settled& settled, absl::Time expiry) {
+void VerdictTable::Restore(absl::string_view type, absl::string_view value,
+                           const absl::StatusOr<schema::VerdictResult>& result,
+                           absl::string_view error_text, absl::Time settled_at) {
+  const auto [settled, expiry] = ToStore(result, error_text, settled_at);
   std::string key;
   ComposeKey(key, type, value);
   Shard& shard = ShardFor(key);

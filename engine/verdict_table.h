@@ -90,10 +90,11 @@ class VerdictTable {
   // kFailed answer with `error_text`.
   void Abandon(absl::string_view type, absl::string_view value, absl::string_view error_text);
 
-  // Stores a settled answer known from elsewhere (the resume journal). An existing settled
-  // entry is replaced; a pending one is left alone.
-  void Preload(absl::string_view type, absl::string_view value, const Settled& settled,
-               absl::Time expiry);
+  // Stores the answer of a lookup settled earlier, at `settled_at` (the resume journal): the
+  // expiry counts from then. An existing settled entry is replaced; a pending one is left alone.
+  void Restore(absl::string_view type, absl::string_view value,
+               const absl::StatusOr<schema::VerdictResult>& result, absl::string_view error_text,
+               absl::Time settled_at);
 
   size_t size() const;        // entries, any state
   size_t bytes_used() const;  // hash slots + arena blocks
@@ -102,6 +103,10 @@ class VerdictTable {
   struct Entry;
   struct Shard;
   Shard& ShardFor(absl::string_view key);
+  // The answer to store for `result` settled at `now`, and when it expires. Views point into
+  // `result` and `error_text`.
+  std::pair<Settled, absl::Time> ToStore(const absl::StatusOr<schema::VerdictResult>& result,
+                                         absl::string_view error_text, absl::Time now) const;
   // Stores `settled` into `e` (copying strings into the shard's arena) and takes its listeners.
   void Store(Shard& shard, Entry& e, const Settled& settled, absl::Time expiry)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);

@@ -168,13 +168,14 @@ TEST_F(VerdictTableTest, AbandonTellsWaitersAndForgetsTheKey) {
   EXPECT_EQ(table.Resolve("domain", "a.com", &l, 0).resolution, VerdictTable::Resolution::kMiss);
 }
 
-TEST_F(VerdictTableTest, PreloadedAnswersAreHitsUntilTheirExpiry) {
-  VerdictTable table(clock_);
-  Settled s;
-  s.kind = Settled::Kind::kVerdict;
-  s.disposition = 1;
-  s.judgement_id = "j-7";
-  table.Preload("domain", "pre.com", s, clock_.Now() + absl::Minutes(5));
+TEST_F(VerdictTableTest, RestoredAnswersExpireCountingFromTheirSettlement) {
+  // Settled 55 minutes ago, capped at 1 hour: 5 minutes left.
+  VerdictTable::Options options;
+  options.max_ttl = absl::Hours(1);
+  VerdictTable table(clock_, options);
+  table.Restore("domain", "pre.com",
+                schema::VerdictResult(MakeVerdict(schema::EndOfTime(), "j-7")), "",
+                clock_.Now() - absl::Minutes(55));
   RecordingListener l;
   auto r = table.Resolve("domain", "pre.com", &l, 0);
   ASSERT_EQ(r.resolution, VerdictTable::Resolution::kHit);

@@ -4,17 +4,32 @@
 
 #include <cerrno>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iostream>
 #include <memory>
 #include <optional>
+#include <sstream>
+#include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "absl/time/time.h"
+#include "engine/byte_io.h"
 #include "engine/enricher.h"
-#include "rapidjson/stringbuffer.h"
-#include "rapidjson/writer.h"
+#include "engine/exit_codes.h"
+#include "engine/journal.h"
+#include "engine/pipeline.h"
+#include "engine/progress.h"
+#include "engine/run_stats.h"
+#include "engine/signals.h"
+#include "engine/verdict_table.h"
+#include "schema/allowlist.h"
+#include "schema/clock.h"
 #include "schema/observable.h"
+#include "schema/time_format.h"
 #include "tools/cli/ctia_stack.h"
 
 namespace enrich::cli {
@@ -24,38 +39,63 @@ void Fail(absl::string_view message) {
   std::fprintf(stderr, "ctia-enrich: %.*s\n", static_cast<int>(message.size()), message.data());
 }
 
-// Closes a FILE* we opened (not stdin/stdout).
-struct FileCloser {
-  void operator()(std::FILE* f) const {
-    if (f != stdin && f != stdout) std::fclose(f);
+// "ndjson" for *.ndjson / *.jsonl, "csv" for *.csv / *.tsv (optionally .gz / .zst), else
+// nullopt.
+std::optional<std::string> FormatByExtension(absl::string_view path) {
+  for (absl::string_view z : {".gz", ".zst"}) {
+    if (absl::EndsWith(path, z)) path.remove_suffix(z.size());
   }
-};
-using FilePtr = std::unique_ptr<std::FILE, FileCloser>;
+  if (absl::EndsWith(path, ".ndjson") || absl::EndsWith(path, ".jsonl")) return "ndjson";
+  if (absl::EndsWith(path, ".csv") || absl::EndsWith(path, ".tsv")) return "csv";
+  return std::nullopt;
+}
 
-bool WriteSummaryJson(const std::string& path, const engine::EnrichSummary& s) {
-  rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-  w.StartObject();
-  w.Key("rows");
-  w.Uint64(s.rows);
-  w.Key("unique_observables");
-  w.Uint64(s.unique_observables);
-  w.Key("lookups");
-  w.Uint64(s.lookups);
-  w.Key("statuses");
-  w.StartObject();
-  for (const auto& [status, count] : s.statuses) {
-    w.Key(status.c_str());
-    w.Uint64(count);
+absl::StatusOr<engine::DataFormat> ParseFormat(absl::string_view flag, absl::string_view value) {
+  if (value == "csv") return engine::DataFormat::kCsv;
+  if (value == "ndjson") return engine::DataFormat::kNdjson;
+  return absl::InvalidArgumentError(
+      absl::StrCat(flag, " \"", value, "\": expected csv or ndjson"));
+}
+
+absl::StatusOr<engine::Compression> ParseCompression(absl::string_view value) {
+  if (value == "auto") return engine::Compression::kAuto;
+  if (value == "none") return engine::Compression::kNone;
+  if (value == "gzip" || value == "gz") return engine::Compression::kGzip;
+  if (value == "zstd" || value == "zst") return engine::Compression::kZstd;
+  return absl::InvalidArgumentError(
+      absl::StrCat("--compression \"", value, "\": expected auto, none, gzip or zstd"));
+}
+
+absl::StatusOr<char> ParseDelimiter(absl::string_view value) {
+  if (value == "\\t" || value == "tab" || value == "\t") return '\t';
+  if (value == "," || value == ";" || value == "|") return value[0];
+  return absl::InvalidArgumentError(
+      absl::StrCat("--delimiter \"", value, "\": expected one of , ; | tab"));
+}
+
+// The journal's outcome for a settled lookup, and back.
+engine::LookupOutcome ToOutcome(const absl::StatusOr<schema::VerdictResult>& r,
+                                absl::string_view error_text) {
+  if (!r.ok()) {
+    absl::string_view code = error_text;
+    absl::ConsumePrefix(&code, "error:");
+    return engine::LookupError{std::string(code)};
   }
-  w.EndObject();
-  w.Key("seconds");
-  w.Double(s.seconds);
-  w.EndObject();
-  FilePtr f(std::fopen(path.c_str(), "w"));
-  if (!f) return false;
-  return std::fwrite(buf.GetString(), 1, buf.GetSize(), f.get()) == buf.GetSize() &&
-         std::fputc('\n', f.get()) != EOF;
+  if (const auto* v = std::get_if<schema::Verdict>(&*r)) return *v;
+  return schema::NoVerdict{};
+}
+
+void RestoreEntry(engine::VerdictTable& table, const engine::JournalEntry& e) {
+  const schema::Observable& o = e.observable;
+  if (const auto* v = std::get_if<schema::Verdict>(&e.outcome)) {
+    table.Restore(o.type, o.value, schema::VerdictResult(*v), "", e.settled_at);
+  } else if (std::holds_alternative<schema::NoVerdict>(e.outcome)) {
+    table.Restore(o.type, o.value, schema::VerdictResult(schema::NoVerdict{}), "", e.settled_at);
+  } else {
+    const auto& err = std::get<engine::LookupError>(e.outcome);
+    table.Restore(o.type, o.value, absl::UnknownError(err.code), absl::StrCat("error:", err.code),
+                  e.settled_at);
+  }
 }
 
 }  // namespace
@@ -63,43 +103,134 @@ bool WriteSummaryJson(const std::string& path, const engine::EnrichSummary& s) {
 CLI::App* AddRunCommand(CLI::App& app, RunFlags& flags) {
   CLI::App* run = app.add_subcommand(
       "run",
-      "Enrich a CSV log export: look up the CTIA verdict of each distinct value of one column "
-      "and write every row back, in order, with ctia_disposition, ctia_disposition_name, "
-      "ctia_judgement_id, ctia_valid_until and ctia_status columns added.");
-  run->add_option("-i,--input", flags.input, "Input CSV with a header line ('-' = stdin)")
+      "Enrich a log export (CSV or NDJSON): look up the CTIA verdict of each distinct observable "
+      "of the given columns and write every row back, in order, with ctia_disposition, "
+      "ctia_disposition_name, ctia_judgement_id, ctia_valid_until and ctia_status added "
+      "(ctia_<column>_<field> with several columns).");
+  run->add_option("-i,--input", flags.input,
+                  "Input file ('-' = stdin); gzip/zstd detected by their magic bytes")
       ->required();
   run->add_option("-o,--output", flags.output,
-                  "Output CSV ('-' = stdout). Written to a temporary file beside it and renamed "
+                  "Output file ('-' = stdout). Written to a temporary file beside it and renamed "
                   "when complete, so a partial file never appears.")
       ->required();
-  run->add_option("--column", flags.column,
-                  "Observable column as NAME[:TYPE], e.g. 'domain' or 'dst:ip'. TYPE is a CTIA "
-                  "observable type; it may be left out when NAME is one.")
+  run->add_option("--column", flags.columns,
+                  "Observable column as NAME[:TYPE|auto], repeatable, e.g. 'domain', 'dst:ip', "
+                  "'url:auto', 'dns.query.name:domain' (NDJSON path), '3:ip' (--no-header)")
       ->required();
-  AddCtiaFlags(*run, flags.ctia);
+  run->add_option("--input-format", flags.input_format,
+                  "csv or ndjson (default: by extension, .ndjson/.jsonl = ndjson)");
+  run->add_option("--output-format", flags.output_format,
+                  "csv or ndjson (default: by the output's extension, else the input format)");
+  run->add_option("--delimiter", flags.delimiter, "CSV delimiter: , ; | or tab")
+      ->capture_default_str();
+  run->add_flag("--no-header", flags.no_header,
+                "CSV input has no header line; columns are numbers (1 = first)");
+  run->add_option("--compression", flags.compression,
+                  "Output compression: auto (by extension .gz/.zst), none, gzip, zstd")
+      ->capture_default_str();
+  run->add_option("--allowlist", flags.allowlist,
+                  "File of observables never looked up (exact, *.suffix, CIDR, type:value); "
+                  "their rows get status skipped");
+  run->add_option("--threads", flags.threads, "Worker threads (0 = all cores)");
+  run->add_option("--chunk-size", flags.chunk_size, "Bytes per pipeline chunk")
+      ->capture_default_str();
+  run->add_flag("--strict", flags.strict,
+                "Stop at the first malformed row (file:line) instead of passing it through "
+                "with status invalid_row");
+  run->add_flag("--resume", flags.resume,
+                "Continue an interrupted run: reload the journal, skip its settled lookups");
+  run->add_option("--journal", flags.journal,
+                  "Journal of settled lookups (default <output>.journal; none for stdout)");
   run->add_option("--summary-json", flags.summary_json, "Also write the run summary as JSON here");
+  run->add_option("--prometheus", flags.prometheus,
+                  "Also write the run's metrics as a Prometheus textfile here");
+  run->add_option("--max-cache-ttl", flags.max_cache_ttl_seconds,
+                  "Longest time a verdict is reused within a run, seconds")
+      ->capture_default_str();
+  run->add_option("--prefix", flags.prefix, "Prefix of the added columns")->capture_default_str();
+  AddCtiaFlags(*run, flags.ctia);
   return run;
 }
 
 int RunEnrich(const RunFlags& flags) {
-  auto column = engine::ParseColumnSpec(flags.column);
-  if (!column.ok()) {
-    Fail(column.status().message());
-    return 2;
+  // Usage first: nothing is opened or sent before the flags make sense.
+  engine::PipelineOptions options;
+  for (const std::string& spec : flags.columns) {
+    auto column = engine::ParseColumnSpec(spec);
+    if (!column.ok()) {
+      Fail(column.status().message());
+      return engine::kExitUsage;
+    }
+    if (column->type != "auto" && !schema::IsKnownObservableType(column->type)) {
+      std::fprintf(stderr,
+                   "ctia-enrich: warning: \"%s\" is not an observable type this build knows; "
+                   "sending it to CTIA as given\n",
+                   column->type.c_str());
+    }
+    options.columns.push_back(*column);
   }
-  if (!schema::IsKnownObservableType(column->type)) {
-    std::fprintf(stderr,
-                 "ctia-enrich: warning: \"%s\" is not an observable type this build knows; "
-                 "sending it to CTIA as given\n",
-                 column->type.c_str());
+  auto in_format = ParseFormat(
+      "--input-format", !flags.input_format.empty()
+                            ? flags.input_format
+                            : FormatByExtension(flags.input).value_or("csv"));
+  // Output: the flag, else the output's extension, else the input's format.
+  auto out_format = ParseFormat(
+      "--output-format", !flags.output_format.empty()
+                             ? flags.output_format
+                             : FormatByExtension(flags.output)
+                                   .value_or(in_format.ok() &&
+                                                     *in_format == engine::DataFormat::kNdjson
+                                                 ? "ndjson"
+                                                 : "csv"));
+  auto delimiter = ParseDelimiter(flags.delimiter);
+  auto compression = ParseCompression(flags.compression);
+  for (const absl::Status& s : {in_format.status(), out_format.status(), delimiter.status(),
+                                compression.status()}) {
+    if (!s.ok()) {
+      Fail(s.message());
+      return engine::kExitUsage;
+    }
+  }
+  options.input_format = *in_format;
+  options.output_format = *out_format;
+  options.delimiter = *delimiter;
+  options.header = !flags.no_header;
+  options.prefix = flags.prefix;
+  options.strict = flags.strict;
+  options.chunk_size = flags.chunk_size;
+  options.threads = flags.threads > 0 ? static_cast<size_t>(flags.threads) : 0;
+  options.max_in_flight = static_cast<size_t>(flags.ctia.connections) * 8;
+  options.input_name = flags.input == "-" ? "<stdin>" : flags.input;
+
+  std::optional<schema::Allowlist> allowlist;
+  if (!flags.allowlist.empty()) {
+    std::ifstream f(flags.allowlist, std::ios::binary);
+    if (!f) {
+      Fail(absl::StrCat("cannot open allowlist \"", flags.allowlist, "\": ",
+                        std::strerror(errno)));
+      return engine::kExitUsage;
+    }
+    std::stringstream text;
+    text << f.rdbuf();
+    auto parsed = schema::Allowlist::Parse(text.str(), flags.allowlist);
+    if (!parsed.ok()) {
+      Fail(parsed.status().message());
+      return engine::kExitUsage;
+    }
+    allowlist = std::move(*parsed);
+    options.allowlist = &*allowlist;
   }
 
   // Input.
-  const bool from_stdin = flags.input == "-";
-  FilePtr in(from_stdin ? stdin : std::fopen(flags.input.c_str(), "rb"));
-  if (!in) {
+  if (flags.input != "-" && access(flags.input.c_str(), R_OK) != 0) {
     Fail(absl::StrCat("cannot open input \"", flags.input, "\": ", std::strerror(errno)));
-    return 1;
+    return engine::kExitFailed;
+  }
+  auto source = engine::OpenSource(flags.input, engine::Compression::kAuto);
+  if (!source.ok()) {
+    Fail(source.status().message());
+    return engine::kExitFailed;
   }
 
   auto stack = CtiaStack::Start(flags.ctia);
@@ -108,48 +239,125 @@ int RunEnrich(const RunFlags& flags) {
     return ExitCodeFor(stack.status());
   }
 
-  // Output: a temporary file beside the target, renamed when complete.
-  const bool to_stdout = flags.output == "-";
-  const std::string partial =
-      to_stdout ? "" : absl::StrCat(flags.output, ".partial-", static_cast<long>(getpid()));
-  FilePtr out(to_stdout ? stdout : std::fopen(partial.c_str(), "wb"));
-  if (!out) {
-    Fail(absl::StrCat("cannot create output \"", partial, "\": ", std::strerror(errno)));
-    return 1;
+  // The verdict table, preloaded from the journal on --resume.
+  engine::VerdictTable::Options table_options;
+  table_options.max_ttl = absl::Seconds(flags.max_cache_ttl_seconds);
+  engine::VerdictTable table(schema::SystemClock::Instance(), table_options);
+  const std::string journal_path =
+      !flags.journal.empty() ? flags.journal
+      : flags.output != "-"  ? absl::StrCat(flags.output, ".journal")
+                             : "";
+  std::unique_ptr<engine::Journal> journal;
+  if (!journal_path.empty()) {
+    const std::string fingerprint = engine::RunFingerprint(
+        flags.input, (*source)->raw_size().value_or(0), absl::StrJoin(flags.columns, ","),
+        flags.ctia.endpoint);
+    auto opened = engine::Journal::Open(
+        journal_path, fingerprint, flags.resume, {},
+        [&table](engine::JournalEntry&& e) { RestoreEntry(table, e); });
+    if (!opened.ok()) {
+      Fail(opened.status().message());
+      return opened.status().code() == absl::StatusCode::kAlreadyExists ||
+                     opened.status().code() == absl::StatusCode::kFailedPrecondition
+                 ? engine::kExitUsage
+                 : engine::kExitFailed;
+    }
+    journal = *std::move(opened);
+    if (flags.resume) {
+      std::fprintf(stderr, "ctia-enrich: resuming: %llu settled lookups reloaded from %s\n",
+                   static_cast<unsigned long long>(journal->load().entries),
+                   journal_path.c_str());
+    }
+    options.on_lookup_settled = [&journal](const schema::Observable& o,
+                                           const absl::StatusOr<schema::VerdictResult>& r,
+                                           absl::string_view error_text) {
+      // A failed append loses crash safety only; the run goes on (journal.h).
+      (void)journal->Append({o, ToOutcome(r, error_text), absl::Now()});
+    };
   }
 
-  engine::EnrichOptions options;
-  options.column = *column;
-  options.input_name = from_stdin ? "<stdin>" : flags.input;
-  options.max_in_flight = static_cast<size_t>(flags.ctia.connections) * 8;
-  auto summary = engine::EnrichCsv(in.get(), out.get(), options, (*stack)->verdicts());
+  auto sink = engine::OpenSink(flags.output, *compression);
+  if (!sink.ok()) {
+    Fail(sink.status().message());
+    return engine::kExitFailed;
+  }
+
+  auto signals = engine::ScopedStopSignals::Install();
+  static std::atomic<bool> stop{false};
+  std::atomic<bool> polling_done{false};
+  // The pipeline polls an atomic; mirror the signal flag into it.
+  std::thread signal_poller([&polling_done] {
+    while (!polling_done.load()) {
+      if (engine::StopRequested()) stop.store(true);
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+  options.stop_requested = &stop;
+
+  engine::RunStats stats(schema::SystemClock::Instance());
+  options.stats = &stats;
+  engine::ProgressOptions progress_options;
+  progress_options.tty = engine::StderrIsTty();
+  progress_options.input_bytes = (*source)->raw_size();
+  engine::ProgressReporter progress(stats, schema::SystemClock::Instance(), std::cerr,
+                                    progress_options);
+  progress.Start();
+
+  auto summary = engine::RunPipeline(**source, **sink, options, table, (*stack)->verdicts());
   (*stack)->Shutdown();
+  polling_done.store(true);
+  signal_poller.join();
+  stats.SetTransportCounters((*stack)->client().Snapshot());
+  progress.Finish();
 
   if (!summary.ok()) {
-    if (!to_stdout) {
-      out.reset();
-      std::remove(partial.c_str());
+    (*sink)->Abandon();
+    const absl::Status& s = summary.status();
+    const std::optional<absl::Duration> wait = transport::CheckpointWait(s);
+    const bool interrupted = s.code() == absl::StatusCode::kCancelled && stop.load();
+    if (journal != nullptr) (void)journal->Close();
+    if (wait.has_value() || interrupted) {
+      const std::string when =
+          wait.has_value()
+              ? absl::StrCat(" after ", schema::FormatIsoTime(absl::Now() + *wait))
+              : "";
+      Fail(absl::StrCat(interrupted ? "interrupted" : s.message(), "; checkpointed: ",
+                        journal != nullptr
+                            ? absl::StrCat("settled lookups are in ", journal_path,
+                                           "; run the same command with --resume", when,
+                                           " to continue without repeating them")
+                            : "no journal (output is stdout): rerun to start again"));
+      return engine::kExitCheckpointed;
     }
-    Fail(summary.status().message());
-    return 1;
+    Fail(s.message());
+    return engine::kExitFailed;
   }
-  if (!to_stdout) {
-    const bool flushed = std::fflush(out.get()) == 0 && fsync(fileno(out.get())) == 0;
-    const bool closed = std::fclose(out.release()) == 0;
-    if (!flushed || !closed || std::rename(partial.c_str(), flags.output.c_str()) != 0) {
-      Fail(absl::StrCat("cannot write output \"", flags.output, "\": ", std::strerror(errno)));
-      std::remove(partial.c_str());
-      return 1;
+  if (absl::Status s = (*sink)->Finish(); !s.ok()) {
+    Fail(s.message());
+    if (journal != nullptr) (void)journal->Close();
+    return engine::kExitFailed;
+  }
+  // The output is complete: its journal has served its purpose.
+  if (journal != nullptr) {
+    (void)journal->Close();
+    std::remove(journal_path.c_str());
+  }
+  const engine::RunStatsSnapshot snapshot = stats.Snapshot();
+  std::fprintf(stderr, "%s", engine::FormatRunSummary(snapshot).c_str());
+  if (flags.output != "-") std::fprintf(stderr, "output:             %s\n", flags.output.c_str());
+  if (!flags.summary_json.empty()) {
+    if (absl::Status s = engine::WriteRunStatsJson(flags.summary_json, snapshot); !s.ok()) {
+      Fail(s.message());
+      return engine::kExitFailed;
     }
   }
-  std::fprintf(stderr, "%s", engine::FormatSummary(*summary).c_str());
-  if (!to_stdout) std::fprintf(stderr, "output:             %s\n", flags.output.c_str());
-  if (!flags.summary_json.empty() && !WriteSummaryJson(flags.summary_json, *summary)) {
-    Fail(absl::StrCat("cannot write summary \"", flags.summary_json, "\": ",
-                      std::strerror(errno)));
-    return 1;
+  if (!flags.prometheus.empty()) {
+    if (absl::Status s = engine::WritePrometheusFile(flags.prometheus, snapshot); !s.ok()) {
+      Fail(s.message());
+      return engine::kExitFailed;
+    }
   }
-  return 0;
+  return engine::kExitDone;
 }
 
 }  // namespace enrich::cli

@@ -2,6 +2,7 @@
 #define ENRICH_TOOLS_CLI_RUN_COMMAND_H_
 
 #include <string>
+#include <vector>
 
 #include "CLI/CLI.hpp"
 #include "tools/cli/ctia_stack.h"
@@ -12,16 +13,31 @@ namespace enrich::cli {
 struct RunFlags {
   std::string input;
   std::string output;
-  std::string column;
+  std::vector<std::string> columns;  // NAME[:TYPE|auto], repeatable
+  std::string input_format;          // csv | ndjson; empty = by the input's extension
+  std::string output_format;         // csv | ndjson; empty = by the output's extension, else input's
+  std::string delimiter = ",";       // , \t (or "tab") ; |
+  bool no_header = false;
+  std::string compression = "auto";  // of the output: auto (by extension) | none | gzip | zstd
+  std::string allowlist;             // optional path
+  int threads = 0;                   // 0 = all cores
+  size_t chunk_size = 1 << 20;
+  bool strict = false;
+  bool resume = false;
+  std::string journal;               // default <output>.journal (none for stdout)
+  std::string summary_json;          // optional path
+  std::string prometheus;            // optional path (node_exporter textfile)
+  double max_cache_ttl_seconds = 86400;
+  std::string prefix = "ctia_";
   CtiaFlags ctia;
-  std::string summary_json;  // optional path
 };
 
 // Registers `run` on `app`; the callback stores the flags.
 CLI::App* AddRunCommand(CLI::App& app, RunFlags& flags);
 
-// Runs the enrichment job. Returns the process exit code: 0 done, 1 failed (message on
-// stderr), 2 bad usage.
+// Runs the enrichment job. Returns the process exit code (engine/exit_codes.h): 0 done,
+// 1 failed (message on stderr), 2 bad usage, 75 checkpointed (rate-limit wait too long, or
+// SIGINT/SIGTERM): rerun with --resume.
 int RunEnrich(const RunFlags& flags);
 
 }  // namespace enrich::cli
