@@ -340,6 +340,21 @@ std::string EdnVector(const std::vector<SortValue>& values) {
   return absl::StrCat("[", absl::StrJoin(parts, " "), "]");
 }
 
+// header.payload.signature whose first two parts are base64url JSON objects: a JWT that
+// decodes, so rjwt gets as far as checking its signature.
+bool LooksLikeJwt(absl::string_view token) {
+  const std::vector<absl::string_view> parts = absl::StrSplit(token, '.');
+  if (parts.size() != 3 || parts[2].empty()) return false;
+  for (int i = 0; i < 2; ++i) {
+    std::string json;
+    if (!absl::WebSafeBase64Unescape(parts[i], &json)) return false;
+    rapidjson::Document doc;
+    doc.Parse(json.data(), json.size());
+    if (doc.HasParseError() || !doc.IsObject()) return false;
+  }
+  return true;
+}
+
 std::string SortValueText(const SortValue& v) {
   if (const int64_t* n = std::get_if<int64_t>(&v)) return absl::StrCat(*n);
   return std::get<std::string>(v);
@@ -687,6 +702,12 @@ SimResponse Router::HandleCtia(const SimRequest& request, absl::string_view path
   }
   TokenRegistry::Lookup lookup = tokens_.Find(absl::StripAsciiWhitespace(auth));
   if (lookup.state == TokenRegistry::Lookup::State::kUnknown) {
+    if (LooksLikeJwt(absl::StripAsciiWhitespace(auth))) {
+      // A well-formed JWT this server did not sign (rjwt `jwt_invalid_signature`, §8.2).
+      return Json(401, StringObject({{"error", "jwt_invalid_signature"},
+                                     {"error_description", "Invalid Signature"},
+                                     {"level", "warn"}}));
+    }
     return Json(401, StringObject({{"error", "jwt_decode_failed_exception"},
                                    {"error_description", "JWT decode failed"},
                                    {"level", "warn"}}));
@@ -929,22 +950,22 @@ SimResponse Router::HandleListJudgements(const Identity& who, absl::string_view 
   w.EndArray();
   SimResponse r = Json(200, Done(buf));
   r.headers.emplace_back("X-Total-Hits", absl::StrCat(total));
+  // ductile `pagination/response`: X-Next is {limit, offset+limit, search_after = the last
+  // hit's sort values}, form-encoded; it is present when the offset page leaves hits behind,
+  // or when a search_after page came back full (reference §4; ctia's offset-test pins it).
+  std::vector<SortValue> last;
   if (end > begin) {
-    const std::vector<SortValue> last = values_of(list[end - 1]);
+    last = values_of(list[end - 1]);
     r.headers.emplace_back("X-Sort", EdnVector(last));
-    const bool more = search_after.empty() ? total > offset + limit
-                                           : end - begin == static_cast<size_t>(limit);
-    if (more) {
-      std::string next = search_after.empty()
-                             ? absl::StrCat("limit=", limit, "&offset=", offset + limit)
-                             : absl::StrCat("limit=", limit);
-      if (!search_after.empty()) {
-        for (const SortValue& v : last) {
-          absl::StrAppend(&next, "&search_after=", schema::FormEncode(SortValueText(v)));
-        }
-      }
-      r.headers.emplace_back("X-Next", next);
+  }
+  const bool more = search_after.empty() ? total > offset + limit
+                                         : end - begin == static_cast<size_t>(limit);
+  if (more) {
+    std::string next = absl::StrCat("limit=", limit, "&offset=", offset + limit);
+    for (const SortValue& v : last) {
+      absl::StrAppend(&next, "&search_after=", schema::FormEncode(SortValueText(v)));
     }
+    r.headers.emplace_back("X-Next", std::move(next));
   }
   if (search_after.empty() && offset > 0 && offset + limit < kMaxResultWindow) {
     r.headers.emplace_back("X-Previous", absl::StrCat("limit=", limit, "&offset=",
@@ -1211,11 +1232,14 @@ SimResponse Router::HandleBulkGet(const Identity& who, absl::string_view query) 
   Key(w, "judgements");
   w.StartArray();
   for (const std::string& id : ids) {
+    // Missing ids are left out; ones the caller may not read come back as null
+    // (reference §6.2).
     std::optional<schema::Judgement> found = store_.Find(ShortIdOf(id));
-    if (found.has_value() && Visible(*found, who)) {
+    if (!found.has_value()) continue;
+    if (Visible(*found, who)) {
       schema::WriteJudgementJson(WithLongId(*std::move(found)), true, w);
     } else {
-      w.Null();  // unknown or invisible ids come back as null, in request order
+      w.Null();
     }
   }
   w.EndArray();
