@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace enrich::engine {
@@ -70,7 +71,15 @@ void CsvRecords::Parse(absl::string_view chunk, uint64_t first_line, bool starts
             r.problem_field = 0;
           }
           done = true;
+          // Only the end of input leaves a quote open (chunks end on record boundaries). Its
+          // last line end is the record's terminator, so the added columns stay on the line.
           r.raw = absl::string_view(base + record_start, n - record_start);
+          if (absl::EndsWith(r.raw, "\r\n")) {
+            r.terminator = "\r\n";
+          } else if (absl::EndsWith(r.raw, "\n")) {
+            r.terminator = "\n";
+          }
+          r.raw.remove_suffix(r.terminator.size());
           break;
         }
         ++i;  // closing quote

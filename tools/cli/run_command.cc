@@ -330,6 +330,16 @@ int RunEnrich(const RunFlags& flags) {
       return engine::kExitCheckpointed;
     }
     Fail(s.message());
+    if (journal != nullptr) {
+      if (s.code() == absl::StatusCode::kInvalidArgument && !flags.resume) {
+        // Bad input or usage (--strict, a missing column): the input will change before the
+        // next run, so this run's journal could never be resumed; leave nothing behind.
+        std::remove(journal_path.c_str());
+      } else {
+        Fail(absl::StrCat("settled lookups are kept in ", journal_path,
+                          "; once the cause is fixed, run the same command with --resume"));
+      }
+    }
     return engine::kExitFailed;
   }
   if (absl::Status s = (*sink)->Finish(); !s.ok()) {
