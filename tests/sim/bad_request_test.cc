@@ -42,36 +42,15 @@ uint64_t ResidentBytes() {
   return 0;
 }
 
-class BadRequestTest : public ::testing::Test {
+class BadRequestTest : public test_support::SimServerFixture {
  protected:
-  void SetUp() override {
-    SimOptions options;
-    options.bind = "127.0.0.1";
-    options.port = 0;
-    server_ = std::make_unique<SimServer>(std::move(options));
-    auto port = server_->Start();
-    ASSERT_TRUE(port.ok()) << port.status();
-    port_ = *port;
-  }
-
-  std::string Bearer() {
-    TestClient c(port_);
-    Response r = c.Send(http::verb::post, "/iroh/oauth2/token", "Basic Y2xpZW50OnNlY3JldA==",
-                        "grant_type=client_credentials");
-    rapidjson::Document doc;
-    doc.Parse(r.body().c_str());
-    if (!doc.IsObject() || !doc.HasMember("access_token")) return "Bearer none";
-    return absl::StrCat("Bearer ", doc["access_token"].GetString());
-  }
+  void SetUp() override { StartServer(); }
 
   // The server still answers a plain request on a new connection.
   void ExpectStillServing() {
     TestClient after(port_);
     EXPECT_EQ(after.Send(http::verb::get, "/ctia/version").result_int(), 200u);
   }
-
-  std::unique_ptr<SimServer> server_;
-  uint16_t port_ = 0;
 };
 
 TEST_F(BadRequestTest, OneMegabyteHeaderIs431OrClosed) {
@@ -151,15 +130,9 @@ TEST_F(BadRequestTest, HundredMegabyteBodyIsCutOffEarlyWithBoundedMemory) {
 }
 
 TEST_F(BadRequestTest, ChunkedBodyPastTheLimitIsRefusedWhileStreaming) {
-  server_.reset();
   SimOptions options;
-  options.bind = "127.0.0.1";
-  options.port = 0;
   options.body_limit = kMiB;
-  server_ = std::make_unique<SimServer>(std::move(options));
-  auto port = server_->Start();
-  ASSERT_TRUE(port.ok());
-  port_ = *port;
+  StartServer(options);
   TestClient c(port_);
   std::thread writer([&] {
     c.WriteRaw("POST /ctia/judgement HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");

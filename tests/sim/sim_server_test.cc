@@ -35,32 +35,7 @@ using ::testing::HasSubstr;
 using Response = http::response<http::string_body>;
 using test_support::TestClient;
 
-class SimServerTest : public ::testing::Test {
- protected:
-  void StartServer(SimOptions options = {}) {
-    options.bind = "127.0.0.1";
-    options.port = 0;
-    server_ = std::make_unique<SimServer>(std::move(options));
-    auto port = server_->Start();
-    ASSERT_TRUE(port.ok()) << port.status();
-    port_ = *port;
-  }
-
-  std::string Bearer() {
-    TestClient c(port_);
-    Response r = c.Send(http::verb::post, "/iroh/oauth2/token",
-                        "Basic " + absl::Base64Escape("client:secret"),
-                        "grant_type=client_credentials");
-    EXPECT_EQ(r.result_int(), 200u) << r.body();
-    rapidjson::Document doc;
-    doc.Parse(r.body().c_str());
-    if (!doc.IsObject() || !doc.HasMember("access_token")) return "Bearer none";
-    return absl::StrCat("Bearer ", doc["access_token"].GetString());
-  }
-
-  std::unique_ptr<SimServer> server_;
-  uint16_t port_ = 0;
-};
+class SimServerTest : public test_support::SimServerFixture {};
 
 TEST_F(SimServerTest, StartsOnAFreePortAndAnswersVersion) {
   StartServer();

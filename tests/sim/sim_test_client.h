@@ -16,6 +16,12 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "rapidjson/document.h"
+#include "tools/sim/sim_server.h"
+
 namespace enrich::sim::test_support {
 
 namespace beast = boost::beast;
@@ -108,6 +114,44 @@ class TestClient {
   tcp::socket socket_;
   beast::flat_buffer buffer_;
   beast::error_code ec_;
+};
+
+// A real SimServer on 127.0.0.1, port 0, started by StartServer(); Bearer() fetches a token
+// for the default client through the token endpoint.
+class SimServerFixture : public ::testing::Test {
+ protected:
+  void StartServer(SimOptions options = {}) {
+    server_.reset();
+    options.bind = "127.0.0.1";
+    options.port = 0;
+    server_ = std::make_unique<SimServer>(std::move(options));
+    auto port = server_->Start();
+    ASSERT_TRUE(port.ok()) << port.status();
+    port_ = *port;
+  }
+
+  Response Send(http::verb verb, const std::string& target, const std::string& auth = "",
+                const std::string& body = "") {
+    TestClient c(port_);
+    return c.Send(verb, target, auth, body);
+  }
+
+  Response Token() {
+    return Send(http::verb::post, "/iroh/oauth2/token",
+                "Basic " + absl::Base64Escape("client:secret"), "grant_type=client_credentials");
+  }
+
+  std::string Bearer() {
+    Response r = Token();
+    EXPECT_EQ(r.result_int(), 200u) << r.body();
+    rapidjson::Document doc;
+    doc.Parse(r.body().c_str());
+    if (!doc.IsObject() || !doc.HasMember("access_token")) return "Bearer none";
+    return absl::StrCat("Bearer ", doc["access_token"].GetString());
+  }
+
+  std::unique_ptr<SimServer> server_;
+  uint16_t port_ = 0;
 };
 
 }  // namespace enrich::sim::test_support

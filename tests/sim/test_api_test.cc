@@ -25,41 +25,17 @@ using test_support::TestClient;
 using ::testing::HasSubstr;
 namespace http = boost::beast::http;
 
-class TestApiTest : public ::testing::Test {
+class TestApiTest : public test_support::SimServerFixture {
  protected:
   void SetUp() override { Start(SimOptions{}); }
 
   void Start(SimOptions options, bool test_api = true) {
-    options.bind = "127.0.0.1";
-    options.port = 0;
     options.test_api = test_api;
-    server_ = std::make_unique<SimServer>(std::move(options));
-    auto port = server_->Start();
-    ASSERT_TRUE(port.ok()) << port.status();
-    port_ = *port;
-  }
-
-  Response Send(http::verb verb, const std::string& target, const std::string& auth = "",
-                const std::string& body = "") {
-    TestClient c(port_);
-    return c.Send(verb, target, auth, body);
+    StartServer(std::move(options));
   }
 
   Response Control(http::verb verb, const std::string& what, const std::string& body = "") {
     return Send(verb, "/__test__/" + what, "", body);
-  }
-
-  Response Token() {
-    return Send(http::verb::post, "/iroh/oauth2/token",
-                "Basic " + absl::Base64Escape("client:secret"), "grant_type=client_credentials");
-  }
-
-  std::string Bearer() {
-    Response r = Token();
-    rapidjson::Document doc;
-    doc.Parse(r.body().c_str());
-    if (!doc.IsObject() || !doc.HasMember("access_token")) return "Bearer none";
-    return absl::StrCat("Bearer ", doc["access_token"].GetString());
   }
 
   Response Verdict(const std::string& auth, const std::string& value = "192.0.2.1") {
@@ -71,8 +47,6 @@ class TestApiTest : public ::testing::Test {
     ASSERT_EQ(r.result_int(), 200u) << r.body();
   }
 
-  std::unique_ptr<SimServer> server_;
-  uint16_t port_ = 0;
 };
 
 TEST_F(TestApiTest, OffByDefault) {
