@@ -14,6 +14,7 @@ packages=(
   libgtest-dev libgmock-dev
   libssl-dev              # TLS for the transport
   libcli11-dev            # command-line parsing
+  libtomlplusplus-dev     # TOML config of ctia-sim (--config)
   zlib1g-dev              # gzip inputs and outputs
   libzstd-dev             # zstd inputs and outputs
   libidn2-dev             # IDN domains → punycode (IDNA 2008/UTS#46) before lookup

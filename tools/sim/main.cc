@@ -16,34 +16,44 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "schema/json_codec.h"
-#include "tools/sim/rate_limiter.h"
+#include "tools/sim/sim_config.h"
 #include "tools/sim/sim_server.h"
 
 namespace {
 
-// "ID:SECRET[:ORG]" → SimClient. The secret may not contain ':'.
-bool ParseClient(const std::string& text, enrich::sim::SimClient* out) {
-  std::vector<std::string> parts = absl::StrSplit(text, ':');
-  if (parts.size() < 2 || parts.size() > 3 || parts[0].empty() || parts[1].empty()) {
-    return false;
+// The FILE of `--config FILE` / `--config=FILE`, read before the flags so that flags given
+// on the command line overwrite what the file set. Empty when absent or when help is asked.
+std::string ConfigPathFromArgs(int argc, char** argv) {
+  std::string path;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "-h" || arg == "--help") return "";
+    if (arg == "--config" && i + 1 < argc) path = argv[i + 1];
+    if (arg.rfind("--config=", 0) == 0) path = arg.substr(9);
   }
-  out->id = parts[0];
-  out->secret = parts[1];
-  if (parts.size() == 3 && !parts[2].empty()) out->org = parts[2];
-  return true;
+  return path;
 }
 
 int Run(int argc, char** argv) {
-  enrich::sim::SimOptions options;
+  enrich::sim::SimSettings settings;
+  enrich::sim::SimOptions& options = settings.options;
   options.port = 8080;
-  options.threads = std::max(1u, std::thread::hardware_concurrency());
-  std::vector<std::string> clients;
-  int token_ttl_seconds = 600;
-  std::string seed_file;
-  bool no_demo = false;
-  std::string rate_limit;
-  std::vector<std::string> rate_limit_customs;
+  options.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const std::string config_file = ConfigPathFromArgs(argc, argv);
+  if (!config_file.empty()) {
+    if (absl::Status loaded = enrich::sim::LoadSimConfig(config_file, settings); !loaded.ok()) {
+      std::cerr << "ctia-sim: --config: " << loaded.message() << "\n";
+      return 2;
+    }
+  }
+  std::vector<std::string>& clients = settings.client_flags;
+  int& token_ttl_seconds = settings.token_ttl_seconds;
+  std::string& seed_file = settings.seed_file;
+  bool& no_demo = settings.no_demo;
+  std::string& rate_limit = settings.rate_limit;
+  std::vector<std::string>& rate_limit_customs = settings.rate_limit_customs;
   std::string print_synthetic;
+  std::string config_flag = config_file;
 
   CLI::App app{
       "ctia-sim: a local server that answers like the Cisco Threat Intelligence API (CTIA) and "
@@ -53,7 +63,13 @@ int Run(int argc, char** argv) {
       "POST /ctia/bulk; GET /ctia/bulk?judgements=ID...; POST /ctia/graphql (subset: aliased "
       "observable(type:, value:) { verdict { ... } }); GET /ctia/status; GET /ctia/version.\n"
       "Once listening it prints one line, 'ctia-sim listening on http://HOST:PORT', and runs "
-      "until SIGINT or SIGTERM."};
+      "until SIGINT or SIGTERM.\n"
+      "Every option can also be set in a TOML file given with --config (see "
+      "configs/sim-local.toml); options given on the command line override the file."};
+  app.add_option("--config", config_flag,
+                 "TOML file of settings ([server], [auth], [data], [rate_limit], [test]; "
+                 "configs/sim-local.toml lists every key). Read first; command-line options "
+                 "override it. Unknown keys and bad values are errors naming file, line and key");
   app.add_option("--port", options.port, "TCP port to listen on; 0 picks a free one")
       ->capture_default_str();
   app.add_option("--bind", options.bind, "Address to listen on")->capture_default_str();
@@ -82,6 +98,25 @@ int Run(int argc, char** argv) {
                  "Most entities one POST /ctia/bulk may carry; more gets CTIA's 400")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  app.add_option("--visibility", settings.visibility,
+                 "CTIA's max-record-visibility: 'everyone' lets every caller see TLP white and "
+                 "green judgements (CTIA's default); 'group' limits them to the owner's groups")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"everyone", "group"}));
+  app.add_option("--header-limit", options.header_limit,
+                 "Largest request header block in bytes; larger gets 431 and the connection is "
+                 "closed")
+      ->capture_default_str()
+      ->check(CLI::Range(1024, 1 << 20));
+  app.add_option("--body-limit", options.body_limit,
+                 "Largest request body in bytes; a larger Content-Length gets 413 before the "
+                 "body is read, and the connection is closed")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1024}, size_t{1} << 32));
+  app.add_option("--idle-timeout", settings.idle_timeout_seconds,
+                 "Seconds an idle keep-alive connection (or a stalled request) is kept open")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 86400));
   app.add_option("--rate-limit", rate_limit,
                  "Per-org rate limit as N/WINDOW, e.g. 18000/1h (CTIA's default when on), "
                  "5/10s for tests; WINDOW is seconds or a duration (s, m, h). Sliding log per "
@@ -119,7 +154,15 @@ int Run(int argc, char** argv) {
                  "Print the verdict body --synthetic N would answer for TYPE:VALUE (with "
                  "--public-base as id base), or 'no verdict', and exit; for checking benchmark "
                  "answers");
+  bool print_settings = false;
+  app.add_flag("--print-settings", print_settings,
+               "Print the effective settings (file, then flags) as TOML and exit; client "
+               "secrets are shown as <redacted>");
   CLI11_PARSE(app, argc, argv);
+  if (print_settings) {
+    std::cout << enrich::sim::FormatSimSettings(settings);
+    return 0;
+  }
 
   if (!print_synthetic.empty()) {
     const std::pair<std::string, std::string> tv =
@@ -131,37 +174,11 @@ int Run(int argc, char** argv) {
     return 0;
   }
 
-  if (!rate_limit.empty()) {
-    absl::StatusOr<enrich::sim::RateLimitSpec> spec = enrich::sim::ParseRateLimitSpec(rate_limit);
-    if (!spec.ok()) {
-      std::cerr << "ctia-sim: --rate-limit: " << spec.status().message() << "\n";
-      return 2;
-    }
-    options.rate_limit = spec->limit;
-    options.rate_limit_window = spec->window;
+  absl::StatusOr<enrich::sim::SimOptions> finished = enrich::sim::FinishSimOptions(settings);
+  if (!finished.ok()) {
+    std::cerr << "ctia-sim: " << finished.status().message() << "\n";
+    return 2;
   }
-  for (const std::string& text : rate_limit_customs) {
-    std::pair<std::string, std::string> kv = absl::StrSplit(text, absl::MaxSplits('=', 1));
-    int64_t limit = 0;
-    if (kv.first.empty() || !absl::SimpleAtoi(kv.second, &limit) || limit < 0) {
-      std::cerr << "ctia-sim: --rate-limit-org " << text << ": expected ORG=N\n";
-      return 2;
-    }
-    options.rate_limit_customs.emplace_back(kv.first, limit);
-  }
-
-  if (!clients.empty()) {
-    options.clients.clear();
-    for (const std::string& text : clients) {
-      enrich::sim::SimClient client;
-      if (!ParseClient(text, &client)) {
-        std::cerr << "ctia-sim: --client " << text << ": expected ID:SECRET[:ORG]\n";
-        return 2;
-      }
-      options.clients.push_back(std::move(client));
-    }
-  }
-  options.token_ttl = absl::Seconds(token_ttl_seconds);
 
   // Block the stop signals before any thread starts so only sigwait below receives them.
   sigset_t stop_signals;
@@ -181,7 +198,7 @@ int Run(int argc, char** argv) {
     seed = *std::move(loaded);
   }
 
-  enrich::sim::SimServer server(options);
+  enrich::sim::SimServer server(*finished);
   absl::StatusOr<uint16_t> port = server.Start();
   if (!port.ok()) {
     std::cerr << "ctia-sim: " << port.status().message() << "\n";

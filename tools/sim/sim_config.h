@@ -1,0 +1,51 @@
+#ifndef ENRICH_TOOLS_SIM_SIM_CONFIG_H_
+#define ENRICH_TOOLS_SIM_SIM_CONFIG_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "tools/sim/sim_server.h"
+
+namespace enrich::sim {
+
+// Every ctia-sim setting in the form the command line takes it. A TOML file (--config FILE)
+// fills it first; the command-line flags then overwrite what they name, so flags win.
+struct SimSettings {
+  SimOptions options;
+  // --client ID:SECRET[:ORG], repeatable; when non-empty it replaces `options.clients`.
+  std::vector<std::string> client_flags;
+  int token_ttl_seconds = 600;
+  std::string seed_file;
+  bool no_demo = false;
+  std::string rate_limit;                       // "N/WINDOW"; empty = off
+  std::vector<std::string> rate_limit_customs;  // "ORG=N"
+  std::string visibility = "everyone";          // or "group"
+  int idle_timeout_seconds = 30;
+};
+
+// Reads the TOML file at `path` into `settings`; keys absent from the file keep their values.
+//
+// Layout (every key optional; configs/sim-local.toml lists them all with comments):
+//   [server]     bind, port, threads, public_base, header_limit, body_limit, idle_timeout
+//   [auth]       token_ttl, [[auth.clients]] {id, secret, org, login, scopes}
+//   [data]       seed (relative to the file's folder), demo, bulk_max, synthetic, visibility
+//   [rate_limit] limit ("N/WINDOW"), orgs {ORG = N}, unlimited_clients, header, remaining
+//   [test]       api, fault_seed
+// Errors are InvalidArgument naming the file, the line and the key, e.g.
+// "sim.toml:4: key 'server.port': expected an integer in 0..65535, got 70000". Unknown
+// sections and keys are errors too (a typo must not be ignored).
+absl::Status LoadSimConfig(const std::string& path, SimSettings& settings);
+
+// Turns the string-valued settings (client flags, rate limit, per-org limits, token ttl,
+// visibility, idle timeout) into `settings.options`. Errors name the flag.
+absl::StatusOr<SimOptions> FinishSimOptions(const SimSettings& settings);
+
+// The effective settings as a TOML document LoadSimConfig reads back (ctia-sim
+// --print-settings). Client secrets are written as "<redacted>", never in clear.
+std::string FormatSimSettings(const SimSettings& settings);
+
+}  // namespace enrich::sim
+
+#endif  // ENRICH_TOOLS_SIM_SIM_CONFIG_H_
