@@ -3,13 +3,18 @@
 #include "schema/status_macros.h"
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -493,6 +498,43 @@ absl::string_view CompressionName(Compression c) {
 
 std::string PartialPathFor(const std::string& path) {
   return absl::StrCat(path, ".partial-", ::getpid());
+}
+
+absl::StatusOr<std::vector<std::string>> RemoveStalePartialFiles(const std::string& path) {
+  std::vector<std::string> removed;
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);
+  const std::string prefix =
+      absl::StrCat(slash == std::string::npos ? path : path.substr(slash + 1), ".partial-");
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return ErrnoError(errno, dir, "cannot list the output's directory");
+  absl::Status status;
+  while (const dirent* e = ::readdir(d)) {
+    absl::string_view name = e->d_name;
+    if (!absl::ConsumePrefix(&name, prefix)) continue;
+    int64_t pid = 0;
+    if (!absl::SimpleAtoi(name, &pid) || pid <= 0 || pid == ::getpid() ||
+        absl::StrCat(pid) != name) {
+      continue;
+    }
+    // kill(pid, 0) fails with ESRCH only when no such process exists; EPERM means it lives.
+    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;
+    std::string stale = slash == std::string::npos ? std::string(e->d_name)
+                                                   : absl::StrCat(dir, e->d_name);
+    struct stat st;
+    if (::lstat(stale.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    if (::unlink(stale.c_str()) != 0) {
+      if (errno != ENOENT && status.ok()) {
+        status = ErrnoError(errno, stale, "cannot remove the stale partial output");
+      }
+      continue;
+    }
+    removed.push_back(std::move(stale));
+  }
+  ::closedir(d);
+  if (!status.ok()) return status;
+  std::sort(removed.begin(), removed.end());
+  return removed;
 }
 
 absl::StatusOr<std::unique_ptr<ByteSource>> OpenSource(const std::string& path,

@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -80,6 +81,12 @@ absl::StatusOr<std::unique_ptr<ByteSink>> OpenSink(const std::string& path,
 
 // The temp file name a sink for `path` writes to in this process: `<path>.partial-<pid>`.
 std::string PartialPathFor(const std::string& path);
+
+// Removes the temp files that killed runs left beside `path`: `<path>.partial-<pid>` whose pid
+// is not a live process (a live one, even an unrelated process that reused the pid, keeps its
+// file). Returns the paths removed. Errors: the directory cannot be read, or a stale file
+// cannot be removed (naming it).
+absl::StatusOr<std::vector<std::string>> RemoveStalePartialFiles(const std::string& path);
 
 // Writes `contents` to `path` through a plain file sink (temp file, fsync, rename), so a reader
 // sees either the old file or the whole new one.

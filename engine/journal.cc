@@ -304,15 +304,15 @@ absl::Status Journal::Append(const JournalEntry& entry) {
   record += payload;
 
   absl::MutexLock lock(&mu_);
-  auto has_room = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return pending_entries_ < 8 * std::max<size_t>(options_.flush_entries, 1) || closing_ ||
-           !status_.ok();
-  };
-  mu_.Await(absl::Condition(&has_room));
   if (!status_.ok()) return status_;
   if (closing_) return absl::FailedPreconditionError(absl::StrCat(path_, ": journal is closed"));
-  pending_ += record;
-  ++pending_entries_;
+  // Written now, not batched: a killed process must not lose a lookup it has been told of
+  // (the caller then uses its result). Under mu_, so records never interleave.
+  if (absl::Status s = WriteAll(fd_, record, path_); !s.ok()) {
+    status_ = s;
+    return s;
+  }
+  ++unsynced_entries_;
   ++appended_;
   return absl::OkStatus();
 }
@@ -347,32 +347,31 @@ void Journal::FlushLoop() {
   absl::MutexLock lock(&mu_);
   while (true) {
     auto anything = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return pending_entries_ > 0 || closing_;
+      return unsynced_entries_ > 0 || sync_requested_ || closing_;
     };
     mu_.Await(absl::Condition(&anything));
     // Group commit: wait for more entries unless a batch is full or someone waits for it.
     auto due = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return pending_entries_ >= options_.flush_entries || sync_requested_ || closing_;
+      return unsynced_entries_ >= options_.flush_entries || sync_requested_ || closing_;
     };
     mu_.AwaitWithTimeout(absl::Condition(&due), options_.flush_interval);
-    if (pending_entries_ == 0) {
+    if (unsynced_entries_ == 0) {
       sync_requested_ = false;
+      flushed_ = appended_;
       if (closing_) return;
       continue;
     }
-    std::string batch = std::exchange(pending_, {});
     const uint64_t batch_end = appended_;
-    pending_entries_ = 0;
+    unsynced_entries_ = 0;
     sync_requested_ = false;
     const bool failed = !status_.ok();
+    const int fd = fd_;
 
+    // fdatasync without the lock: appends go on meanwhile and are synced by the next round.
     mu_.Unlock();
     absl::Status s;
-    if (!failed) {
-      s = WriteAll(fd_, batch, path_);
-      if (s.ok() && ::fdatasync(fd_) != 0) {
-        s = absl::ErrnoToStatus(errno, absl::StrCat(path_, ": journal fdatasync failed"));
-      }
+    if (!failed && ::fdatasync(fd) != 0) {
+      s = absl::ErrnoToStatus(errno, absl::StrCat(path_, ": journal fdatasync failed"));
     }
     mu_.Lock();
     if (!s.ok() && status_.ok()) status_ = s;

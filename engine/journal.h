@@ -38,11 +38,10 @@ struct JournalEntry {
 };
 
 struct JournalOptions {
-  // The background flusher writes and fdatasyncs pending entries at most this long after the
-  // first of them was appended...
+  // The background flusher fdatasyncs written entries at most this long after the first of
+  // them was appended...
   absl::Duration flush_interval = absl::Milliseconds(200);
-  // ...or as soon as this many are pending. Append() blocks while 8× this many are pending
-  // (the disk is slower than the lookups), which bounds the journal's memory.
+  // ...or as soon as this many are unsynced.
   size_t flush_entries = 1024;
 };
 
@@ -65,9 +64,13 @@ std::string RunFingerprint(absl::string_view input_path, uint64_t input_size,
 // part: on resume it and everything after it is ignored and truncated away, never read as an
 // entry.
 //
-// Thread safety: Append(), Sync() and status() may be called from any thread. Entries become
-// durable (write + fdatasync by a background thread) within `flush_interval` or
-// `flush_entries`, or when Sync() returns OK.
+// Thread safety: Append(), Sync() and status() may be called from any thread.
+//
+// Durability: Append() writes its record to the file (write(2)) before it returns, so a
+// process crash (kill -9) loses no appended entry; at most the record being written is torn,
+// and resume cuts it off. Against power loss, entries become durable when the background
+// flusher fdatasyncs them (group commit: within `flush_interval` or `flush_entries`), or when
+// Sync() returns OK.
 class Journal {
  public:
   // Opens or creates the journal at `path` for a run with `fingerprint`.
@@ -88,8 +91,9 @@ class Journal {
   Journal(const Journal&) = delete;
   Journal& operator=(const Journal&) = delete;
 
-  // Queues one entry. Returns the first write error of the journal, if any (the entry is then
-  // dropped: the run may go on, it only loses crash safety).
+  // Writes one entry (a small write(2) under the journal's lock; no fsync). Returns the first
+  // write error of the journal, if any (the entry is then dropped: the run may go on, it only
+  // loses crash safety).
   absl::Status Append(const JournalEntry& entry);
   // Blocks until every entry appended before the call is on disk; the first write error if any.
   absl::Status Sync();
@@ -106,13 +110,12 @@ class Journal {
   const std::string path_;
   const JournalOptions options_;
   const JournalLoad load_;
-  int fd_;  // written only by the flusher thread; closed after it ends
+  int fd_ ABSL_GUARDED_BY(mu_);  // records are written under mu_; closed after the flusher ends
 
   absl::Mutex mu_;
-  std::string pending_ ABSL_GUARDED_BY(mu_);  // encoded records not yet written
-  size_t pending_entries_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t unsynced_entries_ ABSL_GUARDED_BY(mu_) = 0;  // written, not yet fdatasynced
   uint64_t appended_ ABSL_GUARDED_BY(mu_) = 0;  // entries appended so far
-  uint64_t flushed_ ABSL_GUARDED_BY(mu_) = 0;   // of those, written and synced
+  uint64_t flushed_ ABSL_GUARDED_BY(mu_) = 0;   // of those, synced
   bool sync_requested_ ABSL_GUARDED_BY(mu_) = false;
   bool closing_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status status_ ABSL_GUARDED_BY(mu_);

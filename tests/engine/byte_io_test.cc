@@ -2,6 +2,9 @@
 
 #include "tests/engine/temp_dir.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <random>
 #include <string>
 #include <tuple>
@@ -241,6 +244,31 @@ TEST(ByteIoTest, SinkWritesToPartialFileUntilFinish) {
   EXPECT_TRUE(*ReadPath(path) == data);
   EXPECT_FALSE((*sink)->Write("more").ok());
   EXPECT_FALSE((*sink)->Finish().ok());
+}
+
+TEST(ByteIoTest, StalePartialFilesOfEndedProcessesAreRemoved) {
+  TempDir dir;
+  // A pid that has ended: a child that exited and was reaped.
+  const pid_t dead = ::fork();
+  ASSERT_GE(dead, 0);
+  if (dead == 0) ::_exit(0);
+  ASSERT_EQ(::waitpid(dead, nullptr, 0), dead);
+  const std::string d = std::to_string(dead);
+  const std::string alive = std::to_string(::getppid());
+  const std::string self = std::to_string(::getpid());
+  for (const std::string& name :
+       {std::string("out.csv"), "out.csv.partial-" + d, "out.csv.partial-" + alive, "out.csv.partial-" + self,
+        "other.csv.partial-" + d, "out.csv.partial-x" + d, "out.csv.partial-0" + d}) {
+    WriteFileBytes(dir.File(name), "x");
+  }
+  absl::StatusOr<std::vector<std::string>> removed = RemoveStalePartialFiles(dir.File("out.csv"));
+  ASSERT_TRUE(removed.ok()) << removed.status();
+  EXPECT_EQ(*removed, std::vector<std::string>{dir.File("out.csv.partial-" + d)});
+  EXPECT_EQ(dir.List(),
+            (std::set<std::string>{"out.csv", "out.csv.partial-" + alive,
+                                   "out.csv.partial-" + self, "other.csv.partial-" + d,
+                                   "out.csv.partial-x" + d, "out.csv.partial-0" + d}));
+  EXPECT_FALSE(RemoveStalePartialFiles(dir.File("missing/out.csv")).ok());
 }
 
 TEST(ByteIoTest, AbandonLeavesNothingAndKeepsTheOldFile) {

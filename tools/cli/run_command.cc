@@ -11,6 +11,7 @@
 #include <optional>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -276,6 +277,18 @@ int RunEnrich(const RunFlags& flags) {
     };
   }
 
+  if (flags.output != "-") {
+    // A killed run cannot remove its temp file; the next run for the same output does.
+    auto removed = engine::RemoveStalePartialFiles(flags.output);
+    for (const std::string& path : removed.value_or(std::vector<std::string>{})) {
+      std::fprintf(stderr, "ctia-enrich: removed %s, left by a run that has ended\n",
+                   path.c_str());
+    }
+    if (!removed.ok()) {
+      std::fprintf(stderr, "ctia-enrich: warning: %s\n",
+                   std::string(removed.status().message()).c_str());
+    }
+  }
   auto sink = engine::OpenSink(flags.output, *compression);
   if (!sink.ok()) {
     Fail(sink.status().message());

@@ -1,0 +1,189 @@
+// Crash safety of `ctia-enrich run`, as a user meets it: the real binary is killed with SIGKILL
+// at random moments (seeded) against ctia-sim on 127.0.0.1:0, then rerun with --resume until
+// it completes. The final output must be byte-identical to an uninterrupted run, and ctia-sim's
+// request counter must show that no journaled lookup was paid twice.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "tests/engine/temp_dir.h"
+#include "tests/fakes/child_process.h"
+#include "tools/sim/sim_server.h"
+
+namespace enrich {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+class CrashResumeTest : public ::testing::Test {
+ protected:
+  // --connections 4: the run keeps at most 8 × 4 lookups in flight (run_command.cc sets
+  // max_in_flight to 8 per connection). A lookup is journaled (written, not only queued) before
+  // its result is used, so a kill can lose at most the lookups in flight at that moment: each
+  // kill may repeat at most this many requests.
+  static constexpr int kConnections = 4;
+  static constexpr uint64_t kMaxInFlight = 8 * kConnections;
+  static constexpr int kUnique = 12000;
+  static constexpr int kRows = 60000;
+
+  void SetUp() override {
+    sim::SimOptions options;
+    options.synthetic_percent = 30;  // every domain answered, from a hash (fixed ids)
+    options.public_base = "https://private.intel.amp.cisco.com";
+    options.threads = 2;
+    sim_ = std::make_unique<sim::SimServer>(options);
+    auto port = sim_->Start();
+    ASSERT_TRUE(port.ok()) << port.status();
+    // A millisecond per lookup, so a run takes long enough to be killed in the middle of it.
+    sim::FaultRule slow;
+    slow.kind = sim::FaultKind::kLatency;
+    slow.path_prefix = "/ctia/domain/";
+    slow.latency = absl::Milliseconds(1);
+    sim_->AddFault(slow);
+
+    // kRows rows over kUnique domains in a seeded random order, with quoted fields.
+    std::mt19937_64 rng(20261129);
+    std::string text = "id,domain,note\n";
+    for (int i = 0; i < kRows; ++i) {
+      const int k = i < kUnique ? i : static_cast<int>(rng() % kUnique);
+      absl::StrAppend(&text, i, ",", k % 7 == 0 ? "\"" : "", "Host-", k, ".example",
+                      k % 7 == 0 ? "\"" : "", ",\"note ", i, ", \"\"quoted\"\"\"\n");
+    }
+    std::ofstream(dir_.File("in.csv"), std::ios::binary) << text;
+  }
+
+  // Starts `ctia-enrich run` writing `output`; stderr goes to `stderr_name` in the temp dir.
+  absl::StatusOr<testing::ChildProcess> Start(const std::string& output, bool resume,
+                                              const std::string& stderr_name) {
+    testing::ChildSpec spec;
+    spec.program = CTIA_ENRICH_BIN;
+    spec.args = {"run",          "-i",
+                 dir_.File("in.csv"), "-o",
+                 output,         "--column",
+                 "domain",       "--endpoint",
+                 sim_->base_url(), "--connections",
+                 std::to_string(kConnections), "--threads",
+                 "2",            "--chunk-size",
+                 "65536"};
+    if (resume) spec.args.push_back("--resume");
+    spec.stderr_path = dir_.File(stderr_name);
+    spec.env = {{"CTIA_CLIENT_ID", "client"}, {"CTIA_CLIENT_SECRET", "secret"}};
+    return testing::ChildProcess::Start(spec);
+  }
+
+  uint64_t VerdictRequests() const { return sim_->Counters().verdict_requests; }
+
+  testing::TempDir dir_;
+  std::unique_ptr<sim::SimServer> sim_;
+};
+
+TEST_F(CrashResumeTest, KilledRunsResumeToTheUninterruptedOutputWithoutRepeatingLookups) {
+  // The uninterrupted reference run, timed to place the kills.
+  const uint64_t before_reference = VerdictRequests();
+  const auto started = std::chrono::steady_clock::now();
+  {
+    auto child = Start(dir_.File("reference.csv"), false, "reference.err");
+    ASSERT_TRUE(child.ok()) << child.status();
+    ASSERT_EQ(child->Wait(), 0) << ReadFile(dir_.File("reference.err"));
+  }
+  const auto reference_time = std::chrono::steady_clock::now() - started;
+  const std::string reference = ReadFile(dir_.File("reference.csv"));
+  ASSERT_EQ(VerdictRequests() - before_reference, uint64_t{kUnique});
+  ASSERT_EQ(std::count(reference.begin(), reference.end(), '\n'), kRows + 1);
+  ASSERT_TRUE(absl::StrContains(reference, "\n1,Host-1.example,\"note 1, \"\"quoted\"\"\","));
+
+  // Kill rounds: each run is killed after a random fraction (0 to 40 %) of the reference run's
+  // time, or completes first; then the next one resumes.
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<double> fraction(0.0, 0.4);
+  const std::string output = dir_.File("out.csv");
+  const uint64_t before = VerdictRequests();
+  int kills = 0;
+  bool completed = false;
+  bool last_killed = false;
+  std::string stale;  // the partial file the last killed run left
+  int stale_removed = 0;
+  for (int round = 0; round < 6 && !completed; ++round) {
+    const std::string err = absl::StrCat("round", round, ".err");
+    auto child = Start(output, round > 0, err);
+    ASSERT_TRUE(child.ok()) << child.status();
+    // The last round is never killed: it completes the run.
+    if (round < 5) {
+      std::this_thread::sleep_for(std::chrono::duration_cast<std::chrono::microseconds>(
+          reference_time * fraction(rng)));
+      child->Signal(SIGKILL);  // no effect if it has already ended
+    }
+    const pid_t pid = child->pid();
+    const int exit_code = child->Wait();
+    if (!stale.empty()) {
+      // This run started after the previous one was killed and removed its temp file.
+      EXPECT_THAT(ReadFile(dir_.File(err)), HasSubstr(absl::StrCat("removed ", stale)));
+      stale.clear();
+      ++stale_removed;
+    }
+    if (exit_code == 128 + SIGKILL) {
+      if (std::filesystem::exists(absl::StrCat(output, ".partial-", pid))) {
+        stale = absl::StrCat(output, ".partial-", pid);
+      }
+      ++kills;
+      // The output appears only complete (renamed at the end): a kill after the rename leaves
+      // a finished run, which a user would not resume.
+      completed = std::filesystem::exists(output);
+      last_killed = true;
+      continue;
+    }
+    ASSERT_EQ(exit_code, 0) << ReadFile(dir_.File(err));
+    if (round > 0) {
+      EXPECT_THAT(ReadFile(dir_.File(err)), HasSubstr("resuming: "));
+    }
+    completed = true;
+    last_killed = false;
+  }
+  ASSERT_TRUE(completed);
+  // The first run does the reference run's work, so a kill at < 40 % of its time lands in it.
+  ASSERT_GE(kills, 1);
+
+  EXPECT_TRUE(ReadFile(output) == reference) << "resumed output differs from the reference";
+  const uint64_t requests = VerdictRequests() - before;
+  EXPECT_GE(requests, uint64_t{kUnique});
+  EXPECT_LE(requests, kUnique + kills * kMaxInFlight)
+      << kills << " kills; each may repeat only the lookups in flight at that moment";
+  // Nothing is left: no partial file of a killed run, no journal after the success.
+  std::set<std::string> left = dir_.List();
+  EXPECT_EQ(left.count("out.csv"), 1u);
+  for (const std::string& name : left) {
+    EXPECT_THAT(name, ::testing::Not(HasSubstr(".partial-")));
+    // (A run killed between its rename and its journal's removal leaves the journal.)
+    if (!last_killed) {
+      EXPECT_THAT(name, ::testing::Not(HasSubstr(".journal")));
+    }
+  }
+  std::printf("%d kills, %d stale partial files removed; %llu verdict requests for %d unique "
+              "observables\n",
+              kills, stale_removed, static_cast<unsigned long long>(requests), kUnique);
+}
+
+}  // namespace
+}  // namespace enrich
