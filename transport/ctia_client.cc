@@ -1,8 +1,11 @@
 #include "transport/ctia_client.h"
 
 #include "schema/json_codec.h"
+#include "schema/observable.h"
 #include "schema/path_encoding.h"
+#include "transport/internal/graphql_verdicts.h"
 #include "transport/internal/retry_policy.h"
+#include "transport/internal/verdict_batcher.h"
 
 #include <algorithm>
 #include <atomic>
@@ -33,6 +36,26 @@ namespace net = boost::asio;
 constexpr size_t kMaxBulkEntities = 2000;
 // Longest non-JSON body text quoted in an error message.
 constexpr size_t kMaxQuotedBody = 200;
+
+// What a call asks for: decides its counter and whether a garbled 200 is worth asking again.
+enum class CallKind { kVerdict, kGraphql, kWrite };
+
+// Collects the results of one Verdicts() call, which may travel in several requests, and
+// delivers them once all are in. Each index is set exactly once, from any thread.
+class VerdictsGather {
+ public:
+  VerdictsGather(size_t size, BeastCtiaClient::VerdictsCallback done)
+      : results_(size, absl::UnknownError("unset")), remaining_(size), done_(std::move(done)) {}
+  void Set(size_t index, absl::StatusOr<schema::VerdictResult> result) {
+    results_[index] = std::move(result);
+    if (remaining_.fetch_sub(1, std::memory_order_acq_rel) == 1) done_(std::move(results_));
+  }
+
+ private:
+  std::vector<absl::StatusOr<schema::VerdictResult>> results_;
+  std::atomic<size_t> remaining_;
+  BeastCtiaClient::VerdictsCallback done_;
+};
 
 absl::string_view View(const rapidjson::Value& v) {
   return absl::string_view(v.GetString(), v.GetStringLength());
@@ -167,6 +190,8 @@ struct BeastCtiaClient::AtomicCounters {
   std::atomic<uint64_t> unauthorized{0};
   std::atomic<uint64_t> rate_limited{0};
   std::atomic<uint64_t> write_requests{0};
+  std::atomic<uint64_t> graphql_requests{0};
+  std::atomic<uint64_t> graphql_verdicts{0};
 };
 
 // Full jitter (uniform in [0, cap]) from one seeded generator shared by all calls.
@@ -181,6 +206,13 @@ struct BeastCtiaClient::Jitter {
   std::mt19937_64 rng ABSL_GUARDED_BY(mu);
 };
 
+
+// The one timer of the batcher's linger (VerdictBatcher arms and cancels it from any thread).
+struct BeastCtiaClient::LingerTimer {
+  explicit LingerTimer(const net::any_io_executor& executor) : timer(executor) {}
+  absl::Mutex mu;
+  net::steady_timer timer ABSL_GUARDED_BY(mu);
+};
 
 // The budget groups and the credentials of the rotation, under one mutex. Sans-I/O: the
 // RateLimiters decide, this only picks among them.
@@ -295,9 +327,10 @@ class BeastCtiaClient::Call : public std::enable_shared_from_this<Call> {
   using Accept = std::function<absl::Status(const HttpResponse&)>;
   using Fail = std::function<void(absl::Status)>;
 
-  Call(BeastCtiaClient& client, HttpRequest request, std::vector<int> accepted, Accept accept,
-       Fail fail)
+  Call(BeastCtiaClient& client, CallKind kind, HttpRequest request, std::vector<int> accepted,
+       Accept accept, Fail fail)
       : client_(client),
+        kind_(kind),
         request_(std::move(request)),
         accepted_(std::move(accepted)),
         accept_(std::move(accept)),
@@ -342,7 +375,17 @@ class BeastCtiaClient::Call : public std::enable_shared_from_this<Call> {
   }
 
  private:
-  bool is_verdict() const { return request_.method == "GET"; }
+  std::atomic<uint64_t>& KindCounter() const {
+    switch (kind_) {
+      case CallKind::kVerdict:
+        return client_.counters_->verdict_requests;
+      case CallKind::kGraphql:
+        return client_.counters_->graphql_requests;
+      case CallKind::kWrite:
+        break;
+    }
+    return client_.counters_->write_requests;
+  }
 
   void OnToken(absl::StatusOr<std::string> token) {
     if (!token.ok()) {
@@ -365,8 +408,7 @@ class BeastCtiaClient::Call : public std::enable_shared_from_this<Call> {
     token_ = *std::move(token);
     HttpRequest request = request_;
     request.headers.emplace_back("Authorization", absl::StrCat("Bearer ", token_));
-    (is_verdict() ? client_.counters_->verdict_requests : client_.counters_->write_requests)
-        .fetch_add(1, std::memory_order_relaxed);
+    KindCounter().fetch_add(1, std::memory_order_relaxed);
     client_.counters_->requests.fetch_add(1, std::memory_order_relaxed);
     send_started_ = client_.clock_.Now();
     client_.pool_.Send(std::move(request),
@@ -393,8 +435,8 @@ class BeastCtiaClient::Call : public std::enable_shared_from_this<Call> {
       if (decoded.ok()) return;
       failure.error = std::move(decoded);
       // A garbled 200 verdict is most likely a proxy hiccup: worth asking again.
-      failure.malformed_ok =
-          is_verdict() && response->status == 200 && absl::IsInvalidArgument(failure.error);
+      failure.malformed_ok = kind_ != CallKind::kWrite && response->status == 200 &&
+                             absl::IsInvalidArgument(failure.error);
       return Decide(failure);
     }
     if (response->status == 401) {
@@ -432,6 +474,7 @@ class BeastCtiaClient::Call : public std::enable_shared_from_this<Call> {
   }
 
   BeastCtiaClient& client_;
+  const CallKind kind_;
   const HttpRequest request_;
   const std::vector<int> accepted_;
   const Accept accept_;
@@ -457,9 +500,44 @@ BeastCtiaClient::BeastCtiaClient(ConnectionPool& ctia_pool, std::vector<Credenti
       clock_(options_.clock != nullptr ? *options_.clock : schema::SystemClock::Instance()),
       budget_(std::make_unique<Budget>(std::move(lanes), options_.rate_limit)),
       counters_(std::make_shared<AtomicCounters>()),
-      jitter_(std::make_shared<Jitter>(options_.rng_seed)) {}
+      jitter_(std::make_shared<Jitter>(options_.rng_seed)),
+      linger_(std::make_shared<LingerTimer>(pool_.executor())) {
+  const size_t batch_size = std::min(options_.batch_size, kMaxVerdictBatch);
+  if (batch_size > 1) {
+    batcher_ = std::make_unique<internal::VerdictBatcher>(
+        batch_size, options_.batch_linger,
+        [linger = linger_](absl::Duration delay, std::function<void()> fn) {
+          absl::MutexLock lock(&linger->mu);
+          linger->timer.expires_after(absl::ToChronoNanoseconds(delay));  // cancels a wait
+          linger->timer.async_wait([fn = std::move(fn)](const boost::system::error_code& ec) {
+            if (!ec) fn();
+          });
+        },
+        [linger = linger_] {
+          absl::MutexLock lock(&linger->mu);
+          linger->timer.cancel();
+        },
+        [this](std::vector<internal::VerdictBatcher::Lookup> lookups) {
+          std::vector<schema::Observable> batch;
+          batch.reserve(lookups.size());
+          for (auto& l : lookups) batch.push_back(std::move(l.observable));
+          auto shared = std::make_shared<std::vector<internal::VerdictBatcher::Lookup>>(
+              std::move(lookups));
+          Verdicts(std::move(batch),
+                   [shared](std::vector<absl::StatusOr<schema::VerdictResult>> results) {
+                     for (size_t i = 0; i < results.size(); ++i) {
+                       (*shared)[i].done(std::move(results[i]));
+                     }
+                   });
+        });
+  }
+}
 
-BeastCtiaClient::~BeastCtiaClient() = default;
+BeastCtiaClient::~BeastCtiaClient() {
+  // A pending linger wait would keep the io threads busy after the client is gone.
+  absl::MutexLock lock(&linger_->mu);
+  linger_->timer.cancel();
+}
 
 void BeastCtiaClient::Notice(absl::string_view text) const {
   if (options_.notice) {
@@ -485,6 +563,97 @@ int64_t BeastCtiaClient::GroupLimit(absl::string_view group) const {
 }
 
 void BeastCtiaClient::LookupVerdict(const schema::Observable& observable, Callback done) {
+  if (batcher_ != nullptr && !graphql_off_.load(std::memory_order_relaxed)) {
+    return batcher_->Add(observable, std::move(done));
+  }
+  LookupVerdictRest(observable, std::move(done));
+}
+
+void BeastCtiaClient::Verdicts(std::vector<schema::Observable> batch, VerdictsCallback done) {
+  if (batch.empty()) {
+    net::post(pool_.executor(), [done = std::move(done)] { done({}); });
+    return;
+  }
+  auto gather = std::make_shared<VerdictsGather>(batch.size(), std::move(done));
+  std::vector<size_t> graphql;  // indices sent through GraphQL
+  if (!graphql_off_.load(std::memory_order_relaxed)) {
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (schema::IsKnownObservableType(batch[i].type)) graphql.push_back(i);
+    }
+    if (graphql.size() < 2) graphql.clear();  // one lookup: a GET costs the same budget
+  }
+  std::vector<bool> via_graphql(batch.size(), false);
+  for (size_t i : graphql) via_graphql[i] = true;
+  for (size_t at = 0; at < graphql.size(); at += kMaxVerdictBatch) {
+    const size_t end = std::min(graphql.size(), at + kMaxVerdictBatch);
+    std::vector<size_t> indices(graphql.begin() + static_cast<long>(at),
+                                graphql.begin() + static_cast<long>(end));
+    std::vector<schema::Observable> part;
+    part.reserve(indices.size());
+    for (size_t i : indices) part.push_back(batch[i]);
+    SendGraphql(std::move(part),
+                [gather, indices](std::vector<absl::StatusOr<schema::VerdictResult>> results) {
+                  for (size_t j = 0; j < indices.size(); ++j) {
+                    gather->Set(indices[j], std::move(results[j]));
+                  }
+                });
+  }
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (via_graphql[i]) continue;
+    LookupVerdictRest(batch[i], [gather, i](absl::StatusOr<schema::VerdictResult> result) {
+      gather->Set(i, std::move(result));
+    });
+  }
+}
+
+void BeastCtiaClient::GraphqlUnsupported(absl::string_view why) {
+  if (graphql_off_.exchange(true)) return;
+  Notice(absl::StrCat("ctia-enrich: ", pool_.origin().Origin(), pool_.origin().path,
+                      "/ctia/graphql is not usable (", why,
+                      "): verdicts go through REST for the rest of the run"));
+}
+
+void BeastCtiaClient::SendGraphql(std::vector<schema::Observable> batch, VerdictsCallback done) {
+  HttpRequest request;
+  request.method = "POST";
+  request.target = absl::StrCat(pool_.origin().path, "/ctia/graphql");
+  request.headers = {{"Accept", "application/json"}, {"Content-Type", "application/json"}};
+  request.body = internal::BuildVerdictsRequest(batch);
+  request.idempotent = true;  // a query: asking twice changes nothing
+  auto shared_batch = std::make_shared<std::vector<schema::Observable>>(std::move(batch));
+  auto shared_done = std::make_shared<VerdictsCallback>(std::move(done));
+  // Not served, not allowed, or not understood: this server has no usable GraphQL (§9.4).
+  std::vector<int> accepted = {200, 400, 403, 404, 405, 501};
+  auto call = std::make_shared<Call>(
+      *this, CallKind::kGraphql, std::move(request), std::move(accepted),
+      [this, shared_batch, shared_done](const HttpResponse& response) -> absl::Status {
+        auto fall_back = [&](absl::string_view why) {
+          GraphqlUnsupported(why);
+          Verdicts(*shared_batch, *shared_done);  // graphql_off_ is set: all REST
+          return absl::OkStatus();
+        };
+        if (response.status != 200) {
+          return fall_back(StatusFromHttp(response).message());
+        }
+        auto results = internal::DecodeVerdictsAnswer(response.body, shared_batch->size());
+        if (!results.ok()) {
+          if (absl::IsFailedPrecondition(results.status())) {
+            return fall_back(results.status().message());
+          }
+          return WithHttpPrefix(response.status, results.status());
+        }
+        counters_->graphql_verdicts.fetch_add(shared_batch->size(), std::memory_order_relaxed);
+        (*shared_done)(*std::move(results));
+        return absl::OkStatus();
+      },
+      [shared_batch, shared_done](absl::Status status) {
+        (*shared_done)(std::vector<absl::StatusOr<schema::VerdictResult>>(shared_batch->size(),
+                                                                          status));
+      });
+  call->Begin();
+}
+
+void BeastCtiaClient::LookupVerdictRest(const schema::Observable& observable, Callback done) {
   // §1.3: CTIA routes on the raw path with `[^/,;?]+` per segment, so both segments are sent
   // fully percent-encoded ('/' → %2F, '+' → %2B, ' ' → %20).
   HttpRequest request;
@@ -496,7 +665,7 @@ void BeastCtiaClient::LookupVerdict(const schema::Observable& observable, Callba
   request.idempotent = true;
   auto shared_done = std::make_shared<Callback>(std::move(done));
   auto call = std::make_shared<Call>(
-      *this, std::move(request), std::vector<int>{200, 404},
+      *this, CallKind::kVerdict, std::move(request), std::vector<int>{200, 404},
       [shared_done](const HttpResponse& response) -> absl::Status {
         absl::StatusOr<schema::VerdictResult> result =
             schema::DecodeVerdictResponse(response.status, response.body);
@@ -541,7 +710,7 @@ void BeastCtiaClient::BulkCreateJudgements(std::vector<schema::Judgement> judgem
   const size_t count = judgements.size();
   auto shared_done = std::make_shared<BulkCallback>(std::move(done));
   auto call = std::make_shared<Call>(
-      *this, std::move(request), std::vector<int>{200, 201},
+      *this, CallKind::kWrite, std::move(request), std::vector<int>{200, 201},
       [shared_done, count](const HttpResponse& response) -> absl::Status {
         auto items = DecodeBulkAnswer(response.body, count);
         if (!items.ok()) return WithHttpPrefix(response.status, items.status());
@@ -561,7 +730,7 @@ void BeastCtiaClient::CreateJudgement(const schema::Judgement& judgement, Judgem
   request.idempotent = false;
   auto shared_done = std::make_shared<JudgementCallback>(std::move(done));
   auto call = std::make_shared<Call>(
-      *this, std::move(request), std::vector<int>{200, 201},
+      *this, CallKind::kWrite, std::move(request), std::vector<int>{200, 201},
       [shared_done](const HttpResponse& response) -> absl::Status {
         absl::StatusOr<schema::Judgement> stored = schema::DecodeStoredJudgement(response.body);
         if (!stored.ok()) return WithHttpPrefix(response.status, stored.status());
@@ -590,6 +759,9 @@ CtiaClientCounters BeastCtiaClient::Snapshot() const {
   c.unauthorized = counters_->unauthorized.load(std::memory_order_relaxed);
   c.rate_limited = counters_->rate_limited.load(std::memory_order_relaxed);
   c.write_requests = counters_->write_requests.load(std::memory_order_relaxed);
+  c.graphql_requests = load(counters_->graphql_requests);
+  c.graphql_verdicts = load(counters_->graphql_verdicts);
+  c.graphql_unsupported = graphql_off_.load(std::memory_order_relaxed);
   return c;
 }
 

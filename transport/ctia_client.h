@@ -1,8 +1,10 @@
 #ifndef ENRICH_TRANSPORT_CTIA_CLIENT_H_
 #define ENRICH_TRANSPORT_CTIA_CLIENT_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -16,6 +18,10 @@
 #include "transport/verdict_source.h"
 
 namespace enrich::transport {
+
+namespace internal {
+class VerdictBatcher;
+}  // namespace internal
 
 // One credential of a token rotation: its token source and the budget group (CTIA org) whose
 // quota its requests spend. Several credentials in one group share that group's budget.
@@ -35,9 +41,18 @@ struct CtiaClientOptions {
   RateLimitOptions rate_limit;
   uint64_t rng_seed = 0x5eed;  // full-jitter randomness (injected)
   const schema::Clock* clock = nullptr;  // null: the system clock
-  // Receives one-line notices (a credential retired). Null: printed to stderr.
+  // Receives one-line notices (a credential retired, GraphQL not supported). Null: printed to
+  // stderr.
   std::function<void(absl::string_view)> notice;
+  // LookupVerdict batching through `POST /ctia/graphql` (reference §9.4): up to `batch_size`
+  // lookups per request (1 = REST only; at most kMaxVerdictBatch), a batch leaving when full
+  // or `batch_linger` after its first lookup.
+  size_t batch_size = 1;
+  absl::Duration batch_linger = absl::Milliseconds(5);
 };
+
+// Most observables asked for in one GraphQL request.
+inline constexpr size_t kMaxVerdictBatch = 1000;
 
 struct CtiaClientCounters {
   uint64_t requests = 0;          // HTTP requests sent (all endpoints)
@@ -52,6 +67,9 @@ struct CtiaClientCounters {
   uint64_t unauthorized = 0;  // 401 answers
   uint64_t rate_limited = 0;  // 429 answers
   uint64_t write_requests = 0;  // HTTP requests sent to /ctia/bulk and /ctia/judgement
+  uint64_t graphql_requests = 0;   // HTTP requests sent to /ctia/graphql
+  uint64_t graphql_verdicts = 0;   // observables answered through GraphQL
+  bool graphql_unsupported = false;  // the server refused GraphQL: REST for the rest of the run
 };
 
 // Typed CTIA client over a ConnectionPool (to the CTIA host) and a TokenSource.
@@ -77,6 +95,18 @@ struct CtiaClientCounters {
 // Writes (bulk, create) are not idempotent: they retry only where CTIA certainly did not act
 // (401 refresh, 429); 5xx and transport errors are final for them.
 //
+// Batching (options.batch_size > 1): LookupVerdict collects lookups (VerdictBatcher) and sends
+// them with Verdicts(). Verdicts(batch) asks for every observable of a known type in one
+// `POST /ctia/graphql` with aliases o0, o1, ... and `verdict{...}` selections (one budget unit
+// for the whole batch); results are matched by alias, never by the observable a verdict
+// echoes (§1.2). A batch of one, and observables of types this build does not know (GraphQL
+// takes the type as a plain string, so CTIA would answer "no verdict" where REST answers 400),
+// go through REST. An error the answer gives for one alias settles that observable only
+// (Unavailable "graphql error for oN: ..."). The POST is retried like a verdict GET; a final
+// failure settles every observable of the batch with it. A server that answers /ctia/graphql
+// with 400, 403, 404, 405 or 501, or with something that is not GraphQL, is taken not to
+// support it: one notice, that batch and every later lookup go through REST.
+//
 // Thread safety: all methods thread-safe; callbacks run on an io thread (or inline when the
 // token source fails inline). The client, pool and token source must outlive pending calls.
 class BeastCtiaClient final : public VerdictSource {
@@ -88,6 +118,11 @@ class BeastCtiaClient final : public VerdictSource {
   ~BeastCtiaClient() override;
 
   void LookupVerdict(const schema::Observable& observable, Callback done) override;
+
+  // The verdicts of `batch`, in its order (one result per observable; see above).
+  using VerdictsCallback =
+      std::function<void(std::vector<absl::StatusOr<schema::VerdictResult>>)>;
+  void Verdicts(std::vector<schema::Observable> batch, VerdictsCallback done);
 
   // POST /ctia/bulk {"judgements": [...]} (≤ 2000 per call, else InvalidArgument without a
   // request). Result: per item, the created long id or an error (InvalidArgument carrying
@@ -108,6 +143,9 @@ class BeastCtiaClient final : public VerdictSource {
  private:
   class Call;
   class Budget;
+  void LookupVerdictRest(const schema::Observable& observable, Callback done);
+  void SendGraphql(std::vector<schema::Observable> batch, VerdictsCallback done);
+  void GraphqlUnsupported(absl::string_view why);
   ConnectionPool& pool_;
   const CtiaClientOptions options_;
   const schema::Clock& clock_;
@@ -119,6 +157,10 @@ class BeastCtiaClient final : public VerdictSource {
   std::shared_ptr<AtomicCounters> counters_;
   struct Jitter;
   std::shared_ptr<Jitter> jitter_;
+  std::atomic<bool> graphql_off_{false};
+  struct LingerTimer;
+  std::shared_ptr<LingerTimer> linger_;
+  std::unique_ptr<internal::VerdictBatcher> batcher_;  // null when batch_size is 1
 };
 
 // Maps an HTTP answer that is not a success to a Status whose message starts with

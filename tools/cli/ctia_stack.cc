@@ -164,6 +164,11 @@ void AddCtiaFlags(CLI::App& cmd, CtiaFlags& flags) {
   cmd.add_option("--io-threads", flags.io_threads, "Network I/O threads")
       ->default_val(1)
       ->check(CLI::Range(1, 64));
+  cmd.add_option("--batch-size", flags.batch_size,
+                 "Verdicts asked in one POST /ctia/graphql (one rate-limit unit); 1 = REST "
+                 "lookups only. Servers without GraphQL fall back to REST by themselves")
+      ->default_val(100)
+      ->check(CLI::Range(1, static_cast<int>(transport::kMaxVerdictBatch)));
 }
 
 CtiaStack::CtiaStack(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
@@ -235,6 +240,7 @@ absl::StatusOr<std::unique_ptr<CtiaStack>> CtiaStack::Start(const CtiaFlags& fla
 
   transport::CtiaClientOptions client_options;
   client_options.rate_limit.max_wait = absl::Seconds(flags.max_wait_seconds);
+  client_options.batch_size = static_cast<size_t>(flags.batch_size);
   if (!flags.rate_limit.empty()) {
     ENRICH_RETURN_IF_ERROR(ParseRateLimit(flags.rate_limit, &client_options.rate_limit.limit,
                                           &client_options.rate_limit.window));

@@ -28,6 +28,7 @@ struct CtiaFlags {
   double max_wait_seconds = 900;
   int io_threads = 1;
   bool no_auth = false;  // bench against a fixed-answer server: no token, no Authorization
+  int batch_size = 100;  // verdicts per POST /ctia/graphql; 1 = REST only
 };
 
 // The hosts of a region preset (reference §8.4).
@@ -53,8 +54,8 @@ absl::StatusOr<std::vector<CredentialLine>> ReadCredentialsFile(const std::strin
 absl::Status ParseRateLimit(absl::string_view text, int64_t* limit, absl::Duration* window);
 
 // Registers --endpoint, --connections, --timeout, --region, --intel, --token-url, --ca-file,
-// --insecure-skip-tls-verify, --credentials-file, --rate-limit, --max-wait, --io-threads on
-// `cmd`.
+// --insecure-skip-tls-verify, --credentials-file, --rate-limit, --max-wait, --io-threads,
+// --batch-size on `cmd`.
 void AddCtiaFlags(CLI::App& cmd, CtiaFlags& flags);
 
 // Everything needed to talk to CTIA: io threads, connection pools, token source, client, and

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -201,7 +202,9 @@ int RunEnrich(const RunFlags& flags) {
   options.strict = flags.strict;
   options.chunk_size = flags.chunk_size;
   options.threads = flags.threads > 0 ? static_cast<size_t>(flags.threads) : 0;
-  options.max_in_flight = static_cast<size_t>(flags.ctia.connections) * 8;
+  // Enough lookups in flight for a full GraphQL batch on every connection.
+  options.max_in_flight = static_cast<size_t>(flags.ctia.connections) *
+                          std::max<size_t>(8, static_cast<size_t>(flags.ctia.batch_size));
   options.input_name = flags.input == "-" ? "<stdin>" : flags.input;
 
   std::optional<schema::Allowlist> allowlist;

@@ -1,0 +1,341 @@
+// The CTIA client against ctia-sim on 127.0.0.1:0: GraphQL batches against REST, and (below)
+// token expiry, rate limits, faults and credential rotation. Each test asserts the results
+// and the request counts the simulator saw.
+
+#include "schema/json_codec.h"
+#include "schema/time_format.h"
+#include "tools/sim/sim_server.h"
+#include "transport/connection_pool.h"
+#include "transport/ctia_client.h"
+#include "transport/io_threads.h"
+#include "transport/oauth_token_source.h"
+
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/blocking_counter.h"
+#include "absl/synchronization/mutex.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace enrich {
+namespace {
+
+using schema::Disposition;
+using schema::Judgement;
+using schema::Observable;
+using ::testing::HasSubstr;
+using VerdictOr = absl::StatusOr<schema::VerdictResult>;
+
+// A client of `sim` with its own pool and one token source per credential.
+class ClientRig {
+ public:
+  struct Credential {
+    std::string id, secret, group;
+  };
+  ClientRig(sim::SimServer& sim, transport::CtiaClientOptions options,
+            std::vector<Credential> credentials = {{"client", "secret", "default"}},
+            transport::PoolOptions pool_options = {})
+      : io_(1) {
+    auto url = transport::ParseUrl(sim.base_url());
+    pool_ = std::make_unique<transport::ConnectionPool>(io_.executor(), *url, pool_options);
+    token_pool_ =
+        std::make_unique<transport::ConnectionPool>(io_.executor(), *url, transport::PoolOptions{});
+    std::vector<transport::CredentialLane> lanes;
+    for (const Credential& c : credentials) {
+      tokens_.push_back(std::make_unique<transport::OAuthTokenSource>(
+          *token_pool_, "/iroh/oauth2/token", transport::ClientCredentials{c.id, c.secret},
+          schema::SystemClock::Instance()));
+      lanes.push_back({tokens_.back().get(), c.group, c.id});
+    }
+    client_ =
+        std::make_unique<transport::BeastCtiaClient>(*pool_, std::move(lanes), std::move(options));
+  }
+  ~ClientRig() {
+    pool_->Shutdown();
+    token_pool_->Shutdown();
+    io_.Stop();
+  }
+
+  // Looks up every observable at once (through LookupVerdict, so batching applies) and waits
+  // at most `timeout` for all of them.
+  std::vector<VerdictOr> LookupAll(const std::vector<Observable>& observables,
+                                   absl::Duration timeout = absl::Seconds(120)) {
+    auto results = std::make_shared<std::vector<VerdictOr>>(
+        observables.size(), absl::DeadlineExceededError("test: not settled in time"));
+    auto mu = std::make_shared<absl::Mutex>();
+    auto left = std::make_shared<size_t>(observables.size());
+    for (size_t i = 0; i < observables.size(); ++i) {
+      client_->LookupVerdict(observables[i], [results, mu, left, i](VerdictOr r) {
+        absl::MutexLock lock(mu.get());
+        (*results)[i] = std::move(r);
+        --*left;
+      });
+    }
+    absl::MutexLock lock(mu.get());
+    mu->AwaitWithTimeout(absl::Condition(
+                             +[](size_t* n) { return *n == 0; }, left.get()),
+                         timeout);
+    EXPECT_EQ(*left, 0u) << "lookups still unsettled after " << timeout;
+    return *results;
+  }
+
+  transport::BeastCtiaClient& client() { return *client_; }
+  transport::ConnectionPool& pool() { return *pool_; }
+  uint64_t token_requests() const {
+    uint64_t n = 0;
+    for (const auto& t : tokens_) n += t->token_requests();
+    return n;
+  }
+
+ private:
+  transport::IoThreads io_;
+  std::unique_ptr<transport::ConnectionPool> pool_;
+  std::unique_ptr<transport::ConnectionPool> token_pool_;
+  std::vector<std::unique_ptr<transport::OAuthTokenSource>> tokens_;
+  std::unique_ptr<transport::BeastCtiaClient> client_;
+};
+
+Judgement Make(Observable o, Disposition d, int64_t priority,
+               absl::Time start = absl::Now() - absl::Hours(1),
+               absl::Time end = schema::EndOfTime()) {
+  Judgement j;
+  j.observable = std::move(o);
+  j.disposition = d;
+  j.priority = priority;
+  j.confidence = "High";
+  j.severity = "Medium";
+  j.source = "transport-sim-test";
+  j.valid_time = {start, end};
+  return j;
+}
+
+// Readable form of a result, for comparing two runs: "verdict <disp> <id> <type>:<value>
+// <start>..<end>", "no_verdict", or "error <code>".
+std::string Describe(const VerdictOr& r) {
+  if (!r.ok()) return absl::StrCat("error ", absl::StatusCodeToString(r.status().code()));
+  if (std::holds_alternative<schema::NoVerdict>(*r)) return "no_verdict";
+  const schema::Verdict& v = std::get<schema::Verdict>(*r);
+  return absl::StrCat("verdict ", static_cast<int>(v.disposition), " ", v.judgement_id, " ",
+                      v.observable.type, ":", v.observable.value, " ",
+                      schema::FormatIsoTime(v.valid_time.start_time), "..",
+                      schema::FormatIsoTime(v.valid_time.end_time));
+}
+
+uint64_t EndpointTotal(const sim::EndpointCounts& counts, const std::string& endpoint) {
+  auto it = counts.find(endpoint);
+  if (it == counts.end()) return 0;
+  uint64_t n = 0;
+  for (const auto& [status, count] : it->second) n += count;
+  return n;
+}
+
+uint64_t EndpointStatus(const sim::EndpointCounts& counts, const std::string& endpoint,
+                        int status) {
+  auto it = counts.find(endpoint);
+  if (it == counts.end()) return 0;
+  auto s = it->second.find(status);
+  return s == it->second.end() ? 0 : s->second;
+}
+
+// A seeded set: 1000 observables of five types; every 10th has no judgement, every 10th
+// (offset 1) only an expired one, every 10th (offset 2) an odd value (slashes, spaces, '+',
+// '%', quotes, non-ASCII) that REST must percent-encode and GraphQL carries as a variable;
+// domains are asked in upper case (CTIA matches case-insensitively and echoes the stored
+// case); every 4th has a lower-priority loser. Returns the observables to ask and, per
+// observable, the expected disposition (0 = no verdict).
+struct SeededSet {
+  std::vector<Observable> asked;
+  std::vector<int> expected;
+};
+
+SeededSet Seed(sim::SimServer& sim, int n) {
+  static const char* kTypes[] = {"domain", "ip", "url", "sha256", "email"};
+  SeededSet set;
+  std::vector<Judgement> judgements;
+  for (int i = 0; i < n; ++i) {
+    const std::string type = kTypes[i % 5];
+    std::string stored;
+    if (i % 10 == 2) {
+      stored = absl::StrCat("odd/value+", i, " %2F \"q\" ünï;,?#");
+    } else if (type == "domain") {
+      stored = absl::StrCat("host-", i, ".example.test");
+    } else if (type == "ip") {
+      stored = absl::StrCat("10.", i / 256, ".", i % 256, ".7");
+    } else if (type == "url") {
+      stored = absl::StrCat("http://site-", i, ".example/path?q=", i);
+    } else if (type == "sha256") {
+      stored = std::string(64, "0123456789abcdef"[i % 16]);
+      stored.replace(0, std::to_string(i).size(), std::to_string(i));
+    } else {
+      stored = absl::StrCat("user", i, "@example.test");
+    }
+    std::string asked = type == "domain" ? absl::AsciiStrToUpper(stored) : stored;
+    int expected = 0;
+    if (i % 10 == 0) {
+      // no judgement
+    } else if (i % 10 == 1) {
+      judgements.push_back(Make({type, stored}, Disposition::kMalicious, 100,
+                                absl::Now() - absl::Hours(48), absl::Now() - absl::Hours(24)));
+    } else {
+      expected = 1 + i % 5;
+      judgements.push_back(Make({type, stored}, static_cast<Disposition>(expected), 95));
+      if (i % 4 == 0) judgements.push_back(Make({type, stored}, Disposition::kClean, 50));
+    }
+    set.asked.push_back({type, asked});
+    set.expected.push_back(expected);
+  }
+  sim.AddJudgements(std::move(judgements));
+  return set;
+}
+
+TEST(TransportSimTest, GraphqlBatchesOf100GiveTheSameVerdictsAsRest) {
+  sim::SimServer sim{sim::SimOptions{}};
+  ASSERT_TRUE(sim.Start().ok());
+  constexpr int kObservables = 1000;
+  const SeededSet set = Seed(sim, kObservables);
+
+  transport::CtiaClientOptions rest_options;
+  rest_options.batch_size = 1;
+  ClientRig rest(sim, rest_options);
+  const std::vector<VerdictOr> by_rest = rest.LookupAll(set.asked);
+  const sim::EndpointCounts after_rest = sim.CountsByEndpoint();
+  EXPECT_EQ(EndpointTotal(after_rest, "verdict"), static_cast<uint64_t>(kObservables));
+  EXPECT_EQ(EndpointTotal(after_rest, "graphql"), 0u);
+
+  transport::CtiaClientOptions batch_options;
+  batch_options.batch_size = 100;
+  // Only full batches leave before the last lookup is added, so the request count is exact
+  // however slowly this thread runs.
+  batch_options.batch_linger = absl::Seconds(30);
+  ClientRig batched(sim, batch_options);
+  // The last batch is full too (1000 = 10 × 100), so nothing waits for the linger.
+  const std::vector<VerdictOr> by_graphql = batched.LookupAll(set.asked);
+  const sim::EndpointCounts after = sim.CountsByEndpoint();
+  EXPECT_EQ(EndpointStatus(after, "graphql", 200), 10u);
+  EXPECT_EQ(EndpointTotal(after, "graphql"), 10u);
+  EXPECT_EQ(EndpointTotal(after, "verdict"), static_cast<uint64_t>(kObservables));  // unchanged
+  const transport::CtiaClientCounters c = batched.client().Snapshot();
+  EXPECT_EQ(c.graphql_requests, 10u);
+  EXPECT_EQ(c.graphql_verdicts, static_cast<uint64_t>(kObservables));
+  EXPECT_FALSE(c.graphql_unsupported);
+
+  int verdicts = 0, no_verdicts = 0;
+  for (int i = 0; i < kObservables; ++i) {
+    SCOPED_TRACE(absl::StrCat(i, " ", set.asked[i].type, ":", set.asked[i].value));
+    ASSERT_TRUE(by_rest[i].ok()) << by_rest[i].status();
+    EXPECT_EQ(Describe(by_graphql[i]), Describe(by_rest[i]));
+    if (set.expected[i] == 0) {
+      EXPECT_EQ(Describe(by_rest[i]), "no_verdict");
+      ++no_verdicts;
+    } else {
+      ASSERT_TRUE(std::holds_alternative<schema::Verdict>(*by_rest[i]));
+      const schema::Verdict& v = std::get<schema::Verdict>(*by_rest[i]);
+      EXPECT_EQ(static_cast<int>(v.disposition), set.expected[i]);
+      // The stored case is echoed; the result is still the asked observable's.
+      EXPECT_TRUE(absl::EqualsIgnoreCase(v.observable.value, set.asked[i].value));
+      ++verdicts;
+    }
+  }
+  EXPECT_EQ(verdicts, 800);
+  EXPECT_EQ(no_verdicts, 200);
+}
+
+// ---- the same through `ctia-enrich run` ------------------------------------------------
+
+struct CliResult {
+  int exit_code = -1;
+  std::string output;
+};
+
+CliResult RunCli(const std::string& args) {
+  CliResult r;
+  const std::string cmd = std::string(CTIA_ENRICH_BIN) + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
+  const int status = pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::string ReadFile(const std::filesystem::path& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+TEST(TransportSimTest, RunWithBatchSize100WritesTheSameRowsAsRest) {
+  sim::SimServer sim{sim::SimOptions{}};
+  ASSERT_TRUE(sim.Start().ok());
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / absl::StrCat("ctia-enrich-transport-sim-", getpid());
+  std::filesystem::create_directories(dir);
+  // 600 domains (some with verdicts, some without, asked in mixed case, some repeated) and
+  // values that are not domains (`invalid`, no request) or empty (`skipped`).
+  std::vector<Judgement> judgements;
+  std::string csv = "id,domain\n";
+  int distinct_valid = 0;
+  for (int i = 0; i < 600; ++i) {
+    std::string domain = absl::StrCat("row-", i, ".example.test");
+    if (i % 3 != 0) {
+      judgements.push_back(Make({"domain", domain}, static_cast<Disposition>(1 + i % 5), 90));
+    }
+    if (i % 50 == 7) {
+      absl::StrAppend(&csv, i, ",not a domain!!\n");
+    } else if (i % 50 == 8) {
+      absl::StrAppend(&csv, i, ",\n");
+    } else {
+      absl::StrAppend(&csv, i, ",", i % 2 == 0 ? absl::AsciiStrToUpper(domain) : domain, "\n");
+      ++distinct_valid;
+    }
+    if (i % 100 == 5) absl::StrAppend(&csv, i, "-again,", domain, "\n");
+  }
+  sim.AddJudgements(std::move(judgements));
+  std::ofstream(dir / "in.csv", std::ios::binary) << csv;
+  setenv("CTIA_CLIENT_ID", "client", 1);
+  setenv("CTIA_CLIENT_SECRET", "secret", 1);
+  const std::string common = absl::StrCat("run -i ", (dir / "in.csv").string(),
+                                          " --column domain --endpoint ", sim.base_url());
+
+  CliResult rest =
+      RunCli(absl::StrCat(common, " -o ", (dir / "rest.csv").string(), " --batch-size 1"));
+  ASSERT_EQ(rest.exit_code, 0) << rest.output;
+  const sim::EndpointCounts after_rest = sim.CountsByEndpoint();
+  EXPECT_EQ(EndpointTotal(after_rest, "verdict"), static_cast<uint64_t>(distinct_valid));
+  EXPECT_EQ(EndpointTotal(after_rest, "graphql"), 0u);
+
+  CliResult batched =
+      RunCli(absl::StrCat(common, " -o ", (dir / "graphql.csv").string(), " --batch-size 100"));
+  ASSERT_EQ(batched.exit_code, 0) << batched.output;
+  const sim::EndpointCounts after = sim.CountsByEndpoint();
+  EXPECT_EQ(EndpointTotal(after, "verdict"), static_cast<uint64_t>(distinct_valid));  // no REST
+  // At least ceil(576 / 100) requests; more only when a batch left after its linger.
+  EXPECT_GE(EndpointTotal(after, "graphql"), 6u);
+  EXPECT_LE(EndpointTotal(after, "graphql"), 120u);
+
+  const std::string rest_rows = ReadFile(dir / "rest.csv");
+  EXPECT_EQ(ReadFile(dir / "graphql.csv"), rest_rows);
+  EXPECT_THAT(rest_rows, HasSubstr("not a domain!!,,,,,invalid"));
+  EXPECT_THAT(rest_rows, HasSubstr("row-1.example.test,2,Malicious,"));
+  EXPECT_THAT(rest_rows, HasSubstr("ROW-0.EXAMPLE.TEST,,,,,no_verdict"));
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace enrich

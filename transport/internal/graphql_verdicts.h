@@ -1,0 +1,43 @@
+#ifndef ENRICH_TRANSPORT_INTERNAL_GRAPHQL_VERDICTS_H_
+#define ENRICH_TRANSPORT_INTERNAL_GRAPHQL_VERDICTS_H_
+
+#include "schema/observable.h"
+#include "schema/verdict.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace enrich::transport::internal {
+
+// The alias of the i-th observable of a batch: "o<i>". Answers are matched to requests by this
+// alias only, never by the observable a verdict echoes (reference §1.2).
+std::string VerdictAlias(size_t index);
+
+// The JSON body of `POST /ctia/graphql` asking for the verdicts of `batch` (reference §9.4):
+//   {"query": "query Verdicts($t0:String!,$v0:String!,...){o0:observable(type:$t0,value:$v0)
+//              {verdict{type disposition disposition_name judgement_id observable{type value}
+//              valid_time{start_time end_time}}} ...}",
+//    "variables": {"t0": "ip", "v0": "1.2.3.4", ...}}
+// Values travel as variables, so no value needs GraphQL escaping. `batch` must not be empty.
+std::string BuildVerdictsRequest(const std::vector<schema::Observable>& batch);
+
+// Decodes a 200 answer to BuildVerdictsRequest for a batch of `size` observables:
+//   - per alias: `verdict` null → NoVerdict, an object → Verdict (the six-key body of §2.2),
+//     an entry of `errors` whose `path` starts with the alias → Unavailable("graphql error for
+//     <alias>: <message>") for that observable only; an alias missing from `data` without an
+//     error → Unavailable too.
+// Whole-answer results:
+//   - FailedPrecondition: the answer is not GraphQL (not a JSON object with `data` or
+//     `errors`, e.g. an HTML page or a plain verdict body): the server does not serve GraphQL.
+//   - InvalidArgument("malformed graphql answer: ..."): JSON that does not parse (a garbled
+//     answer: worth asking again).
+absl::StatusOr<std::vector<absl::StatusOr<schema::VerdictResult>>> DecodeVerdictsAnswer(
+    absl::string_view body, size_t size);
+
+}  // namespace enrich::transport::internal
+
+#endif  // ENRICH_TRANSPORT_INTERNAL_GRAPHQL_VERDICTS_H_
