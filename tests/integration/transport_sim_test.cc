@@ -125,7 +125,7 @@ Judgement Make(Observable o, Disposition d, int64_t priority,
 // Readable form of a result, for comparing two runs: "verdict <disp> <id> <type>:<value>
 // <start>..<end>", "no_verdict", or "error <code>".
 std::string Describe(const VerdictOr& r) {
-  if (!r.ok()) return absl::StrCat("error ", absl::StatusCodeToString(r.status().code()));
+  if (!r.ok()) return absl::StrCat("error ", r.status().ToString());
   if (std::holds_alternative<schema::NoVerdict>(*r)) return "no_verdict";
   const schema::Verdict& v = std::get<schema::Verdict>(*r);
   return absl::StrCat("verdict ", static_cast<int>(v.disposition), " ", v.judgement_id, " ",
@@ -335,6 +335,282 @@ TEST(TransportSimTest, RunWithBatchSize100WritesTheSameRowsAsRest) {
   EXPECT_THAT(rest_rows, HasSubstr("row-1.example.test,2,Malicious,"));
   EXPECT_THAT(rest_rows, HasSubstr("ROW-0.EXAMPLE.TEST,,,,,no_verdict"));
   std::filesystem::remove_all(dir);
+}
+
+// ---- tokens, rate limits, faults, rotation ---------------------------------------------
+
+// `n` domains "<prefix>-<i>.example.test"; those with i % 3 != 0 get a judgement of
+// disposition 1 + i % 5. Returns the observables and the expected dispositions (0 = none).
+SeededSet SeedDomains(sim::SimServer& sim, const std::string& prefix, int n) {
+  SeededSet set;
+  std::vector<Judgement> judgements;
+  for (int i = 0; i < n; ++i) {
+    Observable o{"domain", absl::StrCat(prefix, "-", i, ".example.test")};
+    int expected = 0;
+    if (i % 3 != 0) {
+      expected = 1 + i % 5;
+      judgements.push_back(Make(o, static_cast<Disposition>(expected), 90));
+    }
+    set.asked.push_back(std::move(o));
+    set.expected.push_back(expected);
+  }
+  sim.AddJudgements(std::move(judgements));
+  return set;
+}
+
+// The disposition of a result (0 = no verdict), or -1 for an error.
+int Outcome(const VerdictOr& r) {
+  if (!r.ok()) return -1;
+  if (std::holds_alternative<schema::NoVerdict>(*r)) return 0;
+  return static_cast<int>(std::get<schema::Verdict>(*r).disposition);
+}
+
+TEST(TransportSimTest, TokensLivingTwoSecondsAreRenewedThroughATwentySecondRun) {
+  sim::SimOptions options;
+  options.token_ttl = absl::Seconds(2);
+  sim::SimServer sim{options};
+  ASSERT_TRUE(sim.Start().ok());
+  const SeededSet set = SeedDomains(sim, "ttl", 50);
+  transport::CtiaClientOptions client_options;
+  client_options.batch_size = 1;
+  ClientRig rig(sim, client_options);
+
+  // Ten lookups every 100 ms for 20 s (about 2000; paced so a loaded machine keeps up).
+  const absl::Duration run = absl::Seconds(20);
+  const absl::Time start = absl::Now();
+  size_t lookups = 0, wrong = 0;
+  for (size_t round = 0; absl::Now() - start < run; ++round) {
+    std::vector<Observable> batch;
+    std::vector<int> expected;
+    for (size_t k = 0; k < 10; ++k) {
+      const size_t i = (round * 10 + k) % set.asked.size();
+      batch.push_back(set.asked[i]);
+      expected.push_back(set.expected[i]);
+    }
+    const std::vector<VerdictOr> results = rig.LookupAll(batch, absl::Seconds(60));
+    for (size_t k = 0; k < results.size(); ++k) {
+      ++lookups;
+      if (Outcome(results[k]) != expected[k]) {
+        ++wrong;
+        ADD_FAILURE() << batch[k].value << ": " << Describe(results[k]);
+      }
+    }
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  EXPECT_EQ(wrong, 0u);
+  const sim::SimCounters counters = sim.Counters();
+  const transport::CtiaClientCounters c = rig.client().Snapshot();
+  EXPECT_EQ(counters.verdict_requests, c.verdict_requests);
+  EXPECT_EQ(counters.token_requests, rig.token_requests());
+  // Renewed at 80% of 2 s: about seconds / 1.6 + 1 tokens. The bounds leave room for a
+  // stalled test thread (fewer) and for a token that expired in flight on a loaded machine
+  // (a 401, one refresh and one retry: more).
+  const double expected_tokens = seconds / 1.6 + 1;
+  EXPECT_GE(static_cast<double>(counters.token_requests), expected_tokens * 0.6) << seconds << " s";
+  EXPECT_LE(static_cast<double>(counters.token_requests), expected_tokens * 1.5 + 2)
+      << seconds << " s";
+  // Each 401 was followed by a refresh and a successful retry.
+  EXPECT_EQ(c.verdict_requests, lookups + c.unauthorized);
+  ::testing::Test::RecordProperty("lookups", static_cast<int>(lookups));
+  ::testing::Test::RecordProperty("token_requests", static_cast<int>(counters.token_requests));
+  ::testing::Test::RecordProperty("unauthorized", static_cast<int>(c.unauthorized));
+}
+
+TEST(TransportSimTest, RateLimit50Per10SecondsIsLearnedAndNeverExceeded) {
+  sim::SimOptions options;
+  options.rate_limit = 50;
+  options.rate_limit_window = absl::Seconds(10);
+  sim::SimServer sim{options};
+  ASSERT_TRUE(sim.Start().ok());
+  const SeededSet set = SeedDomains(sim, "rl", 100);
+  transport::CtiaClientOptions client_options;
+  client_options.batch_size = 1;  // one observable per quota unit, so the quota binds
+  // CTIA sends the limit, never the window: the window is configuration (--rate-limit 50/10s
+  // would set both; here only the window is set and the limit is learned).
+  client_options.rate_limit.window = absl::Seconds(10);
+  ClientRig rig(sim, client_options);
+
+  // The first answer teaches the limit (X-RateLimit-GROUP-Limit: 50) ...
+  const std::vector<VerdictOr> first = rig.LookupAll({set.asked[0]});
+  ASSERT_EQ(Outcome(first[0]), set.expected[0]) << Describe(first[0]);
+  EXPECT_EQ(rig.client().GroupLimit("default"), 50);
+  // ... then 99 at once: 49 now, 50 when the first ones leave the window (about 10 s later).
+  const absl::Time start = absl::Now();
+  const std::vector<Observable> rest(set.asked.begin() + 1, set.asked.end());
+  const std::vector<VerdictOr> results = rig.LookupAll(rest);
+  const absl::Duration took = absl::Now() - start;
+  for (size_t i = 0; i < rest.size(); ++i) {
+    EXPECT_EQ(Outcome(results[i]), set.expected[i + 1])
+        << rest[i].value << " " << Describe(results[i]);
+  }
+  const sim::EndpointCounts counts = sim.CountsByEndpoint();
+  EXPECT_EQ(EndpointStatus(counts, "verdict", 429), 0u);
+  EXPECT_EQ(EndpointTotal(counts, "verdict"), 100u);  // each lookup sent exactly once
+  EXPECT_EQ(rig.client().Snapshot().rate_limited, 0u);
+  EXPECT_GT(rig.client().Snapshot().budget_waits, 0u);
+  EXPECT_GE(took, absl::Seconds(8));  // the second 50 waited for the window
+}
+
+TEST(TransportSimTest, RateLimitNotYetLearnedEvery429IsRetried) {
+  sim::SimOptions options;
+  options.rate_limit = 30;
+  options.rate_limit_window = absl::Seconds(5);
+  sim::SimServer sim{options};
+  ASSERT_TRUE(sim.Start().ok());
+  const SeededSet set = SeedDomains(sim, "rl429", 60);
+  transport::CtiaClientOptions client_options;
+  client_options.batch_size = 1;
+  client_options.rate_limit.window = absl::Seconds(5);
+  ClientRig rig(sim, client_options);
+  // 60 at once before any answer: the server refuses some; each refusal waits out its
+  // Retry-After and is sent again; by then the limit is known.
+  const std::vector<VerdictOr> results = rig.LookupAll(set.asked);
+  for (size_t i = 0; i < results.size(); ++i) {
+    EXPECT_EQ(Outcome(results[i]), set.expected[i]) << Describe(results[i]);
+  }
+  const sim::EndpointCounts counts = sim.CountsByEndpoint();
+  const uint64_t refused = EndpointStatus(counts, "verdict", 429);
+  EXPECT_GT(refused, 0u);
+  EXPECT_EQ(EndpointTotal(counts, "verdict"), 60u + refused);
+  const transport::CtiaClientCounters c = rig.client().Snapshot();
+  EXPECT_EQ(c.rate_limited, refused);
+  EXPECT_EQ(c.verdict_requests, 60u + refused);
+}
+
+TEST(TransportSimTest, FaultMixEveryLookupSettlesAndTheRunEnds) {
+  sim::SimOptions options;
+  options.fault_seed = 7;
+  sim::SimServer sim{options};
+  ASSERT_TRUE(sim.Start().ok());
+  const SeededSet set = SeedDomains(sim, "fault", 400);
+  // 5% 500, 2% resets (the connection closes mid-answer), 2% truncated bodies, 1% hung
+  // answers, on the verdict and GraphQL routes (never the token endpoint).
+  auto add = [&sim](sim::FaultKind kind, double percentage) {
+    sim::FaultRule rule;
+    rule.kind = kind;
+    rule.path_prefix = "/ctia/";
+    rule.percentage = percentage;
+    rule.hang = absl::Seconds(30);
+    sim.AddFault(rule);
+  };
+  add(sim::FaultKind::kStatus500, 5);
+  add(sim::FaultKind::kCloseMidResponse, 2);
+  add(sim::FaultKind::kTruncatedBody, 2);
+  add(sim::FaultKind::kHang, 1);
+
+  transport::PoolOptions pool_options;
+  pool_options.connections = 8;
+  pool_options.request_timeout = absl::Seconds(2);
+  pool_options.first_byte_timeout = absl::Seconds(2);
+  for (size_t batch_size : {size_t{1}, size_t{20}}) {
+    SCOPED_TRACE(absl::StrCat("batch size ", batch_size));
+    transport::CtiaClientOptions client_options;
+    client_options.batch_size = batch_size;
+    client_options.max_attempts = 4;
+    client_options.retry_backoff = absl::Milliseconds(10);
+    client_options.max_backoff = absl::Milliseconds(100);
+    client_options.batch_linger = absl::Milliseconds(5);
+    const sim::EndpointCounts before = sim.CountsByEndpoint();
+    ClientRig rig(sim, client_options, {{"client", "secret", "default"}}, pool_options);
+    const absl::Time start = absl::Now();
+    const std::vector<VerdictOr> results = rig.LookupAll(set.asked, absl::Seconds(150));
+    EXPECT_LT(absl::Now() - start, absl::Seconds(150));  // the run ends
+    size_t right = 0, failed = 0;
+    for (size_t i = 0; i < results.size(); ++i) {
+      if (results[i].ok()) {
+        // A lookup that settled has the right answer.
+        EXPECT_EQ(Outcome(results[i]), set.expected[i]) << Describe(results[i]);
+        ++right;
+      } else {
+        // Or it failed for good with a transport/server error after its attempts.
+        const absl::StatusCode code = results[i].status().code();
+        EXPECT_TRUE(code == absl::StatusCode::kUnavailable ||
+                    code == absl::StatusCode::kDeadlineExceeded ||
+                    code == absl::StatusCode::kInvalidArgument)
+            << results[i].status();
+        ++failed;
+      }
+    }
+    EXPECT_EQ(right + failed, set.asked.size());
+    // With four attempts and about 10% faults per attempt, failing for good is rare.
+    EXPECT_LE(failed, set.asked.size() / 20) << failed << " failed";
+    const transport::CtiaClientCounters c = rig.client().Snapshot();
+    const sim::EndpointCounts after = sim.CountsByEndpoint();
+    const std::string endpoint = batch_size == 1 ? "verdict" : "graphql";
+    const uint64_t seen = EndpointTotal(after, endpoint) - EndpointTotal(before, endpoint);
+    const uint64_t sent = batch_size == 1 ? c.verdict_requests : c.graphql_requests;
+    // Every send reached the server once, or twice when the pool resent it on a fresh
+    // connection after a stale keep-alive one failed.
+    EXPECT_GE(seen, sent);
+    EXPECT_LE(seen, sent + rig.pool().Snapshot().stale_retries);
+    EXPECT_GT(c.retries, 0u);
+    // Every send is a first attempt or a retry; a lookup (batch) has at most four attempts.
+    // A batch is usually full (20 lookups) but may leave early after its linger.
+    const uint64_t calls = sent - c.retries;
+    if (batch_size == 1) {
+      EXPECT_EQ(calls, set.asked.size());
+    } else {
+      EXPECT_GE(calls, set.asked.size() / 20);
+      EXPECT_LE(calls, set.asked.size());
+    }
+    EXPECT_LE(sent, calls * 4);
+    EXPECT_FALSE(c.graphql_unsupported);
+    ::testing::Test::RecordProperty(absl::StrCat("failed_batch_", batch_size),
+                                    static_cast<int>(failed));
+  }
+}
+
+TEST(TransportSimTest, TwoCredentialsInTwoOrgsDoubleTheUsableQuota) {
+  sim::SimOptions options;
+  options.clients = {sim::SimClient{"c1", "s1", "org-1"}, sim::SimClient{"c2", "s2", "org-2"}};
+  options.rate_limit = 20;
+  options.rate_limit_window = absl::Seconds(30);
+  sim::SimServer sim{options};
+  ASSERT_TRUE(sim.Start().ok());
+  const SeededSet set = SeedDomains(sim, "org", 60);
+  // Waits for quota longer than 1 s end the lookup with the checkpoint signal (the engine
+  // would stop with exit code 75), so the usable quota is what settles.
+  transport::CtiaClientOptions client_options;
+  client_options.batch_size = 1;
+  client_options.rate_limit.max_wait = absl::Seconds(1);
+
+  auto usable = [&](std::vector<ClientRig::Credential> credentials) {
+    ClientRig rig(sim, client_options, credentials);
+    size_t ok = 0, checkpoints = 0;
+    // One lookup per credential first, so each org's limit is learned before the burst.
+    for (size_t i = 0; i < credentials.size(); ++i) {
+      const std::vector<VerdictOr> r = rig.LookupAll({set.asked[i]});
+      EXPECT_EQ(Outcome(r[0]), set.expected[i]) << Describe(r[0]);
+      ok += r[0].ok();
+    }
+    const std::vector<Observable> burst(set.asked.begin() + static_cast<long>(credentials.size()),
+                                        set.asked.end());
+    const std::vector<VerdictOr> results = rig.LookupAll(burst);
+    for (size_t i = 0; i < results.size(); ++i) {
+      if (results[i].ok()) {
+        EXPECT_EQ(Outcome(results[i]), set.expected[i + credentials.size()]);
+        ++ok;
+      } else {
+        EXPECT_TRUE(transport::CheckpointWait(results[i].status()).has_value())
+            << results[i].status();
+        ++checkpoints;
+      }
+    }
+    EXPECT_EQ(ok + checkpoints, set.asked.size());
+    EXPECT_EQ(rig.client().Snapshot().rate_limited, 0u);
+    return ok;
+  };
+  const size_t one_org = usable({{"c1", "s1", "org-1"}});
+  EXPECT_EQ(one_org, 20u);
+  sim.Reset();  // empties the rate-limit logs (and the store: seed again)
+  SeedDomains(sim, "org", 60);
+  const size_t two_orgs = usable({{"c1", "s1", "org-1"}, {"c2", "s2", "org-2"}});
+  EXPECT_EQ(two_orgs, 40u);
+  EXPECT_EQ(two_orgs, 2 * one_org);
+  const sim::EndpointCounts counts = sim.CountsByEndpoint();
+  EXPECT_EQ(EndpointStatus(counts, "verdict", 429), 0u);
+  EXPECT_EQ(EndpointTotal(counts, "verdict"), 40u);
 }
 
 }  // namespace
