@@ -30,6 +30,15 @@ bool HasPrefix(absl::string_view data, const unsigned char* magic, size_t n) {
   return data.size() >= n && std::memcmp(data.data(), magic, n) == 0;
 }
 
+// True when `head` is all there is and could be the start of `c`'s magic number: the decoder
+// then reports the truncation (DataLoss) rather than a mismatch.
+bool TruncatedMagic(absl::string_view head, Compression c) {
+  const unsigned char* magic = c == Compression::kGzip ? kGzipMagic : kZstdMagic;
+  const size_t size = c == Compression::kGzip ? sizeof(kGzipMagic) : sizeof(kZstdMagic);
+  return c != Compression::kNone && head.size() < size &&
+         (head.empty() || std::memcmp(head.data(), magic, head.size()) == 0);
+}
+
 Compression CompressionFromExtension(absl::string_view path) {
   if (absl::EndsWith(path, ".gz")) return Compression::kGzip;
   if (absl::EndsWith(path, ".zst")) return Compression::kZstd;
@@ -560,27 +569,41 @@ absl::StatusOr<std::unique_ptr<ByteSource>> OpenSource(const std::string& path,
     in = std::make_unique<FdInput>(fd, true, path, size);
   }
 
+  // Sniff the magic numbers: enough bytes for the longest, unless the input is shorter.
+  while (in->available().size() < sizeof(kZstdMagic)) {
+    ENRICH_ASSIGN_OR_RETURN(bool more, in->Fill());
+    if (!more) break;
+  }
+  const absl::string_view head = in->available();
+  Compression sniffed = Compression::kNone;
+  if (HasPrefix(head, kGzipMagic, sizeof(kGzipMagic))) {
+    sniffed = Compression::kGzip;
+  } else if (HasPrefix(head, kZstdMagic, sizeof(kZstdMagic))) {
+    sniffed = Compression::kZstd;
+  }
   if (compression == Compression::kAuto) {
-    // Sniff the magic numbers: enough bytes for the longest, unless the input is shorter.
-    while (in->available().size() < sizeof(kZstdMagic)) {
-      ENRICH_ASSIGN_OR_RETURN(bool more, in->Fill());
-      if (!more) break;
+    Compression by_name = CompressionFromExtension(path);
+    if (sniffed == Compression::kNone && by_name != Compression::kNone) {
+      return absl::DataLossError(
+          absl::StrCat(path, ": not ", CompressionName(by_name), " data (",
+                       head.empty() ? "the file is empty" : "wrong magic bytes at byte 0",
+                       "); pass the compression explicitly if the name is misleading"));
     }
-    absl::string_view head = in->available();
-    if (HasPrefix(head, kGzipMagic, sizeof(kGzipMagic))) {
-      compression = Compression::kGzip;
-    } else if (HasPrefix(head, kZstdMagic, sizeof(kZstdMagic))) {
-      compression = Compression::kZstd;
-    } else {
-      Compression by_name = CompressionFromExtension(path);
-      if (by_name != Compression::kNone) {
-        return absl::DataLossError(
-            absl::StrCat(path, ": not ", CompressionName(by_name), " data (",
-                         head.empty() ? "the file is empty" : "wrong magic bytes at byte 0",
-                         "); pass the compression explicitly if the name is misleading"));
-      }
-      compression = Compression::kNone;
+    compression = sniffed;
+  } else if (compression != sniffed && !TruncatedMagic(head, compression)) {
+    // Asked for one compression, the data starts like another (or like none).
+    const std::string name = in->name();
+    if (compression == Compression::kNone) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, ": ", CompressionName(sniffed),
+                       " data (its magic bytes at byte 0), but uncompressed input was asked for"));
     }
+    return absl::InvalidArgumentError(absl::StrCat(
+        name, ": not ", CompressionName(compression), " data (",
+        head.empty()                      ? std::string("the input is empty")
+        : sniffed != Compression::kNone ? absl::StrCat("it is ", CompressionName(sniffed))
+                                          : std::string("no magic bytes at byte 0"),
+        ")"));
   }
 
   switch (compression) {

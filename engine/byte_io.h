@@ -70,7 +70,10 @@ class ByteSink {
 
 // Opens `path` for reading ("-" = stdin). With kAuto the first bytes decide (magic numbers); a
 // file named *.gz / *.zst that does not start with the matching magic is an error (it is
-// likely damaged). Errors: NotFound / PermissionDenied / ... naming the path.
+// likely damaged). An explicit compression must agree with the first bytes: gzip/zstd data
+// starts with its magic number, and uncompressed data with neither (InvalidArgument naming
+// the input and what it holds otherwise). Errors: NotFound / PermissionDenied / ... naming the
+// path.
 absl::StatusOr<std::unique_ptr<ByteSource>> OpenSource(const std::string& path,
                                                        Compression compression);
 

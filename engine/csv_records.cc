@@ -4,12 +4,22 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "engine/utf8.h"
 
 namespace enrich::engine {
 
 std::string CsvRecords::Problem(const CsvRecordView& r) {
-  if (r.problem_field == 0) return "end of input inside a quoted field";
-  return absl::StrCat("text after a closing quote in field ", r.problem_field);
+  switch (r.problem) {
+    case CsvProblem::kOpenQuote:
+      return absl::StrCat("end of input inside quoted field ", r.problem_field);
+    case CsvProblem::kTextAfterQuote:
+      return absl::StrCat("text after a closing quote in field ", r.problem_field);
+    case CsvProblem::kInvalidUtf8:
+      return absl::StrCat("invalid UTF-8 in field ", r.problem_field);
+    case CsvProblem::kNone:
+      break;
+  }
+  return "";
 }
 
 void CsvRecords::Parse(absl::string_view chunk, uint64_t first_line, bool starts_input,
@@ -68,7 +78,8 @@ void CsvRecords::Parse(absl::string_view chunk, uint64_t first_line, bool starts
         if (!closed) {
           if (!r.malformed) {
             r.malformed = true;
-            r.problem_field = 0;
+            r.problem = CsvProblem::kOpenQuote;
+            r.problem_field = static_cast<uint32_t>(fields_.size() - r.first_field);
           }
           done = true;
           // Only the end of input leaves a quote open (chunks end on record boundaries). Its
@@ -91,6 +102,7 @@ void CsvRecords::Parse(absl::string_view chunk, uint64_t first_line, bool starts
         }
         if (i != after && !r.malformed) {
           r.malformed = true;
+          r.problem = CsvProblem::kTextAfterQuote;
           r.problem_field = static_cast<uint32_t>(fields_.size() - r.first_field);
         }
       } else {
@@ -124,6 +136,18 @@ void CsvRecords::Parse(absl::string_view chunk, uint64_t first_line, bool starts
       done = true;
     }
     r.field_count = static_cast<uint32_t>(fields_.size()) - r.first_field;
+    if (!r.malformed && FindInvalidUtf8(r.raw) != absl::string_view::npos) {
+      // Delimiters, quotes and line ends are ASCII, so the bad bytes are in a field.
+      r.malformed = true;
+      r.problem = CsvProblem::kInvalidUtf8;
+      r.problem_field = 1;
+      for (uint32_t f = 0; f < r.field_count; ++f) {
+        if (FindInvalidUtf8(fields_[r.first_field + f]) != absl::string_view::npos) {
+          r.problem_field = f + 1;
+          break;
+        }
+      }
+    }
     records_.push_back(r);
   }
 }

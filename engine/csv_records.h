@@ -9,6 +9,8 @@
 
 namespace enrich::engine {
 
+enum class CsvProblem : uint8_t { kNone, kTextAfterQuote, kOpenQuote, kInvalidUtf8 };
+
 // One record of a chunk, as views into the chunk (and into the parser's scratch for fields that
 // needed unescaping). Valid while the chunk and the CsvRecords that produced it live.
 struct CsvRecordView {
@@ -17,16 +19,18 @@ struct CsvRecordView {
   uint64_t line = 0;             // 1-based physical line where it starts
   uint32_t first_field = 0;      // index into CsvRecords::fields()
   uint32_t field_count = 0;
-  // Not RFC 4180: text after a closing quote (problem_field is its 1-based field), or end of
-  // input inside a quoted field (problem_field = 0).
+  // Not a well-formed record: text after a closing quote, end of input inside a quoted field,
+  // or bytes that are not UTF-8. `problem` says which (the first found), `problem_field` in
+  // which 1-based field.
   bool malformed = false;
+  CsvProblem problem = CsvProblem::kNone;
   uint32_t problem_field = 0;
 };
 
 // Parses every record of a chunk (ChunkReader output) with the same rules as CsvReader:
 // quoted fields, doubled quotes, embedded delimiters and newlines, CRLF or LF, a UTF-8 BOM at
 // the start of the input (kept in `raw`, not in the first field). A CR not followed by LF is
-// data.
+// data. A record whose bytes are not UTF-8 is malformed (kInvalidUtf8).
 //
 // Not thread-safe; one per pipeline task. Reuses its buffers across calls.
 class CsvRecords {
@@ -37,7 +41,8 @@ class CsvRecords {
   absl::string_view field(const CsvRecordView& r, uint32_t i) const {
     return fields_[r.first_field + i];
   }
-  // "text after a closing quote in field 3", "end of input inside a quoted field".
+  // "text after a closing quote in field 3", "end of input inside quoted field 2",
+  // "invalid UTF-8 in field 4".
   static std::string Problem(const CsvRecordView& r);
 
  private:

@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "engine/utf8.h"
+
 namespace enrich::engine {
 
 const rapidjson::Value* FindJsonPath(const rapidjson::Value& root, absl::string_view path) {
@@ -22,8 +24,21 @@ const rapidjson::Value* FindJsonPath(const rapidjson::Value& root, absl::string_
 void AppendJsonString(std::string& out, absl::string_view text) {
   out.push_back('"');
   size_t run = 0;  // start of bytes not yet copied
+  const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
   for (size_t i = 0; i < text.size(); ++i) {
-    const unsigned char c = static_cast<unsigned char>(text[i]);
+    const unsigned char c = bytes[i];
+    if (c >= 0x80) {
+      const size_t len = Utf8SequenceLength(bytes + i, text.size() - i);
+      if (len > 0) {
+        i += len - 1;
+        continue;
+      }
+      // JSON text is UTF-8 (RFC 8259 §8.1): a byte that is not becomes U+FFFD.
+      out.append(text.data() + run, i - run);
+      out.append("\\ufffd");
+      run = i + 1;
+      continue;
+    }
     if (c >= 0x20 && c != '"' && c != '\\') continue;
     out.append(text.data() + run, i - run);
     run = i + 1;

@@ -13,7 +13,7 @@ namespace enrich::engine {
 const rapidjson::Value* FindJsonPath(const rapidjson::Value& root, absl::string_view path);
 
 // Appends `text` as a JSON string literal: quote, backslash and control characters escaped,
-// other bytes as they are.
+// each byte that is not part of well-formed UTF-8 replaced by \ufffd, other bytes as they are.
 void AppendJsonString(std::string& out, absl::string_view text);
 
 // Appends `line`, the text of one JSON object (trailing whitespace such as a CR allowed), with

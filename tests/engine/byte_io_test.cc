@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <random>
 #include <string>
 #include <tuple>
@@ -244,6 +245,39 @@ TEST(ByteIoTest, SinkWritesToPartialFileUntilFinish) {
   EXPECT_TRUE(*ReadPath(path) == data);
   EXPECT_FALSE((*sink)->Write("more").ok());
   EXPECT_FALSE((*sink)->Finish().ok());
+}
+
+TEST(ByteIoTest, ExplicitCompressionMustMatchTheData) {
+  TempDir dir;
+  const std::string plain = dir.File("plain.csv");
+  const std::string gz = dir.File("data.bin");
+  const std::string zst = dir.File("data2.bin");
+  WriteFileBytes(plain, "id,domain\n1,a.example\n");
+  WritePath(gz + ".gz", "id\n1\n");
+  WritePath(zst + ".zst", "id\n1\n");
+  std::filesystem::rename(gz + ".gz", gz);
+  std::filesystem::rename(zst + ".zst", zst);
+
+  EXPECT_EQ(*ReadPath(gz, Compression::kGzip), "id\n1\n");
+  EXPECT_EQ(*ReadPath(zst, Compression::kZstd), "id\n1\n");
+  EXPECT_EQ(*ReadPath(plain, Compression::kNone), "id,domain\n1,a.example\n");
+  struct Mismatch {
+    std::string path;
+    Compression asked;
+    std::string message;
+  };
+  for (const Mismatch& m : std::vector<Mismatch>{
+           {plain, Compression::kGzip, plain + ": not gzip data (no magic bytes at byte 0)"},
+           {zst, Compression::kGzip, zst + ": not gzip data (it is zstd)"},
+           {gz, Compression::kZstd, gz + ": not zstd data (it is gzip)"},
+           {gz, Compression::kNone,
+            gz + ": gzip data (its magic bytes at byte 0), but uncompressed input was asked for"},
+       }) {
+    absl::StatusOr<std::string> back = ReadPath(m.path, m.asked);
+    ASSERT_FALSE(back.ok()) << m.message;
+    EXPECT_EQ(back.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(back.status().message(), m.message);
+  }
 }
 
 TEST(ByteIoTest, StalePartialFilesOfEndedProcessesAreRemoved) {

@@ -10,7 +10,8 @@
 //              `-i -` feeds `input` on stdin; `-o -` takes stdout as the output.
 //   input      the input bytes
 //   expected   the exact output bytes (after decompression when the output is gzip or zstd:
-//              by `--compression` or the output's extension, the magic bytes are checked)
+//              by `--output-compression`, `--compression` or the output's extension; the magic
+//              bytes are checked)
 //   exit_code  optional, default 0; when not 0 there is no `expected` and no file may be left
 //              in {out} (no output, no partial file, no journal)
 //   stderr     optional: every line of it must appear in the run's stderr
@@ -86,14 +87,17 @@ std::string Diff(const std::string& dir, const std::string& expected, const std:
   return out;
 }
 
-// The output's expected compression: `--compression X`, else by the output's extension.
+// The output's expected compression: `--output-compression X`, else `--compression X`, else by
+// the output's extension.
 engine::Compression OutputCompression(const std::vector<std::string>& args,
                                       const std::string& output) {
-  for (size_t i = 0; i + 1 < args.size(); ++i) {
-    if (args[i] != "--compression") continue;
-    if (args[i + 1] == "gzip") return engine::Compression::kGzip;
-    if (args[i + 1] == "zstd") return engine::Compression::kZstd;
-    if (args[i + 1] == "none") return engine::Compression::kNone;
+  for (const char* flag : {"--output-compression", "--compression"}) {
+    for (size_t i = 0; i + 1 < args.size(); ++i) {
+      if (args[i] != flag) continue;
+      if (args[i + 1] == "gzip") return engine::Compression::kGzip;
+      if (args[i + 1] == "zstd") return engine::Compression::kZstd;
+      if (args[i + 1] == "none") return engine::Compression::kNone;
+    }
   }
   if (absl::EndsWith(output, ".gz")) return engine::Compression::kGzip;
   if (absl::EndsWith(output, ".zst")) return engine::Compression::kZstd;

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "boost/asio/io_context.hpp"
 #include "boost/asio/ip/tcp.hpp"
 #include "tools/sim/sim_server.h"
@@ -159,6 +160,68 @@ TEST_F(CliTest, RealEndpointWithGoodCredentialsEnriches) {
   EXPECT_THAT(ReadFile(Path("out.csv")), HasSubstr("malware-c2.example,2,Malicious,"));
   EXPECT_THAT(ReadFile(Path("summary.json")), HasSubstr("\"rows\":1"));
   EXPECT_EQ(sim.Counters().verdict_requests, 1u);
+}
+
+TEST_F(CliTest, QuotaCheckpointExits75AndResumeFinishesWithoutRepeatingLookups) {
+  sim::SimOptions options;
+  options.rate_limit = 5;  // per org per hour, as CTIA counts it
+  options.rate_limit_window = absl::Hours(1);
+  sim::SimServer sim{options};
+  ASSERT_TRUE(sim.Start().ok());
+  std::string in = "id,domain\n";
+  for (int i = 0; i < 8; ++i) absl::StrAppend(&in, i, ",host-", i, ".example\n");
+  WriteFile("in.csv", in);
+  setenv("CTIA_CLIENT_ID", "client", 1);
+  setenv("CTIA_CLIENT_SECRET", "secret", 1);
+  const std::string args = "run -i " + Path("in.csv") + " -o " + Path("out.csv") +
+                           " --column domain --max-wait 1 --endpoint " + sim.base_url();
+
+  // Five lookups fit in the hour; the next wait (about an hour) is longer than --max-wait.
+  Result first = Run(args);
+  ASSERT_EQ(first.exit_code, 75) << first.output;
+  EXPECT_THAT(first.output, HasSubstr("checkpointed"));
+  EXPECT_THAT(first.output, HasSubstr("run the same command with --resume"));
+  EXPECT_FALSE(std::filesystem::exists(Path("out.csv")));
+  EXPECT_TRUE(std::filesystem::exists(Path("out.csv.journal")));
+  // Answered lookups: no judgement is CTIA's 404 "no verdict" (429s are not answers).
+  auto answered = [&sim] {
+    sim::EndpointCounts counts = sim.CountsByEndpoint();
+    return counts["verdict"][200] + counts["verdict"][404];
+  };
+  EXPECT_EQ(answered(), 5u);
+
+  // An hour later the quota is back; the resumed run asks only for the three left.
+  sim.AdvanceClock(absl::Hours(1) + absl::Minutes(1));
+  Result second = Run(args + " --resume");
+  ASSERT_EQ(second.exit_code, 0) << second.output;
+  EXPECT_THAT(second.output, HasSubstr("resuming: 5 settled lookups reloaded"));
+  EXPECT_EQ(answered(), 8u);
+  const std::string out = ReadFile(Path("out.csv"));
+  for (int i = 0; i < 8; ++i) {
+    EXPECT_THAT(out, HasSubstr(absl::StrCat("\n", i, ",host-", i, ".example,,,,,no_verdict\n")));
+  }
+  EXPECT_FALSE(std::filesystem::exists(Path("out.csv.journal")));
+}
+
+TEST_F(CliTest, CompressionFlagThatContradictsTheInputIsUsageError) {
+  WriteFile("in.csv", "domain\na.example\n");
+  Result r = Run("run -i " + Path("in.csv") + " -o " + Path("out.csv") +
+                 " --column domain --compression gzip");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_THAT(r.output, HasSubstr(Path("in.csv") + ": not gzip data (no magic bytes at byte 0); "
+                                  "--compression gzip applies to the input and the output"));
+  EXPECT_THAT(r.output, HasSubstr("--output-compression"));
+  EXPECT_FALSE(std::filesystem::exists(Path("out.csv")));
+
+  // The output alone: plain in, gzip out under a name without .gz.
+  r = Run("run -i " + Path("in.csv") + " -o " + Path("out.csv") +
+          " --column domain --output-compression gzip");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(ReadFile(Path("out.csv")).substr(0, 2), "\x1f\x8b");
+  r = Run("run -i " + Path("in.csv") + " -o " + Path("out2.csv") +
+          " --column domain --output-compression lz4");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.output, HasSubstr("--output-compression \"lz4\": expected auto, none, gzip or zstd"));
 }
 
 TEST_F(CliTest, BadUsageExitsTwo) {

@@ -59,13 +59,14 @@ absl::StatusOr<engine::DataFormat> ParseFormat(absl::string_view flag, absl::str
       absl::StrCat(flag, " \"", value, "\": expected csv or ndjson"));
 }
 
-absl::StatusOr<engine::Compression> ParseCompression(absl::string_view value) {
+absl::StatusOr<engine::Compression> ParseCompression(absl::string_view flag,
+                                                     absl::string_view value) {
   if (value == "auto") return engine::Compression::kAuto;
   if (value == "none") return engine::Compression::kNone;
   if (value == "gzip" || value == "gz") return engine::Compression::kGzip;
   if (value == "zstd" || value == "zst") return engine::Compression::kZstd;
   return absl::InvalidArgumentError(
-      absl::StrCat("--compression \"", value, "\": expected auto, none, gzip or zstd"));
+      absl::StrCat(flag, " \"", value, "\": expected auto, none, gzip or zstd"));
 }
 
 absl::StatusOr<char> ParseDelimiter(absl::string_view value) {
@@ -129,8 +130,13 @@ CLI::App* AddRunCommand(CLI::App& app, RunFlags& flags) {
   run->add_flag("--no-header", flags.no_header,
                 "CSV input has no header line; columns are numbers (1 = first)");
   run->add_option("--compression", flags.compression,
-                  "Output compression: auto (by extension .gz/.zst), none, gzip, zstd")
+                  "Compression of the input and the output: auto (input by its magic bytes, "
+                  "output by extension .gz/.zst), none, gzip, zstd; an input that is not what "
+                  "was given is an error")
       ->capture_default_str();
+  run->add_option("--output-compression", flags.output_compression,
+                  "Compression of the output alone (auto, none, gzip, zstd); default: "
+                  "--compression");
   run->add_option("--allowlist", flags.allowlist,
                   "File of observables never looked up (exact, *.suffix, CIDR, type:value); "
                   "their rows get status skipped");
@@ -186,9 +192,13 @@ int RunEnrich(const RunFlags& flags) {
                                                  ? "ndjson"
                                                  : "csv"));
   auto delimiter = ParseDelimiter(flags.delimiter);
-  auto compression = ParseCompression(flags.compression);
+  auto compression = ParseCompression("--compression", flags.compression);
+  auto output_compression =
+      flags.output_compression.empty()
+          ? compression
+          : ParseCompression("--output-compression", flags.output_compression);
   for (const absl::Status& s : {in_format.status(), out_format.status(), delimiter.status(),
-                                compression.status()}) {
+                                compression.status(), output_compression.status()}) {
     if (!s.ok()) {
       Fail(s.message());
       return engine::kExitUsage;
@@ -231,8 +241,16 @@ int RunEnrich(const RunFlags& flags) {
     Fail(absl::StrCat("cannot open input \"", flags.input, "\": ", std::strerror(errno)));
     return engine::kExitFailed;
   }
-  auto source = engine::OpenSource(flags.input, engine::Compression::kAuto);
+  auto source = engine::OpenSource(flags.input, *compression);
   if (!source.ok()) {
+    if (source.status().code() == absl::StatusCode::kInvalidArgument &&
+        *compression != engine::Compression::kAuto) {
+      // The data contradicts --compression.
+      Fail(absl::StrCat(source.status().message(), "; --compression ", flags.compression,
+                        " applies to the input and the output (--compression auto detects the "
+                        "input's; --output-compression sets the output's alone)"));
+      return engine::kExitUsage;
+    }
     Fail(source.status().message());
     return engine::kExitFailed;
   }
@@ -292,7 +310,7 @@ int RunEnrich(const RunFlags& flags) {
                    std::string(removed.status().message()).c_str());
     }
   }
-  auto sink = engine::OpenSink(flags.output, *compression);
+  auto sink = engine::OpenSink(flags.output, *output_compression);
   if (!sink.ok()) {
     Fail(sink.status().message());
     return engine::kExitFailed;

@@ -18,7 +18,8 @@ struct RunFlags {
   std::string output_format;         // csv | ndjson; empty = by the output's extension, else input's
   std::string delimiter = ",";       // , \t (or "tab") ; |
   bool no_header = false;
-  std::string compression = "auto";  // of the output: auto (by extension) | none | gzip | zstd
+  std::string compression = "auto";  // input and output: auto | none | gzip | zstd
+  std::string output_compression;    // overrides `compression` for the output; empty = same
   std::string allowlist;             // optional path
   int threads = 0;                   // 0 = all cores
   size_t chunk_size = 1 << 20;
