@@ -167,6 +167,9 @@ double RunStatsSnapshot::rows_per_second() const {
 double RunStatsSnapshot::lookups_per_second() const {
   return PerSecond(counter(RunCounter::kLookupsSettled), seconds());
 }
+double RunStatsSnapshot::lookup_phase_lookups_per_second() const {
+  return PerSecond(counter(RunCounter::kLookupsSettled), absl::ToDoubleSeconds(lookup_phase));
+}
 double RunStatsSnapshot::unique_ratio() const {
   const uint64_t rows = counter(RunCounter::kRowsRead);
   return rows == 0 ? 0.0
@@ -178,6 +181,19 @@ RunStats::RunStats(const schema::Clock& clock) : clock_(clock), started_(clock.N
 
 void RunStats::Add(RunCounter c, uint64_t n) {
   counters_[static_cast<size_t>(c)].fetch_add(n, std::memory_order_relaxed);
+  if (c == RunCounter::kLookupsSent) {
+    int64_t none = INT64_MAX;
+    if (first_sent_ns_.load(std::memory_order_relaxed) == none) {
+      first_sent_ns_.compare_exchange_strong(none, absl::ToUnixNanos(clock_.Now()),
+                                             std::memory_order_relaxed);
+    }
+  } else if (c == RunCounter::kLookupsSettled) {
+    const int64_t t = absl::ToUnixNanos(clock_.Now());
+    int64_t last = last_settled_ns_.load(std::memory_order_relaxed);
+    while (last < t &&
+           !last_settled_ns_.compare_exchange_weak(last, t, std::memory_order_relaxed)) {
+    }
+  }
 }
 
 void RunStats::Set(RunCounter c, uint64_t value) {
@@ -218,6 +234,9 @@ RunStatsSnapshot RunStats::Snapshot() const {
     for (const auto& [status, n] : other_statuses_) s.statuses[status] += n;
   }
   s.latency = latency_.Snapshot();
+  const int64_t first = first_sent_ns_.load(std::memory_order_relaxed);
+  const int64_t last = last_settled_ns_.load(std::memory_order_relaxed);
+  if (first != INT64_MAX && last > first) s.lookup_phase = absl::Nanoseconds(last - first);
   return s;
 }
 
@@ -241,6 +260,11 @@ std::string FormatRunSummary(const RunStatsSnapshot& s) {
                   absl::StrFormat("lookup latency:     p50 %.1f ms, p90 %.1f ms, p99 %.1f ms\n",
                                   Ms(s.latency.Percentile(0.5)), Ms(s.latency.Percentile(0.9)),
                                   Ms(s.latency.Percentile(0.99))));
+  if (s.lookup_phase > absl::ZeroDuration()) {
+    absl::StrAppend(&out, absl::StrFormat("lookup phase:       %.2f s (%.1f lookups/s)\n",
+                                          absl::ToDoubleSeconds(s.lookup_phase),
+                                          s.lookup_phase_lookups_per_second()));
+  }
   return out;
 }
 
@@ -262,6 +286,10 @@ std::string EncodeRunStatsJson(const RunStatsSnapshot& s) {
   w.Double(s.rows_per_second());
   w.Key("lookups_per_second");
   w.Double(s.lookups_per_second());
+  w.Key("lookup_phase_seconds");
+  w.Double(absl::ToDoubleSeconds(s.lookup_phase));
+  w.Key("lookup_phase_lookups_per_second");
+  w.Double(s.lookup_phase_lookups_per_second());
   w.Key("unique_ratio");
   w.Double(s.unique_ratio());
   w.Key("statuses");
@@ -321,6 +349,9 @@ absl::StatusOr<RunStatsSnapshot> DecodeRunStatsJson(absl::string_view json) {
       return bad(absl::StrCat("no ", info.json));
     }
     s.counters[static_cast<size_t>(info.counter)] = doc[info.json].GetUint64();
+  }
+  if (doc.HasMember("lookup_phase_seconds") && doc["lookup_phase_seconds"].IsNumber()) {
+    s.lookup_phase = absl::Seconds(doc["lookup_phase_seconds"].GetDouble());
   }
   if (!doc.HasMember("statuses") || !doc["statuses"].IsObject()) return bad("no statuses");
   for (const auto& m : doc["statuses"].GetObject()) {

@@ -81,11 +81,15 @@ struct RunStatsSnapshot {
   LatencySnapshot latency;
   absl::Time started;
   absl::Time now;  // when the snapshot was taken (the run's end for a final summary)
+  // From the first lookup sent to the last one settled so far; zero without lookups.
+  absl::Duration lookup_phase;
 
   uint64_t counter(RunCounter c) const { return counters[static_cast<size_t>(c)]; }
   double seconds() const;
   double rows_per_second() const;     // rows read / seconds; 0 for a zero-length run
   double lookups_per_second() const;  // lookups settled / seconds
+  // Lookups settled / lookup_phase: the lookup rate while lookups were being made.
+  double lookup_phase_lookups_per_second() const;
   double unique_ratio() const;        // unique observables / rows read; 0 without rows
 };
 
@@ -96,6 +100,8 @@ class RunStats {
   // The run starts now (clock.Now()). `clock` must outlive this object.
   explicit RunStats(const schema::Clock& clock);
 
+  // Adding to kLookupsSent / kLookupsSettled also notes the time: the lookup phase runs from the
+  // first lookup sent to the last one settled.
   void Add(RunCounter c, uint64_t n = 1);
   // For totals kept elsewhere (the transport's cumulative counters).
   void Set(RunCounter c, uint64_t value);
@@ -117,6 +123,8 @@ class RunStats {
   mutable absl::Mutex mu_;
   std::map<std::string, uint64_t> other_statuses_ ABSL_GUARDED_BY(mu_);
   LookupLatencyHistogram latency_;
+  std::atomic<int64_t> first_sent_ns_{INT64_MAX};  // Unix ns; INT64_MAX = none yet
+  std::atomic<int64_t> last_settled_ns_{INT64_MIN};
 };
 
 // Multi-line human summary: rows, unique observables (and their ratio to rows), lookups, cache

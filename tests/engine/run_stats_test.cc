@@ -150,6 +150,30 @@ TEST(RunStatsTest, JsonRoundTrip) {
   EXPECT_EQ(EncodeRunStatsJson(*back), json);
 }
 
+TEST(RunStatsTest, LookupPhaseRunsFromFirstSendToLastSettlement) {
+  schema::FakeClock clock(kStart);
+  RunStats stats(clock);
+  EXPECT_EQ(stats.Snapshot().lookup_phase, absl::ZeroDuration());
+  clock.Advance(absl::Seconds(5));  // reading before the first miss
+  stats.Add(RunCounter::kLookupsSent, 1);
+  clock.Advance(absl::Seconds(1));
+  stats.Add(RunCounter::kLookupsSent, 1);
+  stats.Add(RunCounter::kLookupsSettled, 1);
+  clock.Advance(absl::Seconds(3));
+  stats.Add(RunCounter::kLookupsSettled, 1);
+  clock.Advance(absl::Seconds(10));  // cache hits after the last lookup
+  RunStatsSnapshot s = stats.Snapshot();
+  EXPECT_EQ(s.lookup_phase, absl::Seconds(4));
+  EXPECT_DOUBLE_EQ(s.lookup_phase_lookups_per_second(), 0.5);
+  EXPECT_DOUBLE_EQ(s.lookups_per_second(), 2.0 / 19);
+  const std::string json = EncodeRunStatsJson(s);
+  EXPECT_THAT(json, HasSubstr("\"lookup_phase_seconds\":4.0"));
+  EXPECT_THAT(FormatRunSummary(s), HasSubstr("lookup phase:       4.00 s (0.5 lookups/s)\n"));
+  absl::StatusOr<RunStatsSnapshot> back = DecodeRunStatsJson(json);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->lookup_phase, absl::Seconds(4));
+}
+
 TEST(RunStatsTest, BadJsonIsAnError) {
   EXPECT_FALSE(DecodeRunStatsJson("").ok());
   EXPECT_FALSE(DecodeRunStatsJson("[]").ok());
