@@ -28,39 +28,50 @@ size_t ChunkReader::Scan() {
     scan_pos_ = end;
     return boundary_;
   }
-  // CSV: a small state machine, the same rules as CsvReader (quote opens only at a field
-  // start; a quote right after a closing quote is a doubled quote, back inside the field).
+  // CSV: the same rules as CsvReader (a quote opens a quoted field only at a field start; a
+  // quote right after a closing quote is a doubled quote, back inside the field), jumping from
+  // quote to quote with memchr: between two quotes only newlines matter.
   bool in_quotes = in_quotes_;
   bool after_quote = after_quote_;
   bool at_field_start = at_field_start_;
   uint64_t lines = lines_after_boundary_;
   const char delim = delimiter_;
-  for (; i < end; ++i) {
-    const char c = p[i];
+  while (i < end) {
+    const char* q = static_cast<const char*>(std::memchr(p + i, '"', end - i));
+    const size_t stop = q == nullptr ? end : static_cast<size_t>(q - p);
     if (in_quotes) {
-      if (c == '"') {
-        in_quotes = false;
-        after_quote = true;
-      } else if (c == '\n') {
-        ++lines;
+      lines += static_cast<uint64_t>(std::count(p + i, p + stop, '\n'));
+      if (q == nullptr) {
+        i = end;
+        break;
       }
+      in_quotes = false;  // the closing quote (or the first of a doubled one)
+      after_quote = true;
+      i = stop + 1;
       continue;
     }
-    if (c == '"' && (at_field_start || after_quote)) {
-      in_quotes = true;
+    if (stop > i) {
+      // Unquoted bytes: every newline ends a record.
+      const uint64_t newlines = static_cast<uint64_t>(std::count(p + i, p + stop, '\n'));
+      if (newlines > 0) {
+        const char* last = static_cast<const char*>(memrchr(p + i, '\n', stop - i));
+        lines_before_boundary_ += lines + newlines;
+        lines = 0;
+        boundary_ = static_cast<size_t>(last - p) + 1;
+      }
       after_quote = false;
-      at_field_start = false;
-      continue;
+      at_field_start = p[stop - 1] == delim || p[stop - 1] == '\n';
     }
+    if (q == nullptr) {
+      i = end;
+      break;
+    }
+    // A quote outside a quoted field: it opens one at a field start or right after a closing
+    // quote (a doubled quote); elsewhere it is data.
+    in_quotes = at_field_start || after_quote;
     after_quote = false;
-    if (c == '\n') {
-      lines_before_boundary_ += lines + 1;
-      lines = 0;
-      boundary_ = i + 1;
-      at_field_start = true;
-    } else {
-      at_field_start = c == delim;
-    }
+    at_field_start = false;
+    i = stop + 1;
   }
   in_quotes_ = in_quotes;
   after_quote_ = after_quote;
