@@ -141,13 +141,9 @@ const CsvRecord* CsvReader::Next() {
 }
 
 void AppendCsvField(std::string& out, absl::string_view value, char delimiter) {
+  // No early exit: this loop vectorizes, and fields that need quotes are rare.
   bool quote = false;
-  for (char c : value) {
-    if (c == delimiter || c == '"' || c == '\r' || c == '\n') {
-      quote = true;
-      break;
-    }
-  }
+  for (char c : value) quote |= (c == delimiter) | (c == '"') | (c == '\r') | (c == '\n');
   if (!quote) {
     out.append(value.data(), value.size());
     return;
