@@ -24,6 +24,25 @@ void ComposeKey(std::string& out, absl::string_view type, absl::string_view valu
   out.append(value.data(), value.size());
 }
 
+// A key with its hash computed once: it picks the shard and probes the shard's map.
+struct HashedKey {
+  absl::string_view key;
+  size_t hash;
+};
+struct KeyHash {
+  using is_transparent = void;
+  size_t operator()(absl::string_view k) const { return absl::Hash<absl::string_view>()(k); }
+  size_t operator()(const HashedKey& k) const { return k.hash; }
+};
+struct KeyEq {
+  using is_transparent = void;
+  bool operator()(absl::string_view a, absl::string_view b) const { return a == b; }
+  bool operator()(absl::string_view a, const HashedKey& b) const { return a == b.key; }
+  bool operator()(const HashedKey& a, absl::string_view b) const { return a.key == b; }
+};
+
+HashedKey Hashed(absl::string_view key) { return {key, absl::Hash<absl::string_view>()(key)}; }
+
 }  // namespace
 
 using Waiters = std::vector<std::pair<SettleListener*, uint32_t>>;
@@ -86,7 +105,7 @@ struct VerdictTable::Entry {
 
 struct VerdictTable::Shard {
   absl::Mutex mu;
-  absl::flat_hash_map<absl::string_view, Entry> map ABSL_GUARDED_BY(mu);
+  absl::flat_hash_map<absl::string_view, Entry, KeyHash, KeyEq> map ABSL_GUARDED_BY(mu);
   std::vector<std::unique_ptr<char[]>> blocks ABSL_GUARDED_BY(mu);
   std::vector<std::unique_ptr<char[]>> big_blocks ABSL_GUARDED_BY(mu);
   size_t block_used ABSL_GUARDED_BY(mu) = kArenaBlock;  // of blocks.back()
@@ -123,24 +142,80 @@ VerdictTable::VerdictTable(const schema::Clock& clock, Options options)
 
 VerdictTable::~VerdictTable() = default;
 
-VerdictTable::Shard& VerdictTable::ShardFor(absl::string_view key) {
-  const size_t h = absl::Hash<absl::string_view>()(key);
-  // The map uses the low bits of the same hash; take the shard from the high ones.
-  return *shards_[(h >> 48) & (shards_.size() - 1)];
+size_t VerdictTable::ShardIndex(size_t hash) const {
+  // The map probes with bits 7 and up of the same hash; take the shard from the high ones.
+  return (hash >> 48) & (shards_.size() - 1);
 }
 
 VerdictTable::ResolveResult VerdictTable::Resolve(absl::string_view type, absl::string_view value,
                                                   SettleListener* listener, uint32_t slot) {
   thread_local std::string key;
   ComposeKey(key, type, value);
-  Shard& shard = ShardFor(key);
+  const size_t hash = Hashed(key).hash;
+  Shard& shard = *shards_[ShardIndex(hash)];
   const int64_t now_ms = ToMs(clock_.Now());
   absl::MutexLock lock(&shard.mu);
-  auto it = shard.map.find(absl::string_view(key));
+  return ResolveInShard(shard, key, hash, now_ms, listener, slot);
+}
+
+void VerdictTable::ResolveBatch(absl::Span<const Key> keys, SettleListener* listener,
+                                uint32_t first_slot, ResolveResult* results) {
+  // Reused per thread: the keys composed back to back, their hashes, and their indices grouped
+  // by shard (a counting sort).
+  thread_local std::string composed;
+  thread_local std::vector<size_t> ends;
+  thread_local std::vector<size_t> hashes;
+  thread_local std::vector<uint32_t> order;
+  thread_local std::vector<uint32_t> group_end;
+  composed.clear();
+  ends.clear();
+  hashes.clear();
+  for (const Key& k : keys) {
+    composed.append(k.type.data(), k.type.size());
+    composed.push_back('\x1f');
+    composed.append(k.value.data(), k.value.size());
+    ends.push_back(composed.size());
+  }
+  auto key_at = [&](size_t i) {
+    const size_t begin = i == 0 ? 0 : ends[i - 1];
+    return absl::string_view(composed).substr(begin, ends[i] - begin);
+  };
+  const size_t n_shards = shards_.size();
+  group_end.assign(n_shards, 0);
+  for (size_t i = 0; i < keys.size(); ++i) {
+    hashes.push_back(Hashed(key_at(i)).hash);
+    ++group_end[ShardIndex(hashes.back())];
+  }
+  for (size_t s = 1; s < n_shards; ++s) group_end[s] += group_end[s - 1];
+  order.resize(keys.size());
+  for (size_t i = keys.size(); i-- > 0;) {
+    order[--group_end[ShardIndex(hashes[i])]] = static_cast<uint32_t>(i);
+  }
+  const int64_t now_ms = ToMs(clock_.Now());
+  size_t at = 0;
+  while (at < order.size()) {
+    const size_t s = ShardIndex(hashes[order[at]]);
+    Shard& shard = *shards_[s];
+    absl::MutexLock lock(&shard.mu);
+    for (; at < order.size() && ShardIndex(hashes[order[at]]) == s; ++at) {
+      const uint32_t i = order[at];
+      results[i] = ResolveInShard(shard, key_at(i), hashes[i], now_ms, listener, first_slot + i);
+    }
+  }
+}
+
+VerdictTable::ResolveResult VerdictTable::ResolveInShard(Shard& shard, absl::string_view key,
+                                                         size_t hash, int64_t now_ms,
+                                                         SettleListener* listener, uint32_t slot) {
+  auto it = shard.map.find(HashedKey{key, hash});
   if (it == shard.map.end()) {
     it = shard.map.emplace(shard.Copy(key), Entry()).first;
   } else if (it->second.state != kPending) {
-    if (it->second.expiry_ms > now_ms) return {Resolution::kHit, it->second.ToSettled()};
+    if (it->second.expiry_ms > now_ms) {
+      // The caller formats the judgement id next: start loading it.
+      __builtin_prefetch(it->second.text);
+      return {Resolution::kHit, it->second.ToSettled()};
+    }
     it->second.state = kPending;  // expired: look it up again
     it->second.waiters = nullptr;
   } else {
@@ -207,12 +282,13 @@ Settled VerdictTable::Complete(absl::string_view type, absl::string_view value,
   const auto [s, expiry] = ToStore(result, error_text, clock_.Now());
   std::string key;
   ComposeKey(key, type, value);
-  Shard& shard = ShardFor(key);
+  const HashedKey hashed = Hashed(key);
+  Shard& shard = *shards_[ShardIndex(hashed.hash)];
   std::unique_ptr<Waiters> waiters;
   Settled stored;
   {
     absl::MutexLock lock(&shard.mu);
-    auto it = shard.map.find(absl::string_view(key));
+    auto it = shard.map.find(hashed);
     if (it == shard.map.end()) it = shard.map.emplace(shard.Copy(key), Entry()).first;
     Entry& e = it->second;
     waiters = e.TakeWaiters();
@@ -229,11 +305,12 @@ void VerdictTable::Abandon(absl::string_view type, absl::string_view value,
                            absl::string_view error_text) {
   std::string key;
   ComposeKey(key, type, value);
-  Shard& shard = ShardFor(key);
+  const HashedKey hashed = Hashed(key);
+  Shard& shard = *shards_[ShardIndex(hashed.hash)];
   std::unique_ptr<Waiters> waiters;
   {
     absl::MutexLock lock(&shard.mu);
-    auto it = shard.map.find(absl::string_view(key));
+    auto it = shard.map.find(hashed);
     if (it == shard.map.end() || it->second.state != kPending) return;
     waiters = it->second.TakeWaiters();
     // The key bytes stay in the arena; only the slot goes.
@@ -253,9 +330,10 @@ void VerdictTable::Restore(absl::string_view type, absl::string_view value,
   const auto [settled, expiry] = ToStore(result, error_text, settled_at);
   std::string key;
   ComposeKey(key, type, value);
-  Shard& shard = ShardFor(key);
+  const HashedKey hashed = Hashed(key);
+  Shard& shard = *shards_[ShardIndex(hashed.hash)];
   absl::MutexLock lock(&shard.mu);
-  auto it = shard.map.find(absl::string_view(key));
+  auto it = shard.map.find(hashed);
   if (it == shard.map.end()) it = shard.map.emplace(shard.Copy(key), Entry()).first;
   // Pending with listeners: its lookup will settle it.
   if (it->second.state == kPending && it->second.waiters != nullptr) return;

@@ -14,6 +14,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "schema/clock.h"
 #include "schema/verdict.h"
 
@@ -79,6 +80,16 @@ class VerdictTable {
   ResolveResult Resolve(absl::string_view type, absl::string_view value, SettleListener* listener,
                         uint32_t slot);
 
+  // Resolve() of several keys: key i registers (`listener`, `first_slot` + i) and its result goes
+  // to results[i] (`results` holds keys.size() elements). Each shard's lock is taken once per
+  // call, so the probes of a batch overlap their memory accesses.
+  struct Key {
+    absl::string_view type;
+    absl::string_view value;
+  };
+  void ResolveBatch(absl::Span<const Key> keys, SettleListener* listener, uint32_t first_slot,
+                    ResolveResult* results);
+
   // Settles a key returned as kMiss with the lookup's result (a failed status becomes a kFailed
   // entry with ErrorStatusFor-style text `error_text`) and tells every registered listener.
   // Returns the stored answer.
@@ -102,7 +113,11 @@ class VerdictTable {
  private:
   struct Entry;
   struct Shard;
-  Shard& ShardFor(absl::string_view key);
+  size_t ShardIndex(size_t hash) const;
+  // Resolve() of `key` (composed type and value) whose hash is `hash`, in its shard.
+  ResolveResult ResolveInShard(Shard& shard, absl::string_view key, size_t hash, int64_t now_ms,
+                               SettleListener* listener, uint32_t slot)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
   // The answer to store for `result` settled at `now`, and when it expires. Views point into
   // `result` and `error_text`.
   std::pair<Settled, absl::Time> ToStore(const absl::StatusOr<schema::VerdictResult>& result,

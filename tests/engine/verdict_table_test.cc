@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <thread>
@@ -47,6 +48,50 @@ class VerdictTableTest : public ::testing::Test {
  protected:
   schema::FakeClock clock_{absl::FromUnixSeconds(1'700'000'000)};
 };
+
+TEST_F(VerdictTableTest, ResolveBatchAnswersEachKeyAsResolveWould) {
+  VerdictTable::Options options;
+  options.shards = 4;  // several keys per shard
+  VerdictTable table(clock_, options);
+  for (int i = 0; i < 50; ++i) {
+    table.Restore("domain", absl::StrCat("cached", i, ".com"),
+                  schema::VerdictResult(MakeVerdict(schema::EndOfTime(), absl::StrCat("j", i))), "",
+                  clock_.Now());
+  }
+  RecordingListener earlier, batch;
+  ASSERT_EQ(table.Resolve("ip", "10.0.0.1", &earlier, 0).resolution,
+            VerdictTable::Resolution::kMiss);
+  // Hits, a key already in flight, new keys, and a new key twice in the same batch.
+  std::vector<std::string> values;
+  std::vector<VerdictTable::Key> keys;
+  for (int i = 0; i < 50; ++i) values.push_back(absl::StrCat("cached", i, ".com"));
+  for (int i = 0; i < 30; ++i) values.push_back(absl::StrCat("new", i, ".com"));
+  values.push_back("new7.com");
+  for (const std::string& v : values) keys.push_back({"domain", v});
+  keys.push_back({"ip", "10.0.0.1"});
+  std::vector<VerdictTable::ResolveResult> results(keys.size());
+  table.ResolveBatch(keys, &batch, 100, results.data());
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_EQ(results[i].resolution, VerdictTable::Resolution::kHit) << i;
+    EXPECT_EQ(results[i].settled.judgement_id, absl::StrCat("j", i));
+  }
+  for (int i = 50; i < 80; ++i) {
+    EXPECT_EQ(results[i].resolution, VerdictTable::Resolution::kMiss) << i;
+  }
+  EXPECT_EQ(results[80].resolution, VerdictTable::Resolution::kJoined);  // new7.com again
+  EXPECT_EQ(results[81].resolution, VerdictTable::Resolution::kJoined);  // the ip in flight
+  EXPECT_EQ(table.size(), 50u + 30u + 1u);
+
+  // Settling tells the batch's listener with the slot of each key (first_slot + index).
+  table.Complete("domain", "new7.com", schema::VerdictResult(schema::NoVerdict{}));
+  table.Complete("ip", "10.0.0.1", schema::VerdictResult(schema::NoVerdict{}));
+  std::vector<uint32_t> slots;
+  for (const auto& [slot, settled] : batch.told()) slots.push_back(slot);
+  std::sort(slots.begin(), slots.end());
+  EXPECT_EQ(slots, (std::vector<uint32_t>{157, 180, 181}));
+  ASSERT_EQ(earlier.told().size(), 1u);
+  EXPECT_EQ(earlier.told()[0].first, 0u);
+}
 
 TEST_F(VerdictTableTest, MissThenJoinThenHit) {
   VerdictTable table(clock_);
