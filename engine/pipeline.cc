@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/cleanup/cleanup.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -36,6 +37,10 @@ namespace {
 
 constexpr std::array<absl::string_view, 5> kAddedFields = {
     "disposition", "disposition_name", "judgement_id", "valid_until", "status"};
+
+// New uniques are resolved against the verdict table in batches of this many, while the chunk
+// is parsed: misses go out early, and a batch takes each shard's lock once.
+constexpr size_t kResolveBatch = 128;
 
 // Cell slots that need no lookup.
 constexpr uint32_t kSkippedCell = UINT32_MAX;
@@ -88,7 +93,10 @@ class ChunkWork final : public SettleListener {
   std::vector<Row> rows;
   std::vector<uint32_t> cells;  // rows × columns: a slot into uniques, or a k*Cell value
   std::vector<schema::Observable> uniques;
-  std::vector<Settled> results;  // per unique
+  size_t resolved = 0;  // uniques[0, resolved) went to the verdict table
+  // Per unique. Sized (to the chunk's cell count) before the first Resolve and never resized
+  // while lookups are outstanding: OnSettled writes into it from other threads.
+  std::vector<Settled> results;
   std::atomic<int64_t> pending{1};  // unsettled uniques + 1 held by the pipeline task
   tbb::task::suspend_point suspend_point{};
   absl::Status row_error;  // --strict: the first malformed row
@@ -97,6 +105,24 @@ class ChunkWork final : public SettleListener {
   absl::flat_hash_map<std::string, uint64_t> error_counts;
   uint64_t hits = 0;
   uint64_t joined = 0;
+
+  // Ready for the next chunk, keeping the buffers' capacity (chunks are reused so that a run
+  // in steady state does not allocate, nor fault in fresh pages, per chunk).
+  void Reset() {
+    skip_records = 0;
+    rows.clear();
+    cells.clear();
+    uniques.clear();
+    resolved = 0;
+    results.clear();
+    pending.store(1, std::memory_order_relaxed);
+    row_error = absl::OkStatus();
+    out.clear();
+    fixed_counts.fill(0);
+    error_counts.clear();
+    hits = 0;
+    joined = 0;
+  }
 
   void OnSettled(uint32_t slot, const Settled& settled) override {
     results[slot] = settled;
@@ -201,8 +227,9 @@ class Run {
     return failure_;
   }
 
+  // Parses the chunk and extracts its observables; resolves each new unique against the
+  // verdict table as soon as it is found, so misses go out while the chunk is still parsed.
   void ParseAndExtract(ChunkWork& w);
-  void Resolve(ChunkWork& w);
   void Format(ChunkWork& w);
 
   const Layout& layout() const { return layout_; }
@@ -212,8 +239,21 @@ class Run {
  private:
   void ParseCsv(ChunkWork& w);
   void ParseNdjson(ChunkWork& w);
-  uint32_t AddCell(ChunkWork& w, size_t column, absl::string_view raw,
-                   absl::flat_hash_map<schema::Observable, uint32_t>& seen);
+  // The chunk's extraction state: each column's raw values seen so far, and the uniques.
+  // Two raw values that normalize alike ("EVIL.com", "evil.com") get two slots; the verdict
+  // table's single flight still sends one lookup.
+  struct CellMemo {
+    CellMemo(size_t columns, bool copy) : by_raw(columns), copy_keys(copy) {}
+    std::vector<absl::flat_hash_map<absl::string_view, uint32_t>> by_raw;  // per column
+    // CSV fields are views into the chunk, which outlives the memo; NDJSON values live in a
+    // per-line document, so they are copied here.
+    bool copy_keys;
+    std::deque<std::string> keys;
+  };
+  uint32_t AddCell(ChunkWork& w, size_t column, absl::string_view raw, CellMemo& memo);
+  // Resolves the uniques found since the last call (w.resolved onwards) in one batch; misses go
+  // to the dispatcher at once.
+  void ResolveNew(ChunkWork& w);
   void AppendCsvAdded(ChunkWork& w, std::string& out, uint32_t cell);
   void AppendJsonAdded(ChunkWork& w, std::string& out, size_t column, uint32_t cell);
   void CountCell(ChunkWork& w, uint32_t cell);
@@ -284,26 +324,33 @@ void LookupDispatcher::OnDone(const schema::Observable& o,
   Pump();
 }
 
-uint32_t Run::AddCell(ChunkWork& w, size_t column, absl::string_view raw,
-                      absl::flat_hash_map<schema::Observable, uint32_t>& seen) {
+uint32_t Run::AddCell(ChunkWork& w, size_t column, absl::string_view raw, CellMemo& memo) {
+  // Log columns repeat their values: normalize each distinct raw value once per chunk.
+  absl::flat_hash_map<absl::string_view, uint32_t>& by_raw = memo.by_raw[column];
+  if (auto it = by_raw.find(raw); it != by_raw.end()) return it->second;
+  uint32_t cell;
   Extracted e = ExtractObservable(layout_.types[column], raw, layout_.allowlist);
-  if (e.status == CellStatus::kSkipped) return kSkippedCell;
-  if (e.status == CellStatus::kInvalid) return kInvalidCell;
-  auto [it, inserted] = seen.try_emplace(std::move(e.observable), 0);
-  if (inserted) {
-    it->second = static_cast<uint32_t>(w.uniques.size());
-    w.uniques.push_back(it->first);
+  if (e.status == CellStatus::kSkipped) {
+    cell = kSkippedCell;
+  } else if (e.status == CellStatus::kInvalid) {
+    cell = kInvalidCell;
+  } else {
+    cell = static_cast<uint32_t>(w.uniques.size());
+    w.uniques.push_back(std::move(e.observable));
+    if (w.uniques.size() - w.resolved >= kResolveBatch) ResolveNew(w);
   }
-  return it->second;
+  by_raw.emplace(memo.copy_keys ? absl::string_view(memo.keys.emplace_back(raw)) : raw, cell);
+  return cell;
 }
 
 void Run::ParseCsv(ChunkWork& w) {
   w.csv.Parse(w.chunk.bytes, w.chunk.first_line, w.chunk.starts_input, layout_.delim);
   const auto& records = w.csv.records();
   const size_t columns = layout_.types.size();
-  absl::flat_hash_map<schema::Observable, uint32_t> seen;
+  CellMemo memo(columns, /*copy_keys=*/false);
   w.rows.reserve(records.size());
   w.cells.reserve(records.size() * columns);
+  w.results.resize(records.size() * columns);  // at most one unique per cell
   for (size_t i = w.skip_records; i < records.size(); ++i) {
     const CsvRecordView& r = records[i];
     ChunkWork::Row& row = w.rows.emplace_back();
@@ -334,7 +381,7 @@ void Run::ParseCsv(ChunkWork& w) {
       continue;
     }
     for (size_t c = 0; c < columns; ++c) {
-      w.cells.push_back(AddCell(w, c, w.csv.field(r, layout_.csv_index[c]), seen));
+      w.cells.push_back(AddCell(w, c, w.csv.field(r, layout_.csv_index[c]), memo));
     }
   }
 }
@@ -342,7 +389,10 @@ void Run::ParseCsv(ChunkWork& w) {
 void Run::ParseNdjson(ChunkWork& w) {
   const absl::string_view bytes = w.chunk.bytes;
   const size_t columns = layout_.types.size();
-  absl::flat_hash_map<schema::Observable, uint32_t> seen;
+  CellMemo memo(columns, /*copy_keys=*/true);
+  const size_t lines =
+      static_cast<size_t>(std::count(bytes.begin(), bytes.end(), '\n')) + 1;  // at most
+  w.results.resize(lines * columns);  // at most one unique per cell
   rapidjson::Document doc;
   std::string number;
   uint64_t line = w.chunk.first_line;
@@ -385,10 +435,10 @@ void Run::ParseNdjson(ChunkWork& w) {
         w.cells.push_back(kSkippedCell);
       } else if (v->IsString()) {
         w.cells.push_back(
-            AddCell(w, c, absl::string_view(v->GetString(), v->GetStringLength()), seen));
+            AddCell(w, c, absl::string_view(v->GetString(), v->GetStringLength()), memo));
       } else if (v->IsInt64() || v->IsUint64()) {
         number = v->IsInt64() ? absl::StrCat(v->GetInt64()) : absl::StrCat(v->GetUint64());
-        w.cells.push_back(AddCell(w, c, number, seen));
+        w.cells.push_back(AddCell(w, c, number, memo));
       } else {
         w.cells.push_back(kInvalidCell);  // an object, array, boolean or fraction
       }
@@ -402,28 +452,41 @@ void Run::ParseAndExtract(ChunkWork& w) {
   } else {
     ParseNdjson(w);
   }
-  w.results.resize(w.uniques.size());
+  ResolveNew(w);
 }
 
-void Run::Resolve(ChunkWork& w) {
-  for (uint32_t slot = 0; slot < w.uniques.size(); ++slot) {
-    const schema::Observable& o = w.uniques[slot];
-    w.pending.fetch_add(1, std::memory_order_relaxed);
-    VerdictTable::ResolveResult r = table_.Resolve(o.type, o.value, &w, slot);
-    switch (r.resolution) {
+void Run::ResolveNew(ChunkWork& w) {
+  const size_t first = w.resolved;
+  const size_t n = w.uniques.size() - first;
+  if (n == 0) return;
+  thread_local std::vector<VerdictTable::Key> keys;
+  thread_local std::vector<VerdictTable::ResolveResult> answers;
+  keys.clear();
+  for (size_t i = first; i < w.uniques.size(); ++i) {
+    keys.push_back({w.uniques[i].type, w.uniques[i].value});
+  }
+  answers.resize(n);
+  // Counted before the listener is registered, so an early settlement cannot reach zero.
+  w.pending.fetch_add(static_cast<int64_t>(n), std::memory_order_relaxed);
+  table_.ResolveBatch(keys, &w, static_cast<uint32_t>(first), answers.data());
+  w.resolved = w.uniques.size();
+  int64_t hits = 0;
+  for (size_t i = 0; i < n; ++i) {
+    switch (answers[i].resolution) {
       case VerdictTable::Resolution::kHit:
-        w.results[slot] = r.settled;
-        w.pending.fetch_sub(1, std::memory_order_relaxed);
-        ++w.hits;
+        w.results[first + i] = answers[i].settled;
+        ++hits;
         break;
       case VerdictTable::Resolution::kJoined:
         ++w.joined;
         break;
       case VerdictTable::Resolution::kMiss:
-        dispatcher_.Submit(o);
+        dispatcher_.Submit(w.uniques[first + i]);
         break;
     }
   }
+  w.hits += static_cast<uint64_t>(hits);
+  w.pending.fetch_sub(hits, std::memory_order_relaxed);
 }
 
 void Run::CountCell(ChunkWork& w, uint32_t cell) {
@@ -529,6 +592,26 @@ void Run::Format(ChunkWork& w) {
   std::string& out = w.out;
   out.reserve(w.chunk.bytes.size() + w.rows.size() * columns * 48);
   std::string members;
+  // CSV output: the added fields of each unique, formatted once; rows copy them.
+  std::string added;
+  std::vector<std::pair<uint32_t, uint32_t>> added_spans;  // per unique: offset, length
+  std::array<std::string, 3> fixed_added;  // kInvalidRowCell, kInvalidCell, kSkippedCell
+  auto added_for = [&](uint32_t cell) -> absl::string_view {
+    if (cell >= kInvalidRowCell) return fixed_added[cell - kInvalidRowCell];
+    return absl::string_view(added).substr(added_spans[cell].first, added_spans[cell].second);
+  };
+  if (layout_.out == DataFormat::kCsv) {
+    added_spans.reserve(w.uniques.size());
+    for (uint32_t slot = 0; slot < w.uniques.size(); ++slot) {
+      const size_t start = added.size();
+      AppendCsvAdded(w, added, slot);
+      added_spans.emplace_back(static_cast<uint32_t>(start),
+                               static_cast<uint32_t>(added.size() - start));
+    }
+    for (uint32_t cell : {kInvalidRowCell, kInvalidCell, kSkippedCell}) {
+      AppendCsvAdded(w, fixed_added[cell - kInvalidRowCell], cell);
+    }
+  }
   for (size_t i = 0; i < w.rows.size(); ++i) {
     const ChunkWork::Row& row = w.rows[i];
     const uint32_t* cells = &w.cells[i * columns];
@@ -539,7 +622,10 @@ void Run::Format(ChunkWork& w) {
       } else {
         AppendCsvField(out, row.raw, layout_.delim);  // the JSON line in the `json` column
       }
-      for (size_t c = 0; c < columns; ++c) AppendCsvAdded(w, out, cells[c]);
+      for (size_t c = 0; c < columns; ++c) {
+        const absl::string_view a = added_for(cells[c]);
+        out.append(a.data(), a.size());
+      }
       const absl::string_view eol =
           layout_.in == DataFormat::kCsv && !row.terminator.empty() ? row.terminator
                                                                     : layout_.eol;
@@ -759,6 +845,9 @@ absl::StatusOr<EnrichSummary> RunPipeline(ByteSource& in, ByteSink& out,
   Run run(options, std::move(layout), table, source);
   EnrichSummary summary;
   std::unique_ptr<ChunkWork> pending_first = *have_first ? std::move(first) : nullptr;
+  // Chunks that went through the pipeline, for reuse (at most `live` exist).
+  absl::Mutex spare_mu;
+  std::vector<std::unique_ptr<ChunkWork>> spare;  // guarded by spare_mu
 
   auto input = [&](tbb::flow_control& fc) -> ChunkWork* {
     if (options.stop_requested != nullptr && options.stop_requested->load()) {
@@ -769,7 +858,15 @@ absl::StatusOr<EnrichSummary> RunPipeline(ByteSource& in, ByteSink& out,
       return nullptr;
     }
     if (pending_first != nullptr) return pending_first.release();
-    auto w = std::make_unique<ChunkWork>();
+    std::unique_ptr<ChunkWork> w;
+    {
+      absl::MutexLock lock(&spare_mu);
+      if (!spare.empty()) {
+        w = std::move(spare.back());
+        spare.pop_back();
+      }
+    }
+    if (w == nullptr) w = std::make_unique<ChunkWork>();
     absl::StatusOr<bool> more = reader.Next(w->chunk);
     if (!more.ok()) {
       run.Fail(more.status());
@@ -790,10 +887,6 @@ absl::StatusOr<EnrichSummary> RunPipeline(ByteSource& in, ByteSink& out,
     if (!run.failed()) run.ParseAndExtract(*w);
     return w;
   };
-  auto resolve = [&run](ChunkWork* w) {
-    if (!run.failed()) run.Resolve(*w);
-    return w;
-  };
   auto await = [](ChunkWork* w) {
     w->Await();
     return w;
@@ -804,6 +897,11 @@ absl::StatusOr<EnrichSummary> RunPipeline(ByteSource& in, ByteSink& out,
   };
   auto write = [&](ChunkWork* raw) {
     std::unique_ptr<ChunkWork> w(raw);
+    absl::Cleanup recycle = [&] {
+      w->Reset();
+      absl::MutexLock lock(&spare_mu);
+      spare.push_back(std::move(w));
+    };
     if (run.failed()) return;
     if (!w->row_error.ok()) {
       run.Fail(w->row_error);
@@ -841,7 +939,6 @@ absl::StatusOr<EnrichSummary> RunPipeline(ByteSource& in, ByteSink& out,
           live,
           tbb::make_filter<void, ChunkWork*>(tbb::filter_mode::serial_in_order, input) &
               tbb::make_filter<ChunkWork*, ChunkWork*>(tbb::filter_mode::parallel, parse) &
-              tbb::make_filter<ChunkWork*, ChunkWork*>(tbb::filter_mode::parallel, resolve) &
               tbb::make_filter<ChunkWork*, ChunkWork*>(tbb::filter_mode::parallel, await) &
               tbb::make_filter<ChunkWork*, ChunkWork*>(tbb::filter_mode::parallel, format) &
               tbb::make_filter<ChunkWork*, void>(tbb::filter_mode::serial_in_order, write));

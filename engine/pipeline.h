@@ -76,10 +76,10 @@ std::vector<std::string> AddedColumnNames(const std::vector<ColumnSpec>& columns
 
 // Enriches `in` into `out` (which the caller finishes or abandons) on a oneTBB parallel
 // pipeline:
-//   read chunks (serial, in order, record boundaries) → parse + extract (parallel) → resolve
-//   against `table`, misses to the lookup queue (parallel) → await the chunk's lookups, the TBB
-//   task suspended (tbb::task::suspend), its thread free for other chunks → format (parallel)
-//   → write (serial, in order).
+//   read chunks (serial, in order, record boundaries) → parse + extract, each new unique
+//   observable resolved against `table` as soon as it is found, misses to the lookup queue at
+//   once (parallel) → await the chunk's lookups, the TBB task suspended (tbb::task::suspend),
+//   its thread free for other chunks → format (parallel) → write (serial, in order).
 // At most `max_live_chunks` chunks exist; lookups beyond `max_in_flight` wait in a queue whose
 // length is bounded by the live chunks' unique observables, so a slow source stalls the reader
 // (backpressure) and memory does not grow with the number of rows.
