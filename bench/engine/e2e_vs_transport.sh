@@ -7,7 +7,8 @@
 #   bench/engine/e2e_vs_transport.sh BUILD_DIR [RUNS=3] [CONNECTIONS=16] [ROWS=1000000] [UNIQUE=100000]
 #
 # The run's rate is lookups settled / lookup phase (first lookup sent to last settled, from its
-# --summary-json). The bench looks up the same distinct domains for as long (at least 5 s).
+# --summary-json). The bench looks up the same distinct domains for as long (at least 5 s), with
+# the same connections and lookups in flight.
 # Every run's output is checked row by row against the verdicts ctia-sim gives (recomputed by
 # synthetic-journal) before its figures are printed. ctia-sim runs as its own process.
 set -euo pipefail
@@ -49,8 +50,9 @@ for i in $(seq "$runs"); do
   lookups="$(json_get "$work/run.json" lookups)"
   run_s="$(json_get "$work/run.json" seconds)"
   secs="$(python3 -c "import sys; print(max(5, round(float(sys.argv[1]))))" "$phase_s")"
+  # The same lookups in flight as the run keeps (8 × connections, run_command.cc).
   bench_out="$("$cli" bench --target "$sim_url" --connections "$conns" --duration "$secs" \
-    --observables "$work/observables.txt")"
+    --in-flight $((conns * 8)) --observables "$work/observables.txt")"
   grep -E '^(target|observables|latency|statuses|results)' <<<"$bench_out" | sed 's/^/   bench: /'
   bench_rate="$(sed -n 's/^bench_result .*observables_per_s=\([0-9.]*\).*/\1/p' <<<"$bench_out")"
   grep -q 'errors=0$' <<<"$bench_out" || { echo "bench had errors" >&2; exit 1; }
