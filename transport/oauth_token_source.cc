@@ -1,15 +1,24 @@
 #include "transport/oauth_token_source.h"
 
+#include "transport/internal/retry_policy.h"
+#include "transport/rate_limiter.h"
+
+#include <algorithm>
+#include <optional>
+#include <random>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "boost/asio/steady_timer.hpp"
 #include "rapidjson/document.h"
 
 namespace enrich::transport {
 namespace {
+
+namespace net = boost::asio;
 
 // Tokens last 600 s by default (reference/ctia-api.md §8.3); used when `expires_in` is absent.
 constexpr absl::Duration kDefaultLifetime = absl::Seconds(600);
@@ -65,37 +74,62 @@ std::string OAuthError(absl::string_view body) {
 
 }  // namespace
 
+// The attempts of one fetch. Touched only by the fetch in progress (fetching_ is true), one
+// step at a time, so it needs no lock of its own.
+struct OAuthTokenSource::Retry {
+  Retry(const net::any_io_executor& executor, const TokenSourceOptions& source_options)
+      : options(source_options), timer(executor), rng(source_options.rng_seed) {}
+  void Reset() {
+    policy.emplace(
+        internal::RetryOptions{options.max_attempts, options.base_backoff, options.max_backoff,
+                               /*max_retry_after=*/options.max_backoff},
+        /*idempotent=*/true, [this](absl::Duration upper) {
+          const int64_t max_ns = std::max<int64_t>(absl::ToInt64Nanoseconds(upper), 0);
+          return absl::Nanoseconds(std::uniform_int_distribution<int64_t>(0, max_ns)(rng));
+        });
+  }
+  const TokenSourceOptions options;
+  std::optional<internal::RetryPolicy> policy;
+  net::steady_timer timer;
+  std::mt19937_64 rng;
+};
+
 OAuthTokenSource::OAuthTokenSource(ConnectionPool& pool, std::string token_path,
                                    ClientCredentials credentials, const schema::Clock& clock,
-                                   double refresh_fraction)
+                                   TokenSourceOptions options)
     : pool_(pool),
       token_path_(std::move(token_path)),
       credentials_(std::move(credentials)),
       clock_(clock),
-      refresh_fraction_(refresh_fraction) {}
+      options_(options),
+      retry_(std::make_unique<Retry>(pool.executor(), options)) {}
+
+OAuthTokenSource::~OAuthTokenSource() { retry_->timer.cancel(); }
 
 void OAuthTokenSource::GetToken(Callback done) {
   std::string cached;
   bool start_fetch = false;
   {
     absl::MutexLock lock(&mu_);
-    if (!token_.empty() && clock_.Now() < refresh_at_) {
+    const absl::Time now = clock_.Now();
+    if (!token_.empty() && now < refresh_at_) {
       cached = token_;
     } else {
-      waiters_.push_back(std::move(done));
       if (!fetching_) {
         fetching_ = true;
         start_fetch = true;
-        ++token_requests_;
-        fetch_started_ = clock_.Now();
+        retry_->Reset();
+      }
+      // A renewal is due: the current token still serves while it has time left.
+      if (!token_.empty() && now < serve_until_) {
+        cached = token_;
+      } else {
+        waiters_.push_back(std::move(done));
       }
     }
   }
-  if (!cached.empty()) {
-    done(std::move(cached));
-  } else if (start_fetch) {
-    Fetch();
-  }
+  if (start_fetch) Fetch();  // asynchronous: the pool never calls back inline
+  if (!cached.empty()) done(std::move(cached));
 }
 
 void OAuthTokenSource::Invalidate(absl::string_view token) {
@@ -104,6 +138,7 @@ void OAuthTokenSource::Invalidate(absl::string_view token) {
   if (!token_.empty() && token == token_) {
     token_.clear();
     refresh_at_ = absl::InfinitePast();
+    serve_until_ = absl::InfinitePast();
     expires_at_ = absl::InfinitePast();
   }
 }
@@ -127,6 +162,11 @@ void OAuthTokenSource::Fetch() {
   };
   request.body = "grant_type=client_credentials";
   request.idempotent = true;  // a second token request only mints a second token
+  {
+    absl::MutexLock lock(&mu_);
+    ++token_requests_;
+    fetch_started_ = clock_.Now();  // the token's lifetime counts from its own request
+  }
   pool_.Send(std::move(request),
              [this](absl::StatusOr<HttpResponse> response) { OnFetched(std::move(response)); });
 }
@@ -140,8 +180,12 @@ void OAuthTokenSource::OnFetched(absl::StatusOr<HttpResponse> response) {
   } else if (response->status == 200) {
     grant = ParseTokenBody(response->body);
   } else if (response->status == 400 || response->status == 401) {
-    std::string message = absl::StrCat("token endpoint rejected client id '",
-                                       credentials_.client_id, "': ", OAuthError(response->body));
+    // RFC 6749 §5.2: invalid_client, unauthorized_client, ... The credential is wrong or
+    // revoked; asking again cannot help.
+    std::string message =
+        absl::StrCat("the token endpoint ", where, " rejected API client '", credentials_.client_id,
+                     "': ", OAuthError(response->body),
+                     " (the client id or secret is wrong, or the client was revoked)");
     // The server's text is echoed; make sure it can never carry the secret into a log.
     if (!credentials_.client_secret.empty()) {
       absl::StrReplaceAll({{credentials_.client_secret, "<redacted>"}}, &message);
@@ -152,6 +196,30 @@ void OAuthTokenSource::OnFetched(absl::StatusOr<HttpResponse> response) {
         absl::StrCat("token request to ", where, ": http ", response->status));
   }
 
+  if (absl::IsUnavailable(grant.status())) {
+    // Transient: ask again after a backoff, unless the attempts are spent.
+    internal::AttemptFailure failure;
+    failure.error = grant.status();
+    if (response.ok()) {
+      failure.http_status = response->status;
+      failure.malformed_ok = response->status == 200;  // a 200 without a usable token
+      if (response->status == 429) failure.retry_after = RetryAfterFromHeaders(*response);
+    }
+    const internal::RetryDecision decision = retry_->policy->OnFailure(failure);
+    if (decision.action == internal::RetryAction::kRetry) {
+      retry_->timer.expires_after(absl::ToChronoNanoseconds(decision.delay));
+      retry_->timer.async_wait([this](const boost::system::error_code& ec) {
+        if (ec == net::error::operation_aborted) return;  // the source is going away
+        Fetch();
+      });
+      return;
+    }
+    if (retry_->policy->attempts() > 1) {
+      grant = absl::UnavailableError(absl::StrCat(grant.status().message(), " (after ",
+                                                  retry_->policy->attempts(), " attempts)"));
+    }
+  }
+
   std::deque<Callback> waiters;
   absl::StatusOr<std::string> result;
   {
@@ -160,7 +228,8 @@ void OAuthTokenSource::OnFetched(absl::StatusOr<HttpResponse> response) {
     waiters.swap(waiters_);
     if (grant.ok()) {
       token_ = grant->access_token;
-      refresh_at_ = fetch_started_ + grant->lifetime * refresh_fraction_;
+      refresh_at_ = fetch_started_ + grant->lifetime * options_.refresh_fraction;
+      serve_until_ = fetch_started_ + grant->lifetime * options_.serve_fraction;
       expires_at_ = fetch_started_ + grant->lifetime;
       result = token_;
     } else if (absl::IsUnavailable(grant.status()) && !token_.empty() &&

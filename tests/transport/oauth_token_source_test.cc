@@ -37,6 +37,7 @@ class TokenEndpoint {
   TokenEndpoint()
       : server_([this](const ScriptedRequest&) {
           std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms.load()));
+          if (fail_next.fetch_sub(1) > 0) return Reply(503, "<html>busy</html>");
           const int s = status.load();
           if (s != 200) return Reply(s, error_body);
           return Reply(200, absl::StrCat(R"({"access_token":"tok-)", ++minted,
@@ -47,6 +48,7 @@ class TokenEndpoint {
   std::atomic<int> status{200};
   std::atomic<int> delay_ms{0};
   std::atomic<int> minted{0};
+  std::atomic<int> fail_next{0};  // answer this many requests with 503 first
   std::string error_body;  // set before requests are made
 
  private:
@@ -57,7 +59,55 @@ class OAuthTokenSourceTest : public ::testing::Test {
  protected:
   OAuthTokenSourceTest()
       : pool_(io_.executor(), *ParseUrl(endpoint_.server().url()), PoolOptions{}),
-        source_(pool_, kTokenPath, ClientCredentials{"client-id", "s3cr3t:x"}, clock_) {}
+        source_(pool_, kTokenPath, ClientCredentials{"client-id", "s3cr3t:x"}, clock_,
+                FastRetries()) {}
+
+  ~OAuthTokenSourceTest() override {
+    // A renewal may still be in flight: let it finish (Cancelled) while the source exists.
+    pool_.Shutdown();
+    io_.Stop();
+  }
+
+  // Polls until GetToken hands out something other than `old` (at most 10 s).
+  std::string WaitForNewToken(const std::string& old) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    for (;;) {
+      TokenResult t = Get();
+      if (!t.ok()) return t.status().ToString();
+      if (*t != old || absl::Now() > deadline) return *t;
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+  }
+
+  static TokenSourceOptions FastRetries() {
+    TokenSourceOptions options;
+    options.base_backoff = absl::Milliseconds(1);
+    options.max_backoff = absl::Milliseconds(5);
+    return options;
+  }
+
+  // `callers` GetToken calls from 4 threads at once; returns their results.
+  std::vector<TokenResult> ManyCallers(int callers) {
+    absl::Mutex mu;
+    std::vector<TokenResult> results;
+    absl::Notification all_done;
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&] {
+        for (int i = 0; i < callers / 4; ++i) {
+          source_.GetToken([&](TokenResult r) {
+            absl::MutexLock lock(&mu);
+            results.push_back(std::move(r));
+            if (static_cast<int>(results.size()) == callers) all_done.Notify();
+          });
+        }
+      });
+    }
+    for (std::thread& t : threads) t.join();
+    EXPECT_TRUE(all_done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+    absl::MutexLock lock(&mu);
+    return results;
+  }
 
   TokenResult Get() {
     return Await<TokenResult>([&](TokenSource::Callback done) { source_.GetToken(done); });
@@ -99,25 +149,8 @@ TEST_F(OAuthTokenSourceTest, CachedTokenIsReturnedInlineWithoutRequest) {
 
 TEST_F(OAuthTokenSourceTest, ThousandConcurrentCallersShareOneFetch) {
   endpoint_.delay_ms = 50;
-  constexpr int kCallers = 1000;
-  absl::Mutex mu;
-  std::vector<TokenResult> results;
-  absl::Notification all_done;
-  std::vector<std::thread> threads;
-  for (int t = 0; t < 4; ++t) {
-    threads.emplace_back([&] {
-      for (int i = 0; i < kCallers / 4; ++i) {
-        source_.GetToken([&](TokenResult r) {
-          absl::MutexLock lock(&mu);
-          results.push_back(std::move(r));
-          if (results.size() == kCallers) all_done.Notify();
-        });
-      }
-    });
-  }
-  for (std::thread& t : threads) t.join();
-  ASSERT_TRUE(all_done.WaitForNotificationWithTimeout(absl::Seconds(10)));
-  absl::MutexLock lock(&mu);
+  std::vector<TokenResult> results = ManyCallers(1000);
+  ASSERT_EQ(results.size(), 1000u);
   for (const TokenResult& r : results) {
     ASSERT_TRUE(r.ok()) << r.status();
     EXPECT_EQ(*r, "tok-1");
@@ -130,12 +163,15 @@ TEST_F(OAuthTokenSourceTest, RefreshesAfterEightyPercentOfLifetime) {
   ASSERT_EQ(*Get(), "tok-1");
   clock_.Advance(absl::Seconds(479));
   EXPECT_EQ(*Get(), "tok-1");
-  EXPECT_EQ(endpoint_.server().requests(), 1u);
+  EXPECT_EQ(source_.token_requests(), 1u);
   clock_.Advance(absl::Seconds(2));  // 481 s > 0.8 × 600 s
-  EXPECT_EQ(*Get(), "tok-2");
-  EXPECT_EQ(endpoint_.server().requests(), 2u);
+  // The renewal starts now; until it lands the current token is still handed out.
+  EXPECT_EQ(*Get(), "tok-1");
+  EXPECT_EQ(source_.token_requests(), 2u);
+  EXPECT_EQ(WaitForNewToken("tok-1"), "tok-2");
   EXPECT_EQ(*Get(), "tok-2");
   EXPECT_EQ(source_.token_requests(), 2u);
+  EXPECT_EQ(endpoint_.server().requests(), 2u);
 }
 
 TEST_F(OAuthTokenSourceTest, RejectedCredentialsAreUnauthenticatedWithoutSecret) {
@@ -144,9 +180,13 @@ TEST_F(OAuthTokenSourceTest, RejectedCredentialsAreUnauthenticatedWithoutSecret)
   TokenResult t = Get();
   ASSERT_FALSE(t.ok());
   EXPECT_TRUE(absl::IsUnauthenticated(t.status())) << t.status();
-  EXPECT_THAT(std::string(t.status().message()), HasSubstr("client id 'client-id'"));
+  EXPECT_THAT(std::string(t.status().message()), HasSubstr("rejected API client 'client-id'"));
   EXPECT_THAT(std::string(t.status().message()), HasSubstr("invalid_client"));
+  EXPECT_THAT(std::string(t.status().message()), HasSubstr("wrong, or the client was revoked"));
   EXPECT_THAT(std::string(t.status().message()), Not(HasSubstr("s3cr3t")));
+  // Fatal: not asked again within the fetch.
+  EXPECT_EQ(source_.token_requests(), 1u);
+  EXPECT_EQ(endpoint_.server().requests(), 1u);
 }
 
 TEST_F(OAuthTokenSourceTest, BadRequestIsUnauthenticatedToo) {
@@ -157,24 +197,69 @@ TEST_F(OAuthTokenSourceTest, BadRequestIsUnauthenticatedToo) {
   EXPECT_THAT(std::string(t.status().message()), HasSubstr("unauthorized_client"));
 }
 
-TEST_F(OAuthTokenSourceTest, TransientFailureIsNotCached) {
+TEST_F(OAuthTokenSourceTest, TransientFailureIsRetriedThenReportedAndNotCached) {
   endpoint_.status = 503;
   TokenResult first = Get();
   ASSERT_FALSE(first.ok());
   EXPECT_TRUE(absl::IsUnavailable(first.status())) << first.status();
   EXPECT_THAT(std::string(first.status().message()), HasSubstr("http 503"));
+  EXPECT_THAT(std::string(first.status().message()), HasSubstr("after 5 attempts"));
+  EXPECT_EQ(source_.token_requests(), 5u);  // max_attempts
   endpoint_.status = 200;
   TokenResult second = Get();
   ASSERT_TRUE(second.ok()) << second.status();
   EXPECT_EQ(*second, "tok-1");
+  EXPECT_EQ(source_.token_requests(), 6u);
+}
+
+TEST_F(OAuthTokenSourceTest, TokenEndpointFailuresAreRetriedWithBackoff) {
+  endpoint_.fail_next = 3;
+  const absl::Time wall = absl::Now();
+  TokenResult t = Get();
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(*t, "tok-1");
+  EXPECT_EQ(endpoint_.server().requests(), 4u);
+  EXPECT_EQ(source_.token_requests(), 4u);
+  // Three backoffs of at most 1, 2 and 4 ms (capped at 5 ms): nowhere near a second.
+  EXPECT_LT(absl::Now() - wall, absl::Seconds(5));
+}
+
+TEST_F(OAuthTokenSourceTest, ThousandCallersDuringARefreshCauseOneTokenRequest) {
+  ASSERT_EQ(*Get(), "tok-1");
+  clock_.Advance(absl::Seconds(481));  // past 80% of 600 s: a renewal is due
+  endpoint_.delay_ms = 200;            // the renewal is still in flight for every caller
+  std::vector<TokenResult> during = ManyCallers(1000);
+  ASSERT_EQ(during.size(), 1000u);
+  for (const TokenResult& r : during) {
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(*r, "tok-1");  // still valid: served at once, nobody waits
+  }
   EXPECT_EQ(source_.token_requests(), 2u);
+  // The renewal lands; later callers get the new token inline.
+  EXPECT_EQ(WaitForNewToken("tok-1"), "tok-2");
+  EXPECT_EQ(source_.token_requests(), 2u);
+  EXPECT_EQ(endpoint_.server().requests(), 2u);
+}
+
+TEST_F(OAuthTokenSourceTest, ThousandCallersPastTheServeWindowWaitForOneRequest) {
+  ASSERT_EQ(*Get(), "tok-1");
+  clock_.Advance(absl::Seconds(550));  // past 90%: the old token is not handed out any more
+  endpoint_.delay_ms = 100;
+  std::vector<TokenResult> results = ManyCallers(1000);
+  ASSERT_EQ(results.size(), 1000u);
+  for (const TokenResult& r : results) {
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(*r, "tok-2");
+  }
+  EXPECT_EQ(source_.token_requests(), 2u);
+  EXPECT_EQ(endpoint_.server().requests(), 2u);
 }
 
 TEST_F(OAuthTokenSourceTest, FailedEarlyRefreshKeepsStillValidToken) {
   ASSERT_EQ(*Get(), "tok-1");
-  clock_.Advance(absl::Seconds(500));  // past refresh point, before expiry
+  clock_.Advance(absl::Seconds(560));  // past the refresh point and the serve window
   endpoint_.status = 503;
-  TokenResult t = Get();
+  TokenResult t = Get();  // waits for the renewal, which fails: the old token is still good
   ASSERT_TRUE(t.ok()) << t.status();
   EXPECT_EQ(*t, "tok-1");
   clock_.Advance(absl::Seconds(200));  // expired now
@@ -195,7 +280,8 @@ TEST_F(OAuthTokenSourceTest, MalformedTokenAnswerIsUnavailable) {
   // Can't swap the body per request with this endpoint; use a dedicated server.
   ScriptedHttpServer server([](const ScriptedRequest&) { return Reply(200, R"({"token":"x"})"); });
   ConnectionPool pool(io_.executor(), *ParseUrl(server.url()), PoolOptions{});
-  OAuthTokenSource source(pool, kTokenPath, ClientCredentials{"id", "secret"}, clock_);
+  OAuthTokenSource source(pool, kTokenPath, ClientCredentials{"id", "secret"}, clock_,
+                          FastRetries());
   TokenResult t = Await<TokenResult>([&](TokenSource::Callback done) { source.GetToken(done); });
   EXPECT_TRUE(absl::IsUnavailable(t.status())) << t.status();
   EXPECT_THAT(std::string(t.status().message()), HasSubstr("access_token"));
