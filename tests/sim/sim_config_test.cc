@@ -144,7 +144,9 @@ TEST_F(SimConfigTest, AbsentKeysKeepTheirValues) {
   SimSettings s;
   s.options.port = 1234;
   s.token_ttl_seconds = 77;
-  ASSERT_TRUE(LoadSimConfig(Write("[server]\nthreads = 4\n"), s).ok());
+  ASSERT_TRUE(LoadSimConfig(Write("[server]\nthreads = 4\n[data]\nseed = \"x.ndjson\"\n"), s)
+                  .ok());
+  EXPECT_EQ(s.visibility, "everyone");  // the key read before it does not leak into it
   EXPECT_EQ(s.options.port, 1234);
   EXPECT_EQ(s.token_ttl_seconds, 77);
   EXPECT_EQ(s.options.threads, 4);
@@ -269,6 +271,19 @@ TEST_F(SimConfigTest, BadConfigStopsTheServerWithExitTwo) {
   EXPECT_EQ(code, 2);
   EXPECT_THAT(out, HasSubstr(absl::StrCat("ctia-sim: --config: ", path,
                                           ":2: key 'server.port': expected an integer")));
+}
+
+TEST_F(SimConfigTest, BadSeedLineStopsTheServerNamingFileAndLine) {
+  const std::string seed = Write(
+      "{\"observable\":{\"type\":\"ip\",\"value\":\"1.2.3.4\"},\"source\":\"s\","
+      "\"priority\":90,\"confidence\":\"High\",\"severity\":\"High\"}\n"
+      "\n{\"observable\":{\"type\":\"ip\"}\n",
+      "seed.ndjson");
+  const std::string config = Write("[server]\nport = 0\n[data]\nseed = \"seed.ndjson\"\n");
+  int code = -1;
+  const std::string out = RunSim(absl::StrCat("--config ", config, " --no-demo"), &code);
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_THAT(out, HasSubstr(absl::StrCat("ctia-sim: --seed: ", seed, ":3: invalid JSON")));
 }
 
 TEST_F(SimConfigTest, HelpExplainsEveryKnob) {

@@ -84,6 +84,94 @@ TEST(JudgementStoreTest, HoldsManyObservables) {
   EXPECT_EQ(store.SelectVerdict({"ip", "10.1.99999"}, kNow, {}, All)->id, "judgement-99999");
 }
 
+// Every field comes back as stored, for a uuid id (packed) and a free-form id (side table).
+TEST(JudgementStoreTest, EveryFieldRoundTrips) {
+  JudgementStore store;
+  schema::Judgement full = Make("judgement-0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", "domain",
+                                "Mixed.Case.Example", -7);
+  full.disposition = schema::Disposition::kCommon;
+  full.confidence = "Low";
+  full.severity = "Critical";
+  full.source = "feed";
+  full.source_uri = "https://feed.example/x";
+  full.reason = "because";
+  full.tlp = "amber";
+  full.valid_time = {kNow + absl::Microseconds(123456), kNow + absl::Hours(2)};
+  full.timestamp = kNow - absl::Microseconds(1);
+  full.created = kNow;
+  full.owner = "alice";
+  full.groups = {"g1", "", "g2"};
+  full.authorized_users = {"bob"};
+  full.authorized_groups = {"g3"};
+  full.external_ids = {"x-1", "x-2"};
+  schema::Judgement plain = full;
+  plain.id = "seed-7";
+  plain.observable.value = "lower.example";
+  plain.groups = {};
+  for (const schema::Judgement& j : {full, plain}) {
+    ASSERT_TRUE(store.Insert(j));
+    std::optional<schema::Judgement> back = store.Find(j.id);
+    ASSERT_TRUE(back.has_value()) << j.id;
+    EXPECT_EQ(back->id, j.id);
+    EXPECT_EQ(back->observable.type, j.observable.type);
+    EXPECT_EQ(back->observable.value, j.observable.value);
+    EXPECT_EQ(back->disposition, j.disposition);
+    EXPECT_EQ(back->priority, j.priority);
+    EXPECT_EQ(back->confidence, j.confidence);
+    EXPECT_EQ(back->severity, j.severity);
+    EXPECT_EQ(back->source, j.source);
+    EXPECT_EQ(back->source_uri, j.source_uri);
+    EXPECT_EQ(back->reason, j.reason);
+    EXPECT_EQ(back->tlp, j.tlp);
+    EXPECT_EQ(back->valid_time.start_time, j.valid_time.start_time);
+    EXPECT_EQ(back->valid_time.end_time, j.valid_time.end_time);
+    EXPECT_EQ(back->timestamp, j.timestamp);
+    EXPECT_EQ(back->created, j.created);
+    EXPECT_EQ(back->owner, j.owner);
+    EXPECT_EQ(back->groups, j.groups);
+    EXPECT_EQ(back->authorized_users, j.authorized_users);
+    EXPECT_EQ(back->authorized_groups, j.authorized_groups);
+    EXPECT_EQ(back->external_ids, j.external_ids);
+  }
+  // Spellings of one observable: the first other-case one and a third one both come back.
+  schema::Judgement third = plain;
+  third.id = "seed-8";
+  third.observable.value = "MIXED.case.example";
+  ASSERT_TRUE(store.Insert(third));
+  EXPECT_EQ(store.Find("seed-8")->observable.value, "MIXED.case.example");
+  EXPECT_EQ(store.Find(full.id)->observable.value, "Mixed.Case.Example");
+  // An upper-case uuid is another id (it would not print back the same).
+  EXPECT_FALSE(store.Find("judgement-0A1B2C3D-4E5F-4A6B-8C7D-9E0F1A2B3C4D").has_value());
+  EXPECT_EQ(store.SelectVerdict({"DOMAIN", "mixed.case.EXAMPLE"}, kNow + absl::Seconds(1), {},
+                                All)
+                ->id,
+            full.id);
+}
+
+TEST(JudgementStoreTest, EraseKeepsInsertionOrderOfTheRestAndIdsCanComeBack) {
+  JudgementStore store;
+  for (const char* id : {"judgement-1", "judgement-2", "judgement-3", "judgement-4"}) {
+    store.Insert(Make(id, "ip", "10.0.0.9", 90));
+  }
+  auto ids = [&] {
+    std::vector<std::string> out;
+    for (const auto& j : store.ListByObservable({"ip", "10.0.0.9"}, All)) out.push_back(j.id);
+    return out;
+  };
+  EXPECT_TRUE(store.Erase("judgement-2"));  // middle
+  EXPECT_TRUE(store.Erase("judgement-4"));  // tail
+  EXPECT_EQ(ids(), (std::vector<std::string>{"judgement-1", "judgement-3"}));
+  EXPECT_TRUE(store.Insert(Make("judgement-4", "ip", "10.0.0.9", 90)));  // appended at the tail
+  EXPECT_TRUE(store.Erase("judgement-1"));  // head
+  EXPECT_EQ(ids(), (std::vector<std::string>{"judgement-3", "judgement-4"}));
+  EXPECT_EQ(store.size(), 2u);
+  store.Clear();
+  EXPECT_EQ(store.size(), 0u);
+  EXPECT_TRUE(ids().empty());
+  EXPECT_TRUE(store.Insert(Make("judgement-3", "ip", "10.0.0.9", 90)));
+  EXPECT_EQ(ids(), (std::vector<std::string>{"judgement-3"}));
+}
+
 TEST(AccessControlTest, ScopesExpandLikeCtia) {
   EXPECT_TRUE(HasCapability({"private-intel"}, "verdict", Access::kRead));
   EXPECT_TRUE(HasCapability({"private-intel"}, "judgement", Access::kWrite));

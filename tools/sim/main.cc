@@ -13,6 +13,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "schema/json_codec.h"
@@ -187,25 +188,24 @@ int Run(int argc, char** argv) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  const absl::Time now = absl::Now();
-  std::vector<enrich::schema::Judgement> seed;
-  if (!seed_file.empty()) {
-    auto loaded = enrich::sim::LoadJudgementsNdjson(seed_file, now);
-    if (!loaded.ok()) {
-      std::cerr << "ctia-sim: --seed: " << loaded.status().message() << "\n";
-      return 2;
-    }
-    seed = *std::move(loaded);
-  }
-
   enrich::sim::SimServer server(*finished);
   absl::StatusOr<uint16_t> port = server.Start();
   if (!port.ok()) {
     std::cerr << "ctia-sim: " << port.status().message() << "\n";
     return 1;
   }
-  if (!no_demo) server.AddJudgements(enrich::sim::DemoJudgements(now));
-  if (!seed.empty()) server.AddJudgements(std::move(seed));
+  if (!no_demo) server.AddJudgements(enrich::sim::DemoJudgements(absl::Now()));
+  if (!seed_file.empty()) {
+    const absl::Time start = absl::Now();
+    absl::StatusOr<size_t> loaded = server.LoadNdjson(seed_file);
+    if (!loaded.ok()) {
+      std::cerr << "ctia-sim: --seed: " << loaded.status().message() << "\n";
+      server.Stop();
+      return 2;
+    }
+    std::cerr << "ctia-sim: --seed: " << *loaded << " judgements from " << seed_file << " in "
+              << absl::StrFormat("%.2f", absl::ToDoubleSeconds(absl::Now() - start)) << " s\n";
+  }
   std::cerr << "ctia-sim: " << server.JudgementCount() << " judgements loaded\n";
   std::cout << "ctia-sim listening on " << server.base_url() << std::endl;
 

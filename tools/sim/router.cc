@@ -492,11 +492,22 @@ void Router::Reset() {
 }
 
 absl::StatusOr<size_t> Router::LoadNdjson(const std::string& path) {
-  absl::StatusOr<std::vector<schema::Judgement>> loaded = LoadJudgementsNdjson(path, clock_.Now());
-  if (!loaded.ok()) return loaded.status();
-  const size_t before = store_.size();
-  AddJudgements(*std::move(loaded));
-  return store_.size() - before;
+  // Batches bound the memory of a seed file of any size (the store is compact; a batch of
+  // decoded judgements is not).
+  constexpr size_t kBatch = 4096;
+  size_t stored = 0;
+  std::vector<schema::Judgement> batch;
+  auto flush = [&] {
+    stored += StoreWithDefaults(std::move(batch), nullptr);
+    batch.clear();
+  };
+  absl::Status status = ForEachJudgementNdjson(path, clock_.Now(), [&](schema::Judgement j) {
+    batch.push_back(std::move(j));
+    if (batch.size() == kBatch) flush();
+  });
+  flush();
+  if (!status.ok()) return status;
+  return stored;
 }
 
 void Router::Count(const SimResponse& response, Endpoint endpoint) {
@@ -1476,10 +1487,16 @@ SimResponse Router::HandleTestApi(const SimRequest& request, absl::string_view p
 // ---- programmatic seeding -----------------------------------------------------------------
 
 std::vector<std::string> Router::AddJudgements(std::vector<schema::Judgement> judgements) {
+  std::vector<std::string> ids;
+  StoreWithDefaults(std::move(judgements), &ids);
+  return ids;
+}
+
+size_t Router::StoreWithDefaults(std::vector<schema::Judgement> judgements,
+                                 std::vector<std::string>* long_ids) {
   const absl::Time now = clock_.Now();
   const SimClient* owner = options_.clients.empty() ? nullptr : &options_.clients.front();
-  std::vector<std::string> ids;
-  ids.reserve(judgements.size());
+  if (long_ids != nullptr) long_ids->reserve(judgements.size());
   for (schema::Judgement& j : judgements) {
     std::string short_id = ShortIdOf(j.id);
     j.id = absl::StartsWith(short_id, "judgement-") ? std::move(short_id) : NewShortId();
@@ -1498,10 +1515,9 @@ std::vector<std::string> Router::AddJudgements(std::vector<schema::Judgement> ju
       if (j.owner.empty()) j.owner = owner->login.empty() ? owner->id : owner->login;
       if (j.groups.empty()) j.groups = {owner->org};
     }
-    ids.push_back(LongId(j.id));
+    if (long_ids != nullptr) long_ids->push_back(LongId(j.id));
   }
-  store_.InsertAll(std::move(judgements));
-  return ids;
+  return store_.InsertAll(std::move(judgements));
 }
 
 }  // namespace enrich::sim

@@ -93,7 +93,8 @@ class Router {
   void SetGreenVisibleToEveryone(bool everyone) { green_visible_.store(everyone); }
   // Clears judgements, faults, counters, rate-limit logs and the clock override.
   void Reset();
-  // LoadJudgementsNdjson(path, now) + AddJudgements; returns how many were stored.
+  // ForEachJudgementNdjson(path, now) into the store in batches, with AddJudgements'
+  // defaults; returns how many were stored. On an error the lines before it stay loaded.
   absl::StatusOr<size_t> LoadNdjson(const std::string& path);
 
   // Route families counted per status (EndpointCounts).
@@ -157,6 +158,10 @@ class Router {
                                   absl::string_view raw_id, absl::string_view query,
                                   bool expire);
 
+  // AddJudgements without building the long ids when `long_ids` is null; returns how many
+  // were stored.
+  size_t StoreWithDefaults(std::vector<schema::Judgement> judgements,
+                           std::vector<std::string>* long_ids);
   // "judgement-<uuid4>" from the seeded generator.
   std::string NewShortId();
   std::string LongId(absl::string_view short_id) const;

@@ -80,6 +80,7 @@ class ConfigReader {
   absl::Status Int(const toml::table& t, absl::string_view section, const char* name,
                    int64_t lo, int64_t hi, std::optional<int64_t>& out) const {
     const toml::node* node = t.get(name);
+    out = std::nullopt;  // absent keys leave nothing behind from an earlier call
     if (node == nullptr) return absl::OkStatus();
     const std::string key = absl::StrCat(section, ".", name);
     std::optional<int64_t> v = node->is_integer() ? node->value<int64_t>() : std::nullopt;
@@ -94,6 +95,7 @@ class ConfigReader {
   absl::Status Bool(const toml::table& t, absl::string_view section, const char* name,
                     std::optional<bool>& out) const {
     const toml::node* node = t.get(name);
+    out = std::nullopt;  // absent keys leave nothing behind from an earlier call
     if (node == nullptr) return absl::OkStatus();
     if (!node->is_boolean()) {
       return Error(*node, absl::StrCat(section, ".", name),
@@ -108,6 +110,7 @@ class ConfigReader {
                       std::optional<std::string>& out,
                       std::initializer_list<absl::string_view> allowed = {}) const {
     const toml::node* node = t.get(name);
+    out = std::nullopt;  // absent keys leave nothing behind from an earlier call
     if (node == nullptr) return absl::OkStatus();
     const std::string key = absl::StrCat(section, ".", name);
     if (!node->is_string()) {

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "schema/clock.h"
@@ -186,7 +187,8 @@ class SimServer {
   void Reset();
   // ctia `max-record-visibility`: true = "everyone", false = "group".
   void SetGreenVisibleToEveryone(bool everyone);
-  // Loads an NDJSON file (LoadJudgementsNdjson) into the store; returns how many were stored.
+  // Loads an NDJSON file (ForEachJudgementNdjson) into the store in batches, as
+  // AddJudgements; returns how many were stored. On an error the lines before it stay loaded.
   absl::StatusOr<size_t> LoadNdjson(const std::string& path);
   void ExpireAllTokens();
   EndpointCounts CountsByEndpoint() const;
@@ -207,6 +209,11 @@ std::vector<schema::Judgement> DemoJudgements(absl::Time now);
 // "<path>:<line>: " and the first problem (JSON syntax or field error) otherwise.
 absl::StatusOr<std::vector<schema::Judgement>> LoadJudgementsNdjson(const std::string& path,
                                                                     absl::Time now);
+// The same, line by line: calls `each` for every judgement as it is read, so a file of
+// millions of judgements is never held in memory at once. On an error, the judgements of the
+// lines before it have been passed on already.
+absl::Status ForEachJudgementNdjson(const std::string& path, absl::Time now,
+                                    absl::FunctionRef<void(schema::Judgement)> each);
 
 // Synthetic mode's answer for (type, value), without storage (ctia-sim --synthetic N):
 //   key = type + '\0' + ASCII-lowercase(value); h = FNV-1a 64 of key's bytes
