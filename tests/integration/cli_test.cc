@@ -174,9 +174,11 @@ TEST_F(CliTest, QuotaCheckpointExits75AndResumeFinishesWithoutRepeatingLookups) 
   setenv("CTIA_CLIENT_ID", "client", 1);
   setenv("CTIA_CLIENT_SECRET", "secret", 1);
   const std::string args = "run -i " + Path("in.csv") + " -o " + Path("out.csv") +
-                           " --column domain --max-wait 1 --endpoint " + sim.base_url();
+                           " --column domain --max-wait 1 --batch-size 1 --endpoint " +
+                           sim.base_url();
 
-  // Five lookups fit in the hour; the next wait (about an hour) is longer than --max-wait.
+  // REST lookups (--batch-size 1: one rate-limit unit each). Five fit in the hour; the next
+  // wait (about an hour) is longer than --max-wait.
   Result first = Run(args);
   ASSERT_EQ(first.exit_code, 75) << first.output;
   EXPECT_THAT(first.output, HasSubstr("checkpointed"));

@@ -39,8 +39,9 @@ std::string ReadFile(const std::string& path) {
 
 class CrashResumeTest : public ::testing::Test {
  protected:
+  // REST lookups (--batch-size 1), so the sim's verdict request counter counts lookups.
   // --connections 4: the run keeps at most 8 × 4 lookups in flight (run_command.cc sets
-  // max_in_flight to 8 per connection). A lookup is journaled (written, not only queued) before
+  // max_in_flight to 8 per connection with --batch-size 1). A lookup is journaled (written, not only queued) before
   // its result is used, so a kill can lose at most the lookups in flight at that moment: each
   // kill may repeat at most this many requests.
   static constexpr int kConnections = 4;
@@ -86,7 +87,8 @@ class CrashResumeTest : public ::testing::Test {
                  sim_->base_url(), "--connections",
                  std::to_string(kConnections), "--threads",
                  "2",            "--chunk-size",
-                 "65536"};
+                 "65536",        "--batch-size",
+                 "1"};
     if (resume) spec.args.push_back("--resume");
     spec.stderr_path = dir_.File(stderr_name);
     spec.env = {{"CTIA_CLIENT_ID", "client"}, {"CTIA_CLIENT_SECRET", "secret"}};
