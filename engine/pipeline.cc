@@ -64,6 +64,10 @@ struct Layout {
   std::vector<std::string> types;        // per column
   std::vector<std::string> json_keys;    // CSV→NDJSON: `"name":` per CSV field
   std::vector<std::string> added_csv;    // added names, CSV-escaped
+  // CSV output: "<d><n><d><name><d>" for dispositions 1..5 (index n), "<d><status>" for the
+  // fixed statuses: the constant parts of the added fields, escaped once.
+  std::array<std::string, 6> csv_disposition;
+  std::array<std::string, kFixedStatuses> csv_status;
   std::vector<std::string> added_json;   // added names as `"name":`
   std::string raw_json_key;              // `"<prefix>raw":` for CSV rows that are not rows
   absl::string_view eol = "\n";
@@ -548,23 +552,33 @@ const Settled* VerdictOf(const ChunkWork& w, uint32_t cell) {
 
 void Run::AppendCsvAdded(ChunkWork& w, std::string& out, uint32_t cell) {
   const char d = layout_.delim;
-  out.push_back(d);
-  if (const Settled* v = VerdictOf(w, cell)) {
+  const Settled* v = VerdictOf(w, cell);
+  if (v != nullptr && v->disposition >= 1 && v->disposition <= 5) {
+    out.append(layout_.csv_disposition[static_cast<size_t>(v->disposition)]);
+  } else if (v != nullptr) {
+    out.push_back(d);
     absl::StrAppend(&out, v->disposition);
     out.push_back(d);
     const auto disposition = schema::DispositionFromNumber(v->disposition);
-    const absl::string_view name =
-        disposition.has_value() ? schema::DispositionName(*disposition) : "";
-    AppendCsvField(out, name, d);
+    AppendCsvField(out, disposition.has_value() ? schema::DispositionName(*disposition) : "", d);
     out.push_back(d);
+  }
+  if (v != nullptr) {
     AppendCsvField(out, v->judgement_id, d);
     out.push_back(d);
     AppendIsoMillis(out, v->valid_until_ms);
   } else {
-    out.append(3, d);
+    out.append(4, d);
+  }
+  const absl::string_view status = StatusText(w, cell);
+  for (size_t i = 0; i < kFixedStatuses; ++i) {
+    if (status.data() == kFixedStatusNames[i].data()) {
+      out.append(layout_.csv_status[i]);
+      return;
+    }
   }
   out.push_back(d);
-  AppendCsvField(out, StatusText(w, cell), d);
+  AppendCsvField(out, status, d);
 }
 
 void Run::AppendJsonAdded(ChunkWork& w, std::string& out, size_t column, uint32_t cell) {
@@ -689,6 +703,17 @@ absl::Status PrepareLayout(const PipelineOptions& options, const Chunk& first, b
     AppendJsonString(json, name);
     json.push_back(':');
     layout.added_json.push_back(std::move(json));
+  }
+  for (int n = 1; n <= 5; ++n) {
+    std::string& text = layout.csv_disposition[static_cast<size_t>(n)];
+    absl::StrAppend(&text, std::string(1, options.delimiter), n, std::string(1, options.delimiter));
+    AppendCsvField(text, schema::DispositionName(*schema::DispositionFromNumber(n)),
+                   options.delimiter);
+    text.push_back(options.delimiter);
+  }
+  for (size_t i = 0; i < kFixedStatuses; ++i) {
+    layout.csv_status[i].push_back(options.delimiter);
+    AppendCsvField(layout.csv_status[i], kFixedStatusNames[i], options.delimiter);
   }
   AppendJsonString(layout.raw_json_key, absl::StrCat(options.prefix, "raw"));
   layout.raw_json_key.push_back(':');
