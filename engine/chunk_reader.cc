@@ -131,8 +131,11 @@ absl::StatusOr<bool> ChunkReader::Next(Chunk& chunk) {
       lines_after_boundary_ = 0;
     } else {
       next_line_ += lines_before_boundary_;
-      chunk.bytes.assign(buf_.data(), cut);
-      buf_.erase(0, cut);
+      // Hand the buffer itself to the chunk and keep only the tail past the cut (less than a
+      // record, usually): one small copy instead of copying the chunk out.
+      chunk.bytes.swap(buf_);
+      buf_.assign(chunk.bytes, cut, std::string::npos);
+      chunk.bytes.resize(cut);
       scan_pos_ -= cut;
     }
     // Past the boundary the state is that of a record start, scanned up to scan_pos_.
