@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <deque>
 #include <limits>
 #include <optional>
 #include <random>
@@ -38,7 +39,7 @@ constexpr size_t kMaxBulkEntities = 2000;
 constexpr size_t kMaxQuotedBody = 200;
 
 // What a call asks for: decides its counter and whether a garbled 200 is worth asking again.
-enum class CallKind { kVerdict, kGraphql, kWrite };
+enum class CallKind { kVerdict, kGraphql, kList, kWrite };
 
 // Collects the results of one Verdicts() call, which may travel in several requests, and
 // delivers them once all are in. Each index is set exactly once, from any thread.
@@ -191,6 +192,7 @@ struct BeastCtiaClient::AtomicCounters {
   std::atomic<uint64_t> rate_limited{0};
   std::atomic<uint64_t> write_requests{0};
   std::atomic<uint64_t> graphql_requests{0};
+  std::atomic<uint64_t> list_requests{0};
   std::atomic<uint64_t> graphql_verdicts{0};
 };
 
@@ -206,6 +208,67 @@ struct BeastCtiaClient::Jitter {
   std::mt19937_64 rng ABSL_GUARDED_BY(mu);
 };
 
+
+// Adaptive concurrency in front of the pool: a send runs when the requests in flight are
+// below the ConcurrencyLimit, otherwise it waits in arrival order and runs (on the thread that
+// freed the slot) when one frees. Sends never complete inline (ConnectionPool::Send), so
+// running one from Release cannot recurse.
+class BeastCtiaClient::Gate {
+ public:
+  enum class Outcome { kAnswer, kOverload, kOther };
+
+  Gate(int max, absl::Duration latency_floor) : limit_(max, max, 3.0, latency_floor) {}
+
+  void Acquire(std::function<void()> send) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (in_flight_ >= limit_.limit()) {
+        ++waits_;
+        waiting_.push_back(std::move(send));
+        return;
+      }
+      ++in_flight_;
+    }
+    send();
+  }
+
+  // Frees the slot of an answered (or failed) send and lets waiting sends go.
+  void Release(Outcome outcome, absl::Duration latency) {
+    std::vector<std::function<void()>> ready;
+    {
+      absl::MutexLock lock(&mu_);
+      const int before = limit_.limit();
+      if (outcome == Outcome::kOverload) {
+        limit_.OnOverload();
+      } else if (outcome == Outcome::kAnswer) {
+        limit_.OnSuccess(latency);
+      }
+      if (limit_.limit() < before) ++decreases_;
+      --in_flight_;
+      while (in_flight_ < limit_.limit() && !waiting_.empty()) {
+        ++in_flight_;
+        ready.push_back(std::move(waiting_.front()));
+        waiting_.pop_front();
+      }
+    }
+    for (auto& send : ready) send();
+  }
+
+  void Fill(CtiaClientCounters& c) const {
+    absl::MutexLock lock(&mu_);
+    c.concurrency_limit = limit_.limit();
+    c.concurrency_decreases = decreases_;
+    c.concurrency_waits = waits_;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  ConcurrencyLimit limit_ ABSL_GUARDED_BY(mu_);
+  int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  std::deque<std::function<void()>> waiting_ ABSL_GUARDED_BY(mu_);
+  uint64_t decreases_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t waits_ ABSL_GUARDED_BY(mu_) = 0;
+};
 
 // The one timer of the batcher's linger (VerdictBatcher arms and cancels it from any thread).
 struct BeastCtiaClient::LingerTimer {
@@ -381,6 +444,8 @@ class BeastCtiaClient::Call : public std::enable_shared_from_this<Call> {
         return client_.counters_->verdict_requests;
       case CallKind::kGraphql:
         return client_.counters_->graphql_requests;
+      case CallKind::kList:
+        return client_.counters_->list_requests;
       case CallKind::kWrite:
         break;
     }
@@ -410,16 +475,34 @@ class BeastCtiaClient::Call : public std::enable_shared_from_this<Call> {
     request.headers.emplace_back("Authorization", absl::StrCat("Bearer ", token_));
     KindCounter().fetch_add(1, std::memory_order_relaxed);
     client_.counters_->requests.fetch_add(1, std::memory_order_relaxed);
-    send_started_ = client_.clock_.Now();
-    client_.pool_.Send(std::move(request),
-                       [self = shared_from_this()](absl::StatusOr<HttpResponse> response) {
-                         self->OnResponse(std::move(response));
-                       });
+    auto send = [self = shared_from_this(), request = std::move(request)]() mutable {
+      self->send_started_ = self->client_.clock_.Now();
+      self->client_.pool_.Send(std::move(request),
+                               [self](absl::StatusOr<HttpResponse> response) {
+                                 self->OnResponse(std::move(response));
+                               });
+    };
+    if (client_.gate_ != nullptr) {
+      holds_slot_ = true;
+      client_.gate_->Acquire(std::move(send));
+    } else {
+      send();
+    }
   }
 
   void OnResponse(absl::StatusOr<HttpResponse> response) {
     const absl::Time now = client_.clock_.Now();
     client_.latency_.Record(now - send_started_);
+    if (holds_slot_) {
+      holds_slot_ = false;
+      // 429 is the server saying "fewer"; any other answer below 500 carries a latency that
+      // says how long the server's queue is. Failures without an answer say neither.
+      const Gate::Outcome outcome = !response.ok()              ? Gate::Outcome::kOther
+                                    : response->status == 429   ? Gate::Outcome::kOverload
+                                    : response->status < 500    ? Gate::Outcome::kAnswer
+                                                                : Gate::Outcome::kOther;
+      client_.gate_->Release(outcome, now - send_started_);
+    }
     internal::AttemptFailure failure;
     if (!response.ok()) {
       // The request may have reached CTIA's limiter: it stays counted (conservative).
@@ -485,6 +568,7 @@ class BeastCtiaClient::Call : public std::enable_shared_from_this<Call> {
   int lane_ = 0;
   absl::Time sent_at_;        // when the budget counted the current attempt
   absl::Time send_started_;   // when the current attempt went to the pool
+  bool holds_slot_ = false;   // the current attempt holds a Gate slot
   absl::Status last_token_error_;
 };
 
@@ -499,6 +583,10 @@ BeastCtiaClient::BeastCtiaClient(ConnectionPool& ctia_pool, std::vector<Credenti
       options_(std::move(options)),
       clock_(options_.clock != nullptr ? *options_.clock : schema::SystemClock::Instance()),
       budget_(std::make_unique<Budget>(std::move(lanes), options_.rate_limit)),
+      gate_(options_.max_concurrency > 0
+                ? std::make_unique<Gate>(options_.max_concurrency,
+                                         options_.concurrency_latency_floor)
+                : nullptr),
       counters_(std::make_shared<AtomicCounters>()),
       jitter_(std::make_shared<Jitter>(options_.rng_seed)),
       linger_(std::make_shared<LingerTimer>(pool_.executor())) {
@@ -721,6 +809,95 @@ void BeastCtiaClient::BulkCreateJudgements(std::vector<schema::Judgement> judgem
   call->Begin();
 }
 
+// The pages of one Judgements() call: one Call per page, the next started from the answer of
+// the previous (so one page is outstanding at a time and no lock is needed).
+class BeastCtiaClient::JudgementPager : public std::enable_shared_from_this<JudgementPager> {
+ public:
+  JudgementPager(BeastCtiaClient& client, std::string path, JudgementsOptions options,
+                 JudgementsCallback done)
+      : client_(client), path_(std::move(path)), options_(options), done_(std::move(done)) {}
+
+  void Fetch(const std::string& query) {
+    ++pages_;
+    HttpRequest request;
+    request.method = "GET";
+    request.target = absl::StrCat(path_, "?", query);
+    request.headers = {{"Accept", "application/json"}};
+    request.idempotent = true;
+    auto call = std::make_shared<Call>(
+        client_, CallKind::kList, std::move(request), std::vector<int>{200},
+        [self = shared_from_this(), query](const HttpResponse& response) -> absl::Status {
+          return self->OnPage(query, response);
+        },
+        [self = shared_from_this()](absl::Status status) { self->done_(std::move(status)); });
+    call->Begin();
+  }
+
+ private:
+  // Decodes one page; a garbled page returns InvalidArgument and is asked again (the Call
+  // retries a malformed 200). Otherwise the pager goes on or finishes; the Call is done.
+  absl::Status OnPage(const std::string& query, const HttpResponse& response) {
+    rapidjson::Document doc;
+    doc.Parse(response.body.data(), response.body.size());
+    if (doc.HasParseError() || !doc.IsArray()) {
+      return absl::InvalidArgumentError("http 200: malformed judgements page: not a JSON array");
+    }
+    std::vector<schema::Judgement> page;
+    page.reserve(doc.Size());
+    for (const rapidjson::Value& item : doc.GetArray()) {
+      rapidjson::StringBuffer buf;
+      rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+      item.Accept(w);
+      absl::StatusOr<schema::Judgement> j =
+          schema::DecodeStoredJudgement(absl::string_view(buf.GetString(), buf.GetSize()));
+      if (!j.ok()) return WithHttpPrefix(200, j.status());
+      page.push_back(*std::move(j));
+    }
+    for (schema::Judgement& j : page) judgements_.push_back(std::move(j));
+
+    // §4: X-Next is the query string of the next page, to append after '?' to the same path.
+    const std::string next(absl::StripAsciiWhitespace(response.Header("x-next")));
+    if (next.empty()) {
+      done_(std::move(judgements_));
+      return absl::OkStatus();
+    }
+    for (char c : next) {
+      if (static_cast<unsigned char>(c) <= 0x20 || c == '#' || c == 0x7f) {
+        done_(absl::InvalidArgumentError("X-Next holds characters a request line cannot carry"));
+        return absl::OkStatus();
+      }
+    }
+    if (next == query || page.empty()) {
+      done_(absl::InvalidArgumentError(
+          absl::StrCat("the judgements list does not move on (X-Next: ", next, ")")));
+      return absl::OkStatus();
+    }
+    if (pages_ >= options_.max_pages) {
+      done_(absl::InvalidArgumentError(
+          absl::StrCat("the judgements list has more than ", options_.max_pages, " pages")));
+      return absl::OkStatus();
+    }
+    Fetch(next);
+    return absl::OkStatus();
+  }
+
+  BeastCtiaClient& client_;
+  const std::string path_;
+  const JudgementsOptions options_;
+  const JudgementsCallback done_;
+  std::vector<schema::Judgement> judgements_;
+  int pages_ = 0;
+};
+
+void BeastCtiaClient::Judgements(const schema::Observable& observable, JudgementsOptions options,
+                                 JudgementsCallback done) {
+  const std::string path = absl::StrCat(
+      pool_.origin().path, "/ctia/", schema::PercentEncodePathSegment(observable.type), "/",
+      schema::PercentEncodePathSegment(observable.value), "/judgements");
+  auto pager = std::make_shared<JudgementPager>(*this, path, options, std::move(done));
+  pager->Fetch(absl::StrCat("limit=", std::max(options.page_size, 1)));
+}
+
 void BeastCtiaClient::CreateJudgement(const schema::Judgement& judgement, JudgementCallback done) {
   HttpRequest request;
   request.method = "POST";
@@ -760,8 +937,10 @@ CtiaClientCounters BeastCtiaClient::Snapshot() const {
   c.rate_limited = counters_->rate_limited.load(std::memory_order_relaxed);
   c.write_requests = counters_->write_requests.load(std::memory_order_relaxed);
   c.graphql_requests = load(counters_->graphql_requests);
+  c.list_requests = load(counters_->list_requests);
   c.graphql_verdicts = load(counters_->graphql_verdicts);
   c.graphql_unsupported = graphql_off_.load(std::memory_order_relaxed);
+  if (gate_ != nullptr) gate_->Fill(c);
   return c;
 }
 

@@ -49,6 +49,12 @@ struct CtiaClientOptions {
   // or `batch_linger` after its first lookup.
   size_t batch_size = 1;
   absl::Duration batch_linger = absl::Milliseconds(5);
+  // Adaptive concurrency (ConcurrencyLimit, AIMD) over the requests in flight: starts at and
+  // never exceeds `max_concurrency` (0 = off: only the pool's connections limit it), halves on
+  // a 429 and on latencies above 3 × the best seen (and above `concurrency_latency_floor`),
+  // grows back by one per round of successes. Calls over the limit wait their turn.
+  int max_concurrency = 0;
+  absl::Duration concurrency_latency_floor = absl::Milliseconds(50);
 };
 
 // Most observables asked for in one GraphQL request.
@@ -68,8 +74,12 @@ struct CtiaClientCounters {
   uint64_t rate_limited = 0;  // 429 answers
   uint64_t write_requests = 0;  // HTTP requests sent to /ctia/bulk and /ctia/judgement
   uint64_t graphql_requests = 0;   // HTTP requests sent to /ctia/graphql
+  uint64_t list_requests = 0;      // HTTP requests sent to /ctia/{type}/{value}/judgements
   uint64_t graphql_verdicts = 0;   // observables answered through GraphQL
   bool graphql_unsupported = false;  // the server refused GraphQL: REST for the rest of the run
+  int concurrency_limit = 0;          // adaptive limit now in force (0 = off)
+  uint64_t concurrency_decreases = 0;  // times it was halved (429s, rising latency)
+  uint64_t concurrency_waits = 0;      // sends that waited for a slot
 };
 
 // Typed CTIA client over a ConnectionPool (to the CTIA host) and a TokenSource.
@@ -130,6 +140,20 @@ class BeastCtiaClient final : public VerdictSource {
   using BulkCallback = std::function<void(absl::StatusOr<std::vector<absl::StatusOr<std::string>>>)>;
   void BulkCreateJudgements(std::vector<schema::Judgement> judgements, BulkCallback done);
 
+  // Every judgement on `observable` (expired ones too, reference §4): `GET <base>/ctia/{type}/
+  // {value}/judgements?limit=<page_size>`, then the server's `X-Next` query appended to the
+  // same path until a page has no `X-Next` (the server's cursor: offset, then search_after past
+  // 10,000). Each page is one request with its own budget unit and retries. Errors: the first
+  // page that fails for good; InvalidArgument for an X-Next that would not fit in a request
+  // line or does not move on, or past `max_pages`.
+  struct JudgementsOptions {
+    int page_size = 100;   // CTIA's default `limit`
+    int max_pages = 1000;  // a guard against a server that never stops paging
+  };
+  using JudgementsCallback = std::function<void(absl::StatusOr<std::vector<schema::Judgement>>)>;
+  void Judgements(const schema::Observable& observable, JudgementsOptions options,
+                  JudgementsCallback done);
+
   // POST /ctia/judgement → the stored judgement (long id).
   using JudgementCallback = std::function<void(absl::StatusOr<schema::Judgement>)>;
   void CreateJudgement(const schema::Judgement& judgement, JudgementCallback done);
@@ -143,6 +167,8 @@ class BeastCtiaClient final : public VerdictSource {
  private:
   class Call;
   class Budget;
+  class Gate;
+  class JudgementPager;
   void LookupVerdictRest(const schema::Observable& observable, Callback done);
   void SendGraphql(std::vector<schema::Observable> batch, VerdictsCallback done);
   void GraphqlUnsupported(absl::string_view why);
@@ -150,6 +176,7 @@ class BeastCtiaClient final : public VerdictSource {
   const CtiaClientOptions options_;
   const schema::Clock& clock_;
   std::unique_ptr<Budget> budget_;
+  std::unique_ptr<Gate> gate_;  // null when max_concurrency is 0
   LatencyHistogram latency_;
   void Notice(absl::string_view text) const;
   void CountAnswer(int status);

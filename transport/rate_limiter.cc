@@ -92,16 +92,18 @@ std::optional<absl::Duration> RetryAfterFromHeaders(const HttpResponse& response
   return absl::Seconds(seconds);
 }
 
-ConcurrencyLimit::ConcurrencyLimit(int initial, int max, double latency_factor)
+ConcurrencyLimit::ConcurrencyLimit(int initial, int max, double latency_factor,
+                                   absl::Duration latency_floor)
     : max_(std::max(max, 1)),
       latency_factor_(latency_factor),
+      latency_floor_(latency_floor),
       limit_(std::clamp(initial, 1, std::max(max, 1))) {}
 
 void ConcurrencyLimit::OnSuccess(absl::Duration latency) {
   best_latency_ = std::min(best_latency_, latency);
   ++since_decrease_;
   if (best_latency_ > absl::ZeroDuration() && latency > best_latency_ * latency_factor_ &&
-      since_decrease_ > static_cast<int64_t>(limit_)) {
+      latency > latency_floor_ && since_decrease_ > static_cast<int64_t>(limit_)) {
     return Decrease();
   }
   // Additive increase: +1 per `limit` successes.

@@ -86,12 +86,14 @@ std::optional<int64_t> RateLimitFromHeaders(const HttpResponse& response);
 std::optional<absl::Duration> RetryAfterFromHeaders(const HttpResponse& response);
 
 // Adaptive concurrency (AIMD): how many requests may be in flight. Starts at `initial`, grows by
-// one per `limit` successes (slow recovery), halves on a 429 or when a latency exceeds
-// `latency_factor` × the best latency seen (rising latency = queueing), never below 1 or above
-// `max`. Not thread-safe.
+// one per `limit` successes (slow recovery), halves on a 429 or when a latency exceeds both
+// `latency_factor` × the best latency seen (rising latency = queueing) and `latency_floor`
+// (below it, a local server's microsecond jitter is not congestion), never below 1 or above
+// `max`; at most one decrease per round of `limit` answers. Not thread-safe.
 class ConcurrencyLimit {
  public:
-  ConcurrencyLimit(int initial, int max, double latency_factor = 3.0);
+  ConcurrencyLimit(int initial, int max, double latency_factor = 3.0,
+                   absl::Duration latency_floor = absl::ZeroDuration());
   void OnSuccess(absl::Duration latency);
   void OnOverload();  // a 429
   int limit() const { return static_cast<int>(limit_); }
@@ -100,6 +102,7 @@ class ConcurrencyLimit {
   void Decrease();
   const int max_;
   const double latency_factor_;
+  const absl::Duration latency_floor_;
   double limit_;
   absl::Duration best_latency_ = absl::InfiniteDuration();
   int64_t since_decrease_ = std::numeric_limits<int32_t>::max();  // answers since a decrease

@@ -16,6 +16,7 @@
 #include <fstream>
 #include <future>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -611,6 +612,72 @@ TEST(TransportSimTest, TwoCredentialsInTwoOrgsDoubleTheUsableQuota) {
   const sim::EndpointCounts counts = sim.CountsByEndpoint();
   EXPECT_EQ(EndpointStatus(counts, "verdict", 429), 0u);
   EXPECT_EQ(EndpointTotal(counts, "verdict"), 40u);
+}
+
+// ---- judgements list with X-Next paging ------------------------------------------------
+
+TEST(TransportSimTest, JudgementsFollowsXNextAcrossPages) {
+  sim::SimServer sim{sim::SimOptions{}};
+  ASSERT_TRUE(sim.Start().ok());
+  // 250 judgements on one IP (a quarter of them expired: the list includes those), 20 on
+  // another that must not appear, 200 on a third (a whole number of pages).
+  std::vector<Judgement> judgements;
+  for (int i = 0; i < 250; ++i) {
+    judgements.push_back(Make({"ip", "10.9.9.9"}, static_cast<Disposition>(1 + i % 5), i,
+                              absl::Now() - absl::Hours(48),
+                              i % 4 == 0 ? absl::Now() - absl::Hours(1) : schema::EndOfTime()));
+  }
+  for (int i = 0; i < 20; ++i)
+    judgements.push_back(Make({"ip", "10.9.9.8"}, Disposition::kClean, 1));
+  for (int i = 0; i < 200; ++i) {
+    judgements.push_back(Make({"domain", "Paged.Example"}, Disposition::kSuspicious, i));
+  }
+  const std::vector<std::string> ids = sim.AddJudgements(std::move(judgements));
+  ASSERT_EQ(ids.size(), 470u);
+
+  transport::CtiaClientOptions options;
+  ClientRig rig(sim, options);
+  auto list = [&rig](Observable o, int page_size) {
+    std::promise<absl::StatusOr<std::vector<Judgement>>> done;
+    rig.client().Judgements(o, {page_size, 1000},
+                            [&done](auto result) { done.set_value(std::move(result)); });
+    auto f = done.get_future();
+    EXPECT_EQ(f.wait_for(std::chrono::seconds(60)), std::future_status::ready);
+    return f.get();
+  };
+
+  auto first = list({"ip", "10.9.9.9"}, 100);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(first->size(), 250u);
+  std::set<std::string> got;
+  for (const Judgement& j : *first) {
+    EXPECT_EQ(j.observable.value, "10.9.9.9");
+    got.insert(j.id);
+  }
+  EXPECT_EQ(got, std::set<std::string>(ids.begin(), ids.begin() + 250));  // each once
+  // Pages of 100, 100, 50: three requests.
+  EXPECT_EQ(EndpointTotal(sim.CountsByEndpoint(), "judgements"), 3u);
+  EXPECT_EQ(rig.client().Snapshot().list_requests, 3u);
+
+  // 200 in pages of 100: the second page is full, so the server offers a third, empty one.
+  auto second = list({"domain", "paged.example"}, 100);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->size(), 200u);
+  EXPECT_EQ(EndpointTotal(sim.CountsByEndpoint(), "judgements"), 6u);
+
+  // Small pages: 250 / 7 → 36 pages (35 full, one of 5).
+  auto small = list({"ip", "10.9.9.9"}, 7);
+  ASSERT_TRUE(small.ok()) << small.status();
+  std::set<std::string> small_ids;
+  for (const Judgement& j : *small) small_ids.insert(j.id);
+  EXPECT_EQ(small->size(), 250u);
+  EXPECT_EQ(small_ids, got);
+  EXPECT_EQ(EndpointTotal(sim.CountsByEndpoint(), "judgements"), 6u + 36u);
+
+  // Nothing there: one request, an empty list.
+  auto none = list({"ip", "10.1.1.1"}, 100);
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_TRUE(none->empty());
 }
 
 }  // namespace

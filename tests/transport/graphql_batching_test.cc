@@ -4,6 +4,7 @@
 #include "schema/json_codec.h"
 #include "schema/time_format.h"
 #include "tests/fakes/await.h"
+#include "tests/fakes/fixed_token_source.h"
 #include "tests/fakes/scripted_http_server.h"
 #include "transport/ctia_client.h"
 #include "transport/internal/graphql_verdicts.h"
@@ -230,12 +231,6 @@ TEST_F(VerdictBatcherTest, FlushNowSendsWhatIsCollected) {
 
 // ---- the client against a scripted server ---------------------------------------------
 
-class FixedToken final : public TokenSource {
- public:
-  void GetToken(Callback done) override { done(std::string("tok")); }
-  void Invalidate(absl::string_view) override {}
-};
-
 // A GraphQL server for the subset the client sends: answers each alias from `answer(type,
 // value)` (empty optional = no verdict), echoing an upper-cased observable.
 class GraphqlClientTest : public ::testing::Test {
@@ -333,7 +328,7 @@ class GraphqlClientTest : public ::testing::Test {
   }
 
   IoThreads io_{2};
-  FixedToken tokens_;
+  ::enrich::testing::FixedTokenSource tokens_;
   Script script_;
   std::unique_ptr<ScriptedHttpServer> server_;
   std::unique_ptr<ConnectionPool> pool_;
