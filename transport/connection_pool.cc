@@ -2,24 +2,30 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <deque>
+#include <limits>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "boost/asio/connect.hpp"
 #include "boost/asio/ip/tcp.hpp"
 #include "boost/asio/post.hpp"
 #include "boost/asio/ssl.hpp"
+#include "boost/asio/steady_timer.hpp"
 #include "boost/asio/strand.hpp"
-#include "boost/beast/core.hpp"
-#include "boost/beast/http.hpp"
-#include "boost/beast/ssl.hpp"
+#include "boost/asio/write.hpp"
+#include "boost/beast/core/flat_buffer.hpp"
+#include "boost/beast/http/basic_parser.hpp"
+#include "boost/beast/http/error.hpp"
 #include "openssl/ssl.h"
 #include "openssl/x509.h"
 
@@ -30,9 +36,18 @@ namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = net::ip::tcp;
+using SteadyClock = std::chrono::steady_clock;
+
+constexpr SteadyClock::time_point kNever = SteadyClock::time_point::max();
+// Bytes asked of one read: a CTIA verdict answer (a few hundred bytes) takes one read, and a
+// pipelined burst of answers few.
+constexpr size_t kReadChunk = 16 << 10;
+// Times a pipelined request behind the first unanswered one may be resent after connections
+// that closed without answering anything.
+constexpr int kMaxFollowerResends = 2;
 
 // Clamped so that now() + the result cannot overflow (an "infinite" timeout means a year).
-std::chrono::steady_clock::duration ToChrono(absl::Duration d) {
+SteadyClock::duration ToChrono(absl::Duration d) {
   return absl::ToChronoNanoseconds(std::clamp(d, absl::ZeroDuration(), absl::Hours(24 * 365)));
 }
 
@@ -41,13 +56,78 @@ std::chrono::steady_clock::duration ToChrono(absl::Duration d) {
 bool IsPeerClosed(const beast::error_code& ec) {
   return ec == http::error::end_of_stream || ec == net::error::eof ||
          ec == net::error::connection_reset || ec == net::error::broken_pipe ||
-         ec == net::error::connection_aborted;
+         ec == net::error::connection_aborted || ec == net::ssl::error::stream_truncated;
 }
 
 absl::Status ShutDownError(absl::string_view origin) {
   return absl::CancelledError(
       absl::StrCat("request to ", origin, " cancelled: connection pool shut down"));
 }
+
+// The pool writes method, target and headers verbatim into the request head: a line break in
+// any of them would let a value (e.g. a token from a server) inject headers or requests.
+absl::Status CheckRequest(const HttpRequest& request, absl::string_view origin) {
+  auto bad = [&](absl::string_view what) {
+    return absl::InvalidArgumentError(absl::StrCat("request to ", origin, ": ", what));
+  };
+  if (request.method.empty() ||
+      request.method.find_first_of(" \t\r\n") != std::string::npos) {
+    return bad("bad method");
+  }
+  if (request.target.empty() ||
+      request.target.find_first_of(" \t\r\n") != std::string::npos) {
+    return bad("bad target (empty, or has a space or line break)");
+  }
+  for (const auto& [name, value] : request.headers) {
+    if (name.empty() || name.find_first_of(" \t\r\n:") != std::string::npos) {
+      return bad("bad header name");
+    }
+    if (value.find_first_of("\r\n") != std::string::npos) {
+      return bad(absl::StrCat("header ", name, " has a line break in its value"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Beast's parser calling back into an HttpResponse: no field container in between, one copy of
+// each header and of the body.
+class ResponseParser final : public http::basic_parser<false> {
+ public:
+  explicit ResponseParser(HttpResponse& out) : out_(out) {}
+
+ private:
+  void on_request_impl(http::verb, beast::string_view, beast::string_view, int,
+                       beast::error_code&) override {}
+  void on_response_impl(int code, beast::string_view, int, beast::error_code&) override {
+    out_.status = code;
+    out_.headers.reserve(8);
+  }
+  void on_field_impl(http::field, beast::string_view name, beast::string_view value,
+                     beast::error_code&) override {
+    std::string lower(name.data(), name.size());
+    absl::AsciiStrToLower(&lower);
+    out_.headers.emplace_back(std::move(lower), std::string(value.data(), value.size()));
+  }
+  void on_header_impl(beast::error_code&) override {}
+  void on_body_init_impl(const boost::optional<std::uint64_t>& length,
+                         beast::error_code&) override {
+    // A declared length above the body limit has already failed the parse.
+    if (length) out_.body.reserve(static_cast<size_t>(*length));
+  }
+  size_t on_body_impl(beast::string_view body, beast::error_code&) override {
+    out_.body.append(body.data(), body.size());
+    return body.size();
+  }
+  void on_chunk_header_impl(std::uint64_t, beast::string_view, beast::error_code&) override {}
+  size_t on_chunk_body_impl(std::uint64_t, beast::string_view body,
+                            beast::error_code&) override {
+    out_.body.append(body.data(), body.size());
+    return body.size();
+  }
+  void on_finish_impl(beast::error_code&) override {}
+
+  HttpResponse& out_;
+};
 
 }  // namespace
 
@@ -59,6 +139,7 @@ struct PendingRequest {
 class ConnectionPool::Impl : public std::enable_shared_from_this<ConnectionPool::Impl> {
  public:
   class Connection;
+  using Jobs = absl::InlinedVector<PendingRequest, 1>;
 
   Impl(net::any_io_executor executor, Url origin, PoolOptions options)
       : executor_(std::move(executor)),
@@ -66,6 +147,9 @@ class ConnectionPool::Impl : public std::enable_shared_from_this<ConnectionPool:
         origin_text_(origin_.Origin()),
         options_(std::move(options)) {
     options_.connections = std::max<size_t>(options_.connections, 1);
+    options_.pipeline_depth = std::max<size_t>(options_.pipeline_depth, 1);
+    head_fields_ = absl::StrCat("Host: ", origin_.HostHeader(), "\r\nUser-Agent: ",
+                                options_.user_agent, "\r\n");
     if (origin_.scheme == "https") setup_status_ = SetUpTls();
   }
 
@@ -81,37 +165,48 @@ class ConnectionPool::Impl : public std::enable_shared_from_this<ConnectionPool:
     c.failures = failures_.load(std::memory_order_relaxed);
     c.connects = connects_.load(std::memory_order_relaxed);
     c.stale_retries = stale_retries_.load(std::memory_order_relaxed);
+    c.pipelined = pipelined_.load(std::memory_order_relaxed);
     return c;
   }
 
-  // Called by a connection (on its strand) when it has finished a request: hands it the next
-  // queued request, or parks it as idle and returns nullopt.
-  std::optional<PendingRequest> NextFor(const std::shared_ptr<Connection>& conn);
+  // Called by a connection (on its strand) once `finished` of its requests are settled: hands
+  // it queued requests as far as its capacity allows, and parks it as idle when it has none.
+  Jobs TakeMore(const std::shared_ptr<Connection>& conn, size_t finished);
 
-  // Runs `done(result)` on the pool's executor, never inline.
-  void Deliver(Callback done, absl::StatusOr<HttpResponse> result) {
+  // Runs `done(result)` now; the caller is a connection's handler on an io thread.
+  void Deliver(Callback& done, absl::StatusOr<HttpResponse> result) {
+    if (!result.ok() && shutting_down()) result = ShutDownError(origin_text_);
+    (result.ok() ? requests_ : failures_).fetch_add(1, std::memory_order_relaxed);
+    done(std::move(result));
+  }
+  // Runs `done(result)` on the pool's executor, never inline (for Send()).
+  void DeliverLater(Callback done, absl::StatusOr<HttpResponse> result) {
     (result.ok() ? requests_ : failures_).fetch_add(1, std::memory_order_relaxed);
     net::post(executor_, [done = std::move(done), result = std::move(result)]() mutable {
       done(std::move(result));
     });
   }
 
-  bool shutting_down() const {
-    absl::MutexLock lock(&mu_);
-    return shutdown_;
-  }
+  bool shutting_down() const { return shutting_down_.load(std::memory_order_acquire); }
 
   const net::any_io_executor& executor() const { return executor_; }
   const Url& origin() const { return origin_; }
   const std::string& origin_text() const { return origin_text_; }
   const PoolOptions& options() const { return options_; }
+  // "Host: ...\r\nUser-Agent: ...\r\n", the same for every request.
+  const std::string& head_fields() const { return head_fields_; }
 
   std::atomic<uint64_t> requests_{0};
   std::atomic<uint64_t> failures_{0};
   std::atomic<uint64_t> connects_{0};
   std::atomic<uint64_t> stale_retries_{0};
+  std::atomic<uint64_t> pipelined_{0};
 
  private:
+  // A connection that may take `job` now: idle first, then a new one, then (pipelining) the
+  // least loaded one with room. Counts the job as assigned to it.
+  std::shared_ptr<Connection> PickFor(const PendingRequest& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   absl::Status SetUpTls() {
     tls_context_ = std::make_unique<net::ssl::context>(net::ssl::context::tls_client);
     boost::system::error_code ec;
@@ -146,8 +241,10 @@ class ConnectionPool::Impl : public std::enable_shared_from_this<ConnectionPool:
   const Url origin_;
   const std::string origin_text_;
   PoolOptions options_;
+  std::string head_fields_;
   std::unique_ptr<net::ssl::context> tls_context_;
   absl::Status setup_status_;
+  std::atomic<bool> shutting_down_{false};
 
   mutable absl::Mutex mu_;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
@@ -158,45 +255,69 @@ class ConnectionPool::Impl : public std::enable_shared_from_this<ConnectionPool:
   std::vector<std::shared_ptr<Connection>> idle_ ABSL_GUARDED_BY(mu_);
 };
 
-// One keep-alive connection (TCP, or TLS over TCP), driven on its own strand (Beast client
-// example style). It runs one request at a time: [resolve → connect → TLS handshake →] write →
-// read headers → read body, each step under a deadline.
+// One keep-alive connection (TCP, or TLS over TCP), driven on its own strand. Its requests sit
+// in `queue_` in the order they are written and answered: [resolve → connect → TLS handshake →]
+// write (several at once when pipelining) → read answers in order. One timer per connection
+// holds the earliest deadline of whatever is in progress; it is re-armed only when a deadline
+// comes earlier than the one it waits for (a late wake-up re-checks and waits again), so a
+// request costs no timer operation of its own.
 class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Connection> {
  public:
   explicit Connection(std::shared_ptr<Impl> pool)
-      : pool_(std::move(pool)), strand_(net::make_strand(pool_->executor())), resolver_(strand_) {}
+      : pool_(std::move(pool)),
+        strand_(net::make_strand(pool_->executor())),
+        resolver_(strand_),
+        timer_(strand_) {}
 
   const net::strand<net::any_io_executor>& strand() const { return strand_; }
 
-  // Starts `job`. Runs on the strand.
-  void Run(PendingRequest job) {
-    job_ = std::move(job);
-    resent_after_stale_ = false;
-    // Shutdown() may have closed this connection after the job was handed over.
-    if (pool_->shutting_down()) return FailWith(ShutDownError(origin_text()));
-    BuildRequest();
-    if (IsOpen()) {
-      DoWrite();
-    } else {
-      DoResolve();
-    }
+  // Takes a request the pool assigned to this connection. Runs on the strand.
+  void Add(PendingRequest job) {
+    queue_.push_back(InFlight{std::move(job)});
+    Kick();
+    Flush();
   }
 
-  // Cancels whatever is in progress and closes the socket. Runs on the strand.
+  // After Shutdown(): cancels whatever is in progress, fails what is queued here and closes the
+  // socket. Runs on the strand.
   void Close() {
-    resolver_.cancel();
     CloseSocket();
+    ++timer_generation_;
+    timer_waiting_ = false;
+    timer_.cancel();
+    FailQueued(ShutDownError(origin_text()));
+    Flush();
   }
+
+  // Bookkeeping of the pool, guarded by the pool's mu_ (never touched by the connection).
+  size_t assigned = 0;     // requests given to this connection and not yet settled
+  bool exclusive = false;  // a non-idempotent request is among them: pipeline nothing behind it
+  bool idle = false;       // in the pool's idle_ list
 
  private:
+  enum class Phase { kClosed, kResolving, kConnecting, kHandshaking, kOpen };
+
+  struct InFlight {
+    PendingRequest job;
+    SteadyClock::time_point request_deadline = kNever;     // write + whole answer
+    SteadyClock::time_point first_byte_deadline = kNever;  // end of write → end of headers
+    int resends_without_progress = 0;  // resent after connections that answered nothing
+    bool stale_resent = false;         // resent once under the stale rule
+    bool in_write = false;             // part of the write in progress
+  };
+
+  // The earliest deadline now running, with the step it limits (for the timeout message).
+  struct Due {
+    SteadyClock::time_point at = kNever;
+    const char* step = "";
+    absl::Duration limit;
+  };
+
   const std::string& origin_text() const { return pool_->origin_text(); }
   const PoolOptions& options() const { return pool_->options(); }
   bool use_tls() const { return pool_->tls_context() != nullptr; }
+  tcp::socket& Socket() { return tls_ ? tls_->next_layer() : *plain_; }
 
-  beast::tcp_stream& Tcp() { return tls_ ? beast::get_lowest_layer(*tls_) : *plain_; }
-  bool IsOpen() {
-    return (plain_ || tls_) && Tcp().socket().is_open();
-  }
   // Runs `f` with the stream requests go through (TLS or plain).
   template <typename F>
   void WithStream(F&& f) {
@@ -207,35 +328,40 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
     }
   }
 
-  void BuildRequest() {
-    const HttpRequest& in = job_->request;
-    request_ = {};
-    request_.version(11);
-    http::verb verb = http::string_to_verb(in.method);
-    if (verb == http::verb::unknown) {
-      request_.method_string(in.method);
-    } else {
-      request_.method(verb);
+  // Starts what the queue needs: a connection, or a write of the requests not yet sent.
+  void Kick() {
+    if (queue_.empty()) return;
+    // Shutdown() may have closed this connection after the pool handed over a request.
+    if (pool_->shutting_down()) return FailQueued(ShutDownError(origin_text()));
+    switch (phase_) {
+      case Phase::kClosed:
+        return Connect();
+      case Phase::kOpen:
+        return StartWrite();
+      default:
+        return;  // connecting: the write starts once the connection is up
     }
-    request_.target(in.target);
-    request_.set(http::field::host, pool_->origin().HostHeader());
-    request_.set(http::field::user_agent, options().user_agent);
-    for (const auto& [name, value] : in.headers) request_.insert(name, value);
-    request_.body() = in.body;
-    request_.keep_alive(true);
-    request_.prepare_payload();
   }
 
-  void DoResolve() {
-    // One deadline covers resolve and connect; the resolver has no timer of its own, so the
-    // remaining time is applied to the connect step.
-    connect_deadline_ = std::chrono::steady_clock::now() + ToChrono(options().connect_timeout);
-    resolver_.async_resolve(pool_->origin().host, std::to_string(pool_->origin().port),
-                            beast::bind_front_handler(&Connection::OnResolve, shared_from_this()));
+  // ---- connect ----
+
+  void Connect() {
+    phase_ = Phase::kResolving;
+    // One deadline covers resolve and connect.
+    connect_deadline_ = SteadyClock::now() + ToChrono(options().connect_timeout);
+    resolver_.async_resolve(
+        pool_->origin().host, std::to_string(pool_->origin().port),
+        [self = shared_from_this(), generation = generation_](
+            const beast::error_code& ec, const tcp::resolver::results_type& results) {
+          self->OnResolve(generation, ec, results);
+        });
+    UpdateTimer();
   }
 
-  void OnResolve(beast::error_code ec, tcp::resolver::results_type results) {
-    if (ec) return Fail(ec, "resolve", absl::StatusCode::kUnavailable);
+  void OnResolve(uint64_t generation, const beast::error_code& ec,
+                 const tcp::resolver::results_type& results) {
+    if (generation != generation_) return;
+    if (ec) return FailConnect(ErrorFor(ec, "resolve"));
     // A TLS session cannot be reused after its socket closed: every connect gets a new stream.
     plain_.reset();
     tls_.reset();
@@ -244,19 +370,26 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
     } else {
       plain_.emplace(strand_);
     }
-    Tcp().expires_at(connect_deadline_);
-    step_timeout_ = options().connect_timeout;
-    Tcp().async_connect(results,
-                        beast::bind_front_handler(&Connection::OnConnect, shared_from_this()));
+    phase_ = Phase::kConnecting;
+    net::async_connect(Socket(), results,
+                       [self = shared_from_this(), generation](
+                           const beast::error_code& connect_ec, const tcp::endpoint&) {
+                         self->OnConnect(generation, connect_ec);
+                       });
   }
 
-  void OnConnect(beast::error_code ec, const tcp::endpoint& /*endpoint*/) {
-    if (ec) return Fail(ec, "connect to", absl::StatusCode::kUnavailable);
+  void OnConnect(uint64_t generation, const beast::error_code& ec) {
+    if (generation != generation_) return;
+    if (ec) return FailConnect(ErrorFor(ec, "connect to"));
     pool_->connects_.fetch_add(1, std::memory_order_relaxed);
-    answered_on_this_socket_ = 0;
+    beast::error_code ignored;
+    // Requests are written whole; never hold a pipelined one back for an ACK (Nagle).
+    Socket().set_option(tcp::no_delay(true), ignored);
+    answered_ = 0;
     buffer_.clear();
-    if (!use_tls()) return DoWrite();
-    DoHandshake();
+    if (use_tls()) return DoHandshake();
+    phase_ = Phase::kOpen;
+    StartWrite();
   }
 
   void DoHandshake() {
@@ -267,20 +400,22 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
     // SSL_set_tlsext_host_name is a macro with a C cast; this is its expansion.
     if (!is_ip && SSL_ctrl(tls_->native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME,
                            TLSEXT_NAMETYPE_host_name, const_cast<char*>(origin.host.c_str())) != 1) {
-      return FailWith(absl::UnavailableError(
+      return FailConnect(absl::UnavailableError(
           absl::StrCat("TLS handshake with ", origin_text(), ": cannot set SNI host name")));
     }
     if (options().tls.verify_peer) {
       tls_->set_verify_callback(net::ssl::host_name_verification(origin.host));
     }
-    Tcp().expires_after(ToChrono(options().tls_handshake_timeout));
-    step_timeout_ = options().tls_handshake_timeout;
+    phase_ = Phase::kHandshaking;
+    handshake_deadline_ = SteadyClock::now() + ToChrono(options().tls_handshake_timeout);
     tls_->async_handshake(net::ssl::stream_base::client,
-                          beast::bind_front_handler(&Connection::OnHandshake, shared_from_this()));
+                          [self = shared_from_this(), generation = generation_](
+                              const beast::error_code& ec) { self->OnHandshake(generation, ec); });
+    UpdateTimer();
   }
 
-  void OnHandshake(beast::error_code ec) {
-    if (ec == beast::error::timeout) return Fail(ec, "TLS handshake with", absl::StatusCode::kUnavailable);
+  void OnHandshake(uint64_t generation, const beast::error_code& ec) {
+    if (generation != generation_) return;
     if (ec) {
       std::string why = ec.message();
       const long verify = SSL_get_verify_result(tls_->native_handle());
@@ -290,238 +425,454 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
                                ? " (to trust a private CA, pass its PEM file with --ca-file)"
                                : absl::StrCat(" (CA file ", options().tls.ca_file, ")"));
       }
-      return FailWith(
+      return FailConnect(
           absl::UnavailableError(absl::StrCat("TLS handshake with ", origin_text(), ": ", why)));
     }
-    DoWrite();
+    phase_ = Phase::kOpen;
+    StartWrite();
   }
 
-  void DoWrite() {
-    // The whole request (write + complete answer) has one deadline; each step has its own
-    // shorter one on top.
-    request_deadline_ = std::chrono::steady_clock::now() + ToChrono(options().request_timeout);
-    armed_for_request_ = false;
-    ExpireStep(options().write_timeout);
-    WithStream([this](auto& stream) {
-      http::async_write(stream, request_,
-                        beast::bind_front_handler(&Connection::OnWrite, shared_from_this()));
-    });
-  }
-
-  // Arms the stream timer for a step: its own limit or what is left of the request's. Re-arming
-  // a timer costs a cancelled wait, so a step whose limit is not below the request's keeps the
-  // request deadline already armed.
-  void ExpireStep(absl::Duration step_limit) {
-    const auto step_deadline = std::chrono::steady_clock::now() + ToChrono(step_limit);
-    if (step_limit < options().request_timeout && step_deadline < request_deadline_) {
-      Tcp().expires_at(step_deadline);
-      step_timeout_ = step_limit;
-      armed_for_request_ = false;
-    } else if (!armed_for_request_) {
-      Tcp().expires_at(request_deadline_);
-      step_timeout_ = options().request_timeout;
-      armed_for_request_ = true;
-    }
-  }
-
-  void OnWrite(beast::error_code ec, size_t /*bytes*/) {
-    if (ec) {
-      if (MaybeResendAfterStale(ec, /*got_bytes=*/false)) return;
-      return Fail(ec, "write to", absl::StatusCode::kUnavailable);
-    }
-    DoReadHeader();
-  }
-
-  void DoReadHeader() {
-    parser_.emplace();
-    parser_->body_limit(options().max_response_bytes);
-    parser_->header_limit(static_cast<std::uint32_t>(
-        std::min<size_t>(options().max_header_bytes, std::numeric_limits<std::uint32_t>::max())));
-    if (request_.method() == http::verb::head) parser_->skip(true);
-    ExpireStep(options().first_byte_timeout);
-    if (armed_for_request_) {
-      // No separate first-byte limit: read the whole answer in one operation.
-      WithStream([this](auto& stream) {
-        http::async_read(stream, buffer_, *parser_,
-                         beast::bind_front_handler(&Connection::OnRead, shared_from_this()));
-      });
-      return;
-    }
-    WithStream([this](auto& stream) {
-      http::async_read_header(
-          stream, buffer_, *parser_,
-          beast::bind_front_handler(&Connection::OnReadHeader, shared_from_this()));
-    });
-  }
-
-  void OnReadHeader(beast::error_code ec, size_t /*bytes*/) {
-    if (ec) return OnReadError(ec);
-    ExpireStep(options().request_timeout);
-    WithStream([this](auto& stream) {
-      http::async_read(stream, buffer_, *parser_,
-                       beast::bind_front_handler(&Connection::OnRead, shared_from_this()));
-    });
-  }
-
-  void OnReadError(const beast::error_code& ec) {
-    if (MaybeResendAfterStale(ec, parser_->got_some() || buffer_.size() > 0)) return;
-    if (ec == http::error::body_limit) {
-      return FailWith(absl::ResourceExhaustedError(absl::StrCat(
-          "response from ", origin_text(), " exceeds ", options().max_response_bytes, " bytes")));
-    }
-    if (ec == http::error::header_limit) {
-      return FailWith(absl::ResourceExhaustedError(
-          absl::StrCat("response headers from ", origin_text(), " exceed ",
-                       options().max_header_bytes, " bytes")));
-    }
-    if (ec == http::error::end_of_stream ||
-        (ec == net::ssl::error::stream_truncated && !parser_->got_some())) {
-      return FailWith(absl::UnavailableError(
-          absl::StrCat("read from ", origin_text(), ": connection closed before the response")));
-    }
-    if (ec == http::error::partial_message || ec == net::ssl::error::stream_truncated) {
-      return FailWith(absl::UnavailableError(
-          absl::StrCat("read from ", origin_text(), ": connection closed mid-response")));
-    }
-    if (ec.category() == http::make_error_code(http::error::bad_version).category()) {
-      return FailWith(absl::InvalidArgumentError(
-          absl::StrCat("bad HTTP from ", origin_text(), ": ", ec.message())));
-    }
-    Fail(ec, "read from", absl::StatusCode::kUnavailable);
-  }
-
-  void OnRead(beast::error_code ec, size_t /*bytes*/) {
-    if (ec) return OnReadError(ec);
-    http::response<http::string_body> res = parser_->release();
-    parser_.reset();
-    HttpResponse out;
-    out.status = static_cast<int>(res.result_int());
-    for (const auto& field : res) {
-      out.headers.emplace_back(absl::AsciiStrToLower(absl::string_view(field.name_string().data(),
-                                                                       field.name_string().size())),
-                               std::string(field.value()));
-    }
-    const bool keep_alive = res.keep_alive() && !res.need_eof();
-    out.body = std::move(res.body());
-    ++answered_on_this_socket_;
-    if (!keep_alive) CloseSocket();
-    Finish(std::move(out));
-  }
-
-  // A keep-alive connection the server closed while idle fails on write or before the first
-  // byte of the answer. That is not the request's fault: resend it once on a new connection.
-  bool MaybeResendAfterStale(const beast::error_code& ec, bool got_bytes) {
-    if (answered_on_this_socket_ == 0 || resent_after_stale_ || got_bytes ||
-        !job_->request.idempotent || !IsPeerClosed(ec) || pool_->shutting_down()) {
-      return false;
-    }
-    resent_after_stale_ = true;
-    pool_->stale_retries_.fetch_add(1, std::memory_order_relaxed);
+  // The connection could not be set up: nothing queued here was sent, so all of it fails.
+  void FailConnect(absl::Status status) {
     CloseSocket();
-    DoResolve();
+    FailQueued(status);
+    Flush();
+  }
+
+  // ---- write ----
+
+  // Writes every queued request not yet sent, in one write.
+  void StartWrite() {
+    if (phase_ != Phase::kOpen || writing_ || sent_ == queue_.size()) return UpdateTimer();
+    const auto now = SteadyClock::now();
+    out_.clear();
+    for (size_t i = sent_; i < queue_.size(); ++i) {
+      InFlight& f = queue_[i];
+      AppendRequest(f.job.request);
+      f.request_deadline = now + ToChrono(options().request_timeout);
+      f.first_byte_deadline = kNever;
+      f.in_write = true;
+      // Written while requests ahead of it on this connection are unanswered.
+      if (i > 0) pool_->pipelined_.fetch_add(1, std::memory_order_relaxed);
+    }
+    sent_ = queue_.size();
+    write_deadline_ = now + ToChrono(options().write_timeout);
+    writing_ = true;
+    WithStream([this](auto& stream) {
+      net::async_write(stream, net::buffer(out_),
+                       [self = shared_from_this(), generation = generation_](
+                           const beast::error_code& ec, size_t) { self->OnWrite(generation, ec); });
+    });
+    UpdateTimer();
+  }
+
+  // HTTP/1.1 request head (RFC 9112 §3): the pool's Host and User-Agent, the caller's headers,
+  // Content-Length when there is a body (or the method expects one), then the body.
+  void AppendRequest(const HttpRequest& in) {
+    absl::StrAppend(&out_, in.method, " ", in.target, " HTTP/1.1\r\n", pool_->head_fields());
+    for (const auto& [name, value] : in.headers) absl::StrAppend(&out_, name, ": ", value, "\r\n");
+    if (!in.body.empty() || in.method == "POST" || in.method == "PUT" || in.method == "PATCH") {
+      absl::StrAppend(&out_, "Content-Length: ", in.body.size(), "\r\n");
+    }
+    out_.append("\r\n");
+    out_.append(in.body);
+  }
+
+  void OnWrite(uint64_t generation, const beast::error_code& ec) {
+    if (generation != generation_) return;
+    writing_ = false;
+    const auto now = SteadyClock::now();
+    for (size_t i = 0; i < sent_; ++i) {
+      InFlight& f = queue_[i];
+      if (!f.in_write) continue;
+      f.in_write = false;
+      f.first_byte_deadline = now + ToChrono(options().first_byte_timeout);
+    }
+    if (ec) {
+      Lost(ErrorFor(ec, "write to"), IsPeerClosed(ec), HeadGotBytes());
+      return Flush();
+    }
+    StartRead();
+    StartWrite();  // requests queued meanwhile (pipelining); else re-checks the timer
+  }
+
+  // ---- read ----
+
+  void StartRead() {
+    if (reading_ || phase_ != Phase::kOpen || sent_ == 0) return;
+    reading_ = true;
+    WithStream([this](auto& stream) {
+      stream.async_read_some(
+          buffer_.prepare(kReadChunk),
+          [self = shared_from_this(), generation = generation_](const beast::error_code& ec,
+                                                                size_t bytes) {
+            self->OnRead(generation, ec, bytes);
+          });
+    });
+  }
+
+  void OnRead(uint64_t generation, const beast::error_code& ec, size_t bytes) {
+    if (generation != generation_) return;
+    reading_ = false;
+    buffer_.commit(bytes);
+    if (ParseAnswers()) {
+      if (ec) {
+        OnReadError(ec);
+      } else {
+        StartRead();
+        UpdateTimer();
+      }
+    }
+    Flush();
+  }
+
+  // Feeds the buffered bytes to the parser, settling each complete answer with the request at
+  // the head of the queue. False when the connection was closed on the way.
+  bool ParseAnswers() {
+    while (sent_ > 0 && buffer_.size() > 0) {
+      InFlight& head = queue_.front();
+      if (!parser_) StartParser(head.job.request);
+      beast::error_code ec;
+      const size_t used = parser_->put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (parser_->is_header_done()) head.first_byte_deadline = kNever;
+      if (ec == http::error::need_more) return true;
+      if (ec) {
+        Lost(ParseError(ec), /*peer_closed=*/false, /*head_got_bytes=*/true);
+        return false;
+      }
+      if (!parser_->is_done()) {
+        if (used == 0) return true;
+        continue;
+      }
+      if (!SettleHead()) return false;
+    }
     return true;
   }
 
-  void Fail(const beast::error_code& ec, absl::string_view step, absl::StatusCode code) {
-    if (ec == beast::error::timeout) {
-      return FailWith(absl::DeadlineExceededError(absl::StrCat(
-          step, " ", origin_text(), ": timed out after ", absl::FormatDuration(step_timeout_))));
-    }
-    FailWith(absl::Status(code, absl::StrCat(step, " ", origin_text(), ": ", ec.message())));
+  void StartParser(const HttpRequest& request) {
+    response_ = HttpResponse{};
+    parser_.emplace(response_);
+    parser_->eager(true);
+    parser_->body_limit(options().max_response_bytes);
+    parser_->header_limit(static_cast<std::uint32_t>(
+        std::min<size_t>(options().max_header_bytes, std::numeric_limits<std::uint32_t>::max())));
+    if (request.method == "HEAD") parser_->skip(true);
   }
 
-  void FailWith(absl::Status status) {
-    // Shutdown() closes sockets under running requests; whatever error that caused, report it
-    // as the cancellation it is.
-    if (pool_->shutting_down()) {
-      status = ShutDownError(origin_text());
-    }
-    // After an error the connection's state is unknown: never reuse it.
-    CloseSocket();
+  // The head's answer is complete: settle it. False when the answer closes the connection.
+  bool SettleHead() {
+    const bool keep_alive = parser_->keep_alive();
     parser_.reset();
-    Finish(std::move(status));
+    settled_.push_back(Settled{std::move(queue_.front().job.done), std::move(response_)});
+    queue_.pop_front();
+    --sent_;
+    ++answered_;
+    if (keep_alive) return true;
+    // `Connection: close` (or HTTP/1.0): requests pipelined behind this answer go elsewhere.
+    Lost(absl::OkStatus(), /*peer_closed=*/true, /*head_got_bytes=*/false);
+    return false;
   }
 
-  // The connection is made available (idle, or given the next queued request) before the
-  // answer is delivered, so a caller that sends again from its callback finds it free.
-  void Finish(absl::StatusOr<HttpResponse> result) {
-    Callback done = std::move(job_->done);
-    job_.reset();
-    std::optional<PendingRequest> next = pool_->NextFor(shared_from_this());
-    pool_->Deliver(std::move(done), std::move(result));
-    if (next.has_value()) Run(*std::move(next));
+  void OnReadError(const beast::error_code& ec) {
+    const bool eof = ec == net::error::eof || ec == net::ssl::error::stream_truncated;
+    if (eof && parser_ && parser_->got_some()) {
+      // An answer without a length ends at EOF.
+      beast::error_code eof_ec;
+      parser_->put_eof(eof_ec);
+      if (!eof_ec && parser_->is_done()) {
+        if (SettleHead()) Lost(absl::OkStatus(), /*peer_closed=*/true, false);
+        return;
+      }
+    }
+    const bool got_bytes = HeadGotBytes();
+    if (eof) {
+      return Lost(absl::UnavailableError(absl::StrCat(
+                      "read from ", origin_text(), ": connection closed ",
+                      got_bytes ? "mid-response" : "before the response")),
+                  /*peer_closed=*/true, got_bytes);
+    }
+    Lost(ErrorFor(ec, "read from"), IsPeerClosed(ec), got_bytes);
+  }
+
+  bool HeadGotBytes() const { return (parser_ && parser_->got_some()) || buffer_.size() > 0; }
+
+  absl::Status ParseError(const beast::error_code& ec) const {
+    if (ec == http::error::body_limit) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "response from ", origin_text(), " exceeds ", options().max_response_bytes, " bytes"));
+    }
+    if (ec == http::error::header_limit) {
+      return absl::ResourceExhaustedError(absl::StrCat("response headers from ", origin_text(),
+                                                       " exceed ", options().max_header_bytes,
+                                                       " bytes"));
+    }
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad HTTP from ", origin_text(), ": ", ec.message()));
+  }
+
+  absl::Status ErrorFor(const beast::error_code& ec, absl::string_view step) const {
+    return absl::UnavailableError(absl::StrCat(step, " ", origin_text(), ": ", ec.message()));
+  }
+
+  // ---- losing the connection ----
+
+  // The connection cannot go on (closed by the peer, a timeout, garbage, `Connection: close`).
+  // The first sent, unanswered request fails with `error` (when not OK) unless the stale rule
+  // lets it be resent once: the peer closed a reused connection before any byte of its answer.
+  // Sent requests behind it are resent when idempotent: always when this socket answered
+  // something (progress was made, so resending cannot loop), else at most kMaxFollowerResends
+  // times. Requests not sent yet simply wait. What is left goes out on a fresh connection.
+  void Lost(const absl::Status& error, bool peer_closed, bool head_got_bytes) {
+    const bool progressed = answered_ > 0;
+    CloseSocket();
+    const bool stopping = pool_->shutting_down();
+    std::deque<InFlight> kept;
+    for (size_t i = 0; i < queue_.size(); ++i) {
+      InFlight& f = queue_[i];
+      if (i < sent_) {
+        const bool head_failed = i == 0 && !error.ok();
+        bool resend;
+        if (head_failed) {
+          resend = peer_closed && progressed && !head_got_bytes && f.job.request.idempotent &&
+                   !f.stale_resent;
+          f.stale_resent = true;
+        } else {
+          resend = f.job.request.idempotent &&
+                   (progressed || f.resends_without_progress < kMaxFollowerResends);
+          if (!progressed) ++f.resends_without_progress;
+        }
+        if (stopping || !resend) {
+          absl::Status status =
+              head_failed ? error
+                          : absl::UnavailableError(absl::StrCat(
+                                "read from ", origin_text(), ": connection closed before the response"));
+          settled_.push_back(Settled{std::move(f.job.done), std::move(status)});
+          continue;
+        }
+        pool_->stale_retries_.fetch_add(1, std::memory_order_relaxed);
+      }
+      f.in_write = false;
+      f.request_deadline = kNever;
+      f.first_byte_deadline = kNever;
+      kept.push_back(std::move(f));
+    }
+    queue_.swap(kept);
+    sent_ = 0;
+    Kick();
+  }
+
+  // Fails every queued request with `status` (none of them has an answer).
+  void FailQueued(const absl::Status& status) {
+    for (InFlight& f : queue_) settled_.push_back(Settled{std::move(f.job.done), status});
+    queue_.clear();
+    sent_ = 0;
   }
 
   void CloseSocket() {
+    // Handlers of operations started before this point see another generation and do nothing.
+    ++generation_;
+    phase_ = Phase::kClosed;
+    writing_ = false;
+    reading_ = false;
+    resolver_.cancel();
     // No TLS close_notify: the client never reuses a closed session and nothing is lost by
     // dropping the connection (HTTP/1.1 framing tells both sides where messages end).
-    if (plain_ || tls_) Tcp().close();
+    if (plain_ || tls_) {
+      beast::error_code ignored;
+      Socket().close(ignored);
+    }
     buffer_.clear();
-    answered_on_this_socket_ = 0;
+    parser_.reset();
+    answered_ = 0;
   }
+
+  // Hands the pool the settled requests (and takes more work from it), then runs their
+  // callbacks: the connection is busy again, or idle, before any caller hears back, so a
+  // caller that sends again from its callback finds it free.
+  void Flush() {
+    while (!settled_.empty()) {
+      delivering_.swap(settled_);
+      Jobs more = pool_->TakeMore(shared_from_this(), delivering_.size());
+      if (!more.empty()) {
+        for (PendingRequest& job : more) queue_.push_back(InFlight{std::move(job)});
+        Kick();  // may settle more (e.g. after Shutdown()): the loop hands those back too
+      }
+      // Callbacks never re-enter this connection: the pool posts whatever it gives it.
+      for (Settled& s : delivering_) pool_->Deliver(s.done, std::move(s.result));
+      delivering_.clear();
+    }
+  }
+
+  // ---- deadlines ----
+
+  Due NextDue() const {
+    switch (phase_) {
+      case Phase::kClosed:
+        return {};
+      case Phase::kResolving:
+        return {connect_deadline_, "resolve", options().connect_timeout};
+      case Phase::kConnecting:
+        return {connect_deadline_, "connect to", options().connect_timeout};
+      case Phase::kHandshaking:
+        return {handshake_deadline_, "TLS handshake with", options().tls_handshake_timeout};
+      case Phase::kOpen:
+        break;
+    }
+    Due due;
+    auto consider = [&due](SteadyClock::time_point at, const char* step, absl::Duration limit) {
+      if (at < due.at) due = Due{at, step, limit};
+    };
+    if (writing_) consider(write_deadline_, "write to", options().write_timeout);
+    if (sent_ > 0) {
+      const InFlight& head = queue_.front();
+      consider(head.request_deadline, head.in_write ? "write to" : "read from",
+               options().request_timeout);
+      consider(head.first_byte_deadline, "read from", options().first_byte_timeout);
+    }
+    return due;
+  }
+
+  void UpdateTimer() {
+    const Due due = NextDue();
+    if (due.at == kNever) return;
+    // A timer that fires no later than `due` re-checks then; only an earlier deadline re-arms.
+    if (timer_waiting_ && timer_expiry_ <= due.at) return;
+    ArmTimer(due.at);
+  }
+
+  void ArmTimer(SteadyClock::time_point at) {
+    timer_waiting_ = true;
+    timer_expiry_ = at;
+    const uint64_t generation = ++timer_generation_;
+    timer_.expires_at(at);  // cancels a wait in progress; its handler sees another generation
+    timer_.async_wait([self = shared_from_this(), generation](const beast::error_code&) {
+      self->OnTimer(generation);
+    });
+  }
+
+  void OnTimer(uint64_t generation) {
+    if (generation != timer_generation_) return;
+    timer_waiting_ = false;
+    const Due due = NextDue();
+    if (due.at == kNever) return;  // idle: the next request arms the timer again
+    if (SteadyClock::now() < due.at) return ArmTimer(due.at);
+    absl::Status timeout = absl::DeadlineExceededError(absl::StrCat(
+        due.step, " ", origin_text(), ": timed out after ", absl::FormatDuration(due.limit)));
+    if (phase_ != Phase::kOpen) {
+      FailConnect(std::move(timeout));
+      return;
+    }
+    Lost(timeout, /*peer_closed=*/false, HeadGotBytes());
+    Flush();
+  }
+
+  struct Settled {
+    Callback done;
+    absl::StatusOr<HttpResponse> result;
+  };
 
   const std::shared_ptr<Impl> pool_;
   net::strand<net::any_io_executor> strand_;
   tcp::resolver resolver_;
+  net::steady_timer timer_;
   // Exactly one is set once the first connect started.
-  std::optional<beast::tcp_stream> plain_;
-  std::optional<beast::ssl_stream<beast::tcp_stream>> tls_;
+  std::optional<tcp::socket> plain_;
+  std::optional<net::ssl::stream<tcp::socket>> tls_;
+  Phase phase_ = Phase::kClosed;
+  // Bumped whenever the socket closes: handlers of older operations ignore their completion.
+  uint64_t generation_ = 0;
+
+  std::deque<InFlight> queue_;
+  size_t sent_ = 0;  // queue_[0, sent_) are written (or being written) and unanswered
+  std::string out_;  // bytes of the write in progress
+  bool writing_ = false;
+  bool reading_ = false;
   beast::flat_buffer buffer_;
-  std::optional<http::response_parser<http::string_body>> parser_;
-  http::request<http::string_body> request_;
-  std::optional<PendingRequest> job_;
-  std::chrono::steady_clock::time_point connect_deadline_;
-  std::chrono::steady_clock::time_point request_deadline_;
-  absl::Duration step_timeout_;  // limit of the step now running (for timeout messages)
-  bool armed_for_request_ = false;  // the stream timer holds request_deadline_
+  HttpResponse response_;  // the answer being parsed (for queue_.front())
+  std::optional<ResponseParser> parser_;
+  std::vector<Settled> settled_;     // settled, callbacks not run yet (see Flush)
+  std::vector<Settled> delivering_;  // callbacks being run by Flush
   // Answers read on the current socket; > 0 means the socket is a reused keep-alive connection.
-  int answered_on_this_socket_ = 0;
-  bool resent_after_stale_ = false;
+  int answered_ = 0;
+
+  SteadyClock::time_point connect_deadline_ = kNever;
+  SteadyClock::time_point handshake_deadline_ = kNever;
+  SteadyClock::time_point write_deadline_ = kNever;
+  bool timer_waiting_ = false;
+  SteadyClock::time_point timer_expiry_ = kNever;
+  uint64_t timer_generation_ = 0;
 };
 
-void ConnectionPool::Impl::Send(HttpRequest request, Callback done) {
-  if (!setup_status_.ok()) return Deliver(std::move(done), setup_status_);
+std::shared_ptr<ConnectionPool::Impl::Connection> ConnectionPool::Impl::PickFor(
+    const PendingRequest& job) {
   std::shared_ptr<Connection> conn;
-  std::optional<PendingRequest> job;
-  bool rejected = false;
+  if (!idle_.empty()) {
+    conn = std::move(idle_.back());
+    idle_.pop_back();
+    conn->idle = false;
+  } else if (connections_.size() < options_.connections) {
+    conn = std::make_shared<Connection>(shared_from_this());
+    connections_.push_back(conn);
+  } else if (options_.pipeline_depth > 1 && job.request.idempotent) {
+    for (const auto& c : connections_) {
+      if (c->exclusive || c->assigned >= options_.pipeline_depth) continue;
+      if (conn == nullptr || c->assigned < conn->assigned) conn = c;
+    }
+  }
+  if (conn != nullptr) {
+    ++conn->assigned;
+    if (!job.request.idempotent) conn->exclusive = true;
+  }
+  return conn;
+}
+
+void ConnectionPool::Impl::Send(HttpRequest request, Callback done) {
+  if (!setup_status_.ok()) return DeliverLater(std::move(done), setup_status_);
+  if (absl::Status bad = CheckRequest(request, origin_text_); !bad.ok()) {
+    return DeliverLater(std::move(done), std::move(bad));
+  }
+  PendingRequest job{std::move(request), std::move(done)};
+  std::shared_ptr<Connection> conn;
   {
     absl::MutexLock lock(&mu_);
-    rejected = shutdown_;
-    if (!rejected) {
-      pending_.push_back(PendingRequest{std::move(request), std::move(done)});
-      if (!idle_.empty()) {
-        conn = std::move(idle_.back());
-        idle_.pop_back();
-      } else if (connections_.size() < options_.connections) {
-        conn = std::make_shared<Connection>(shared_from_this());
-        connections_.push_back(conn);
-      }
-      if (conn != nullptr) {
-        job = std::move(pending_.front());
-        pending_.pop_front();
+    if (!shutdown_) {
+      // First come, first served: a request waits behind those already queued.
+      if (pending_.empty()) conn = PickFor(job);
+      if (conn == nullptr) {
+        pending_.push_back(std::move(job));
+        return;
       }
     }
   }
-  if (rejected) {
-    return Deliver(std::move(done), ShutDownError(origin_text_));
-  }
-  if (conn != nullptr) {
-    net::post(conn->strand(),
-              [conn, job = *std::move(job)]() mutable { conn->Run(std::move(job)); });
-  }
+  if (conn == nullptr) return DeliverLater(std::move(job.done), ShutDownError(origin_text_));
+  net::post(conn->strand(),
+            [conn, job = std::move(job)]() mutable { conn->Add(std::move(job)); });
 }
 
-std::optional<PendingRequest> ConnectionPool::Impl::NextFor(
-    const std::shared_ptr<Connection>& conn) {
+ConnectionPool::Impl::Jobs ConnectionPool::Impl::TakeMore(const std::shared_ptr<Connection>& conn,
+                                                          size_t finished) {
+  Jobs out;
   absl::MutexLock lock(&mu_);
-  if (shutdown_) return std::nullopt;
-  if (pending_.empty()) {
-    idle_.push_back(conn);
-    return std::nullopt;
+  conn->assigned -= std::min(finished, conn->assigned);
+  if (conn->assigned == 0) conn->exclusive = false;
+  if (shutdown_) return out;
+  while (!pending_.empty()) {
+    const PendingRequest& job = pending_.front();
+    const bool fits =
+        conn->assigned == 0 || (options_.pipeline_depth > 1 && !conn->exclusive &&
+                                job.request.idempotent && conn->assigned < options_.pipeline_depth);
+    if (!fits) break;
+    ++conn->assigned;
+    if (!job.request.idempotent) conn->exclusive = true;
+    out.push_back(std::move(pending_.front()));
+    pending_.pop_front();
   }
-  PendingRequest job = std::move(pending_.front());
-  pending_.pop_front();
-  return job;
+  if (conn->assigned == 0 && !conn->idle) {
+    conn->idle = true;
+    idle_.push_back(conn);
+  }
+  return out;
 }
 
 void ConnectionPool::Impl::Shutdown() {
@@ -531,14 +882,15 @@ void ConnectionPool::Impl::Shutdown() {
     absl::MutexLock lock(&mu_);
     if (shutdown_) return;
     shutdown_ = true;
+    shutting_down_.store(true, std::memory_order_release);
     queued.swap(pending_);
     connections.swap(connections_);
     idle_.clear();
   }
   for (PendingRequest& job : queued) {
-    Deliver(std::move(job.done), ShutDownError(origin_text_));
+    DeliverLater(std::move(job.done), ShutDownError(origin_text_));
   }
-  // Each connection drops its reference to the pool once its in-flight handler has completed,
+  // Each connection drops its reference to the pool once its last handler has completed,
   // which breaks the pool ↔ connection cycle.
   for (auto& conn : connections) {
     net::post(conn->strand(), [conn] { conn->Close(); });

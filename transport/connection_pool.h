@@ -34,6 +34,10 @@ struct PoolOptions {
   size_t max_response_bytes = 8 << 20;                 // larger bodies fail with a clear error
   size_t max_header_bytes = 64 << 10;                  // status line + headers of an answer
   std::string user_agent = "ctia-enrich/0.1";
+  // HTTP/1.1 pipelining: requests a connection may have written but not yet answered. 1 (the
+  // default) sends the next request only after the previous answer. Above 1, idempotent
+  // requests are pipelined when every connection is busy (see ConnectionPool).
+  size_t pipeline_depth = 1;
 };
 
 // Counters for stats; read with Snapshot().
@@ -41,7 +45,8 @@ struct PoolCounters {
   uint64_t requests = 0;      // requests completed with an HTTP answer
   uint64_t failures = 0;      // requests that ended in a transport error
   uint64_t connects = 0;      // TCP connections opened
-  uint64_t stale_retries = 0; // requests resent after a keep-alive connection was found closed
+  uint64_t stale_retries = 0; // requests resent after their connection closed unanswered
+  uint64_t pipelined = 0;     // requests written while others were unanswered on their connection
 };
 
 // A pool of up to N HTTP/1.1 keep-alive connections to one origin (http, or https through
@@ -53,6 +58,18 @@ struct PoolCounters {
 // close idle keep-alive connections at any time). A `Connection: close` answer closes that
 // connection after delivery; the next request reconnects. Deadlines per step: connect, TLS
 // handshake, write, first byte (headers), and the whole request (write + complete answer).
+// Header names or values, targets and methods with a CR or LF are refused (InvalidArgument).
+//
+// Pipelining (pipeline_depth > 1): a request goes to an idle connection first, then to a new
+// connection while fewer than `connections` exist, and only then is pipelined behind the
+// requests of the least loaded connection, up to the depth. Answers are matched to
+// requests in order. A non-idempotent request is never pipelined: it waits for a connection
+// with nothing in flight, and nothing is pipelined behind it until it is answered (RFC 9112
+// §9.3.2). When a connection closes (or times out, or answers garbage) with pipelined
+// requests unanswered, the first unanswered request fails (or is resent under the stale rule
+// above) and the idempotent ones behind it are resent on a fresh connection (without limit
+// when the closed connection answered something, so each connection settles at least one
+// request; else at most twice); the request deadline of a resent request starts again.
 //
 // Errors: Unavailable (connect refused/reset/closed), DeadlineExceeded (a step timed out),
 // ResourceExhausted (answer larger than max_response_bytes), InvalidArgument (bad HTTP from
@@ -61,7 +78,8 @@ struct PoolCounters {
 // "TLS handshake with" (e.g. certificate verify failed). Messages name the origin and the step.
 //
 // Thread safety: Send() may be called from any thread. `done` runs exactly once, on one of the
-// executor's threads (never inline in Send()). The pool must outlive every callback; Shutdown()
+// executor's threads (never inline in Send(); it may run inside the pool's own handler, so it
+// must not block). The pool must outlive every callback; Shutdown()
 // fails queued requests with Cancelled and closes the connections.
 class ConnectionPool {
  public:

@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # Lookup throughput of ctia-enrich's transport against wrk, same fixed-answer nginx, same
-# connection count, one run. Prints both, the ratio (goal ≥ 0.85) and latency percentiles.
+# connection count, same number of client threads (wrk -t = --io-threads), one run. Both use
+# HTTP/1.1 keep-alive without pipelining. Prints both, the ratio (goal >= 0.85) and latency
+# percentiles; fails when the bench saw any error or answer that did not decode as a verdict.
 #
-#   bench/transport/client_vs_wrk.sh [BUILD_DIR] [CONNECTIONS] [SECONDS]
+#   bench/transport/client_vs_wrk.sh [BUILD_DIR] [CONNECTIONS] [SECONDS] [THREADS]
 #
+# Our side runs the full lookup path of a run: budget, token (a fixed one: nginx checks
+# none, but the Authorization header is still built and sent), retry policy, verdict decoding.
 # Needs wrk and nginx (ENRICH_BENCH_DEPS=1 tools/setup-deps.sh).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 build="${1:-build}"
 conns="${2:-16}"
 secs="${3:-10}"
+threads="${4:-1}"
 cli="$build/tools/cli/ctia-enrich"
 for tool in wrk nginx "$cli"; do
   command -v "$tool" >/dev/null 2>&1 || [ -x "$tool" ] || { echo "missing: $tool" >&2; exit 2; }
@@ -26,18 +31,32 @@ for _ in $(seq 50); do curl -fsS "$url$target" >/dev/null 2>&1 && break; sleep 0
 # Verify the answer before timing.
 curl -fsS "$url$target" | grep -q '"disposition_name":"Malicious"' || { echo "nginx answer wrong" >&2; exit 1; }
 
-echo "== wrk -t2 -c$conns -d${secs}s --latency $url$target"
-wrk_out="$(wrk -t2 -c"$conns" -d"${secs}s" --latency "$url$target")"
+echo "== $(uptime)"
+echo "== wrk -t$threads -c$conns -d${secs}s --latency $url$target"
+wrk_out="$(wrk -t"$threads" -c"$conns" -d"${secs}s" --latency "$url$target")"
 echo "$wrk_out"
 wrk_rps="$(echo "$wrk_out" | awk '/Requests\/sec/ {print $2}')"
+wrk_p50="$(echo "$wrk_out" | awk '$1 == "50%" {print $2}')"
+wrk_p99="$(echo "$wrk_out" | awk '$1 == "99%" {print $2}')"
+if echo "$wrk_out" | grep -q 'Non-2xx\|Socket errors'; then echo "wrk saw errors" >&2; exit 1; fi
 
-echo "== ctia-enrich bench --target $url --connections $conns --duration $secs --no-auth"
-bench_out="$("$cli" bench --target "$url" --connections "$conns" --duration "$secs" --no-auth)"
+echo "== ctia-enrich bench --target $url --connections $conns --io-threads $threads --duration $secs --no-auth"
+bench_out="$("$cli" bench --target "$url" --connections "$conns" --io-threads "$threads" \
+  --duration "$secs" --no-auth)"
 echo "$bench_out"
-bench_rps="$(echo "$bench_out" | sed -n 's/^bench_result requests_per_s=\([0-9.]*\).*/\1/p')"
+line="$(echo "$bench_out" | grep '^bench_result')"
+field() { echo "$line" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
+errors="$(field errors)"
+[ "$errors" = 0 ] || { echo "ctia-enrich bench saw $errors errors" >&2; exit 1; }
+verified="$(echo "$bench_out" | sed -n 's/^results: verdict \([0-9]*\) .*/\1/p')"
+requests="$(echo "$bench_out" | sed -n 's/^requests: \([0-9]*\) .*/\1/p')"
+[ "$verified" = "$requests" ] || { echo "verified verdicts $verified != requests $requests" >&2; exit 1; }
 
-python3 - "$wrk_rps" "$bench_rps" <<'PY'
+python3 - "$wrk_rps" "$(field requests_per_s)" "$wrk_p50" "$wrk_p99" "$(field p50_ms)" "$(field p99_ms)" "$threads" <<'PY'
 import sys
-wrk, bench = float(sys.argv[1]), float(sys.argv[2])
-print(f"== wrk {wrk:.0f} req/s, ctia-enrich bench {bench:.0f} req/s, ratio {bench / wrk:.3f} (goal >= 0.85)")
+wrk, ours = float(sys.argv[1]), float(sys.argv[2])
+print(f"== threads {sys.argv[7]}: wrk {wrk:.0f} req/s (p50 {sys.argv[3]}, p99 {sys.argv[4]}), "
+      f"ctia-enrich bench {ours:.0f} req/s (p50 {sys.argv[5]} ms, p99 {sys.argv[6]} ms), "
+      f"ratio {ours / wrk:.3f} (goal >= 0.85)")
 PY
+echo "== $(uptime)"

@@ -68,8 +68,42 @@ class ConnectionPoolTest : public ::testing::Test {
     return results;
   }
 
+  // Sends every request at once; waits for all answers, each paired with its request's target.
+  std::vector<std::pair<std::string, Result>> SendAll(ConnectionPool& pool,
+                                                      const std::vector<HttpRequest>& requests) {
+    absl::Mutex mu;
+    std::vector<std::pair<std::string, Result>> results;
+    absl::Notification all_done;
+    for (const HttpRequest& request : requests) {
+      pool.Send(request, [&, target = request.target, n = requests.size()](Result r) {
+        absl::MutexLock lock(&mu);
+        results.emplace_back(target, std::move(r));
+        if (results.size() == n) all_done.Notify();
+      });
+    }
+    EXPECT_TRUE(all_done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+    absl::MutexLock lock(&mu);
+    return results;
+  }
+
   IoThreads io_{2};
 };
+
+// Every one of `n` requests was answered 200 with its own target as the body.
+void ExpectEachAnsweredWithItsTarget(const std::vector<std::pair<std::string, Result>>& results,
+                                     size_t n) {
+  ASSERT_EQ(results.size(), n);
+  for (const auto& [target, r] : results) {
+    ASSERT_TRUE(r.ok()) << target << ": " << r.status();
+    EXPECT_EQ(r->body, target);
+  }
+}
+
+std::vector<HttpRequest> Gets(int n) {
+  std::vector<HttpRequest> out;
+  for (int i = 0; i < n; ++i) out.push_back(Get("/r/" + std::to_string(i)));
+  return out;
+}
 
 // A port nothing listens on: bound once, then released.
 uint16_t UnusedPort() {
@@ -350,6 +384,144 @@ TEST_F(ConnectionPoolTest, CallbackNeverRunsInlineInSend) {
     });
   });
   EXPECT_TRUE(absl::IsFailedPrecondition(r.status())) << r.status();
+}
+
+TEST_F(ConnectionPoolTest, HeaderWithLineBreakIsRefusedBeforeSending) {
+  ScriptedHttpServer server([](const ScriptedRequest&) { return Reply(200, "ok"); });
+  auto pool = MakePool(server.url());
+  HttpRequest req = Get("/x");
+  req.headers = {{"Authorization", "Bearer abc\r\nX-Injected: 1"}};
+  Result r = SendAndWait(*pool, req);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(r.status())) << r.status();
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("header Authorization"));
+  EXPECT_EQ(r.status().message().find("abc"), absl::string_view::npos);  // value not quoted
+  EXPECT_EQ(server.requests(), 0u);
+}
+
+TEST_F(ConnectionPoolTest, WithoutPipeliningNothingIsWrittenBehindAnUnansweredRequest) {
+  ScriptedHttpServer server([](const ScriptedRequest& req) { return Reply(200, req.target); });
+  PoolOptions options;
+  options.connections = 2;
+  auto pool = MakePool(server.url(), options);
+  std::vector<Result> results = SendMany(*pool, 40);
+  ASSERT_EQ(results.size(), 40u);
+  for (const Result& r : results) ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(pool->Snapshot().pipelined, 0u);
+}
+
+// The scripted server reads one request at a time from each connection, so pipelined requests
+// wait in its socket and are answered strictly in order.
+TEST_F(ConnectionPoolTest, PipelinedAnswersAreMatchedToTheirRequestsInOrder) {
+  ScriptedHttpServer server([](const ScriptedRequest& req) { return Reply(200, req.target); });
+  PoolOptions options;
+  options.connections = 2;
+  options.pipeline_depth = 8;
+  auto pool = MakePool(server.url(), options);
+  constexpr int kRequests = 200;
+  ExpectEachAnsweredWithItsTarget(SendAll(*pool, Gets(kRequests)), kRequests);
+  EXPECT_LE(server.connections(), 2u);
+  EXPECT_EQ(server.requests(), static_cast<size_t>(kRequests));
+  const PoolCounters c = pool->Snapshot();
+  EXPECT_GT(c.pipelined, 0u);
+  EXPECT_EQ(c.requests, static_cast<uint64_t>(kRequests));
+  EXPECT_EQ(c.stale_retries, 0u);
+}
+
+// nginx's keepalive_requests: the n-th answer on a connection says `Connection: close` and the
+// server stops reading; the requests pipelined behind it were never answered and go out again.
+TEST_F(ConnectionPoolTest, ConnectionClosedMidPipelineResendsTheUnansweredRequests) {
+  ScriptedHttpServer server([](const ScriptedRequest& req) {
+    if (req.on_connection == 2) {
+      return ScriptedReply{HttpAnswer(200, req.target, {"Connection: close"}),
+                           ScriptedAction::kReplyAndClose};
+    }
+    return Reply(200, req.target);
+  });
+  PoolOptions options;
+  options.connections = 1;
+  options.pipeline_depth = 6;
+  auto pool = MakePool(server.url(), options);
+  constexpr int kRequests = 30;
+  ExpectEachAnsweredWithItsTarget(SendAll(*pool, Gets(kRequests)), kRequests);
+  // Every answered request was answered once; what the server read beyond them was resent.
+  std::set<std::string> answered;
+  for (const ScriptedRequest& req : server.recorded()) {
+    if (req.on_connection <= 2) {
+      EXPECT_TRUE(answered.insert(req.target).second) << req.target;
+    }
+  }
+  EXPECT_EQ(answered.size(), static_cast<size_t>(kRequests));
+  const PoolCounters c = pool->Snapshot();
+  EXPECT_GT(c.pipelined, 0u);
+  EXPECT_GT(c.stale_retries, 0u);
+  EXPECT_EQ(c.failures, 0u);
+  EXPECT_GE(server.connections(), static_cast<size_t>(kRequests / 3));
+}
+
+TEST_F(ConnectionPoolTest, NonIdempotentRequestIsNeverPipelinedNorResent) {
+  ScriptedHttpServer server([](const ScriptedRequest& req) {
+    if (req.method == "POST") return ScriptedReply{"", ScriptedAction::kCloseWithoutReply};
+    return Reply(200, req.target);
+  });
+  PoolOptions options;
+  options.connections = 1;
+  options.pipeline_depth = 4;
+  auto pool = MakePool(server.url(), options);
+  std::vector<HttpRequest> requests = {Get("/a"), Get("/post"), Get("/b"), Get("/c"), Get("/d")};
+  requests[1].method = "POST";
+  requests[1].body = "{}";
+  requests[1].idempotent = false;
+  const auto results = SendAll(*pool, requests);
+  ASSERT_EQ(results.size(), requests.size());
+  for (const auto& [target, r] : results) {
+    if (target == "/post") {
+      EXPECT_TRUE(absl::IsUnavailable(r.status())) << r.status();
+    } else {
+      ASSERT_TRUE(r.ok()) << target << ": " << r.status();
+      EXPECT_EQ(r->body, target);
+    }
+  }
+  // The POST went out alone: the server read it once, right after /a was answered, and it was
+  // the last request read on its connection.
+  std::vector<ScriptedRequest> seen = server.recorded();
+  size_t posts = 0;
+  for (const ScriptedRequest& req : seen) {
+    if (req.method != "POST") continue;
+    ++posts;
+    for (const ScriptedRequest& other : seen) {
+      if (other.connection == req.connection) {
+        EXPECT_LE(other.on_connection, req.on_connection);
+      }
+    }
+  }
+  EXPECT_EQ(posts, 1u);
+  ASSERT_GE(seen.size(), 2u);
+  EXPECT_EQ(seen[0].target, "/a");
+  EXPECT_EQ(seen[1].target, "/post");
+}
+
+TEST_F(ConnectionPoolTest, PipelinedRequestBehindATimedOutOneIsResent) {
+  ScriptedHttpServer server([](const ScriptedRequest& req) {
+    if (req.target == "/hang") return ScriptedReply{"", ScriptedAction::kHang};
+    return Reply(200, req.target);
+  });
+  PoolOptions options;
+  options.connections = 1;
+  options.pipeline_depth = 4;
+  options.request_timeout = absl::Milliseconds(300);
+  auto pool = MakePool(server.url(), options);
+  const auto results = SendAll(*pool, {Get("/first"), Get("/hang"), Get("/after")});
+  ASSERT_EQ(results.size(), 3u);
+  for (const auto& [target, r] : results) {
+    if (target == "/hang") {
+      EXPECT_TRUE(absl::IsDeadlineExceeded(r.status())) << r.status();
+    } else {
+      ASSERT_TRUE(r.ok()) << target << ": " << r.status();
+      EXPECT_EQ(r->body, target);
+    }
+  }
+  EXPECT_EQ(server.connections(), 2u);
 }
 
 }  // namespace

@@ -120,7 +120,7 @@ CLI::App* AddBenchCommand(CLI::App& app, BenchFlags& flags) {
   bench->add_option("--synthetic", flags.synthetic, "Use N synthetic IPv4 observables")
       ->check(CLI::Range(1, 16777216));
   bench->add_option("--in-flight", flags.in_flight,
-                    "Lookups kept outstanding (default 2 x --connections)")
+                    "Lookups kept outstanding (default 2 x --connections x --pipeline-depth)")
       ->check(CLI::Range(1, 100000));
   bench->add_flag("--no-auth", flags.ctia.no_auth,
                   "Send no credentials (a fixed-answer server such as nginx)");
@@ -159,7 +159,8 @@ int RunBench(const BenchFlags& flags) {
   }
   const transport::CtiaClientCounters before = client.Snapshot();
 
-  const int in_flight = flags.in_flight > 0 ? flags.in_flight : 2 * ctia.connections;
+  const int in_flight =
+      flags.in_flight > 0 ? flags.in_flight : 2 * ctia.connections * ctia.pipeline_depth;
   const absl::Time start = absl::Now();
   auto driver = std::make_shared<Driver>(client, *std::move(observables),
                                          start + absl::Seconds(flags.duration_seconds));
@@ -167,6 +168,7 @@ int RunBench(const BenchFlags& flags) {
   driver->Wait();
   const absl::Duration elapsed = absl::Now() - start;
   const transport::CtiaClientCounters c = client.Snapshot();
+  const transport::PoolCounters pool = (*stack)->ctia_pool().Snapshot();
   const transport::LatencyHistogram& latency = client.latency();
   (*stack)->Shutdown();
 
@@ -175,8 +177,11 @@ int RunBench(const BenchFlags& flags) {
   const uint64_t lookups = driver->verdicts + driver->no_verdicts + driver->errors;
   const double rps = static_cast<double>(requests) / seconds;
   const double ops = static_cast<double>(lookups) / seconds;
-  std::printf("target: %s  connections: %d  in flight: %d  io threads: %d  duration: %.2f s\n",
-              flags.target.c_str(), ctia.connections, in_flight, ctia.io_threads, seconds);
+  std::printf(
+      "target: %s  connections: %d  pipeline depth: %d  in flight: %d  io threads: %d  "
+      "duration: %.2f s\n",
+      flags.target.c_str(), ctia.connections, ctia.pipeline_depth, in_flight, ctia.io_threads,
+      seconds);
   std::printf("requests: %llu  (%.0f requests/s)\n", static_cast<unsigned long long>(requests),
               rps);
   std::printf("observables: %llu  (%.0f observables/s, %.2f observables per request)\n",
@@ -198,6 +203,10 @@ int RunBench(const BenchFlags& flags) {
               static_cast<unsigned long long>(driver->no_verdicts.load()),
               static_cast<unsigned long long>(driver->errors.load()),
               static_cast<unsigned long long>((*stack)->token_requests()));
+  std::printf("pool: connects %llu  pipelined %llu  resent after close %llu\n",
+              static_cast<unsigned long long>(pool.connects),
+              static_cast<unsigned long long>(pool.pipelined),
+              static_cast<unsigned long long>(pool.stale_retries));
   if (driver->error_seen) std::printf("first error: %s\n", driver->first_error.c_str());
   std::printf(
       "bench_result requests_per_s=%.1f observables_per_s=%.1f p50_ms=%.3f p90_ms=%.3f "

@@ -169,6 +169,11 @@ void AddCtiaFlags(CLI::App& cmd, CtiaFlags& flags) {
                  "lookups only. Servers without GraphQL fall back to REST by themselves")
       ->default_val(100)
       ->check(CLI::Range(1, static_cast<int>(transport::kMaxVerdictBatch)));
+  cmd.add_option("--pipeline-depth", flags.pipeline_depth,
+                 "HTTP/1.1 pipelining: idempotent requests in flight per connection once every "
+                 "connection is busy (1 = off)")
+      ->default_val(1)
+      ->check(CLI::Range(1, 64));
 }
 
 CtiaStack::CtiaStack(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
@@ -251,6 +256,7 @@ absl::StatusOr<std::unique_ptr<CtiaStack>> CtiaStack::Start(const CtiaFlags& fla
 
   transport::PoolOptions pool_options;
   pool_options.connections = static_cast<size_t>(flags.connections);
+  pool_options.pipeline_depth = static_cast<size_t>(flags.pipeline_depth);
   pool_options.request_timeout = absl::Seconds(flags.timeout_seconds);
   pool_options.first_byte_timeout = pool_options.request_timeout;
   pool_options.tls.ca_file = flags.ca_file;
@@ -265,6 +271,7 @@ absl::StatusOr<std::unique_ptr<CtiaStack>> CtiaStack::Start(const CtiaFlags& fla
   ENRICH_RETURN_IF_ERROR(parts->ctia_pool->setup_status());
   transport::PoolOptions token_pool_options = pool_options;
   token_pool_options.connections = 1;
+  token_pool_options.pipeline_depth = 1;
   parts->token_pool = std::make_unique<transport::ConnectionPool>(parts->io.executor(),
                                                                   *token_url, token_pool_options);
   std::vector<transport::CredentialLane> lanes;

@@ -27,6 +27,7 @@ struct CtiaFlags {
   std::string rate_limit;        // "N/WINDOW", e.g. 18000/1h or 50/10s
   double max_wait_seconds = 900;
   int io_threads = 1;
+  int pipeline_depth = 1;  // HTTP/1.1 requests in flight per connection (1 = no pipelining)
   bool no_auth = false;  // bench against a fixed-answer server: no token, no Authorization
   int batch_size = 100;  // verdicts per POST /ctia/graphql; 1 = REST only
 };
@@ -55,7 +56,7 @@ absl::Status ParseRateLimit(absl::string_view text, int64_t* limit, absl::Durati
 
 // Registers --endpoint, --connections, --timeout, --region, --intel, --token-url, --ca-file,
 // --insecure-skip-tls-verify, --credentials-file, --rate-limit, --max-wait, --io-threads,
-// --batch-size on `cmd`.
+// --batch-size, --pipeline-depth on `cmd`.
 void AddCtiaFlags(CLI::App& cmd, CtiaFlags& flags);
 
 // Everything needed to talk to CTIA: io threads, connection pools, token source, client, and
