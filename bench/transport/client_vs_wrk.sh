@@ -6,8 +6,9 @@
 #
 #   bench/transport/client_vs_wrk.sh [BUILD_DIR] [CONNECTIONS] [SECONDS] [THREADS]
 #
-# Our side runs the full lookup path of a run: budget, token (a fixed one: nginx checks
-# none, but the Authorization header is still built and sent), retry policy, verdict decoding.
+# Our side runs the full REST lookup path of a run (--batch-size 1: one lookup per request,
+# like wrk): budget, token (a fixed one, as nginx checks none, but the Authorization header is
+# still built and sent), retry policy, verdict decoding.
 # Needs wrk and nginx (ENRICH_BENCH_DEPS=1 tools/setup-deps.sh).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -40,9 +41,9 @@ wrk_p50="$(echo "$wrk_out" | awk '$1 == "50%" {print $2}')"
 wrk_p99="$(echo "$wrk_out" | awk '$1 == "99%" {print $2}')"
 if echo "$wrk_out" | grep -q 'Non-2xx\|Socket errors'; then echo "wrk saw errors" >&2; exit 1; fi
 
-echo "== ctia-enrich bench --target $url --connections $conns --io-threads $threads --duration $secs --no-auth"
+echo "== ctia-enrich bench --target $url --connections $conns --io-threads $threads --duration $secs --no-auth --batch-size 1"
 bench_out="$("$cli" bench --target "$url" --connections "$conns" --io-threads "$threads" \
-  --duration "$secs" --no-auth)"
+  --duration "$secs" --no-auth --batch-size 1)"
 echo "$bench_out"
 line="$(echo "$bench_out" | grep '^bench_result')"
 field() { echo "$line" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
