@@ -509,6 +509,37 @@ std::string PartialPathFor(const std::string& path) {
   return absl::StrCat(path, ".partial-", ::getpid());
 }
 
+namespace {
+
+// A ByteSource over a FILE* it does not own.
+class FileSource final : public ByteSource {
+ public:
+  FileSource(std::FILE* file, std::string name) : file_(file), name_(std::move(name)) {}
+  absl::StatusOr<size_t> Read(char* buf, size_t n) override {
+    const size_t got = std::fread(buf, 1, n, file_);
+    if (got == 0 && std::ferror(file_)) {
+      return absl::DataLossError(absl::StrCat(name_, ": read error: ", std::strerror(errno)));
+    }
+    read_ += got;
+    return got;
+  }
+  uint64_t raw_bytes_read() const override { return read_; }
+  std::optional<uint64_t> raw_size() const override { return std::nullopt; }
+  Compression compression() const override { return Compression::kNone; }
+  const std::string& name() const override { return name_; }
+
+ private:
+  std::FILE* file_;
+  std::string name_;
+  uint64_t read_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<ByteSource> SourceFromFile(std::FILE* file, std::string name) {
+  return std::make_unique<FileSource>(file, std::move(name));
+}
+
 absl::StatusOr<std::vector<std::string>> RemoveStalePartialFiles(const std::string& path) {
   std::vector<std::string> removed;
   const size_t slash = path.rfind('/');

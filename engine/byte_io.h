@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <memory>
 #include <optional>
 #include <string>
@@ -76,6 +77,10 @@ class ByteSink {
 // path.
 absl::StatusOr<std::unique_ptr<ByteSource>> OpenSource(const std::string& path,
                                                        Compression compression);
+
+// An uncompressed ByteSource over `file`, which it does not own (tools and tests); read errors
+// name `name`.
+std::unique_ptr<ByteSource> SourceFromFile(std::FILE* file, std::string name);
 
 // Opens `path` for writing ("-" = stdout). kAuto picks by extension (.gz, .zst, otherwise none).
 // Errors (e.g. the directory does not exist) name the path.

@@ -4,12 +4,16 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "engine/byte_io.h"
+#include "engine/chunk_reader.h"
+#include "engine/csv_records.h"
 
 namespace enrich::engine {
 
@@ -23,8 +27,9 @@ struct CsvRecord {
   absl::string_view terminator;
   // 1-based physical line on which the record starts.
   uint64_t line = 0;
-  // Set when the record is not RFC 4180: text after a closing quote, or end of file inside a
-  // quoted field. `problem` says what and where. The record is still returned (never dropped).
+  // Set when the record is not well formed: text after a closing quote, end of input inside a
+  // quoted field, or bytes that are not UTF-8. `problem` says what and where ("line 2: end of
+  // input inside quoted field 2"). The record is still returned (never dropped).
   bool malformed = false;
   std::string problem;
 
@@ -39,15 +44,18 @@ struct CsvRecord {
   std::vector<std::pair<uint32_t, uint32_t>> spans_;  // (offset, length) into fields_
 };
 
-// Streaming RFC 4180 reader: quoted fields, doubled quotes, embedded delimiters and newlines,
-// CRLF or LF record ends, and a UTF-8 byte-order mark at the start of the input (kept in `raw`
-// of the first record, removed from its first field). Reads in blocks of `block_size`; memory
-// is one block plus the current record.
+// Streaming RFC 4180 reader for tools and tests, one record at a time: ChunkReader and
+// CsvRecords underneath, so it reads exactly as `run` does (engine/internal/csv_scan.h):
+// quoted fields, doubled quotes, embedded delimiters and newlines, CRLF or LF record ends, a
+// UTF-8 byte-order mark at the start of the input (kept in `raw` of the first record, removed
+// from its first field). Reads in blocks of `block_size`; memory is about one block plus the
+// current record.
 //
 // Not thread-safe. Does not own `file`.
 class CsvReader {
  public:
   explicit CsvReader(std::FILE* file, char delimiter = ',', size_t block_size = 1 << 20);
+  ~CsvReader();
 
   // The next record, valid until the next call; nullptr at end of input or on a read error
   // (then status() is not OK).
@@ -58,20 +66,13 @@ class CsvReader {
   bool had_bom() const { return had_bom_; }
 
  private:
-  bool Fill();
-  int Peek();
-  int Get();
-
-  std::FILE* file_;
+  std::unique_ptr<ByteSource> source_;
+  ChunkReader chunks_;
+  Chunk chunk_;
+  CsvRecords records_;
   const char delimiter_;
-  const size_t block_size_;
-  std::vector<char> buf_;  // block_size_ bytes, at least 3 (for the BOM check)
-  size_t pos_ = 0;
-  size_t len_ = 0;
-  bool eof_ = false;
-  bool started_ = false;
+  size_t next_record_ = 0;
   bool had_bom_ = false;
-  uint64_t line_ = 1;
   CsvRecord record_;
   absl::Status status_;
 };

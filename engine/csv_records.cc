@@ -4,6 +4,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "engine/internal/csv_scan.h"
 #include "engine/utf8.h"
 
 namespace enrich::engine {
@@ -34,106 +35,60 @@ void CsvRecords::Parse(absl::string_view chunk, uint64_t first_line, bool starts
   const size_t n = chunk.size();
   size_t i = 0;
   uint64_t line = first_line;
-  const bool bom = starts_input && n >= 3 && std::memcmp(base, "\xEF\xBB\xBF", 3) == 0;
+  // A BOM belongs to the first record's raw bytes, which exists even if nothing follows it.
+  bool bom_record = starts_input && n >= 3 && std::memcmp(base, "\xEF\xBB\xBF", 3) == 0;
+  if (bom_record) i = 3;
+  size_t record_start = 0;
 
-  while (i < n) {
+  while (i < n || bom_record) {
+    bom_record = false;
     CsvRecordView r;
     r.line = line;
     r.first_field = static_cast<uint32_t>(fields_.size());
-    const size_t record_start = i;
-    if (bom && i == 0) i = 3;
-    bool done = false;
-    while (!done) {
-      // One field starting at i.
-      if (i < n && base[i] == '"') {
-        ++i;
-        size_t start = i;
-        bool escaped = false;  // saw a doubled quote: copy into scratch_
-        size_t scratch_start = scratch_.size();
-        bool closed = false;
-        while (i < n) {
-          const char* q = static_cast<const char*>(std::memchr(base + i, '"', n - i));
-          const size_t stop = q == nullptr ? n : static_cast<size_t>(q - base);
-          for (size_t k = i; k < stop; ++k) line += base[k] == '\n';
-          if (escaped) scratch_.append(base + i, stop - i);
-          i = stop;
-          if (q == nullptr) break;
-          if (i + 1 < n && base[i + 1] == '"') {
-            if (!escaped) {
-              escaped = true;
-              scratch_.append(base + start, i - start);
-            }
-            scratch_.push_back('"');
-            i += 2;
-            continue;
-          }
-          closed = true;
-          break;
+    for (;;) {
+      const internal::CsvFieldScan f = internal::ScanCsvField(base, i, n, delim);
+      line += f.newlines;
+      absl::string_view content(base + f.content_begin, f.content_end - f.content_begin);
+      if (f.doubled_quotes) {
+        const size_t from = scratch_.size();
+        for (size_t k = 0; k < content.size(); ++k) {
+          scratch_.push_back(content[k]);
+          if (content[k] == '"') ++k;  // the second quote of a pair
         }
-        if (escaped) {
-          fields_.emplace_back(scratch_.data() + scratch_start, scratch_.size() - scratch_start);
-        } else {
-          fields_.emplace_back(base + start, i - start);
-        }
-        if (!closed) {
-          if (!r.malformed) {
-            r.malformed = true;
-            r.problem = CsvProblem::kOpenQuote;
-            r.problem_field = static_cast<uint32_t>(fields_.size() - r.first_field);
-          }
-          done = true;
-          // Only the end of input leaves a quote open (chunks end on record boundaries). Its
-          // last line end is the record's terminator, so the added columns stay on the line.
-          r.raw = absl::string_view(base + record_start, n - record_start);
-          if (absl::EndsWith(r.raw, "\r\n")) {
-            r.terminator = "\r\n";
-          } else if (absl::EndsWith(r.raw, "\n")) {
-            r.terminator = "\n";
-          }
-          r.raw.remove_suffix(r.terminator.size());
-          break;
-        }
-        ++i;  // closing quote
-        // Text after the closing quote up to the delimiter or record end: malformed.
-        const size_t after = i;
-        while (i < n && base[i] != delim && base[i] != '\n' &&
-               !(base[i] == '\r' && i + 1 < n && base[i + 1] == '\n')) {
-          ++i;
-        }
-        if (i != after && !r.malformed) {
-          r.malformed = true;
-          r.problem = CsvProblem::kTextAfterQuote;
-          r.problem_field = static_cast<uint32_t>(fields_.size() - r.first_field);
-        }
-      } else {
-        const size_t start = i;
-        while (i < n && base[i] != delim && base[i] != '\n' &&
-               !(base[i] == '\r' && i + 1 < n && base[i + 1] == '\n')) {
-          ++i;
-        }
-        fields_.emplace_back(base + start, i - start);
+        content = absl::string_view(scratch_.data() + from, scratch_.size() - from);
       }
-      // i is at a delimiter, a record end, or the end of the chunk.
-      if (i < n && base[i] == delim) {
-        ++i;
-        if (i == n) {  // "a,b," at end of input: a last empty field
-          fields_.emplace_back();
-          r.raw = absl::string_view(base + record_start, i - record_start);
-          done = true;
-        }
+      fields_.push_back(content);
+      const auto field_number = static_cast<uint32_t>(fields_.size() - r.first_field);
+      if (f.open_quote) {
+        r.malformed = true;
+        r.problem = CsvProblem::kOpenQuote;
+        r.problem_field = field_number;
+      } else if (f.text_after_quote && !r.malformed) {
+        r.malformed = true;
+        r.problem = CsvProblem::kTextAfterQuote;
+        r.problem_field = field_number;
+      }
+      if (f.end == internal::CsvFieldEnd::kDelimiter) {
+        i = f.next;
         continue;
       }
-      r.raw = absl::string_view(base + record_start, i - record_start);
-      if (i < n && base[i] == '\r') {
+      r.raw = absl::string_view(base + record_start, f.next - f.terminator_size - record_start);
+      r.terminator = f.terminator_size == 2   ? absl::string_view("\r\n")
+                     : f.terminator_size == 1 ? absl::string_view("\n")
+                                              : absl::string_view();
+      line += f.terminator_size > 0 ? 1 : 0;
+      i = f.next;
+      break;
+    }
+    if (r.problem == CsvProblem::kOpenQuote) {
+      // Only the end of input leaves a quote open (chunks end on record boundaries). Its last
+      // line end is the record's terminator, so the added columns stay on the line.
+      if (absl::EndsWith(r.raw, "\r\n")) {
         r.terminator = "\r\n";
-        i += 2;
-        ++line;
-      } else if (i < n) {
+      } else if (absl::EndsWith(r.raw, "\n")) {
         r.terminator = "\n";
-        ++i;
-        ++line;
       }
-      done = true;
+      r.raw.remove_suffix(r.terminator.size());
     }
     r.field_count = static_cast<uint32_t>(fields_.size()) - r.first_field;
     if (!r.malformed && FindInvalidUtf8(r.raw) != absl::string_view::npos) {
@@ -149,6 +104,7 @@ void CsvRecords::Parse(absl::string_view chunk, uint64_t first_line, bool starts
       }
     }
     records_.push_back(r);
+    record_start = i;
   }
 }
 

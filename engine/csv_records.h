@@ -27,7 +27,8 @@ struct CsvRecordView {
   uint32_t problem_field = 0;
 };
 
-// Parses every record of a chunk (ChunkReader output) with the same rules as CsvReader:
+// Parses every record of a chunk (ChunkReader output) with the rules of
+// engine/internal/csv_scan.h (CsvReader reads through this class):
 // quoted fields, doubled quotes, embedded delimiters and newlines, CRLF or LF, a UTF-8 BOM at
 // the start of the input (kept in `raw`, not in the first field). A CR not followed by LF is
 // data. A record whose bytes are not UTF-8 is malformed (kInvalidUtf8).

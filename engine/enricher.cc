@@ -14,29 +14,6 @@
 namespace enrich::engine {
 namespace {
 
-// A ByteSource over a FILE* it does not own.
-class FileSource final : public ByteSource {
- public:
-  FileSource(std::FILE* file, std::string name) : file_(file), name_(std::move(name)) {}
-  absl::StatusOr<size_t> Read(char* buf, size_t n) override {
-    const size_t got = std::fread(buf, 1, n, file_);
-    if (got == 0 && std::ferror(file_)) {
-      return absl::DataLossError(absl::StrCat(name_, ": read error: ", std::strerror(errno)));
-    }
-    read_ += got;
-    return got;
-  }
-  uint64_t raw_bytes_read() const override { return read_; }
-  std::optional<uint64_t> raw_size() const override { return std::nullopt; }
-  Compression compression() const override { return Compression::kNone; }
-  const std::string& name() const override { return name_; }
-
- private:
-  std::FILE* file_;
-  std::string name_;
-  uint64_t read_ = 0;
-};
-
 // A ByteSink over a FILE* it does not own; Finish() flushes.
 class FileSink final : public ByteSink {
  public:
@@ -77,7 +54,7 @@ std::string ErrorStatusFor(const absl::Status& status) {
 absl::StatusOr<EnrichSummary> EnrichCsv(std::FILE* in, std::FILE* out,
                                         const EnrichOptions& options,
                                         transport::VerdictSource& source) {
-  FileSource src(in, options.input_name);
+  std::unique_ptr<ByteSource> src = SourceFromFile(in, options.input_name);
   FileSink sink(out);
   PipelineOptions p;
   p.columns = {options.column};
@@ -88,7 +65,7 @@ absl::StatusOr<EnrichSummary> EnrichCsv(std::FILE* in, std::FILE* out,
   p.max_in_flight = options.max_in_flight;
   p.input_name = options.input_name;
   VerdictTable table(schema::SystemClock::Instance());
-  absl::StatusOr<EnrichSummary> summary = RunPipeline(src, sink, p, table, source);
+  absl::StatusOr<EnrichSummary> summary = RunPipeline(*src, sink, p, table, source);
   if (!summary.ok()) return summary;
   if (absl::Status s = sink.Finish(); !s.ok()) return s;
   return summary;

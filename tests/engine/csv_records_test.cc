@@ -3,10 +3,17 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <random>
 #include <string>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
+
+#include "engine/chunk_reader.h"
+#include "engine/internal/csv_scan.h"
 #include "engine/ndjson.h"
 #include "engine/utf8.h"
+#include "tests/engine/string_io.h"
 
 namespace enrich::engine {
 namespace {
@@ -82,6 +89,81 @@ TEST_F(CsvRecordsTest, TextAfterClosingQuoteNamesItsField) {
   const CsvRecordView& r = Only("1,\"a\"b,c\n");
   EXPECT_EQ(r.problem, CsvProblem::kTextAfterQuote);
   EXPECT_EQ(CsvRecords::Problem(r), "text after a closing quote in field 2");
+}
+
+TEST(CsvScanTest, AFieldWhoseEndNeedsTheNextByteHasNoEndYet) {
+  using internal::CsvFieldEnd;
+  using internal::ScanCsvField;
+  // A closing quote or a CR as the last byte: a quote or an LF may follow.
+  EXPECT_EQ(ScanCsvField("\"ab\"", 0, 4, ',').end, CsvFieldEnd::kNoEnd);
+  EXPECT_EQ(ScanCsvField("ab\r", 0, 3, ',').end, CsvFieldEnd::kNoEnd);
+  internal::CsvFieldScan f = ScanCsvField("\"a\"\"b\nc\",x", 0, 10, ',');
+  EXPECT_EQ(f.end, CsvFieldEnd::kDelimiter);
+  EXPECT_TRUE(f.doubled_quotes);
+  EXPECT_EQ(f.newlines, 1u);
+  EXPECT_EQ(f.next, 9u);
+  f = ScanCsvField("a\"b\r\nz", 0, 7, ',');
+  EXPECT_EQ(f.end, CsvFieldEnd::kRecordEnd);
+  EXPECT_EQ(f.terminator_size, 2);
+  EXPECT_EQ(f.content_end, 3u);
+  EXPECT_FALSE(f.quoted);
+}
+
+TEST(CsvScanTest, ChunkReaderFindsTheEndOfAHugeQuotedField) {
+  // An 8 MiB quoted field from a source that returns 1 KiB per read: the buffer doubles before
+  // each new scan, so scanning the field again from its start stays linear (growing by each
+  // read would rescan it 8000 times: minutes instead of milliseconds).
+  std::string text = "id,note\n1,\"" + std::string(8 << 20, 'x') + "\nend\"\n2,b\n";
+  enrich::testing::StringSource source(text, 1024);
+  ChunkReader reader(source, RecordFormat::kCsv, ',', 1024);
+  Chunk chunk;
+  std::vector<uint64_t> first_lines;
+  std::string all;
+  while (true) {
+    absl::StatusOr<bool> more = reader.Next(chunk);
+    ASSERT_TRUE(more.ok());
+    if (!*more) break;
+    first_lines.push_back(chunk.first_line);
+    all += chunk.bytes;
+  }
+  EXPECT_EQ(all, text);
+  ASSERT_GE(first_lines.size(), 2u);
+  EXPECT_EQ(first_lines[1], 2u);  // the record holding the field starts on line 2
+}
+
+// ChunkReader finds record ends with its own quote-to-quote scan (the serial stage must be
+// fast); it must cut exactly where CsvRecords, reading the whole input, ends records.
+TEST(CsvScanTest, ChunkReaderCutsWhereCsvRecordsEndsRecords) {
+  std::mt19937 rng(11);
+  const char alphabet[] = {'a', 'b', ',', '"', '"', '\n', '\r'};
+  for (int round = 0; round < 1500; ++round) {
+    std::string text;
+    const size_t length = 1 + rng() % 40;
+    for (size_t i = 0; i < length; ++i) text.push_back(alphabet[rng() % sizeof alphabet]);
+    CsvRecords whole;
+    whole.Parse(text, 1, true, ',');
+    std::vector<std::string> expected;
+    for (const CsvRecordView& r : whole.records()) {
+      expected.push_back(absl::StrCat(r.line, ":", r.raw, r.terminator));
+    }
+    for (size_t chunk_size : {size_t{1}, size_t{2}, size_t{5}, text.size()}) {
+      enrich::testing::StringSource source(text, 1 + rng() % 4);
+      ChunkReader reader(source, RecordFormat::kCsv, ',', chunk_size);
+      std::vector<std::string> got;
+      Chunk chunk;
+      CsvRecords part;
+      while (true) {
+        absl::StatusOr<bool> more = reader.Next(chunk);
+        ASSERT_TRUE(more.ok());
+        if (!*more) break;
+        part.Parse(chunk.bytes, chunk.first_line, chunk.starts_input, ',');
+        for (const CsvRecordView& r : part.records()) {
+          got.push_back(absl::StrCat(r.line, ":", r.raw, r.terminator));
+        }
+      }
+      ASSERT_EQ(got, expected) << "chunk size " << chunk_size << ", input: " << text;
+    }
+  }
 }
 
 }  // namespace
