@@ -62,23 +62,27 @@ for i in $(seq "$runs"); do
   cp "$work/verdicts.journal" "$work/run.journal"
   rm -f "$work/cached.csv"  # both contenders write into a fresh file
   t="$(now)"
-  "$cli" "${run_args[@]}" -o "$work/cached.csv" --resume --journal "$work/run.journal" \
+  /usr/bin/time -f "%U %S" -o "$work/ours.cpu" \
+    "$cli" "${run_args[@]}" -o "$work/cached.csv" --resume --journal "$work/run.journal" \
     --summary-json "$work/cached.json" 2>/dev/null
   ours_s="$(elapsed "$t")"
   [ "$(json_get "$work/cached.json" lookups)" = 0 ] || { echo "lookups were sent" >&2; exit 1; }
 
   rm -f "$work/duckdb.csv"
   t="$(now)"
-  duck_line="$(node "$here/duckdb_join.mjs" "$duckdb_dir" "$log" "$work/verdicts.csv" \
-    "$work/duckdb.csv" domain)"
+  duck_line="$(/usr/bin/time -f "%U %S" -o "$work/duck.cpu" node "$here/duckdb_join.mjs" \
+    "$duckdb_dir" "$log" "$work/verdicts.csv" "$work/duckdb.csv" domain)"
   duck_process_s="$(elapsed "$t")"
   duck_s="$(sed -n 's/.*seconds=\([0-9.]*\).*/\1/p' <<<"$duck_line")"
 
   python3 "$here/compare_outputs.py" "$log" "$work/cached.csv" "$work/duckdb.csv"
-  python3 - "$rows" "$size" "$cat_s" "$ours_s" "$duck_s" "$duck_process_s" "$duck_line" <<'PY'
+  python3 - "$rows" "$size" "$cat_s" "$ours_s" "$duck_s" "$duck_process_s" "$duck_line" \
+    "$(cat "$work/ours.cpu")" "$(cat "$work/duck.cpu")" <<'PY'
 import sys
 rows, size = int(sys.argv[1]), int(sys.argv[2])
 cat_s, ours_s, duck_s, duck_proc_s = map(float, sys.argv[3:7])
+ours_cpu = sum(map(float, sys.argv[8].split()))
+duck_cpu = sum(map(float, sys.argv[9].split()))
 mb = size / 1e6
 print(f"   cat > /dev/null      {cat_s:7.3f} s  {mb / cat_s:8.1f} MB/s")
 print(f"   ctia-enrich (cached) {ours_s:7.3f} s  {mb / ours_s:8.1f} MB/s  {rows / ours_s:12,.0f} rows/s"
@@ -87,6 +91,8 @@ print(f"   DuckDB join          {duck_s:7.3f} s  {mb / duck_s:8.1f} MB/s  {rows 
       f"  (COPY statement only; node process {duck_proc_s:.3f} s; {sys.argv[7].split(' ', 2)[2]})")
 print(f"   ratio DuckDB / ctia-enrich = {duck_s / ours_s:.2f}x (goal >= 5), "
       f"ctia-enrich / cat = {ours_s / cat_s:.2f}x")
+print(f"   CPU (user + sys): ctia-enrich {ours_cpu:.2f} s, DuckDB node process {duck_cpu:.2f} s,"
+      f" ratio {duck_cpu / ours_cpu:.2f}x")
 PY
 done
 echo "== uptime at end: $(uptime)"
