@@ -148,7 +148,10 @@ class ChunkWork final : public SettleListener {
 };
 
 // Sends misses to the source, at most `max_in_flight` at a time; the rest wait in a queue.
-// Settles the verdict table from the source's callbacks (any thread).
+// The source's callbacks (an Asio thread) only count the lookup done and send the next one;
+// a settle thread of its own journals each answer and settles the verdict table (which wakes
+// the waiting chunks), so the Asio thread, the lookup rate's bottleneck, does no more than the
+// transport's work.
 class LookupDispatcher {
  public:
   LookupDispatcher(Run& run, VerdictTable& table, transport::VerdictSource& source,
@@ -157,7 +160,18 @@ class LookupDispatcher {
         table_(table),
         source_(source),
         max_in_flight_(std::max<size_t>(max_in_flight, 1)),
-        options_(options) {}
+        options_(options),
+        settler_([this] { SettleLoop(); }) {}
+
+  // Settles what the source has answered, then ends the settle thread. Every lookup has been
+  // answered by then (each chunk awaits its lookups before the pipeline ends).
+  ~LookupDispatcher() {
+    {
+      absl::MutexLock lock(&settle_mu_);
+      settle_stop_ = true;
+    }
+    settler_.join();
+  }
 
   void Submit(const schema::Observable& o) {
     bool queued = false;
@@ -188,9 +202,18 @@ class LookupDispatcher {
   const transport::LatencyHistogram& latency() const { return latency_; }
 
  private:
+  struct Answered {
+    schema::Observable observable;
+    absl::StatusOr<schema::VerdictResult> result;
+  };
+
   void Pump();
   void OnDone(const schema::Observable& o, std::chrono::steady_clock::time_point started,
               absl::StatusOr<schema::VerdictResult> result);
+  void SettleLoop();
+  bool SettleReady() const ABSL_SHARED_LOCKS_REQUIRED(settle_mu_) {
+    return !settled_queue_.empty() || settle_stop_;
+  }
 
   Run& run_;
   VerdictTable& table_;
@@ -203,6 +226,10 @@ class LookupDispatcher {
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   std::atomic<uint64_t> sent_{0};
   transport::LatencyHistogram latency_;
+  absl::Mutex settle_mu_;
+  std::vector<Answered> settled_queue_ ABSL_GUARDED_BY(settle_mu_);  // answered, not yet settled
+  bool settle_stop_ ABSL_GUARDED_BY(settle_mu_) = false;
+  std::thread settler_;  // last: started once the members above exist
 };
 
 // The state of one RunPipeline call.
@@ -305,27 +332,44 @@ void LookupDispatcher::OnDone(const schema::Observable& o,
     options_.stats->Add(RunCounter::kLookupsSettled);
     options_.stats->RecordLatency(took);
   }
-  std::string error_text;
-  bool fatal = false;
-  if (!result.ok()) {
-    // Rejected credentials fail every lookup the same way; a checkpoint signal means the
-    // source would wait too long: both end the run with this lookup unsettled (not journaled).
-    fatal = transport::CheckpointWait(result.status()).has_value() ||
-            result.status().code() == absl::StatusCode::kUnauthenticated;
-    error_text = ErrorStatusFor(result.status());
-  }
+  // Rejected credentials fail every lookup the same way; a checkpoint signal means the source
+  // would wait too long: both end the run at once with this lookup unsettled (not journaled).
+  const bool fatal = !result.ok() &&
+                     (transport::CheckpointWait(result.status()).has_value() ||
+                      result.status().code() == absl::StatusCode::kUnauthenticated);
   if (fatal) {
     run_.Fail(result.status());
-    table_.Abandon(o.type, o.value, error_text);
-  } else {
-    if (options_.on_lookup_settled) options_.on_lookup_settled(o, result, error_text);
-    table_.Complete(o.type, o.value, result, error_text);
+    table_.Abandon(o.type, o.value, ErrorStatusFor(result.status()));
   }
   {
     absl::MutexLock lock(&mu_);
     --in_flight_;
   }
   Pump();
+  if (fatal) return;
+  // Last: once the settle thread has it, the run may end and this dispatcher go.
+  absl::MutexLock lock(&settle_mu_);
+  settled_queue_.push_back({o, std::move(result)});
+}
+
+void LookupDispatcher::SettleLoop() {
+  std::vector<Answered> batch;
+  for (;;) {
+    {
+      absl::MutexLock lock(&settle_mu_);
+      settle_mu_.Await(absl::Condition(this, &LookupDispatcher::SettleReady));
+      if (settled_queue_.empty()) return;  // stopping, and everything is settled
+      batch.swap(settled_queue_);
+    }
+    for (Answered& a : batch) {
+      const std::string error_text = a.result.ok() ? "" : ErrorStatusFor(a.result.status());
+      if (options_.on_lookup_settled) {
+        options_.on_lookup_settled(a.observable, a.result, error_text);
+      }
+      table_.Complete(a.observable.type, a.observable.value, a.result, error_text);
+    }
+    batch.clear();
+  }
 }
 
 uint32_t Run::AddCell(ChunkWork& w, size_t column, absl::string_view raw, CellMemo& memo) {
