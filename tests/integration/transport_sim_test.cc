@@ -614,6 +614,36 @@ TEST(TransportSimTest, TwoCredentialsInTwoOrgsDoubleTheUsableQuota) {
   EXPECT_EQ(EndpointTotal(counts, "verdict"), 40u);
 }
 
+TEST(TransportSimTest, AGraphqlBatchSpendsOneQuotaUnit) {
+  sim::SimOptions options;
+  options.rate_limit = 3;  // per org per hour
+  options.rate_limit_window = absl::Hours(1);
+  sim::SimServer sim{options};
+  ASSERT_TRUE(sim.Start().ok());
+  const SeededSet set = SeedDomains(sim, "quota", 400);
+  transport::CtiaClientOptions client_options;
+  client_options.batch_size = 100;
+  client_options.batch_linger = absl::Seconds(30);  // only full batches leave
+  client_options.rate_limit.max_wait = absl::Seconds(1);
+  ClientRig rig(sim, client_options);
+  // Three quota units answer 300 observables.
+  const std::vector<Observable> first(set.asked.begin(), set.asked.begin() + 300);
+  const std::vector<VerdictOr> answered = rig.LookupAll(first);
+  for (size_t i = 0; i < answered.size(); ++i) {
+    EXPECT_EQ(Outcome(answered[i]), set.expected[i]) << Describe(answered[i]);
+  }
+  EXPECT_EQ(rig.client().GroupLimit("default"), 3);
+  // The fourth batch would wait an hour for quota: checkpoint, and no request is spent on it.
+  const std::vector<Observable> rest(set.asked.begin() + 300, set.asked.end());
+  for (const VerdictOr& r : rig.LookupAll(rest)) {
+    EXPECT_TRUE(transport::CheckpointWait(r.status()).has_value()) << r.status();
+  }
+  const sim::EndpointCounts counts = sim.CountsByEndpoint();
+  EXPECT_EQ(EndpointStatus(counts, "graphql", 200), 3u);
+  EXPECT_EQ(EndpointTotal(counts, "graphql"), 3u);
+  EXPECT_EQ(EndpointTotal(counts, "verdict"), 0u);
+}
+
 // ---- judgements list with X-Next paging ------------------------------------------------
 
 TEST(TransportSimTest, JudgementsFollowsXNextAcrossPages) {
