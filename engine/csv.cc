@@ -1,6 +1,5 @@
 #include "engine/csv.h"
 
-
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
