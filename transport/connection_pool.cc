@@ -385,11 +385,14 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
     beast::error_code ignored;
     // Requests are written whole; never hold a pipelined one back for an ACK (Nagle).
     Socket().set_option(tcp::no_delay(true), ignored);
+    // StartWrite() writes to a plain socket directly and must never block.
+    if (plain_) plain_->non_blocking(true, ignored);
     answered_ = 0;
     buffer_.clear();
     if (use_tls()) return DoHandshake();
     phase_ = Phase::kOpen;
     StartWrite();
+    Flush();
   }
 
   void DoHandshake() {
@@ -430,6 +433,7 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
     }
     phase_ = Phase::kOpen;
     StartWrite();
+    Flush();
   }
 
   // The connection could not be set up: nothing queued here was sent, so all of it fails.
@@ -441,7 +445,10 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
 
   // ---- write ----
 
-  // Writes every queued request not yet sent, in one write.
+  // Writes every queued request not yet sent, in one write. On plain TCP the bytes are first
+  // offered to the socket directly (it is non-blocking): a request of a few hundred bytes
+  // normally goes out whole, and then no asynchronous write (and no completion handler) is
+  // needed at all. What the socket does not take is written asynchronously.
   void StartWrite() {
     if (phase_ != Phase::kOpen || writing_ || sent_ == queue_.size()) return UpdateTimer();
     const auto now = SteadyClock::now();
@@ -458,10 +465,23 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
     sent_ = queue_.size();
     write_deadline_ = now + ToChrono(options().write_timeout);
     writing_ = true;
-    WithStream([this](auto& stream) {
-      net::async_write(stream, net::buffer(out_),
+    size_t written = 0;
+    if (plain_) {
+      beast::error_code ec;
+      written = plain_->write_some(net::buffer(out_), ec);
+      if (ec == net::error::would_block || ec == net::error::try_again) {
+        written = 0;
+      } else if (ec || written == out_.size()) {
+        return OnWrite(generation_, ec);
+      }
+    }
+    WithStream([this, written](auto& stream) {
+      net::async_write(stream, net::buffer(out_) + written,
                        [self = shared_from_this(), generation = generation_](
-                           const beast::error_code& ec, size_t) { self->OnWrite(generation, ec); });
+                           const beast::error_code& ec, size_t) {
+                         self->OnWrite(generation, ec);
+                         self->Flush();
+                       });
     });
     UpdateTimer();
   }
@@ -488,10 +508,7 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
       f.in_write = false;
       f.first_byte_deadline = now + ToChrono(options().first_byte_timeout);
     }
-    if (ec) {
-      Lost(ErrorFor(ec, "write to"), IsPeerClosed(ec), HeadGotBytes());
-      return Flush();
-    }
+    if (ec) return Lost(ErrorFor(ec, "write to"), IsPeerClosed(ec), HeadGotBytes());
     StartRead();
     StartWrite();  // requests queued meanwhile (pipelining); else re-checks the timer
   }
@@ -691,17 +708,21 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
   // callbacks: the connection is busy again, or idle, before any caller hears back, so a
   // caller that sends again from its callback finds it free.
   void Flush() {
+    // A Kick() below may settle more (e.g. a failed write): the running loop takes those.
+    if (flushing_) return;
+    flushing_ = true;
     while (!settled_.empty()) {
       delivering_.swap(settled_);
       Jobs more = pool_->TakeMore(shared_from_this(), delivering_.size());
       if (!more.empty()) {
         for (PendingRequest& job : more) queue_.push_back(InFlight{std::move(job)});
-        Kick();  // may settle more (e.g. after Shutdown()): the loop hands those back too
+        Kick();
       }
       // Callbacks never re-enter this connection: the pool posts whatever it gives it.
       for (Settled& s : delivering_) pool_->Deliver(s.done, std::move(s.result));
       delivering_.clear();
     }
+    flushing_ = false;
   }
 
   // ---- deadlines ----
@@ -793,6 +814,7 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
   std::optional<ResponseParser> parser_;
   std::vector<Settled> settled_;     // settled, callbacks not run yet (see Flush)
   std::vector<Settled> delivering_;  // callbacks being run by Flush
+  bool flushing_ = false;
   // Answers read on the current socket; > 0 means the socket is a reused keep-alive connection.
   int answered_ = 0;
 
