@@ -148,10 +148,11 @@ class ChunkWork final : public SettleListener {
 };
 
 // Sends misses to the source, at most `max_in_flight` at a time; the rest wait in a queue.
-// The source's callbacks (an Asio thread) only count the lookup done and send the next one;
-// a settle thread of its own journals each answer and settles the verdict table (which wakes
-// the waiting chunks), so the Asio thread, the lookup rate's bottleneck, does no more than the
-// transport's work.
+// The source's callbacks (an Asio thread) only hand the answer over; a settle thread of its
+// own journals each answer and settles the verdict table (which wakes the waiting chunks), so
+// the Asio thread, the lookup rate's bottleneck, does no more than the transport's work. A
+// lookup counts as in flight until its answer is journaled, so a killed run loses at most
+// `max_in_flight` answered-but-unjournaled lookups.
 class LookupDispatcher {
  public:
   LookupDispatcher(Run& run, VerdictTable& table, transport::VerdictSource& source,
@@ -340,14 +341,15 @@ void LookupDispatcher::OnDone(const schema::Observable& o,
   if (fatal) {
     run_.Fail(result.status());
     table_.Abandon(o.type, o.value, ErrorStatusFor(result.status()));
+    {
+      absl::MutexLock lock(&mu_);
+      --in_flight_;
+    }
+    Pump();
+    return;
   }
-  {
-    absl::MutexLock lock(&mu_);
-    --in_flight_;
-  }
-  Pump();
-  if (fatal) return;
-  // Last: once the settle thread has it, the run may end and this dispatcher go.
+  // Last: once the settle thread has it, the run may end and this dispatcher go. The settle
+  // thread frees its in-flight slot once it is journaled.
   absl::MutexLock lock(&settle_mu_);
   settled_queue_.push_back({o, std::move(result)});
 }
@@ -368,7 +370,12 @@ void LookupDispatcher::SettleLoop() {
       }
       table_.Complete(a.observable.type, a.observable.value, a.result, error_text);
     }
+    {
+      absl::MutexLock lock(&mu_);
+      in_flight_ -= batch.size();
+    }
     batch.clear();
+    Pump();
   }
 }
 
