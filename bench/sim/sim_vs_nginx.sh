@@ -6,7 +6,8 @@
 #
 # Needs wrk and nginx-light (ENRICH_BENCH_DEPS=1 tools/setup-deps.sh), curl, python3.
 # Env: SIM_THREADS (default: CPU count), NGINX_WORKERS (default: CPU count), DURATION (10s),
-# CONNECTIONS (64). Prints both requests/s and the ratio; exits 1 when an answer is wrong.
+# CONNECTIONS (64), ROUNDS (2: nginx, ctia-sim, nginx, ctia-sim). Prints both requests/s and
+# the ratio of each round, and the median ratio; exits 1 when an answer is wrong.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -16,6 +17,7 @@ threads=${SIM_THREADS:-$(nproc)}
 workers=${NGINX_WORKERS:-$(nproc)}
 duration=${DURATION:-10s}
 connections=${CONNECTIONS:-64}
+rounds=${ROUNDS:-2}
 for tool in wrk nginx curl python3; do
   command -v "$tool" >/dev/null || { echo "sim_vs_nginx: $tool not found (ENRICH_BENCH_DEPS=1 tools/setup-deps.sh)" >&2; exit 2; }
 done
@@ -78,16 +80,24 @@ run_wrk() {  # URL → requests/s (fails on errors or non-2xx answers)
 }
 
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" >&2
-echo "--- nginx (fixed answer, $workers workers) ---" >&2
-nginx_rps=$(run_wrk "http://127.0.0.1:$nginx_port$path")
-echo "--- ctia-sim --synthetic 100 --threads $threads ---" >&2
-sim_rps=$(run_wrk "$sim_url$path")
+echo "load before: $(uptime)" >&2
+# Rounds alternate nginx and ctia-sim so that a change in the machine's load (it is shared)
+# hits both sides alike; each round's ratio is reported, and their median.
+ratios=()
+for round in $(seq "$rounds"); do
+  echo "--- round $round: nginx (fixed answer, $workers workers) ---" >&2
+  nginx_rps=$(run_wrk "http://127.0.0.1:$nginx_port$path")
+  echo "--- round $round: ctia-sim --synthetic 100 --threads $threads ---" >&2
+  sim_rps=$(run_wrk "$sim_url$path")
+  ratio=$(python3 -c "print(f'{$sim_rps / $nginx_rps:.2f}')")
+  ratios+=("$ratio")
+  echo "round $round: nginx $nginx_rps requests/s, ctia-sim $sim_rps requests/s, ratio $ratio"
+done
 # Still right after the run.
 [[ "$(curl -sf -H "$auth" "$sim_url$path")" == "$want" ]] || { echo "sim_vs_nginx: wrong answer after the run" >&2; exit 1; }
 sim_rss=$(awk '/VmHWM/ {print $2, $3}' "/proc/$sim_pid/status")
 
-ratio=$(python3 -c "print(f'{$sim_rps / $nginx_rps:.2f}')")
-echo "nginx requests/s:    $nginx_rps"
-echo "ctia-sim requests/s: $sim_rps"
-echo "ratio ctia-sim/nginx: $ratio (target >= 0.70)"
+median=$(python3 -c "import statistics, sys; print(f'{statistics.median(map(float, sys.argv[1:])):.2f}')" "${ratios[@]}")
+echo "ratio ctia-sim/nginx, median of $rounds rounds: $median (target >= 0.70)"
 echo "ctia-sim peak RSS:   $sim_rss"
+echo "load after:          $(uptime)"

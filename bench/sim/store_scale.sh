@@ -32,6 +32,7 @@ start_sim() {  # start_sim LOG ARGS...; sets pid and port once ctia-sim is liste
   shift
   "$sim" --port 0 --no-demo --threads 1 "$@" >"$log.out" 2>"$log.err" &
   pid=$!
+  trap 'kill $pid 2>/dev/null || true' EXIT
   while ! grep -q 'listening on' "$log.out" 2>/dev/null; do
     if ! kill -0 "$pid" 2>/dev/null; then
       cat "$log.err" >&2
@@ -56,7 +57,6 @@ rss=$(vm "$pid" VmRSS)
 cpu=$(awk -v tck="$(getconf CLK_TCK)" '{printf "%.1f", ($14 + $15) / tck}' "/proc/$pid/stat")
 load_line=$(grep -- '--seed:' "$work/load.err" | tail -1)
 echo "$load_line"
-trap 'kill $pid 2>/dev/null || true' EXIT
 
 # Verdicts of the sample, checked before anything is reported.
 token=$(curl -s -u client:secret -d grant_type=client_credentials \

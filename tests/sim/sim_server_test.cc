@@ -211,6 +211,17 @@ TEST_F(SimServerTest, IdleConnectionIsClosedAfterTimeout) {
   EXPECT_TRUE(c.ServerClosed());  // blocks until the server drops the idle connection
 }
 
+TEST_F(SimServerTest, StalledPartialRequestIsClosedAfterTheIdleTimeout) {
+  SimOptions options;
+  options.idle_timeout = absl::Milliseconds(200);
+  StartServer(options);
+  TestClient c(port_);
+  c.WriteRaw("GET /ctia/version HTTP/1.1\r\nHost: x\r\n");  // never finished
+  EXPECT_TRUE(c.ServerClosed());  // blocks until the server drops it
+  TestClient after(port_);
+  EXPECT_EQ(after.Send(http::verb::get, "/ctia/version").result_int(), 200u);
+}
+
 TEST_F(SimServerTest, StopClosesConnectionsAndIsIdempotent) {
   StartServer();
   TestClient c(port_);

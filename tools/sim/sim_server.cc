@@ -39,27 +39,62 @@ std::chrono::steady_clock::duration ToChrono(absl::Duration d) {
 }
 
 // One HTTP/1.1 connection: read a request, let the Router answer, write, repeat while the
-// client keeps the connection alive. All steps run on the stream's strand, each under a
-// tcp_stream deadline (STYLE rule 13).
+// client keeps the connection alive. All steps run on the session's io_context (one thread).
+// Deadlines: waiting for a request (header and body) is bounded by one idle timer per
+// connection, re-armed lazily rather than per request (a per-operation deadline costs a
+// timer insert and cancel on every read); asynchronous writes run under a tcp_stream
+// deadline (STYLE rule 13).
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket&& socket, Router& router, const SimOptions& options)
       : stream_(std::move(socket)),
         timer_(stream_.get_executor()),
+        idle_timer_(stream_.get_executor()),
         router_(router),
         options_(options) {}
 
   void Run() {
+    beast::error_code ignored;
+    stream_.socket().non_blocking(true, ignored);  // DoWriteRaw's direct write must not wait
+    idle_since_ = std::chrono::steady_clock::now();
+    ArmIdleTimer(ToChrono(options_.idle_timeout));
     net::dispatch(stream_.get_executor(),
                   beast::bind_front_handler(&Session::DoReadHeader, shared_from_this()));
   }
 
  private:
+  void ArmIdleTimer(std::chrono::steady_clock::duration after) {
+    idle_timer_.expires_after(after);
+    idle_timer_.async_wait(beast::bind_front_handler(&Session::OnIdleTimer, shared_from_this()));
+  }
+
+  // Closes the connection once it has waited `idle_timeout` for a request (a stalled partial
+  // request included); never while a request is being answered.
+  void OnIdleTimer(beast::error_code ec) {
+    if (ec || !stream_.socket().is_open()) return;  // cancelled by DoClose
+    const auto limit = ToChrono(options_.idle_timeout);
+    if (busy_) return ArmIdleTimer(limit);
+    const auto idle = std::chrono::steady_clock::now() - idle_since_;
+    if (idle >= limit) return DoClose();
+    ArmIdleTimer(limit - idle);
+  }
+
+  // A write deadline set on the stream applies to every later operation until cleared.
+  void SetStreamDeadline(std::chrono::steady_clock::duration d) {
+    stream_.expires_after(d);
+    stream_deadline_ = true;
+  }
+
   void DoReadHeader() {
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(options_.header_limit));
     parser_->body_limit(options_.body_limit);
-    stream_.expires_after(ToChrono(options_.idle_timeout));
+    if (stream_deadline_) {
+      stream_.expires_never();
+      stream_deadline_ = false;
+    }
+    busy_ = false;
+    idle_since_ = std::chrono::steady_clock::now();
     http::async_read_header(stream_, buffer_, *parser_,
                             beast::bind_front_handler(&Session::OnReadHeader,
                                                       shared_from_this()));
@@ -72,7 +107,7 @@ class Session : public std::enable_shared_from_this<Session> {
             std::string((*parser_).get()[http::field::expect]), "100-continue")) {
       continue_ = std::make_unique<http::response<http::empty_body>>(http::status::continue_,
                                                                       11);
-      stream_.expires_after(kWriteTimeout);
+      SetStreamDeadline(kWriteTimeout);
       http::async_write(stream_, *continue_,
                         beast::bind_front_handler(&Session::OnContinueSent,
                                                   shared_from_this()));
@@ -89,7 +124,10 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void DoReadBody() {
-    stream_.expires_after(ToChrono(options_.idle_timeout));
+    if (stream_deadline_) {  // the 100 Continue write's; the idle timer bounds the body
+      stream_.expires_never();
+      stream_deadline_ = false;
+    }
     http::async_read(stream_, buffer_, *parser_,
                      beast::bind_front_handler(&Session::OnRead, shared_from_this()));
   }
@@ -115,6 +153,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void OnRead(beast::error_code ec, std::size_t) {
     if (ec) return OnReadError(ec);
+    busy_ = true;  // until the answer is written (injected latency and hangs included)
     http::request<http::string_body> req = parser_->release();
     SimRequest request;
     request.method = std::string(req.method_string());
@@ -175,8 +214,17 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void DoWriteRaw() {
-    stream_.expires_after(kWriteTimeout);
-    net::async_write(stream_, net::buffer(raw_),
+    // Most answers fit in the socket's send buffer: hand them to the kernel at once, without
+    // an asynchronous operation and its deadline timer. Only what the kernel did not take
+    // goes the asynchronous way, under the write deadline. The socket is non-blocking (Run),
+    // so this never waits.
+    beast::error_code ec;
+    const size_t sent = stream_.socket().write_some(net::buffer(raw_), ec);
+    if (ec && ec != net::error::would_block && ec != net::error::try_again) return DoClose();
+    const size_t done = ec ? 0 : sent;
+    if (done == raw_.size()) return OnWriteRaw({}, done);
+    SetStreamDeadline(kWriteTimeout);
+    net::async_write(stream_, net::buffer(raw_) + done,
                      beast::bind_front_handler(&Session::OnWriteRaw, shared_from_this()));
   }
 
@@ -200,7 +248,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void DoWrite(std::unique_ptr<http::response<http::string_body>> res) {
     response_ = std::move(res);
-    stream_.expires_after(kWriteTimeout);
+    busy_ = true;
+    SetStreamDeadline(kWriteTimeout);
     http::async_write(stream_, *response_,
                       beast::bind_front_handler(&Session::OnWrite, shared_from_this(),
                                                 response_->need_eof()));
@@ -217,10 +266,15 @@ class Session : public std::enable_shared_from_this<Session> {
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
     stream_.socket().close(ignored);
+    idle_timer_.cancel();  // lets go of the session
   }
 
   beast::tcp_stream stream_;
   net::steady_timer timer_;
+  net::steady_timer idle_timer_;
+  std::chrono::steady_clock::time_point idle_since_;
+  bool busy_ = false;             // a request is being answered
+  bool stream_deadline_ = false;  // stream_ has an expiry set
   beast::flat_buffer buffer_;
   Router& router_;
   const SimOptions& options_;
