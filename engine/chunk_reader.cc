@@ -3,14 +3,17 @@
 #include <algorithm>
 #include <cstring>
 
+#include "absl/strings/str_cat.h"
+
 namespace enrich::engine {
 
 ChunkReader::ChunkReader(ByteSource& source, RecordFormat format, char delimiter,
-                         size_t chunk_size)
+                         size_t chunk_size, size_t max_record_size)
     : source_(source),
       format_(format),
       delimiter_(delimiter),
-      chunk_size_(std::max<size_t>(chunk_size, 1)) {}
+      chunk_size_(std::max<size_t>(chunk_size, 1)),
+      max_record_size_(max_record_size) {}
 
 size_t ChunkReader::Scan() {
   const char* p = buf_.data();
@@ -108,7 +111,19 @@ absl::StatusOr<bool> ChunkReader::Next(Chunk& chunk) {
       if (buf_.empty()) return false;
       cut = buf_.size();  // the last record may lack its terminator
     } else if (cut == 0) {
-      // One record longer than the buffer: read more (the buffer grows by chunk_size_).
+      // One record longer than the buffer: read more (the buffer grows by chunk_size_), unless
+      // it is past the limit: then the input is broken, and holding the rest of it in memory
+      // would not mend it.
+      if (buf_.size() > max_record_size_) {
+        const bool mib = max_record_size_ % (size_t{1} << 20) == 0;
+        return absl::InvalidArgumentError(absl::StrCat(
+            source_.name(), ":", next_line_, ": a record longer than ",
+            mib ? max_record_size_ >> 20 : max_record_size_, mib ? " MiB" : " bytes",
+            " starts here (",
+            format_ == RecordFormat::kCsv && in_quotes_ ? "a quote that is never closed?"
+                                                        : "no line end",
+            ")"));
+      }
       const size_t old = buf_.size();
       buf_.resize(old + chunk_size_);
       absl::StatusOr<size_t> n = source_.Read(buf_.data() + old, chunk_size_);

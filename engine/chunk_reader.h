@@ -25,15 +25,21 @@ struct Chunk {
 
 // Splits a byte stream into chunks of about `chunk_size` bytes that end on record boundaries,
 // so each chunk can be parsed on its own. A chunk boundary never falls inside a quoted field or
-// between the CR and LF of a CRLF. A record longer than `chunk_size` makes a longer chunk.
+// between the CR and LF of a CRLF. A record longer than `chunk_size` makes a longer chunk, up
+// to `max_record_size`: past it the input is taken as broken (most often a CSV quote that is
+// never closed, which would otherwise make the rest of the input one record held in memory).
 //
 // Not thread-safe (the pipeline's serial input stage). Does not own `source`.
 class ChunkReader {
  public:
-  ChunkReader(ByteSource& source, RecordFormat format, char delimiter, size_t chunk_size);
+  static constexpr size_t kDefaultMaxRecordSize = size_t{64} << 20;
+
+  ChunkReader(ByteSource& source, RecordFormat format, char delimiter, size_t chunk_size,
+              size_t max_record_size = kDefaultMaxRecordSize);
 
   // Fills `chunk` with the next records. Returns false at end of input (chunk untouched).
-  // Errors: the source's read errors.
+  // Errors: the source's read errors; a record longer than `max_record_size` (InvalidArgument
+  // "<input>:<line>: a record longer than 64 MiB starts here (...)").
   absl::StatusOr<bool> Next(Chunk& chunk);
 
   // Bytes handed out in chunks so far.
@@ -48,6 +54,7 @@ class ChunkReader {
   const RecordFormat format_;
   const char delimiter_;
   const size_t chunk_size_;
+  const size_t max_record_size_;
   std::string buf_;          // unsent bytes; buf_[0] starts a record
   size_t scan_pos_ = 0;      // buf_[0, scan_pos_) has been scanned
   size_t boundary_ = 0;      // last boundary in the scanned part

@@ -166,5 +166,31 @@ TEST(CsvScanTest, ChunkReaderCutsWhereCsvRecordsEndsRecords) {
   }
 }
 
+TEST(CsvScanTest, ARecordPastTheLimitIsAnErrorNamingItsLine) {
+  // A quote never closed on line 3 would make the rest of the input one record.
+  const std::string text = "id,note\n1,ok\n2,\"open\n" + std::string(5000, 'x') + "\n3,z\n";
+  enrich::testing::StringSource source(text, 512);
+  ChunkReader reader(source, RecordFormat::kCsv, ',', 64, /*max_record_size=*/2000);
+  Chunk chunk;
+  absl::StatusOr<bool> more;
+  std::string out;
+  while ((more = reader.Next(chunk)).ok() && *more) out += chunk.bytes;
+  ASSERT_FALSE(more.ok());
+  EXPECT_EQ(more.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(more.status().message(),
+            source.name() + ":3: a record longer than 2000 bytes starts here (a quote that is "
+                            "never closed?)");
+  EXPECT_EQ(out, "id,note\n1,ok\n");
+
+  // A long record under the limit is read whole.
+  const std::string fine = "id,note\n1,\"" + std::string(1500, 'y') + "\"\n";
+  enrich::testing::StringSource source2(fine, 512);
+  ChunkReader reader2(source2, RecordFormat::kCsv, ',', 64, 2000);
+  out.clear();
+  while ((more = reader2.Next(chunk)).ok() && *more) out += chunk.bytes;
+  ASSERT_TRUE(more.ok()) << more.status();
+  EXPECT_EQ(out, fine);
+}
+
 }  // namespace
 }  // namespace enrich::engine
