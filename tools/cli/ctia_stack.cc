@@ -246,9 +246,9 @@ absl::StatusOr<std::unique_ptr<CtiaStack>> CtiaStack::Start(const CtiaFlags& fla
   transport::CtiaClientOptions client_options;
   client_options.rate_limit.max_wait = absl::Seconds(flags.max_wait_seconds);
   client_options.batch_size = static_cast<size_t>(flags.batch_size);
-  // Adaptive concurrency up to one request per connection: it only ever lowers that, on 429s
-  // or a server whose latency climbs.
-  client_options.max_concurrency = flags.connections;
+  // Adaptive concurrency up to what the connections can carry (one request each, or the
+  // pipeline depth each): it only ever lowers that, on 429s or a server whose latency climbs.
+  client_options.max_concurrency = flags.connections * flags.pipeline_depth;
   if (!flags.rate_limit.empty()) {
     ENRICH_RETURN_IF_ERROR(ParseRateLimit(flags.rate_limit, &client_options.rate_limit.limit,
                                           &client_options.rate_limit.window));
