@@ -296,24 +296,30 @@ Journal::Journal(std::string path, int fd, const JournalOptions& options, Journa
 Journal::~Journal() { Close().IgnoreError(); }
 
 absl::Status Journal::Append(const JournalEntry& entry) {
-  const std::string payload = EncodeJournalEntry(entry);
-  std::string record;
-  record.reserve(8 + payload.size());
-  PutU32(record, static_cast<uint32_t>(payload.size()));
-  PutU32(record, Crc(Crc(0, record), payload));
-  record += payload;
+  return AppendBatch(absl::MakeConstSpan(&entry, 1));
+}
+
+absl::Status Journal::AppendBatch(absl::Span<const JournalEntry> entries) {
+  std::string records;
+  for (const JournalEntry& entry : entries) {
+    const std::string payload = EncodeJournalEntry(entry);
+    const size_t start = records.size();
+    PutU32(records, static_cast<uint32_t>(payload.size()));
+    PutU32(records, Crc(Crc(0, absl::string_view(records).substr(start)), payload));
+    records += payload;
+  }
 
   absl::MutexLock lock(&mu_);
   if (!status_.ok()) return status_;
   if (closing_) return absl::FailedPreconditionError(absl::StrCat(path_, ": journal is closed"));
   // Written now, not batched: a killed process must not lose a lookup it has been told of
   // (the caller then uses its result). Under mu_, so records never interleave.
-  if (absl::Status s = WriteAll(fd_, record, path_); !s.ok()) {
+  if (absl::Status s = WriteAll(fd_, records, path_); !s.ok()) {
     status_ = s;
     return s;
   }
-  ++unsynced_entries_;
-  ++appended_;
+  unsynced_entries_ += entries.size();
+  appended_ += entries.size();
   return absl::OkStatus();
 }
 

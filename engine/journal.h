@@ -18,6 +18,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 
 namespace enrich::engine {
 
@@ -95,6 +96,8 @@ class Journal {
   // write error of the journal, if any (the entry is then dropped: the run may go on, it only
   // loses crash safety).
   absl::Status Append(const JournalEntry& entry);
+  // Append() of several entries with one write.
+  absl::Status AppendBatch(absl::Span<const JournalEntry> entries);
   // Blocks until every entry appended before the call is on disk; the first write error if any.
   absl::Status Sync();
   // Sync(), then stops the flusher and closes the file. Append() after Close() fails.

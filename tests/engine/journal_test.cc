@@ -98,6 +98,25 @@ TEST_F(JournalTest, AppendedEntriesReloadInOrder) {
   for (size_t i = 0; i < written.size(); ++i) ExpectSameEntry(loaded[i], written[i]);
 }
 
+TEST_F(JournalTest, AppendBatchEntriesReloadInOrderAfterSingleAppends) {
+  std::vector<JournalEntry> written = {VerdictEntry(1), NoVerdictEntry(2), ErrorEntry(3, "503"),
+                                       VerdictEntry(4)};
+  {
+    auto journal = Journal::Open(path_, kFingerprint, /*resume=*/false);
+    ASSERT_TRUE(journal.ok()) << journal.status();
+    ASSERT_TRUE((*journal)->Append(written[0]).ok());
+    ASSERT_TRUE((*journal)->AppendBatch(absl::MakeConstSpan(written).subspan(1)).ok());
+    ASSERT_TRUE((*journal)->AppendBatch({}).ok());
+    ASSERT_TRUE((*journal)->Sync().ok());
+  }
+  std::vector<JournalEntry> loaded;
+  auto journal = Reopen(&loaded);
+  ASSERT_TRUE(journal.ok()) << journal.status();
+  EXPECT_EQ((*journal)->load().dropped_bytes, 0u);
+  ASSERT_EQ(loaded.size(), written.size());
+  for (size_t i = 0; i < written.size(); ++i) ExpectSameEntry(loaded[i], written[i]);
+}
+
 TEST_F(JournalTest, ResumedJournalKeepsAppending) {
   {
     auto journal = Journal::Open(path_, kFingerprint, false);
