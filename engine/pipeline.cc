@@ -356,6 +356,8 @@ void LookupDispatcher::OnDone(const schema::Observable& o,
 
 void LookupDispatcher::SettleLoop() {
   std::vector<Answered> batch;
+  std::vector<std::string> errors;  // per answer: "error:<code>" or ""
+  std::vector<PipelineOptions::SettledLookup> told;
   for (;;) {
     {
       absl::MutexLock lock(&settle_mu_);
@@ -363,12 +365,24 @@ void LookupDispatcher::SettleLoop() {
       if (settled_queue_.empty()) return;  // stopping, and everything is settled
       batch.swap(settled_queue_);
     }
-    for (Answered& a : batch) {
-      const std::string error_text = a.result.ok() ? "" : ErrorStatusFor(a.result.status());
-      if (options_.on_lookup_settled) {
-        options_.on_lookup_settled(a.observable, a.result, error_text);
+    errors.clear();
+    for (const Answered& a : batch) {
+      errors.push_back(a.result.ok() ? "" : ErrorStatusFor(a.result.status()));
+    }
+    if (options_.on_lookups_settled) {
+      told.clear();
+      for (size_t i = 0; i < batch.size(); ++i) {
+        told.push_back({&batch[i].observable, &batch[i].result, errors[i]});
       }
-      table_.Complete(a.observable.type, a.observable.value, a.result, error_text);
+      options_.on_lookups_settled(told);
+    } else if (options_.on_lookup_settled) {
+      for (size_t i = 0; i < batch.size(); ++i) {
+        options_.on_lookup_settled(batch[i].observable, batch[i].result, errors[i]);
+      }
+    }
+    for (size_t i = 0; i < batch.size(); ++i) {
+      table_.Complete(batch[i].observable.type, batch[i].observable.value, batch[i].result,
+                      errors[i]);
     }
     {
       absl::MutexLock lock(&mu_);

@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "engine/byte_io.h"
 #include "engine/extract.h"
 #include "engine/run_stats.h"
@@ -41,12 +42,20 @@ struct PipelineOptions {
   std::string input_name = "<input>";            // in error messages
   // Set (e.g. by a signal handler) to stop: the run ends with Cancelled, its journal intact.
   const std::atomic<bool>* stop_requested = nullptr;
-  // Told of each lookup the source settled (not of cache hits), from the completing thread,
-  // before the rows that wait for it are released. `error_text` is "error:<code>" on failure.
-  // Used to journal settled lookups. Must be thread-safe.
+  // Told of each lookup the source settled (not of cache hits), from the pipeline's settle
+  // thread, before the rows that wait for it are released. `error_text` is "error:<code>" on
+  // failure. Used to journal settled lookups. Must be thread-safe.
   std::function<void(const schema::Observable&, const absl::StatusOr<schema::VerdictResult>&,
                      absl::string_view error_text)>
       on_lookup_settled;
+  // The same for the lookups the settle thread settles together, in one call (e.g. one journal
+  // write for them all); when set, on_lookup_settled is not called.
+  struct SettledLookup {
+    const schema::Observable* observable;
+    const absl::StatusOr<schema::VerdictResult>* result;
+    absl::string_view error_text;
+  };
+  std::function<void(absl::Span<const SettledLookup>)> on_lookups_settled;
   // Live counters (rows, bytes, cache hits, lookups sent/settled, statuses, latency) for the
   // progress line and the summaries; may be null.
   RunStats* stats = nullptr;

@@ -290,12 +290,17 @@ int RunEnrich(const RunFlags& flags) {
                    static_cast<unsigned long long>(journal->load().entries),
                    journal_path.c_str());
     }
-    options.on_lookup_settled = [&journal](const schema::Observable& o,
-                                           const absl::StatusOr<schema::VerdictResult>& r,
-                                           absl::string_view error_text) {
-      // A failed append loses crash safety only; the run goes on (journal.h).
-      (void)journal->Append({o, ToOutcome(r, error_text), absl::Now()});
-    };
+    options.on_lookups_settled =
+        [&journal](absl::Span<const engine::PipelineOptions::SettledLookup> settled) {
+          std::vector<engine::JournalEntry> entries;
+          entries.reserve(settled.size());
+          const absl::Time now = absl::Now();
+          for (const auto& s : settled) {
+            entries.push_back({*s.observable, ToOutcome(*s.result, s.error_text), now});
+          }
+          // A failed append loses crash safety only; the run goes on (journal.h).
+          (void)journal->AppendBatch(entries);
+        };
   }
 
   if (flags.output != "-") {
