@@ -36,23 +36,8 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # ---- ctia-sim, synthetic mode ----
-"$sim" --port 0 --no-demo --synthetic 100 --threads "$threads" >"$tmp/sim.out" 2>"$tmp/sim.err" &
-sim_pid=$!
-for _ in $(seq 100); do grep -q listening "$tmp/sim.out" && break; sleep 0.05; done
-sim_url=$(grep -o 'http://[^ ]*' "$tmp/sim.out")
-token=$(curl -sf -u client:secret -d grant_type=client_credentials "$sim_url/iroh/oauth2/token" |
-  python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')
-auth="Authorization: Bearer $token"
-observable="ip:198.51.100.23"
-path="/ctia/ip/198.51.100.23/verdict"
-
-# Verify before timing: the answer is the documented synthetic verdict.
-got=$(curl -sf -H "$auth" "$sim_url$path")
-want=$("$sim" --synthetic 100 --public-base "$sim_url" --print-synthetic "$observable")
-if [[ "$got" != "$want" ]]; then
-  echo "sim_vs_nginx: ctia-sim answered $got, expected $want" >&2
-  exit 1
-fi
+source "$here/synthetic_sim.sh"
+start_synthetic_sim "$sim" "$threads" "$tmp" sim_vs_nginx
 
 # ---- nginx with the same body ----
 nginx_port=$(free_port)

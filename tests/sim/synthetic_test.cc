@@ -8,6 +8,7 @@
 #include "schema/json_codec.h"
 #include "schema/time_format.h"
 #include "tests/sim/router_fixture.h"
+#include "tools/sim/router.h"
 #include "tools/sim/sim_server.h"
 
 namespace enrich::sim {
@@ -91,6 +92,30 @@ TEST_F(SyntheticRouteTest, ZeroPercentMeansNoVerdicts) {
   options_.synthetic_percent = 0;
   Rebuild();
   EXPECT_EQ(Get("/ctia/ip/203.0.113.77/verdict", Bearer()).status, 404);
+}
+
+TEST(SyntheticTest, FastVerdictEncodingIsByteForByteTheSchemaOne) {
+  for (int i = 0; i < 500; ++i) {
+    const std::string value = absl::StrCat("Host-", i, ".example");
+    std::optional<schema::Verdict> v = SyntheticVerdict("domain", value, 100, "http://sim:1");
+    ASSERT_TRUE(v.has_value());
+    EXPECT_EQ(EncodeVerdictFast(*v), schema::EncodeVerdict(*v)) << value;
+  }
+  // Strings that need escaping and other valid times take the general encoder.
+  for (const std::string& value : {std::string("a\"b"), std::string("back\\slash"),
+                                  std::string("tab\there"), std::string("caf\xc3\xa9"),
+                                  std::string("nul\0x", 5)}) {
+    std::optional<schema::Verdict> v = SyntheticVerdict("domain", value, 100, "");
+    ASSERT_TRUE(v.has_value());
+    EXPECT_EQ(EncodeVerdictFast(*v), schema::EncodeVerdict(*v));
+  }
+  std::optional<schema::Verdict> v = SyntheticVerdict("ip", "1.2.3.4", 100, "http://sim:1");
+  ASSERT_TRUE(v.has_value());
+  v->valid_time.start_time = absl::FromUnixSeconds(1700000000);
+  EXPECT_EQ(EncodeVerdictFast(*v), schema::EncodeVerdict(*v));
+  v->valid_time.end_time = absl::FromUnixSeconds(1800000000);
+  EXPECT_EQ(EncodeVerdictFast(*v), schema::EncodeVerdict(*v));
+  EXPECT_NE(EncodeVerdictFast(*v).find("\"end_time\":\"2027-01-15"), std::string::npos);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <optional>
 #include <variant>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -31,6 +32,8 @@ namespace enrich::sim {
 namespace {
 
 using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+// The segments of a request path; inline for every route, so routing allocates nothing.
+using Segments = absl::InlinedVector<absl::string_view, 8>;
 
 constexpr absl::string_view kJson = "application/json;charset=utf-8";
 constexpr absl::string_view kHtml = "text/html;charset=utf-8";
@@ -77,6 +80,43 @@ SimResponse Json(int status, std::string body) {
   r.body = std::move(body);
   return r;
 }
+
+// True when JSON string escaping leaves `s` unchanged: printable ASCII without '"' or '\\'.
+bool JsonPlain(absl::string_view s) {
+  for (char c : s) {
+    if (c < 0x20 || c > 0x7e || c == '"' || c == '\\') return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+// schema::EncodeVerdict(v), written straight into one string without a JSON writer when every
+// string needs no escaping and the valid time is the synthetic one (2020-01-01 to the end of
+// time), the common answer of --synthetic; otherwise schema::EncodeVerdict itself.
+std::string EncodeVerdictFast(const schema::Verdict& v) {
+  static const absl::Time kSyntheticStart = absl::FromUnixSeconds(1577836800);
+  static const std::string kStartText = schema::FormatIsoTime(kSyntheticStart);
+  static const std::string kEndText = schema::FormatIsoTime(schema::EndOfTime());
+  const absl::string_view name = schema::DispositionName(v.disposition);
+  if (v.valid_time.start_time != kSyntheticStart ||
+      v.valid_time.end_time != schema::EndOfTime() || !JsonPlain(name) ||
+      !JsonPlain(v.observable.type) || !JsonPlain(v.observable.value) ||
+      !JsonPlain(v.judgement_id)) {
+    return schema::EncodeVerdict(v);
+  }
+  std::string out;
+  out.reserve(200 + v.observable.value.size() + v.judgement_id.size());
+  absl::StrAppend(&out, "{\"type\":\"verdict\",\"disposition\":", static_cast<int>(v.disposition),
+                  ",\"disposition_name\":\"", name, "\",\"observable\":{\"type\":\"",
+                  v.observable.type, "\",\"value\":\"", v.observable.value);
+  absl::StrAppend(&out, "\"},\"judgement_id\":\"", v.judgement_id,
+                  "\",\"valid_time\":{\"start_time\":\"", kStartText, "\",\"end_time\":\"",
+                  kEndText, "\"}}");
+  return out;
+}
+
+namespace {
 
 SimResponse Empty(int status) {
   SimResponse r;
@@ -454,7 +494,7 @@ EndpointCounts Router::CountsByEndpoint() const {
 Router::Endpoint Router::Classify(absl::string_view method, absl::string_view path) {
   if (path == "/iroh/oauth2/token") return Endpoint::kToken;
   if (!absl::ConsumePrefix(&path, "/ctia/")) return Endpoint::kOther;
-  const std::vector<absl::string_view> seg = absl::StrSplit(path, '/');
+  const Segments seg = absl::StrSplit(path, '/');
   if (seg.size() == 1) {
     if (seg[0] == "judgement" && method == "POST") return Endpoint::kJudgementPost;
     if (seg[0] == "bulk") return method == "POST" ? Endpoint::kBulkPost : Endpoint::kBulkGet;
@@ -544,6 +584,7 @@ SimResponse Router::Handle(const SimRequest& request) {
                              : Route(request, path, query);
   if (ctia_headers) {
     // ctia: src/ctia/http/server.clj (nosniff), middleware/version.clj (reference §2.2, §12.3).
+    response.headers.reserve(response.headers.size() + 4);
     response.headers.emplace_back("X-Content-Type-Options", "nosniff");
     response.headers.emplace_back("X-Ctia-Version", std::string(kCtiaVersion));
     response.headers.emplace_back("X-Ctia-Config", std::string(kCtiaConfig));
@@ -678,7 +719,7 @@ SimResponse Router::HandleToken(const SimRequest& request) {
 
 SimResponse Router::HandleCtia(const SimRequest& request, absl::string_view path,
                                absl::string_view query) {
-  const std::vector<absl::string_view> seg = absl::StrSplit(path.substr(1), '/');
+  const Segments seg = absl::StrSplit(path.substr(1), '/');
   const absl::string_view method = request.method;
 
   if (seg.size() == 2 && seg[1] == "version") {
@@ -751,7 +792,7 @@ SimResponse Router::HandleCtia(const SimRequest& request, absl::string_view path
 }
 
 SimResponse Router::DispatchCtia(const Identity& who, const SimRequest& request,
-                                 const std::vector<absl::string_view>& seg,
+                                 absl::Span<const absl::string_view> seg,
                                  absl::string_view query) {
   const absl::string_view method = request.method;
   const bool verdict_route = seg.size() == 4 && seg[3] == "verdict" && method == "GET";
@@ -841,7 +882,7 @@ SimResponse Router::HandleVerdict(const Identity& who, absl::string_view raw_typ
   if (!verdict.has_value()) {
     return Json(404, StringObject({{"message", schema::kNoVerdictMessage}}));
   }
-  return Json(200, schema::EncodeVerdict(*verdict));
+  return Json(200, EncodeVerdictFast(*verdict));
 }
 
 // ---- GET /ctia/{type}/{value}/judgements (reference §4) ------------------------------------

@@ -12,9 +12,11 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "absl/synchronization/mutex.h"
 #include "rapidjson/document.h"
 #include "schema/judgement.h"
+#include "schema/verdict.h"
 #include "tools/sim/access_control.h"
 #include "tools/sim/fault_injector.h"
 #include "tools/sim/graphql_subset.h"
@@ -55,6 +57,9 @@ struct SimResponse {
   // First value of header `name` (case-insensitive), empty when absent.
   std::string Header(absl::string_view name) const;
 };
+
+// schema::EncodeVerdict(v), byte for byte; faster for the usual synthetic verdict.
+std::string EncodeVerdictFast(const schema::Verdict& v);
 
 // ctia-sim's request → response logic (reference/ctia-api.md §12), sans I/O: the server shell
 // parses HTTP and calls Handle(); tests call Handle() directly.
@@ -142,7 +147,7 @@ class Router {
   // /__test__/faults, clock, reset, load, counters, visibility, tokens (reference §12.6).
   SimResponse HandleTestApi(const SimRequest& request, absl::string_view path);
   SimResponse DispatchCtia(const Identity& who, const SimRequest& request,
-                           const std::vector<absl::string_view>& seg, absl::string_view query);
+                           absl::Span<const absl::string_view> seg, absl::string_view query);
   SimResponse HandleGraphql(const Identity& who, const SimRequest& request);
   SimResponse HandleBulkGet(const Identity& who, absl::string_view query);
   SimResponse HandleToken(const SimRequest& request);

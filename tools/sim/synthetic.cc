@@ -1,7 +1,6 @@
 // ctia-sim --synthetic: verdicts computed from a hash of the observable, no storage. The
 // formula is the contract documented at SyntheticVerdict() in sim_server.h.
 
-#include <cstdio>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -35,12 +34,27 @@ std::optional<schema::Verdict> SyntheticVerdict(absl::string_view type, absl::st
   v.disposition_name = std::string(schema::DispositionName(v.disposition));
   v.observable.type = std::string(type);
   v.observable.value = absl::AsciiStrToLower(value);
-  char uuid[40];
-  std::snprintf(uuid, sizeof(uuid), "%08x-%04x-4%03x-a%03x-%012llx",
-                static_cast<unsigned>(h >> 32), static_cast<unsigned>((h >> 16) & 0xffff),
-                static_cast<unsigned>(h & 0xfff), static_cast<unsigned>(g >> 52),
-                static_cast<unsigned long long>(g & 0xffffffffffffULL));
-  v.judgement_id = absl::StrCat(public_base, "/ctia/judgement/judgement-", uuid);
+  // "%08x-%04x-4%03x-a%03x-%012llx" of h >> 32, (h >> 16) & 0xffff, h & 0xfff, g >> 52 and
+  // g & 0xffffffffffff, written without printf (this runs once per synthetic answer).
+  char uuid[36];
+  char* p = uuid;
+  auto hex = [&p](uint64_t x, int digits) {
+    for (int i = digits - 1; i >= 0; --i) p[i] = "0123456789abcdef"[(x >> (4 * (digits - 1 - i))) & 0xf];
+    p += digits;
+  };
+  hex(h >> 32, 8);
+  *p++ = '-';
+  hex((h >> 16) & 0xffff, 4);
+  *p++ = '-';
+  *p++ = '4';
+  hex(h & 0xfff, 3);
+  *p++ = '-';
+  *p++ = 'a';
+  hex(g >> 52, 3);
+  *p++ = '-';
+  hex(g & 0xffffffffffffULL, 12);
+  v.judgement_id = absl::StrCat(public_base, "/ctia/judgement/judgement-",
+                                absl::string_view(uuid, static_cast<size_t>(p - uuid)));
   static const absl::Time kStart = absl::FromUnixSeconds(1577836800);  // 2020-01-01T00:00:00Z
   v.valid_time.start_time = kStart;
   v.valid_time.end_time = schema::EndOfTime();
