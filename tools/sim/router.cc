@@ -263,6 +263,7 @@ std::string NotInSet(const std::vector<absl::string_view>& allowed, absl::string
 // Ring's percent-decode leaves malformed escapes as they are; ours rejects them, so fall back
 // to the raw text in that case (reference §1.3: decoding is percent-decoding only, `+` stays).
 std::string DecodeSegment(absl::string_view raw) {
+  if (raw.find('%') == absl::string_view::npos) return std::string(raw);  // the common case
   absl::StatusOr<std::string> decoded = schema::PercentDecode(raw);
   return decoded.ok() ? *std::move(decoded) : std::string(raw);
 }
@@ -288,7 +289,8 @@ Params ParseForm(absl::string_view text) {
 
 // compojure/clout match a `:param` with [^/,;?]+ on the raw path (reference §1.3).
 bool IsRouteSegment(absl::string_view s) {
-  return !s.empty() && s.find_first_of(",;") == absl::string_view::npos;
+  return !s.empty() && s.find(',') == absl::string_view::npos &&
+         s.find(';') == absl::string_view::npos;
 }
 
 std::string ShortIdOf(absl::string_view id) {
