@@ -79,7 +79,7 @@ for round in $(seq "$rounds"); do
   echo "round $round: nginx $nginx_rps requests/s, ctia-sim $sim_rps requests/s, ratio $ratio"
 done
 # Still right after the run.
-[[ "$(curl -sf -H "$auth" "$sim_url$path")" == "$want" ]] || { echo "sim_vs_nginx: wrong answer after the run" >&2; exit 1; }
+[[ "$(curl -sf -H "$auth" "$sim_url$path")" == "$got" ]] || { echo "sim_vs_nginx: wrong answer after the run" >&2; exit 1; }
 sim_rss=$(awk '/VmHWM/ {print $2, $3}' "/proc/$sim_pid/status")
 
 median=$(python3 -c "import statistics, sys; print(f'{statistics.median(map(float, sys.argv[1:])):.2f}')" "${ratios[@]}")
