@@ -3,6 +3,7 @@
 // and the request counts the simulator saw.
 
 #include "schema/json_codec.h"
+#include "tests/fakes/test_pki.h"
 #include "schema/time_format.h"
 #include "tools/sim/sim_server.h"
 #include "transport/connection_pool.h"
@@ -52,8 +53,10 @@ class ClientRig {
       : io_(1) {
     auto url = transport::ParseUrl(sim.base_url());
     pool_ = std::make_unique<transport::ConnectionPool>(io_.executor(), *url, pool_options);
-    token_pool_ =
-        std::make_unique<transport::ConnectionPool>(io_.executor(), *url, transport::PoolOptions{});
+    transport::PoolOptions token_pool_options;
+    token_pool_options.tls = pool_options.tls;
+    token_pool_ = std::make_unique<transport::ConnectionPool>(io_.executor(), *url,
+                                                              token_pool_options);
     std::vector<transport::CredentialLane> lanes;
     for (const Credential& c : credentials) {
       tokens_.push_back(std::make_unique<transport::OAuthTokenSource>(
@@ -261,9 +264,10 @@ struct CliResult {
   std::string output;
 };
 
-CliResult RunCli(const std::string& args) {
+// Runs `binary args`, stdout and stderr together.
+CliResult RunBinary(const std::string& binary, const std::string& args) {
   CliResult r;
-  const std::string cmd = std::string(CTIA_ENRICH_BIN) + " " + args + " 2>&1";
+  const std::string cmd = binary + " " + args + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   if (p == nullptr) return r;
   char buf[4096];
@@ -273,6 +277,8 @@ CliResult RunCli(const std::string& args) {
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
 }
+
+CliResult RunCli(const std::string& args) { return RunBinary(CTIA_ENRICH_BIN, args); }
 
 std::string ReadFile(const std::filesystem::path& path) {
   std::ifstream f(path, std::ios::binary);
@@ -708,6 +714,144 @@ TEST(TransportSimTest, JudgementsFollowsXNextAcrossPages) {
   auto none = list({"ip", "10.1.1.1"}, 100);
   ASSERT_TRUE(none.ok()) << none.status();
   EXPECT_TRUE(none->empty());
+}
+
+// ---- HTTPS: ctia-sim with a certificate from a CA made in the test --------------------
+
+class TlsSimTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<testing::TestPki> pki = testing::MakeTestPki({"localhost"}, {"127.0.0.1"});
+    ASSERT_TRUE(pki.ok()) << pki.status();
+    pki_ = *pki;
+    ca_file_ = testing::WriteTempFile("tls_sim_ca.pem", pki_.ca_cert_pem);
+    sim::SimOptions options;
+    options.tls_cert_pem = pki_.server_cert_pem;
+    options.tls_key_pem = pki_.server_key_pem;
+    sim_ = std::make_unique<sim::SimServer>(options);
+    ASSERT_TRUE(sim_->Start().ok());
+  }
+
+  testing::TestPki pki_;
+  std::string ca_file_;
+  std::unique_ptr<sim::SimServer> sim_;
+};
+
+TEST_F(TlsSimTest, ClientTrustingTheCaGetsTokensAndVerdicts) {
+  ASSERT_EQ(sim_->base_url(), absl::StrCat("https://127.0.0.1:", sim_->port()));
+  const SeededSet set = SeedDomains(*sim_, "tls", 60);
+  transport::PoolOptions pool_options;
+  pool_options.connections = 4;
+  pool_options.tls.ca_file = ca_file_;
+  transport::CtiaClientOptions client_options;
+  client_options.batch_size = 1;
+  ClientRig rig(*sim_, client_options, {{"client", "secret", "default"}}, pool_options);
+  const std::vector<VerdictOr> results = rig.LookupAll(set.asked);
+  ASSERT_EQ(results.size(), set.asked.size());
+  for (size_t i = 0; i < results.size(); ++i) {
+    EXPECT_EQ(Outcome(results[i]), set.expected[i]) << set.asked[i].value << ": "
+                                                    << Describe(results[i]);
+  }
+  EXPECT_EQ(rig.token_requests(), 1u);
+  EXPECT_EQ(EndpointStatus(sim_->CountsByEndpoint(), "token", 200), 1u);
+  EXPECT_EQ(EndpointTotal(sim_->CountsByEndpoint(), "verdict"), set.asked.size());
+}
+
+TEST_F(TlsSimTest, ClientWithoutTheCaFailsWithCertificateVerifyFailed) {
+  const SeededSet set = SeedDomains(*sim_, "untrusted", 3);
+  transport::CtiaClientOptions client_options;
+  client_options.batch_size = 1;
+  ClientRig rig(*sim_, client_options);  // system CA store: does not know the test CA
+  const std::vector<VerdictOr> results = rig.LookupAll(set.asked);
+  for (const VerdictOr& r : results) {
+    ASSERT_FALSE(r.ok()) << Describe(r);
+    EXPECT_THAT(std::string(r.status().message()), HasSubstr("certificate verify failed"));
+  }
+  // The handshake failed: nothing reached the HTTP layer.
+  EXPECT_EQ(sim_->Counters().total, 0u);
+}
+
+TEST_F(TlsSimTest, RunEnrichesOverHttpsWithCaFileAndFailsClearlyWithoutIt) {
+  const SeededSet set = SeedDomains(*sim_, "cli-tls", 6);
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() /
+                                    absl::StrCat("ctia-enrich-tls-sim-", getpid());
+  std::filesystem::create_directories(dir);
+  std::string csv = "id,domain\n";
+  for (size_t i = 0; i < set.asked.size(); ++i) {
+    absl::StrAppend(&csv, i, ",", set.asked[i].value, "\n");
+  }
+  std::ofstream(dir / "in.csv", std::ios::binary) << csv;
+  setenv("CTIA_CLIENT_ID", "client", 1);
+  setenv("CTIA_CLIENT_SECRET", "secret", 1);
+  const std::string common =
+      absl::StrCat("run -i ", (dir / "in.csv").string(), " --column domain --endpoint ",
+                   sim_->base_url(), " --token-url ", sim_->base_url(),
+                   "/iroh/oauth2/token --batch-size 1");
+
+  CliResult ok = RunCli(absl::StrCat(common, " -o ", (dir / "out.csv").string(), " --ca-file ",
+                                     ca_file_));
+  ASSERT_EQ(ok.exit_code, 0) << ok.output;
+  const std::string rows = ReadFile(dir / "out.csv");
+  // SeedDomains: i % 3 != 0 has disposition 1 + i % 5 (1 Clean, 2 Malicious, 3 Suspicious).
+  EXPECT_THAT(rows, HasSubstr("cli-tls-0.example.test,,,,,no_verdict"));
+  EXPECT_THAT(rows, HasSubstr("cli-tls-1.example.test,2,Malicious,"));
+  EXPECT_THAT(rows, HasSubstr("cli-tls-2.example.test,3,Suspicious,"));
+  EXPECT_THAT(rows, HasSubstr("cli-tls-3.example.test,,,,,no_verdict"));
+  EXPECT_THAT(rows, HasSubstr("cli-tls-5.example.test,1,Clean,"));
+  EXPECT_EQ(EndpointTotal(sim_->CountsByEndpoint(), "verdict"), 6u);
+
+  CliResult refused = RunCli(absl::StrCat(common, " -o ", (dir / "refused.csv").string()));
+  EXPECT_NE(refused.exit_code, 0) << refused.output;
+  EXPECT_THAT(refused.output, HasSubstr("certificate verify failed"));
+  EXPECT_EQ(EndpointTotal(sim_->CountsByEndpoint(), "verdict"), 6u);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(TlsSimConfigTest, MismatchedKeyOrBadPemIsRefusedAtStart) {
+  absl::StatusOr<testing::TestPki> a = testing::MakeTestPki({"localhost"}, {"127.0.0.1"});
+  absl::StatusOr<testing::TestPki> b = testing::MakeTestPki({"localhost"}, {"127.0.0.1"});
+  ASSERT_TRUE(a.ok() && b.ok());
+  sim::SimOptions mismatched;
+  mismatched.tls_cert_pem = a->server_cert_pem;
+  mismatched.tls_key_pem = b->server_key_pem;
+  absl::StatusOr<uint16_t> started = sim::SimServer(mismatched).Start();
+  ASSERT_FALSE(started.ok());
+  EXPECT_THAT(std::string(started.status().message()),
+              HasSubstr("private key does not match the certificate"));
+
+  EXPECT_THAT(std::string(sim::CheckTlsCredentials("not pem", a->server_key_pem).message()),
+              HasSubstr("certificate chain: "));
+  EXPECT_THAT(std::string(sim::CheckTlsCredentials(a->server_cert_pem, "not pem").message()),
+              HasSubstr("private key: "));
+  EXPECT_TRUE(sim::CheckTlsCredentials(a->server_cert_pem, a->server_key_pem).ok());
+}
+
+// ctia-sim --tls-cert/--tls-key: errors name the file; exit code 2 before listening.
+TEST(TlsSimConfigTest, CtiaSimNamesTheUnreadableOrMismatchedFile) {
+  absl::StatusOr<testing::TestPki> a = testing::MakeTestPki({"localhost"}, {"127.0.0.1"});
+  absl::StatusOr<testing::TestPki> b = testing::MakeTestPki({"localhost"}, {"127.0.0.1"});
+  ASSERT_TRUE(a.ok() && b.ok());
+  const std::string cert = testing::WriteTempFile("sim_tls_cert.pem", a->server_cert_pem);
+  const std::string other_key = testing::WriteTempFile("sim_tls_other_key.pem",
+                                                       b->server_key_pem);
+  auto run_sim = [](const std::string& args) {
+    return RunBinary(CTIA_SIM_BIN, "--port 0 " + args);
+  };
+  const std::string missing = cert + ".missing";
+  CliResult unreadable = run_sim(absl::StrCat("--tls-cert ", missing, " --tls-key ", other_key));
+  EXPECT_EQ(unreadable.exit_code, 2) << unreadable.output;
+  EXPECT_THAT(unreadable.output, HasSubstr("--tls-cert " + missing + ": cannot read the file"));
+
+  CliResult mismatch = run_sim(absl::StrCat("--tls-cert ", cert, " --tls-key ", other_key));
+  EXPECT_EQ(mismatch.exit_code, 2) << mismatch.output;
+  EXPECT_THAT(mismatch.output, HasSubstr(absl::StrCat("--tls-key ", other_key, " and --tls-cert ",
+                                                      cert,
+                                                      ": private key does not match the "
+                                                      "certificate")));
+
+  CliResult half = run_sim(absl::StrCat("--tls-cert ", cert));
+  EXPECT_EQ(half.exit_code, 2) << half.output;
+  EXPECT_THAT(half.output, HasSubstr("--tls-cert and --tls-key must be given together"));
 }
 
 }  // namespace

@@ -64,8 +64,8 @@ int Run(int argc, char** argv) {
       "POST /ctia/judgement; GET|DELETE /ctia/judgement/{id}; POST /ctia/judgement/{id}/expire; "
       "POST /ctia/bulk; GET /ctia/bulk?judgements=ID...; POST /ctia/graphql (subset: aliased "
       "observable(type:, value:) { verdict { ... } }); GET /ctia/status; GET /ctia/version.\n"
-      "Once listening it prints one line, 'ctia-sim listening on http://HOST:PORT', and runs "
-      "until SIGINT or SIGTERM.\n"
+      "Once listening it prints one line, 'ctia-sim listening on http://HOST:PORT' "
+      "(https:// with --tls-cert), and runs until SIGINT or SIGTERM.\n"
       "Every option can also be set in a TOML file given with --config (see "
       "configs/sim-local.toml); options given on the command line override the file."};
   app.add_option("--config", config_flag,
@@ -93,6 +93,13 @@ int Run(int argc, char** argv) {
   app.add_flag("--no-demo", no_demo,
                "Start without the built-in demo judgements (about 40 on example domains, "
                "documentation IP ranges, URLs and hashes)");
+  app.add_option("--tls-cert", settings.tls_cert_file,
+                 "Serve HTTPS with this PEM certificate chain (server certificate first, then "
+                 "intermediates); needs --tls-key. Clients trust it through its CA, e.g. "
+                 "ctia-enrich --ca-file CA.pem. Default: plain HTTP");
+  app.add_option("--tls-key", settings.tls_key_file,
+                 "PEM private key of the --tls-cert certificate; a key that does not match it "
+                 "is an error naming both files");
   app.add_option("--public-base", options.public_base,
                  "Base URL of long judgement ids, e.g. https://private.intel.amp.cisco.com:443 "
                  "(default: http://BIND:PORT)");

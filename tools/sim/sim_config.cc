@@ -11,6 +11,7 @@
 
 #include <toml++/toml.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -158,6 +159,13 @@ class ConfigReader {
   }
 
   const std::string& path() const { return path_; }
+  // A path given in the file, relative to the file's folder, so a config and the files it
+  // names travel together.
+  std::string Relative(const std::string& given) const {
+    std::filesystem::path p(given);
+    if (p.is_relative()) p = std::filesystem::path(path_).parent_path() / p;
+    return p.string();
+  }
 
  private:
   std::string path_;
@@ -166,7 +174,7 @@ class ConfigReader {
 absl::Status ReadServer(const ConfigReader& r, const toml::table& t, SimSettings& s) {
   ENRICH_RETURN_IF_ERROR(r.OnlyKnownKeys(t, "server.", {"bind", "port", "threads", "public_base",
                                                   "header_limit", "body_limit",
-                                                  "idle_timeout"}));
+                                                  "idle_timeout", "tls_cert", "tls_key"}));
   std::optional<std::string> text;
   std::optional<int64_t> n;
   ENRICH_RETURN_IF_ERROR(r.String(t, "server", "bind", text));
@@ -183,6 +191,10 @@ absl::Status ReadServer(const ConfigReader& r, const toml::table& t, SimSettings
   if (n) s.options.body_limit = static_cast<size_t>(*std::exchange(n, std::nullopt));
   ENRICH_RETURN_IF_ERROR(r.Int(t, "server", "idle_timeout", 1, 86400, n));
   if (n) s.idle_timeout_seconds = static_cast<int>(*n);
+  ENRICH_RETURN_IF_ERROR(r.String(t, "server", "tls_cert", text));
+  if (text) s.tls_cert_file = r.Relative(*std::exchange(text, std::nullopt));
+  ENRICH_RETURN_IF_ERROR(r.String(t, "server", "tls_key", text));
+  if (text) s.tls_key_file = r.Relative(*text);
   return absl::OkStatus();
 }
 
@@ -242,12 +254,7 @@ absl::Status ReadData(const ConfigReader& r, const toml::table& t, SimSettings& 
   std::optional<int64_t> n;
   std::optional<bool> flag;
   ENRICH_RETURN_IF_ERROR(r.String(t, "data", "seed", text));
-  if (text) {
-    // Relative to the config file, so a config and its seed travel together.
-    std::filesystem::path seed(*text);
-    if (seed.is_relative()) seed = std::filesystem::path(r.path()).parent_path() / seed;
-    s.seed_file = seed.string();
-  }
+  if (text) s.seed_file = r.Relative(*text);
   ENRICH_RETURN_IF_ERROR(r.Bool(t, "data", "demo", flag));
   if (flag) s.no_demo = !*flag;
   ENRICH_RETURN_IF_ERROR(r.Int(t, "data", "bulk_max", 1, 10000000, n));
@@ -363,6 +370,41 @@ std::string QuotedList(const std::vector<std::string>& items) {
 
 }  // namespace
 
+namespace {
+
+absl::StatusOr<std::string> ReadPemFile(absl::string_view flag, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  if (in) text << in.rdbuf();
+  if (!in || in.bad()) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, " ", path, ": cannot read the file"));
+  }
+  return text.str();
+}
+
+// Reads --tls-cert and --tls-key into `options` and checks that they belong together.
+absl::Status ReadTlsFiles(const SimSettings& settings, SimOptions& options) {
+  const std::string& cert = settings.tls_cert_file;
+  const std::string& key = settings.tls_key_file;
+  if (cert.empty() && key.empty()) return absl::OkStatus();
+  if (cert.empty() || key.empty()) {
+    return absl::InvalidArgumentError("--tls-cert and --tls-key must be given together");
+  }
+  ENRICH_ASSIGN_OR_RETURN(options.tls_cert_pem, ReadPemFile("--tls-cert", cert));
+  ENRICH_ASSIGN_OR_RETURN(options.tls_key_pem, ReadPemFile("--tls-key", key));
+  absl::Status checked = CheckTlsCredentials(options.tls_cert_pem, options.tls_key_pem);
+  if (checked.ok()) return checked;
+  const absl::string_view message = checked.message();
+  const std::string files = absl::StartsWith(message, "certificate chain")
+                                ? absl::StrCat("--tls-cert ", cert)
+                            : absl::StartsWith(message, "private key does not match")
+                                ? absl::StrCat("--tls-key ", key, " and --tls-cert ", cert)
+                                : absl::StrCat("--tls-key ", key);
+  return absl::InvalidArgumentError(absl::StrCat(files, ": ", message));
+}
+
+}  // namespace
+
 std::string FormatSimSettings(const SimSettings& settings) {
   const SimOptions& o = settings.options;
   std::string out;
@@ -370,6 +412,12 @@ std::string FormatSimSettings(const SimSettings& settings) {
                   "\nthreads = ", o.threads, "\npublic_base = ", Quoted(o.public_base),
                   "\nheader_limit = ", o.header_limit, "\nbody_limit = ", o.body_limit,
                   "\nidle_timeout = ", settings.idle_timeout_seconds, "\n");
+  if (!settings.tls_cert_file.empty()) {
+    absl::StrAppend(&out, "tls_cert = ", Quoted(settings.tls_cert_file), "\n");
+  }
+  if (!settings.tls_key_file.empty()) {
+    absl::StrAppend(&out, "tls_key = ", Quoted(settings.tls_key_file), "\n");
+  }
   absl::StrAppend(&out, "\n[auth]\ntoken_ttl = ", settings.token_ttl_seconds, "\n");
   std::vector<SimClient> clients = o.clients;
   if (!settings.client_flags.empty()) {
@@ -448,6 +496,7 @@ absl::StatusOr<SimOptions> FinishSimOptions(const SimSettings& settings) {
   options.green_visible_to_everyone = settings.visibility == "everyone";
   options.token_ttl = absl::Seconds(settings.token_ttl_seconds);
   options.idle_timeout = absl::Seconds(settings.idle_timeout_seconds);
+  ENRICH_RETURN_IF_ERROR(ReadTlsFiles(settings, options));
   return options;
 }
 

@@ -23,12 +23,16 @@ struct SimSettings {
   std::vector<std::string> rate_limit_customs;  // "ORG=N"
   std::string visibility = "everyone";          // or "group"
   int idle_timeout_seconds = 30;
+  // --tls-cert FILE / --tls-key FILE: PEM files read by FinishSimOptions; both empty = HTTP.
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 // Reads the TOML file at `path` into `settings`; keys absent from the file keep their values.
 //
 // Layout (every key optional; configs/sim-local.toml lists them all with comments):
-//   [server]     bind, port, threads, public_base, header_limit, body_limit, idle_timeout
+//   [server]     bind, port, threads, public_base, header_limit, body_limit, idle_timeout,
+//                tls_cert, tls_key (relative to the file's folder)
 //   [auth]       token_ttl, [[auth.clients]] {id, secret, org, login, scopes}
 //   [data]       seed (relative to the file's folder), demo, bulk_max, synthetic, visibility
 //   [rate_limit] limit ("N/WINDOW"), orgs {ORG = N}, unlimited_clients, header, remaining
@@ -39,7 +43,8 @@ struct SimSettings {
 absl::Status LoadSimConfig(const std::string& path, SimSettings& settings);
 
 // Turns the string-valued settings (client flags, rate limit, per-org limits, token ttl,
-// visibility, idle timeout) into `settings.options`. Errors name the flag.
+// visibility, idle timeout, TLS files) into `settings.options`. Errors name the flag, and for
+// TLS the file: unreadable, not PEM, or a key that does not match the certificate.
 absl::StatusOr<SimOptions> FinishSimOptions(const SimSettings& settings);
 
 // The effective settings as a TOML document LoadSimConfig reads back (ctia-sim

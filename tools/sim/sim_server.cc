@@ -5,6 +5,7 @@
 #include <iostream>
 #include <optional>
 #include <thread>
+#include <type_traits>
 #include <utility>
 
 #include <boost/asio/dispatch.hpp>
@@ -15,6 +16,8 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <openssl/ssl.h>
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
@@ -38,16 +41,54 @@ std::chrono::steady_clock::duration ToChrono(absl::Duration d) {
       absl::ToChronoMilliseconds(d));
 }
 
+using PlainStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+// The server's TLS context from PEM text (see CheckTlsCredentials).
+absl::StatusOr<std::unique_ptr<net::ssl::context>> MakeTlsContext(const std::string& cert_pem,
+                                                                  const std::string& key_pem) {
+  auto context = std::make_unique<net::ssl::context>(net::ssl::context::tls_server);
+  context->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                       net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
+                       net::ssl::context::no_tlsv1_1);
+  beast::error_code ec;
+  context->use_certificate_chain(net::buffer(cert_pem), ec);
+  if (ec) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "certificate chain: cannot load PEM certificates (OpenSSL: ", ec.message(), ")"));
+  }
+  context->use_private_key(net::buffer(key_pem), net::ssl::context::pem, ec);
+  if (ec && absl::StrContains(ec.message(), "mismatch")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("private key does not match the certificate: ", ec.message()));
+  }
+  if (ec) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("private key: cannot load a PEM private key (OpenSSL: ", ec.message(), ")"));
+  }
+  if (SSL_CTX_check_private_key(context->native_handle()) != 1) {
+    return absl::InvalidArgumentError("private key does not match the certificate");
+  }
+  return context;
+}
+
 // One HTTP/1.1 connection: read a request, let the Router answer, write, repeat while the
-// client keeps the connection alive. All steps run on the session's io_context (one thread).
+// client keeps the connection alive. `Stream` is PlainStream or TlsStream; a TLS session
+// first completes the server handshake within `tls_handshake_timeout` (a stream deadline).
+// All steps run on the session's io_context (one thread).
 // Deadlines: waiting for a request (header and body) is bounded by one idle timer per
 // connection, re-armed lazily rather than per request (a per-operation deadline costs a
 // timer insert and cancel on every read); asynchronous writes run under a tcp_stream
 // deadline (STYLE rule 13).
-class Session : public std::enable_shared_from_this<Session> {
+template <class Stream>
+class Session : public std::enable_shared_from_this<Session<Stream>> {
  public:
-  Session(tcp::socket&& socket, Router& router, const SimOptions& options)
-      : stream_(std::move(socket)),
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
+  // `stream_args` construct the Stream: (socket) or (socket, ssl context).
+  template <class... StreamArgs>
+  Session(Router& router, const SimOptions& options, StreamArgs&&... stream_args)
+      : stream_(std::forward<StreamArgs>(stream_args)...),
         timer_(stream_.get_executor()),
         idle_timer_(stream_.get_executor()),
         router_(router),
@@ -55,14 +96,35 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void Run() {
     beast::error_code ignored;
-    stream_.socket().non_blocking(true, ignored);  // DoWriteRaw's direct write must not wait
+    Lowest().socket().non_blocking(true, ignored);  // DoWriteRaw's direct write must not wait
     idle_since_ = std::chrono::steady_clock::now();
     ArmIdleTimer(ToChrono(options_.idle_timeout));
-    net::dispatch(stream_.get_executor(),
-                  beast::bind_front_handler(&Session::DoReadHeader, shared_from_this()));
+    if constexpr (kTls) {
+      net::dispatch(stream_.get_executor(),
+                    beast::bind_front_handler(&Session::DoHandshake, this->shared_from_this()));
+    } else {
+      net::dispatch(stream_.get_executor(),
+                    beast::bind_front_handler(&Session::DoReadHeader, this->shared_from_this()));
+    }
   }
 
  private:
+  using std::enable_shared_from_this<Session<Stream>>::shared_from_this;
+
+  beast::tcp_stream& Lowest() { return beast::get_lowest_layer(stream_); }
+
+  void DoHandshake() {
+    busy_ = true;  // the handshake has its own deadline
+    SetStreamDeadline(ToChrono(options_.tls_handshake_timeout));
+    stream_.async_handshake(net::ssl::stream_base::server,
+                            beast::bind_front_handler(&Session::OnHandshake, shared_from_this()));
+  }
+
+  void OnHandshake(beast::error_code ec) {
+    if (ec) return DoClose();  // the client refused the certificate, timed out or is not TLS
+    DoReadHeader();
+  }
+
   void ArmIdleTimer(std::chrono::steady_clock::duration after) {
     idle_timer_.expires_after(after);
     idle_timer_.async_wait(beast::bind_front_handler(&Session::OnIdleTimer, shared_from_this()));
@@ -71,7 +133,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // Closes the connection once it has waited `idle_timeout` for a request (a stalled partial
   // request included); never while a request is being answered.
   void OnIdleTimer(beast::error_code ec) {
-    if (ec || !stream_.socket().is_open()) return;  // cancelled by DoClose
+    if (ec || !Lowest().socket().is_open()) return;  // cancelled by DoClose
     const auto limit = ToChrono(options_.idle_timeout);
     if (busy_) return ArmIdleTimer(limit);
     const auto idle = std::chrono::steady_clock::now() - idle_since_;
@@ -81,7 +143,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // A write deadline set on the stream applies to every later operation until cleared.
   void SetStreamDeadline(std::chrono::steady_clock::duration d) {
-    stream_.expires_after(d);
+    Lowest().expires_after(d);
     stream_deadline_ = true;
   }
 
@@ -90,7 +152,7 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_->header_limit(static_cast<std::uint32_t>(options_.header_limit));
     parser_->body_limit(options_.body_limit);
     if (stream_deadline_) {
-      stream_.expires_never();
+      Lowest().expires_never();
       stream_deadline_ = false;
     }
     busy_ = false;
@@ -125,7 +187,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void DoReadBody() {
     if (stream_deadline_) {  // the 100 Continue write's; the idle timer bounds the body
-      stream_.expires_never();
+      Lowest().expires_never();
       stream_deadline_ = false;
     }
     http::async_read(stream_, buffer_, *parser_,
@@ -218,8 +280,15 @@ class Session : public std::enable_shared_from_this<Session> {
     // an asynchronous operation and its deadline timer. Only what the kernel did not take
     // goes the asynchronous way, under the write deadline. The socket is non-blocking (Run),
     // so this never waits.
+    // TLS: the bytes must go through the TLS stream, asynchronously.
+    if constexpr (kTls) {
+      SetStreamDeadline(kWriteTimeout);
+      net::async_write(stream_, net::buffer(raw_),
+                       beast::bind_front_handler(&Session::OnWriteRaw, shared_from_this()));
+      return;
+    }
     beast::error_code ec;
-    const size_t sent = stream_.socket().write_some(net::buffer(raw_), ec);
+    const size_t sent = Lowest().socket().write_some(net::buffer(raw_), ec);
     if (ec && ec != net::error::would_block && ec != net::error::try_again) return DoClose();
     const size_t done = ec ? 0 : sent;
     if (done == raw_.size()) return OnWriteRaw({}, done);
@@ -262,14 +331,16 @@ class Session : public std::enable_shared_from_this<Session> {
     DoReadHeader();
   }
 
+  // With TLS too the TCP connection is closed without a close_notify: every answer carries
+  // its length, so the client has what it needs.
   void DoClose() {
     beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream_.socket().close(ignored);
+    Lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
+    Lowest().socket().close(ignored);
     idle_timer_.cancel();  // lets go of the session
   }
 
-  beast::tcp_stream stream_;
+  Stream stream_;
   net::steady_timer timer_;
   net::steady_timer idle_timer_;
   std::chrono::steady_clock::time_point idle_since_;
@@ -288,12 +359,14 @@ class Session : public std::enable_shared_from_this<Session> {
 // Accepts connections; each gets its own strand and Session.
 class Listener : public std::enable_shared_from_this<Listener> {
  public:
+  // `tls`: null for plain HTTP; not owned, outlives the listener.
   Listener(std::vector<std::unique_ptr<net::io_context>>& contexts, tcp::acceptor acceptor,
-           Router& router, const SimOptions& options)
+           Router& router, const SimOptions& options, net::ssl::context* tls)
       : contexts_(contexts),
         acceptor_(std::move(acceptor)),
         router_(router),
-        options_(options) {}
+        options_(options),
+        tls_(tls) {}
 
   void Run() { DoAccept(); }
 
@@ -308,7 +381,11 @@ class Listener : public std::enable_shared_from_this<Listener> {
 
   void OnAccept(beast::error_code ec, tcp::socket socket) {
     if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
-    if (!ec) std::make_shared<Session>(std::move(socket), router_, options_)->Run();
+    if (!ec && tls_ != nullptr) {
+      std::make_shared<Session<TlsStream>>(router_, options_, std::move(socket), *tls_)->Run();
+    } else if (!ec) {
+      std::make_shared<Session<PlainStream>>(router_, options_, std::move(socket))->Run();
+    }
     DoAccept();
   }
 
@@ -317,6 +394,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
   tcp::acceptor acceptor_;
   Router& router_;
   const SimOptions& options_;
+  net::ssl::context* tls_;
 };
 
 std::string HostForUrl(const std::string& bind) {
@@ -333,13 +411,24 @@ class SimServer::Impl {
   explicit Impl(SimOptions options) : options_(std::move(options)), router_(options_, store_) {
     // Until Start() knows the port, long ids use the configured one.
     router_.SetPublicBase(options_.public_base.empty()
-                              ? absl::StrCat("http://", HostForUrl(options_.bind), ":",
+                              ? absl::StrCat(Scheme(), HostForUrl(options_.bind), ":",
                                              options_.port)
                               : options_.public_base);
   }
 
+  const char* Scheme() const {
+    return options_.tls_cert_pem.empty() && options_.tls_key_pem.empty() ? "http://"
+                                                                          : "https://";
+  }
+
   absl::StatusOr<uint16_t> Start() {
     if (!contexts_.empty()) return port_;
+    if (!options_.tls_cert_pem.empty() || !options_.tls_key_pem.empty()) {
+      absl::StatusOr<std::unique_ptr<net::ssl::context>> tls =
+          MakeTlsContext(options_.tls_cert_pem, options_.tls_key_pem);
+      if (!tls.ok()) return tls.status();
+      tls_ = *std::move(tls);
+    }
     const int threads = options_.threads < 1 ? 1 : options_.threads;
     for (int i = 0; i < threads; ++i) {
       contexts_.push_back(std::make_unique<net::io_context>(1));
@@ -351,7 +440,7 @@ class SimServer::Impl {
       contexts_.clear();  // after Listen()'s acceptor is gone: it uses the context's services
       return listening;
     }
-    base_url_ = absl::StrCat("http://", HostForUrl(options_.bind), ":", port_);
+    base_url_ = absl::StrCat(Scheme(), HostForUrl(options_.bind), ":", port_);
     router_.SetPublicBase(options_.public_base.empty() ? base_url_ : options_.public_base);
     for (int i = 0; i < threads; ++i) {
       threads_.emplace_back([this, ioc = contexts_[i].get()] {
@@ -386,7 +475,8 @@ class SimServer::Impl {
     if (acceptor.listen(net::socket_base::max_listen_connections, ec); ec) return fail("listen");
     port_ = acceptor.local_endpoint(ec).port();
     if (ec) return fail("local_endpoint");
-    std::make_shared<Listener>(contexts_, std::move(acceptor), router_, options_)->Run();
+    std::make_shared<Listener>(contexts_, std::move(acceptor), router_, options_, tls_.get())
+        ->Run();
     return absl::OkStatus();
   }
 
@@ -402,6 +492,7 @@ class SimServer::Impl {
   }
 
   SimOptions options_;
+  std::unique_ptr<net::ssl::context> tls_;  // null: plain HTTP; outlives the io contexts
   JudgementStore store_;
   Router router_;
   std::vector<std::unique_ptr<net::io_context>> contexts_;  // one per thread
@@ -410,6 +501,10 @@ class SimServer::Impl {
   uint16_t port_ = 0;
   std::string base_url_;
 };
+
+absl::Status CheckTlsCredentials(const std::string& cert_pem, const std::string& key_pem) {
+  return MakeTlsContext(cert_pem, key_pem).status();
+}
 
 SimServer::SimServer(SimOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
 

@@ -50,6 +50,12 @@ struct SimOptions {
   size_t header_limit = 8 * 1024;
   size_t body_limit = 16 * 1024 * 1024;
   absl::Duration idle_timeout = absl::Seconds(30);
+  // HTTPS: a PEM certificate chain (server certificate first) and its PEM private key. Both
+  // empty = plain HTTP. With TLS every connection starts with a handshake that must finish
+  // within `tls_handshake_timeout`.
+  std::string tls_cert_pem;
+  std::string tls_key_pem;
+  absl::Duration tls_handshake_timeout = absl::Seconds(10);
 
   // ---- rate limiting (reference §9.1, §12.5) ----
   // Requests per `rate_limit_window` per org (the caller's group); 0 = off (CTIA's default).
@@ -156,13 +162,13 @@ class SimServer {
   SimServer& operator=(const SimServer&) = delete;
 
   // Binds, listens and starts the io threads. Returns the bound port. Error: Unavailable with
-  // the bind address and the OS message.
+  // the bind address and the OS message; InvalidArgument from CheckTlsCredentials.
   absl::StatusOr<uint16_t> Start();
   // Closes the listener and every connection, joins the threads. Idempotent.
   void Stop();
 
   uint16_t port() const;
-  // "http://127.0.0.1:<port>"
+  // "http://127.0.0.1:<port>" ("https://..." with TLS)
   std::string base_url() const;
 
   // Stores judgements as POST /ctia/judgement would (defaults of reference §5.2 applied to
@@ -197,6 +203,12 @@ class SimServer {
   class Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// Checks that `cert_pem` is a PEM certificate chain and `key_pem` a PEM private key that
+// belongs to its first certificate, as SimServer::Start() loads them. Errors: InvalidArgument
+// starting with "certificate chain: ", "private key: " or "private key does not match the
+// certificate", with OpenSSL's reason.
+absl::Status CheckTlsCredentials(const std::string& cert_pem, const std::string& key_pem);
 
 // The built-in demo data set: a few dozen judgements on domains, IPs, URLs and hashes with
 // every disposition, relative to `now`. The sample log generator (tools/sample) draws part of
