@@ -1,5 +1,6 @@
 #include "tools/cli/bench_command.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <fstream>
@@ -120,7 +121,8 @@ CLI::App* AddBenchCommand(CLI::App& app, BenchFlags& flags) {
   bench->add_option("--synthetic", flags.synthetic, "Use N synthetic IPv4 observables")
       ->check(CLI::Range(1, 16777216));
   bench->add_option("--in-flight", flags.in_flight,
-                    "Lookups kept outstanding (default 2 x --connections x --pipeline-depth)")
+                    "Lookups kept outstanding (default --connections x --pipeline-depth x the larger "
+                    "of 2 and --batch-size, so every connection carries full batches)")
       ->check(CLI::Range(1, 100000));
   bench->add_flag("--no-auth", flags.ctia.no_auth,
                   "Send no credentials (a fixed-answer server such as nginx)");
@@ -159,8 +161,11 @@ int RunBench(const BenchFlags& flags) {
   }
   const transport::CtiaClientCounters before = client.Snapshot();
 
-  const int in_flight =
-      flags.in_flight > 0 ? flags.in_flight : 2 * ctia.connections * ctia.pipeline_depth;
+  // A GraphQL batch is sent when full (or after its linger), so fewer lookups outstanding than
+  // batch size x connections would time the linger, not the server.
+  const int in_flight = flags.in_flight > 0 ? flags.in_flight
+                                            : ctia.connections * ctia.pipeline_depth *
+                                                  std::max(2, ctia.batch_size);
   const absl::Time start = absl::Now();
   auto driver = std::make_shared<Driver>(client, *std::move(observables),
                                          start + absl::Seconds(flags.duration_seconds));
