@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -112,6 +113,19 @@ absl::StatusOr<int> RunChild(const ChildSpec& spec) {
   absl::StatusOr<ChildProcess> child = ChildProcess::Start(spec);
   if (!child.ok()) return child.status();
   return child->Wait();
+}
+
+CommandResult RunCommandLine(const std::string& program, const std::string& args) {
+  CommandResult r;
+  const std::string cmd = program + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
+  const int status = pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
 }
 
 }  // namespace enrich::testing

@@ -57,6 +57,16 @@ class ChildProcess {
 // Runs `spec` to its end; returns the exit code as ChildProcess::Wait does.
 absl::StatusOr<int> RunChild(const ChildSpec& spec);
 
+// What a command line run through the shell printed and how it ended.
+struct CommandResult {
+  int exit_code = -1;   // -1 when it could not be started or did not exit normally
+  std::string output;   // stdout and stderr together
+};
+
+// Runs `program args` through /bin/sh (args are shell words, quoted by the caller) with stderr
+// sent to stdout, and waits for it.
+CommandResult RunCommandLine(const std::string& program, const std::string& args);
+
 }  // namespace enrich::testing
 
 #endif  // ENRICH_TESTS_FAKES_CHILD_PROCESS_H_

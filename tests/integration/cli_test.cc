@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "boost/asio/io_context.hpp"
 #include "boost/asio/ip/tcp.hpp"
+#include "tests/fakes/child_process.h"
 #include "tools/sim/sim_server.h"
 
 namespace enrich {
@@ -23,10 +24,7 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-struct Result {
-  int exit_code = -1;
-  std::string output;  // stdout + stderr
-};
+using Result = ::enrich::testing::CommandResult;
 
 class CliTest : public ::testing::Test {
  protected:
@@ -53,16 +51,7 @@ class CliTest : public ::testing::Test {
   }
 
   static Result Run(const std::string& args) {
-    Result r;
-    const std::string cmd = std::string(CTIA_ENRICH_BIN) + " " + args + " 2>&1";
-    FILE* p = popen(cmd.c_str(), "r");
-    if (p == nullptr) return r;
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
-    const int status = pclose(p);
-    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return r;
+    return ::enrich::testing::RunCommandLine(CTIA_ENRICH_BIN, args);
   }
 
   std::filesystem::path dir_;

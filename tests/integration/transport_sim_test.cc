@@ -3,6 +3,7 @@
 // and the request counts the simulator saw.
 
 #include "schema/json_codec.h"
+#include "tests/fakes/child_process.h"
 #include "tests/fakes/test_pki.h"
 #include "schema/time_format.h"
 #include "tools/sim/sim_server.h"
@@ -259,23 +260,11 @@ TEST(TransportSimTest, GraphqlBatchesOf100GiveTheSameVerdictsAsRest) {
 
 // ---- the same through `ctia-enrich run` ------------------------------------------------
 
-struct CliResult {
-  int exit_code = -1;
-  std::string output;
-};
+using CliResult = ::enrich::testing::CommandResult;
 
 // Runs `binary args`, stdout and stderr together.
 CliResult RunBinary(const std::string& binary, const std::string& args) {
-  CliResult r;
-  const std::string cmd = binary + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
-  const int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  return ::enrich::testing::RunCommandLine(binary, args);
 }
 
 CliResult RunCli(const std::string& args) { return RunBinary(CTIA_ENRICH_BIN, args); }
