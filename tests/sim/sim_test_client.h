@@ -150,6 +150,18 @@ class SimServerFixture : public ::testing::Test {
     return absl::StrCat("Bearer ", doc["access_token"].GetString());
   }
 
+  // Writes `bytes` on a fresh connection: the server must answer 400 (when it answers at all)
+  // and close the connection.
+  void ExpectRefusedAndClosed(const std::string& bytes) {
+    TestClient c(port_);
+    c.WriteRaw(bytes);
+    Response r = c.ReadResponse();
+    if (!c.ec()) {
+      EXPECT_EQ(r.result_int(), 400u) << ::testing::PrintToString(bytes.substr(0, 64));
+    }
+    EXPECT_TRUE(c.ServerClosed()) << ::testing::PrintToString(bytes.substr(0, 64));
+  }
+
   std::unique_ptr<SimServer> server_;
   uint16_t port_ = 0;
 };
