@@ -117,7 +117,7 @@ class TestClient {
 };
 
 // A real SimServer on 127.0.0.1, port 0, started by StartServer(); Bearer() fetches a token
-// for the default client through the token endpoint.
+// for a client (the default one unless given) through the token endpoint.
 class SimServerFixture : public ::testing::Test {
  protected:
   void StartServer(SimOptions options = {}) {
@@ -136,13 +136,13 @@ class SimServerFixture : public ::testing::Test {
     return c.Send(verb, target, auth, body);
   }
 
-  Response Token() {
+  Response Token(const std::string& id = "client", const std::string& secret = "secret") {
     return Send(http::verb::post, "/iroh/oauth2/token",
-                "Basic " + absl::Base64Escape("client:secret"), "grant_type=client_credentials");
+                "Basic " + absl::Base64Escape(id + ":" + secret), "grant_type=client_credentials");
   }
 
-  std::string Bearer() {
-    Response r = Token();
+  std::string Bearer(const std::string& id = "client", const std::string& secret = "secret") {
+    Response r = Token(id, secret);
     EXPECT_EQ(r.result_int(), 200u) << r.body();
     rapidjson::Document doc;
     doc.Parse(r.body().c_str());

@@ -302,6 +302,53 @@ TEST_F(TestApiTest, ExpireAllTokensAndOneToken) {
   EXPECT_EQ(Verdict(b).result_int(), 401u);
 }
 
+TEST_F(TestApiTest, LookupsAreTalliedPerClientForRestAndGraphqlAliases) {
+  SimOptions options;
+  options.clients = {SimClient{"client", "secret"}, SimClient{"second", "pw2"}};
+  Start(options);
+  const std::string first = Bearer();
+  const std::string second = Bearer("second", "pw2");
+  EXPECT_EQ(Verdict(first, "192.0.2.1").result_int(), 404u);
+  EXPECT_EQ(Verdict(first, "192.0.2.1").result_int(), 404u);
+  // Three aliases, two of them for the same observable.
+  Response g = Send(http::verb::post, "/ctia/graphql", second,
+                    R"({"query":"{ a: observable(type:\"ip\", value:\"192.0.2.1\") )"
+                    R"({ verdict { disposition } } b: observable(type:\"domain\", )"
+                    R"(value:\"x.example\") { verdict { disposition } } c: observable()"
+                    R"(type:\"domain\", value:\"x.example\") { verdict { disposition } } }"})");
+  ASSERT_EQ(g.result_int(), 200u) << g.body();
+
+  const LookupTally tally = server_->Lookups();
+  EXPECT_EQ(tally, (LookupTally{{"client", {{"ip:192.0.2.1", 2}}},
+                                {"second", {{"domain:x.example", 2}, {"ip:192.0.2.1", 1}}}}));
+  Response lookups = Control(http::verb::get, "lookups");
+  ASSERT_EQ(lookups.result_int(), 200u);
+  EXPECT_EQ(lookups.body(), R"({"client":{"ip:192.0.2.1":2},)"
+                            R"("second":{"domain:x.example":2,"ip:192.0.2.1":1}})");
+  const SimCounters counters = server_->Counters();
+  EXPECT_EQ(counters.graphql_requests, 1u);
+  EXPECT_EQ(counters.graphql_observables, 3u);
+  EXPECT_EQ(counters.verdict_requests, 2u);
+  EXPECT_THAT(Control(http::verb::get, "counters").body(), HasSubstr(R"("graphql_observables":3})"));
+
+  // A GraphQL request that does not parse asks for nothing.
+  EXPECT_EQ(Send(http::verb::post, "/ctia/graphql", second, R"({"query":"{ nope"})").result_int(),
+            400u);
+  EXPECT_EQ(server_->Counters().graphql_requests, 2u);
+  EXPECT_EQ(server_->Counters().graphql_observables, 3u);
+
+  EXPECT_EQ(Control(http::verb::post, "reset").result_int(), 200u);
+  EXPECT_TRUE(server_->Lookups().empty());
+  EXPECT_EQ(server_->Counters().graphql_observables, 0u);
+}
+
+TEST_F(TestApiTest, NoLookupTallyWithoutTheTestApi) {
+  Start(SimOptions{}, /*test_api=*/false);
+  EXPECT_EQ(Verdict(Bearer()).result_int(), 404u);
+  EXPECT_TRUE(server_->Lookups().empty());
+  EXPECT_EQ(server_->Counters().verdict_requests, 1u);
+}
+
 TEST_F(TestApiTest, InProcessControlsWorkWithoutTheHttpApi) {
   Start(SimOptions{}, /*test_api=*/false);
   const std::string auth = Bearer();

@@ -145,8 +145,8 @@ int Run(int argc, char** argv) {
                "Also send X-RateLimit-<GROUP>-Remaining (CTIA leaves it off)");
   app.add_flag("--test-api", options.test_api,
                "Serve the test control API under /__test__/ (fault injection, fake clock, "
-               "reset, load, counters, visibility, token expiry). Never enable it on a "
-               "shared network: it needs no token");
+               "reset, load, counters, lookups per client, visibility, token expiry). Never "
+               "enable it on a shared network: it needs no token");
   app.add_option("--fault-seed", options.fault_seed,
                  "Seed of the generator that draws fault percentages and latency tails")
       ->capture_default_str();

@@ -475,7 +475,20 @@ SimCounters Router::Counters() const {
   c.judgement_deletes = counters_.judgement_deletes.load();
   c.forbidden = counters_.forbidden.load();
   c.client_errors = counters_.client_errors.load();
+  c.graphql_requests = counters_.graphql_requests.load();
+  c.graphql_observables = counters_.graphql_observables.load();
   return c;
+}
+
+LookupTally Router::Lookups() const {
+  absl::MutexLock lock(&tally_mu_);
+  return tally_;
+}
+
+void Router::TallyLookup(const Identity& who, const schema::Observable& observable) {
+  if (!options_.test_api) return;
+  absl::MutexLock lock(&tally_mu_);
+  ++tally_[who.client_id][absl::StrCat(observable.type, ":", observable.value)];
 }
 
 EndpointCounts Router::CountsByEndpoint() const {
@@ -528,9 +541,11 @@ void Router::Reset() {
        {&counters_.token_requests, &counters_.verdict_requests, &counters_.judgement_posts,
         &counters_.bulk_posts, &counters_.unauthorized, &counters_.total,
         &counters_.judgement_reads, &counters_.judgement_deletes, &counters_.forbidden,
-        &counters_.client_errors}) {
+        &counters_.client_errors, &counters_.graphql_requests, &counters_.graphql_observables}) {
     c->store(0);
   }
+  absl::MutexLock lock(&tally_mu_);
+  tally_.clear();
 }
 
 absl::StatusOr<size_t> Router::LoadNdjson(const std::string& path) {
@@ -558,6 +573,7 @@ void Router::Count(const SimResponse& response, Endpoint endpoint) {
     case Endpoint::kVerdict: ++counters_.verdict_requests; break;
     case Endpoint::kJudgementPost: ++counters_.judgement_posts; break;
     case Endpoint::kBulkPost: ++counters_.bulk_posts; break;
+    case Endpoint::kGraphql: ++counters_.graphql_requests; break;
     default: break;
   }
   const int slot = response.status >= 0 && response.status < kStatusSlots ? response.status : 0;
@@ -880,6 +896,7 @@ SimResponse Router::HandleVerdict(const Identity& who, absl::string_view raw_typ
   }
   if (!errors.empty()) return ValidationError(errors);
   const schema::Observable observable{type, DecodeSegment(raw_value)};
+  TallyLookup(who, observable);
   std::optional<schema::Verdict> verdict = VerdictFor(who, observable, vq);
   if (!verdict.has_value()) {
     return Json(404, StringObject({{"message", schema::kNoVerdictMessage}}));
@@ -1380,6 +1397,8 @@ SimResponse Router::HandleGraphql(const Identity& who, const SimRequest& request
   absl::StatusOr<std::vector<GraphqlObservable>> parsed = ParseGraphqlObservables(
       absl::string_view(doc["query"].GetString(), doc["query"].GetStringLength()), variables);
   if (!parsed.ok()) return GraphqlError(parsed.status().message());
+  counters_.graphql_observables.fetch_add(parsed->size(), std::memory_order_relaxed);
+  for (const GraphqlObservable& o : *parsed) TallyLookup(who, schema::Observable{o.type, o.value});
   rapidjson::StringBuffer buf;
   Writer w(buf);
   w.StartObject();
@@ -1503,6 +1522,24 @@ SimResponse Router::HandleTestApi(const SimRequest& request, absl::string_view p
       w.EndObject();
     }
     w.EndObject();
+    Key(w, "graphql_observables");
+    w.Uint64(counters_.graphql_observables.load());
+    w.EndObject();
+    return ok(Done(buf));
+  }
+  if (what == "lookups" && method == "GET") {
+    rapidjson::StringBuffer buf;
+    Writer w(buf);
+    w.StartObject();
+    for (const auto& [client, observables] : Lookups()) {
+      Key(w, client);
+      w.StartObject();
+      for (const auto& [observable, n] : observables) {
+        Key(w, observable);
+        w.Uint64(n);
+      }
+      w.EndObject();
+    }
     w.EndObject();
     return ok(Done(buf));
   }

@@ -92,6 +92,7 @@ class Router {
 
   SimCounters Counters() const;
   EndpointCounts CountsByEndpoint() const;
+  LookupTally Lookups() const;  // empty unless options.test_api
   TokenRegistry& tokens() { return tokens_; }
   FaultInjector& faults() { return faults_; }
   SimClock& clock() { return clock_; }
@@ -115,7 +116,7 @@ class Router {
   struct AtomicCounters {
     std::atomic<uint64_t> token_requests{0}, verdict_requests{0}, judgement_posts{0},
         bulk_posts{0}, unauthorized{0}, total{0}, judgement_reads{0}, judgement_deletes{0},
-        forbidden{0}, client_errors{0};
+        forbidden{0}, client_errors{0}, graphql_requests{0}, graphql_observables{0};
   };
 
   // The type of an observable route after the checks both observable routes make: the
@@ -173,6 +174,8 @@ class Router {
   // Copy of `j` with its short id replaced by the long id, for answers.
   schema::Judgement WithLongId(schema::Judgement j) const;
   void Count(const SimResponse& response, Endpoint endpoint);
+  // Adds one to the lookup tally of `who` for `observable` (with options_.test_api only).
+  void TallyLookup(const Identity& who, const schema::Observable& observable);
 
   const SimOptions options_;
   SimClock clock_;
@@ -185,6 +188,9 @@ class Router {
   const std::string remaining_header_;  // X-RateLimit-GROUP-Remaining
   AtomicCounters counters_;
   std::array<std::array<std::atomic<uint64_t>, kStatusSlots>, kEndpoints> by_status_{};
+
+  mutable absl::Mutex tally_mu_;
+  LookupTally tally_ ABSL_GUARDED_BY(tally_mu_);
 
   mutable absl::Mutex mu_;
   std::string public_base_ ABSL_GUARDED_BY(mu_);

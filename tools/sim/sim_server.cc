@@ -552,4 +552,6 @@ void SimServer::ExpireAllTokens() { impl_->router_.tokens().ExpireAll(); }
 
 EndpointCounts SimServer::CountsByEndpoint() const { return impl_->router_.CountsByEndpoint(); }
 
+LookupTally SimServer::Lookups() const { return impl_->router_.Lookups(); }
+
 }  // namespace enrich::sim

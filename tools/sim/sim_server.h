@@ -75,8 +75,9 @@ struct SimOptions {
   bool rate_limit_remaining = false;
 
   // ---- test control API (reference §12.6) ----
-  // Serve /__test__/... (faults, clock, reset, load, counters, visibility, tokens). Off by
-  // default: the embedded demo never exposes it. The SimServer methods below work regardless.
+  // Serve /__test__/... (faults, clock, reset, load, counters, lookups, visibility, tokens), and
+  // keep the lookup tally (LookupTally). Off by default: the embedded demo never exposes it.
+  // The SimServer methods below work regardless (Lookups() is empty with it off).
   bool test_api = false;
   // Seed of the generator that draws fault percentages and latency tails.
   uint64_t fault_seed = 1;
@@ -144,7 +145,14 @@ struct SimCounters {
   uint64_t judgement_deletes = 0;  // DELETE /ctia/judgement/{id}
   uint64_t forbidden = 0;          // 403 answers
   uint64_t client_errors = 0;      // every 4xx answer (401 and 403 included)
+  uint64_t graphql_requests = 0;     // POST /ctia/graphql, any answer
+  uint64_t graphql_observables = 0;  // observables asked for by the aliases of answered ones
 };
+
+// With the test API on: verdict lookups per client id and observable ("<type>:<value>", the
+// value as asked), through GET /ctia/{type}/{value}/verdict or a GraphQL alias. Lets a test
+// tell which run (each with its own client) asked for what.
+using LookupTally = std::map<std::string, std::map<std::string, uint64_t>>;
 
 // ctia-sim: a CTIA-compatible HTTP/1.1 server (reference/ctia-api.md §12).
 //
@@ -198,6 +206,8 @@ class SimServer {
   absl::StatusOr<size_t> LoadNdjson(const std::string& path);
   void ExpireAllTokens();
   EndpointCounts CountsByEndpoint() const;
+  // Empty unless SimOptions::test_api is on (the tally costs a lock per observable).
+  LookupTally Lookups() const;
 
  private:
   class Impl;
