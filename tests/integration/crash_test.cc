@@ -1,7 +1,8 @@
 // Crash safety of `ctia-enrich run`, as a user meets it: the real binary is killed with SIGKILL
 // at random moments (seeded) against ctia-sim on 127.0.0.1:0, then rerun with --resume until
 // it completes. The final output must be byte-identical to an uninterrupted run, and ctia-sim's
-// request counter must show that no journaled lookup was paid twice.
+// request counters must show that no journaled lookup was paid twice: over REST (one request
+// per lookup) and with GraphQL batching (several observables per request).
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -11,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <fstream>
 #include <random>
 #include <set>
@@ -21,6 +23,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "engine/journal.h"
 #include "tests/engine/temp_dir.h"
 #include "tests/fakes/child_process.h"
 #include "tools/sim/sim_server.h"
@@ -35,6 +38,33 @@ std::string ReadFile(const std::string& path) {
   std::stringstream s;
   s << f.rdbuf();
   return s.str();
+}
+
+// The observables ("<type>:<value>", as ctia-sim tallies them) in the intact part of the
+// journal at `path`, read as --resume reads it (from a copy: resuming truncates a torn tail).
+std::vector<std::string> JournaledObservables(const std::string& path, const std::string& copy) {
+  std::vector<std::string> out;
+  if (!std::filesystem::exists(path)) return out;
+  std::filesystem::copy_file(path, copy, std::filesystem::copy_options::overwrite_existing);
+  // Header: "CTIAJNL1", u32 (little-endian) fingerprint length, the fingerprint (journal.h).
+  const std::string bytes = ReadFile(copy);
+  EXPECT_GE(bytes.size(), 12u);
+  if (bytes.size() < 12) return out;
+  const uint32_t n = static_cast<uint8_t>(bytes[8]) | static_cast<uint8_t>(bytes[9]) << 8 |
+                     static_cast<uint8_t>(bytes[10]) << 16 |
+                     static_cast<uint32_t>(static_cast<uint8_t>(bytes[11])) << 24;
+  auto journal = engine::Journal::Open(
+      copy, bytes.substr(12, n), /*resume=*/true, {}, [&out](engine::JournalEntry&& e) {
+        out.push_back(absl::StrCat(e.observable.type, ":", e.observable.value));
+      });
+  EXPECT_TRUE(journal.ok()) << journal.status();
+  return out;
+}
+
+uintmax_t FileSize(const std::string& path) {
+  std::error_code ec;
+  const uintmax_t size = std::filesystem::file_size(path, ec);
+  return ec ? 0 : size;
 }
 
 class CrashResumeTest : public ::testing::Test {
@@ -54,6 +84,11 @@ class CrashResumeTest : public ::testing::Test {
     options.synthetic_percent = 30;  // every domain answered, from a hash (fixed ids)
     options.public_base = "https://private.intel.amp.cisco.com";
     options.threads = 2;
+    options.test_api = true;  // the per-client lookup tally
+    // "client", and one client per run of the batched test, so the tally says which run asked.
+    for (const char* id : {"reference", "run-0", "run-1", "run-2", "run-3", "run-4", "run-5"}) {
+      options.clients.push_back(sim::SimClient{id, "secret"});
+    }
     sim_ = std::make_unique<sim::SimServer>(options);
     auto port = sim_->Start();
     ASSERT_TRUE(port.ok()) << port.status();
@@ -75,9 +110,11 @@ class CrashResumeTest : public ::testing::Test {
     std::ofstream(dir_.File("in.csv"), std::ios::binary) << text;
   }
 
-  // Starts `ctia-enrich run` writing `output`; stderr goes to `stderr_name` in the temp dir.
+  // Starts `ctia-enrich run` writing `output` with `batch_size_`, logged in as `client`; stderr
+  // goes to `stderr_name` in the temp dir.
   absl::StatusOr<testing::ChildProcess> Start(const std::string& output, bool resume,
-                                              const std::string& stderr_name) {
+                                              const std::string& stderr_name,
+                                              const std::string& client = "client") {
     testing::ChildSpec spec;
     spec.program = CTIA_ENRICH_BIN;
     spec.args = {"run",          "-i",
@@ -88,15 +125,16 @@ class CrashResumeTest : public ::testing::Test {
                  std::to_string(kConnections), "--threads",
                  "2",            "--chunk-size",
                  "65536",        "--batch-size",
-                 "1"};
+                 std::to_string(batch_size_)};
     if (resume) spec.args.push_back("--resume");
     spec.stderr_path = dir_.File(stderr_name);
-    spec.env = {{"CTIA_CLIENT_ID", "client"}, {"CTIA_CLIENT_SECRET", "secret"}};
+    spec.env = {{"CTIA_CLIENT_ID", client}, {"CTIA_CLIENT_SECRET", "secret"}};
     return testing::ChildProcess::Start(spec);
   }
 
   uint64_t VerdictRequests() const { return sim_->Counters().verdict_requests; }
 
+  int batch_size_ = 1;
   testing::TempDir dir_;
   std::unique_ptr<sim::SimServer> sim_;
 };
@@ -185,6 +223,110 @@ TEST_F(CrashResumeTest, KilledRunsResumeToTheUninterruptedOutputWithoutRepeating
   std::printf("%d kills, %d stale partial files removed; %llu verdict requests for %d unique "
               "observables\n",
               kills, stale_removed, static_cast<unsigned long long>(requests), kUnique);
+}
+
+// The same with GraphQL batching: batches of 20, so that several are in flight on the 4
+// connections (the run keeps 4 × max(8, 20) = 80 lookups in flight). Each run is killed once
+// its journal has grown by a seeded random share of a whole run's journal, so every kill lands
+// while lookups are in flight and some are journaled. Each run logs in as its own client, so
+// ctia-sim's per-client tally tells which run asked for which observable: no run may ask for
+// one that the journal it resumed from holds.
+TEST_F(CrashResumeTest, KilledBatchedRunsNeverAskAgainForJournaledObservables) {
+  batch_size_ = 20;
+  static constexpr uint64_t kBatchedInFlight = kConnections * 20;
+  sim::FaultRule slow;
+  slow.kind = sim::FaultKind::kLatency;
+  slow.path_prefix = "/ctia/graphql";
+  slow.latency = absl::Milliseconds(5);
+  sim_->AddFault(slow);
+
+  // The uninterrupted reference run; its journal's largest size seen tells how big a whole
+  // run's journal grows (it is removed at the end).
+  uintmax_t journal_total = 0;
+  {
+    auto child = Start(dir_.File("reference.csv"), false, "reference.err", "reference");
+    ASSERT_TRUE(child.ok()) << child.status();
+    std::optional<int> exit_code;
+    while (!(exit_code = child->Poll()).has_value()) {
+      journal_total = std::max(journal_total, FileSize(dir_.File("reference.csv.journal")));
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    ASSERT_EQ(*exit_code, 0) << ReadFile(dir_.File("reference.err"));
+  }
+  const std::string reference = ReadFile(dir_.File("reference.csv"));
+  ASSERT_EQ(std::count(reference.begin(), reference.end(), '\n'), kRows + 1);
+  ASSERT_EQ(VerdictRequests(), 0u) << "the batched run used REST";
+  ASSERT_EQ(sim_->Counters().graphql_observables, uint64_t{kUnique});
+  ASSERT_GT(journal_total, 0u);
+  const uint64_t observables_before = sim_->Counters().graphql_observables;
+
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<double> share(0.05, 0.3);
+  const std::string output = dir_.File("out.csv");
+  const std::string journal = output + ".journal";
+  // journaled[k]: the intact journal when run k started (empty for the first run).
+  std::vector<std::vector<std::string>> journaled(1);
+  int kills = 0;
+  bool completed = false;
+  int round = 0;
+  for (; round < 6 && !completed; ++round) {
+    const std::string err = absl::StrCat("round", round, ".err");
+    auto child = Start(output, round > 0, err, absl::StrCat("run-", round));
+    ASSERT_TRUE(child.ok()) << child.status();
+    const uintmax_t kill_at =
+        FileSize(journal) + static_cast<uintmax_t>(share(rng) * static_cast<double>(journal_total));
+    std::optional<int> exit_code;
+    // The last round is never killed: it completes the run.
+    while (!(exit_code = child->Poll()).has_value()) {
+      if (round < 5 && FileSize(journal) >= kill_at) {
+        child->Signal(SIGKILL);
+        exit_code = child->Wait();
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    if (round > 0 && !journaled[round].empty()) {
+      EXPECT_THAT(ReadFile(dir_.File(err)),
+                  HasSubstr(absl::StrCat("resuming: ", journaled[round].size(),
+                                         " settled lookups reloaded")));
+    }
+    if (*exit_code == 128 + SIGKILL) {
+      ++kills;
+      completed = std::filesystem::exists(output);  // killed after the rename
+      journaled.push_back(JournaledObservables(journal, dir_.File("journal.copy")));
+      continue;
+    }
+    ASSERT_EQ(*exit_code, 0) << ReadFile(dir_.File(err));
+    completed = true;
+  }
+  ASSERT_TRUE(completed);
+  ASSERT_GE(kills, 1);
+  EXPECT_TRUE(ReadFile(output) == reference) << "resumed output differs from the reference";
+
+  // No run asked for an observable of the journal it resumed from.
+  const sim::LookupTally tally = sim_->Lookups();
+  size_t checked = 0;
+  std::set<std::string> asked;
+  for (int k = 0; k < round; ++k) {
+    auto it = tally.find(absl::StrCat("run-", k));
+    if (it == tally.end()) continue;
+    for (const auto& [observable, n] : it->second) asked.insert(observable);
+    for (const std::string& observable : journaled[k]) {
+      ++checked;
+      EXPECT_EQ(it->second.count(observable), 0u)
+          << "run " << k << " asked again for " << observable << ", journaled before it started";
+    }
+  }
+  ASSERT_GT(checked, 0u) << "no resumed run had journaled lookups to skip";
+  EXPECT_EQ(asked.size(), size_t{kUnique});
+  const uint64_t observables = sim_->Counters().graphql_observables - observables_before;
+  EXPECT_GE(observables, uint64_t{kUnique});
+  EXPECT_LE(observables, kUnique + kills * kBatchedInFlight)
+      << kills << " kills; each may repeat only the lookups in flight at that moment";
+  EXPECT_EQ(VerdictRequests(), 0u);
+  std::printf("%d kills; %zu journaled observables checked against later runs; %llu observables asked through "
+              "GraphQL for %d unique\n",
+              kills, checked, static_cast<unsigned long long>(observables), kUnique);
 }
 
 }  // namespace
