@@ -47,6 +47,9 @@ constexpr uint32_t kSkippedCell = UINT32_MAX;
 constexpr uint32_t kInvalidCell = UINT32_MAX - 1;
 constexpr uint32_t kInvalidRowCell = UINT32_MAX - 2;
 
+// ChunkWork::added_spans of a unique not formatted yet.
+constexpr std::pair<uint32_t, uint32_t> kNotFormatted = {UINT32_MAX, 0};
+
 // Indices into ChunkWork::fixed_counts.
 enum FixedStatus { kOk, kNoVerdict, kSkipped, kInvalid, kInvalidRow, kFixedStatuses };
 constexpr std::array<absl::string_view, kFixedStatuses> kFixedStatusNames = {
@@ -105,6 +108,13 @@ class ChunkWork final : public SettleListener {
   tbb::task::suspend_point suspend_point{};
   absl::Status row_error;  // --strict: the first malformed row
   std::string out;
+  // CSV output: the added fields of each unique (a span of `added` per slot), formatted once
+  // and copied into every row that holds the unique. Cache hits are formatted as soon as they
+  // are resolved, while their verdict is still in the CPU cache; the rest in Format.
+  std::string added;
+  std::vector<std::pair<uint32_t, uint32_t>> added_spans;  // offset, length; kNotFormatted
+  int64_t iso_ms = INT64_MIN;  // the last valid_until formatted, and its text
+  std::string iso_text;
   std::array<uint64_t, kFixedStatuses> fixed_counts{};
   absl::flat_hash_map<std::string, uint64_t> error_counts;
   uint64_t hits = 0;
@@ -122,6 +132,8 @@ class ChunkWork final : public SettleListener {
     pending.store(1, std::memory_order_relaxed);
     row_error = absl::OkStatus();
     out.clear();
+    added.clear();
+    added_spans.clear();
     fixed_counts.fill(0);
     error_counts.clear();
     hits = 0;
@@ -287,6 +299,8 @@ class Run {
   // to the dispatcher at once.
   void ResolveNew(ChunkWork& w);
   void AppendCsvAdded(ChunkWork& w, std::string& out, uint32_t cell);
+  // Formats the CSV added fields of unique `slot` into w.added.
+  void FormatCsvAdded(ChunkWork& w, uint32_t slot);
   void AppendJsonAdded(ChunkWork& w, std::string& out, size_t column, uint32_t cell);
   void CountCell(ChunkWork& w, uint32_t cell);
 
@@ -417,6 +431,8 @@ void Run::ParseCsv(ChunkWork& w) {
   const auto& records = w.csv.records();
   const size_t columns = layout_.types.size();
   CellMemo memo(columns, /*copy_keys=*/false);
+  // Sized once for the chunk: growing the maps row by row rehashes them several times.
+  for (auto& by_raw : memo.by_raw) by_raw.reserve(records.size());
   w.rows.reserve(records.size());
   w.cells.reserve(records.size() * columns);
   w.results.resize(records.size() * columns);  // at most one unique per cell
@@ -556,6 +572,21 @@ void Run::ResolveNew(ChunkWork& w) {
   }
   w.hits += static_cast<uint64_t>(hits);
   w.pending.fetch_sub(hits, std::memory_order_relaxed);
+  if (layout_.out == DataFormat::kCsv) {
+    w.added_spans.resize(first + n, kNotFormatted);
+    for (size_t i = 0; i < n; ++i) {
+      if (answers[i].resolution == VerdictTable::Resolution::kHit) {
+        FormatCsvAdded(w, static_cast<uint32_t>(first + i));
+      }
+    }
+  }
+}
+
+void Run::FormatCsvAdded(ChunkWork& w, uint32_t slot) {
+  const size_t start = w.added.size();
+  AppendCsvAdded(w, w.added, slot);
+  w.added_spans[slot] = {static_cast<uint32_t>(start),
+                         static_cast<uint32_t>(w.added.size() - start)};
 }
 
 void Run::CountCell(ChunkWork& w, uint32_t cell) {
@@ -631,7 +662,13 @@ void Run::AppendCsvAdded(ChunkWork& w, std::string& out, uint32_t cell) {
   if (v != nullptr) {
     AppendCsvField(out, v->judgement_id, d);
     out.push_back(d);
-    AppendIsoMillis(out, v->valid_until_ms);
+    // Verdicts often share their end time: format it once while it repeats.
+    if (v->valid_until_ms != w.iso_ms) {
+      w.iso_text.clear();
+      AppendIsoMillis(w.iso_text, v->valid_until_ms);
+      w.iso_ms = v->valid_until_ms;
+    }
+    out.append(w.iso_text);
   } else {
     out.append(4, d);
   }
@@ -672,20 +709,15 @@ void Run::Format(ChunkWork& w) {
   out.reserve(w.chunk.bytes.size() + w.rows.size() * columns * 48);
   std::string members;
   // CSV output: the added fields of each unique, formatted once; rows copy them.
-  std::string added;
-  std::vector<std::pair<uint32_t, uint32_t>> added_spans;  // per unique: offset, length
   std::array<std::string, 3> fixed_added;  // kInvalidRowCell, kInvalidCell, kSkippedCell
   auto added_for = [&](uint32_t cell) -> absl::string_view {
     if (cell >= kInvalidRowCell) return fixed_added[cell - kInvalidRowCell];
-    return absl::string_view(added).substr(added_spans[cell].first, added_spans[cell].second);
+    return absl::string_view(w.added).substr(w.added_spans[cell].first, w.added_spans[cell].second);
   };
   if (layout_.out == DataFormat::kCsv) {
-    added_spans.reserve(w.uniques.size());
+    w.added_spans.resize(w.uniques.size(), kNotFormatted);
     for (uint32_t slot = 0; slot < w.uniques.size(); ++slot) {
-      const size_t start = added.size();
-      AppendCsvAdded(w, added, slot);
-      added_spans.emplace_back(static_cast<uint32_t>(start),
-                               static_cast<uint32_t>(added.size() - start));
+      if (w.added_spans[slot] == kNotFormatted) FormatCsvAdded(w, slot);
     }
     for (uint32_t cell : {kInvalidRowCell, kInvalidCell, kSkippedCell}) {
       AppendCsvAdded(w, fixed_added[cell - kInvalidRowCell], cell);

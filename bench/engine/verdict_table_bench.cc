@@ -109,6 +109,30 @@ void BM_ResolveHit(benchmark::State& state) {
 }
 BENCHMARK(BM_ResolveHit)->Threads(1)->Threads(2)->UseRealTime();
 
+// ResolveBatch() of 128 scattered cached keys at a time, as the pipeline resolves a chunk's new
+// observables; items are keys.
+void BM_ResolveBatchHit(benchmark::State& state) {
+  const Filled100k& shared = Shared();
+  if (!shared.ok) state.SkipWithError("wrong answer from the table");
+  NoListener none;
+  constexpr size_t kBatch = 128;
+  std::vector<VerdictTable::Key> keys(kBatch);
+  std::vector<VerdictTable::ResolveResult> results(kBatch);
+  size_t i = static_cast<size_t>(state.thread_index()) * 7919;
+  for (auto _ : state) {
+    for (VerdictTable::Key& k : keys) {
+      i = (i + 7919) % kEntries;
+      k = {"domain", shared.keys[i]};
+    }
+    shared.table->ResolveBatch(keys, &none, 0, results.data());
+    for (const VerdictTable::ResolveResult& r : results) {
+      if (r.resolution != VerdictTable::Resolution::kHit) state.SkipWithError("not a hit");
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(kBatch));
+}
+BENCHMARK(BM_ResolveBatchHit)->Threads(1)->Threads(2)->UseRealTime();
+
 // Memory of a table of N settled entries: the allocator's bytes in use, per entry.
 void BM_BytesPerEntry(benchmark::State& state) {
   const size_t n = static_cast<size_t>(state.range(0));
