@@ -855,6 +855,13 @@ absl::Status PrepareLayout(const PipelineOptions& options, const Chunk& first, b
   CsvRecords header;
   header.Parse(first.bytes, first.first_line, first.starts_input, options.delimiter);
   const CsvRecordView& h = header.records().front();
+  if (h.malformed) {
+    // Unlike a data row, a header cannot pass through with a status: read as it is, it would
+    // name the columns wrongly (or, with a quote never closed, swallow the whole input).
+    return absl::InvalidArgumentError(absl::StrCat(options.input_name, ":", h.line,
+                                                   ": malformed header line: ",
+                                                   CsvRecords::Problem(h)));
+  }
   layout.header_fields = h.field_count;
   std::vector<std::string> names;
   for (uint32_t i = 0; i < h.field_count; ++i) names.emplace_back(header.field(h, i));

@@ -102,7 +102,8 @@ std::vector<std::string> AddedColumnNames(const std::vector<ColumnSpec>& columns
 // `json` column and the statuses.
 //
 // Errors (the run stops; rows written so far are not complete): unknown column, empty CSV input
-// with a header expected, I/O errors, --strict and a malformed row ("file:line: ..."),
+// with a header expected, a CSV header line that is malformed or not UTF-8 ("file:line:
+// malformed header line: ..."), I/O errors, --strict and a malformed row ("file:line: ..."),
 // Unauthenticated from the source, the source's checkpoint signal (the status carries
 // transport::CheckpointWait) and `stop_requested` (Cancelled). Lookups settled before the stop
 // were reported to `on_lookup_settled`.
