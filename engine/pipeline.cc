@@ -92,6 +92,7 @@ class ChunkWork final : public SettleListener {
     uint32_t record = 0;  // CSV: index into csv.records()
     bool invalid = false;
     bool object_empty = false;  // NDJSON: `{}`
+    bool blank = false;         // NDJSON: empty or whitespace only; not a row
   };
 
   Chunk chunk;
@@ -119,6 +120,7 @@ class ChunkWork final : public SettleListener {
   absl::flat_hash_map<std::string, uint64_t> error_counts;
   uint64_t hits = 0;
   uint64_t joined = 0;
+  uint64_t blank_lines = 0;  // NDJSON rows[] that are blank lines, not rows
 
   // Ready for the next chunk, keeping the buffers' capacity (chunks are reused so that a run
   // in steady state does not allocate, nor fault in fresh pages, per chunk).
@@ -138,6 +140,7 @@ class ChunkWork final : public SettleListener {
     error_counts.clear();
     hits = 0;
     joined = 0;
+    blank_lines = 0;
   }
 
   void OnSettled(uint32_t slot, const Settled& settled) override {
@@ -495,6 +498,14 @@ void Run::ParseNdjson(ChunkWork& w) {
       row.terminator = "\r\n";
     }
     pos = has_nl ? nl + 1 : nl;
+    if (row.raw.find_first_not_of(" \t\r") == absl::string_view::npos) {
+      // NDJSON readers skip blank lines: not a row, so no status, and not malformed (even under
+      // --strict); the output keeps the line's bytes and the summary counts it.
+      row.blank = true;
+      ++w.blank_lines;
+      for (size_t c = 0; c < columns; ++c) w.cells.push_back(kSkippedCell);
+      continue;
+    }
 
     doc.Parse<rapidjson::kParseValidateEncodingFlag>(row.raw.data(), row.raw.size());
     std::string problem;
@@ -726,6 +737,14 @@ void Run::Format(ChunkWork& w) {
   for (size_t i = 0; i < w.rows.size(); ++i) {
     const ChunkWork::Row& row = w.rows[i];
     const uint32_t* cells = &w.cells[i * columns];
+    if (row.blank) {
+      // NDJSON output: the line as it was; CSV output: no line (it would be a ragged row).
+      if (layout_.out == DataFormat::kNdjson) {
+        out.append(row.raw.data(), row.raw.size());
+        out.append(row.terminator.data(), row.terminator.size());
+      }
+      continue;
+    }
     for (size_t c = 0; c < columns; ++c) CountCell(w, cells[c]);
     if (layout_.out == DataFormat::kCsv) {
       if (layout_.in == DataFormat::kCsv) {
@@ -1040,8 +1059,9 @@ absl::StatusOr<EnrichSummary> RunPipeline(ByteSource& in, ByteSink& out,
       run.Fail(s);
       return;
     }
-    summary.rows += w->rows.size();
-    summary.cells += w->cells.size();
+    summary.rows += w->rows.size() - w->blank_lines;
+    summary.blank_lines += w->blank_lines;
+    summary.cells += w->cells.size() - w->blank_lines * run.layout().types.size();
     summary.cache_hits += w->hits;
     summary.joined += w->joined;
     for (size_t i = 0; i < kFixedStatuses; ++i) {
@@ -1051,8 +1071,9 @@ absl::StatusOr<EnrichSummary> RunPipeline(ByteSource& in, ByteSink& out,
     for (const auto& [status, count] : w->error_counts) summary.statuses[status] += count;
     if (options.stats != nullptr) {
       RunStats& st = *options.stats;
-      st.Add(RunCounter::kRowsRead, w->rows.size());
-      st.Add(RunCounter::kRowsWritten, w->rows.size());
+      st.Add(RunCounter::kRowsRead, w->rows.size() - w->blank_lines);
+      st.Add(RunCounter::kRowsWritten, w->rows.size() - w->blank_lines);
+      if (w->blank_lines > 0) st.Add(RunCounter::kBlankLines, w->blank_lines);
       st.Add(RunCounter::kCacheHits, w->hits);
       for (size_t i = 0; i < kFixedStatuses; ++i) {
         if (w->fixed_counts[i] > 0) st.CountStatus(kFixedStatusNames[i], w->fixed_counts[i]);

@@ -65,6 +65,7 @@ struct PipelineOptions {
 // column that is rows per status.
 struct EnrichSummary {
   uint64_t rows = 0;                // data rows read (= data rows written)
+  uint64_t blank_lines = 0;         // NDJSON blank lines: passed through, not rows
   uint64_t input_bytes = 0;         // decoded input bytes
   uint64_t unique_observables = 0;  // entries in the verdict table at the end
   uint64_t lookups = 0;             // lookups asked of the source
@@ -95,6 +96,10 @@ std::vector<std::string> AddedColumnNames(const std::vector<ColumnSpec>& columns
 //
 // Every row comes out once, in order: CSV rows as their exact bytes plus the added columns,
 // NDJSON objects with the added fields inserted before the closing brace (other bytes kept).
+// An NDJSON line that is empty or only spaces, tabs and CRs is not a row (NDJSON readers skip
+// such lines): it gets no status, is not malformed under --strict either, is written unchanged
+// to NDJSON output (left out of CSV output, where it would be a ragged row), and is counted in
+// `blank_lines`.
 // Statuses: ok, no_verdict, skipped (empty or allowlisted), invalid (not an observable of the
 // column's type; no request), invalid_row (malformed CSV record, wrong field count, a line that
 // is not a JSON object), error:<code>. An NDJSON invalid_row line is written unchanged when

@@ -47,6 +47,8 @@ constexpr CounterInfo kCounters[kRunCounterCount] = {
     {RunCounter::kRateLimited, "rate_limited", "rate_limited_total", "HTTP 429 answers received."},
     {RunCounter::kTokenRefreshes, "token_refreshes", "token_refreshes_total",
      "OAuth2 token refreshes."},
+    {RunCounter::kBlankLines, "blank_lines", "blank_lines_total",
+     "NDJSON blank lines of the last run (not rows; no status)."},
 };
 
 std::vector<absl::Duration> MakeBounds() {
@@ -242,15 +244,20 @@ RunStatsSnapshot RunStats::Snapshot() const {
 
 std::string FormatRunSummary(const RunStatsSnapshot& s) {
   auto c = [&s](RunCounter k) { return s.counter(k); };
-  std::string out = absl::StrCat(
-      "rows:               ", c(RunCounter::kRowsRead), " read, ", c(RunCounter::kRowsWritten),
-      " written\n", "unique observables: ", c(RunCounter::kUniqueObservables),
-      absl::StrFormat(" (%.1f%% of rows)\n", 100 * s.unique_ratio()),
-      "lookups:            ", c(RunCounter::kLookupsSent), " sent, ",
-      c(RunCounter::kLookupsSettled), " settled\n",
-      "cache hits:         ", c(RunCounter::kCacheHits), "\n",
-      "retries:            ", c(RunCounter::kRetries), " (", c(RunCounter::kRateLimited),
-      " rate-limited), ", c(RunCounter::kTokenRefreshes), " token refreshes\n", "statuses:\n");
+  std::string out = absl::StrCat("rows:               ", c(RunCounter::kRowsRead), " read, ",
+                                 c(RunCounter::kRowsWritten), " written\n");
+  if (c(RunCounter::kBlankLines) > 0) {
+    absl::StrAppend(&out, "blank lines:        ", c(RunCounter::kBlankLines),
+                    " (NDJSON lines that are not rows; no status)\n");
+  }
+  absl::StrAppend(&out, "unique observables: ", c(RunCounter::kUniqueObservables),
+                  absl::StrFormat(" (%.1f%% of rows)\n", 100 * s.unique_ratio()),
+                  "lookups:            ", c(RunCounter::kLookupsSent), " sent, ",
+                  c(RunCounter::kLookupsSettled), " settled\n",
+                  "cache hits:         ", c(RunCounter::kCacheHits), "\n",
+                  "retries:            ", c(RunCounter::kRetries), " (",
+                  c(RunCounter::kRateLimited), " rate-limited), ", c(RunCounter::kTokenRefreshes),
+                  " token refreshes\n", "statuses:\n");
   for (const auto& [status, count] : s.statuses) {
     absl::StrAppend(&out, "  ", status, ": ", count, "\n");
   }

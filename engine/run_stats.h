@@ -33,8 +33,9 @@ enum class RunCounter : int {
   kRetries,            // transport retries (fed from the transport)
   kRateLimited,        // 429 answers (fed from the transport)
   kTokenRefreshes,     // OAuth2 token refreshes (fed from the transport)
+  kBlankLines,         // NDJSON blank lines (passed through; not rows)
 };
-inline constexpr size_t kRunCounterCount = 10;
+inline constexpr size_t kRunCounterCount = 11;
 
 // Counts of a latency histogram at one moment; plain data.
 //

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/chunk_reader.h"
 #include "engine/csv.h"
+#include "engine/run_stats.h"
 #include "schema/time_format.h"
 #include "tests/engine/string_io.h"
 #include "tests/fakes/fake_verdict_source.h"
@@ -144,6 +146,44 @@ TEST_F(PipelineTest, NdjsonNestedFieldGetsFieldsBeforeTheClosingBrace) {
             "[1,2]\n");
   EXPECT_EQ(s->statuses.at("invalid_row"), 2u);
   EXPECT_EQ(s->rows, 5u);
+}
+
+TEST_F(PipelineTest, NdjsonBlankLinesPassThroughAsTheyAreWithoutAStatus) {
+  PipelineOptions o;
+  o.input_format = o.output_format = DataFormat::kNdjson;
+  o.columns = {{"d", "domain"}};
+  o.strict = true;  // a blank line is not a malformed row
+  const std::string input = "\n{\"d\":\"x.example\"}\n  \t\n\r\n{\"d\":\"y.example\"}\n \r\n  ";
+  const std::string no_verdict =
+      ",\"ctia_disposition\":null,\"ctia_disposition_name\":null,\"ctia_judgement_id\":null,"
+      "\"ctia_valid_until\":null,\"ctia_status\":\"no_verdict\"}";
+  for (size_t chunk_size : {size_t{1}, size_t{3}, size_t{1} << 20}) {
+    o.chunk_size = chunk_size;
+    RunStats stats(clock_);
+    o.stats = &stats;
+    auto s = Run(input, o);
+    ASSERT_TRUE(s.ok()) << s.status();
+    EXPECT_EQ(output_, "\n{\"d\":\"x.example\"" + no_verdict + "\n  \t\n\r\n{\"d\":\"y.example\"" +
+                           no_verdict + "\n \r\n  ")
+        << chunk_size;
+    EXPECT_EQ(s->rows, 2u);
+    EXPECT_EQ(s->blank_lines, 5u);
+    EXPECT_EQ(s->statuses, (std::map<std::string, uint64_t>{{"no_verdict", 2}}));
+    const RunStatsSnapshot snap = stats.Snapshot();
+    EXPECT_EQ(snap.counter(RunCounter::kRowsRead), 2u);
+    EXPECT_EQ(snap.counter(RunCounter::kRowsWritten), 2u);
+    EXPECT_EQ(snap.counter(RunCounter::kBlankLines), 5u);
+  }
+  // CSV output has no line for them (an empty line would be a ragged row).
+  o.output_format = DataFormat::kCsv;
+  o.stats = nullptr;
+  auto s = Run(input, o);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(output_,
+            "json,ctia_disposition,ctia_disposition_name,ctia_judgement_id,ctia_valid_until,"
+            "ctia_status\n\"{\"\"d\"\":\"\"x.example\"\"}\",,,,,no_verdict\n"
+            "\"{\"\"d\"\":\"\"y.example\"\"}\",,,,,no_verdict\n");
+  EXPECT_EQ(s->blank_lines, 5u);
 }
 
 TEST_F(PipelineTest, SeveralColumnsEachGetTheirOwnColumns) {
@@ -409,6 +449,8 @@ TEST_F(PipelineTest, PropertyRandomNdjsonKeepsEveryLineInOrder) {
       std::string added;
       if (kind == 9) {
         line = "{\"dns\": broken";
+      } else if (kind == 8 && i % 2 == 0) {
+        line = std::string(rng() % 3, ' ');  // a blank line: kept as it is, no status
       } else {
         line = absl::StrCat("{", ws, "\"n\":", i, ",\"dns\":{\"q\":{\"name\":\"", domain,
                             "\"}}", ws, "}", ws);

@@ -14,6 +14,7 @@ namespace enrich::engine {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 const absl::Time kStart = absl::FromUnixSeconds(1767225600);  // 2026-01-01T00:00:00Z
 
@@ -80,6 +81,9 @@ ctia_enrich_rate_limited_total 2
 # HELP ctia_enrich_token_refreshes_total OAuth2 token refreshes.
 # TYPE ctia_enrich_token_refreshes_total counter
 ctia_enrich_token_refreshes_total 1
+# HELP ctia_enrich_blank_lines_total NDJSON blank lines of the last run (not rows; no status).
+# TYPE ctia_enrich_blank_lines_total counter
+ctia_enrich_blank_lines_total 0
 # HELP ctia_enrich_status_total Rows of the last run by status.
 # TYPE ctia_enrich_status_total counter
 ctia_enrich_status_total{status="error:503"} 6
@@ -191,6 +195,7 @@ TEST(RunStatsTest, SummaryTextHasRatesAndPercentiles) {
   EXPECT_DOUBLE_EQ(s.unique_ratio(), 0.1);
   std::string text = FormatRunSummary(s);
   EXPECT_THAT(text, HasSubstr("rows:               1000 read, 1000 written\n"));
+  EXPECT_THAT(text, Not(HasSubstr("blank lines")));  // none: no line for them
   EXPECT_THAT(text, HasSubstr("unique observables: 100 (10.0% of rows)\n"));
   EXPECT_THAT(text, HasSubstr("lookups:            90 sent, 90 settled\n"));
   EXPECT_THAT(text, HasSubstr("cache hits:         10\n"));
@@ -199,6 +204,11 @@ TEST(RunStatsTest, SummaryTextHasRatesAndPercentiles) {
   EXPECT_THAT(text, HasSubstr("  ok: 700\n"));
   EXPECT_THAT(text, HasSubstr("seconds:            40.00 (25 rows/s, 2.2 lookups/s)\n"));
   EXPECT_THAT(text, HasSubstr("lookup latency:     p50 20.0 ms, p90 90000.0 ms"));
+  stats.Add(RunCounter::kBlankLines, 3);
+  EXPECT_THAT(FormatRunSummary(stats.Snapshot()),
+              HasSubstr("rows:               1000 read, 1000 written\n"
+                        "blank lines:        3 (NDJSON lines that are not rows; no status)\n"));
+  EXPECT_THAT(EncodeRunStatsJson(stats.Snapshot()), HasSubstr("\"blank_lines\":3,"));
 }
 
 TEST(RunStatsTest, EmptyRunHasZeroRates) {

@@ -70,6 +70,13 @@ TEST_F(CliTest, EmbeddedSimRunWritesEveryRow) {
   EXPECT_FALSE(std::filesystem::exists(Path("out.csv") + ".partial-1"));
 }
 
+TEST_F(CliTest, RunHelpSaysWhatBecomesOfBlankNdjsonLines) {
+  Result r = Run("run --help");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("a blank line (empty or whitespace) is not a row"));
+  EXPECT_THAT(r.output, HasSubstr("(a blank NDJSON line is not a row)"));
+}
+
 TEST_F(CliTest, MissingInputFileIsNamed) {
   Result r = Run("run -i " + Path("nope.csv") + " -o " + Path("out.csv") + " --column domain");
   EXPECT_EQ(r.exit_code, 1);

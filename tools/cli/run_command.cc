@@ -122,7 +122,10 @@ CLI::App* AddRunCommand(CLI::App& app, RunFlags& flags) {
                   "'url:auto', 'dns.query.name:domain' (NDJSON path), '3:ip' (--no-header)")
       ->required();
   run->add_option("--input-format", flags.input_format,
-                  "csv or ndjson (default: by extension, .ndjson/.jsonl = ndjson)");
+                  "csv or ndjson (default: by extension, .ndjson/.jsonl = ndjson). NDJSON: a "
+                  "line that is not a JSON object gets invalid_row; a blank line (empty or "
+                  "whitespace) is not a row: kept as it is (left out of CSV output), no status, "
+                  "counted as a blank line in the summary");
   run->add_option("--output-format", flags.output_format,
                   "csv or ndjson (default: by the output's extension, else the input format)");
   run->add_option("--delimiter", flags.delimiter, "CSV delimiter: , ; | or tab")
@@ -145,7 +148,7 @@ CLI::App* AddRunCommand(CLI::App& app, RunFlags& flags) {
       ->capture_default_str();
   run->add_flag("--strict", flags.strict,
                 "Stop at the first malformed row (file:line) instead of passing it through "
-                "with status invalid_row");
+                "with status invalid_row (a blank NDJSON line is not a row)");
   run->add_flag("--resume", flags.resume,
                 "Continue an interrupted run: reload the journal, skip its settled lookups");
   run->add_option("--journal", flags.journal,
