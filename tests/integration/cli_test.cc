@@ -9,10 +9,13 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "boost/asio/io_context.hpp"
 #include "boost/asio/ip/tcp.hpp"
 #include "tests/fakes/child_process.h"
@@ -199,6 +202,80 @@ TEST_F(CliTest, QuotaCheckpointExits75AndResumeFinishesWithoutRepeatingLookups) 
     EXPECT_THAT(out, HasSubstr(absl::StrCat("\n", i, ",host-", i, ".example,,,,,no_verdict\n")));
   }
   EXPECT_FALSE(std::filesystem::exists(Path("out.csv.journal")));
+}
+
+// The checkpoint line of a run's output, with the time to resume and the wait it is in replaced
+// by <time> and <wait>; `resume_at` and `wait` get them.
+std::string CheckpointLine(const std::string& output, absl::Time* resume_at, std::string* wait) {
+  std::istringstream lines(output);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.find("; checkpointed: ") == std::string::npos) continue;
+    static const std::regex kWhen(" after ([0-9T:-]+Z) \\(in ([0-9hms.]+)\\)");
+    std::smatch m;
+    if (std::regex_search(line, m, kWhen)) {
+      std::string error;
+      EXPECT_TRUE(absl::ParseTime("%Y-%m-%dT%H:%M:%SZ", m[1].str(), resume_at, &error)) << error;
+      *wait = m[2].str();
+    }
+    return std::regex_replace(line, kWhen, " after <time> (in <wait>)");
+  }
+  return "no checkpoint line in: " + output;
+}
+
+TEST_F(CliTest, CheckpointAfterALong429GivesTheWaitOnce) {
+  sim::SimServer sim{sim::SimOptions{}};
+  ASSERT_TRUE(sim.Start().ok());
+  sim::FaultRule busy;
+  busy.kind = sim::FaultKind::kBurst429;
+  busy.path_prefix = "/ctia/";
+  busy.retry_after_seconds = 3600;
+  sim.AddFault(busy);
+  WriteFile("in.csv", "id,domain\n1,a.example\n2,b.example\n");
+  setenv("CTIA_CLIENT_ID", "client", 1);
+  setenv("CTIA_CLIENT_SECRET", "secret", 1);
+  const absl::Time before = absl::Now();
+  Result r = Run("run -i " + Path("in.csv") + " -o " + Path("out.csv") +
+                 " --column domain --batch-size 1 --max-wait 60 --endpoint " + sim.base_url());
+  const absl::Time after = absl::Now();
+  ASSERT_EQ(r.exit_code, 75) << r.output;
+  absl::Time resume_at;
+  std::string wait;
+  EXPECT_EQ(CheckpointLine(r.output, &resume_at, &wait),
+            "ctia-enrich: http 429: Too Many Requests from " + sim.base_url() +
+                "; checkpointed: settled lookups are in " + Path("out.csv.journal") +
+                "; run the same command with --resume after <time> (in <wait>) to continue "
+                "without repeating them");
+  EXPECT_EQ(wait, "1h");
+  EXPECT_GE(resume_at, before + absl::Hours(1) - absl::Seconds(1));
+  EXPECT_LE(resume_at, after + absl::Hours(1) + absl::Seconds(2));
+}
+
+TEST_F(CliTest, CheckpointWhenTheRequestBudgetIsSpentGivesTheWaitOnce) {
+  sim::SimServer sim{sim::SimOptions{}};
+  ASSERT_TRUE(sim.Start().ok());
+  WriteFile("in.csv", "id,domain\n1,a.example\n2,b.example\n3,c.example\n");
+  setenv("CTIA_CLIENT_ID", "client", 1);
+  setenv("CTIA_CLIENT_SECRET", "secret", 1);
+  const std::string args = "run -i " + Path("in.csv") +
+                           " --column domain --batch-size 1 --rate-limit 2/1h --max-wait 60 "
+                           "--endpoint " + sim.base_url();
+  absl::Time resume_at;
+  std::string wait;
+  Result r = Run(args + " -o " + Path("out.csv"));
+  ASSERT_EQ(r.exit_code, 75) << r.output;
+  EXPECT_EQ(CheckpointLine(r.output, &resume_at, &wait),
+            "ctia-enrich: the request budget of group 'default' is spent; checkpointed: settled "
+            "lookups are in " + Path("out.csv.journal") +
+                "; run the same command with --resume after <time> (in <wait>) to continue "
+                "without repeating them");
+  EXPECT_TRUE(std::regex_match(wait, std::regex("1h|59m[0-9]+s"))) << wait;
+  // Output on stdout: no journal to resume from.
+  r = Run(args + " -o -");
+  ASSERT_EQ(r.exit_code, 75) << r.output;
+  EXPECT_EQ(CheckpointLine(r.output, &resume_at, &wait),
+            "ctia-enrich: the request budget of group 'default' is spent; checkpointed: no "
+            "journal (output is stdout): rerun after <time> (in <wait>) to start again");
 }
 
 TEST_F(CliTest, CompressionFlagThatContradictsTheInputIsUsageError) {

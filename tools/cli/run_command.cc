@@ -101,6 +101,24 @@ void RestoreEntry(engine::VerdictTable& table, const engine::JournalEntry& e) {
   }
 }
 
+// The cause of a checkpoint without its wait, which the run's message gives once, as the time to
+// resume: the transport's text of the signal is "checkpoint: <why>; resume after <wait>"
+// (transport/verdict_source.h), and a 429's why also holds "(retry after <wait>)"
+// (StatusFromHttp).
+std::string CheckpointCause(absl::string_view message) {
+  absl::ConsumePrefix(&message, "checkpoint: ");
+  if (size_t at = message.rfind("; resume after "); at != absl::string_view::npos) {
+    message = message.substr(0, at);
+  }
+  std::string cause(message);
+  if (size_t open = cause.find(" (retry after "); open != std::string::npos) {
+    if (size_t close = cause.find(')', open); close != std::string::npos) {
+      cause.erase(open, close + 1 - open);
+    }
+  }
+  return cause;
+}
+
 }  // namespace
 
 CLI::App* AddRunCommand(CLI::App& app, RunFlags& flags) {
@@ -359,16 +377,23 @@ int RunEnrich(const RunFlags& flags) {
     const bool interrupted = s.code() == absl::StatusCode::kCancelled && stop.load();
     if (journal != nullptr) (void)journal->Close();
     if (wait.has_value() || interrupted) {
+      // The wait once: the time to resume (whole seconds, rounded up) and how long that is.
       const std::string when =
           wait.has_value()
-              ? absl::StrCat(" after ", schema::FormatIsoTime(absl::Now() + *wait))
+              ? absl::StrCat(" after ",
+                             absl::FormatTime("%Y-%m-%dT%H:%M:%SZ",
+                                              absl::FromUnixSeconds(
+                                                  absl::ToUnixSeconds(absl::Now() + *wait) + 1),
+                                              absl::UTCTimeZone()),
+                             " (in ", absl::FormatDuration(*wait), ")")
               : "";
-      Fail(absl::StrCat(interrupted ? "interrupted" : s.message(), "; checkpointed: ",
-                        journal != nullptr
-                            ? absl::StrCat("settled lookups are in ", journal_path,
-                                           "; run the same command with --resume", when,
-                                           " to continue without repeating them")
-                            : "no journal (output is stdout): rerun to start again"));
+      Fail(absl::StrCat(
+          interrupted ? "interrupted" : CheckpointCause(s.message()), "; checkpointed: ",
+          journal != nullptr
+              ? absl::StrCat("settled lookups are in ", journal_path,
+                             "; run the same command with --resume", when,
+                             " to continue without repeating them")
+              : absl::StrCat("no journal (output is stdout): rerun", when, " to start again")));
       return engine::kExitCheckpointed;
     }
     Fail(s.message());
