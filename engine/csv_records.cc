@@ -1,11 +1,13 @@
 #include "engine/csv_records.h"
 
+#include "engine/internal/csv_scan.h"
+#include "engine/internal/csv_structural.h"
+#include "engine/utf8.h"
+
 #include <cstring>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "engine/internal/csv_scan.h"
-#include "engine/utf8.h"
 
 namespace enrich::engine {
 
@@ -39,12 +41,20 @@ void CsvRecords::Parse(absl::string_view chunk, uint64_t first_line, bool starts
   bool bom_record = starts_input && n >= 3 && std::memcmp(base, "\xEF\xBB\xBF", 3) == 0;
   if (bom_record) i = 3;
   size_t record_start = 0;
+  internal::CsvStructuralScanner structural(base, n, delim);
 
   while (i < n || bom_record) {
     bom_record = false;
     CsvRecordView r;
     r.line = line;
     r.first_field = static_cast<uint32_t>(fields_.size());
+    bool non_ascii = true;  // unknown: check the record's UTF-8
+    if (vector_scan_ &&
+        ScanOneLineRecord(structural, base, n, delim, i, record_start, r, non_ascii, line)) {
+      FinishRecord(r, non_ascii);
+      record_start = i;
+      continue;
+    }
     for (;;) {
       const internal::CsvFieldScan f = internal::ScanCsvField(base, i, n, delim);
       line += f.newlines;
@@ -90,22 +100,103 @@ void CsvRecords::Parse(absl::string_view chunk, uint64_t first_line, bool starts
       }
       r.raw.remove_suffix(r.terminator.size());
     }
-    r.field_count = static_cast<uint32_t>(fields_.size()) - r.first_field;
-    if (!r.malformed && FindInvalidUtf8(r.raw) != absl::string_view::npos) {
-      // Delimiters, quotes and line ends are ASCII, so the bad bytes are in a field.
-      r.malformed = true;
-      r.problem = CsvProblem::kInvalidUtf8;
-      r.problem_field = 1;
-      for (uint32_t f = 0; f < r.field_count; ++f) {
-        if (FindInvalidUtf8(fields_[r.first_field + f]) != absl::string_view::npos) {
-          r.problem_field = f + 1;
-          break;
-        }
-      }
-    }
-    records_.push_back(r);
+    FinishRecord(r, non_ascii);
     record_start = i;
   }
+}
+
+bool CsvRecords::ScanOneLineRecord(internal::CsvStructuralScanner& structural, const char* base,
+                                   size_t n, char delim, size_t& i, size_t record_start,
+                                   CsvRecordView& r, bool& non_ascii, uint64_t& line) {
+  const size_t scratch_mark = scratch_.size();
+  auto give_up = [&] {
+    fields_.resize(r.first_field);
+    scratch_.resize(scratch_mark);
+    non_ascii = true;
+    return false;
+  };
+  non_ascii = false;
+  size_t from = i;  // the field's first byte
+  for (;;) {
+    size_t content_begin = from;
+    size_t content_end = 0;
+    size_t at = 0;      // the delimiter or LF that ends the field, or n
+    bool crlf = false;  // a CR before the LF at `at`
+    bool doubled = false;
+    if (from < n && base[from] == '"') {
+      // Quoted: up to the quote not followed by another; delimiters inside are data.
+      size_t pos = from + 1;
+      for (;;) {
+        const size_t hit = structural.Next(pos, non_ascii);
+        // An open quote at the end, or a line end inside the quotes (lines to count).
+        if (hit == n || base[hit] == '\n') return give_up();
+        if (base[hit] == '"') {
+          if (hit + 1 < n && base[hit + 1] == '"') {
+            doubled = true;
+            pos = hit + 2;
+            continue;
+          }
+          content_begin = from + 1;
+          content_end = hit;
+          at = hit + 1;
+          break;
+        }
+        pos = hit + 1;
+      }
+      if (at < n && base[at] == '\r' && at + 1 < n && base[at + 1] == '\n') {
+        crlf = true;
+        ++at;
+      } else if (at < n && base[at] != delim && base[at] != '\n') {
+        return give_up();  // text after the closing quote
+      }
+    } else {
+      at = structural.Next(from, non_ascii);
+      if (at < n && base[at] == '"') return give_up();  // a quote inside the field (data)
+      content_end = at;
+      if (at < n && base[at] == '\n' && at > from && base[at - 1] == '\r') {
+        crlf = true;
+        --content_end;
+      }
+    }
+    absl::string_view content(base + content_begin, content_end - content_begin);
+    if (doubled) {
+      const size_t unescaped = scratch_.size();
+      for (size_t k = 0; k < content.size(); ++k) {
+        scratch_.push_back(content[k]);
+        if (content[k] == '"') ++k;  // the second quote of a pair
+      }
+      content = absl::string_view(scratch_.data() + unescaped, scratch_.size() - unescaped);
+    }
+    fields_.push_back(content);
+    if (at < n && base[at] == delim) {
+      from = at + 1;
+      continue;
+    }
+    // LF (CRLF) or the end of the bytes: the record ends.
+    r.terminator = at == n ? absl::string_view() : crlf ? absl::string_view("\r\n") : "\n";
+    if (at < n) ++line;
+    r.raw = absl::string_view(base + record_start, at - (crlf ? 1 : 0) - record_start);
+    i = at < n ? at + 1 : n;
+    return true;
+  }
+}
+
+void CsvRecords::FinishRecord(CsvRecordView& r, bool non_ascii) {
+  r.field_count = static_cast<uint32_t>(fields_.size()) - r.first_field;
+  // A record of ASCII bytes is UTF-8.
+  if (!r.malformed && non_ascii && FindInvalidUtf8(r.raw) != absl::string_view::npos) {
+    // Delimiters, quotes and line ends are ASCII, so the bad bytes are in a field.
+    r.malformed = true;
+    r.problem = CsvProblem::kInvalidUtf8;
+    r.problem_field = 1;
+    for (uint32_t f = 0; f < r.field_count; ++f) {
+      if (FindInvalidUtf8(fields_[r.first_field + f]) != absl::string_view::npos) {
+        r.problem_field = f + 1;
+        break;
+      }
+    }
+  }
+  records_.push_back(r);
 }
 
 }  // namespace enrich::engine

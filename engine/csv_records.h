@@ -8,6 +8,9 @@
 #include "absl/strings/string_view.h"
 
 namespace enrich::engine {
+namespace internal {
+class CsvStructuralScanner;
+}  // namespace internal
 
 enum class CsvProblem : uint8_t { kNone, kTextAfterQuote, kOpenQuote, kInvalidUtf8 };
 
@@ -46,7 +49,23 @@ class CsvRecords {
   // "invalid UTF-8 in field 4".
   static std::string Problem(const CsvRecordView& r);
 
+  // Records on one line without malformed quoting (the common case) are read with a vector
+  // scan for the delimiter, LF and quote bytes (internal/csv_structural.h); the others, or all
+  // records when this is off, with ScanCsvField. Both give the same records (tested); off is
+  // for those tests.
+  void set_vector_scan(bool on) { vector_scan_ = on; }
+
  private:
+  // Reads the record at `i` when it is on one line and well-formed: appends its fields, sets
+  // r.raw and r.terminator, sets `non_ascii` if a byte has its top bit set, and moves `i` and
+  // `line` past it. Returns false, with nothing changed, for any other record.
+  bool ScanOneLineRecord(internal::CsvStructuralScanner& structural, const char* base, size_t n,
+                         char delim, size_t& i, size_t record_start, CsvRecordView& r,
+                         bool& non_ascii, uint64_t& line);
+  // Sets r.field_count, checks the UTF-8 of a record with a non-ASCII byte, and keeps `r`.
+  void FinishRecord(CsvRecordView& r, bool non_ascii);
+
+  bool vector_scan_ = true;
   std::vector<CsvRecordView> records_;
   std::vector<absl::string_view> fields_;
   std::string scratch_;  // unescaped fields with doubled quotes; reserved so views stay valid

@@ -166,6 +166,66 @@ TEST(CsvScanTest, ChunkReaderCutsWhereCsvRecordsEndsRecords) {
   }
 }
 
+// Everything CsvRecords tells of a chunk's records, as text.
+std::vector<std::string> Dump(const CsvRecords& records) {
+  std::vector<std::string> out;
+  for (const CsvRecordView& r : records.records()) {
+    std::string line = absl::StrCat(r.line, "|", r.raw, "|", r.terminator, "|", r.malformed,
+                                    static_cast<int>(r.problem), r.problem_field, "|");
+    for (uint32_t f = 0; f < r.field_count; ++f)
+      absl::StrAppend(&line, "[", records.field(r, f), "]");
+    out.push_back(std::move(line));
+  }
+  return out;
+}
+
+// The vector scan (records on one line) and ScanCsvField (every record) read random inputs the
+// same way: long runs cross the scanner's 64-byte windows, quotes open and close anywhere,
+// chunks end at every kind of record boundary, and bytes that are not ASCII are valid or not.
+TEST(CsvScanTest, VectorScanReadsWhatScanCsvFieldReads) {
+  std::mt19937 rng(29);
+  const std::vector<std::string> pieces = {"a",
+                                           "bc",
+                                           "host.example.org",
+                                           std::string(70, 'x'),
+                                           ",",
+                                           ";",
+                                           "\t",
+                                           "|",
+                                           "\"",
+                                           "\"\"",
+                                           "\n",
+                                           "\r\n",
+                                           "\r",
+                                           "\xC3\xA9",
+                                           "\xE9",
+                                           "\xEF\xBB\xBF",
+                                           " "};
+  for (int round = 0; round < 3000; ++round) {
+    const char delim = ",;\t|"[rng() % 4];
+    std::string text = rng() % 8 == 0 ? "\xEF\xBB\xBF" : "";
+    const size_t count = 1 + rng() % 60;
+    for (size_t i = 0; i < count; ++i) text += pieces[rng() % pieces.size()];
+    for (size_t chunk_size : {size_t{1}, size_t{7}, size_t{64}, text.size()}) {
+      enrich::testing::StringSource source(text, 1 + rng() % 100);
+      ChunkReader reader(source, RecordFormat::kCsv, delim, chunk_size);
+      Chunk chunk;
+      CsvRecords vector_scan;
+      CsvRecords scalar;
+      scalar.set_vector_scan(false);
+      while (true) {
+        absl::StatusOr<bool> more = reader.Next(chunk);
+        ASSERT_TRUE(more.ok());
+        if (!*more) break;
+        vector_scan.Parse(chunk.bytes, chunk.first_line, chunk.starts_input, delim);
+        scalar.Parse(chunk.bytes, chunk.first_line, chunk.starts_input, delim);
+        ASSERT_EQ(Dump(vector_scan), Dump(scalar))
+            << "delimiter " << delim << ", chunk size " << chunk_size << ", input: " << text;
+      }
+    }
+  }
+}
+
 TEST(CsvScanTest, ARecordPastTheLimitIsAnErrorNamingItsLine) {
   // A quote never closed on line 3 would make the rest of the input one record.
   const std::string text = "id,note\n1,ok\n2,\"open\n" + std::string(5000, 'x') + "\n3,z\n";
