@@ -7,6 +7,14 @@
 
 namespace enrich::engine {
 
+absl::Status RecordTooLongError(absl::string_view name, uint64_t line, size_t limit,
+                                absl::string_view detail) {
+  const bool mib = limit % (size_t{1} << 20) == 0;
+  return absl::InvalidArgumentError(absl::StrCat(
+      name, ":", line, ": a record longer than ", mib ? limit >> 20 : limit,
+      mib ? " MiB" : " bytes", " starts here", detail, "; --max-record-bytes sets the limit"));
+}
+
 ChunkReader::ChunkReader(ByteSource& source, RecordFormat format, char delimiter,
                          size_t chunk_size, size_t max_record_size)
     : source_(source),
@@ -114,15 +122,11 @@ absl::StatusOr<bool> ChunkReader::Next(Chunk& chunk) {
       // One record longer than the buffer: read more (the buffer grows by chunk_size_), unless
       // it is past the limit: then the input is broken, and holding the rest of it in memory
       // would not mend it.
-      if (buf_.size() > max_record_size_) {
-        const bool mib = max_record_size_ % (size_t{1} << 20) == 0;
-        return absl::InvalidArgumentError(absl::StrCat(
-            source_.name(), ":", next_line_, ": a record longer than ",
-            mib ? max_record_size_ >> 20 : max_record_size_, mib ? " MiB" : " bytes",
-            " starts here (",
-            format_ == RecordFormat::kCsv && in_quotes_ ? "a quote that is never closed?"
-                                                        : "no line end",
-            ")"));
+      // (The buffer may end with the CR of a CRLF: the record itself may be a byte shorter.)
+      if (buf_.size() > max_record_size_ + 1) {
+        return RecordTooLongError(
+            source_.name(), next_line_, max_record_size_,
+            format_ == RecordFormat::kCsv && in_quotes_ ? kOpenQuoteHint : "");
       }
       const size_t old = buf_.size();
       buf_.resize(old + chunk_size_);

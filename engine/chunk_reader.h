@@ -1,12 +1,15 @@
 #ifndef ENRICH_ENGINE_CHUNK_READER_H_
 #define ENRICH_ENGINE_CHUNK_READER_H_
 
+#include "engine/byte_io.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "engine/byte_io.h"
+#include "absl/strings/string_view.h"
 
 namespace enrich::engine {
 
@@ -23,11 +26,21 @@ struct Chunk {
   bool starts_input = false;  // the first chunk (a UTF-8 BOM, if any, is at its start)
 };
 
+// The error for a record longer than `limit` bytes that starts on `line` of `name`:
+// "<name>:<line>: a record longer than <limit> starts here<detail>; --max-record-bytes sets the
+// limit", the limit as "64 MiB" when it is a whole number of MiB, else "<n> bytes".
+absl::Status RecordTooLongError(absl::string_view name, uint64_t line, size_t limit,
+                                absl::string_view detail);
+// The detail for a CSV record still inside a quoted field at the limit or at the end of input.
+inline constexpr absl::string_view kOpenQuoteHint = " (a quote that is never closed?)";
+
 // Splits a byte stream into chunks of about `chunk_size` bytes that end on record boundaries,
 // so each chunk can be parsed on its own. A chunk boundary never falls inside a quoted field or
 // between the CR and LF of a CRLF. A record longer than `chunk_size` makes a longer chunk, up
 // to `max_record_size`: past it the input is taken as broken (most often a CSV quote that is
 // never closed, which would otherwise make the rest of the input one record held in memory).
+// This bounds memory, not each record exactly: a longer record that ends within the bytes read
+// so far is handed out (the pipeline checks every record against the limit).
 //
 // Not thread-safe (the pipeline's serial input stage). Does not own `source`.
 class ChunkReader {
@@ -39,7 +52,7 @@ class ChunkReader {
 
   // Fills `chunk` with the next records. Returns false at end of input (chunk untouched).
   // Errors: the source's read errors; a record longer than `max_record_size` (InvalidArgument
-  // "<input>:<line>: a record longer than 64 MiB starts here (...)").
+  // "<input>:<line>: a record longer than 64 MiB starts here (...)", RecordTooLongError).
   absl::StatusOr<bool> Next(Chunk& chunk);
 
   // Bytes handed out in chunks so far.

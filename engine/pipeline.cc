@@ -76,6 +76,7 @@ struct Layout {
   absl::string_view eol = "\n";
   std::string input_name;
   bool strict = false;
+  size_t max_record_bytes = 0;
   const schema::Allowlist* allowlist = nullptr;
 };
 
@@ -286,6 +287,9 @@ class Run {
  private:
   void ParseCsv(ChunkWork& w);
   void ParseNdjson(ChunkWork& w);
+  // The first record of the chunk longer than max_record_bytes, if any, becomes its row_error
+  // (ChunkReader stops only those that do not end within the bytes it holds).
+  void CheckRecordSizes(ChunkWork& w);
   // The chunk's extraction state: each column's raw values seen so far, and the uniques.
   // Two raw values that normalize alike ("EVIL.com", "evil.com") get two slots; the verdict
   // table's single flight still sends one lookup.
@@ -548,7 +552,28 @@ void Run::ParseAndExtract(ChunkWork& w) {
   } else {
     ParseNdjson(w);
   }
+  if (w.chunk.bytes.size() > layout_.max_record_bytes) CheckRecordSizes(w);
   ResolveNew(w);
+}
+
+void Run::CheckRecordSizes(ChunkWork& w) {
+  auto check = [&](absl::string_view raw, uint64_t line, bool open_quote) {
+    if (raw.size() <= layout_.max_record_bytes) return true;
+    if (w.row_error.ok()) {
+      w.row_error = RecordTooLongError(layout_.input_name, line, layout_.max_record_bytes,
+                                       open_quote ? kOpenQuoteHint : "");
+    }
+    return false;
+  };
+  if (layout_.in == DataFormat::kCsv) {
+    for (const CsvRecordView& r : w.csv.records()) {  // the header too
+      if (!check(r.raw, r.line, r.problem == CsvProblem::kOpenQuote)) return;
+    }
+  } else {
+    for (const ChunkWork::Row& row : w.rows) {
+      if (!check(row.raw, row.line, false)) return;
+    }
+  }
 }
 
 void Run::ResolveNew(ChunkWork& w) {
@@ -807,6 +832,7 @@ absl::Status PrepareLayout(const PipelineOptions& options, const Chunk& first, b
   layout.header = options.input_format == DataFormat::kCsv && options.header;
   layout.input_name = options.input_name;
   layout.strict = options.strict;
+  layout.max_record_bytes = options.max_record_bytes;
   layout.allowlist = options.allowlist;
   for (const ColumnSpec& c : options.columns) layout.types.push_back(c.type);
 
@@ -967,9 +993,9 @@ absl::StatusOr<EnrichSummary> RunPipeline(ByteSource& in, ByteSink& out,
                                           transport::VerdictSource& source) {
   const auto started = std::chrono::steady_clock::now();
   if (options.columns.empty()) return absl::InvalidArgumentError("no observable column given");
-  ChunkReader reader(in, options.input_format == DataFormat::kCsv ? RecordFormat::kCsv
-                                                                  : RecordFormat::kNdjson,
-                     options.delimiter, options.chunk_size);
+  ChunkReader reader(
+      in, options.input_format == DataFormat::kCsv ? RecordFormat::kCsv : RecordFormat::kNdjson,
+      options.delimiter, options.chunk_size, options.max_record_bytes);
   auto first = std::make_unique<ChunkWork>();
   absl::StatusOr<bool> have_first = reader.Next(first->chunk);
   if (!have_first.ok()) return have_first.status();

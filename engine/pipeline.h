@@ -38,6 +38,10 @@ struct PipelineOptions {
   size_t max_live_chunks = 0;       // chunks in the pipeline at once; 0 = 2 × threads + 2
   size_t max_in_flight = 256;       // lookups sent to the source at once
   bool strict = false;              // stop at the first malformed row
+  // A record (CSV record, quoted line ends included, or NDJSON line; without its line end)
+  // longer than this many bytes stops the run with its file:line: most often a quote never
+  // closed, which would make the rest of the input one record held in memory.
+  size_t max_record_bytes = size_t{64} << 20;
   const schema::Allowlist* allowlist = nullptr;  // may be null
   std::string input_name = "<input>";            // in error messages
   // Set (e.g. by a signal handler) to stop: the run ends with Cancelled, its journal intact.

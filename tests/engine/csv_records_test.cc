@@ -239,7 +239,7 @@ TEST(CsvScanTest, ARecordPastTheLimitIsAnErrorNamingItsLine) {
   EXPECT_EQ(more.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(more.status().message(),
             source.name() + ":3: a record longer than 2000 bytes starts here (a quote that is "
-                            "never closed?)");
+                            "never closed?); --max-record-bytes sets the limit");
   EXPECT_EQ(out, "id,note\n1,ok\n");
 
   // A long record under the limit is read whole.

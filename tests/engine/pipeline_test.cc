@@ -186,6 +186,46 @@ TEST_F(PipelineTest, NdjsonBlankLinesPassThroughAsTheyAreWithoutAStatus) {
   EXPECT_EQ(s->blank_lines, 5u);
 }
 
+TEST_F(PipelineTest, ARecordJustOverMaxRecordBytesStopsTheRunAtAnyChunkSize) {
+  PipelineOptions o;
+  o.input_name = "<string>";  // as the test source names itself (ChunkReader's errors)
+  o.columns = {{"d", "domain"}};
+  o.max_record_bytes = 40;
+  const std::string at_limit = "a.example," + std::string(30, 'x');       // 40 bytes
+  const std::string over = "b.example,\"" + std::string(29, 'y') + "\"";  // 41 bytes
+  ASSERT_EQ(at_limit.size(), 40u);
+  ASSERT_EQ(over.size(), 41u);
+  const std::string ndjson_over = "{\"d\":\"b.example\",\"n\":\"" + std::string(17, 'z') + "\"}";
+  ASSERT_EQ(ndjson_over.size(), 41u);
+  for (size_t chunk_size : {size_t{1}, size_t{5}, size_t{64}, size_t{1} << 20}) {
+    o.chunk_size = chunk_size;
+    o.input_format = o.output_format = DataFormat::kCsv;
+    auto fine = Run("d,note\r\n" + at_limit + "\r\n" + at_limit, o);
+    ASSERT_TRUE(fine.ok()) << chunk_size << ": " << fine.status();
+    EXPECT_EQ(fine->rows, 2u);
+    auto s = Run("d,note\n" + at_limit + "\n" + over + "\n" + at_limit + "\n", o);
+    ASSERT_FALSE(s.ok()) << chunk_size;
+    EXPECT_EQ(s.status().message(),
+              "<string>:3: a record longer than 40 bytes starts here; --max-record-bytes sets the "
+              "limit")
+        << chunk_size;
+    // A quote never closed: the rest of the input would be one record.
+    s = Run("d,note\n" + at_limit + "\nc.example,\"" + std::string(100, 'q') + "\n", o);
+    ASSERT_FALSE(s.ok()) << chunk_size;
+    EXPECT_EQ(s.status().message(),
+              "<string>:3: a record longer than 40 bytes starts here (a quote that is never "
+              "closed?); --max-record-bytes sets the limit")
+        << chunk_size;
+    o.input_format = o.output_format = DataFormat::kNdjson;
+    s = Run("{\"d\":\"a.example\"}\n" + ndjson_over + "\n", o);
+    ASSERT_FALSE(s.ok()) << chunk_size;
+    EXPECT_EQ(s.status().message(),
+              "<string>:2: a record longer than 40 bytes starts here; --max-record-bytes sets the "
+              "limit")
+        << chunk_size;
+  }
+}
+
 TEST_F(PipelineTest, SeveralColumnsEachGetTheirOwnColumns) {
   PipelineOptions o;
   o.columns = {{"src", "ip"}, {"host", "auto"}};

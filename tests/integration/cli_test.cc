@@ -80,6 +80,24 @@ TEST_F(CliTest, RunHelpSaysWhatBecomesOfBlankNdjsonLines) {
   EXPECT_THAT(r.output, HasSubstr("(a blank NDJSON line is not a row)"));
 }
 
+TEST_F(CliTest, MaxRecordBytesOutOfRangeIsUsageError) {
+  WriteFile("in.csv", "domain\na.example\n");
+  const std::string args = "run -i " + Path("in.csv") + " -o " + Path("out.csv") +
+                           " --column domain --max-record-bytes ";
+  for (const char* value : {"0", "-1", "1073741825"}) {
+    Result r = Run(args + value);
+    EXPECT_EQ(r.exit_code, 2) << value;
+    EXPECT_THAT(r.output, HasSubstr(absl::StrCat("ctia-enrich: --max-record-bytes ", value,
+                                                 ": expected 1 to 1073741824 bytes (1 GiB)")));
+  }
+  Result r = Run(args + "64K");  // a number of bytes, no suffix
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.output, HasSubstr("--max-record-bytes"));
+  EXPECT_FALSE(std::filesystem::exists(Path("out.csv")));
+  r = Run("run --help");
+  EXPECT_THAT(r.output, HasSubstr("--max-record-bytes INT=67108864"));
+}
+
 TEST_F(CliTest, MissingInputFileIsNamed) {
   Result r = Run("run -i " + Path("nope.csv") + " -o " + Path("out.csv") + " --column domain");
   EXPECT_EQ(r.exit_code, 1);

@@ -164,6 +164,13 @@ CLI::App* AddRunCommand(CLI::App& app, RunFlags& flags) {
   run->add_option("--threads", flags.threads, "Worker threads (0 = all cores)");
   run->add_option("--chunk-size", flags.chunk_size, "Bytes per pipeline chunk")
       ->capture_default_str();
+  run->add_option("--max-record-bytes", flags.max_record_bytes,
+                  absl::StrCat("Longest record in bytes (a CSV record with its quoted line ends, "
+                               "or an NDJSON line; without its line end), 1 to ",
+                               kMaxRecordBytesLimit,
+                               ": a longer one stops the run with its file:line (most often a "
+                               "quote that is never closed)"))
+      ->capture_default_str();
   run->add_flag("--strict", flags.strict,
                 "Stop at the first malformed row (file:line) instead of passing it through "
                 "with status invalid_row (a blank NDJSON line is not a row)");
@@ -232,6 +239,12 @@ int RunEnrich(const RunFlags& flags) {
   options.prefix = flags.prefix;
   options.strict = flags.strict;
   options.chunk_size = flags.chunk_size;
+  if (flags.max_record_bytes < 1 || flags.max_record_bytes > kMaxRecordBytesLimit) {
+    Fail(absl::StrCat("--max-record-bytes ", flags.max_record_bytes, ": expected 1 to ",
+                      kMaxRecordBytesLimit, " bytes (1 GiB)"));
+    return engine::kExitUsage;
+  }
+  options.max_record_bytes = static_cast<size_t>(flags.max_record_bytes);
   options.threads = flags.threads > 0 ? static_cast<size_t>(flags.threads) : 0;
   // Enough lookups in flight for a full GraphQL batch on every connection.
   options.max_in_flight = static_cast<size_t>(flags.ctia.connections) *

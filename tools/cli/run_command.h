@@ -1,11 +1,13 @@
 #ifndef ENRICH_TOOLS_CLI_RUN_COMMAND_H_
 #define ENRICH_TOOLS_CLI_RUN_COMMAND_H_
 
+#include "tools/cli/ctia_stack.h"
+
+#include <cstdint>
 #include <string>
 #include <vector>
 
 #include "CLI/CLI.hpp"
-#include "tools/cli/ctia_stack.h"
 
 namespace enrich::cli {
 
@@ -23,6 +25,7 @@ struct RunFlags {
   std::string allowlist;             // optional path
   int threads = 0;                   // 0 = all cores
   size_t chunk_size = 1 << 20;
+  int64_t max_record_bytes = int64_t{64} << 20;  // 1 .. kMaxRecordBytesLimit
   bool strict = false;
   bool resume = false;
   std::string journal;               // default <output>.journal (none for stdout)
@@ -32,6 +35,10 @@ struct RunFlags {
   std::string prefix = "ctia_";
   CtiaFlags ctia;
 };
+
+// The largest --max-record-bytes (1 GiB): a record is held whole in memory, and the pipeline's
+// offsets within a chunk are 32-bit.
+inline constexpr int64_t kMaxRecordBytesLimit = int64_t{1} << 30;
 
 // Registers `run` on `app`; the callback stores the flags.
 CLI::App* AddRunCommand(CLI::App& app, RunFlags& flags);
