@@ -25,6 +25,15 @@ std::string CsvRecords::Problem(const CsvRecordView& r) {
   return "";
 }
 
+absl::string_view CsvRecords::Unescape(absl::string_view content) {
+  const size_t from = scratch_.size();
+  for (size_t k = 0; k < content.size(); ++k) {
+    scratch_.push_back(content[k]);
+    if (content[k] == '"') ++k;  // the second quote of a pair
+  }
+  return absl::string_view(scratch_.data() + from, scratch_.size() - from);
+}
+
 void CsvRecords::Parse(absl::string_view chunk, uint64_t first_line, bool starts_input,
                        char delim) {
   records_.clear();
@@ -59,14 +68,7 @@ void CsvRecords::Parse(absl::string_view chunk, uint64_t first_line, bool starts
       const internal::CsvFieldScan f = internal::ScanCsvField(base, i, n, delim);
       line += f.newlines;
       absl::string_view content(base + f.content_begin, f.content_end - f.content_begin);
-      if (f.doubled_quotes) {
-        const size_t from = scratch_.size();
-        for (size_t k = 0; k < content.size(); ++k) {
-          scratch_.push_back(content[k]);
-          if (content[k] == '"') ++k;  // the second quote of a pair
-        }
-        content = absl::string_view(scratch_.data() + from, scratch_.size() - from);
-      }
+      if (f.doubled_quotes) content = Unescape(content);
       fields_.push_back(content);
       const auto field_number = static_cast<uint32_t>(fields_.size() - r.first_field);
       if (f.open_quote) {
@@ -159,14 +161,7 @@ bool CsvRecords::ScanOneLineRecord(internal::CsvStructuralScanner& structural, c
       }
     }
     absl::string_view content(base + content_begin, content_end - content_begin);
-    if (doubled) {
-      const size_t unescaped = scratch_.size();
-      for (size_t k = 0; k < content.size(); ++k) {
-        scratch_.push_back(content[k]);
-        if (content[k] == '"') ++k;  // the second quote of a pair
-      }
-      content = absl::string_view(scratch_.data() + unescaped, scratch_.size() - unescaped);
-    }
+    if (doubled) content = Unescape(content);
     fields_.push_back(content);
     if (at < n && base[at] == delim) {
       from = at + 1;

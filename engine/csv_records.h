@@ -62,6 +62,8 @@ class CsvRecords {
   bool ScanOneLineRecord(internal::CsvStructuralScanner& structural, const char* base, size_t n,
                          char delim, size_t& i, size_t record_start, CsvRecordView& r,
                          bool& non_ascii, uint64_t& line);
+  // The content of a quoted field with its doubled quotes made single, in scratch_.
+  absl::string_view Unescape(absl::string_view content);
   // Sets r.field_count, checks the UTF-8 of a record with a non-ASCII byte, and keeps `r`.
   void FinishRecord(CsvRecordView& r, bool non_ascii);
 

@@ -39,8 +39,9 @@ constexpr std::array<absl::string_view, 5> kAddedFields = {
     "disposition", "disposition_name", "judgement_id", "valid_until", "status"};
 
 // New uniques are resolved against the verdict table in batches of this many, while the chunk
-// is parsed: misses go out early, and a batch takes each shard's lock once.
-constexpr size_t kResolveBatch = 128;
+// is parsed: misses go out early, and a batch takes each shard's lock once, with enough keys
+// per shard (8 on average with 64 shards) for the table to overlap their cache misses.
+constexpr size_t kResolveBatch = 512;
 
 // Cell slots that need no lookup.
 constexpr uint32_t kSkippedCell = UINT32_MAX;
