@@ -19,9 +19,7 @@ int HexValue(char c) {
   return -1;
 }
 
-std::string Encode(absl::string_view value, bool space_as_plus) {
-  std::string out;
-  out.reserve(value.size() * 3);
+void EncodeTo(absl::string_view value, bool space_as_plus, std::string& out) {
   for (char ch : value) {
     const auto c = static_cast<unsigned char>(ch);
     if (IsUnreserved(c)) {
@@ -34,12 +32,22 @@ std::string Encode(absl::string_view value, bool space_as_plus) {
       out.push_back(kHex[c & 0xF]);
     }
   }
+}
+
+std::string Encode(absl::string_view value, bool space_as_plus) {
+  std::string out;
+  out.reserve(value.size() * 3);
+  EncodeTo(value, space_as_plus, out);
   return out;
 }
 
 }  // namespace
 
 std::string PercentEncodePathSegment(absl::string_view value) { return Encode(value, false); }
+
+void AppendPercentEncodedPathSegment(absl::string_view value, std::string* out) {
+  EncodeTo(value, false, *out);
+}
 
 std::string FormEncode(absl::string_view value) { return Encode(value, true); }
 

@@ -13,6 +13,8 @@ namespace enrich::schema {
 // upper-case hex. So `/` → `%2F`, `?` → `%3F`, `#` → `%23`, `%` → `%25`, `+` → `%2B`,
 // space → `%20`, and each byte of a non-ASCII character is escaped. Nothing is trimmed.
 std::string PercentEncodePathSegment(absl::string_view value);
+// The same, appended to `*out`.
+void AppendPercentEncodedPathSegment(absl::string_view value, std::string* out);
 
 // Inverse, as CTIA's router does it: `%XX` → byte; `+` stays a literal plus. A `%` not
 // followed by two hex digits → InvalidArgument.

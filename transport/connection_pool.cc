@@ -90,25 +90,31 @@ absl::Status CheckRequest(const HttpRequest& request, absl::string_view origin) 
 }
 
 // Beast's parser calling back into an HttpResponse: no field container in between, one copy of
-// each header and of the body.
+// each header and of the body. `out` is a recycled answer: its header strings and body keep
+// their capacity, so a connection answered alike each time allocates nothing.
 class ResponseParser final : public http::basic_parser<false> {
  public:
-  explicit ResponseParser(HttpResponse& out) : out_(out) {}
+  explicit ResponseParser(HttpResponse& out) : out_(out) {
+    out_.status = 0;
+    out_.body.clear();
+  }
 
  private:
   void on_request_impl(http::verb, beast::string_view, beast::string_view, int,
                        beast::error_code&) override {}
   void on_response_impl(int code, beast::string_view, int, beast::error_code&) override {
     out_.status = code;
-    out_.headers.reserve(8);
   }
   void on_field_impl(http::field, beast::string_view name, beast::string_view value,
                      beast::error_code&) override {
-    std::string lower(name.data(), name.size());
-    absl::AsciiStrToLower(&lower);
-    out_.headers.emplace_back(std::move(lower), std::string(value.data(), value.size()));
+    if (fields_ == out_.headers.size()) out_.headers.emplace_back();
+    auto& [lower, text] = out_.headers[fields_++];
+    lower.resize(name.size());
+    std::transform(name.begin(), name.end(), lower.begin(),
+                   [](char c) { return absl::ascii_tolower(static_cast<unsigned char>(c)); });
+    text.assign(value.data(), value.size());
   }
-  void on_header_impl(beast::error_code&) override {}
+  void on_header_impl(beast::error_code&) override { out_.headers.resize(fields_); }
   void on_body_init_impl(const boost::optional<std::uint64_t>& length,
                          beast::error_code&) override {
     // A declared length above the body limit has already failed the parse.
@@ -127,25 +133,48 @@ class ResponseParser final : public http::basic_parser<false> {
   void on_finish_impl(beast::error_code&) override {}
 
   HttpResponse& out_;
+  size_t fields_ = 0;  // header slots of `out_` filled so far
 };
+
+// Send()'s exchange: owns the request and the callback, deletes itself when complete.
+class CallbackExchange final : public HttpExchange {
+ public:
+  CallbackExchange(HttpRequest request, ConnectionPool::Callback done)
+      : request_(std::move(request)), done_(std::move(done)) {}
+  const HttpRequest& request() const override { return request_; }
+  void Complete(const absl::Status& status, HttpResponse* response) override {
+    ConnectionPool::Callback done = std::move(done_);
+    delete this;
+    if (status.ok()) {
+      done(std::move(*response));
+    } else {
+      done(status);
+    }
+  }
+
+ private:
+  ~CallbackExchange() override = default;
+  HttpRequest request_;
+  ConnectionPool::Callback done_;
+};
+
+// Set while ConnectionPool::Impl::Start() hands a request to a connection on the calling
+// thread: completions found meanwhile are posted, so none runs inline in Start().
+thread_local int t_starting = 0;
 
 }  // namespace
-
-struct PendingRequest {
-  HttpRequest request;
-  ConnectionPool::Callback done;
-};
 
 class ConnectionPool::Impl : public std::enable_shared_from_this<ConnectionPool::Impl> {
  public:
   class Connection;
-  using Jobs = absl::InlinedVector<PendingRequest, 1>;
+  using Jobs = absl::InlinedVector<HttpExchange*, 1>;
 
   Impl(net::any_io_executor executor, Url origin, PoolOptions options)
       : executor_(std::move(executor)),
         origin_(std::move(origin)),
         origin_text_(origin_.Origin()),
-        options_(std::move(options)) {
+        options_(std::move(options)),
+        io_context_executor_(executor_.target<net::io_context::executor_type>()) {
     options_.connections = std::max<size_t>(options_.connections, 1);
     options_.pipeline_depth = std::max<size_t>(options_.pipeline_depth, 1);
     head_fields_ = absl::StrCat("Host: ", origin_.HostHeader(), "\r\nUser-Agent: ",
@@ -157,7 +186,7 @@ class ConnectionPool::Impl : public std::enable_shared_from_this<ConnectionPool:
   net::ssl::context* tls_context() const { return tls_context_.get(); }
   absl::Status setup_status() const { return setup_status_; }
 
-  void Send(HttpRequest request, Callback done);
+  void Start(HttpExchange* exchange);
   void Shutdown();
   PoolCounters Snapshot() const {
     PoolCounters c;
@@ -173,18 +202,28 @@ class ConnectionPool::Impl : public std::enable_shared_from_this<ConnectionPool:
   // it queued requests as far as its capacity allows, and parks it as idle when it has none.
   Jobs TakeMore(const std::shared_ptr<Connection>& conn, size_t finished);
 
-  // Runs `done(result)` now; the caller is a connection's handler on an io thread.
-  void Deliver(Callback& done, absl::StatusOr<HttpResponse> result) {
-    if (!result.ok() && shutting_down()) result = ShutDownError(origin_text_);
-    (result.ok() ? requests_ : failures_).fetch_add(1, std::memory_order_relaxed);
-    done(std::move(result));
+  // Completes `exchange` now; the caller is a connection's handler on an io thread.
+  void Deliver(HttpExchange* exchange, const absl::Status& status, HttpResponse* response) {
+    if (!status.ok()) {
+      failures_.fetch_add(1, std::memory_order_relaxed);
+      if (shutting_down()) return exchange->Complete(ShutDownError(origin_text_), nullptr);
+      return exchange->Complete(status, nullptr);
+    }
+    requests_.fetch_add(1, std::memory_order_relaxed);
+    exchange->Complete(status, response);
   }
-  // Runs `done(result)` on the pool's executor, never inline (for Send()).
-  void DeliverLater(Callback done, absl::StatusOr<HttpResponse> result) {
-    (result.ok() ? requests_ : failures_).fetch_add(1, std::memory_order_relaxed);
-    net::post(executor_, [done = std::move(done), result = std::move(result)]() mutable {
-      done(std::move(result));
+  // Fails `exchange` with `error` on the pool's executor, never inline (for Start()).
+  void FailLater(HttpExchange* exchange, absl::Status error) {
+    failures_.fetch_add(1, std::memory_order_relaxed);
+    net::post(executor_, [exchange, error = std::move(error)] {
+      exchange->Complete(error, nullptr);
     });
+  }
+  // True on the pool's only io thread (PoolOptions::single_io_thread): handlers of every
+  // connection run here, one at a time, so a connection may be driven directly.
+  bool OnOnlyIoThread() const {
+    return options_.single_io_thread && io_context_executor_ != nullptr &&
+           io_context_executor_->running_in_this_thread();
   }
 
   bool shutting_down() const { return shutting_down_.load(std::memory_order_acquire); }
@@ -205,7 +244,7 @@ class ConnectionPool::Impl : public std::enable_shared_from_this<ConnectionPool:
  private:
   // A connection that may take `job` now: idle first, then a new one, then (pipelining) the
   // least loaded one with room. Counts the job as assigned to it.
-  std::shared_ptr<Connection> PickFor(const PendingRequest& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::shared_ptr<Connection> PickFor(const HttpRequest& request) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   absl::Status SetUpTls() {
     tls_context_ = std::make_unique<net::ssl::context>(net::ssl::context::tls_client);
@@ -241,6 +280,8 @@ class ConnectionPool::Impl : public std::enable_shared_from_this<ConnectionPool:
   const Url origin_;
   const std::string origin_text_;
   PoolOptions options_;
+  // The io_context behind executor_, or null when it is some other executor.
+  const net::io_context::executor_type* const io_context_executor_;
   std::string head_fields_;
   std::unique_ptr<net::ssl::context> tls_context_;
   absl::Status setup_status_;
@@ -248,14 +289,15 @@ class ConnectionPool::Impl : public std::enable_shared_from_this<ConnectionPool:
 
   mutable absl::Mutex mu_;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
-  std::deque<PendingRequest> pending_ ABSL_GUARDED_BY(mu_);
+  std::deque<HttpExchange*> pending_ ABSL_GUARDED_BY(mu_);
   std::vector<std::shared_ptr<Connection>> connections_ ABSL_GUARDED_BY(mu_);
   // Connections with no request; the most recently used is at the back and is taken first, so
   // a light load keeps reusing one warm connection.
   std::vector<std::shared_ptr<Connection>> idle_ ABSL_GUARDED_BY(mu_);
 };
 
-// One keep-alive connection (TCP, or TLS over TCP), driven on its own strand. Its requests sit
+// One keep-alive connection (TCP, or TLS over TCP), driven on its own strand (or on the only io
+// thread, PoolOptions::single_io_thread). Its requests sit
 // in `queue_` in the order they are written and answered: [resolve → connect → TLS handshake →]
 // write (several at once when pipelining) → read answers in order. One timer per connection
 // holds the earliest deadline of whatever is in progress; it is re-armed only when a deadline
@@ -265,15 +307,18 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
  public:
   explicit Connection(std::shared_ptr<Impl> pool)
       : pool_(std::move(pool)),
-        strand_(net::make_strand(pool_->executor())),
+        strand_(pool_->options().single_io_thread
+                    ? pool_->executor()
+                    : net::any_io_executor(net::make_strand(pool_->executor()))),
         resolver_(strand_),
         timer_(strand_) {}
 
-  const net::strand<net::any_io_executor>& strand() const { return strand_; }
+  // The strand the connection runs on (the pool's executor itself with a single io thread).
+  const net::any_io_executor& strand() const { return strand_; }
 
   // Takes a request the pool assigned to this connection. Runs on the strand.
-  void Add(PendingRequest job) {
-    queue_.push_back(InFlight{std::move(job)});
+  void Add(HttpExchange* exchange) {
+    queue_.push_back(InFlight{exchange});
     Kick();
     Flush();
   }
@@ -298,7 +343,8 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
   enum class Phase { kClosed, kResolving, kConnecting, kHandshaking, kOpen };
 
   struct InFlight {
-    PendingRequest job;
+    HttpExchange* exchange;
+    const HttpRequest& request() const { return exchange->request(); }
     SteadyClock::time_point request_deadline = kNever;     // write + whole answer
     SteadyClock::time_point first_byte_deadline = kNever;  // end of write → end of headers
     int resends_without_progress = 0;  // resent after connections that answered nothing
@@ -455,7 +501,7 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
     out_.clear();
     for (size_t i = sent_; i < queue_.size(); ++i) {
       InFlight& f = queue_[i];
-      AppendRequest(f.job.request);
+      AppendRequest(f.request());
       f.request_deadline = now + ToChrono(options().request_timeout);
       f.first_byte_deadline = kNever;
       f.in_write = true;
@@ -548,7 +594,7 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
   bool ParseAnswers() {
     while (sent_ > 0 && buffer_.size() > 0) {
       InFlight& head = queue_.front();
-      if (!parser_) StartParser(head.job.request);
+      if (!parser_) StartParser(head.request());
       beast::error_code ec;
       const size_t used = parser_->put(buffer_.data(), ec);
       buffer_.consume(used);
@@ -568,8 +614,15 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
   }
 
   void StartParser(const HttpRequest& request) {
-    response_ = HttpResponse{};
-    parser_.emplace(response_);
+    if (response_ == nullptr) {
+      if (spare_responses_.empty()) {
+        response_ = std::make_unique<HttpResponse>();
+      } else {
+        response_ = std::move(spare_responses_.back());
+        spare_responses_.pop_back();
+      }
+    }
+    parser_.emplace(*response_);
     parser_->eager(true);
     parser_->body_limit(options().max_response_bytes);
     parser_->header_limit(static_cast<std::uint32_t>(
@@ -581,7 +634,7 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
   bool SettleHead() {
     const bool keep_alive = parser_->keep_alive();
     parser_.reset();
-    settled_.push_back(Settled{std::move(queue_.front().job.done), std::move(response_)});
+    settled_.push_back(Settled{queue_.front().exchange, absl::OkStatus(), std::move(response_)});
     queue_.pop_front();
     --sent_;
     ++answered_;
@@ -651,11 +704,11 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
         const bool head_failed = i == 0 && !error.ok();
         bool resend;
         if (head_failed) {
-          resend = peer_closed && progressed && !head_got_bytes && f.job.request.idempotent &&
+          resend = peer_closed && progressed && !head_got_bytes && f.request().idempotent &&
                    !f.stale_resent;
           f.stale_resent = true;
         } else {
-          resend = f.job.request.idempotent &&
+          resend = f.request().idempotent &&
                    (progressed || f.resends_without_progress < kMaxFollowerResends);
           if (!progressed) ++f.resends_without_progress;
         }
@@ -664,7 +717,7 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
               head_failed ? error
                           : absl::UnavailableError(absl::StrCat(
                                 "read from ", origin_text(), ": connection closed before the response"));
-          settled_.push_back(Settled{std::move(f.job.done), std::move(status)});
+          settled_.push_back(Settled{f.exchange, std::move(status), nullptr});
           continue;
         }
         pool_->stale_retries_.fetch_add(1, std::memory_order_relaxed);
@@ -681,7 +734,7 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
 
   // Fails every queued request with `status` (none of them has an answer).
   void FailQueued(const absl::Status& status) {
-    for (InFlight& f : queue_) settled_.push_back(Settled{std::move(f.job.done), status});
+    for (InFlight& f : queue_) settled_.push_back(Settled{f.exchange, status, nullptr});
     queue_.clear();
     sent_ = 0;
   }
@@ -709,20 +762,42 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
   // caller that sends again from its callback finds it free.
   void Flush() {
     // A Kick() below may settle more (e.g. a failed write): the running loop takes those.
-    if (flushing_) return;
+    if (flushing_ || settled_.empty()) return;
+    if (t_starting > 0) {
+      // Inside the pool's Start() on the caller's thread: never complete inline there.
+      if (!flush_posted_) {
+        flush_posted_ = true;
+        net::post(strand_, [self = shared_from_this()] {
+          self->flush_posted_ = false;
+          self->Flush();
+        });
+      }
+      return;
+    }
     flushing_ = true;
     while (!settled_.empty()) {
       delivering_.swap(settled_);
       Jobs more = pool_->TakeMore(shared_from_this(), delivering_.size());
       if (!more.empty()) {
-        for (PendingRequest& job : more) queue_.push_back(InFlight{std::move(job)});
+        for (HttpExchange* exchange : more) queue_.push_back(InFlight{exchange});
         Kick();
       }
-      // Callbacks never re-enter this connection: the pool posts whatever it gives it.
-      for (Settled& s : delivering_) pool_->Deliver(s.done, std::move(s.result));
+      // A callback may start a request that the pool hands to this connection directly (Add,
+      // single io thread): it is queued and written; its completion waits for this loop.
+      for (Settled& s : delivering_) {
+        pool_->Deliver(s.exchange, s.status, s.response.get());
+        if (s.response != nullptr) Recycle(std::move(s.response));
+      }
       delivering_.clear();
     }
     flushing_ = false;
+  }
+
+  // Keeps an answer's buffers for the next one, unless a large body made them large.
+  void Recycle(std::unique_ptr<HttpResponse> response) {
+    constexpr size_t kMaxKeptBody = 64 << 10;
+    if (response->body.capacity() > kMaxKeptBody || spare_responses_.size() >= 4) return;
+    spare_responses_.push_back(std::move(response));
   }
 
   // ---- deadlines ----
@@ -789,12 +864,13 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
   }
 
   struct Settled {
-    Callback done;
-    absl::StatusOr<HttpResponse> result;
+    HttpExchange* exchange;
+    absl::Status status;
+    std::unique_ptr<HttpResponse> response;  // the answer when `status` is OK
   };
 
   const std::shared_ptr<Impl> pool_;
-  net::strand<net::any_io_executor> strand_;
+  const net::any_io_executor strand_;
   tcp::resolver resolver_;
   net::steady_timer timer_;
   // Exactly one is set once the first connect started.
@@ -810,11 +886,13 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
   bool writing_ = false;
   bool reading_ = false;
   beast::flat_buffer buffer_;
-  HttpResponse response_;  // the answer being parsed (for queue_.front())
+  std::unique_ptr<HttpResponse> response_;  // the answer being parsed (for queue_.front())
+  std::vector<std::unique_ptr<HttpResponse>> spare_responses_;  // delivered, kept for reuse
   std::optional<ResponseParser> parser_;
   std::vector<Settled> settled_;     // settled, callbacks not run yet (see Flush)
   std::vector<Settled> delivering_;  // callbacks being run by Flush
   bool flushing_ = false;
+  bool flush_posted_ = false;  // a Flush() deferred out of Start() is posted
   // Answers read on the current socket; > 0 means the socket is a reused keep-alive connection.
   int answered_ = 0;
 
@@ -827,7 +905,7 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
 };
 
 std::shared_ptr<ConnectionPool::Impl::Connection> ConnectionPool::Impl::PickFor(
-    const PendingRequest& job) {
+    const HttpRequest& request) {
   std::shared_ptr<Connection> conn;
   if (!idle_.empty()) {
     conn = std::move(idle_.back());
@@ -836,7 +914,7 @@ std::shared_ptr<ConnectionPool::Impl::Connection> ConnectionPool::Impl::PickFor(
   } else if (connections_.size() < options_.connections) {
     conn = std::make_shared<Connection>(shared_from_this());
     connections_.push_back(conn);
-  } else if (options_.pipeline_depth > 1 && job.request.idempotent) {
+  } else if (options_.pipeline_depth > 1 && request.idempotent) {
     for (const auto& c : connections_) {
       if (c->exclusive || c->assigned >= options_.pipeline_depth) continue;
       if (conn == nullptr || c->assigned < conn->assigned) conn = c;
@@ -844,32 +922,38 @@ std::shared_ptr<ConnectionPool::Impl::Connection> ConnectionPool::Impl::PickFor(
   }
   if (conn != nullptr) {
     ++conn->assigned;
-    if (!job.request.idempotent) conn->exclusive = true;
+    if (!request.idempotent) conn->exclusive = true;
   }
   return conn;
 }
 
-void ConnectionPool::Impl::Send(HttpRequest request, Callback done) {
-  if (!setup_status_.ok()) return DeliverLater(std::move(done), setup_status_);
-  if (absl::Status bad = CheckRequest(request, origin_text_); !bad.ok()) {
-    return DeliverLater(std::move(done), std::move(bad));
+void ConnectionPool::Impl::Start(HttpExchange* exchange) {
+  if (!setup_status_.ok()) return FailLater(exchange, setup_status_);
+  if (absl::Status bad = CheckRequest(exchange->request(), origin_text_); !bad.ok()) {
+    return FailLater(exchange, std::move(bad));
   }
-  PendingRequest job{std::move(request), std::move(done)};
   std::shared_ptr<Connection> conn;
   {
     absl::MutexLock lock(&mu_);
     if (!shutdown_) {
       // First come, first served: a request waits behind those already queued.
-      if (pending_.empty()) conn = PickFor(job);
+      if (pending_.empty()) conn = PickFor(exchange->request());
       if (conn == nullptr) {
-        pending_.push_back(std::move(job));
+        pending_.push_back(exchange);
         return;
       }
     }
   }
-  if (conn == nullptr) return DeliverLater(std::move(job.done), ShutDownError(origin_text_));
-  net::post(conn->strand(),
-            [conn, job = std::move(job)]() mutable { conn->Add(std::move(job)); });
+  if (conn == nullptr) return FailLater(exchange, ShutDownError(origin_text_));
+  if (OnOnlyIoThread()) {
+    // Every connection's handlers run on this thread: drive the connection now instead of
+    // through a posted handler (its completions are posted, see Connection::Flush).
+    ++t_starting;
+    conn->Add(exchange);
+    --t_starting;
+    return;
+  }
+  net::post(conn->strand(), [conn, exchange] { conn->Add(exchange); });
 }
 
 ConnectionPool::Impl::Jobs ConnectionPool::Impl::TakeMore(const std::shared_ptr<Connection>& conn,
@@ -880,14 +964,14 @@ ConnectionPool::Impl::Jobs ConnectionPool::Impl::TakeMore(const std::shared_ptr<
   if (conn->assigned == 0) conn->exclusive = false;
   if (shutdown_) return out;
   while (!pending_.empty()) {
-    const PendingRequest& job = pending_.front();
+    const HttpRequest& request = pending_.front()->request();
     const bool fits =
         conn->assigned == 0 || (options_.pipeline_depth > 1 && !conn->exclusive &&
-                                job.request.idempotent && conn->assigned < options_.pipeline_depth);
+                                request.idempotent && conn->assigned < options_.pipeline_depth);
     if (!fits) break;
     ++conn->assigned;
-    if (!job.request.idempotent) conn->exclusive = true;
-    out.push_back(std::move(pending_.front()));
+    if (!request.idempotent) conn->exclusive = true;
+    out.push_back(pending_.front());
     pending_.pop_front();
   }
   if (conn->assigned == 0 && !conn->idle) {
@@ -898,7 +982,7 @@ ConnectionPool::Impl::Jobs ConnectionPool::Impl::TakeMore(const std::shared_ptr<
 }
 
 void ConnectionPool::Impl::Shutdown() {
-  std::deque<PendingRequest> queued;
+  std::deque<HttpExchange*> queued;
   std::vector<std::shared_ptr<Connection>> connections;
   {
     absl::MutexLock lock(&mu_);
@@ -909,9 +993,7 @@ void ConnectionPool::Impl::Shutdown() {
     connections.swap(connections_);
     idle_.clear();
   }
-  for (PendingRequest& job : queued) {
-    DeliverLater(std::move(job.done), ShutDownError(origin_text_));
-  }
+  for (HttpExchange* exchange : queued) FailLater(exchange, ShutDownError(origin_text_));
   // Each connection drops its reference to the pool once its last handler has completed,
   // which breaks the pool ↔ connection cycle.
   for (auto& conn : connections) {
@@ -926,8 +1008,10 @@ ConnectionPool::ConnectionPool(boost::asio::any_io_executor executor, Url origin
 ConnectionPool::~ConnectionPool() { impl_->Shutdown(); }
 
 void ConnectionPool::Send(HttpRequest request, Callback done) {
-  impl_->Send(std::move(request), std::move(done));
+  impl_->Start(new CallbackExchange(std::move(request), std::move(done)));
 }
+
+void ConnectionPool::Start(HttpExchange* exchange) { impl_->Start(exchange); }
 
 void ConnectionPool::Shutdown() { impl_->Shutdown(); }
 

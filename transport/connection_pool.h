@@ -38,6 +38,10 @@ struct PoolOptions {
   // default) sends the next request only after the previous answer. Above 1, idempotent
   // requests are pipelined when every connection is busy (see ConnectionPool).
   size_t pipeline_depth = 1;
+  // True when exactly one thread runs the executor (IoThreads(1)). Connections then need no
+  // strand, and a request started on that thread is handed to an idle connection directly
+  // rather than through a posted handler. Wrong (true with several threads) is a data race.
+  bool single_io_thread = false;
 };
 
 // Counters for stats; read with Snapshot().
@@ -47,6 +51,20 @@ struct PoolCounters {
   uint64_t connects = 0;      // TCP connections opened
   uint64_t stale_retries = 0; // requests resent after their connection closed unanswered
   uint64_t pipelined = 0;     // requests written while others were unanswered on their connection
+};
+
+// A request in flight through ConnectionPool::Start(), owned by the caller, who keeps it alive
+// (and its request() unchanged) until Complete() has run.
+class HttpExchange {
+ public:
+  virtual const HttpRequest& request() const = 0;
+  // The outcome: `status` OK and `response` the answer, or the error and `response` null.
+  // `response` belongs to the pool and is valid only during the call; the callee may move from
+  // it.
+  virtual void Complete(const absl::Status& status, HttpResponse* response) = 0;
+
+ protected:
+  virtual ~HttpExchange() = default;
 };
 
 // A pool of up to N HTTP/1.1 keep-alive connections to one origin (http, or https through
@@ -77,9 +95,9 @@ struct PoolCounters {
 // unreadable ca_file: every Send fails with it; see setup_status()), Unavailable starting with
 // "TLS handshake with" (e.g. certificate verify failed). Messages name the origin and the step.
 //
-// Thread safety: Send() may be called from any thread. `done` runs exactly once, on one of the
-// executor's threads (never inline in Send(); it may run inside the pool's own handler, so it
-// must not block). The pool must outlive every callback; Shutdown()
+// Thread safety: Send() and Start() may be called from any thread. `done` (Complete()) runs
+// exactly once, on one of the executor's threads (never inline in Send() or Start(); it may
+// run inside the pool's own handler, so it must not block). The pool must outlive every callback; Shutdown()
 // fails queued requests with Cancelled and closes the connections.
 class ConnectionPool {
  public:
@@ -90,6 +108,8 @@ class ConnectionPool {
 
   using Callback = std::function<void(absl::StatusOr<HttpResponse>)>;
   void Send(HttpRequest request, Callback done);
+  // Like Send() without an allocation: the answer is lent to `exchange->Complete()`.
+  void Start(HttpExchange* exchange);
 
   // Idempotent. Requests in flight complete with Cancelled as their connections close.
   void Shutdown();

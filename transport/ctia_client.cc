@@ -5,6 +5,7 @@
 #include "schema/path_encoding.h"
 #include "transport/internal/graphql_verdicts.h"
 #include "transport/internal/retry_policy.h"
+#include "transport/internal/verdict_answer.h"
 #include "transport/internal/verdict_batcher.h"
 
 #include <algorithm>
@@ -210,49 +211,29 @@ struct BeastCtiaClient::Jitter {
 
 
 // Adaptive concurrency in front of the pool: a send runs when the requests in flight are
-// below the ConcurrencyLimit, otherwise it waits in arrival order and runs (on the thread that
-// freed the slot) when one frees. Sends never complete inline (ConnectionPool::Send), so
-// running one from Release cannot recurse.
+// below the ConcurrencyLimit, otherwise its call waits in arrival order and is sent (on the
+// thread that freed the slot) when one frees. Sends never complete inline
+// (ConnectionPool::Start), so sending one from Release cannot recurse.
 class BeastCtiaClient::Gate {
  public:
   enum class Outcome { kAnswer, kOverload, kOther };
 
   Gate(int max, absl::Duration latency_floor) : limit_(max, max, 3.0, latency_floor) {}
 
-  void Acquire(std::function<void()> send) {
-    {
-      absl::MutexLock lock(&mu_);
-      if (in_flight_ >= limit_.limit()) {
-        ++waits_;
-        waiting_.push_back(std::move(send));
-        return;
-      }
-      ++in_flight_;
+  // True: `call` holds a slot and sends now. False: it waits; Release() sends it.
+  bool Acquire(Call* call) {
+    absl::MutexLock lock(&mu_);
+    if (in_flight_ >= limit_.limit()) {
+      ++waits_;
+      waiting_.push_back(call);
+      return false;
     }
-    send();
+    ++in_flight_;
+    return true;
   }
 
-  // Frees the slot of an answered (or failed) send and lets waiting sends go.
-  void Release(Outcome outcome, absl::Duration latency) {
-    std::vector<std::function<void()>> ready;
-    {
-      absl::MutexLock lock(&mu_);
-      const int before = limit_.limit();
-      if (outcome == Outcome::kOverload) {
-        limit_.OnOverload();
-      } else if (outcome == Outcome::kAnswer) {
-        limit_.OnSuccess(latency);
-      }
-      if (limit_.limit() < before) ++decreases_;
-      --in_flight_;
-      while (in_flight_ < limit_.limit() && !waiting_.empty()) {
-        ++in_flight_;
-        ready.push_back(std::move(waiting_.front()));
-        waiting_.pop_front();
-      }
-    }
-    for (auto& send : ready) send();
-  }
+  // Frees the slot of an answered (or failed) send and sends the calls that may go now.
+  void Release(Outcome outcome, absl::Duration latency, const schema::Clock& clock);
 
   void Fill(CtiaClientCounters& c) const {
     absl::MutexLock lock(&mu_);
@@ -265,7 +246,7 @@ class BeastCtiaClient::Gate {
   mutable absl::Mutex mu_;
   ConcurrencyLimit limit_ ABSL_GUARDED_BY(mu_);
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
-  std::deque<std::function<void()>> waiting_ ABSL_GUARDED_BY(mu_);
+  std::deque<Call*> waiting_ ABSL_GUARDED_BY(mu_);
   uint64_t decreases_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t waits_ ABSL_GUARDED_BY(mu_) = 0;
 };
@@ -296,7 +277,7 @@ class BeastCtiaClient::Budget {
   struct Pick {
     int lane = -1;  // -1: no credential left
     RatePermit permit;
-    std::string group;
+    absl::string_view group;  // points into the fixed group names
   };
 
   // Takes one request from the live group with the most budget left (kGo), or says how long
@@ -380,64 +361,191 @@ class BeastCtiaClient::Budget {
   size_t next_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-// One logical call: budget → token → send → classify the answer → ask the RetryPolicy → retry or finish.
-// At most one step is outstanding at a time, so the members need no lock; each step runs on an
-// io thread (or inline in the token source's callback).
-class BeastCtiaClient::Call : public std::enable_shared_from_this<Call> {
+// One logical call: budget → token → send → classify the answer → ask the RetryPolicy → retry
+// or finish. At most one step is outstanding at a time, so the members need no lock; each step
+// runs on an io thread (or inline in the token source's callback). Calls are recycled
+// (AcquireCall/ReleaseCall): a finished call keeps its request's strings and its timer for the
+// next one, so a verdict lookup allocates nothing of its own. A call goes back before its
+// caller hears the outcome, except one whose `accept` delivered the outcome itself: that one is
+// freed without touching the client (which its caller may have destroyed meanwhile). Handlers
+// hold a plain pointer: a call lives until it has finished.
+class BeastCtiaClient::Call final : public HttpExchange {
  public:
   // Given an answer whose status is in `accepted`: completes the call and returns OK, or
   // returns the decoding error without completing the call.
   using Accept = std::function<absl::Status(const HttpResponse&)>;
   using Fail = std::function<void(absl::Status)>;
 
-  Call(BeastCtiaClient& client, CallKind kind, HttpRequest request, std::vector<int> accepted,
-       Accept accept, Fail fail)
-      : client_(client),
-        kind_(kind),
-        request_(std::move(request)),
-        accepted_(std::move(accepted)),
-        accept_(std::move(accept)),
-        fail_(std::move(fail)),
-        policy_(
-            internal::RetryOptions{client.options_.max_attempts, client.options_.retry_backoff,
-                                   client.options_.max_backoff,
-                                   client.options_.rate_limit.max_wait},
-            request_.idempotent,
-            [jitter = client.jitter_](absl::Duration upper) { return jitter->Draw(upper); }),
-        timer_(client.pool_.executor()) {}
+  explicit Call(BeastCtiaClient& client) : client_(client), timer_(client.pool_.executor()) {}
+
+  // Any endpoint: `accept` decodes the answers whose status is in `accepted`, `fail` gets the
+  // final error.
+  void Prepare(CallKind kind, HttpRequest request, std::vector<int> accepted, Accept accept,
+               Fail fail) {
+    kind_ = kind;
+    request_ = std::move(request);
+    verdict_layout_ = false;
+    auth_header_ = -1;
+    accepted_ = std::move(accepted);
+    accept_ = std::move(accept);
+    fail_ = std::move(fail);
+    Arm();
+  }
+
+  // `GET <base>/ctia/{type}/{value}/verdict`, decoded into a VerdictResult for `done`. A call
+  // that carried a verdict lookup before only rewrites the target (and later the token).
+  void PrepareVerdict(absl::string_view base_path, const schema::Observable& observable,
+                      Callback done) {
+    kind_ = CallKind::kVerdict;
+    if (!verdict_layout_) {
+      request_ = HttpRequest{};
+      request_.headers.emplace_back("Accept", "application/json");
+      auth_header_ = -1;
+      verdict_layout_ = true;
+    }
+    // §1.3: CTIA routes on the raw path with `[^/,;?]+` per segment, so both segments are sent
+    // fully percent-encoded ('/' → %2F, '+' → %2B, ' ' → %20).
+    std::string& target = request_.target;
+    target.assign(base_path.data(), base_path.size());
+    target.append("/ctia/");
+    schema::AppendPercentEncodedPathSegment(observable.type, &target);
+    target.push_back('/');
+    schema::AppendPercentEncodedPathSegment(observable.value, &target);
+    target.append("/verdict");
+    accepted_.assign({200, 404});
+    verdict_done_ = std::move(done);
+    Arm();
+  }
+
+  // Drops what the finished call captured (callbacks), keeps the buffers.
+  void Clear() {
+    accept_ = nullptr;
+    fail_ = nullptr;
+    verdict_done_ = nullptr;
+    last_token_error_ = absl::OkStatus();
+  }
 
   void Begin() {
     const absl::Time now = client_.clock_.Now();
     Budget::Pick pick = client_.budget_->Take(now);
     if (pick.lane < 0) {
-      return fail_(last_token_error_.ok()
-                       ? absl::UnauthenticatedError("every CTIA credential has been retired")
-                       : last_token_error_);
+      return Finish(last_token_error_.ok()
+                        ? absl::UnauthenticatedError("every CTIA credential has been retired")
+                        : last_token_error_);
     }
     switch (pick.permit.kind) {
-      case RatePermit::Kind::kGo:
+      case RatePermit::Kind::kGo: {
         lane_ = pick.lane;
         sent_at_ = now;
-        client_.budget_->tokens(lane_).GetToken(
-            [self = shared_from_this()](absl::StatusOr<std::string> token) {
-              self->OnToken(std::move(token));
-            });
+        TokenSource& tokens = client_.budget_->tokens(lane_);
+        if (tokens.CachedToken(&token_)) return OnTokenReady(now);
+        tokens.GetToken([this](absl::StatusOr<std::string> token) { OnToken(std::move(token)); });
         return;
+      }
       case RatePermit::Kind::kWait:
         client_.counters_->budget_waits.fetch_add(1, std::memory_order_relaxed);
         timer_.expires_after(absl::ToChronoNanoseconds(pick.permit.wait));
-        timer_.async_wait(
-            [self = shared_from_this()](const boost::system::error_code&) { self->Begin(); });
+        timer_.async_wait([this](const boost::system::error_code&) { Begin(); });
         return;
       case RatePermit::Kind::kCheckpoint:
         client_.counters_->checkpoints.fetch_add(1, std::memory_order_relaxed);
-        return fail_(CheckpointSignal(
+        return Finish(CheckpointSignal(
             pick.permit.wait,
             absl::StrCat("the request budget of group '", pick.group, "' is spent")));
     }
   }
 
+  // Sends the request now (the Gate calls it for a call that waited for a slot).
+  void Send(absl::Time now) {
+    send_started_ = now;
+    client_.pool_.Start(this);
+  }
+
+  const HttpRequest& request() const override { return request_; }
+
+  void Complete(const absl::Status& status, HttpResponse* response) override {
+    const absl::Time now = client_.clock_.Now();
+    client_.latency_.Record(now - send_started_);
+    if (holds_slot_) {
+      holds_slot_ = false;
+      // 429 is the server saying "fewer"; any other answer below 500 carries a latency that
+      // says how long the server's queue is. Failures without an answer say neither.
+      const Gate::Outcome outcome = !status.ok()                ? Gate::Outcome::kOther
+                                    : response->status == 429   ? Gate::Outcome::kOverload
+                                    : response->status < 500    ? Gate::Outcome::kAnswer
+                                                                : Gate::Outcome::kOther;
+      client_.gate_->Release(outcome, now - send_started_, client_.clock_);
+    }
+    internal::AttemptFailure failure;
+    if (!status.ok()) {
+      // The request may have reached CTIA's limiter: it stays counted (conservative).
+      client_.counters_->transport_errors.fetch_add(1, std::memory_order_relaxed);
+      failure.error = status;
+      return Decide(failure);
+    }
+    client_.CountAnswer(response->status);
+    client_.budget_->OnResponse(lane_, now, sent_at_, *response);
+    failure.http_status = response->status;
+    if (std::find(accepted_.begin(), accepted_.end(), response->status) != accepted_.end()) {
+      if (kind_ == CallKind::kVerdict) {
+        absl::StatusOr<schema::VerdictResult> result =
+            internal::DecodeVerdictAnswer(response->status, response->body);
+        if (result.ok()) {
+          Callback done = std::move(verdict_done_);
+          client_.ReleaseCall(this);
+          return done(*std::move(result));
+        }
+        failure.error = WithHttpPrefix(response->status, result.status());
+      } else {
+        absl::Status decoded = accept_(*response);
+        // The caller has heard back and may have destroyed the client: touch nothing of it.
+        if (decoded.ok()) {
+          delete this;
+          return;
+        }
+        failure.error = std::move(decoded);
+      }
+      // A garbled 200 verdict is most likely a proxy hiccup: worth asking again.
+      failure.malformed_ok = kind_ != CallKind::kWrite && response->status == 200 &&
+                             absl::IsInvalidArgument(failure.error);
+      return Decide(failure);
+    }
+    if (response->status == 401) {
+      client_.counters_->unauthorized.fetch_add(1, std::memory_order_relaxed);
+      client_.budget_->tokens(lane_).Invalidate(token_);
+    } else if (response->status == 429) {
+      client_.counters_->rate_limited.fetch_add(1, std::memory_order_relaxed);
+      failure.retry_after = RetryAfterFromHeaders(*response);
+    }
+    failure.error = StatusFromHttp(*response);
+    Decide(failure);
+  }
+
  private:
+  // A fresh retry policy and attempt state for the call just prepared.
+  void Arm() {
+    policy_.emplace(
+        internal::RetryOptions{client_.options_.max_attempts, client_.options_.retry_backoff,
+                               client_.options_.max_backoff, client_.options_.rate_limit.max_wait},
+        request_.idempotent,
+        [jitter = client_.jitter_.get()](absl::Duration upper) { return jitter->Draw(upper); });
+    lane_ = 0;
+    holds_slot_ = false;
+    last_token_error_ = absl::OkStatus();
+  }
+
+  // Ends the call with `status`: the call goes back to the free list before the caller hears.
+  void Finish(absl::Status status) {
+    if (kind_ == CallKind::kVerdict) {
+      Callback done = std::move(verdict_done_);
+      client_.ReleaseCall(this);
+      return done(std::move(status));
+    }
+    Fail fail = std::move(fail_);
+    client_.ReleaseCall(this);
+    fail(std::move(status));
+  }
+
   std::atomic<uint64_t>& KindCounter() const {
     switch (kind_) {
       case CallKind::kVerdict:
@@ -471,76 +579,35 @@ class BeastCtiaClient::Call : public std::enable_shared_from_this<Call> {
       return Decide(failure);
     }
     token_ = *std::move(token);
-    HttpRequest request = request_;
-    request.headers.emplace_back("Authorization", absl::StrCat("Bearer ", token_));
-    KindCounter().fetch_add(1, std::memory_order_relaxed);
-    client_.counters_->requests.fetch_add(1, std::memory_order_relaxed);
-    auto send = [self = shared_from_this(), request = std::move(request)]() mutable {
-      self->send_started_ = self->client_.clock_.Now();
-      self->client_.pool_.Send(std::move(request),
-                               [self](absl::StatusOr<HttpResponse> response) {
-                                 self->OnResponse(std::move(response));
-                               });
-    };
-    if (client_.gate_ != nullptr) {
-      holds_slot_ = true;
-      client_.gate_->Acquire(std::move(send));
-    } else {
-      send();
-    }
+    OnTokenReady(client_.clock_.Now());
   }
 
-  void OnResponse(absl::StatusOr<HttpResponse> response) {
-    const absl::Time now = client_.clock_.Now();
-    client_.latency_.Record(now - send_started_);
-    if (holds_slot_) {
-      holds_slot_ = false;
-      // 429 is the server saying "fewer"; any other answer below 500 carries a latency that
-      // says how long the server's queue is. Failures without an answer say neither.
-      const Gate::Outcome outcome = !response.ok()              ? Gate::Outcome::kOther
-                                    : response->status == 429   ? Gate::Outcome::kOverload
-                                    : response->status < 500    ? Gate::Outcome::kAnswer
-                                                                : Gate::Outcome::kOther;
-      client_.gate_->Release(outcome, now - send_started_);
+  // `token_` holds the token: put it in the request and send (or wait for a Gate slot).
+  void OnTokenReady(absl::Time now) {
+    if (auth_header_ < 0) {
+      request_.headers.emplace_back("Authorization", std::string());
+      auth_header_ = static_cast<int>(request_.headers.size()) - 1;
     }
-    internal::AttemptFailure failure;
-    if (!response.ok()) {
-      // The request may have reached CTIA's limiter: it stays counted (conservative).
-      client_.counters_->transport_errors.fetch_add(1, std::memory_order_relaxed);
-      failure.error = response.status();
-      return Decide(failure);
+    std::string& auth = request_.headers[static_cast<size_t>(auth_header_)].second;
+    auth.assign("Bearer ");
+    auth.append(token_);
+    KindCounter().fetch_add(1, std::memory_order_relaxed);
+    client_.counters_->requests.fetch_add(1, std::memory_order_relaxed);
+    if (client_.gate_ != nullptr) {
+      holds_slot_ = true;
+      if (!client_.gate_->Acquire(this)) return;  // Gate::Release sends it
     }
-    client_.CountAnswer(response->status);
-    client_.budget_->OnResponse(lane_, now, sent_at_, *response);
-    failure.http_status = response->status;
-    if (std::find(accepted_.begin(), accepted_.end(), response->status) != accepted_.end()) {
-      absl::Status decoded = accept_(*response);
-      if (decoded.ok()) return;
-      failure.error = std::move(decoded);
-      // A garbled 200 verdict is most likely a proxy hiccup: worth asking again.
-      failure.malformed_ok = kind_ != CallKind::kWrite && response->status == 200 &&
-                             absl::IsInvalidArgument(failure.error);
-      return Decide(failure);
-    }
-    if (response->status == 401) {
-      client_.counters_->unauthorized.fetch_add(1, std::memory_order_relaxed);
-      client_.budget_->tokens(lane_).Invalidate(token_);
-    } else if (response->status == 429) {
-      client_.counters_->rate_limited.fetch_add(1, std::memory_order_relaxed);
-      failure.retry_after = RetryAfterFromHeaders(*response);
-    }
-    failure.error = StatusFromHttp(*response);
-    Decide(failure);
+    Send(now);
   }
 
   void Decide(const internal::AttemptFailure& failure) {
-    const internal::RetryDecision decision = policy_.OnFailure(failure);
+    const internal::RetryDecision decision = policy_->OnFailure(failure);
     switch (decision.action) {
       case internal::RetryAction::kFinish:
-        return fail_(failure.error);
+        return Finish(failure.error);
       case internal::RetryAction::kCheckpoint:
         client_.counters_->checkpoints.fetch_add(1, std::memory_order_relaxed);
-        return fail_(CheckpointSignal(
+        return Finish(CheckpointSignal(
             decision.delay, absl::StrCat(failure.error.message(), " from ",
                                          client_.pool_.origin().Origin())));
       case internal::RetryAction::kRefreshTokenAndRetry:
@@ -550,19 +617,21 @@ class BeastCtiaClient::Call : public std::enable_shared_from_this<Call> {
         client_.counters_->retries.fetch_add(1, std::memory_order_relaxed);
         timer_.expires_after(absl::ToChronoNanoseconds(decision.delay));
         // A cancelled wait still retries: the pool then answers Cancelled if it is shut down.
-        timer_.async_wait(
-            [self = shared_from_this()](const boost::system::error_code&) { self->Begin(); });
+        timer_.async_wait([this](const boost::system::error_code&) { Begin(); });
         return;
     }
   }
 
   BeastCtiaClient& client_;
-  const CallKind kind_;
-  const HttpRequest request_;
-  const std::vector<int> accepted_;
-  const Accept accept_;
-  const Fail fail_;
-  internal::RetryPolicy policy_;
+  CallKind kind_ = CallKind::kVerdict;
+  HttpRequest request_;
+  bool verdict_layout_ = false;  // request_ is a verdict GET: only target and token change
+  int auth_header_ = -1;         // index of the Authorization header in request_, once added
+  std::vector<int> accepted_;
+  Accept accept_;               // all kinds but kVerdict
+  Fail fail_;                   // all kinds but kVerdict
+  Callback verdict_done_;       // kVerdict
+  std::optional<internal::RetryPolicy> policy_;
   net::steady_timer timer_;
   std::string token_;
   int lane_ = 0;
@@ -571,6 +640,56 @@ class BeastCtiaClient::Call : public std::enable_shared_from_this<Call> {
   bool holds_slot_ = false;   // the current attempt holds a Gate slot
   absl::Status last_token_error_;
 };
+
+void BeastCtiaClient::Gate::Release(Outcome outcome, absl::Duration latency,
+                                    const schema::Clock& clock) {
+  absl::InlinedVector<Call*, 4> ready;
+  {
+    absl::MutexLock lock(&mu_);
+    const int before = limit_.limit();
+    if (outcome == Outcome::kOverload) {
+      limit_.OnOverload();
+    } else if (outcome == Outcome::kAnswer) {
+      limit_.OnSuccess(latency);
+    }
+    if (limit_.limit() < before) ++decreases_;
+    --in_flight_;
+    while (in_flight_ < limit_.limit() && !waiting_.empty()) {
+      ++in_flight_;
+      ready.push_back(waiting_.front());
+      waiting_.pop_front();
+    }
+  }
+  if (ready.empty()) return;
+  const absl::Time now = clock.Now();
+  for (Call* call : ready) call->Send(now);
+}
+
+// Finished calls kept for reuse (beyond this many, finished calls are freed).
+struct BeastCtiaClient::CallCache {
+  static constexpr size_t kMaxKept = 1024;
+  absl::Mutex mu;
+  std::vector<std::unique_ptr<Call>> free ABSL_GUARDED_BY(mu);
+};
+
+BeastCtiaClient::Call* BeastCtiaClient::AcquireCall() {
+  {
+    absl::MutexLock lock(&calls_->mu);
+    if (!calls_->free.empty()) {
+      Call* call = calls_->free.back().release();
+      calls_->free.pop_back();
+      return call;
+    }
+  }
+  return new Call(*this);
+}
+
+void BeastCtiaClient::ReleaseCall(Call* call) {
+  call->Clear();
+  std::unique_ptr<Call> owned(call);
+  absl::MutexLock lock(&calls_->mu);
+  if (calls_->free.size() < CallCache::kMaxKept) calls_->free.push_back(std::move(owned));
+}
 
 BeastCtiaClient::BeastCtiaClient(ConnectionPool& ctia_pool, TokenSource& tokens,
                                  CtiaClientOptions options)
@@ -588,6 +707,7 @@ BeastCtiaClient::BeastCtiaClient(ConnectionPool& ctia_pool, std::vector<Credenti
                                          options_.concurrency_latency_floor)
                 : nullptr),
       counters_(std::make_shared<AtomicCounters>()),
+      calls_(std::make_unique<CallCache>()),
       jitter_(std::make_shared<Jitter>(options_.rng_seed)),
       linger_(std::make_shared<LingerTimer>(pool_.executor())) {
   const size_t batch_size = std::min(options_.batch_size, kMaxVerdictBatch);
@@ -712,8 +832,9 @@ void BeastCtiaClient::SendGraphql(std::vector<schema::Observable> batch, Verdict
   auto shared_done = std::make_shared<VerdictsCallback>(std::move(done));
   // Not served, not allowed, or not understood: this server has no usable GraphQL (§9.4).
   std::vector<int> accepted = {200, 400, 403, 404, 405, 501};
-  auto call = std::make_shared<Call>(
-      *this, CallKind::kGraphql, std::move(request), std::move(accepted),
+  Call* call = AcquireCall();
+  call->Prepare(
+      CallKind::kGraphql, std::move(request), std::move(accepted),
       [this, shared_batch, shared_done](const HttpResponse& response) -> absl::Status {
         auto fall_back = [&](absl::string_view why) {
           GraphqlUnsupported(why);
@@ -742,26 +863,8 @@ void BeastCtiaClient::SendGraphql(std::vector<schema::Observable> batch, Verdict
 }
 
 void BeastCtiaClient::LookupVerdictRest(const schema::Observable& observable, Callback done) {
-  // §1.3: CTIA routes on the raw path with `[^/,;?]+` per segment, so both segments are sent
-  // fully percent-encoded ('/' → %2F, '+' → %2B, ' ' → %20).
-  HttpRequest request;
-  request.method = "GET";
-  request.target =
-      absl::StrCat(pool_.origin().path, "/ctia/", schema::PercentEncodePathSegment(observable.type),
-                   "/", schema::PercentEncodePathSegment(observable.value), "/verdict");
-  request.headers = {{"Accept", "application/json"}};
-  request.idempotent = true;
-  auto shared_done = std::make_shared<Callback>(std::move(done));
-  auto call = std::make_shared<Call>(
-      *this, CallKind::kVerdict, std::move(request), std::vector<int>{200, 404},
-      [shared_done](const HttpResponse& response) -> absl::Status {
-        absl::StatusOr<schema::VerdictResult> result =
-            schema::DecodeVerdictResponse(response.status, response.body);
-        if (!result.ok()) return WithHttpPrefix(response.status, result.status());
-        (*shared_done)(*std::move(result));
-        return absl::OkStatus();
-      },
-      [shared_done](absl::Status status) { (*shared_done)(std::move(status)); });
+  Call* call = AcquireCall();
+  call->PrepareVerdict(pool_.origin().path, observable, std::move(done));
   call->Begin();
 }
 
@@ -797,8 +900,9 @@ void BeastCtiaClient::BulkCreateJudgements(std::vector<schema::Judgement> judgem
   request.idempotent = false;  // a resent bulk creates every judgement twice
   const size_t count = judgements.size();
   auto shared_done = std::make_shared<BulkCallback>(std::move(done));
-  auto call = std::make_shared<Call>(
-      *this, CallKind::kWrite, std::move(request), std::vector<int>{200, 201},
+  Call* call = AcquireCall();
+  call->Prepare(
+      CallKind::kWrite, std::move(request), std::vector<int>{200, 201},
       [shared_done, count](const HttpResponse& response) -> absl::Status {
         auto items = DecodeBulkAnswer(response.body, count);
         if (!items.ok()) return WithHttpPrefix(response.status, items.status());
@@ -824,8 +928,9 @@ class BeastCtiaClient::JudgementPager : public std::enable_shared_from_this<Judg
     request.target = absl::StrCat(path_, "?", query);
     request.headers = {{"Accept", "application/json"}};
     request.idempotent = true;
-    auto call = std::make_shared<Call>(
-        client_, CallKind::kList, std::move(request), std::vector<int>{200},
+    Call* call = client_.AcquireCall();
+    call->Prepare(
+        CallKind::kList, std::move(request), std::vector<int>{200},
         [self = shared_from_this(), query](const HttpResponse& response) -> absl::Status {
           return self->OnPage(query, response);
         },
@@ -906,8 +1011,9 @@ void BeastCtiaClient::CreateJudgement(const schema::Judgement& judgement, Judgem
   request.body = schema::EncodeJudgement(judgement);
   request.idempotent = false;
   auto shared_done = std::make_shared<JudgementCallback>(std::move(done));
-  auto call = std::make_shared<Call>(
-      *this, CallKind::kWrite, std::move(request), std::vector<int>{200, 201},
+  Call* call = AcquireCall();
+  call->Prepare(
+      CallKind::kWrite, std::move(request), std::vector<int>{200, 201},
       [shared_done](const HttpResponse& response) -> absl::Status {
         absl::StatusOr<schema::Judgement> stored = schema::DecodeStoredJudgement(response.body);
         if (!stored.ok()) return WithHttpPrefix(response.status, stored.status());

@@ -182,6 +182,11 @@ class BeastCtiaClient final : public VerdictSource {
   void CountAnswer(int status);
   struct AtomicCounters;
   std::shared_ptr<AtomicCounters> counters_;
+  // Finished calls kept for reuse.
+  struct CallCache;
+  std::unique_ptr<CallCache> calls_;
+  Call* AcquireCall();
+  void ReleaseCall(Call* call);
   struct Jitter;
   std::shared_ptr<Jitter> jitter_;
   std::atomic<bool> graphql_off_{false};

@@ -6,7 +6,10 @@
 
 namespace enrich::transport {
 
-IoThreads::IoThreads(int threads) : guard_(ctx_.get_executor()) {
+// A concurrency hint of 1 lets Asio skip some locking for handlers posted from its own thread.
+IoThreads::IoThreads(int threads)
+    : ctx_(std::max(threads, 1) == 1 ? 1 : BOOST_ASIO_CONCURRENCY_HINT_DEFAULT),
+      guard_(ctx_.get_executor()) {
   const int n = std::max(threads, 1);
   threads_.reserve(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) {

@@ -132,6 +132,13 @@ void OAuthTokenSource::GetToken(Callback done) {
   if (!cached.empty()) done(std::move(cached));
 }
 
+bool OAuthTokenSource::CachedToken(std::string* token) {
+  absl::MutexLock lock(&mu_);
+  if (token_.empty() || clock_.Now() >= refresh_at_) return false;  // GetToken() renews
+  token->assign(token_);
+  return true;
+}
+
 void OAuthTokenSource::Invalidate(absl::string_view token) {
   absl::MutexLock lock(&mu_);
   // A 401 for an older token must not throw away a newer one fetched meanwhile.

@@ -61,6 +61,8 @@ class OAuthTokenSource final : public TokenSource {
 
   void GetToken(Callback done) override;
   void Invalidate(absl::string_view token) override;
+  // The cached token while it is fresh (before its renewal is due).
+  bool CachedToken(std::string* token) override;
 
   uint64_t token_requests() const;  // HTTP requests to the token endpoint
 

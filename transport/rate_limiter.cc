@@ -26,6 +26,20 @@ void RateLimiter::Forget(absl::Time sent_at) {
   }
 }
 
+void RateLimiter::Move(absl::Time from, absl::Time to) {
+  // Usually among the newest entries, and `to` at or after every entry: one pass from the back.
+  for (size_t i = log_.size(); i-- > 0;) {
+    if (log_[i] != from) continue;
+    if (to < from) break;  // the clock went back: keep the general way below
+    size_t at = i;
+    for (; at + 1 < log_.size() && log_[at + 1] <= to; ++at) log_[at] = log_[at + 1];
+    log_[at] = to;
+    return;
+  }
+  Forget(from);
+  log_.insert(std::upper_bound(log_.begin(), log_.end(), to), to);
+}
+
 RatePermit RateLimiter::Acquire(absl::Time now) {
   auto wait_for = [&](absl::Duration wait) {
     return RatePermit{
@@ -48,8 +62,8 @@ void RateLimiter::OnResponse(absl::Time now, absl::Time sent_at, const HttpRespo
     limit_ = *limit;
     learned_ = true;
   }
-  Forget(sent_at);
   if (response.status == 429) {
+    Forget(sent_at);
     // CTIA records only allowed requests (§9.1): the refused one is not in its log.
     absl::Duration pause = options_.window / std::max<int64_t>(limit_, 1);
     if (std::optional<absl::Duration> after = RetryAfterFromHeaders(response)) pause = *after;
@@ -58,7 +72,7 @@ void RateLimiter::OnResponse(absl::Time now, absl::Time sent_at, const HttpRespo
   }
   // The server counted the request somewhere between send and answer; logging it at the
   // answer's time keeps the client's window at or behind the server's, never ahead.
-  log_.insert(std::upper_bound(log_.begin(), log_.end(), now), now);
+  Move(sent_at, now);
   if (limit_ == 0 && log_.size() > options_.max_log) log_.pop_front();
 }
 
@@ -72,11 +86,12 @@ int64_t RateLimiter::Available(absl::Time now) {
 }
 
 std::optional<int64_t> RateLimitFromHeaders(const HttpResponse& response) {
+  constexpr absl::string_view kPrefix = "x-ratelimit-";
+  constexpr absl::string_view kSuffix = "-limit";
   for (const auto& [name, value] : response.headers) {
-    // Names are lower-cased by the pool; lower again for responses built elsewhere.
-    const std::string lower = absl::AsciiStrToLower(name);
-    if (!absl::StartsWith(lower, "x-ratelimit-") || !absl::EndsWith(lower, "-limit") ||
-        lower.size() <= sizeof("x-ratelimit--limit") - 1) {
+    // Names are lower-cased by the pool; compared without case for responses built elsewhere.
+    if (name.size() <= kPrefix.size() + kSuffix.size() ||
+        !absl::StartsWithIgnoreCase(name, kPrefix) || !absl::EndsWithIgnoreCase(name, kSuffix)) {
       continue;
     }
     int64_t limit = 0;

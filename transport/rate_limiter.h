@@ -70,6 +70,8 @@ class RateLimiter {
  private:
   void Prune(absl::Time now);
   void Forget(absl::Time sent_at);
+  // Forget(from), then logs `to` in order.
+  void Move(absl::Time from, absl::Time to);
 
   RateLimitOptions options_;
   int64_t limit_;

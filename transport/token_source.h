@@ -21,6 +21,13 @@ class TokenSource {
   // Tells the source that `token` was rejected (HTTP 401): the next GetToken() fetches a new
   // one unless a newer token is already cached.
   virtual void Invalidate(absl::string_view token) = 0;
+  // A token believed valid, copied into `*token` (its capacity reused), when one is at hand
+  // without waiting and without anything to start (such as a renewal that is due); false:
+  // call GetToken(). Thread-safe.
+  virtual bool CachedToken(std::string* token) {
+    (void)token;
+    return false;
+  }
 };
 
 }  // namespace enrich::transport

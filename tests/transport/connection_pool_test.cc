@@ -11,9 +11,11 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "boost/asio/ip/tcp.hpp"
+#include "boost/asio/post.hpp"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -522,6 +524,91 @@ TEST_F(ConnectionPoolTest, PipelinedRequestBehindATimedOutOneIsResent) {
     }
   }
   EXPECT_EQ(server.connections(), 2u);
+}
+
+// One io thread (PoolOptions::single_io_thread): requests started from callbacks go to their
+// connection directly. Chains of sends from callbacks, some on connections the server closes
+// after each answer, all complete, each with its own answer, never inside the Start() that
+// started another request.
+thread_local bool t_inside_start = false;
+
+class ChainedExchange final : public HttpExchange {
+ public:
+  ChainedExchange(ConnectionPool& pool, std::string prefix, int count, absl::Mutex& mu,
+                  std::vector<std::string>& bodies, absl::Notification& done, int& chains_left)
+      : pool_(pool), prefix_(std::move(prefix)), count_(count), mu_(mu), bodies_(bodies),
+        done_(done), chains_left_(chains_left) {}
+  const HttpRequest& request() const override { return request_; }
+  void Complete(const absl::Status& status, HttpResponse* response) override {
+    EXPECT_FALSE(t_inside_start);
+    {
+      absl::MutexLock lock(&mu_);
+      bodies_.push_back(status.ok() ? response->body : std::string(status.message()));
+    }
+    Next();
+  }
+  void Next() {
+    if (sent_ == count_) {
+      absl::MutexLock lock(&mu_);
+      if (--chains_left_ == 0) done_.Notify();
+      return;
+    }
+    request_.target = prefix_ + std::to_string(sent_++);
+    t_inside_start = true;
+    pool_.Start(this);
+    t_inside_start = false;
+  }
+
+ private:
+  ConnectionPool& pool_;
+  const std::string prefix_;
+  const int count_;
+  absl::Mutex& mu_;
+  std::vector<std::string>& bodies_;
+  absl::Notification& done_;
+  int& chains_left_;
+  HttpRequest request_;
+  int sent_ = 0;
+};
+
+TEST_F(ConnectionPoolTest, OneIoThreadChainsOfStartsFromCallbacksAllComplete) {
+  std::atomic<int> answered{0};
+  ScriptedHttpServer server([&](const ScriptedRequest& req) {
+    // Every third answer closes its connection without saying so.
+    const bool close = ++answered % 3 == 0;
+    return ScriptedReply{HttpAnswer(200, req.target),
+                         close ? ScriptedAction::kReplyAndClose : ScriptedAction::kReply};
+  });
+  IoThreads one(1);
+  PoolOptions options;
+  options.connections = 4;
+  options.single_io_thread = true;
+  ConnectionPool pool(one.executor(), *ParseUrl(server.url()), options);
+  constexpr int kChains = 8;
+  constexpr int kPerChain = 40;
+  absl::Mutex mu;
+  std::vector<std::string> bodies;
+  absl::Notification done;
+  int chains_left = kChains;
+  std::vector<std::unique_ptr<ChainedExchange>> chains;
+  for (int c = 0; c < kChains; ++c) {
+    chains.push_back(std::make_unique<ChainedExchange>(pool, "/c" + std::to_string(c) + "/",
+                                                       kPerChain, mu, bodies, done, chains_left));
+  }
+  // The first sends come from the io thread too, so every Start() takes the direct path.
+  boost::asio::post(one.executor(), [&] {
+    for (auto& chain : chains) chain->Next();
+  });
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(60)));
+  std::set<std::string> expected;
+  for (int c = 0; c < kChains; ++c) {
+    for (int i = 0; i < kPerChain; ++i) expected.insert(absl::StrCat("/c", c, "/", i));
+  }
+  absl::MutexLock lock(&mu);
+  EXPECT_EQ(std::set<std::string>(bodies.begin(), bodies.end()), expected);
+  EXPECT_EQ(bodies.size(), expected.size());
+  EXPECT_LE(pool.Snapshot().connects, server.connections());
+  EXPECT_EQ(pool.Snapshot().failures, 0u);
 }
 
 }  // namespace

@@ -34,8 +34,15 @@ std::optional<std::string> Env(const char* name) {
 // A fixed token for servers that do not check it (bench against a fixed-answer server).
 class FixedTokenSource final : public transport::TokenSource {
  public:
-  void GetToken(Callback done) override { done(std::string("none")); }
+  void GetToken(Callback done) override { done(std::string(kToken)); }
   void Invalidate(absl::string_view) override {}
+  bool CachedToken(std::string* token) override {
+    token->assign(kToken);
+    return true;
+  }
+
+ private:
+  static constexpr char kToken[] = "none";
 };
 
 }  // namespace
@@ -261,6 +268,7 @@ absl::StatusOr<std::unique_ptr<CtiaStack>> CtiaStack::Start(const CtiaFlags& fla
   pool_options.first_byte_timeout = pool_options.request_timeout;
   pool_options.tls.ca_file = flags.ca_file;
   pool_options.tls.verify_peer = !flags.insecure_skip_tls_verify;
+  pool_options.single_io_thread = flags.io_threads == 1;
   if (flags.insecure_skip_tls_verify) {
     std::fprintf(stderr,
                  "ctia-enrich: WARNING: --insecure-skip-tls-verify: the server's certificate is "
