@@ -908,18 +908,36 @@ absl::Status PrepareLayout(const PipelineOptions& options, const Chunk& first, b
                                                    ": malformed header line: ",
                                                    CsvRecords::Problem(h)));
   }
+  const std::string where = absl::StrCat(options.input_name, ":", h.line, ": ");
+  if (h.field_count == 1 && header.field(h, 0).empty()) {
+    // A first line that is empty (or only a BOM) names no column.
+    return absl::InvalidArgumentError(absl::StrCat(where,
+                                                   "the header line is empty: expected the column "
+                                                   "names (input without a header: --no-header)"));
+  }
   layout.header_fields = h.field_count;
   std::vector<std::string> names;
   for (uint32_t i = 0; i < h.field_count; ++i) names.emplace_back(header.field(h, i));
   for (const ColumnSpec& c : options.columns) {
     auto it = std::find(names.begin(), names.end(), c.name);
     if (it == names.end()) {
-      return absl::InvalidArgumentError(absl::StrCat(options.input_name, ":", h.line,
-                                                     ": no column \"", c.name,
-                                                     "\"; the columns are: ",
-                                                     absl::StrJoin(names, ", ")));
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, "no column \"", c.name, "\"; the columns are: ", absl::StrJoin(names, ", ")));
+    }
+    if (auto again = std::find(it + 1, names.end(), c.name); again != names.end()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, "the header names two columns \"", c.name, "\" (fields ", it - names.begin() + 1,
+          " and ", again - names.begin() + 1, "): which one to look up is not clear"));
     }
     layout.csv_index.push_back(static_cast<uint32_t>(it - names.begin()));
+  }
+  for (const std::string& name : added) {
+    if (std::find(names.begin(), names.end(), name) != names.end()) {
+      // An enriched file enriched again would get a second column of that name.
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, "the header already has a column \"", name,
+                       "\" (an enriched file?); --prefix names the added columns differently"));
+    }
   }
   for (const std::string& name : names) {
     std::string key;

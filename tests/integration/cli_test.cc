@@ -1,9 +1,7 @@
 // `ctia-enrich run` as a user runs it: the built binary, its exit codes and its messages.
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
+#include "tests/fakes/child_process.h"
+#include "tools/sim/sim_server.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -12,14 +10,17 @@
 #include <regex>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "boost/asio/io_context.hpp"
 #include "boost/asio/ip/tcp.hpp"
-#include "tests/fakes/child_process.h"
-#include "tools/sim/sim_server.h"
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 namespace enrich {
 namespace {
@@ -96,6 +97,44 @@ TEST_F(CliTest, MaxRecordBytesOutOfRangeIsUsageError) {
   EXPECT_FALSE(std::filesystem::exists(Path("out.csv")));
   r = Run("run --help");
   EXPECT_THAT(r.output, HasSubstr("--max-record-bytes INT=67108864"));
+}
+
+TEST_F(CliTest, UnwritableOutputPathsAreNamedBeforeAnyWork) {
+  WriteFile("in.csv", "domain\na.example\n");
+  std::filesystem::create_directories(Path("adir"));
+  const std::string run = "run -i " + Path("in.csv") + " --column domain -o ";
+  struct Case {
+    std::string output;
+    int exit_code;
+    std::string message;
+  };
+  for (const Case& c : std::vector<Case>{
+           {Path("in.csv"), 2, "it is the input (the enriched rows would replace it)"},
+           {(dir_ / "." / "in.csv").string(), 2, "it is the input"},
+           {Path("adir"), 2, "it is a directory"},
+           {Path("nodir") + "/out.csv", 1, Path("nodir") + ": No such file or directory"},
+           {Path("in.csv") + "/out.csv", 1, Path("in.csv") + ": not a directory"},
+       }) {
+    Result r = Run(run + c.output);
+    EXPECT_EQ(r.exit_code, c.exit_code) << c.output << ": " << r.output;
+    EXPECT_THAT(r.output,
+                HasSubstr("ctia-enrich: cannot write output \"" + c.output + "\": " + c.message));
+    EXPECT_THAT(r.output, Not(HasSubstr("embedded ctia-sim"))) << "started work first";
+  }
+  EXPECT_EQ(ReadFile(Path("in.csv")), "domain\na.example\n");
+  EXPECT_EQ(std::filesystem::directory_iterator(Path("adir")),
+            std::filesystem::directory_iterator());
+  EXPECT_FALSE(std::filesystem::exists(Path("adir.journal")));
+}
+
+TEST_F(CliTest, AColumnGivenTwiceIsUsageError) {
+  WriteFile("in.csv", "domain\na.example\n");
+  Result r = Run("run -i " + Path("in.csv") + " -o " + Path("out.csv") +
+                 " --column domain --column domain:url");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.output, HasSubstr("ctia-enrich: --column \"domain\" is given twice: its added "
+                                  "columns would have the same names"));
+  EXPECT_FALSE(std::filesystem::exists(Path("out.csv")));
 }
 
 TEST_F(CliTest, MissingInputFileIsNamed) {

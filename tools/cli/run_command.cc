@@ -1,24 +1,5 @@
 #include "tools/cli/run_command.h"
 
-#include <unistd.h>
-
-#include <algorithm>
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
-#include <fstream>
-#include <iostream>
-#include <memory>
-#include <optional>
-#include <sstream>
-#include <thread>
-#include <vector>
-
-#include "absl/strings/match.h"
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
-#include "absl/strings/strip.h"
-#include "absl/time/time.h"
 #include "engine/byte_io.h"
 #include "engine/enricher.h"
 #include "engine/exit_codes.h"
@@ -33,6 +14,27 @@
 #include "schema/observable.h"
 #include "schema/time_format.h"
 #include "tools/cli/ctia_stack.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
+#include "absl/time/time.h"
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace enrich::cli {
 namespace {
@@ -117,6 +119,39 @@ std::string CheckpointCause(absl::string_view message) {
     }
   }
   return cause;
+}
+
+// Why `output` cannot be written, found before any work is done (the output itself is only
+// created at the end, by a rename): it is the input, a directory, or its directory is missing
+// or not writable. InvalidArgument for a usage error, FailedPrecondition otherwise; OK if none.
+absl::Status CheckOutputPath(const std::string& output, const std::string& input) {
+  if (output == "-") return absl::OkStatus();
+  const std::string where = absl::StrCat("cannot write output \"", output, "\": ");
+  struct stat out_stat;
+  if (stat(output.c_str(), &out_stat) == 0) {
+    struct stat in_stat;
+    if (input != "-" && stat(input.c_str(), &in_stat) == 0 && in_stat.st_dev == out_stat.st_dev &&
+        in_stat.st_ino == out_stat.st_ino) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, "it is the input (the enriched rows would replace it)"));
+    }
+    if (S_ISDIR(out_stat.st_mode)) {
+      return absl::InvalidArgumentError(absl::StrCat(where, "it is a directory"));
+    }
+  }
+  std::string dir = std::filesystem::path(output).parent_path().string();
+  if (dir.empty()) dir = ".";
+  struct stat dir_stat;
+  if (stat(dir.c_str(), &dir_stat) != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(where, dir, ": ", std::strerror(errno)));
+  }
+  if (!S_ISDIR(dir_stat.st_mode)) {
+    return absl::FailedPreconditionError(absl::StrCat(where, dir, ": not a directory"));
+  }
+  if (access(dir.c_str(), W_OK | X_OK) != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(where, dir, ": ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -204,6 +239,13 @@ int RunEnrich(const RunFlags& flags) {
                    "sending it to CTIA as given\n",
                    column->type.c_str());
     }
+    for (const engine::ColumnSpec& earlier : options.columns) {
+      if (earlier.name == column->name) {
+        Fail(absl::StrCat("--column \"", column->name,
+                          "\" is given twice: its added columns would have the same names"));
+        return engine::kExitUsage;
+      }
+    }
     options.columns.push_back(*column);
   }
   auto in_format = ParseFormat(
@@ -274,6 +316,10 @@ int RunEnrich(const RunFlags& flags) {
   if (flags.input != "-" && access(flags.input.c_str(), R_OK) != 0) {
     Fail(absl::StrCat("cannot open input \"", flags.input, "\": ", std::strerror(errno)));
     return engine::kExitFailed;
+  }
+  if (absl::Status s = CheckOutputPath(flags.output, flags.input); !s.ok()) {
+    Fail(s.message());
+    return absl::IsInvalidArgument(s) ? engine::kExitUsage : engine::kExitFailed;
   }
   auto source = engine::OpenSource(flags.input, *compression);
   if (!source.ok()) {
