@@ -99,9 +99,9 @@ absl::Status WriteAll(int fd, absl::string_view data, const std::string& path) {
   return absl::OkStatus();
 }
 
-// Reads up to `n` bytes; fewer only at the end of the file.
-absl::StatusOr<std::string> ReadUpTo(ByteSource& source, size_t n) {
-  std::string out(n, '\0');
+// Reads up to `n` bytes into `out` (its capacity reused); fewer only at the end of the file.
+absl::Status ReadUpTo(ByteSource& source, size_t n, std::string& out) {
+  out.resize(n);
   size_t got = 0;
   while (got < n) {
     ENRICH_ASSIGN_OR_RETURN(size_t r, source.Read(out.data() + got, n - got));
@@ -109,6 +109,11 @@ absl::StatusOr<std::string> ReadUpTo(ByteSource& source, size_t n) {
     got += r;
   }
   out.resize(got);
+  return absl::OkStatus();
+}
+absl::StatusOr<std::string> ReadUpTo(ByteSource& source, size_t n) {
+  std::string out;
+  ENRICH_RETURN_IF_ERROR(ReadUpTo(source, n, out));
   return out;
 }
 
@@ -149,14 +154,16 @@ absl::StatusOr<Scan> ScanJournal(const std::string& path, absl::string_view fing
   scan.header_intact = true;
   scan.intact_bytes = kMagic.size() + 4 + fp_len + 4;
 
+  std::string head;
+  std::string payload;
   while (true) {
-    ENRICH_ASSIGN_OR_RETURN(std::string head, ReadUpTo(*source, 8));
+    ENRICH_RETURN_IF_ERROR(ReadUpTo(*source, 8, head));
     if (head.size() < 8) break;
     PayloadReader h(head);
     const auto len = static_cast<uint32_t>(h.Fixed(4));
     const auto crc = static_cast<uint32_t>(h.Fixed(4));
     if (len > kMaxPayload) break;
-    ENRICH_ASSIGN_OR_RETURN(std::string payload, ReadUpTo(*source, len));
+    ENRICH_RETURN_IF_ERROR(ReadUpTo(*source, len, payload));
     if (payload.size() < len) break;
     if (Crc(Crc(0, absl::string_view(head).substr(0, 4)), payload) != crc) break;
     absl::StatusOr<JournalEntry> entry = DecodeJournalEntry(payload);

@@ -353,7 +353,7 @@ void VerdictTable::Restore(absl::string_view type, absl::string_view value,
                            const absl::StatusOr<schema::VerdictResult>& result,
                            absl::string_view error_text, absl::Time settled_at) {
   const auto [settled, expiry] = ToStore(result, error_text, settled_at);
-  std::string key;
+  thread_local std::string key;  // a resume restores every journaled entry: no allocation each
   ComposeKey(key, type, value);
   const HashedKey hashed = Hashed(key);
   Shard& shard = *shards_[ShardIndex(hashed.hash)];

@@ -90,10 +90,10 @@ engine::LookupOutcome ToOutcome(const absl::StatusOr<schema::VerdictResult>& r,
   return schema::NoVerdict{};
 }
 
-void RestoreEntry(engine::VerdictTable& table, const engine::JournalEntry& e) {
+void RestoreEntry(engine::VerdictTable& table, engine::JournalEntry&& e) {
   const schema::Observable& o = e.observable;
-  if (const auto* v = std::get_if<schema::Verdict>(&e.outcome)) {
-    table.Restore(o.type, o.value, schema::VerdictResult(*v), "", e.settled_at);
+  if (auto* v = std::get_if<schema::Verdict>(&e.outcome)) {
+    table.Restore(o.type, o.value, schema::VerdictResult(std::move(*v)), "", e.settled_at);
   } else if (std::holds_alternative<schema::NoVerdict>(e.outcome)) {
     table.Restore(o.type, o.value, schema::VerdictResult(schema::NoVerdict{}), "", e.settled_at);
   } else {
@@ -356,7 +356,7 @@ int RunEnrich(const RunFlags& flags) {
         flags.ctia.endpoint);
     auto opened = engine::Journal::Open(
         journal_path, fingerprint, flags.resume, {},
-        [&table](engine::JournalEntry&& e) { RestoreEntry(table, e); });
+        [&table](engine::JournalEntry&& e) { RestoreEntry(table, std::move(e)); });
     if (!opened.ok()) {
       Fail(opened.status().message());
       return opened.status().code() == absl::StatusCode::kAlreadyExists ||
