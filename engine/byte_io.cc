@@ -89,6 +89,19 @@ class FdInput {
     }
   }
 
+  // With nothing buffered: reads up to `n` bytes straight into `out` (one copy instead of two
+  // for a large read). 0 at end of file.
+  absl::StatusOr<size_t> ReadDirect(char* out, size_t n) {
+    // Invariant: callers read directly only when nothing is buffered.
+    while (true) {
+      ssize_t got = ::read(fd_, out, n);
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) return ErrnoError(errno, name_, "read failed");
+      read_total_ += static_cast<uint64_t>(got);
+      return static_cast<size_t>(got);
+    }
+  }
+
  private:
   const int fd_;
   const bool owned_;
@@ -106,6 +119,11 @@ class PlainSource final : public ByteSource {
 
   absl::StatusOr<size_t> Read(char* buf, size_t n) override {
     if (!status_.ok()) return status_;
+    if (in_->available().empty() && n >= kByteIoBufferSize) {
+      absl::StatusOr<size_t> got = in_->ReadDirect(buf, n);
+      if (!got.ok()) status_ = got.status();
+      return got;
+    }
     if (in_->available().empty()) {
       absl::StatusOr<bool> more = in_->Fill();
       if (!more.ok()) return status_ = more.status();
