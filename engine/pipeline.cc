@@ -14,6 +14,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/cleanup/cleanup.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -921,8 +923,17 @@ absl::Status PrepareLayout(const PipelineOptions& options, const Chunk& first, b
   for (const ColumnSpec& c : options.columns) {
     auto it = std::find(names.begin(), names.end(), c.name);
     if (it == names.end()) {
+      // Control bytes escaped (a CR would garble the terminal line), UTF-8 kept.
+      const std::string listed =
+          absl::StrJoin(names, ", ", [](std::string* out, const std::string& name) {
+            out->append(absl::Utf8SafeCEscape(name));
+          });
       return absl::InvalidArgumentError(absl::StrCat(
-          where, "no column \"", c.name, "\"; the columns are: ", absl::StrJoin(names, ", ")));
+          where, "no column \"", absl::Utf8SafeCEscape(c.name), "\"; the columns are: ", listed,
+          absl::StrContains(h.raw, '\r')
+              ? " (the line holds a CR not followed by LF: records end at LF or CRLF, so CR-only "
+                "line ends are not line ends)"
+              : ""));
     }
     if (auto again = std::find(it + 1, names.end(), c.name); again != names.end()) {
       return absl::InvalidArgumentError(absl::StrCat(
