@@ -64,25 +64,30 @@ absl::Status ShutDownError(absl::string_view origin) {
       absl::StrCat("request to ", origin, " cancelled: connection pool shut down"));
 }
 
+// True when `text` holds a CR or LF, or (with `blanks`) a space or tab, or (with `colon`) a ':'.
+// One pass (std::string::find_first_of calls memchr once per character).
+bool HasAny(absl::string_view text, bool blanks, bool colon) {
+  for (char c : text) {
+    if (c == '\r' || c == '\n' || (blanks && (c == ' ' || c == '\t')) || (colon && c == ':')) {
+      return true;
+    }
+  }
+  return false;
+}
+
 // The pool writes method, target and headers verbatim into the request head: a line break in
 // any of them would let a value (e.g. a token from a server) inject headers or requests.
 absl::Status CheckRequest(const HttpRequest& request, absl::string_view origin) {
   auto bad = [&](absl::string_view what) {
     return absl::InvalidArgumentError(absl::StrCat("request to ", origin, ": ", what));
   };
-  if (request.method.empty() ||
-      request.method.find_first_of(" \t\r\n") != std::string::npos) {
-    return bad("bad method");
-  }
-  if (request.target.empty() ||
-      request.target.find_first_of(" \t\r\n") != std::string::npos) {
+  if (request.method.empty() || HasAny(request.method, true, false)) return bad("bad method");
+  if (request.target.empty() || HasAny(request.target, true, false)) {
     return bad("bad target (empty, or has a space or line break)");
   }
   for (const auto& [name, value] : request.headers) {
-    if (name.empty() || name.find_first_of(" \t\r\n:") != std::string::npos) {
-      return bad("bad header name");
-    }
-    if (value.find_first_of("\r\n") != std::string::npos) {
+    if (name.empty() || HasAny(name, true, true)) return bad("bad header name");
+    if (HasAny(value, false, false)) {
       return bad(absl::StrCat("header ", name, " has a line break in its value"));
     }
   }
@@ -177,6 +182,9 @@ class ConnectionPool::Impl : public std::enable_shared_from_this<ConnectionPool:
         io_context_executor_(executor_.target<net::io_context::executor_type>()) {
     options_.connections = std::max<size_t>(options_.connections, 1);
     options_.pipeline_depth = std::max<size_t>(options_.pipeline_depth, 1);
+    request_timeout_ = ToChrono(options_.request_timeout);
+    write_timeout_ = ToChrono(options_.write_timeout);
+    first_byte_timeout_ = ToChrono(options_.first_byte_timeout);
     head_fields_ = absl::StrCat("Host: ", origin_.HostHeader(), "\r\nUser-Agent: ",
                                 options_.user_agent, "\r\n");
     if (origin_.scheme == "https") setup_status_ = SetUpTls();
@@ -232,6 +240,10 @@ class ConnectionPool::Impl : public std::enable_shared_from_this<ConnectionPool:
   const Url& origin() const { return origin_; }
   const std::string& origin_text() const { return origin_text_; }
   const PoolOptions& options() const { return options_; }
+  // The per-request timeouts of options() as clock durations.
+  SteadyClock::duration request_timeout() const { return request_timeout_; }
+  SteadyClock::duration write_timeout() const { return write_timeout_; }
+  SteadyClock::duration first_byte_timeout() const { return first_byte_timeout_; }
   // "Host: ...\r\nUser-Agent: ...\r\n", the same for every request.
   const std::string& head_fields() const { return head_fields_; }
 
@@ -282,6 +294,9 @@ class ConnectionPool::Impl : public std::enable_shared_from_this<ConnectionPool:
   PoolOptions options_;
   // The io_context behind executor_, or null when it is some other executor.
   const net::io_context::executor_type* const io_context_executor_;
+  SteadyClock::duration request_timeout_{};
+  SteadyClock::duration write_timeout_{};
+  SteadyClock::duration first_byte_timeout_{};
   std::string head_fields_;
   std::unique_ptr<net::ssl::context> tls_context_;
   absl::Status setup_status_;
@@ -502,14 +517,14 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
     for (size_t i = sent_; i < queue_.size(); ++i) {
       InFlight& f = queue_[i];
       AppendRequest(f.request());
-      f.request_deadline = now + ToChrono(options().request_timeout);
+      f.request_deadline = now + pool_->request_timeout();
       f.first_byte_deadline = kNever;
       f.in_write = true;
       // Written while requests ahead of it on this connection are unanswered.
       if (i > 0) pool_->pipelined_.fetch_add(1, std::memory_order_relaxed);
     }
     sent_ = queue_.size();
-    write_deadline_ = now + ToChrono(options().write_timeout);
+    write_deadline_ = now + pool_->write_timeout();
     writing_ = true;
     size_t written = 0;
     if (plain_) {
@@ -518,7 +533,7 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
       if (ec == net::error::would_block || ec == net::error::try_again) {
         written = 0;
       } else if (ec || written == out_.size()) {
-        return OnWrite(generation_, ec);
+        return OnWrite(generation_, ec, now);
       }
     }
     WithStream([this, written](auto& stream) {
@@ -544,15 +559,16 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
     out_.append(in.body);
   }
 
-  void OnWrite(uint64_t generation, const beast::error_code& ec) {
+  // `now`: when the write ended (a direct write passes the time it started at).
+  void OnWrite(uint64_t generation, const beast::error_code& ec,
+               SteadyClock::time_point now = SteadyClock::now()) {
     if (generation != generation_) return;
     writing_ = false;
-    const auto now = SteadyClock::now();
     for (size_t i = 0; i < sent_; ++i) {
       InFlight& f = queue_[i];
       if (!f.in_write) continue;
       f.in_write = false;
-      f.first_byte_deadline = now + ToChrono(options().first_byte_timeout);
+      f.first_byte_deadline = now + pool_->first_byte_timeout();
     }
     if (ec) return Lost(ErrorFor(ec, "write to"), IsPeerClosed(ec), HeadGotBytes());
     StartRead();
@@ -697,7 +713,7 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
     const bool progressed = answered_ > 0;
     CloseSocket();
     const bool stopping = pool_->shutting_down();
-    std::deque<InFlight> kept;
+    InFlightQueue kept;
     for (size_t i = 0; i < queue_.size(); ++i) {
       InFlight& f = queue_[i];
       if (i < sent_) {
@@ -734,7 +750,9 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
 
   // Fails every queued request with `status` (none of them has an answer).
   void FailQueued(const absl::Status& status) {
-    for (InFlight& f : queue_) settled_.push_back(Settled{f.exchange, status, nullptr});
+    for (size_t i = 0; i < queue_.size(); ++i) {
+      settled_.push_back(Settled{queue_[i].exchange, status, nullptr});
+    }
     queue_.clear();
     sent_ = 0;
   }
@@ -880,7 +898,39 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
   // Bumped whenever the socket closes: handlers of older operations ignore their completion.
   uint64_t generation_ = 0;
 
-  std::deque<InFlight> queue_;
+  // A FIFO over a vector that keeps its capacity: a steady load allocates nothing (a deque
+  // allocates and frees a block every few requests).
+  class InFlightQueue {
+   public:
+    bool empty() const { return head_ == items_.size(); }
+    size_t size() const { return items_.size() - head_; }
+    InFlight& operator[](size_t i) { return items_[head_ + i]; }
+    InFlight& front() { return items_[head_]; }
+    const InFlight& front() const { return items_[head_]; }
+    void push_back(InFlight f) { items_.push_back(std::move(f)); }
+    void pop_front() {
+      if (++head_ == items_.size()) return clear();
+      // Pipelining may never empty it: drop the answered part once it is most of the vector.
+      if (head_ >= 32 && head_ * 2 >= items_.size()) {
+        items_.erase(items_.begin(), items_.begin() + static_cast<long>(head_));
+        head_ = 0;
+      }
+    }
+    void clear() {
+      items_.clear();
+      head_ = 0;
+    }
+    void swap(InFlightQueue& other) {
+      items_.swap(other.items_);
+      std::swap(head_, other.head_);
+    }
+
+   private:
+    std::vector<InFlight> items_;
+    size_t head_ = 0;
+  };
+
+  InFlightQueue queue_;
   size_t sent_ = 0;  // queue_[0, sent_) are written (or being written) and unanswered
   std::string out_;  // bytes of the write in progress
   bool writing_ = false;

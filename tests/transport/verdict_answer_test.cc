@@ -171,6 +171,24 @@ TEST(VerdictAnswerTest, AgreesWithTheDomDecoderOnEdgeCases) {
       Replace(v, "2525", "25\x00" "25"),
       "[" + v + "]",
       "{\"verdict\":" + v + "}",
+      // Edges of the plain shape the decoder reads without RapidJSON (it hands anything else
+      // over): 9 and 10 digits, zeros, nesting depth, trailing bytes, a NUL after the root.
+      Replace(v, "\"disposition\":2", "\"disposition\":999999999"),
+      Replace(v, "\"disposition\":2", "\"disposition\":1000000000"),
+      Replace(v, "\"disposition\":2", "\"disposition\":00"),
+      Replace(v, "\"disposition\":2", "\"disposition\":0"),
+      Replace(v, "\"disposition\":2", "\"disposition\":2x"),
+      Replace(v, "\"disposition\":2", "\"disposition\":2 "),
+      Replace(v, "\"type\":\"verdict\",", "\"a\":{\"b\":{\"c\":{\"d\":{\"e\":1}}}},"),
+      Replace(v, "\"type\":\"verdict\",", "\"a\":{\"b\":{\"c\":{}}},"),
+      Replace(v, "\"type\":\"verdict\",", "\"a\":{},\"b\":1,"),
+      " \t\r\n" + v + " \t\r\n",
+      v + std::string(1, '\0'),
+      v + std::string(1, '\0') + "garbage",
+      Replace(v, "Malicious", std::string("Mali\0cious", 10)),
+      Replace(v, "Malicious", "Mal\x7f\xff\xfeicious"),
+      Replace(v, "\"observable\":{", "\"observable\" : { "),
+      Replace(v, "}}", "} }"),
   };
   for (const std::string& body : bodies) ExpectSameAsDom(200, body);
 }

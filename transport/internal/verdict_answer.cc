@@ -207,12 +207,103 @@ class VerdictHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Ve
   Field pending_ = Field::kOther;  // the field whose value comes next
 };
 
+// Reads a body of the plain shape CTIA writes, feeding `handler` the events RapidJSON's reader
+// would: objects (nested up to kMaxPlainDepth), strings without escapes or control characters,
+// non-negative integers of at most 9 digits without leading zeros, JSON whitespace between
+// tokens, and nothing after the root. False as soon as the body leaves that shape (the caller
+// then reads it with RapidJSON, which decides); true means it was read whole.
+class PlainReader {
+ public:
+  PlainReader(absl::string_view body, VerdictHandler& handler)
+      : p_(body.data()), end_(body.data() + body.size()), handler_(handler) {}
+
+  bool Read() {
+    if (!Object(1)) return false;
+    SkipSpace();
+    return p_ == end_;
+  }
+
+ private:
+  static constexpr int kMaxPlainDepth = 4;
+
+  void SkipSpace() {
+    while (p_ < end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) ++p_;
+  }
+  bool Take(char c) {
+    SkipSpace();
+    if (p_ == end_ || *p_ != c) return false;
+    ++p_;
+    return true;
+  }
+  // After the opening quote: the text up to the closing one, which is consumed.
+  bool Text(const char** text, rapidjson::SizeType* length) {
+    const char* start = p_;
+    while (p_ < end_) {
+      const auto c = static_cast<unsigned char>(*p_);
+      if (c == '"') break;
+      if (c == '\\' || c < 0x20) return false;
+      ++p_;
+    }
+    if (p_ == end_) return false;
+    *text = start;
+    *length = static_cast<rapidjson::SizeType>(p_ - start);
+    ++p_;
+    return true;
+  }
+  bool Value(int depth) {
+    SkipSpace();
+    if (p_ == end_) return false;
+    if (*p_ == '"') {
+      ++p_;
+      const char* text = nullptr;
+      rapidjson::SizeType length = 0;
+      return Text(&text, &length) && handler_.String(text, length, true);
+    }
+    if (*p_ == '{') return depth < kMaxPlainDepth && Object(depth + 1);
+    if (*p_ < '0' || *p_ > '9') return false;
+    if (*p_ == '0' && p_ + 1 < end_ && p_[1] >= '0' && p_[1] <= '9') return false;
+    unsigned number = 0;
+    int digits = 0;
+    for (; p_ < end_ && *p_ >= '0' && *p_ <= '9'; ++p_, ++digits) {
+      if (digits == 9) return false;
+      number = number * 10 + static_cast<unsigned>(*p_ - '0');
+    }
+    // A fraction or exponent follows: RapidJSON reads a double.
+    if (p_ < end_ && (*p_ == '.' || *p_ == 'e' || *p_ == 'E')) return false;
+    return handler_.Uint(number);
+  }
+  bool Object(int depth) {
+    if (!Take('{')) return false;
+    handler_.StartObject();
+    rapidjson::SizeType members = 0;
+    if (!Take('}')) {
+      do {
+        const char* key = nullptr;
+        rapidjson::SizeType length = 0;
+        if (!Take('"') || !Text(&key, &length)) return false;
+        handler_.Key(key, length, true);
+        if (!Take(':') || !Value(depth)) return false;
+        ++members;
+      } while (Take(','));
+      if (!Take('}')) return false;
+    }
+    return handler_.EndObject(members);
+  }
+
+  const char* p_;
+  const char* const end_;
+  VerdictHandler& handler_;
+};
+
 absl::Status Malformed(absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat("malformed verdict body: ", what));
 }
 
 // Parses `body` into `handler`; the parse error as schema::DecodeVerdict words it, or OK.
 absl::Status Parse(absl::string_view body, VerdictHandler& handler, bool* parse_error) {
+  *parse_error = false;
+  if (PlainReader(body, handler).Read()) return absl::OkStatus();
+  handler = VerdictHandler();  // start over with the full reader
   // One reader per thread: its stack (used for strings with escapes and nesting) is kept.
   thread_local rapidjson::Reader reader;
   rapidjson::MemoryStream memory(body.data(), body.size());
