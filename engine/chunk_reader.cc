@@ -123,7 +123,7 @@ absl::StatusOr<bool> ChunkReader::Next(Chunk& chunk) {
       // it is past the limit: then the input is broken, and holding the rest of it in memory
       // would not mend it.
       // (The buffer may end with the CR of a CRLF: the record itself may be a byte shorter.)
-      if (buf_.size() > max_record_size_ + 1) {
+      if (buf_.size() > max_record_size_ && buf_.size() - max_record_size_ > 1) {
         return RecordTooLongError(
             source_.name(), next_line_, max_record_size_,
             format_ == RecordFormat::kCsv && in_quotes_ ? kOpenQuoteHint : "");

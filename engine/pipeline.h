@@ -14,6 +14,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "engine/byte_io.h"
+#include "engine/chunk_reader.h"
 #include "engine/extract.h"
 #include "engine/run_stats.h"
 #include "engine/verdict_table.h"
@@ -41,7 +42,7 @@ struct PipelineOptions {
   // A record (CSV record, quoted line ends included, or NDJSON line; without its line end)
   // longer than this many bytes stops the run with its file:line: most often a quote never
   // closed, which would make the rest of the input one record held in memory.
-  size_t max_record_bytes = size_t{64} << 20;
+  size_t max_record_bytes = ChunkReader::kDefaultMaxRecordSize;
   const schema::Allowlist* allowlist = nullptr;  // may be null
   std::string input_name = "<input>";            // in error messages
   // Set (e.g. by a signal handler) to stop: the run ends with Cancelled, its journal intact.

@@ -1,6 +1,7 @@
 #ifndef ENRICH_TOOLS_CLI_RUN_COMMAND_H_
 #define ENRICH_TOOLS_CLI_RUN_COMMAND_H_
 
+#include "engine/chunk_reader.h"
 #include "tools/cli/ctia_stack.h"
 
 #include <cstdint>
@@ -25,7 +26,8 @@ struct RunFlags {
   std::string allowlist;             // optional path
   int threads = 0;                   // 0 = all cores
   size_t chunk_size = 1 << 20;
-  int64_t max_record_bytes = int64_t{64} << 20;  // 1 .. kMaxRecordBytesLimit
+  // 1 .. kMaxRecordBytesLimit
+  int64_t max_record_bytes = engine::ChunkReader::kDefaultMaxRecordSize;
   bool strict = false;
   bool resume = false;
   std::string journal;               // default <output>.journal (none for stdout)
