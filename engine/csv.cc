@@ -1,5 +1,9 @@
 #include "engine/csv.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
@@ -40,11 +44,36 @@ const CsvRecord* CsvReader::Next() {
   return &r;
 }
 
-void AppendCsvField(std::string& out, absl::string_view value, char delimiter) {
-  // No early exit: this loop vectorizes, and fields that need quotes are rare.
+namespace {
+
+// Whether `value` holds the delimiter, a quote, CR or LF; 16 bytes at a time with SSE2.
+bool NeedsQuotes(absl::string_view value, char delimiter) {
+  const char* p = value.data();
+  size_t n = value.size();
+#if defined(__SSE2__)
+  const __m128i d = _mm_set1_epi8(delimiter);
+  const __m128i q = _mm_set1_epi8('"');
+  const __m128i cr = _mm_set1_epi8('\r');
+  const __m128i lf = _mm_set1_epi8('\n');
+  for (; n >= 16; p += 16, n -= 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, d), _mm_cmpeq_epi8(v, q)),
+                                   _mm_or_si128(_mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, lf)));
+    if (_mm_movemask_epi8(m) != 0) return true;
+  }
+#endif
   bool quote = false;
-  for (char c : value) quote |= (c == delimiter) | (c == '"') | (c == '\r') | (c == '\n');
-  if (!quote) {
+  for (size_t i = 0; i < n; ++i) {
+    const char c = p[i];
+    quote |= (c == delimiter) | (c == '"') | (c == '\r') | (c == '\n');
+  }
+  return quote;
+}
+
+}  // namespace
+
+void AppendCsvField(std::string& out, absl::string_view value, char delimiter) {
+  if (!NeedsQuotes(value, delimiter)) {
     out.append(value.data(), value.size());
     return;
   }

@@ -420,7 +420,15 @@ void LookupDispatcher::SettleLoop() {
 uint32_t Run::AddCell(ChunkWork& w, size_t column, absl::string_view raw, CellMemo& memo) {
   // Log columns repeat their values: normalize each distinct raw value once per chunk.
   absl::flat_hash_map<absl::string_view, uint32_t>& by_raw = memo.by_raw[column];
-  if (auto it = by_raw.find(raw); it != by_raw.end()) return it->second;
+  uint32_t* memo_cell = nullptr;
+  if (memo.copy_keys) {
+    if (auto it = by_raw.find(raw); it != by_raw.end()) return it->second;
+  } else {
+    // The key is the raw view itself: one probe finds or inserts it.
+    auto [it, inserted] = by_raw.try_emplace(raw, 0);
+    if (!inserted) return it->second;
+    memo_cell = &it->second;
+  }
   uint32_t cell;
   Extracted e = ExtractObservable(layout_.types[column], raw, layout_.allowlist);
   if (e.status == CellStatus::kSkipped) {
@@ -432,7 +440,11 @@ uint32_t Run::AddCell(ChunkWork& w, size_t column, absl::string_view raw, CellMe
     w.uniques.push_back(std::move(e.observable));
     if (w.uniques.size() - w.resolved >= kResolveBatch) ResolveNew(w);
   }
-  by_raw.emplace(memo.copy_keys ? absl::string_view(memo.keys.emplace_back(raw)) : raw, cell);
+  if (memo_cell != nullptr) {
+    *memo_cell = cell;  // ResolveNew above does not touch the memo: the slot is still there
+  } else {
+    by_raw.emplace(memo.keys.emplace_back(raw), cell);
+  }
   return cell;
 }
 

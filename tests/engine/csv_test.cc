@@ -109,6 +109,38 @@ TEST(CsvWriterTest, QuotesOnlyWhenNeeded) {
   EXPECT_EQ(out, "plain,\"with, comma\",\"say \"\"hi\"\"\",\"two\nlines\"");
 }
 
+// Long fields are checked 16 bytes at a time: a byte that needs quotes is found in every
+// position of a block and of the tail, with each delimiter.
+TEST(CsvWriterTest, QuotesLongFieldsWhateverTheBytePosition) {
+  for (char delim : {',', '\t', ';', '|'}) {
+    for (size_t length : {size_t{15}, size_t{16}, size_t{17}, size_t{40}, size_t{83}}) {
+      const std::string plain(length, 'x');
+      std::string out;
+      AppendCsvField(out, plain, delim);
+      EXPECT_EQ(out, plain);
+      for (size_t at = 0; at < length; ++at) {
+        for (char special : {delim, '"', '\r', '\n'}) {
+          std::string value = plain;
+          value[at] = special;
+          std::string expected = "\"" + value.substr(0, at) + special;
+          if (special == '"') expected += '"';
+          expected += value.substr(at + 1) + "\"";
+          out.clear();
+          AppendCsvField(out, value, delim);
+          ASSERT_EQ(out, expected)
+              << "delimiter " << delim << ", length " << length << ", at " << at;
+        }
+      }
+      // Another delimiter is data.
+      std::string other = plain;
+      other[length / 2] = delim == ',' ? ';' : ',';
+      out.clear();
+      AppendCsvField(out, other, delim);
+      EXPECT_EQ(out, other);
+    }
+  }
+}
+
 TEST(CsvWriterTest, WrittenFieldsReadBackIdentically) {
   const std::vector<std::string> values = {"", "a", "a,b", "\"", "x\r\ny", " lead", "\xC3\xA9"};
   std::string line;
