@@ -2,19 +2,32 @@
 
 #include <cstdio>
 
+#include "absl/strings/str_cat.h"
 #include "engine/utf8.h"
 
 namespace enrich::engine {
 
-const rapidjson::Value* FindJsonPath(const rapidjson::Value& root, absl::string_view path) {
+const rapidjson::Value* FindJsonPath(const rapidjson::Value& root, absl::string_view path,
+                                     std::string* twice) {
   const rapidjson::Value* v = &root;
+  const absl::string_view full = path;
   while (true) {
     if (!v->IsObject()) return nullptr;
     const size_t dot = path.find('.');
     const absl::string_view name = path.substr(0, dot);
-    auto it = v->FindMember(
-        rapidjson::Value(rapidjson::StringRef(name.data(), static_cast<rapidjson::SizeType>(name.size()))));
+    const rapidjson::Value key(
+        rapidjson::StringRef(name.data(), static_cast<rapidjson::SizeType>(name.size())));
+    auto it = v->FindMember(key);
     if (it == v->MemberEnd()) return nullptr;
+    if (twice != nullptr) {
+      for (auto later = it + 1; later != v->MemberEnd(); ++later) {
+        if (later->name == key) {
+          *twice = absl::StrCat("member \"", full.substr(0, name.end() - full.begin()),
+                                "\" appears twice (JSON readers differ on which one counts)");
+          return nullptr;
+        }
+      }
+    }
     v = &it->value;
     if (dot == absl::string_view::npos) return v;
     path.remove_prefix(dot + 1);

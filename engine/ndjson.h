@@ -9,8 +9,12 @@
 namespace enrich::engine {
 
 // The value at a dotted field path ("dns.query.name") of a JSON object: each segment names a
-// member of an object. nullptr when a segment is missing or a parent is not an object.
-const rapidjson::Value* FindJsonPath(const rapidjson::Value& root, absl::string_view path);
+// member of an object. nullptr when a segment is missing or a parent is not an object. With
+// `twice` given, a member of the path that its object holds twice (JSON leaves open which one
+// counts; JavaScript and jq take the last) is not chosen from: nullptr, and `*twice` says which
+// ("member \"dns.query\" appears twice ...").
+const rapidjson::Value* FindJsonPath(const rapidjson::Value& root, absl::string_view path,
+                                     std::string* twice = nullptr);
 
 // Appends `text` as a JSON string literal: quote, backslash and control characters escaped,
 // each byte that is not part of well-formed UTF-8 replaced by \ufffd, other bytes as they are.

@@ -501,6 +501,7 @@ void Run::ParseNdjson(ChunkWork& w) {
       static_cast<size_t>(std::count(bytes.begin(), bytes.end(), '\n')) + 1;  // at most
   w.results.resize(lines * columns);  // at most one unique per cell
   rapidjson::Document doc;
+  std::vector<const rapidjson::Value*> found;  // per column, in the current line
   std::string number;
   uint64_t line = w.chunk.first_line;
   size_t pos = 0;
@@ -533,6 +534,11 @@ void Run::ParseNdjson(ChunkWork& w) {
                              rapidjson::GetParseError_En(doc.GetParseError()));
     } else if (!doc.IsObject()) {
       problem = "not a JSON object";
+    } else {
+      found.clear();
+      for (size_t c = 0; c < columns && problem.empty(); ++c) {
+        found.push_back(FindJsonPath(doc, layout_.json_path[c], &problem));
+      }
     }
     if (!problem.empty()) {
       row.invalid = true;
@@ -545,7 +551,7 @@ void Run::ParseNdjson(ChunkWork& w) {
     }
     row.object_empty = doc.ObjectEmpty();
     for (size_t c = 0; c < columns; ++c) {
-      const rapidjson::Value* v = FindJsonPath(doc, layout_.json_path[c]);
+      const rapidjson::Value* v = found[c];
       if (v == nullptr || v->IsNull()) {
         w.cells.push_back(kSkippedCell);
       } else if (v->IsString()) {

@@ -107,9 +107,9 @@ std::vector<std::string> AddedColumnNames(const std::vector<ColumnSpec>& columns
 // `blank_lines`.
 // Statuses: ok, no_verdict, skipped (empty or allowlisted), invalid (not an observable of the
 // column's type; no request), invalid_row (malformed CSV record, wrong field count, a line that
-// is not a JSON object), error:<code>. An NDJSON invalid_row line is written unchanged when
-// the output is NDJSON (there is no object to add fields to); CSV output gets the line in its
-// `json` column and the statuses.
+// is not a JSON object or holds a member of a column's path twice), error:<code>. An NDJSON
+// invalid_row line is written unchanged when the output is NDJSON (there is no object to add
+// fields to); CSV output gets the line in its `json` column and the statuses.
 //
 // Errors (the run stops; rows written so far are not complete): unknown column, empty CSV input
 // with a header expected, a CSV header line that is malformed or not UTF-8 ("file:line:
