@@ -287,18 +287,24 @@ class DecodingSource final : public ByteSource {
 // ---------------------------------------------------------------------------------------------
 // Writing
 
-// Buffered writes to a file descriptor: a temp file renamed on Finish(), or stdout.
+// Buffered writes to a file descriptor: a temp file renamed on Finish(), or stdout, a device
+// or a pipe written in place.
 class FdOutput {
  public:
-  // `final_path` empty: `fd` is stdout, not owned.
-  FdOutput(int fd, std::string name, std::string temp_path, std::string final_path)
+  // `final_path` empty: `fd` is written in place; closed at the end when `owned` (not stdout).
+  FdOutput(int fd, std::string name, std::string temp_path, std::string final_path,
+           bool owned = false)
       : fd_(fd),
         name_(std::move(name)),
         temp_path_(std::move(temp_path)),
-        final_path_(std::move(final_path)) {
+        final_path_(std::move(final_path)),
+        owned_(owned) {
     buf_.reserve(kByteIoBufferSize);
   }
-  ~FdOutput() { Abandon(); }
+  ~FdOutput() {
+    Abandon();
+    if (owned_ && fd_ >= 0) ::close(fd_);
+  }
   FdOutput(const FdOutput&) = delete;
   FdOutput& operator=(const FdOutput&) = delete;
 
@@ -376,6 +382,7 @@ class FdOutput {
   const std::string name_;
   std::string temp_path_;  // empty once renamed or removed, or for stdout
   const std::string final_path_;
+  const bool owned_;
   std::string buf_;
   uint64_t written_ = 0;         // bytes written to fd_
   uint64_t writeback_from_ = 0;  // bytes before this were handed to StartWriteback
@@ -707,8 +714,15 @@ absl::StatusOr<std::unique_ptr<ByteSink>> OpenSink(const std::string& path,
   }
 
   std::unique_ptr<FdOutput> out;
+  struct stat st;
   if (path == "-") {
     out = std::make_unique<FdOutput>(STDOUT_FILENO, "<stdout>", "", "");
+  } else if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+    // A device or a pipe (/dev/null, a FIFO): written in place, as a temp file renamed over it
+    // would replace it.
+    int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return ErrnoError(errno, path, "cannot open for writing");
+    out = std::make_unique<FdOutput>(fd, path, "", "", /*owned=*/true);
   } else {
     std::string temp = PartialPathFor(path);
     int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);

@@ -82,7 +82,9 @@ absl::StatusOr<std::unique_ptr<ByteSource>> OpenSource(const std::string& path,
 // name `name`.
 std::unique_ptr<ByteSource> SourceFromFile(std::FILE* file, std::string name);
 
-// Opens `path` for writing ("-" = stdout). kAuto picks by extension (.gz, .zst, otherwise none).
+// Opens `path` for writing ("-" = stdout). A regular file is written to a temp file beside it,
+// renamed over it by Finish(); stdout, or an existing device or pipe (/dev/null, a FIFO), is
+// written in place. kAuto picks by extension (.gz, .zst, otherwise none).
 // Errors (e.g. the directory does not exist) name the path.
 absl::StatusOr<std::unique_ptr<ByteSink>> OpenSink(const std::string& path,
                                                    Compression compression);

@@ -3,10 +3,12 @@
 #include "tests/fakes/child_process.h"
 #include "tools/sim/sim_server.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -17,8 +19,10 @@
 #include "absl/time/time.h"
 #include "boost/asio/io_context.hpp"
 #include "boost/asio/ip/tcp.hpp"
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -125,6 +129,50 @@ TEST_F(CliTest, UnwritableOutputPathsAreNamedBeforeAnyWork) {
   EXPECT_EQ(std::filesystem::directory_iterator(Path("adir")),
             std::filesystem::directory_iterator());
   EXPECT_FALSE(std::filesystem::exists(Path("adir.journal")));
+}
+
+TEST_F(CliTest, APipeOutputIsWrittenInPlaceWithoutAJournal) {
+  // (A FIFO in the test's folder rather than /dev/null: a regression would replace it, and it
+  // must not replace the machine's /dev/null.)
+  WriteFile("in.csv", "id,domain\n1,nothing-known.example\n");
+  const std::string fifo = Path("out.fifo");
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  // Opened first, without blocking, so that the run's open for writing does not block either.
+  const int reader = open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
+  ASSERT_GE(reader, 0);
+  ::enrich::testing::ChildSpec spec;
+  spec.program = CTIA_ENRICH_BIN;
+  spec.args = {"run", "-i", Path("in.csv"), "-o", fifo, "--column", "domain"};
+  spec.stderr_path = Path("run.err");
+  auto child = ::enrich::testing::ChildProcess::Start(spec);
+  ASSERT_TRUE(child.ok()) << child.status();
+  std::string got;
+  std::optional<int> exit_code;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = read(reader, buf, sizeof buf);
+    if (n > 0) {
+      got.append(buf, static_cast<size_t>(n));
+      continue;
+    }
+    if (exit_code.has_value()) break;  // ended, and all it wrote has been read
+    exit_code = child->Poll();
+    if (!exit_code.has_value()) usleep(1000);
+  }
+  close(reader);
+  ASSERT_EQ(*exit_code, 0) << ReadFile(Path("run.err"));
+  EXPECT_EQ(got,
+            "id,domain,ctia_disposition,ctia_disposition_name,ctia_judgement_id,ctia_valid_until,"
+            "ctia_status\n1,nothing-known.example,,,,,no_verdict\n");
+  struct stat st;
+  ASSERT_EQ(stat(fifo.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode)) << "the FIFO was replaced";
+  std::vector<std::string> left;
+  for (const auto& entry : std::filesystem::directory_iterator(dir_)) {
+    left.push_back(entry.path().filename().string());
+  }
+  std::sort(left.begin(), left.end());
+  EXPECT_EQ(left, (std::vector<std::string>{"in.csv", "out.fifo", "run.err"}));
 }
 
 TEST_F(CliTest, AColumnGivenTwiceIsUsageError) {

@@ -121,11 +121,19 @@ std::string CheckpointCause(absl::string_view message) {
   return cause;
 }
 
+// True for an output written in place rather than to a temp file renamed at the end (OpenSink):
+// stdout, or an existing device or pipe such as /dev/null. Such an output has no journal.
+bool WrittenInPlace(const std::string& output) {
+  struct stat st;
+  return output == "-" ||
+         (stat(output.c_str(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode));
+}
+
 // Why `output` cannot be written, found before any work is done (the output itself is only
 // created at the end, by a rename): it is the input, a directory, or its directory is missing
 // or not writable. InvalidArgument for a usage error, FailedPrecondition otherwise; OK if none.
 absl::Status CheckOutputPath(const std::string& output, const std::string& input) {
-  if (output == "-") return absl::OkStatus();
+  if (WrittenInPlace(output)) return absl::OkStatus();
   const std::string where = absl::StrCat("cannot write output \"", output, "\": ");
   struct stat out_stat;
   if (stat(output.c_str(), &out_stat) == 0) {
@@ -168,7 +176,8 @@ CLI::App* AddRunCommand(CLI::App& app, RunFlags& flags) {
       ->required();
   run->add_option("-o,--output", flags.output,
                   "Output file ('-' = stdout). Written to a temporary file beside it and renamed "
-                  "when complete, so a partial file never appears.")
+                  "when complete, so a partial file never appears (a device or pipe such as "
+                  "/dev/null is written in place, without a journal).")
       ->required();
   run->add_option("--column", flags.columns,
                   "Observable column as NAME[:TYPE|auto], repeatable, e.g. 'domain', 'dst:ip', "
@@ -348,10 +357,10 @@ int RunEnrich(const RunFlags& flags) {
   engine::VerdictTable::Options table_options;
   table_options.max_ttl = absl::Seconds(flags.max_cache_ttl_seconds);
   engine::VerdictTable table(schema::SystemClock::Instance(), table_options);
-  const std::string journal_path =
-      !flags.journal.empty() ? flags.journal
-      : flags.output != "-"  ? absl::StrCat(flags.output, ".journal")
-                             : "";
+  const bool in_place = WrittenInPlace(flags.output);
+  const std::string journal_path = !flags.journal.empty() ? flags.journal
+                                   : !in_place            ? absl::StrCat(flags.output, ".journal")
+                                                          : "";
   std::unique_ptr<engine::Journal> journal;
   if (!journal_path.empty()) {
     const std::string fingerprint = engine::RunFingerprint(
@@ -386,7 +395,7 @@ int RunEnrich(const RunFlags& flags) {
         };
   }
 
-  if (flags.output != "-") {
+  if (!in_place) {
     // A killed run cannot remove its temp file; the next run for the same output does.
     auto removed = engine::RemoveStalePartialFiles(flags.output);
     for (const std::string& path : removed.value_or(std::vector<std::string>{})) {
@@ -451,11 +460,12 @@ int RunEnrich(const RunFlags& flags) {
               : "";
       Fail(absl::StrCat(
           interrupted ? "interrupted" : CheckpointCause(s.message()), "; checkpointed: ",
-          journal != nullptr
-              ? absl::StrCat("settled lookups are in ", journal_path,
-                             "; run the same command with --resume", when,
-                             " to continue without repeating them")
-              : absl::StrCat("no journal (output is stdout): rerun", when, " to start again")));
+          journal != nullptr ? absl::StrCat("settled lookups are in ", journal_path,
+                                            "; run the same command with --resume", when,
+                                            " to continue without repeating them")
+                             : absl::StrCat("no journal (output is ",
+                                            flags.output == "-" ? "stdout" : "not a regular file",
+                                            "): rerun", when, " to start again")));
       return engine::kExitCheckpointed;
     }
     Fail(s.message());
