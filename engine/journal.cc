@@ -205,8 +205,10 @@ std::string RunFingerprint(absl::string_view input_path, uint64_t input_size,
                       " endpoint=", endpoint);
 }
 
-std::string EncodeJournalEntry(const JournalEntry& entry) {
-  std::string out;
+namespace {
+
+// EncodeJournalEntry's payload, appended to `out`.
+void AppendJournalPayload(std::string& out, const JournalEntry& entry) {
   if (const auto* v = std::get_if<schema::Verdict>(&entry.outcome)) {
     out.push_back(static_cast<char>(Kind::kVerdict));
     PutTime(out, entry.settled_at);
@@ -218,7 +220,7 @@ std::string EncodeJournalEntry(const JournalEntry& entry) {
     PutTime(out, v->valid_time.end_time);
     PutString(out, v->observable.type);
     PutString(out, v->observable.value);
-    return out;
+    return;
   }
   const auto* error = std::get_if<LookupError>(&entry.outcome);
   out.push_back(static_cast<char>(error != nullptr ? Kind::kError : Kind::kNoVerdict));
@@ -226,6 +228,13 @@ std::string EncodeJournalEntry(const JournalEntry& entry) {
   PutString(out, entry.observable.type);
   PutString(out, entry.observable.value);
   if (error != nullptr) PutString(out, error->code);
+}
+
+}  // namespace
+
+std::string EncodeJournalEntry(const JournalEntry& entry) {
+  std::string out;
+  AppendJournalPayload(out, entry);
   return out;
 }
 
@@ -307,13 +316,18 @@ absl::Status Journal::Append(const JournalEntry& entry) {
 }
 
 absl::Status Journal::AppendBatch(absl::Span<const JournalEntry> entries) {
+  // Each record's payload is encoded in place, after room for its length and checksum.
   std::string records;
+  records.reserve(entries.size() * 160);
   for (const JournalEntry& entry : entries) {
-    const std::string payload = EncodeJournalEntry(entry);
     const size_t start = records.size();
-    PutU32(records, static_cast<uint32_t>(payload.size()));
-    PutU32(records, Crc(Crc(0, absl::string_view(records).substr(start)), payload));
-    records += payload;
+    records.append(8, '\0');
+    AppendJournalPayload(records, entry);
+    const auto len = static_cast<uint32_t>(records.size() - start - 8);
+    std::string head;
+    PutU32(head, len);
+    PutU32(head, Crc(Crc(0, head), absl::string_view(records).substr(start + 8)));
+    records.replace(start, 8, head);
   }
 
   absl::MutexLock lock(&mu_);

@@ -234,7 +234,7 @@ class LookupDispatcher {
   };
 
   void Pump();
-  void OnDone(const schema::Observable& o, std::chrono::steady_clock::time_point started,
+  void OnDone(schema::Observable o, std::chrono::steady_clock::time_point started,
               absl::StatusOr<schema::VerdictResult> result);
   void SettleLoop();
   bool SettleReady() const ABSL_SHARED_LOCKS_REQUIRED(settle_mu_) {
@@ -347,15 +347,16 @@ void LookupDispatcher::Pump() {
     sent_.fetch_add(1, std::memory_order_relaxed);
     if (options_.stats != nullptr) options_.stats->Add(RunCounter::kLookupsSent);
     const auto started = std::chrono::steady_clock::now();
-    source_.LookupVerdict(o, [this, o, started](absl::StatusOr<schema::VerdictResult> result) {
-      OnDone(o, started, std::move(result));
-    });
+    // Called once: the observable moves on into the settle queue.
+    source_.LookupVerdict(o,
+                          [this, o, started](absl::StatusOr<schema::VerdictResult> result) mutable {
+                            OnDone(std::move(o), started, std::move(result));
+                          });
   }
   pumping = false;
 }
 
-void LookupDispatcher::OnDone(const schema::Observable& o,
-                              std::chrono::steady_clock::time_point started,
+void LookupDispatcher::OnDone(schema::Observable o, std::chrono::steady_clock::time_point started,
                               absl::StatusOr<schema::VerdictResult> result) {
   const absl::Duration took = absl::FromChrono(std::chrono::steady_clock::now() - started);
   latency_.Record(took);
@@ -381,7 +382,7 @@ void LookupDispatcher::OnDone(const schema::Observable& o,
   // Last: once the settle thread has it, the run may end and this dispatcher go. The settle
   // thread frees its in-flight slot once it is journaled.
   absl::MutexLock lock(&settle_mu_);
-  settled_queue_.push_back({o, std::move(result)});
+  settled_queue_.push_back({std::move(o), std::move(result)});
 }
 
 void LookupDispatcher::SettleLoop() {

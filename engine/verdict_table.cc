@@ -305,7 +305,7 @@ Settled VerdictTable::Complete(absl::string_view type, absl::string_view value,
                                const absl::StatusOr<schema::VerdictResult>& result,
                                absl::string_view error_text) {
   const auto [s, expiry] = ToStore(result, error_text, clock_.Now());
-  std::string key;
+  thread_local std::string key;  // once per lookup: no allocation each
   ComposeKey(key, type, value);
   const HashedKey hashed = Hashed(key);
   Shard& shard = *shards_[ShardIndex(hashed.hash)];
