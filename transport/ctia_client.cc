@@ -233,7 +233,8 @@ class BeastCtiaClient::Gate {
   }
 
   // Frees the slot of an answered (or failed) send and sends the calls that may go now.
-  void Release(Outcome outcome, absl::Duration latency, const schema::Clock& clock);
+  // `now`: the time of the answer, taken as the send time of the calls released.
+  void Release(Outcome outcome, absl::Duration latency, absl::Time now);
 
   void Fill(CtiaClientCounters& c) const {
     absl::MutexLock lock(&mu_);
@@ -474,7 +475,7 @@ class BeastCtiaClient::Call final : public HttpExchange {
                                     : response->status == 429   ? Gate::Outcome::kOverload
                                     : response->status < 500    ? Gate::Outcome::kAnswer
                                                                 : Gate::Outcome::kOther;
-      client_.gate_->Release(outcome, now - send_started_, client_.clock_);
+      client_.gate_->Release(outcome, now - send_started_, now);
     }
     internal::AttemptFailure failure;
     if (!status.ok()) {
@@ -641,8 +642,7 @@ class BeastCtiaClient::Call final : public HttpExchange {
   absl::Status last_token_error_;
 };
 
-void BeastCtiaClient::Gate::Release(Outcome outcome, absl::Duration latency,
-                                    const schema::Clock& clock) {
+void BeastCtiaClient::Gate::Release(Outcome outcome, absl::Duration latency, absl::Time now) {
   absl::InlinedVector<Call*, 4> ready;
   {
     absl::MutexLock lock(&mu_);
@@ -660,8 +660,6 @@ void BeastCtiaClient::Gate::Release(Outcome outcome, absl::Duration latency,
       waiting_.pop_front();
     }
   }
-  if (ready.empty()) return;
-  const absl::Time now = clock.Now();
   for (Call* call : ready) call->Send(now);
 }
 

@@ -237,17 +237,18 @@ class PlainReader {
   }
   // After the opening quote: the text up to the closing one, which is consumed.
   bool Text(const char** text, rapidjson::SizeType* length) {
-    const char* start = p_;
-    while (p_ < end_) {
-      const auto c = static_cast<unsigned char>(*p_);
-      if (c == '"') break;
-      if (c == '\\' || c < 0x20) return false;
-      ++p_;
+    const auto* quote = static_cast<const char*>(std::memchr(p_, '"', static_cast<size_t>(end_ - p_)));
+    if (quote == nullptr) return false;
+    // No escape and no control character before it (one branch-free pass).
+    bool plain = true;
+    for (const char* q = p_; q < quote; ++q) {
+      const auto c = static_cast<unsigned char>(*q);
+      plain &= c != '\\' && c >= 0x20;
     }
-    if (p_ == end_) return false;
-    *text = start;
-    *length = static_cast<rapidjson::SizeType>(p_ - start);
-    ++p_;
+    if (!plain) return false;
+    *text = p_;
+    *length = static_cast<rapidjson::SizeType>(quote - p_);
+    p_ = quote + 1;
     return true;
   }
   bool Value(int depth) {
