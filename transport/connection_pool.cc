@@ -1,5 +1,7 @@
 #include "transport/connection_pool.h"
 
+#include "transport/internal/plain_http_answer.h"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -610,6 +612,20 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
   bool ParseAnswers() {
     while (sent_ > 0 && buffer_.size() > 0) {
       InFlight& head = queue_.front();
+      if (!parser_ && head.request().method != "HEAD") {
+        // A whole answer of the plain shape is read without Beast's parser (same result).
+        TakeResponse();
+        bool keep_alive = true;
+        const size_t used = internal::ReadPlainAnswer(
+            absl::string_view(static_cast<const char*>(buffer_.data().data()), buffer_.size()),
+            options().max_header_bytes, options().max_response_bytes, *response_, &keep_alive);
+        if (used > 0) {
+          buffer_.consume(used);
+          head.first_byte_deadline = kNever;
+          if (!SettleHead(keep_alive)) return false;
+          continue;
+        }
+      }
       if (!parser_) StartParser(head.request());
       beast::error_code ec;
       const size_t used = parser_->put(buffer_.data(), ec);
@@ -624,20 +640,31 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
         if (used == 0) return true;
         continue;
       }
-      if (!SettleHead()) return false;
+      if (!SettleHead(BeastKeepAlive())) return false;
     }
     return true;
   }
 
-  void StartParser(const HttpRequest& request) {
-    if (response_ == nullptr) {
-      if (spare_responses_.empty()) {
-        response_ = std::make_unique<HttpResponse>();
-      } else {
-        response_ = std::move(spare_responses_.back());
-        spare_responses_.pop_back();
-      }
+  // response_ holds an answer object to fill (a recycled one when there is one).
+  void TakeResponse() {
+    if (response_ != nullptr) return;
+    if (spare_responses_.empty()) {
+      response_ = std::make_unique<HttpResponse>();
+    } else {
+      response_ = std::move(spare_responses_.back());
+      spare_responses_.pop_back();
     }
+  }
+
+  // Whether the answer Beast's parser has read keeps the connection; the parser is done with.
+  bool BeastKeepAlive() {
+    const bool keep_alive = parser_->keep_alive();
+    parser_.reset();
+    return keep_alive;
+  }
+
+  void StartParser(const HttpRequest& request) {
+    TakeResponse();
     parser_.emplace(*response_);
     parser_->eager(true);
     parser_->body_limit(options().max_response_bytes);
@@ -647,9 +674,7 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
   }
 
   // The head's answer is complete: settle it. False when the answer closes the connection.
-  bool SettleHead() {
-    const bool keep_alive = parser_->keep_alive();
-    parser_.reset();
+  bool SettleHead(bool keep_alive) {
     settled_.push_back(Settled{queue_.front().exchange, absl::OkStatus(), std::move(response_)});
     queue_.pop_front();
     --sent_;
@@ -667,7 +692,7 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
       beast::error_code eof_ec;
       parser_->put_eof(eof_ec);
       if (!eof_ec && parser_->is_done()) {
-        if (SettleHead()) Lost(absl::OkStatus(), /*peer_closed=*/true, false);
+        if (SettleHead(BeastKeepAlive())) Lost(absl::OkStatus(), /*peer_closed=*/true, false);
         return;
       }
     }

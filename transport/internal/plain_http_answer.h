@@ -1,0 +1,25 @@
+#ifndef ENRICH_TRANSPORT_INTERNAL_PLAIN_HTTP_ANSWER_H_
+#define ENRICH_TRANSPORT_INTERNAL_PLAIN_HTTP_ANSWER_H_
+
+#include <cstddef>
+
+#include "absl/strings/string_view.h"
+#include "transport/http_types.h"
+
+namespace enrich::transport::internal {
+
+// Reads one whole HTTP/1.1 answer from the front of `data` when it has the plain shape servers
+// such as CTIA, ctia-sim and nginx send: "HTTP/1.1 <200..599 but 204 and 304> <reason>", header
+// lines of token names and printable ASCII values (no folding), one Content-Length, no
+// Transfer-Encoding, Upgrade or Proxy-Connection, a Connection header only of "close" or
+// "keep-alive", headers shorter than `max_header_bytes`, a body of at most `max_body_bytes`
+// that is all in `data`. Returns the bytes the answer spans, with `out` filled (status, header
+// names lower-cased, values without surrounding blanks, body; its strings keep their capacity)
+// and `*keep_alive` set: exactly what Beast's parser gives for the same bytes. Returns 0 for
+// anything else (Beast then reads it); `out` may have been written to.
+size_t ReadPlainAnswer(absl::string_view data, size_t max_header_bytes, size_t max_body_bytes,
+                       HttpResponse& out, bool* keep_alive);
+
+}  // namespace enrich::transport::internal
+
+#endif  // ENRICH_TRANSPORT_INTERNAL_PLAIN_HTTP_ANSWER_H_
