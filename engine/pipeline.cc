@@ -1,18 +1,8 @@
 #include "engine/pipeline.h"
 
-#include "engine/chunk_reader.h"
-#include "engine/csv.h"
-#include "engine/csv_records.h"
-#include "engine/enricher.h"
-#include "engine/ndjson.h"
-#include "schema/disposition.h"
-#include "schema/time_format.h"
-#include "transport/latency_histogram.h"
-
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <cerrno>
 #include <chrono>
 #include <deque>
 #include <exception>
@@ -30,15 +20,19 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
+#include "engine/chunk_reader.h"
+#include "engine/csv.h"
+#include "engine/csv_records.h"
+#include "engine/enricher.h"
+#include "engine/ndjson.h"
 #include "oneapi/tbb/parallel_pipeline.h"
 #include "oneapi/tbb/task.h"
 #include "oneapi/tbb/task_arena.h"
-#include "oneapi/tbb/task_scheduler_observer.h"
 #include "rapidjson/document.h"
 #include "rapidjson/error/en.h"
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
+#include "schema/disposition.h"
+#include "schema/time_format.h"
+#include "transport/latency_histogram.h"
 
 namespace enrich::engine {
 namespace {
@@ -851,33 +845,6 @@ void Run::Format(ChunkWork& w) {
   }
 }
 
-// Lowers the CPU priority (nice) of each thread that enters `arena` by `increment` (once per
-// thread; see PipelineOptions::worker_nice).
-class LowerPriority final : public tbb::task_scheduler_observer {
- public:
-  LowerPriority(tbb::task_arena& arena, int increment)
-      : tbb::task_scheduler_observer(arena), increment_(increment) {
-    if (increment_ > 0) observe(true);
-  }
-  ~LowerPriority() override { observe(false); }
-
-  void on_scheduler_entry(bool /*is_worker*/) override {
-#if defined(__linux__)
-    thread_local bool lowered = false;
-    if (lowered) return;
-    lowered = true;
-    const auto tid = static_cast<id_t>(::syscall(SYS_gettid));
-    errno = 0;
-    const int nice = ::getpriority(PRIO_PROCESS, tid);
-    // A failure leaves the priority as it was: only a matter of speed.
-    if (errno == 0) ::setpriority(PRIO_PROCESS, tid, std::min(nice + increment_, 19));
-#endif
-  }
-
- private:
-  const int increment_;
-};
-
 // Reads the first chunk; for CSV with a header, finds the columns. Fills `layout`.
 absl::Status PrepareLayout(const PipelineOptions& options, const Chunk& first, bool have_first,
                            Layout& layout, std::string& header_out) {
@@ -1191,7 +1158,6 @@ absl::StatusOr<EnrichSummary> RunPipeline(ByteSource& in, ByteSink& out,
   };
 
   tbb::task_arena arena(static_cast<int>(threads));
-  LowerPriority lower_priority(arena, options.worker_nice);
   try {
     arena.execute([&] {
       tbb::parallel_pipeline(

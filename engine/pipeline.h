@@ -39,12 +39,6 @@ struct PipelineOptions {
   size_t max_live_chunks = 0;       // chunks in the pipeline at once; 0 = 2 × threads + 2
   size_t max_in_flight = 256;       // lookups sent to the source at once
   bool strict = false;              // stop at the first malformed row
-  // > 0: the pipeline's threads (TBB workers and the calling thread while it runs the
-  // pipeline) lower their CPU priority by this much (nice, Linux), so that when the CPU is
-  // short the transport's I/O threads and the settle thread, which keep lookups going, win it
-  // over parsing and formatting, which only run ahead. Cannot be undone by an unprivileged
-  // process: the calling thread keeps the lower priority.
-  int worker_nice = 0;
   // A record (CSV record, quoted line ends included, or NDJSON line; without its line end)
   // longer than this many bytes stops the run with its file:line: most often a quote never
   // closed, which would make the rest of the input one record held in memory.

@@ -1,27 +1,21 @@
 #include "engine/pipeline.h"
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
 #include "engine/chunk_reader.h"
 #include "engine/csv.h"
 #include "engine/run_stats.h"
 #include "schema/time_format.h"
 #include "tests/engine/string_io.h"
 #include "tests/fakes/fake_verdict_source.h"
-
-#include <algorithm>
-#include <atomic>
-#include <cerrno>
-#include <map>
-#include <random>
-#include <string>
-#include <thread>
-#include <vector>
-
-#include "absl/strings/str_cat.h"
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 namespace enrich::engine {
 namespace {
@@ -247,30 +241,6 @@ TEST_F(PipelineTest, SeveralColumnsEachGetTheirOwnColumns) {
             "999.1.1.1,hxxp://down[.]example/x,,,,,invalid,,,,,error:503\n");
   EXPECT_EQ(source_.calls("http://down.example/x"), 1);  // refanged, typed url by auto
 }
-
-#if defined(__linux__)
-// worker_nice lowers the priority of the threads that run the pipeline, the calling thread
-// included (run on a thread of its own here, which keeps it), and the output is the same.
-TEST_F(PipelineTest, WorkerNiceLowersThePipelineThreadsPriority) {
-  PipelineOptions o;
-  o.columns = {{"host", "domain"}};
-  o.worker_nice = 3;
-  int before = 0;
-  int after = 0;
-  absl::StatusOr<EnrichSummary> s;
-  std::thread caller([&] {
-    errno = 0;
-    before = ::getpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)));
-    s = Run("host\nbad.example\nfine.example\n", o);
-    after = ::getpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)));
-  });
-  caller.join();
-  ASSERT_TRUE(s.ok()) << s.status();
-  EXPECT_EQ(after, std::min(before + 3, 19));
-  EXPECT_THAT(output_, HasSubstr("bad.example,2,Malicious,j-bad.example,"));
-  EXPECT_THAT(output_, HasSubstr("fine.example,,,,,no_verdict\n"));
-}
-#endif
 
 TEST_F(PipelineTest, NoHeaderUsesColumnNumbersAndDelimiter) {
   PipelineOptions o;

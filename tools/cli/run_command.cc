@@ -301,9 +301,6 @@ int RunEnrich(const RunFlags& flags) {
   options.max_in_flight = static_cast<size_t>(flags.ctia.connections) *
                           std::max<size_t>(8, static_cast<size_t>(flags.ctia.batch_size));
   options.input_name = flags.input == "-" ? "<stdin>" : flags.input;
-  // Parsing and formatting run ahead of the lookups; when the CPU is short (a small machine,
-  // or a local ctia-sim), the I/O threads that keep the lookups going come first.
-  options.worker_nice = 5;
 
   std::optional<schema::Allowlist> allowlist;
   if (!flags.allowlist.empty()) {
