@@ -114,12 +114,8 @@ class ResponseParser final : public http::basic_parser<false> {
   }
   void on_field_impl(http::field, beast::string_view name, beast::string_view value,
                      beast::error_code&) override {
-    if (fields_ == out_.headers.size()) out_.headers.emplace_back();
-    auto& [lower, text] = out_.headers[fields_++];
-    lower.resize(name.size());
-    std::transform(name.begin(), name.end(), lower.begin(),
-                   [](char c) { return absl::ascii_tolower(static_cast<unsigned char>(c)); });
-    text.assign(value.data(), value.size());
+    internal::SetHeader(out_, fields_++, absl::string_view(name.data(), name.size()),
+                        absl::string_view(value.data(), value.size()));
   }
   void on_header_impl(beast::error_code&) override { out_.headers.resize(fields_); }
   void on_body_init_impl(const boost::optional<std::uint64_t>& length,

@@ -27,6 +27,15 @@ constexpr bool IsPlainText(unsigned char c) { return (c >= 0x20 && c < 0x7f) || 
 
 }  // namespace
 
+void SetHeader(HttpResponse& out, size_t index, absl::string_view name, absl::string_view value) {
+  if (index == out.headers.size()) out.headers.emplace_back();
+  auto& [lower, text] = out.headers[index];
+  lower.resize(name.size());
+  std::transform(name.begin(), name.end(), lower.begin(),
+                 [](char c) { return absl::ascii_tolower(static_cast<unsigned char>(c)); });
+  text.assign(value.data(), value.size());
+}
+
 size_t ReadPlainAnswer(absl::string_view data, size_t max_header_bytes, size_t max_body_bytes,
                        HttpResponse& out, bool* keep_alive) {
   const char* p = data.data();
@@ -97,12 +106,7 @@ size_t ReadPlainAnswer(absl::string_view data, size_t max_header_bytes, size_t m
                absl::EqualsIgnoreCase(name, "proxy-connection")) {
       return 0;
     }
-    if (fields == out.headers.size()) out.headers.emplace_back();
-    auto& [lower, text] = out.headers[fields++];
-    lower.resize(name.size());
-    std::transform(name.begin(), name.end(), lower.begin(),
-                   [](char c) { return absl::ascii_tolower(static_cast<unsigned char>(c)); });
-    text.assign(value.data(), value.size());
+    SetHeader(out, fields++, name, value);
   }
   const auto header_bytes = static_cast<size_t>(p - data.data());
   if (header_bytes >= max_header_bytes || !has_length || length > max_body_bytes ||

@@ -17,6 +17,10 @@ namespace enrich::transport::internal {
 // names lower-cased, values without surrounding blanks, body; its strings keep their capacity)
 // and `*keep_alive` set: exactly what Beast's parser gives for the same bytes. Returns 0 for
 // anything else (Beast then reads it); `out` may have been written to.
+// Sets header `index` of a recycled answer (one past the last adds one): `name` lower-cased and
+// `value`, reusing the strings already there.
+void SetHeader(HttpResponse& out, size_t index, absl::string_view name, absl::string_view value);
+
 size_t ReadPlainAnswer(absl::string_view data, size_t max_header_bytes, size_t max_body_bytes,
                        HttpResponse& out, bool* keep_alive);
 
