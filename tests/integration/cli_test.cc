@@ -131,6 +131,24 @@ TEST_F(CliTest, UnwritableOutputPathsAreNamedBeforeAnyWork) {
   EXPECT_FALSE(std::filesystem::exists(Path("adir.journal")));
 }
 
+TEST_F(CliTest, OutputInADirectoryWithoutWritePermissionIsNamed) {
+  WriteFile("in.csv", "domain\na.example\n");
+  std::filesystem::create_directories(Path("readonly"));
+  std::filesystem::permissions(dir_, std::filesystem::perms(0755));
+  std::filesystem::permissions(Path("in.csv"), std::filesystem::perms(0644));
+  std::filesystem::permissions(Path("readonly"), std::filesystem::perms(0555));
+  // root may write anywhere: run as nobody then (setpriv, util-linux).
+  const std::string program = geteuid() == 0 ? "setpriv --reuid=65534 --regid=65534 "
+                                               "--clear-groups " CTIA_ENRICH_BIN
+                                             : CTIA_ENRICH_BIN;
+  Result r = ::enrich::testing::RunCommandLine(
+      program, "run -i " + Path("in.csv") + " -o " + Path("readonly") + "/out.csv --column domain");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("ctia-enrich: cannot write output \"" + Path("readonly") +
+                                  "/out.csv\": " + Path("readonly") + ": Permission denied"));
+  EXPECT_TRUE(std::filesystem::is_empty(Path("readonly")));
+}
+
 TEST_F(CliTest, APipeOutputIsWrittenInPlaceWithoutAJournal) {
   // (A FIFO in the test's folder rather than /dev/null: a regression would replace it, and it
   // must not replace the machine's /dev/null.)
