@@ -36,6 +36,24 @@ const char* LineEnd(const char* p, const char* end, bool* plain) {
   return cr;
 }
 
+// The header name of this length that the reader looks at, or "".
+absl::string_view SpecialName(size_t length) {
+  switch (length) {
+    case 14:
+      return "content-length";
+    case 10:
+      return "connection";
+    case 17:
+      return "transfer-encoding";
+    case 7:
+      return "upgrade";
+    case 16:
+      return "proxy-connection";
+    default:
+      return {};
+  }
+}
+
 }  // namespace
 
 void SetHeader(HttpResponse& out, size_t index, absl::string_view name, absl::string_view value) {
@@ -96,23 +114,25 @@ size_t ReadPlainAnswer(absl::string_view data, size_t max_header_bytes, size_t m
     const absl::string_view value(value_begin, static_cast<size_t>(value_end - value_begin));
     p += 2;
 
-    if (absl::EqualsIgnoreCase(name, "content-length")) {
-      if (has_length || value.empty() || value.size() > 15) return 0;
-      for (char c : value) {
-        if (!absl::ascii_isdigit(static_cast<unsigned char>(c))) return 0;
-        length = length * 10 + static_cast<uint64_t>(c - '0');
+    // The names that matter differ in length: one comparison per header line at most.
+    const absl::string_view special = SpecialName(name.size());
+    if (!special.empty() && absl::EqualsIgnoreCase(name, special)) {
+      if (special == "content-length") {
+        if (has_length || value.empty() || value.size() > 15) return 0;
+        for (char c : value) {
+          if (!absl::ascii_isdigit(static_cast<unsigned char>(c))) return 0;
+          length = length * 10 + static_cast<uint64_t>(c - '0');
+        }
+        has_length = true;
+      } else if (special == "connection") {
+        if (absl::EqualsIgnoreCase(value, "close")) {
+          close = true;
+        } else if (!absl::EqualsIgnoreCase(value, "keep-alive")) {
+          return 0;
+        }
+      } else {
+        return 0;  // Transfer-Encoding, Upgrade, Proxy-Connection: Beast's business
       }
-      has_length = true;
-    } else if (absl::EqualsIgnoreCase(name, "connection")) {
-      if (absl::EqualsIgnoreCase(value, "close")) {
-        close = true;
-      } else if (!absl::EqualsIgnoreCase(value, "keep-alive")) {
-        return 0;
-      }
-    } else if (absl::EqualsIgnoreCase(name, "transfer-encoding") ||
-               absl::EqualsIgnoreCase(name, "upgrade") ||
-               absl::EqualsIgnoreCase(name, "proxy-connection")) {
-      return 0;
     }
     SetHeader(out, fields++, name, value);
   }
