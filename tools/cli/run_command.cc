@@ -32,6 +32,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include <sys/stat.h>
 #include <unistd.h>
@@ -412,13 +413,13 @@ int RunEnrich(const RunFlags& flags) {
 
   auto signals = engine::ScopedStopSignals::Install();
   static std::atomic<bool> stop{false};
-  std::atomic<bool> polling_done{false};
-  // The pipeline polls an atomic; mirror the signal flag into it.
+  absl::Notification polling_done;
+  // The pipeline polls an atomic; mirror the signal flag into it. A notification, not a
+  // sleep, between polls: the run's end does not wait for the poller's next tick.
   std::thread signal_poller([&polling_done] {
-    while (!polling_done.load()) {
+    do {
       if (engine::StopRequested()) stop.store(true);
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
+    } while (!polling_done.WaitForNotificationWithTimeout(absl::Milliseconds(50)));
   });
   options.stop_requested = &stop;
 
@@ -433,7 +434,7 @@ int RunEnrich(const RunFlags& flags) {
 
   auto summary = engine::RunPipeline(**source, **sink, options, table, (*stack)->verdicts());
   (*stack)->Shutdown();
-  polling_done.store(true);
+  polling_done.Notify();
   signal_poller.join();
   stats.SetTransportCounters((*stack)->client().Snapshot());
   progress.Finish();
