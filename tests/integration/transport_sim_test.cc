@@ -455,6 +455,15 @@ TEST(TransportSimTest, RateLimitNotYetLearnedEvery429IsRetried) {
   sim::SimServer sim{options};
   ASSERT_TRUE(sim.Start().ok());
   const SeededSet set = SeedDomains(sim, "rl429", 60);
+  // The first answers come late, so all 60 lookups are counted and sent before an answer
+  // teaches the limit (a client quicker than the test thread's 60 calls would otherwise learn
+  // it early and pace the rest: nothing refused).
+  sim::FaultRule slow_first;
+  slow_first.kind = sim::FaultKind::kLatency;
+  slow_first.path_prefix = "/ctia/";
+  slow_first.next = 16;
+  slow_first.latency = absl::Milliseconds(300);
+  sim.AddFault(slow_first);
   transport::CtiaClientOptions client_options;
   client_options.batch_size = 1;
   client_options.rate_limit.window = absl::Seconds(5);

@@ -1,6 +1,6 @@
 #include "transport/internal/graphql_verdicts.h"
 
-#include "schema/json_codec.h"
+#include "transport/internal/verdict_answer.h"
 
 #include <optional>
 
@@ -28,11 +28,13 @@ std::optional<size_t> AliasIndex(absl::string_view key, size_t size) {
   return index;
 }
 
-std::string Serialize(const rapidjson::Value& v) {
-  rapidjson::StringBuffer buf;
+// `v` as JSON text, in a buffer of the calling thread (valid until its next call).
+absl::string_view Serialize(const rapidjson::Value& v) {
+  thread_local rapidjson::StringBuffer buf;
+  buf.Clear();
   rapidjson::Writer<rapidjson::StringBuffer> w(buf);
   v.Accept(w);
-  return std::string(buf.GetString(), buf.GetSize());
+  return absl::string_view(buf.GetString(), buf.GetSize());
 }
 
 }  // namespace
@@ -135,9 +137,11 @@ absl::StatusOr<std::vector<absl::StatusOr<schema::VerdictResult>>> DecodeVerdict
         slots[*index] = schema::VerdictResult(schema::NoVerdict{});
         continue;
       }
-      absl::StatusOr<schema::Verdict> v = schema::DecodeVerdict(Serialize(verdict->value));
+      // The REST decoder (same results as schema::DecodeVerdict; CTIA's plain shape is read
+      // without a second DOM parse).
+      absl::StatusOr<schema::VerdictResult> v = DecodeVerdictAnswer(200, Serialize(verdict->value));
       if (v.ok()) {
-        slots[*index] = schema::VerdictResult(*std::move(v));
+        slots[*index] = *std::move(v);
       } else {
         slots[*index] = absl::UnavailableError(
             absl::StrCat("graphql answer for ", VerdictAlias(*index), ": ", v.status().message()));
