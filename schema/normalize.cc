@@ -10,6 +10,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include <arpa/inet.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <idn2.h>
 #include <sys/socket.h>
 
@@ -224,8 +227,24 @@ bool MayNeedRefang(absl::string_view text) {
       return true;
     }
   }
-  for (char c : text) {
-    if (ClassOf(c) & kRefangMark) return true;
+  const char* p = text.data();
+  size_t n = text.size();
+#if defined(__SSE2__)
+  // The refang marks, 16 bytes at a time: this runs on every field of a column.
+  const __m128i square = _mm_set1_epi8('[');
+  const __m128i round = _mm_set1_epi8('(');
+  const __m128i curly = _mm_set1_epi8('{');
+  const __m128i space = _mm_set1_epi8(' ');
+  for (; n >= 16; p += 16, n -= 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const __m128i m =
+        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, square), _mm_cmpeq_epi8(v, round)),
+                     _mm_or_si128(_mm_cmpeq_epi8(v, curly), _mm_cmpeq_epi8(v, space)));
+    if (_mm_movemask_epi8(m) != 0) return true;
+  }
+#endif
+  for (size_t i = 0; i < n; ++i) {
+    if (ClassOf(p[i]) & kRefangMark) return true;
   }
   return false;
 }

@@ -397,6 +397,21 @@ TEST(NormalizeDnsNameTest, AcceptsSingleLabels) {
   EXPECT_FALSE(NormalizeDnsName("123").ok());
 }
 
+// NormalizeObservable skips Refang when no byte can start a refang rule; the check runs 16
+// bytes at a time: a defanged dot is found at every position of long values.
+TEST(NormalizeTest, DefangedDotIsRefangedAtEveryPositionOfALongValue) {
+  for (absl::string_view mark : {"[.]", "(.)", "{.}", " dot "}) {
+    for (size_t at = 1; at < 40; ++at) {
+      const std::string raw =
+          std::string(at, 'a') + std::string(mark) + "example" + std::string(40 - at, 'b') + ".org";
+      const absl::StatusOr<Observable> o = NormalizeObservable("domain", raw);
+      ASSERT_TRUE(o.ok()) << raw << ": " << o.status();
+      EXPECT_EQ(o->value, std::string(at, 'a') + ".example" + std::string(40 - at, 'b') + ".org")
+          << raw;
+    }
+  }
+}
+
 // Random bytes, biased towards the characters the scanners branch on. Fixed seed: failures
 // reproduce. No crash (ASan/UBSan builds check memory), and normalize is idempotent.
 TEST(NormalizeFuzzTest, RandomBytesNeverCrashAndStayIdempotent) {
