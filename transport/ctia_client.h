@@ -118,7 +118,9 @@ struct CtiaClientCounters {
 // support it: one notice, that batch and every later lookup go through REST.
 //
 // Thread safety: all methods thread-safe; callbacks run on an io thread (or inline when the
-// token source fails inline). The client, pool and token source must outlive pending calls.
+// token source fails inline). The client, pool and token source must outlive pending calls,
+// and the pool's io_context must outlive the client (finished calls keep their timers for
+// reuse until the client is destroyed).
 class BeastCtiaClient final : public VerdictSource {
  public:
   BeastCtiaClient(ConnectionPool& ctia_pool, TokenSource& tokens, CtiaClientOptions options = {});
