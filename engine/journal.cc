@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <deque>
 #include <limits>
 #include <thread>
@@ -254,34 +255,45 @@ std::string RunFingerprint(absl::string_view input_path, uint64_t input_size,
 
 namespace {
 
+JournalEntryView ViewOf(const JournalEntry& entry) {
+  JournalEntryView v;
+  v.type = entry.observable.type;
+  v.value = entry.observable.value;
+  v.verdict = std::get_if<schema::Verdict>(&entry.outcome);
+  if (const auto* error = std::get_if<LookupError>(&entry.outcome)) {
+    v.failed = true;
+    v.error_code = error->code;
+  }
+  v.settled_at = entry.settled_at;
+  return v;
+}
+
 // EncodeJournalEntry's payload, appended to `out`.
-void AppendJournalPayload(std::string& out, const JournalEntry& entry) {
-  if (const auto* v = std::get_if<schema::Verdict>(&entry.outcome)) {
-    out.push_back(static_cast<char>(Kind::kVerdict));
-    PutTime(out, entry.settled_at);
-    PutString(out, entry.observable.type);
-    PutString(out, entry.observable.value);
+void AppendJournalPayload(std::string& out, const JournalEntryView& entry) {
+  const Kind kind = entry.verdict != nullptr ? Kind::kVerdict
+                    : entry.failed           ? Kind::kError
+                                             : Kind::kNoVerdict;
+  out.push_back(static_cast<char>(kind));
+  PutTime(out, entry.settled_at);
+  PutString(out, entry.type);
+  PutString(out, entry.value);
+  if (const schema::Verdict* v = entry.verdict) {
     out.push_back(static_cast<char>(static_cast<int>(v->disposition)));
     PutString(out, v->judgement_id);
     PutTime(out, v->valid_time.start_time);
     PutTime(out, v->valid_time.end_time);
     PutString(out, v->observable.type);
     PutString(out, v->observable.value);
-    return;
+  } else if (entry.failed) {
+    PutString(out, entry.error_code);
   }
-  const auto* error = std::get_if<LookupError>(&entry.outcome);
-  out.push_back(static_cast<char>(error != nullptr ? Kind::kError : Kind::kNoVerdict));
-  PutTime(out, entry.settled_at);
-  PutString(out, entry.observable.type);
-  PutString(out, entry.observable.value);
-  if (error != nullptr) PutString(out, error->code);
 }
 
 }  // namespace
 
 std::string EncodeJournalEntry(const JournalEntry& entry) {
   std::string out;
-  AppendJournalPayload(out, entry);
+  AppendJournalPayload(out, ViewOf(entry));
   return out;
 }
 
@@ -363,18 +375,28 @@ absl::Status Journal::Append(const JournalEntry& entry) {
 }
 
 absl::Status Journal::AppendBatch(absl::Span<const JournalEntry> entries) {
-  // Each record's payload is encoded in place, after room for its length and checksum.
-  std::string records;
-  records.reserve(entries.size() * 160);
-  for (const JournalEntry& entry : entries) {
+  std::vector<JournalEntryView> views;
+  views.reserve(entries.size());
+  for (const JournalEntry& entry : entries) views.push_back(ViewOf(entry));
+  return AppendViews(views);
+}
+
+absl::Status Journal::AppendViews(absl::Span<const JournalEntryView> entries) {
+  // Each record's payload is encoded in place, after room for its length and checksum. One
+  // buffer per thread, reused: the settle path appends every batch of answers here.
+  thread_local std::string records;
+  records.clear();
+  for (const JournalEntryView& entry : entries) {
     const size_t start = records.size();
     records.append(8, '\0');
     AppendJournalPayload(records, entry);
     const auto len = static_cast<uint32_t>(records.size() - start - 8);
-    std::string head;
-    PutU32(head, len);
-    PutU32(head, Crc(Crc(0, head), absl::string_view(records).substr(start + 8)));
-    records.replace(start, 8, head);
+    char head[8];
+    for (int i = 0; i < 4; ++i) head[i] = static_cast<char>((len >> (8 * i)) & 0xff);
+    const uint32_t crc =
+        Crc(Crc(0, absl::string_view(head, 4)), absl::string_view(records).substr(start + 8));
+    for (int i = 0; i < 4; ++i) head[4 + i] = static_cast<char>((crc >> (8 * i)) & 0xff);
+    std::memcpy(records.data() + start, head, sizeof(head));
   }
 
   absl::MutexLock lock(&mu_);

@@ -38,6 +38,16 @@ struct JournalEntry {
   absl::Time settled_at;
 };
 
+// A settled lookup as views into the caller's data (AppendViews: nothing is copied).
+struct JournalEntryView {
+  absl::string_view type;  // of the observable, as looked up
+  absl::string_view value;
+  const schema::Verdict* verdict = nullptr;  // the verdict, if the lookup found one
+  bool failed = false;                       // else: failed, or no verdict
+  absl::string_view error_code;              // failed: what follows "error:" in the row status
+  absl::Time settled_at;
+};
+
 struct JournalOptions {
   // The background flusher fdatasyncs written entries at most this long after the first of
   // them was appended...
@@ -98,6 +108,8 @@ class Journal {
   absl::Status Append(const JournalEntry& entry);
   // Append() of several entries with one write.
   absl::Status AppendBatch(absl::Span<const JournalEntry> entries);
+  // AppendBatch() of views, encoded straight into one reused buffer.
+  absl::Status AppendViews(absl::Span<const JournalEntryView> entries);
   // Blocks until every entry appended before the call is on disk; the first write error if any.
   absl::Status Sync();
   // Sync(), then stops the flusher and closes the file. Append() after Close() fails.

@@ -383,6 +383,7 @@ void LookupDispatcher::SettleLoop() {
   std::vector<Answered> batch;
   std::vector<std::string> errors;  // per answer: "error:<code>" or ""
   std::vector<PipelineOptions::SettledLookup> told;
+  std::vector<VerdictTable::Completion> completions;
   for (;;) {
     {
       absl::MutexLock lock(&settle_mu_);
@@ -405,10 +406,12 @@ void LookupDispatcher::SettleLoop() {
         options_.on_lookup_settled(batch[i].observable, batch[i].result, errors[i]);
       }
     }
+    completions.clear();
     for (size_t i = 0; i < batch.size(); ++i) {
-      table_.Complete(batch[i].observable.type, batch[i].observable.value, batch[i].result,
-                      errors[i]);
+      completions.push_back(
+          {batch[i].observable.type, batch[i].observable.value, &batch[i].result, errors[i]});
     }
+    table_.CompleteBatch(completions);
     {
       absl::MutexLock lock(&mu_);
       in_flight_ -= batch.size();

@@ -172,60 +172,80 @@ VerdictTable::ResolveResult VerdictTable::Resolve(absl::string_view type, absl::
   return ResolveInShard(shard, key, hash, now_ms, listener, slot);
 }
 
-void VerdictTable::ResolveBatch(absl::Span<const Key> keys, SettleListener* listener,
-                                uint32_t first_slot, ResolveResult* results) {
-  // Reused per thread: the keys composed back to back, their hashes, and their indices grouped
-  // by shard (a counting sort).
-  thread_local std::string composed;
-  thread_local std::vector<size_t> ends;
-  thread_local std::vector<size_t> hashes;
-  thread_local std::vector<uint32_t> order;
-  thread_local std::vector<uint32_t> group_end;
-  composed.clear();
-  ends.clear();
-  hashes.clear();
-  for (const Key& k : keys) {
-    composed.append(k.type.data(), k.type.size());
-    composed.push_back('\x1f');
-    composed.append(k.value.data(), k.value.size());
-    ends.push_back(composed.size());
-  }
-  auto key_at = [&](size_t i) {
+// A batch of keys composed back to back, their hashes, and their indices grouped by shard (a
+// counting sort). Reused per thread.
+struct VerdictTable::KeyBatch {
+  std::string composed;
+  std::vector<size_t> ends;
+  std::vector<size_t> hashes;
+  std::vector<uint32_t> order;  // indices, shard by shard
+  std::vector<uint32_t> group_end;
+
+  absl::string_view key(size_t i) const {
     const size_t begin = i == 0 ? 0 : ends[i - 1];
     return absl::string_view(composed).substr(begin, ends[i] - begin);
-  };
+  }
+};
+
+VerdictTable::KeyBatch& VerdictTable::GroupByShard(size_t n,
+                                                   absl::FunctionRef<Key(size_t)> key_at) const {
+  thread_local KeyBatch b;
+  b.composed.clear();
+  b.ends.clear();
+  b.hashes.clear();
+  for (size_t i = 0; i < n; ++i) {
+    const Key k = key_at(i);
+    b.composed.append(k.type.data(), k.type.size());
+    b.composed.push_back('\x1f');
+    b.composed.append(k.value.data(), k.value.size());
+    b.ends.push_back(b.composed.size());
+  }
   const size_t n_shards = shards_.size();
-  group_end.assign(n_shards, 0);
-  for (size_t i = 0; i < keys.size(); ++i) {
-    hashes.push_back(Hashed(key_at(i)).hash);
-    ++group_end[ShardIndex(hashes.back())];
+  b.group_end.assign(n_shards, 0);
+  for (size_t i = 0; i < n; ++i) {
+    b.hashes.push_back(Hashed(b.key(i)).hash);
+    ++b.group_end[ShardIndex(b.hashes.back())];
   }
-  for (size_t s = 1; s < n_shards; ++s) group_end[s] += group_end[s - 1];
-  order.resize(keys.size());
-  for (size_t i = keys.size(); i-- > 0;) {
-    order[--group_end[ShardIndex(hashes[i])]] = static_cast<uint32_t>(i);
+  for (size_t s = 1; s < n_shards; ++s) b.group_end[s] += b.group_end[s - 1];
+  b.order.resize(n);
+  for (size_t i = n; i-- > 0;) {
+    b.order[--b.group_end[ShardIndex(b.hashes[i])]] = static_cast<uint32_t>(i);
   }
-  const int64_t now_ms = ToMs(clock_.Now());
+  return b;
+}
+
+void VerdictTable::ForEachShardGroup(const KeyBatch& b,
+                                     absl::FunctionRef<void(Shard&, size_t, size_t)> in_shard) {
   size_t at = 0;
-  while (at < order.size()) {
-    const size_t s = ShardIndex(hashes[order[at]]);
+  while (at < b.order.size()) {
+    const size_t s = ShardIndex(b.hashes[b.order[at]]);
     Shard& shard = *shards_[s];
     absl::MutexLock lock(&shard.mu);
     // The shard's keys are spread over a table bigger than the caches: start loading all of
     // their slots, then all of their stored keys, before probing the first, so the misses
     // overlap instead of queueing.
-    size_t group_end_at = at;
-    for (; group_end_at < order.size() && ShardIndex(hashes[order[group_end_at]]) == s;
-         ++group_end_at) {
-      const uint32_t i = order[group_end_at];
-      shard.map.prefetch(HashedKey{key_at(i), hashes[i]});
+    size_t end = at;
+    for (; end < b.order.size() && ShardIndex(b.hashes[b.order[end]]) == s; ++end) {
+      const uint32_t i = b.order[end];
+      shard.map.prefetch(HashedKey{b.key(i), b.hashes[i]});
     }
-    for (size_t k = at; k < group_end_at; ++k) shard.map.find(PrefetchProbe{hashes[order[k]]});
-    for (; at < group_end_at; ++at) {
-      const uint32_t i = order[at];
-      results[i] = ResolveInShard(shard, key_at(i), hashes[i], now_ms, listener, first_slot + i);
-    }
+    for (size_t k = at; k < end; ++k) shard.map.find(PrefetchProbe{b.hashes[b.order[k]]});
+    in_shard(shard, at, end);
+    at = end;
   }
+}
+
+void VerdictTable::ResolveBatch(absl::Span<const Key> keys, SettleListener* listener,
+                                uint32_t first_slot, ResolveResult* results) {
+  const KeyBatch& b = GroupByShard(keys.size(), [&](size_t i) { return keys[i]; });
+  const int64_t now_ms = ToMs(clock_.Now());
+  ForEachShardGroup(b, [&](Shard& shard, size_t begin,
+                           size_t end) ABSL_NO_THREAD_SAFETY_ANALYSIS {  // shard.mu is held
+    for (size_t k = begin; k < end; ++k) {
+      const uint32_t i = b.order[k];
+      results[i] = ResolveInShard(shard, b.key(i), b.hashes[i], now_ms, listener, first_slot + i);
+    }
+  });
 }
 
 VerdictTable::ResolveResult VerdictTable::ResolveInShard(Shard& shard, absl::string_view key,
@@ -324,6 +344,38 @@ Settled VerdictTable::Complete(absl::string_view type, absl::string_view value,
     for (auto& [listener, slot] : *waiters) listener->OnSettled(slot, stored);
   }
   return stored;
+}
+
+void VerdictTable::CompleteBatch(absl::Span<const Completion> done) {
+  const absl::Time now = clock_.Now();
+  const KeyBatch& b = GroupByShard(done.size(), [&](size_t i) {
+    return Key{done[i].type, done[i].value};
+  });
+  // The listeners of each settled key and its stored answer, told once every lock is released.
+  thread_local std::vector<std::pair<std::unique_ptr<Waiters>, Settled>> told;
+  told.clear();
+  ForEachShardGroup(b, [&](Shard& shard, size_t begin,
+                           size_t end) ABSL_NO_THREAD_SAFETY_ANALYSIS {  // shard.mu is held
+    for (size_t k = begin; k < end; ++k) {
+      const uint32_t i = b.order[k];
+      const auto [s, expiry] = ToStore(*done[i].result, done[i].error_text, now);
+      const HashedKey hashed{b.key(i), b.hashes[i]};
+      auto it = shard.map.find(hashed);
+      if (it == shard.map.end()) {
+        it = shard.map.emplace(shard.Copy(hashed.key), Entry()).first;
+      }
+      Entry& e = it->second;
+      std::unique_ptr<Waiters> waiters = e.TakeWaiters();
+      Store(shard, e, s, expiry);
+      if (waiters != nullptr) {
+        told.emplace_back(std::move(waiters), e.ToSettled());
+      }
+    }
+  });
+  for (auto& [waiters, stored] : told) {
+    for (auto& [listener, slot] : *waiters) listener->OnSettled(slot, stored);
+  }
+  told.clear();
 }
 
 void VerdictTable::Abandon(absl::string_view type, absl::string_view value,

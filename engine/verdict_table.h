@@ -9,6 +9,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -97,6 +98,17 @@ class VerdictTable {
                    const absl::StatusOr<schema::VerdictResult>& result,
                    absl::string_view error_text = "");
 
+  // Complete() of several keys, each with its `result` and `error_text`: each shard's lock is
+  // taken once per call, the batch's probes overlap their memory accesses, and the listeners
+  // are told once every lock is released.
+  struct Completion {
+    absl::string_view type;
+    absl::string_view value;
+    const absl::StatusOr<schema::VerdictResult>* result;
+    absl::string_view error_text;
+  };
+  void CompleteBatch(absl::Span<const Completion> done);
+
   // Drops a pending key without caching anything (the run is stopping); listeners are told a
   // kFailed answer with `error_text`.
   void Abandon(absl::string_view type, absl::string_view value, absl::string_view error_text);
@@ -113,7 +125,14 @@ class VerdictTable {
  private:
   struct Entry;
   struct Shard;
+  struct KeyBatch;
   size_t ShardIndex(size_t hash) const;
+  // Composes and hashes keys key_at(0..n) and groups them by shard, into a per-thread batch.
+  KeyBatch& GroupByShard(size_t n, absl::FunctionRef<Key(size_t)> key_at) const;
+  // Calls in_shard(shard, begin, end) with the shard's lock held for each run
+  // batch.order[begin, end) of one shard's keys, once their slots and keys are prefetched.
+  void ForEachShardGroup(const KeyBatch& batch,
+                         absl::FunctionRef<void(Shard&, size_t, size_t)> in_shard);
   // Resolve() of `key` (composed type and value) whose hash is `hash`, in its shard.
   ResolveResult ResolveInShard(Shard& shard, absl::string_view key, size_t hash, int64_t now_ms,
                                SettleListener* listener, uint32_t slot)

@@ -117,6 +117,47 @@ TEST_F(JournalTest, AppendBatchEntriesReloadInOrderAfterSingleAppends) {
   for (size_t i = 0; i < written.size(); ++i) ExpectSameEntry(loaded[i], written[i]);
 }
 
+TEST_F(JournalTest, AppendViewsWritesTheSameRecordsAsAppendBatch) {
+  std::vector<JournalEntry> written = {VerdictEntry(1), NoVerdictEntry(2), ErrorEntry(3, "503"),
+                                       VerdictEntry(4), ErrorEntry(5, "deadline_exceeded")};
+  std::vector<JournalEntryView> views;
+  for (const JournalEntry& e : written) {
+    JournalEntryView& v = views.emplace_back();
+    v.type = e.observable.type;
+    v.value = e.observable.value;
+    v.verdict = std::get_if<schema::Verdict>(&e.outcome);
+    if (const auto* error = std::get_if<LookupError>(&e.outcome)) {
+      v.failed = true;
+      v.error_code = error->code;
+    }
+    v.settled_at = e.settled_at;
+  }
+  {
+    auto journal = Journal::Open(path_, kFingerprint, /*resume=*/false);
+    ASSERT_TRUE(journal.ok()) << journal.status();
+    // Two batches of views, then one of entries: all decode alike, in order.
+    ASSERT_TRUE((*journal)->AppendViews(absl::MakeConstSpan(views).subspan(0, 2)).ok());
+    ASSERT_TRUE((*journal)->AppendViews(absl::MakeConstSpan(views).subspan(2)).ok());
+    ASSERT_TRUE((*journal)->AppendBatch(written).ok());
+    ASSERT_TRUE((*journal)->Sync().ok());
+  }
+  const std::string bytes = ReadFileBytes(path_);
+  std::vector<JournalEntry> loaded;
+  auto journal = Reopen(&loaded);
+  ASSERT_TRUE(journal.ok()) << journal.status();
+  EXPECT_EQ((*journal)->load().dropped_bytes, 0u);
+  ASSERT_EQ(loaded.size(), 2 * written.size());
+  for (size_t i = 0; i < loaded.size(); ++i) {
+    ExpectSameEntry(loaded[i], written[i % written.size()]);
+  }
+  // The views' records are byte for byte the entries' records.
+  size_t records = 0;
+  for (const JournalEntry& e : written) records += 8 + EncodeJournalEntry(e).size();
+  ASSERT_GE(bytes.size(), 2 * records);
+  const std::string tail = bytes.substr(bytes.size() - 2 * records);
+  EXPECT_EQ(tail.substr(0, records), tail.substr(records));
+}
+
 TEST_F(JournalTest, ResumedJournalKeepsAppending) {
   {
     auto journal = Journal::Open(path_, kFingerprint, false);

@@ -1,6 +1,7 @@
 #include "engine/verdict_table.h"
 
-#include <gtest/gtest.h>
+#include "schema/clock.h"
+#include "schema/time_format.h"
 
 #include <algorithm>
 #include <atomic>
@@ -10,8 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "schema/clock.h"
-#include "schema/time_format.h"
+#include <gtest/gtest.h>
 
 namespace enrich::engine {
 namespace {
@@ -187,6 +187,79 @@ TEST_F(VerdictTableTest, NoVerdictIsCachedForTheNegativeTtl) {
   EXPECT_EQ(r.settled.kind, Settled::Kind::kNoVerdict);
   clock_.Advance(absl::Minutes(10));
   EXPECT_EQ(table.Resolve("ip", "10.0.0.1", &l, 0).resolution, VerdictTable::Resolution::kMiss);
+}
+
+TEST_F(VerdictTableTest, CompleteBatchSettlesEachKeyAsCompleteWould) {
+  VerdictTable::Options options;
+  options.shards = 4;  // several keys per shard
+  VerdictTable table(clock_, options);
+  RecordingListener l;
+  std::vector<std::string> values;
+  for (int i = 0; i < 60; ++i) values.push_back(absl::StrCat("k", i, ".com"));
+  std::vector<absl::StatusOr<schema::VerdictResult>> results;
+  std::vector<VerdictTable::Completion> done;
+  for (int i = 0; i < 60; ++i) {
+    // Keys 0..49 are pending with a listener (two for every tenth); 50..59 were never resolved.
+    if (i < 50) {
+      EXPECT_EQ(table.Resolve("domain", values[i], &l, i).resolution,
+                VerdictTable::Resolution::kMiss);
+      if (i % 10 == 0) {
+        EXPECT_EQ(table.Resolve("domain", values[i], &l, 100 + i).resolution,
+                  VerdictTable::Resolution::kJoined);
+      }
+    }
+    switch (i % 3) {
+      case 0:
+        results.emplace_back(
+            schema::VerdictResult(MakeVerdict(schema::EndOfTime(), absl::StrCat("j", i))));
+        break;
+      case 1:
+        results.emplace_back(schema::VerdictResult(schema::NoVerdict{}));
+        break;
+      default:
+        results.emplace_back(absl::UnavailableError("http 503"));
+        break;
+    }
+  }
+  for (int i = 0; i < 60; ++i) {
+    done.push_back({"domain", values[i], &results[i], i % 3 == 2 ? "error:503" : ""});
+  }
+  table.CompleteBatch(done);
+
+  auto expect_answer = [&](int i, const Settled& s) {
+    switch (i % 3) {
+      case 0:
+        EXPECT_EQ(s.kind, Settled::Kind::kVerdict) << i;
+        EXPECT_EQ(s.judgement_id, absl::StrCat("j", i));
+        break;
+      case 1:
+        EXPECT_EQ(s.kind, Settled::Kind::kNoVerdict) << i;
+        break;
+      default:
+        EXPECT_EQ(s.kind, Settled::Kind::kFailed) << i;
+        EXPECT_EQ(s.error, "error:503");
+        break;
+    }
+  };
+  // Every listener told once, with its key's answer.
+  const auto told = l.told();
+  ASSERT_EQ(told.size(), 55u);
+  std::vector<int> seen(160, 0);
+  for (const auto& [slot, s] : told) {
+    ++seen[slot];
+    expect_answer(slot >= 100 ? static_cast<int>(slot) - 100 : static_cast<int>(slot), s);
+  }
+  for (int i = 0; i < 50; ++i) {
+    EXPECT_EQ(seen[i], 1) << i;
+    EXPECT_EQ(seen[100 + i], i % 10 == 0 ? 1 : 0) << i;
+  }
+  // And every key is now a cache hit with its answer, the never-resolved ones too.
+  for (int i = 0; i < 60; ++i) {
+    auto r = table.Resolve("domain", values[i], &l, 0);
+    ASSERT_EQ(r.resolution, VerdictTable::Resolution::kHit) << i;
+    expect_answer(i, r.settled);
+  }
+  EXPECT_EQ(table.size(), 60u);
 }
 
 TEST_F(VerdictTableTest, FailureIsCachedWithItsText) {

@@ -79,18 +79,6 @@ absl::StatusOr<char> ParseDelimiter(absl::string_view value) {
       absl::StrCat("--delimiter \"", value, "\": expected one of , ; | tab"));
 }
 
-// The journal's outcome for a settled lookup, and back.
-engine::LookupOutcome ToOutcome(const absl::StatusOr<schema::VerdictResult>& r,
-                                absl::string_view error_text) {
-  if (!r.ok()) {
-    absl::string_view code = error_text;
-    absl::ConsumePrefix(&code, "error:");
-    return engine::LookupError{std::string(code)};
-  }
-  if (const auto* v = std::get_if<schema::Verdict>(&*r)) return *v;
-  return schema::NoVerdict{};
-}
-
 void RestoreEntry(engine::VerdictTable& table, engine::JournalEntry&& e) {
   const schema::Observable& o = e.observable;
   if (auto* v = std::get_if<schema::Verdict>(&e.outcome)) {
@@ -382,14 +370,25 @@ int RunEnrich(const RunFlags& flags) {
     }
     options.on_lookups_settled =
         [&journal](absl::Span<const engine::PipelineOptions::SettledLookup> settled) {
-          std::vector<engine::JournalEntry> entries;
-          entries.reserve(settled.size());
+          // Views into the settled answers: nothing is copied on the way to the journal.
+          thread_local std::vector<engine::JournalEntryView> entries;
+          entries.clear();
           const absl::Time now = absl::Now();
           for (const auto& s : settled) {
-            entries.push_back({*s.observable, ToOutcome(*s.result, s.error_text), now});
+            engine::JournalEntryView& e = entries.emplace_back();
+            e.type = s.observable->type;
+            e.value = s.observable->value;
+            e.settled_at = now;
+            if (!s.result->ok()) {
+              e.failed = true;
+              e.error_code = s.error_text;
+              absl::ConsumePrefix(&e.error_code, "error:");
+            } else {
+              e.verdict = std::get_if<schema::Verdict>(&**s.result);
+            }
           }
           // A failed append loses crash safety only; the run goes on (journal.h).
-          (void)journal->AppendBatch(entries);
+          (void)journal->AppendViews(entries);
         };
   }
 
