@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <deque>
 #include <limits>
 #include <thread>
@@ -25,7 +26,7 @@ constexpr absl::string_view kMagic = "CTIAJNL1";
 // only be damage.
 constexpr uint32_t kMaxPayload = 1 << 20;
 
-enum class Kind : uint8_t { kVerdict = 1, kNoVerdict = 2, kError = 3 };
+using Kind = JournalRecordView::Kind;
 
 void PutU32(std::string& out, uint32_t v) {
   for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
@@ -63,10 +64,11 @@ class PayloadReader {
     data_.remove_prefix(static_cast<size_t>(bytes));
     return v;
   }
-  std::string String() {
+  // A length-prefixed string, as a view of the payload.
+  absl::string_view String() {
     auto n = static_cast<size_t>(Fixed(4));
     if (!Need(n)) return {};
-    std::string s(data_.substr(0, n));
+    absl::string_view s = data_.substr(0, n);
     data_.remove_prefix(n);
     return s;
   }
@@ -121,6 +123,39 @@ absl::StatusOr<std::string> ReadUpTo(ByteSource& source, size_t n) {
   return out;
 }
 
+// Decodes a record's payload into `out` (views of `payload`); false on anything
+// AppendJournalPayload cannot have written.
+bool DecodeView(absl::string_view payload, JournalRecordView& out) {
+  PayloadReader r(payload);
+  const auto kind = static_cast<Kind>(r.Fixed(1));
+  out.kind = kind;
+  out.settled_at = r.Time();
+  out.type = r.String();
+  out.value = r.String();
+  switch (kind) {
+    case Kind::kVerdict: {
+      std::optional<schema::Disposition> d =
+          schema::DispositionFromNumber(static_cast<int>(r.Fixed(1)));
+      if (!d) return false;
+      out.disposition = *d;
+      out.judgement_id = r.String();
+      out.valid_start = r.Time();
+      out.valid_end = r.Time();
+      out.verdict_type = r.String();
+      out.verdict_value = r.String();
+      break;
+    }
+    case Kind::kNoVerdict:
+      break;
+    case Kind::kError:
+      out.error_code = r.String();
+      break;
+    default:
+      return false;
+  }
+  return r.ok() && r.done();
+}
+
 struct Scan {
   bool header_intact = false;
   uint64_t intact_bytes = 0;  // header and intact records
@@ -129,8 +164,9 @@ struct Scan {
 
 // Reads an existing journal: checks header and fingerprint, hands out intact entries, stops at
 // the first torn or damaged record.
-absl::StatusOr<Scan> ScanJournal(const std::string& path, absl::string_view fingerprint,
-                                 const std::function<void(JournalEntry&&)>& on_entry) {
+absl::StatusOr<Scan> ScanJournal(
+    const std::string& path, absl::string_view fingerprint,
+    const std::function<void(absl::Span<const JournalRecordView>)>& on_batch) {
   ENRICH_ASSIGN_OR_RETURN(std::unique_ptr<ByteSource> source, OpenSource(path, Compression::kNone));
   Scan scan;
   ENRICH_ASSIGN_OR_RETURN(std::string magic, ReadUpTo(*source, kMagic.size()));
@@ -158,44 +194,73 @@ absl::StatusOr<Scan> ScanJournal(const std::string& path, absl::string_view fing
   scan.header_intact = true;
   scan.intact_bytes = kMagic.size() + 4 + fp_len + 4;
 
-  // The records are read, checked and decoded on a thread of their own, in batches, while this
-  // thread hands the decoded ones to `on_entry` (the verdict table's reload, about as costly
-  // as the decoding): a resume waits for about the larger of the two instead of their sum.
-  constexpr size_t kBatch = 512;
+  // The records are read, checked and decoded (into views of the read buffer, no copies) on a
+  // thread of their own, a buffer at a time, while this thread hands the decoded ones to
+  // `on_batch` (the verdict table's reload): a resume waits for about the larger of the two
+  // instead of their sum.
+  constexpr size_t kBuffer = 64 << 10;  // ~600 records
   constexpr size_t kMaxBatchesReady = 8;
+  struct Batch {
+    std::unique_ptr<char[]> bytes;  // the records the views point into
+    std::vector<JournalRecordView> entries;
+  };
   absl::Mutex mu;
-  std::deque<std::vector<JournalEntry>> ready;  // guarded by mu
-  bool reading = true;                          // guarded by mu
+  std::deque<Batch> ready;  // guarded by mu
+  bool reading = true;      // guarded by mu
   const auto room = [&ready] { return ready.size() < kMaxBatchesReady; };
   const auto any = [&ready, &reading] { return !ready.empty() || !reading; };
-  auto hand_over = [&](std::vector<JournalEntry>& batch) {
+  auto hand_over = [&](Batch&& batch) {
     absl::MutexLock lock(&mu);
     mu.Await(absl::Condition(&room));
     ready.push_back(std::move(batch));
-    batch.clear();
   };
   auto read_records = [&]() -> absl::Status {
-    std::vector<JournalEntry> batch;
-    std::string head;
-    std::string payload;
-    while (true) {
-      ENRICH_RETURN_IF_ERROR(ReadUpTo(*source, 8, head));
-      if (head.size() < 8) break;
-      PayloadReader h(head);
-      const auto len = static_cast<uint32_t>(h.Fixed(4));
-      const auto crc = static_cast<uint32_t>(h.Fixed(4));
-      if (len > kMaxPayload) break;
-      ENRICH_RETURN_IF_ERROR(ReadUpTo(*source, len, payload));
-      if (payload.size() < len) break;
-      if (Crc(Crc(0, absl::string_view(head).substr(0, 4)), payload) != crc) break;
-      absl::StatusOr<JournalEntry> entry = DecodeJournalEntry(payload);
-      if (!entry.ok()) break;
-      scan.intact_bytes += 8 + len;
-      ++scan.entries;
-      batch.push_back(*std::move(entry));
-      if (batch.size() == kBatch) hand_over(batch);
+    std::string carry;  // the start of a record the last buffer cut
+    size_t need = 0;    // the whole size of that record, when its head was read
+    bool eof = false;
+    while (!eof) {
+      const size_t size = std::max(kBuffer, need);
+      Batch batch{std::unique_ptr<char[]>(new char[size]), {}};
+      std::memcpy(batch.bytes.get(), carry.data(), carry.size());
+      size_t have = carry.size();
+      while (have < size) {
+        ENRICH_ASSIGN_OR_RETURN(size_t r, source->Read(batch.bytes.get() + have, size - have));
+        if (r == 0) {
+          eof = true;
+          break;
+        }
+        have += r;
+      }
+      absl::string_view rest(batch.bytes.get(), have);
+      bool damaged = false;
+      need = 0;
+      while (rest.size() >= 8) {
+        PayloadReader h(rest.substr(0, 8));
+        const auto len = static_cast<uint32_t>(h.Fixed(4));
+        const auto crc = static_cast<uint32_t>(h.Fixed(4));
+        if (len > kMaxPayload) {
+          damaged = true;
+          break;
+        }
+        if (rest.size() < 8 + size_t{len}) {
+          need = 8 + size_t{len};
+          break;
+        }
+        const absl::string_view payload = rest.substr(8, len);
+        JournalRecordView entry;
+        if (Crc(Crc(0, rest.substr(0, 4)), payload) != crc || !DecodeView(payload, entry)) {
+          damaged = true;
+          break;
+        }
+        batch.entries.push_back(entry);
+        scan.intact_bytes += 8 + len;
+        ++scan.entries;
+        rest.remove_prefix(8 + size_t{len});
+      }
+      carry.assign(rest.data(), rest.size());
+      if (!batch.entries.empty()) hand_over(std::move(batch));
+      if (damaged) break;
     }
-    if (!batch.empty()) hand_over(batch);
     return absl::OkStatus();
   };
   absl::Status read_status;
@@ -205,7 +270,7 @@ absl::StatusOr<Scan> ScanJournal(const std::string& path, absl::string_view fing
     read_status = std::move(s);
     reading = false;
   });
-  std::vector<JournalEntry> batch;
+  Batch batch;
   while (true) {
     {
       absl::MutexLock lock(&mu);
@@ -214,9 +279,7 @@ absl::StatusOr<Scan> ScanJournal(const std::string& path, absl::string_view fing
       batch = std::move(ready.front());
       ready.pop_front();
     }
-    if (on_entry) {
-      for (JournalEntry& e : batch) on_entry(std::move(e));
-    }
+    if (on_batch) on_batch(batch.entries);
   }
   reader.join();
   ENRICH_RETURN_IF_ERROR(read_status);
@@ -297,26 +360,21 @@ std::string EncodeJournalEntry(const JournalEntry& entry) {
   return out;
 }
 
-absl::StatusOr<JournalEntry> DecodeJournalEntry(absl::string_view payload) {
-  PayloadReader r(payload);
-  const auto kind = static_cast<Kind>(r.Fixed(1));
+JournalEntry ToJournalEntry(const JournalRecordView& view) {
   JournalEntry entry;
-  entry.settled_at = r.Time();
-  entry.observable.type = r.String();
-  entry.observable.value = r.String();
-  switch (kind) {
+  entry.observable.type = std::string(view.type);
+  entry.observable.value = std::string(view.value);
+  entry.settled_at = view.settled_at;
+  switch (view.kind) {
     case Kind::kVerdict: {
       schema::Verdict v;
-      std::optional<schema::Disposition> d =
-          schema::DispositionFromNumber(static_cast<int>(r.Fixed(1)));
-      if (!d) return absl::DataLossError("journal entry: bad disposition");
-      v.disposition = *d;
-      v.disposition_name = std::string(schema::DispositionName(*d));
-      v.judgement_id = r.String();
-      v.valid_time.start_time = r.Time();
-      v.valid_time.end_time = r.Time();
-      v.observable.type = r.String();
-      v.observable.value = r.String();
+      v.disposition = view.disposition;
+      v.disposition_name = std::string(schema::DispositionName(view.disposition));
+      v.judgement_id = std::string(view.judgement_id);
+      v.valid_time.start_time = view.valid_start;
+      v.valid_time.end_time = view.valid_end;
+      v.observable.type = std::string(view.verdict_type);
+      v.observable.value = std::string(view.verdict_value);
       entry.outcome = std::move(v);
       break;
     }
@@ -324,24 +382,41 @@ absl::StatusOr<JournalEntry> DecodeJournalEntry(absl::string_view payload) {
       entry.outcome = schema::NoVerdict{};
       break;
     case Kind::kError:
-      entry.outcome = LookupError{r.String()};
+      entry.outcome = LookupError{std::string(view.error_code)};
       break;
-    default:
-      return absl::DataLossError("journal entry: unknown kind");
   }
-  if (!r.ok() || !r.done()) return absl::DataLossError("journal entry: bad length");
   return entry;
+}
+
+absl::StatusOr<JournalEntry> DecodeJournalEntry(absl::string_view payload) {
+  JournalRecordView view;
+  if (!DecodeView(payload, view)) return absl::DataLossError("journal entry: damaged payload");
+  return ToJournalEntry(view);
 }
 
 absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(
     const std::string& path, absl::string_view fingerprint, bool resume,
     const JournalOptions& options, const std::function<void(JournalEntry&&)>& on_entry) {
+  if (!on_entry) {
+    return Open(path, fingerprint, resume, options,
+                std::function<void(absl::Span<const JournalRecordView>)>());
+  }
+  return Open(path, fingerprint, resume, options,
+              [&on_entry](absl::Span<const JournalRecordView> batch) {
+                for (const JournalRecordView& view : batch) on_entry(ToJournalEntry(view));
+              });
+}
+
+absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(
+    const std::string& path, absl::string_view fingerprint, bool resume,
+    const JournalOptions& options,
+    const std::function<void(absl::Span<const JournalRecordView>)>& on_batch) {
   JournalLoad load;
   int fd = -1;
   if (!resume || ::access(path.c_str(), F_OK) != 0) {
     ENRICH_ASSIGN_OR_RETURN(fd, CreateJournalFile(path, fingerprint, O_EXCL));
   } else {
-    ENRICH_ASSIGN_OR_RETURN(Scan scan, ScanJournal(path, fingerprint, on_entry));
+    ENRICH_ASSIGN_OR_RETURN(Scan scan, ScanJournal(path, fingerprint, on_batch));
     if (!scan.header_intact) {
       // Killed while creating it: nothing was journaled yet.
       ENRICH_ASSIGN_OR_RETURN(fd, CreateJournalFile(path, fingerprint, O_TRUNC));
@@ -349,10 +424,18 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(
       fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
       if (fd < 0) return absl::ErrnoToStatus(errno, absl::StrCat(path, ": cannot open journal"));
       const off_t end = ::lseek(fd, 0, SEEK_END);
+      if (end < 0) {
+        absl::Status s = absl::ErrnoToStatus(errno, absl::StrCat(path, ": cannot seek journal"));
+        ::close(fd);
+        return s;
+      }
       load.entries = scan.entries;
-      load.dropped_bytes = end > 0 ? static_cast<uint64_t>(end) - scan.intact_bytes : 0;
-      if (::ftruncate(fd, static_cast<off_t>(scan.intact_bytes)) != 0 ||
-          ::lseek(fd, 0, SEEK_END) < 0 || ::fdatasync(fd) != 0) {
+      load.dropped_bytes = static_cast<uint64_t>(end) - scan.intact_bytes;
+      // Only a torn tail is cut (and the cut synced); an intact journal is left as it is, so
+      // a resume does not wait for the sync of a journal it did not change.
+      if (load.dropped_bytes > 0 &&
+          (::ftruncate(fd, static_cast<off_t>(scan.intact_bytes)) != 0 ||
+           ::lseek(fd, 0, SEEK_END) < 0 || ::fdatasync(fd) != 0)) {
         absl::Status s = absl::ErrnoToStatus(
             errno, absl::StrCat(path, ": cannot cut the torn tail of the journal"));
         ::close(fd);

@@ -56,6 +56,28 @@ struct JournalOptions {
   size_t flush_entries = 1024;
 };
 
+// One settled lookup as read back from a journal, without copies: the views point into the
+// reader's buffer and stay valid during the callback that receives them only.
+struct JournalRecordView {
+  enum class Kind : uint8_t { kVerdict = 1, kNoVerdict = 2, kError = 3 };
+  Kind kind = Kind::kNoVerdict;
+  absl::Time settled_at;
+  absl::string_view type;   // the observable looked up (type + normalized value)
+  absl::string_view value;
+  // kVerdict only:
+  schema::Disposition disposition = schema::Disposition::kUnknown;
+  absl::string_view judgement_id;
+  absl::Time valid_start;
+  absl::Time valid_end;
+  absl::string_view verdict_type;  // the observable as the verdict names it
+  absl::string_view verdict_value;
+  // kError only: what follows "error:" in the row status.
+  absl::string_view error_code;
+};
+
+// The entry a view stands for, with its strings copied.
+JournalEntry ToJournalEntry(const JournalRecordView& view);
+
 // What Open() found in an existing journal.
 struct JournalLoad {
   uint64_t entries = 0;        // intact entries handed to the callback
@@ -96,6 +118,13 @@ class Journal {
       const std::string& path, absl::string_view fingerprint, bool resume,
       const JournalOptions& options = {},
       const std::function<void(JournalEntry&&)>& on_entry = nullptr);
+  // Open() handing the intact entries of a resumed journal over in batches, in file order, as
+  // views (no copy of their strings; valid during the call only). The records are read,
+  // checked and decoded on a thread of their own while the calling thread runs `on_batch`.
+  static absl::StatusOr<std::unique_ptr<Journal>> Open(
+      const std::string& path, absl::string_view fingerprint, bool resume,
+      const JournalOptions& options,
+      const std::function<void(absl::Span<const JournalRecordView>)>& on_batch);
 
   // Flushes what is pending, stops the flusher and closes the file (see Close()).
   ~Journal();

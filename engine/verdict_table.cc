@@ -300,25 +300,38 @@ void VerdictTable::Store(Shard& shard, Entry& e, const Settled& s, absl::Time ex
   }
 }
 
+absl::Time VerdictTable::ExpiryOf(Settled::Kind kind, absl::Time valid_end,
+                                  absl::Time now) const {
+  const absl::Time cap = now + options_.max_ttl;
+  switch (kind) {
+    case Settled::Kind::kFailed:
+      return now + options_.failed_ttl;
+    case Settled::Kind::kVerdict:
+      return std::min(valid_end, cap);
+    case Settled::Kind::kNoVerdict:
+      break;
+  }
+  return std::min(now + options_.negative_ttl, cap);
+}
+
 std::pair<Settled, absl::Time> VerdictTable::ToStore(
     const absl::StatusOr<schema::VerdictResult>& result, absl::string_view error_text,
     absl::Time now) const {
-  const absl::Time cap = now + options_.max_ttl;
   Settled s;
+  absl::Time valid_end;
   if (!result.ok()) {
     s.kind = Settled::Kind::kFailed;
     s.error = error_text;
-    return {s, now + options_.failed_ttl};
-  }
-  if (const auto* v = std::get_if<schema::Verdict>(&*result)) {
+  } else if (const auto* v = std::get_if<schema::Verdict>(&*result)) {
     s.kind = Settled::Kind::kVerdict;
     s.disposition = static_cast<int8_t>(v->disposition);
     s.valid_until_ms = ToMs(v->valid_time.end_time);
     s.judgement_id = v->judgement_id;
-    return {s, std::min(v->valid_time.end_time, cap)};
+    valid_end = v->valid_time.end_time;
+  } else {
+    s.kind = Settled::Kind::kNoVerdict;
   }
-  s.kind = Settled::Kind::kNoVerdict;
-  return {s, std::min(now + options_.negative_ttl, cap)};
+  return {s, ExpiryOf(s.kind, valid_end, now)};
 }
 
 Settled VerdictTable::Complete(absl::string_view type, absl::string_view value,
@@ -404,17 +417,43 @@ void VerdictTable::Abandon(absl::string_view type, absl::string_view value,
 void VerdictTable::Restore(absl::string_view type, absl::string_view value,
                            const absl::StatusOr<schema::VerdictResult>& result,
                            absl::string_view error_text, absl::Time settled_at) {
-  const auto [settled, expiry] = ToStore(result, error_text, settled_at);
-  thread_local std::string key;  // a resume restores every journaled entry: no allocation each
-  ComposeKey(key, type, value);
-  const HashedKey hashed = Hashed(key);
-  Shard& shard = *shards_[ShardIndex(hashed.hash)];
-  absl::MutexLock lock(&shard.mu);
-  auto it = shard.map.find(hashed);
-  if (it == shard.map.end()) it = shard.map.emplace(shard.Copy(key), Entry()).first;
-  // Pending with listeners: its lookup will settle it.
-  if (it->second.state == kPending && it->second.waiters != nullptr) return;
-  Store(shard, it->second, settled, expiry);
+  Restored item{type, value, {}, absl::InfinitePast(), settled_at};
+  item.settled = ToStore(result, error_text, settled_at).first;
+  if (result.ok()) {
+    if (const auto* v = std::get_if<schema::Verdict>(&*result)) {
+      item.valid_end = v->valid_time.end_time;
+    }
+  }
+  RestoreBatch(absl::MakeConstSpan(&item, 1));
+}
+
+void VerdictTable::RestoreBatch(absl::Span<const Restored> items) {
+  // Grouped by shard in a stable sort: the items' order holds within a key.
+  const KeyBatch& b = GroupByShard(
+      items.size(), [&](size_t i) { return Key{items[i].type, items[i].value}; });
+  ForEachShardGroup(b, [&](Shard& shard, size_t begin,
+                           size_t end) ABSL_NO_THREAD_SAFETY_ANALYSIS {  // shard.mu is held
+    for (size_t k = begin; k < end; ++k) {
+      const uint32_t i = b.order[k];
+      const Restored& r = items[i];
+      const HashedKey hashed{b.key(i), b.hashes[i]};
+      auto it = shard.map.find(hashed);
+      if (it == shard.map.end()) it = shard.map.emplace(shard.Copy(hashed.key), Entry()).first;
+      // Pending with listeners: its lookup will settle it.
+      if (it->second.state == kPending && it->second.waiters != nullptr) continue;
+      Settled settled = r.settled;
+      if (settled.kind == Settled::Kind::kVerdict) settled.valid_until_ms = ToMs(r.valid_end);
+      Store(shard, it->second, settled, ExpiryOf(settled.kind, r.valid_end, r.settled_at));
+    }
+  });
+}
+
+void VerdictTable::Reserve(size_t entries) {
+  const size_t per_shard = entries / shards_.size() + 1;
+  for (const auto& shard : shards_) {
+    absl::MutexLock lock(&shard->mu);
+    shard->map.reserve(shard->map.size() + per_shard);
+  }
 }
 
 size_t VerdictTable::size() const {

@@ -119,6 +119,23 @@ class VerdictTable {
                const absl::StatusOr<schema::VerdictResult>& result, absl::string_view error_text,
                absl::Time settled_at);
 
+  // One answer for RestoreBatch(): the views must stay valid during the call only.
+  struct Restored {
+    absl::string_view type;
+    absl::string_view value;
+    Settled settled;        // kind; kVerdict: disposition, judgement_id; kFailed: error
+    absl::Time valid_end;   // kVerdict only: valid_time.end_time
+    absl::Time settled_at;  // when its lookup settled: the expiry counts from then
+  };
+  // Restore() of several answers, in order (a later answer for a key replaces an earlier one).
+  // Each shard's lock is taken once per call, and the strings are copied into the arena only,
+  // so a resume's reload costs a hash, a probe and an insert per entry.
+  void RestoreBatch(absl::Span<const Restored> items);
+
+  // Makes room for about `entries` more entries before they come (a resume's reload), so the
+  // shards do not grow step by step.
+  void Reserve(size_t entries);
+
   size_t size() const;        // entries, any state
   size_t bytes_used() const;  // hash slots + arena blocks
 
@@ -141,6 +158,8 @@ class VerdictTable {
   // `result` and `error_text`.
   std::pair<Settled, absl::Time> ToStore(const absl::StatusOr<schema::VerdictResult>& result,
                                          absl::string_view error_text, absl::Time now) const;
+  // When an answer of `kind` settled at `now` expires (`valid_end`: a verdict's end time).
+  absl::Time ExpiryOf(Settled::Kind kind, absl::Time valid_end, absl::Time now) const;
   // Stores `settled` into `e` (copying strings into the shard's arena) and takes its listeners.
   void Store(Shard& shard, Entry& e, const Settled& settled, absl::Time expiry)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);

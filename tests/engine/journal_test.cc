@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -292,6 +293,70 @@ TEST_F(JournalTest, DamagedLastRecordIsDroppedAtEveryByte) {
     ASSERT_EQ(loaded.size(), 1u) << "flipped byte " << i;
     ExpectSameEntry(loaded[0], NoVerdictEntry(1));
   }
+}
+
+// The reader hands records over a read buffer (64 KiB) at a time: records cut by a buffer's
+// end, one larger than a buffer, and a torn last record must all come out as written, in
+// order, through the batch (view) callback as through the per-entry one.
+TEST_F(JournalTest, BatchedViewsSpanningReadBuffersMatchTheWrittenEntries) {
+  std::vector<JournalEntry> written;
+  for (int i = 0; i < 3000; ++i) {
+    written.push_back(i % 3 == 0   ? VerdictEntry(i)
+                      : i % 3 == 1 ? NoVerdictEntry(i)
+                                   : ErrorEntry(i, absl::StrCat("5", i % 10, "3")));
+  }
+  JournalEntry big = VerdictEntry(5000);
+  std::get<schema::Verdict>(big.outcome).judgement_id = std::string(200 << 10, 'j');
+  written.insert(written.begin() + 1700, big);
+  {
+    auto journal = Journal::Open(path_, kFingerprint, /*resume=*/false);
+    ASSERT_TRUE(journal.ok()) << journal.status();
+    ASSERT_TRUE((*journal)->AppendBatch(written).ok());
+    ASSERT_TRUE((*journal)->Append(VerdictEntry(9999)).ok());
+  }
+  const std::string full = ReadFileBytes(path_);
+  WriteFileBytes(path_, full.substr(0, full.size() - 5));  // the last record torn
+
+  std::vector<JournalEntry> loaded;
+  size_t batches = 0;
+  auto journal = Journal::Open(path_, kFingerprint, /*resume=*/true, {},
+                               [&](absl::Span<const JournalRecordView> batch) {
+                                 ++batches;
+                                 for (const auto& v : batch) loaded.push_back(ToJournalEntry(v));
+                               });
+  ASSERT_TRUE(journal.ok()) << journal.status();
+  EXPECT_GT(batches, 2u);
+  EXPECT_EQ((*journal)->load().entries, written.size());
+  EXPECT_GT((*journal)->load().dropped_bytes, 0u);
+  ASSERT_EQ(loaded.size(), written.size());
+  for (size_t i = 0; i < written.size(); ++i) {
+    SCOPED_TRACE(i);
+    ExpectSameEntry(loaded[i], written[i]);
+  }
+  ASSERT_TRUE((*journal)->Close().ok());
+
+  std::vector<JournalEntry> one_by_one;
+  ASSERT_TRUE(Reopen(&one_by_one).ok());
+  ASSERT_EQ(one_by_one.size(), written.size());
+  ExpectSameEntry(one_by_one[1700], big);
+}
+
+// An intact journal is reopened as it is: nothing to cut, its bytes unchanged.
+TEST_F(JournalTest, IntactJournalIsLeftAsItIs) {
+  {
+    auto journal = Journal::Open(path_, kFingerprint, false);
+    ASSERT_TRUE(journal.ok());
+    ASSERT_TRUE((*journal)->Append(VerdictEntry(1)).ok());
+  }
+  const std::string before = ReadFileBytes(path_);
+  std::vector<JournalEntry> loaded;
+  {
+    auto journal = Reopen(&loaded);
+    ASSERT_TRUE(journal.ok());
+    EXPECT_EQ((*journal)->load().dropped_bytes, 0u);
+  }
+  EXPECT_EQ(loaded.size(), 1u);
+  EXPECT_EQ(ReadFileBytes(path_), before);
 }
 
 TEST_F(JournalTest, ConcurrentAppendsAreAllKept) {

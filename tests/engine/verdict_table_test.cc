@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -301,6 +302,98 @@ TEST_F(VerdictTableTest, RestoredAnswersExpireCountingFromTheirSettlement) {
   clock_.Advance(absl::Minutes(5));
   EXPECT_EQ(table.Resolve("domain", "pre.com", &l, 0).resolution,
             VerdictTable::Resolution::kMiss);
+}
+
+// RestoreBatch groups its items by shard: the table it leaves must be the one of Restore()
+// called item by item, in order: a later answer for a key replaces an earlier one, expired
+// answers resolve as misses, failures keep their text, a pending key is left to its lookup.
+TEST_F(VerdictTableTest, RestoreBatchGivesTheTableOfOneByOneRestores) {
+  VerdictTable::Options options;
+  options.shards = 4;
+  options.max_ttl = absl::Hours(2);
+  VerdictTable batched(clock_, options);
+  VerdictTable one_by_one(clock_, options);
+  RecordingListener l;
+  for (VerdictTable* t : {&batched, &one_by_one}) {
+    ASSERT_EQ(t->Resolve("domain", "pending.com", &l, 0).resolution,
+              VerdictTable::Resolution::kMiss);
+  }
+  batched.Reserve(1000);
+
+  const absl::Time now = clock_.Now();
+  std::vector<std::string> ids;  // the strings the items' views point into
+  std::vector<std::string> values;
+  ids.reserve(400);
+  values.reserve(400);
+  std::vector<VerdictTable::Restored> items;
+  for (int i = 0; i < 400; ++i) {
+    values.push_back(i == 399 ? "pending.com" : absl::StrCat("d", i % 150, ".com"));  // repeats
+    ids.push_back(absl::StrCat("judgement-", i));
+    VerdictTable::Restored r{"domain", values.back(), {}, absl::InfiniteFuture(),
+                             now - absl::Minutes(i % 5 == 0 ? 200 : 10)};  // some expired
+    switch (i % 4) {
+      case 0:
+        r.settled.kind = Settled::Kind::kVerdict;
+        r.settled.disposition = static_cast<int8_t>(Disposition::kSuspicious);
+        r.settled.judgement_id = ids.back();
+        r.valid_end = i % 8 == 0 ? now + absl::Minutes(30) : absl::InfiniteFuture();
+        break;
+      case 1:
+      case 2:
+        r.settled.kind = Settled::Kind::kNoVerdict;
+        break;
+      default:
+        r.settled.kind = Settled::Kind::kFailed;
+        r.settled.error = ids.back();
+        break;
+    }
+    items.push_back(r);
+  }
+  batched.RestoreBatch(items);
+  for (const auto& r : items) {
+    absl::StatusOr<schema::VerdictResult> result = schema::VerdictResult(schema::NoVerdict{});
+    if (r.settled.kind == Settled::Kind::kVerdict) {
+      schema::Verdict v = MakeVerdict(r.valid_end, std::string(r.settled.judgement_id));
+      v.disposition = Disposition::kSuspicious;
+      result = schema::VerdictResult(std::move(v));
+    } else if (r.settled.kind == Settled::Kind::kFailed) {
+      result = absl::UnknownError("failed");
+    }
+    one_by_one.Restore(r.type, r.value, result, r.settled.error, r.settled_at);
+  }
+  ASSERT_EQ(batched.size(), one_by_one.size());
+  EXPECT_EQ(batched.size(), 151u);
+
+  int hits = 0, misses = 0;
+  for (int k = 0; k < 150; ++k) {
+    const std::string value = absl::StrCat("d", k, ".com");
+    SCOPED_TRACE(value);
+    auto a = batched.Resolve("domain", value, &l, 1);
+    auto b = one_by_one.Resolve("domain", value, &l, 1);
+    ASSERT_EQ(a.resolution, b.resolution);
+    if (a.resolution != VerdictTable::Resolution::kHit) {
+      ++misses;
+      continue;
+    }
+    ++hits;
+    EXPECT_EQ(a.settled.kind, b.settled.kind);
+    EXPECT_EQ(a.settled.disposition, b.settled.disposition);
+    EXPECT_EQ(a.settled.valid_until_ms, b.settled.valid_until_ms);
+    EXPECT_EQ(a.settled.judgement_id, b.settled.judgement_id);
+    EXPECT_EQ(a.settled.error, b.settled.error);
+    // The last item for the key wins.
+    int last = k;
+    while (last + 150 < 399) last += 150;
+    EXPECT_EQ(a.settled.judgement_id.empty() ? a.settled.error : a.settled.judgement_id,
+              items[static_cast<size_t>(last)].settled.kind == Settled::Kind::kNoVerdict
+                  ? ""
+                  : ids[static_cast<size_t>(last)]);
+  }
+  EXPECT_GT(hits, 0);
+  EXPECT_GT(misses, 0);  // the expired ones
+  // The pending key was left to its lookup: joining it still works.
+  EXPECT_EQ(batched.Resolve("domain", "pending.com", &l, 2).resolution,
+            VerdictTable::Resolution::kJoined);
 }
 
 TEST_F(VerdictTableTest, MemoryPerEntryIsCompact) {
