@@ -327,6 +327,41 @@ TEST_F(CliTest, QuotaCheckpointExits75AndResumeFinishesWithoutRepeatingLookups) 
   EXPECT_FALSE(std::filesystem::exists(Path("out.csv.journal")));
 }
 
+// A resume starts the transport while the journal reloads: bad credentials still fail it
+// (exit 1, the secret not shown), with the journal kept as it was for a later resume.
+TEST_F(CliTest, ResumeWithBadCredentialsFailsAndKeepsTheJournal) {
+  sim::SimOptions options;
+  options.rate_limit = 2;
+  options.rate_limit_window = absl::Hours(1);
+  sim::SimServer sim{options};
+  ASSERT_TRUE(sim.Start().ok());
+  WriteFile("in.csv", "domain\na.example\nb.example\nc.example\n");
+  setenv("CTIA_CLIENT_ID", "client", 1);
+  setenv("CTIA_CLIENT_SECRET", "secret", 1);
+  const std::string args = "run -i " + Path("in.csv") + " -o " + Path("out.csv") +
+                           " --column domain --max-wait 1 --batch-size 1 --endpoint " +
+                           sim.base_url();
+  Result first = Run(args);
+  ASSERT_EQ(first.exit_code, 75) << first.output;
+  const std::string journal = ReadFile(Path("out.csv.journal"));
+  ASSERT_FALSE(journal.empty());
+
+  setenv("CTIA_CLIENT_SECRET", "Wrong-Secret-7f3a9", 1);
+  Result bad = Run(args + " --resume");
+  EXPECT_EQ(bad.exit_code, 1) << bad.output;
+  EXPECT_THAT(bad.output, HasSubstr("invalid_client"));
+  EXPECT_THAT(bad.output, Not(HasSubstr("Wrong-Secret-7f3a9")));
+  EXPECT_FALSE(std::filesystem::exists(Path("out.csv")));
+  EXPECT_EQ(ReadFile(Path("out.csv.journal")), journal);
+
+  setenv("CTIA_CLIENT_SECRET", "secret", 1);
+  sim.AdvanceClock(absl::Hours(1) + absl::Minutes(1));
+  Result good = Run(args + " --resume");
+  ASSERT_EQ(good.exit_code, 0) << good.output;
+  EXPECT_THAT(good.output, HasSubstr("resuming: 2 settled lookups reloaded"));
+  EXPECT_THAT(ReadFile(Path("out.csv")), HasSubstr("\nc.example,,,,,no_verdict\n"));
+}
+
 // The checkpoint line of a run's output, with the time to resume and the wait it is in replaced
 // by <time> and <wait>; `resume_at` and `wait` get them.
 std::string CheckpointLine(const std::string& output, absl::Time* resume_at, std::string* wait) {

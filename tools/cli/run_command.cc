@@ -22,6 +22,7 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -354,10 +355,20 @@ int RunEnrich(const RunFlags& flags) {
     return engine::kExitFailed;
   }
 
-  auto stack = CtiaStack::Start(flags.ctia);
-  if (!stack.ok()) {
-    Fail(stack.status().message());
-    return ExitCodeFor(stack.status());
+  // On --resume the transport starts (thread, connection, token) while the journal reloads:
+  // the run waits for the longer of the two, not their sum. Without --resume it starts first,
+  // so that bad credentials fail the run before its journal is created.
+  auto start_stack = [&flags] { return CtiaStack::Start(flags.ctia); };
+  std::future<absl::StatusOr<std::unique_ptr<CtiaStack>>> starting;
+  absl::StatusOr<std::unique_ptr<CtiaStack>> stack = absl::UnknownError("not started");
+  if (flags.resume) {
+    starting = std::async(std::launch::async, start_stack);
+  } else {
+    stack = start_stack();
+    if (!stack.ok()) {
+      Fail(stack.status().message());
+      return ExitCodeFor(stack.status());
+    }
   }
 
   // The verdict table, preloaded from the journal on --resume.
@@ -418,6 +429,14 @@ int RunEnrich(const RunFlags& flags) {
           // A failed append loses crash safety only; the run goes on (journal.h).
           (void)journal->AppendViews(entries);
         };
+  }
+
+  if (starting.valid()) {
+    stack = starting.get();
+    if (!stack.ok()) {
+      Fail(stack.status().message());
+      return ExitCodeFor(stack.status());
+    }
   }
 
   if (!in_place) {
