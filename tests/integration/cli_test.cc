@@ -62,6 +62,16 @@ class CliTest : public ::testing::Test {
     return ::enrich::testing::RunCommandLine(CTIA_ENRICH_BIN, args);
   }
 
+  // Sets the sim's credentials and returns the args of a REST run (--batch-size 1: one
+  // rate-limit unit per lookup) of in.csv's domain column against `sim`, with --max-wait 1, so
+  // a spent hourly quota checkpoints it (exit 75).
+  std::string QuotaRunArgs(const sim::SimServer& sim) {
+    setenv("CTIA_CLIENT_ID", "client", 1);
+    setenv("CTIA_CLIENT_SECRET", "secret", 1);
+    return "run -i " + Path("in.csv") + " -o " + Path("out.csv") +
+           " --column domain --max-wait 1 --batch-size 1 --endpoint " + sim.base_url();
+  }
+
   std::filesystem::path dir_;
 };
 
@@ -293,11 +303,7 @@ TEST_F(CliTest, QuotaCheckpointExits75AndResumeFinishesWithoutRepeatingLookups) 
   std::string in = "id,domain\n";
   for (int i = 0; i < 8; ++i) absl::StrAppend(&in, i, ",host-", i, ".example\n");
   WriteFile("in.csv", in);
-  setenv("CTIA_CLIENT_ID", "client", 1);
-  setenv("CTIA_CLIENT_SECRET", "secret", 1);
-  const std::string args = "run -i " + Path("in.csv") + " -o " + Path("out.csv") +
-                           " --column domain --max-wait 1 --batch-size 1 --endpoint " +
-                           sim.base_url();
+  const std::string args = QuotaRunArgs(sim);
 
   // REST lookups (--batch-size 1: one rate-limit unit each). Five fit in the hour; the next
   // wait (about an hour) is longer than --max-wait.
@@ -336,11 +342,7 @@ TEST_F(CliTest, ResumeWithBadCredentialsFailsAndKeepsTheJournal) {
   sim::SimServer sim{options};
   ASSERT_TRUE(sim.Start().ok());
   WriteFile("in.csv", "domain\na.example\nb.example\nc.example\n");
-  setenv("CTIA_CLIENT_ID", "client", 1);
-  setenv("CTIA_CLIENT_SECRET", "secret", 1);
-  const std::string args = "run -i " + Path("in.csv") + " -o " + Path("out.csv") +
-                           " --column domain --max-wait 1 --batch-size 1 --endpoint " +
-                           sim.base_url();
+  const std::string args = QuotaRunArgs(sim);
   Result first = Run(args);
   ASSERT_EQ(first.exit_code, 75) << first.output;
   const std::string journal = ReadFile(Path("out.csv.journal"));
