@@ -15,8 +15,10 @@ inline constexpr int kExitDone = 0;
 // output file was left under the final name.
 inline constexpr int kExitFailed = 1;
 
-// Bad command line or configuration (unknown flag, missing column, conflicting options);
-// nothing was read or sent.
+// Bad command line or configuration (unknown flag, conflicting options, a column the input's
+// header lacks or names twice, --no-header with a column name); no output and no journal are
+// left. Column names are checked against the header line once it is read, after the token
+// request; everything else before any input is read or request sent.
 inline constexpr int kExitUsage = 2;
 
 // Checkpointed, resumable (sysexits.h EX_TEMPFAIL): a rate-limit wait longer than --max-wait,

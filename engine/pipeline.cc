@@ -14,6 +14,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/cleanup/cleanup.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -848,6 +849,19 @@ void Run::Format(ChunkWork& w) {
   }
 }
 
+constexpr absl::string_view kUsageErrorPayload = "enrich.engine/usage-error";
+
+// The 1-based field number of a column of a CSV input without a header.
+absl::StatusOr<uint32_t> ColumnNumber(const ColumnSpec& c) {
+  uint32_t number = 0;
+  if (!absl::SimpleAtoi(c.name, &number) || number == 0) {
+    return UsageError(absl::StrCat(
+        "--column \"", c.name, ":", c.type,
+        "\": without a header line, columns are given by number (1 = first)"));
+  }
+  return number;
+}
+
 // Reads the first chunk; for CSV with a header, finds the columns. Fills `layout`.
 absl::Status PrepareLayout(const PipelineOptions& options, const Chunk& first, bool have_first,
                            Layout& layout, std::string& header_out) {
@@ -904,13 +918,7 @@ absl::Status PrepareLayout(const PipelineOptions& options, const Chunk& first, b
 
   if (!layout.header) {
     for (const ColumnSpec& c : options.columns) {
-      uint32_t number = 0;
-      if (!absl::SimpleAtoi(c.name, &number) || number == 0) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "--column \"", c.name, ":", c.type,
-            "\": without a header line, columns are given by number (1 = first)"));
-      }
-      layout.csv_index.push_back(number - 1);
+      layout.csv_index.push_back(*ColumnNumber(c) - 1);  // CheckPipelineOptions passed
     }
     if (options.output_format == DataFormat::kCsv) {
       // No header in, no header out.
@@ -950,7 +958,7 @@ absl::Status PrepareLayout(const PipelineOptions& options, const Chunk& first, b
           absl::StrJoin(names, ", ", [](std::string* out, const std::string& name) {
             out->append(absl::Utf8SafeCEscape(name));
           });
-      return absl::InvalidArgumentError(absl::StrCat(
+      return UsageError(absl::StrCat(
           where, "no column \"", absl::Utf8SafeCEscape(c.name), "\"; the columns are: ", listed,
           absl::StrContains(h.raw, '\r')
               ? " (the line holds a CR not followed by LF: records end at LF or CRLF, so CR-only "
@@ -958,7 +966,7 @@ absl::Status PrepareLayout(const PipelineOptions& options, const Chunk& first, b
               : ""));
     }
     if (auto again = std::find(it + 1, names.end(), c.name); again != names.end()) {
-      return absl::InvalidArgumentError(absl::StrCat(
+      return UsageError(absl::StrCat(
           where, "the header names two columns \"", c.name, "\" (fields ", it - names.begin() + 1,
           " and ", again - names.begin() + 1, "): which one to look up is not clear"));
     }
@@ -967,7 +975,7 @@ absl::Status PrepareLayout(const PipelineOptions& options, const Chunk& first, b
   for (const std::string& name : added) {
     if (std::find(names.begin(), names.end(), name) != names.end()) {
       // An enriched file enriched again would get a second column of that name.
-      return absl::InvalidArgumentError(
+      return UsageError(
           absl::StrCat(where, "the header already has a column \"", name,
                        "\" (an enriched file?); --prefix names the added columns differently"));
     }
@@ -1040,11 +1048,31 @@ void AppendIsoMillis(std::string& out, int64_t unix_ms) {
   out.append(buf, sizeof buf);
 }
 
+absl::Status UsageError(absl::string_view message) {
+  absl::Status status = absl::InvalidArgumentError(message);
+  status.SetPayload(kUsageErrorPayload, absl::Cord());
+  return status;
+}
+
+bool IsUsageError(const absl::Status& status) {
+  return status.GetPayload(kUsageErrorPayload).has_value();
+}
+
+absl::Status CheckPipelineOptions(const PipelineOptions& options) {
+  if (options.columns.empty()) return UsageError("no observable column given");
+  if (options.input_format == DataFormat::kCsv && !options.header) {
+    for (const ColumnSpec& c : options.columns) {
+      if (auto number = ColumnNumber(c); !number.ok()) return number.status();
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<EnrichSummary> RunPipeline(ByteSource& in, ByteSink& out,
                                           const PipelineOptions& options, VerdictTable& table,
                                           transport::VerdictSource& source) {
   const auto started = std::chrono::steady_clock::now();
-  if (options.columns.empty()) return absl::InvalidArgumentError("no observable column given");
+  if (absl::Status s = CheckPipelineOptions(options); !s.ok()) return s;
   ChunkReader reader(
       in, options.input_format == DataFormat::kCsv ? RecordFormat::kCsv : RecordFormat::kNdjson,
       options.delimiter, options.chunk_size, options.max_record_bytes);

@@ -111,7 +111,8 @@ std::vector<std::string> AddedColumnNames(const std::vector<ColumnSpec>& columns
 // invalid_row line is written unchanged when the output is NDJSON (there is no object to add
 // fields to); CSV output gets the line in its `json` column and the statuses.
 //
-// Errors (the run stops; rows written so far are not complete): unknown column, empty CSV input
+// Errors (the run stops; rows written so far are not complete): unknown column (a usage error,
+// IsUsageError), empty CSV input
 // with a header expected, a CSV header line that is malformed or not UTF-8 ("file:line:
 // malformed header line: ..."), I/O errors, --strict and a malformed row ("file:line: ..."),
 // Unauthenticated from the source, the source's checkpoint signal (the status carries
@@ -120,6 +121,18 @@ std::vector<std::string> AddedColumnNames(const std::vector<ColumnSpec>& columns
 absl::StatusOr<EnrichSummary> RunPipeline(ByteSource& in, ByteSink& out,
                                           const PipelineOptions& options, VerdictTable& table,
                                           transport::VerdictSource& source);
+
+// What the options decide alone, before any input is read (RunPipeline checks it too): at least
+// one column, and with a CSV input without a header, columns given by number (1 = first).
+// Its errors are usage errors.
+absl::Status CheckPipelineOptions(const PipelineOptions& options);
+
+// Options that contradict each other or the input's header (a column the header lacks or names
+// twice, a header that already has the added columns, --no-header with a column name): the
+// command line must change, not the run be retried. InvalidArgument, marked so that
+// IsUsageError tells it from bad input (`ctia-enrich run` exits 2 for these, 1 for the rest).
+absl::Status UsageError(absl::string_view message);
+bool IsUsageError(const absl::Status& status);
 
 // "2525-01-01T00:00:00.000Z" for Unix milliseconds, as schema::FormatIsoTime, without its cost.
 void AppendIsoMillis(std::string& out, int64_t unix_ms);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_split.h"
+#include "engine/pipeline.h"
 #include "schema/time_format.h"
 #include "tests/engine/mem_file.h"
 #include "tests/fakes/fake_verdict_source.h"
@@ -120,6 +121,7 @@ TEST_P(EnricherTest, UnknownColumnListsTheColumns) {
   ASSERT_FALSE(summary.ok());
   EXPECT_EQ(summary.status().message(),
             "events.csv:1: no column \"fqdn\"; the columns are: ts, host, ip");
+  EXPECT_TRUE(IsUsageError(summary.status()));
 }
 
 TEST_P(EnricherTest, EmptyInputIsAnError) {
@@ -128,6 +130,7 @@ TEST_P(EnricherTest, EmptyInputIsAnError) {
   auto summary = Run("", options);
   ASSERT_FALSE(summary.ok());
   EXPECT_THAT(std::string(summary.status().message()), ::testing::HasSubstr("empty.csv"));
+  EXPECT_FALSE(IsUsageError(summary.status())) << "bad input, not bad usage";
 }
 
 TEST_P(EnricherTest, HeaderOnlyGivesHeaderOnly) {

@@ -213,6 +213,24 @@ TEST_F(CliTest, AColumnGivenTwiceIsUsageError) {
   EXPECT_FALSE(std::filesystem::exists(Path("out.csv")));
 }
 
+TEST_F(CliTest, NoHeaderColumnsByNameAreUsageErrorBeforeAnyRequest) {
+  WriteFile("in.csv", "a.example,1\n");
+  // Credentials and an endpoint that refuses: the column check comes before any connection.
+  setenv("CTIA_CLIENT_ID", "client", 1);
+  setenv("CTIA_CLIENT_SECRET", "secret", 1);
+  for (const std::string column : {"0:domain", "domain", "x:domain", "-1:ip"}) {
+    Result r = Run("run -i " + Path("in.csv") + " -o " + Path("out.csv") +
+                   " --no-header --endpoint http://127.0.0.1:9 --column " + column);
+    EXPECT_EQ(r.exit_code, 2) << column << ": " << r.output;
+    EXPECT_THAT(r.output, HasSubstr("without a header line, columns are given by number "
+                                    "(1 = first)"))
+        << column;
+    EXPECT_THAT(r.output, Not(HasSubstr("token"))) << column;
+    EXPECT_FALSE(std::filesystem::exists(Path("out.csv")));
+    EXPECT_FALSE(std::filesystem::exists(Path("out.csv.journal")));
+  }
+}
+
 TEST_F(CliTest, MissingInputFileIsNamed) {
   Result r = Run("run -i " + Path("nope.csv") + " -o " + Path("out.csv") + " --column domain");
   EXPECT_EQ(r.exit_code, 1);
@@ -224,7 +242,7 @@ TEST_F(CliTest, MissingInputFileIsNamed) {
 TEST_F(CliTest, UnknownColumnListsColumnsAndLeavesNoOutput) {
   WriteFile("in.csv", "ts,host,dst\n1,a,b\n");
   Result r = Run("run -i " + Path("in.csv") + " -o " + Path("out.csv") + " --column fqdn:domain");
-  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.exit_code, 2) << "a column the header lacks is bad usage";
   EXPECT_THAT(r.output, HasSubstr("no column \"fqdn\"; the columns are: ts, host, dst"));
   EXPECT_FALSE(std::filesystem::exists(Path("out.csv")));
   for (const auto& entry : std::filesystem::directory_iterator(dir_)) {

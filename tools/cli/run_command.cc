@@ -312,6 +312,10 @@ int RunEnrich(const RunFlags& flags) {
   options.max_in_flight = static_cast<size_t>(flags.ctia.connections) *
                           std::max<size_t>(8, static_cast<size_t>(flags.ctia.batch_size));
   options.input_name = flags.input == "-" ? "<stdin>" : flags.input;
+  if (absl::Status s = engine::CheckPipelineOptions(options); !s.ok()) {
+    Fail(s.message());
+    return engine::kExitUsage;
+  }
 
   std::optional<schema::Allowlist> allowlist;
   if (!flags.allowlist.empty()) {
@@ -523,7 +527,7 @@ int RunEnrich(const RunFlags& flags) {
                           "; once the cause is fixed, run the same command with --resume"));
       }
     }
-    return engine::kExitFailed;
+    return engine::IsUsageError(s) ? engine::kExitUsage : engine::kExitFailed;
   }
   if (absl::Status s = (*sink)->Finish(); !s.ok()) {
     Fail(s.message());
