@@ -156,7 +156,15 @@ bool DecodeView(absl::string_view payload, JournalRecordView& out) {
   return r.ok() && r.done();
 }
 
+// The part of a RunFingerprint a resumed run must share: from the last " endpoint=" on (the
+// whole fingerprint when it has none).
+absl::string_view FingerprintEndpoint(absl::string_view fingerprint) {
+  const size_t at = fingerprint.rfind(" endpoint=");
+  return at == absl::string_view::npos ? fingerprint : fingerprint.substr(at);
+}
+
 struct Scan {
+  std::string other_run;  // the stored fingerprint when it differs (same endpoint)
   bool header_intact = false;
   uint64_t intact_bytes = 0;  // header and intact records
   uint64_t entries = 0;
@@ -186,10 +194,13 @@ absl::StatusOr<Scan> ScanJournal(
     return absl::DataLossError(absl::StrCat(path, ": damaged journal header"));
   }
   if (stored_fp != fingerprint) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        path, ": the journal belongs to a different run\n  journal:  ", stored_fp,
-        "\n  this run: ", fingerprint,
-        "\nresume with the same input and options, or remove the journal to start over"));
+    if (FingerprintEndpoint(stored_fp) != FingerprintEndpoint(fingerprint)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          path, ": the journal's lookups were made at another CTIA endpoint\n  journal:  ",
+          stored_fp, "\n  this run: ", fingerprint,
+          "\nresume with the same --endpoint, or remove the journal to start over"));
+    }
+    scan.other_run = stored_fp;
   }
   scan.header_intact = true;
   scan.intact_bytes = kMagic.size() + 4 + fp_len + 4;
@@ -430,6 +441,7 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(
         return s;
       }
       load.entries = scan.entries;
+      load.other_run = std::move(scan.other_run);
       load.dropped_bytes = static_cast<uint64_t>(end) - scan.intact_bytes;
       // Only a torn tail is cut (and the cut synced); an intact journal is left as it is, so
       // a resume does not wait for the sync of a journal it did not change.
@@ -443,11 +455,11 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(
       }
     }
   }
-  return std::unique_ptr<Journal>(new Journal(path, fd, options, load));
+  return std::unique_ptr<Journal>(new Journal(path, fd, options, std::move(load)));
 }
 
 Journal::Journal(std::string path, int fd, const JournalOptions& options, JournalLoad load)
-    : path_(std::move(path)), options_(options), load_(load), fd_(fd) {
+    : path_(std::move(path)), options_(options), load_(std::move(load)), fd_(fd) {
   flusher_ = std::thread([this] { FlushLoop(); });
 }
 

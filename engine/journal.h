@@ -82,10 +82,15 @@ JournalEntry ToJournalEntry(const JournalRecordView& view);
 struct JournalLoad {
   uint64_t entries = 0;        // intact entries handed to the callback
   uint64_t dropped_bytes = 0;  // torn or damaged tail removed (a crash mid-write)
+  // The fingerprint of the run that wrote the journal when it differs from this run's in its
+  // input or columns only (same endpoint); empty when they are equal.
+  std::string other_run;
 };
 
-// "input=<path> size=<bytes> columns=<spec> endpoint=<url>": what must not change between a run
-// and its resumption.
+// "input=<path> size=<bytes> columns=<spec> endpoint=<url>": the run a journal was written for.
+// A resumed run must have the same endpoint (the journal's verdicts are that deployment's
+// answers); its input and columns may differ (a damaged input replaced by an intact copy, a file
+// that grew, a column added): the journal holds verdicts of observables, whatever rows hold them.
 std::string RunFingerprint(absl::string_view input_path, uint64_t input_size,
                            absl::string_view column_spec, absl::string_view endpoint);
 
@@ -110,7 +115,8 @@ class Journal {
   //  - resume = false: the file must not exist (AlreadyExists, telling the user to pass
   //    --resume or remove it); it is created with its header.
   //  - resume = true: a missing file is created; an existing one must carry the same
-  //    fingerprint (FailedPrecondition showing both otherwise), its intact entries are passed
+  //    fingerprint, or one that differs before its " endpoint=" part only (load().other_run
+  //    then holds it); otherwise FailedPrecondition showing both. Its intact entries are passed
   //    to `on_entry` in file order (on the calling thread, before Open returns), a torn tail is
   //    truncated, and appends continue after the last intact entry.
   // A file that is not a journal is an error naming the path (DataLoss).

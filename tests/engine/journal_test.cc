@@ -197,15 +197,47 @@ TEST_F(JournalTest, ResumeWithoutJournalStartsOne) {
   EXPECT_TRUE(std::filesystem::exists(path_));
 }
 
-TEST_F(JournalTest, DifferentFingerprintIsRefused) {
+TEST_F(JournalTest, AnotherEndpointIsRefused) {
   ASSERT_TRUE(Journal::Open(path_, kFingerprint, false).ok());
   std::vector<JournalEntry> loaded;
-  auto journal = Reopen(&loaded, "input=other.csv size=9 columns=ip endpoint=https://ctia");
-  ASSERT_FALSE(journal.ok());
-  EXPECT_EQ(journal.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(journal.status().message(), HasSubstr("belongs to a different run"));
-  EXPECT_THAT(journal.status().message(), HasSubstr("input=other.csv"));
-  EXPECT_THAT(journal.status().message(), HasSubstr("input=events.csv"));
+  for (const char* fp : {"input=events.csv size=123 columns=domain endpoint=https://other",
+                         "input=events.csv size=123 columns=domain endpoint=https://ctia/",
+                         "input=events.csv size=123 columns=domain", "something else"}) {
+    auto journal = Reopen(&loaded, fp);
+    ASSERT_FALSE(journal.ok()) << fp;
+    EXPECT_EQ(journal.status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_THAT(journal.status().message(), HasSubstr("lookups were made at another CTIA endpoint"));
+    EXPECT_THAT(journal.status().message(), HasSubstr(std::string("this run: ") + fp));
+    EXPECT_THAT(journal.status().message(), HasSubstr(std::string("journal:  ") + kFingerprint));
+  }
+  EXPECT_TRUE(loaded.empty());
+}
+
+TEST_F(JournalTest, AnotherInputOrColumnsAtTheSameEndpointIsResumed) {
+  {
+    auto journal = Journal::Open(path_, kFingerprint, false);
+    ASSERT_TRUE(journal.ok());
+    ASSERT_TRUE((*journal)->Append(VerdictEntry(1)).ok());
+    ASSERT_TRUE((*journal)->Close().ok());
+  }
+  const char kOther[] = "input=other.csv size=9 columns=domain,dst:ip endpoint=https://ctia";
+  std::vector<JournalEntry> loaded;
+  {
+    auto journal = Reopen(&loaded, kOther);
+    ASSERT_TRUE(journal.ok()) << journal.status();
+    EXPECT_EQ((*journal)->load().entries, 1u);
+    EXPECT_EQ((*journal)->load().other_run, kFingerprint);
+    ASSERT_TRUE((*journal)->Append(NoVerdictEntry(2)).ok());
+    ASSERT_TRUE((*journal)->Close().ok());
+  }
+  ASSERT_EQ(loaded.size(), 1u);
+  ExpectSameEntry(loaded[0], VerdictEntry(1));
+  // The header still names the run that created the journal; both entries reload.
+  loaded.clear();
+  auto journal = Reopen(&loaded);
+  ASSERT_TRUE(journal.ok()) << journal.status();
+  EXPECT_EQ((*journal)->load().other_run, "");
+  EXPECT_EQ(loaded.size(), 2u);
 }
 
 TEST_F(JournalTest, OtherFileIsNotAJournal) {

@@ -1,6 +1,7 @@
 // `ctia-enrich run` as a user runs it: the built binary, its exit codes and its messages.
 
 #include "tests/fakes/child_process.h"
+#include "engine/byte_io.h"
 #include "tools/sim/sim_server.h"
 
 #include <algorithm>
@@ -353,6 +354,68 @@ TEST_F(CliTest, QuotaCheckpointExits75AndResumeFinishesWithoutRepeatingLookups) 
 
 // A resume starts the transport while the journal reloads: bad credentials still fail it
 // (exit 1, the secret not shown), with the journal kept as it was for a later resume.
+TEST_F(CliTest, ADamagedInputReplacedByAnIntactCopyResumesWithoutRepeatingLookups) {
+  sim::SimOptions options;
+  options.test_api = true;  // the lookup tally
+  sim::SimServer sim{options};
+  ASSERT_TRUE(sim.Start().ok());
+  std::string in = "id,domain\n";
+  for (int i = 0; i < 3000; ++i) absl::StrAppend(&in, i, ",host-", i, ".example\n");
+  {
+    auto sink = engine::OpenSink(Path("intact.csv.gz"), engine::Compression::kGzip);
+    ASSERT_TRUE(sink.ok()) << sink.status();
+    ASSERT_TRUE((*sink)->Write(in).ok());
+    ASSERT_TRUE((*sink)->Finish().ok());
+  }
+  const std::string gz = ReadFile(Path("intact.csv.gz"));
+  // A download cut short: the first half of the compressed file.
+  WriteFile("in.csv.gz", gz.substr(0, gz.size() / 2));
+  setenv("CTIA_CLIENT_ID", "client", 1);
+  setenv("CTIA_CLIENT_SECRET", "secret", 1);
+  const std::string args = "run -i " + Path("in.csv.gz") + " -o " + Path("out.csv") +
+                           " --column domain --batch-size 20 --chunk-size 4096 --endpoint " +
+                           sim.base_url();
+
+  Result first = Run(args);
+  ASSERT_EQ(first.exit_code, 1) << first.output;
+  EXPECT_THAT(first.output, HasSubstr("truncated gzip data"));
+  EXPECT_THAT(first.output, HasSubstr("settled lookups are kept in " + Path("out.csv.journal") +
+                                      "; once the cause is fixed, run the same command with "
+                                      "--resume"));
+  EXPECT_FALSE(std::filesystem::exists(Path("out.csv")));
+  const sim::LookupTally after_first = sim.Lookups();
+  ASSERT_EQ(after_first.count("client"), 1u);
+  const size_t asked_first = after_first.at("client").size();
+  EXPECT_GT(asked_first, 100u) << "the damaged run looked up what it read before the damage";
+  EXPECT_LT(asked_first, 3000u);
+
+  // The intact file has another size: the journal still serves it (same endpoint).
+  WriteFile("in.csv.gz", gz);
+  Result second = Run(args + " --resume");
+  ASSERT_EQ(second.exit_code, 0) << second.output;
+  EXPECT_THAT(second.output,
+              HasSubstr("resuming: " + std::to_string(asked_first) + " settled lookups reloaded"));
+  EXPECT_THAT(second.output, HasSubstr("note: the journal was written for another input or "
+                                       "columns (input=" + Path("in.csv.gz") + " size=" +
+                                       std::to_string(gz.size() / 2)));
+  EXPECT_EQ(ReadFile(Path("out.csv")).size() > in.size(), true);
+  const sim::LookupTally after_second = sim.Lookups();
+  ASSERT_EQ(after_second.at("client").size(), 3000u) << "every domain looked up";
+  for (const auto& [observable, times] : after_second.at("client")) {
+    EXPECT_EQ(times, 1u) << observable << " was looked up again";
+  }
+  EXPECT_FALSE(std::filesystem::exists(Path("out.csv.journal")));
+
+  // Another endpoint is another source of verdicts: its journal is refused.
+  WriteFile("in.csv.gz", gz.substr(0, gz.size() / 2));
+  ASSERT_EQ(Run(args).exit_code, 1);
+  Result other = Run("run -i " + Path("in.csv.gz") + " -o " + Path("out2.csv") + " --journal " +
+                     Path("out.csv.journal") + " --resume --column domain --endpoint " +
+                     sim.base_url() + "/");
+  EXPECT_EQ(other.exit_code, 2) << other.output;
+  EXPECT_THAT(other.output, HasSubstr("the journal's lookups were made at another CTIA endpoint"));
+}
+
 TEST_F(CliTest, ResumeWithBadCredentialsFailsAndKeepsTheJournal) {
   sim::SimOptions options;
   options.rate_limit = 2;

@@ -230,7 +230,8 @@ CLI::App* AddRunCommand(CLI::App& app, RunFlags& flags) {
                 "Stop at the first malformed row (file:line) instead of passing it through "
                 "with status invalid_row (a blank NDJSON line is not a row)");
   run->add_flag("--resume", flags.resume,
-                "Continue an interrupted run: reload the journal, skip its settled lookups");
+                "Continue an interrupted run: reload the journal, skip its settled lookups "
+                "(the input and columns may have changed since; the endpoint may not)");
   run->add_option("--journal", flags.journal,
                   "Journal of settled lookups (default <output>.journal; none for stdout)");
   run->add_option("--summary-json", flags.summary_json, "Also write the run summary as JSON here");
@@ -410,6 +411,13 @@ int RunEnrich(const RunFlags& flags) {
       std::fprintf(stderr, "ctia-enrich: resuming: %llu settled lookups reloaded from %s\n",
                    static_cast<unsigned long long>(journal->load().entries),
                    journal_path.c_str());
+      if (const std::string& other = journal->load().other_run; !other.empty()) {
+        std::fprintf(stderr,
+                     "ctia-enrich: note: the journal was written for another input or columns "
+                     "(%s); its verdicts are reused, as they are of observables whatever rows "
+                     "hold them\n",
+                     other.c_str());
+      }
     }
     options.on_lookups_settled =
         [&journal](absl::Span<const engine::PipelineOptions::SettledLookup> settled) {
