@@ -45,4 +45,24 @@ Extracted ExtractObservable(absl::string_view type, absl::string_view raw,
   return e;
 }
 
+ExtractedView ExtractObservableView(absl::string_view type, absl::string_view raw,
+                                    const schema::Allowlist* allowlist,
+                                    internal::ByteArena& arena) {
+  ExtractedView view;
+  if (type == "domain" && schema::IsNormalizedDomain(raw)) {
+    if (allowlist != nullptr && allowlist->Contains(type, raw)) return view;  // skipped
+    view.status = CellStatus::kLookup;
+    view.type = type;
+    view.value = raw;
+    return view;
+  }
+  Extracted e = ExtractObservable(type, raw, allowlist);
+  view.status = e.status;
+  if (e.status == CellStatus::kLookup) {
+    view.type = arena.Copy(e.observable.type);
+    view.value = arena.Copy(e.observable.value);
+  }
+  return view;
+}
+
 }  // namespace enrich::engine

@@ -1,6 +1,8 @@
 #ifndef ENRICH_ENGINE_EXTRACT_H_
 #define ENRICH_ENGINE_EXTRACT_H_
 
+#include "engine/internal/byte_arena.h"
+
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -38,6 +40,19 @@ struct Extracted {
 // schema::NormalizeObservable, then checks `allowlist` (may be null). Pure; thread-safe.
 Extracted ExtractObservable(absl::string_view type, absl::string_view raw,
                             const schema::Allowlist* allowlist);
+
+// ExtractObservable for the pipeline's hot loop, with the observable as views: of `type` and
+// `raw` themselves when `raw` is already normal (a "domain" column's clean lower-case name,
+// schema::IsNormalizedDomain: no normalization work, no copy), else of copies in `arena`. Gives
+// the same status, type and value as ExtractObservable.
+struct ExtractedView {
+  CellStatus status = CellStatus::kSkipped;
+  absl::string_view type;   // kLookup only
+  absl::string_view value;  // kLookup only
+};
+ExtractedView ExtractObservableView(absl::string_view type, absl::string_view raw,
+                                    const schema::Allowlist* allowlist,
+                                    internal::ByteArena& arena);
 
 }  // namespace enrich::engine
 

@@ -21,10 +21,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/types/span.h"
 #include "engine/chunk_reader.h"
 #include "engine/csv.h"
 #include "engine/csv_records.h"
 #include "engine/enricher.h"
+#include "engine/internal/byte_arena.h"
 #include "engine/ndjson.h"
 #include "oneapi/tbb/parallel_pipeline.h"
 #include "oneapi/tbb/task.h"
@@ -105,7 +107,10 @@ class ChunkWork final : public SettleListener {
   CsvRecords csv;
   std::vector<Row> rows;
   std::vector<uint32_t> cells;  // rows × columns: a slot into uniques, or a k*Cell value
-  std::vector<schema::Observable> uniques;
+  // Normalized type and value per unique: views of the chunk's bytes when the raw value was
+  // already normal, else of `values`.
+  std::vector<VerdictTable::Key> uniques;
+  internal::ByteArena values;
   size_t resolved = 0;  // uniques[0, resolved) went to the verdict table
   // Per unique. Sized (to the chunk's cell count) before the first Resolve and never resized
   // while lookups are outstanding: OnSettled writes into it from other threads.
@@ -134,6 +139,7 @@ class ChunkWork final : public SettleListener {
     rows.clear();
     cells.clear();
     uniques.clear();
+    values.Clear();
     resolved = 0;
     results.clear();
     pending.store(1, std::memory_order_relaxed);
@@ -194,12 +200,12 @@ class LookupDispatcher {
     settler_.join();
   }
 
-  void Submit(const schema::Observable& o) {
+  void Submit(schema::Observable o) {
     bool queued = false;
     {
       absl::MutexLock lock(&mu_);
       queued = !stopped_;
-      if (queued) queue_.push_back(o);
+      if (queued) queue_.push_back(std::move(o));
     }
     if (!queued) {
       table_.Abandon(o.type, o.value, "error:cancelled");
@@ -300,10 +306,9 @@ class Run {
   struct CellMemo {
     CellMemo(size_t columns, bool copy) : by_raw(columns), copy_keys(copy) {}
     std::vector<absl::flat_hash_map<absl::string_view, uint32_t>> by_raw;  // per column
-    // CSV fields are views into the chunk, which outlives the memo; NDJSON values live in a
-    // per-line document, so they are copied here.
+    // CSV fields are views into the chunk, which outlives the uniques' views; NDJSON values
+    // live in a per-line document, so new ones are copied into the chunk's arena first.
     bool copy_keys;
-    std::deque<std::string> keys;
   };
   uint32_t AddCell(ChunkWork& w, size_t column, absl::string_view raw, CellMemo& memo);
   // Resolves the uniques found since the last call (w.resolved onwards) in one batch; misses go
@@ -428,6 +433,7 @@ uint32_t Run::AddCell(ChunkWork& w, size_t column, absl::string_view raw, CellMe
   uint32_t* memo_cell = nullptr;
   if (memo.copy_keys) {
     if (auto it = by_raw.find(raw); it != by_raw.end()) return it->second;
+    raw = w.values.Copy(raw);
   } else {
     // The key is the raw view itself: one probe finds or inserts it.
     auto [it, inserted] = by_raw.try_emplace(raw, 0);
@@ -435,20 +441,21 @@ uint32_t Run::AddCell(ChunkWork& w, size_t column, absl::string_view raw, CellMe
     memo_cell = &it->second;
   }
   uint32_t cell;
-  Extracted e = ExtractObservable(layout_.types[column], raw, layout_.allowlist);
+  const ExtractedView e =
+      ExtractObservableView(layout_.types[column], raw, layout_.allowlist, w.values);
   if (e.status == CellStatus::kSkipped) {
     cell = kSkippedCell;
   } else if (e.status == CellStatus::kInvalid) {
     cell = kInvalidCell;
   } else {
     cell = static_cast<uint32_t>(w.uniques.size());
-    w.uniques.push_back(std::move(e.observable));
+    w.uniques.push_back({e.type, e.value});
     if (w.uniques.size() - w.resolved >= kResolveBatch) ResolveNew(w);
   }
   if (memo_cell != nullptr) {
     *memo_cell = cell;  // ResolveNew above does not touch the memo: the slot is still there
   } else {
-    by_raw.emplace(memo.keys.emplace_back(raw), cell);
+    by_raw.emplace(raw, cell);  // `raw` is the arena's copy
   }
   return cell;
 }
@@ -606,16 +613,12 @@ void Run::ResolveNew(ChunkWork& w) {
   const size_t first = w.resolved;
   const size_t n = w.uniques.size() - first;
   if (n == 0) return;
-  thread_local std::vector<VerdictTable::Key> keys;
   thread_local std::vector<VerdictTable::ResolveResult> answers;
-  keys.clear();
-  for (size_t i = first; i < w.uniques.size(); ++i) {
-    keys.push_back({w.uniques[i].type, w.uniques[i].value});
-  }
   answers.resize(n);
   // Counted before the listener is registered, so an early settlement cannot reach zero.
   w.pending.fetch_add(static_cast<int64_t>(n), std::memory_order_relaxed);
-  table_.ResolveBatch(keys, &w, static_cast<uint32_t>(first), answers.data());
+  table_.ResolveBatch(absl::MakeConstSpan(w.uniques).subspan(first), &w,
+                      static_cast<uint32_t>(first), answers.data());
   w.resolved = w.uniques.size();
   int64_t hits = 0;
   for (size_t i = 0; i < n; ++i) {
@@ -628,7 +631,8 @@ void Run::ResolveNew(ChunkWork& w) {
         ++w.joined;
         break;
       case VerdictTable::Resolution::kMiss:
-        dispatcher_.Submit(w.uniques[first + i]);
+        dispatcher_.Submit(schema::Observable{std::string(w.uniques[first + i].type),
+                                              std::string(w.uniques[first + i].value)});
         break;
     }
   }

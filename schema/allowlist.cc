@@ -204,11 +204,9 @@ Allowlist::~Allowlist() = default;
 Allowlist::Allowlist(Allowlist&&) noexcept = default;
 Allowlist& Allowlist::operator=(Allowlist&&) noexcept = default;
 
-bool Allowlist::Contains(const Observable& normalized) const {
+bool Allowlist::Contains(absl::string_view type, absl::string_view value) const {
   if (data_ == nullptr || data_->entries == 0) return false;
   const Data& d = *data_;
-  const absl::string_view type = normalized.type;
-  const absl::string_view value = normalized.value;
   if (d.exact.contains(value)) return true;
   if (const auto it = d.by_type.find(type); it != d.by_type.end() && it->second.contains(value)) {
     return true;

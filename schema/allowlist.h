@@ -49,7 +49,11 @@ class Allowlist {
   Allowlist& operator=(Allowlist&&) noexcept;
 
   // True when `normalized` (output of NormalizeObservable) is covered by an entry.
-  bool Contains(const Observable& normalized) const;
+  bool Contains(const Observable& normalized) const {
+    return Contains(normalized.type, normalized.value);
+  }
+  // The same for a normalized type and value given as views.
+  bool Contains(absl::string_view type, absl::string_view value) const;
   // Number of entries (non-blank, non-comment lines) parsed, duplicates included.
   size_t size() const;
 

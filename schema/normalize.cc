@@ -602,6 +602,36 @@ absl::StatusOr<Observable> NormalizeObservable(absl::string_view type, absl::str
   return result;
 }
 
+bool IsNormalizedDomain(absl::string_view v) {
+  // The checks of AppendAsciiDnsName (same order of concerns), on bytes that lower-casing leaves
+  // alone: an upper-case letter, a space, a bracket, a colon or a non-ASCII byte is no label
+  // character here, so a refang, trim, IDN or lower-case step could only apply when this says
+  // false.
+  if (v.empty() || v.size() > 253) return false;
+  size_t label_start = 0;
+  bool dot = false;
+  for (size_t i = 0; i < v.size(); ++i) {
+    const char c = v[i];
+    if (c == '.') {
+      const size_t len = i - label_start;
+      if (len == 0 || len > 63 || v[i - 1] == '-') return false;
+      dot = true;
+      label_start = i + 1;
+    } else if (!IsLabelChar(c) || (c >= 'A' && c <= 'Z')) {
+      return false;
+    } else if (c == '-' && i == label_start) {
+      return false;
+    }
+  }
+  // The last label: non-empty (no trailing dot), at most 63 bytes, no trailing hyphen, a letter.
+  const absl::string_view tld = v.substr(label_start);
+  if (!dot || tld.empty() || tld.size() > 63 || tld.back() == '-') return false;
+  for (char c : tld) {
+    if (ClassOf(c) & kAlpha) return true;
+  }
+  return false;
+}
+
 std::optional<uint32_t> ParseIpv4(absl::string_view text) {
   if (text.size() < 7 || text.size() > 15) return std::nullopt;
   uint32_t address = 0;

@@ -76,6 +76,13 @@ std::optional<std::string> DetectObservableType(absl::string_view value);
 // bytes", …) → the engine writes status `invalid` and sends no request.
 absl::StatusOr<Observable> NormalizeObservable(absl::string_view type, absl::string_view raw);
 
+// True when `value` is already what NormalizeObservable("domain", value) returns: a lower-case
+// ASCII name with at least one dot, valid labels and no trailing dot, so nothing would change
+// (no trimming, refanging, lower-casing or IDN work). False for everything else, valid or not:
+// then call NormalizeObservable. The engine's fast path for clean log columns; one pass, no
+// allocation.
+bool IsNormalizedDomain(absl::string_view value);
+
 // ---- Building blocks, shared with Allowlist and available to the engine. All pure. ----
 
 // Strict dotted-quad IPv4 (four decimal octets 0..255, no leading zeros, nothing else).

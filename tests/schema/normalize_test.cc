@@ -445,5 +445,63 @@ TEST(NormalizeFuzzTest, RandomBytesNeverCrashAndStayIdempotent) {
   EXPECT_GT(valid, 10000u);  // the generator reaches the valid paths, not only the errors
 }
 
+// IsNormalizedDomain is the engine's fast path: it must say true exactly when the slow path
+// (NormalizeObservable as "domain") accepts the value and leaves it as it is.
+bool SlowPathKeepsDomain(absl::string_view raw) {
+  const absl::StatusOr<Observable> o = NormalizeObservable("domain", raw);
+  return o.ok() && o->type == "domain" && o->value == raw;
+}
+
+TEST(IsNormalizedDomainTest, AgreesWithTheSlowPathOnEdgeCases) {
+  const std::string label63(63, 'a');
+  const std::string label64(64, 'a');
+  // 4 × 63 + 3 dots = 255 bytes; trimmed to 253 and 254.
+  const std::string long_name = absl::StrCat(label63, ".", label63, ".", label63, ".", label63);
+  const std::string name253 = long_name.substr(2);
+  const std::string name254 = long_name.substr(1);
+  const std::vector<std::string> cases = {
+      "", ".", "..", "a", "a.", ".a", "a.b", "a.b.", "a..b", "A.b", "a.B", "example.com",
+      "Example.com", "-a.com", "a-.com", "a.-com", "a.com-", "a-b.com", "a--b.com", "_dmarc.a.com",
+      "_.com", "a._", "a._b", "a.c_m", "a.1", "1.2.3.4", "1.2.3.a", "a.b1", "a.1b", "localhost",
+      " a.com", "a.com ", "a.com\t", "\ta.com", "a[.]com", "a(.)com", "a{.}com", "a dot com",
+      "hxxp.com", "meow.com", "hxxp:a.com", "xn--bcher-kva.example", "b\xC3\xBC" "cher.example",
+      std::string("a\0.com", 6), "a.com\r", "a@b.com", "a/b.com", "a:b.com", "a%b.com",
+      absl::StrCat(label63, ".com"), absl::StrCat(label64, ".com"), absl::StrCat("a.", label63),
+      absl::StrCat("a.", label64), name253, name254, absl::StrCat(name253, "."),
+      absl::StrCat("a.", std::string(62, 'b'), "-"), absl::StrCat("a.", std::string(62, '1'))};
+  for (const std::string& raw : cases) {
+    EXPECT_EQ(IsNormalizedDomain(raw), SlowPathKeepsDomain(raw)) << "`" << raw << "`";
+  }
+  EXPECT_TRUE(IsNormalizedDomain("example.com"));
+  EXPECT_TRUE(IsNormalizedDomain(name253));
+  EXPECT_FALSE(IsNormalizedDomain(name254));
+}
+
+TEST(IsNormalizedDomainTest, AgreesWithTheSlowPathOnRandomNames) {
+  // Mostly label bytes, with the bytes every rule turns on; label lengths around 63 and names
+  // around 253 bytes come up often enough.
+  static constexpr absl::string_view kAlphabet =
+      "abcxyz0189-_....ABZ [](){}:@/\t\xC3\xBC\x80";
+  std::mt19937 rng(20261129);
+  size_t fast = 0;
+  for (int n = 0; n < 300000; ++n) {
+    std::string raw;
+    const size_t labels = 1 + rng() % 5;
+    for (size_t l = 0; l < labels; ++l) {
+      if (l > 0) raw.push_back('.');
+      const size_t length = rng() % 4 == 0 ? 60 + rng() % 6 : rng() % 12;
+      for (size_t i = 0; i < length; ++i) {
+        // Clean label bytes most of the time, so that many names are already normal.
+        raw.push_back(rng() % 16 != 0 ? "abcdefghijklmnopqrstuvwxyz0123456789-_"[rng() % 38]
+                                      : kAlphabet[rng() % kAlphabet.size()]);
+      }
+    }
+    const bool want = SlowPathKeepsDomain(raw);
+    ASSERT_EQ(IsNormalizedDomain(raw), want) << "`" << raw << "`";
+    fast += want ? 1 : 0;
+  }
+  EXPECT_GT(fast, 30000u);  // the generator reaches the true side often
+}
+
 }  // namespace
 }  // namespace enrich::schema
