@@ -1,6 +1,7 @@
 #include "transport/connection_pool.h"
 
 #include "transport/internal/plain_http_answer.h"
+#include "transport/internal/socket_readiness.h"
 
 #include <algorithm>
 #include <atomic>
@@ -185,11 +186,18 @@ class ConnectionPool::Impl : public std::enable_shared_from_this<ConnectionPool:
     first_byte_timeout_ = ToChrono(options_.first_byte_timeout);
     head_fields_ = absl::StrCat("Host: ", origin_.HostHeader(), "\r\nUser-Agent: ",
                                 options_.user_agent, "\r\n");
-    if (origin_.scheme == "https") setup_status_ = SetUpTls();
+    if (origin_.scheme == "https") {
+      setup_status_ = SetUpTls();
+    } else if (options_.single_io_thread && io_context_executor_ != nullptr) {
+      readiness_ = internal::SocketReadiness::Create(executor_);
+    }
   }
 
   // The client TLS context shared by the pool's connections; null for http.
   net::ssl::context* tls_context() const { return tls_context_.get(); }
+  // Read readiness of the plain sockets with a single io thread; null otherwise (the sockets are
+  // then read with async_read_some).
+  internal::SocketReadiness* readiness() const { return readiness_.get(); }
   absl::Status setup_status() const { return setup_status_; }
 
   void Start(HttpExchange* exchange);
@@ -297,6 +305,7 @@ class ConnectionPool::Impl : public std::enable_shared_from_this<ConnectionPool:
   SteadyClock::duration first_byte_timeout_{};
   std::string head_fields_;
   std::unique_ptr<net::ssl::context> tls_context_;
+  std::shared_ptr<internal::SocketReadiness> readiness_;
   absl::Status setup_status_;
   std::atomic<bool> shutting_down_{false};
 
@@ -316,7 +325,8 @@ class ConnectionPool::Impl : public std::enable_shared_from_this<ConnectionPool:
 // holds the earliest deadline of whatever is in progress; it is re-armed only when a deadline
 // comes earlier than the one it waits for (a late wake-up re-checks and waits again), so a
 // request costs no timer operation of its own.
-class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Connection> {
+class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Connection>,
+                                          private internal::SocketReadiness::Listener {
  public:
   explicit Connection(std::shared_ptr<Impl> pool)
       : pool_(std::move(pool)),
@@ -325,6 +335,7 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
                     : net::any_io_executor(net::make_strand(pool_->executor()))),
         resolver_(strand_),
         timer_(strand_) {}
+  ~Connection() { StopWatching(); }
 
   // The strand the connection runs on (the pool's executor itself with a single io thread).
   const net::any_io_executor& strand() const { return strand_; }
@@ -446,6 +457,9 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
     Socket().set_option(tcp::no_delay(true), ignored);
     // StartWrite() writes to a plain socket directly and must never block.
     if (plain_) plain_->non_blocking(true, ignored);
+    if (plain_ && pool_->readiness() != nullptr) {
+      watch_ = pool_->readiness()->Watch(plain_->native_handle(), this);
+    }
     answered_ = 0;
     buffer_.clear();
     if (use_tls()) return DoHandshake();
@@ -578,6 +592,7 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
   void StartRead() {
     if (reading_ || phase_ != Phase::kOpen || sent_ == 0) return;
     reading_ = true;
+    if (watch_ != 0) return WaitReadable();
     WithStream([this](auto& stream) {
       stream.async_read_some(
           buffer_.prepare(kReadChunk),
@@ -586,6 +601,34 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
             self->OnRead(generation, ec, bytes);
           });
     });
+  }
+
+  // A watched socket (SocketReadiness) is read when the set says it is readable, not at once:
+  // right after a request is written its answer is almost never there yet, and Asio's
+  // async_read_some would try (and fail) a read first.
+  void WaitReadable() {
+    if (!pool_->readiness()->Want(watch_)) return;  // OnReadable() comes
+    // Readable already: read from a handler of its own (StartRead runs inside other steps).
+    net::post(strand_, [self = shared_from_this(), generation = generation_] {
+      if (generation == self->generation_) self->OnReadable();
+    });
+  }
+
+  void OnReadable() override {
+    if (!reading_) return;
+    const std::shared_ptr<Connection> self = shared_from_this();  // OnRead may drop the last owner
+    beast::error_code ec;
+    const size_t bytes = plain_->read_some(buffer_.prepare(kReadChunk), ec);
+    if (ec == net::error::would_block || ec == net::error::try_again) return WaitReadable();
+    // A full buffer may have left bytes behind, and they raise no new readiness event.
+    if (!ec && bytes == kReadChunk) pool_->readiness()->MarkReady(watch_);
+    OnRead(generation_, ec, bytes);
+  }
+
+  void StopWatching() {
+    if (watch_ == 0) return;
+    pool_->readiness()->Stop(watch_, plain_->native_handle());
+    watch_ = 0;
   }
 
   void OnRead(uint64_t generation, const beast::error_code& ec, size_t bytes) {
@@ -785,6 +828,7 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
     writing_ = false;
     reading_ = false;
     resolver_.cancel();
+    StopWatching();
     // No TLS close_notify: the client never reuses a closed session and nothing is lost by
     // dropping the connection (HTTP/1.1 framing tells both sides where messages end).
     if (plain_ || tls_) {
@@ -915,6 +959,7 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
   // Exactly one is set once the first connect started.
   std::optional<tcp::socket> plain_;
   std::optional<net::ssl::stream<tcp::socket>> tls_;
+  uint64_t watch_ = 0;  // the plain socket's handle in the pool's SocketReadiness, or 0
   Phase phase_ = Phase::kClosed;
   // Bumped whenever the socket closes: handlers of older operations ignore their completion.
   uint64_t generation_ = 0;

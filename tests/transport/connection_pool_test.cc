@@ -40,11 +40,14 @@ HttpRequest Get(std::string target) {
   return r;
 }
 
-class ConnectionPoolTest : public ::testing::Test {
+// Every test runs with two io threads (connections on strands) and with one
+// (PoolOptions::single_io_thread: no strands, plain sockets read through SocketReadiness).
+class ConnectionPoolTest : public ::testing::TestWithParam<bool> {
  protected:
   std::unique_ptr<ConnectionPool> MakePool(const std::string& url, PoolOptions options = {}) {
     absl::StatusOr<Url> origin = ParseUrl(url);
     EXPECT_TRUE(origin.ok()) << origin.status();
+    options.single_io_thread = GetParam();
     return std::make_unique<ConnectionPool>(io_.executor(), *origin, std::move(options));
   }
 
@@ -88,8 +91,13 @@ class ConnectionPoolTest : public ::testing::Test {
     return results;
   }
 
-  IoThreads io_{2};
+  IoThreads io_{GetParam() ? 1 : 2};
 };
+
+INSTANTIATE_TEST_SUITE_P(IoThreads, ConnectionPoolTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& param) {
+                           return param.param ? "OneIoThread" : "TwoIoThreads";
+                         });
 
 // Every one of `n` requests was answered 200 with its own target as the body.
 void ExpectEachAnsweredWithItsTarget(const std::vector<std::pair<std::string, Result>>& results,
@@ -115,7 +123,7 @@ uint16_t UnusedPort() {
   return acceptor.local_endpoint().port();
 }
 
-TEST_F(ConnectionPoolTest, SendsRequestWithHostUserAgentAndLength) {
+TEST_P(ConnectionPoolTest, SendsRequestWithHostUserAgentAndLength) {
   ScriptedHttpServer server(
       [](const ScriptedRequest&) { return Reply(200, "{}", {"X-Extra: yes"}); });
   auto pool = MakePool(server.url());
@@ -143,7 +151,7 @@ TEST_F(ConnectionPoolTest, SendsRequestWithHostUserAgentAndLength) {
   EXPECT_EQ(seen[0].body, "hello");
 }
 
-TEST_F(ConnectionPoolTest, SequentialRequestsReuseOneConnection) {
+TEST_P(ConnectionPoolTest, SequentialRequestsReuseOneConnection) {
   ScriptedHttpServer server([](const ScriptedRequest&) { return Reply(200, "ok"); });
   PoolOptions options;
   options.connections = 4;
@@ -160,7 +168,7 @@ TEST_F(ConnectionPoolTest, SequentialRequestsReuseOneConnection) {
   EXPECT_EQ(c.failures, 0u);
 }
 
-TEST_F(ConnectionPoolTest, ConcurrentRequestsShareAtMostNConnections) {
+TEST_P(ConnectionPoolTest, ConcurrentRequestsShareAtMostNConnections) {
   ScriptedHttpServer server([](const ScriptedRequest&) { return Reply(200, "ok"); });
   PoolOptions options;
   options.connections = 4;
@@ -173,7 +181,7 @@ TEST_F(ConnectionPoolTest, ConcurrentRequestsShareAtMostNConnections) {
   EXPECT_EQ(server.requests(), 100u);
 }
 
-TEST_F(ConnectionPoolTest, SixtyFourConcurrentSendsOnFourSlowConnectionsAllComplete) {
+TEST_P(ConnectionPoolTest, SixtyFourConcurrentSendsOnFourSlowConnectionsAllComplete) {
   std::atomic<int> in_flight{0};
   std::atomic<int> max_in_flight{0};
   ScriptedHttpServer server([&](const ScriptedRequest& req) {
@@ -202,7 +210,7 @@ TEST_F(ConnectionPoolTest, SixtyFourConcurrentSendsOnFourSlowConnectionsAllCompl
   EXPECT_LE(max_in_flight.load(), 4);
 }
 
-TEST_F(ConnectionPoolTest, StaleKeepAliveConnectionIsResentOnceOnAFreshOne) {
+TEST_P(ConnectionPoolTest, StaleKeepAliveConnectionIsResentOnceOnAFreshOne) {
   ScriptedHttpServer server([](const ScriptedRequest&) { return Reply(200, "ok"); });
   auto pool = MakePool(server.url());
   ASSERT_TRUE(SendAndWait(*pool, Get("/1")).ok());
@@ -218,7 +226,7 @@ TEST_F(ConnectionPoolTest, StaleKeepAliveConnectionIsResentOnceOnAFreshOne) {
   EXPECT_EQ(c.failures, 0u);
 }
 
-TEST_F(ConnectionPoolTest, StaleConnectionIsNotResentForNonIdempotentRequest) {
+TEST_P(ConnectionPoolTest, StaleConnectionIsNotResentForNonIdempotentRequest) {
   ScriptedHttpServer server([](const ScriptedRequest&) { return Reply(201, "ok"); });
   auto pool = MakePool(server.url());
   ASSERT_TRUE(SendAndWait(*pool, Get("/1")).ok());
@@ -235,7 +243,7 @@ TEST_F(ConnectionPoolTest, StaleConnectionIsNotResentForNonIdempotentRequest) {
   EXPECT_TRUE(SendAndWait(*pool, Get("/3")).ok());
 }
 
-TEST_F(ConnectionPoolTest, ServerClosingRightAfterAnswerWithoutSayingSoIsSurvived) {
+TEST_P(ConnectionPoolTest, ServerClosingRightAfterAnswerWithoutSayingSoIsSurvived) {
   ScriptedHttpServer server([](const ScriptedRequest&) {
     return ScriptedReply{HttpAnswer(200, "ok"), ScriptedAction::kReplyAndClose};
   });
@@ -248,7 +256,7 @@ TEST_F(ConnectionPoolTest, ServerClosingRightAfterAnswerWithoutSayingSoIsSurvive
   EXPECT_EQ(server.connections(), 5u);
 }
 
-TEST_F(ConnectionPoolTest, ConnectionCloseAnswerClosesAndNextRequestReconnects) {
+TEST_P(ConnectionPoolTest, ConnectionCloseAnswerClosesAndNextRequestReconnects) {
   ScriptedHttpServer server([](const ScriptedRequest&) {
     return ScriptedReply{HttpAnswer(200, "ok", {"Connection: close"}),
                          ScriptedAction::kReplyAndClose};
@@ -265,7 +273,7 @@ TEST_F(ConnectionPoolTest, ConnectionCloseAnswerClosesAndNextRequestReconnects) 
   EXPECT_EQ(c.stale_retries, 0u);  // closed on purpose, not found stale
 }
 
-TEST_F(ConnectionPoolTest, ConnectRefusedIsUnavailableNamingOrigin) {
+TEST_P(ConnectionPoolTest, ConnectRefusedIsUnavailableNamingOrigin) {
   const std::string url = "http://127.0.0.1:" + std::to_string(UnusedPort());
   auto pool = MakePool(url);
   Result r = SendAndWait(*pool, Get("/x"));
@@ -275,7 +283,7 @@ TEST_F(ConnectionPoolTest, ConnectRefusedIsUnavailableNamingOrigin) {
   EXPECT_EQ(pool->Snapshot().failures, 1u);
 }
 
-TEST_F(ConnectionPoolTest, HungServerIsDeadlineExceededWithinTimeout) {
+TEST_P(ConnectionPoolTest, HungServerIsDeadlineExceededWithinTimeout) {
   ScriptedHttpServer server([](const ScriptedRequest&) {
     return ScriptedReply{"", ScriptedAction::kHang};
   });
@@ -292,7 +300,7 @@ TEST_F(ConnectionPoolTest, HungServerIsDeadlineExceededWithinTimeout) {
   EXPECT_LT(elapsed, std::chrono::seconds(2));
 }
 
-TEST_F(ConnectionPoolTest, OversizedBodyIsResourceExhausted) {
+TEST_P(ConnectionPoolTest, OversizedBodyIsResourceExhausted) {
   ScriptedHttpServer server(
       [](const ScriptedRequest&) { return Reply(200, std::string(5000, 'x')); });
   PoolOptions options;
@@ -304,7 +312,7 @@ TEST_F(ConnectionPoolTest, OversizedBodyIsResourceExhausted) {
   EXPECT_EQ(r.status().message(), "response from " + server.url() + " exceeds 1000 bytes");
 }
 
-TEST_F(ConnectionPoolTest, TruncatedBodyIsUnavailable) {
+TEST_P(ConnectionPoolTest, TruncatedBodyIsUnavailable) {
   ScriptedHttpServer server([](const ScriptedRequest&) {
     std::string answer = HttpAnswer(200, std::string(100, 'x'));
     answer.resize(answer.size() - 90);
@@ -318,7 +326,7 @@ TEST_F(ConnectionPoolTest, TruncatedBodyIsUnavailable) {
   EXPECT_EQ(server.requests(), 1u);  // got bytes: never resent
 }
 
-TEST_F(ConnectionPoolTest, CloseWithoutReplyOnFreshConnectionIsNotResent) {
+TEST_P(ConnectionPoolTest, CloseWithoutReplyOnFreshConnectionIsNotResent) {
   ScriptedHttpServer server([](const ScriptedRequest&) {
     return ScriptedReply{"", ScriptedAction::kCloseWithoutReply};
   });
@@ -331,7 +339,7 @@ TEST_F(ConnectionPoolTest, CloseWithoutReplyOnFreshConnectionIsNotResent) {
   EXPECT_EQ(pool->Snapshot().stale_retries, 0u);
 }
 
-TEST_F(ConnectionPoolTest, GarbageAnswerIsInvalidArgument) {
+TEST_P(ConnectionPoolTest, GarbageAnswerIsInvalidArgument) {
   ScriptedHttpServer server([](const ScriptedRequest&) {
     return ScriptedReply{"SPDY/9 what\r\n\r\n", ScriptedAction::kReplyAndClose};
   });
@@ -342,7 +350,7 @@ TEST_F(ConnectionPoolTest, GarbageAnswerIsInvalidArgument) {
   EXPECT_THAT(std::string(r.status().message()), StartsWith("bad HTTP from " + server.url()));
 }
 
-TEST_F(ConnectionPoolTest, ShutdownCancelsQueuedAndInFlightRequests) {
+TEST_P(ConnectionPoolTest, ShutdownCancelsQueuedAndInFlightRequests) {
   ScriptedHttpServer server([](const ScriptedRequest&) {
     return ScriptedReply{"", ScriptedAction::kHang};
   });
@@ -374,7 +382,7 @@ TEST_F(ConnectionPoolTest, ShutdownCancelsQueuedAndInFlightRequests) {
   EXPECT_TRUE(absl::IsCancelled(after.status())) << after.status();
 }
 
-TEST_F(ConnectionPoolTest, CallbackNeverRunsInlineInSend) {
+TEST_P(ConnectionPoolTest, CallbackNeverRunsInlineInSend) {
   PoolOptions options;
   options.tls.ca_file = "/nonexistent/ca.pem";
   auto pool = MakePool("https://127.0.0.1:1", options);
@@ -388,7 +396,7 @@ TEST_F(ConnectionPoolTest, CallbackNeverRunsInlineInSend) {
   EXPECT_TRUE(absl::IsFailedPrecondition(r.status())) << r.status();
 }
 
-TEST_F(ConnectionPoolTest, HeaderWithLineBreakIsRefusedBeforeSending) {
+TEST_P(ConnectionPoolTest, HeaderWithLineBreakIsRefusedBeforeSending) {
   ScriptedHttpServer server([](const ScriptedRequest&) { return Reply(200, "ok"); });
   auto pool = MakePool(server.url());
   HttpRequest req = Get("/x");
@@ -401,7 +409,7 @@ TEST_F(ConnectionPoolTest, HeaderWithLineBreakIsRefusedBeforeSending) {
   EXPECT_EQ(server.requests(), 0u);
 }
 
-TEST_F(ConnectionPoolTest, WithoutPipeliningNothingIsWrittenBehindAnUnansweredRequest) {
+TEST_P(ConnectionPoolTest, WithoutPipeliningNothingIsWrittenBehindAnUnansweredRequest) {
   ScriptedHttpServer server([](const ScriptedRequest& req) { return Reply(200, req.target); });
   PoolOptions options;
   options.connections = 2;
@@ -414,7 +422,7 @@ TEST_F(ConnectionPoolTest, WithoutPipeliningNothingIsWrittenBehindAnUnansweredRe
 
 // The scripted server reads one request at a time from each connection, so pipelined requests
 // wait in its socket and are answered strictly in order.
-TEST_F(ConnectionPoolTest, PipelinedAnswersAreMatchedToTheirRequestsInOrder) {
+TEST_P(ConnectionPoolTest, PipelinedAnswersAreMatchedToTheirRequestsInOrder) {
   ScriptedHttpServer server([](const ScriptedRequest& req) { return Reply(200, req.target); });
   PoolOptions options;
   options.connections = 2;
@@ -432,7 +440,7 @@ TEST_F(ConnectionPoolTest, PipelinedAnswersAreMatchedToTheirRequestsInOrder) {
 
 // nginx's keepalive_requests: the n-th answer on a connection says `Connection: close` and the
 // server stops reading; the requests pipelined behind it were never answered and go out again.
-TEST_F(ConnectionPoolTest, ConnectionClosedMidPipelineResendsTheUnansweredRequests) {
+TEST_P(ConnectionPoolTest, ConnectionClosedMidPipelineResendsTheUnansweredRequests) {
   ScriptedHttpServer server([](const ScriptedRequest& req) {
     if (req.on_connection == 2) {
       return ScriptedReply{HttpAnswer(200, req.target, {"Connection: close"}),
@@ -461,7 +469,7 @@ TEST_F(ConnectionPoolTest, ConnectionClosedMidPipelineResendsTheUnansweredReques
   EXPECT_GE(server.connections(), static_cast<size_t>(kRequests / 3));
 }
 
-TEST_F(ConnectionPoolTest, NonIdempotentRequestIsNeverPipelinedNorResent) {
+TEST_P(ConnectionPoolTest, NonIdempotentRequestIsNeverPipelinedNorResent) {
   ScriptedHttpServer server([](const ScriptedRequest& req) {
     if (req.method == "POST") return ScriptedReply{"", ScriptedAction::kCloseWithoutReply};
     return Reply(200, req.target);
@@ -503,7 +511,7 @@ TEST_F(ConnectionPoolTest, NonIdempotentRequestIsNeverPipelinedNorResent) {
   EXPECT_EQ(seen[1].target, "/post");
 }
 
-TEST_F(ConnectionPoolTest, PipelinedRequestBehindATimedOutOneIsResent) {
+TEST_P(ConnectionPoolTest, PipelinedRequestBehindATimedOutOneIsResent) {
   ScriptedHttpServer server([](const ScriptedRequest& req) {
     if (req.target == "/hang") return ScriptedReply{"", ScriptedAction::kHang};
     return Reply(200, req.target);
@@ -571,7 +579,7 @@ class ChainedExchange final : public HttpExchange {
   int sent_ = 0;
 };
 
-TEST_F(ConnectionPoolTest, OneIoThreadChainsOfStartsFromCallbacksAllComplete) {
+TEST_P(ConnectionPoolTest, OneIoThreadChainsOfStartsFromCallbacksAllComplete) {
   std::atomic<int> answered{0};
   ScriptedHttpServer server([&](const ScriptedRequest& req) {
     // Every third answer closes its connection without saying so.
