@@ -25,7 +25,7 @@ ChunkReader::ChunkReader(ByteSource& source, RecordFormat format, char delimiter
 
 size_t ChunkReader::Scan() {
   const char* p = buf_.data();
-  const size_t end = buf_.size();
+  const size_t end = filled_;
   size_t i = scan_pos_;
   if (format_ == RecordFormat::kNdjson) {
     for (;;) {
@@ -92,69 +92,67 @@ size_t ChunkReader::Scan() {
   return boundary_;
 }
 
+absl::Status ChunkReader::ReadMore(size_t want) {
+  // Grown only when too small: a buffer handed back by a chunk keeps its size, so its bytes are
+  // overwritten by the read instead of zero-filled first.
+  if (buf_.size() < filled_ + want) buf_.resize(filled_ + want);
+  absl::StatusOr<size_t> n = source_.Read(buf_.data() + filled_, want);
+  if (!n.ok()) return n.status();
+  filled_ += *n;
+  if (*n == 0) eof_ = true;
+  return absl::OkStatus();
+}
+
 absl::StatusOr<bool> ChunkReader::Next(Chunk& chunk) {
   for (;;) {
     // Read until the buffer holds a chunk's worth (or the input ends), and at first at least
     // the 3 bytes of a possible BOM.
-    while (!eof_ && (buf_.size() < chunk_size_ || (!started_ && buf_.size() < 3))) {
-      const size_t old = buf_.size();
+    while (!eof_ && (filled_ < chunk_size_ || (!started_ && filled_ < 3))) {
+      const size_t old = filled_;
       const size_t target = std::max<size_t>(chunk_size_, started_ ? 1 : 3);
       const size_t want =
           std::max(target > old ? target - old : 1, std::min<size_t>(chunk_size_, 64 << 10));
-      buf_.resize(old + want);
-      absl::StatusOr<size_t> n = source_.Read(buf_.data() + old, want);
-      if (!n.ok()) {
-        buf_.resize(old);
-        return n.status();
-      }
-      buf_.resize(old + *n);
-      if (*n == 0) eof_ = true;
+      if (absl::Status s = ReadMore(want); !s.ok()) return s;
     }
-    if (!started_ && buf_.size() >= 3 && std::memcmp(buf_.data(), "\xEF\xBB\xBF", 3) == 0) {
+    if (!started_ && filled_ >= 3 && std::memcmp(buf_.data(), "\xEF\xBB\xBF", 3) == 0) {
       scan_pos_ = 3;  // the BOM is not part of the first field
     }
     started_ = true;
     size_t cut = Scan();
     if (eof_) {
-      if (buf_.empty()) return false;
-      cut = buf_.size();  // the last record may lack its terminator
+      if (filled_ == 0) return false;
+      cut = filled_;  // the last record may lack its terminator
     } else if (cut == 0) {
       // One record longer than the buffer: read more (the buffer grows by chunk_size_), unless
       // it is past the limit: then the input is broken, and holding the rest of it in memory
       // would not mend it.
       // (The buffer may end with the CR of a CRLF: the record itself may be a byte shorter.)
-      if (buf_.size() > max_record_size_ && buf_.size() - max_record_size_ > 1) {
+      if (filled_ > max_record_size_ && filled_ - max_record_size_ > 1) {
         return RecordTooLongError(
             source_.name(), next_line_, max_record_size_,
             format_ == RecordFormat::kCsv && in_quotes_ ? kOpenQuoteHint : "");
       }
-      const size_t old = buf_.size();
-      buf_.resize(old + chunk_size_);
-      absl::StatusOr<size_t> n = source_.Read(buf_.data() + old, chunk_size_);
-      if (!n.ok()) {
-        buf_.resize(old);
-        return n.status();
-      }
-      buf_.resize(old + *n);
-      if (*n == 0) eof_ = true;
+      if (absl::Status s = ReadMore(chunk_size_); !s.ok()) return s;
       continue;
     }
     chunk.index = next_index_++;
     chunk.first_line = next_line_;
     chunk.starts_input = chunk.index == 0;
-    if (cut == buf_.size()) {
+    // Hand the buffer itself to the chunk and keep only the tail past the cut (less than a
+    // record, usually): one small copy instead of copying the chunk out. The chunk's old
+    // buffer becomes the read buffer, its bytes overwritten as they are read.
+    chunk.bytes.swap(buf_);
+    const size_t tail = filled_ - cut;
+    if (buf_.size() < tail) buf_.resize(tail);
+    std::memcpy(buf_.data(), chunk.bytes.data() + cut, tail);
+    chunk.bytes.resize(cut);
+    filled_ = tail;
+    if (tail == 0) {
       next_line_ += lines_before_boundary_ + (cut == boundary_ ? 0 : lines_after_boundary_);
-      chunk.bytes.swap(buf_);
-      buf_.clear();
       scan_pos_ = 0;
       lines_after_boundary_ = 0;
     } else {
       next_line_ += lines_before_boundary_;
-      // Hand the buffer itself to the chunk and keep only the tail past the cut (less than a
-      // record, usually): one small copy instead of copying the chunk out.
-      chunk.bytes.swap(buf_);
-      buf_.assign(chunk.bytes, cut, std::string::npos);
-      chunk.bytes.resize(cut);
       scan_pos_ -= cut;
     }
     // Past the boundary the state is that of a record start, scanned up to scan_pos_.

@@ -62,13 +62,17 @@ class ChunkReader {
   // Scans buf_[scan_pos_, end) and returns the offset just past the last record boundary found
   // so far (0 if none), updating the quote state and line counts.
   size_t Scan();
+  // Reads up to `want` more bytes after the filled part (sets eof_ at the end of input).
+  absl::Status ReadMore(size_t want);
 
   ByteSource& source_;
   const RecordFormat format_;
   const char delimiter_;
   const size_t chunk_size_;
   const size_t max_record_size_;
-  std::string buf_;          // unsent bytes; buf_[0] starts a record
+  std::string buf_;          // buf_[0, filled_): unsent bytes, buf_[0] starts a record; the
+                             // rest is room to read into (not zero-filled)
+  size_t filled_ = 0;
   size_t scan_pos_ = 0;      // buf_[0, scan_pos_) has been scanned
   size_t boundary_ = 0;      // last boundary in the scanned part
   uint64_t lines_before_boundary_ = 0;  // newlines in buf_[0, boundary_)

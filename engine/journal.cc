@@ -16,7 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include <fcntl.h>
 #include <unistd.h>
-#include <zlib.h>
+#include <libdeflate.h>
 
 namespace enrich::engine {
 namespace {
@@ -42,9 +42,10 @@ void PutString(std::string& out, absl::string_view s) {
 // Unix microseconds; the infinities map to the int64 extremes and back.
 void PutTime(std::string& out, absl::Time t) { PutI64(out, absl::ToUnixMicros(t)); }
 
+// CRC-32 (the gzip/zlib polynomial: the values zlib's crc32 gives, so journals written before
+// stay readable), computed by libdeflate, several times faster than zlib's on a resume's reload.
 uint32_t Crc(uint32_t crc, absl::string_view bytes) {
-  return static_cast<uint32_t>(
-      crc32(crc, reinterpret_cast<const Bytef*>(bytes.data()), static_cast<uInt>(bytes.size())));
+  return libdeflate_crc32(crc, bytes.data(), bytes.size());
 }
 
 // Reads fields off a payload; any overrun makes ok() false.

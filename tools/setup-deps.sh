@@ -17,6 +17,7 @@ packages=(
   libtomlplusplus-dev     # TOML config of ctia-sim (--config)
   zlib1g-dev              # gzip inputs and outputs
   libzstd-dev             # zstd inputs and outputs
+  libdeflate-dev          # CRC-32 of the resume journal, faster than zlib's
   libidn2-dev             # IDN domains → punycode (IDNA 2008/UTS#46) before lookup
 )
 if [[ "${ENRICH_BENCH_DEPS:-0}" == "1" ]]; then

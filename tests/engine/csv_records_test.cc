@@ -166,6 +166,40 @@ TEST(CsvScanTest, ChunkReaderCutsWhereCsvRecordsEndsRecords) {
   }
 }
 
+// The pipeline hands chunks back to the reader with their old bytes (their buffers are read
+// into without zero-filling): recycled chunks holding other bytes, longer or shorter than the
+// next chunk, give the same chunks as fresh ones.
+TEST(CsvScanTest, ChunkReaderGivesTheSameChunksIntoRecycledChunks) {
+  std::mt19937 rng(29);
+  const char alphabet[] = {'a', 'b', ',', '"', '\n', '\r'};
+  for (int round = 0; round < 300; ++round) {
+    std::string text;
+    const size_t length = 1 + rng() % 300;
+    for (size_t i = 0; i < length; ++i) text.push_back(alphabet[rng() % sizeof alphabet]);
+    for (size_t chunk_size : {size_t{1}, size_t{16}, size_t{64}}) {
+      auto read_all = [&](bool recycle) {
+        enrich::testing::StringSource source(text, 1 + round % 7);
+        ChunkReader reader(source, RecordFormat::kCsv, ',', chunk_size);
+        std::vector<Chunk> pool(3);
+        if (recycle) {
+          for (size_t k = 0; k < pool.size(); ++k) pool[k].bytes.assign(k * 40, 'Z');
+        }
+        std::vector<std::string> got;
+        for (size_t k = 0;; ++k) {
+          Chunk fresh;
+          Chunk& chunk = recycle ? pool[k % pool.size()] : fresh;
+          absl::StatusOr<bool> more = reader.Next(chunk);
+          EXPECT_TRUE(more.ok());
+          if (!more.ok() || !*more) break;
+          got.push_back(absl::StrCat(chunk.index, ":", chunk.first_line, ":", chunk.bytes));
+        }
+        return got;
+      };
+      ASSERT_EQ(read_all(true), read_all(false)) << "chunk size " << chunk_size << ": " << text;
+    }
+  }
+}
+
 // Everything CsvRecords tells of a chunk's records, as text.
 std::vector<std::string> Dump(const CsvRecords& records) {
   std::vector<std::string> out;
