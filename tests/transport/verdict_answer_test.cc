@@ -10,6 +10,7 @@
 #include "gtest/gtest.h"
 #include "schema/json_codec.h"
 #include "schema/time_format.h"
+#include "tests/fakes/differential.h"
 
 namespace enrich::transport::internal {
 namespace {
@@ -28,22 +29,7 @@ void ExpectSameAsDom(int status, absl::string_view body) {
   SCOPED_TRACE(absl::StrCat("status ", status, " body: ", body));
   const absl::StatusOr<schema::VerdictResult> dom = schema::DecodeVerdictResponse(status, body);
   const absl::StatusOr<schema::VerdictResult> ours = DecodeVerdictAnswer(status, body);
-  ASSERT_EQ(dom.ok(), ours.ok()) << "dom: " << dom.status() << " ours: " << ours.status();
-  if (!dom.ok()) {
-    EXPECT_EQ(dom.status(), ours.status());
-    return;
-  }
-  ASSERT_EQ(dom->index(), ours->index());
-  if (const auto* d = std::get_if<schema::Verdict>(&*dom)) {
-    const auto& o = std::get<schema::Verdict>(*ours);
-    EXPECT_EQ(d->disposition, o.disposition);
-    EXPECT_EQ(d->disposition_name, o.disposition_name);
-    EXPECT_EQ(d->observable.type, o.observable.type);
-    EXPECT_EQ(d->observable.value, o.observable.value);
-    EXPECT_EQ(d->judgement_id, o.judgement_id);
-    EXPECT_EQ(d->valid_time.start_time, o.valid_time.start_time);
-    EXPECT_EQ(d->valid_time.end_time, o.valid_time.end_time);
-  }
+  enrich::testing::ExpectSameVerdictResult(dom, ours);
 }
 
 std::string Replace(absl::string_view body, absl::string_view from, absl::string_view to) {
@@ -202,25 +188,7 @@ TEST(VerdictAnswerTest, AgreesWithTheDomDecoderOnDamagedBodies) {
   int decoded = 0;
   for (int i = 0; i < 20000; ++i) {
     std::string body = (i % 5 == 4) ? std::string(kNoVerdict) : base;
-    const int edits = 1 + static_cast<int>(rng() % 3);
-    for (int e = 0; e < edits && !body.empty(); ++e) {
-      const size_t at = rng() % body.size();
-      const char c = alphabet[rng() % alphabet.size()];
-      switch (rng() % 4) {
-        case 0:
-          body[at] = c;
-          break;
-        case 1:
-          body.insert(body.begin() + static_cast<long>(at), c);
-          break;
-        case 2:
-          body.erase(at, 1 + rng() % 4);
-          break;
-        case 3:
-          body.resize(at);
-          break;
-      }
-    }
+    enrich::testing::Damage(body, rng, alphabet);
     const int status = (i % 5 == 4) ? 404 : 200;
     ExpectSameAsDom(status, body);
     if (DecodeVerdictAnswer(status, body).ok()) ++decoded;

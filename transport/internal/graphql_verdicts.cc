@@ -2,14 +2,17 @@
 
 #include "transport/internal/verdict_answer.h"
 
+#include <cassert>
+#include <charconv>
+#include <cstdint>
 #include <optional>
+#include <utility>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "rapidjson/document.h"
-#include "rapidjson/stringbuffer.h"
-#include "rapidjson/writer.h"
+#include "rapidjson/encodedstream.h"
+#include "rapidjson/memorystream.h"
+#include "rapidjson/reader.h"
 
 namespace enrich::transport::internal {
 namespace {
@@ -19,58 +22,418 @@ constexpr absl::string_view kVerdictSelection =
     "{verdict{type disposition disposition_name judgement_id observable{type value} "
     "valid_time{start_time end_time}}}";
 
-// The batch index of alias "o<i>", or nullopt for any other key.
+// An answer of the plain shape (root, "data", alias, "verdict", "observable"/"valid_time") is
+// read without RapidJSON; anything else (escapes, arrays such as "errors") goes through it.
+constexpr int kMaxPlainAnswerDepth = 5;
+
+// The batch index of alias "o<i>" (decimal, no leading zero, i < size), or nullopt for any
+// other key, e.g. "o01", "o+1".
 std::optional<size_t> AliasIndex(absl::string_view key, size_t size) {
-  if (key.size() < 2 || key[0] != 'o') return std::nullopt;
+  if (key.size() < 2 || key.size() > 21 || key[0] != 'o') return std::nullopt;
+  if (key[1] == '0' && key.size() > 2) return std::nullopt;
   size_t index = 0;
-  if (!absl::SimpleAtoi(key.substr(1), &index) || index >= size) return std::nullopt;
-  if (VerdictAlias(index) != key) return std::nullopt;  // "o01", "o+1"
+  for (const char c : key.substr(1)) {
+    if (c < '0' || c > '9') return std::nullopt;
+    index = index * 10 + static_cast<size_t>(c - '0');
+    if (index >= size) return std::nullopt;  // also stops before an overflow
+  }
   return index;
 }
 
-// `v` as JSON text, in a buffer of the calling thread (valid until its next call).
-absl::string_view Serialize(const rapidjson::Value& v) {
-  thread_local rapidjson::StringBuffer buf;
-  buf.Clear();
-  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-  v.Accept(w);
-  return absl::string_view(buf.GetString(), buf.GetSize());
+void AppendNumber(std::string& out, size_t n) {
+  char digits[20];
+  const auto end = std::to_chars(digits, digits + sizeof(digits), n).ptr;
+  out.append(digits, end);
 }
+
+// `text` as a JSON string, escaped as RapidJSON's Writer escapes (reference §9.4 sends values
+// as variables, so this is the only escaping the request needs): '"' and '\\' with a
+// backslash, control characters as \b \t \n \f \r or \u00XX; every other byte as it is.
+void AppendJsonString(std::string& out, absl::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  out += '"';
+  size_t plain = 0;  // start of the bytes not yet copied
+  for (size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(text.data() + plain, i - plain);
+    plain = i + 1;
+    out += '\\';
+    switch (c) {
+      case '"':
+      case '\\':
+        out += static_cast<char>(c);
+        break;
+      case '\b':
+        out += 'b';
+        break;
+      case '\t':
+        out += 't';
+        break;
+      case '\n':
+        out += 'n';
+        break;
+      case '\f':
+        out += 'f';
+        break;
+      case '\r':
+        out += 'r';
+        break;
+      default:
+        out += "u00";
+        out += kHex[c >> 4];
+        out += kHex[c & 0xf];
+    }
+  }
+  out.append(text.data() + plain, text.size() - plain);
+  out += '"';
+}
+
+// Reads a GraphQL verdicts answer in one pass (RapidJSON SAX events) into per-alias results,
+// with the rules of DecodeVerdictsAnswer's contract:
+//   - at the root, only the first member named "data" and the first named "errors" count
+//     (when an object and an array respectively);
+//   - in "data", a member "o<i>" settles batch slot i unless an earlier member did: an object
+//     whose first "verdict" is null (NoVerdict), an object (read by VerdictHandler as a REST
+//     verdict body) or anything else (not a verdict); a null alias or one without "verdict"
+//     settles nothing;
+//   - each entry of "errors" names an alias by the first element of its first "path"; its
+//     first "message" (if a string) settles that alias, over what "data" gave it (the first
+//     error of an alias counts); the first error naming no alias is the answer's general
+//     error.
+// Every event returns true (the reader is never stopped), so parse errors are those of a DOM
+// parse. Nothing but the results is allocated, except error messages.
+class AnswerHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, AnswerHandler> {
+ public:
+  explicit AnswerHandler(size_t size) : results_(size), settled_(size, 0) {}
+
+  bool Null() {
+    if (verdict_depth_ > 0) return verdict_.Null();
+    return Begin(Token::kNull);
+  }
+  bool Bool(bool b) {
+    if (verdict_depth_ > 0) return verdict_.Bool(b);
+    return Begin(Token::kScalar);
+  }
+  bool Int(int i) {
+    if (verdict_depth_ > 0) return verdict_.Int(i);
+    return Begin(Token::kScalar);
+  }
+  bool Uint(unsigned u) {
+    if (verdict_depth_ > 0) return verdict_.Uint(u);
+    return Begin(Token::kScalar);
+  }
+  bool Int64(int64_t i) {
+    if (verdict_depth_ > 0) return verdict_.Int64(i);
+    return Begin(Token::kScalar);
+  }
+  bool Uint64(uint64_t u) {
+    if (verdict_depth_ > 0) return verdict_.Uint64(u);
+    return Begin(Token::kScalar);
+  }
+  bool Double(double d) {
+    if (verdict_depth_ > 0) return verdict_.Double(d);
+    return Begin(Token::kScalar);
+  }
+  bool String(const char* text, rapidjson::SizeType length, bool copy) {
+    if (verdict_depth_ > 0) return verdict_.String(text, length, copy);
+    return Begin(Token::kString, absl::string_view(text, length));
+  }
+  bool StartObject() {
+    if (verdict_depth_ > 0) {
+      ++verdict_depth_;
+      return verdict_.StartObject();
+    }
+    return Begin(Token::kObject);
+  }
+  bool StartArray() {
+    if (verdict_depth_ > 0) {
+      ++verdict_depth_;
+      return verdict_.StartArray();
+    }
+    return Begin(Token::kArray);
+  }
+  bool EndObject(rapidjson::SizeType members) {
+    if (verdict_depth_ > 0) {
+      verdict_.EndObject(members);
+      if (--verdict_depth_ == 0) SettleVerdict();
+      return true;
+    }
+    return End();
+  }
+  bool EndArray(rapidjson::SizeType elements) {
+    if (verdict_depth_ > 0) {
+      --verdict_depth_;
+      return verdict_.EndArray(elements);
+    }
+    return End();
+  }
+  bool Key(const char* text, rapidjson::SizeType length, bool copy) {
+    if (verdict_depth_ > 0) return verdict_.Key(text, length, copy);
+    if (skip_ > 0) return true;
+    const absl::string_view key(text, length);
+    role_ = Role::kNone;
+    switch (Top()) {
+      case Role::kRoot:
+        if (key == "data" && !data_named_) {
+          data_named_ = true;
+          role_ = Role::kData;
+        } else if (key == "errors" && !errors_named_) {
+          errors_named_ = true;
+          role_ = Role::kErrors;
+        }
+        break;
+      case Role::kData:
+        if (std::optional<size_t> index = AliasIndex(key, results_.size());
+            index.has_value() && (settled_[*index] & kByData) == 0) {
+          alias_ = *index;
+          role_ = Role::kAlias;
+        }
+        break;
+      case Role::kAlias:
+        if (key == "verdict" && !verdict_named_) {
+          verdict_named_ = true;
+          role_ = Role::kVerdict;
+        }
+        break;
+      case Role::kError:
+        if (key == "message" && !message_named_) {
+          message_named_ = true;
+          role_ = Role::kMessage;
+        } else if (key == "path" && !path_named_) {
+          path_named_ = true;
+          role_ = Role::kPath;
+        }
+        break;
+      default:
+        break;
+    }
+    return true;
+  }
+
+  bool has_data() const { return has_data_; }
+  bool has_errors() const { return has_errors_; }
+
+  // The results, in batch order; call once, after the answer's last event.
+  std::vector<absl::StatusOr<schema::VerdictResult>> Results() && {
+    for (auto& [index, message] : alias_errors_) {
+      if ((settled_[index] & kByError) != 0) continue;  // the alias's first error counts
+      settled_[index] |= kByError;
+      results_[index] = absl::UnavailableError(
+          absl::StrCat("graphql error for ", VerdictAlias(index), ": ", message));
+    }
+    for (size_t i = 0; i < results_.size(); ++i) {
+      if (settled_[i] != 0) continue;
+      results_[i] = absl::UnavailableError(
+          absl::StrCat("graphql answer has no verdict for ", VerdictAlias(i),
+                       general_error_.empty() ? "" : ": ", general_error_));
+    }
+    return std::move(results_);
+  }
+
+ private:
+  enum class Token { kNull, kString, kScalar, kObject, kArray };
+  // What a value (or the container it opens) is to the answer.
+  enum class Role {
+    kNone,     // nothing: read past
+    kRoot,     // the answer
+    kData,     // the first "data"
+    kErrors,   // the first "errors"
+    kAlias,    // a member "o<i>" of data, slot alias_ not yet settled by data
+    kVerdict,  // the first "verdict" of that alias
+    kError,    // an entry of errors
+    kMessage,  // its first "message"
+    kPath,     // its first "path"
+    kPathHead, // the path's first element
+  };
+  static constexpr uint8_t kByData = 1;
+  static constexpr uint8_t kByError = 2;
+  // Containers of a role nest at most this deep: root, errors, an error, its path.
+  static constexpr int kMaxFrames = 4;
+
+  Role Top() const { return frames_ == 0 ? Role::kNone : frame_[frames_ - 1]; }
+
+  bool Push(Role role) {
+    assert(frames_ < kMaxFrames);  // roles nest as the enum says, never deeper
+    frame_[frames_++] = role;
+    return true;
+  }
+
+  // A value starts outside any verdict: decide what it is from the key or array before it.
+  bool Begin(Token token, absl::string_view text = {}) {
+    const bool container = token == Token::kObject || token == Token::kArray;
+    if (skip_ > 0) {
+      if (container) ++skip_;
+      return true;
+    }
+    Role role = std::exchange(role_, Role::kNone);
+    if (frames_ == 0) {
+      role = Role::kRoot;
+    } else if (Top() == Role::kErrors) {
+      role = Role::kError;
+    } else if (Top() == Role::kPath) {
+      role = path_elements_++ == 0 ? Role::kPathHead : Role::kNone;
+    }
+    switch (role) {
+      case Role::kRoot:
+        if (token == Token::kObject) return Push(Role::kRoot);
+        break;
+      case Role::kData:
+        if (token == Token::kObject) {
+          has_data_ = true;
+          return Push(Role::kData);
+        }
+        break;
+      case Role::kErrors:
+        if (token == Token::kArray) {
+          has_errors_ = true;
+          return Push(Role::kErrors);
+        }
+        break;
+      case Role::kAlias:
+        if (token == Token::kObject) {
+          verdict_named_ = false;
+          return Push(Role::kAlias);
+        }
+        break;
+      case Role::kVerdict:
+        if (token == Token::kObject) {
+          verdict_ = VerdictHandler();
+          verdict_.StartObject();
+          verdict_depth_ = 1;
+          return true;
+        }
+        if (token == Token::kNull) {
+          Settle(schema::VerdictResult(schema::NoVerdict{}));
+        } else {
+          // What the REST decoder says of a body that is not an object.
+          Settle(absl::UnavailableError(absl::StrCat("graphql answer for ", VerdictAlias(alias_),
+                                                     ": malformed verdict body: not a JSON object")));
+        }
+        break;
+      case Role::kError:
+        if (token == Token::kObject) {
+          message_ = "unknown error";
+          message_named_ = path_named_ = false;
+          error_alias_.reset();
+          return Push(Role::kError);
+        }
+        AddError(std::nullopt, "unknown error");
+        break;
+      case Role::kMessage:
+        if (token == Token::kString) message_.assign(text.data(), text.size());
+        break;
+      case Role::kPath:
+        if (token == Token::kArray) {
+          path_elements_ = 0;
+          return Push(Role::kPath);
+        }
+        break;
+      case Role::kPathHead:
+        if (token == Token::kString) error_alias_ = AliasIndex(text, results_.size());
+        break;
+      case Role::kNone:
+        break;
+    }
+    if (container) skip_ = 1;  // a container of no role: read past it
+    return true;
+  }
+
+  bool End() {
+    if (skip_ > 0) {
+      --skip_;
+      return true;
+    }
+    assert(frames_ > 0);  // the reader balances containers
+    if (frame_[--frames_] == Role::kError) AddError(error_alias_, message_);
+    return true;
+  }
+
+  void AddError(std::optional<size_t> index, absl::string_view message) {
+    if (index.has_value()) {
+      alias_errors_.emplace_back(*index, std::string(message));
+    } else if (general_error_.empty()) {
+      general_error_ = std::string(message);
+    }
+  }
+
+  void Settle(absl::StatusOr<schema::VerdictResult> result) {
+    settled_[alias_] |= kByData;
+    if ((settled_[alias_] & kByError) == 0) results_[alias_] = std::move(result);
+  }
+
+  void SettleVerdict() {
+    absl::StatusOr<schema::VerdictResult> v = verdict_.Verdict();
+    if (v.ok()) return Settle(*std::move(v));
+    Settle(absl::UnavailableError(
+        absl::StrCat("graphql answer for ", VerdictAlias(alias_), ": ", v.status().message())));
+  }
+
+  std::vector<absl::StatusOr<schema::VerdictResult>> results_;
+  std::vector<uint8_t> settled_;  // kByData | kByError per slot
+  std::vector<std::pair<size_t, std::string>> alias_errors_;  // in answer order
+  std::string general_error_;
+  bool has_data_ = false, has_errors_ = false;
+  bool data_named_ = false, errors_named_ = false;  // a root member of that name was seen
+
+  Role frame_[kMaxFrames] = {};  // the containers of a role open, outermost first
+  int frames_ = 0;
+  int skip_ = 0;            // containers of no role open inside the innermost frame
+  Role role_ = Role::kNone;  // of the value after the key just read
+  size_t alias_ = 0;         // the slot of the alias object open
+  bool verdict_named_ = false;
+  VerdictHandler verdict_;   // the verdict being read
+  int verdict_depth_ = 0;    // its containers open
+  std::string message_;      // of the error entry open
+  bool message_named_ = false, path_named_ = false;
+  std::optional<size_t> error_alias_;
+  size_t path_elements_ = 0;
+};
 
 }  // namespace
 
 std::string VerdictAlias(size_t index) { return absl::StrCat("o", index); }
 
 std::string BuildVerdictsRequest(const std::vector<schema::Observable>& batch) {
-  std::string query = "query Verdicts(";
+  size_t values = 0;
+  for (const schema::Observable& o : batch) values += o.type.size() + o.value.size();
+  std::string body;
+  body.reserve(64 + batch.size() * (kVerdictSelection.size() + 96) + values + values / 8);
+  body += R"({"query":"query Verdicts()";
   for (size_t i = 0; i < batch.size(); ++i) {
-    absl::StrAppend(&query, i == 0 ? "" : ",", "$t", i, ":String!,$v", i, ":String!");
+    if (i != 0) body += ',';
+    body += "$t";
+    AppendNumber(body, i);
+    body += ":String!,$v";
+    AppendNumber(body, i);
+    body += ":String!";
   }
-  query += "){";
+  body += "){";
   for (size_t i = 0; i < batch.size(); ++i) {
-    absl::StrAppend(&query, i == 0 ? "" : " ", VerdictAlias(i), ":observable(type:$t", i,
-                    ",value:$v", i, ")", kVerdictSelection);
+    if (i != 0) body += ' ';
+    body += 'o';
+    AppendNumber(body, i);
+    body += ":observable(type:$t";
+    AppendNumber(body, i);
+    body += ",value:$v";
+    AppendNumber(body, i);
+    body += ')';
+    body.append(kVerdictSelection.data(), kVerdictSelection.size());
   }
-  query += "}";
-
-  rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-  w.StartObject();
-  w.Key("query");
-  w.String(query.data(), static_cast<rapidjson::SizeType>(query.size()));
-  w.Key("variables");
-  w.StartObject();
+  // The query holds no character JSON escapes.
+  body += R"(}","variables":{)";
   for (size_t i = 0; i < batch.size(); ++i) {
-    const std::string t = absl::StrCat("t", i);
-    const std::string v = absl::StrCat("v", i);
-    w.Key(t.data(), static_cast<rapidjson::SizeType>(t.size()));
-    w.String(batch[i].type.data(), static_cast<rapidjson::SizeType>(batch[i].type.size()));
-    w.Key(v.data(), static_cast<rapidjson::SizeType>(v.size()));
-    w.String(batch[i].value.data(), static_cast<rapidjson::SizeType>(batch[i].value.size()));
+    body += i == 0 ? "\"t" : ",\"t";
+    AppendNumber(body, i);
+    body += "\":";
+    AppendJsonString(body, batch[i].type);
+    body += ",\"v";
+    AppendNumber(body, i);
+    body += "\":";
+    AppendJsonString(body, batch[i].value);
   }
-  w.EndObject();
-  w.EndObject();
-  return std::string(buf.GetString(), buf.GetSize());
+  body += "}}";
+  return body;
 }
 
 absl::StatusOr<std::vector<absl::StatusOr<schema::VerdictResult>>> DecodeVerdictsAnswer(
@@ -79,87 +442,25 @@ absl::StatusOr<std::vector<absl::StatusOr<schema::VerdictResult>>> DecodeVerdict
   if (text.empty() || text.front() != '{') {
     return absl::FailedPreconditionError("the answer to /ctia/graphql is not a JSON object");
   }
-  rapidjson::Document doc;
-  doc.Parse(body.data(), body.size());
-  if (doc.HasParseError()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("malformed graphql answer: JSON error at offset ", doc.GetErrorOffset()));
+  AnswerHandler handler(size);
+  if (!PlainJsonReader<AnswerHandler>(body, handler, kMaxPlainAnswerDepth).Read()) {
+    handler = AnswerHandler(size);  // start over with the full reader
+    // One reader per thread: its stack (used for strings with escapes and nesting) is kept.
+    thread_local rapidjson::Reader reader;
+    rapidjson::MemoryStream memory(body.data(), body.size());
+    rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> in(memory);
+    const rapidjson::ParseResult result =
+        reader.Parse<rapidjson::kParseDefaultFlags>(in, handler);
+    if (result.IsError()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("malformed graphql answer: JSON error at offset ", result.Offset()));
+    }
   }
-  auto data_it = doc.FindMember("data");
-  auto errors_it = doc.FindMember("errors");
-  const bool has_data = data_it != doc.MemberEnd() && data_it->value.IsObject();
-  const bool has_errors = errors_it != doc.MemberEnd() && errors_it->value.IsArray();
-  if (!has_data && !has_errors) {
+  if (!handler.has_data() && !handler.has_errors()) {
     return absl::FailedPreconditionError(
         "the answer to /ctia/graphql has neither \"data\" nor \"errors\"");
   }
-
-  std::vector<std::optional<absl::StatusOr<schema::VerdictResult>>> slots(size);
-  // Errors first: an alias with an error settles with it even if `data` holds a null for it.
-  std::string general_error;
-  if (has_errors) {
-    for (const rapidjson::Value& e : errors_it->value.GetArray()) {
-      std::string message = "unknown error";
-      if (e.IsObject()) {
-        if (auto m = e.FindMember("message"); m != e.MemberEnd() && m->value.IsString()) {
-          message.assign(m->value.GetString(), m->value.GetStringLength());
-        }
-      }
-      std::optional<size_t> index;
-      if (e.IsObject()) {
-        auto p = e.FindMember("path");
-        if (p != e.MemberEnd() && p->value.IsArray() && !p->value.Empty() &&
-            p->value[0].IsString()) {
-          index = AliasIndex(
-              absl::string_view(p->value[0].GetString(), p->value[0].GetStringLength()), size);
-        }
-      }
-      if (index.has_value()) {
-        if (!slots[*index].has_value()) {
-          slots[*index] = absl::UnavailableError(
-              absl::StrCat("graphql error for ", VerdictAlias(*index), ": ", message));
-        }
-      } else if (general_error.empty()) {
-        general_error = message;
-      }
-    }
-  }
-  if (has_data) {
-    for (const auto& member : data_it->value.GetObject()) {
-      std::optional<size_t> index = AliasIndex(
-          absl::string_view(member.name.GetString(), member.name.GetStringLength()), size);
-      if (!index.has_value() || slots[*index].has_value()) continue;
-      const rapidjson::Value& observable = member.value;
-      if (!observable.IsObject()) continue;  // null: its error (if any) says why
-      auto verdict = observable.FindMember("verdict");
-      if (verdict == observable.MemberEnd()) continue;
-      if (verdict->value.IsNull()) {
-        slots[*index] = schema::VerdictResult(schema::NoVerdict{});
-        continue;
-      }
-      // The REST decoder (same results as schema::DecodeVerdict; CTIA's plain shape is read
-      // without a second DOM parse).
-      absl::StatusOr<schema::VerdictResult> v = DecodeVerdictAnswer(200, Serialize(verdict->value));
-      if (v.ok()) {
-        slots[*index] = *std::move(v);
-      } else {
-        slots[*index] = absl::UnavailableError(
-            absl::StrCat("graphql answer for ", VerdictAlias(*index), ": ", v.status().message()));
-      }
-    }
-  }
-  std::vector<absl::StatusOr<schema::VerdictResult>> out;
-  out.reserve(size);
-  for (size_t i = 0; i < size; ++i) {
-    if (slots[i].has_value()) {
-      out.push_back(*std::move(slots[i]));
-    } else {
-      out.push_back(
-          absl::UnavailableError(absl::StrCat("graphql answer has no verdict for ", VerdictAlias(i),
-                                              general_error.empty() ? "" : ": ", general_error)));
-    }
-  }
-  return out;
+  return std::move(handler).Results();
 }
 
 }  // namespace enrich::transport::internal

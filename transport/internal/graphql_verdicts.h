@@ -25,16 +25,20 @@ std::string VerdictAlias(size_t index);
 // Values travel as variables, so no value needs GraphQL escaping. `batch` must not be empty.
 std::string BuildVerdictsRequest(const std::vector<schema::Observable>& batch);
 
-// Decodes a 200 answer to BuildVerdictsRequest for a batch of `size` observables:
-//   - per alias: `verdict` null → NoVerdict, an object → Verdict (the six-key body of §2.2),
-//     an entry of `errors` whose `path` starts with the alias → Unavailable("graphql error for
-//     <alias>: <message>") for that observable only; an alias missing from `data` without an
-//     error → Unavailable too.
+// Decodes a 200 answer to BuildVerdictsRequest for a batch of `size` observables, in one pass
+// over the body (no document, no re-serialization; plain CTIA-shaped answers without RapidJSON):
+//   - per alias: `verdict` null → NoVerdict, an object → Verdict (the six-key body of §2.2, read
+//     as DecodeVerdictAnswer reads a REST body), an entry of `errors` whose `path` starts with
+//     the alias → Unavailable("graphql error for <alias>: <message>") for that observable only,
+//     over what `data` holds for it; an alias missing from `data` without an error → Unavailable
+//     too. Members count as a DOM's FindMember finds them (the first of a name), and an alias
+//     settled by an earlier member of `data` keeps that result.
 // Whole-answer results:
 //   - FailedPrecondition: the answer is not GraphQL (not a JSON object with `data` or
 //     `errors`, e.g. an HTML page or a plain verdict body): the server does not serve GraphQL.
 //   - InvalidArgument("malformed graphql answer: ..."): JSON that does not parse (a garbled
 //     answer: worth asking again).
+// Thread-safe.
 absl::StatusOr<std::vector<absl::StatusOr<schema::VerdictResult>>> DecodeVerdictsAnswer(
     absl::string_view body, size_t size);
 
