@@ -10,37 +10,77 @@
 
 namespace enrich::transport {
 
-RateLimiter::RateLimiter(RateLimitOptions options)
-    : options_(options), limit_(std::max<int64_t>(options.limit, 0)) {}
+namespace {
 
-void RateLimiter::Prune(absl::Time now) {
-  while (!log_.empty() && log_.front() <= now - options_.window) log_.pop_front();
+// Send times as nanoseconds since the Unix epoch (saturated at the int64 range).
+int64_t Nanos(absl::Time t) { return absl::ToUnixNanos(t); }
+
+// Inserts `at` into the sorted `log` after the entries equal to it; usually at the back.
+template <typename Log>
+void InsertSorted(Log& log, int64_t at) {
+  if (log.empty() || log.back() <= at) {
+    log.push_back(at);
+  } else {
+    log.insert(std::upper_bound(log.begin(), log.end(), at), at);
+  }
 }
 
-void RateLimiter::Forget(absl::Time sent_at) {
-  // Usually among the newest entries.
-  for (auto it = log_.rbegin(); it != log_.rend(); ++it) {
-    if (*it == sent_at) {
-      log_.erase(std::next(it).base());
+}  // namespace
+
+RateLimiter::RateLimiter(RateLimitOptions options)
+    : options_(options),
+      window_ns_(absl::ToInt64Nanoseconds(options.window)),
+      limit_(std::max<int64_t>(options.limit, 0)) {}
+
+int64_t RateLimiter::NthOldest(size_t k) const {
+  // k is small where it is used (the entries over the limit), so a merge walk is cheap.
+  size_t i = 0;
+  size_t j = 0;
+  for (;;) {
+    const bool from_flight =
+        j == answered_.size() || (i < in_flight_.size() && in_flight_[i] <= answered_[j]);
+    const int64_t value = from_flight ? in_flight_[i++] : answered_[j++];
+    if (k-- == 0) return value;
+  }
+}
+
+void RateLimiter::PopOldest() {
+  if (answered_.empty() || (!in_flight_.empty() && in_flight_.front() < answered_.front())) {
+    in_flight_.erase(in_flight_.begin());
+  } else {
+    answered_.pop_front();
+  }
+}
+
+void RateLimiter::Prune(int64_t now) {
+  // Entries at or before now - window have left the window.
+  int64_t cutoff;
+  if (__builtin_sub_overflow(now, window_ns_, &cutoff)) cutoff = std::numeric_limits<int64_t>::min();
+  while (!answered_.empty() && answered_.front() <= cutoff) answered_.pop_front();
+  auto kept = in_flight_.begin();
+  while (kept != in_flight_.end() && *kept <= cutoff) ++kept;
+  in_flight_.erase(in_flight_.begin(), kept);
+}
+
+void RateLimiter::Forget(int64_t at) {
+  // Answers come mostly in the order of their sends: the oldest in-flight entries first.
+  if (auto it = std::find(in_flight_.begin(), in_flight_.end(), at); it != in_flight_.end()) {
+    in_flight_.erase(it);
+    return;
+  }
+  // Pruned from the in-flight part already, or logged under an equal time: usually among the
+  // newest entries.
+  for (auto it = answered_.rbegin(); it != answered_.rend(); ++it) {
+    if (*it == at) {
+      answered_.erase(std::next(it).base());
       return;
     }
   }
 }
 
-void RateLimiter::Move(absl::Time from, absl::Time to) {
-  // Usually among the newest entries, and `to` at or after every entry: found from the back,
-  // then the entries between it and `to`'s place move down one (iterators, not indexing: a
-  // deque walks its blocks far faster that way).
-  const auto found = std::find(log_.rbegin(), log_.rend(), from);
-  if (found != log_.rend() && !(to < from)) {
-    const auto at = std::prev(found.base());
-    const auto stop = std::upper_bound(std::next(at), log_.end(), to);
-    std::move(std::next(at), stop, at);
-    *std::prev(stop) = to;
-    return;
-  }
+void RateLimiter::Move(int64_t from, int64_t to) {
   Forget(from);
-  log_.insert(std::upper_bound(log_.begin(), log_.end(), to), to);
+  InsertSorted(answered_, to);
 }
 
 RatePermit RateLimiter::Acquire(absl::Time now) {
@@ -49,14 +89,16 @@ RatePermit RateLimiter::Acquire(absl::Time now) {
         wait > options_.max_wait ? RatePermit::Kind::kCheckpoint : RatePermit::Kind::kWait, wait};
   };
   if (now < paused_until_) return wait_for(paused_until_ - now);
-  Prune(now);
-  const auto count = static_cast<int64_t>(log_.size());
+  const int64_t now_ns = Nanos(now);
+  Prune(now_ns);
+  const auto count = static_cast<int64_t>(LogSize());
   if (limit_ > 0 && count >= limit_) {
     // The (count - limit + 1) oldest entries must leave the window first.
-    return wait_for(log_[static_cast<size_t>(count - limit_)] + options_.window - now);
+    const int64_t oldest = NthOldest(static_cast<size_t>(count - limit_));
+    return wait_for(absl::FromUnixNanos(oldest) + options_.window - now);
   }
-  log_.push_back(now);
-  if (limit_ == 0 && log_.size() > options_.max_log) log_.pop_front();
+  InsertSorted(in_flight_, now_ns);
+  if (limit_ == 0 && LogSize() > options_.max_log) PopOldest();
   return RatePermit{RatePermit::Kind::kGo, absl::ZeroDuration()};
 }
 
@@ -66,7 +108,7 @@ void RateLimiter::OnResponse(absl::Time now, absl::Time sent_at, const HttpRespo
     learned_ = true;
   }
   if (response.status == 429) {
-    Forget(sent_at);
+    Forget(Nanos(sent_at));
     // CTIA records only allowed requests (§9.1): the refused one is not in its log.
     absl::Duration pause = options_.window / std::max<int64_t>(limit_, 1);
     if (std::optional<absl::Duration> after = RetryAfterFromHeaders(response)) pause = *after;
@@ -75,17 +117,17 @@ void RateLimiter::OnResponse(absl::Time now, absl::Time sent_at, const HttpRespo
   }
   // The server counted the request somewhere between send and answer; logging it at the
   // answer's time keeps the client's window at or behind the server's, never ahead.
-  Move(sent_at, now);
-  if (limit_ == 0 && log_.size() > options_.max_log) log_.pop_front();
+  Move(Nanos(sent_at), Nanos(now));
+  if (limit_ == 0 && LogSize() > options_.max_log) PopOldest();
 }
 
-void RateLimiter::OnNotCounted(absl::Time sent_at) { Forget(sent_at); }
+void RateLimiter::OnNotCounted(absl::Time sent_at) { Forget(Nanos(sent_at)); }
 
 int64_t RateLimiter::Available(absl::Time now) {
   if (now < paused_until_) return 0;
   if (limit_ == 0) return std::numeric_limits<int32_t>::max();
-  Prune(now);
-  return std::max<int64_t>(limit_ - static_cast<int64_t>(log_.size()), 0);
+  Prune(Nanos(now));
+  return std::max<int64_t>(limit_ - static_cast<int64_t>(LogSize()), 0);
 }
 
 std::optional<int64_t> RateLimitFromHeaders(const HttpResponse& response) {

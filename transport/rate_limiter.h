@@ -68,16 +68,28 @@ class RateLimiter {
   absl::Time paused_until() const { return paused_until_; }
 
  private:
-  void Prune(absl::Time now);
-  void Forget(absl::Time sent_at);
+  // The log is one sorted multiset of times (nanoseconds since the Unix epoch), kept in two
+  // parts: `in_flight_` holds the send times of requests not answered yet (few: at most the
+  // requests in flight), `answered_` the rest, mostly appended at the back. An answer then
+  // moves one entry from the small part to the end of the large one, instead of shifting the
+  // entries logged since its send.
+  size_t LogSize() const { return in_flight_.size() + answered_.size(); }
+  // The `k`-th oldest entry of the whole log (k < LogSize()).
+  int64_t NthOldest(size_t k) const;
+  void PopOldest();
+  void Prune(int64_t now);
+  // Removes one entry equal to `at` (none when there is none).
+  void Forget(int64_t at);
   // Forget(from), then logs `to` in order.
-  void Move(absl::Time from, absl::Time to);
+  void Move(int64_t from, int64_t to);
 
   RateLimitOptions options_;
+  int64_t window_ns_;
   int64_t limit_;
   bool learned_ = false;
   absl::Time paused_until_ = absl::InfinitePast();
-  std::deque<absl::Time> log_;  // send times inside the window, oldest first
+  std::vector<int64_t> in_flight_;  // sorted, oldest first
+  std::deque<int64_t> answered_;    // sorted, oldest first
 };
 
 // The rate limit learned from an answer: the value of the first `X-RateLimit-*-Limit` header

@@ -2,6 +2,14 @@
 
 #include "schema/clock.h"
 
+#include <algorithm>
+#include <iterator>
+#include <limits>
+#include <optional>
+#include <random>
+#include <set>
+#include <vector>
+
 #include "gtest/gtest.h"
 
 namespace enrich::transport {
@@ -127,6 +135,108 @@ TEST_F(RateLimiterTest, AnswerTimeIsLoggedSoTheClientNeverRunsAhead) {
   clock_.Advance(absl::Seconds(2));  // answer 2 s later
   limiter.OnResponse(Now(), sent, Answer(200));
   EXPECT_EQ(limiter.Acquire(Now()).wait, absl::Seconds(10));
+}
+
+// The limiter's log as one sorted multiset of send times (the model the limiter implements).
+class ModelLimiter {
+ public:
+  explicit ModelLimiter(RateLimitOptions options) : options_(options), limit_(options.limit) {}
+  RatePermit Acquire(absl::Time now) {
+    auto wait_for = [&](absl::Duration wait) {
+      return RatePermit{wait > options_.max_wait ? Kind::kCheckpoint : Kind::kWait, wait};
+    };
+    if (now < paused_until_) return wait_for(paused_until_ - now);
+    Prune(now);
+    const auto count = static_cast<int64_t>(log_.size());
+    if (limit_ > 0 && count >= limit_) {
+      return wait_for(*std::next(log_.begin(), count - limit_) + options_.window - now);
+    }
+    log_.insert(now);
+    if (limit_ == 0 && log_.size() > options_.max_log) log_.erase(log_.begin());
+    return RatePermit{Kind::kGo, absl::ZeroDuration()};
+  }
+  void OnResponse(absl::Time now, absl::Time sent_at, const HttpResponse& response) {
+    if (std::optional<int64_t> limit = RateLimitFromHeaders(response)) limit_ = *limit;
+    Forget(sent_at);
+    if (response.status == 429) {
+      absl::Duration pause = options_.window / std::max<int64_t>(limit_, 1);
+      if (std::optional<absl::Duration> after = RetryAfterFromHeaders(response)) pause = *after;
+      paused_until_ = std::max(paused_until_, now + pause);
+      return;
+    }
+    log_.insert(now);
+    if (limit_ == 0 && log_.size() > options_.max_log) log_.erase(log_.begin());
+  }
+  void OnNotCounted(absl::Time sent_at) { Forget(sent_at); }
+  int64_t Available(absl::Time now) {
+    if (now < paused_until_) return 0;
+    if (limit_ == 0) return std::numeric_limits<int32_t>::max();
+    Prune(now);
+    return std::max<int64_t>(limit_ - static_cast<int64_t>(log_.size()), 0);
+  }
+
+ private:
+  void Prune(absl::Time now) {
+    while (!log_.empty() && *log_.begin() <= now - options_.window) log_.erase(log_.begin());
+  }
+  void Forget(absl::Time at) {
+    if (auto it = log_.find(at); it != log_.end()) log_.erase(it);
+  }
+  RateLimitOptions options_;
+  int64_t limit_;
+  absl::Time paused_until_ = absl::InfinitePast();
+  std::multiset<absl::Time> log_;
+};
+
+// Random sends, answers (200, 429, a limit learned on the way), uncounted failures and clock
+// steps (several sends in one instant, answers out of order, requests outliving the window):
+// the limiter decides exactly as the model does, every step.
+TEST_F(RateLimiterTest, DecidesLikeOneSortedLogOfSendTimes) {
+  for (uint64_t seed = 1; seed <= 40; ++seed) {
+    SCOPED_TRACE(seed);
+    std::mt19937_64 rng(seed);
+    const RateLimitOptions options{.limit = static_cast<int64_t>(rng() % 3 == 0 ? 0 : rng() % 20),
+                                   .window = absl::Seconds(10),
+                                   .max_wait = absl::Seconds(6),
+                                   .max_log = 30};
+    RateLimiter limiter(options);
+    ModelLimiter model(options);
+    std::vector<absl::Time> in_flight;
+    std::vector<absl::Time> hung;  // answered 12 s after their send: they outlive the window
+    auto answer = [&](absl::Time sent, HttpResponse response) {
+      limiter.OnResponse(Now(), sent, response);
+      model.OnResponse(Now(), sent, response);
+    };
+    for (int step = 0; step < 3000; ++step) {
+      while (!hung.empty() && Now() - hung.front() >= absl::Seconds(12)) {
+        answer(hung.front(), Answer(200));
+        hung.erase(hung.begin());
+      }
+      const uint64_t r = rng() % 100;
+      if (r < 40) {
+        const RatePermit got = limiter.Acquire(Now());
+        const RatePermit want = model.Acquire(Now());
+        ASSERT_EQ(got.kind, want.kind) << "step " << step;
+        ASSERT_EQ(got.wait, want.wait) << "step " << step;
+        if (got.kind == Kind::kGo) (rng() % 10 == 0 ? hung : in_flight).push_back(Now());
+      } else if (r < 75 && !in_flight.empty()) {
+        const size_t i = rng() % in_flight.size();
+        const absl::Time sent = in_flight[i];
+        in_flight.erase(in_flight.begin() + static_cast<long>(i));
+        HttpResponse response = Answer(rng() % 10 == 0 ? 429 : 200);
+        if (rng() % 50 == 0) response.headers.emplace_back("x-ratelimit-org-limit", "12");
+        answer(sent, response);
+      } else if (r < 80 && !in_flight.empty()) {
+        const absl::Time sent = in_flight.front();
+        in_flight.erase(in_flight.begin());
+        limiter.OnNotCounted(sent);
+        model.OnNotCounted(sent);
+      } else {
+        clock_.Advance(absl::Milliseconds(static_cast<int64_t>(rng() % 3 == 0 ? 0 : rng() % 900)));
+      }
+      ASSERT_EQ(limiter.Available(Now()), model.Available(Now())) << "step " << step;
+    }
+  }
 }
 
 TEST(ConcurrencyLimitTest, HalvesOnOverloadAndRecoversSlowly) {
