@@ -1,5 +1,7 @@
 #include "engine/chunk_reader.h"
 
+#include "engine/internal/byte_count.h"
+
 #include <algorithm>
 #include <cstring>
 
@@ -51,7 +53,7 @@ size_t ChunkReader::Scan() {
     const char* q = static_cast<const char*>(std::memchr(p + i, '"', end - i));
     const size_t stop = q == nullptr ? end : static_cast<size_t>(q - p);
     if (in_quotes) {
-      lines += static_cast<uint64_t>(std::count(p + i, p + stop, '\n'));
+      lines += static_cast<uint64_t>(internal::CountByte(p + i, stop - i, '\n'));
       if (q == nullptr) {
         i = end;
         break;
@@ -63,7 +65,8 @@ size_t ChunkReader::Scan() {
     }
     if (stop > i) {
       // Unquoted bytes: every newline ends a record.
-      const uint64_t newlines = static_cast<uint64_t>(std::count(p + i, p + stop, '\n'));
+      const uint64_t newlines =
+          static_cast<uint64_t>(internal::CountByte(p + i, stop - i, '\n'));
       if (newlines > 0) {
         const char* last = static_cast<const char*>(memrchr(p + i, '\n', stop - i));
         lines_before_boundary_ += lines + newlines;

@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <string>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 
 #include "engine/chunk_reader.h"
+#include "engine/internal/byte_count.h"
 #include "engine/internal/csv_scan.h"
 #include "engine/ndjson.h"
 #include "engine/utf8.h"
@@ -196,6 +198,25 @@ TEST(CsvScanTest, ChunkReaderGivesTheSameChunksIntoRecycledChunks) {
         return got;
       };
       ASSERT_EQ(read_all(true), read_all(false)) << "chunk size " << chunk_size << ": " << text;
+    }
+  }
+}
+
+// The chunk reader's newline count: what std::count gives, at every length and alignment,
+// past the 255 blocks after which its byte-wide counters are summed, and for every byte value.
+TEST(CsvScanTest, CountByteGivesWhatStdCountGives) {
+  std::mt19937 rng(31);
+  std::string bytes(20000, '\0');
+  for (char& c : bytes) c = rng() % 3 == 0 ? '\n' : static_cast<char>(rng() % 256);
+  for (size_t length : {size_t{0}, size_t{1}, size_t{15}, size_t{16}, size_t{17}, size_t{4079},
+                        size_t{4080}, size_t{4081}, size_t{8161}, size_t{19990}}) {
+    for (size_t offset : {size_t{0}, size_t{1}, size_t{7}}) {
+      const char* p = bytes.data() + offset;
+      for (char byte : {'\n', '"', '\0', '\xFF'}) {
+        ASSERT_EQ(internal::CountByte(p, length, byte),
+                  static_cast<size_t>(std::count(p, p + length, byte)))
+            << "length " << length << ", offset " << offset << ", byte " << int{byte};
+      }
     }
   }
 }
