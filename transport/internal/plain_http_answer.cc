@@ -1,6 +1,7 @@
 #include "transport/internal/plain_http_answer.h"
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <cstring>
 
@@ -25,15 +26,23 @@ constexpr bool IsTokenChar(unsigned char c) {
 // Printable ASCII, space and tab: a subset of what Beast takes in values and reasons.
 constexpr bool IsPlainText(unsigned char c) { return (c >= 0x20 && c < 0x7f) || c == '\t'; }
 
-// The CR ending the line that starts at `p` (or null when there is none before `end`), with
-// `*plain` false when the line holds anything but plain text. One memchr, one branch-free pass.
-const char* LineEnd(const char* p, const char* end, bool* plain) {
-  const auto* cr = static_cast<const char*>(std::memchr(p, '\r', static_cast<size_t>(end - p)));
-  if (cr == nullptr) return nullptr;
-  bool ok = true;
-  for (const char* q = p; q < cr; ++q) ok &= IsPlainText(static_cast<unsigned char>(*q));
-  *plain = ok;
-  return cr;
+// The two classes as one table, one load per byte.
+constexpr uint8_t kToken = 1;
+constexpr uint8_t kPlain = 2;
+constexpr std::array<uint8_t, 256> kClass = [] {
+  std::array<uint8_t, 256> table{};
+  for (int c = 0; c < 256; ++c) {
+    const auto u = static_cast<unsigned char>(c);
+    table[u] = static_cast<uint8_t>((IsTokenChar(u) ? kToken : 0) | (IsPlainText(u) ? kPlain : 0));
+  }
+  return table;
+}();
+
+// The CR ending the line that starts at `p`, or null when the line has anything but plain text
+// before its CR, or no CR before `end`.
+const char* LineEnd(const char* p, const char* end) {
+  while (p < end && (kClass[static_cast<unsigned char>(*p)] & kPlain) != 0) ++p;
+  return p < end && *p == '\r' ? p : nullptr;
 }
 
 // The header name of this length that the reader looks at, or "".
@@ -81,9 +90,8 @@ size_t ReadPlainAnswer(absl::string_view data, size_t max_header_bytes, size_t m
   // 1xx, 204 and 304 have no body whatever their headers say: Beast's business.
   if (status < 200 || status > 599 || status == 204 || status == 304 || p[3] != ' ') return 0;
   p += 4;
-  bool plain = false;
-  p = LineEnd(p, end, &plain);
-  if (p == nullptr || !plain || end - p < 2 || p[1] != '\n') return 0;
+  p = LineEnd(p, end);
+  if (p == nullptr || end - p < 2 || p[1] != '\n') return 0;
   p += 2;
 
   size_t fields = 0;
@@ -98,15 +106,15 @@ size_t ReadPlainAnswer(absl::string_view data, size_t max_header_bytes, size_t m
       break;
     }
     const char* const name_begin = p;
-    while (p < end && IsTokenChar(static_cast<unsigned char>(*p))) ++p;
+    while (p < end && (kClass[static_cast<unsigned char>(*p)] & kToken) != 0) ++p;
     if (p == end || *p != ':' || p == name_begin) return 0;
     const absl::string_view name(name_begin, static_cast<size_t>(p - name_begin));
     ++p;
     while (p < end && (*p == ' ' || *p == '\t')) ++p;
     const char* const value_begin = p;
-    p = LineEnd(p, end, &plain);
+    p = LineEnd(p, end);
     // The CRLF and the byte after it (a blank there would fold the line).
-    if (p == nullptr || !plain || end - p < 3 || p[1] != '\n' || p[2] == ' ' || p[2] == '\t') {
+    if (p == nullptr || end - p < 3 || p[1] != '\n' || p[2] == ' ' || p[2] == '\t') {
       return 0;
     }
     const char* value_end = p;
