@@ -52,12 +52,14 @@ void AppendNumber(std::string& out, size_t n) {
 void AppendJsonString(std::string& out, absl::string_view text) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   out += '"';
-  size_t plain = 0;  // start of the bytes not yet copied
-  for (size_t i = 0; i < text.size(); ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out.append(text.data() + plain, i - plain);
-    plain = i + 1;
+  const char* p = text.data();
+  const char* const end = p + text.size();
+  for (;;) {
+    const char* special = FindJsonSpecial(p, end);
+    out.append(p, special);
+    if (special == end) break;
+    const auto c = static_cast<unsigned char>(*special);
+    p = special + 1;
     out += '\\';
     switch (c) {
       case '"':
@@ -85,7 +87,6 @@ void AppendJsonString(std::string& out, absl::string_view text) {
         out += kHex[c & 0xf];
     }
   }
-  out.append(text.data() + plain, text.size() - plain);
   out += '"';
 }
 
@@ -395,33 +396,41 @@ class AnswerHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Ans
 std::string VerdictAlias(size_t index) { return absl::StrCat("o", index); }
 
 std::string BuildVerdictsRequest(const std::vector<schema::Observable>& batch) {
+  // Everything before the variables depends on the batch size only: written once per thread
+  // for the size last asked for (a run asks full batches of one size).
+  thread_local size_t prefix_size = 0;
+  thread_local std::string prefix;
+  if (prefix_size != batch.size() || prefix.empty()) {
+    prefix = R"({"query":"query Verdicts()";
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (i != 0) prefix += ',';
+      prefix += "$t";
+      AppendNumber(prefix, i);
+      prefix += ":String!,$v";
+      AppendNumber(prefix, i);
+      prefix += ":String!";
+    }
+    prefix += "){";
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (i != 0) prefix += ' ';
+      prefix += 'o';
+      AppendNumber(prefix, i);
+      prefix += ":observable(type:$t";
+      AppendNumber(prefix, i);
+      prefix += ",value:$v";
+      AppendNumber(prefix, i);
+      prefix += ')';
+      prefix.append(kVerdictSelection.data(), kVerdictSelection.size());
+    }
+    // The query holds no character JSON escapes.
+    prefix += R"(}","variables":{)";
+    prefix_size = batch.size();
+  }
   size_t values = 0;
   for (const schema::Observable& o : batch) values += o.type.size() + o.value.size();
   std::string body;
-  body.reserve(64 + batch.size() * (kVerdictSelection.size() + 96) + values + values / 8);
-  body += R"({"query":"query Verdicts()";
-  for (size_t i = 0; i < batch.size(); ++i) {
-    if (i != 0) body += ',';
-    body += "$t";
-    AppendNumber(body, i);
-    body += ":String!,$v";
-    AppendNumber(body, i);
-    body += ":String!";
-  }
-  body += "){";
-  for (size_t i = 0; i < batch.size(); ++i) {
-    if (i != 0) body += ' ';
-    body += 'o';
-    AppendNumber(body, i);
-    body += ":observable(type:$t";
-    AppendNumber(body, i);
-    body += ",value:$v";
-    AppendNumber(body, i);
-    body += ')';
-    body.append(kVerdictSelection.data(), kVerdictSelection.size());
-  }
-  // The query holds no character JSON escapes.
-  body += R"(}","variables":{)";
+  body.reserve(prefix.size() + batch.size() * 24 + values + values / 8 + 2);
+  body += prefix;
   for (size_t i = 0; i < batch.size(); ++i) {
     body += i == 0 ? "\"t" : ",\"t";
     AppendNumber(body, i);

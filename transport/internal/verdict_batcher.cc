@@ -49,6 +49,8 @@ void VerdictBatcher::Add(schema::Observable observable, VerdictSource::Callback 
   std::vector<Lookup> full;
   {
     absl::MutexLock lock(&state_->mu);
+    // One allocation per batch, not one per doubling.
+    if (state_->open.capacity() == 0) state_->open.reserve(state_->batch_size);
     state_->open.push_back(Lookup{std::move(observable), std::move(done)});
     if (state_->open.size() >= state_->batch_size) {
       ++state_->generation;
