@@ -663,14 +663,19 @@ void BeastCtiaClient::Gate::Release(Outcome outcome, absl::Duration latency, abs
   for (Call* call : ready) call->Send(now);
 }
 
-// Finished calls kept for reuse (beyond this many, finished calls are freed).
+// Finished calls kept for reuse (beyond this many, finished calls are freed). The call freed
+// last waits in `last`, taken without the lock: a steady load frees a call and takes one for the
+// next lookup (often from the callback of the first) one after the other.
 struct BeastCtiaClient::CallCache {
   static constexpr size_t kMaxKept = 1024;
+  std::atomic<Call*> last{nullptr};
   absl::Mutex mu;
   std::vector<std::unique_ptr<Call>> free ABSL_GUARDED_BY(mu);
+  ~CallCache() { delete last.load(std::memory_order_acquire); }
 };
 
 BeastCtiaClient::Call* BeastCtiaClient::AcquireCall() {
+  if (Call* call = calls_->last.exchange(nullptr, std::memory_order_acquire)) return call;
   {
     absl::MutexLock lock(&calls_->mu);
     if (!calls_->free.empty()) {
@@ -684,6 +689,11 @@ BeastCtiaClient::Call* BeastCtiaClient::AcquireCall() {
 
 void BeastCtiaClient::ReleaseCall(Call* call) {
   call->Clear();
+  Call* empty = nullptr;
+  if (calls_->last.compare_exchange_strong(empty, call, std::memory_order_release,
+                                           std::memory_order_relaxed)) {
+    return;
+  }
   std::unique_ptr<Call> owned(call);
   absl::MutexLock lock(&calls_->mu);
   if (calls_->free.size() < CallCache::kMaxKept) calls_->free.push_back(std::move(owned));

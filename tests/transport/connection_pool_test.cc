@@ -409,6 +409,25 @@ TEST_P(ConnectionPoolTest, HeaderWithLineBreakIsRefusedBeforeSending) {
   EXPECT_EQ(server.requests(), 0u);
 }
 
+TEST_P(ConnectionPoolTest, LineBreakAnywhereInALongHeaderValueIsRefused) {
+  ScriptedHttpServer server([](const ScriptedRequest&) { return Reply(200, "ok"); });
+  auto pool = MakePool(server.url());
+  for (const char line_break : {'\r', '\n'}) {
+    for (size_t at = 0; at < 40; ++at) {
+      HttpRequest req = Get("/x");
+      std::string value(40, 'a');
+      value[at] = line_break;
+      req.headers = {{"Authorization", value}};
+      Result r = SendAndWait(*pool, req);
+      EXPECT_TRUE(absl::IsInvalidArgument(r.status())) << "at " << at << ": " << r.status();
+    }
+  }
+  EXPECT_EQ(server.requests(), 0u);
+  HttpRequest clean = Get("/x");
+  clean.headers = {{"Authorization", std::string(40, 'a')}};
+  EXPECT_TRUE(SendAndWait(*pool, clean).ok());
+}
+
 TEST_P(ConnectionPoolTest, WithoutPipeliningNothingIsWrittenBehindAnUnansweredRequest) {
   ScriptedHttpServer server([](const ScriptedRequest& req) { return Reply(200, req.target); });
   PoolOptions options;

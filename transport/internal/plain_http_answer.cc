@@ -38,28 +38,45 @@ constexpr std::array<uint8_t, 256> kClass = [] {
   return table;
 }();
 
+// True when each of the eight bytes of `v` is printable ASCII (0x20-0x7e). A byte below 0x20
+// borrows in the subtraction, one above 0x7e has its high bit set or gets it from the +1; a
+// borrow or carry across bytes starts only at such a byte, so nothing else is ever flagged.
+bool AllPrintable(uint64_t v) {
+  constexpr uint64_t kOnes = 0x0101010101010101;
+  constexpr uint64_t kHigh = kOnes * 0x80;
+  return (((v - kOnes * 0x20) | v | (v + kOnes)) & kHigh) == 0;
+}
+
 // The CR ending the line that starts at `p`, or null when the line has anything but plain text
-// before its CR, or no CR before `end`.
+// before its CR, or no CR before `end`. Eight bytes at a time up to the word holding the CR (or
+// a tab), then byte by byte.
 const char* LineEnd(const char* p, const char* end) {
+  for (uint64_t word; end - p >= 8; p += 8) {
+    std::memcpy(&word, p, sizeof word);
+    if (!AllPrintable(word)) break;
+  }
   while (p < end && (kClass[static_cast<unsigned char>(*p)] & kPlain) != 0) ++p;
   return p < end && *p == '\r' ? p : nullptr;
 }
 
-// The header name of this length that the reader looks at, or "".
-absl::string_view SpecialName(size_t length) {
-  switch (length) {
+// The header names the reader looks at; they differ in length, so the length picks the one
+// name a header can be.
+enum class Special { kNone, kContentLength, kConnection, kBeastOnly };
+
+Special SpecialFor(absl::string_view lower_name) {
+  switch (lower_name.size()) {
     case 14:
-      return "content-length";
+      return lower_name == "content-length" ? Special::kContentLength : Special::kNone;
     case 10:
-      return "connection";
-    case 17:
-      return "transfer-encoding";
+      return lower_name == "connection" ? Special::kConnection : Special::kNone;
+    case 17:  // Transfer-Encoding, Upgrade, Proxy-Connection: Beast's business
+      return lower_name == "transfer-encoding" ? Special::kBeastOnly : Special::kNone;
     case 7:
-      return "upgrade";
+      return lower_name == "upgrade" ? Special::kBeastOnly : Special::kNone;
     case 16:
-      return "proxy-connection";
+      return lower_name == "proxy-connection" ? Special::kBeastOnly : Special::kNone;
     default:
-      return {};
+      return Special::kNone;
   }
 }
 
@@ -122,27 +139,28 @@ size_t ReadPlainAnswer(absl::string_view data, size_t max_header_bytes, size_t m
     const absl::string_view value(value_begin, static_cast<size_t>(value_end - value_begin));
     p += 2;
 
-    // The names that matter differ in length: one comparison per header line at most.
-    const absl::string_view special = SpecialName(name.size());
-    if (!special.empty() && absl::EqualsIgnoreCase(name, special)) {
-      if (special == "content-length") {
+    SetHeader(out, fields, name, value);
+    switch (SpecialFor(out.headers[fields++].first)) {
+      case Special::kNone:
+        break;
+      case Special::kContentLength:
         if (has_length || value.empty() || value.size() > 15) return 0;
         for (char c : value) {
           if (!absl::ascii_isdigit(static_cast<unsigned char>(c))) return 0;
           length = length * 10 + static_cast<uint64_t>(c - '0');
         }
         has_length = true;
-      } else if (special == "connection") {
+        break;
+      case Special::kConnection:
         if (absl::EqualsIgnoreCase(value, "close")) {
           close = true;
         } else if (!absl::EqualsIgnoreCase(value, "keep-alive")) {
           return 0;
         }
-      } else {
-        return 0;  // Transfer-Encoding, Upgrade, Proxy-Connection: Beast's business
-      }
+        break;
+      case Special::kBeastOnly:
+        return 0;
     }
-    SetHeader(out, fields++, name, value);
   }
   const auto header_bytes = static_cast<size_t>(p - data.data());
   if (header_bytes >= max_header_bytes || !has_length || length > max_body_bytes ||
