@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cstring>
 #include <deque>
@@ -91,6 +92,24 @@ bool HasAny(absl::string_view text, bool blanks, bool colon) {
   return (seen & (kLineBreak | (blanks ? kBlank : 0) | (colon ? kColon : 0))) != 0;
 }
 
+// (x - 1) & ~x has a byte's high bit set when that byte of x is zero; a borrow starts only at a
+// zero byte, so no other byte is flagged.
+constexpr uint64_t kOnes = 0x0101010101010101;
+bool HasZeroByte(uint64_t x) { return ((x - kOnes) & ~x & (kOnes * 0x80)) != 0; }
+
+// HasAny() eight bytes at a time (a token of a kilobyte or more goes into every request).
+bool HasAnyFast(absl::string_view text, bool blanks) {
+  size_t i = 0;
+  for (uint64_t word; i + sizeof word <= text.size(); i += sizeof word) {
+    std::memcpy(&word, text.data() + i, sizeof word);
+    if (HasZeroByte(word ^ (kOnes * '\r')) || HasZeroByte(word ^ (kOnes * '\n')) ||
+        (blanks && (HasZeroByte(word ^ (kOnes * ' ')) || HasZeroByte(word ^ (kOnes * '\t'))))) {
+      return true;
+    }
+  }
+  return HasAny(text.substr(i), blanks, false);
+}
+
 // The steady clock read for deadlines of whole requests. CLOCK_MONOTONIC_COARSE is the base of
 // std::chrono::steady_clock (CLOCK_MONOTONIC) at tick resolution and far cheaper to read; one
 // tick is added, so a deadline taken from it is never earlier than one from the precise clock
@@ -111,21 +130,6 @@ SteadyClock::time_point DeadlineClockNow() {
          tick;
 }
 
-// True when `text` holds a CR or LF, eight bytes at a time (a token of a kilobyte or more goes
-// into every request). (x - 1) & ~x has a byte's high bit set when that byte of x is zero, and
-// a borrow starts only at a zero byte.
-bool HasLineBreak(absl::string_view text) {
-  constexpr uint64_t kOnes = 0x0101010101010101;
-  constexpr uint64_t kHigh = kOnes * 0x80;
-  auto has_zero = [](uint64_t x) { return ((x - kOnes) & ~x & kHigh) != 0; };
-  size_t i = 0;
-  for (uint64_t word; i + sizeof word <= text.size(); i += sizeof word) {
-    std::memcpy(&word, text.data() + i, sizeof word);
-    if (has_zero(word ^ (kOnes * '\r')) || has_zero(word ^ (kOnes * '\n'))) return true;
-  }
-  return HasAny(text.substr(i), false, false);
-}
-
 // The pool writes method, target and headers verbatim into the request head: a line break in
 // any of them would let a value (e.g. a token from a server) inject headers or requests.
 absl::Status CheckRequest(const HttpRequest& request, absl::string_view origin) {
@@ -133,12 +137,12 @@ absl::Status CheckRequest(const HttpRequest& request, absl::string_view origin) 
     return absl::InvalidArgumentError(absl::StrCat("request to ", origin, ": ", what));
   };
   if (request.method.empty() || HasAny(request.method, true, false)) return bad("bad method");
-  if (request.target.empty() || HasAny(request.target, true, false)) {
+  if (request.target.empty() || HasAnyFast(request.target, true)) {
     return bad("bad target (empty, or has a space or line break)");
   }
   for (const auto& [name, value] : request.headers) {
     if (name.empty() || HasAny(name, true, true)) return bad("bad header name");
-    if (HasLineBreak(value)) {
+    if (HasAnyFast(value, false)) {
       return bad(absl::StrCat("header ", name, " has a line break in its value"));
     }
   }
@@ -609,14 +613,42 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
 
   // HTTP/1.1 request head (RFC 9112 §3): the pool's Host and User-Agent, the caller's headers,
   // Content-Length when there is a body (or the method expects one), then the body.
+  // Sized once, then copied piece by piece (no capacity check per piece).
   void AppendRequest(const HttpRequest& in) {
-    absl::StrAppend(&out_, in.method, " ", in.target, " HTTP/1.1\r\n", pool_->head_fields());
-    for (const auto& [name, value] : in.headers) absl::StrAppend(&out_, name, ": ", value, "\r\n");
-    if (!in.body.empty() || in.method == "POST" || in.method == "PUT" || in.method == "PATCH") {
-      absl::StrAppend(&out_, "Content-Length: ", in.body.size(), "\r\n");
+    constexpr absl::string_view kVersion = " HTTP/1.1\r\n";
+    constexpr absl::string_view kLength = "Content-Length: ";
+    const std::string& fields = pool_->head_fields();
+    const bool with_length =
+        !in.body.empty() || in.method == "POST" || in.method == "PUT" || in.method == "PATCH";
+    size_t size = in.method.size() + 1 + in.target.size() + kVersion.size() + fields.size() +
+                  (with_length ? kLength.size() + 20 + 2 : 0) + 2 + in.body.size();
+    for (const auto& [name, value] : in.headers) size += name.size() + 2 + value.size() + 2;
+    const size_t start = out_.size();
+    out_.resize(start + size);
+    char* to = out_.data() + start;
+    auto put = [&to](absl::string_view piece) {
+      std::memcpy(to, piece.data(), piece.size());
+      to += piece.size();
+    };
+    put(in.method);
+    put(" ");
+    put(in.target);
+    put(kVersion);
+    put(fields);
+    for (const auto& [name, value] : in.headers) {
+      put(name);
+      put(": ");
+      put(value);
+      put("\r\n");
     }
-    out_.append("\r\n");
-    out_.append(in.body);
+    if (with_length) {
+      put(kLength);
+      to = std::to_chars(to, to + 20, in.body.size()).ptr;
+      put("\r\n");
+    }
+    put("\r\n");
+    put(in.body);
+    out_.resize(static_cast<size_t>(to - out_.data()));
   }
 
   // `now`: when the write ended (a direct write passes the time it started at).

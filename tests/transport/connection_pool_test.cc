@@ -428,6 +428,35 @@ TEST_P(ConnectionPoolTest, LineBreakAnywhereInALongHeaderValueIsRefused) {
   EXPECT_TRUE(SendAndWait(*pool, clean).ok());
 }
 
+TEST_P(ConnectionPoolTest, BlankOrLineBreakInTargetOrMethodAndBadHeaderNamesAreRefused) {
+  ScriptedHttpServer server([](const ScriptedRequest&) { return Reply(200, "ok"); });
+  auto pool = MakePool(server.url());
+  auto refused = [&](HttpRequest req, absl::string_view what) {
+    Result r = SendAndWait(*pool, std::move(req));
+    EXPECT_TRUE(absl::IsInvalidArgument(r.status())) << r.status();
+    EXPECT_THAT(std::string(r.status().message()), HasSubstr(what));
+  };
+  for (const char bad : {' ', '\t', '\r', '\n'}) {
+    const std::string clean = "/ctia/ip/10.0.0.1/verdict/xyz";
+    for (size_t at = 1; at < clean.size(); ++at) {
+      std::string target = clean;
+      target[at] = bad;
+      SCOPED_TRACE(absl::StrCat("at ", at, " char ", static_cast<int>(bad)));
+      refused(Get(target), "bad target");
+    }
+    HttpRequest method = Get("/x");
+    method.method = std::string("GE") + bad + "T";
+    refused(method, "bad method");
+  }
+  for (const std::string name : {"X Bad", "X:Bad", "X\rBad", ""}) {
+    HttpRequest req = Get("/x");
+    req.headers = {{name, "v"}};
+    refused(req, "bad header name");
+  }
+  EXPECT_EQ(server.requests(), 0u);
+  EXPECT_TRUE(SendAndWait(*pool, Get("/ctia/ip/10.0.0.1/verdict/xyz")).ok());
+}
+
 TEST_P(ConnectionPoolTest, WithoutPipeliningNothingIsWrittenBehindAnUnansweredRequest) {
   ScriptedHttpServer server([](const ScriptedRequest& req) { return Reply(200, req.target); });
   PoolOptions options;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstdint>
 #include <cstring>
 
@@ -26,37 +27,49 @@ constexpr bool IsTokenChar(unsigned char c) {
 // Printable ASCII, space and tab: a subset of what Beast takes in values and reasons.
 constexpr bool IsPlainText(unsigned char c) { return (c >= 0x20 && c < 0x7f) || c == '\t'; }
 
-// The two classes as one table, one load per byte.
+// Token characters as a table, one load per byte.
 constexpr uint8_t kToken = 1;
-constexpr uint8_t kPlain = 2;
 constexpr std::array<uint8_t, 256> kClass = [] {
   std::array<uint8_t, 256> table{};
   for (int c = 0; c < 256; ++c) {
     const auto u = static_cast<unsigned char>(c);
-    table[u] = static_cast<uint8_t>((IsTokenChar(u) ? kToken : 0) | (IsPlainText(u) ? kPlain : 0));
+    table[u] = IsTokenChar(u) ? kToken : 0;
   }
   return table;
 }();
 
-// True when each of the eight bytes of `v` is printable ASCII (0x20-0x7e). A byte below 0x20
-// borrows in the subtraction, one above 0x7e has its high bit set or gets it from the +1; a
-// borrow or carry across bytes starts only at such a byte, so nothing else is ever flagged.
-bool AllPrintable(uint64_t v) {
+// The bytes of `v` that are not printable ASCII (0x20-0x7e), as their high bits; the lowest one
+// set is exact. A byte below 0x20 borrows in the subtraction, one above 0x7e has its high bit
+// set or gets it from the +1; a borrow or carry only goes on upward (to later bytes) from such
+// a byte, so bytes below the first flagged one are never flagged.
+uint64_t NotPrintable(uint64_t v) {
   constexpr uint64_t kOnes = 0x0101010101010101;
-  constexpr uint64_t kHigh = kOnes * 0x80;
-  return (((v - kOnes * 0x20) | v | (v + kOnes)) & kHigh) == 0;
+  return ((v - kOnes * 0x20) | v | (v + kOnes)) & (kOnes * 0x80);
 }
 
 // The CR ending the line that starts at `p`, or null when the line has anything but plain text
-// before its CR, or no CR before `end`. Eight bytes at a time up to the word holding the CR (or
-// a tab), then byte by byte.
+// (printable ASCII and tabs) before its CR, or no CR before `end`. Eight bytes at a time.
 const char* LineEnd(const char* p, const char* end) {
-  for (uint64_t word; end - p >= 8; p += 8) {
-    std::memcpy(&word, p, sizeof word);
-    if (!AllPrintable(word)) break;
+  for (;;) {
+    if (end - p >= 8) {
+      uint64_t word;
+      std::memcpy(&word, p, sizeof word);
+      const uint64_t flagged = NotPrintable(word);
+      if (flagged == 0) {
+        p += 8;
+        continue;
+      }
+      static_assert(std::endian::native == std::endian::little, "byte i of the word is p[i]");
+      p += std::countr_zero(flagged) / 8;
+    } else {
+      while (p < end && IsPlainText(static_cast<unsigned char>(*p)) && *p != '\t') ++p;
+      if (p == end) return nullptr;
+    }
+    // The first byte that is not printable ASCII: the CR, a tab (plain text), or anything else.
+    if (*p == '\r') return p;
+    if (*p != '\t') return nullptr;
+    ++p;
   }
-  while (p < end && (kClass[static_cast<unsigned char>(*p)] & kPlain) != 0) ++p;
-  return p < end && *p == '\r' ? p : nullptr;
 }
 
 // The header names the reader looks at; they differ in length, so the length picks the one
@@ -122,10 +135,20 @@ size_t ReadPlainAnswer(absl::string_view data, size_t max_header_bytes, size_t m
       p += 2;
       break;
     }
-    const char* const name_begin = p;
-    while (p < end && (kClass[static_cast<unsigned char>(*p)] & kToken) != 0) ++p;
-    if (p == end || *p != ':' || p == name_begin) return 0;
-    const absl::string_view name(name_begin, static_cast<size_t>(p - name_begin));
+    // The name: token characters up to the ':', lower-cased into the next header slot (a
+    // recycled answer's slot already has the room) in the pass that checks them.
+    const auto* colon = static_cast<const char*>(std::memchr(p, ':', static_cast<size_t>(end - p)));
+    if (colon == nullptr || colon == p) return 0;
+    if (fields == out.headers.size()) out.headers.emplace_back();
+    auto& [lower, text] = out.headers[fields];
+    lower.resize(static_cast<size_t>(colon - p));
+    uint8_t classes = kToken;
+    for (char* to = lower.data(); p < colon; ++p, ++to) {
+      const auto c = static_cast<unsigned char>(*p);
+      classes &= kClass[c];
+      *to = absl::ascii_tolower(c);
+    }
+    if ((classes & kToken) == 0) return 0;
     ++p;
     while (p < end && (*p == ' ' || *p == '\t')) ++p;
     const char* const value_begin = p;
@@ -139,8 +162,9 @@ size_t ReadPlainAnswer(absl::string_view data, size_t max_header_bytes, size_t m
     const absl::string_view value(value_begin, static_cast<size_t>(value_end - value_begin));
     p += 2;
 
-    SetHeader(out, fields, name, value);
-    switch (SpecialFor(out.headers[fields++].first)) {
+    text.assign(value.data(), value.size());
+    ++fields;
+    switch (SpecialFor(lower)) {
       case Special::kNone:
         break;
       case Special::kContentLength:
@@ -152,6 +176,7 @@ size_t ReadPlainAnswer(absl::string_view data, size_t max_header_bytes, size_t m
         has_length = true;
         break;
       case Special::kConnection:
+        if (value == "keep-alive") break;  // as servers write it, before the case-blind tests
         if (absl::EqualsIgnoreCase(value, "close")) {
           close = true;
         } else if (!absl::EqualsIgnoreCase(value, "keep-alive")) {
