@@ -22,7 +22,9 @@ std::string VerdictAlias(size_t index);
 //              {verdict{type disposition disposition_name judgement_id observable{type value}
 //              valid_time{start_time end_time}}} ...}",
 //    "variables": {"t0": "ip", "v0": "1.2.3.4", ...}}
-// Values travel as variables, so no value needs GraphQL escaping. `batch` must not be empty.
+// Values travel as variables, so no value needs GraphQL escaping; they are escaped for JSON as
+// RapidJSON's Writer escapes them. `batch` must not be empty. Thread-safe: each thread keeps the
+// query part written for the batch size it last asked for (a few hundred bytes per lookup).
 std::string BuildVerdictsRequest(const std::vector<schema::Observable>& batch);
 
 // Decodes a 200 answer to BuildVerdictsRequest for a batch of `size` observables, in one pass
