@@ -25,7 +25,7 @@ std::string CsvRecords::Problem(const CsvRecordView& r) {
   return "";
 }
 
-absl::string_view CsvRecords::Unescape(absl::string_view content) {
+absl::string_view CsvRecords::Unescape(absl::string_view content) const {
   const size_t from = scratch_.size();
   for (size_t k = 0; k < content.size(); ++k) {
     scratch_.push_back(content[k]);
@@ -34,10 +34,29 @@ absl::string_view CsvRecords::Unescape(absl::string_view content) {
   return absl::string_view(scratch_.data() + from, scratch_.size() - from);
 }
 
+void CsvRecords::MarkEscaped(CsvRecordView& r) {
+  if (!r.escaped) r.first_escaped = static_cast<uint32_t>(escaped_.size());
+  escaped_.push_back(static_cast<uint32_t>(fields_.size() - 1));
+  r.escaped = true;
+}
+
+absl::string_view CsvRecords::EscapedRecordField(const CsvRecordView& r, uint32_t k) const {
+  // The record's entries come one after the other, ascending, from r.first_escaped.
+  size_t j = r.first_escaped;
+  while (j < escaped_.size() && escaped_[j] < k) ++j;
+  if (j == escaped_.size() || escaped_[j] != k) return fields_[k];
+  if (!unescaped_[j]) {
+    fields_[k] = Unescape(fields_[k]);
+    unescaped_[j] = true;
+  }
+  return fields_[k];
+}
+
 void CsvRecords::Parse(absl::string_view chunk, uint64_t first_line, bool starts_input,
                        char delim) {
   records_.clear();
   fields_.clear();
+  escaped_.clear();
   scratch_.clear();
   // Unescaped text is never longer than the chunk, so views into scratch_ stay valid.
   if (scratch_.capacity() < chunk.size()) scratch_.reserve(chunk.size());
@@ -68,8 +87,8 @@ void CsvRecords::Parse(absl::string_view chunk, uint64_t first_line, bool starts
       const internal::CsvFieldScan f = internal::ScanCsvField(base, i, n, delim);
       line += f.newlines;
       absl::string_view content(base + f.content_begin, f.content_end - f.content_begin);
-      if (f.doubled_quotes) content = Unescape(content);
       fields_.push_back(content);
+      if (f.doubled_quotes) MarkEscaped(r);
       const auto field_number = static_cast<uint32_t>(fields_.size() - r.first_field);
       if (f.open_quote) {
         r.malformed = true;
@@ -105,15 +124,16 @@ void CsvRecords::Parse(absl::string_view chunk, uint64_t first_line, bool starts
     FinishRecord(r, non_ascii);
     record_start = i;
   }
+  unescaped_.assign(escaped_.size(), false);
 }
 
 bool CsvRecords::ScanOneLineRecord(internal::CsvStructuralScanner& structural, const char* base,
                                    size_t n, char delim, size_t& i, size_t record_start,
                                    CsvRecordView& r, bool& non_ascii, uint64_t& line) {
-  const size_t scratch_mark = scratch_.size();
   auto give_up = [&] {
     fields_.resize(r.first_field);
-    scratch_.resize(scratch_mark);
+    while (!escaped_.empty() && escaped_.back() >= r.first_field) escaped_.pop_back();
+    r.escaped = false;
     non_ascii = true;
     return false;
   };
@@ -161,8 +181,8 @@ bool CsvRecords::ScanOneLineRecord(internal::CsvStructuralScanner& structural, c
       }
     }
     absl::string_view content(base + content_begin, content_end - content_begin);
-    if (doubled) content = Unescape(content);
     fields_.push_back(content);
+    if (doubled) MarkEscaped(r);
     if (at < n && base[at] == delim) {
       from = at + 1;
       continue;

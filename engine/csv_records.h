@@ -26,8 +26,11 @@ struct CsvRecordView {
   // or bytes that are not UTF-8. `problem` says which (the first found), `problem_field` in
   // which 1-based field.
   bool malformed = false;
+  // A field holds doubled quotes: CsvRecords::field() unescapes it when it is first read.
+  bool escaped = false;
   CsvProblem problem = CsvProblem::kNone;
   uint32_t problem_field = 0;
+  uint32_t first_escaped = 0;  // escaped: the record's first entry in CsvRecords' list of them
 };
 
 // Parses every record of a chunk (ChunkReader output) with the rules of
@@ -36,14 +39,17 @@ struct CsvRecordView {
 // the start of the input (kept in `raw`, not in the first field). A CR not followed by LF is
 // data. A record whose bytes are not UTF-8 is malformed (kInvalidUtf8).
 //
-// Not thread-safe; one per pipeline task. Reuses its buffers across calls.
+// A quoted field's doubled quotes are made single when field() first reads it (a log's quoted
+// user agents are seldom read at all).
+//
+// Not thread-safe, field() included; one per pipeline task. Reuses its buffers across calls.
 class CsvRecords {
  public:
   void Parse(absl::string_view chunk, uint64_t first_line, bool starts_input, char delimiter);
 
   const std::vector<CsvRecordView>& records() const { return records_; }
   absl::string_view field(const CsvRecordView& r, uint32_t i) const {
-    return fields_[r.first_field + i];
+    return r.escaped ? EscapedRecordField(r, r.first_field + i) : fields_[r.first_field + i];
   }
   // "text after a closing quote in field 3", "end of input inside quoted field 2",
   // "invalid UTF-8 in field 4".
@@ -63,14 +69,24 @@ class CsvRecords {
                          char delim, size_t& i, size_t record_start, CsvRecordView& r,
                          bool& non_ascii, uint64_t& line);
   // The content of a quoted field with its doubled quotes made single, in scratch_.
-  absl::string_view Unescape(absl::string_view content);
+  absl::string_view Unescape(absl::string_view content) const;
+  // fields_[k] of `r`, a record with doubled quotes in some field: unescaped (once) if it is
+  // one of those.
+  absl::string_view EscapedRecordField(const CsvRecordView& r, uint32_t k) const;
+  // Field fields_.size() - 1 holds doubled quotes.
+  void MarkEscaped(CsvRecordView& r);
   // Sets r.field_count, checks the UTF-8 of a record with a non-ASCII byte, and keeps `r`.
   void FinishRecord(CsvRecordView& r, bool non_ascii);
 
   bool vector_scan_ = true;
   std::vector<CsvRecordView> records_;
-  std::vector<absl::string_view> fields_;
-  std::string scratch_;  // unescaped fields with doubled quotes; reserved so views stay valid
+  // Mutable: field() replaces an escaped field by its unescaped copy in scratch_.
+  mutable std::vector<absl::string_view> fields_;
+  std::vector<uint32_t> escaped_;        // indices of fields_ with doubled quotes, ascending
+  mutable std::vector<bool> unescaped_;  // per escaped_ entry: fields_ holds the copy
+  // Unescaped fields; reserved to the chunk's size (each field is copied at most once), so views
+  // of it stay valid.
+  mutable std::string scratch_;
 };
 
 }  // namespace enrich::engine

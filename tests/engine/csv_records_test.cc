@@ -87,6 +87,38 @@ TEST_F(CsvRecordsTest, OpenQuoteAtEndKeepsItsLineEndAsTerminator) {
   EXPECT_EQ(r.line, 2u);
 }
 
+// Doubled quotes are made single when a field is read, the same on every read, in records the
+// vector scan reads and in those it hands to the field scan after it met a doubled quote (a
+// quoted line end further on).
+TEST_F(CsvRecordsTest, DoubledQuotesAreUnescapedWhenReadAndTheSameOnEveryRead) {
+  for (bool vector_scan : {true, false}) {
+    records_.set_vector_scan(vector_scan);
+    records_.Parse(
+        "\"a\"\"1\",b,\"c\"\"\"\"\"\n"
+        "x,\"y\"\"z\",\"two\nlines\"\"\"\n"
+        "p,q,r\n"
+        "\"\"\"\",,\"\"\n",
+        1, true, ',');
+    const std::vector<std::vector<std::string>> want = {
+        {"a\"1", "b", "c\"\""}, {"x", "y\"z", "two\nlines\""}, {"p", "q", "r"}, {"\"", "", ""}};
+    ASSERT_EQ(records_.records().size(), want.size());
+    for (int pass = 0; pass < 2; ++pass) {
+      // The second pass reads the fields in the other order.
+      for (size_t k = 0; k < want.size(); ++k) {
+        const size_t i = pass == 0 ? k : want.size() - 1 - k;
+        const CsvRecordView& r = records_.records()[i];
+        ASSERT_EQ(r.field_count, want[i].size());
+        for (uint32_t f = 0; f < r.field_count; ++f) {
+          EXPECT_EQ(records_.field(r, f), want[i][f])
+              << "record " << i << " field " << f << " pass " << pass << " vector " << vector_scan;
+        }
+      }
+    }
+    EXPECT_TRUE(records_.records()[0].escaped);
+    EXPECT_FALSE(records_.records()[2].escaped);
+  }
+}
+
 TEST_F(CsvRecordsTest, TextAfterClosingQuoteNamesItsField) {
   const CsvRecordView& r = Only("1,\"a\"b,c\n");
   EXPECT_EQ(r.problem, CsvProblem::kTextAfterQuote);
