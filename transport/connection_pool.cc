@@ -304,6 +304,11 @@ class ConnectionPool::Impl : public std::enable_shared_from_this<ConnectionPool:
   SteadyClock::duration first_byte_timeout() const { return first_byte_timeout_; }
   // "Host: ...\r\nUser-Agent: ...\r\n", the same for every request.
   const std::string& head_fields() const { return head_fields_; }
+  // Answers kept for reuse by every connection; only with PoolOptions::single_io_thread (the
+  // connections' handlers then all run on that thread).
+  std::vector<std::unique_ptr<HttpResponse>>& shared_spare_responses() {
+    return shared_spare_responses_;
+  }
 
   std::atomic<uint64_t> requests_{0};
   std::atomic<uint64_t> failures_{0};
@@ -358,6 +363,7 @@ class ConnectionPool::Impl : public std::enable_shared_from_this<ConnectionPool:
   std::string head_fields_;
   std::unique_ptr<net::ssl::context> tls_context_;
   std::shared_ptr<internal::SocketReadiness> readiness_;
+  std::vector<std::unique_ptr<HttpResponse>> shared_spare_responses_;
   absl::Status setup_status_;
   std::atomic<bool> shutting_down_{false};
 
@@ -767,12 +773,19 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
   // response_ holds an answer object to fill (a recycled one when there is one).
   void TakeResponse() {
     if (response_ != nullptr) return;
-    if (spare_responses_.empty()) {
+    std::vector<std::unique_ptr<HttpResponse>>& spares = Spares();
+    if (spares.empty()) {
       response_ = std::make_unique<HttpResponse>();
     } else {
-      response_ = std::move(spare_responses_.back());
-      spare_responses_.pop_back();
+      response_ = std::move(spares.back());
+      spares.pop_back();
     }
+  }
+
+  // Delivered answers kept for reuse, last in first out. With a single io thread the pool's
+  // connections share them: the answer just delivered, still in the cache, takes the next one.
+  std::vector<std::unique_ptr<HttpResponse>>& Spares() {
+    return options().single_io_thread ? pool_->shared_spare_responses() : spare_responses_;
   }
 
   // Whether the answer Beast's parser has read keeps the connection; the parser is done with.
@@ -959,8 +972,9 @@ class ConnectionPool::Impl::Connection : public std::enable_shared_from_this<Con
   // Keeps an answer's buffers for the next one, unless a large body made them large.
   void Recycle(std::unique_ptr<HttpResponse> response) {
     constexpr size_t kMaxKeptBody = 64 << 10;
-    if (response->body.capacity() > kMaxKeptBody || spare_responses_.size() >= 4) return;
-    spare_responses_.push_back(std::move(response));
+    std::vector<std::unique_ptr<HttpResponse>>& spares = Spares();
+    if (response->body.capacity() > kMaxKeptBody || spares.size() >= 4) return;
+    spares.push_back(std::move(response));
   }
 
   // ---- deadlines ----
