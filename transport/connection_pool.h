@@ -39,8 +39,10 @@ struct PoolOptions {
   // requests are pipelined when every connection is busy (see ConnectionPool).
   size_t pipeline_depth = 1;
   // True when exactly one thread runs the executor (IoThreads(1)). Connections then need no
-  // strand, and a request started on that thread is handed to an idle connection directly
-  // rather than through a posted handler. Wrong (true with several threads) is a data race.
+  // strand, a request started on that thread is handed to an idle connection directly rather
+  // than through a posted handler, plain (http) sockets are read when one epoll set of the
+  // pool says they are readable (no failed read per request; Linux), and the connections share
+  // their recycled answer objects. Wrong (true with several threads) is a data race.
   bool single_io_thread = false;
 };
 
