@@ -119,9 +119,10 @@ bool HasAnyFast(absl::string_view text, bool blanks) {
 }
 
 // The steady clock read for deadlines of whole requests. CLOCK_MONOTONIC_COARSE is the base of
-// std::chrono::steady_clock (CLOCK_MONOTONIC) at tick resolution and far cheaper to read; one
-// tick is added, so a deadline taken from it is never earlier than one from the precise clock
-// (and at most a tick, a few milliseconds, later).
+// std::chrono::steady_clock (CLOCK_MONOTONIC) at tick resolution and far cheaper to read; it
+// trails the precise clock by at most a tick (a few milliseconds) on a CPU that takes ticks, so
+// with one tick added a deadline taken from it is not earlier than one from the precise clock,
+// and at most a tick later. Request timeouts are seconds: either error is immaterial.
 SteadyClock::time_point DeadlineClockNow() {
   static const SteadyClock::duration tick = [] {
     timespec res{};
