@@ -18,12 +18,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# start_sim NAME ARGS...: starts ctia-sim on 127.0.0.1:0 as its own process; sets sim_url and
-# sim_pid. Client "client"/"secret" (CTIA_CLIENT_ID/SECRET are exported for ctia-enrich).
+# server_cpus / client_cpus: the command prefixes that pin a server and its client (../pinning.sh).
+source "$(dirname "${BASH_SOURCE[0]}")/../pinning.sh"
+
+# start_sim NAME ARGS...: starts ctia-sim on 127.0.0.1:0 as its own process (on the server's CPU
+# when pinned); sets sim_url and sim_pid. Client "client"/"secret" (CTIA_CLIENT_ID/SECRET are
+# exported for ctia-enrich).
 start_sim() {
   local name="$1"
   shift
-  "$sim" --port 0 "$@" >"$work/$name.out" 2>"$work/$name.err" &
+  "${server_cpus[@]}" "$sim" --port 0 "$@" >"$work/$name.out" 2>"$work/$name.err" &
   sim_pid=$!
   sim_pids+=("$sim_pid")
   for _ in $(seq 100); do

@@ -10,6 +10,8 @@
 # The run's rate is lookups settled / lookup phase (first lookup sent to last settled, from its
 # --summary-json). The bench (6 s before and 6 s after each run) looks up the same distinct
 # domains with the same connections, batch size and lookups in flight.
+# With 2 or more CPUs the sim runs on a CPU of its own and the client on the others (common.sh;
+# ENRICH_BENCH_PIN=0 shares them).
 # Every run's output is checked row by row against the verdicts ctia-sim gives (recomputed by
 # synthetic-journal) before its figures are printed. ctia-sim runs as its own process.
 set -euo pipefail
@@ -28,6 +30,7 @@ log="$work/log.csv"
 echo "== input: $rows rows, $unique distinct domains, $(stat -c %s "$log") bytes"
 start_sim sim --no-demo --synthetic 50 --public-base http://ctia-sim.bench --threads 1
 echo "== ctia-sim --no-demo --synthetic 50 --threads 1 at $sim_url (pid $sim_pid)"
+echo "== $(pinning)"
 "$journal_tool" --input "$log" --column domain --endpoint "$sim_url" --percent 50 \
   --public-base http://ctia-sim.bench --journal "$work/unused.journal" \
   --verdicts-csv "$work/verdicts.csv"
@@ -46,7 +49,7 @@ echo "== bench observables: $(wc -l <"$work/observables.txt") distinct domains"
 # connection: connections × max(8, batch size), run_command.cc).
 bench_once() {
   local out
-  out="$("$cli" bench --target "$sim_url" --connections "$conns" --duration "$1" \
+  out="$("${client_cpus[@]}" "$cli" bench --target "$sim_url" --connections "$conns" --duration "$1" \
     --batch-size "$batch" --in-flight $((conns * (batch > 8 ? batch : 8))) \
     --observables "$work/observables.txt")"
   grep -E '^(observables|latency|results)' <<<"$out" | sed 's/^/   bench: /'
@@ -61,7 +64,7 @@ for i in $(seq "$runs"); do
   bench_once 6
   before="$bench_rate"
   rm -f "$work/out.csv"
-  "$cli" run -i "$log" -o "$work/out.csv" --column domain --endpoint "$sim_url" \
+  "${client_cpus[@]}" "$cli" run -i "$log" -o "$work/out.csv" --column domain --endpoint "$sim_url" \
     --connections "$conns" --batch-size "$batch" --summary-json "$work/run.json" 2>"$work/run.err"
   python3 "$here/check_verdicts.py" "$log" "$work/out.csv" "$work/verdicts.csv" domain
   phase_s="$(json_get "$work/run.json" lookup_phase_seconds)"
