@@ -10,6 +10,7 @@
 #include "boost/beast/http/parser.hpp"
 #include "boost/beast/http/string_body.hpp"
 #include "gtest/gtest.h"
+#include "tests/fakes/differential.h"
 
 namespace enrich::transport::internal {
 namespace {
@@ -140,22 +141,7 @@ TEST(PlainHttpAnswerTest, AgreesWithBeastOnDamagedAnswers) {
   int taken = 0;
   for (int i = 0; i < 20000; ++i) {
     std::string data = kNginx;
-    const int edits = 1 + static_cast<int>(rng() % 3);
-    for (int e = 0; e < edits && !data.empty(); ++e) {
-      const size_t at = rng() % data.size();
-      const char c = alphabet[rng() % alphabet.size()];
-      switch (rng() % 3) {
-        case 0:
-          data[at] = c;
-          break;
-        case 1:
-          data.insert(data.begin() + static_cast<long>(at), c);
-          break;
-        case 2:
-          data.erase(at, 1 + rng() % 3);
-          break;
-      }
-    }
+    ::enrich::testing::Damage(data, rng, alphabet);
     ExpectSameAsBeast(data);
     HttpResponse out;
     bool keep_alive = false;
