@@ -459,6 +459,11 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(
   return std::unique_ptr<Journal>(new Journal(path, fd, options, std::move(load)));
 }
 
+uint64_t Journal::appended() const {
+  absl::MutexLock lock(&mu_);
+  return appended_;
+}
+
 Journal::Journal(std::string path, int fd, const JournalOptions& options, JournalLoad load)
     : path_(std::move(path)), options_(options), load_(std::move(load)), fd_(fd) {
   flusher_ = std::thread([this] { FlushLoop(); });

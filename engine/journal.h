@@ -152,6 +152,8 @@ class Journal {
 
   const JournalLoad& load() const { return load_; }
   const std::string& path() const { return path_; }
+  // Entries appended since Open() (reloaded ones not counted).
+  uint64_t appended() const;
 
  private:
   Journal(std::string path, int fd, const JournalOptions& options, JournalLoad load);
@@ -162,7 +164,7 @@ class Journal {
   const JournalLoad load_;
   int fd_ ABSL_GUARDED_BY(mu_);  // records are written under mu_; closed after the flusher ends
 
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   size_t unsynced_entries_ ABSL_GUARDED_BY(mu_) = 0;  // written, not yet fdatasynced
   uint64_t appended_ ABSL_GUARDED_BY(mu_) = 0;  // entries appended so far
   uint64_t flushed_ ABSL_GUARDED_BY(mu_) = 0;   // of those, synced

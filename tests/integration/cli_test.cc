@@ -73,6 +73,32 @@ class CliTest : public ::testing::Test {
            " --column domain --max-wait 1 --batch-size 1 --endpoint " + sim.base_url();
   }
 
+  // "id,domain" and `n` rows of distinct domains host-<i>.example.
+  static std::string DistinctDomainsCsv(int n) {
+    std::string csv = "id,domain\n";
+    for (int i = 0; i < n; ++i) absl::StrAppend(&csv, i, ",host-", i, ".example\n");
+    return csv;
+  }
+
+  // Runs `args` with --resume against `sim` (test API on): it must finish, reload `reloaded`
+  // lookups, and leave the sim's tally for client "client" at `total` observables, each asked
+  // once (the first run's included). Returns the run's result.
+  Result ResumeAskingNoneAgain(const std::string& args, const sim::SimServer& sim,
+                               size_t reloaded, size_t total) {
+    Result r = Run(args + " --resume");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_THAT(r.output,
+                HasSubstr("resuming: " + std::to_string(reloaded) + " settled lookups reloaded"));
+    const sim::LookupTally tally = sim.Lookups();
+    EXPECT_EQ(tally.count("client") == 1 ? tally.at("client").size() : 0u, total);
+    if (tally.count("client") == 1) {
+      for (const auto& [observable, times] : tally.at("client")) {
+        EXPECT_EQ(times, 1u) << observable << " was looked up again";
+      }
+    }
+    return r;
+  }
+
   std::filesystem::path dir_;
 };
 
@@ -352,15 +378,12 @@ TEST_F(CliTest, QuotaCheckpointExits75AndResumeFinishesWithoutRepeatingLookups) 
   EXPECT_FALSE(std::filesystem::exists(Path("out.csv.journal")));
 }
 
-// A resume starts the transport while the journal reloads: bad credentials still fail it
-// (exit 1, the secret not shown), with the journal kept as it was for a later resume.
 TEST_F(CliTest, ADamagedInputReplacedByAnIntactCopyResumesWithoutRepeatingLookups) {
   sim::SimOptions options;
   options.test_api = true;  // the lookup tally
   sim::SimServer sim{options};
   ASSERT_TRUE(sim.Start().ok());
-  std::string in = "id,domain\n";
-  for (int i = 0; i < 3000; ++i) absl::StrAppend(&in, i, ",host-", i, ".example\n");
+  const std::string in = DistinctDomainsCsv(3000);
   {
     auto sink = engine::OpenSink(Path("intact.csv.gz"), engine::Compression::kGzip);
     ASSERT_TRUE(sink.ok()) << sink.status();
@@ -391,19 +414,11 @@ TEST_F(CliTest, ADamagedInputReplacedByAnIntactCopyResumesWithoutRepeatingLookup
 
   // The intact file has another size: the journal still serves it (same endpoint).
   WriteFile("in.csv.gz", gz);
-  Result second = Run(args + " --resume");
-  ASSERT_EQ(second.exit_code, 0) << second.output;
-  EXPECT_THAT(second.output,
-              HasSubstr("resuming: " + std::to_string(asked_first) + " settled lookups reloaded"));
+  Result second = ResumeAskingNoneAgain(args, sim, asked_first, 3000);
   EXPECT_THAT(second.output, HasSubstr("note: the journal was written for another input or "
                                        "columns (input=" + Path("in.csv.gz") + " size=" +
                                        std::to_string(gz.size() / 2)));
-  EXPECT_EQ(ReadFile(Path("out.csv")).size() > in.size(), true);
-  const sim::LookupTally after_second = sim.Lookups();
-  ASSERT_EQ(after_second.at("client").size(), 3000u) << "every domain looked up";
-  for (const auto& [observable, times] : after_second.at("client")) {
-    EXPECT_EQ(times, 1u) << observable << " was looked up again";
-  }
+  EXPECT_GT(ReadFile(Path("out.csv")).size(), in.size());
   EXPECT_FALSE(std::filesystem::exists(Path("out.csv.journal")));
 
   // Another endpoint is another source of verdicts: its journal is refused.
@@ -416,6 +431,49 @@ TEST_F(CliTest, ADamagedInputReplacedByAnIntactCopyResumesWithoutRepeatingLookup
   EXPECT_THAT(other.output, HasSubstr("the journal's lookups were made at another CTIA endpoint"));
 }
 
+TEST_F(CliTest, AStrictFailureAfterLookupsKeepsThemForTheFixedInput) {
+  sim::SimOptions options;
+  options.test_api = true;  // the lookup tally
+  sim::SimServer sim{options};
+  ASSERT_TRUE(sim.Start().ok());
+  const std::string good = DistinctDomainsCsv(3000);
+  // A malformed row (a quote never closed) near the end: --strict stops there, after the
+  // lookups of the chunks before it settled.
+  WriteFile("in.csv", good + "3000,\"bad\n");
+  setenv("CTIA_CLIENT_ID", "client", 1);
+  setenv("CTIA_CLIENT_SECRET", "secret", 1);
+  const std::string args = "run -i " + Path("in.csv") + " -o " + Path("out.csv") +
+                           " --column domain --strict --batch-size 20 --chunk-size 4096 "
+                           "--endpoint " + sim.base_url();
+  Result first = Run(args);
+  ASSERT_EQ(first.exit_code, 1) << first.output;
+  EXPECT_THAT(first.output, HasSubstr(Path("in.csv") + ":3002:"));
+  EXPECT_THAT(first.output, HasSubstr("settled lookups are kept in " + Path("out.csv.journal")));
+  ASSERT_TRUE(std::filesystem::exists(Path("out.csv.journal")));
+  const size_t asked_first = sim.Lookups().at("client").size();
+  EXPECT_GT(asked_first, 1000u);
+
+  // The input fixed (the bad row dropped): the journal's lookups are not paid again.
+  WriteFile("in.csv", good);
+  ResumeAskingNoneAgain(args, sim, asked_first, 3000);
+}
+
+TEST_F(CliTest, AStrictFailureBeforeAnyLookupLeavesNoJournal) {
+  WriteFile("in.csv", "id,domain\n1,\"bad\n");
+  sim::SimServer sim{sim::SimOptions{}};
+  ASSERT_TRUE(sim.Start().ok());
+  setenv("CTIA_CLIENT_ID", "client", 1);
+  setenv("CTIA_CLIENT_SECRET", "secret", 1);
+  Result r = Run("run -i " + Path("in.csv") + " -o " + Path("out.csv") +
+                 " --column domain --strict --endpoint " + sim.base_url());
+  ASSERT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_THAT(r.output, Not(HasSubstr("kept in")));
+  EXPECT_FALSE(std::filesystem::exists(Path("out.csv.journal")));
+  EXPECT_FALSE(std::filesystem::exists(Path("out.csv")));
+}
+
+// A resume starts the transport while the journal reloads: bad credentials still fail it
+// (exit 1, the secret not shown), with the journal kept as it was for a later resume.
 TEST_F(CliTest, ResumeWithBadCredentialsFailsAndKeepsTheJournal) {
   sim::SimOptions options;
   options.rate_limit = 2;

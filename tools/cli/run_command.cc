@@ -526,9 +526,10 @@ int RunEnrich(const RunFlags& flags) {
     }
     Fail(s.message());
     if (journal != nullptr) {
-      if (s.code() == absl::StatusCode::kInvalidArgument && !flags.resume) {
-        // Bad input or usage (--strict, a missing column): the input will change before the
-        // next run, so this run's journal could never be resumed; leave nothing behind.
+      if (s.code() == absl::StatusCode::kInvalidArgument && !flags.resume &&
+          (engine::IsUsageError(s) || journal->appended() == 0)) {
+        // Bad usage, or bad input (--strict) before any lookup settled: nothing was paid for,
+        // leave nothing behind.
         std::remove(journal_path.c_str());
       } else {
         Fail(absl::StrCat("settled lookups are kept in ", journal_path,
