@@ -5,33 +5,43 @@
 # no bottleneck).
 #
 #   bench/engine/e2e_vs_transport.sh BUILD_DIR [RUNS=3] [CONNECTIONS=16] [BATCH=100] [ROWS=1000000]
-#                                    [UNIQUE=100000]
+#                                    [UNIQUE=100000] [LATENCY_MS=20]
+#
+# ctia-sim answers every request LATENCY_MS after it has it (--latency-ms), as a CTIA region
+# across a network does, so round trips set the pace of run and bench alike and the ratio shows
+# whether the pipeline keeps the transport's connections as full as the bench does. With 16
+# connections, batches of 100 and 20 ms that is about 70k lookups/s, with the sim about 60%
+# busy. LATENCY_MS=0 makes the sim's own CPU the limit instead: on a 2-vCPU VM its CPU per
+# lookup moves 6-11 us from one 1 s window to the next, with the same requests, so the ratio
+# then moves with the server (0.70-1.25 in earlier runs) rather than with the pipeline.
 #
 # The run's rate is lookups settled / lookup phase (first lookup sent to last settled, from its
 # --summary-json). The bench (6 s before and 6 s after each run) looks up the same distinct
 # domains with the same connections, batch size and lookups in flight.
 # Beside the ratio it prints ctia-sim's CPU per lookup in the run and in the benches, and how
-# busy it was during the run's lookup phase (about 100%: the server set the pace, not the run).
+# busy it was during the run's lookup phase (about 100% with LATENCY_MS=0: the server set the pace, not the run).
 # With 2 or more CPUs the sim runs on a CPU of its own and the client on the others (common.sh;
 # ENRICH_BENCH_PIN=0 shares them).
 # Every run's output is checked row by row against the verdicts ctia-sim gives (recomputed by
 # synthetic-journal) before its figures are printed. ctia-sim runs as its own process.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-build="${1:?usage: $0 BUILD_DIR [RUNS] [CONNECTIONS] [BATCH] [ROWS] [UNIQUE]}"
+build="${1:?usage: $0 BUILD_DIR [RUNS] [CONNECTIONS] [BATCH] [ROWS] [UNIQUE] [LATENCY_MS]}"
 runs="${2:-3}"
 conns="${3:-16}"
 batch="${4:-100}"  # lookups per GraphQL request (--batch-size), the same for run and bench
 rows="${5:-1000000}"
 unique="${6:-100000}"
+latency_ms="${7:-20}"
 source "$here/common.sh"
 
 echo "== uptime at start: $(uptime)"
 log="$work/log.csv"
 "$sample_log" --rows "$rows" --unique "$unique" -o "$log"
 echo "== input: $rows rows, $unique distinct domains, $(stat -c %s "$log") bytes"
-start_sim sim --no-demo --synthetic 50 --public-base http://ctia-sim.bench --threads 1
-echo "== ctia-sim --no-demo --synthetic 50 --threads 1 at $sim_url (pid $sim_pid)"
+start_sim sim --no-demo --synthetic 50 --public-base http://ctia-sim.bench --threads 1 \
+  --latency-ms "$latency_ms"
+echo "== ctia-sim --no-demo --synthetic 50 --threads 1 --latency-ms $latency_ms at $sim_url (pid $sim_pid)"
 echo "== $(pinning)"
 "$journal_tool" --input "$log" --column domain --endpoint "$sim_url" --percent 50 \
   --public-base http://ctia-sim.bench --journal "$work/unused.journal" \

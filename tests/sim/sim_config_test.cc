@@ -77,6 +77,7 @@ public_base = "https://private.intel.amp.cisco.com:443"
 header_limit = 4096
 body_limit = 2048
 idle_timeout = 5
+latency_ms = 25
 [auth]
 token_ttl = 30
 [[auth.clients]]
@@ -112,6 +113,7 @@ fault_seed = 42
   EXPECT_EQ(s.options.header_limit, 4096u);
   EXPECT_EQ(s.options.body_limit, 2048u);
   EXPECT_EQ(s.idle_timeout_seconds, 5);
+  EXPECT_EQ(s.latency_ms, 25);
   EXPECT_EQ(s.token_ttl_seconds, 30);
   ASSERT_EQ(s.options.clients.size(), 2u);
   EXPECT_EQ(s.options.clients[0].org, "org-a");
@@ -138,6 +140,7 @@ fault_seed = 42
   EXPECT_FALSE(o->green_visible_to_everyone);
   EXPECT_EQ(o->token_ttl, absl::Seconds(30));
   EXPECT_EQ(o->idle_timeout, absl::Seconds(5));
+  EXPECT_EQ(o->latency, absl::Milliseconds(25));
 }
 
 TEST_F(SimConfigTest, AbsentKeysKeepTheirValues) {

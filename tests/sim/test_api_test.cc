@@ -132,6 +132,31 @@ TEST_F(TestApiTest, FixedLatencyDelaysTheAnswer) {
   EXPECT_GE(took, std::chrono::milliseconds(250));
 }
 
+// --latency-ms: every answer waits, the token endpoint's too, with the test API off.
+TEST_F(TestApiTest, ConfiguredLatencyDelaysEveryAnswer) {
+  SimOptions options;
+  options.latency = absl::Milliseconds(250);
+  Start(std::move(options), /*test_api=*/false);
+  auto start = std::chrono::steady_clock::now();
+  const std::string auth = Bearer();
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(250));
+  start = std::chrono::steady_clock::now();
+  EXPECT_EQ(Verdict(auth).result_int(), 404u);  // the normal answer, late
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(250));
+}
+
+// An injected latency fault replaces the configured latency (here: none for /ctia/ip/).
+TEST_F(TestApiTest, LatencyFaultReplacesConfiguredLatency) {
+  SimOptions options;
+  options.latency = absl::Seconds(20);
+  Start(std::move(options));
+  AddFault(R"({"kind":"latency","ms":0,"path":"/ctia/"})");
+  AddFault(R"({"kind":"latency","ms":0,"path":"/iroh/"})");
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(Verdict(Bearer()).result_int(), 404u);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(15));
+}
+
 TEST_F(TestApiTest, LongTailLatencyAddsTheTail) {
   const std::string auth = Bearer();
   AddFault(R"({"kind":"latency","ms":10,"tail_ms":300,"tail_percentage":100})");

@@ -126,6 +126,12 @@ int Run(int argc, char** argv) {
                  "Seconds an idle keep-alive connection (or a stalled request) is kept open")
       ->capture_default_str()
       ->check(CLI::Range(1, 86400));
+  app.add_option("--latency-ms", settings.latency_ms,
+                 "Milliseconds every answer waits before it is sent, as from a server across a "
+                 "network (e.g. 20 for a nearby CTIA region); benchmarks use it so round trips, "
+                 "not the sim's own CPU, set the pace. An injected latency fault replaces it")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 3600000));
   app.add_option("--rate-limit", rate_limit,
                  "Per-org rate limit as N/WINDOW, e.g. 18000/1h (CTIA's default when on), "
                  "5/10s for tests; WINDOW is seconds or a duration (s, m, h). Sliding log per "

@@ -600,6 +600,7 @@ SimResponse Router::Handle(const SimRequest& request) {
   SimResponse response = fault.has_value()
                              ? Faulted(*fault, request, path, query, &ctia_headers)
                              : Route(request, path, query);
+  if (!fault.has_value()) response.delay = options_.latency;
   if (ctia_headers) {
     // ctia: src/ctia/http/server.clj (nosniff), middleware/version.clj (reference §2.2, §12.3).
     response.headers.reserve(response.headers.size() + 4);

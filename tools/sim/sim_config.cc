@@ -174,7 +174,8 @@ class ConfigReader {
 absl::Status ReadServer(const ConfigReader& r, const toml::table& t, SimSettings& s) {
   ENRICH_RETURN_IF_ERROR(r.OnlyKnownKeys(t, "server.", {"bind", "port", "threads", "public_base",
                                                   "header_limit", "body_limit",
-                                                  "idle_timeout", "tls_cert", "tls_key"}));
+                                                  "idle_timeout", "latency_ms", "tls_cert",
+                                                  "tls_key"}));
   std::optional<std::string> text;
   std::optional<int64_t> n;
   ENRICH_RETURN_IF_ERROR(r.String(t, "server", "bind", text));
@@ -190,7 +191,9 @@ absl::Status ReadServer(const ConfigReader& r, const toml::table& t, SimSettings
   ENRICH_RETURN_IF_ERROR(r.Int(t, "server", "body_limit", 1024, int64_t{1} << 32, n));
   if (n) s.options.body_limit = static_cast<size_t>(*std::exchange(n, std::nullopt));
   ENRICH_RETURN_IF_ERROR(r.Int(t, "server", "idle_timeout", 1, 86400, n));
-  if (n) s.idle_timeout_seconds = static_cast<int>(*n);
+  if (n) s.idle_timeout_seconds = static_cast<int>(*std::exchange(n, std::nullopt));
+  ENRICH_RETURN_IF_ERROR(r.Int(t, "server", "latency_ms", 0, 3600000, n));
+  if (n) s.latency_ms = static_cast<int>(*n);
   ENRICH_RETURN_IF_ERROR(r.String(t, "server", "tls_cert", text));
   if (text) s.tls_cert_file = r.Relative(*std::exchange(text, std::nullopt));
   ENRICH_RETURN_IF_ERROR(r.String(t, "server", "tls_key", text));
@@ -411,7 +414,8 @@ std::string FormatSimSettings(const SimSettings& settings) {
   absl::StrAppend(&out, "[server]\nbind = ", Quoted(o.bind), "\nport = ", o.port,
                   "\nthreads = ", o.threads, "\npublic_base = ", Quoted(o.public_base),
                   "\nheader_limit = ", o.header_limit, "\nbody_limit = ", o.body_limit,
-                  "\nidle_timeout = ", settings.idle_timeout_seconds, "\n");
+                  "\nidle_timeout = ", settings.idle_timeout_seconds,
+                  "\nlatency_ms = ", settings.latency_ms, "\n");
   if (!settings.tls_cert_file.empty()) {
     absl::StrAppend(&out, "tls_cert = ", Quoted(settings.tls_cert_file), "\n");
   }
@@ -496,6 +500,7 @@ absl::StatusOr<SimOptions> FinishSimOptions(const SimSettings& settings) {
   options.green_visible_to_everyone = settings.visibility == "everyone";
   options.token_ttl = absl::Seconds(settings.token_ttl_seconds);
   options.idle_timeout = absl::Seconds(settings.idle_timeout_seconds);
+  options.latency = absl::Milliseconds(settings.latency_ms);
   ENRICH_RETURN_IF_ERROR(ReadTlsFiles(settings, options));
   return options;
 }

@@ -23,6 +23,7 @@ struct SimSettings {
   std::vector<std::string> rate_limit_customs;  // "ORG=N"
   std::string visibility = "everyone";          // or "group"
   int idle_timeout_seconds = 30;
+  int latency_ms = 0;  // --latency-ms: SimOptions::latency
   // --tls-cert FILE / --tls-key FILE: PEM files read by FinishSimOptions; both empty = HTTP.
   std::string tls_cert_file;
   std::string tls_key_file;
@@ -32,7 +33,7 @@ struct SimSettings {
 //
 // Layout (every key optional; configs/sim-local.toml lists them all with comments):
 //   [server]     bind, port, threads, public_base, header_limit, body_limit, idle_timeout,
-//                tls_cert, tls_key (relative to the file's folder)
+//                latency_ms, tls_cert, tls_key (relative to the file's folder)
 //   [auth]       token_ttl, [[auth.clients]] {id, secret, org, login, scopes}
 //   [data]       seed (relative to the file's folder), demo, bulk_max, synthetic, visibility
 //   [rate_limit] limit ("N/WINDOW"), orgs {ORG = N}, unlimited_clients, header, remaining

@@ -50,6 +50,11 @@ struct SimOptions {
   size_t header_limit = 8 * 1024;
   size_t body_limit = 16 * 1024 * 1024;
   absl::Duration idle_timeout = absl::Seconds(30);
+  // Every answer but the test API's waits this long before it is sent, as one from a server
+  // across a network would (ctia-sim --latency-ms); an injected latency fault replaces it.
+  // Benchmarks use it so the request rate is set by round trips, as against CTIA, rather than
+  // by the sim's own CPU. Zero: answers go out at once.
+  absl::Duration latency = absl::ZeroDuration();
   // HTTPS: a PEM certificate chain (server certificate first) and its PEM private key. Both
   // empty = plain HTTP. With TLS every connection starts with a handshake that must finish
   // within `tls_handshake_timeout`.
