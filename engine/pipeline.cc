@@ -4,7 +4,6 @@
 #include <array>
 #include <atomic>
 #include <chrono>
-#include <deque>
 #include <exception>
 #include <memory>
 #include <optional>
@@ -179,6 +178,11 @@ class ChunkWork final : public SettleListener {
 // the Asio thread, the lookup rate's bottleneck, does no more than the transport's work. A
 // lookup counts as in flight until its answer is journaled, so a killed run loses at most
 // `max_in_flight` answered-but-unjournaled lookups.
+//
+// Each lookup lives in a pooled record from submission to settlement: the source's callback
+// holds the dispatcher and the record only (small enough for std::function's inline storage),
+// the queues link records, and a recycled record's strings keep their capacity, so a lookup in
+// steady state allocates nothing here.
 class LookupDispatcher {
  public:
   LookupDispatcher(Run& run, VerdictTable& table, transport::VerdictSource& source,
@@ -200,43 +204,49 @@ class LookupDispatcher {
     settler_.join();
   }
 
-  void Submit(schema::Observable o) {
-    bool queued = false;
-    {
-      absl::MutexLock lock(&mu_);
-      queued = !stopped_;
-      if (queued) queue_.push_back(std::move(o));
-    }
-    if (!queued) {
-      table_.Abandon(o.type, o.value, "error:cancelled");
-      return;
-    }
-    Pump();
-  }
+  // Queues lookups of `keys` (each a kMiss of the verdict table) and sends what the in-flight
+  // bound allows.
+  void SubmitBatch(absl::Span<const VerdictTable::Key> keys);
 
   // Stops sending: queued lookups are abandoned (their waiters told), later ones too.
   void Stop() {
-    std::deque<schema::Observable> dropped;
+    Lookup* dropped = nullptr;
     {
       absl::MutexLock lock(&mu_);
       stopped_ = true;
-      dropped.swap(queue_);
+      stopped_flag_.store(true, std::memory_order_relaxed);
+      dropped = std::exchange(queue_head_, nullptr);
+      queue_tail_ = nullptr;
     }
-    for (const auto& o : dropped) table_.Abandon(o.type, o.value, "error:cancelled");
+    AbandonAll(dropped);
   }
 
   uint64_t sent() const { return sent_.load(std::memory_order_relaxed); }
   const transport::LatencyHistogram& latency() const { return latency_; }
 
  private:
-  struct Answered {
+  // One lookup, from submission until it is settled; then back to the pool. Small: a chunk's
+  // misses wait as records in the queue.
+  struct Lookup {
     schema::Observable observable;
+    std::chrono::steady_clock::time_point started;
+    Lookup* next = nullptr;  // in the queue or the free list
+  };
+  struct Answered {
+    Lookup* lookup;
     absl::StatusOr<schema::VerdictResult> result;
   };
 
+  // A pooled record (or a new one). Its strings are assigned, so they reuse their capacity.
+  Lookup* NewLookup(const VerdictTable::Key& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Recycle(Lookup* first, Lookup* last) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    last->next = free_;
+    free_ = first;
+  }
+  // Abandons the linked lookups from `first` on (their waiters told) and recycles them.
+  void AbandonAll(Lookup* first);
   void Pump();
-  void OnDone(schema::Observable o, std::chrono::steady_clock::time_point started,
-              absl::StatusOr<schema::VerdictResult> result);
+  void OnDone(Lookup* lookup, absl::StatusOr<schema::VerdictResult> result);
   void SettleLoop();
   bool SettleReady() const ABSL_SHARED_LOCKS_REQUIRED(settle_mu_) {
     return !settled_queue_.empty() || settle_stop_;
@@ -248,13 +258,18 @@ class LookupDispatcher {
   const size_t max_in_flight_;
   const PipelineOptions& options_;
   absl::Mutex mu_;
-  std::deque<schema::Observable> queue_ ABSL_GUARDED_BY(mu_);
+  Lookup* queue_head_ ABSL_GUARDED_BY(mu_) = nullptr;  // waiting to be sent, oldest first
+  Lookup* queue_tail_ ABSL_GUARDED_BY(mu_) = nullptr;
+  Lookup* free_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::vector<std::unique_ptr<Lookup>> pool_ ABSL_GUARDED_BY(mu_);  // every record made
   size_t in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  std::atomic<bool> stopped_flag_{false};  // stopped_, read without the lock while sending
   std::atomic<uint64_t> sent_{0};
   transport::LatencyHistogram latency_;
   absl::Mutex settle_mu_;
-  std::vector<Answered> settled_queue_ ABSL_GUARDED_BY(settle_mu_);  // answered, not yet settled
+  // Answered, not yet settled; swapped with the settle thread's batch, so both keep capacity.
+  std::vector<Answered> settled_queue_ ABSL_GUARDED_BY(settle_mu_);
   bool settle_stop_ ABSL_GUARDED_BY(settle_mu_) = false;
   std::thread settler_;  // last: started once the members above exist
 };
@@ -329,6 +344,57 @@ class Run {
   absl::Status failure_ ABSL_GUARDED_BY(mu_);
 };
 
+LookupDispatcher::Lookup* LookupDispatcher::NewLookup(const VerdictTable::Key& key) {
+  Lookup* l = free_;
+  if (l != nullptr) {
+    free_ = l->next;
+  } else {
+    l = pool_.emplace_back(std::make_unique<Lookup>()).get();
+  }
+  l->observable.type.assign(key.type.data(), key.type.size());
+  l->observable.value.assign(key.value.data(), key.value.size());
+  l->next = nullptr;
+  return l;
+}
+
+void LookupDispatcher::AbandonAll(Lookup* first) {
+  if (first == nullptr) return;
+  Lookup* last = first;
+  for (Lookup* l = first; l != nullptr; l = l->next) {
+    table_.Abandon(l->observable.type, l->observable.value, "error:cancelled");
+    last = l;
+  }
+  absl::MutexLock lock(&mu_);
+  Recycle(first, last);
+}
+
+void LookupDispatcher::SubmitBatch(absl::Span<const VerdictTable::Key> keys) {
+  if (keys.empty()) return;
+  bool queued = false;
+  {
+    absl::MutexLock lock(&mu_);
+    queued = !stopped_;
+    if (queued) {
+      for (const VerdictTable::Key& key : keys) {
+        Lookup* l = NewLookup(key);
+        if (queue_tail_ != nullptr) {
+          queue_tail_->next = l;
+        } else {
+          queue_head_ = l;
+        }
+        queue_tail_ = l;
+      }
+    }
+  }
+  if (!queued) {
+    for (const VerdictTable::Key& key : keys) {
+      table_.Abandon(key.type, key.value, "error:cancelled");
+    }
+    return;
+  }
+  Pump();
+}
+
 void LookupDispatcher::Pump() {
   // A source answering inline would recurse Pump → LookupVerdict → OnDone → Pump; the
   // outermost Pump on this thread keeps sending instead.
@@ -336,29 +402,51 @@ void LookupDispatcher::Pump() {
   if (pumping) return;
   pumping = true;
   for (;;) {
-    schema::Observable o;
+    // Takes as many as the bound allows under one lock, then sends them without it.
+    Lookup* first = nullptr;
+    size_t taken = 0;
     {
       absl::MutexLock lock(&mu_);
-      if (stopped_ || queue_.empty() || in_flight_ >= max_in_flight_) break;
-      o = std::move(queue_.front());
-      queue_.pop_front();
-      ++in_flight_;
+      if (stopped_) break;
+      Lookup* last = nullptr;
+      while (queue_head_ != nullptr && in_flight_ + taken < max_in_flight_) {
+        last = queue_head_;
+        queue_head_ = queue_head_->next;
+        if (first == nullptr) first = last;
+        ++taken;
+      }
+      if (taken == 0) break;
+      last->next = nullptr;
+      if (queue_head_ == nullptr) queue_tail_ = nullptr;
+      in_flight_ += taken;
     }
-    sent_.fetch_add(1, std::memory_order_relaxed);
-    if (options_.stats != nullptr) options_.stats->Add(RunCounter::kLookupsSent);
-    const auto started = std::chrono::steady_clock::now();
-    // Called once: the observable moves on into the settle queue.
-    source_.LookupVerdict(o,
-                          [this, o, started](absl::StatusOr<schema::VerdictResult> result) mutable {
-                            OnDone(std::move(o), started, std::move(result));
-                          });
+    for (Lookup* l = first; l != nullptr;) {
+      Lookup* const next = l->next;  // `l` may settle and be recycled once it is sent
+      if (stopped_flag_.load(std::memory_order_relaxed)) {
+        // Stopped while these were being sent: the rest are not sent.
+        size_t left = 0;
+        for (Lookup* r = l; r != nullptr; r = r->next) ++left;
+        AbandonAll(l);
+        absl::MutexLock lock(&mu_);
+        in_flight_ -= left;
+        break;
+      }
+      sent_.fetch_add(1, std::memory_order_relaxed);
+      if (options_.stats != nullptr) options_.stats->Add(RunCounter::kLookupsSent);
+      l->started = std::chrono::steady_clock::now();
+      // Called once: the record goes on into the settle queue.
+      source_.LookupVerdict(l->observable,
+                            [this, l](absl::StatusOr<schema::VerdictResult> result) {
+                              OnDone(l, std::move(result));
+                            });
+      l = next;
+    }
   }
   pumping = false;
 }
 
-void LookupDispatcher::OnDone(schema::Observable o, std::chrono::steady_clock::time_point started,
-                              absl::StatusOr<schema::VerdictResult> result) {
-  const absl::Duration took = absl::FromChrono(std::chrono::steady_clock::now() - started);
+void LookupDispatcher::OnDone(Lookup* l, absl::StatusOr<schema::VerdictResult> result) {
+  const absl::Duration took = absl::FromChrono(std::chrono::steady_clock::now() - l->started);
   latency_.Record(took);
   if (options_.stats != nullptr) {
     options_.stats->Add(RunCounter::kLookupsSettled);
@@ -371,10 +459,11 @@ void LookupDispatcher::OnDone(schema::Observable o, std::chrono::steady_clock::t
                       result.status().code() == absl::StatusCode::kUnauthenticated);
   if (fatal) {
     run_.Fail(result.status());
-    table_.Abandon(o.type, o.value, ErrorStatusFor(result.status()));
+    table_.Abandon(l->observable.type, l->observable.value, ErrorStatusFor(result.status()));
     {
       absl::MutexLock lock(&mu_);
       --in_flight_;
+      Recycle(l, l);
     }
     Pump();
     return;
@@ -382,12 +471,12 @@ void LookupDispatcher::OnDone(schema::Observable o, std::chrono::steady_clock::t
   // Last: once the settle thread has it, the run may end and this dispatcher go. The settle
   // thread frees its in-flight slot once it is journaled.
   absl::MutexLock lock(&settle_mu_);
-  settled_queue_.push_back({std::move(o), std::move(result)});
+  settled_queue_.push_back({l, std::move(result)});
 }
 
 void LookupDispatcher::SettleLoop() {
   std::vector<Answered> batch;
-  std::vector<std::string> errors;  // per answer: "error:<code>" or ""
+  std::vector<std::string> errors;  // per answer: "error:<code>" or ""; strings reused
   std::vector<PipelineOptions::SettledLookup> told;
   std::vector<VerdictTable::Completion> completions;
   for (;;) {
@@ -397,30 +486,37 @@ void LookupDispatcher::SettleLoop() {
       if (settled_queue_.empty()) return;  // stopping, and everything is settled
       batch.swap(settled_queue_);
     }
-    errors.clear();
-    for (const Answered& a : batch) {
-      errors.push_back(a.result.ok() ? "" : ErrorStatusFor(a.result.status()));
+    if (errors.size() < batch.size()) errors.resize(batch.size());
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (batch[i].result.ok()) {
+        errors[i].clear();
+      } else {
+        errors[i] = ErrorStatusFor(batch[i].result.status());
+      }
     }
     if (options_.on_lookups_settled) {
       told.clear();
       for (size_t i = 0; i < batch.size(); ++i) {
-        told.push_back({&batch[i].observable, &batch[i].result, errors[i]});
+        told.push_back({&batch[i].lookup->observable, &batch[i].result, errors[i]});
       }
       options_.on_lookups_settled(told);
     } else if (options_.on_lookup_settled) {
       for (size_t i = 0; i < batch.size(); ++i) {
-        options_.on_lookup_settled(batch[i].observable, batch[i].result, errors[i]);
+        options_.on_lookup_settled(batch[i].lookup->observable, batch[i].result, errors[i]);
       }
     }
     completions.clear();
     for (size_t i = 0; i < batch.size(); ++i) {
-      completions.push_back(
-          {batch[i].observable.type, batch[i].observable.value, &batch[i].result, errors[i]});
+      const schema::Observable& o = batch[i].lookup->observable;
+      completions.push_back({o.type, o.value, &batch[i].result, errors[i]});
     }
     table_.CompleteBatch(completions);
+    for (size_t i = 1; i < batch.size(); ++i) batch[i - 1].lookup->next = batch[i].lookup;
+    batch.back().lookup->next = nullptr;
     {
       absl::MutexLock lock(&mu_);
       in_flight_ -= batch.size();
+      Recycle(batch.front().lookup, batch.back().lookup);
     }
     batch.clear();
     Pump();
@@ -621,6 +717,8 @@ void Run::ResolveNew(ChunkWork& w) {
                       static_cast<uint32_t>(first), answers.data());
   w.resolved = w.uniques.size();
   int64_t hits = 0;
+  thread_local std::vector<VerdictTable::Key> misses;
+  misses.clear();
   for (size_t i = 0; i < n; ++i) {
     switch (answers[i].resolution) {
       case VerdictTable::Resolution::kHit:
@@ -631,11 +729,11 @@ void Run::ResolveNew(ChunkWork& w) {
         ++w.joined;
         break;
       case VerdictTable::Resolution::kMiss:
-        dispatcher_.Submit(schema::Observable{std::string(w.uniques[first + i].type),
-                                              std::string(w.uniques[first + i].value)});
+        misses.push_back(w.uniques[first + i]);
         break;
     }
   }
+  dispatcher_.SubmitBatch(misses);
   w.hits += static_cast<uint64_t>(hits);
   w.pending.fetch_sub(hits, std::memory_order_relaxed);
   if (layout_.out == DataFormat::kCsv) {
