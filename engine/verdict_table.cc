@@ -61,7 +61,22 @@ HashedKey Hashed(absl::string_view key) { return {key, absl::Hash<absl::string_v
 
 using Waiters = std::vector<std::pair<SettleListener*, uint32_t>>;
 
+// The listeners taken from a pending entry: the first, and the others if any joined.
+struct TakenWaiters {
+  SettleListener* first = nullptr;
+  uint32_t first_slot = 0;
+  std::unique_ptr<Waiters> more;
+
+  void Tell(const Settled& settled) const {
+    if (first != nullptr) first->OnSettled(first_slot, settled);
+    if (more != nullptr) {
+      for (const auto& [listener, slot] : *more) listener->OnSettled(slot, settled);
+    }
+  }
+};
+
 // 32 bytes; with its 16-byte key view, a 48-byte slot.
+static_assert(sizeof(SettleListener*) == sizeof(int64_t));
 struct VerdictTable::Entry {
   Entry() = default;
   Entry(Entry&& o) noexcept { *this = std::move(o); }
@@ -78,21 +93,45 @@ struct VerdictTable::Entry {
     if (state == kPending) delete waiters;
   }
 
-  // Takes the listeners of a pending entry (the entry keeps state kPending, no waiters).
-  std::unique_ptr<Waiters> TakeWaiters() {
-    if (state != kPending) return nullptr;
-    std::unique_ptr<Waiters> w(waiters);
+  // Makes the entry pending with one listener (the lookup's own: no allocation for it).
+  void StartPending(SettleListener* listener, uint32_t slot) {
+    state = kPending;
+    first_listener = listener;
+    text_len = slot;
     waiters = nullptr;
-    return w;
+  }
+  // Registers one more listener of a pending entry.
+  void AddWaiter(SettleListener* listener, uint32_t slot) {
+    if (first_listener == nullptr) {
+      first_listener = listener;
+      text_len = slot;
+      return;
+    }
+    if (waiters == nullptr) waiters = new Waiters();
+    waiters->emplace_back(listener, slot);
+  }
+  bool HasWaiters() const { return state == kPending && first_listener != nullptr; }
+  // Takes the listeners of a pending entry (the entry keeps state kPending, no waiters).
+  TakenWaiters TakeWaiters() {
+    TakenWaiters taken;
+    if (state != kPending) return taken;
+    taken.first = std::exchange(first_listener, nullptr);
+    taken.first_slot = text_len;
+    taken.more.reset(std::exchange(waiters, nullptr));
+    return taken;
   }
 
-  int64_t expiry_ms = 0;       // settled entries only
-  int64_t valid_until_ms = 0;  // kVerdict
+  int64_t expiry_ms = 0;  // settled entries only
+  // A pending entry keeps its first listener in the fields that hold a settled entry's answer.
+  union {
+    int64_t valid_until_ms = 0;      // kVerdict
+    SettleListener* first_listener;  // kPending: the first listener, or null
+  };
   union {
     const char* text = nullptr;  // settled: judgement id (kVerdict) or error (kFailed), arena
-    Waiters* waiters;            // kPending: owned
+    Waiters* waiters;            // kPending: the listeners after the first (owned), or null
   };
-  uint32_t text_len = 0;
+  uint32_t text_len = 0;  // settled: of `text`; kPending: the first listener's slot
   uint8_t state = kPending;
   int8_t disposition = 0;
 
@@ -261,20 +300,18 @@ VerdictTable::ResolveResult VerdictTable::ResolveInShard(Shard& shard, absl::str
       __builtin_prefetch(it->second.text + 64);
       return {Resolution::kHit, it->second.ToSettled()};
     }
-    it->second.state = kPending;  // expired: look it up again
-    it->second.waiters = nullptr;
+    // Expired: look it up again (below).
   } else {
-    it->second.waiters->emplace_back(listener, slot);
+    it->second.AddWaiter(listener, slot);
     return {Resolution::kJoined, Settled()};
   }
-  Entry& e = it->second;
-  e.waiters = new Waiters();
-  e.waiters->emplace_back(listener, slot);
+  it->second.StartPending(listener, slot);
   return {Resolution::kMiss, Settled()};
 }
 
 void VerdictTable::Store(Shard& shard, Entry& e, const Settled& s, absl::Time expiry) {
   e.expiry_ms = ToMs(expiry);
+  e.valid_until_ms = 0;
   e.text = nullptr;
   e.text_len = 0;
   switch (s.kind) {
@@ -342,7 +379,7 @@ Settled VerdictTable::Complete(absl::string_view type, absl::string_view value,
   ComposeKey(key, type, value);
   const HashedKey hashed = Hashed(key);
   Shard& shard = *shards_[ShardIndex(hashed.hash)];
-  std::unique_ptr<Waiters> waiters;
+  TakenWaiters waiters;
   Settled stored;
   {
     absl::MutexLock lock(&shard.mu);
@@ -353,9 +390,7 @@ Settled VerdictTable::Complete(absl::string_view type, absl::string_view value,
     Store(shard, e, s, expiry);
     stored = e.ToSettled();
   }
-  if (waiters != nullptr) {
-    for (auto& [listener, slot] : *waiters) listener->OnSettled(slot, stored);
-  }
+  waiters.Tell(stored);
   return stored;
 }
 
@@ -365,7 +400,7 @@ void VerdictTable::CompleteBatch(absl::Span<const Completion> done) {
     return Key{done[i].type, done[i].value};
   });
   // The listeners of each settled key and its stored answer, told once every lock is released.
-  thread_local std::vector<std::pair<std::unique_ptr<Waiters>, Settled>> told;
+  thread_local std::vector<std::pair<TakenWaiters, Settled>> told;
   told.clear();
   ForEachShardGroup(b, [&](Shard& shard, size_t begin,
                            size_t end) ABSL_NO_THREAD_SAFETY_ANALYSIS {  // shard.mu is held
@@ -378,16 +413,14 @@ void VerdictTable::CompleteBatch(absl::Span<const Completion> done) {
         it = shard.map.emplace(shard.Copy(hashed.key), Entry()).first;
       }
       Entry& e = it->second;
-      std::unique_ptr<Waiters> waiters = e.TakeWaiters();
+      TakenWaiters waiters = e.TakeWaiters();
       Store(shard, e, s, expiry);
-      if (waiters != nullptr) {
+      if (waiters.first != nullptr || waiters.more != nullptr) {
         told.emplace_back(std::move(waiters), e.ToSettled());
       }
     }
   });
-  for (auto& [waiters, stored] : told) {
-    for (auto& [listener, slot] : *waiters) listener->OnSettled(slot, stored);
-  }
+  for (const auto& [waiters, stored] : told) waiters.Tell(stored);
   told.clear();
 }
 
@@ -397,7 +430,7 @@ void VerdictTable::Abandon(absl::string_view type, absl::string_view value,
   ComposeKey(key, type, value);
   const HashedKey hashed = Hashed(key);
   Shard& shard = *shards_[ShardIndex(hashed.hash)];
-  std::unique_ptr<Waiters> waiters;
+  TakenWaiters waiters;
   {
     absl::MutexLock lock(&shard.mu);
     auto it = shard.map.find(hashed);
@@ -409,9 +442,7 @@ void VerdictTable::Abandon(absl::string_view type, absl::string_view value,
   Settled s;
   s.kind = Settled::Kind::kFailed;
   s.error = error_text;
-  if (waiters != nullptr) {
-    for (auto& [listener, slot] : *waiters) listener->OnSettled(slot, s);
-  }
+  waiters.Tell(s);
 }
 
 void VerdictTable::Restore(absl::string_view type, absl::string_view value,
@@ -440,7 +471,7 @@ void VerdictTable::RestoreBatch(absl::Span<const Restored> items) {
       auto it = shard.map.find(hashed);
       if (it == shard.map.end()) it = shard.map.emplace(shard.Copy(hashed.key), Entry()).first;
       // Pending with listeners: its lookup will settle it.
-      if (it->second.state == kPending && it->second.waiters != nullptr) continue;
+      if (it->second.HasWaiters()) continue;
       Settled settled = r.settled;
       if (settled.kind == Settled::Kind::kVerdict) settled.valid_until_ms = ToMs(r.valid_end);
       Store(shard, it->second, settled, ExpiryOf(settled.kind, r.valid_end, r.settled_at));
