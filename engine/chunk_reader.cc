@@ -5,6 +5,10 @@
 #include <algorithm>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "absl/strings/str_cat.h"
 
 namespace enrich::engine {
@@ -25,6 +29,51 @@ ChunkReader::ChunkReader(ByteSource& source, RecordFormat format, char delimiter
       chunk_size_(std::max<size_t>(chunk_size, 1)),
       max_record_size_(max_record_size) {}
 
+namespace {
+
+// Bit k of each mask: byte k of a 64-byte block is a quote, an LF, the delimiter.
+struct BlockMasks {
+  uint64_t quote = 0;
+  uint64_t lf = 0;
+  uint64_t delim = 0;
+};
+
+BlockMasks LoadBlock(const char* p, char delim) {
+  BlockMasks m;
+#if defined(__SSE2__)
+  const __m128i q = _mm_set1_epi8('"');
+  const __m128i lf = _mm_set1_epi8('\n');
+  const __m128i d = _mm_set1_epi8(delim);
+  for (int k = 0; k < 4; ++k) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * k));
+    const unsigned shift = 16 * static_cast<unsigned>(k);
+    m.quote |= uint64_t{static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, q)))} << shift;
+    m.lf |= uint64_t{static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, lf)))} << shift;
+    m.delim |= uint64_t{static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, d)))} << shift;
+  }
+#else
+  for (unsigned k = 0; k < 64; ++k) {
+    m.quote |= uint64_t{p[k] == '"'} << k;
+    m.lf |= uint64_t{p[k] == '\n'} << k;
+    m.delim |= uint64_t{p[k] == delim} << k;
+  }
+#endif
+  return m;
+}
+
+// Bit k: the parity of bits 0..k of `x`.
+uint64_t PrefixXor(uint64_t x) {
+  x ^= x << 1;
+  x ^= x << 2;
+  x ^= x << 4;
+  x ^= x << 8;
+  x ^= x << 16;
+  x ^= x << 32;
+  return x;
+}
+
+}  // namespace
+
 size_t ChunkReader::Scan() {
   const char* p = buf_.data();
   const size_t end = filled_;
@@ -41,9 +90,71 @@ size_t ChunkReader::Scan() {
     scan_pos_ = end;
     return boundary_;
   }
-  // CSV: the same rules as CsvReader (a quote opens a quoted field only at a field start; a
-  // quote right after a closing quote is a doubled quote, back inside the field), jumping from
-  // quote to quote with memchr: between two quotes only newlines matter.
+  // CSV: whole 64-byte blocks with bit masks while every quote toggles the quoting (well-formed
+  // quoting); a block where a quote is data goes to the exact scan, and so does the tail.
+  while (block_scan_ && end - i >= 64) {
+    i = ScanBlocks(i, end);
+    if (end - i < 64) break;
+    ScanExact(i, i + 64);
+    i += 64;
+  }
+  ScanExact(i, end);
+  scan_pos_ = end;
+  return boundary_;
+}
+
+size_t ChunkReader::ScanBlocks(size_t i, size_t end) {
+  // In well-formed CSV every quote toggles between inside and outside a quoted field, so the
+  // bytes inside are a prefix XOR of the quote mask. That holds as long as each quote that
+  // opens (toggles to inside) is one the exact rules open: right after the delimiter, an LF or
+  // a closing quote (a doubled quote), or where the state says a field starts. A block with
+  // any other opening quote (a quote that is data) is left to the exact scan.
+  const char* p = buf_.data();
+  uint64_t inside = in_quotes_ ? ~uint64_t{0} : 0;           // all bits: the carried state
+  uint64_t opens = at_field_start_ || after_quote_ ? 1 : 0;  // bit 0: a quote may open at i
+  uint64_t lines = lines_after_boundary_;
+  BlockMasks m;
+  uint64_t in = 0;
+  bool scanned = false;
+  for (; end - i >= 64; i += 64) {
+    const BlockMasks b = LoadBlock(p + i, delimiter_);
+    const uint64_t block_in = PrefixXor(b.quote) ^ inside;  // bit k: inside after byte k
+    const uint64_t separators = b.quote | b.lf | b.delim;
+    if ((b.quote & block_in & ~((separators << 1) | opens)) != 0) break;
+    const uint64_t ends = b.lf & ~block_in;  // LFs outside quotes end records
+    const auto newlines = static_cast<uint64_t>(__builtin_popcountll(b.lf));
+    if (ends != 0) {
+      const unsigned last = 63 - static_cast<unsigned>(__builtin_clzll(ends));
+      const uint64_t upto = last == 63 ? ~uint64_t{0} : (uint64_t{2} << last) - 1;
+      const auto before = static_cast<uint64_t>(__builtin_popcountll(b.lf & upto));
+      lines_before_boundary_ += lines + before;
+      lines = newlines - before;
+      boundary_ = i + last + 1;
+    } else {
+      lines += newlines;
+    }
+    inside = (block_in >> 63) != 0 ? ~uint64_t{0} : 0;
+    opens = separators >> 63;
+    m = b;
+    in = block_in;
+    scanned = true;
+  }
+  if (scanned) {
+    // The state after the last byte of the last block scanned.
+    constexpr uint64_t kLast = uint64_t{1} << 63;
+    in_quotes_ = (in & kLast) != 0;
+    after_quote_ = !in_quotes_ && (m.quote & kLast) != 0;
+    at_field_start_ = !in_quotes_ && ((m.lf | m.delim) & kLast) != 0;
+  }
+  lines_after_boundary_ = lines;
+  return i;
+}
+
+void ChunkReader::ScanExact(size_t i, size_t end) {
+  // The same rules as CsvReader (a quote opens a quoted field only at a field start; a quote
+  // right after a closing quote is a doubled quote, back inside the field), jumping from quote
+  // to quote with memchr: between two quotes only newlines matter.
+  const char* p = buf_.data();
   bool in_quotes = in_quotes_;
   bool after_quote = after_quote_;
   bool at_field_start = at_field_start_;
@@ -91,8 +202,6 @@ size_t ChunkReader::Scan() {
   after_quote_ = after_quote;
   at_field_start_ = at_field_start;
   lines_after_boundary_ = lines;
-  scan_pos_ = end;
-  return boundary_;
 }
 
 absl::Status ChunkReader::ReadMore(size_t want) {

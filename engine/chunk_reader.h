@@ -58,10 +58,21 @@ class ChunkReader {
   // Bytes handed out in chunks so far.
   uint64_t bytes_read() const { return bytes_out_; }
 
+  // CSV record ends are found 64 bytes at a time with bit masks where quoting is well formed,
+  // and with the exact quote-to-quote scan elsewhere. Both give the same chunks (tested); off
+  // is for those tests.
+  void set_block_scan(bool on) { block_scan_ = on; }
+
  private:
   // Scans buf_[scan_pos_, end) and returns the offset just past the last record boundary found
   // so far (0 if none), updating the quote state and line counts.
   size_t Scan();
+  // CSV: scans whole 64-byte blocks from `i` while every quote in them toggles the quoting as
+  // the exact rules do; returns where it stopped (a block it leaves to ScanExact, or fewer than
+  // 64 bytes before `end`). Updates the same state as ScanExact.
+  size_t ScanBlocks(size_t i, size_t end);
+  // CSV: scans buf_[i, end) by the exact rules, updating the quote state, boundary and lines.
+  void ScanExact(size_t i, size_t end);
   // Reads up to `want` more bytes after the filled part (sets eof_ at the end of input).
   absl::Status ReadMore(size_t want);
 
@@ -82,6 +93,7 @@ class ChunkReader {
   bool at_field_start_ = true;
   bool eof_ = false;
   bool started_ = false;
+  bool block_scan_ = true;
   uint64_t next_line_ = 1;
   uint64_t next_index_ = 0;
   uint64_t bytes_out_ = 0;
