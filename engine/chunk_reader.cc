@@ -31,34 +31,28 @@ ChunkReader::ChunkReader(ByteSource& source, RecordFormat format, char delimiter
 
 namespace {
 
-// Bit k of each mask: byte k of a 64-byte block is a quote, an LF, the delimiter.
-struct BlockMasks {
-  uint64_t quote = 0;
-  uint64_t lf = 0;
-  uint64_t delim = 0;
-};
-
-BlockMasks LoadBlock(const char* p, char delim) {
-  BlockMasks m;
+// Bit k: byte k of the 64 bytes at `p` equals `byte`.
+uint64_t ByteMask(const char* p, char byte) {
+  uint64_t mask = 0;
 #if defined(__SSE2__)
-  const __m128i q = _mm_set1_epi8('"');
-  const __m128i lf = _mm_set1_epi8('\n');
-  const __m128i d = _mm_set1_epi8(delim);
+  const __m128i b = _mm_set1_epi8(byte);
   for (int k = 0; k < 4; ++k) {
     const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * k));
-    const unsigned shift = 16 * static_cast<unsigned>(k);
-    m.quote |= uint64_t{static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, q)))} << shift;
-    m.lf |= uint64_t{static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, lf)))} << shift;
-    m.delim |= uint64_t{static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, d)))} << shift;
+    mask |= uint64_t{static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, b)))}
+            << (16 * static_cast<unsigned>(k));
   }
 #else
-  for (unsigned k = 0; k < 64; ++k) {
-    m.quote |= uint64_t{p[k] == '"'} << k;
-    m.lf |= uint64_t{p[k] == '\n'} << k;
-    m.delim |= uint64_t{p[k] == delim} << k;
-  }
+  for (unsigned k = 0; k < 64; ++k) mask |= uint64_t{p[k] == byte} << k;
 #endif
-  return m;
+  return mask;
+}
+
+// The set bits of `x`, one loop turn each: a block holds few line ends (and the build targets
+// CPUs without a popcount instruction, where __builtin_popcountll is a library call).
+uint64_t CountBits(uint64_t x) {
+  uint64_t n = 0;
+  for (; x != 0; x &= x - 1) ++n;
+  return n;
 }
 
 // Bit k: the parity of bits 0..k of `x`.
@@ -108,43 +102,45 @@ size_t ChunkReader::ScanBlocks(size_t i, size_t end) {
   // bytes inside are a prefix XOR of the quote mask. That holds as long as each quote that
   // opens (toggles to inside) is one the exact rules open: right after the delimiter, an LF or
   // a closing quote (a doubled quote), or where the state says a field starts. A block with
-  // any other opening quote (a quote that is data) is left to the exact scan.
+  // any other opening quote (a quote that is data) is left to the exact scan. Blocks without
+  // a quote need no delimiter mask: only the last byte's says whether a quote may open next.
   const char* p = buf_.data();
+  const char delim = delimiter_;
   uint64_t inside = in_quotes_ ? ~uint64_t{0} : 0;           // all bits: the carried state
   uint64_t opens = at_field_start_ || after_quote_ ? 1 : 0;  // bit 0: a quote may open at i
   uint64_t lines = lines_after_boundary_;
-  BlockMasks m;
-  uint64_t in = 0;
   bool scanned = false;
   for (; end - i >= 64; i += 64) {
-    const BlockMasks b = LoadBlock(p + i, delimiter_);
-    const uint64_t block_in = PrefixXor(b.quote) ^ inside;  // bit k: inside after byte k
-    const uint64_t separators = b.quote | b.lf | b.delim;
-    if ((b.quote & block_in & ~((separators << 1) | opens)) != 0) break;
-    const uint64_t ends = b.lf & ~block_in;  // LFs outside quotes end records
-    const auto newlines = static_cast<uint64_t>(__builtin_popcountll(b.lf));
+    const uint64_t quote = ByteMask(p + i, '"');
+    const uint64_t lf = ByteMask(p + i, '\n');
+    uint64_t block_in = inside;  // bit k: inside quotes after byte k
+    if (quote != 0) {
+      block_in ^= PrefixXor(quote);
+      const uint64_t separators = quote | lf | ByteMask(p + i, delim);
+      if ((quote & block_in & ~((separators << 1) | opens)) != 0) break;
+    }
+    const uint64_t ends = lf & ~block_in;  // LFs outside quotes end records
     if (ends != 0) {
       const unsigned last = 63 - static_cast<unsigned>(__builtin_clzll(ends));
       const uint64_t upto = last == 63 ? ~uint64_t{0} : (uint64_t{2} << last) - 1;
-      const auto before = static_cast<uint64_t>(__builtin_popcountll(b.lf & upto));
+      const uint64_t before = CountBits(lf & upto);
       lines_before_boundary_ += lines + before;
-      lines = newlines - before;
+      lines = CountBits(lf & ~upto);
       boundary_ = i + last + 1;
     } else {
-      lines += newlines;
+      lines += CountBits(lf);
     }
     inside = (block_in >> 63) != 0 ? ~uint64_t{0} : 0;
-    opens = separators >> 63;
-    m = b;
-    in = block_in;
+    const char last = p[i + 63];
+    opens = last == '"' || last == '\n' || last == delim ? 1 : 0;
     scanned = true;
   }
   if (scanned) {
     // The state after the last byte of the last block scanned.
-    constexpr uint64_t kLast = uint64_t{1} << 63;
-    in_quotes_ = (in & kLast) != 0;
-    after_quote_ = !in_quotes_ && (m.quote & kLast) != 0;
-    at_field_start_ = !in_quotes_ && ((m.lf | m.delim) & kLast) != 0;
+    const char last = p[i - 1];
+    in_quotes_ = inside != 0;
+    after_quote_ = !in_quotes_ && last == '"';
+    at_field_start_ = !in_quotes_ && (last == '\n' || last == delim);
   }
   lines_after_boundary_ = lines;
   return i;
