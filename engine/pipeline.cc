@@ -233,7 +233,10 @@ class LookupDispatcher {
     Lookup* next = nullptr;  // in the queue or the free list
   };
   struct Answered {
+    Answered(Lookup* l, absl::Duration t, absl::StatusOr<schema::VerdictResult>&& r)
+        : lookup(l), took(t), result(std::move(r)) {}
     Lookup* lookup;
+    absl::Duration took;  // from sending to the answer
     absl::StatusOr<schema::VerdictResult> result;
   };
 
@@ -246,7 +249,7 @@ class LookupDispatcher {
   // Abandons the linked lookups from `first` on (their waiters told) and recycles them.
   void AbandonAll(Lookup* first);
   void Pump();
-  void OnDone(Lookup* lookup, absl::StatusOr<schema::VerdictResult> result);
+  void OnDone(Lookup* lookup, absl::StatusOr<schema::VerdictResult>&& result);
   void SettleLoop();
   bool SettleReady() const ABSL_SHARED_LOCKS_REQUIRED(settle_mu_) {
     return !settled_queue_.empty() || settle_stop_;
@@ -436,7 +439,7 @@ void LookupDispatcher::Pump() {
       l->started = std::chrono::steady_clock::now();
       // Called once: the record goes on into the settle queue.
       source_.LookupVerdict(l->observable,
-                            [this, l](absl::StatusOr<schema::VerdictResult> result) {
+                            [this, l](absl::StatusOr<schema::VerdictResult>&& result) {
                               OnDone(l, std::move(result));
                             });
       l = next;
@@ -445,19 +448,19 @@ void LookupDispatcher::Pump() {
   pumping = false;
 }
 
-void LookupDispatcher::OnDone(Lookup* l, absl::StatusOr<schema::VerdictResult> result) {
+void LookupDispatcher::OnDone(Lookup* l, absl::StatusOr<schema::VerdictResult>&& result) {
   const absl::Duration took = absl::FromChrono(std::chrono::steady_clock::now() - l->started);
-  latency_.Record(took);
-  if (options_.stats != nullptr) {
-    options_.stats->Add(RunCounter::kLookupsSettled);
-    options_.stats->RecordLatency(took);
-  }
   // Rejected credentials fail every lookup the same way; a checkpoint signal means the source
   // would wait too long: both end the run at once with this lookup unsettled (not journaled).
   const bool fatal = !result.ok() &&
                      (transport::CheckpointWait(result.status()).has_value() ||
                       result.status().code() == absl::StatusCode::kUnauthenticated);
   if (fatal) {
+    latency_.Record(took);
+    if (options_.stats != nullptr) {
+      options_.stats->Add(RunCounter::kLookupsSettled);
+      options_.stats->RecordLatency(took);
+    }
     run_.Fail(result.status());
     table_.Abandon(l->observable.type, l->observable.value, ErrorStatusFor(result.status()));
     {
@@ -469,9 +472,9 @@ void LookupDispatcher::OnDone(Lookup* l, absl::StatusOr<schema::VerdictResult> r
     return;
   }
   // Last: once the settle thread has it, the run may end and this dispatcher go. The settle
-  // thread frees its in-flight slot once it is journaled.
+  // thread counts it and frees its in-flight slot once it is journaled.
   absl::MutexLock lock(&settle_mu_);
-  settled_queue_.push_back({l, std::move(result)});
+  settled_queue_.emplace_back(l, took, std::move(result));
 }
 
 void LookupDispatcher::SettleLoop() {
@@ -479,12 +482,23 @@ void LookupDispatcher::SettleLoop() {
   std::vector<std::string> errors;  // per answer: "error:<code>" or ""; strings reused
   std::vector<PipelineOptions::SettledLookup> told;
   std::vector<VerdictTable::Completion> completions;
+  std::vector<absl::Duration> took;
   for (;;) {
     {
       absl::MutexLock lock(&settle_mu_);
       settle_mu_.Await(absl::Condition(this, &LookupDispatcher::SettleReady));
       if (settled_queue_.empty()) return;  // stopping, and everything is settled
       batch.swap(settled_queue_);
+    }
+    // The answers' counts and latencies, a batch at a time (the stats are atomics).
+    took.clear();
+    for (const Answered& a : batch) {
+      latency_.Record(a.took);
+      took.push_back(a.took);
+    }
+    if (options_.stats != nullptr) {
+      options_.stats->Add(RunCounter::kLookupsSettled, batch.size());
+      options_.stats->RecordLatencies(took);
     }
     if (errors.size() < batch.size()) errors.resize(batch.size());
     for (size_t i = 0; i < batch.size(); ++i) {

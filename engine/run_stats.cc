@@ -128,22 +128,66 @@ uint64_t LatencySnapshot::CountAtOrBelow(absl::Duration le) const {
 LookupLatencyHistogram::LookupLatencyHistogram()
     : counts_(LatencyBucketBounds().size() + 1), min_ns_(std::numeric_limits<int64_t>::max()) {}
 
+namespace {
+
+// The bucket of a latency (not negative): the first whose (inclusive) upper edge is ≥ it.
+size_t BucketOf(absl::Duration latency) {
+  const auto& bounds = LatencyBucketBounds();
+  return static_cast<size_t>(std::lower_bound(bounds.begin(), bounds.end(), latency) -
+                             bounds.begin());
+}
+
+void LowerTo(std::atomic<int64_t>& min, int64_t v) {
+  int64_t seen = min.load(std::memory_order_relaxed);
+  while (v < seen && !min.compare_exchange_weak(seen, v, std::memory_order_relaxed)) {
+  }
+}
+
+void RaiseTo(std::atomic<int64_t>& max, int64_t v) {
+  int64_t seen = max.load(std::memory_order_relaxed);
+  while (v > seen && !max.compare_exchange_weak(seen, v, std::memory_order_relaxed)) {
+  }
+}
+
+}  // namespace
+
 void LookupLatencyHistogram::Record(absl::Duration latency) {
   latency = std::max(latency, absl::ZeroDuration());
-  const auto& bounds = LatencyBucketBounds();
-  // First bucket whose (inclusive) upper edge is ≥ the value.
-  const size_t b =
-      static_cast<size_t>(std::lower_bound(bounds.begin(), bounds.end(), latency) - bounds.begin());
-  counts_[b].fetch_add(1, std::memory_order_relaxed);
+  counts_[BucketOf(latency)].fetch_add(1, std::memory_order_relaxed);
   const int64_t ns = absl::ToInt64Nanoseconds(latency);
   sum_ns_.fetch_add(ns, std::memory_order_relaxed);
-  int64_t seen = min_ns_.load(std::memory_order_relaxed);
-  while (ns < seen && !min_ns_.compare_exchange_weak(seen, ns, std::memory_order_relaxed)) {
-  }
-  seen = max_ns_.load(std::memory_order_relaxed);
-  while (ns > seen && !max_ns_.compare_exchange_weak(seen, ns, std::memory_order_relaxed)) {
-  }
+  LowerTo(min_ns_, ns);
+  RaiseTo(max_ns_, ns);
   count_.fetch_add(1, std::memory_order_release);
+}
+
+void LookupLatencyHistogram::RecordAll(absl::Span<const absl::Duration> latencies) {
+  if (latencies.empty()) return;
+  thread_local std::vector<uint64_t> local;  // per bucket
+  local.assign(counts_.size(), 0);
+  size_t lo = counts_.size();
+  size_t hi = 0;
+  int64_t sum = 0;
+  int64_t low = INT64_MAX;
+  int64_t high = INT64_MIN;
+  for (absl::Duration latency : latencies) {
+    latency = std::max(latency, absl::ZeroDuration());
+    const size_t b = BucketOf(latency);
+    ++local[b];
+    lo = std::min(lo, b);
+    hi = std::max(hi, b);
+    const int64_t ns = absl::ToInt64Nanoseconds(latency);
+    sum += ns;
+    low = std::min(low, ns);
+    high = std::max(high, ns);
+  }
+  for (size_t b = lo; b <= hi; ++b) {
+    if (local[b] > 0) counts_[b].fetch_add(local[b], std::memory_order_relaxed);
+  }
+  sum_ns_.fetch_add(sum, std::memory_order_relaxed);
+  LowerTo(min_ns_, low);
+  RaiseTo(max_ns_, high);
+  count_.fetch_add(latencies.size(), std::memory_order_release);
 }
 
 LatencySnapshot LookupLatencyHistogram::Snapshot() const {
@@ -214,6 +258,10 @@ void RunStats::CountStatus(absl::string_view status, uint64_t n) {
 }
 
 void RunStats::RecordLatency(absl::Duration latency) { latency_.Record(latency); }
+
+void RunStats::RecordLatencies(absl::Span<const absl::Duration> latencies) {
+  latency_.RecordAll(latencies);
+}
 
 void RunStats::SetTransportCounters(const transport::CtiaClientCounters& counters) {
   Set(RunCounter::kRetries, counters.retries);

@@ -18,6 +18,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 
 namespace enrich::engine {
 
@@ -64,6 +65,8 @@ class LookupLatencyHistogram {
  public:
   LookupLatencyHistogram();
   void Record(absl::Duration latency);  // negative counts as zero
+  // Record() of each value, with one atomic update per bucket touched (not per value).
+  void RecordAll(absl::Span<const absl::Duration> latencies);
   LatencySnapshot Snapshot() const;
 
  private:
@@ -110,6 +113,7 @@ class RunStats {
   // "error:<code>"; anything else is counted under its own name too).
   void CountStatus(absl::string_view status, uint64_t n = 1);
   void RecordLatency(absl::Duration latency);
+  void RecordLatencies(absl::Span<const absl::Duration> latencies);
   // Takes retries and 429s from the transport's counters (they are cumulative).
   void SetTransportCounters(const transport::CtiaClientCounters& counters);
 
