@@ -11,6 +11,11 @@
 
 namespace enrich::engine {
 
+CsvRecords::CsvRecords() : index_(std::make_unique<internal::CsvStructuralIndex>()) {}
+CsvRecords::~CsvRecords() = default;
+CsvRecords::CsvRecords(CsvRecords&&) noexcept = default;
+CsvRecords& CsvRecords::operator=(CsvRecords&&) noexcept = default;
+
 std::string CsvRecords::Problem(const CsvRecordView& r) {
   switch (r.problem) {
     case CsvProblem::kOpenQuote:
@@ -69,7 +74,9 @@ void CsvRecords::Parse(absl::string_view chunk, uint64_t first_line, bool starts
   bool bom_record = starts_input && n >= 3 && std::memcmp(base, "\xEF\xBB\xBF", 3) == 0;
   if (bom_record) i = 3;
   size_t record_start = 0;
-  internal::CsvStructuralScanner structural(base, n, delim);
+  const bool vector_scan = vector_scan_ && n < (size_t{1} << 32);
+  if (vector_scan) index_->Build(base, n, delim);
+  cursor_ = 0;
 
   while (i < n || bom_record) {
     bom_record = false;
@@ -77,8 +84,7 @@ void CsvRecords::Parse(absl::string_view chunk, uint64_t first_line, bool starts
     r.line = line;
     r.first_field = static_cast<uint32_t>(fields_.size());
     bool non_ascii = true;  // unknown: check the record's UTF-8
-    if (vector_scan_ &&
-        ScanOneLineRecord(structural, base, n, delim, i, record_start, r, non_ascii, line)) {
+    if (vector_scan && ScanOneLineRecord(base, n, delim, i, record_start, r, non_ascii, line)) {
       FinishRecord(r, non_ascii);
       record_start = i;
       continue;
@@ -127,9 +133,17 @@ void CsvRecords::Parse(absl::string_view chunk, uint64_t first_line, bool starts
   unescaped_.assign(escaped_.size(), false);
 }
 
-bool CsvRecords::ScanOneLineRecord(internal::CsvStructuralScanner& structural, const char* base,
-                                   size_t n, char delim, size_t& i, size_t record_start,
-                                   CsvRecordView& r, bool& non_ascii, uint64_t& line) {
+bool CsvRecords::ScanOneLineRecord(const char* base, size_t n, char delim, size_t& i,
+                                   size_t record_start, CsvRecordView& r, bool& non_ascii,
+                                   uint64_t& line) {
+  const uint32_t* const pos = index_->positions();
+  const size_t count = index_->count();
+  size_t k = cursor_;
+  while (k < count && pos[k] < i) ++k;
+  cursor_ = k;
+  // pos[k]: the first delimiter, LF or quote not read yet (n when none is left). Each one read
+  // moves k on, so it is always the next one after the bytes read.
+  auto peek = [&]() -> size_t { return k < count ? pos[k] : n; };
   auto give_up = [&] {
     fields_.resize(r.first_field);
     while (!escaped_.empty() && escaped_.back() >= r.first_field) escaped_.pop_back();
@@ -137,63 +151,59 @@ bool CsvRecords::ScanOneLineRecord(internal::CsvStructuralScanner& structural, c
     non_ascii = true;
     return false;
   };
-  non_ascii = false;
   size_t from = i;  // the field's first byte
+  size_t at = 0;     // the delimiter or LF that ends the field, or n
+  bool crlf = false;  // a CR before the LF at `at`
   for (;;) {
-    size_t content_begin = from;
-    size_t content_end = 0;
-    size_t at = 0;      // the delimiter or LF that ends the field, or n
-    bool crlf = false;  // a CR before the LF at `at`
-    bool doubled = false;
-    if (from < n && base[from] == '"') {
+    at = peek();
+    if (at == from && at < n && base[at] == '"') {
       // Quoted: up to the quote not followed by another; delimiters inside are data.
-      size_t pos = from + 1;
+      bool doubled = false;
+      ++k;
+      size_t hit = peek();
       for (;;) {
-        const size_t hit = structural.Next(pos, non_ascii);
         // An open quote at the end, or a line end inside the quotes (lines to count).
         if (hit == n || base[hit] == '\n') return give_up();
-        if (base[hit] == '"') {
-          if (hit + 1 < n && base[hit + 1] == '"') {
-            doubled = true;
-            pos = hit + 2;
-            continue;
-          }
-          content_begin = from + 1;
-          content_end = hit;
-          at = hit + 1;
-          break;
+        if (base[hit] == '"' && hit + 1 < n && base[hit + 1] == '"') {
+          doubled = true;
+          k += 2;  // both quotes of the pair
+        } else {
+          ++k;
+          if (base[hit] == '"') break;
         }
-        pos = hit + 1;
+        hit = peek();
       }
+      at = hit + 1;
       if (at < n && base[at] == '\r' && at + 1 < n && base[at + 1] == '\n') {
         crlf = true;
         ++at;
       } else if (at < n && base[at] != delim && base[at] != '\n') {
         return give_up();  // text after the closing quote
       }
+      fields_.emplace_back(base + from + 1, hit - from - 1);
+      if (doubled) MarkEscaped(r);
     } else {
-      at = structural.Next(from, non_ascii);
       if (at < n && base[at] == '"') return give_up();  // a quote inside the field (data)
-      content_end = at;
+      size_t content_end = at;
       if (at < n && base[at] == '\n' && at > from && base[at - 1] == '\r') {
         crlf = true;
         --content_end;
       }
+      fields_.emplace_back(base + from, content_end - from);
     }
-    absl::string_view content(base + content_begin, content_end - content_begin);
-    fields_.push_back(content);
-    if (doubled) MarkEscaped(r);
-    if (at < n && base[at] == delim) {
-      from = at + 1;
-      continue;
-    }
-    // LF (CRLF) or the end of the bytes: the record ends.
-    r.terminator = at == n ? absl::string_view() : crlf ? absl::string_view("\r\n") : "\n";
-    if (at < n) ++line;
-    r.raw = absl::string_view(base + record_start, at - (crlf ? 1 : 0) - record_start);
-    i = at < n ? at + 1 : n;
-    return true;
+    if (at == n) break;
+    ++k;  // the delimiter or LF at `at`
+    if (base[at] != delim) break;
+    from = at + 1;
   }
+  // LF (CRLF) or the end of the bytes: the record ends.
+  non_ascii = index_->MayHaveNonAscii(i, at);
+  r.terminator = at == n ? absl::string_view() : crlf ? absl::string_view("\r\n") : "\n";
+  if (at < n) ++line;
+  r.raw = absl::string_view(base + record_start, at - (crlf ? 1 : 0) - record_start);
+  i = at < n ? at + 1 : n;
+  cursor_ = k;
+  return true;
 }
 
 void CsvRecords::FinishRecord(CsvRecordView& r, bool non_ascii) {

@@ -2,6 +2,7 @@
 #define ENRICH_ENGINE_CSV_RECORDS_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -9,7 +10,7 @@
 
 namespace enrich::engine {
 namespace internal {
-class CsvStructuralScanner;
+class CsvStructuralIndex;
 }  // namespace internal
 
 enum class CsvProblem : uint8_t { kNone, kTextAfterQuote, kOpenQuote, kInvalidUtf8 };
@@ -45,6 +46,11 @@ struct CsvRecordView {
 // Not thread-safe, field() included; one per pipeline task. Reuses its buffers across calls.
 class CsvRecords {
  public:
+  CsvRecords();
+  ~CsvRecords();
+  CsvRecords(CsvRecords&&) noexcept;
+  CsvRecords& operator=(CsvRecords&&) noexcept;
+
   void Parse(absl::string_view chunk, uint64_t first_line, bool starts_input, char delimiter);
 
   const std::vector<CsvRecordView>& records() const { return records_; }
@@ -55,19 +61,18 @@ class CsvRecords {
   // "invalid UTF-8 in field 4".
   static std::string Problem(const CsvRecordView& r);
 
-  // Records on one line without malformed quoting (the common case) are read with a vector
-  // scan for the delimiter, LF and quote bytes (internal/csv_structural.h); the others, or all
-  // records when this is off, with ScanCsvField. Both give the same records (tested); off is
-  // for those tests.
+  // Records on one line without malformed quoting (the common case) are read from an index of
+  // the chunk's delimiter, LF and quote bytes built by a vector scan (internal/csv_structural.h);
+  // the others, or all records when this is off, with ScanCsvField. Both give the same records
+  // (tested); off is for those tests.
   void set_vector_scan(bool on) { vector_scan_ = on; }
 
  private:
   // Reads the record at `i` when it is on one line and well-formed: appends its fields, sets
   // r.raw and r.terminator, sets `non_ascii` if a byte has its top bit set, and moves `i` and
   // `line` past it. Returns false, with nothing changed, for any other record.
-  bool ScanOneLineRecord(internal::CsvStructuralScanner& structural, const char* base, size_t n,
-                         char delim, size_t& i, size_t record_start, CsvRecordView& r,
-                         bool& non_ascii, uint64_t& line);
+  bool ScanOneLineRecord(const char* base, size_t n, char delim, size_t& i, size_t record_start,
+                         CsvRecordView& r, bool& non_ascii, uint64_t& line);
   // The content of a quoted field with its doubled quotes made single, in scratch_.
   absl::string_view Unescape(absl::string_view content) const;
   // fields_[k] of `r`, a record with doubled quotes in some field: unescaped (once) if it is
@@ -79,6 +84,8 @@ class CsvRecords {
   void FinishRecord(CsvRecordView& r, bool non_ascii);
 
   bool vector_scan_ = true;
+  std::unique_ptr<internal::CsvStructuralIndex> index_;  // of the chunk being parsed
+  size_t cursor_ = 0;  // index_ positions before it lie before the record being read
   std::vector<CsvRecordView> records_;
   // Mutable: field() replaces an escaped field by its unescaped copy in scratch_.
   mutable std::vector<absl::string_view> fields_;
