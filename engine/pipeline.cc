@@ -179,6 +179,12 @@ class ChunkWork final : public SettleListener {
 // lookup counts as in flight until its answer is journaled, so a killed run loses at most
 // `max_in_flight` answered-but-unjournaled lookups.
 //
+// The slots the settle thread frees are filled by the source's thread at its next answer, as
+// the transport's own bench does: the settle thread then never calls into the source, whose
+// locks and timers it would share with the io thread (on one CPU, a lock holder preempted by
+// the io thread's wake-up makes the io thread block on it). Only when no lookup awaits an
+// answer, so that no answer will come to do it, does the settle thread send them itself.
+//
 // Each lookup lives in a pooled record from submission to settlement: the source's callback
 // holds the dispatcher and the record only (small enough for std::function's inline storage),
 // the queues link records, and a recycled record's strings keep their capacity, so a lookup in
@@ -266,6 +272,7 @@ class LookupDispatcher {
   Lookup* free_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::vector<std::unique_ptr<Lookup>> pool_ ABSL_GUARDED_BY(mu_);  // every record made
   size_t in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t unanswered_ ABSL_GUARDED_BY(mu_) = 0;  // of those in flight, not answered yet
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   std::atomic<bool> stopped_flag_{false};  // stopped_, read without the lock while sending
   std::atomic<uint64_t> sent_{0};
@@ -422,6 +429,7 @@ void LookupDispatcher::Pump() {
       last->next = nullptr;
       if (queue_head_ == nullptr) queue_tail_ = nullptr;
       in_flight_ += taken;
+      unanswered_ += taken;
     }
     for (Lookup* l = first; l != nullptr;) {
       Lookup* const next = l->next;  // `l` may settle and be recycled once it is sent
@@ -432,6 +440,7 @@ void LookupDispatcher::Pump() {
         AbandonAll(l);
         absl::MutexLock lock(&mu_);
         in_flight_ -= left;
+        unanswered_ -= left;
         break;
       }
       sent_.fetch_add(1, std::memory_order_relaxed);
@@ -466,11 +475,20 @@ void LookupDispatcher::OnDone(Lookup* l, absl::StatusOr<schema::VerdictResult>&&
     {
       absl::MutexLock lock(&mu_);
       --in_flight_;
+      --unanswered_;
       Recycle(l, l);
     }
     Pump();
     return;
   }
+  // Fills the slots the settle thread has freed since the last answer (see the class comment).
+  bool room = false;
+  {
+    absl::MutexLock lock(&mu_);
+    --unanswered_;
+    room = queue_head_ != nullptr && in_flight_ < max_in_flight_;
+  }
+  if (room) Pump();
   // Last: once the settle thread has it, the run may end and this dispatcher go. The settle
   // thread counts it and frees its in-flight slot once it is journaled.
   absl::MutexLock lock(&settle_mu_);
@@ -527,13 +545,16 @@ void LookupDispatcher::SettleLoop() {
     table_.CompleteBatch(completions);
     for (size_t i = 1; i < batch.size(); ++i) batch[i - 1].lookup->next = batch[i].lookup;
     batch.back().lookup->next = nullptr;
+    // The freed slots are filled at the next answer; with none to come, here.
+    bool send_here = false;
     {
       absl::MutexLock lock(&mu_);
       in_flight_ -= batch.size();
       Recycle(batch.front().lookup, batch.back().lookup);
+      send_here = unanswered_ == 0 && queue_head_ != nullptr;
     }
     batch.clear();
-    Pump();
+    if (send_here) Pump();
   }
 }
 
