@@ -26,6 +26,7 @@
 #include "engine/csv_records.h"
 #include "engine/enricher.h"
 #include "engine/internal/byte_arena.h"
+#include "engine/internal/value_memo.h"
 #include "engine/ndjson.h"
 #include "oneapi/tbb/parallel_pipeline.h"
 #include "oneapi/tbb/task.h"
@@ -110,6 +111,9 @@ class ChunkWork final : public SettleListener {
   // already normal, else of `values`.
   std::vector<VerdictTable::Key> uniques;
   internal::ByteArena values;
+  // Per column: the slot of each raw value seen in the chunk (Run::AddCell). Kept with the
+  // chunk for reuse: Reset() empties one without a clearing pass.
+  std::vector<internal::ValueMemo> memos;
   size_t resolved = 0;  // uniques[0, resolved) went to the verdict table
   // Per unique. Sized (to the chunk's cell count) before the first Resolve and never resized
   // while lookups are outstanding: OnSettled writes into it from other threads.
@@ -325,12 +329,10 @@ class Run {
   // The first record of the chunk longer than max_record_bytes, if any, becomes its row_error
   // (ChunkReader stops only those that do not end within the bytes it holds).
   void CheckRecordSizes(ChunkWork& w);
-  // The chunk's extraction state: each column's raw values seen so far, and the uniques.
-  // Two raw values that normalize alike ("EVIL.com", "evil.com") get two slots; the verdict
-  // table's single flight still sends one lookup.
+  // The chunk's extraction state: each column's raw values seen so far (w.memos), and the
+  // uniques. Two raw values that normalize alike ("EVIL.com", "evil.com") get two slots; the
+  // verdict table's single flight still sends one lookup.
   struct CellMemo {
-    CellMemo(size_t columns, bool copy) : by_raw(columns), copy_keys(copy) {}
-    std::vector<absl::flat_hash_map<absl::string_view, uint32_t>> by_raw;  // per column
     // CSV fields are views into the chunk, which outlives the uniques' views; NDJSON values
     // live in a per-line document, so new ones are copied into the chunk's arena first.
     bool copy_keys;
@@ -559,18 +561,16 @@ void LookupDispatcher::SettleLoop() {
 }
 
 uint32_t Run::AddCell(ChunkWork& w, size_t column, absl::string_view raw, CellMemo& memo) {
-  // Log columns repeat their values: normalize each distinct raw value once per chunk.
-  absl::flat_hash_map<absl::string_view, uint32_t>& by_raw = memo.by_raw[column];
-  uint32_t* memo_cell = nullptr;
-  if (memo.copy_keys) {
-    if (auto it = by_raw.find(raw); it != by_raw.end()) return it->second;
-    raw = w.values.Copy(raw);
-  } else {
-    // The key is the raw view itself: one probe finds or inserts it.
-    auto [it, inserted] = by_raw.try_emplace(raw, 0);
-    if (!inserted) return it->second;
-    memo_cell = &it->second;
-  }
+  // Log columns repeat their values: normalize each distinct raw value once per chunk. One
+  // probe finds or adds it; NDJSON values are kept as the arena's copy.
+  absl::string_view kept = raw;  // what the memo keeps, and what the uniques may view
+  auto keep = [&](absl::string_view v) {
+    if (memo.copy_keys) kept = w.values.Copy(v);
+    return kept;
+  };
+  auto [memo_cell, added] = w.memos[column].FindOrAdd(raw, keep);
+  if (!added) return *memo_cell;
+  raw = kept;
   uint32_t cell;
   const ExtractedView e =
       ExtractObservableView(layout_.types[column], raw, layout_.allowlist, w.values);
@@ -583,11 +583,7 @@ uint32_t Run::AddCell(ChunkWork& w, size_t column, absl::string_view raw, CellMe
     w.uniques.push_back({e.type, e.value});
     if (w.uniques.size() - w.resolved >= kResolveBatch) ResolveNew(w);
   }
-  if (memo_cell != nullptr) {
-    *memo_cell = cell;  // ResolveNew above does not touch the memo: the slot is still there
-  } else {
-    by_raw.emplace(raw, cell);  // `raw` is the arena's copy
-  }
+  *memo_cell = cell;  // neither extraction nor ResolveNew touches the memo: the slot is there
   return cell;
 }
 
@@ -595,9 +591,10 @@ void Run::ParseCsv(ChunkWork& w) {
   w.csv.Parse(w.chunk.bytes, w.chunk.first_line, w.chunk.starts_input, layout_.delim);
   const auto& records = w.csv.records();
   const size_t columns = layout_.types.size();
-  CellMemo memo(columns, /*copy_keys=*/false);
-  // Sized once for the chunk: growing the maps row by row rehashes them several times.
-  for (auto& by_raw : memo.by_raw) by_raw.reserve(records.size());
+  CellMemo memo{/*copy_keys=*/false};
+  // Sized once for the chunk: growing the memos row by row would rehash them several times.
+  w.memos.resize(columns);
+  for (internal::ValueMemo& m : w.memos) m.Reset(records.size());
   w.rows.reserve(records.size());
   w.cells.reserve(records.size() * columns);
   w.results.resize(records.size() * columns);  // at most one unique per cell
@@ -639,9 +636,11 @@ void Run::ParseCsv(ChunkWork& w) {
 void Run::ParseNdjson(ChunkWork& w) {
   const absl::string_view bytes = w.chunk.bytes;
   const size_t columns = layout_.types.size();
-  CellMemo memo(columns, /*copy_keys=*/true);
+  CellMemo memo{/*copy_keys=*/true};
   const size_t lines =
       static_cast<size_t>(std::count(bytes.begin(), bytes.end(), '\n')) + 1;  // at most
+  w.memos.resize(columns);
+  for (internal::ValueMemo& m : w.memos) m.Reset(lines);
   w.results.resize(lines * columns);  // at most one unique per cell
   rapidjson::Document doc;
   std::vector<const rapidjson::Value*> found;  // per column, in the current line

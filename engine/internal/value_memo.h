@@ -1,0 +1,145 @@
+#ifndef ENRICH_ENGINE_INTERNAL_VALUE_MEMO_H_
+#define ENRICH_ENGINE_INTERNAL_VALUE_MEMO_H_
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <utility>
+
+#include "absl/numeric/int128.h"
+#include "absl/strings/string_view.h"
+
+namespace enrich::engine::internal {
+
+// A hash of `bytes` for ValueMemo: every byte counts, but it is made for short values (a log
+// column's domains, IPs, hashes): two or four 8-byte loads and one 64x64->128-bit multiply up to
+// 16 bytes, one more multiply per further 16 bytes. Not stable across builds; not for storage.
+inline uint64_t MemoHash(absl::string_view bytes) {
+  constexpr uint64_t kA = 0xa0761d6478bd642full;
+  constexpr uint64_t kB = 0xe7037ed1a0b428dbull;
+  auto load8 = [](const char* p) {
+    uint64_t v;
+    std::memcpy(&v, p, 8);
+    return v;
+  };
+  auto mix = [](uint64_t a, uint64_t b) {
+    const absl::uint128 r = absl::uint128(a) * b;
+    return absl::Uint128Low64(r) ^ absl::Uint128High64(r);
+  };
+  const char* p = bytes.data();
+  const char* const end = p + bytes.size();
+  size_t n = bytes.size();
+  uint64_t seed = kA ^ n;
+  uint64_t a = 0;
+  uint64_t b = 0;
+  if (n > 16) {
+    // 16-byte steps while more than 16 bytes are left, then the last 16 bytes.
+    for (; n > 16; p += 16, n -= 16) seed = mix(load8(p) ^ kB, load8(p + 8) ^ seed);
+    a = load8(end - 16);
+    b = load8(end - 8);
+  } else if (n >= 8) {
+    a = load8(p);
+    b = load8(end - 8);
+  } else if (n >= 4) {
+    uint32_t lo;
+    uint32_t hi;
+    std::memcpy(&lo, p, 4);
+    std::memcpy(&hi, p + n - 4, 4);
+    a = lo;
+    b = hi;
+  } else if (n > 0) {
+    a = static_cast<uint64_t>(static_cast<unsigned char>(p[0])) << 16 |
+        static_cast<uint64_t>(static_cast<unsigned char>(p[n / 2])) << 8 |
+        static_cast<uint64_t>(static_cast<unsigned char>(p[n - 1]));
+  }
+  return mix(a ^ kB, b ^ seed) ^ mix(seed, kA);
+}
+
+// Values (byte strings, not copied: views that must stay valid while they are in the memo)
+// mapped to a uint32_t each, for one chunk at a time: the pipeline's "each distinct raw value of
+// a column once per chunk". Open addressing with linear probes; Reset() empties it without
+// touching the slots (each slot carries the generation that filled it), so a chunk's memo
+// costs no clearing pass.
+//
+// Not thread-safe.
+class ValueMemo {
+ public:
+  // Empties the memo, with room for about `expected` values before it grows.
+  void Reset(size_t expected) {
+    size_t capacity = 16;
+    while (capacity < 2 * expected) capacity <<= 1;
+    if (capacity > capacity_ || ++generation_ == 0) {
+      capacity_ = std::max(capacity, capacity_);
+      slots_ = std::make_unique<Slot[]>(capacity_);  // generation 0: empty
+      generation_ = 1;
+    }
+    size_ = 0;
+  }
+
+  // The value of `key` and false, or `key` added with value 0 and true: the memo keeps the view
+  // `store(key)` returns (bytes equal to key's, valid until the next Reset). The pointer is
+  // valid until the next FindOrAdd or Reset.
+  std::pair<uint32_t*, bool> FindOrAdd(absl::string_view key) {
+    return FindOrAdd(key, [](absl::string_view k) { return k; });
+  }
+  template <typename Store>
+  std::pair<uint32_t*, bool> FindOrAdd(absl::string_view key, Store store) {
+    if (2 * (size_ + 1) > capacity_) Grow();
+    const uint64_t hash = MemoHash(key);
+    const auto tag = static_cast<uint32_t>(hash >> 32);
+    const size_t mask = capacity_ - 1;
+    for (size_t i = static_cast<size_t>(hash) & mask;; i = (i + 1) & mask) {
+      Slot& s = slots_[i];
+      if (s.generation != generation_) {
+        s = Slot{store(key).data(), static_cast<uint32_t>(key.size()), 0, generation_, tag};
+        ++size_;
+        return {&s.value, true};
+      }
+      if (s.tag == tag && s.size == key.size() &&
+          (key.empty() || std::memcmp(s.data, key.data(), key.size()) == 0)) {
+        return {&s.value, false};
+      }
+    }
+  }
+
+  size_t size() const { return size_; }
+
+ private:
+  struct Slot {
+    const char* data = nullptr;
+    uint32_t size = 0;
+    uint32_t value = 0;
+    uint32_t generation = 0;  // generation_ when filled; any other: empty
+    uint32_t tag = 0;         // the hash's high half
+  };
+
+  // Twice the room, the current values moved over.
+  void Grow() {
+    const size_t old_capacity = capacity_;
+    std::unique_ptr<Slot[]> old = std::move(slots_);
+    const uint32_t old_generation = generation_;
+    capacity_ = capacity_ == 0 ? 16 : 2 * capacity_;
+    slots_ = std::make_unique<Slot[]>(capacity_);
+    generation_ = 1;
+    const size_t mask = capacity_ - 1;
+    for (size_t k = 0; k < old_capacity; ++k) {
+      const Slot& s = old[k];
+      if (s.generation != old_generation) continue;
+      size_t i = static_cast<size_t>(MemoHash(absl::string_view(s.data, s.size))) & mask;
+      while (slots_[i].generation == generation_) i = (i + 1) & mask;
+      slots_[i] = s;
+      slots_[i].generation = generation_;
+    }
+  }
+
+  std::unique_ptr<Slot[]> slots_;
+  size_t capacity_ = 0;  // a power of two (or 0)
+  size_t size_ = 0;
+  uint32_t generation_ = 0;
+};
+
+}  // namespace enrich::engine::internal
+
+#endif  // ENRICH_ENGINE_INTERNAL_VALUE_MEMO_H_
