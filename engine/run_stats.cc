@@ -167,7 +167,7 @@ void LookupLatencyHistogram::RecordAll(absl::Span<const absl::Duration> latencie
   local.assign(counts_.size(), 0);
   size_t lo = counts_.size();
   size_t hi = 0;
-  int64_t sum = 0;
+  uint64_t sum = 0;  // wraps as the atomic sum does
   int64_t low = INT64_MAX;
   int64_t high = INT64_MIN;
   for (absl::Duration latency : latencies) {
@@ -177,14 +177,14 @@ void LookupLatencyHistogram::RecordAll(absl::Span<const absl::Duration> latencie
     lo = std::min(lo, b);
     hi = std::max(hi, b);
     const int64_t ns = absl::ToInt64Nanoseconds(latency);
-    sum += ns;
+    sum += static_cast<uint64_t>(ns);
     low = std::min(low, ns);
     high = std::max(high, ns);
   }
   for (size_t b = lo; b <= hi; ++b) {
     if (local[b] > 0) counts_[b].fetch_add(local[b], std::memory_order_relaxed);
   }
-  sum_ns_.fetch_add(sum, std::memory_order_relaxed);
+  sum_ns_.fetch_add(static_cast<int64_t>(sum), std::memory_order_relaxed);
   LowerTo(min_ns_, low);
   RaiseTo(max_ns_, high);
   count_.fetch_add(latencies.size(), std::memory_order_release);

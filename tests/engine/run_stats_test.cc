@@ -299,6 +299,42 @@ TEST(LatencyHistogramTest, LogNormalPercentilesMatchTheSample) {
   }
 }
 
+// Record() and RecordAll() put every latency in the bucket whose edge a plain search of the
+// Duration edges finds: at each edge, a nanosecond and a fraction of one around it, and at the
+// extremes; and they agree on count, sum, min and max.
+TEST(LatencyHistogramTest, RecordAndRecordAllBucketAsTheEdgesSay) {
+  const std::vector<absl::Duration>& bounds = LatencyBucketBounds();
+  std::vector<absl::Duration> latencies = {absl::ZeroDuration(), absl::Nanoseconds(-3),
+                                           absl::Nanoseconds(0.25), absl::Hours(1e6),
+                                           absl::InfiniteDuration()};
+  for (absl::Duration edge : bounds) {
+    for (absl::Duration d : {edge, edge - absl::Nanoseconds(1), edge + absl::Nanoseconds(1),
+                             edge + absl::Nanoseconds(0.5), edge - absl::Nanoseconds(0.5)}) {
+      latencies.push_back(d);
+    }
+  }
+  std::vector<uint64_t> expected(bounds.size() + 1, 0);
+  for (absl::Duration d : latencies) {
+    d = std::max(d, absl::ZeroDuration());
+    ++expected[static_cast<size_t>(std::lower_bound(bounds.begin(), bounds.end(), d) -
+                                   bounds.begin())];
+  }
+  LookupLatencyHistogram one_by_one;
+  for (absl::Duration d : latencies) one_by_one.Record(d);
+  LookupLatencyHistogram all;
+  all.RecordAll(absl::MakeConstSpan(latencies).subspan(0, 7));
+  all.RecordAll(absl::MakeConstSpan(latencies).subspan(7));
+  const LatencySnapshot a = one_by_one.Snapshot();
+  const LatencySnapshot b = all.Snapshot();
+  EXPECT_EQ(a.counts, expected);
+  EXPECT_EQ(b.counts, expected);
+  EXPECT_EQ(a.count, latencies.size());
+  EXPECT_EQ(b.count, latencies.size());
+  EXPECT_EQ(a.sum, b.sum);
+  EXPECT_EQ(a.min, b.min);
+  EXPECT_EQ(a.max, b.max);
+}
+
 TEST(LatencyHistogramTest, OverflowBucketReportsMax) {
   LookupLatencyHistogram h;
   h.Record(absl::Seconds(2000));
