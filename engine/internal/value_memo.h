@@ -2,23 +2,33 @@
 #define ENRICH_ENGINE_INTERNAL_VALUE_MEMO_H_
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <memory>
 #include <utility>
 
+#include "absl/hash/hash.h"
 #include "absl/numeric/int128.h"
 #include "absl/strings/string_view.h"
 
 namespace enrich::engine::internal {
 
+// Two secrets of this process for MemoHash, from Abseil's per-process hash seed: crafted
+// values cannot be made to collide without them (a log's values come from outside).
+inline const std::array<uint64_t, 2>& MemoSecrets() {
+  static const std::array<uint64_t, 2> secrets = {absl::Hash<uint64_t>()(0x9e3779b97f4a7c15ull),
+                                                  absl::Hash<uint64_t>()(0xc2b2ae3d27d4eb4full)};
+  return secrets;
+}
+
 // A hash of `bytes` for ValueMemo: every byte counts, but it is made for short values (a log
-// column's domains, IPs, hashes): two or four 8-byte loads and one 64x64->128-bit multiply up to
-// 16 bytes, one more multiply per further 16 bytes. Not stable across builds; not for storage.
+// column's domains, IPs, hashes): two 8-byte loads and two 64x64->128-bit multiplies up to 16
+// bytes, one more multiply per further 16 bytes, keyed by MemoSecrets(). Differs from process to
+// process; not for storage.
 inline uint64_t MemoHash(absl::string_view bytes) {
-  constexpr uint64_t kA = 0xa0761d6478bd642full;
-  constexpr uint64_t kB = 0xe7037ed1a0b428dbull;
+  const std::array<uint64_t, 2>& k = MemoSecrets();
   auto load8 = [](const char* p) {
     uint64_t v;
     std::memcpy(&v, p, 8);
@@ -31,12 +41,12 @@ inline uint64_t MemoHash(absl::string_view bytes) {
   const char* p = bytes.data();
   const char* const end = p + bytes.size();
   size_t n = bytes.size();
-  uint64_t seed = kA ^ n;
+  uint64_t seed = k[0] ^ n;
   uint64_t a = 0;
   uint64_t b = 0;
   if (n > 16) {
     // 16-byte steps while more than 16 bytes are left, then the last 16 bytes.
-    for (; n > 16; p += 16, n -= 16) seed = mix(load8(p) ^ kB, load8(p + 8) ^ seed);
+    for (; n > 16; p += 16, n -= 16) seed = mix(load8(p) ^ k[1], load8(p + 8) ^ seed);
     a = load8(end - 16);
     b = load8(end - 8);
   } else if (n >= 8) {
@@ -54,7 +64,7 @@ inline uint64_t MemoHash(absl::string_view bytes) {
         static_cast<uint64_t>(static_cast<unsigned char>(p[n / 2])) << 8 |
         static_cast<uint64_t>(static_cast<unsigned char>(p[n - 1]));
   }
-  return mix(a ^ kB, b ^ seed) ^ mix(seed, kA);
+  return mix(a ^ k[1], b ^ seed) ^ mix(seed, k[0] ^ k[1]);
 }
 
 // Values (byte strings, not copied: views that must stay valid while they are in the memo)
