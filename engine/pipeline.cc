@@ -276,7 +276,12 @@ class LookupDispatcher {
   Lookup* free_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::vector<std::unique_ptr<Lookup>> pool_ ABSL_GUARDED_BY(mu_);  // every record made
   size_t in_flight_ ABSL_GUARDED_BY(mu_) = 0;
-  size_t unanswered_ ABSL_GUARDED_BY(mu_) = 0;  // of those in flight, not answered yet
+  // Of those in flight, how many are not answered yet; and whether the settle thread has
+  // freed slots with lookups queued. Atomics, so an answer checks for room without mu_: the
+  // settle thread sets room_ then reads unanswered_, an answer decrements unanswered_ then
+  // reads room_ (all sequentially consistent), so one of them sees the other and sends.
+  std::atomic<size_t> unanswered_{0};
+  std::atomic<bool> room_{false};
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   std::atomic<bool> stopped_flag_{false};  // stopped_, read without the lock while sending
   std::atomic<uint64_t> sent_{0};
@@ -431,8 +436,8 @@ void LookupDispatcher::Pump() {
       last->next = nullptr;
       if (queue_head_ == nullptr) queue_tail_ = nullptr;
       in_flight_ += taken;
-      unanswered_ += taken;
     }
+    unanswered_.fetch_add(taken);  // before any of them is sent
     for (Lookup* l = first; l != nullptr;) {
       Lookup* const next = l->next;  // `l` may settle and be recycled once it is sent
       if (stopped_flag_.load(std::memory_order_relaxed)) {
@@ -442,7 +447,7 @@ void LookupDispatcher::Pump() {
         AbandonAll(l);
         absl::MutexLock lock(&mu_);
         in_flight_ -= left;
-        unanswered_ -= left;
+        unanswered_.fetch_sub(left);
         break;
       }
       sent_.fetch_add(1, std::memory_order_relaxed);
@@ -472,25 +477,20 @@ void LookupDispatcher::OnDone(Lookup* l, absl::StatusOr<schema::VerdictResult>&&
       options_.stats->Add(RunCounter::kLookupsSettled);
       options_.stats->RecordLatency(took);
     }
+    unanswered_.fetch_sub(1);
     run_.Fail(result.status());
     table_.Abandon(l->observable.type, l->observable.value, ErrorStatusFor(result.status()));
     {
       absl::MutexLock lock(&mu_);
       --in_flight_;
-      --unanswered_;
       Recycle(l, l);
     }
     Pump();
     return;
   }
   // Fills the slots the settle thread has freed since the last answer (see the class comment).
-  bool room = false;
-  {
-    absl::MutexLock lock(&mu_);
-    --unanswered_;
-    room = queue_head_ != nullptr && in_flight_ < max_in_flight_;
-  }
-  if (room) Pump();
+  unanswered_.fetch_sub(1);
+  if (room_.load() && room_.exchange(false)) Pump();
   // Last: once the settle thread has it, the run may end and this dispatcher go. The settle
   // thread counts it and frees its in-flight slot once it is journaled.
   absl::MutexLock lock(&settle_mu_);
@@ -548,15 +548,18 @@ void LookupDispatcher::SettleLoop() {
     for (size_t i = 1; i < batch.size(); ++i) batch[i - 1].lookup->next = batch[i].lookup;
     batch.back().lookup->next = nullptr;
     // The freed slots are filled at the next answer; with none to come, here.
-    bool send_here = false;
+    bool queued = false;
     {
       absl::MutexLock lock(&mu_);
       in_flight_ -= batch.size();
       Recycle(batch.front().lookup, batch.back().lookup);
-      send_here = unanswered_ == 0 && queue_head_ != nullptr;
+      queued = queue_head_ != nullptr;
     }
     batch.clear();
-    if (send_here) Pump();
+    if (queued) {
+      room_.store(true);
+      if (unanswered_.load() == 0) Pump();
+    }
   }
 }
 
