@@ -77,6 +77,7 @@ struct Layout {
   // fixed statuses: the constant parts of the added fields, escaped once.
   std::array<std::string, 6> csv_disposition;
   std::array<std::string, kFixedStatuses> csv_status;
+  std::string csv_no_verdict;  // the added fields of a "no verdict" answer
   std::vector<std::string> added_json;   // added names as `"name":`
   std::string raw_json_key;              // `"<prefix>raw":` for CSV rows that are not rows
   absl::string_view eol = "\n";
@@ -127,7 +128,9 @@ class ChunkWork final : public SettleListener {
   // are resolved, while their verdict is still in the CPU cache; the rest in Format.
   std::string added;
   std::vector<std::pair<uint32_t, uint32_t>> added_spans;  // offset, length; kNotFormatted
-  int64_t iso_ms = INT64_MIN;  // the last valid_until formatted, and its text
+  // CSV output: the last valid_until formatted, and its text with the delimiter before it and
+  // the "ok" status after.
+  int64_t iso_ms = INT64_MIN;
   std::string iso_text;
   std::array<uint64_t, kFixedStatuses> fixed_counts{};
   absl::flat_hash_map<std::string, uint64_t> error_counts;
@@ -850,6 +853,26 @@ const Settled* VerdictOf(const ChunkWork& w, uint32_t cell) {
 void Run::AppendCsvAdded(ChunkWork& w, std::string& out, uint32_t cell) {
   const char d = layout_.delim;
   const Settled* v = VerdictOf(w, cell);
+  // The common answers in fewer appends: "no verdict" is one constant; a verdict with a known
+  // disposition is its constant prefix, the judgement id, and the end time and status, which
+  // verdicts often share (formatted once while it repeats).
+  if (cell < kInvalidRowCell && w.results[cell].kind == Settled::Kind::kNoVerdict) {
+    out.append(layout_.csv_no_verdict);
+    return;
+  }
+  if (v != nullptr && v->disposition >= 1 && v->disposition <= 5) {
+    out.append(layout_.csv_disposition[static_cast<size_t>(v->disposition)]);
+    AppendCsvField(out, v->judgement_id, d);
+    if (v->valid_until_ms != w.iso_ms) {
+      w.iso_text.clear();
+      w.iso_text.push_back(d);
+      AppendIsoMillis(w.iso_text, v->valid_until_ms);
+      w.iso_text.append(layout_.csv_status[kOk]);
+      w.iso_ms = v->valid_until_ms;
+    }
+    out.append(w.iso_text);
+    return;
+  }
   if (v != nullptr && v->disposition >= 1 && v->disposition <= 5) {
     out.append(layout_.csv_disposition[static_cast<size_t>(v->disposition)]);
   } else if (v != nullptr) {
@@ -863,13 +886,7 @@ void Run::AppendCsvAdded(ChunkWork& w, std::string& out, uint32_t cell) {
   if (v != nullptr) {
     AppendCsvField(out, v->judgement_id, d);
     out.push_back(d);
-    // Verdicts often share their end time: format it once while it repeats.
-    if (v->valid_until_ms != w.iso_ms) {
-      w.iso_text.clear();
-      AppendIsoMillis(w.iso_text, v->valid_until_ms);
-      w.iso_ms = v->valid_until_ms;
-    }
-    out.append(w.iso_text);
+    AppendIsoMillis(out, v->valid_until_ms);
   } else {
     out.append(4, d);
   }
@@ -1035,6 +1052,8 @@ absl::Status PrepareLayout(const PipelineOptions& options, const Chunk& first, b
     layout.csv_status[i].push_back(options.delimiter);
     AppendCsvField(layout.csv_status[i], kFixedStatusNames[i], options.delimiter);
   }
+  layout.csv_no_verdict =
+      absl::StrCat(std::string(4, options.delimiter), layout.csv_status[kNoVerdict]);
   AppendJsonString(layout.raw_json_key, absl::StrCat(options.prefix, "raw"));
   layout.raw_json_key.push_back(':');
 
