@@ -57,13 +57,13 @@ PY
 echo "== bench observables: $(wc -l <"$work/observables.txt") distinct domains"
 
 # bench_once SECONDS: the transport's own figure (lookups/s) against the sim, into bench_rate.
-# The same GraphQL batch size, and as many lookups in flight as the run keeps (a full batch per
-# connection: connections × max(8, batch size), run_command.cc).
+# The same GraphQL batch size, and as many lookups in flight as the run keeps (two full batches
+# per connection: 2 × connections × max(8, batch size), run_command.cc).
 bench_once() {
   local out cpu0
   cpu0="$(sim_cpu)"
   out="$("${client_cpus[@]}" "$cli" bench --target "$sim_url" --connections "$conns" --duration "$1" \
-    --batch-size "$batch" --in-flight $((conns * (batch > 8 ? batch : 8))) \
+    --batch-size "$batch" --in-flight $((2 * conns * (batch > 8 ? batch : 8))) \
     --observables "$work/observables.txt")"
   grep -E '^(observables|latency|results)' <<<"$out" | sed 's/^/   bench: /'
   grep -q 'errors=0$' <<<"$out" || { echo "bench had errors" >&2; exit 1; }

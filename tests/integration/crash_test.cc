@@ -70,12 +70,12 @@ uintmax_t FileSize(const std::string& path) {
 class CrashResumeTest : public ::testing::Test {
  protected:
   // REST lookups (--batch-size 1), so the sim's verdict request counter counts lookups.
-  // --connections 4: the run keeps at most 8 × 4 lookups in flight (run_command.cc sets
-  // max_in_flight to 8 per connection with --batch-size 1). A lookup is journaled (written, not only queued) before
-  // its result is used, so a kill can lose at most the lookups in flight at that moment: each
-  // kill may repeat at most this many requests.
+  // --connections 4: the run keeps at most 2 × 8 × 4 lookups in flight (run_command.cc sets
+  // max_in_flight to two batches of 8 per connection with --batch-size 1). A lookup is
+  // journaled (written, not only queued) before its result is used, so a kill can lose at most
+  // the lookups in flight at that moment: each kill may repeat at most this many requests.
   static constexpr int kConnections = 4;
-  static constexpr uint64_t kMaxInFlight = 8 * kConnections;
+  static constexpr uint64_t kMaxInFlight = 2 * 8 * kConnections;
   static constexpr int kUnique = 12000;
   static constexpr int kRows = 60000;
 
@@ -232,14 +232,14 @@ TEST_F(CrashResumeTest, KilledRunsResumeToTheUninterruptedOutputWithoutRepeating
 }
 
 // The same with GraphQL batching: batches of 20, so that several are in flight on the 4
-// connections (the run keeps 4 × max(8, 20) = 80 lookups in flight). Each run is killed once
+// connections (the run keeps 2 × 4 × max(8, 20) = 160 lookups in flight). Each run is killed once
 // its journal has grown by a seeded random share of a whole run's journal, so every kill lands
 // while lookups are in flight and some are journaled. Each run logs in as its own client, so
 // ctia-sim's per-client tally tells which run asked for which observable: no run may ask for
 // one that the journal it resumed from holds.
 TEST_F(CrashResumeTest, KilledBatchedRunsNeverAskAgainForJournaledObservables) {
   batch_size_ = 20;
-  static constexpr uint64_t kBatchedInFlight = kConnections * 20;
+  static constexpr uint64_t kBatchedInFlight = 2 * kConnections * 20;
   sim::FaultRule slow;
   slow.kind = sim::FaultKind::kLatency;
   slow.path_prefix = "/ctia/graphql";
