@@ -112,9 +112,6 @@ class ChunkWork final : public SettleListener {
   // already normal, else of `values`.
   std::vector<VerdictTable::Key> uniques;
   internal::ByteArena values;
-  // Per column: the slot of each raw value seen in the chunk (Run::AddCell). Kept with the
-  // chunk for reuse: Reset() empties one without a clearing pass.
-  std::vector<internal::ValueMemo> memos;
   size_t resolved = 0;  // uniques[0, resolved) went to the verdict table
   // Per unique. Sized (to the chunk's cell count) before the first Resolve and never resized
   // while lookups are outstanding: OnSettled writes into it from other threads.
@@ -337,14 +334,19 @@ class Run {
   // The first record of the chunk longer than max_record_bytes, if any, becomes its row_error
   // (ChunkReader stops only those that do not end within the bytes it holds).
   void CheckRecordSizes(ChunkWork& w);
-  // The chunk's extraction state: each column's raw values seen so far (w.memos), and the
+  // The chunk's extraction state: each column's raw values seen so far, and the
   // uniques. Two raw values that normalize alike ("EVIL.com", "evil.com") get two slots; the
   // verdict table's single flight still sends one lookup.
   struct CellMemo {
+    // Per column: the slot of each raw value seen in the chunk. The parsing thread's own,
+    // reused for every chunk it parses, so they stay in its caches.
+    std::vector<internal::ValueMemo>& seen;
     // CSV fields are views into the chunk, which outlives the uniques' views; NDJSON values
     // live in a per-line document, so new ones are copied into the chunk's arena first.
     bool copy_keys;
   };
+  // The calling thread's memos, one per column, each emptied for about `values` values.
+  static std::vector<internal::ValueMemo>& ThreadMemos(size_t columns, size_t values);
   uint32_t AddCell(ChunkWork& w, size_t column, absl::string_view raw, CellMemo& memo);
   // Resolves the uniques found since the last call (w.resolved onwards) in one batch; misses go
   // to the dispatcher at once.
@@ -566,6 +568,13 @@ void LookupDispatcher::SettleLoop() {
   }
 }
 
+std::vector<internal::ValueMemo>& Run::ThreadMemos(size_t columns, size_t values) {
+  thread_local std::vector<internal::ValueMemo> memos;
+  if (memos.size() < columns) memos.resize(columns);
+  for (size_t c = 0; c < columns; ++c) memos[c].Reset(values);
+  return memos;
+}
+
 uint32_t Run::AddCell(ChunkWork& w, size_t column, absl::string_view raw, CellMemo& memo) {
   // Log columns repeat their values: normalize each distinct raw value once per chunk. One
   // probe finds or adds it; NDJSON values are kept as the arena's copy.
@@ -574,7 +583,7 @@ uint32_t Run::AddCell(ChunkWork& w, size_t column, absl::string_view raw, CellMe
     if (memo.copy_keys) kept = w.values.Copy(v);
     return kept;
   };
-  auto [memo_cell, added] = w.memos[column].FindOrAdd(raw, keep);
+  auto [memo_cell, added] = memo.seen[column].FindOrAdd(raw, keep);
   if (!added) return *memo_cell;
   raw = kept;
   uint32_t cell;
@@ -597,10 +606,8 @@ void Run::ParseCsv(ChunkWork& w) {
   w.csv.Parse(w.chunk.bytes, w.chunk.first_line, w.chunk.starts_input, layout_.delim);
   const auto& records = w.csv.records();
   const size_t columns = layout_.types.size();
-  CellMemo memo{/*copy_keys=*/false};
   // Sized once for the chunk: growing the memos row by row would rehash them several times.
-  w.memos.resize(columns);
-  for (internal::ValueMemo& m : w.memos) m.Reset(records.size());
+  CellMemo memo{ThreadMemos(columns, records.size()), /*copy_keys=*/false};
   w.rows.reserve(records.size());
   w.cells.reserve(records.size() * columns);
   w.results.resize(records.size() * columns);  // at most one unique per cell
@@ -642,11 +649,9 @@ void Run::ParseCsv(ChunkWork& w) {
 void Run::ParseNdjson(ChunkWork& w) {
   const absl::string_view bytes = w.chunk.bytes;
   const size_t columns = layout_.types.size();
-  CellMemo memo{/*copy_keys=*/true};
   const size_t lines =
       static_cast<size_t>(std::count(bytes.begin(), bytes.end(), '\n')) + 1;  // at most
-  w.memos.resize(columns);
-  for (internal::ValueMemo& m : w.memos) m.Reset(lines);
+  CellMemo memo{ThreadMemos(columns, lines), /*copy_keys=*/true};
   w.results.resize(lines * columns);  // at most one unique per cell
   rapidjson::Document doc;
   std::vector<const rapidjson::Value*> found;  // per column, in the current line

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <memory>
 #include <utility>
+#include <vector>
 
 #include "absl/hash/hash.h"
 #include "absl/numeric/int128.h"
@@ -69,9 +70,11 @@ inline uint64_t MemoHash(absl::string_view bytes) {
 
 // Values (byte strings, not copied: views that must stay valid while they are in the memo)
 // mapped to a uint32_t each, for one chunk at a time: the pipeline's "each distinct raw value of
-// a column once per chunk". Open addressing with linear probes; Reset() empties it without
-// touching the slots (each slot carries the generation that filled it), so a chunk's memo
-// costs no clearing pass.
+// a column once per chunk". Made to stay in the caches: a probe reads a 2-byte control word per
+// slot (the generation that filled it and 8 bits of the hash; a chunk's values fit a few dozen
+// KiB of them), a matching slot's index into the values, and the values' views and numbers are
+// appended in order to a dense array. Reset() empties it without a clearing pass (a slot of
+// another generation is empty; the control words are zeroed once every 255 Resets).
 //
 // Not thread-safe.
 class ValueMemo {
@@ -80,12 +83,13 @@ class ValueMemo {
   void Reset(size_t expected) {
     size_t capacity = 16;
     while (capacity < 2 * expected) capacity <<= 1;
-    if (capacity > capacity_ || ++generation_ == 0) {
-      capacity_ = std::max(capacity, capacity_);
-      slots_ = std::make_unique<Slot[]>(capacity_);  // generation 0: empty
+    if (capacity > capacity_) {
+      Allocate(capacity);
+    } else if (++generation_ > kMaxGeneration) {
+      std::memset(control_.get(), 0, capacity_ * sizeof(uint16_t));
       generation_ = 1;
     }
-    size_ = 0;
+    entries_.clear();
   }
 
   // The value of `key` and false, or `key` added with value 0 and true: the memo keeps the view
@@ -96,58 +100,63 @@ class ValueMemo {
   }
   template <typename Store>
   std::pair<uint32_t*, bool> FindOrAdd(absl::string_view key, Store store) {
-    if (2 * (size_ + 1) > capacity_) Grow();
+    if (2 * (entries_.size() + 1) > capacity_) Grow();
     const uint64_t hash = MemoHash(key);
-    const auto tag = static_cast<uint32_t>(hash >> 32);
+    const auto want = static_cast<uint16_t>(generation_ << 8 | hash >> 56);
     const size_t mask = capacity_ - 1;
     for (size_t i = static_cast<size_t>(hash) & mask;; i = (i + 1) & mask) {
-      Slot& s = slots_[i];
-      if (s.generation != generation_) {
-        s = Slot{store(key).data(), static_cast<uint32_t>(key.size()), 0, generation_, tag};
-        ++size_;
-        return {&s.value, true};
+      const uint16_t control = control_[i];
+      if ((control >> 8) != generation_) {
+        control_[i] = want;
+        index_[i] = static_cast<uint32_t>(entries_.size());
+        entries_.push_back({store(key).data(), static_cast<uint32_t>(key.size()), 0});
+        return {&entries_.back().value, true};
       }
-      if (s.tag == tag && s.size == key.size() &&
-          (key.empty() || std::memcmp(s.data, key.data(), key.size()) == 0)) {
-        return {&s.value, false};
+      if (control == want) {
+        Entry& e = entries_[index_[i]];
+        if (e.size == key.size() && (key.empty() || std::memcmp(e.data, key.data(), e.size) == 0)) {
+          return {&e.value, false};
+        }
       }
     }
   }
 
-  size_t size() const { return size_; }
+  size_t size() const { return entries_.size(); }
 
  private:
-  struct Slot {
-    const char* data = nullptr;
-    uint32_t size = 0;
-    uint32_t value = 0;
-    uint32_t generation = 0;  // generation_ when filled; any other: empty
-    uint32_t tag = 0;         // the hash's high half
+  static constexpr uint32_t kMaxGeneration = 255;
+  struct Entry {
+    const char* data;
+    uint32_t size;
+    uint32_t value;
   };
 
-  // Twice the room, the current values moved over.
-  void Grow() {
-    const size_t old_capacity = capacity_;
-    std::unique_ptr<Slot[]> old = std::move(slots_);
-    const uint32_t old_generation = generation_;
-    capacity_ = capacity_ == 0 ? 16 : 2 * capacity_;
-    slots_ = std::make_unique<Slot[]>(capacity_);
+  // Empty slots for `capacity` values (zero control words: empty in every generation).
+  void Allocate(size_t capacity) {
+    capacity_ = capacity;
+    control_ = std::make_unique<uint16_t[]>(capacity_);
+    index_ = std::make_unique<uint32_t[]>(capacity_);
     generation_ = 1;
+  }
+
+  // Twice the room, the values added again (their order and numbers kept).
+  void Grow() {
+    Allocate(capacity_ == 0 ? 16 : 2 * capacity_);
     const size_t mask = capacity_ - 1;
-    for (size_t k = 0; k < old_capacity; ++k) {
-      const Slot& s = old[k];
-      if (s.generation != old_generation) continue;
-      size_t i = static_cast<size_t>(MemoHash(absl::string_view(s.data, s.size))) & mask;
-      while (slots_[i].generation == generation_) i = (i + 1) & mask;
-      slots_[i] = s;
-      slots_[i].generation = generation_;
+    for (size_t k = 0; k < entries_.size(); ++k) {
+      const uint64_t hash = MemoHash(absl::string_view(entries_[k].data, entries_[k].size));
+      size_t i = static_cast<size_t>(hash) & mask;
+      while ((control_[i] >> 8) == generation_) i = (i + 1) & mask;
+      control_[i] = static_cast<uint16_t>(generation_ << 8 | hash >> 56);
+      index_[i] = static_cast<uint32_t>(k);
     }
   }
 
-  std::unique_ptr<Slot[]> slots_;
+  std::unique_ptr<uint16_t[]> control_;
+  std::unique_ptr<uint32_t[]> index_;
   size_t capacity_ = 0;  // a power of two (or 0)
-  size_t size_ = 0;
-  uint32_t generation_ = 0;
+  uint32_t generation_ = 1;
+  std::vector<Entry> entries_;  // in the order added; index_ holds their positions
 };
 
 }  // namespace enrich::engine::internal
