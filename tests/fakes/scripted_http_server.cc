@@ -14,6 +14,7 @@
 #include "boost/beast/core/flat_buffer.hpp"
 #include "boost/asio/ssl.hpp"
 #include "boost/beast/http.hpp"
+#include <poll.h>
 #include <sys/socket.h>
 
 namespace enrich::testing {
@@ -70,13 +71,28 @@ struct ScriptedHttpServer::State {
         ServeOn(tls, connection);
       }
     }
+    LingeringClose(socket.native_handle());
     {
       absl::MutexLock lock(&mu);
       open_fds.erase(socket.native_handle());
     }
     boost::system::error_code ignored;
-    socket.shutdown(tcp::socket::shutdown_both, ignored);
     socket.close(ignored);
+  }
+
+  // Closes as HTTP servers do (nginx's lingering_close): FIN after the last answer, then the
+  // client's unread requests are read and dropped until it closes (at most 2 s; Stop() ends
+  // it at once). Closing with unread bytes would send a RST instead, and a RST makes the
+  // client's kernel drop answers it has received but not yet read: the client would then
+  // rightly send an answered request again, which the tests count.
+  static void LingeringClose(int fd) {
+    ::shutdown(fd, SHUT_WR);
+    char sink[4096];
+    for (;;) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 2000) <= 0) return;
+      if (::recv(fd, sink, sizeof sink, 0) <= 0) return;
+    }
   }
 
   void AcceptLoop() {
