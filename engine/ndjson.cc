@@ -1,9 +1,8 @@
 #include "engine/ndjson.h"
 
-#include <cstdio>
-
 #include "absl/strings/str_cat.h"
 #include "engine/utf8.h"
+#include "schema/json_string.h"
 
 namespace enrich::engine {
 
@@ -36,39 +35,15 @@ const rapidjson::Value* FindJsonPath(const rapidjson::Value& root, absl::string_
 
 void AppendJsonString(std::string& out, absl::string_view text) {
   out.push_back('"');
-  size_t run = 0;  // start of bytes not yet copied
-  const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
-  for (size_t i = 0; i < text.size(); ++i) {
-    const unsigned char c = bytes[i];
-    if (c >= 0x80) {
-      const size_t len = Utf8SequenceLength(bytes + i, text.size() - i);
-      if (len > 0) {
-        i += len - 1;
-        continue;
-      }
-      // JSON text is UTF-8 (RFC 8259 §8.1): a byte that is not becomes U+FFFD.
-      out.append(text.data() + run, i - run);
-      out.append("\\ufffd");
-      run = i + 1;
-      continue;
-    }
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out.append(text.data() + run, i - run);
-    run = i + 1;
-    switch (c) {
-      case '"': out.append("\\\""); break;
-      case '\\': out.append("\\\\"); break;
-      case '\n': out.append("\\n"); break;
-      case '\r': out.append("\\r"); break;
-      case '\t': out.append("\\t"); break;
-      default: {
-        char buf[8];
-        std::snprintf(buf, sizeof buf, "\\u%04x", c);
-        out.append(buf);
-      }
-    }
+  for (;;) {
+    // JSON text is UTF-8 (RFC 8259 §8.1): each byte that does not belong to well-formed UTF-8
+    // becomes U+FFFD.
+    const size_t bad = FindInvalidUtf8(text);
+    schema::AppendJsonEscaped(out, text.substr(0, bad));
+    if (bad == absl::string_view::npos) break;
+    out.append("\\ufffd");
+    text.remove_prefix(bad + 1);
   }
-  out.append(text.data() + run, text.size() - run);
   out.push_back('"');
 }
 

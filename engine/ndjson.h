@@ -16,8 +16,9 @@ namespace enrich::engine {
 const rapidjson::Value* FindJsonPath(const rapidjson::Value& root, absl::string_view path,
                                      std::string* twice = nullptr);
 
-// Appends `text` as a JSON string literal: quote, backslash and control characters escaped,
-// each byte that is not part of well-formed UTF-8 replaced by \ufffd, other bytes as they are.
+// Appends `text` as a JSON string literal, escaped as schema::AppendJsonString escapes (as
+// RapidJSON's Writer does), with each byte that is not part of well-formed UTF-8 replaced by
+// \ufffd, so the output is valid JSON text whatever the input bytes.
 void AppendJsonString(std::string& out, absl::string_view text);
 
 // Appends `line`, the text of one JSON object (trailing whitespace such as a CR allowed), with

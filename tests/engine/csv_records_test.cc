@@ -51,6 +51,14 @@ TEST(AppendJsonStringTest, ReplacesBytesThatAreNotUtf8) {
   EXPECT_EQ(out, "\"caf\xC3\xA9 caf\\ufffd \\\"q\\\" \\u0001\"");
 }
 
+// Invalid bytes next to escaped ones, a truncated sequence (each of its bytes replaced) and
+// RapidJSON's escapes for the control characters that have names.
+TEST(AppendJsonStringTest, ReplacesEachInvalidByteAndEscapesLikeRapidJson) {
+  std::string out;
+  AppendJsonString(out, "\x1f\xE2\x82\\\b\xFF\f");
+  EXPECT_EQ(out, "\"\\u001F\\ufffd\\ufffd\\\\\\b\\ufffd\\f\"");
+}
+
 class CsvRecordsTest : public ::testing::Test {
  protected:
   const CsvRecordView& Only(absl::string_view text) {

@@ -199,29 +199,5 @@ TEST(VerdictAnswerTest, AgreesWithTheDomDecoderOnDamagedBodies) {
   EXPECT_LT(decoded, 20000 - 100);
 }
 
-// Every byte value at every position of texts up to 20 bytes long (the 8-byte steps, the tail,
-// and a special byte after another): the first byte that is '"', '\\' or below 0x20 is found.
-TEST(VerdictAnswerTest, FindJsonSpecialFindsTheFirstSpecialByte) {
-  const auto special = [](unsigned char c) { return c == '"' || c == '\\' || c < 0x20; };
-  for (size_t length = 0; length <= 20; ++length) {
-    for (size_t at = 0; at < length; ++at) {
-      for (int b = 0; b < 256; ++b) {
-        std::string text(length, 'a');
-        text[at] = static_cast<char>(b);
-        if (at + 2 < length) text[at + 2] = '\x01';  // a later special byte never wins
-        const char* found = FindJsonSpecial(text.data(), text.data() + text.size());
-        size_t expected = at;
-        if (!special(static_cast<unsigned char>(b))) {
-          expected = at + 2 < length ? at + 2 : length;
-        }
-        ASSERT_EQ(static_cast<size_t>(found - text.data()), expected)
-            << "length " << length << " byte " << b << " at " << at;
-      }
-    }
-  }
-  const std::string none = "\x7f\x80\xff plain text of 30 bytes...";
-  EXPECT_EQ(FindJsonSpecial(none.data(), none.data() + none.size()), none.data() + none.size());
-}
-
 }  // namespace
 }  // namespace enrich::transport::internal

@@ -13,6 +13,7 @@
 #include "rapidjson/encodedstream.h"
 #include "rapidjson/memorystream.h"
 #include "rapidjson/reader.h"
+#include "schema/json_string.h"
 
 namespace enrich::transport::internal {
 namespace {
@@ -44,50 +45,6 @@ void AppendNumber(std::string& out, size_t n) {
   char digits[20];
   const auto end = std::to_chars(digits, digits + sizeof(digits), n).ptr;
   out.append(digits, end);
-}
-
-// `text` as a JSON string, escaped as RapidJSON's Writer escapes (reference §9.4 sends values
-// as variables, so this is the only escaping the request needs): '"' and '\\' with a
-// backslash, control characters as \b \t \n \f \r or \u00XX; every other byte as it is.
-void AppendJsonString(std::string& out, absl::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  out += '"';
-  const char* p = text.data();
-  const char* const end = p + text.size();
-  for (;;) {
-    const char* special = FindJsonSpecial(p, end);
-    out.append(p, special);
-    if (special == end) break;
-    const auto c = static_cast<unsigned char>(*special);
-    p = special + 1;
-    out += '\\';
-    switch (c) {
-      case '"':
-      case '\\':
-        out += static_cast<char>(c);
-        break;
-      case '\b':
-        out += 'b';
-        break;
-      case '\t':
-        out += 't';
-        break;
-      case '\n':
-        out += 'n';
-        break;
-      case '\f':
-        out += 'f';
-        break;
-      case '\r':
-        out += 'r';
-        break;
-      default:
-        out += "u00";
-        out += kHex[c >> 4];
-        out += kHex[c & 0xf];
-    }
-  }
-  out += '"';
 }
 
 // Reads a GraphQL verdicts answer in one pass (RapidJSON SAX events) into per-alias results,
@@ -435,11 +392,11 @@ std::string BuildVerdictsRequest(const std::vector<schema::Observable>& batch) {
     body += i == 0 ? "\"t" : ",\"t";
     AppendNumber(body, i);
     body += "\":";
-    AppendJsonString(body, batch[i].type);
+    schema::AppendJsonString(body, batch[i].type);
     body += ",\"v";
     AppendNumber(body, i);
     body += "\":";
-    AppendJsonString(body, batch[i].value);
+    schema::AppendJsonString(body, batch[i].value);
   }
   body += "}}";
   return body;

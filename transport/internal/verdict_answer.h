@@ -1,15 +1,14 @@
 #ifndef ENRICH_TRANSPORT_INTERNAL_VERDICT_ANSWER_H_
 #define ENRICH_TRANSPORT_INTERNAL_VERDICT_ANSWER_H_
 
-#include <bit>
 #include <cstdint>
-#include <cstring>
 #include <optional>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "rapidjson/reader.h"
+#include "schema/json_string.h"
 #include "schema/verdict.h"
 
 namespace enrich::transport::internal {
@@ -105,30 +104,6 @@ class VerdictHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Ve
   Field pending_ = Field::kOther;  // the field whose value comes next
 };
 
-// The first byte in [p, end) that a JSON string cannot hold as it is: '"', '\\' or a control
-// character (below 0x20); `end` if there is none. Eight bytes at a time.
-inline const char* FindJsonSpecial(const char* p, const char* end) {
-  if constexpr (std::endian::native == std::endian::little) {
-    constexpr uint64_t kOnes = 0x0101010101010101;
-    constexpr uint64_t kHigh = 0x8080808080808080;
-    // Bit 7 of each byte that is zero (exact for the lowest such byte, which is all we use:
-    // a borrow only reaches bytes above a true one).
-    const auto zero = [](uint64_t v) { return (v - kOnes) & ~v & kHigh; };
-    for (; end - p >= 8; p += 8) {
-      uint64_t w;
-      std::memcpy(&w, p, 8);
-      const uint64_t special = zero(w ^ (kOnes * '"')) | zero(w ^ (kOnes * '\\')) |
-                               ((w - kOnes * 0x20) & ~w & kHigh);  // below 0x20
-      if (special != 0) return p + std::countr_zero(special) / 8;
-    }
-  }
-  for (; p < end; ++p) {
-    const auto c = static_cast<unsigned char>(*p);
-    if (c == '"' || c == '\\' || c < 0x20) return p;
-  }
-  return end;
-}
-
 // Reads JSON of the plain shape CTIA writes, feeding `handler` the events RapidJSON's reader
 // (kParseDefaultFlags) would: objects nested up to `max_depth`, strings without escapes or
 // control characters, non-negative integers of at most 9 digits without leading zeros, `null`,
@@ -162,7 +137,7 @@ class PlainJsonReader {
   // After the opening quote: the text up to the closing one, which is consumed; false if an
   // escape or a control character comes first, or no closing quote.
   bool Text(const char** text, rapidjson::SizeType* length) {
-    const char* quote = FindJsonSpecial(p_, end_);
+    const char* quote = schema::FindJsonSpecial(p_, end_);
     if (quote == end_ || *quote != '"') return false;
     *text = p_;
     *length = static_cast<rapidjson::SizeType>(quote - p_);
