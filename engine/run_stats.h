@@ -2,7 +2,7 @@
 #define ENRICH_ENGINE_RUN_STATS_H_
 
 #include "schema/clock.h"
-#include "transport/ctia_client.h"
+#include "transport/client_counters.h"
 
 #include <array>
 #include <atomic>

@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "schema/clock.h"
 #include "schema/judgement.h"
+#include "transport/client_counters.h"
 #include "transport/connection_pool.h"
 #include "transport/latency_histogram.h"
 #include "transport/rate_limiter.h"
@@ -59,28 +60,6 @@ struct CtiaClientOptions {
 
 // Most observables asked for in one GraphQL request.
 inline constexpr size_t kMaxVerdictBatch = 1000;
-
-struct CtiaClientCounters {
-  uint64_t requests = 0;          // HTTP requests sent (all endpoints)
-  uint64_t answers = 0;           // HTTP answers received
-  uint64_t status_2xx = 0, status_4xx = 0, status_5xx = 0, status_other = 0;
-  uint64_t transport_errors = 0;  // sends that ended without an HTTP answer
-  uint64_t budget_waits = 0;      // times a call waited for its group's budget
-  uint64_t checkpoints = 0;       // calls ended with CheckpointSignal
-  uint64_t retired_credentials = 0;
-  uint64_t verdict_requests = 0;  // HTTP requests sent to the verdict endpoint
-  uint64_t retries = 0;
-  uint64_t unauthorized = 0;  // 401 answers
-  uint64_t rate_limited = 0;  // 429 answers
-  uint64_t write_requests = 0;  // HTTP requests sent to /ctia/bulk and /ctia/judgement
-  uint64_t graphql_requests = 0;   // HTTP requests sent to /ctia/graphql
-  uint64_t list_requests = 0;      // HTTP requests sent to /ctia/{type}/{value}/judgements
-  uint64_t graphql_verdicts = 0;   // observables answered through GraphQL
-  bool graphql_unsupported = false;  // the server refused GraphQL: REST for the rest of the run
-  int concurrency_limit = 0;          // adaptive limit now in force (0 = off)
-  uint64_t concurrency_decreases = 0;  // times it was halved (429s, rising latency)
-  uint64_t concurrency_waits = 0;      // sends that waited for a slot
-};
 
 // Typed CTIA client over a ConnectionPool (to the CTIA host) and a TokenSource.
 //
