@@ -1,49 +1,12 @@
 #ifndef ENRICH_TOOLS_CLI_RUN_COMMAND_H_
 #define ENRICH_TOOLS_CLI_RUN_COMMAND_H_
 
-#include "engine/chunk_reader.h"
-#include "tools/cli/ctia_stack.h"
+// `ctia-enrich run`: its flags (run_flags.h) become an engine::Job (engine/job.h), run against
+// the CTIA stack (ctia_stack.h); the process exit code is the job's.
 
-#include <cstdint>
-#include <string>
-#include <vector>
-
-#include "CLI/CLI.hpp"
+#include "tools/cli/run_flags.h"
 
 namespace enrich::cli {
-
-// Flags of `ctia-enrich run`.
-struct RunFlags {
-  std::string input;
-  std::string output;
-  std::vector<std::string> columns;  // NAME[:TYPE|auto], repeatable
-  std::string input_format;          // csv | ndjson; empty = by the input's extension
-  std::string output_format;         // csv | ndjson; empty = by the output's extension, else input's
-  std::string delimiter = ",";       // , \t (or "tab") ; |
-  bool no_header = false;
-  std::string compression = "auto";  // input and output: auto | none | gzip | zstd
-  std::string output_compression;    // overrides `compression` for the output; empty = same
-  std::string allowlist;             // optional path
-  int threads = 0;                   // 0 = all cores
-  size_t chunk_size = 1 << 20;
-  // 1 .. kMaxRecordBytesLimit
-  int64_t max_record_bytes = engine::ChunkReader::kDefaultMaxRecordSize;
-  bool strict = false;
-  bool resume = false;
-  std::string journal;               // default <output>.journal (none for stdout)
-  std::string summary_json;          // optional path
-  std::string prometheus;            // optional path (node_exporter textfile)
-  double max_cache_ttl_seconds = 86400;
-  std::string prefix = "ctia_";
-  CtiaFlags ctia;
-};
-
-// The largest --max-record-bytes (1 GiB): a record is held whole in memory, and the pipeline's
-// offsets within a chunk are 32-bit.
-inline constexpr int64_t kMaxRecordBytesLimit = int64_t{1} << 30;
-
-// Registers `run` on `app`; the callback stores the flags.
-CLI::App* AddRunCommand(CLI::App& app, RunFlags& flags);
 
 // Runs the enrichment job. Returns the process exit code (engine/exit_codes.h): 0 done,
 // 1 failed (message on stderr), 2 bad usage, 75 checkpointed (rate-limit wait too long, or

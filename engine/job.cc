@@ -1,0 +1,432 @@
+#include "engine/job.h"
+
+#include "engine/exit_codes.h"
+#include "engine/progress.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "absl/synchronization/notification.h"
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace enrich::engine {
+namespace {
+
+// About the size of a journal record with a verdict (the largest kind, ~170 bytes; "no
+// verdict" ~55): a resume reserves the verdict table's room for the journal's size over this,
+// a lower bound of its entries, so the reserve never outgrows what the entries need.
+constexpr size_t kJournalBytesPerEntry = 160;
+
+// resume: the transport's text of the signal is "checkpoint: <why>; resume after <wait>"
+// (transport/verdict_source.h), and a 429's why also holds "(retry after <wait>)"
+// (StatusFromHttp).
+std::string CheckpointCause(absl::string_view message) {
+  absl::ConsumePrefix(&message, "checkpoint: ");
+  if (size_t at = message.rfind("; resume after "); at != absl::string_view::npos) {
+    message = message.substr(0, at);
+  }
+  std::string cause(message);
+  if (size_t open = cause.find(" (retry after "); open != std::string::npos) {
+    if (size_t close = cause.find(')', open); close != std::string::npos) {
+      cause.erase(open, close + 1 - open);
+    }
+  }
+  return cause;
+}
+
+// True for an output written in place rather than to a temp file renamed at the end (OpenSink):
+// stdout, or an existing device or pipe such as /dev/null. Such an output has no journal.
+bool WrittenInPlace(const std::string& output) {
+  struct stat st;
+  return output == "-" ||
+         (stat(output.c_str(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode));
+}
+
+// Why `output` cannot be written, found before any work is done (the output itself is only
+// created at the end, by a rename): it is the input, a directory (usage errors), or its
+// directory is missing or not writable (FailedPrecondition). OK if none.
+absl::Status CheckOutputPath(const std::string& output, const std::string& input) {
+  if (WrittenInPlace(output)) return absl::OkStatus();
+  const std::string where = absl::StrCat("cannot write output \"", output, "\": ");
+  struct stat out_stat;
+  if (stat(output.c_str(), &out_stat) == 0) {
+    struct stat in_stat;
+    if (input != "-" && stat(input.c_str(), &in_stat) == 0 && in_stat.st_dev == out_stat.st_dev &&
+        in_stat.st_ino == out_stat.st_ino) {
+      return UsageError(
+          absl::StrCat(where, "it is the input (the enriched rows would replace it)"));
+    }
+    if (S_ISDIR(out_stat.st_mode)) return UsageError(absl::StrCat(where, "it is a directory"));
+  }
+  std::string dir = std::filesystem::path(output).parent_path().string();
+  if (dir.empty()) dir = ".";
+  struct stat dir_stat;
+  if (stat(dir.c_str(), &dir_stat) != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(where, dir, ": ", std::strerror(errno)));
+  }
+  if (!S_ISDIR(dir_stat.st_mode)) {
+    return absl::FailedPreconditionError(absl::StrCat(where, dir, ": not a directory"));
+  }
+  if (access(dir.c_str(), W_OK | X_OK) != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(where, dir, ": ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+// The allowlist file at `path`, parsed; its errors are usage errors.
+absl::StatusOr<schema::Allowlist> ReadAllowlist(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) {
+    return UsageError(
+        absl::StrCat("cannot open allowlist \"", path, "\": ", std::strerror(errno)));
+  }
+  std::stringstream text;
+  text << f.rdbuf();
+  auto parsed = schema::Allowlist::Parse(text.str(), path);
+  if (!parsed.ok()) return UsageError(parsed.status().message());
+  return parsed;
+}
+
+// Mirrors the process's stop signals (engine/signals.h) into a job's stop flag, which the
+// pipeline polls, from a thread of its own until destroyed. A notification, not a sleep,
+// between polls: the run's end does not wait for the poller's next tick.
+class StopSignalWatcher {
+ public:
+  explicit StopSignalWatcher(std::atomic<bool>& stop)
+      : thread_([this, &stop] {
+          do {
+            if (StopRequested()) stop.store(true);
+          } while (!done_.WaitForNotificationWithTimeout(absl::Milliseconds(50)));
+        }) {}
+  ~StopSignalWatcher() { Stop(); }
+  void Stop() {
+    if (!thread_.joinable()) return;
+    done_.Notify();
+    thread_.join();
+  }
+
+ private:
+  absl::Notification done_;
+  std::thread thread_;
+};
+
+}  // namespace
+
+int JobExitCode(const absl::Status& status) {
+  if (status.ok()) return kExitDone;
+  return IsUsageError(status) ? kExitUsage : kExitFailed;
+}
+
+Job::Job(JobOptions options)
+    : options_(std::move(options)),
+      log_(options_.log != nullptr ? *options_.log : std::cerr),
+      in_place_(WrittenInPlace(options_.output)),
+      journal_path_(!options_.journal.empty() ? options_.journal
+                    : !in_place_              ? absl::StrCat(options_.output, ".journal")
+                                              : ""),
+      table_(schema::SystemClock::Instance(),
+             VerdictTable::Options{.max_ttl = options_.max_cache_ttl}) {
+  if (!options_.open_source) options_.open_source = OpenSource;
+  if (!options_.open_sink) options_.open_sink = OpenSink;
+  options_.pipeline.input_name = options_.input == "-" ? "<stdin>" : options_.input;
+  options_.pipeline.stop_requested = &stop_;
+}
+
+Job::~Job() = default;
+
+absl::StatusOr<std::unique_ptr<Job>> Job::Open(JobOptions options) {
+  std::unique_ptr<Job> job(new Job(std::move(options)));
+  if (absl::Status s = job->OpenInput(); !s.ok()) return s;
+  return job;
+}
+
+absl::Status Job::OpenInput() {
+  // Usage first: nothing is opened before the options make sense.
+  if (absl::Status s = CheckPipelineOptions(options_.pipeline); !s.ok()) {
+    return IsUsageError(s) ? s : UsageError(s.message());
+  }
+  if (!options_.allowlist.empty()) {
+    auto allowlist = ReadAllowlist(options_.allowlist);
+    if (!allowlist.ok()) return allowlist.status();
+    allowlist_ = *std::move(allowlist);
+    options_.pipeline.allowlist = &*allowlist_;
+  }
+  const std::string& input = options_.input;
+  if (input != "-" && access(input.c_str(), R_OK) != 0) {
+    const int err = errno;
+    return absl::Status(absl::ErrnoToStatusCode(err), absl::StrCat("cannot open input \"", input,
+                                                                   "\": ", std::strerror(err)));
+  }
+  if (absl::Status s = CheckOutputPath(options_.output, input); !s.ok()) return s;
+  auto source = options_.open_source(input, options_.input_compression);
+  if (!source.ok()) {
+    const absl::Status& s = source.status();
+    if (s.code() == absl::StatusCode::kInvalidArgument &&
+        options_.input_compression != Compression::kAuto) {
+      // The data contradicts --compression.
+      return UsageError(absl::StrCat(
+          s.message(), "; --compression ", options_.compression_flag,
+          " applies to the input and the output (--compression auto detects the input's; "
+          "--output-compression sets the output's alone)"));
+    }
+    return s;  // not the options' fault: the input is damaged or unreadable
+  }
+  source_ = *std::move(source);
+  return absl::OkStatus();
+}
+
+void Job::RestoreBatch(absl::Span<const JournalRecordView> batch) {
+  restored_.clear();
+  restored_errors_.clear();
+  for (const JournalRecordView& e : batch) {
+    VerdictTable::Restored& r =
+        restored_.emplace_back(VerdictTable::Restored{e.type, e.value, {}, e.valid_end,
+                                                      e.settled_at});
+    switch (e.kind) {
+      case JournalRecordView::Kind::kVerdict:
+        r.settled.kind = Settled::Kind::kVerdict;
+        r.settled.disposition = static_cast<int8_t>(e.disposition);
+        r.settled.judgement_id = e.judgement_id;
+        break;
+      case JournalRecordView::Kind::kNoVerdict:
+        r.settled.kind = Settled::Kind::kNoVerdict;
+        break;
+      case JournalRecordView::Kind::kError:
+        r.settled.kind = Settled::Kind::kFailed;
+        r.settled.error = restored_errors_.emplace_back(absl::StrCat("error:", e.error_code));
+        break;
+    }
+  }
+  table_.RestoreBatch(restored_);
+}
+
+absl::Status Job::OpenJournal() {
+  // Called once, before the run (job.h); the run calls it if its caller did not.
+  journal_opened_ = true;
+  if (journal_path_.empty()) return absl::OkStatus();
+  const std::string fingerprint = RunFingerprint(
+      options_.input, source_->raw_size().value_or(0), options_.column_specs, options_.endpoint);
+  if (options_.resume) {
+    // Room for the journal's entries up front.
+    struct stat st {};
+    if (::stat(journal_path_.c_str(), &st) == 0 && st.st_size > 0) {
+      table_.Reserve(static_cast<size_t>(st.st_size) / kJournalBytesPerEntry);
+    }
+  }
+  auto opened =
+      Journal::Open(journal_path_, fingerprint, options_.resume, {},
+                    [this](absl::Span<const JournalRecordView> batch) { RestoreBatch(batch); });
+  if (!opened.ok()) {
+    const absl::Status& s = opened.status();
+    // Another run's journal, or one there without --resume: the command line must change.
+    return s.code() == absl::StatusCode::kAlreadyExists ||
+                   s.code() == absl::StatusCode::kFailedPrecondition
+               ? UsageError(s.message())
+               : s;
+  }
+  journal_ = *std::move(opened);
+  if (options_.resume) {
+    Say(absl::StrCat("resuming: ", journal_->load().entries, " settled lookups reloaded from ",
+                     journal_path_));
+    if (const std::string& other = journal_->load().other_run; !other.empty()) {
+      Say(absl::StrCat("note: the journal was written for another input or columns (", other,
+                       "); its verdicts are reused, as they are of observables whatever rows "
+                       "hold them"));
+    }
+  }
+  options_.pipeline.on_lookups_settled =
+      [this](absl::Span<const PipelineOptions::SettledLookup> settled) { JournalSettled(settled); };
+  return absl::OkStatus();
+}
+
+void Job::JournalSettled(absl::Span<const PipelineOptions::SettledLookup> settled) {
+  // Views into the settled answers: nothing is copied on the way to the journal. One buffer per
+  // calling thread, reused: the pipeline may call from any thread (pipeline.h), without a lock.
+  thread_local std::vector<JournalEntryView> entries;
+  entries.clear();
+  const absl::Time now = absl::Now();
+  for (const auto& s : settled) {
+    JournalEntryView& e = entries.emplace_back();
+    e.type = s.observable->type;
+    e.value = s.observable->value;
+    e.settled_at = now;
+    if (!s.result->ok()) {
+      e.failed = true;
+      e.error_code = s.error_text;
+      absl::ConsumePrefix(&e.error_code, "error:");
+    } else {
+      e.verdict = std::get_if<schema::Verdict>(&**s.result);
+    }
+  }
+  // A failed append loses crash safety only; the run goes on (journal.h).
+  (void)journal_->AppendViews(entries);
+}
+
+JobResult Job::Run(transport::VerdictSource& source,
+                   const std::function<transport::CtiaClientCounters()>& stop_source) {
+  if (!journal_opened_) {
+    if (absl::Status s = OpenJournal(); !s.ok()) {
+      Say(std::string(s.message()));
+      return Result(IsUsageError(s) ? JobOutcome::kUsage : JobOutcome::kFailed, s);
+    }
+  }
+  if (!in_place_) {
+    // A killed run cannot remove its temp file; the next run for the same output does.
+    auto removed = RemoveStalePartialFiles(options_.output);
+    for (const std::string& path : removed.value_or(std::vector<std::string>{})) {
+      Say(absl::StrCat("removed ", path, ", left by a run that has ended"));
+    }
+    if (!removed.ok()) Say(absl::StrCat("warning: ", removed.status().message()));
+  }
+  auto sink = options_.open_sink(options_.output, options_.output_compression);
+  if (!sink.ok()) {
+    Say(std::string(sink.status().message()));
+    return Result(JobOutcome::kFailed, sink.status());
+  }
+  const absl::Status ran = RunPipelineWithSignals(**sink, source, stop_source);
+  if (!ran.ok()) {
+    (*sink)->Abandon();
+    return EndFailed(ran);
+  }
+  return EndDone(**sink);
+}
+
+absl::Status Job::RunPipelineWithSignals(
+    ByteSink& sink, transport::VerdictSource& source,
+    const std::function<transport::CtiaClientCounters()>& stop_source) {
+  if (options_.handle_stop_signals) {
+    // Fails only if another job in this process holds the handlers: it then stops this one too.
+    if (auto installed = ScopedStopSignals::Install(); installed.ok()) {
+      signals_ = *std::move(installed);
+    }
+  }
+  StopSignalWatcher watcher(stop_);
+  stats_ = std::make_unique<RunStats>(schema::SystemClock::Instance());
+  options_.pipeline.stats = stats_.get();
+  ProgressOptions progress_options;
+  progress_options.tty = options_.progress_tty;
+  progress_options.input_bytes = source_->raw_size();
+  ProgressReporter progress(*stats_, schema::SystemClock::Instance(), log_, progress_options);
+  progress.Start();
+
+  // The pipeline's summary is counted in stats_ too; only its status is needed here.
+  const absl::Status status =
+      RunPipeline(*source_, sink, options_.pipeline, table_, source).status();
+  transport::CtiaClientCounters counters;
+  if (stop_source) counters = stop_source();
+  watcher.Stop();
+  if (stop_source) stats_->SetTransportCounters(counters);
+  progress.Finish();
+  return status;
+}
+
+JobResult Job::EndFailed(const absl::Status& s) {
+  const std::optional<absl::Duration> wait = transport::CheckpointWait(s);
+  const bool interrupted = s.code() == absl::StatusCode::kCancelled && stop_.load();
+  if (journal_ != nullptr) (void)journal_->Close();
+  if (wait.has_value() || interrupted) {
+    // The wait once: the time to resume (whole seconds, rounded up) and how long that is.
+    const std::string when =
+        wait.has_value()
+            ? absl::StrCat(" after ",
+                           absl::FormatTime("%Y-%m-%dT%H:%M:%SZ",
+                                            absl::FromUnixSeconds(
+                                                absl::ToUnixSeconds(absl::Now() + *wait) + 1),
+                                            absl::UTCTimeZone()),
+                           " (in ", absl::FormatDuration(*wait), ")")
+            : "";
+    Say(absl::StrCat(
+        interrupted ? "interrupted" : CheckpointCause(s.message()), "; checkpointed: ",
+        journal_ != nullptr
+            ? absl::StrCat("settled lookups are in ", journal_path_,
+                           "; run the same command with --resume", when,
+                           " to continue without repeating them")
+            : absl::StrCat("no journal (output is ",
+                           options_.output == "-" ? "stdout" : "not a regular file", "): rerun",
+                           when, " to start again")));
+    return Result(JobOutcome::kCheckpointed, s);
+  }
+  Say(std::string(s.message()));
+  if (journal_ != nullptr) {
+    if (s.code() == absl::StatusCode::kInvalidArgument && !options_.resume &&
+        (IsUsageError(s) || journal_->appended() == 0)) {
+      // Bad usage, or bad input (--strict) before any lookup settled: nothing was paid for,
+      // leave nothing behind.
+      std::remove(journal_path_.c_str());
+    } else {
+      Say(absl::StrCat("settled lookups are kept in ", journal_path_,
+                       "; once the cause is fixed, run the same command with --resume"));
+    }
+  }
+  return Result(IsUsageError(s) ? JobOutcome::kUsage : JobOutcome::kFailed, s);
+}
+
+JobResult Job::EndDone(ByteSink& sink) {
+  if (absl::Status s = sink.Finish(); !s.ok()) {
+    Say(std::string(s.message()));
+    sink.Abandon();  // removes the temp file now rather than when the sink goes
+    if (journal_ != nullptr) (void)journal_->Close();
+    return Result(JobOutcome::kFailed, s);
+  }
+  // The output is complete: its journal has served its purpose.
+  if (journal_ != nullptr) {
+    (void)journal_->Close();
+    std::remove(journal_path_.c_str());
+  }
+  const RunStatsSnapshot snapshot = stats_->Snapshot();
+  log_ << FormatRunSummary(snapshot);
+  if (options_.output != "-") log_ << "output:             " << options_.output << "\n";
+  log_.flush();
+  if (!options_.summary_json.empty()) {
+    if (absl::Status s = WriteRunStatsJson(options_.summary_json, snapshot); !s.ok()) {
+      Say(std::string(s.message()));
+      return Result(JobOutcome::kFailed, s);
+    }
+  }
+  if (!options_.prometheus.empty()) {
+    if (absl::Status s = WritePrometheusFile(options_.prometheus, snapshot); !s.ok()) {
+      Say(std::string(s.message()));
+      return Result(JobOutcome::kFailed, s);
+    }
+  }
+  return Result(JobOutcome::kDone, absl::OkStatus());
+}
+
+JobResult Job::Result(JobOutcome outcome, absl::Status status) const {
+  JobResult result;
+  result.outcome = outcome;
+  result.status = std::move(status);
+  if (stats_ != nullptr) result.stats = stats_->Snapshot();
+  switch (outcome) {
+    case JobOutcome::kDone:
+      result.exit_code = kExitDone;
+      break;
+    case JobOutcome::kFailed:
+      result.exit_code = kExitFailed;
+      break;
+    case JobOutcome::kUsage:
+      result.exit_code = kExitUsage;
+      break;
+    case JobOutcome::kCheckpointed:
+      result.exit_code = kExitCheckpointed;
+      break;
+  }
+  return result;
+}
+
+void Job::Say(const std::string& line) const {
+  log_ << "ctia-enrich: " << line << "\n";
+  log_.flush();
+}
+
+}  // namespace enrich::engine

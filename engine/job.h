@@ -1,0 +1,166 @@
+#ifndef ENRICH_ENGINE_JOB_H_
+#define ENRICH_ENGINE_JOB_H_
+
+// One enrichment run as an object: input file → pipeline (engine/pipeline.h) → output file,
+// with the journal of settled lookups, stop signals, progress and statistics around it. The
+// CLI (tools/cli/run_command.cc) fills JobOptions from its flags and hands in the verdict source.
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <iosfwd>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "engine/byte_io.h"
+#include "engine/journal.h"
+#include "engine/pipeline.h"
+#include "engine/run_stats.h"
+#include "engine/signals.h"
+#include "engine/verdict_table.h"
+#include "schema/allowlist.h"
+#include "schema/clock.h"
+#include "transport/client_counters.h"
+#include "transport/verdict_source.h"
+
+namespace enrich::engine {
+
+// Opens the input (OpenSource's contract) and the output (OpenSink's). Tests pass wrappers that
+// fail the n-th operation (tests/fakes/faulty_byte_io.h).
+using SourceOpener = std::function<absl::StatusOr<std::unique_ptr<ByteSource>>(
+    const std::string& path, Compression compression)>;
+using SinkOpener = std::function<absl::StatusOr<std::unique_ptr<ByteSink>>(
+    const std::string& path, Compression compression)>;
+
+// What a job does, checked by the caller for syntax (the CLI parses its flags into it); the job
+// checks the rest (files, the pipeline options) in Open().
+struct JobOptions {
+  std::string input;   // path; "-" = stdin
+  std::string output;  // path; "-" = stdout. A regular file is written to a temp file and renamed
+  Compression input_compression = Compression::kAuto;
+  Compression output_compression = Compression::kAuto;
+  // The --compression value as given ("gz"), quoted when the input contradicts it.
+  std::string compression_flag = "auto";
+  // Formats, columns, threads, chunk sizes, ... `allowlist`, `stop_requested`, `stats` and
+  // `on_lookups_settled` are set by the job; `input_name` too ("<stdin>" for "-").
+  PipelineOptions pipeline;
+  std::string allowlist;  // path of an allowlist file; empty = none
+  // The run's identity in the journal (RunFingerprint): the columns as given, joined by ",",
+  // and the CTIA endpoint.
+  std::string column_specs;
+  std::string endpoint;
+  std::string journal;  // empty = <output>.journal, or none for an output written in place
+  bool resume = false;  // reload the journal's settled lookups instead of requiring none
+  absl::Duration max_cache_ttl = absl::Hours(24);
+  std::string summary_json;  // also write the summary as JSON here; empty = no
+  std::string prometheus;    // also write a Prometheus textfile here; empty = no
+  // Where the job's messages, progress and summary go (stderr in the CLI); must outlive the job.
+  std::ostream* log = nullptr;  // null = std::cerr
+  bool progress_tty = false;    // redraw one progress line in place (stderr is a terminal)
+  bool handle_stop_signals = true;  // SIGINT/SIGTERM checkpoint the run (engine/signals.h)
+  SourceOpener open_source;  // null = OpenSource
+  SinkOpener open_sink;      // null = OpenSink
+};
+
+// How a job ended, and the process exit code it maps to (engine/exit_codes.h).
+enum class JobOutcome {
+  kDone,          // output complete and renamed into place (kExitDone)
+  kFailed,        // kExitFailed: I/O error, bad input under --strict, rejected credentials, ...
+  kUsage,         // kExitUsage: options that contradict the input (a column it lacks, ...)
+  kCheckpointed,  // kExitCheckpointed: SIGINT/SIGTERM or a rate-limit wait; --resume continues
+};
+
+struct JobResult {
+  JobOutcome outcome = JobOutcome::kFailed;
+  // OK when done; otherwise what stopped the run (the pipeline's, the sink's or a statistics
+  // file's error, naming the file and the operation).
+  absl::Status status;
+  RunStatsSnapshot stats;  // the run's counters at its end
+  int exit_code = 1;
+};
+
+// The exit code of a job that failed with `status` before or after its pipeline ran: kExitDone
+// for OK, kExitUsage for a usage error (IsUsageError), kExitFailed otherwise.
+int JobExitCode(const absl::Status& status);
+
+// One run, in three steps, so that the caller can start its verdict source between them (the
+// CLI starts its CTIA stack after Open(), and on --resume while OpenJournal() reloads):
+//   Open()        checks the options and the output path, reads the allowlist, opens the input;
+//                 nothing is created and nothing sent.
+//   OpenJournal() creates the journal, or (resume) reloads its settled lookups into the verdict
+//                 table; prints the resume notes.
+//   Run()         removes stale temp outputs, opens the output, runs the pipeline with the
+//                 settled lookups journaled, and ends with the output renamed into place and
+//                 the journal removed, or with the output abandoned (never a partial file under
+//                 the final name) and the journal kept for --resume.
+// Errors of Open() and OpenJournal() are returned, not printed (the message is whole, for
+// "ctia-enrich: <message>"); usage errors are marked (IsUsageError, JobExitCode). Run() prints
+// its own ending (checkpoint hints, the summary) to the log and returns it as a JobResult.
+//
+// Thread safety: the steps are called from one thread, in order; RequestStop() from any thread.
+class Job {
+ public:
+  static absl::StatusOr<std::unique_ptr<Job>> Open(JobOptions options);
+  ~Job();
+  Job(const Job&) = delete;
+  Job& operator=(const Job&) = delete;
+
+  // Once, after Open(). Errors: a journal that exists without --resume, or belongs to another
+  // endpoint (usage errors), or cannot be read or created.
+  absl::Status OpenJournal();
+
+  // Runs the job against `source` (which must outlive the call); calls OpenJournal() first if
+  // it was not called. `stop_source`, if set, is called once the pipeline has ended, before the
+  // statistics are final: it stops the source and returns the transport's cumulative counters
+  // (retries, 429s) for the summary. Call once.
+  JobResult Run(transport::VerdictSource& source,
+                const std::function<transport::CtiaClientCounters()>& stop_source = nullptr);
+
+  // Stops the run as SIGINT does: it ends checkpointed, its journal intact.
+  void RequestStop() { stop_.store(true); }
+
+  // Raw size of the input when it is a regular file.
+  std::optional<uint64_t> input_size() const { return source_->raw_size(); }
+  // The journal's path; empty for an output written in place (no journal).
+  const std::string& journal_path() const { return journal_path_; }
+
+ private:
+  explicit Job(JobOptions options);
+  absl::Status OpenInput();
+  void RestoreBatch(absl::Span<const JournalRecordView> batch);
+  void JournalSettled(absl::Span<const PipelineOptions::SettledLookup> settled);
+  absl::Status RunPipelineWithSignals(ByteSink& sink, transport::VerdictSource& source,
+                                      const std::function<transport::CtiaClientCounters()>& stop);
+  JobResult EndFailed(const absl::Status& status);
+  JobResult EndDone(ByteSink& sink);
+  JobResult Result(JobOutcome outcome, absl::Status status) const;
+  void Say(const std::string& line) const;
+
+  JobOptions options_;
+  std::ostream& log_;
+  const bool in_place_;  // the output is stdout, a device or a pipe: no temp file, no journal
+  std::string journal_path_;
+  std::optional<schema::Allowlist> allowlist_;
+  std::unique_ptr<ByteSource> source_;
+  VerdictTable table_;
+  std::unique_ptr<Journal> journal_;
+  bool journal_opened_ = false;
+  // Buffers of RestoreBatch (called on the Open thread only).
+  std::vector<VerdictTable::Restored> restored_;
+  std::deque<std::string> restored_errors_;  // "error:<code>"; a deque keeps views valid
+  std::atomic<bool> stop_{false};
+  // Kept to the job's end, so a signal during the summary is still a stop request.
+  std::unique_ptr<ScopedStopSignals> signals_;
+  std::unique_ptr<RunStats> stats_;  // made when the pipeline starts: the run's clock starts then
+};
+
+}  // namespace enrich::engine
+
+#endif  // ENRICH_ENGINE_JOB_H_

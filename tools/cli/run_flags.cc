@@ -1,0 +1,216 @@
+#include "tools/cli/run_flags.h"
+
+#include "engine/pipeline.h"
+#include "schema/observable.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <optional>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+
+namespace enrich::cli {
+namespace {
+
+// "ndjson" for *.ndjson / *.jsonl, "csv" for *.csv / *.tsv (optionally .gz / .zst), else
+// nullopt.
+std::optional<std::string> FormatByExtension(absl::string_view path) {
+  for (absl::string_view z : {".gz", ".zst"}) {
+    if (absl::EndsWith(path, z)) path.remove_suffix(z.size());
+  }
+  if (absl::EndsWith(path, ".ndjson") || absl::EndsWith(path, ".jsonl")) return "ndjson";
+  if (absl::EndsWith(path, ".csv") || absl::EndsWith(path, ".tsv")) return "csv";
+  return std::nullopt;
+}
+
+absl::StatusOr<engine::DataFormat> ParseFormat(absl::string_view flag, absl::string_view value) {
+  if (value == "csv") return engine::DataFormat::kCsv;
+  if (value == "ndjson") return engine::DataFormat::kNdjson;
+  return absl::InvalidArgumentError(
+      absl::StrCat(flag, " \"", value, "\": expected csv or ndjson"));
+}
+
+absl::StatusOr<engine::Compression> ParseCompression(absl::string_view flag,
+                                                     absl::string_view value) {
+  if (value == "auto") return engine::Compression::kAuto;
+  if (value == "none") return engine::Compression::kNone;
+  if (value == "gzip" || value == "gz") return engine::Compression::kGzip;
+  if (value == "zstd" || value == "zst") return engine::Compression::kZstd;
+  return absl::InvalidArgumentError(
+      absl::StrCat(flag, " \"", value, "\": expected auto, none, gzip or zstd"));
+}
+
+absl::StatusOr<char> ParseDelimiter(absl::string_view value) {
+  if (value == "\\t" || value == "tab" || value == "\t") return '\t';
+  if (value == "," || value == ";" || value == "|") return value[0];
+  return absl::InvalidArgumentError(
+      absl::StrCat("--delimiter \"", value, "\": expected one of , ; | tab"));
+}
+
+// The --column specs, parsed; a type this build does not know is warned about on stderr.
+absl::StatusOr<std::vector<engine::ColumnSpec>> ParseColumns(
+    const std::vector<std::string>& specs) {
+  std::vector<engine::ColumnSpec> columns;
+  for (const std::string& spec : specs) {
+    auto column = engine::ParseColumnSpec(spec);
+    if (!column.ok()) return column.status();
+    if (column->type != "auto" && !schema::IsKnownObservableType(column->type)) {
+      std::fprintf(stderr,
+                   "ctia-enrich: warning: \"%s\" is not an observable type this build knows; "
+                   "sending it to CTIA as given\n",
+                   column->type.c_str());
+    }
+    for (const engine::ColumnSpec& earlier : columns) {
+      if (earlier.name == column->name) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--column \"", column->name,
+                         "\" is given twice: its added columns would have the same names"));
+      }
+    }
+    columns.push_back(*column);
+  }
+  return columns;
+}
+
+}  // namespace
+
+CLI::App* AddRunCommand(CLI::App& app, RunFlags& flags) {
+  CLI::App* run = app.add_subcommand(
+      "run",
+      "Enrich a log export (CSV or NDJSON): look up the CTIA verdict of each distinct observable "
+      "of the given columns and write every row back, in order, with ctia_disposition, "
+      "ctia_disposition_name, ctia_judgement_id, ctia_valid_until and ctia_status added "
+      "(ctia_<column>_<field> with several columns).");
+  run->add_option("-i,--input", flags.input,
+                  "Input file ('-' = stdin); gzip/zstd detected by their magic bytes")
+      ->required();
+  run->add_option("-o,--output", flags.output,
+                  "Output file ('-' = stdout). Written to a temporary file beside it and renamed "
+                  "when complete, so a partial file never appears (a device or pipe such as "
+                  "/dev/null is written in place, without a journal).")
+      ->required();
+  run->add_option("--column", flags.columns,
+                  "Observable column as NAME[:TYPE|auto], repeatable, e.g. 'domain', 'dst:ip', "
+                  "'url:auto', 'dns.query.name:domain' (NDJSON path), '3:ip' (--no-header)")
+      ->required();
+  run->add_option("--input-format", flags.input_format,
+                  "csv or ndjson (default: by extension, .ndjson/.jsonl = ndjson). NDJSON: a "
+                  "line that is not a JSON object gets invalid_row; a blank line (empty or "
+                  "whitespace) is not a row: kept as it is (left out of CSV output), no status, "
+                  "counted as a blank line in the summary");
+  run->add_option("--output-format", flags.output_format,
+                  "csv or ndjson (default: by the output's extension, else the input format)");
+  run->add_option("--delimiter", flags.delimiter, "CSV delimiter: , ; | or tab")
+      ->capture_default_str();
+  run->add_flag("--no-header", flags.no_header,
+                "CSV input has no header line; columns are numbers (1 = first)");
+  run->add_option("--compression", flags.compression,
+                  "Compression of the input and the output: auto (input by its magic bytes, "
+                  "output by extension .gz/.zst), none, gzip, zstd; an input that is not what "
+                  "was given is an error")
+      ->capture_default_str();
+  run->add_option("--output-compression", flags.output_compression,
+                  "Compression of the output alone (auto, none, gzip, zstd); default: "
+                  "--compression");
+  run->add_option("--allowlist", flags.allowlist,
+                  "File of observables never looked up (exact, *.suffix, CIDR, type:value); "
+                  "their rows get status skipped");
+  run->add_option("--threads", flags.threads, "Worker threads (0 = all cores)");
+  run->add_option("--chunk-size", flags.chunk_size, "Bytes per pipeline chunk")
+      ->capture_default_str();
+  run->add_option("--max-record-bytes", flags.max_record_bytes,
+                  absl::StrCat("Longest record in bytes (a CSV record with its quoted line ends, "
+                               "or an NDJSON line; without its line end), 1 to ",
+                               kMaxRecordBytesLimit,
+                               ": a longer one stops the run with its file:line (most often a "
+                               "quote that is never closed)"))
+      ->capture_default_str();
+  run->add_flag("--strict", flags.strict,
+                "Stop at the first malformed row (file:line) instead of passing it through "
+                "with status invalid_row (a blank NDJSON line is not a row)");
+  run->add_flag("--resume", flags.resume,
+                "Continue an interrupted run: reload the journal, skip its settled lookups "
+                "(the input and columns may have changed since; the endpoint may not)");
+  run->add_option("--journal", flags.journal,
+                  "Journal of settled lookups (default <output>.journal; none for stdout)");
+  run->add_option("--summary-json", flags.summary_json, "Also write the run summary as JSON here");
+  run->add_option("--prometheus", flags.prometheus,
+                  "Also write the run's metrics as a Prometheus textfile here");
+  run->add_option("--max-cache-ttl", flags.max_cache_ttl_seconds,
+                  "Longest time a verdict is reused within a run, seconds")
+      ->capture_default_str();
+  run->add_option("--prefix", flags.prefix, "Prefix of the added columns")->capture_default_str();
+  AddCtiaFlags(*run, flags.ctia);
+  return run;
+}
+
+
+absl::StatusOr<engine::JobOptions> JobOptionsFromFlags(const RunFlags& flags) {
+  engine::JobOptions job;
+  engine::PipelineOptions& options = job.pipeline;
+  auto columns = ParseColumns(flags.columns);
+  if (!columns.ok()) return columns.status();
+  options.columns = *std::move(columns);
+  auto in_format = ParseFormat(
+      "--input-format", !flags.input_format.empty()
+                            ? flags.input_format
+                            : FormatByExtension(flags.input).value_or("csv"));
+  // Output: the flag, else the output's extension, else the input's format.
+  auto out_format = ParseFormat(
+      "--output-format", !flags.output_format.empty()
+                             ? flags.output_format
+                             : FormatByExtension(flags.output)
+                                   .value_or(in_format.ok() &&
+                                                     *in_format == engine::DataFormat::kNdjson
+                                                 ? "ndjson"
+                                                 : "csv"));
+  auto delimiter = ParseDelimiter(flags.delimiter);
+  auto compression = ParseCompression("--compression", flags.compression);
+  auto output_compression =
+      flags.output_compression.empty()
+          ? compression
+          : ParseCompression("--output-compression", flags.output_compression);
+  for (const absl::Status& s : {in_format.status(), out_format.status(), delimiter.status(),
+                                compression.status(), output_compression.status()}) {
+    if (!s.ok()) return s;
+  }
+  options.input_format = *in_format;
+  options.output_format = *out_format;
+  options.delimiter = *delimiter;
+  options.header = !flags.no_header;
+  options.prefix = flags.prefix;
+  options.strict = flags.strict;
+  options.chunk_size = flags.chunk_size;
+  if (flags.max_record_bytes < 1 || flags.max_record_bytes > kMaxRecordBytesLimit) {
+    return absl::InvalidArgumentError(absl::StrCat("--max-record-bytes ", flags.max_record_bytes,
+                                                   ": expected 1 to ", kMaxRecordBytesLimit,
+                                                   " bytes (1 GiB)"));
+  }
+  options.max_record_bytes = static_cast<size_t>(flags.max_record_bytes);
+  options.threads = flags.threads > 0 ? static_cast<size_t>(flags.threads) : 0;
+  // Two full GraphQL batches per request slot: one on the wire, the next waiting, so a slot
+  // that frees is refilled at once rather than after the answered batch has been settled and
+  // journaled and its slots handed back (about 5% of the rate at 20 ms round trips).
+  options.max_in_flight = 2 * static_cast<size_t>(flags.ctia.connections) *
+                          static_cast<size_t>(flags.ctia.pipeline_depth) *
+                          std::max<size_t>(8, static_cast<size_t>(flags.ctia.batch_size));
+  job.input = flags.input;
+  job.output = flags.output;
+  job.input_compression = *compression;
+  job.output_compression = *output_compression;
+  job.compression_flag = flags.compression;
+  job.allowlist = flags.allowlist;
+  job.column_specs = absl::StrJoin(flags.columns, ",");
+  job.endpoint = flags.ctia.endpoint;
+  job.journal = flags.journal;
+  job.resume = flags.resume;
+  job.max_cache_ttl = absl::Seconds(flags.max_cache_ttl_seconds);
+  job.summary_json = flags.summary_json;
+  job.prometheus = flags.prometheus;
+  return job;
+}
+
+}  // namespace enrich::cli

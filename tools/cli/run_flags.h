@@ -1,0 +1,61 @@
+#ifndef ENRICH_TOOLS_CLI_RUN_FLAGS_H_
+#define ENRICH_TOOLS_CLI_RUN_FLAGS_H_
+
+// The flags of `ctia-enrich run` and their translation into an engine::JobOptions: the only
+// place that knows both the command line and the engine's options (run_command.cc runs them).
+
+#include "engine/chunk_reader.h"
+#include "engine/job.h"
+#include "tools/cli/ctia_stack.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+#include "absl/status/statusor.h"
+
+namespace enrich::cli {
+
+// Flags of `ctia-enrich run`.
+struct RunFlags {
+  std::string input;
+  std::string output;
+  std::vector<std::string> columns;  // NAME[:TYPE|auto], repeatable
+  std::string input_format;          // csv | ndjson; empty = by the input's extension
+  std::string output_format;         // csv | ndjson; empty = by the output's extension, else input's
+  std::string delimiter = ",";       // , \t (or "tab") ; |
+  bool no_header = false;
+  std::string compression = "auto";  // input and output: auto | none | gzip | zstd
+  std::string output_compression;    // overrides `compression` for the output; empty = same
+  std::string allowlist;             // optional path
+  int threads = 0;                   // 0 = all cores
+  size_t chunk_size = 1 << 20;
+  // 1 .. kMaxRecordBytesLimit
+  int64_t max_record_bytes = engine::ChunkReader::kDefaultMaxRecordSize;
+  bool strict = false;
+  bool resume = false;
+  std::string journal;               // default <output>.journal (none for stdout)
+  std::string summary_json;          // optional path
+  std::string prometheus;            // optional path (node_exporter textfile)
+  double max_cache_ttl_seconds = 86400;
+  std::string prefix = "ctia_";
+  CtiaFlags ctia;
+};
+
+// The largest --max-record-bytes (1 GiB): a record is held whole in memory, and the pipeline's
+// offsets within a chunk are 32-bit.
+inline constexpr int64_t kMaxRecordBytesLimit = int64_t{1} << 30;
+
+// Registers `run` on `app`; the callback stores the flags.
+CLI::App* AddRunCommand(CLI::App& app, RunFlags& flags);
+
+// The job the flags describe. Reads no file: the job checks the files (engine::Job::Open).
+// Prints a warning on stderr for a column type this build does not know (it is sent as given).
+// Errors (InvalidArgument, exit code 2) name the flag: a bad column spec or one given twice, an
+// unknown format, compression or delimiter, --max-record-bytes out of range.
+absl::StatusOr<engine::JobOptions> JobOptionsFromFlags(const RunFlags& flags);
+
+}  // namespace enrich::cli
+
+#endif  // ENRICH_TOOLS_CLI_RUN_FLAGS_H_
