@@ -1,6 +1,10 @@
 #ifndef ENRICH_ENGINE_BYTE_IO_H_
 #define ENRICH_ENGINE_BYTE_IO_H_
 
+// The bytes in and out of a run: ByteSource decodes the input file (gzip, zstd or plain),
+// ByteSink encodes the output to a temp file renamed into place. The pipeline reads and writes
+// only through these interfaces, so tests can wrap them (tests/fakes/faulty_byte_io.h).
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>

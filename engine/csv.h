@@ -1,6 +1,10 @@
 #ifndef ENRICH_ENGINE_CSV_H_
 #define ENRICH_ENGINE_CSV_H_
 
+// CSV helpers beside the pipeline's own scanner (engine/csv_records.h): AppendCsvField writes
+// the added columns of every output row; CsvReader reads a CSV file record by record for
+// bench/engine/synthetic_journal.cc and the tests (the product reads through the pipeline).
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -44,7 +48,7 @@ struct CsvRecord {
   std::vector<std::pair<uint32_t, uint32_t>> spans_;  // (offset, length) into fields_
 };
 
-// Streaming RFC 4180 reader for tools and tests, one record at a time: ChunkReader and
+// Streaming RFC 4180 reader for tools (bench/) and tests, one record at a time: ChunkReader and
 // CsvRecords underneath, so it reads exactly as `run` does (engine/internal/csv_scan.h):
 // quoted fields, doubled quotes, embedded delimiters and newlines, CRLF or LF record ends, a
 // UTF-8 byte-order mark at the start of the input (kept in `raw` of the first record, removed

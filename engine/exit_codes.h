@@ -1,6 +1,9 @@
 #ifndef ENRICH_ENGINE_EXIT_CODES_H_
 #define ENRICH_ENGINE_EXIT_CODES_H_
 
+// The process exit codes a run ends with (engine::JobResult::exit_code, engine/job.h), shared
+// by every subcommand of tools/cli.
+
 namespace enrich::engine {
 
 // Process exit codes of `ctia-enrich run` (and the other subcommands), for schedulers and

@@ -1,6 +1,10 @@
 #ifndef ENRICH_ENGINE_JOURNAL_H_
 #define ENRICH_ENGINE_JOURNAL_H_
 
+// The journal of settled lookups: each verdict the transport settles is appended (crash-safe,
+// checksummed records) by the job (engine/job.h), and reloaded into the verdict table on
+// --resume, so an interrupted run pays no lookup twice.
+
 #include "schema/observable.h"
 #include "schema/verdict.h"
 

@@ -1,6 +1,9 @@
 #ifndef ENRICH_ENGINE_PROGRESS_H_
 #define ENRICH_ENGINE_PROGRESS_H_
 
+// The live progress line of a run on stderr, drawn from its RunStats (engine/run_stats.h) by a
+// thread the job (engine/job.h) starts and finishes around the pipeline.
+
 #include "engine/run_stats.h"
 #include "schema/clock.h"
 

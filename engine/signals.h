@@ -1,6 +1,9 @@
 #ifndef ENRICH_ENGINE_SIGNALS_H_
 #define ENRICH_ENGINE_SIGNALS_H_
 
+// SIGINT / SIGTERM as a stop request: the job (engine/job.h) mirrors it into the pipeline's
+// stop flag, so an interrupted run checkpoints instead of dying mid-write.
+
 #include <memory>
 
 #include "absl/status/statusor.h"

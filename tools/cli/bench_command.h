@@ -1,6 +1,9 @@
 #ifndef ENRICH_TOOLS_CLI_BENCH_COMMAND_H_
 #define ENRICH_TOOLS_CLI_BENCH_COMMAND_H_
 
+// `ctia-enrich bench`: keeps lookups in flight against a CTIA endpoint through the same
+// transport stack as `run` (ctia_stack.h) and reports the rate and latency.
+
 #include <string>
 
 #include "CLI/CLI.hpp"

@@ -1,6 +1,9 @@
 #ifndef ENRICH_TOOLS_CLI_CTIA_STACK_H_
 #define ENRICH_TOOLS_CLI_CTIA_STACK_H_
 
+// The transport side of the CLI: CTIA flags, credentials and the running stack (io threads,
+// pools, token source, client, or an embedded ctia-sim) whose VerdictSource a job runs against.
+
 #include <cstdint>
 #include <memory>
 #include <string>

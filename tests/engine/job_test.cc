@@ -1,0 +1,115 @@
+// engine::Job's own decisions, against a fake verdict source: how a run ends (done,
+// checkpointed on a stop request, usage or failure before anything is created) and the exit
+// code each maps to. Its behaviour under I/O faults is job_fault_test.cc.
+
+#include "engine/job.h"
+
+#include <atomic>
+#include <filesystem>
+#include <sstream>
+#include <string>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+#include "engine/exit_codes.h"
+#include "tests/engine/temp_dir.h"
+#include "tests/fakes/fake_verdict_source.h"
+
+namespace enrich::engine {
+namespace {
+
+using ::enrich::testing::FakeVerdictSource;
+using ::enrich::testing::TempDir;
+using ::testing::HasSubstr;
+
+absl::StatusOr<schema::VerdictResult> NoVerdict(const schema::Observable&) {
+  return schema::VerdictResult(schema::NoVerdict{});
+}
+
+class JobTest : public ::testing::Test {
+ protected:
+  JobTest() {
+    std::string csv = "id,domain\n";
+    for (int i = 0; i < 200; ++i) absl::StrAppend(&csv, i, ",host-", i, ".example\n");
+    testing::WriteFileBytes(tmp_.File("in.csv"), csv);
+  }
+
+  JobOptions Options() {
+    JobOptions o;
+    o.input = tmp_.File("in.csv");
+    o.output = tmp_.File("out.csv");
+    o.column_specs = "domain";
+    o.endpoint = "fake";
+    o.pipeline.columns = {{"domain", "domain"}};
+    o.pipeline.chunk_size = 128;
+    o.log = &log_;
+    o.handle_stop_signals = false;
+    return o;
+  }
+
+  TempDir tmp_;
+  std::ostringstream log_;
+};
+
+TEST_F(JobTest, StopRequestCheckpointsAndResumeFinishesWithoutAskingAgain) {
+  auto job = Job::Open(Options());
+  ASSERT_TRUE(job.ok()) << job.status();
+  std::atomic<int> asked{0};
+  FakeVerdictSource stopping([&](const schema::Observable& o) {
+    if (++asked == 20) (*job)->RequestStop();
+    return NoVerdict(o);
+  });
+  const JobResult stopped = (*job)->Run(stopping);
+  EXPECT_EQ(stopped.outcome, JobOutcome::kCheckpointed) << stopped.status;
+  EXPECT_EQ(stopped.exit_code, kExitCheckpointed);
+  EXPECT_THAT(log_.str(), HasSubstr("ctia-enrich: interrupted; checkpointed: settled lookups are "
+                                    "in " + tmp_.File("out.csv.journal")));
+  EXPECT_FALSE(std::filesystem::exists(tmp_.File("out.csv")));
+  const uint64_t settled = stopped.stats.counter(RunCounter::kLookupsSettled);
+  EXPECT_GE(settled, 20u);
+
+  JobOptions resume = Options();
+  resume.resume = true;
+  auto again = Job::Open(std::move(resume));
+  ASSERT_TRUE(again.ok()) << again.status();
+  FakeVerdictSource counting(NoVerdict);
+  const JobResult done = (*again)->Run(counting);
+  ASSERT_EQ(done.outcome, JobOutcome::kDone) << done.status;
+  EXPECT_EQ(done.exit_code, kExitDone);
+  EXPECT_EQ(static_cast<uint64_t>(counting.total()), 200 - settled);
+  EXPECT_EQ(done.stats.counter(RunCounter::kRowsWritten), 200u);
+  EXPECT_FALSE(std::filesystem::exists(tmp_.File("out.csv.journal")));
+}
+
+TEST_F(JobTest, OutputThatIsTheInputIsAUsageErrorBeforeAnythingIsOpened) {
+  JobOptions o = Options();
+  o.output = o.input;
+  auto job = Job::Open(std::move(o));
+  ASSERT_FALSE(job.ok());
+  EXPECT_THAT(std::string(job.status().message()), HasSubstr("it is the input"));
+  EXPECT_EQ(JobExitCode(job.status()), kExitUsage);
+}
+
+TEST_F(JobTest, MissingInputFailsNamingIt) {
+  JobOptions o = Options();
+  o.input = tmp_.File("nope.csv");
+  auto job = Job::Open(std::move(o));
+  ASSERT_FALSE(job.ok());
+  EXPECT_THAT(std::string(job.status().message()),
+              HasSubstr("cannot open input \"" + tmp_.File("nope.csv") + "\""));
+  EXPECT_EQ(JobExitCode(job.status()), kExitFailed);
+}
+
+TEST_F(JobTest, ExistingJournalWithoutResumeIsAUsageErrorAndKeepsIt) {
+  testing::WriteFileBytes(tmp_.File("out.csv.journal"), "not a journal");
+  auto job = Job::Open(Options());
+  ASSERT_TRUE(job.ok()) << job.status();
+  const absl::Status s = (*job)->OpenJournal();
+  EXPECT_EQ(JobExitCode(s), kExitUsage) << s;
+  EXPECT_EQ(testing::ReadFileBytes(tmp_.File("out.csv.journal")), "not a journal");
+}
+
+}  // namespace
+}  // namespace enrich::engine
