@@ -3,9 +3,6 @@
 #include <cerrno>
 #include <cstring>
 
-#include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "engine/byte_io.h"
 #include "engine/verdict_table.h"
@@ -39,17 +36,6 @@ class FileSink final : public ByteSink {
 };
 
 }  // namespace
-
-std::string ErrorStatusFor(const absl::Status& status) {
-  // The transport starts messages with "http <code>" when the server answered (ctia_client.h).
-  absl::string_view msg = status.message();
-  if (absl::StartsWith(msg, "http ")) {
-    absl::string_view digits = msg.substr(5, 3);
-    int code = 0;
-    if (absl::SimpleAtoi(digits, &code)) return absl::StrCat("error:", code);
-  }
-  return absl::StrCat("error:", absl::AsciiStrToLower(absl::StatusCodeToString(status.code())));
-}
 
 absl::StatusOr<EnrichSummary> EnrichCsv(std::FILE* in, std::FILE* out,
                                         const EnrichOptions& options,

@@ -38,10 +38,6 @@ absl::StatusOr<EnrichSummary> EnrichCsv(std::FILE* in, std::FILE* out,
                                         const EnrichOptions& options,
                                         transport::VerdictSource& source);
 
-// "error:<code>" for a failed lookup: the HTTP status when the server answered ("error:503"),
-// else the error class ("error:deadline_exceeded").
-std::string ErrorStatusFor(const absl::Status& status);
-
 // Multi-line human summary of a run.
 std::string FormatSummary(const EnrichSummary& summary);
 

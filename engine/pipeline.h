@@ -83,12 +83,6 @@ struct EnrichSummary {
   double seconds = 0;
 };
 
-// The added column/field names for `columns`: `<prefix><field>` with one column (the names
-// ctia_disposition, ctia_disposition_name, ctia_judgement_id, ctia_valid_until, ctia_status),
-// `<prefix><column>_<field>` with several.
-std::vector<std::string> AddedColumnNames(const std::vector<ColumnSpec>& columns,
-                                          absl::string_view prefix);
-
 // Enriches `in` into `out` (which the caller finishes or abandons) on a oneTBB parallel
 // pipeline:
 //   read chunks (serial, in order, record boundaries) → parse + extract, each new unique

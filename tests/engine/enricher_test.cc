@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_split.h"
+#include "engine/lookup_status.h"
 #include "engine/pipeline.h"
 #include "schema/time_format.h"
 #include "tests/engine/mem_file.h"
