@@ -1,8 +1,8 @@
 #include "engine/pipeline.h"
 
-#include <chrono>
 #include <exception>
 #include <memory>
+#include <optional>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
@@ -17,6 +17,7 @@
 #include "engine/internal/output_format.h"
 #include "oneapi/tbb/parallel_pipeline.h"
 #include "oneapi/tbb/task_arena.h"
+#include "schema/clock.h"
 #include "schema/time_format.h"
 
 namespace enrich::engine {
@@ -60,15 +61,17 @@ class ChunkPool {
 class Run {
  public:
   // `first` is the input's first chunk (already read for the layout), null for an empty input.
-  Run(const PipelineOptions& options, ByteSource& in, ByteSink& out, ChunkReader& reader,
-      internal::Layout layout, VerdictTable& table, transport::VerdictSource& source,
-      std::unique_ptr<ChunkWork> first)
+  // Counts go to `stats`.
+  Run(const PipelineOptions& options, RunStats& stats, ByteSource& in, ByteSink& out,
+      ChunkReader& reader, internal::Layout layout, VerdictTable& table,
+      transport::VerdictSource& source, std::unique_ptr<ChunkWork> first)
       : options_(options),
+        stats_(stats),
         in_(in),
         out_(out),
         reader_(reader),
         pending_first_(std::move(first)),
-        dispatcher_(table, source, options.max_in_flight, options,
+        dispatcher_(table, source, options.max_in_flight, options, stats,
                     [this](absl::Status status) { Fail(std::move(status)); }),
         parser_(std::move(layout), table, dispatcher_) {}
 
@@ -109,20 +112,18 @@ class Run {
     return failure_;
   }
 
-  internal::LookupDispatcher& dispatcher() { return dispatcher_; }
-  EnrichSummary& summary() { return summary_; }
 
  private:
   // Counts a written chunk's rows, statuses and resolves.
   void Count(const ChunkWork& w);
 
   const PipelineOptions& options_;
+  RunStats& stats_;
   ByteSource& in_;
   ByteSink& out_;
   ChunkReader& reader_;
   std::unique_ptr<ChunkWork> pending_first_;  // read stage only
   ChunkPool pool_;
-  EnrichSummary summary_;  // write stage only
   std::atomic<bool> failed_{false};
   absl::Mutex mu_;
   absl::Status failure_ ABSL_GUARDED_BY(mu_);
@@ -147,10 +148,8 @@ ChunkWork* Run::Read(tbb::flow_control& fc) {
     fc.stop();
     return nullptr;
   }
-  if (options_.stats != nullptr) {
-    // Here, in the serial input stage: the source is not thread-safe.
-    options_.stats->Set(RunCounter::kBytesRead, in_.raw_bytes_read());
-  }
+  // Here, in the serial input stage: the source is not thread-safe.
+  stats_.Set(RunCounter::kBytesRead, in_.raw_bytes_read());
   if (!*more) {
     fc.stop();
     return nullptr;
@@ -174,28 +173,17 @@ void Run::Write(ChunkWork* raw) {
 }
 
 void Run::Count(const ChunkWork& w) {
-  EnrichSummary& summary = summary_;
-  summary.rows += w.rows.size() - w.blank_lines;
-  summary.blank_lines += w.blank_lines;
-  summary.cells += w.cells.size() - w.blank_lines * parser_.layout().types.size();
-  summary.cache_hits += w.hits;
-  summary.joined += w.joined;
+  const uint64_t rows = w.rows.size() - w.blank_lines;
+  stats_.Add(RunCounter::kRowsRead, rows);
+  stats_.Add(RunCounter::kRowsWritten, rows);
+  if (w.blank_lines > 0) stats_.Add(RunCounter::kBlankLines, w.blank_lines);
+  stats_.Add(RunCounter::kCells, w.cells.size() - w.blank_lines * parser_.layout().types.size());
+  stats_.Add(RunCounter::kCacheHits, w.hits);
+  if (w.joined > 0) stats_.Add(RunCounter::kJoined, w.joined);
   for (size_t i = 0; i < kFixedStatuses; ++i) {
-    if (w.fixed_counts[i] > 0) summary.statuses[std::string(kFixedStatusNames[i])] +=
-        w.fixed_counts[i];
+    if (w.fixed_counts[i] > 0) stats_.CountStatus(kFixedStatusNames[i], w.fixed_counts[i]);
   }
-  for (const auto& [status, count] : w.error_counts) summary.statuses[status] += count;
-  if (options_.stats != nullptr) {
-    RunStats& st = *options_.stats;
-    st.Add(RunCounter::kRowsRead, w.rows.size() - w.blank_lines);
-    st.Add(RunCounter::kRowsWritten, w.rows.size() - w.blank_lines);
-    if (w.blank_lines > 0) st.Add(RunCounter::kBlankLines, w.blank_lines);
-    st.Add(RunCounter::kCacheHits, w.hits);
-    for (size_t i = 0; i < kFixedStatuses; ++i) {
-      if (w.fixed_counts[i] > 0) st.CountStatus(kFixedStatusNames[i], w.fixed_counts[i]);
-    }
-    for (const auto& [status, count] : w.error_counts) st.CountStatus(status, count);
-  }
+  for (const auto& [status, count] : w.error_counts) stats_.CountStatus(status, count);
 }
 
 }  // namespace
@@ -259,10 +247,8 @@ absl::Status CheckPipelineOptions(const PipelineOptions& options) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<EnrichSummary> RunPipeline(ByteSource& in, ByteSink& out,
-                                          const PipelineOptions& options, VerdictTable& table,
-                                          transport::VerdictSource& source) {
-  const auto started = std::chrono::steady_clock::now();
+absl::Status RunPipeline(ByteSource& in, ByteSink& out, const PipelineOptions& options,
+                         VerdictTable& table, transport::VerdictSource& source) {
   if (absl::Status s = CheckPipelineOptions(options); !s.ok()) return s;
   ChunkReader reader(
       in, options.input_format == DataFormat::kCsv ? RecordFormat::kCsv : RecordFormat::kNdjson,
@@ -287,7 +273,11 @@ absl::StatusOr<EnrichSummary> RunPipeline(ByteSource& in, ByteSink& out,
                           : static_cast<size_t>(tbb::this_task_arena::max_concurrency());
   const size_t live = options.max_live_chunks > 0 ? options.max_live_chunks : 2 * threads + 2;
 
-  Run run(options, in, out, reader, std::move(layout), table, source,
+  std::optional<RunStats> own_stats;
+  RunStats& stats = options.stats != nullptr
+                        ? *options.stats
+                        : own_stats.emplace(schema::SystemClock::Instance());
+  Run run(options, stats, in, out, reader, std::move(layout), table, source,
           *have_first ? std::move(first) : nullptr);
   tbb::task_arena arena(static_cast<int>(threads));
   try {
@@ -312,20 +302,9 @@ absl::StatusOr<EnrichSummary> RunPipeline(ByteSource& in, ByteSink& out,
   }
   if (run.failed()) return run.failure();
 
-  EnrichSummary summary = std::move(run.summary());
-  summary.input_bytes = reader.bytes_read();
-  summary.lookups = run.dispatcher().sent();
-  summary.unique_observables = table.size();
-  summary.latency_p50_ms =
-      absl::ToDoubleMilliseconds(run.dispatcher().latency().Percentile(0.50));
-  summary.latency_p99_ms =
-      absl::ToDoubleMilliseconds(run.dispatcher().latency().Percentile(0.99));
-  summary.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  if (options.stats != nullptr) {
-    options.stats->Set(RunCounter::kUniqueObservables, summary.unique_observables);
-  }
-  return summary;
+  stats.Set(RunCounter::kInputBytes, reader.bytes_read());
+  stats.Set(RunCounter::kUniqueObservables, table.size());
+  return absl::OkStatus();
 }
 
 }  // namespace enrich::engine

@@ -94,8 +94,7 @@ void LookupDispatcher::Pump() {
         unanswered_.fetch_sub(left);
         break;
       }
-      sent_.fetch_add(1, std::memory_order_relaxed);
-      if (options_.stats != nullptr) options_.stats->Add(RunCounter::kLookupsSent);
+      stats_.Add(RunCounter::kLookupsSent);
       l->started = std::chrono::steady_clock::now();
       // Called once: the record goes on into the settle queue.
       source_.LookupVerdict(l->observable,
@@ -116,11 +115,8 @@ void LookupDispatcher::OnDone(Lookup* l, absl::StatusOr<schema::VerdictResult>&&
                      (transport::CheckpointWait(result.status()).has_value() ||
                       result.status().code() == absl::StatusCode::kUnauthenticated);
   if (fatal) {
-    latency_.Record(took);
-    if (options_.stats != nullptr) {
-      options_.stats->Add(RunCounter::kLookupsSettled);
-      options_.stats->RecordLatency(took);
-    }
+    stats_.Add(RunCounter::kLookupsSettled);
+    stats_.RecordLatency(took);
     unanswered_.fetch_sub(1);
     fail_(result.status());
     table_.Abandon(l->observable.type, l->observable.value, ErrorStatusFor(result.status()));
@@ -156,14 +152,9 @@ void LookupDispatcher::SettleLoop() {
     }
     // The answers' counts and latencies, a batch at a time (the stats are atomics).
     took.clear();
-    for (const Answered& a : batch) {
-      latency_.Record(a.took);
-      took.push_back(a.took);
-    }
-    if (options_.stats != nullptr) {
-      options_.stats->Add(RunCounter::kLookupsSettled, batch.size());
-      options_.stats->RecordLatencies(took);
-    }
+    for (const Answered& a : batch) took.push_back(a.took);
+    stats_.Add(RunCounter::kLookupsSettled, batch.size());
+    stats_.RecordLatencies(took);
     if (errors.size() < batch.size()) errors.resize(batch.size());
     for (size_t i = 0; i < batch.size(); ++i) {
       if (batch[i].result.ok()) {

@@ -24,10 +24,10 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "engine/pipeline.h"
+#include "engine/run_stats.h"
 #include "engine/verdict_table.h"
 #include "schema/observable.h"
 #include "schema/verdict.h"
-#include "transport/latency_histogram.h"
 #include "transport/verdict_source.h"
 
 namespace enrich::engine::internal {
@@ -53,14 +53,17 @@ class LookupDispatcher {
  public:
   // `fail` is called (from the source's thread) with the status of an answer that ends the
   // run (rejected credentials, the source's checkpoint signal); it is expected to Stop() this
-  // dispatcher. `options` (its stats and on_lookup(s)_settled) must outlive this object.
+  // dispatcher. Lookups sent and settled, and their latencies, are counted into `stats`.
+  // `options` (its on_lookup(s)_settled) and `stats` must outlive this object.
   LookupDispatcher(VerdictTable& table, transport::VerdictSource& source, size_t max_in_flight,
-                   const PipelineOptions& options, std::function<void(absl::Status)> fail)
+                   const PipelineOptions& options, RunStats& stats,
+                   std::function<void(absl::Status)> fail)
       : fail_(std::move(fail)),
         table_(table),
         source_(source),
         max_in_flight_(std::max<size_t>(max_in_flight, 1)),
         options_(options),
+        stats_(stats),
         settler_([this] { SettleLoop(); }) {}
 
   // Settles what the source has answered, then ends the settle thread. Every lookup has been
@@ -89,9 +92,6 @@ class LookupDispatcher {
     }
     AbandonAll(dropped);
   }
-
-  uint64_t sent() const { return sent_.load(std::memory_order_relaxed); }
-  const transport::LatencyHistogram& latency() const { return latency_; }
 
  private:
   // One lookup, from submission until it is settled; then back to the pool. Small: a chunk's
@@ -129,6 +129,7 @@ class LookupDispatcher {
   transport::VerdictSource& source_;
   const size_t max_in_flight_;
   const PipelineOptions& options_;
+  RunStats& stats_;
   absl::Mutex mu_;
   Lookup* queue_head_ ABSL_GUARDED_BY(mu_) = nullptr;  // waiting to be sent, oldest first
   Lookup* queue_tail_ ABSL_GUARDED_BY(mu_) = nullptr;
@@ -143,8 +144,6 @@ class LookupDispatcher {
   std::atomic<bool> room_{false};
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   std::atomic<bool> stopped_flag_{false};  // stopped_, read without the lock while sending
-  std::atomic<uint64_t> sent_{0};
-  transport::LatencyHistogram latency_;
   absl::Mutex settle_mu_;
   // Answered, not yet settled; swapped with the settle thread's batch, so both keep capacity.
   std::vector<Answered> settled_queue_ ABSL_GUARDED_BY(settle_mu_);

@@ -493,16 +493,17 @@ int RunEnrich(const RunFlags& flags) {
                                     progress_options);
   progress.Start();
 
-  auto summary = engine::RunPipeline(**source, **sink, options, table, (*stack)->verdicts());
+  const absl::Status run_status =
+      engine::RunPipeline(**source, **sink, options, table, (*stack)->verdicts());
   (*stack)->Shutdown();
   polling_done.Notify();
   signal_poller.join();
   stats.SetTransportCounters((*stack)->client().Snapshot());
   progress.Finish();
 
-  if (!summary.ok()) {
+  if (!run_status.ok()) {
     (*sink)->Abandon();
-    const absl::Status& s = summary.status();
+    const absl::Status& s = run_status;
     const std::optional<absl::Duration> wait = transport::CheckpointWait(s);
     const bool interrupted = s.code() == absl::StatusCode::kCancelled && stop.load();
     if (journal != nullptr) (void)journal->Close();
