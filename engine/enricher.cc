@@ -3,9 +3,6 @@
 #include <cerrno>
 #include <cstring>
 
-#include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "engine/byte_io.h"
 #include "engine/verdict_table.h"
@@ -40,20 +37,9 @@ class FileSink final : public ByteSink {
 
 }  // namespace
 
-std::string ErrorStatusFor(const absl::Status& status) {
-  // The transport starts messages with "http <code>" when the server answered (ctia_client.h).
-  absl::string_view msg = status.message();
-  if (absl::StartsWith(msg, "http ")) {
-    absl::string_view digits = msg.substr(5, 3);
-    int code = 0;
-    if (absl::SimpleAtoi(digits, &code)) return absl::StrCat("error:", code);
-  }
-  return absl::StrCat("error:", absl::AsciiStrToLower(absl::StatusCodeToString(status.code())));
-}
-
-absl::StatusOr<EnrichSummary> EnrichCsv(std::FILE* in, std::FILE* out,
-                                        const EnrichOptions& options,
-                                        transport::VerdictSource& source) {
+absl::StatusOr<RunStatsSnapshot> EnrichCsv(std::FILE* in, std::FILE* out,
+                                           const EnrichOptions& options,
+                                           transport::VerdictSource& source) {
   std::unique_ptr<ByteSource> src = SourceFromFile(in, options.input_name);
   FileSink sink(out);
   PipelineOptions p;
@@ -64,27 +50,12 @@ absl::StatusOr<EnrichSummary> EnrichCsv(std::FILE* in, std::FILE* out,
   p.threads = options.threads;
   p.max_in_flight = options.max_in_flight;
   p.input_name = options.input_name;
+  RunStats stats(schema::SystemClock::Instance());
+  p.stats = &stats;
   VerdictTable table(schema::SystemClock::Instance());
-  absl::StatusOr<EnrichSummary> summary = RunPipeline(*src, sink, p, table, source);
-  if (!summary.ok()) return summary;
+  if (absl::Status s = RunPipeline(*src, sink, p, table, source); !s.ok()) return s;
   if (absl::Status s = sink.Finish(); !s.ok()) return s;
-  return summary;
-}
-
-std::string FormatSummary(const EnrichSummary& s) {
-  std::string out = absl::StrCat("rows:               ", s.rows, "\n",
-                                 "unique observables: ", s.unique_observables, "\n",
-                                 "lookups:            ", s.lookups, "\n",
-                                 "cache hits:         ", s.cache_hits, "\n", "statuses:\n");
-  for (const auto& [status, count] : s.statuses) {
-    absl::StrAppend(&out, "  ", status, ": ", count, "\n");
-  }
-  char secs[96];
-  std::snprintf(secs, sizeof secs, "%.2f (%.0f rows/s); lookup latency p50 %.1f ms, p99 %.1f ms",
-                s.seconds, s.seconds > 0 ? static_cast<double>(s.rows) / s.seconds : 0.0,
-                s.latency_p50_ms, s.latency_p99_ms);
-  absl::StrAppend(&out, "seconds:            ", secs, "\n");
-  return out;
+  return stats.Snapshot();
 }
 
 }  // namespace enrich::engine

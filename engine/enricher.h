@@ -34,16 +34,10 @@ struct EnrichOptions {
 //
 // Errors (the run stops): unknown column (message lists the columns), empty input, I/O errors,
 // Unauthenticated from the source, the source's checkpoint signal.
-absl::StatusOr<EnrichSummary> EnrichCsv(std::FILE* in, std::FILE* out,
-                                        const EnrichOptions& options,
-                                        transport::VerdictSource& source);
-
-// "error:<code>" for a failed lookup: the HTTP status when the server answered ("error:503"),
-// else the error class ("error:deadline_exceeded").
-std::string ErrorStatusFor(const absl::Status& status);
-
-// Multi-line human summary of a run.
-std::string FormatSummary(const EnrichSummary& summary);
+// Returns what the run counted.
+absl::StatusOr<RunStatsSnapshot> EnrichCsv(std::FILE* in, std::FILE* out,
+                                           const EnrichOptions& options,
+                                           transport::VerdictSource& source);
 
 }  // namespace enrich::engine
 

@@ -321,7 +321,7 @@ absl::Status Job::RunPipelineWithSignals(
 
   // The pipeline's summary is counted in stats_ too; only its status is needed here.
   const absl::Status status =
-      RunPipeline(*source_, sink, options_.pipeline, table_, source).status();
+      RunPipeline(*source_, sink, options_.pipeline, table_, source);
   transport::CtiaClientCounters counters;
   if (stop_source) counters = stop_source();
   watcher.Stop();

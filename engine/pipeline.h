@@ -5,7 +5,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <string>
 #include <vector>
 
@@ -61,33 +60,12 @@ struct PipelineOptions {
     absl::string_view error_text;
   };
   std::function<void(absl::Span<const SettledLookup>)> on_lookups_settled;
-  // Live counters (rows, bytes, cache hits, lookups sent/settled, statuses, latency) for the
-  // progress line and the summaries; may be null.
+  // The run's ledger: everything it counts (rows, blank lines, cells, bytes, unique observables,
+  // cache hits, joined resolves, lookups sent/settled, statuses, lookup latency), live, for the
+  // progress line and the summaries. May be null: the run then counts into a RunStats of its
+  // own (on the system clock), which it discards. Must outlive the run.
   RunStats* stats = nullptr;
 };
-
-// What a run did. `statuses` counts cells (row × observable column) per status value; with one
-// column that is rows per status.
-struct EnrichSummary {
-  uint64_t rows = 0;                // data rows read (= data rows written)
-  uint64_t blank_lines = 0;         // NDJSON blank lines: passed through, not rows
-  uint64_t input_bytes = 0;         // decoded input bytes
-  uint64_t unique_observables = 0;  // entries in the verdict table at the end
-  uint64_t lookups = 0;             // lookups asked of the source
-  uint64_t cache_hits = 0;          // chunk-level resolves answered by the verdict table
-  uint64_t joined = 0;              // resolves that joined a lookup already in flight
-  uint64_t cells = 0;               // observable fields examined
-  std::map<std::string, uint64_t> statuses;
-  double latency_p50_ms = 0;  // of the source's lookups
-  double latency_p99_ms = 0;
-  double seconds = 0;
-};
-
-// The added column/field names for `columns`: `<prefix><field>` with one column (the names
-// ctia_disposition, ctia_disposition_name, ctia_judgement_id, ctia_valid_until, ctia_status),
-// `<prefix><column>_<field>` with several.
-std::vector<std::string> AddedColumnNames(const std::vector<ColumnSpec>& columns,
-                                          absl::string_view prefix);
 
 // Enriches `in` into `out` (which the caller finishes or abandons) on a oneTBB parallel
 // pipeline:
@@ -103,8 +81,10 @@ std::vector<std::string> AddedColumnNames(const std::vector<ColumnSpec>& columns
 // NDJSON objects with the added fields inserted before the closing brace (other bytes kept).
 // An NDJSON line that is empty or only spaces, tabs and CRs is not a row (NDJSON readers skip
 // such lines): it gets no status, is not malformed under --strict either, is written unchanged
-// to NDJSON output (left out of CSV output, where it would be a ragged row), and is counted in
-// `blank_lines`.
+// to NDJSON output (left out of CSV output, where it would be a ragged row), and is counted as
+// RunCounter::kBlankLines.
+// Counts go to `options.stats` as the run goes: RunStats::CountStatus counts cells (row ×
+// observable column) per status; with one column that is rows per status.
 // Statuses: ok, no_verdict, skipped (empty or allowlisted), invalid (not an observable of the
 // column's type; no request), invalid_row (malformed CSV record, wrong field count, a line that
 // is not a JSON object or holds a member of a column's path twice), error:<code>. An NDJSON
@@ -118,9 +98,8 @@ std::vector<std::string> AddedColumnNames(const std::vector<ColumnSpec>& columns
 // Unauthenticated from the source, the source's checkpoint signal (the status carries
 // transport::CheckpointWait) and `stop_requested` (Cancelled). Lookups settled before the stop
 // were reported to `on_lookup_settled`.
-absl::StatusOr<EnrichSummary> RunPipeline(ByteSource& in, ByteSink& out,
-                                          const PipelineOptions& options, VerdictTable& table,
-                                          transport::VerdictSource& source);
+absl::Status RunPipeline(ByteSource& in, ByteSink& out, const PipelineOptions& options,
+                         VerdictTable& table, transport::VerdictSource& source);
 
 // What the options decide alone, before any input is read (RunPipeline checks it too): at least
 // one column, and with a CSV input without a header, columns given by number (1 = first).

@@ -29,7 +29,7 @@ struct CounterInfo {
   const char* metric;  // without the ctia_enrich_ prefix
   const char* help;
 };
-constexpr CounterInfo kCounters[kRunCounterCount] = {
+constexpr CounterInfo kCounters[kExportedRunCounterCount] = {
     {RunCounter::kRowsRead, "rows", "rows_total", "Data rows read by the last run."},
     {RunCounter::kRowsWritten, "rows_written", "rows_written_total",
      "Data rows written by the last run."},

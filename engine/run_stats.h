@@ -35,8 +35,15 @@ enum class RunCounter : int {
   kRateLimited,        // 429 answers (fed from the transport)
   kTokenRefreshes,     // OAuth2 token refreshes (fed from the transport)
   kBlankLines,         // NDJSON blank lines (passed through; not rows)
+  // The counters below are kept for callers and tests, not written to the JSON summary or the
+  // Prometheus file (their formats stay as they were).
+  kCells,         // observable fields examined (data rows × observable columns)
+  kJoined,        // resolves that joined a lookup already in flight
+  kInputBytes,    // decoded input bytes (kBytesRead counts raw, maybe compressed, bytes)
 };
-inline constexpr size_t kRunCounterCount = 11;
+inline constexpr size_t kRunCounterCount = 14;
+// Counters kRowsRead .. kBlankLines: those of the JSON summary and the Prometheus file.
+inline constexpr size_t kExportedRunCounterCount = 11;
 
 // Counts of a latency histogram at one moment; plain data.
 //

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_split.h"
+#include "engine/lookup_status.h"
 #include "engine/pipeline.h"
 #include "schema/time_format.h"
 #include "tests/engine/mem_file.h"
@@ -37,7 +38,7 @@ absl::StatusOr<schema::VerdictResult> Answer(const schema::Observable& o) {
 
 class EnricherTest : public ::testing::TestWithParam<bool> {
  protected:
-  absl::StatusOr<EnrichSummary> Run(const std::string& input, EnrichOptions options = {}) {
+  absl::StatusOr<RunStatsSnapshot> Run(const std::string& input, EnrichOptions options = {}) {
     if (options.column.name.empty()) options.column = {"domain", "domain"};
     InputFile in(input);
     auto summary = EnrichCsv(in.get(), out_.get(), options, source_);
@@ -76,9 +77,9 @@ TEST_P(EnricherTest, EveryRowOutInOrderWithStatus) {
             "6,down.com,err,,,,,error:503\n"
             "7,too,many,fields,,,,,invalid_row\n"
             "8,\"bad.com\"x,broken,,,,,invalid_row\n");
-  EXPECT_EQ(summary->rows, 8u);
-  EXPECT_EQ(summary->unique_observables, 4u);
-  EXPECT_EQ(summary->lookups, 4u);
+  EXPECT_EQ(summary->counter(RunCounter::kRowsRead), 8u);
+  EXPECT_EQ(summary->counter(RunCounter::kUniqueObservables), 4u);
+  EXPECT_EQ(summary->counter(RunCounter::kLookupsSent), 4u);
   EXPECT_EQ(summary->statuses.at("ok"), 3u);
   EXPECT_EQ(summary->statuses.at("invalid_row"), 2u);
   EXPECT_EQ(source_.calls("bad.com"), 1);  // BAD.COM reused the same lookup
@@ -93,7 +94,7 @@ TEST_P(EnricherTest, LooksUpEachValueOnceAcrossBatches) {
   options.max_in_flight = 2;
   auto summary = Run(input, options);
   ASSERT_TRUE(summary.ok());
-  EXPECT_EQ(summary->rows, 100u);
+  EXPECT_EQ(summary->counter(RunCounter::kRowsRead), 100u);
   EXPECT_EQ(source_.total(), 2);
   EXPECT_EQ(Lines().size(), 102u);  // header + 100 rows + final empty piece
 }
@@ -136,7 +137,7 @@ TEST_P(EnricherTest, EmptyInputIsAnError) {
 TEST_P(EnricherTest, HeaderOnlyGivesHeaderOnly) {
   auto summary = Run("domain\n");
   ASSERT_TRUE(summary.ok());
-  EXPECT_EQ(summary->rows, 0u);
+  EXPECT_EQ(summary->counter(RunCounter::kRowsRead), 0u);
   EXPECT_EQ(Lines().size(), 2u);
 }
 

@@ -105,14 +105,19 @@ TEST(IsoMillisTest, MatchesFormatIsoTime) {
 
 class PipelineTest : public ::testing::Test {
  protected:
-  absl::StatusOr<EnrichSummary> Run(const std::string& input, PipelineOptions options,
-                                    size_t max_read = 1 << 20) {
+  // Runs `input` with a fresh table; returns what the run counted (into options.stats, or into
+  // a RunStats of the test's when that is null).
+  absl::StatusOr<RunStatsSnapshot> Run(const std::string& input, PipelineOptions options,
+                                       size_t max_read = 1 << 20) {
     StringSource src(input, max_read);
     StringSink sink;
     VerdictTable table(clock_);
-    auto summary = RunPipeline(src, sink, options, table, source_);
+    RunStats stats(clock_);
+    if (options.stats == nullptr) options.stats = &stats;
+    const absl::Status status = RunPipeline(src, sink, options, table, source_);
     output_ = sink.text();
-    return summary;
+    if (!status.ok()) return status;
+    return options.stats->Snapshot();
   }
 
   schema::FakeClock clock_{absl::FromUnixSeconds(1'700'000'000)};
@@ -145,7 +150,7 @@ TEST_F(PipelineTest, NdjsonNestedFieldGetsFieldsBeforeTheClosingBrace) {
             "\"ctia_judgement_id\":null,\"ctia_valid_until\":null,\"ctia_status\":\"skipped\"}\n"
             "[1,2]\n");
   EXPECT_EQ(s->statuses.at("invalid_row"), 2u);
-  EXPECT_EQ(s->rows, 5u);
+  EXPECT_EQ(s->counter(RunCounter::kRowsRead), 5u);
 }
 
 TEST_F(PipelineTest, NdjsonBlankLinesPassThroughAsTheyAreWithoutAStatus) {
@@ -166,9 +171,12 @@ TEST_F(PipelineTest, NdjsonBlankLinesPassThroughAsTheyAreWithoutAStatus) {
     EXPECT_EQ(output_, "\n{\"d\":\"x.example\"" + no_verdict + "\n  \t\n\r\n{\"d\":\"y.example\"" +
                            no_verdict + "\n \r\n  ")
         << chunk_size;
-    EXPECT_EQ(s->rows, 2u);
-    EXPECT_EQ(s->blank_lines, 5u);
-    EXPECT_EQ(s->statuses, (std::map<std::string, uint64_t>{{"no_verdict", 2}}));
+    EXPECT_EQ(s->statuses, (std::map<std::string, uint64_t>{{"ok", 0},
+                                                             {"no_verdict", 2},
+                                                             {"skipped", 0},
+                                                             {"invalid", 0},
+                                                             {"invalid_row", 0}}));
+    EXPECT_EQ(s->counter(RunCounter::kCells), 2u);
     const RunStatsSnapshot snap = stats.Snapshot();
     EXPECT_EQ(snap.counter(RunCounter::kRowsRead), 2u);
     EXPECT_EQ(snap.counter(RunCounter::kRowsWritten), 2u);
@@ -183,7 +191,7 @@ TEST_F(PipelineTest, NdjsonBlankLinesPassThroughAsTheyAreWithoutAStatus) {
             "json,ctia_disposition,ctia_disposition_name,ctia_judgement_id,ctia_valid_until,"
             "ctia_status\n\"{\"\"d\"\":\"\"x.example\"\"}\",,,,,no_verdict\n"
             "\"{\"\"d\"\":\"\"y.example\"\"}\",,,,,no_verdict\n");
-  EXPECT_EQ(s->blank_lines, 5u);
+  EXPECT_EQ(s->counter(RunCounter::kBlankLines), 5u);
 }
 
 TEST_F(PipelineTest, ARecordJustOverMaxRecordBytesStopsTheRunAtAnyChunkSize) {
@@ -202,7 +210,7 @@ TEST_F(PipelineTest, ARecordJustOverMaxRecordBytesStopsTheRunAtAnyChunkSize) {
     o.input_format = o.output_format = DataFormat::kCsv;
     auto fine = Run("d,note\r\n" + at_limit + "\r\n" + at_limit, o);
     ASSERT_TRUE(fine.ok()) << chunk_size << ": " << fine.status();
-    EXPECT_EQ(fine->rows, 2u);
+    EXPECT_EQ(fine->counter(RunCounter::kRowsRead), 2u);
     auto s = Run("d,note\n" + at_limit + "\n" + over + "\n" + at_limit + "\n", o);
     ASSERT_FALSE(s.ok()) << chunk_size;
     EXPECT_EQ(s.status().message(),
@@ -240,6 +248,32 @@ TEST_F(PipelineTest, SeveralColumnsEachGetTheirOwnColumns) {
             "2525-01-01T00:00:00.000Z,ok\n"
             "999.1.1.1,hxxp://down[.]example/x,,,,,invalid,,,,,error:503\n");
   EXPECT_EQ(source_.calls("http://down.example/x"), 1);  // refanged, typed url by auto
+}
+
+TEST_F(PipelineTest, CountsEverythingIntoTheRunsLedger) {
+  PipelineOptions o;
+  o.columns = {{"src", "ip"}, {"host", "domain"}};
+  const std::string input =
+      "src,host\n10.0.0.1,bad.example\n10.0.0.1,BAD.example\nnope,a.example\n,\n1,2,3\n";
+  auto s = Run(input, o);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->counter(RunCounter::kRowsRead), 5u);
+  EXPECT_EQ(s->counter(RunCounter::kRowsWritten), 5u);
+  EXPECT_EQ(s->counter(RunCounter::kCells), 10u);
+  EXPECT_EQ(s->counter(RunCounter::kInputBytes), input.size());
+  EXPECT_EQ(s->counter(RunCounter::kBytesRead), input.size());
+  // 10.0.0.1, bad.example and a.example: one lookup each, whatever the case or the row.
+  EXPECT_EQ(s->counter(RunCounter::kUniqueObservables), 3u);
+  EXPECT_EQ(s->counter(RunCounter::kLookupsSent), 3u);
+  EXPECT_EQ(s->counter(RunCounter::kLookupsSettled), 3u);
+  EXPECT_EQ(s->counter(RunCounter::kJoined), 1u);  // BAD.example joined bad.example's lookup
+  EXPECT_EQ(s->counter(RunCounter::kCacheHits), 0u);
+  EXPECT_EQ(s->latency.count, 3u);
+  EXPECT_EQ(s->statuses, (std::map<std::string, uint64_t>{{"ok", 2},
+                                                           {"no_verdict", 3},
+                                                           {"skipped", 2},
+                                                           {"invalid", 1},
+                                                           {"invalid_row", 2}}));
 }
 
 TEST_F(PipelineTest, NoHeaderUsesColumnNumbersAndDelimiter) {
@@ -324,10 +358,10 @@ TEST_F(PipelineTest, CheckpointSignalEndsTheRunResumably) {
   StringSource src(input);
   StringSink sink;
   VerdictTable table(clock_);
-  auto s = RunPipeline(src, sink, o, table, checkpointing);
+  const absl::Status s = RunPipeline(src, sink, o, table, checkpointing);
   ASSERT_FALSE(s.ok());
-  ASSERT_TRUE(transport::CheckpointWait(s.status()).has_value()) << s.status();
-  EXPECT_EQ(*transport::CheckpointWait(s.status()), absl::Seconds(3557));
+  ASSERT_TRUE(transport::CheckpointWait(s).has_value()) << s;
+  EXPECT_EQ(*transport::CheckpointWait(s), absl::Seconds(3557));
   absl::MutexLock lock(&mu);
   EXPECT_THAT(journaled, ::testing::Not(::testing::Contains("c.example")));
 }
@@ -350,9 +384,12 @@ std::string RunRandomized(const std::string& input, const PipelineOptions& o, bo
   StringSource src(input, max_read);
   StringSink sink;
   VerdictTable table(clock);
-  auto s = RunPipeline(src, sink, o, table, source);
-  EXPECT_TRUE(s.ok()) << s.status();
-  if (rows != nullptr) *rows = s.ok() ? s->rows : 0;
+  RunStats stats(clock);
+  PipelineOptions counted = o;
+  counted.stats = &stats;
+  const absl::Status s = RunPipeline(src, sink, counted, table, source);
+  EXPECT_TRUE(s.ok()) << s;
+  if (rows != nullptr) *rows = s.ok() ? stats.Snapshot().counter(RunCounter::kRowsRead) : 0;
   return sink.text();
 }
 

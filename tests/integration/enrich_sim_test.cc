@@ -147,7 +147,7 @@ TEST_F(EnrichSimTest, TenThousandRowsMatchTheSeededVerdicts) {
   testing::OutputFile out;
   auto summary = engine::EnrichCsv(in.get(), out.get(), options, *client_);
   ASSERT_TRUE(summary.ok()) << summary.status();
-  EXPECT_EQ(summary->rows, 10000u);
+  EXPECT_EQ(summary->counter(engine::RunCounter::kRowsRead), 10000u);
 
   // Check every output row.
   std::string output = out.str();
@@ -184,8 +184,8 @@ TEST_F(EnrichSimTest, TenThousandRowsMatchTheSeededVerdicts) {
   }
   EXPECT_EQ(r, 10000);
   // One lookup per distinct value, whatever its case, and exactly that many verdict requests.
-  EXPECT_EQ(summary->unique_observables, seen.size());
-  EXPECT_EQ(summary->lookups, seen.size());
+  EXPECT_EQ(summary->counter(engine::RunCounter::kUniqueObservables), seen.size());
+  EXPECT_EQ(summary->counter(engine::RunCounter::kLookupsSent), seen.size());
   EXPECT_EQ(sim_.Counters().verdict_requests, seen.size());
 }
 

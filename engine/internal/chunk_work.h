@@ -1,0 +1,131 @@
+// One chunk's state on its way through the pipeline (pipeline.cc): the read stage fills its
+// bytes, parse+extract+resolve (chunk_parser) its rows, cells and uniques, the await stage waits
+// for its lookups, format (output_format) its output, and the write stage writes and counts it.
+
+#ifndef ENRICH_ENGINE_INTERNAL_CHUNK_WORK_H_
+#define ENRICH_ENGINE_INTERNAL_CHUNK_WORK_H_
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "engine/chunk_reader.h"
+#include "engine/csv_records.h"
+#include "engine/internal/byte_arena.h"
+#include "engine/verdict_table.h"
+#include "oneapi/tbb/task.h"
+
+namespace enrich::engine::internal {
+
+// Cell slots that need no lookup.
+inline constexpr uint32_t kSkippedCell = UINT32_MAX;
+inline constexpr uint32_t kInvalidCell = UINT32_MAX - 1;
+inline constexpr uint32_t kInvalidRowCell = UINT32_MAX - 2;
+
+// ChunkWork::added_spans of a unique not formatted yet.
+inline constexpr std::pair<uint32_t, uint32_t> kNotFormatted = {UINT32_MAX, 0};
+
+// Indices into ChunkWork::fixed_counts.
+enum FixedStatus { kOk, kNoVerdict, kSkipped, kInvalid, kInvalidRow, kFixedStatuses };
+inline constexpr std::array<absl::string_view, kFixedStatuses> kFixedStatusNames = {
+    "ok", "no_verdict", "skipped", "invalid", "invalid_row"};
+
+// One chunk on its way through the pipeline. Registered with the verdict table as the listener
+// of its unique observables' lookups; must live until they all settle (the await stage).
+// Thread safety: one pipeline task at a time works on a chunk; OnSettled comes from the threads
+// that settle lookups and writes only `results` and `pending`.
+class ChunkWork final : public SettleListener {
+ public:
+  struct Row {
+    absl::string_view raw;
+    absl::string_view terminator;
+    uint64_t line = 0;
+    uint32_t record = 0;  // CSV: index into csv.records()
+    bool invalid = false;
+    bool object_empty = false;  // NDJSON: `{}`
+    bool blank = false;         // NDJSON: empty or whitespace only; not a row
+  };
+
+  Chunk chunk;
+  size_t skip_records = 0;  // the header record of the first chunk
+  CsvRecords csv;
+  std::vector<Row> rows;
+  std::vector<uint32_t> cells;  // rows × columns: a slot into uniques, or a k*Cell value
+  // Normalized type and value per unique: views of the chunk's bytes when the raw value was
+  // already normal, else of `values`.
+  std::vector<VerdictTable::Key> uniques;
+  ByteArena values;
+  size_t resolved = 0;  // uniques[0, resolved) went to the verdict table
+  // Per unique. Sized (to the chunk's cell count) before the first Resolve and never resized
+  // while lookups are outstanding: OnSettled writes into it from other threads.
+  std::vector<Settled> results;
+  std::atomic<int64_t> pending{1};  // unsettled uniques + 1 held by the pipeline task
+  tbb::task::suspend_point suspend_point{};
+  absl::Status row_error;  // --strict: the first malformed row
+  std::string out;
+  // CSV output: the added fields of each unique (a span of `added` per slot), formatted once
+  // and copied into every row that holds the unique. Cache hits are formatted as soon as they
+  // are resolved, while their verdict is still in the CPU cache; the rest in Format.
+  std::string added;
+  std::vector<std::pair<uint32_t, uint32_t>> added_spans;  // offset, length; kNotFormatted
+  // CSV output: the last valid_until formatted, and its text with the delimiter before it and
+  // the "ok" status after.
+  int64_t iso_ms = INT64_MIN;
+  std::string iso_text;
+  std::array<uint64_t, kFixedStatuses> fixed_counts{};
+  absl::flat_hash_map<std::string, uint64_t> error_counts;
+  uint64_t hits = 0;
+  uint64_t joined = 0;
+  uint64_t blank_lines = 0;  // NDJSON rows[] that are blank lines, not rows
+
+  // Ready for the next chunk, keeping the buffers' capacity (chunks are reused so that a run
+  // in steady state does not allocate, nor fault in fresh pages, per chunk).
+  void Reset() {
+    skip_records = 0;
+    rows.clear();
+    cells.clear();
+    uniques.clear();
+    values.Clear();
+    resolved = 0;
+    results.clear();
+    pending.store(1, std::memory_order_relaxed);
+    row_error = absl::OkStatus();
+    out.clear();
+    added.clear();
+    added_spans.clear();
+    fixed_counts.fill(0);
+    error_counts.clear();
+    hits = 0;
+    joined = 0;
+    blank_lines = 0;
+  }
+
+  void OnSettled(uint32_t slot, const Settled& settled) override {
+    results[slot] = settled;
+    if (pending.fetch_sub(1, std::memory_order_acq_rel) == 1) tbb::task::resume(suspend_point);
+  }
+
+  // Blocks the pipeline task, not its thread, until every unique has settled.
+  void Await() {
+    if (pending.load(std::memory_order_acquire) == 1) {
+      pending.store(0, std::memory_order_relaxed);
+      return;
+    }
+    tbb::task::suspend([this](tbb::task::suspend_point sp) {
+      suspend_point = sp;
+      // Drop the task's own count last, so whoever reaches zero sees `suspend_point`.
+      if (pending.fetch_sub(1, std::memory_order_acq_rel) == 1) tbb::task::resume(sp);
+    });
+  }
+};
+
+}  // namespace enrich::engine::internal
+
+#endif  // ENRICH_ENGINE_INTERNAL_CHUNK_WORK_H_

@@ -1,0 +1,201 @@
+#include "engine/internal/lookup_dispatcher.h"
+
+#include "engine/lookup_status.h"
+
+namespace enrich::engine::internal {
+
+// Inline: once per lookup, in SubmitBatch's loop under the lock.
+inline LookupDispatcher::Lookup* LookupDispatcher::NewLookup(const VerdictTable::Key& key) {
+  Lookup* l = free_;
+  if (l != nullptr) {
+    free_ = l->next;
+  } else {
+    l = pool_.emplace_back(std::make_unique<Lookup>()).get();
+  }
+  l->observable.type.assign(key.type.data(), key.type.size());
+  l->observable.value.assign(key.value.data(), key.value.size());
+  l->next = nullptr;
+  return l;
+}
+
+void LookupDispatcher::AbandonAll(Lookup* first) {
+  if (first == nullptr) return;
+  Lookup* last = first;
+  for (Lookup* l = first; l != nullptr; l = l->next) {
+    table_.Abandon(l->observable.type, l->observable.value, "error:cancelled");
+    last = l;
+  }
+  absl::MutexLock lock(&mu_);
+  Recycle(first, last);
+}
+
+void LookupDispatcher::SubmitBatch(absl::Span<const VerdictTable::Key> keys) {
+  if (keys.empty()) return;
+  bool queued = false;
+  {
+    absl::MutexLock lock(&mu_);
+    queued = !stopped_;
+    if (queued) {
+      for (const VerdictTable::Key& key : keys) {
+        Lookup* l = NewLookup(key);
+        if (queue_tail_ != nullptr) {
+          queue_tail_->next = l;
+        } else {
+          queue_head_ = l;
+        }
+        queue_tail_ = l;
+      }
+    }
+  }
+  if (!queued) {
+    for (const VerdictTable::Key& key : keys) {
+      table_.Abandon(key.type, key.value, "error:cancelled");
+    }
+    return;
+  }
+  Pump();
+}
+
+void LookupDispatcher::Pump() {
+  // A source answering inline would recurse Pump → LookupVerdict → OnDone → Pump; the
+  // outermost Pump on this thread keeps sending instead.
+  thread_local bool pumping = false;
+  if (pumping) return;
+  pumping = true;
+  for (;;) {
+    // Takes as many as the bound allows under one lock, then sends them without it.
+    Lookup* first = nullptr;
+    size_t taken = 0;
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopped_) break;
+      Lookup* last = nullptr;
+      while (queue_head_ != nullptr && in_flight_ + taken < max_in_flight_) {
+        last = queue_head_;
+        queue_head_ = queue_head_->next;
+        if (first == nullptr) first = last;
+        ++taken;
+      }
+      if (taken == 0) break;
+      last->next = nullptr;
+      if (queue_head_ == nullptr) queue_tail_ = nullptr;
+      in_flight_ += taken;
+    }
+    unanswered_.fetch_add(taken);  // before any of them is sent
+    for (Lookup* l = first; l != nullptr;) {
+      Lookup* const next = l->next;  // `l` may settle and be recycled once it is sent
+      if (stopped_flag_.load(std::memory_order_relaxed)) {
+        // Stopped while these were being sent: the rest are not sent.
+        size_t left = 0;
+        for (Lookup* r = l; r != nullptr; r = r->next) ++left;
+        AbandonAll(l);
+        absl::MutexLock lock(&mu_);
+        in_flight_ -= left;
+        unanswered_.fetch_sub(left);
+        break;
+      }
+      stats_.Add(RunCounter::kLookupsSent);
+      l->started = std::chrono::steady_clock::now();
+      // Called once: the record goes on into the settle queue.
+      source_.LookupVerdict(l->observable,
+                            [this, l](absl::StatusOr<schema::VerdictResult>&& result) {
+                              OnDone(l, std::move(result));
+                            });
+      l = next;
+    }
+  }
+  pumping = false;
+}
+
+void LookupDispatcher::OnDone(Lookup* l, absl::StatusOr<schema::VerdictResult>&& result) {
+  const absl::Duration took = absl::FromChrono(std::chrono::steady_clock::now() - l->started);
+  // Rejected credentials fail every lookup the same way; a checkpoint signal means the source
+  // would wait too long: both end the run at once with this lookup unsettled (not journaled).
+  const bool fatal = !result.ok() &&
+                     (transport::CheckpointWait(result.status()).has_value() ||
+                      result.status().code() == absl::StatusCode::kUnauthenticated);
+  if (fatal) {
+    stats_.Add(RunCounter::kLookupsSettled);
+    stats_.RecordLatency(took);
+    unanswered_.fetch_sub(1);
+    fail_(result.status());
+    table_.Abandon(l->observable.type, l->observable.value, ErrorStatusFor(result.status()));
+    {
+      absl::MutexLock lock(&mu_);
+      --in_flight_;
+      Recycle(l, l);
+    }
+    Pump();
+    return;
+  }
+  // Fills the slots the settle thread has freed since the last answer (see the class comment).
+  unanswered_.fetch_sub(1);
+  if (room_.load() && room_.exchange(false)) Pump();
+  // Last: once the settle thread has it, the run may end and this dispatcher go. The settle
+  // thread counts it and frees its in-flight slot once it is journaled.
+  absl::MutexLock lock(&settle_mu_);
+  settled_queue_.emplace_back(l, took, std::move(result));
+}
+
+void LookupDispatcher::SettleLoop() {
+  std::vector<Answered> batch;
+  std::vector<std::string> errors;  // per answer: "error:<code>" or ""; strings reused
+  std::vector<PipelineOptions::SettledLookup> told;
+  std::vector<VerdictTable::Completion> completions;
+  std::vector<absl::Duration> took;
+  for (;;) {
+    {
+      absl::MutexLock lock(&settle_mu_);
+      settle_mu_.Await(absl::Condition(this, &LookupDispatcher::SettleReady));
+      if (settled_queue_.empty()) return;  // stopping, and everything is settled
+      batch.swap(settled_queue_);
+    }
+    // The answers' counts and latencies, a batch at a time (the stats are atomics).
+    took.clear();
+    for (const Answered& a : batch) took.push_back(a.took);
+    stats_.Add(RunCounter::kLookupsSettled, batch.size());
+    stats_.RecordLatencies(took);
+    if (errors.size() < batch.size()) errors.resize(batch.size());
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (batch[i].result.ok()) {
+        errors[i].clear();
+      } else {
+        errors[i] = ErrorStatusFor(batch[i].result.status());
+      }
+    }
+    if (options_.on_lookups_settled) {
+      told.clear();
+      for (size_t i = 0; i < batch.size(); ++i) {
+        told.push_back({&batch[i].lookup->observable, &batch[i].result, errors[i]});
+      }
+      options_.on_lookups_settled(told);
+    } else if (options_.on_lookup_settled) {
+      for (size_t i = 0; i < batch.size(); ++i) {
+        options_.on_lookup_settled(batch[i].lookup->observable, batch[i].result, errors[i]);
+      }
+    }
+    completions.clear();
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const schema::Observable& o = batch[i].lookup->observable;
+      completions.push_back({o.type, o.value, &batch[i].result, errors[i]});
+    }
+    table_.CompleteBatch(completions);
+    for (size_t i = 1; i < batch.size(); ++i) batch[i - 1].lookup->next = batch[i].lookup;
+    batch.back().lookup->next = nullptr;
+    // The freed slots are filled at the next answer; with none to come, here.
+    bool queued = false;
+    {
+      absl::MutexLock lock(&mu_);
+      in_flight_ -= batch.size();
+      Recycle(batch.front().lookup, batch.back().lookup);
+      queued = queue_head_ != nullptr;
+    }
+    batch.clear();
+    if (queued) {
+      room_.store(true);
+      if (unanswered_.load() == 0) Pump();
+    }
+  }
+}
+
+}  // namespace enrich::engine::internal
