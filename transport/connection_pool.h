@@ -1,6 +1,13 @@
 #ifndef ENRICH_TRANSPORT_CONNECTION_POOL_H_
 #define ENRICH_TRANSPORT_CONNECTION_POOL_H_
 
+// HTTP/1.1 keep-alive connections to one origin (the CTIA host, or the OAuth token endpoint):
+// the bottom of the transport layer, below BeastCtiaClient and OAuthTokenSource. Decisions live
+// in internal/pool_scheduler.h and internal/connection_state.h; I/O in internal/pool_connection.h.
+
+#include "transport/http_types.h"
+#include "transport/url.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -9,10 +16,12 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "boost/asio/any_io_executor.hpp"
-#include "transport/http_types.h"
-#include "transport/url.h"
 
 namespace enrich::transport {
+
+namespace internal {
+class PoolCore;
+}  // namespace internal
 
 // TLS settings for https:// origins (OpenSSL). Verification is on unless turned off
 // explicitly; the caller warns the user when it is.
@@ -22,8 +31,8 @@ struct TlsOptions {
 };
 
 struct PoolOptions {
-  size_t connections = 16;                             // keep-alive connections to the host
-  absl::Duration connect_timeout = absl::Seconds(10);  // resolve + TCP connect
+  size_t connections = 16;                                   // keep-alive connections to the host
+  absl::Duration connect_timeout = absl::Seconds(10);        // resolve + TCP connect
   absl::Duration tls_handshake_timeout = absl::Seconds(10);  // https only
   // Writing the request, and from the end of the write to the end of the answer's headers.
   // Only limits below request_timeout cost anything (one timer change per step).
@@ -31,8 +40,8 @@ struct PoolOptions {
   absl::Duration first_byte_timeout = absl::Seconds(30);
   absl::Duration request_timeout = absl::Seconds(30);  // write request + read whole response
   TlsOptions tls;
-  size_t max_response_bytes = 8 << 20;                 // larger bodies fail with a clear error
-  size_t max_header_bytes = 64 << 10;                  // status line + headers of an answer
+  size_t max_response_bytes = 8 << 20;  // larger bodies fail with a clear error
+  size_t max_header_bytes = 64 << 10;   // status line + headers of an answer
   std::string user_agent = "ctia-enrich/0.1";
   // HTTP/1.1 pipelining: requests a connection may have written but not yet answered. 1 (the
   // default) sends the next request only after the previous answer. Above 1, idempotent
@@ -48,11 +57,11 @@ struct PoolOptions {
 
 // Counters for stats; read with Snapshot().
 struct PoolCounters {
-  uint64_t requests = 0;      // requests completed with an HTTP answer
-  uint64_t failures = 0;      // requests that ended in a transport error
-  uint64_t connects = 0;      // TCP connections opened
-  uint64_t stale_retries = 0; // requests resent after their connection closed unanswered
-  uint64_t pipelined = 0;     // requests written while others were unanswered on their connection
+  uint64_t requests = 0;       // requests completed with an HTTP answer
+  uint64_t failures = 0;       // requests that ended in a transport error
+  uint64_t connects = 0;       // TCP connections opened
+  uint64_t stale_retries = 0;  // requests resent after their connection closed unanswered
+  uint64_t pipelined = 0;      // requests written while others were unanswered on their connection
 };
 
 // A request in flight through ConnectionPool::Start(), owned by the caller, who keeps it alive
@@ -99,8 +108,8 @@ class HttpExchange {
 //
 // Thread safety: Send() and Start() may be called from any thread. `done` (Complete()) runs
 // exactly once, on one of the executor's threads (never inline in Send() or Start(); it may
-// run inside the pool's own handler, so it must not block). The pool must outlive every callback; Shutdown()
-// fails queued requests with Cancelled and closes the connections.
+// run inside the pool's own handler, so it must not block). The pool must outlive every callback;
+// Shutdown() fails queued requests with Cancelled and closes the connections.
 class ConnectionPool {
  public:
   ConnectionPool(boost::asio::any_io_executor executor, Url origin, PoolOptions options);
@@ -123,8 +132,8 @@ class ConnectionPool {
   boost::asio::any_io_executor executor() const;
 
  private:
-  class Impl;
-  std::shared_ptr<Impl> impl_;
+  // The shared state of the pool and its connections (internal/pool_core.h).
+  std::shared_ptr<internal::PoolCore> impl_;
 };
 
 }  // namespace enrich::transport

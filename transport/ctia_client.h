@@ -1,62 +1,39 @@
 #ifndef ENRICH_TRANSPORT_CTIA_CLIENT_H_
 #define ENRICH_TRANSPORT_CTIA_CLIENT_H_
 
-#include <atomic>
-#include <cstdint>
-#include <functional>
-#include <memory>
-#include <string>
-#include <vector>
+// The CTIA client the engine uses: verdict lookups (REST, and GraphQL batches) over a
+// ConnectionPool, with budgets, credential rotation, retries and adaptive concurrency
+// (internal/ctia_call.h), and the write side it lends (ctia_publisher.h).
 
-#include "absl/status/statusor.h"
 #include "schema/clock.h"
 #include "schema/judgement.h"
 #include "transport/client_counters.h"
 #include "transport/connection_pool.h"
+#include "transport/credential_lane.h"
+#include "transport/ctia_client_options.h"
+#include "transport/ctia_publisher.h"
+#include "transport/ctia_status.h"
 #include "transport/latency_histogram.h"
 #include "transport/rate_limiter.h"
 #include "transport/token_source.h"
 #include "transport/verdict_source.h"
 
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
 namespace enrich::transport {
 
 namespace internal {
+struct CallContext;
 class VerdictBatcher;
 }  // namespace internal
-
-// One credential of a token rotation: its token source and the budget group (CTIA org) whose
-// quota its requests spend. Several credentials in one group share that group's budget.
-struct CredentialLane {
-  TokenSource* tokens = nullptr;  // not owned; outlives the client
-  std::string group = "default";
-  std::string label;  // for messages (e.g. the client id); never a secret
-};
-
-struct CtiaClientOptions {
-  int max_attempts = 3;  // per call, for 5xx / transport errors; 401 gets one refresh + retry
-  absl::Duration retry_backoff = absl::Milliseconds(200);  // base of capped exponential backoff
-  absl::Duration max_backoff = absl::Seconds(5);           // cap of one backoff wait
-  // Budget of each group: limit (0 = learn from X-RateLimit-*-Limit), window, and max_wait:
-  // a wait for budget or a 429 Retry-After longer than it ends the call with
-  // CheckpointSignal() (verdict_source.h) instead of waiting.
-  RateLimitOptions rate_limit;
-  uint64_t rng_seed = 0x5eed;  // full-jitter randomness (injected)
-  const schema::Clock* clock = nullptr;  // null: the system clock
-  // Receives one-line notices (a credential retired, GraphQL not supported). Null: printed to
-  // stderr.
-  std::function<void(absl::string_view)> notice;
-  // LookupVerdict batching through `POST /ctia/graphql` (reference §9.4): up to `batch_size`
-  // lookups per request (1 = REST only; at most kMaxVerdictBatch), a batch leaving when full
-  // or `batch_linger` after its first lookup.
-  size_t batch_size = 1;
-  absl::Duration batch_linger = absl::Milliseconds(5);
-  // Adaptive concurrency (ConcurrencyLimit, AIMD) over the requests in flight: starts at and
-  // never exceeds `max_concurrency` (0 = off: only the pool's connections limit it), halves on
-  // a 429 and on latencies above 3 × the best seen (and above `concurrency_latency_floor`),
-  // grows back by one per round of successes. Calls over the limit wait their turn.
-  int max_concurrency = 0;
-  absl::Duration concurrency_latency_floor = absl::Milliseconds(50);
-};
 
 // Most observables asked for in one GraphQL request.
 inline constexpr size_t kMaxVerdictBatch = 1000;
@@ -111,33 +88,27 @@ class BeastCtiaClient final : public VerdictSource {
   void LookupVerdict(const schema::Observable& observable, Callback done) override;
 
   // The verdicts of `batch`, in its order (one result per observable; see above).
-  using VerdictsCallback =
-      std::function<void(std::vector<absl::StatusOr<schema::VerdictResult>>)>;
+  using VerdictsCallback = std::function<void(std::vector<absl::StatusOr<schema::VerdictResult>>)>;
   void Verdicts(std::vector<schema::Observable> batch, VerdictsCallback done);
 
-  // POST /ctia/bulk {"judgements": [...]} (≤ 2000 per call, else InvalidArgument without a
-  // request). Result: per item, the created long id or an error (InvalidArgument carrying
-  // CTIA's item error), in input order.
-  using BulkCallback = std::function<void(absl::StatusOr<std::vector<absl::StatusOr<std::string>>>)>;
-  void BulkCreateJudgements(std::vector<schema::Judgement> judgements, BulkCallback done);
+  // The write side (ctia_publisher.h), sharing this client's budgets, retries and pool.
+  CtiaPublisher& publisher() { return publisher_; }
 
-  // Every judgement on `observable` (expired ones too, reference §4): `GET <base>/ctia/{type}/
-  // {value}/judgements?limit=<page_size>`, then the server's `X-Next` query appended to the
-  // same path until a page has no `X-Next` (the server's cursor: offset, then search_after past
-  // 10,000). Each page is one request with its own budget unit and retries. Errors: the first
-  // page that fails for good; InvalidArgument for an X-Next that would not fit in a request
-  // line or does not move on, or past `max_pages`.
-  struct JudgementsOptions {
-    int page_size = 100;   // CTIA's default `limit`
-    int max_pages = 1000;  // a guard against a server that never stops paging
-  };
-  using JudgementsCallback = std::function<void(absl::StatusOr<std::vector<schema::Judgement>>)>;
+  // The publisher's calls, kept here so callers of the client need not change.
+  using BulkCallback = CtiaPublisher::BulkCallback;
+  using JudgementsOptions = CtiaPublisher::JudgementsOptions;
+  using JudgementsCallback = CtiaPublisher::JudgementsCallback;
+  using JudgementCallback = CtiaPublisher::JudgementCallback;
+  void BulkCreateJudgements(std::vector<schema::Judgement> judgements, BulkCallback done) {
+    publisher_.BulkCreateJudgements(std::move(judgements), std::move(done));
+  }
   void Judgements(const schema::Observable& observable, JudgementsOptions options,
-                  JudgementsCallback done);
-
-  // POST /ctia/judgement → the stored judgement (long id).
-  using JudgementCallback = std::function<void(absl::StatusOr<schema::Judgement>)>;
-  void CreateJudgement(const schema::Judgement& judgement, JudgementCallback done);
+                  JudgementsCallback done) {
+    publisher_.Judgements(observable, options, std::move(done));
+  }
+  void CreateJudgement(const schema::Judgement& judgement, JudgementCallback done) {
+    publisher_.CreateJudgement(judgement, std::move(done));
+  }
 
   CtiaClientCounters Snapshot() const;
   // Latency of every HTTP request (send to complete answer or error).
@@ -146,39 +117,17 @@ class BeastCtiaClient final : public VerdictSource {
   int64_t GroupLimit(absl::string_view group) const;
 
  private:
-  class Call;
-  class Budget;
-  class Gate;
-  class JudgementPager;
   void LookupVerdictRest(const schema::Observable& observable, Callback done);
   void SendGraphql(std::vector<schema::Observable> batch, VerdictsCallback done);
   void GraphqlUnsupported(absl::string_view why);
-  ConnectionPool& pool_;
-  const CtiaClientOptions options_;
-  const schema::Clock& clock_;
-  std::unique_ptr<Budget> budget_;
-  std::unique_ptr<Gate> gate_;  // null when max_concurrency is 0
-  LatencyHistogram latency_;
-  void Notice(absl::string_view text) const;
-  void CountAnswer(int status);
-  struct AtomicCounters;
-  std::shared_ptr<AtomicCounters> counters_;
-  // Finished calls kept for reuse.
-  struct CallCache;
-  std::unique_ptr<CallCache> calls_;
-  Call* AcquireCall();
-  void ReleaseCall(Call* call);
-  struct Jitter;
-  std::shared_ptr<Jitter> jitter_;
+
+  std::unique_ptr<internal::CallContext> calls_;
+  CtiaPublisher publisher_;
   std::atomic<bool> graphql_off_{false};
   struct LingerTimer;
   std::shared_ptr<LingerTimer> linger_;
   std::unique_ptr<internal::VerdictBatcher> batcher_;  // null when batch_size is 1
 };
-
-// Maps an HTTP answer that is not a success to a Status whose message starts with
-// "http <code>" and includes CTIA's `error`/`message` when the body is JSON (never a token).
-absl::Status StatusFromHttp(const HttpResponse& response);
 
 }  // namespace enrich::transport
 

@@ -1,0 +1,47 @@
+#ifndef ENRICH_TRANSPORT_CTIA_CLIENT_OPTIONS_H_
+#define ENRICH_TRANSPORT_CTIA_CLIENT_OPTIONS_H_
+
+// The settings of a CTIA client (BeastCtiaClient, and the CtiaPublisher it lends): retries,
+// budgets, batching and adaptive concurrency. Plain values; the CLI fills them from its flags.
+
+#include "schema/clock.h"
+#include "transport/rate_limiter.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace enrich::transport {
+
+struct CtiaClientOptions {
+  int max_attempts = 3;  // per call, for 5xx / transport errors; 401 gets one refresh + retry
+  absl::Duration retry_backoff = absl::Milliseconds(200);  // base of capped exponential backoff
+  absl::Duration max_backoff = absl::Seconds(5);           // cap of one backoff wait
+  // Budget of each group: limit (0 = learn from X-RateLimit-*-Limit), window, and max_wait:
+  // a wait for budget or a 429 Retry-After longer than it ends the call with
+  // CheckpointSignal() (verdict_source.h) instead of waiting.
+  RateLimitOptions rate_limit;
+  uint64_t rng_seed = 0x5eed;            // full-jitter randomness (injected)
+  const schema::Clock* clock = nullptr;  // null: the system clock
+  // Receives one-line notices (a credential retired, GraphQL not supported). Null: printed to
+  // stderr.
+  std::function<void(absl::string_view)> notice;
+  // LookupVerdict batching through `POST /ctia/graphql` (reference §9.4): up to `batch_size`
+  // lookups per request (1 = REST only; at most kMaxVerdictBatch), a batch leaving when full
+  // or `batch_linger` after its first lookup.
+  size_t batch_size = 1;
+  absl::Duration batch_linger = absl::Milliseconds(5);
+  // Adaptive concurrency (ConcurrencyLimit, AIMD) over the requests in flight: starts at and
+  // never exceeds `max_concurrency` (0 = off: only the pool's connections limit it), halves on
+  // a 429 and on latencies above 3 × the best seen (and above `concurrency_latency_floor`),
+  // grows back by one per round of successes. Calls over the limit wait their turn.
+  int max_concurrency = 0;
+  absl::Duration concurrency_latency_floor = absl::Milliseconds(50);
+};
+
+}  // namespace enrich::transport
+
+#endif  // ENRICH_TRANSPORT_CTIA_CLIENT_OPTIONS_H_

@@ -1,0 +1,413 @@
+#include "transport/internal/ctia_call.h"
+
+#include "schema/path_encoding.h"
+#include "transport/ctia_status.h"
+#include "transport/internal/retry_policy.h"
+#include "transport/internal/verdict_answer.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "boost/asio/steady_timer.hpp"
+
+namespace enrich::transport::internal {
+
+namespace net = boost::asio;
+
+// One logical call: budget → token → send → classify the answer → ask the RetryPolicy → retry
+// or finish. At most one step is outstanding at a time, so the members need no lock; each step
+// runs on an io thread (or inline in the token source's callback). Calls are recycled
+// (AcquireCall/ReleaseCall): a finished call keeps its request's strings and its timer for the
+// next one, so a verdict lookup allocates nothing of its own. A call goes back before its
+// caller hears the outcome, except one whose `accept` delivered the outcome itself: that one is
+// freed without touching the client (which its caller may have destroyed meanwhile). Handlers
+// hold a plain pointer: a call lives until it has finished.
+class Call final : public HttpExchange, private GateWaiter {
+ public:
+  using Accept = CallContext::Accept;
+  using Fail = CallContext::Fail;
+
+  explicit Call(CallContext& ctx);
+
+  // Any endpoint: `accept` decodes the answers whose status is in `accepted`, `fail` gets the
+  // final error.
+  void Prepare(CallKind kind, HttpRequest request, std::vector<int> accepted, Accept accept,
+               Fail fail) {
+    kind_ = kind;
+    request_ = std::move(request);
+    verdict_layout_ = false;
+    auth_header_ = -1;
+    accepted_ = std::move(accepted);
+    accept_ = std::move(accept);
+    fail_ = std::move(fail);
+    Arm();
+  }
+
+  // `GET <base>/ctia/{type}/{value}/verdict`, decoded into a VerdictResult for `done`. A call
+  // that carried a verdict lookup before only rewrites the target (and later the token).
+  void PrepareVerdict(absl::string_view base_path, const schema::Observable& observable,
+                      VerdictSource::Callback done) {
+    kind_ = CallKind::kVerdict;
+    if (!verdict_layout_) {
+      request_ = HttpRequest{};
+      request_.headers.emplace_back("Accept", "application/json");
+      auth_header_ = -1;
+      verdict_layout_ = true;
+    }
+    // §1.3: CTIA routes on the raw path with `[^/,;?]+` per segment, so both segments are sent
+    // fully percent-encoded ('/' → %2F, '+' → %2B, ' ' → %20).
+    std::string& target = request_.target;
+    target.assign(base_path.data(), base_path.size());
+    target.append("/ctia/");
+    schema::AppendPercentEncodedPathSegment(observable.type, &target);
+    target.push_back('/');
+    schema::AppendPercentEncodedPathSegment(observable.value, &target);
+    target.append("/verdict");
+    accepted_.assign({200, 404});
+    verdict_done_ = std::move(done);
+    Arm();
+  }
+
+  // Drops what the finished call captured (callbacks), keeps the buffers.
+  void Clear() {
+    accept_ = nullptr;
+    fail_ = nullptr;
+    verdict_done_ = nullptr;
+    last_token_error_ = absl::OkStatus();
+  }
+
+  void Begin() {
+    const absl::Time now = ctx_.clock.Now();
+    CredentialBudget::Pick pick = ctx_.budget.Take(now);
+    if (pick.lane < 0) {
+      return Finish(last_token_error_.ok()
+                        ? absl::UnauthenticatedError("every CTIA credential has been retired")
+                        : last_token_error_);
+    }
+    switch (pick.permit.kind) {
+      case RatePermit::Kind::kGo: {
+        lane_ = pick.lane;
+        sent_at_ = now;
+        TokenSource& tokens = ctx_.budget.tokens(lane_);
+        if (tokens.CachedToken(&token_)) return OnTokenReady(now);
+        tokens.GetToken([this](absl::StatusOr<std::string> token) { OnToken(std::move(token)); });
+        return;
+      }
+      case RatePermit::Kind::kWait:
+        ctx_.counters.budget_waits.fetch_add(1, std::memory_order_relaxed);
+        timer_.expires_after(absl::ToChronoNanoseconds(pick.permit.wait));
+        timer_.async_wait([this](const boost::system::error_code&) { Begin(); });
+        return;
+      case RatePermit::Kind::kCheckpoint:
+        ctx_.counters.checkpoints.fetch_add(1, std::memory_order_relaxed);
+        return Finish(CheckpointSignal(
+            pick.permit.wait,
+            absl::StrCat("the request budget of group '", pick.group, "' is spent")));
+    }
+  }
+
+  // Sends the request now (the gate calls it for a call that waited for a slot).
+  void SendNow(absl::Time now) override {
+    send_started_ = now;
+    ctx_.pool.Start(this);
+  }
+
+  const HttpRequest& request() const override { return request_; }
+
+  void Complete(const absl::Status& status, HttpResponse* response) override {
+    const absl::Time now = ctx_.clock.Now();
+    ctx_.latency.Record(now - send_started_);
+    if (holds_slot_) {
+      holds_slot_ = false;
+      // 429 is the server saying "fewer"; any other answer below 500 carries a latency that
+      // says how long the server's queue is. Failures without an answer say neither.
+      const ConcurrencyGate::Outcome outcome =
+          !status.ok()              ? ConcurrencyGate::Outcome::kOther
+          : response->status == 429 ? ConcurrencyGate::Outcome::kOverload
+          : response->status < 500  ? ConcurrencyGate::Outcome::kAnswer
+                                    : ConcurrencyGate::Outcome::kOther;
+      ctx_.gate->Release(outcome, now - send_started_, now);
+    }
+    internal::AttemptFailure failure;
+    if (!status.ok()) {
+      // The request may have reached CTIA's limiter: it stays counted (conservative).
+      ctx_.counters.transport_errors.fetch_add(1, std::memory_order_relaxed);
+      failure.error = status;
+      return Decide(failure);
+    }
+    ctx_.CountAnswer(response->status);
+    ctx_.budget.OnResponse(lane_, now, sent_at_, *response);
+    failure.http_status = response->status;
+    if (std::find(accepted_.begin(), accepted_.end(), response->status) != accepted_.end()) {
+      if (kind_ == CallKind::kVerdict) {
+        absl::StatusOr<schema::VerdictResult> result =
+            internal::DecodeVerdictAnswer(response->status, response->body);
+        if (result.ok()) {
+          VerdictSource::Callback done = std::move(verdict_done_);
+          ctx_.ReleaseCall(this);
+          return done(*std::move(result));
+        }
+        failure.error = WithHttpPrefix(response->status, result.status());
+      } else {
+        absl::Status decoded = accept_(*response);
+        // The caller has heard back and may have destroyed the client: touch nothing of it.
+        if (decoded.ok()) {
+          delete this;
+          return;
+        }
+        failure.error = std::move(decoded);
+      }
+      // A garbled 200 verdict is most likely a proxy hiccup: worth asking again.
+      failure.malformed_ok = kind_ != CallKind::kWrite && response->status == 200 &&
+                             absl::IsInvalidArgument(failure.error);
+      return Decide(failure);
+    }
+    if (response->status == 401) {
+      ctx_.counters.unauthorized.fetch_add(1, std::memory_order_relaxed);
+      ctx_.budget.tokens(lane_).Invalidate(token_);
+    } else if (response->status == 429) {
+      ctx_.counters.rate_limited.fetch_add(1, std::memory_order_relaxed);
+      failure.retry_after = RetryAfterFromHeaders(*response);
+    }
+    failure.error = StatusFromHttp(*response);
+    Decide(failure);
+  }
+
+ private:
+  // A fresh retry policy and attempt state for the call just prepared.
+  void Arm() {
+    policy_.emplace(
+        internal::RetryOptions{ctx_.options.max_attempts, ctx_.options.retry_backoff,
+                               ctx_.options.max_backoff, ctx_.options.rate_limit.max_wait},
+        request_.idempotent,
+        [jitter = &ctx_.jitter](absl::Duration upper) { return jitter->Draw(upper); });
+    lane_ = 0;
+    holds_slot_ = false;
+    last_token_error_ = absl::OkStatus();
+  }
+
+  // Ends the call with `status`: the call goes back to the free list before the caller hears.
+  void Finish(absl::Status status) {
+    if (kind_ == CallKind::kVerdict) {
+      VerdictSource::Callback done = std::move(verdict_done_);
+      ctx_.ReleaseCall(this);
+      return done(std::move(status));
+    }
+    Fail fail = std::move(fail_);
+    ctx_.ReleaseCall(this);
+    fail(std::move(status));
+  }
+
+  std::atomic<uint64_t>& KindCounter() const {
+    switch (kind_) {
+      case CallKind::kVerdict:
+        return ctx_.counters.verdict_requests;
+      case CallKind::kGraphql:
+        return ctx_.counters.graphql_requests;
+      case CallKind::kList:
+        return ctx_.counters.list_requests;
+      case CallKind::kWrite:
+        break;
+    }
+    return ctx_.counters.write_requests;
+  }
+
+  void OnToken(absl::StatusOr<std::string> token) {
+    if (!token.ok()) {
+      ctx_.budget.OnNotCounted(lane_, sent_at_);
+      if (absl::IsUnauthenticated(token.status())) {
+        // invalid_client: this credential will never work again; go on with the others.
+        last_token_error_ = token.status();
+        if (ctx_.budget.Retire(lane_)) {
+          ctx_.counters.retired_credentials.fetch_add(1, std::memory_order_relaxed);
+          ctx_.Notice(absl::StrCat("ctia-enrich: credential '", ctx_.budget.label(lane_),
+                                   "' retired: ", token.status().message()));
+        }
+        return Begin();
+      }
+      internal::AttemptFailure failure;
+      failure.error = token.status();
+      failure.request_sent = false;
+      return Decide(failure);
+    }
+    token_ = *std::move(token);
+    OnTokenReady(ctx_.clock.Now());
+  }
+
+  // `token_` holds the token: put it in the request and send (or wait for a Gate slot).
+  void OnTokenReady(absl::Time now) {
+    if (auth_header_ < 0) {
+      request_.headers.emplace_back("Authorization", std::string());
+      auth_header_ = static_cast<int>(request_.headers.size()) - 1;
+    }
+    std::string& auth = request_.headers[static_cast<size_t>(auth_header_)].second;
+    auth.assign("Bearer ");
+    auth.append(token_);
+    KindCounter().fetch_add(1, std::memory_order_relaxed);
+    ctx_.counters.requests.fetch_add(1, std::memory_order_relaxed);
+    if (ctx_.gate != nullptr) {
+      holds_slot_ = true;
+      if (!ctx_.gate->Acquire(this)) return;  // Gate::Release sends it
+    }
+    SendNow(now);
+  }
+
+  void Decide(const internal::AttemptFailure& failure) {
+    const internal::RetryDecision decision = policy_->OnFailure(failure);
+    switch (decision.action) {
+      case internal::RetryAction::kFinish:
+        return Finish(failure.error);
+      case internal::RetryAction::kCheckpoint:
+        ctx_.counters.checkpoints.fetch_add(1, std::memory_order_relaxed);
+        return Finish(CheckpointSignal(
+            decision.delay,
+            absl::StrCat(failure.error.message(), " from ", ctx_.pool.origin().Origin())));
+      case internal::RetryAction::kRefreshTokenAndRetry:
+        ctx_.counters.retries.fetch_add(1, std::memory_order_relaxed);
+        return Begin();
+      case internal::RetryAction::kRetry:
+        ctx_.counters.retries.fetch_add(1, std::memory_order_relaxed);
+        timer_.expires_after(absl::ToChronoNanoseconds(decision.delay));
+        // A cancelled wait still retries: the pool then answers Cancelled if it is shut down.
+        timer_.async_wait([this](const boost::system::error_code&) { Begin(); });
+        return;
+    }
+  }
+
+  CallContext& ctx_;
+  CallKind kind_ = CallKind::kVerdict;
+  HttpRequest request_;
+  bool verdict_layout_ = false;  // request_ is a verdict GET: only target and token change
+  int auth_header_ = -1;         // index of the Authorization header in request_, once added
+  std::vector<int> accepted_;
+  Accept accept_;                         // all kinds but kVerdict
+  Fail fail_;                             // all kinds but kVerdict
+  VerdictSource::Callback verdict_done_;  // kVerdict
+  std::optional<internal::RetryPolicy> policy_;
+  net::steady_timer timer_;
+  std::string token_;
+  int lane_ = 0;
+  absl::Time sent_at_;       // when the budget counted the current attempt
+  absl::Time send_started_;  // when the current attempt went to the pool
+  bool holds_slot_ = false;  // the current attempt holds a Gate slot
+  absl::Status last_token_error_;
+};
+
+Call::Call(CallContext& ctx) : ctx_(ctx), timer_(ctx.pool.executor()) {}
+
+// Finished calls kept for reuse (beyond this many, finished calls are freed). The call freed
+// last waits in `last`, taken without the lock: a steady load frees a call and takes one for the
+// next lookup (often from the callback of the first) one after the other.
+struct CallContext::CallCache {
+  static constexpr size_t kMaxKept = 1024;
+  std::atomic<Call*> last{nullptr};
+  absl::Mutex mu;
+  std::vector<std::unique_ptr<Call>> free ABSL_GUARDED_BY(mu);
+  ~CallCache() { delete last.load(std::memory_order_acquire); }
+};
+
+Call* CallContext::AcquireCall() {
+  if (Call* call = calls->last.exchange(nullptr, std::memory_order_acquire)) return call;
+  {
+    absl::MutexLock lock(&calls->mu);
+    if (!calls->free.empty()) {
+      Call* call = calls->free.back().release();
+      calls->free.pop_back();
+      return call;
+    }
+  }
+  return new Call(*this);
+}
+
+void CallContext::ReleaseCall(Call* call) {
+  call->Clear();
+  Call* empty = nullptr;
+  if (calls->last.compare_exchange_strong(empty, call, std::memory_order_release,
+                                          std::memory_order_relaxed)) {
+    return;
+  }
+  std::unique_ptr<Call> owned(call);
+  absl::MutexLock lock(&calls->mu);
+  if (calls->free.size() < CallCache::kMaxKept) calls->free.push_back(std::move(owned));
+}
+
+CallContext::CallContext(ConnectionPool& ctia_pool, std::vector<CredentialLane> lanes,
+                         CtiaClientOptions client_options)
+    : pool(ctia_pool),
+      options(std::move(client_options)),
+      clock(options.clock != nullptr ? *options.clock
+                                           : schema::SystemClock::Instance()),
+      budget(std::move(lanes), options.rate_limit),
+      gate(options.max_concurrency > 0
+               ? std::make_unique<ConcurrencyGate>(options.max_concurrency,
+                                                   options.concurrency_latency_floor)
+               : nullptr),
+      jitter(options.rng_seed),
+      calls(std::make_unique<CallCache>()) {}
+
+CallContext::~CallContext() = default;
+
+void CallContext::Run(CallKind kind, HttpRequest request, std::vector<int> accepted, Accept accept,
+                      Fail fail) {
+  Call* call = AcquireCall();
+  call->Prepare(kind, std::move(request), std::move(accepted), std::move(accept), std::move(fail));
+  call->Begin();
+}
+
+void CallContext::RunVerdict(const schema::Observable& observable, VerdictSource::Callback done) {
+  Call* call = AcquireCall();
+  call->PrepareVerdict(pool.origin().path, observable, std::move(done));
+  call->Begin();
+}
+
+void CallContext::Notice(absl::string_view text) const {
+  if (options.notice) {
+    options.notice(text);
+  } else {
+    std::fprintf(stderr, "%.*s\n", static_cast<int>(text.size()), text.data());
+  }
+}
+
+void CallContext::CountAnswer(int status) {
+  counters.answers.fetch_add(1, std::memory_order_relaxed);
+  auto& bucket = status >= 200 && status < 300   ? counters.status_2xx
+                 : status >= 400 && status < 500 ? counters.status_4xx
+                 : status >= 500 && status < 600 ? counters.status_5xx
+                                                 : counters.status_other;
+  bucket.fetch_add(1, std::memory_order_relaxed);
+}
+
+CtiaClientCounters CallContext::Snapshot() const {
+  CtiaClientCounters c;
+  auto load = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+  c.requests = load(counters.requests);
+  c.answers = load(counters.answers);
+  c.status_2xx = load(counters.status_2xx);
+  c.status_4xx = load(counters.status_4xx);
+  c.status_5xx = load(counters.status_5xx);
+  c.status_other = load(counters.status_other);
+  c.transport_errors = load(counters.transport_errors);
+  c.budget_waits = load(counters.budget_waits);
+  c.checkpoints = load(counters.checkpoints);
+  c.retired_credentials = load(counters.retired_credentials);
+  c.verdict_requests = counters.verdict_requests.load(std::memory_order_relaxed);
+  c.retries = counters.retries.load(std::memory_order_relaxed);
+  c.unauthorized = counters.unauthorized.load(std::memory_order_relaxed);
+  c.rate_limited = counters.rate_limited.load(std::memory_order_relaxed);
+  c.write_requests = counters.write_requests.load(std::memory_order_relaxed);
+  c.graphql_requests = load(counters.graphql_requests);
+  c.list_requests = load(counters.list_requests);
+  c.graphql_verdicts = load(counters.graphql_verdicts);
+  if (gate != nullptr) gate->Fill(c);
+  return c;
+}
+
+absl::Status WithHttpPrefix(int http_status, const absl::Status& status) {
+  return absl::Status(status.code(), absl::StrCat("http ", http_status, ": ", status.message()));
+}
+
+}  // namespace enrich::transport::internal
