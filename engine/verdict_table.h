@@ -1,6 +1,11 @@
 #ifndef ENRICH_ENGINE_VERDICT_TABLE_H_
 #define ENRICH_ENGINE_VERDICT_TABLE_H_
 
+// The run's verdict cache between extraction and the transport: one entry per observable, single
+// flight. Justified by bench/engine/verdict_table_bench.cc: 128-key batches of cached keys at
+// 0.52M/s (1 thread) and 0.89M/s (2) vs 0.29M/s and 0.39M/s with one flat_hash_map + Mutex;
+// 137 vs 213 heap bytes per entry at 100k entries; 2 shared CPUs, loaded.
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>

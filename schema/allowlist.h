@@ -1,6 +1,10 @@
 #ifndef ENRICH_SCHEMA_ALLOWLIST_H_
 #define ENRICH_SCHEMA_ALLOWLIST_H_
 
+// The allowlist: observables never worth a lookup, parsed from the text file `run --allowlist`
+// names. Part of schema, the vocabulary layer (no I/O: the caller reads the file); the engine
+// matches each normalized observable against it before the verdict table (engine/extract.h).
+
 #include "schema/observable.h"
 
 #include <memory>

@@ -1,6 +1,10 @@
 #ifndef ENRICH_SCHEMA_CLOCK_H_
 #define ENRICH_SCHEMA_CLOCK_H_
 
+// The injected time source (Clock, SystemClock, FakeClock) of every decision that depends on
+// time: verdict expiry (engine), token refresh and rate limits (transport), ctia-sim's validity
+// windows. Part of schema, the vocabulary layer every other layer builds on; no I/O.
+
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"

@@ -1,6 +1,10 @@
 #ifndef ENRICH_SCHEMA_DISPOSITION_H_
 #define ENRICH_SCHEMA_DISPOSITION_H_
 
+// CTIM dispositions (Clean, Malicious, Suspicious, Common, Unknown): their numbers and names, as
+// verdicts and judgements carry them and the engine writes them out. Part of schema, the
+// vocabulary layer shared by transport, engine and ctia-sim; no I/O.
+
 #include <optional>
 #include "absl/strings/string_view.h"
 

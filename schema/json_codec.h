@@ -1,6 +1,10 @@
 #ifndef ENRICH_SCHEMA_JSON_CODEC_H_
 #define ENRICH_SCHEMA_JSON_CODEC_H_
 
+// The JSON bodies of CTIA's verdict and judgement endpoints, decoded and encoded with RapidJSON:
+// the transport decodes CTIA's answers and encodes the judgements it creates, ctia-sim the other
+// way round. Part of schema, the vocabulary layer: bytes in, values out (and back), no I/O.
+
 #include <string>
 #include "absl/strings/string_view.h"
 #include <vector>

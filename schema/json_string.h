@@ -1,6 +1,10 @@
 #ifndef ENRICH_SCHEMA_JSON_STRING_H_
 #define ENRICH_SCHEMA_JSON_STRING_H_
 
+// JSON string escaping, byte for byte as RapidJSON's Writer: the transport's GraphQL request
+// bodies and the engine's NDJSON output both write strings with it. Part of schema, the
+// vocabulary layer; no I/O.
+
 #include <bit>
 #include <cstdint>
 #include <cstring>

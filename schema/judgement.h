@@ -1,6 +1,10 @@
 #ifndef ENRICH_SCHEMA_JUDGEMENT_H_
 #define ENRICH_SCHEMA_JUDGEMENT_H_
 
+// A CTIA judgement (the record a verdict is computed from) and its validity window: what
+// ctia-sim stores and serves and what the transport's client creates. Part of schema, the
+// vocabulary layer; plain values, no I/O.
+
 #include <cstdint>
 #include <string>
 #include <vector>

@@ -1,6 +1,10 @@
 #ifndef ENRICH_SCHEMA_NORMALIZE_H_
 #define ENRICH_SCHEMA_NORMALIZE_H_
 
+// Observable normalization: undoing defanging, trimming and canonicalizing a raw log value per
+// type (domain, IP, URL, hash, email, ...) so equal observables meet in one lookup. Part of
+// schema, the vocabulary layer; the engine's extraction (engine/extract.h) calls it per value.
+
 #include "schema/observable.h"
 
 #include <array>

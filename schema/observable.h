@@ -1,6 +1,10 @@
 #ifndef ENRICH_SCHEMA_OBSERVABLE_H_
 #define ENRICH_SCHEMA_OBSERVABLE_H_
 
+// Observables: a CTIA type identifier and a value, the key of every lookup from the log's cell to
+// CTIA's answer (extraction, journal, transport requests, ctia-sim's store). Part of schema, the
+// vocabulary layer; plain values, no I/O.
+
 #include <string>
 #include "absl/strings/string_view.h"
 #include <vector>

@@ -1,6 +1,10 @@
 #ifndef ENRICH_SCHEMA_PATH_ENCODING_H_
 #define ENRICH_SCHEMA_PATH_ENCODING_H_
 
+// Percent-encoding of URL path segments and form fields as CTIA needs them: the transport builds
+// `/ctia/{type}/{value}/verdict` paths and token request bodies with it, ctia-sim's router
+// decodes them. Part of schema, the vocabulary layer; pure functions, no I/O.
+
 #include <string>
 #include "absl/strings/string_view.h"
 

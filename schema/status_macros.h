@@ -1,7 +1,9 @@
 #ifndef ENRICH_SCHEMA_STATUS_MACROS_H_
 #define ENRICH_SCHEMA_STATUS_MACROS_H_
 
-// Abseil 20220623 (Debian 12) has no public status macros; these are the project's.
+// ENRICH_RETURN_IF_ERROR and ENRICH_ASSIGN_OR_RETURN, the absl::Status plumbing every layer
+// uses (Abseil 20220623, Debian 12's, has no public status macros). Part of schema, the bottom
+// layer; no I/O.
 //
 //   ENRICH_RETURN_IF_ERROR(DoThing());
 //   ENRICH_ASSIGN_OR_RETURN(auto value, ComputeValue());

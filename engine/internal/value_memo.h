@@ -1,6 +1,11 @@
 #ifndef ENRICH_ENGINE_INTERNAL_VALUE_MEMO_H_
 #define ENRICH_ENGINE_INTERNAL_VALUE_MEMO_H_
 
+// The parse stage's per-chunk memo of each column's raw values (engine/pipeline.cc extracts and
+// resolves each distinct value once per chunk). Justified by bench/engine/value_memo_bench.cc:
+// on a 1 MiB chunk of sample rows, 97M values/s vs 28M with absl::flat_hash_map keyed the same
+// way (domain column), 83M vs 62M (client_ip), 65M vs 32M (url); 2 shared CPUs, loaded.
+
 #include <algorithm>
 #include <array>
 #include <cstddef>
