@@ -113,9 +113,6 @@ absl::Status CheckPipelineOptions(const PipelineOptions& options);
 absl::Status UsageError(absl::string_view message);
 bool IsUsageError(const absl::Status& status);
 
-// "2525-01-01T00:00:00.000Z" for Unix milliseconds, as schema::FormatIsoTime, without its cost.
-void AppendIsoMillis(std::string& out, int64_t unix_ms);
-
 }  // namespace enrich::engine
 
 #endif  // ENRICH_ENGINE_PIPELINE_H_

@@ -91,18 +91,6 @@ TEST(ChunkReaderTest, NdjsonSplitsAtNewlines) {
   EXPECT_EQ(chunks[2].first_line, 3u);
 }
 
-TEST(IsoMillisTest, MatchesFormatIsoTime) {
-  std::mt19937_64 rng(7);
-  std::vector<int64_t> values = {0, -1, 1, absl::ToUnixMillis(schema::EndOfTime()),
-                                 951'782'400'000, -62'135'596'800'000};
-  for (int i = 0; i < 2000; ++i) values.push_back(static_cast<int64_t>(rng() % 20'000'000'000'000));
-  for (int64_t ms : values) {
-    std::string s;
-    AppendIsoMillis(s, ms);
-    EXPECT_EQ(s, schema::FormatIsoTime(absl::FromUnixMillis(ms))) << ms;
-  }
-}
-
 class PipelineTest : public ::testing::Test {
  protected:
   // Runs `input` with a fresh table; returns what the run counted (into options.stats, or into
