@@ -336,9 +336,11 @@ TEST_F(PipelineTest, CheckpointSignalEndsTheRunResumably) {
   PipelineOptions o;
   o.columns = {{"domain", "domain"}};
   o.chunk_size = 8;
-  o.on_lookup_settled = [&](const schema::Observable& ob, const auto&, absl::string_view) {
+  o.on_lookups_settled = [&](absl::Span<const PipelineOptions::SettledLookup> settled) {
     absl::MutexLock lock(&mu);
-    journaled.push_back(ob.value);
+    for (const PipelineOptions::SettledLookup& l : settled) {
+      journaled.push_back(l.observable->value);
+    }
   };
   std::string input = "domain\n";
   for (int i = 0; i < 50; ++i) input += absl::StrCat("h", i, ".example\n");

@@ -1,7 +1,6 @@
 #include "tools/cli/run_command.h"
 
 #include "engine/byte_io.h"
-#include "engine/enricher.h"
 #include "engine/exit_codes.h"
 #include "engine/journal.h"
 #include "engine/pipeline.h"
