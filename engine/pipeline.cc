@@ -18,7 +18,6 @@
 #include "oneapi/tbb/parallel_pipeline.h"
 #include "oneapi/tbb/task_arena.h"
 #include "schema/clock.h"
-#include "schema/time_format.h"
 
 namespace enrich::engine {
 namespace {
@@ -187,45 +186,6 @@ void Run::Count(const ChunkWork& w) {
 }
 
 }  // namespace
-
-void AppendIsoMillis(std::string& out, int64_t unix_ms) {
-  // Days to civil date (H. Hinnant's algorithm), proleptic Gregorian, UTC.
-  int64_t days = unix_ms >= 0 ? unix_ms / 86'400'000 : (unix_ms - 86'399'999) / 86'400'000;
-  int64_t ms_of_day = unix_ms - days * 86'400'000;
-  days += 719'468;
-  const int64_t era = (days >= 0 ? days : days - 146'096) / 146'097;
-  const int64_t doe = days - era * 146'097;
-  const int64_t yoe = (doe - doe / 1460 + doe / 36'524 - doe / 146'096) / 365;
-  int64_t year = yoe + era * 400;
-  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const int64_t mp = (5 * doy + 2) / 153;
-  const int64_t day = doy - (153 * mp + 2) / 5 + 1;
-  const int64_t month = mp < 10 ? mp + 3 : mp - 9;
-  if (month <= 2) ++year;
-  if (year < 1000 || year > 9999) {  // FormatIsoTime does not pad to 4 digits
-    out.append(schema::FormatIsoTime(absl::FromUnixMillis(unix_ms)));
-    return;
-  }
-  char buf[24];
-  auto put = [&buf](int at, int64_t v, int width) {
-    for (int i = width - 1; i >= 0; --i, v /= 10) buf[at + i] = static_cast<char>('0' + v % 10);
-  };
-  put(0, year, 4);
-  buf[4] = '-';
-  put(5, month, 2);
-  buf[7] = '-';
-  put(8, day, 2);
-  buf[10] = 'T';
-  put(11, ms_of_day / 3'600'000, 2);
-  buf[13] = ':';
-  put(14, ms_of_day / 60'000 % 60, 2);
-  buf[16] = ':';
-  put(17, ms_of_day / 1000 % 60, 2);
-  buf[19] = '.';
-  put(20, ms_of_day % 1000, 3);
-  buf[23] = 'Z';
-  out.append(buf, sizeof buf);
-}
 
 absl::Status UsageError(absl::string_view message) {
   absl::Status status = absl::InvalidArgumentError(message);

@@ -46,14 +46,10 @@ struct PipelineOptions {
   std::string input_name = "<input>";            // in error messages
   // Set (e.g. by a signal handler) to stop: the run ends with Cancelled, its journal intact.
   const std::atomic<bool>* stop_requested = nullptr;
-  // Told of each lookup the source settled (not of cache hits), from the pipeline's settle
-  // thread, before the rows that wait for it are released. `error_text` is "error:<code>" on
-  // failure. Used to journal settled lookups. Must be thread-safe.
-  std::function<void(const schema::Observable&, const absl::StatusOr<schema::VerdictResult>&,
-                     absl::string_view error_text)>
-      on_lookup_settled;
-  // The same for the lookups the settle thread settles together, in one call (e.g. one journal
-  // write for them all); when set, on_lookup_settled is not called.
+  // Told of the lookups the source settled (not of cache hits), those the settle thread settles
+  // together in one call (e.g. one journal write for them all), from the pipeline's settle
+  // thread, before the rows that wait for them are released. `error_text` is "error:<code>" on
+  // failure, else empty. Used to journal settled lookups. May be empty.
   struct SettledLookup {
     const schema::Observable* observable;
     const absl::StatusOr<schema::VerdictResult>* result;
@@ -97,7 +93,7 @@ struct PipelineOptions {
 // malformed header line: ..."), I/O errors, --strict and a malformed row ("file:line: ..."),
 // Unauthenticated from the source, the source's checkpoint signal (the status carries
 // transport::CheckpointWait) and `stop_requested` (Cancelled). Lookups settled before the stop
-// were reported to `on_lookup_settled`.
+// were reported to `on_lookups_settled`.
 absl::Status RunPipeline(ByteSource& in, ByteSink& out, const PipelineOptions& options,
                          VerdictTable& table, transport::VerdictSource& source);
 
@@ -112,9 +108,6 @@ absl::Status CheckPipelineOptions(const PipelineOptions& options);
 // IsUsageError tells it from bad input (`ctia-enrich run` exits 2 for these, 1 for the rest).
 absl::Status UsageError(absl::string_view message);
 bool IsUsageError(const absl::Status& status);
-
-// "2525-01-01T00:00:00.000Z" for Unix milliseconds, as schema::FormatIsoTime, without its cost.
-void AppendIsoMillis(std::string& out, int64_t unix_ms);
 
 }  // namespace enrich::engine
 

@@ -3,6 +3,7 @@
 
 #include "schema/clock.h"
 #include "transport/client_counters.h"
+#include "transport/latency_histogram.h"
 
 #include <array>
 #include <atomic>
@@ -45,51 +46,12 @@ inline constexpr size_t kRunCounterCount = 14;
 // Counters kRowsRead .. kBlankLines: those of the JSON summary and the Prometheus file.
 inline constexpr size_t kExportedRunCounterCount = 11;
 
-// Counts of a latency histogram at one moment; plain data.
-//
-// Buckets are log-linear: every decade from 1 µs to 1000 s is split into 18 equal steps
-// (1.0, 1.5, 2.0, ..., 9.5 × 10^k), so the Prometheus `le` values 0.001, 0.0025, 0.005, ...
-// are bucket edges and a percentile is within 5–50% of a bucket (interpolated inside it).
-struct LatencySnapshot {
-  std::vector<uint64_t> counts;  // per bucket, LatencyBucketBounds().size() + 1 (overflow)
-  uint64_t count = 0;
-  absl::Duration sum;
-  absl::Duration min;  // of the recorded values; zero when count is 0
-  absl::Duration max;
-
-  // The latency below which a fraction `q` (0..1) of the recorded values lie, interpolated
-  // linearly inside its bucket and clamped to [min, max]; zero when nothing was recorded.
-  absl::Duration Percentile(double q) const;
-  // How many recorded values are ≤ `le`; exact when `le` is a bucket edge.
-  uint64_t CountAtOrBelow(absl::Duration le) const;
-};
-
-// Upper edges (inclusive) of the histogram buckets, ascending; a last, unbounded bucket follows.
-const std::vector<absl::Duration>& LatencyBucketBounds();
-
-// Lock-free latency histogram. Thread-safe.
-class LookupLatencyHistogram {
- public:
-  LookupLatencyHistogram();
-  void Record(absl::Duration latency);  // negative counts as zero
-  // Record() of each value, with one atomic update per bucket touched (not per value).
-  void RecordAll(absl::Span<const absl::Duration> latencies);
-  LatencySnapshot Snapshot() const;
-
- private:
-  std::vector<std::atomic<uint64_t>> counts_;
-  std::atomic<uint64_t> count_{0};
-  std::atomic<int64_t> sum_ns_{0};
-  std::atomic<int64_t> min_ns_;
-  std::atomic<int64_t> max_ns_{0};
-};
-
 // Everything a run counted, at one moment; what the writers below format.
 struct RunStatsSnapshot {
   std::array<uint64_t, kRunCounterCount> counters{};
   // Rows per `status` value: the five fixed ones always present, `error:<code>` as seen.
   std::map<std::string, uint64_t> statuses;
-  LatencySnapshot latency;
+  transport::LatencySnapshot latency;
   absl::Time started;
   absl::Time now;  // when the snapshot was taken (the run's end for a final summary)
   // From the first lookup sent to the last one settled so far; zero without lookups.
@@ -134,7 +96,7 @@ class RunStats {
   std::array<std::atomic<uint64_t>, kFixedStatuses> fixed_statuses_{};
   mutable absl::Mutex mu_;
   std::map<std::string, uint64_t> other_statuses_ ABSL_GUARDED_BY(mu_);
-  LookupLatencyHistogram latency_;
+  transport::LatencyHistogram latency_;  // of the lookups settled
   std::atomic<int64_t> first_sent_ns_{INT64_MAX};  // Unix ns; INT64_MAX = none yet
   std::atomic<int64_t> last_settled_ns_{INT64_MIN};
 };

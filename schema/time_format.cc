@@ -70,6 +70,17 @@ bool ParseCommonUtcShape(absl::string_view s, absl::Time* out) {
   return true;
 }
 
+// AppendIsoTimeMillis formats the years 1000..9999 itself: [1000-01-01, 10000-01-01) in Unix
+// milliseconds.
+constexpr int64_t kFirst4DigitYearMs = -30'610'224'000'000;
+constexpr int64_t kPast4DigitYearsMs = 253'402'300'800'000;
+
+// The other instants (years of fewer or more digits, which %Y does not pad, and the infinite
+// ones) as absl formats them.
+std::string FormatWithAbsl(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%d%ET%H:%M:%E3SZ", t, absl::UTCTimeZone());
+}
+
 }  // namespace
 
 absl::StatusOr<absl::Time> ParseIsoTime(absl::string_view text) {
@@ -85,8 +96,51 @@ absl::StatusOr<absl::Time> ParseIsoTime(absl::string_view text) {
   return absl::InvalidArgumentError(absl::StrCat("not an ISO-8601 instant: \"", text, "\""));
 }
 
+void AppendIsoTimeMillis(std::string& out, int64_t unix_ms) {
+  if (unix_ms < kFirst4DigitYearMs || unix_ms >= kPast4DigitYearsMs) {
+    out.append(FormatWithAbsl(absl::FromUnixMillis(unix_ms)));
+    return;
+  }
+  // Days to civil date (H. Hinnant's algorithm), proleptic Gregorian, UTC.
+  int64_t days = unix_ms >= 0 ? unix_ms / 86'400'000 : (unix_ms - 86'399'999) / 86'400'000;
+  int64_t ms_of_day = unix_ms - days * 86'400'000;
+  days += 719'468;
+  const int64_t era = (days >= 0 ? days : days - 146'096) / 146'097;
+  const int64_t doe = days - era * 146'097;
+  const int64_t yoe = (doe - doe / 1460 + doe / 36'524 - doe / 146'096) / 365;
+  int64_t year = yoe + era * 400;
+  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const int64_t mp = (5 * doy + 2) / 153;
+  const int64_t day = doy - (153 * mp + 2) / 5 + 1;
+  const int64_t month = mp < 10 ? mp + 3 : mp - 9;
+  if (month <= 2) ++year;
+  char buf[24];
+  auto put = [&buf](int at, int64_t v, int width) {
+    for (int i = width - 1; i >= 0; --i, v /= 10) buf[at + i] = static_cast<char>('0' + v % 10);
+  };
+  put(0, year, 4);
+  buf[4] = '-';
+  put(5, month, 2);
+  buf[7] = '-';
+  put(8, day, 2);
+  buf[10] = 'T';
+  put(11, ms_of_day / 3'600'000, 2);
+  buf[13] = ':';
+  put(14, ms_of_day / 60'000 % 60, 2);
+  buf[16] = ':';
+  put(17, ms_of_day / 1000 % 60, 2);
+  buf[19] = '.';
+  put(20, ms_of_day % 1000, 3);
+  buf[23] = 'Z';
+  out.append(buf, sizeof buf);
+}
+
 std::string FormatIsoTime(absl::Time t) {
-  return absl::FormatTime("%Y-%m-%d%ET%H:%M:%E3SZ", t, absl::UTCTimeZone());
+  const int64_t unix_ms = absl::ToUnixMillis(t);  // rounds down, as %E3S cuts the digits
+  if (unix_ms < kFirst4DigitYearMs || unix_ms >= kPast4DigitYearsMs) return FormatWithAbsl(t);
+  std::string out;
+  AppendIsoTimeMillis(out, unix_ms);
+  return out;
 }
 
 }  // namespace enrich::schema

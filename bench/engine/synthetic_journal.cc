@@ -15,6 +15,7 @@
 #include "engine/journal.h"
 #include "engine/pipeline.h"
 #include "schema/disposition.h"
+#include "schema/time_format.h"
 #include "tools/sim/sim_server.h"
 
 #include <cstdio>
@@ -103,7 +104,7 @@ int Main(int argc, char** argv) {
                       enrich::schema::DispositionName(v->disposition), ",");
       enrich::engine::AppendCsvField(table, v->judgement_id);
       table.push_back(',');
-      enrich::engine::AppendIsoMillis(table, absl::ToUnixMillis(v->valid_time.end_time));
+      enrich::schema::AppendIsoTimeMillis(table, absl::ToUnixMillis(v->valid_time.end_time));
       table.append(",ok\n");
     } else {
       table.append(",,,,,no_verdict\n");

@@ -169,10 +169,6 @@ void LookupDispatcher::SettleLoop() {
         told.push_back({&batch[i].lookup->observable, &batch[i].result, errors[i]});
       }
       options_.on_lookups_settled(told);
-    } else if (options_.on_lookup_settled) {
-      for (size_t i = 0; i < batch.size(); ++i) {
-        options_.on_lookup_settled(batch[i].lookup->observable, batch[i].result, errors[i]);
-      }
     }
     completions.clear();
     for (size_t i = 0; i < batch.size(); ++i) {

@@ -54,7 +54,7 @@ class LookupDispatcher {
   // `fail` is called (from the source's thread) with the status of an answer that ends the
   // run (rejected credentials, the source's checkpoint signal); it is expected to Stop() this
   // dispatcher. Lookups sent and settled, and their latencies, are counted into `stats`.
-  // `options` (its on_lookup(s)_settled) and `stats` must outlive this object.
+  // `options` (its on_lookups_settled) and `stats` must outlive this object.
   LookupDispatcher(VerdictTable& table, transport::VerdictSource& source, size_t max_in_flight,
                    const PipelineOptions& options, RunStats& stats,
                    std::function<void(absl::Status)> fail)

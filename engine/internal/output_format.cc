@@ -9,6 +9,7 @@
 #include "engine/ndjson.h"
 #include "engine/verdict_table.h"
 #include "schema/disposition.h"
+#include "schema/time_format.h"
 
 namespace enrich::engine::internal {
 namespace {
@@ -83,7 +84,7 @@ void AppendJsonAdded(const Layout& layout, ChunkWork& w, std::string& out, size_
     absl::StrAppend(&out, ",", keys[2]);
     AppendJsonString(out, v->judgement_id);
     absl::StrAppend(&out, ",", keys[3], "\"");
-    AppendIsoMillis(out, v->valid_until_ms);
+    schema::AppendIsoTimeMillis(out, v->valid_until_ms);
     out.append("\",");
   } else {
     absl::StrAppend(&out, keys[0], "null,", keys[1], "null,", keys[2], "null,", keys[3],
@@ -111,7 +112,7 @@ void AppendCsvAdded(const Layout& layout, ChunkWork& w, std::string& out, uint32
     if (v->valid_until_ms != w.iso_ms) {
       w.iso_text.clear();
       w.iso_text.push_back(d);
-      AppendIsoMillis(w.iso_text, v->valid_until_ms);
+      schema::AppendIsoTimeMillis(w.iso_text, v->valid_until_ms);
       w.iso_text.append(layout.csv_status[kOk]);
       w.iso_ms = v->valid_until_ms;
     }
@@ -128,7 +129,7 @@ void AppendCsvAdded(const Layout& layout, ChunkWork& w, std::string& out, uint32
     out.push_back(d);
     AppendCsvField(out, v->judgement_id, d);
     out.push_back(d);
-    AppendIsoMillis(out, v->valid_until_ms);
+    schema::AppendIsoTimeMillis(out, v->valid_until_ms);
   } else {
     out.append(4, d);
   }

@@ -91,18 +91,6 @@ TEST(ChunkReaderTest, NdjsonSplitsAtNewlines) {
   EXPECT_EQ(chunks[2].first_line, 3u);
 }
 
-TEST(IsoMillisTest, MatchesFormatIsoTime) {
-  std::mt19937_64 rng(7);
-  std::vector<int64_t> values = {0, -1, 1, absl::ToUnixMillis(schema::EndOfTime()),
-                                 951'782'400'000, -62'135'596'800'000};
-  for (int i = 0; i < 2000; ++i) values.push_back(static_cast<int64_t>(rng() % 20'000'000'000'000));
-  for (int64_t ms : values) {
-    std::string s;
-    AppendIsoMillis(s, ms);
-    EXPECT_EQ(s, schema::FormatIsoTime(absl::FromUnixMillis(ms))) << ms;
-  }
-}
-
 class PipelineTest : public ::testing::Test {
  protected:
   // Runs `input` with a fresh table; returns what the run counted (into options.stats, or into
@@ -348,9 +336,11 @@ TEST_F(PipelineTest, CheckpointSignalEndsTheRunResumably) {
   PipelineOptions o;
   o.columns = {{"domain", "domain"}};
   o.chunk_size = 8;
-  o.on_lookup_settled = [&](const schema::Observable& ob, const auto&, absl::string_view) {
+  o.on_lookups_settled = [&](absl::Span<const PipelineOptions::SettledLookup> settled) {
     absl::MutexLock lock(&mu);
-    journaled.push_back(ob.value);
+    for (const PipelineOptions::SettledLookup& l : settled) {
+      journaled.push_back(l.observable->value);
+    }
   };
   std::string input = "domain\n";
   for (int i = 0; i < 50; ++i) input += absl::StrCat("h", i, ".example\n");

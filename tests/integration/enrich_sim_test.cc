@@ -12,8 +12,9 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "engine/csv.h"
-#include "engine/enricher.h"
+#include "engine/run_stats.h"
 #include "schema/time_format.h"
+#include "tests/engine/enrich_csv.h"
 #include "tests/engine/mem_file.h"
 #include "tools/sim/sim_server.h"
 #include "transport/connection_pool.h"
@@ -140,12 +141,12 @@ TEST_F(EnrichSimTest, TenThousandRowsMatchTheSeededVerdicts) {
                     "\n");
   }
 
-  engine::EnrichOptions options;
+  testing::EnrichOptions options;
   options.column = {"domain", "domain"};
   options.chunk_size = 64 << 10;
   testing::InputFile in(input);
   testing::OutputFile out;
-  auto summary = engine::EnrichCsv(in.get(), out.get(), options, *client_);
+  auto summary = testing::EnrichCsv(in.get(), out.get(), options, *client_);
   ASSERT_TRUE(summary.ok()) << summary.status();
   EXPECT_EQ(summary->counter(engine::RunCounter::kRowsRead), 10000u);
 

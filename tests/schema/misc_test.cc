@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "schema/disposition.h"
 #include "schema/observable.h"
@@ -43,6 +44,45 @@ TEST(TimeFormatTest, ParsesCtiaShapesAndFormatsWithMillis) {
   EXPECT_EQ(FormatIsoTime(*ParseIsoTime("2016-02-12")), "2016-02-12T00:00:00.000Z");
   EXPECT_EQ(FormatIsoTime(EndOfTime()), "2525-01-01T00:00:00.000Z");
   EXPECT_FALSE(ParseIsoTime("yesterday").ok());
+}
+
+// AppendIsoTimeMillis and FormatIsoTime write what absl::FormatTime writes with CTIA's format:
+// at the epoch, around it, at the 4-digit years' edges and beyond them, at random instants
+// (with digits below the millisecond, which are cut), and at the infinite instants.
+TEST(TimeFormatTest, AppendIsoTimeMillisAndFormatIsoTimeMatchAbsl) {
+  auto absl_format = [](absl::Time t) {
+    return absl::FormatTime("%Y-%m-%d%ET%H:%M:%E3SZ", t, absl::UTCTimeZone());
+  };
+  std::mt19937_64 rng(7);
+  std::vector<int64_t> values = {0,
+                                 -1,
+                                 1,
+                                 absl::ToUnixMillis(EndOfTime()),
+                                 951'782'400'000,
+                                 -62'135'596'800'000,
+                                 -30'610'224'000'001,
+                                 -30'610'224'000'000,
+                                 253'402'300'799'999,
+                                 253'402'300'800'000,
+                                 INT64_MAX / 2,
+                                 INT64_MIN / 2};
+  for (int i = 0; i < 2000; ++i) values.push_back(static_cast<int64_t>(rng() % 20'000'000'000'000));
+  for (int64_t ms : values) {
+    std::string s;
+    AppendIsoTimeMillis(s, ms);
+    EXPECT_EQ(s, absl_format(absl::FromUnixMillis(ms))) << ms;
+    EXPECT_EQ(FormatIsoTime(absl::FromUnixMillis(ms)), s) << ms;
+  }
+  for (int i = 0; i < 2000; ++i) {
+    const absl::Time t = absl::FromUnixNanos(static_cast<int64_t>(rng() % 20'000'000'000'000'000) -
+                                             10'000'000'000'000'000);
+    EXPECT_EQ(FormatIsoTime(t), absl_format(t)) << t;
+  }
+  EXPECT_EQ(FormatIsoTime(absl::InfiniteFuture()), absl_format(absl::InfiniteFuture()));
+  EXPECT_EQ(FormatIsoTime(absl::InfinitePast()), absl_format(absl::InfinitePast()));
+  std::string appended = "valid_until=";
+  AppendIsoTimeMillis(appended, 0);
+  EXPECT_EQ(appended, "valid_until=1970-01-01T00:00:00.000Z");
 }
 
 // The same answer as absl::ParseTime with the formats ParseIsoTime documents, for the common

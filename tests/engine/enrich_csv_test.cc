@@ -1,10 +1,9 @@
-#include "engine/enricher.h"
+#include "tests/engine/enrich_csv.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_split.h"
-#include "engine/lookup_status.h"
 #include "engine/pipeline.h"
 #include "schema/time_format.h"
 #include "tests/engine/mem_file.h"
@@ -13,6 +12,8 @@
 namespace enrich::engine {
 namespace {
 
+using enrich::testing::EnrichCsv;
+using enrich::testing::EnrichOptions;
 using enrich::testing::FakeVerdictSource;
 using enrich::testing::InputFile;
 using enrich::testing::OutputFile;
@@ -36,7 +37,7 @@ absl::StatusOr<schema::VerdictResult> Answer(const schema::Observable& o) {
   return schema::VerdictResult(schema::NoVerdict{});
 }
 
-class EnricherTest : public ::testing::TestWithParam<bool> {
+class EnrichCsvTest : public ::testing::TestWithParam<bool> {
  protected:
   absl::StatusOr<RunStatsSnapshot> Run(const std::string& input, EnrichOptions options = {}) {
     if (options.column.name.empty()) options.column = {"domain", "domain"};
@@ -52,7 +53,7 @@ class EnricherTest : public ::testing::TestWithParam<bool> {
   std::string output_;
 };
 
-TEST_P(EnricherTest, EveryRowOutInOrderWithStatus) {
+TEST_P(EnrichCsvTest, EveryRowOutInOrderWithStatus) {
   const std::string input =
       "id,domain,note\n"
       "1,bad.com,x\n"
@@ -86,7 +87,7 @@ TEST_P(EnricherTest, EveryRowOutInOrderWithStatus) {
   EXPECT_EQ(source_.calls("BAD.COM"), 0);
 }
 
-TEST_P(EnricherTest, LooksUpEachValueOnceAcrossBatches) {
+TEST_P(EnrichCsvTest, LooksUpEachValueOnceAcrossBatches) {
   std::string input = "domain\n";
   for (int i = 0; i < 100; ++i) input += (i % 2 ? "bad.com\n" : "Good.com\n");
   EnrichOptions options;
@@ -99,7 +100,7 @@ TEST_P(EnricherTest, LooksUpEachValueOnceAcrossBatches) {
   EXPECT_EQ(Lines().size(), 102u);  // header + 100 rows + final empty piece
 }
 
-TEST_P(EnricherTest, KeepsCrlfBomAndQuotedNewlines) {
+TEST_P(EnrichCsvTest, KeepsCrlfBomAndQuotedNewlines) {
   const std::string input =
       "\xEF\xBB\xBF" "domain,msg\r\n"
       "bad.com,\"two\r\nlines\"\r\n"
@@ -114,7 +115,7 @@ TEST_P(EnricherTest, KeepsCrlfBomAndQuotedNewlines) {
             "x.com,last,,,,,no_verdict\r\n");
 }
 
-TEST_P(EnricherTest, UnknownColumnListsTheColumns) {
+TEST_P(EnrichCsvTest, UnknownColumnListsTheColumns) {
   EnrichOptions options;
   options.column = {"fqdn", "domain"};
   options.input_name = "events.csv";
@@ -125,7 +126,7 @@ TEST_P(EnricherTest, UnknownColumnListsTheColumns) {
   EXPECT_TRUE(IsUsageError(summary.status()));
 }
 
-TEST_P(EnricherTest, EmptyInputIsAnError) {
+TEST_P(EnrichCsvTest, EmptyInputIsAnError) {
   EnrichOptions options;
   options.input_name = "empty.csv";
   auto summary = Run("", options);
@@ -134,16 +135,16 @@ TEST_P(EnricherTest, EmptyInputIsAnError) {
   EXPECT_FALSE(IsUsageError(summary.status())) << "bad input, not bad usage";
 }
 
-TEST_P(EnricherTest, HeaderOnlyGivesHeaderOnly) {
+TEST_P(EnrichCsvTest, HeaderOnlyGivesHeaderOnly) {
   auto summary = Run("domain\n");
   ASSERT_TRUE(summary.ok());
   EXPECT_EQ(summary->counter(RunCounter::kRowsRead), 0u);
   EXPECT_EQ(Lines().size(), 2u);
 }
 
-INSTANTIATE_TEST_SUITE_P(InlineAndAsync, EnricherTest, ::testing::Bool());
+INSTANTIATE_TEST_SUITE_P(InlineAndAsync, EnrichCsvTest, ::testing::Bool());
 
-TEST(EnricherFatalTest, RejectedCredentialsStopTheRun) {
+TEST(EnrichCsvFatalTest, RejectedCredentialsStopTheRun) {
   FakeVerdictSource source([](const schema::Observable&) -> absl::StatusOr<schema::VerdictResult> {
     return absl::UnauthenticatedError("token endpoint rejected client id 'x': invalid_client");
   });
@@ -166,12 +167,6 @@ TEST(ColumnSpecTest, ParsesNameAndType) {
   EXPECT_FALSE(ParseColumnSpec("hostname_x").ok());
   EXPECT_FALSE(ParseColumnSpec("x:").ok());
   EXPECT_FALSE(ParseColumnSpec(":ip").ok());
-}
-
-TEST(ErrorStatusTest, UsesHttpCodeOrErrorClass) {
-  EXPECT_EQ(ErrorStatusFor(absl::UnavailableError("http 503: busy")), "error:503");
-  EXPECT_EQ(ErrorStatusFor(absl::DeadlineExceededError("read timed out")),
-            "error:deadline_exceeded");
 }
 
 }  // namespace
