@@ -14,6 +14,7 @@
 #include "schema/judgement.h"
 #include "schema/observable.h"
 
+#include <functional>
 #include <string>
 #include <vector>
 

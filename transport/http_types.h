@@ -1,6 +1,9 @@
 #ifndef ENRICH_TRANSPORT_HTTP_TYPES_H_
 #define ENRICH_TRANSPORT_HTTP_TYPES_H_
 
+// The HTTP request and answer values that cross the transport layer: built by the CTIA clients
+// and the token source, written and read by ConnectionPool. Plain values.
+
 #include <string>
 #include <utility>
 #include <vector>

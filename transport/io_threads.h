@@ -1,6 +1,9 @@
 #ifndef ENRICH_TRANSPORT_IO_THREADS_H_
 #define ENRICH_TRANSPORT_IO_THREADS_H_
 
+// The io threads of a run: the threads that run every network step of the transport layer
+// (connection pools, client timers). Created by the CLI and tests, handed to pools as executors.
+
 #include <memory>
 #include <thread>
 #include <vector>

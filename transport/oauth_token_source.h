@@ -1,6 +1,9 @@
 #ifndef ENRICH_TRANSPORT_OAUTH_TOKEN_SOURCE_H_
 #define ENRICH_TRANSPORT_OAUTH_TOKEN_SOURCE_H_
 
+// OAuth2 client-credentials tokens for CTIA (the real TokenSource): fetched through a
+// ConnectionPool to the token endpoint, cached and renewed ahead of expiry.
+
 #include "schema/clock.h"
 #include "transport/connection_pool.h"
 #include "transport/token_source.h"

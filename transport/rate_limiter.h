@@ -1,6 +1,10 @@
 #ifndef ENRICH_TRANSPORT_RATE_LIMITER_H_
 #define ENRICH_TRANSPORT_RATE_LIMITER_H_
 
+// The budget decisions of the CTIA clients, without I/O: RateLimiter (one budget group's
+// requests per window, CTIA's X-RateLimit headers and 429 pauses) and ConcurrencyLimit (AIMD).
+// Fed times and answers; used by internal/credential_budget.h and internal/concurrency_gate.h.
+
 #include <cstdint>
 #include <deque>
 #include <limits>

@@ -1,6 +1,9 @@
 #ifndef ENRICH_TRANSPORT_TOKEN_SOURCE_H_
 #define ENRICH_TRANSPORT_TOKEN_SOURCE_H_
 
+// The interface the CTIA clients get bearer tokens through (OAuthTokenSource in the product,
+// fixed tokens in tests).
+
 #include <functional>
 #include <string>
 #include "absl/strings/string_view.h"

@@ -1,6 +1,9 @@
 #ifndef ENRICH_TRANSPORT_URL_H_
 #define ENRICH_TRANSPORT_URL_H_
 
+// Absolute http(s) URLs as the transport layer needs them (origin, Host header, base path):
+// parsed once from the command line, then given to ConnectionPool and the clients.
+
 #include <cstdint>
 #include <string>
 #include "absl/strings/string_view.h"

@@ -1,6 +1,9 @@
 #ifndef ENRICH_TRANSPORT_VERDICT_SOURCE_H_
 #define ENRICH_TRANSPORT_VERDICT_SOURCE_H_
 
+// The interface the engine gets verdicts through (BeastCtiaClient in the product, fakes in
+// tests), and the checkpoint signal a source uses to stop a run cleanly.
+
 #include <functional>
 
 #include <optional>

@@ -201,7 +201,6 @@ class ConnectionState {
   size_t sent() const { return sent_; }  // written (or being written) and unanswered
   bool awaiting_answer() const { return sent_ > 0; }
   int answered() const { return answered_; }  // answers read on the current socket
-  HttpExchange* exchange(size_t i) { return queue_[i].exchange; }
 
  private:
   struct InFlight {

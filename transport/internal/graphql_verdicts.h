@@ -1,6 +1,9 @@
 #ifndef ENRICH_TRANSPORT_INTERNAL_GRAPHQL_VERDICTS_H_
 #define ENRICH_TRANSPORT_INTERNAL_GRAPHQL_VERDICTS_H_
 
+// The GraphQL side of verdict batching (reference §9.4): the request body for a batch of
+// observables and the decoding of its answer, used by BeastCtiaClient::SendGraphql. Thread-safe.
+
 #include "schema/observable.h"
 #include "schema/verdict.h"
 

@@ -37,7 +37,8 @@ bool HasZeroByte(uint64_t x) { return ((x - kOnes) & ~x & (kOnes * 0x80)) != 0; 
 
 // HasAny() without ':' eight bytes at a time (a token of a kilobyte or more goes into every
 // request): a text shorter than eight bytes is zero-padded (a zero byte is none of these), a
-// longer one ends with its last eight bytes (overlapping).
+// longer one ends with its last eight bytes (overlapping). Its cost per request is part of what
+// bench/transport/client_vs_wrk.sh measures (user CPU per request).
 bool HasAnyFast(absl::string_view text, bool blanks) {
   auto refused = [blanks](uint64_t word) {
     return HasZeroByte(word ^ (kOnes * '\r')) || HasZeroByte(word ^ (kOnes * '\n')) ||

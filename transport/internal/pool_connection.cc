@@ -40,7 +40,8 @@ bool IsPeerClosed(const beast::error_code& ec) {
 // std::chrono::steady_clock (CLOCK_MONOTONIC) at tick resolution and far cheaper to read; it
 // trails the precise clock by at most a tick (a few milliseconds) on a CPU that takes ticks, so
 // with one tick added a deadline taken from it is not earlier than one from the precise clock,
-// and at most a tick later. Request timeouts are seconds: either error is immaterial.
+// and at most a tick later. Request timeouts are seconds: either error is immaterial. The
+// saving is measured as user CPU per request by bench/transport/client_vs_wrk.sh.
 SteadyClock::time_point DeadlineClockNow() {
   static const SteadyClock::duration tick = [] {
     timespec res{};

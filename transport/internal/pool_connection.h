@@ -8,8 +8,8 @@
 // Contract: created by PoolCore under its mutex; every method but strand() runs on strand()
 // (the pool's executor itself with PoolOptions::single_io_thread). Each step is a DoX()/OnX()
 // pair; handlers hold a shared_ptr to the connection and check a generation, so a handler of an
-// operation started before the socket closed does nothing. Completions (HttpExchange::
-// Complete) run from Flush() on the strand, after the pool has had the settled count.
+// operation started before the socket closed does nothing. Completions
+// (HttpExchange::Complete) run from Flush() on the strand, after the pool has the settled count.
 
 #include "transport/internal/answer_reader.h"
 #include "transport/internal/connection_state.h"

@@ -1,6 +1,10 @@
 #ifndef ENRICH_TRANSPORT_INTERNAL_RETRY_POLICY_H_
 #define ENRICH_TRANSPORT_INTERNAL_RETRY_POLICY_H_
 
+// What a CTIA call does after a failed attempt (retry after a backoff, refresh the token,
+// checkpoint, or finish), without I/O: fed the failure, answers an action. Used by
+// internal/ctia_call.cc.
+
 #include <functional>
 #include <optional>
 #include <utility>

@@ -1,6 +1,9 @@
 #ifndef ENRICH_TRANSPORT_INTERNAL_VERDICT_ANSWER_H_
 #define ENRICH_TRANSPORT_INTERNAL_VERDICT_ANSWER_H_
 
+// Decoding of the verdict answer (`GET .../verdict`, and the verdicts inside GraphQL answers)
+// in one SAX pass, used by internal/ctia_call.cc and internal/graphql_verdicts.cc.
+
 #include <cstdint>
 #include <optional>
 
