@@ -1,3 +1,7 @@
+// Observable columns and what a field of one holds: `--column` specs, and a field's value
+// trimmed, refanged, normalized and checked against the allowlist: the column specs come from
+// the command line, the fields from the parse+extract+resolve stage (internal/chunk_parser.cc).
+
 #ifndef ENRICH_ENGINE_EXTRACT_H_
 #define ENRICH_ENGINE_EXTRACT_H_
 

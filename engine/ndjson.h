@@ -1,3 +1,7 @@
+// NDJSON rows: the value at a column's dotted field path (parse+extract+resolve stage,
+// internal/chunk_parser.cc), and the added fields written into an object or as JSON strings
+// (format stage, internal/output_format.cc).
+
 #ifndef ENRICH_ENGINE_NDJSON_H_
 #define ENRICH_ENGINE_NDJSON_H_
 

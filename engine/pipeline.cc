@@ -239,22 +239,21 @@ absl::Status RunPipeline(ByteSource& in, ByteSink& out, const PipelineOptions& o
                         : own_stats.emplace(schema::SystemClock::Instance());
   Run run(options, stats, in, out, reader, std::move(layout), table, source,
           *have_first ? std::move(first) : nullptr);
+  // The stages as DESIGN.md draws them: read → parse+extract+resolve → await → format → write.
+  using tbb::filter_mode;
+  const auto read = tbb::make_filter<void, ChunkWork*>(
+      filter_mode::serial_in_order, [&run](tbb::flow_control& fc) { return run.Read(fc); });
+  const auto parse_extract_resolve = tbb::make_filter<ChunkWork*, ChunkWork*>(
+      filter_mode::parallel, [&run](ChunkWork* w) { return run.ParseExtractResolve(w); });
+  const auto await = tbb::make_filter<ChunkWork*, ChunkWork*>(filter_mode::parallel, &Run::Await);
+  const auto format = tbb::make_filter<ChunkWork*, ChunkWork*>(
+      filter_mode::parallel, [&run](ChunkWork* w) { return run.Format(w); });
+  const auto write = tbb::make_filter<ChunkWork*, void>(
+      filter_mode::serial_in_order, [&run](ChunkWork* w) { run.Write(w); });
   tbb::task_arena arena(static_cast<int>(threads));
   try {
     arena.execute([&] {
-      tbb::parallel_pipeline(
-          live,
-          tbb::make_filter<void, ChunkWork*>(
-              tbb::filter_mode::serial_in_order,
-              [&run](tbb::flow_control& fc) { return run.Read(fc); }) &
-              tbb::make_filter<ChunkWork*, ChunkWork*>(
-                  tbb::filter_mode::parallel,
-                  [&run](ChunkWork* w) { return run.ParseExtractResolve(w); }) &
-              tbb::make_filter<ChunkWork*, ChunkWork*>(tbb::filter_mode::parallel, &Run::Await) &
-              tbb::make_filter<ChunkWork*, ChunkWork*>(
-                  tbb::filter_mode::parallel, [&run](ChunkWork* w) { return run.Format(w); }) &
-              tbb::make_filter<ChunkWork*, void>(tbb::filter_mode::serial_in_order,
-                                                 [&run](ChunkWork* w) { run.Write(w); }));
+      tbb::parallel_pipeline(live, read & parse_extract_resolve & await & format & write);
     });
   } catch (const std::exception& e) {
     // Only allocation failures can throw here; the chunks in flight are lost with the run.

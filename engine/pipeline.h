@@ -1,3 +1,7 @@
+// The enrichment run: RunPipeline reads an input (CSV or NDJSON), looks up each observable once
+// through a VerdictSource, and writes every row with its verdict columns, on a TBB pipeline of
+// stages read → parse+extract+resolve → await → format → write (engine/internal/*, DESIGN.md).
+
 #ifndef ENRICH_ENGINE_PIPELINE_H_
 #define ENRICH_ENGINE_PIPELINE_H_
 

@@ -1,3 +1,7 @@
+// The ledger of a run: every counter, status count and lookup latency the pipeline and the
+// transport record while it runs (RunStats), read by the progress line and written at the end
+// as the text summary, the JSON summary and the Prometheus file.
+
 #ifndef ENRICH_ENGINE_RUN_STATS_H_
 #define ENRICH_ENGINE_RUN_STATS_H_
 
