@@ -1,62 +1,42 @@
+// ctia-sim's request → response logic, sans I/O: between the server shell (sim_server.cc),
+// which parses HTTP, and the parts it consults (token registry, rate limiter, fault injector,
+// judgement store). One class; its route families live in one .cc file each (see Router).
+
 #ifndef ENRICH_TOOLS_SIM_ROUTER_H_
 #define ENRICH_TOOLS_SIM_ROUTER_H_
 
 #include <array>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <random>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/types/span.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/types/span.h"
 #include "rapidjson/document.h"
 #include "schema/judgement.h"
+#include "schema/observable.h"
 #include "schema/verdict.h"
+#include "schema/verdict_rule.h"
 #include "tools/sim/access_control.h"
 #include "tools/sim/fault_injector.h"
-#include "tools/sim/graphql_subset.h"
+#include "tools/sim/fault_rule.h"
 #include "tools/sim/judgement_store.h"
 #include "tools/sim/rate_limiter.h"
 #include "tools/sim/sim_clock.h"
-#include "tools/sim/sim_server.h"
+#include "tools/sim/sim_counters.h"
+#include "tools/sim/sim_message.h"
+#include "tools/sim/sim_options.h"
 #include "tools/sim/token_registry.h"
 
 namespace enrich::sim {
-
-// One HTTP request as the router sees it: no sockets, no Beast types.
-struct SimRequest {
-  std::string method;         // "GET", "POST", ...
-  std::string target;         // raw request-target, still percent-encoded: "/ctia/ip/x/verdict?a=b"
-  std::string authorization;  // value of the Authorization header; empty when absent
-  std::string body;
-};
-
-struct SimResponse {
-  int status = 200;
-  std::string content_type;  // empty when there is no body
-  std::string body;
-  // Every header besides Content-Type/Content-Length, in order (Location, X-Ctia-Version...).
-  std::vector<std::pair<std::string, std::string>> headers;
-
-  // How the server shell delivers the answer (fault injection, reference §12.6).
-  enum class Delivery {
-    kNormal,            // write it
-    kHang,              // write nothing; close the connection after `hang`
-    kCloseMidResponse,  // write half of the header block, then close
-    kTruncatedBody,     // write the headers and half the body, then close
-  };
-  Delivery delivery = Delivery::kNormal;
-  absl::Duration delay = absl::ZeroDuration();  // wait this long before writing
-  absl::Duration hang = absl::ZeroDuration();   // kHang
-
-  // First value of header `name` (case-insensitive), empty when absent.
-  std::string Header(absl::string_view name) const;
-};
 
 // schema::EncodeVerdict(v), byte for byte; faster for the usual synthetic verdict.
 std::string EncodeVerdictFast(const schema::Verdict& v);
@@ -72,6 +52,12 @@ std::string EncodeVerdictFast(const schema::Verdict& v);
 //
 // Order per request: fault rules (front-door faults answer before anything else), then
 // authentication, then the rate limiter (authenticated /ctia routes only), then the route.
+//
+// Files, one per route family: router.cc (Handle, faults, dispatch under /ctia, counters,
+// seeding), router_auth.cc (token endpoint, bearer check), router_verdict.cc (verdict and
+// judgement reads, the list with paging/sort), router_writes.cc (POST judgement, bulk,
+// expire/delete), router_graphql.cc, router_test_api.cc; shared answers in
+// internal/sim_responses.h.
 //
 // Thread safety: every public method may run concurrently from any thread.
 class Router {
@@ -140,6 +126,13 @@ class Router {
     std::optional<SimResponse> refusal;
   };
   CreateBody ParseCreateBody(const Identity& who, const SimRequest& request) const;
+
+  // The caller of an authenticated /ctia request, or CTIA's 401 refusal (reference §8.2).
+  struct Caller {
+    std::shared_ptr<const Identity> identity;  // set when `refusal` is not
+    std::optional<SimResponse> refusal;
+  };
+  Caller Authenticate(const SimRequest& request) const;
 
   SimResponse Route(const SimRequest& request, absl::string_view path, absl::string_view query);
   // The answer for a request a fault rule fired on.

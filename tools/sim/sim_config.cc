@@ -18,6 +18,7 @@
 #include "absl/strings/str_split.h"
 #include "schema/status_macros.h"
 #include "tools/sim/rate_limiter.h"
+#include "tools/sim/sim_server.h"
 
 namespace enrich::sim {
 namespace {

@@ -1,3 +1,6 @@
+// ctia-sim's settings as the command line and a TOML file give them (SimSettings), and their
+// conversion into SimOptions for the server. Used by main.cc, before the server starts.
+
 #ifndef ENRICH_TOOLS_SIM_SIM_CONFIG_H_
 #define ENRICH_TOOLS_SIM_SIM_CONFIG_H_
 
@@ -6,7 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "tools/sim/sim_server.h"
+#include "tools/sim/sim_options.h"
 
 namespace enrich::sim {
 

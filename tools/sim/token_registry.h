@@ -1,3 +1,6 @@
+// The access tokens ctia-sim's token endpoint has issued, and their expiry. The Router
+// issues tokens from it and looks up the bearer of every authenticated /ctia request.
+
 #ifndef ENRICH_TOOLS_SIM_TOKEN_REGISTRY_H_
 #define ENRICH_TOOLS_SIM_TOKEN_REGISTRY_H_
 
