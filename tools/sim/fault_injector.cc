@@ -37,6 +37,7 @@ std::optional<FaultRule> FaultInjector::Pick(absl::string_view path) {
   std::uniform_real_distribution<double> percent(0.0, 100.0);
   for (auto it = rules_.begin(); it != rules_.end(); ++it) {
     if (!absl::StartsWith(path, it->path_prefix)) continue;
+    if (it->lookups_only && !IsLookupPath(path)) continue;
     FaultRule picked;
     if (it->next > 0) {
       picked = *it;

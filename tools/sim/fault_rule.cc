@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace enrich::sim {
@@ -40,6 +41,11 @@ absl::string_view FaultKindName(FaultKind kind) {
   return "unknown";
 }
 
+bool IsLookupPath(absl::string_view path) {
+  if (path == "/ctia/graphql") return true;
+  return absl::StartsWith(path, "/ctia/") && absl::EndsWith(path, "/verdict");
+}
+
 absl::StatusOr<FaultRule> FaultRuleFromJson(const rapidjson::Value& json) {
   if (!json.IsObject()) return absl::InvalidArgumentError("a fault rule must be a JSON object");
   FaultRule rule;
@@ -53,6 +59,11 @@ absl::StatusOr<FaultRule> FaultRuleFromJson(const rapidjson::Value& json) {
   for (auto m = json.MemberBegin(); m != json.MemberEnd(); ++m) {
     const absl::string_view key(m->name.GetString(), m->name.GetStringLength());
     const rapidjson::Value& v = m->value;
+    if (key == "lookups_only") {
+      if (!v.IsBool()) return absl::InvalidArgumentError("lookups_only: not true or false");
+      rule.lookups_only = v.GetBool();
+      continue;
+    }
     if (key == "kind" || key == "path") {
       if (!v.IsString()) return absl::InvalidArgumentError(absl::StrCat(key, ": not a string"));
       const absl::string_view text(v.GetString(), v.GetStringLength());

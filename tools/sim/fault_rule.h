@@ -52,11 +52,17 @@ struct FaultRule {
   absl::Duration hang = absl::Minutes(5);         // kHang
   int64_t retry_after_seconds = 1;                // kBurst429
   int status = 503;                               // kTokenFail
+  // Match only lookups: GET /ctia/{type}/{value}/verdict and POST /ctia/graphql (and then
+  // only those under `path_prefix`).
+  bool lookups_only = false;
 };
+
+// True for the paths of lookups: /ctia/{type}/{value}/verdict and /ctia/graphql.
+bool IsLookupPath(absl::string_view path);
 
 // A rule from the test API's JSON: {"kind": "latency", "path": "/ctia/", "percentage": 50,
 // "next": 3, "ms": 100, "tail_ms": 2000, "tail_percentage": 5, "hang_ms": 60000,
-// "retry_after": 30, "status": 503}. Only "kind" is required. Error: InvalidArgument naming
+// "retry_after": 30, "status": 503, "lookups_only": true}. Only "kind" is required. Error: InvalidArgument naming
 // the field (unknown keys included).
 absl::StatusOr<FaultRule> FaultRuleFromJson(const rapidjson::Value& json);
 

@@ -75,6 +75,11 @@ void AddServerFlags(CLI::App& app, enrich::sim::SimSettings& s) {
                  "not the sim's own CPU, set the pace. An injected latency fault replaces it")
       ->capture_default_str()
       ->check(CLI::Range(0, 3600000));
+  app.add_flag("--no-graphql", [&s](int64_t) { s.options.graphql = false; },
+               "Answer as a CTIA without GraphQL: POST /ctia/graphql gets the HTML 404 of an "
+               "unknown route (after the token check, as every /ctia route); the REST routes are "
+               "unchanged. TOML server.graphql = false; test API: POST /__test__/knobs "
+               "{\"graphql\": false}");
 }
 
 // --client, --token-ttl: who may get a token, and for how long.
@@ -87,6 +92,13 @@ void AddAuthFlags(CLI::App& app, enrich::sim::SimSettings& s) {
                  "Lifetime of issued access tokens, in seconds (expires_in)")
       ->capture_default_str()
       ->check(CLI::Range(1, 86400 * 365));
+  app.add_flag("--token-check-at-send", s.options.token_check_at_send,
+               "Check the bearer token when the answer is sent, after its latency (--latency-ms, "
+               "--slow-ms, a latency fault), not when the request arrives: with a short "
+               "--token-ttl and slow answers a request sent with a valid token gets 401 "
+               "{\"error\":\"jwt_expired\",...}, as from CTIA when a token expires in flight. "
+               "TOML auth.token_check_at_send; test API: POST /__test__/knobs "
+               "{\"token_check_at_send\": true}");
 }
 
 // --seed, --no-demo, --bulk-max, --visibility, --synthetic: what the store holds and answers.
@@ -131,9 +143,18 @@ void AddRateLimitFlags(CLI::App& app, enrich::sim::SimSettings& s) {
                  "Client id never rate limited (and sent no limit header). Repeatable");
   app.add_option("--rate-limit-header", s.options.rate_limit_header_group,
                  "Middle part of the rate-limit header name: GROUP sends "
-                 "X-RateLimit-GROUP-Limit (CTIA), ORG sends X-RateLimit-ORG-Limit (IROH)")
+                 "X-RateLimit-GROUP-Limit (CTIA), ORG sends X-RateLimit-ORG-Limit (IROH), NONE "
+                 "sends no X-RateLimit-* header, only Retry-After on 429s (a gateway in front of "
+                 "CTIA)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"GROUP", "ORG"}));
+      ->check(CLI::IsMember({"GROUP", "ORG", "NONE"}));
+  app.add_option_function<std::string>(
+         "--rate-limit-per",
+         [&s](const std::string& per) { s.options.rate_limit_per_client = per == "client"; },
+         "What --rate-limit counts: 'org' (CTIA: the caller's group) or 'client' (each client "
+         "id apart, as a gateway's per-credential limit; --rate-limit-org then names client "
+         "ids). Default: org")
+      ->check(CLI::IsMember({"org", "client"}));
   app.add_flag("--rate-limit-remaining", s.options.rate_limit_remaining,
                "Also send X-RateLimit-<GROUP>-Remaining (CTIA leaves it off)");
 }
@@ -142,11 +163,30 @@ void AddRateLimitFlags(CLI::App& app, enrich::sim::SimSettings& s) {
 void AddTestFlags(CLI::App& app, enrich::sim::SimSettings& s) {
   app.add_flag("--test-api", s.options.test_api,
                "Serve the test control API under /__test__/ (fault injection, fake clock, "
-               "reset, load, counters, lookups per client, visibility, token expiry). Never "
+               "reset, load, counters, lookups per client, visibility, token expiry, and the "
+               "graphql and token_check_at_send switches at /__test__/knobs). Never "
                "enable it on a shared network: it needs no token");
   app.add_option("--fault-seed", s.options.fault_seed,
-                 "Seed of the generator that draws fault percentages and latency tails")
+                 "Seed of the generator that draws fault percentages and latency tails "
+                 "(--hang-percent and --slow-percent included: the same seed and the same "
+                 "order of requests give the same faults)")
       ->capture_default_str();
+  app.add_option("--hang-percent", s.options.hang_percent,
+                 "Share (0..100, fractions allowed, e.g. 0.05) of lookups (GET .../verdict and "
+                 "POST /ctia/graphql) never answered: the connection stays open and silent until "
+                 "the client closes it (or 5 minutes pass). Drawn per request from --fault-seed. "
+                 "TOML test.hang_percent; test API: a fault rule {\"kind\": \"hang\", "
+                 "\"percentage\": P, \"lookups_only\": true}")
+      ->check(CLI::Range(0.0, 100.0));
+  app.add_option("--slow-percent", s.options.slow_percent,
+                 "Share (0..100) of lookups answered after --slow-ms instead of --latency-ms "
+                 "(slow tails), drawn per request from --fault-seed. TOML test.slow_percent; test "
+                 "API: a fault rule {\"kind\": \"latency\", \"percentage\": P, \"ms\": N, "
+                 "\"lookups_only\": true}")
+      ->check(CLI::Range(0.0, 100.0));
+  app.add_option("--slow-ms", s.slow_ms, "Delay of the --slow-percent answers, in milliseconds")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 3600000));
 }
 
 // --print-synthetic TYPE:VALUE: the body --synthetic would answer, for checking benchmarks.

@@ -55,10 +55,34 @@ Router::Router(const SimOptions& options, JudgementStore& store)
       limiter_(options.rate_limit, options.rate_limit_window, options.rate_limit_customs),
       faults_(options.fault_seed),
       green_visible_(options.green_visible_to_everyone),
+      graphql_on_(options.graphql),
+      token_check_at_send_(options.token_check_at_send),
       limit_header_(absl::StrCat("X-RateLimit-", options.rate_limit_header_group, "-Limit")),
       remaining_header_(
           absl::StrCat("X-RateLimit-", options.rate_limit_header_group, "-Remaining")),
-      id_random_(std::random_device{}()) {}
+      id_random_(std::random_device{}()) {
+  InstallStandingFaults();
+}
+
+void Router::InstallStandingFaults() {
+  if (options_.hang_percent > 0) {
+    FaultRule hang;
+    hang.kind = FaultKind::kHang;
+    hang.path_prefix = "/ctia/";
+    hang.percentage = options_.hang_percent;
+    hang.lookups_only = true;
+    faults_.Add(std::move(hang));
+  }
+  if (options_.slow_percent > 0) {
+    FaultRule slow;
+    slow.kind = FaultKind::kLatency;
+    slow.path_prefix = "/ctia/";
+    slow.percentage = options_.slow_percent;
+    slow.latency = options_.slow;
+    slow.lookups_only = true;
+    faults_.Add(std::move(slow));
+  }
+}
 
 void Router::SetPublicBase(std::string base) {
   absl::MutexLock lock(&mu_);
@@ -168,6 +192,9 @@ Router::Endpoint Router::Classify(absl::string_view method, absl::string_view pa
 void Router::Reset() {
   store_.Clear();
   faults_.Clear();
+  InstallStandingFaults();
+  graphql_on_.store(options_.graphql);
+  token_check_at_send_.store(options_.token_check_at_send);
   limiter_.Reset();
   clock_.Release();
   for (auto& row : by_status_) {
@@ -233,9 +260,12 @@ SimResponse Router::Handle(const SimRequest& request) {
   const Endpoint endpoint = Classify(request.method, path);
   bool ctia_headers = true;
   std::optional<FaultRule> fault = faults_.Pick(path);
-  SimResponse response = fault.has_value()
-                             ? Faulted(*fault, request, path, query, &ctia_headers)
-                             : Route(request, path, query);
+  SimResponse response =
+      fault.has_value()
+          ? Faulted(*fault, request, path, query, &ctia_headers)
+          : Route(request, path, query,
+                  token_check_at_send_.load(std::memory_order_relaxed) ? options_.latency
+                                                                       : absl::ZeroDuration());
   if (!fault.has_value()) response.delay = options_.latency;
   if (ctia_headers) {
     // ctia: src/ctia/http/server.clj (nosniff), middleware/version.clj (reference §2.2, §12.3).
@@ -288,35 +318,40 @@ SimResponse Router::Faulted(const FaultRule& fault, const SimRequest& request,
       return r;
     }
     case FaultKind::kLatency: {
-      SimResponse r = Route(request, path, query);
+      SimResponse r = Route(request, path, query,
+                            token_check_at_send_.load(std::memory_order_relaxed)
+                                ? fault.latency
+                                : absl::ZeroDuration());
       r.delay = fault.latency;
       return r;
     }
     case FaultKind::kCloseMidResponse:
     case FaultKind::kTruncatedBody: {
-      SimResponse r = Route(request, path, query);
+      SimResponse r = Route(request, path, query, absl::ZeroDuration());
       r.delivery = fault.kind == FaultKind::kCloseMidResponse
                        ? SimResponse::Delivery::kCloseMidResponse
                        : SimResponse::Delivery::kTruncatedBody;
       return r;
     }
   }
-  return Route(request, path, query);
+  return Route(request, path, query, absl::ZeroDuration());
 }
 
 SimResponse Router::Route(const SimRequest& request, absl::string_view path,
-                          absl::string_view query) {
+                          absl::string_view query, absl::Duration token_delay) {
   if (path == "/iroh/oauth2/token") {
     return request.method == "POST" ? HandleToken(request) : HtmlNotFound();
   }
-  if (path == "/ctia" || absl::StartsWith(path, "/ctia/")) return HandleCtia(request, path, query);
+  if (path == "/ctia" || absl::StartsWith(path, "/ctia/")) {
+    return HandleCtia(request, path, query, token_delay);
+  }
   return HtmlNotFound();
 }
 
 // ---- /ctia ----------------------------------------------------------------------------------
 
 SimResponse Router::HandleCtia(const SimRequest& request, absl::string_view path,
-                               absl::string_view query) {
+                               absl::string_view query, absl::Duration token_delay) {
   const Segments seg = absl::StrSplit(path.substr(1), '/');
   const absl::string_view method = request.method;
 
@@ -324,7 +359,7 @@ SimResponse Router::HandleCtia(const SimRequest& request, absl::string_view path
     return method == "GET" ? Json(200, VersionBody()) : HtmlNotFound();
   }
 
-  Caller caller = Authenticate(request);
+  Caller caller = Authenticate(request, token_delay);
   if (caller.refusal.has_value()) return *std::move(caller.refusal);
   const Identity& who = *caller.identity;
 
@@ -333,12 +368,15 @@ SimResponse Router::HandleCtia(const SimRequest& request, absl::string_view path
   if (limiter_.enabled() &&
       std::find(options_.unlimited_client_ids.begin(), options_.unlimited_client_ids.end(),
                 who.client_id) == options_.unlimited_client_ids.end()) {
-    RateLimiter::Decision d = limiter_.Admit(who.groups, clock_.Now());
+    RateLimiter::Decision d =
+        options_.rate_limit_per_client
+            ? limiter_.Admit(std::vector<std::string>{who.client_id}, clock_.Now())
+            : limiter_.Admit(who.groups, clock_.Now());
     if (!d.allowed) return TooManyRequests(d.retry_after_seconds);
     limited = d;
   }
   SimResponse response = DispatchCtia(who, request, seg, query);
-  if (limited.has_value()) {
+  if (limited.has_value() && options_.rate_limit_header_group != "NONE") {
     response.headers.emplace_back(limit_header_, absl::StrCat(limited->limit));
     if (options_.rate_limit_remaining) {
       response.headers.emplace_back(remaining_header_, absl::StrCat(limited->remaining));
@@ -363,7 +401,8 @@ SimResponse Router::DispatchCtia(const Identity& who, const SimRequest& request,
   }
   if (seg.size() == 2 && seg[1] == "bulk" && method == "POST") return HandleBulk(who, request);
   if (seg.size() == 2 && seg[1] == "bulk" && method == "GET") return HandleBulkGet(who, query);
-  if (seg.size() == 2 && seg[1] == "graphql" && method == "POST") {
+  if (seg.size() == 2 && seg[1] == "graphql" && method == "POST" &&
+      graphql_on_.load(std::memory_order_relaxed)) {
     return HandleGraphql(who, request);
   }
   if (seg.size() == 3 && seg[1] == "judgement" && (method == "GET" || method == "DELETE")) {

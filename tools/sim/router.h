@@ -83,7 +83,13 @@ class Router {
   FaultInjector& faults() { return faults_; }
   SimClock& clock() { return clock_; }
   void SetGreenVisibleToEveryone(bool everyone) { green_visible_.store(everyone); }
-  // Clears judgements, faults, counters, rate-limit logs and the clock override.
+  // Run-time switches: SimOptions::graphql and SimOptions::token_check_at_send.
+  void SetGraphqlEnabled(bool on) { graphql_on_.store(on); }
+  bool GraphqlEnabled() const { return graphql_on_.load(); }
+  void SetTokenCheckAtSend(bool on) { token_check_at_send_.store(on); }
+  bool TokenCheckAtSend() const { return token_check_at_send_.load(); }
+  // Clears judgements, faults, counters, rate-limit logs and the clock override; the standing
+  // faults and the switches return to their configured state.
   void Reset();
   // ForEachJudgementNdjson(path, now) into the store in batches, with AddJudgements'
   // defaults; returns how many were stored. On an error the lines before it stay loaded.
@@ -132,21 +138,29 @@ class Router {
     std::shared_ptr<const Identity> identity;  // set when `refusal` is not
     std::optional<SimResponse> refusal;
   };
-  Caller Authenticate(const SimRequest& request) const;
+  // `token_delay`: check the token as of now + this (the answer's delay, with
+  // token_check_at_send; else zero).
+  Caller Authenticate(const SimRequest& request, absl::Duration token_delay) const;
 
-  SimResponse Route(const SimRequest& request, absl::string_view path, absl::string_view query);
+  // `token_delay` as for Authenticate.
+  SimResponse Route(const SimRequest& request, absl::string_view path, absl::string_view query,
+                    absl::Duration token_delay);
   // The answer for a request a fault rule fired on.
   SimResponse Faulted(const FaultRule& fault, const SimRequest& request, absl::string_view path,
                       absl::string_view query, bool* ctia_headers);
-  // /__test__/faults, clock, reset, load, counters, visibility, tokens (reference §12.6).
+  // Adds the fault rules of SimOptions::hang_percent and slow_percent (at start and Reset).
+  void InstallStandingFaults();
+  // /__test__/faults, clock, reset, load, counters, visibility, tokens, knobs (reference §12.6).
   SimResponse HandleTestApi(const SimRequest& request, absl::string_view path);
+  // /__test__/knobs (router_test_api.cc).
+  SimResponse KnobsRoute(absl::string_view method, const rapidjson::Document& doc);
   SimResponse DispatchCtia(const Identity& who, const SimRequest& request,
                            absl::Span<const absl::string_view> seg, absl::string_view query);
   SimResponse HandleGraphql(const Identity& who, const SimRequest& request);
   SimResponse HandleBulkGet(const Identity& who, absl::string_view query);
   SimResponse HandleToken(const SimRequest& request);
   SimResponse HandleCtia(const SimRequest& request, absl::string_view path,
-                         absl::string_view query);
+                         absl::string_view query, absl::Duration token_delay);
   SimResponse HandleVerdict(const Identity& who, absl::string_view raw_type,
                             absl::string_view raw_value, absl::string_view query);
   SimResponse HandleListJudgements(const Identity& who, absl::string_view raw_type,
@@ -177,6 +191,8 @@ class Router {
   RateLimiter limiter_;
   FaultInjector faults_;
   std::atomic<bool> green_visible_;
+  std::atomic<bool> graphql_on_;
+  std::atomic<bool> token_check_at_send_;
   const std::string limit_header_;      // X-RateLimit-GROUP-Limit
   const std::string remaining_header_;  // X-RateLimit-GROUP-Remaining
   AtomicCounters counters_;

@@ -95,7 +95,8 @@ SimResponse Router::HandleToken(const SimRequest& request) {
 
 // ---- the bearer check of /ctia routes (reference §8.2, §12.4) ----------------------------
 
-Router::Caller Router::Authenticate(const SimRequest& request) const {
+Router::Caller Router::Authenticate(const SimRequest& request,
+                                    absl::Duration token_delay) const {
   auto refuse = [](std::string body) { return Caller{nullptr, Json(401, std::move(body))}; };
   // rjwt takes the token with ^Bearer\s+(.*)$; without one, CTIA's wrap-authenticated refuses
   // every /ctia route, unknown ones included.
@@ -105,9 +106,14 @@ Router::Caller Router::Authenticate(const SimRequest& request) const {
     return refuse(StringObject({{"error", "not_authenticated"},
                                 {"message", "Only authenticated users allowed"}}));
   }
-  TokenRegistry::Lookup lookup = tokens_.Find(absl::StripAsciiWhitespace(auth));
+  // With token_check_at_send the token is checked as of the moment the answer leaves, after
+  // its latency: a token that expires in flight gets jwt_expired, as from CTIA.
+  const absl::string_view token = absl::StripAsciiWhitespace(auth);
+  TokenRegistry::Lookup lookup = token_delay == absl::ZeroDuration()
+                                     ? tokens_.Find(token)
+                                     : tokens_.FindAt(token, clock_.Now() + token_delay);
   if (lookup.state == TokenRegistry::Lookup::State::kUnknown) {
-    if (LooksLikeJwt(absl::StripAsciiWhitespace(auth))) {
+    if (LooksLikeJwt(token)) {
       // A well-formed JWT this server did not sign (rjwt `jwt_invalid_signature`, §8.2).
       return refuse(StringObject({{"error", "jwt_invalid_signature"},
                                   {"error_description", "Invalid Signature"},

@@ -1,5 +1,6 @@
 // The Router's test control API under /__test__/ (reference §12.6): fault rules, the server
-// clock, reset, NDJSON loading, counters, lookups per client, visibility and token expiry.
+// clock, reset, NDJSON loading, counters, lookups per client, visibility, token expiry and the
+// run-time switches (knobs).
 // Not CTIA: served only with SimOptions::test_api, never counted, never faulted.
 
 #include "tools/sim/router.h"
@@ -131,7 +132,35 @@ SimResponse ExpireTokens(const rapidjson::Document& doc, TokenRegistry& tokens) 
   return Ok("{\"expired\":1}");
 }
 
+// {"graphql": B, "token_check_at_send": B}: the Router's run-time switches.
+std::string KnobsJson(bool graphql, bool token_check_at_send) {
+  return absl::StrCat("{\"graphql\":", graphql ? "true" : "false",
+                      ",\"token_check_at_send\":", token_check_at_send ? "true" : "false", "}");
+}
+
 }  // namespace
+
+// POST /__test__/knobs {"graphql": B, "token_check_at_send": B} (each optional) sets the
+// switches of SimOptions::graphql and token_check_at_send; GET and POST answer their state.
+SimResponse Router::KnobsRoute(absl::string_view method, const rapidjson::Document& doc) {
+  if (method == "POST") {
+    if (!doc.IsObject()) return Bad("expected a JSON object");
+    for (auto m = doc.MemberBegin(); m != doc.MemberEnd(); ++m) {
+      const absl::string_view key(m->name.GetString(), m->name.GetStringLength());
+      if (key != "graphql" && key != "token_check_at_send") {
+        return Bad(absl::StrCat(key, ": unknown key (known: graphql, token_check_at_send)"));
+      }
+      if (!m->value.IsBool()) return Bad(absl::StrCat(key, ": not true or false"));
+    }
+    if (auto it = doc.FindMember("graphql"); it != doc.MemberEnd()) {
+      SetGraphqlEnabled(it->value.GetBool());
+    }
+    if (auto it = doc.FindMember("token_check_at_send"); it != doc.MemberEnd()) {
+      SetTokenCheckAtSend(it->value.GetBool());
+    }
+  }
+  return Ok(KnobsJson(GraphqlEnabled(), TokenCheckAtSend()));
+}
 
 SimResponse Router::HandleTestApi(const SimRequest& request, absl::string_view path) {
   absl::string_view what = path.substr(kTestPrefix.size());
@@ -175,6 +204,7 @@ SimResponse Router::HandleTestApi(const SimRequest& request, absl::string_view p
     return Ok(StringObject({{"max_record_visibility", *v}}));
   }
   if (what == "tokens" && method == "POST") return ExpireTokens(doc, tokens_);
+  if (what == "knobs" && (method == "POST" || method == "GET")) return KnobsRoute(method, doc);
   return Json(404, StringObject({{"error", "unknown test API route"}}));
 }
 

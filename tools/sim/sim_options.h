@@ -70,18 +70,41 @@ struct SimOptions {
   // Client ids that are never limited and get no rate-limit header (ctia `unlimited.client-ids`).
   std::vector<std::string> unlimited_client_ids;
   // Middle part of the header names: "GROUP" (CTIA) gives X-RateLimit-GROUP-Limit, "ORG"
-  // (IROH) gives X-RateLimit-ORG-Limit.
+  // (IROH) gives X-RateLimit-ORG-Limit; "NONE" sends no X-RateLimit-* header at all, as a
+  // gateway in front of CTIA (only Retry-After on its 429s).
   std::string rate_limit_header_group = "GROUP";
+  // Count per client id instead of per org (a gateway's per-credential limit); `customs` and
+  // the limit header then name client ids.
+  bool rate_limit_per_client = false;
   // Also send X-RateLimit-<GROUP>-Remaining (the middleware can; CTIA leaves it off).
   bool rate_limit_remaining = false;
 
   // ---- test control API (reference §12.6) ----
-  // Serve /__test__/... (faults, clock, reset, load, counters, lookups, visibility, tokens), and
-  // keep the lookup tally (LookupTally). Off by default: the embedded demo never exposes it.
-  // The SimServer methods below work regardless (Lookups() is empty with it off).
+  // Serve /__test__/... (faults, clock, reset, load, counters, lookups, visibility, tokens,
+  // knobs), and keep the lookup tally (LookupTally). Off by default: the embedded demo never
+  // exposes it. The SimServer methods work regardless (Lookups() is empty with it off).
   bool test_api = false;
   // Seed of the generator that draws fault percentages and latency tails.
   uint64_t fault_seed = 1;
+
+  // ---- standing faults of lookups (verdict routes and POST /ctia/graphql), from the start ----
+  // They are fault rules (fault_rule.h, `lookups_only`) installed at start and again by
+  // Reset(); drawn in this order from the --fault-seed generator, one draw per rule and lookup.
+  // Share (0..100 %) of lookups never answered: the connection stays open, silent, until the
+  // client closes it or 5 minutes pass (a hung CTIA answer).
+  double hang_percent = 0;
+  // Share (0..100 %) of lookups answered after `slow` instead of `latency` (slow tails).
+  double slow_percent = 0;
+  absl::Duration slow = absl::ZeroDuration();
+
+  // ---- switches (the test API's /__test__/knobs changes them at run time) ----
+  // Serve POST /ctia/graphql. Off: it answers as a CTIA without GraphQL, the HTML 404 of an
+  // unknown route (after authentication, as every /ctia route); the REST routes are unchanged.
+  bool graphql = true;
+  // Check the bearer token as of the moment the answer is sent (now + the answer's latency)
+  // rather than when the request arrives: with a short token_ttl and slow answers, a request
+  // sent with a valid token gets 401 jwt_expired, as from CTIA when a token expires in flight.
+  bool token_check_at_send = false;
 
   // ---- synthetic mode ----
   // 0..100: answer verdicts of observables without stored judgements from SyntheticVerdict()

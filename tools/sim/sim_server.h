@@ -65,8 +65,12 @@ class SimServer {
   void AdvanceClock(absl::Duration d);
   void ReleaseClock();
   absl::Time Now() const;
-  // Clears judgements, faults, counters, rate-limit logs and the clock override; issued
-  // tokens stay valid.
+  // Run-time switches (SimOptions::graphql, SimOptions::token_check_at_send).
+  void SetGraphqlEnabled(bool on);
+  void SetTokenCheckAtSend(bool on);
+  // Clears judgements, faults, counters, rate-limit logs and the clock override; the standing
+  // faults (hang_percent, slow_percent) and the switches return to their configured state.
+  // Issued tokens stay valid.
   void Reset();
   // ctia `max-record-visibility`: true = "everyone", false = "group".
   void SetGreenVisibleToEveryone(bool everyone);

@@ -45,6 +45,9 @@ class TokenRegistry {
     absl::Duration expired_for;   // now - expiry, when kExpired
   };
   Lookup Find(absl::string_view access_token) const;
+  // The same as of `at` instead of now: the check of a token when the answer is sent, `at` =
+  // now + the answer's delay (SimOptions::token_check_at_send).
+  Lookup FindAt(absl::string_view access_token, absl::Time at) const;
 
   // Makes every issued token expire now (test knob: "revoke all tokens").
   void ExpireAll();
