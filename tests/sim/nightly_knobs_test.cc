@@ -29,7 +29,8 @@ using ::testing::Not;
 namespace http = boost::beast::http;
 
 constexpr char kGraphqlBody[] =
-    R"({"query":"{ a: observable(type: \"ip\", value: \"192.0.2.1\") { verdict { disposition } } }"})";
+    R"({"query":"{ a: observable(type: \"ip\", value: \"192.0.2.1\") )"
+    R"({ verdict { disposition } } }"})";
 
 class NightlyKnobsTest : public test_support::SimServerFixture {
  protected:

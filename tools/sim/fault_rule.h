@@ -62,8 +62,8 @@ bool IsLookupPath(absl::string_view path);
 
 // A rule from the test API's JSON: {"kind": "latency", "path": "/ctia/", "percentage": 50,
 // "next": 3, "ms": 100, "tail_ms": 2000, "tail_percentage": 5, "hang_ms": 60000,
-// "retry_after": 30, "status": 503, "lookups_only": true}. Only "kind" is required. Error: InvalidArgument naming
-// the field (unknown keys included).
+// "retry_after": 30, "status": 503, "lookups_only": true}. Only "kind" is required.
+// Error: InvalidArgument naming the field (unknown keys included).
 absl::StatusOr<FaultRule> FaultRuleFromJson(const rapidjson::Value& json);
 
 }  // namespace enrich::sim

@@ -226,7 +226,8 @@ int Serve(const enrich::sim::SimOptions& options, const enrich::sim::SimSettings
       return 2;
     }
     std::cerr << "ctia-sim: --seed: " << *loaded << " judgements from " << settings.seed_file
-              << " in " << absl::StrFormat("%.2f", absl::ToDoubleSeconds(absl::Now() - start)) << " s\n";
+              << " in " << absl::StrFormat("%.2f", absl::ToDoubleSeconds(absl::Now() - start))
+              << " s\n";
   }
   std::cerr << "ctia-sim: " << server.JudgementCount() << " judgements loaded\n";
   std::cout << "ctia-sim listening on " << server.base_url() << std::endl;

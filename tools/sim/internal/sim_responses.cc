@@ -80,7 +80,8 @@ int JsonDepth(const rapidjson::Value& v) {
 
 }  // namespace
 
-std::string StringObject(std::initializer_list<std::pair<absl::string_view, absl::string_view>> kv) {
+std::string StringObject(
+    std::initializer_list<std::pair<absl::string_view, absl::string_view>> kv) {
   rapidjson::StringBuffer buf;
   Writer w(buf);
   w.StartObject();

@@ -55,7 +55,8 @@ inline SimResponse Json(int status, std::string body) {
 }
 
 // {"k1":"v1","k2":"v2",...}: most of CTIA's error bodies.
-std::string StringObject(std::initializer_list<std::pair<absl::string_view, absl::string_view>> kv);
+std::string StringObject(
+    std::initializer_list<std::pair<absl::string_view, absl::string_view>> kv);
 
 // A `status` answer without a body.
 SimResponse Empty(int status);
