@@ -212,7 +212,7 @@ TEST_F(ConfigTest, BadKeysAndValuesNameFileLineAndKey) {
   };
   const std::vector<Case> cases = {
       {"[ctia]\n\nconections = 4\n", "ctia.conections", ":3", "unknown key"},
-      {"[run]\nregion = \"us\"\n", "run.region", ":2", "belongs in [ctia]"},
+      {"[run]\nregion = \"us\"\n", "run.region", ":2", "is a key of [ctia]"},
       {"[ctia]\nconnections = 0\n", "ctia.connections", ":2", "not in range 1 to 1024"},
       {"[ctia]\nconnections = \"many\"\n", "ctia.connections", ":2", "expected an integer"},
       {"[ctia]\ntimeout = \"fast\"\n", "ctia.timeout", ":2", "expected a number"},
@@ -220,7 +220,8 @@ TEST_F(ConfigTest, BadKeysAndValuesNameFileLineAndKey) {
       {"[input]\nstrict = \"yes\"\n", "input.strict", ":2", "expected true or false"},
       {"[input]\ncolumn = [1]\n", "input.column", ":2", "expected an array of strings"},
       {"[input]\nmax-record-bytes = 1.5\n", "input.max-record-bytes", ":2", "integer"},
-      {"connections = 4\n", "connections", ":1", "belongs in [ctia]"},
+      {"connections = 4\n", "connections", ":1", "is a key of [ctia]"},
+      {"[run]\ncredentials-file = \"c\"\n", "run.credentials-file", ":2", "is a key of [ctia]"},
   };
   for (const Case& c : cases) {
     const std::string config = WriteFile("bad.toml", c.text);
@@ -256,6 +257,11 @@ TEST_F(ConfigTest, AKeyForASecretIsRefusedWithoutShowingIt) {
     EXPECT_THAT(r.output, HasSubstr("CTIA_CLIENT_SECRET"));
     EXPECT_THAT(r.output, Not(HasSubstr("hunter2-value")));
   }
+  Result top = Run("run --config " + WriteFile("top.toml", "client_secret = \"hunter2-top\"\n") +
+                   " --print-settings");
+  EXPECT_EQ(top.exit_code, 2) << top.output;
+  EXPECT_THAT(top.output, HasSubstr("secrets never go in a settings file"));
+  EXPECT_THAT(top.output, Not(HasSubstr("hunter2-top")));
   const std::string config = WriteFile("table.toml", "[credentials]\nid = \"a\"\n");
   const Result r = Run("run --config " + config + " --print-settings");
   EXPECT_EQ(r.exit_code, 2) << r.output;

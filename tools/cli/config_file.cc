@@ -270,8 +270,8 @@ absl::StatusOr<CLI::Option*> ConfigFile::OptionForKey(const std::string& table,
   }
   if (found != nullptr && TableOf(*found) == table) return found;
   if (found != nullptr) {
-    return absl::NotFoundError(
-        absl::StrCat("unknown key; '", name, "' belongs in [", TableOf(*found), "]"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("'", name, "' is a key of [", TableOf(*found), "]"));
   }
   return absl::NotFoundError(
       absl::StrCat("unknown key (known in [", table, "]: ", absl::StrJoin(known, ", "), ")"));
@@ -301,17 +301,19 @@ absl::Status ConfigFile::Load(const std::string& path) {
   for (auto&& [table_key, node] : root) {
     const std::string table = Str(table_key.str());
     const std::string where = absl::StrCat(path, ":", table_key.source().begin.line);
-    if (tables_here.count(table) == 0 && IsSecretKey(table)) return SecretKeyError(where, table);
     const toml::table* keys = node.as_table();
     if (keys == nullptr) {
       absl::StatusOr<CLI::Option*> opt = OptionForKey(table_, table);
-      return absl::InvalidArgumentError(KeyError(
-          where, table,
-          opt.ok() ? absl::StrCat("a key must be in its table: put it under [", table_, "]")
-                   : absl::StrCat("a key must be in a table; ", opt.status().message())));
+      if (absl::IsNotFound(opt.status()) && IsSecretKey(table)) return SecretKeyError(where, table);
+      return absl::InvalidArgumentError(
+          KeyError(where, table,
+                   absl::StrCat("keys go in tables; ",
+                                opt.ok() ? absl::StrCat("'", table, "' is a key of [", table_, "]")
+                                         : std::string(opt.status().message()))));
     }
     if (tables_here.count(table) == 0) {
       if (Contains(kAllTables, table)) continue;  // another subcommand's table
+      if (IsSecretKey(table)) return SecretKeyError(where, table);
       return absl::InvalidArgumentError(absl::StrCat(
           where, ": unknown table [", table, "] (known: ", absl::StrJoin(tables_here, ", "), ")"));
     }
@@ -321,7 +323,9 @@ absl::Status ConfigFile::Load(const std::string& path) {
       absl::StatusOr<CLI::Option*> opt = OptionForKey(table, Str(key.str()));
       // A flag is never a secret (credentials have no flag); anything else that looks like
       // one is refused as such, so the user learns where credentials go.
-      if (!opt.ok() && IsSecretKey(Str(key.str()))) return SecretKeyError(origin, name);
+      if (absl::IsNotFound(opt.status()) && IsSecretKey(Str(key.str()))) {
+        return SecretKeyError(origin, name);
+      }
       if (!opt.ok()) {
         return absl::InvalidArgumentError(KeyError(origin, name, opt.status().message()));
       }

@@ -63,7 +63,8 @@ class ConfigFile {
   ConfigFile(CLI::App& cmd, std::string table) : cmd_(cmd), table_(std::move(table)) {}
   void GroupOptions();
   absl::Status Load(const std::string& path);
-  // The option of `key` (flag name, '-' or '_') in [table]; NotFound names what is known.
+  // The option of `key` (flag name, '-' or '_') in [table]. NotFound lists the keys of
+  // [table]; FailedPrecondition names the table of a flag that is elsewhere.
   absl::StatusOr<CLI::Option*> OptionForKey(const std::string& table, const std::string& key) const;
   // Feeds `values` to `opt` (its conversion and checks) unless the command line gave it.
   absl::Status Apply(CLI::Option& opt, std::vector<std::string> values, std::string origin);
