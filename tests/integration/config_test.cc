@@ -159,6 +159,14 @@ TEST_F(ConfigTest, DefaultsRoundTripAndNameEveryKey) {
   const Result second = Run("run --config " + again + " --print-settings");
   ASSERT_EQ(second.exit_code, 0) << second.output;
   EXPECT_EQ(Settings(second.output), printed);
+
+  const Result bench = Run("bench --print-settings");
+  ASSERT_EQ(bench.exit_code, 0) << bench.output;
+  EXPECT_THAT(bench.output, HasSubstr("\n# synthetic =  # not set\n"));
+  const Result bench_again =
+      Run("bench --config " + WriteFile("bench.toml", bench.output) + " --print-settings");
+  ASSERT_EQ(bench_again.exit_code, 0) << bench_again.output;
+  EXPECT_EQ(Settings(bench_again.output), Settings(bench.output));
 }
 
 TEST_F(ConfigTest, EveryBenchKeyRoundTripsThroughPrintSettings) {

@@ -246,9 +246,6 @@ void ConfigFile::GroupOptions() {
     } else {
       opt->group(own);
     }
-    // The default in --help, and the value --print-settings shows when nothing sets it.
-    const ValueKind kind = KindOf(*opt);
-    if (kind != ValueKind::kFlag && kind != ValueKind::kList) opt->capture_default_str();
   }
 }
 
@@ -394,8 +391,12 @@ std::string ConfigFile::EffectiveSettings() const {
       const std::string& key = opt->get_lnames().front();
       const ValueKind kind = KindOf(*opt);
       if (value.values.empty()) {
-        absl::StrAppend(&out, "# ", key, kind == ValueKind::kList ? " = []" : " = \"\"",
-                        "  # not set\n");
+        // A flag without a default of its own: its absence means something (e.g. threads:
+        // all cores), which the flag's --help describes.
+        const char* empty = kind == ValueKind::kList   ? " = []"
+                            : kind == ValueKind::kText ? " = \"\""
+                                                       : " =";
+        absl::StrAppend(&out, "# ", key, empty, "  # not set\n");
       } else {
         absl::StrAppend(&out, key, " = ", TomlValue(kind, value.values), "  # ", value.source,
                         "\n");
