@@ -11,8 +11,9 @@
 // stand for `-`), in the table named after the flag's group in --help: [input], [output],
 // [ctia] (how to reach CTIA, shared by run and bench), and [run] or [bench] for the rest of the
 // subcommand's own flags. A table of the other subcommand is skipped, so one file can serve
-// both. Secrets never go in a file: keys such as `client-secret` are refused; credentials come
-// from CTIA_CLIENT_ID / CTIA_CLIENT_SECRET or --credentials-file.
+// both. A path in a file is read as on the command line (relative to the working directory,
+// not to the file). Secrets never go in a file: keys such as `client-secret` are refused;
+// credentials come from CTIA_CLIENT_ID / CTIA_CLIENT_SECRET or --credentials-file.
 
 #include <map>
 #include <memory>

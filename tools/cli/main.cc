@@ -1,4 +1,5 @@
-// ctia-enrich: enrich log exports with CTIA verdicts. Subcommands: run.
+// ctia-enrich: enrich log exports with CTIA verdicts. Subcommands: run, bench; both read
+// --config FILE (config_file.h).
 
 #include <cstdio>
 #include <exception>
