@@ -336,7 +336,7 @@ TEST_F(ConfigTest, HelpEndsWithExamplesExitCodesAndStatuses) {
   EXPECT_THAT(run.output, HasSubstr("Examples:\n  # Offline demo"));
   EXPECT_THAT(run.output, HasSubstr("--config configs/nightly-proxy-logs.toml"));
   EXPECT_THAT(run.output, HasSubstr("Exit codes:"));
-  EXPECT_THAT(run.output, HasSubstr("  75  checkpointed"));
+  EXPECT_THAT(run.output, ::testing::ContainsRegex("\n  75 +checkpointed"));
   EXPECT_THAT(run.output, HasSubstr("ctia_status values"));
   EXPECT_THAT(run.output, HasSubstr("invalid_row"));
   EXPECT_THAT(run.output, HasSubstr("error:<code>"));

@@ -7,7 +7,27 @@
 
 namespace enrich::cli {
 
-std::string RunHelpFooter() {
+namespace {
+
+// The codes of engine/exit_codes.h, for a subcommand without a text of its own.
+std::string RunExitCodes() {
+  return absl::StrCat(
+      "Exit codes:\n",
+      absl::StrFormat("  %-3d done: every row was written and the output renamed into place\n",
+                      engine::kExitDone),
+      absl::StrFormat("  %-3d failed (the message on stderr says why); no output under the "
+                      "final name\n",
+                      engine::kExitFailed),
+      absl::StrFormat("  %-3d bad usage: a flag, the settings file, a column; nothing written\n",
+                      engine::kExitUsage),
+      absl::StrFormat("  %-3d checkpointed (a rate-limit wait over --max-wait, SIGINT or "
+                      "SIGTERM): rerun with --resume\n",
+                      engine::kExitCheckpointed));
+}
+
+}  // namespace
+
+std::string RunHelpFooter(absl::string_view exit_codes) {
   return absl::StrCat(
       "Examples:\n"
       "  # Offline demo: without --endpoint or --region an embedded ctia-sim answers\n"
@@ -20,18 +40,8 @@ std::string RunHelpFooter() {
       "  ctia-enrich run --config configs/nightly-proxy-logs.toml\n"
       "  # What the file and the flags add up to, secrets left out\n"
       "  ctia-enrich run --config configs/private-intel-us.toml --print-settings\n"
-      "\n"
-      "Exit codes:\n",
-      absl::StrFormat("  %-3d done: every row was written and the output renamed into place\n",
-                      engine::kExitDone),
-      absl::StrFormat("  %-3d failed (the message on stderr says why); no output under the "
-                      "final name\n",
-                      engine::kExitFailed),
-      absl::StrFormat("  %-3d bad usage: a flag, the settings file, a column; nothing written\n",
-                      engine::kExitUsage),
-      absl::StrFormat("  %-3d checkpointed (a rate-limit wait over --max-wait, SIGINT or "
-                      "SIGTERM): rerun with --resume\n",
-                      engine::kExitCheckpointed),
+      "\n",
+      exit_codes.empty() ? RunExitCodes() : std::string(exit_codes),
       "\n"
       "ctia_status values (one per row and column):\n"
       "  ok             CTIA has a verdict: see ctia_disposition\n"

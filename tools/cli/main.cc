@@ -31,7 +31,8 @@ int main(int argc, char** argv) {
     CLI::App* bench = enrich::cli::AddBenchCommand(app, bench_flags);
     auto run_config = enrich::cli::ConfigFile::Attach(*run, "run");
     auto bench_config = enrich::cli::ConfigFile::Attach(*bench, "bench");
-    run->footer(enrich::cli::RunHelpFooter());
+    // Around the exit codes run_flags.cc may already give as the footer: examples, statuses.
+    run->footer(enrich::cli::RunHelpFooter(run->get_footer()));
     bench->footer(enrich::cli::BenchHelpFooter());
     try {
       app.parse(argc, argv);
