@@ -1,4 +1,5 @@
-// ctia-enrich: enrich log exports with CTIA verdicts. Subcommands: run.
+// ctia-enrich: enrich log exports with CTIA verdicts. Subcommands: run, bench; both read
+// --config FILE (config_file.h).
 
 #include <cstdio>
 #include <exception>
@@ -6,6 +7,8 @@
 #include "CLI/CLI.hpp"
 #include "absl/synchronization/mutex.h"
 #include "tools/cli/bench_command.h"
+#include "tools/cli/config_file.h"
+#include "tools/cli/help_text.h"
 #include "tools/cli/run_command.h"
 
 int main(int argc, char** argv) {
@@ -26,11 +29,22 @@ int main(int argc, char** argv) {
     CLI::App* run = enrich::cli::AddRunCommand(app, run_flags);
     enrich::cli::BenchFlags bench_flags;
     CLI::App* bench = enrich::cli::AddBenchCommand(app, bench_flags);
+    auto run_config = enrich::cli::ConfigFile::Attach(*run, "run");
+    auto bench_config = enrich::cli::ConfigFile::Attach(*bench, "bench");
+    // Around the exit codes run_flags.cc may already give as the footer: examples, statuses.
+    run->footer(enrich::cli::RunHelpFooter(run->get_footer()));
+    bench->footer(enrich::cli::BenchHelpFooter());
     try {
       app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
       const int code = app.exit(e);
       return code == 0 ? 0 : 2;
+    }
+    for (const auto* config : {run_config.get(), bench_config.get()}) {
+      if (config->print_settings()) {
+        std::fputs(config->EffectiveSettings().c_str(), stdout);
+        return 0;
+      }
     }
     if (run->parsed()) return enrich::cli::RunEnrich(run_flags);
     if (bench->parsed()) return enrich::cli::RunBench(bench_flags);

@@ -1,0 +1,76 @@
+#include "tools/cli/help_text.h"
+
+#include "engine/exit_codes.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace enrich::cli {
+
+namespace {
+
+// The codes of engine/exit_codes.h, for a subcommand without a text of its own.
+std::string RunExitCodes() {
+  return absl::StrCat(
+      "Exit codes:\n",
+      absl::StrFormat("  %-3d done: every row was written and the output renamed into place\n",
+                      engine::kExitDone),
+      absl::StrFormat("  %-3d failed (the message on stderr says why); no output under the "
+                      "final name\n",
+                      engine::kExitFailed),
+      absl::StrFormat("  %-3d bad usage: a flag, the settings file, a column; nothing written\n",
+                      engine::kExitUsage),
+      absl::StrFormat("  %-3d checkpointed (a rate-limit wait over --max-wait, SIGINT or "
+                      "SIGTERM): rerun with --resume\n",
+                      engine::kExitCheckpointed));
+}
+
+}  // namespace
+
+std::string RunHelpFooter(absl::string_view exit_codes) {
+  return absl::StrCat(
+      "Examples:\n"
+      "  # Offline demo: without --endpoint or --region an embedded ctia-sim answers\n"
+      "  ctia-enrich run -i proxy.csv -o proxy.enriched.csv --column domain\n"
+      "  # Private Intel in the US, credentials from the environment, two columns\n"
+      "  export CTIA_CLIENT_ID=... CTIA_CLIENT_SECRET=...\n"
+      "  ctia-enrich run --region us -i dns.ndjson.gz -o dns.enriched.ndjson.gz \\\n"
+      "      --column query.name:domain --column answer:ip --summary-json dns.summary.json\n"
+      "  # Every night from a settings file; after exit 75 the same line with --resume goes on\n"
+      "  ctia-enrich run --config configs/nightly-proxy-logs.toml\n"
+      "  # What the file and the flags add up to, secrets left out\n"
+      "  ctia-enrich run --config configs/private-intel-us.toml --print-settings\n"
+      "\n",
+      exit_codes.empty() ? RunExitCodes() : std::string(exit_codes),
+      "\n"
+      "ctia_status values (one per row and column):\n"
+      "  ok             CTIA has a verdict: see ctia_disposition\n"
+      "  no_verdict     CTIA knows no verdict for the observable\n"
+      "  invalid        the value cannot be of the column's type; not looked up\n"
+      "  skipped        empty or allowlisted (--allowlist); not looked up\n"
+      "  invalid_row    not RFC 4180, not UTF-8, or a field count unlike the header's; the row\n"
+      "                 is passed through untouched\n"
+      "  error:<code>   the lookup failed after its retries (HTTP status or error class)\n");
+}
+
+std::string BenchHelpFooter() {
+  return absl::StrCat(
+      "Examples:\n"
+      "  # A local ctia-sim (ctia-sim --config configs/sim-local.toml), 10 s, synthetic IPs\n"
+      "  CTIA_CLIENT_ID=client CTIA_CLIENT_SECRET=secret \\\n"
+      "      ctia-enrich bench --target http://127.0.0.1:8080 --synthetic 10000\n"
+      "  # REST lookups only, 64 connections, for a minute\n"
+      "  ctia-enrich bench --target https://private.intel.amp.cisco.com --batch-size 1 \\\n"
+      "      --connections 64 --duration 60\n"
+      "  # The [ctia] table of a run's settings file, with the bench's own flags\n"
+      "  ctia-enrich bench --config configs/private-intel-us.toml "
+      "--target https://private.intel.amp.cisco.com\n"
+      "\n"
+      "Exit codes:\n",
+      absl::StrFormat("  %-3d every lookup answered\n", engine::kExitDone),
+      absl::StrFormat("  %-3d a lookup failed, or the first lookup did not decode\n",
+                      engine::kExitFailed),
+      absl::StrFormat("  %-3d bad usage: a flag or the settings file\n", engine::kExitUsage));
+}
+
+}  // namespace enrich::cli
