@@ -166,26 +166,24 @@ struct Scan {
   uint64_t entries = 0;
 };
 
-// Reads an existing journal: checks header and fingerprint, hands out intact entries, stops at
-// the first torn or damaged record.
-absl::StatusOr<Scan> ScanJournal(
-    const std::string& path, absl::string_view fingerprint,
-    const std::function<void(absl::Span<const JournalRecordView>)>& on_batch) {
-  ENRICH_ASSIGN_OR_RETURN(std::unique_ptr<ByteSource> source, OpenSource(path, Compression::kNone));
-  Scan scan;
-  ENRICH_ASSIGN_OR_RETURN(std::string magic, ReadUpTo(*source, kMagic.size()));
+// Reads and checks a journal's header (magic, fingerprint, its checksum): `scan` says whether it
+// is intact, the source is left at the first record. A header torn at creation is not an error
+// (nothing was journaled); a damaged one, or one of another endpoint, is.
+absl::Status ReadJournalHeader(ByteSource& source, const std::string& path,
+                               absl::string_view fingerprint, Scan& scan) {
+  ENRICH_ASSIGN_OR_RETURN(std::string magic, ReadUpTo(source, kMagic.size()));
   if (kMagic.substr(0, magic.size()) != magic) {
     return absl::DataLossError(absl::StrCat(path, ": not a ctia-enrich journal"));
   }
-  ENRICH_ASSIGN_OR_RETURN(std::string len_bytes, ReadUpTo(*source, 4));
-  if (magic.size() < kMagic.size() || len_bytes.size() < 4) return scan;  // torn at creation
+  ENRICH_ASSIGN_OR_RETURN(std::string len_bytes, ReadUpTo(source, 4));
+  if (magic.size() < kMagic.size() || len_bytes.size() < 4) return absl::OkStatus();  // torn
   const auto fp_len = static_cast<uint32_t>(PayloadReader(len_bytes).Fixed(4));
   if (fp_len > kMaxPayload) {
     return absl::DataLossError(absl::StrCat(path, ": damaged journal header"));
   }
-  ENRICH_ASSIGN_OR_RETURN(std::string stored_fp, ReadUpTo(*source, fp_len));
-  ENRICH_ASSIGN_OR_RETURN(std::string crc_bytes, ReadUpTo(*source, 4));
-  if (stored_fp.size() < fp_len || crc_bytes.size() < 4) return scan;  // torn at creation
+  ENRICH_ASSIGN_OR_RETURN(std::string stored_fp, ReadUpTo(source, fp_len));
+  ENRICH_ASSIGN_OR_RETURN(std::string crc_bytes, ReadUpTo(source, 4));
+  if (stored_fp.size() < fp_len || crc_bytes.size() < 4) return absl::OkStatus();  // torn
   if (PayloadReader(crc_bytes).Fixed(4) != Crc(0, stored_fp)) {
     return absl::DataLossError(absl::StrCat(path, ": damaged journal header"));
   }
@@ -200,6 +198,15 @@ absl::StatusOr<Scan> ScanJournal(
   }
   scan.header_intact = true;
   scan.intact_bytes = kMagic.size() + 4 + fp_len + 4;
+  return absl::OkStatus();
+}
+
+// Reads the records after an intact header, checked and decoded, handing them to `on_batch`;
+// stops at the first torn or damaged record. Counts them into `scan`.
+absl::Status ScanRecords(
+    ByteSource& source_ref, Scan& scan,
+    const std::function<void(absl::Span<const JournalRecordView>)>& on_batch) {
+  ByteSource* const source = &source_ref;
 
   // The records are read, checked and decoded (into views of the read buffer, no copies) on a
   // thread of their own, a buffer at a time, while this thread hands the decoded ones to
@@ -289,7 +296,19 @@ absl::StatusOr<Scan> ScanJournal(
     if (on_batch) on_batch(batch.entries);
   }
   reader.join();
-  ENRICH_RETURN_IF_ERROR(read_status);
+  return read_status;
+}
+
+// Reads an existing journal: checks header and fingerprint, hands out intact entries, stops at
+// the first torn or damaged record.
+absl::StatusOr<Scan> ScanJournal(
+    const std::string& path, absl::string_view fingerprint,
+    const std::function<void(absl::Span<const JournalRecordView>)>& on_batch) {
+  ENRICH_ASSIGN_OR_RETURN(std::unique_ptr<ByteSource> source, OpenSource(path, Compression::kNone));
+  Scan scan;
+  ENRICH_RETURN_IF_ERROR(ReadJournalHeader(*source, path, fingerprint, scan));
+  if (!scan.header_intact) return scan;  // torn at creation
+  ENRICH_RETURN_IF_ERROR(ScanRecords(*source, scan, on_batch));
   return scan;
 }
 
