@@ -18,8 +18,9 @@ inline constexpr int kExitDone = 0;
 // output file was left under the final name.
 inline constexpr int kExitFailed = 1;
 
-// Bad command line or configuration (unknown flag, conflicting options, a column the input's
-// header lacks or names twice, --no-header with a column name); no output and no journal are
+// Bad command line or configuration (unknown flag, conflicting options, an unknown observable
+// type in --column, a column the input's header lacks or names twice, --no-header with a column
+// name, --summary-json - or --prometheus - with the output on stdout); no output and no journal are
 // left. Column names are checked against the header line once it is read, after the token
 // request; everything else before any input is read or request sent.
 inline constexpr int kExitUsage = 2;
