@@ -9,8 +9,8 @@ namespace enrich::engine {
 // Process exit codes of `ctia-enrich run` (and the other subcommands), for schedulers and
 // scripts that decide whether to retry.
 
-// The run finished: every row was written, the output renamed into place. Rows whose lookups
-// failed carry `error:<code>` and are counted in the summary; they do not change the code.
+// The run finished and every row settled without an error status: every row was written, the
+// output renamed into place.
 inline constexpr int kExitDone = 0;
 
 // The run failed and cannot simply be resumed as it is: I/O error, bad credentials, an
@@ -18,8 +18,9 @@ inline constexpr int kExitDone = 0;
 // output file was left under the final name.
 inline constexpr int kExitFailed = 1;
 
-// Bad command line or configuration (unknown flag, conflicting options, a column the input's
-// header lacks or names twice, --no-header with a column name); no output and no journal are
+// Bad command line or configuration (unknown flag, conflicting options, an unknown observable
+// type in --column, a column the input's header lacks or names twice, --no-header with a column
+// name, --summary-json - or --prometheus - with the output on stdout); no output and no journal are
 // left. Column names are checked against the header line once it is read, after the token
 // request; everything else before any input is read or request sent.
 inline constexpr int kExitUsage = 2;
@@ -29,6 +30,18 @@ inline constexpr int kExitUsage = 2;
 // --resume (after the time printed on stderr, for a rate limit) continues without paying for
 // them again.
 inline constexpr int kExitCheckpointed = 75;
+
+// The run finished (every row written, the output renamed into place), but more rows than
+// --max-error-rate allows ended with an `error:<code>` status (lookups that failed for good).
+// The default rate is 0: any error row gives this code. A run whose lookups all failed ends
+// with it whatever the rate.
+inline constexpr int kExitErrorRows = 3;
+
+// A second SIGINT / SIGTERM during the stop that the first one started: the process exits at
+// once (128 + the signal's number, as a shell reports a death by that signal); the journal
+// holds every lookup settled so far, and --resume continues.
+inline constexpr int kExitSecondSigint = 130;
+inline constexpr int kExitSecondSigterm = 143;
 
 }  // namespace enrich::engine
 

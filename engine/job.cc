@@ -13,8 +13,14 @@
 #include <thread>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
+#include "rapidjson/document.h"
+#include "rapidjson/stringbuffer.h"
+#include "rapidjson/writer.h"
+#include "schema/disposition.h"
 #include "absl/synchronization/notification.h"
 #include <sys/stat.h>
 #include <unistd.h>
@@ -99,13 +105,26 @@ absl::StatusOr<schema::Allowlist> ReadAllowlist(const std::string& path) {
 
 // Mirrors the process's stop signals (engine/signals.h) into a job's stop flag, which the
 // pipeline polls, from a thread of its own until destroyed. A notification, not a sleep,
-// between polls: the run's end does not wait for the poller's next tick.
+// between polls: the run's end does not wait for the poller's next tick. Once the flag is set
+// (by a signal or RequestStop) it calls `on_stop` once; if the run is still going `timeout`
+// later, `on_timeout` (which may end the process).
 class StopSignalWatcher {
  public:
-  explicit StopSignalWatcher(std::atomic<bool>& stop)
-      : thread_([this, &stop] {
+  StopSignalWatcher(std::atomic<bool>& stop, absl::Duration timeout, std::function<void()> on_stop,
+                    std::function<void()> on_timeout)
+      : thread_([this, &stop, timeout, on_stop = std::move(on_stop),
+                 on_timeout = std::move(on_timeout)] {
+          std::optional<absl::Time> deadline;
           do {
             if (StopRequested()) stop.store(true);
+            if (!deadline.has_value() && stop.load()) {
+              deadline = absl::Now() + timeout;
+              if (on_stop) on_stop();
+            }
+            if (deadline.has_value() && absl::Now() >= *deadline && on_timeout) {
+              on_timeout();
+              deadline = absl::InfiniteFuture();
+            }
           } while (!done_.WaitForNotificationWithTimeout(absl::Milliseconds(50)));
         }) {}
   ~StopSignalWatcher() { Stop(); }
@@ -120,7 +139,140 @@ class StopSignalWatcher {
   std::thread thread_;
 };
 
+// The endpoint as the statistics show it: without user info, query or fragment, where a secret
+// could hide.
+std::string PublicEndpoint(absl::string_view endpoint) {
+  std::string out(endpoint.substr(0, endpoint.find_first_of("?#")));
+  const size_t scheme = out.find("://");
+  const size_t host = scheme == std::string::npos ? 0 : scheme + 3;
+  const size_t at = out.find('@', host);
+  if (at != std::string::npos && out.find('/', host) > at) out.erase(host, at + 1 - host);
+  return out;
+}
+
+std::string PrometheusLabel(absl::string_view v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out.push_back('\\');
+    if (c == '\n') {
+      out += "\\n";
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+// "Clean" .. "Unknown" for disposition numbers 1..5.
+absl::string_view DispositionLabel(int d) {
+  return schema::DispositionName(static_cast<schema::Disposition>(d));
+}
+
+// What a scheduler reads beside the counters: how the run ended and what it ran on.
+struct RunReport {
+  const char* outcome;
+  int exit_code;
+  const std::string& input;
+  const std::string& output;
+  std::string endpoint;
+};
+
+// The JSON summary: the ledger's (EncodeRunStatsJson) with the report's fields added.
+std::string SummaryJson(const RunStatsSnapshot& s, const RunReport& r) {
+  rapidjson::Document doc;
+  const std::string base = EncodeRunStatsJson(s);
+  doc.Parse(base.data(), base.size());
+  auto& a = doc.GetAllocator();
+  auto str = [&a](absl::string_view v) {
+    return rapidjson::Value(v.data(), static_cast<rapidjson::SizeType>(v.size()), a);
+  };
+  doc.AddMember("outcome", str(r.outcome), a);
+  doc.AddMember("exit_code", r.exit_code, a);
+  doc.AddMember("input", str(r.input), a);
+  doc.AddMember("output", str(r.output), a);
+  doc.AddMember("endpoint", str(r.endpoint), a);
+  doc.AddMember("hedges", 0, a);  // hedged resends: 0 until the transport counts them
+  rapidjson::Value dispositions(rapidjson::kObjectType);
+  for (int d = 1; d <= 5; ++d) {
+    rapidjson::Value count(static_cast<uint64_t>(s.dispositions[static_cast<size_t>(d)]));
+    dispositions.AddMember(str(DispositionLabel(d)), count, a);
+  }
+  doc.AddMember("dispositions", dispositions, a);
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  doc.Accept(w);
+  return absl::StrCat(absl::string_view(buf.GetString(), buf.GetSize()), "\n");
+}
+
+// The Prometheus textfile: the ledger's (FormatPrometheus) with the report's series added.
+std::string SummaryPrometheus(const RunStatsSnapshot& s, const RunReport& r) {
+  std::string out = FormatPrometheus(s);
+  absl::StrAppend(
+      &out,
+      "# HELP ctia_enrich_last_run_exit_code Exit code of the last run (0, 1, 3, 75).\n"
+      "# TYPE ctia_enrich_last_run_exit_code gauge\n",
+      "ctia_enrich_last_run_exit_code ", r.exit_code, "\n",
+      "# HELP ctia_enrich_last_run_info How the last run ended and what it ran on.\n"
+      "# TYPE ctia_enrich_last_run_info gauge\n",
+      "ctia_enrich_last_run_info{outcome=\"", r.outcome, "\",input=\"",
+      PrometheusLabel(r.input), "\",output=\"", PrometheusLabel(r.output), "\",endpoint=\"",
+      PrometheusLabel(r.endpoint), "\"} 1\n",
+      "# HELP ctia_enrich_hedges_total Lookups resent on another connection after a late answer.\n"
+      "# TYPE ctia_enrich_hedges_total counter\n"
+      "ctia_enrich_hedges_total 0\n",
+      "# HELP ctia_enrich_disposition_rows_total Rows (status cells) per verdict disposition.\n"
+      "# TYPE ctia_enrich_disposition_rows_total counter\n");
+  for (int d = 1; d <= 5; ++d) {
+    absl::StrAppend(&out, "ctia_enrich_disposition_rows_total{disposition=\"",
+                    DispositionLabel(d), "\"} ", s.dispositions[static_cast<size_t>(d)], "\n");
+  }
+  return out;
+}
+
+// `contents` to `path` ("-" = stdout), atomically for a file.
+absl::Status WriteStatisticsFile(const std::string& path, const std::string& contents) {
+  if (path != "-") return WriteFileAtomically(path, contents);
+  if (std::fwrite(contents.data(), 1, contents.size(), stdout) != contents.size() ||
+      std::fflush(stdout) != 0) {
+    return absl::InternalError(absl::StrCat("cannot write statistics to stdout: ",
+                                            std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+const char* JobOutcomeName(JobOutcome outcome) {
+  switch (outcome) {
+    case JobOutcome::kDone:
+      return "done";
+    case JobOutcome::kFailed:
+      return "failed";
+    case JobOutcome::kUsage:
+      return "usage";
+    case JobOutcome::kCheckpointed:
+      return "checkpointed";
+    case JobOutcome::kErrorRows:
+      return "error_rows";
+  }
+  return "failed";
+}
+
+bool TooManyErrorRows(const RunStatsSnapshot& stats, double max_error_rate) {
+  uint64_t errors = 0;
+  uint64_t all = 0;
+  for (const auto& [status, n] : stats.statuses) {
+    all += n;
+    if (absl::StartsWith(status, "error:")) errors += n;
+  }
+  if (errors == 0) return false;
+  auto count = [&stats](const char* status) {
+    auto it = stats.statuses.find(status);
+    return it == stats.statuses.end() ? uint64_t{0} : it->second;
+  };
+  if (count("ok") + count("no_verdict") == 0) return true;  // every lookup failed
+  return static_cast<double>(errors) > max_error_rate * static_cast<double>(all);
+}
 
 int JobExitCode(const absl::Status& status) {
   if (status.ok()) return kExitDone;
@@ -168,6 +320,15 @@ absl::Status Job::OpenInput() {
                                                                    "\": ", std::strerror(err)));
   }
   if (absl::Status s = CheckOutputPath(options_.output, input); !s.ok()) return s;
+  if (options_.output == "-") {
+    for (const auto& [flag, path] : {std::pair{"--summary-json", &options_.summary_json},
+                                     std::pair{"--prometheus", &options_.prometheus}}) {
+      if (*path == "-") {
+        return UsageError(absl::StrCat(flag, " - would mix the statistics into the output, "
+                                             "which goes to stdout too: give it a file"));
+      }
+    }
+  }
   auto source = options_.open_source(input, options_.input_compression);
   if (!source.ok()) {
     const absl::Status& s = source.status();
@@ -216,11 +377,14 @@ absl::Status Job::OpenJournal() {
   if (journal_path_.empty()) return absl::OkStatus();
   const std::string fingerprint = RunFingerprint(
       options_.input, source_->raw_size().value_or(0), options_.column_specs, options_.endpoint);
+  bool fresh = false;  // --resume without a journal: the first run of a cron line
   if (options_.resume) {
     // Room for the journal's entries up front.
     struct stat st {};
-    if (::stat(journal_path_.c_str(), &st) == 0 && st.st_size > 0) {
-      table_.Reserve(static_cast<size_t>(st.st_size) / kJournalBytesPerEntry);
+    if (::stat(journal_path_.c_str(), &st) == 0) {
+      if (st.st_size > 0) table_.Reserve(static_cast<size_t>(st.st_size) / kJournalBytesPerEntry);
+    } else {
+      fresh = errno == ENOENT;
     }
   }
   auto opened =
@@ -235,7 +399,9 @@ absl::Status Job::OpenJournal() {
                : s;
   }
   journal_ = *std::move(opened);
-  if (options_.resume) {
+  if (fresh) {
+    Say(absl::StrCat("--resume: no journal at ", journal_path_, ": starting fresh"));
+  } else if (options_.resume) {
     Say(absl::StrCat("resuming: ", journal_->load().entries, " settled lookups reloaded from ",
                      journal_path_));
     if (const std::string& other = journal_->load().other_run; !other.empty()) {
@@ -310,7 +476,16 @@ absl::Status Job::RunPipelineWithSignals(
       signals_ = *std::move(installed);
     }
   }
-  StopSignalWatcher watcher(stop_);
+  StopSignalWatcher watcher(
+      stop_, options_.stop_timeout,
+      [this] {
+        Say(absl::StrCat("stopping… no new lookups; waiting up to ",
+                         absl::FormatDuration(options_.stop_timeout),
+                         " for the answers in flight (a second signal exits at once)"));
+      },
+      [this] {
+        if (options_.handle_stop_signals) CheckpointNow();
+      });
   stats_ = std::make_unique<RunStats>(schema::SystemClock::Instance());
   options_.pipeline.stats = stats_.get();
   ProgressOptions progress_options;
@@ -354,7 +529,7 @@ JobResult Job::EndFailed(const absl::Status& s) {
             : absl::StrCat("no journal (output is ",
                            options_.output == "-" ? "stdout" : "not a regular file", "): rerun",
                            when, " to start again")));
-    return Result(JobOutcome::kCheckpointed, s);
+    return Finish(JobOutcome::kCheckpointed, s);
   }
   Say(std::string(s.message()));
   if (journal_ != nullptr) {
@@ -368,7 +543,7 @@ JobResult Job::EndFailed(const absl::Status& s) {
                        "; once the cause is fixed, run the same command with --resume"));
     }
   }
-  return Result(IsUsageError(s) ? JobOutcome::kUsage : JobOutcome::kFailed, s);
+  return Finish(IsUsageError(s) ? JobOutcome::kUsage : JobOutcome::kFailed, s);
 }
 
 JobResult Job::EndDone(ByteSink& sink) {
@@ -376,7 +551,7 @@ JobResult Job::EndDone(ByteSink& sink) {
     Say(std::string(s.message()));
     sink.Abandon();  // removes the temp file now rather than when the sink goes
     if (journal_ != nullptr) (void)journal_->Close();
-    return Result(JobOutcome::kFailed, s);
+    return Finish(JobOutcome::kFailed, s);
   }
   // The output is complete: its journal has served its purpose.
   if (journal_ != nullptr) {
@@ -387,19 +562,65 @@ JobResult Job::EndDone(ByteSink& sink) {
   log_ << FormatRunSummary(snapshot);
   if (options_.output != "-") log_ << "output:             " << options_.output << "\n";
   log_.flush();
+  if (TooManyErrorRows(snapshot, options_.max_error_rate)) {
+    Say(absl::StrCat("rows with an error status are more than --max-error-rate ",
+                     absl::StrFormat("%g", options_.max_error_rate),
+                     " allows (see statuses above): exit code ", kExitErrorRows));
+    return Finish(JobOutcome::kErrorRows, absl::OkStatus());
+  }
+  return Finish(JobOutcome::kDone, absl::OkStatus());
+}
+
+JobResult Job::Finish(JobOutcome outcome, absl::Status status) {
+  JobResult result = Result(outcome, std::move(status));
+  if (stats_ == nullptr) return result;  // the run did not start: no statistics
+  if (absl::Status s = WriteStatistics(result.outcome, result.exit_code, result.stats); !s.ok()) {
+    Say(std::string(s.message()));
+    if (result.status.ok()) result = Result(JobOutcome::kFailed, s);
+  }
+  return result;
+}
+
+absl::Status Job::WriteStatistics(JobOutcome outcome, int exit_code,
+                                  const RunStatsSnapshot& snapshot) const {
+  const RunReport report{JobOutcomeName(outcome), exit_code, options_.input, options_.output,
+                         PublicEndpoint(options_.endpoint)};
   if (!options_.summary_json.empty()) {
-    if (absl::Status s = WriteRunStatsJson(options_.summary_json, snapshot); !s.ok()) {
-      Say(std::string(s.message()));
-      return Result(JobOutcome::kFailed, s);
+    if (absl::Status s =
+            WriteStatisticsFile(options_.summary_json, SummaryJson(snapshot, report));
+        !s.ok()) {
+      return s;
     }
   }
   if (!options_.prometheus.empty()) {
-    if (absl::Status s = WritePrometheusFile(options_.prometheus, snapshot); !s.ok()) {
+    return WriteStatisticsFile(options_.prometheus, SummaryPrometheus(snapshot, report));
+  }
+  return absl::OkStatus();
+}
+
+void Job::CheckpointNow() {
+  // The run is stuck on answers that do not come: end the process here, from the watcher
+  // thread, leaving what a clean checkpoint leaves but the temp output (the next run removes
+  // it). Appends are whole write(2)s, so the journal is intact once synced.
+  if (journal_ != nullptr) (void)journal_->Sync();
+  Say(absl::StrCat(
+      "answers in flight did not come within --stop-timeout ",
+      absl::FormatDuration(options_.stop_timeout), "; checkpointed: ",
+      journal_ != nullptr
+          ? absl::StrCat("settled lookups are in ", journal_path_,
+                         "; run the same command with --resume to continue without repeating "
+                         "them")
+          : "no journal: rerun to start again"));
+  if (stats_ != nullptr) {
+    if (absl::Status s =
+            WriteStatistics(JobOutcome::kCheckpointed, kExitCheckpointed, stats_->Snapshot());
+        !s.ok()) {
       Say(std::string(s.message()));
-      return Result(JobOutcome::kFailed, s);
     }
   }
-  return Result(JobOutcome::kDone, absl::OkStatus());
+  log_.flush();
+  std::fflush(nullptr);
+  _exit(kExitCheckpointed);
 }
 
 JobResult Job::Result(JobOutcome outcome, absl::Status status) const {
@@ -419,6 +640,9 @@ JobResult Job::Result(JobOutcome outcome, absl::Status status) const {
       break;
     case JobOutcome::kCheckpointed:
       result.exit_code = kExitCheckpointed;
+      break;
+    case JobOutcome::kErrorRows:
+      result.exit_code = kExitErrorRows;
       break;
   }
   return result;

@@ -57,10 +57,21 @@ struct JobOptions {
   std::string column_specs;
   std::string endpoint;
   std::string journal;  // empty = <output>.journal, or none for an output written in place
-  bool resume = false;  // reload the journal's settled lookups instead of requiring none
+  // Reload the journal's settled lookups instead of requiring none; with no journal there the
+  // run starts fresh (one command line serves the first run and every rerun).
+  bool resume = false;
   absl::Duration max_cache_ttl = absl::Hours(24);
-  std::string summary_json;  // also write the summary as JSON here; empty = no
-  std::string prometheus;    // also write a Prometheus textfile here; empty = no
+  // Also write the summary as JSON / a Prometheus textfile here; empty = no. Written on every
+  // end after the run started (done, error rows, failed, checkpointed), with the outcome.
+  std::string summary_json;
+  std::string prometheus;
+  // Share (0..1) of status cells (rows, with one column) that may end with `error:<code>` for
+  // the run to end kDone; more ends kErrorRows. A run whose lookups all failed ends kErrorRows
+  // whatever the share.
+  double max_error_rate = 0;
+  // After a stop request (RequestStop, SIGINT/SIGTERM): no new lookup is sent, and the run
+  // waits this long at most for the answers in flight before it checkpoints without them.
+  absl::Duration stop_timeout = absl::Seconds(5);
   // Where the job's messages, progress and summary go (stderr in the CLI); must outlive the job.
   std::ostream* log = nullptr;  // null = std::cerr
   bool progress_tty = false;    // redraw one progress line in place (stderr is a terminal)
@@ -75,7 +86,15 @@ enum class JobOutcome {
   kFailed,        // kExitFailed: I/O error, bad input under --strict, rejected credentials, ...
   kUsage,         // kExitUsage: options that contradict the input (a column it lacks, ...)
   kCheckpointed,  // kExitCheckpointed: SIGINT/SIGTERM or a rate-limit wait; --resume continues
+  kErrorRows,     // kExitErrorRows: output complete, more error rows than max_error_rate allows
 };
+
+// "done", "failed", "usage", "checkpointed", "error_rows": the outcome in the statistics files.
+const char* JobOutcomeName(JobOutcome outcome);
+
+// True when the run's `error:<code>` statuses are more than `max_error_rate` of its statuses,
+// or when it has error statuses and no lookup answered (ok or no_verdict): every lookup failed.
+bool TooManyErrorRows(const RunStatsSnapshot& stats, double max_error_rate);
 
 struct JobResult {
   JobOutcome outcome = JobOutcome::kFailed;
@@ -102,7 +121,9 @@ int JobExitCode(const absl::Status& status);
 //                 the final name) and the journal kept for --resume.
 // Errors of Open() and OpenJournal() are returned, not printed (the message is whole, for
 // "ctia-enrich: <message>"); usage errors are marked (IsUsageError, JobExitCode). Run() prints
-// its own ending (checkpoint hints, the summary) to the log and returns it as a JobResult.
+// its own ending (checkpoint hints, the summary) to the log and returns it as a JobResult; once
+// its pipeline started, every end (done, error rows, failed, checkpointed) also writes the
+// statistics files (summary_json, prometheus) with the outcome and the exit code.
 //
 // Thread safety: the steps are called from one thread, in order; RequestStop() from any thread.
 class Job {
@@ -123,7 +144,10 @@ class Job {
   JobResult Run(transport::VerdictSource& source,
                 const std::function<transport::CtiaClientCounters()>& stop_source = nullptr);
 
-  // Stops the run as SIGINT does: it ends checkpointed, its journal intact.
+  // Stops the run as SIGINT does: no new lookup is sent, the answers in flight are awaited (at
+  // most options.stop_timeout: then, with handle_stop_signals, the process ends with
+  // kExitCheckpointed, statistics written and journal synced), and the run ends checkpointed,
+  // its journal intact. "stopping…" is logged once the stop is seen (within 50 ms).
   void RequestStop() { stop_.store(true); }
 
   // Raw size of the input when it is a regular file.
@@ -141,6 +165,14 @@ class Job {
   JobResult EndFailed(const absl::Status& status);
   JobResult EndDone(ByteSink& sink);
   JobResult Result(JobOutcome outcome, absl::Status status) const;
+  // Result(), with the statistics files written once the run started; a done run whose files
+  // cannot be written fails.
+  JobResult Finish(JobOutcome outcome, absl::Status status);
+  absl::Status WriteStatistics(JobOutcome outcome, int exit_code,
+                               const RunStatsSnapshot& snapshot) const;
+  // The stop timeout expired with answers still in flight: syncs the journal, writes the
+  // statistics and ends the process with kExitCheckpointed.
+  [[noreturn]] void CheckpointNow();
   void Say(const std::string& line) const;
 
   JobOptions options_;

@@ -183,6 +183,9 @@ void Run::Count(const ChunkWork& w) {
     if (w.fixed_counts[i] > 0) stats_.CountStatus(kFixedStatusNames[i], w.fixed_counts[i]);
   }
   for (const auto& [status, count] : w.error_counts) stats_.CountStatus(status, count);
+  for (int d = 0; d < 6; ++d) {
+    if (w.disposition_counts[d] > 0) stats_.CountDisposition(d, w.disposition_counts[d]);
+  }
 }
 
 }  // namespace

@@ -136,6 +136,11 @@ void RunStats::CountStatus(absl::string_view status, uint64_t n) {
   other_statuses_[std::string(status)] += n;
 }
 
+void RunStats::CountDisposition(int disposition, uint64_t n) {
+  const size_t d = disposition >= 1 && disposition <= 5 ? static_cast<size_t>(disposition) : 0;
+  dispositions_[d].fetch_add(n, std::memory_order_relaxed);
+}
+
 void RunStats::RecordLatency(absl::Duration latency) { latency_.Record(latency); }
 
 void RunStats::RecordLatencies(absl::Span<const absl::Duration> latencies) {
@@ -163,6 +168,9 @@ RunStatsSnapshot RunStats::Snapshot() const {
     for (const auto& [status, n] : other_statuses_) s.statuses[status] += n;
   }
   s.latency = latency_.Snapshot();
+  for (size_t d = 0; d < dispositions_.size(); ++d) {
+    s.dispositions[d] = dispositions_[d].load(std::memory_order_relaxed);
+  }
   const int64_t first = first_sent_ns_.load(std::memory_order_relaxed);
   const int64_t last = last_settled_ns_.load(std::memory_order_relaxed);
   if (first != INT64_MAX && last > first) s.lookup_phase = absl::Nanoseconds(last - first);

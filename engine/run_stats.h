@@ -60,6 +60,8 @@ struct RunStatsSnapshot {
   absl::Time now;  // when the snapshot was taken (the run's end for a final summary)
   // From the first lookup sent to the last one settled so far; zero without lookups.
   absl::Duration lookup_phase;
+  // Status cells with a verdict per disposition number (1 Clean .. 5 Unknown; 0: outside 1..5).
+  std::array<uint64_t, 6> dispositions{};
 
   uint64_t counter(RunCounter c) const { return counters[static_cast<size_t>(c)]; }
   double seconds() const;
@@ -85,6 +87,9 @@ class RunStats {
   // Counts `n` rows with `status` ("ok", "no_verdict", "invalid", "skipped", "invalid_row",
   // "error:<code>"; anything else is counted under its own name too).
   void CountStatus(absl::string_view status, uint64_t n = 1);
+  // Counts `n` status cells whose verdict has disposition number `disposition` (1..5; anything
+  // else is counted as 0).
+  void CountDisposition(int disposition, uint64_t n = 1);
   void RecordLatency(absl::Duration latency);
   void RecordLatencies(absl::Span<const absl::Duration> latencies);
   // Takes retries and 429s from the transport's counters (they are cumulative).
@@ -101,6 +106,7 @@ class RunStats {
   mutable absl::Mutex mu_;
   std::map<std::string, uint64_t> other_statuses_ ABSL_GUARDED_BY(mu_);
   transport::LatencyHistogram latency_;  // of the lookups settled
+  std::array<std::atomic<uint64_t>, 6> dispositions_{};
   std::atomic<int64_t> first_sent_ns_{INT64_MAX};  // Unix ns; INT64_MAX = none yet
   std::atomic<int64_t> last_settled_ns_{INT64_MIN};
 };

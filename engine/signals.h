@@ -14,8 +14,11 @@ namespace enrich::engine {
 // (journal synced, temp output abandoned, exit code 75) instead of dying mid-write.
 //
 // The first SIGINT or SIGTERM sets the flag and restores the default disposition of both, so
-// a second one kills the process the usual way (a second Ctrl-C always works). Destruction
-// restores the handlers that were there before Install().
+// a second one kills the process the usual way (a second Ctrl-C always works): at once, with
+// the status a shell and ChildProcess report as 130 (SIGINT) or 143 (SIGTERM), kExitSecondSigint
+// / kExitSecondSigterm; the journal's appends are whole write(2)s, so it stays usable. The job
+// (engine/job.h) prints "stopping…" when it sees the flag. Destruction restores the handlers
+// that were there before Install().
 //
 // At most one instance exists at a time. The flag is process-wide; StopRequested() and
 // StopSignal() are async-signal-safe and callable from any thread.

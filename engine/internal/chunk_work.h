@@ -81,6 +81,8 @@ class ChunkWork final : public SettleListener {
   std::string iso_text;
   std::array<uint64_t, kFixedStatuses> fixed_counts{};
   absl::flat_hash_map<std::string, uint64_t> error_counts;
+  // Cells with a verdict per disposition number: 1..5, 0 for one outside 1..5.
+  std::array<uint64_t, 6> disposition_counts{};
   uint64_t hits = 0;
   uint64_t joined = 0;
   uint64_t blank_lines = 0;  // NDJSON rows[] that are blank lines, not rows
@@ -102,6 +104,7 @@ class ChunkWork final : public SettleListener {
     added_spans.clear();
     fixed_counts.fill(0);
     error_counts.clear();
+    disposition_counts.fill(0);
     hits = 0;
     joined = 0;
     blank_lines = 0;

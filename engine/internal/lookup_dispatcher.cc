@@ -62,6 +62,12 @@ void LookupDispatcher::Pump() {
   thread_local bool pumping = false;
   if (pumping) return;
   pumping = true;
+  // A stop request sends no new lookup: the run fails at once (Stop() drops the queue) rather
+  // than when the read stage next runs, which may be after every queued lookup is answered.
+  if (options_.stop_requested != nullptr && options_.stop_requested->load() &&
+      !stopped_flag_.load(std::memory_order_relaxed)) {
+    fail_(absl::CancelledError("interrupted"));
+  }
   for (;;) {
     // Takes as many as the bound allows under one lock, then sends them without it.
     Lookup* first = nullptr;

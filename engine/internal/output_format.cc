@@ -63,6 +63,7 @@ void CountCell(ChunkWork& w, uint32_t cell) {
   switch (s.kind) {
     case Settled::Kind::kVerdict:
       ++w.fixed_counts[kOk];
+      ++w.disposition_counts[s.disposition >= 1 && s.disposition <= 5 ? s.disposition : 0];
       break;
     case Settled::Kind::kNoVerdict:
       ++w.fixed_counts[kNoVerdict];

@@ -5,6 +5,7 @@
 #include "engine/job.h"
 
 #include <atomic>
+#include <cstdio>
 #include <filesystem>
 #include <sstream>
 #include <string>
@@ -109,6 +110,71 @@ TEST_F(JobTest, ExistingJournalWithoutResumeIsAUsageErrorAndKeepsIt) {
   const absl::Status s = (*job)->OpenJournal();
   EXPECT_EQ(JobExitCode(s), kExitUsage) << s;
   EXPECT_EQ(testing::ReadFileBytes(tmp_.File("out.csv.journal")), "not a journal");
+}
+
+
+// The rows of a run whose lookups of host-<i>.example fail for every i % `every` == 0.
+absl::StatusOr<schema::VerdictResult> FailEvery(int every, const schema::Observable& o) {
+  int i = 0;
+  if (sscanf(o.value.c_str(), "host-%d", &i) == 1 && i % every == 0) {
+    return absl::UnavailableError("503");
+  }
+  return NoVerdict(o);
+}
+
+TEST_F(JobTest, ErrorRowsBeyondTheMaxErrorRateEndWithExitThreeAndStatistics) {
+  for (double rate : {0.0, 0.05, 0.1}) {
+    JobOptions o = Options();
+    o.output = tmp_.File(absl::StrCat("out-", rate, ".csv"));
+    o.max_error_rate = rate;
+    o.summary_json = tmp_.File("summary.json");
+    o.prometheus = tmp_.File("metrics.prom");
+    auto job = Job::Open(std::move(o));
+    ASSERT_TRUE(job.ok()) << job.status();
+    FakeVerdictSource source([](const schema::Observable& ob) { return FailEvery(10, ob); });
+    const JobResult result = (*job)->Run(source);  // 20 of 200 rows fail: 10%
+    const bool too_many = rate < 0.1;
+    EXPECT_EQ(result.outcome, too_many ? JobOutcome::kErrorRows : JobOutcome::kDone) << rate;
+    EXPECT_EQ(result.exit_code, too_many ? kExitErrorRows : kExitDone) << rate;
+    const std::string json = testing::ReadFileBytes(tmp_.File("summary.json"));
+    EXPECT_THAT(json, HasSubstr(absl::StrCat("\"outcome\":\"",
+                                             too_many ? "error_rows" : "done", "\"")));
+    EXPECT_THAT(json, HasSubstr(absl::StrCat("\"exit_code\":", result.exit_code)));
+    EXPECT_THAT(testing::ReadFileBytes(tmp_.File("metrics.prom")),
+                HasSubstr(absl::StrCat("ctia_enrich_last_run_exit_code ", result.exit_code)));
+  }
+}
+
+TEST_F(JobTest, EveryLookupFailedIsTooManyErrorRowsWhateverTheRate) {
+  RunStatsSnapshot s;
+  s.statuses = {{"ok", 0}, {"no_verdict", 0}, {"skipped", 5}, {"error:503", 1}};
+  EXPECT_TRUE(TooManyErrorRows(s, 1.0));
+  s.statuses["ok"] = 1;
+  EXPECT_FALSE(TooManyErrorRows(s, 1.0));
+  EXPECT_TRUE(TooManyErrorRows(s, 0.0));
+  s.statuses.erase("error:503");
+  EXPECT_FALSE(TooManyErrorRows(s, 0.0));
+}
+
+TEST_F(JobTest, ResumeWithoutAJournalStartsFresh) {
+  JobOptions o = Options();
+  o.resume = true;
+  auto job = Job::Open(std::move(o));
+  ASSERT_TRUE(job.ok()) << job.status();
+  FakeVerdictSource source(NoVerdict);
+  const JobResult done = (*job)->Run(source);
+  ASSERT_EQ(done.outcome, JobOutcome::kDone) << done.status;
+  EXPECT_EQ(source.total(), 200);
+  EXPECT_TRUE(std::filesystem::exists(tmp_.File("out.csv")));
+}
+
+TEST_F(JobTest, StatisticsToStdoutWithTheOutputOnStdoutIsAUsageError) {
+  JobOptions o = Options();
+  o.output = "-";
+  o.summary_json = "-";
+  auto job = Job::Open(std::move(o));
+  ASSERT_FALSE(job.ok());
+  EXPECT_EQ(JobExitCode(job.status()), kExitUsage);
 }
 
 }  // namespace

@@ -4,7 +4,6 @@
 #include "schema/observable.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <optional>
 
 #include "absl/strings/match.h"
@@ -50,7 +49,7 @@ absl::StatusOr<char> ParseDelimiter(absl::string_view value) {
       absl::StrCat("--delimiter \"", value, "\": expected one of , ; | tab"));
 }
 
-// The --column specs, parsed; a type this build does not know is warned about on stderr.
+// The --column specs, parsed; a type this build does not know is an error.
 absl::StatusOr<std::vector<engine::ColumnSpec>> ParseColumns(
     const std::vector<std::string>& specs) {
   std::vector<engine::ColumnSpec> columns;
@@ -58,10 +57,11 @@ absl::StatusOr<std::vector<engine::ColumnSpec>> ParseColumns(
     auto column = engine::ParseColumnSpec(spec);
     if (!column.ok()) return column.status();
     if (column->type != "auto" && !schema::IsKnownObservableType(column->type)) {
-      std::fprintf(stderr,
-                   "ctia-enrich: warning: \"%s\" is not an observable type this build knows; "
-                   "sending it to CTIA as given\n",
-                   column->type.c_str());
+      // CTIA would answer every lookup of it with an error: refused before any request.
+      return absl::InvalidArgumentError(
+          absl::StrCat("--column \"", spec, "\": unknown observable type \"", column->type,
+                       "\"; expected auto or one of ",
+                       absl::StrJoin(schema::KnownObservableTypes(), ", ")));
     }
     for (const engine::ColumnSpec& earlier : columns) {
       if (earlier.name == column->name) {
@@ -76,6 +76,19 @@ absl::StatusOr<std::vector<engine::ColumnSpec>> ParseColumns(
 }
 
 }  // namespace
+
+const char* const kRunExitCodesHelp =
+    "Exit codes:\n"
+    "  0    every row settled without an error status; output complete\n"
+    "  3    output complete, but more rows than --max-error-rate allows (default 0: any) ended\n"
+    "       with an error:<code> status; a run whose lookups all failed always exits 3\n"
+    "  1    failed (I/O error, rejected credentials, bad input under --strict, ...); the\n"
+    "       journal keeps the settled lookups: fix the cause, rerun with --resume\n"
+    "  2    usage or configuration error, found before any request\n"
+    "  75   checkpointed (a rate-limit wait beyond --max-wait, or SIGINT/SIGTERM): rerun the\n"
+    "       same command with --resume (after the time printed, for a rate limit)\n"
+    "  130  a second SIGINT (143: SIGTERM) during the stop: ended at once, journal usable\n"
+    "--resume with no journal starts fresh, so one command line serves every night.\n";
 
 CLI::App* AddRunCommand(CLI::App& app, RunFlags& flags) {
   CLI::App* run = app.add_subcommand(
@@ -139,11 +152,21 @@ CLI::App* AddRunCommand(CLI::App& app, RunFlags& flags) {
   run->add_option("--summary-json", flags.summary_json, "Also write the run summary as JSON here");
   run->add_option("--prometheus", flags.prometheus,
                   "Also write the run's metrics as a Prometheus textfile here");
+  run->add_option("--max-error-rate", flags.max_error_rate,
+                  "Share of rows (0 to 1; status cells with several columns) that may end with "
+                  "an error:<code> status for the run to exit 0; more exit 3. A run whose "
+                  "lookups all failed exits 3 whatever the rate")
+      ->capture_default_str();
+  run->add_option("--stop-timeout", flags.stop_timeout_seconds,
+                  "After SIGINT/SIGTERM: seconds to wait for the answers in flight before "
+                  "checkpointing without them (exit 75)")
+      ->capture_default_str();
   run->add_option("--max-cache-ttl", flags.max_cache_ttl_seconds,
                   "Longest time a verdict is reused within a run, seconds")
       ->capture_default_str();
   run->add_option("--prefix", flags.prefix, "Prefix of the added columns")->capture_default_str();
   AddCtiaFlags(*run, flags.ctia);
+  run->footer(kRunExitCodesHelp);
   return run;
 }
 
@@ -208,6 +231,16 @@ absl::StatusOr<engine::JobOptions> JobOptionsFromFlags(const RunFlags& flags) {
   job.journal = flags.journal;
   job.resume = flags.resume;
   job.max_cache_ttl = absl::Seconds(flags.max_cache_ttl_seconds);
+  if (!(flags.max_error_rate >= 0 && flags.max_error_rate <= 1)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--max-error-rate ", flags.max_error_rate, ": expected a share from 0 to 1 (0.01 = 1%)"));
+  }
+  if (!(flags.stop_timeout_seconds >= 0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--stop-timeout ", flags.stop_timeout_seconds, ": expected seconds >= 0"));
+  }
+  job.max_error_rate = flags.max_error_rate;
+  job.stop_timeout = absl::Seconds(flags.stop_timeout_seconds);
   job.summary_json = flags.summary_json;
   job.prometheus = flags.prometheus;
   return job;

@@ -39,6 +39,8 @@ struct RunFlags {
   std::string summary_json;          // optional path
   std::string prometheus;            // optional path (node_exporter textfile)
   double max_cache_ttl_seconds = 86400;
+  double max_error_rate = 0;          // 0..1; see engine::JobOptions::max_error_rate
+  double stop_timeout_seconds = 5;
   std::string prefix = "ctia_";
   CtiaFlags ctia;
 };
@@ -47,13 +49,17 @@ struct RunFlags {
 // offsets within a chunk are 32-bit.
 inline constexpr int64_t kMaxRecordBytesLimit = int64_t{1} << 30;
 
+// The exit codes of `run`, as its --help footer lists them (one text, so that other parts of
+// the footer, e.g. examples, can be put around it).
+extern const char* const kRunExitCodesHelp;
+
 // Registers `run` on `app`; the callback stores the flags.
 CLI::App* AddRunCommand(CLI::App& app, RunFlags& flags);
 
 // The job the flags describe. Reads no file: the job checks the files (engine::Job::Open).
-// Prints a warning on stderr for a column type this build does not know (it is sent as given).
-// Errors (InvalidArgument, exit code 2) name the flag: a bad column spec or one given twice, an
-// unknown format, compression or delimiter, --max-record-bytes out of range.
+// Errors (InvalidArgument, exit code 2) name the flag: a bad column spec, one given twice or of
+// an observable type this build does not know, an unknown format, compression or delimiter,
+// --max-record-bytes, --max-error-rate or --stop-timeout out of range.
 absl::StatusOr<engine::JobOptions> JobOptionsFromFlags(const RunFlags& flags);
 
 }  // namespace enrich::cli

@@ -1,0 +1,376 @@
+// `ctia-enrich run` as a scheduler meets it (issue 14, part 2): the real binary against ctia-sim
+// on 127.0.0.1:0. Every exit code (0, 1, 2, 3, 75, 143), the statistics files written and
+// parseable after each end once the run started, the stop on SIGTERM bounded by --stop-timeout
+// and resumed to the uninterrupted output, and the README's cron line (--resume on every run)
+// run twice with a crash in between.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "rapidjson/document.h"
+#include "tests/engine/temp_dir.h"
+#include "tests/fakes/child_process.h"
+#include "tools/sim/sim_server.h"
+
+namespace enrich {
+namespace {
+
+using ::testing::HasSubstr;
+using Clock = std::chrono::steady_clock;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+uintmax_t FileSize(const std::string& path) {
+  std::error_code ec;
+  const uintmax_t size = std::filesystem::file_size(path, ec);
+  return ec ? 0 : size;
+}
+
+double SecondsSince(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+class NightlyTest : public ::testing::Test {
+ protected:
+  static constexpr int kRows = 3000;
+
+  void SetUp() override {
+    sim::SimOptions options;
+    options.synthetic_percent = 30;  // every domain answered, from a hash (fixed ids)
+    options.public_base = "https://private.intel.amp.cisco.com";
+    options.threads = 2;
+    sim_ = std::make_unique<sim::SimServer>(options);
+    auto port = sim_->Start();
+    ASSERT_TRUE(port.ok()) << port.status();
+    WriteInput("in.csv", kRows, 0);
+  }
+
+  // `rows` rows of distinct domains; every `bad_every`-th (0 = none) is named bad-<i>.example.
+  void WriteInput(const std::string& name, int rows, int bad_every) {
+    std::string text = "id,domain\n";
+    for (int i = 0; i < rows; ++i) {
+      const bool bad = bad_every > 0 && i % bad_every == 0;
+      absl::StrAppend(&text, i, ",", bad ? "bad-" : "host-", i, ".example\n");
+    }
+    std::ofstream(dir_.File(name), std::ios::binary) << text;
+  }
+
+  // The argv of a run of in.csv to `output` against the sim (REST lookups), with the
+  // statistics files summary.json and metrics.prom, then `extra`.
+  std::vector<std::string> Args(const std::string& output,
+                                const std::vector<std::string>& extra = {}) const {
+    std::vector<std::string> args = {"run",           "-i",
+                                     dir_.File("in.csv"), "-o",
+                                     output,          "--column",
+                                     "domain",        "--endpoint",
+                                     sim_->base_url(), "--connections",
+                                     "4",             "--threads",
+                                     "2",             "--batch-size",
+                                     "1",             "--summary-json",
+                                     dir_.File("summary.json"), "--prometheus",
+                                     dir_.File("metrics.prom")};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  }
+
+  absl::StatusOr<testing::ChildProcess> Start(const std::vector<std::string>& args,
+                                              const std::string& stderr_name) {
+    testing::ChildSpec spec;
+    spec.program = CTIA_ENRICH_BIN;
+    spec.args = args;
+    spec.stderr_path = dir_.File(stderr_name);
+    spec.env = {{"CTIA_CLIENT_ID", "client"}, {"CTIA_CLIENT_SECRET", "secret"}};
+    return testing::ChildProcess::Start(spec);
+  }
+
+  // Runs to the end; the exit code.
+  int Run(const std::vector<std::string>& args, const std::string& stderr_name) {
+    auto child = Start(args, stderr_name);
+    EXPECT_TRUE(child.ok()) << child.status();
+    return child.ok() ? child->Wait() : -1;
+  }
+
+  // An uninterrupted run's output.
+  std::string Reference() {
+    EXPECT_EQ(Run(Args(dir_.File("reference.csv")), "reference.err"), 0)
+        << ReadFile(dir_.File("reference.err"));
+    return ReadFile(dir_.File("reference.csv"));
+  }
+
+  // With the faults gone, --resume completes `output` to `reference`'s bytes.
+  void ExpectResumeGives(const std::string& output, const std::string& reference) {
+    sim_->ClearFaults();
+    ASSERT_EQ(Run(Args(output, {"--resume"}), "resume.err"), 0)
+        << ReadFile(dir_.File("resume.err"));
+    EXPECT_THAT(ReadFile(dir_.File("resume.err")), HasSubstr("resuming: "));
+    EXPECT_TRUE(ReadFile(output) == reference) << "resumed output differs from the reference";
+  }
+
+  // Every answer of the verdict routes `delay` late.
+  void DelayAnswers(absl::Duration delay) {
+    sim::FaultRule slow;
+    slow.kind = sim::FaultKind::kLatency;
+    slow.path_prefix = "/ctia/domain/";
+    slow.latency = delay;
+    sim_->AddFault(slow);
+  }
+
+  // Waits until the journal at `path` exists and then grows by more than `bytes` (lookups
+  // journaled), at most 20 s.
+  bool WaitForJournaled(const std::string& path, uintmax_t bytes) {
+    const auto start = Clock::now();
+    while (!std::filesystem::exists(path)) {
+      if (SecondsSince(start) > 20) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // its header written
+    const uintmax_t header = FileSize(path);
+    while (FileSize(path) <= header + bytes) {
+      if (SecondsSince(start) > 20) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return true;
+  }
+
+  // Both statistics files exist and parse, and say `outcome` and `exit_code`.
+  void ExpectStatistics(const std::string& outcome, int exit_code) {
+    const std::string json = ReadFile(dir_.File("summary.json"));
+    rapidjson::Document doc;
+    doc.Parse(json.data(), json.size());
+    ASSERT_FALSE(doc.HasParseError()) << json;
+    ASSERT_TRUE(doc.IsObject()) << json;
+    for (const char* key : {"outcome", "exit_code", "started", "finished", "input", "output",
+                            "endpoint", "rows", "statuses", "lookups", "rate_limited", "retries",
+                            "hedges", "token_refreshes", "dispositions"}) {
+      EXPECT_TRUE(doc.HasMember(key)) << key << " missing in " << json;
+    }
+    if (!doc.HasMember("outcome") || !doc.HasMember("exit_code")) return;
+    EXPECT_EQ(std::string(doc["outcome"].GetString()), outcome) << json;
+    EXPECT_EQ(doc["exit_code"].GetInt(), exit_code) << json;
+    EXPECT_EQ(std::string(doc["endpoint"].GetString()), sim_->base_url());
+    EXPECT_THAT(json, ::testing::Not(HasSubstr("secret")));
+    if (doc.HasMember("dispositions")) {
+      for (const char* name : {"Clean", "Malicious", "Suspicious", "Common", "Unknown"}) {
+        EXPECT_TRUE(doc["dispositions"].HasMember(name)) << name;
+      }
+    }
+
+    const std::string prom = ReadFile(dir_.File("metrics.prom"));
+    ASSERT_FALSE(prom.empty());
+    // Text exposition format: comments, or `name[{labels}] value`.
+    for (absl::string_view line : absl::StrSplit(prom, '\n', absl::SkipEmpty())) {
+      if (absl::StartsWith(line, "#")) continue;
+      const size_t space = line.rfind(' ');
+      ASSERT_NE(space, absl::string_view::npos) << line;
+      double value;
+      EXPECT_TRUE(absl::SimpleAtod(line.substr(space + 1), &value)) << line;
+      EXPECT_TRUE(absl::StartsWith(line, "ctia_enrich_")) << line;
+    }
+    EXPECT_THAT(prom, HasSubstr(absl::StrCat("ctia_enrich_last_run_exit_code ", exit_code, "\n")));
+    EXPECT_THAT(prom, HasSubstr(absl::StrCat("outcome=\"", outcome, "\"")));
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<sim::SimServer> sim_;
+};
+
+TEST_F(NightlyTest, ACleanRunExitsZeroWithStatistics) {
+  ASSERT_EQ(Run(Args(dir_.File("out.csv")), "run.err"), 0) << ReadFile(dir_.File("run.err"));
+  ExpectStatistics("done", 0);
+  // Every row with a verdict is counted under its disposition.
+  const std::string json = ReadFile(dir_.File("summary.json"));
+  rapidjson::Document doc;
+  doc.Parse(json.data(), json.size());
+  ASSERT_TRUE(doc.IsObject() && doc.HasMember("dispositions")) << json;
+  uint64_t with_verdict = 0;
+  for (const auto& m : doc["dispositions"].GetObject()) with_verdict += m.value.GetUint64();
+  EXPECT_GT(with_verdict, 0u) << json;
+  EXPECT_EQ(with_verdict, doc["statuses"]["ok"].GetUint64()) << json;
+}
+
+TEST_F(NightlyTest, ErrorRowsExitThreeUnlessWithinTheMaxErrorRate) {
+  WriteInput("in.csv", 400, 10);  // 40 of 400 rows (10%) fail for good
+  sim::FaultRule failing;
+  failing.kind = sim::FaultKind::kStatus500;
+  failing.path_prefix = "/ctia/domain/bad-";
+  sim_->AddFault(failing);
+
+  auto started = Clock::now();
+  ASSERT_EQ(Run(Args(dir_.File("out.csv")), "default.err"), 3)
+      << ReadFile(dir_.File("default.err"));
+  std::printf("10%% failed lookups, default rate: exit 3 after %.2f s\n", SecondsSince(started));
+  EXPECT_THAT(ReadFile(dir_.File("default.err")), HasSubstr("--max-error-rate"));
+  ExpectStatistics("error_rows", 3);
+  // The output is complete all the same.
+  const std::string out = ReadFile(dir_.File("out.csv"));
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 401);
+
+  ASSERT_EQ(Run(Args(dir_.File("out2.csv"), {"--max-error-rate", "0.1"}), "within.err"), 0)
+      << ReadFile(dir_.File("within.err"));
+  ExpectStatistics("done", 0);
+  ASSERT_EQ(Run(Args(dir_.File("out3.csv"), {"--max-error-rate", "0.09"}), "over.err"), 3)
+      << ReadFile(dir_.File("over.err"));
+}
+
+TEST_F(NightlyTest, EveryLookupFailedNeverExitsZero) {
+  WriteInput("in.csv", 50, 1);  // every row fails
+  sim::FaultRule failing;
+  failing.kind = sim::FaultKind::kStatus500;
+  failing.path_prefix = "/ctia/domain/";
+  sim_->AddFault(failing);
+  ASSERT_EQ(Run(Args(dir_.File("out.csv"), {"--max-error-rate", "1"}), "run.err"), 3)
+      << ReadFile(dir_.File("run.err"));
+  ExpectStatistics("error_rows", 3);
+}
+
+TEST_F(NightlyTest, AFailureAfterTheStartExitsOneWithStatistics) {
+  // A malformed row at the end under --strict: the run has started (and looked up) by then.
+  std::ofstream(dir_.File("in.csv"), std::ios::app) << "9999,late.example,extra field\n";
+  ASSERT_EQ(Run(Args(dir_.File("out.csv"), {"--strict"}), "run.err"), 1)
+      << ReadFile(dir_.File("run.err"));
+  ExpectStatistics("failed", 1);
+}
+
+TEST_F(NightlyTest, AnUnknownObservableTypeIsUsageErrorBeforeAnyRequest) {
+  const uint64_t before = sim_->Counters().total;
+  std::vector<std::string> args = Args(dir_.File("out.csv"));
+  args[6] = "domain:domian";
+  ASSERT_EQ(Run(args, "run.err"), 2) << ReadFile(dir_.File("run.err"));
+  EXPECT_THAT(ReadFile(dir_.File("run.err")), HasSubstr("unknown observable type \"domian\""));
+  EXPECT_EQ(sim_->Counters().total, before) << "a request was sent";
+  EXPECT_FALSE(std::filesystem::exists(dir_.File("out.csv")));
+  EXPECT_FALSE(std::filesystem::exists(dir_.File("summary.json")));
+}
+
+TEST_F(NightlyTest, StatisticsToStdoutBesideAnOutputToStdoutIsUsageError) {
+  for (const char* flag : {"--summary-json", "--prometheus"}) {
+    std::vector<std::string> args = Args("-");
+    args.resize(args.size() - 4);  // without the statistics files
+    args.push_back(flag);
+    args.push_back("-");
+    ASSERT_EQ(Run(args, "run.err"), 2) << ReadFile(dir_.File("run.err"));
+    EXPECT_THAT(ReadFile(dir_.File("run.err")), HasSubstr(absl::StrCat(flag, " -")));
+  }
+}
+
+// The acceptance case: SIGTERM against answers 2 s late exits 75 within --stop-timeout + 1 s,
+// and --resume then writes the uninterrupted run's bytes.
+TEST_F(NightlyTest, SigtermCheckpointsWithinTheStopTimeoutAndResumesToTheSameBytes) {
+  const std::string reference = Reference();
+  DelayAnswers(absl::Milliseconds(2000));
+  const std::string output = dir_.File("out.csv");
+  auto child = Start(Args(output, {"--stop-timeout", "5"}), "run.err");
+  ASSERT_TRUE(child.ok()) << child.status();
+  ASSERT_TRUE(WaitForJournaled(output + ".journal", 0)) << ReadFile(dir_.File("run.err"));
+  const auto signalled = Clock::now();
+  child->Signal(SIGTERM);
+  const int exit_code = child->Wait();
+  const double took = SecondsSince(signalled);
+  const std::string err = ReadFile(dir_.File("run.err"));
+  ASSERT_EQ(exit_code, 75) << err;
+  EXPECT_LE(took, 5.0 + 1.0) << err;
+  EXPECT_THAT(err, HasSubstr("stopping…"));
+  EXPECT_THAT(err, HasSubstr("--resume"));
+  ExpectStatistics("checkpointed", 75);
+  std::printf("SIGTERM against 2 s answers: exit 75 after %.2f s (--stop-timeout 5)\n", took);
+
+  ExpectResumeGives(output, reference);
+}
+
+// Answers that do not come within --stop-timeout: the run checkpoints without them.
+TEST_F(NightlyTest, AnswersLaterThanTheStopTimeoutAreNotWaitedFor) {
+  const std::string reference = Reference();
+  DelayAnswers(absl::Milliseconds(1500));
+  const std::string output = dir_.File("out.csv");
+  auto child = Start(Args(output, {"--stop-timeout", "0.2"}), "run.err");
+  ASSERT_TRUE(child.ok()) << child.status();
+  ASSERT_TRUE(WaitForJournaled(output + ".journal", 0)) << ReadFile(dir_.File("run.err"));
+  // Just after a wave of answers: the next wave is 1.5 s away.
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const auto signalled = Clock::now();
+  child->Signal(SIGTERM);
+  const int exit_code = child->Wait();
+  const double took = SecondsSince(signalled);
+  ASSERT_EQ(exit_code, 75) << ReadFile(dir_.File("run.err"));
+  EXPECT_LE(took, 0.2 + 1.0) << ReadFile(dir_.File("run.err"));
+  ExpectStatistics("checkpointed", 75);
+  std::printf("SIGTERM against 1.5 s answers, --stop-timeout 0.2: exit 75 after %.2f s\n", took);
+
+  ExpectResumeGives(output, reference);
+}
+
+TEST_F(NightlyTest, ASecondSignalExitsAtOnceWithTheJournalUsable) {
+  const std::string reference = Reference();
+  DelayAnswers(absl::Milliseconds(3000));
+  const std::string output = dir_.File("out.csv");
+  auto child = Start(Args(output, {"--stop-timeout", "60"}), "run.err");
+  ASSERT_TRUE(child.ok()) << child.status();
+  ASSERT_TRUE(WaitForJournaled(output + ".journal", 0)) << ReadFile(dir_.File("run.err"));
+  child->Signal(SIGTERM);
+  // Once the first is seen ("stopping…"), the second.
+  const auto first = Clock::now();
+  while (!absl::StrContains(ReadFile(dir_.File("run.err")), "stopping…") &&
+         SecondsSince(first) < 5) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  const double stopping_after = SecondsSince(first);
+  const auto second = Clock::now();
+  child->Signal(SIGTERM);
+  const int exit_code = child->Wait();
+  const double took = SecondsSince(second);
+  ASSERT_EQ(exit_code, 143) << ReadFile(dir_.File("run.err"));
+  EXPECT_LE(took, 1.0);
+  std::printf("\"stopping…\" %.3f s after SIGTERM; a second SIGTERM ended the run in %.3f s\n",
+              stopping_after, took);
+
+  ExpectResumeGives(output, reference);
+}
+
+// The README's cron line: the same command, --resume included, every night. The first run is
+// killed (kill -9) mid-way; the same line then completes the output.
+TEST_F(NightlyTest, TheCronLineRunTwiceWithACrashBetweenGivesTheCompleteOutput) {
+  const std::string reference = Reference();
+  const std::string output = dir_.File("out.csv");
+  const std::vector<std::string> cron_line = Args(output, {"--resume"});
+  ASSERT_FALSE(std::filesystem::exists(output + ".journal"));
+  DelayAnswers(absl::Milliseconds(20));
+  {
+    auto child = Start(cron_line, "first.err");
+    ASSERT_TRUE(child.ok()) << child.status();
+    ASSERT_TRUE(WaitForJournaled(output + ".journal", 1024)) << ReadFile(dir_.File("first.err"));
+    child->Signal(SIGKILL);
+    ASSERT_EQ(child->Wait(), 128 + SIGKILL);
+  }
+  EXPECT_FALSE(std::filesystem::exists(output));
+  sim_->ClearFaults();
+  ASSERT_EQ(Run(cron_line, "second.err"), 0) << ReadFile(dir_.File("second.err"));
+  EXPECT_THAT(ReadFile(dir_.File("second.err")), HasSubstr("resuming: "));
+  EXPECT_TRUE(ReadFile(output) == reference) << "the rerun's output differs from the reference";
+  // The next night: no journal left, the same line starts fresh.
+  EXPECT_FALSE(std::filesystem::exists(output + ".journal"));
+  ASSERT_EQ(Run(cron_line, "third.err"), 0) << ReadFile(dir_.File("third.err"));
+  EXPECT_TRUE(ReadFile(output) == reference);
+}
+
+}  // namespace
+}  // namespace enrich
