@@ -1,3 +1,6 @@
+// Who is calling and what they may see or do: CTIA's identity, scopes and TLP/group
+// visibility rules (reference §2.5, §8.1). Consulted by the Router on every /ctia route.
+
 #ifndef ENRICH_TOOLS_SIM_ACCESS_CONTROL_H_
 #define ENRICH_TOOLS_SIM_ACCESS_CONTROL_H_
 

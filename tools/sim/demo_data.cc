@@ -1,11 +1,12 @@
-// The built-in demo data set (declared in sim_server.h). Values use reserved example names and
+// The built-in demo data set (declared in demo_data.h). Values use reserved example names and
 // documentation address ranges (RFC 2606, RFC 5737) so nothing here points at a real host.
+
+#include "tools/sim/demo_data.h"
 
 #include <string>
 #include <vector>
 
 #include "schema/time_format.h"
-#include "tools/sim/sim_server.h"
 
 namespace enrich::sim {
 namespace {

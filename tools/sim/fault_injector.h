@@ -1,3 +1,6 @@
+// The seeded draw that decides which requests ctia-sim's fault rules hit. Sits between the
+// rules (fault_rule.h, from flags and the test API) and the Router, which answers the pick.
+
 #ifndef ENRICH_TOOLS_SIM_FAULT_INJECTOR_H_
 #define ENRICH_TOOLS_SIM_FAULT_INJECTOR_H_
 
@@ -8,12 +11,10 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "rapidjson/document.h"
-#include "tools/sim/sim_server.h"
+#include "tools/sim/fault_rule.h"
 
 namespace enrich::sim {
 
@@ -40,12 +41,6 @@ class FaultInjector {
   std::vector<FaultRule> rules_ ABSL_GUARDED_BY(mu_);
   std::mt19937_64 random_ ABSL_GUARDED_BY(mu_);
 };
-
-// A rule from the test API's JSON: {"kind": "latency", "path": "/ctia/", "percentage": 50,
-// "next": 3, "ms": 100, "tail_ms": 2000, "tail_percentage": 5, "hang_ms": 60000,
-// "retry_after": 30, "status": 503}. Only "kind" is required. Error: InvalidArgument naming
-// the field (unknown keys included).
-absl::StatusOr<FaultRule> FaultRuleFromJson(const rapidjson::Value& json);
 
 }  // namespace enrich::sim
 

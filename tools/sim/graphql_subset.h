@@ -1,3 +1,6 @@
+// Parsing the subset of GraphQL a verdict lookup sends to POST /ctia/graphql (reference
+// §9.4): aliased observable(type:, value:) fields and their selections. Used by the Router.
+
 #ifndef ENRICH_TOOLS_SIM_GRAPHQL_SUBSET_H_
 #define ENRICH_TOOLS_SIM_GRAPHQL_SUBSET_H_
 

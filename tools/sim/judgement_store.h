@@ -1,3 +1,6 @@
+// ctia-sim's judgement storage, the part of CTIA's Elasticsearch index the routes need.
+// The Router reads and writes it; seeding (demo, NDJSON) fills it through the Router.
+
 #ifndef ENRICH_TOOLS_SIM_JUDGEMENT_STORE_H_
 #define ENRICH_TOOLS_SIM_JUDGEMENT_STORE_H_
 

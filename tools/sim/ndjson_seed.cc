@@ -1,4 +1,6 @@
-// LoadJudgementsNdjson (declared in sim_server.h): the --seed file of ctia-sim.
+// LoadJudgementsNdjson (declared in ndjson_seed.h): the --seed file of ctia-sim.
+
+#include "tools/sim/ndjson_seed.h"
 
 #include <fstream>
 #include <sstream>
@@ -14,7 +16,6 @@
 #include "rapidjson/error/en.h"
 #include "schema/json_codec.h"
 #include "schema/observable.h"
-#include "tools/sim/sim_server.h"
 
 namespace enrich::sim {
 

@@ -1,3 +1,6 @@
+// CTIA's per-group sliding-log rate limiter (reference §9.1, §12.5), sans I/O. The Router
+// asks it after authentication on every /ctia route when --rate-limit is on.
+
 #ifndef ENRICH_TOOLS_SIM_RATE_LIMITER_H_
 #define ENRICH_TOOLS_SIM_RATE_LIMITER_H_
 

@@ -1,62 +1,42 @@
+// ctia-sim's request → response logic, sans I/O: between the server shell (sim_server.cc),
+// which parses HTTP, and the parts it consults (token registry, rate limiter, fault injector,
+// judgement store). One class; its route families live in one .cc file each (see Router).
+
 #ifndef ENRICH_TOOLS_SIM_ROUTER_H_
 #define ENRICH_TOOLS_SIM_ROUTER_H_
 
 #include <array>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <random>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/types/span.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/types/span.h"
 #include "rapidjson/document.h"
 #include "schema/judgement.h"
+#include "schema/observable.h"
 #include "schema/verdict.h"
+#include "schema/verdict_rule.h"
 #include "tools/sim/access_control.h"
 #include "tools/sim/fault_injector.h"
-#include "tools/sim/graphql_subset.h"
+#include "tools/sim/fault_rule.h"
 #include "tools/sim/judgement_store.h"
 #include "tools/sim/rate_limiter.h"
 #include "tools/sim/sim_clock.h"
-#include "tools/sim/sim_server.h"
+#include "tools/sim/sim_counters.h"
+#include "tools/sim/sim_message.h"
+#include "tools/sim/sim_options.h"
 #include "tools/sim/token_registry.h"
 
 namespace enrich::sim {
-
-// One HTTP request as the router sees it: no sockets, no Beast types.
-struct SimRequest {
-  std::string method;         // "GET", "POST", ...
-  std::string target;         // raw request-target, still percent-encoded: "/ctia/ip/x/verdict?a=b"
-  std::string authorization;  // value of the Authorization header; empty when absent
-  std::string body;
-};
-
-struct SimResponse {
-  int status = 200;
-  std::string content_type;  // empty when there is no body
-  std::string body;
-  // Every header besides Content-Type/Content-Length, in order (Location, X-Ctia-Version...).
-  std::vector<std::pair<std::string, std::string>> headers;
-
-  // How the server shell delivers the answer (fault injection, reference §12.6).
-  enum class Delivery {
-    kNormal,            // write it
-    kHang,              // write nothing; close the connection after `hang`
-    kCloseMidResponse,  // write half of the header block, then close
-    kTruncatedBody,     // write the headers and half the body, then close
-  };
-  Delivery delivery = Delivery::kNormal;
-  absl::Duration delay = absl::ZeroDuration();  // wait this long before writing
-  absl::Duration hang = absl::ZeroDuration();   // kHang
-
-  // First value of header `name` (case-insensitive), empty when absent.
-  std::string Header(absl::string_view name) const;
-};
 
 // schema::EncodeVerdict(v), byte for byte; faster for the usual synthetic verdict.
 std::string EncodeVerdictFast(const schema::Verdict& v);
@@ -72,6 +52,12 @@ std::string EncodeVerdictFast(const schema::Verdict& v);
 //
 // Order per request: fault rules (front-door faults answer before anything else), then
 // authentication, then the rate limiter (authenticated /ctia routes only), then the route.
+//
+// Files, one per route family: router.cc (Handle, faults, dispatch under /ctia, counters,
+// seeding), router_auth.cc (token endpoint, bearer check), router_verdict.cc (verdict and
+// judgement reads, the list with paging/sort), router_writes.cc (POST judgement, bulk,
+// expire/delete), router_graphql.cc, router_test_api.cc; shared answers in
+// internal/sim_responses.h.
 //
 // Thread safety: every public method may run concurrently from any thread.
 class Router {
@@ -97,7 +83,13 @@ class Router {
   FaultInjector& faults() { return faults_; }
   SimClock& clock() { return clock_; }
   void SetGreenVisibleToEveryone(bool everyone) { green_visible_.store(everyone); }
-  // Clears judgements, faults, counters, rate-limit logs and the clock override.
+  // Run-time switches: SimOptions::graphql and SimOptions::token_check_at_send.
+  void SetGraphqlEnabled(bool on) { graphql_on_.store(on); }
+  bool GraphqlEnabled() const { return graphql_on_.load(); }
+  void SetTokenCheckAtSend(bool on) { token_check_at_send_.store(on); }
+  bool TokenCheckAtSend() const { return token_check_at_send_.load(); }
+  // Clears judgements, faults, counters, rate-limit logs and the clock override; the standing
+  // faults and the switches return to their configured state.
   void Reset();
   // ForEachJudgementNdjson(path, now) into the store in batches, with AddJudgements'
   // defaults; returns how many were stored. On an error the lines before it stay loaded.
@@ -141,19 +133,34 @@ class Router {
   };
   CreateBody ParseCreateBody(const Identity& who, const SimRequest& request) const;
 
-  SimResponse Route(const SimRequest& request, absl::string_view path, absl::string_view query);
+  // The caller of an authenticated /ctia request, or CTIA's 401 refusal (reference §8.2).
+  struct Caller {
+    std::shared_ptr<const Identity> identity;  // set when `refusal` is not
+    std::optional<SimResponse> refusal;
+  };
+  // `token_delay`: check the token as of now + this (the answer's delay, with
+  // token_check_at_send; else zero).
+  Caller Authenticate(const SimRequest& request, absl::Duration token_delay) const;
+
+  // `token_delay` as for Authenticate.
+  SimResponse Route(const SimRequest& request, absl::string_view path, absl::string_view query,
+                    absl::Duration token_delay);
   // The answer for a request a fault rule fired on.
   SimResponse Faulted(const FaultRule& fault, const SimRequest& request, absl::string_view path,
                       absl::string_view query, bool* ctia_headers);
-  // /__test__/faults, clock, reset, load, counters, visibility, tokens (reference §12.6).
+  // Adds the fault rules of SimOptions::hang_percent and slow_percent (at start and Reset).
+  void InstallStandingFaults();
+  // /__test__/faults, clock, reset, load, counters, visibility, tokens, knobs (reference §12.6).
   SimResponse HandleTestApi(const SimRequest& request, absl::string_view path);
+  // /__test__/knobs (router_test_api.cc).
+  SimResponse KnobsRoute(absl::string_view method, const rapidjson::Document& doc);
   SimResponse DispatchCtia(const Identity& who, const SimRequest& request,
                            absl::Span<const absl::string_view> seg, absl::string_view query);
   SimResponse HandleGraphql(const Identity& who, const SimRequest& request);
   SimResponse HandleBulkGet(const Identity& who, absl::string_view query);
   SimResponse HandleToken(const SimRequest& request);
   SimResponse HandleCtia(const SimRequest& request, absl::string_view path,
-                         absl::string_view query);
+                         absl::string_view query, absl::Duration token_delay);
   SimResponse HandleVerdict(const Identity& who, absl::string_view raw_type,
                             absl::string_view raw_value, absl::string_view query);
   SimResponse HandleListJudgements(const Identity& who, absl::string_view raw_type,
@@ -184,6 +191,8 @@ class Router {
   RateLimiter limiter_;
   FaultInjector faults_;
   std::atomic<bool> green_visible_;
+  std::atomic<bool> graphql_on_;
+  std::atomic<bool> token_check_at_send_;
   const std::string limit_header_;      // X-RateLimit-GROUP-Limit
   const std::string remaining_header_;  // X-RateLimit-GROUP-Remaining
   AtomicCounters counters_;

@@ -1,3 +1,6 @@
+// ctia-sim's server clock: the configured clock with the test API's fixed time or offset.
+// Token expiry, creation defaults and verdict validity all read it through the Router.
+
 #ifndef ENRICH_TOOLS_SIM_SIM_CLOCK_H_
 #define ENRICH_TOOLS_SIM_SIM_CLOCK_H_
 

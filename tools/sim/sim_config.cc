@@ -18,6 +18,7 @@
 #include "absl/strings/str_split.h"
 #include "schema/status_macros.h"
 #include "tools/sim/rate_limiter.h"
+#include "tools/sim/sim_server.h"
 
 namespace enrich::sim {
 namespace {
@@ -88,6 +89,22 @@ class ConfigReader {
     if (!v.has_value() || *v < lo || *v > hi) {
       std::string got = v.has_value() ? absl::StrCat(*v) : TypeName(*node);
       return Error(*node, key, absl::StrCat("expected an integer in ", lo, "..", hi, ", got ", got));
+    }
+    out = *v;
+    return absl::OkStatus();
+  }
+
+  // An integer or a float in 0..100.
+  absl::Status Percent(const toml::table& t, absl::string_view section, const char* name,
+                       std::optional<double>& out) const {
+    const toml::node* node = t.get(name);
+    out = std::nullopt;  // absent keys leave nothing behind from an earlier call
+    if (node == nullptr) return absl::OkStatus();
+    std::optional<double> v = node->is_number() ? node->value<double>() : std::nullopt;
+    if (!v.has_value() || !(*v >= 0 && *v <= 100)) {
+      std::string got = v.has_value() ? absl::StrCat(*v) : TypeName(*node);
+      return Error(*node, absl::StrCat(section, ".", name),
+                   absl::StrCat("expected a percentage in 0..100, got ", got));
     }
     out = *v;
     return absl::OkStatus();
@@ -175,7 +192,7 @@ absl::Status ReadServer(const ConfigReader& r, const toml::table& t, SimSettings
   ENRICH_RETURN_IF_ERROR(r.OnlyKnownKeys(t, "server.", {"bind", "port", "threads", "public_base",
                                                   "header_limit", "body_limit",
                                                   "idle_timeout", "latency_ms", "tls_cert",
-                                                  "tls_key"}));
+                                                  "tls_key", "graphql"}));
   std::optional<std::string> text;
   std::optional<int64_t> n;
   ENRICH_RETURN_IF_ERROR(r.String(t, "server", "bind", text));
@@ -198,6 +215,9 @@ absl::Status ReadServer(const ConfigReader& r, const toml::table& t, SimSettings
   if (text) s.tls_cert_file = r.Relative(*std::exchange(text, std::nullopt));
   ENRICH_RETURN_IF_ERROR(r.String(t, "server", "tls_key", text));
   if (text) s.tls_key_file = r.Relative(*text);
+  std::optional<bool> flag;
+  ENRICH_RETURN_IF_ERROR(r.Bool(t, "server", "graphql", flag));
+  if (flag) s.options.graphql = *flag;
   return absl::OkStatus();
 }
 
@@ -230,10 +250,14 @@ absl::Status ReadClient(const ConfigReader& r, const toml::node& node, SimClient
 }
 
 absl::Status ReadAuth(const ConfigReader& r, const toml::table& t, SimSettings& s) {
-  ENRICH_RETURN_IF_ERROR(r.OnlyKnownKeys(t, "auth.", {"token_ttl", "clients"}));
+  ENRICH_RETURN_IF_ERROR(
+      r.OnlyKnownKeys(t, "auth.", {"token_ttl", "token_check_at_send", "clients"}));
   std::optional<int64_t> n;
   ENRICH_RETURN_IF_ERROR(r.Int(t, "auth", "token_ttl", 1, 86400 * 365, n));
   if (n) s.token_ttl_seconds = static_cast<int>(*n);
+  std::optional<bool> flag;
+  ENRICH_RETURN_IF_ERROR(r.Bool(t, "auth", "token_check_at_send", flag));
+  if (flag) s.options.token_check_at_send = *flag;
   if (const toml::node* node = t.get("clients"); node != nullptr) {
     const toml::array* list = node->as_array();
     if (list == nullptr || list->empty()) {
@@ -271,7 +295,7 @@ absl::Status ReadData(const ConfigReader& r, const toml::table& t, SimSettings& 
 
 absl::Status ReadRateLimit(const ConfigReader& r, const toml::table& t, SimSettings& s) {
   ENRICH_RETURN_IF_ERROR(r.OnlyKnownKeys(
-      t, "rate_limit.", {"limit", "orgs", "unlimited_clients", "header", "remaining"}));
+      t, "rate_limit.", {"limit", "orgs", "unlimited_clients", "header", "remaining", "per"}));
   std::optional<std::string> text;
   std::optional<bool> flag;
   ENRICH_RETURN_IF_ERROR(r.String(t, "rate_limit", "limit", text));
@@ -303,21 +327,31 @@ absl::Status ReadRateLimit(const ConfigReader& r, const toml::table& t, SimSetti
     ENRICH_RETURN_IF_ERROR(
         r.StringList(*node, "rate_limit.unlimited_clients", s.options.unlimited_client_ids));
   }
-  ENRICH_RETURN_IF_ERROR(r.String(t, "rate_limit", "header", text, {"GROUP", "ORG"}));
-  if (text) s.options.rate_limit_header_group = *text;
+  ENRICH_RETURN_IF_ERROR(r.String(t, "rate_limit", "header", text, {"GROUP", "ORG", "NONE"}));
+  if (text) s.options.rate_limit_header_group = *std::exchange(text, std::nullopt);
+  ENRICH_RETURN_IF_ERROR(r.String(t, "rate_limit", "per", text, {"org", "client"}));
+  if (text) s.options.rate_limit_per_client = *text == "client";
   ENRICH_RETURN_IF_ERROR(r.Bool(t, "rate_limit", "remaining", flag));
   if (flag) s.options.rate_limit_remaining = *flag;
   return absl::OkStatus();
 }
 
 absl::Status ReadTest(const ConfigReader& r, const toml::table& t, SimSettings& s) {
-  ENRICH_RETURN_IF_ERROR(r.OnlyKnownKeys(t, "test.", {"api", "fault_seed"}));
+  ENRICH_RETURN_IF_ERROR(r.OnlyKnownKeys(
+      t, "test.", {"api", "fault_seed", "hang_percent", "slow_percent", "slow_ms"}));
   std::optional<bool> flag;
   std::optional<int64_t> n;
+  std::optional<double> percent;
   ENRICH_RETURN_IF_ERROR(r.Bool(t, "test", "api", flag));
   if (flag) s.options.test_api = *flag;
   ENRICH_RETURN_IF_ERROR(r.Int(t, "test", "fault_seed", 0, std::numeric_limits<int64_t>::max(), n));
-  if (n) s.options.fault_seed = static_cast<uint64_t>(*n);
+  if (n) s.options.fault_seed = static_cast<uint64_t>(*std::exchange(n, std::nullopt));
+  ENRICH_RETURN_IF_ERROR(r.Percent(t, "test", "hang_percent", percent));
+  if (percent) s.options.hang_percent = *percent;
+  ENRICH_RETURN_IF_ERROR(r.Percent(t, "test", "slow_percent", percent));
+  if (percent) s.options.slow_percent = *percent;
+  ENRICH_RETURN_IF_ERROR(r.Int(t, "test", "slow_ms", 0, 3600000, n));
+  if (n) s.slow_ms = static_cast<int>(*n);
   return absl::OkStatus();
 }
 
@@ -415,14 +449,16 @@ std::string FormatSimSettings(const SimSettings& settings) {
                   "\nthreads = ", o.threads, "\npublic_base = ", Quoted(o.public_base),
                   "\nheader_limit = ", o.header_limit, "\nbody_limit = ", o.body_limit,
                   "\nidle_timeout = ", settings.idle_timeout_seconds,
-                  "\nlatency_ms = ", settings.latency_ms, "\n");
+                  "\nlatency_ms = ", settings.latency_ms,
+                  "\ngraphql = ", o.graphql ? "true" : "false", "\n");
   if (!settings.tls_cert_file.empty()) {
     absl::StrAppend(&out, "tls_cert = ", Quoted(settings.tls_cert_file), "\n");
   }
   if (!settings.tls_key_file.empty()) {
     absl::StrAppend(&out, "tls_key = ", Quoted(settings.tls_key_file), "\n");
   }
-  absl::StrAppend(&out, "\n[auth]\ntoken_ttl = ", settings.token_ttl_seconds, "\n");
+  absl::StrAppend(&out, "\n[auth]\ntoken_ttl = ", settings.token_ttl_seconds,
+                  "\ntoken_check_at_send = ", o.token_check_at_send ? "true" : "false", "\n");
   std::vector<SimClient> clients = o.clients;
   if (!settings.client_flags.empty()) {
     clients.clear();
@@ -449,7 +485,8 @@ std::string FormatSimSettings(const SimSettings& settings) {
   }
   absl::StrAppend(&out, "unlimited_clients = ", QuotedList(o.unlimited_client_ids),
                   "\nheader = ", Quoted(o.rate_limit_header_group),
-                  "\nremaining = ", o.rate_limit_remaining ? "true" : "false", "\n");
+                  "\nremaining = ", o.rate_limit_remaining ? "true" : "false",
+                  "\nper = ", Quoted(o.rate_limit_per_client ? "client" : "org"), "\n");
   if (!settings.rate_limit_customs.empty()) {
     absl::StrAppend(&out, "\n[rate_limit.orgs]\n");
     for (const std::string& text : settings.rate_limit_customs) {
@@ -458,7 +495,8 @@ std::string FormatSimSettings(const SimSettings& settings) {
     }
   }
   absl::StrAppend(&out, "\n[test]\napi = ", o.test_api ? "true" : "false",
-                  "\nfault_seed = ", o.fault_seed, "\n");
+                  "\nfault_seed = ", o.fault_seed, "\nhang_percent = ", o.hang_percent,
+                  "\nslow_percent = ", o.slow_percent, "\nslow_ms = ", settings.slow_ms, "\n");
   return out;
 }
 
@@ -501,6 +539,7 @@ absl::StatusOr<SimOptions> FinishSimOptions(const SimSettings& settings) {
   options.token_ttl = absl::Seconds(settings.token_ttl_seconds);
   options.idle_timeout = absl::Seconds(settings.idle_timeout_seconds);
   options.latency = absl::Milliseconds(settings.latency_ms);
+  options.slow = absl::Milliseconds(settings.slow_ms);
   ENRICH_RETURN_IF_ERROR(ReadTlsFiles(settings, options));
   return options;
 }

@@ -1,3 +1,6 @@
+// ctia-sim's settings as the command line and a TOML file give them (SimSettings), and their
+// conversion into SimOptions for the server. Used by main.cc, before the server starts.
+
 #ifndef ENRICH_TOOLS_SIM_SIM_CONFIG_H_
 #define ENRICH_TOOLS_SIM_SIM_CONFIG_H_
 
@@ -6,7 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "tools/sim/sim_server.h"
+#include "tools/sim/sim_options.h"
 
 namespace enrich::sim {
 
@@ -24,6 +27,7 @@ struct SimSettings {
   std::string visibility = "everyone";          // or "group"
   int idle_timeout_seconds = 30;
   int latency_ms = 0;  // --latency-ms: SimOptions::latency
+  int slow_ms = 0;     // --slow-ms: SimOptions::slow
   // --tls-cert FILE / --tls-key FILE: PEM files read by FinishSimOptions; both empty = HTTP.
   std::string tls_cert_file;
   std::string tls_key_file;
@@ -33,11 +37,11 @@ struct SimSettings {
 //
 // Layout (every key optional; configs/sim-local.toml lists them all with comments):
 //   [server]     bind, port, threads, public_base, header_limit, body_limit, idle_timeout,
-//                latency_ms, tls_cert, tls_key (relative to the file's folder)
-//   [auth]       token_ttl, [[auth.clients]] {id, secret, org, login, scopes}
+//                latency_ms, tls_cert, tls_key (relative to the file's folder), graphql
+//   [auth]       token_ttl, token_check_at_send, [[auth.clients]] {id, secret, org, login, scopes}
 //   [data]       seed (relative to the file's folder), demo, bulk_max, synthetic, visibility
-//   [rate_limit] limit ("N/WINDOW"), orgs {ORG = N}, unlimited_clients, header, remaining
-//   [test]       api, fault_seed
+//   [rate_limit] limit ("N/WINDOW"), orgs {ORG = N}, unlimited_clients, header, remaining, per
+//   [test]       api, fault_seed, hang_percent, slow_percent, slow_ms
 // Errors are InvalidArgument naming the file, the line and the key, e.g.
 // "sim.toml:4: key 'server.port': expected an integer in 0..65535, got 70000". Unknown
 // sections and keys are errors too (a typo must not be ignored).

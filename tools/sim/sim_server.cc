@@ -553,6 +553,10 @@ absl::Time SimServer::Now() const { return impl_->router_.clock().Now(); }
 
 void SimServer::Reset() { impl_->router_.Reset(); }
 
+void SimServer::SetGraphqlEnabled(bool on) { impl_->router_.SetGraphqlEnabled(on); }
+
+void SimServer::SetTokenCheckAtSend(bool on) { impl_->router_.SetTokenCheckAtSend(on); }
+
 void SimServer::SetGreenVisibleToEveryone(bool everyone) {
   impl_->router_.SetGreenVisibleToEveryone(everyone);
 }

@@ -1,13 +1,13 @@
 // ctia-sim --synthetic: verdicts computed from a hash of the observable, no storage. The
-// formula is the contract documented at SyntheticVerdict() in sim_server.h.
+// formula is the contract documented at SyntheticVerdict() in synthetic.h.
 
+#include "tools/sim/synthetic.h"
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "schema/disposition.h"
 #include "schema/observable.h"
 #include "schema/time_format.h"
-#include "tools/sim/sim_server.h"
 
 namespace enrich::sim {
 

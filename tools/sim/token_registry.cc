@@ -38,7 +38,10 @@ void TokenRegistry::PruneLocked(absl::Time now) {
 }
 
 TokenRegistry::Lookup TokenRegistry::Find(absl::string_view access_token) const {
-  const absl::Time now = clock_.Now();
+  return FindAt(access_token, clock_.Now());
+}
+
+TokenRegistry::Lookup TokenRegistry::FindAt(absl::string_view access_token, absl::Time now) const {
   Lookup out;
   absl::ReaderMutexLock lock(&mu_);
   auto it = tokens_.find(access_token);

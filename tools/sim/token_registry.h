@@ -1,3 +1,6 @@
+// The access tokens ctia-sim's token endpoint has issued, and their expiry. The Router
+// issues tokens from it and looks up the bearer of every authenticated /ctia request.
+
 #ifndef ENRICH_TOOLS_SIM_TOKEN_REGISTRY_H_
 #define ENRICH_TOOLS_SIM_TOKEN_REGISTRY_H_
 
@@ -42,6 +45,9 @@ class TokenRegistry {
     absl::Duration expired_for;   // now - expiry, when kExpired
   };
   Lookup Find(absl::string_view access_token) const;
+  // The same as of `at` instead of now: the check of a token when the answer is sent, `at` =
+  // now + the answer's delay (SimOptions::token_check_at_send).
+  Lookup FindAt(absl::string_view access_token, absl::Time at) const;
 
   // Makes every issued token expire now (test knob: "revoke all tokens").
   void ExpireAll();
