@@ -139,10 +139,19 @@ bool OAuthTokenSource::CachedToken(std::string* token) {
   return true;
 }
 
+absl::Time OAuthTokenSource::ExpiresAt(absl::string_view token) {
+  absl::MutexLock lock(&mu_);
+  if (!token_.empty() && token == token_) return expires_at_;
+  if (!previous_token_.empty() && token == previous_token_) return previous_expires_at_;
+  return absl::InfinitePast();
+}
+
 void OAuthTokenSource::Invalidate(absl::string_view token) {
   absl::MutexLock lock(&mu_);
   // A 401 for an older token must not throw away a newer one fetched meanwhile.
   if (!token_.empty() && token == token_) {
+    previous_token_.swap(token_);
+    previous_expires_at_ = expires_at_;
     token_.clear();
     refresh_at_ = absl::InfinitePast();
     serve_until_ = absl::InfinitePast();
@@ -234,6 +243,10 @@ void OAuthTokenSource::OnFetched(absl::StatusOr<HttpResponse> response) {
     fetching_ = false;
     waiters.swap(waiters_);
     if (grant.ok()) {
+      if (!token_.empty()) {
+        previous_token_.swap(token_);
+        previous_expires_at_ = expires_at_;
+      }
       token_ = grant->access_token;
       refresh_at_ = fetch_started_ + grant->lifetime * options_.refresh_fraction;
       serve_until_ = fetch_started_ + grant->lifetime * options_.serve_fraction;

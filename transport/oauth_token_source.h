@@ -66,6 +66,7 @@ class OAuthTokenSource final : public TokenSource {
   void Invalidate(absl::string_view token) override;
   // The cached token while it is fresh (before its renewal is due).
   bool CachedToken(std::string* token) override;
+  absl::Time ExpiresAt(absl::string_view token) override;
 
   uint64_t token_requests() const;  // HTTP requests to the token endpoint
 
@@ -86,6 +87,9 @@ class OAuthTokenSource final : public TokenSource {
   absl::Time refresh_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Time serve_until_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Time expires_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  // The token the current one replaced (or the one last invalidated), for ExpiresAt().
+  std::string previous_token_ ABSL_GUARDED_BY(mu_);
+  absl::Time previous_expires_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Time fetch_started_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   bool fetching_ ABSL_GUARDED_BY(mu_) = false;
   std::deque<Callback> waiters_ ABSL_GUARDED_BY(mu_);

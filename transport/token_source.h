@@ -6,9 +6,10 @@
 
 #include <functional>
 #include <string>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 
 namespace enrich::transport {
 
@@ -30,6 +31,15 @@ class TokenSource {
   virtual bool CachedToken(std::string* token) {
     (void)token;
     return false;
+  }
+  // When `token` (the current token or the one it replaced) stops being valid, as far as the
+  // source knows: InfiniteFuture for tokens that do not expire, InfinitePast for a token it
+  // no longer knows (older ones). Lets a 401 be told apart: a token that expired while its
+  // request was in flight (refresh and resend) from one rejected while still valid. Call it
+  // before Invalidate(). Thread-safe.
+  virtual absl::Time ExpiresAt(absl::string_view token) {
+    (void)token;
+    return absl::InfiniteFuture();
   }
 };
 

@@ -276,6 +276,18 @@ TEST_F(OAuthTokenSourceTest, InvalidateDropsOnlyTheCurrentToken) {
   EXPECT_EQ(endpoint_.server().requests(), 2u);
 }
 
+TEST_F(OAuthTokenSourceTest, ExpiresAtKnowsTheCurrentAndThePreviousToken) {
+  const absl::Time start = clock_.Now();
+  ASSERT_EQ(*Get(), "tok-1");
+  EXPECT_EQ(source_.ExpiresAt("tok-1"), start + absl::Seconds(600));
+  source_.Invalidate("tok-1");
+  EXPECT_EQ(source_.ExpiresAt("tok-1"), start + absl::Seconds(600));  // the one it replaced
+  clock_.Advance(absl::Seconds(10));
+  EXPECT_EQ(*Get(), "tok-2");
+  EXPECT_EQ(source_.ExpiresAt("tok-2"), start + absl::Seconds(610));
+  EXPECT_EQ(source_.ExpiresAt("tok-0"), absl::InfinitePast());  // unknown: long gone
+}
+
 TEST_F(OAuthTokenSourceTest, MalformedTokenAnswerIsUnavailable) {
   // Can't swap the body per request with this endpoint; use a dedicated server.
   ScriptedHttpServer server([](const ScriptedRequest&) { return Reply(200, R"({"token":"x"})"); });

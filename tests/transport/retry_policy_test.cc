@@ -58,6 +58,21 @@ TEST(RetryPolicyTest, UnauthorizedRefreshesOnceWithoutUsingAnAttempt) {
   EXPECT_EQ(policy.OnFailure(Http(401)).action, RetryAction::kFinish);
 }
 
+TEST(RetryPolicyTest, TokensExpiredInFlightAreRefreshedWithoutUsingAttempts) {
+  RetryOptions options = Options();
+  options.max_expired_token_resends = 5;
+  RetryPolicy policy(options, true, Ceiling);
+  AttemptFailure expired = Http(401);
+  expired.token_expired = true;
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(policy.OnFailure(expired).action, RetryAction::kRefreshTokenAndRetry) << i;
+  }
+  EXPECT_EQ(policy.attempts(), 1);
+  // Past the cap, or a 401 for a still-valid token: the one refresh, then final.
+  EXPECT_EQ(policy.OnFailure(expired).action, RetryAction::kRefreshTokenAndRetry);
+  EXPECT_EQ(policy.OnFailure(Http(401)).action, RetryAction::kFinish);
+}
+
 TEST(RetryPolicyTest, ClientErrorsAreFinal) {
   for (int status : {400, 403, 404, 413}) {
     RetryPolicy policy(Options(), true, Ceiling);

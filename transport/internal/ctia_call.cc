@@ -18,6 +18,9 @@ namespace enrich::transport::internal {
 
 namespace net = boost::asio;
 
+// How close to its end a token rejected with 401 counts as expired in flight (clock skew).
+constexpr absl::Duration kExpirySlack = absl::Milliseconds(500);
+
 // One logical call: budget → token → send → classify the answer → ask the RetryPolicy → retry
 // or finish. At most one step is outstanding at a time, so the members need no lock; each step
 // runs on an io thread (or inline in the token source's callback). Calls are recycled
@@ -112,6 +115,11 @@ class Call final : public HttpExchange, private GateWaiter {
 
   // Sends the request now (the gate calls it for a call that waited for a slot).
   void SendNow(absl::Time now) override {
+    if (waited_for_slot_) {
+      // The token was taken before the wait; a renewal since then put a newer one in the cache.
+      waited_for_slot_ = false;
+      if (ctx_.budget.tokens(lane_).CachedToken(&token_)) SetAuthorization();
+    }
     send_started_ = now;
     ctx_.pool.Start(this);
   }
@@ -168,7 +176,11 @@ class Call final : public HttpExchange, private GateWaiter {
     }
     if (response->status == 401) {
       ctx_.counters.unauthorized.fetch_add(1, std::memory_order_relaxed);
-      ctx_.budget.tokens(lane_).Invalidate(token_);
+      TokenSource& tokens = ctx_.budget.tokens(lane_);
+      // The server's clock may run a little ahead of ours: a token this close to its end
+      // counts as expired on the way.
+      failure.token_expired = now + kExpirySlack >= tokens.ExpiresAt(token_);
+      tokens.Invalidate(token_);
     } else if (response->status == 429) {
       ctx_.counters.rate_limited.fetch_add(1, std::memory_order_relaxed);
       failure.retry_after = RetryAfterFromHeaders(*response);
@@ -187,6 +199,7 @@ class Call final : public HttpExchange, private GateWaiter {
         [jitter = &ctx_.jitter](absl::Duration upper) { return jitter->Draw(upper); });
     lane_ = 0;
     holds_slot_ = false;
+    waited_for_slot_ = false;
     last_token_error_ = absl::OkStatus();
   }
 
@@ -240,6 +253,21 @@ class Call final : public HttpExchange, private GateWaiter {
 
   // `token_` holds the token: put it in the request and send (or wait for a Gate slot).
   void OnTokenReady(absl::Time now) {
+    SetAuthorization();
+    KindCounter().fetch_add(1, std::memory_order_relaxed);
+    ctx_.counters.requests.fetch_add(1, std::memory_order_relaxed);
+    if (ctx_.gate != nullptr) {
+      holds_slot_ = true;
+      if (!ctx_.gate->Acquire(this)) {
+        waited_for_slot_ = true;
+        return;  // Gate::Release sends it
+      }
+    }
+    SendNow(now);
+  }
+
+  // Puts `token_` in the request's Authorization header (added on first use).
+  void SetAuthorization() {
     if (auth_header_ < 0) {
       request_.headers.emplace_back("Authorization", std::string());
       auth_header_ = static_cast<int>(request_.headers.size()) - 1;
@@ -247,13 +275,6 @@ class Call final : public HttpExchange, private GateWaiter {
     std::string& auth = request_.headers[static_cast<size_t>(auth_header_)].second;
     auth.assign("Bearer ");
     auth.append(token_);
-    KindCounter().fetch_add(1, std::memory_order_relaxed);
-    ctx_.counters.requests.fetch_add(1, std::memory_order_relaxed);
-    if (ctx_.gate != nullptr) {
-      holds_slot_ = true;
-      if (!ctx_.gate->Acquire(this)) return;  // Gate::Release sends it
-    }
-    SendNow(now);
   }
 
   void Decide(const internal::AttemptFailure& failure) {
@@ -294,6 +315,7 @@ class Call final : public HttpExchange, private GateWaiter {
   absl::Time sent_at_;       // when the budget counted the current attempt
   absl::Time send_started_;  // when the current attempt went to the pool
   bool holds_slot_ = false;  // the current attempt holds a Gate slot
+  bool waited_for_slot_ = false;  // the current attempt waited for its Gate slot
   absl::Status last_token_error_;
 };
 

@@ -7,6 +7,11 @@ namespace enrich::transport::internal {
 RetryDecision RetryPolicy::OnFailure(const AttemptFailure& failure) {
   const int status = failure.http_status;
   if (status == 401) {
+    // A token that expired on the way is not a rejected credential: a fresh one will do.
+    if (failure.token_expired &&
+        ++expired_token_resends_ <= options_.max_expired_token_resends) {
+      return {RetryAction::kRefreshTokenAndRetry, absl::ZeroDuration()};
+    }
     if (refreshed_) return {};
     refreshed_ = true;
     return {RetryAction::kRefreshTokenAndRetry, absl::ZeroDuration()};

@@ -24,6 +24,9 @@ struct RetryOptions {
   // 429s are retried without using attempts (the request was refused, not failed), at most
   // this many times per call.
   int max_rate_limited_retries = 50;
+  // 401s for a token that expired while its request was in flight are resent with a fresh
+  // token without using attempts, at most this many times per call.
+  int max_expired_token_resends = 20;
 };
 
 // What one failed attempt of a CTIA call was.
@@ -32,6 +35,8 @@ struct AttemptFailure {
   int http_status = 0;        // 0: no HTTP answer (transport or token error)
   bool request_sent = true;   // false: failed before the request went out (token error)
   bool malformed_ok = false;  // an HTTP success whose body could not be decoded
+  // A 401 for a token whose lifetime had ended by the time the answer came (expired in flight).
+  bool token_expired = false;
   std::optional<absl::Duration> retry_after;  // 429's Retry-After
 };
 
@@ -50,7 +55,9 @@ struct RetryDecision {
 // The retry rules of the CTIA client as a pure state machine (no I/O, no clock): one per call.
 // Reference/ctia-api.md §9.3: 429 and 5xx/timeouts/resets/truncated or invalid bodies are
 // retried (capped exponential backoff, full jitter; 429 after Retry-After, a too long
-// Retry-After → kCheckpoint); 400/403/404 are final; 401 refreshes the token once (§8.5). Requests that are not
+// Retry-After → kCheckpoint); 400/403/404 are final; 401 refreshes the token once (§8.5), and
+// again each time the token had expired in flight (up to max_expired_token_resends), none of
+// it counted as an attempt; a second 401 for a still-valid token is final. Requests that are not
 // idempotent are retried only where CTIA certainly did not act on them (401, 429, or not sent).
 // Backoff: capped exponential with full jitter, `jitter(upper)` drawing uniformly in [0, upper].
 // Not thread-safe; a call uses it from one step at a time.
@@ -72,6 +79,7 @@ class RetryPolicy {
   const Jitter jitter_;
   int attempts_ = 1;
   int rate_limited_ = 0;
+  int expired_token_resends_ = 0;
   bool refreshed_ = false;
 };
 
