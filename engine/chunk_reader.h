@@ -1,6 +1,9 @@
 #ifndef ENRICH_ENGINE_CHUNK_READER_H_
 #define ENRICH_ENGINE_CHUNK_READER_H_
 
+// The pipeline's first stage: reads the input (engine/byte_io.h) in chunks of about
+// --chunk-size bytes cut on record boundaries (CSV quoting aware), in order, on one thread.
+
 #include "engine/byte_io.h"
 
 #include <cstddef>

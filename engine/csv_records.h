@@ -1,6 +1,9 @@
 #ifndef ENRICH_ENGINE_CSV_RECORDS_H_
 #define ENRICH_ENGINE_CSV_RECORDS_H_
 
+// Splits a chunk of CSV into records and fields (RFC 4180 quoting), for the row parser
+// (engine/internal/chunk_parser.cc); one-line records take the structural index's fast path.
+
 #include <cstdint>
 #include <memory>
 #include <string>

@@ -1,6 +1,9 @@
 #ifndef ENRICH_ENGINE_UTF8_H_
 #define ENRICH_ENGINE_UTF8_H_
 
+// UTF-8 well-formedness checks for input rows (a row that is not UTF-8 gets invalid_row);
+// used by the row parsers (engine/internal/chunk_parser.cc, engine/csv_records.cc).
+
 #include <cstddef>
 
 #include "absl/strings/string_view.h"

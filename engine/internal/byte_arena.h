@@ -1,6 +1,9 @@
 #ifndef ENRICH_ENGINE_INTERNAL_BYTE_ARENA_H_
 #define ENRICH_ENGINE_INTERNAL_BYTE_ARENA_H_
 
+// Append-only byte storage whose views stay valid until Clear(): the normalized observables of
+// a chunk (engine/internal/chunk_work.h) without one allocation per string.
+
 #include <cstddef>
 #include <cstring>
 #include <memory>

@@ -1,6 +1,8 @@
 #ifndef ENRICH_ENGINE_INTERNAL_BYTE_COUNT_H_
 #define ENRICH_ENGINE_INTERNAL_BYTE_COUNT_H_
 
+// A vectorized count of one byte value (line ends in a chunk), for the reader's line numbers.
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>

@@ -339,6 +339,35 @@ TEST_F(CliTest, RealEndpointWithGoodCredentialsEnriches) {
   EXPECT_EQ(sim.Counters().verdict_requests, 1u);
 }
 
+// A rotation with one rejected credential (issue: a bad line in --credentials-file) retires
+// it with a notice and enriches with the others; only when every one is rejected does it stop.
+TEST_F(CliTest, RejectedCredentialInARotationIsRetiredAndTheRunGoesOn) {
+  sim::SimServer sim{sim::SimOptions{}};
+  ASSERT_TRUE(sim.Start().ok());
+  sim.AddJudgements(sim::DemoJudgements(absl::Now()));
+  WriteFile("in.csv", "domain\nmalware-c2.example\nupdate-check.example.org\n");
+  WriteFile("creds", "client:Wrong-Secret-7f3a9\nclient:secret\n");
+  std::filesystem::permissions(Path("creds"), std::filesystem::perms(0600));
+  Result r = Run("run -i " + Path("in.csv") + " -o " + Path("out.csv") +
+                 " --column domain --endpoint " + sim.base_url() + " --credentials-file " +
+                 Path("creds"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("was rejected"));
+  EXPECT_THAT(r.output, HasSubstr("retired"));
+  EXPECT_THAT(r.output, Not(HasSubstr("Wrong-Secret-7f3a9")));
+  EXPECT_THAT(ReadFile(Path("out.csv")), HasSubstr("malware-c2.example,2,Malicious,"));
+
+  WriteFile("creds", "client:Wrong-Secret-7f3a9\nnobody:secret\n");
+  std::filesystem::permissions(Path("creds"), std::filesystem::perms(0600));
+  std::filesystem::remove(Path("out.csv"));
+  r = Run("run -i " + Path("in.csv") + " -o " + Path("out.csv") + " --column domain --endpoint " +
+          sim.base_url() + " --credentials-file " + Path("creds"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("every credential was rejected"));
+  EXPECT_THAT(r.output, Not(HasSubstr("Wrong-Secret-7f3a9")));
+  EXPECT_FALSE(std::filesystem::exists(Path("out.csv")));
+}
+
 TEST_F(CliTest, QuotaCheckpointExits75AndResumeFinishesWithoutRepeatingLookups) {
   sim::SimOptions options;
   options.rate_limit = 5;  // per org per hour, as CTIA counts it

@@ -198,6 +198,46 @@ void CtiaStack::Shutdown() {
   if (parts_->embedded) parts_->embedded->Stop();
 }
 
+namespace {
+
+// Fail fast on an unreachable endpoint or rejected credentials: every credential asks for a
+// first token. One that the token endpoint rejects (invalid_client: Unauthenticated) is retired
+// with a notice, as the client retires it mid-run, and the run goes on with the others; only
+// when every credential is rejected, or the endpoint cannot be reached, does the run stop here.
+// `sources[i]` is the token source of `credentials[i]`.
+absl::Status FirstTokens(const std::vector<std::unique_ptr<transport::OAuthTokenSource>>& sources,
+                         const std::vector<CredentialLine>& credentials) {
+  absl::Status rejected;
+  size_t rejected_count = 0;
+  for (size_t i = 0; i < sources.size(); ++i) {
+    std::promise<absl::Status> got;
+    sources[i]->GetToken(
+        [&got](absl::StatusOr<std::string> token) { got.set_value(token.status()); });
+    absl::Status status = got.get_future().get();
+    if (status.ok()) continue;
+    // The transport's message names the token URL and the cause; never the secret.
+    if (status.code() != absl::StatusCode::kUnauthenticated || sources.size() == 1) {
+      return absl::Status(status.code(),
+                          absl::StrCat("cannot get a CTIA token: ", status.message()));
+    }
+    std::fprintf(stderr,
+                 "ctia-enrich: credential %s was rejected: %.*s; retired, the run goes on with the "
+                 "others\n",
+                 credentials[i].client_id.c_str(),
+                 static_cast<int>(status.message().size()), status.message().data());
+    if (rejected.ok()) rejected = std::move(status);
+    if (++rejected_count == sources.size()) {
+      return absl::Status(rejected.code(),
+                          absl::StrCat("cannot get a CTIA token: every credential was rejected; "
+                                       "the first: ",
+                                       rejected.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<CtiaStack>> CtiaStack::Start(const CtiaFlags& flags) {
   auto parts = std::make_unique<Parts>(flags.io_threads);
   std::string endpoint = flags.endpoint;
@@ -298,18 +338,8 @@ absl::StatusOr<std::unique_ptr<CtiaStack>> CtiaStack::Start(const CtiaFlags& fla
   parts->client = std::make_unique<transport::BeastCtiaClient>(*parts->ctia_pool,
                                                                std::move(lanes), client_options);
 
-  // Fail fast on an unreachable endpoint or rejected credentials: every credential must give
-  // a first token (a rotation with a dead credential is a configuration error at start).
   auto stack = std::unique_ptr<CtiaStack>(new CtiaStack(std::move(parts)));
-  for (const auto& tokens : stack->parts_->tokens) {
-    std::promise<absl::Status> got;
-    tokens->GetToken([&got](absl::StatusOr<std::string> token) { got.set_value(token.status()); });
-    if (absl::Status status = got.get_future().get(); !status.ok()) {
-      // The transport's message names the token URL and the cause; never the secret.
-      return absl::Status(status.code(),
-                          absl::StrCat("cannot get a CTIA token: ", status.message()));
-    }
-  }
+  ENRICH_RETURN_IF_ERROR(FirstTokens(stack->parts_->tokens, credentials));
   return stack;
 }
 

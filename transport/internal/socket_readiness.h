@@ -1,6 +1,9 @@
 #ifndef ENRICH_TRANSPORT_INTERNAL_SOCKET_READINESS_H_
 #define ENRICH_TRANSPORT_INTERNAL_SOCKET_READINESS_H_
 
+// One epoll wait for the read readiness of all the pool's sockets, so a request's answer is
+// read once when it is there (no failed recv() per request); used by internal/pool_connection.cc.
+
 #include <cstdint>
 #include <memory>
 #include <vector>

@@ -1,6 +1,9 @@
 #ifndef ENRICH_TRANSPORT_INTERNAL_VERDICT_BATCHER_H_
 #define ENRICH_TRANSPORT_INTERNAL_VERDICT_BATCHER_H_
 
+// Collects single verdict lookups into batches for one GraphQL request each (full, or a
+// linger after the first); BeastCtiaClient (ctia_client.cc) sends what it hands out.
+
 #include "schema/observable.h"
 #include "transport/verdict_source.h"
 
