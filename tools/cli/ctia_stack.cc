@@ -15,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "schema/clock.h"
+#include "schema/rate_spec.h"
 #include "schema/status_macros.h"
 #include "tools/sim/sim_server.h"
 #include "transport/connection_pool.h"
@@ -60,23 +61,6 @@ absl::StatusOr<RegionHosts> RegionPreset(absl::string_view region) {
   }
   return absl::InvalidArgumentError(
       absl::StrCat("--region: unknown region \"", region, "\" (expected us, eu or apjc)"));
-}
-
-absl::Status ParseRateLimit(absl::string_view text, int64_t* limit, absl::Duration* window) {
-  auto bad = [&] {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--rate-limit: \"", text, "\" is not N/WINDOW (e.g. 18000/1h, 50/10s, 300/60)"));
-  };
-  std::vector<absl::string_view> parts = absl::StrSplit(text, '/');
-  if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], limit) || *limit <= 0) return bad();
-  int64_t seconds = 0;
-  if (absl::SimpleAtoi(parts[1], &seconds)) {
-    *window = absl::Seconds(seconds);
-  } else if (!absl::ParseDuration(parts[1], window)) {
-    return bad();
-  }
-  if (*window <= absl::ZeroDuration()) return bad();
-  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<CredentialLine>> ReadCredentialsFile(const std::string& path) {
@@ -297,8 +281,12 @@ absl::StatusOr<std::unique_ptr<CtiaStack>> CtiaStack::Start(const CtiaFlags& fla
   // pipeline depth each): it only ever lowers that, on 429s or a server whose latency climbs.
   client_options.max_concurrency = flags.connections * flags.pipeline_depth;
   if (!flags.rate_limit.empty()) {
-    ENRICH_RETURN_IF_ERROR(ParseRateLimit(flags.rate_limit, &client_options.rate_limit.limit,
-                                          &client_options.rate_limit.window));
+    absl::StatusOr<schema::RateSpec> rate = schema::ParseRateSpec(flags.rate_limit);
+    if (!rate.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--rate-limit: ", rate.status().message()));
+    }
+    client_options.rate_limit.limit = rate->limit;
+    client_options.rate_limit.window = rate->window;
   }
 
   transport::PoolOptions pool_options;

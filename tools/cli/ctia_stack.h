@@ -54,9 +54,6 @@ struct CredentialLine {
 // errors name the file and line, never the secret.
 absl::StatusOr<std::vector<CredentialLine>> ReadCredentialsFile(const std::string& path);
 
-// Parses "N/WINDOW" with WINDOW like 10s, 1h, 3600 (seconds). InvalidArgument otherwise.
-absl::Status ParseRateLimit(absl::string_view text, int64_t* limit, absl::Duration* window);
-
 // Registers --endpoint, --connections, --timeout, --region, --intel, --token-url, --ca-file,
 // --insecure-skip-tls-verify, --credentials-file, --rate-limit, --max-wait, --io-threads,
 // --batch-size, --pipeline-depth on `cmd`.
