@@ -114,6 +114,18 @@ struct CtiaStack::Parts {
   bool stopped = false;
 };
 
+absl::Status CheckCtiaFlags(const CtiaFlags& flags) {
+  if (!flags.intel.empty() && flags.region.empty()) {
+    // Without a region there is no host to pick: the run would otherwise go, unnoticed, to
+    // the embedded ctia-sim or to --endpoint, and not to the intel asked for.
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--intel ", flags.intel, " needs --region us, eu or apjc (it picks that region's ",
+        flags.intel == "global" ? "Global-Intel" : "Private-Intel",
+        " host); to reach a host of your own, give --endpoint URL without --intel"));
+  }
+  return absl::OkStatus();
+}
+
 void AddCtiaFlags(CLI::App& cmd, CtiaFlags& flags) {
   cmd.add_option("--endpoint", flags.endpoint,
                  "CTIA base URL, e.g. https://private.intel.amp.cisco.com. The token comes from "
@@ -131,8 +143,10 @@ void AddCtiaFlags(CLI::App& cmd, CtiaFlags& flags) {
                  "lookups to its Private-Intel host); --endpoint and --token-url override")
       ->check(CLI::IsMember({"us", "eu", "apjc"}));
   cmd.add_option("--intel", flags.intel,
-                 "With --region: private (Private-Intel, default) or global (read-only "
-                 "Global-Intel host)")
+                 "With --region: private (the region's Private-Intel host) or global (its "
+                 "read-only Global-Intel host); without --region it is an error (a host of "
+                 "your own: --endpoint URL alone)")
+      ->default_str("private")
       ->check(CLI::IsMember({"private", "global"}));
   cmd.add_option("--token-url", flags.token_url,
                  "OAuth2 token endpoint (default: <region visibility host or endpoint>"
@@ -223,6 +237,7 @@ absl::Status FirstTokens(const std::vector<std::unique_ptr<transport::OAuthToken
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<CtiaStack>> CtiaStack::Start(const CtiaFlags& flags) {
+  ENRICH_RETURN_IF_ERROR(CheckCtiaFlags(flags));
   auto parts = std::make_unique<Parts>(flags.io_threads);
   std::string endpoint = flags.endpoint;
   std::string token_endpoint = flags.token_url;
