@@ -188,6 +188,23 @@ void Run::Count(const ChunkWork& w) {
   }
 }
 
+RecordFormat RecordFormatOf(DataFormat format) {
+  return format == DataFormat::kCsv ? RecordFormat::kCsv : RecordFormat::kNdjson;
+}
+
+// `given` with the formats it leaves to the input decided (detect_input_format), before the
+// reader hands out its first chunk.
+absl::StatusOr<PipelineOptions> ResolveFormats(const PipelineOptions& given, ChunkReader& reader) {
+  PipelineOptions options = given;
+  if (!given.detect_input_format) return options;
+  absl::StatusOr<std::optional<char>> first = reader.PeekFirstDataByte();
+  if (!first.ok()) return first.status();
+  if (*first == '{') options.input_format = DataFormat::kNdjson;
+  reader.set_format(RecordFormatOf(options.input_format));
+  if (given.output_format_follows_input) options.output_format = options.input_format;
+  return options;
+}
+
 }  // namespace
 
 absl::Status UsageError(absl::string_view message) {
@@ -210,12 +227,14 @@ absl::Status CheckPipelineOptions(const PipelineOptions& options) {
   return absl::OkStatus();
 }
 
-absl::Status RunPipeline(ByteSource& in, ByteSink& out, const PipelineOptions& options,
+absl::Status RunPipeline(ByteSource& in, ByteSink& out, const PipelineOptions& given,
                          VerdictTable& table, transport::VerdictSource& source) {
-  if (absl::Status s = CheckPipelineOptions(options); !s.ok()) return s;
-  ChunkReader reader(
-      in, options.input_format == DataFormat::kCsv ? RecordFormat::kCsv : RecordFormat::kNdjson,
-      options.delimiter, options.chunk_size, options.max_record_bytes);
+  if (absl::Status s = CheckPipelineOptions(given); !s.ok()) return s;
+  ChunkReader reader(in, RecordFormatOf(given.input_format), given.delimiter, given.chunk_size,
+                     given.max_record_bytes);
+  absl::StatusOr<PipelineOptions> resolved = ResolveFormats(given, reader);
+  if (!resolved.ok()) return resolved.status();
+  const PipelineOptions& options = *resolved;
   auto first = std::make_unique<ChunkWork>();
   absl::StatusOr<bool> have_first = reader.Next(first->chunk);
   if (!have_first.ok()) return have_first.status();
