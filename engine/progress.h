@@ -31,10 +31,55 @@ struct ProgressOptions {
   std::optional<uint64_t> input_bytes;
 };
 
+// Time left of a run whose input size is known, from the input bytes read and the lookup rate
+// (ProgressReporter's ETA). The run ends when the input is read and every lookup settled: the
+// time left is the longer of
+//   bytes still to read / the read rate, and
+//   (lookups pending + the unread bytes × lookups sent per byte read so far) / the settle rate,
+// the rates weighted exponentially over the recent past (`window`), so neither a burst of
+// reading at the start (the pipeline fills) nor a pause of the answers makes it jump, and the
+// lookups a stalled reader has already sent still count. The value returned never goes up
+// through noise: an estimate above the previous value is replaced by it unless it is beyond it
+// by more than `tolerance` and a second (a real slowdown, which shows). Not thread-safe; feed
+// it snapshots in time order.
+class EtaEstimator {
+ public:
+  struct Options {
+    absl::Duration window = absl::Seconds(20);
+    double tolerance = 0.25;
+  };
+  explicit EtaEstimator(uint64_t input_bytes) : EtaEstimator(input_bytes, Options()) {}
+  EtaEstimator(uint64_t input_bytes, Options options);
+
+  // Takes in `s` (its now, kBytesRead, kLookupsSent, kLookupsSettled) and returns the time
+  // left; nullopt while it cannot be told (no byte read yet, or lookups pending and none
+  // settled so far). Zero once everything is read and settled.
+  std::optional<absl::Duration> Update(const RunStatsSnapshot& s);
+
+ private:
+  // An exponentially weighted rate: counts and seconds both decayed, their ratio the rate.
+  struct Rate {
+    double count = 0;
+    double seconds = 0;
+    double PerSecond() const { return seconds > 0 ? count / seconds : 0; }
+  };
+  std::optional<double> Estimate(const RunStatsSnapshot& s) const;
+
+  const uint64_t input_bytes_;
+  const Options options_;
+  Rate read_;
+  Rate settled_;
+  absl::Time last_sample_ = absl::InfinitePast();
+  uint64_t last_read_ = 0;
+  uint64_t last_settled_ = 0;
+  std::optional<absl::Duration> shown_;
+};
+
 // Progress of a run on a stream (stderr in production), computed from RunStats and an
 // injected clock:
 //   "1m40s rows 250000 (2500/s), lookups 900/1200, 41.0% of input, ETA 2m24s"
-// (rows/s since the start; lookups settled/sent; ETA by bytes read when the size is known).
+// (rows/s since the start; lookups settled/sent; the ETA of an EtaEstimator when the input
+// size is known, fed at every Tick).
 //
 // Driven by Tick() (prints only when a line is due, so it may be called often) or by its own
 // thread (Start()). Thread-safe. `stats`, `clock` and `out` must outlive it.
@@ -56,11 +101,11 @@ class ProgressReporter {
   // '\n', otherwise one last plain line.
   void Finish();
 
-  // One line of text for a snapshot, without '\r' or '\n'.
-  std::string Line(const RunStatsSnapshot& s) const;
+  // One line of text for a snapshot and the time left (none: no ETA), without '\r' or '\n'.
+  std::string Line(const RunStatsSnapshot& s, std::optional<absl::Duration> eta) const;
 
  private:
-  void Print(bool final) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Print(const RunStatsSnapshot& s, bool final) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Stop();
 
   const RunStats& stats_;
@@ -69,6 +114,8 @@ class ProgressReporter {
   const ProgressOptions options_;
 
   absl::Mutex mu_;
+  std::optional<EtaEstimator> eta_ ABSL_GUARDED_BY(mu_);  // when the input size is known
+  std::optional<absl::Duration> last_eta_ ABSL_GUARDED_BY(mu_);
   std::optional<absl::Time> last_print_ ABSL_GUARDED_BY(mu_);
   size_t last_width_ ABSL_GUARDED_BY(mu_) = 0;  // of the live line, to blank a longer one
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
