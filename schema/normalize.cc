@@ -594,15 +594,12 @@ absl::StatusOr<Observable> NormalizeObservable(absl::string_view type, absl::str
     kind = DetectKind(v);
     if (kind == Kind::kNone) return Invalid("cannot detect the observable type");
   } else if (kind == Kind::kIp && !ParseIpv4(v)) {
-    // A column of addresses holds both families; CTIA records IPv6 observables under its
-    // `ipv6` type (ctim's ip.clj: `valid-ipv4?` for ip, `valid-ipv6?` for ipv6), so that is
-    // the type an IPv6 address of an `ip` column is looked up as.
-    const absl::string_view bare = StripBrackets(v);
-    if (ParseIpv6(bare.substr(0, bare.find('%')))) {
-      kind = Kind::kIpv6;  // AppendIpv6 refuses a zone id with its own message
-    } else {
+    // CTIA keeps IPv6 observables under `ipv6` (ctim ip.clj: valid-ipv4? / valid-ipv6?).
+    const absl::string_view bare = StripBrackets(v);  // AppendIpv6 refuses a zone id itself
+    if (!ParseIpv6(bare.substr(0, bare.find('%')))) {
       return Invalid("not an IPv4 address, nor an IPv6 one (looked up as type ipv6)");
     }
+    kind = Kind::kIpv6;
   }
   Observable result;
   result.type = std::string(KindName(kind));

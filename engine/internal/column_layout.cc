@@ -168,6 +168,11 @@ absl::Status PrepareLayout(const PipelineOptions& options, const Chunk& first, b
   layout.allowlist = options.allowlist;
   for (const ColumnSpec& c : options.columns) layout.types.push_back(c.type);
 
+  if (options.output_format == DataFormat::kNdjson && absl::StrContains(options.prefix, '.')) {
+    return UsageError(absl::StrCat("--prefix \"", options.prefix,
+                                   "\": NDJSON keys with a dot are read as object paths by search "
+                                   "engines; choose a prefix without one"));
+  }
   const std::vector<std::string> added = AddedColumnNames(options.columns, options.prefix);
   for (size_t i = kAddedFields.size(); i < added.size(); i += kAddedFields.size()) {
     for (size_t j = 0; j < i; j += kAddedFields.size()) {

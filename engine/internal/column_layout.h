@@ -68,7 +68,8 @@ absl::StatusOr<uint32_t> ColumnNumber(const ColumnSpec& c);
 // (`have_first` false: the input is empty), and `header_out` with the header line to write
 // (empty when none is written). Errors: a malformed, empty or not-UTF-8 header line, an
 // unknown or twice-named column, two columns whose added names are the same (`a.b` and
-// `a_b`), a header that already has the added columns, an empty CSV
+// `a_b`), a --prefix with a dot for NDJSON output, a header that already has the added
+// columns, an empty CSV
 // input with a header expected; the column errors are usage errors (IsUsageError).
 absl::Status PrepareLayout(const PipelineOptions& options, const Chunk& first, bool have_first,
                            Layout& layout, std::string& header_out);

@@ -302,6 +302,14 @@ TEST_F(PipelineTest, SeveralNdjsonPathColumnsAddKeysWithoutDots) {
   EXPECT_THAT(std::string(s.status().message()),
               HasSubstr("--column \"src.ip\" and --column \"src_ip\" would add the same columns "
                         "(ctia_src_ip_disposition, ...)"));
+
+  // Nor may the prefix bring a dot in.
+  o.columns = {{"src.ip", "ip"}};
+  o.prefix = "ctia.";
+  s = Run("{\"src\":{\"ip\":\"1.2.3.4\"}}\n", o);
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(IsUsageError(s.status()));
+  EXPECT_THAT(std::string(s.status().message()), HasSubstr("--prefix \"ctia.\": NDJSON keys"));
 }
 
 // Stdin has no extension: the first data byte says NDJSON, and the output follows it.

@@ -168,7 +168,9 @@ CLI::App* AddRunCommand(CLI::App& app, RunFlags& flags) {
   run->add_option("--max-cache-ttl", flags.max_cache_ttl_seconds,
                   "Longest time a verdict is reused within a run, seconds")
       ->capture_default_str();
-  run->add_option("--prefix", flags.prefix, "Prefix of the added columns")->capture_default_str();
+  run->add_option("--prefix", flags.prefix,
+                  "Prefix of the added columns (for NDJSON output, without a dot)")
+      ->capture_default_str();
   AddCtiaFlags(*run, flags.ctia);
   run->footer(kRunExitCodesHelp);
   return run;
