@@ -68,11 +68,11 @@ void AddCtiaFlags(CLI::App& cmd, CtiaFlags& flags);
 // CTIA_CLIENT_SECRET, never from flags.
 class CtiaStack {
  public:
-  // Checks the flags (CheckCtiaFlags), builds the stack and fetches a first token, so an unreachable endpoint or rejected
-  // credentials fail here, before any output exists. Errors: InvalidArgument for bad usage
-  // (bad URL, missing credentials; exit code 2), others as the transport reports them (the
-  // message names the URL, never the secret). Prints a notice on stderr when the embedded
-  // simulator is used.
+  // Checks the flags (CheckCtiaFlags), builds the stack and fetches a first token, so an
+  // unreachable endpoint or rejected credentials fail here, before any output exists. Errors:
+  // InvalidArgument for bad usage (--intel without --region, bad URL, missing credentials; exit
+  // code 2), others as the transport reports them (the message names the URL, never the
+  // secret). Prints a notice on stderr when the embedded simulator is used.
   static absl::StatusOr<std::unique_ptr<CtiaStack>> Start(const CtiaFlags& flags);
   ~CtiaStack();
 
