@@ -79,6 +79,7 @@ class Run {
   // Parse + extract + resolve (parallel): rows, cells and uniques; misses go out at once.
   ChunkWork* ParseExtractResolve(ChunkWork* w) {
     if (!failed()) parser_.Parse(*w);
+    stats_.NoteLookupsAt(w->input_end);  // its misses are queued: for the ETA
     return w;
   }
   // Await (parallel): the task is suspended, its thread free, until the chunk's lookups settle.
@@ -147,6 +148,7 @@ ChunkWork* Run::Read(tbb::flow_control& fc) {
     fc.stop();
     return nullptr;
   }
+  w->input_end = reader_.bytes_read();
   // Here, in the serial input stage: the source is not thread-safe.
   stats_.Set(RunCounter::kBytesRead, in_.raw_bytes_read());
   if (!*more) {
@@ -238,6 +240,7 @@ absl::Status RunPipeline(ByteSource& in, ByteSink& out, const PipelineOptions& g
   auto first = std::make_unique<ChunkWork>();
   absl::StatusOr<bool> have_first = reader.Next(first->chunk);
   if (!have_first.ok()) return have_first.status();
+  first->input_end = reader.bytes_read();
 
   internal::Layout layout;
   std::string header;

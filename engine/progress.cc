@@ -19,24 +19,42 @@ std::string FormatEta(absl::Duration d) {
 bool StderrIsTty() { return ::isatty(STDERR_FILENO) == 1; }
 
 EtaEstimator::EtaEstimator(uint64_t input_bytes, Options options)
-    : input_bytes_(input_bytes), options_(options) {}
+    : input_bytes_(input_bytes), options_(options), beta_(options.prior_beta) {}
 
-std::optional<double> EtaEstimator::Estimate(const RunStatsSnapshot& s) const {
-  const uint64_t read = std::min(s.counter(RunCounter::kBytesRead), input_bytes_);
-  const uint64_t sent = s.counter(RunCounter::kLookupsSent);
-  const uint64_t settled = std::min(s.counter(RunCounter::kLookupsSettled), sent);
-  if (read == 0) return std::nullopt;
-  const double unread = static_cast<double>(input_bytes_ - read);
-  // The lookups the unread part will need, at the rate the read part needed them (cache hits
-  // grow as a file goes on, so this errs long and the estimate falls faster, never back).
-  const double lookups_left = static_cast<double>(sent - settled) +
-                              unread * static_cast<double>(sent) / static_cast<double>(read);
+void EtaEstimator::Fit(const std::vector<RunStatsSnapshot::LookupsAt>& curve) {
+  if (curve.size() < 2 || curve.back().lookups == 0) return;
+  const RunStatsSnapshot::LookupsAt& last = curve.back();
+  // Against the latest point a quarter or more bytes before: the recent growth, which follows a
+  // log whose new values thin out (most of them early, then repeats).
+  for (auto p = curve.rbegin() + 1; p != curve.rend(); ++p) {
+    if (p->bytes * 5 > last.bytes * 4 || p->lookups == 0) continue;
+    const double growth = std::log(static_cast<double>(last.lookups) / p->lookups) /
+                          std::log(static_cast<double>(last.bytes) / p->bytes);
+    beta_ = std::clamp(growth, 0.0, 1.0);
+    return;
+  }
+}
+
+std::optional<double> EtaEstimator::Estimate(double read, double needed, double settled) const {
+  if (read <= 0) return std::nullopt;
+  const double total = static_cast<double>(input_bytes_);
+  const double unread = total - read;
+  const double future = needed * (std::pow(total / read, beta_) - 1);
+  const double lookups_left = needed - settled + future;
   double seconds = 0;
   if (unread > 0) {
-    if (read_.PerSecond() <= 0) return std::nullopt;
-    seconds = unread / read_.PerSecond();
+    // While lookups are waited for, the reader follows them (backpressure): its own speed shows
+    // only while none is (free_read_), and until then the lookups' time below is the run's.
+    const double read_rate = free_read_.seconds > 0 ? free_read_.PerSecond()
+                             : lookups_left <= 0.5  ? read_.PerSecond()
+                                                    : 0;
+    if (read_rate > 0) {
+      seconds = unread / read_rate;
+    } else if (lookups_left <= 0.5) {
+      return std::nullopt;
+    }
   }
-  if (lookups_left > 0) {
+  if (lookups_left > 0.5) {
     if (settled_.PerSecond() <= 0) return std::nullopt;
     seconds = std::max(seconds, lookups_left / settled_.PerSecond());
   }
@@ -44,22 +62,33 @@ std::optional<double> EtaEstimator::Estimate(const RunStatsSnapshot& s) const {
 }
 
 std::optional<absl::Duration> EtaEstimator::Update(const RunStatsSnapshot& s) {
+  const uint64_t read = std::min(s.counter(RunCounter::kBytesRead), input_bytes_);
+  const uint64_t settled = s.counter(RunCounter::kLookupsSettled);
+  const uint64_t needed = std::max({s.counter(RunCounter::kLookupsQueued),
+                                    s.counter(RunCounter::kLookupsSent), settled});
   if (last_sample_ == absl::InfinitePast()) last_sample_ = s.started;  // rates from the start
   const double dt = absl::ToDoubleSeconds(s.now - last_sample_);
   if (dt > 0) {
     const double keep = std::exp(-dt / absl::ToDoubleSeconds(options_.window));
-    const uint64_t read = s.counter(RunCounter::kBytesRead);
-    const uint64_t settled = s.counter(RunCounter::kLookupsSettled);
     read_.count = read_.count * keep + static_cast<double>(read - std::min(read, last_read_));
     read_.seconds = read_.seconds * keep + dt;
     settled_.count = settled_.count * keep +
                      static_cast<double>(settled - std::min(settled, last_settled_));
     settled_.seconds = settled_.seconds * keep + dt;
+    const bool waiting = needed > settled;
+    if (!waiting && !was_waiting_) {
+      free_read_.count = free_read_.count * keep +
+                         static_cast<double>(read - std::min(read, last_read_));
+      free_read_.seconds = free_read_.seconds * keep + dt;
+    }
+    was_waiting_ = waiting;
     last_sample_ = s.now;
     last_read_ = read;
     last_settled_ = settled;
   }
-  const std::optional<double> seconds = Estimate(s);
+  Fit(s.lookups_curve);
+  const std::optional<double> seconds = Estimate(
+      static_cast<double>(read), static_cast<double>(needed), static_cast<double>(settled));
   if (!seconds) return shown_;
   absl::Duration eta = absl::Seconds(*seconds);
   // Never up through the noise: a small rise holds the value shown (the next fall moves it);
