@@ -422,6 +422,8 @@ void Job::JournalSettled(absl::Span<const PipelineOptions::SettledLookup> settle
   entries.clear();
   const absl::Time now = absl::Now();
   for (const auto& s : settled) {
+    // Not an answer about the observable (a lookup the stop cancelled): resume asks again.
+    if (!s.result->ok() && absl::IsCancelled(s.result->status())) continue;
     JournalEntryView& e = entries.emplace_back();
     e.type = s.observable->type;
     e.value = s.observable->value;
@@ -435,7 +437,7 @@ void Job::JournalSettled(absl::Span<const PipelineOptions::SettledLookup> settle
     }
   }
   // A failed append loses crash safety only; the run goes on (journal.h).
-  (void)journal_->AppendViews(entries);
+  if (!entries.empty()) (void)journal_->AppendViews(entries);
 }
 
 JobResult Job::Run(transport::VerdictSource& source,
@@ -478,10 +480,13 @@ absl::Status Job::RunPipelineWithSignals(
   }
   StopSignalWatcher watcher(
       stop_, options_.stop_timeout,
-      [this] {
+      [this, &source] {
         Say(absl::StrCat("stopping… no new lookups; waiting up to ",
                          absl::FormatDuration(options_.stop_timeout),
                          " for the answers in flight (a second signal exits at once)"));
+        // Lookups handed to the source but not yet sent end now (Cancelled, not journaled),
+        // rather than going out one by one as the answers in flight free their slots.
+        source.StopSending();
       },
       [this] {
         if (options_.handle_stop_signals) CheckpointNow();

@@ -156,6 +156,12 @@ void LookupDispatcher::SettleLoop() {
       if (settled_queue_.empty()) return;  // stopping, and everything is settled
       batch.swap(settled_queue_);
     }
+    // A stop request fails the run before these answers wake their chunks: the lookups the
+    // source cancelled on the stop (VerdictSource::StopSending) must never reach the output.
+    if (options_.stop_requested != nullptr && options_.stop_requested->load() &&
+        !stopped_flag_.load(std::memory_order_relaxed)) {
+      fail_(absl::CancelledError("interrupted"));
+    }
     // The answers' counts and latencies, a batch at a time (the stats are atomics).
     took.clear();
     for (const Answered& a : batch) took.push_back(a.took);
