@@ -1,6 +1,7 @@
 #include "engine/journal.h"
 
 #include "engine/byte_io.h"
+#include "engine/signals.h"
 #include "schema/status_macros.h"
 
 #include <algorithm>
@@ -550,9 +551,15 @@ absl::Status Journal::AppendViews(absl::Span<const JournalEntryView> entries) {
   if (closing_) return absl::FailedPreconditionError(absl::StrCat(path_, ": journal is closed"));
   // Written now, not batched: a killed process must not lose a lookup it has been told of
   // (the caller then uses its result). Under mu_, so records never interleave.
-  if (absl::Status s = WriteAll(fd_, records, path_); !s.ok()) {
-    status_ = s;
-    return s;
+  // A second stop signal waits for the write to end (engine/signals.h): whole records only.
+  absl::Status written;
+  {
+    JournalWriteGuard whole;
+    written = WriteAll(fd_, records, path_);
+  }
+  if (!written.ok()) {
+    status_ = written;
+    return written;
   }
   unsynced_entries_ += entries.size();
   appended_ += entries.size();

@@ -370,6 +370,9 @@ TEST_F(NightlyTest, ASecondSignalExitsAtOnceWithTheJournalUsable) {
   const int exit_code = child->Wait();
   const double took = SecondsSince(second);
   ASSERT_EQ(exit_code, 143) << ReadFile(dir_.File("run.err"));
+  // An exit code (WEXITSTATUS), not the default death by SIGTERM that a shell also shows as 143.
+  EXPECT_FALSE(child->killed_by_signal());
+  EXPECT_THAT(ReadFile(dir_.File("run.err")), HasSubstr("a second SIGTERM: exiting now"));
   EXPECT_LE(took, 1.0);
   std::printf("\"stopping…\" %.3f s after SIGTERM; a second SIGTERM ended the run in %.3f s\n",
               stopping_after, took);
