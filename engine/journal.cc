@@ -190,6 +190,11 @@ absl::Status ReadJournalHeader(ByteSource& source, const std::string& path,
   }
   if (stored_fp != fingerprint) {
     if (FingerprintEndpoint(stored_fp) != FingerprintEndpoint(fingerprint)) {
+      // Without a record it holds nothing of that endpoint (a run stopped before any lookup
+      // settled, e.g. by the circuit breaker on a wrong --endpoint): started afresh, as one
+      // torn at creation.
+      ENRICH_ASSIGN_OR_RETURN(std::string next, ReadUpTo(source, 1));
+      if (next.empty()) return absl::OkStatus();
       return absl::FailedPreconditionError(absl::StrCat(
           path, ": the journal's lookups were made at another CTIA endpoint\n  journal:  ",
           stored_fp, "\n  this run: ", fingerprint,

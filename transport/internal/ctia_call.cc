@@ -490,7 +490,13 @@ CtiaClientCounters CallContext::Snapshot() const {
 }
 
 absl::Status WithHttpPrefix(int http_status, const absl::Status& status) {
-  return absl::Status(status.code(), absl::StrCat("http ", http_status, ": ", status.message()));
+  absl::Status prefixed(status.code(),
+                        absl::StrCat("http ", http_status, ": ", status.message()));
+  // Marks (a setup failure) stay.
+  status.ForEachPayload([&prefixed](absl::string_view url, const absl::Cord& payload) {
+    prefixed.SetPayload(url, payload);
+  });
+  return prefixed;
 }
 
 }  // namespace enrich::transport::internal
