@@ -151,7 +151,8 @@ class Job {
   JobResult Run(transport::VerdictSource& source,
                 const std::function<transport::CtiaClientCounters()>& stop_source = nullptr);
 
-  // Stops the run as SIGINT does: no new lookup is sent, the answers in flight are awaited (at
+  // Stops the run as SIGINT does: no new lookup is sent (those the source holds unsent end
+  // Cancelled: VerdictSource::StopSending), the answers on the wire are awaited (at
   // most options.stop_timeout: then, with handle_stop_signals, the process ends with
   // kExitCheckpointed, statistics written and journal synced), and the run ends checkpointed,
   // its journal intact. "stopping…" is logged once the stop is seen (within 50 ms).
