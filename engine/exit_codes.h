@@ -38,8 +38,10 @@ inline constexpr int kExitCheckpointed = 75;
 inline constexpr int kExitErrorRows = 3;
 
 // A second SIGINT / SIGTERM during the stop that the first one started: the process exits at
-// once (128 + the signal's number, as a shell reports a death by that signal); the journal
-// holds every lookup settled so far, and --resume continues.
+// once with this code (_exit(128 + the signal's number), the number a shell shows for a death
+// by that signal, but an exit status a scheduler reads with WEXITSTATUS), once a journal write
+// under way has ended: the journal holds whole records of the lookups settled so far, and
+// --resume continues (engine/signals.h).
 inline constexpr int kExitSecondSigint = 130;
 inline constexpr int kExitSecondSigterm = 143;
 

@@ -175,6 +175,9 @@ struct RunReport {
   const std::string& input;
   const std::string& output;
   std::string endpoint;
+  std::string failure;  // what ended a run that did not finish; empty otherwise
+  // The setup failure that tripped the circuit breaker ("not_ctia", ...); empty if none.
+  std::string circuit_breaker;
 };
 
 // The JSON summary: the ledger's (EncodeRunStatsJson) with the report's fields added.
@@ -192,6 +195,8 @@ std::string SummaryJson(const RunStatsSnapshot& s, const RunReport& r) {
   doc.AddMember("output", str(r.output), a);
   doc.AddMember("endpoint", str(r.endpoint), a);
   doc.AddMember("hedges", 0, a);  // hedged resends: 0 until the transport counts them
+  if (!r.failure.empty()) doc.AddMember("failure", str(r.failure), a);
+  if (!r.circuit_breaker.empty()) doc.AddMember("circuit_breaker", str(r.circuit_breaker), a);
   rapidjson::Value dispositions(rapidjson::kObjectType);
   for (int d = 1; d <= 5; ++d) {
     rapidjson::Value count(static_cast<uint64_t>(s.dispositions[static_cast<size_t>(d)]));
@@ -220,6 +225,13 @@ std::string SummaryPrometheus(const RunStatsSnapshot& s, const RunReport& r) {
       "# HELP ctia_enrich_hedges_total Lookups resent on another connection after a late answer.\n"
       "# TYPE ctia_enrich_hedges_total counter\n"
       "ctia_enrich_hedges_total 0\n",
+      "# HELP ctia_enrich_circuit_breaker_tripped 1 when the first lookups all failed the same "
+      "way (a wrong setup) and the run stopped early.\n"
+      "# TYPE ctia_enrich_circuit_breaker_tripped gauge\n",
+      "ctia_enrich_circuit_breaker_tripped", r.circuit_breaker.empty()
+                                                ? std::string(" 0\n")
+                                                : absl::StrCat("{failure=\"", r.circuit_breaker,
+                                                               "\"} 1\n"),
       "# HELP ctia_enrich_disposition_rows_total Rows (status cells) per verdict disposition.\n"
       "# TYPE ctia_enrich_disposition_rows_total counter\n");
   for (int d = 1; d <= 5; ++d) {
@@ -287,11 +299,13 @@ Job::Job(JobOptions options)
                     : !in_place_              ? absl::StrCat(options_.output, ".journal")
                                               : ""),
       table_(schema::SystemClock::Instance(),
-             VerdictTable::Options{.max_ttl = options_.max_cache_ttl}) {
+             VerdictTable::Options{.max_ttl = options_.max_cache_ttl}),
+      breaker_(options_.setup_breaker_lookups, PublicEndpoint(options_.endpoint)) {
   if (!options_.open_source) options_.open_source = OpenSource;
   if (!options_.open_sink) options_.open_sink = OpenSink;
   options_.pipeline.input_name = options_.input == "-" ? "<stdin>" : options_.input;
   options_.pipeline.stop_requested = &stop_;
+  options_.pipeline.setup_breaker = &breaker_;
 }
 
 Job::~Job() = default;
@@ -422,6 +436,13 @@ void Job::JournalSettled(absl::Span<const PipelineOptions::SettledLookup> settle
   entries.clear();
   const absl::Time now = absl::Now();
   for (const auto& s : settled) {
+    // Not an answer about the observable (a lookup the stop cancelled, a wrong setup's
+    // failure): resume asks again.
+    if (!s.result->ok() && (absl::IsCancelled(s.result->status()) ||
+                            transport::SetupFailureOf(s.result->status()) !=
+                                transport::SetupFailure::kNone)) {
+      continue;
+    }
     JournalEntryView& e = entries.emplace_back();
     e.type = s.observable->type;
     e.value = s.observable->value;
@@ -435,7 +456,7 @@ void Job::JournalSettled(absl::Span<const PipelineOptions::SettledLookup> settle
     }
   }
   // A failed append loses crash safety only; the run goes on (journal.h).
-  (void)journal_->AppendViews(entries);
+  if (!entries.empty()) (void)journal_->AppendViews(entries);
 }
 
 JobResult Job::Run(transport::VerdictSource& source,
@@ -478,10 +499,13 @@ absl::Status Job::RunPipelineWithSignals(
   }
   StopSignalWatcher watcher(
       stop_, options_.stop_timeout,
-      [this] {
+      [this, &source] {
         Say(absl::StrCat("stopping… no new lookups; waiting up to ",
                          absl::FormatDuration(options_.stop_timeout),
                          " for the answers in flight (a second signal exits at once)"));
+        // Lookups handed to the source but not yet sent end now (Cancelled, not journaled),
+        // rather than going out one by one as the answers in flight free their slots.
+        source.StopSending();
       },
       [this] {
         if (options_.handle_stop_signals) CheckpointNow();
@@ -574,17 +598,24 @@ JobResult Job::EndDone(ByteSink& sink) {
 JobResult Job::Finish(JobOutcome outcome, absl::Status status) {
   JobResult result = Result(outcome, std::move(status));
   if (stats_ == nullptr) return result;  // the run did not start: no statistics
-  if (absl::Status s = WriteStatistics(result.outcome, result.exit_code, result.stats); !s.ok()) {
+  if (absl::Status s =
+          WriteStatistics(result.outcome, result.exit_code, result.status, result.stats);
+      !s.ok()) {
     Say(std::string(s.message()));
     if (result.status.ok()) result = Result(JobOutcome::kFailed, s);
   }
   return result;
 }
 
-absl::Status Job::WriteStatistics(JobOutcome outcome, int exit_code,
+absl::Status Job::WriteStatistics(JobOutcome outcome, int exit_code, const absl::Status& failure,
                                   const RunStatsSnapshot& snapshot) const {
-  const RunReport report{JobOutcomeName(outcome), exit_code, options_.input, options_.output,
-                         PublicEndpoint(options_.endpoint)};
+  const transport::SetupFailure tripped = breaker_.tripped();
+  const RunReport report{
+      JobOutcomeName(outcome), exit_code, options_.input, options_.output,
+      PublicEndpoint(options_.endpoint), std::string(failure.message()),
+      tripped == transport::SetupFailure::kNone
+          ? std::string()
+          : std::string(transport::SetupFailureName(tripped))};
   if (!options_.summary_json.empty()) {
     if (absl::Status s =
             WriteStatisticsFile(options_.summary_json, SummaryJson(snapshot, report));
@@ -613,7 +644,10 @@ void Job::CheckpointNow() {
           : "no journal: rerun to start again"));
   if (stats_ != nullptr) {
     if (absl::Status s =
-            WriteStatistics(JobOutcome::kCheckpointed, kExitCheckpointed, stats_->Snapshot());
+            WriteStatistics(JobOutcome::kCheckpointed, kExitCheckpointed,
+                            absl::DeadlineExceededError("answers in flight did not come within "
+                                                        "--stop-timeout"),
+                            stats_->Snapshot());
         !s.ok()) {
       Say(std::string(s.message()));
     }

@@ -23,6 +23,7 @@
 #include "engine/journal.h"
 #include "engine/pipeline.h"
 #include "engine/run_stats.h"
+#include "engine/setup_breaker.h"
 #include "engine/signals.h"
 #include "engine/verdict_table.h"
 #include "schema/allowlist.h"
@@ -48,8 +49,9 @@ struct JobOptions {
   Compression output_compression = Compression::kAuto;
   // The --compression value as given ("gz"), quoted when the input contradicts it.
   std::string compression_flag = "auto";
-  // Formats, columns, threads, chunk sizes, ... `allowlist`, `stop_requested`, `stats` and
-  // `on_lookups_settled` are set by the job; `input_name` too ("<stdin>" for "-").
+  // Formats, columns, threads, chunk sizes, ... `allowlist`, `stop_requested`, `stats`,
+  // `on_lookups_settled` and `setup_breaker` are set by the job; `input_name` too ("<stdin>" for
+  // "-").
   PipelineOptions pipeline;
   std::string allowlist;  // path of an allowlist file; empty = none
   // The run's identity in the journal (RunFingerprint): the columns as given, joined by ",",
@@ -72,6 +74,11 @@ struct JobOptions {
   // After a stop request (RequestStop, SIGINT/SIGTERM): no new lookup is sent, and the run
   // waits this long at most for the answers in flight before it checkpoints without them.
   absl::Duration stop_timeout = absl::Seconds(5);
+  // The circuit breaker (engine/setup_breaker.h): when this many first answered lookups all fail
+  // with the same setup failure (HTML 404 on the verdict route, connection refused, host not
+  // resolved, certificate not verified), the run stops at once: outcome failed, exit 1, the
+  // journal kept. 0 = off.
+  size_t setup_breaker_lookups = SetupBreaker::kDefaultLookups;
   // Where the job's messages, progress and summary go (stderr in the CLI); must outlive the job.
   std::ostream* log = nullptr;  // null = std::cerr
   bool progress_tty = false;    // redraw one progress line in place (stderr is a terminal)
@@ -144,7 +151,8 @@ class Job {
   JobResult Run(transport::VerdictSource& source,
                 const std::function<transport::CtiaClientCounters()>& stop_source = nullptr);
 
-  // Stops the run as SIGINT does: no new lookup is sent, the answers in flight are awaited (at
+  // Stops the run as SIGINT does: no new lookup is sent (those the source holds unsent end
+  // Cancelled: VerdictSource::StopSending), the answers on the wire are awaited (at
   // most options.stop_timeout: then, with handle_stop_signals, the process ends with
   // kExitCheckpointed, statistics written and journal synced), and the run ends checkpointed,
   // its journal intact. "stopping…" is logged once the stop is seen (within 50 ms).
@@ -159,6 +167,8 @@ class Job {
   explicit Job(JobOptions options);
   absl::Status OpenInput();
   void RestoreBatch(absl::Span<const JournalRecordView> batch);
+  // Journals settled lookups, but not those a stop cancelled nor setup failures (their rows
+  // say nothing of the observable): resume asks them again.
   void JournalSettled(absl::Span<const PipelineOptions::SettledLookup> settled);
   absl::Status RunPipelineWithSignals(ByteSink& sink, transport::VerdictSource& source,
                                       const std::function<transport::CtiaClientCounters()>& stop);
@@ -168,7 +178,7 @@ class Job {
   // Result(), with the statistics files written once the run started; a done run whose files
   // cannot be written fails.
   JobResult Finish(JobOutcome outcome, absl::Status status);
-  absl::Status WriteStatistics(JobOutcome outcome, int exit_code,
+  absl::Status WriteStatistics(JobOutcome outcome, int exit_code, const absl::Status& failure,
                                const RunStatsSnapshot& snapshot) const;
   // The stop timeout expired with answers still in flight: syncs the journal, writes the
   // statistics and ends the process with kExitCheckpointed.
@@ -191,6 +201,7 @@ class Job {
   // Kept to the job's end, so a signal during the summary is still a stop request.
   std::unique_ptr<ScopedStopSignals> signals_;
   std::unique_ptr<RunStats> stats_;  // made when the pipeline starts: the run's clock starts then
+  SetupBreaker breaker_;
 };
 
 }  // namespace enrich::engine

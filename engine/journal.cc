@@ -1,6 +1,7 @@
 #include "engine/journal.h"
 
 #include "engine/byte_io.h"
+#include "engine/signals.h"
 #include "schema/status_macros.h"
 
 #include <algorithm>
@@ -189,6 +190,11 @@ absl::Status ReadJournalHeader(ByteSource& source, const std::string& path,
   }
   if (stored_fp != fingerprint) {
     if (FingerprintEndpoint(stored_fp) != FingerprintEndpoint(fingerprint)) {
+      // Without a record it holds nothing of that endpoint (a run stopped before any lookup
+      // settled, e.g. by the circuit breaker on a wrong --endpoint): started afresh, as one
+      // torn at creation.
+      ENRICH_ASSIGN_OR_RETURN(std::string next, ReadUpTo(source, 1));
+      if (next.empty()) return absl::OkStatus();
       return absl::FailedPreconditionError(absl::StrCat(
           path, ": the journal's lookups were made at another CTIA endpoint\n  journal:  ",
           stored_fp, "\n  this run: ", fingerprint,
@@ -550,9 +556,15 @@ absl::Status Journal::AppendViews(absl::Span<const JournalEntryView> entries) {
   if (closing_) return absl::FailedPreconditionError(absl::StrCat(path_, ": journal is closed"));
   // Written now, not batched: a killed process must not lose a lookup it has been told of
   // (the caller then uses its result). Under mu_, so records never interleave.
-  if (absl::Status s = WriteAll(fd_, records, path_); !s.ok()) {
-    status_ = s;
-    return s;
+  // A second stop signal waits for the write to end (engine/signals.h): whole records only.
+  absl::Status written;
+  {
+    JournalWriteGuard whole;
+    written = WriteAll(fd_, records, path_);
+  }
+  if (!written.ok()) {
+    status_ = written;
+    return written;
   }
   unsynced_entries_ += entries.size();
   appended_ += entries.size();

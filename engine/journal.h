@@ -120,7 +120,8 @@ class Journal {
   //    --resume or remove it); it is created with its header.
   //  - resume = true: a missing file is created; an existing one must carry the same
   //    fingerprint, or one that differs before its " endpoint=" part only (load().other_run
-  //    then holds it); otherwise FailedPrecondition showing both. Its intact entries are passed
+  //    then holds it); otherwise FailedPrecondition showing both, unless it holds no record
+  //    (nothing of the other endpoint): it is then started afresh with this fingerprint. Its intact entries are passed
   //    to `on_entry` in file order (on the calling thread, before Open returns), a torn tail is
   //    truncated, and appends continue after the last intact entry.
   // A file that is not a journal is an error naming the path (DataLoss).

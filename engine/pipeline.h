@@ -26,6 +26,8 @@
 
 namespace enrich::engine {
 
+class SetupBreaker;  // engine/setup_breaker.h
+
 enum class DataFormat { kCsv, kNdjson };
 
 struct PipelineOptions {
@@ -66,6 +68,9 @@ struct PipelineOptions {
     absl::string_view error_text;
   };
   std::function<void(absl::Span<const SettledLookup>)> on_lookups_settled;
+  // The run's circuit breaker (engine/setup_breaker.h), fed every answer as it comes; when it
+  // trips, its error stops the run at once, as rejected credentials do. May be null.
+  SetupBreaker* setup_breaker = nullptr;
   // The run's ledger: everything it counts (rows, blank lines, cells, bytes, unique observables,
   // cache hits, joined resolves, lookups sent/settled, statuses, lookup latency), live, for the
   // progress line and the summaries. May be null: the run then counts into a RunStats of its

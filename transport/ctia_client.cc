@@ -107,6 +107,11 @@ void BeastCtiaClient::LookupVerdict(const schema::Observable& observable, Callba
   LookupVerdictRest(observable, std::move(done));
 }
 
+void BeastCtiaClient::StopSending() {
+  calls_->StopSending();
+  if (batcher_ != nullptr) batcher_->FlushNow();
+}
+
 void BeastCtiaClient::Verdicts(std::vector<schema::Observable> batch, VerdictsCallback done) {
   if (batch.empty()) {
     net::post(calls_->pool.executor(), [done = std::move(done)] { done({}); });

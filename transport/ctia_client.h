@@ -86,6 +86,9 @@ class BeastCtiaClient final : public VerdictSource {
   ~BeastCtiaClient() override;
 
   void LookupVerdict(const schema::Observable& observable, Callback done) override;
+  // Lookups and writes not yet on the wire end with Cancelled, and every later one (see
+  // VerdictSource::StopSending); a batch being collected leaves at once, to be cancelled.
+  void StopSending() override;
 
   // The verdicts of `batch`, in its order (one result per observable; see above).
   using VerdictsCallback = std::function<void(std::vector<absl::StatusOr<schema::VerdictResult>>)>;

@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/cord.h"
+#include "absl/types/optional.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "rapidjson/document.h"
@@ -84,6 +86,44 @@ absl::Status StatusFromHttp(const HttpResponse& response) {
     }
   }
   return absl::Status(CodeForHttp(response.status), message);
+}
+
+namespace {
+constexpr absl::string_view kSetupFailurePayloadUrl = "ctia-enrich/setup-failure";
+constexpr SetupFailure kMarked[] = {SetupFailure::kNotCtia, SetupFailure::kRefused,
+                                    SetupFailure::kUnresolved, SetupFailure::kTlsVerify};
+}  // namespace
+
+absl::string_view SetupFailureName(SetupFailure failure) {
+  switch (failure) {
+    case SetupFailure::kNotCtia:
+      return "not_ctia";
+    case SetupFailure::kRefused:
+      return "refused";
+    case SetupFailure::kUnresolved:
+      return "unresolved";
+    case SetupFailure::kTlsVerify:
+      return "tls_verify";
+    case SetupFailure::kNone:
+      break;
+  }
+  return "none";
+}
+
+absl::Status WithSetupFailure(absl::Status status, SetupFailure failure) {
+  if (failure != SetupFailure::kNone && !status.ok()) {
+    status.SetPayload(kSetupFailurePayloadUrl, absl::Cord(SetupFailureName(failure)));
+  }
+  return status;
+}
+
+SetupFailure SetupFailureOf(const absl::Status& status) {
+  const absl::optional<absl::Cord> payload = status.GetPayload(kSetupFailurePayloadUrl);
+  if (!payload.has_value()) return SetupFailure::kNone;
+  for (SetupFailure failure : kMarked) {
+    if (*payload == SetupFailureName(failure)) return failure;
+  }
+  return SetupFailure::kNone;
 }
 
 }  // namespace enrich::transport

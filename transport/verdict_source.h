@@ -28,6 +28,13 @@ class VerdictSource {
   // any thread (possibly inline), with a Verdict, NoVerdict, or the final error after the
   // source's own retries. Thread-safe.
   virtual void LookupVerdict(const schema::Observable& observable, Callback done) = 0;
+  // Stops sending: every lookup not yet on the wire (waiting for a connection slot, a budget
+  // wait, a retry backoff, a token, a batch to fill) and every later one finishes at once with
+  // Cancelled, an outcome that says nothing of the observable (not journaled: a resumed run
+  // asks again). Lookups on the wire may still answer. Idempotent; thread-safe; callbacks may
+  // run inline. The engine calls it when a run stops. The default does nothing (a source with
+  // nothing waiting).
+  virtual void StopSending() {}
 };
 
 // "Checkpoint and exit": the source would have to wait longer than the configured maximum

@@ -1,6 +1,7 @@
 #include "engine/internal/lookup_dispatcher.h"
 
 #include "engine/lookup_status.h"
+#include "engine/setup_breaker.h"
 
 namespace enrich::engine::internal {
 
@@ -117,15 +118,19 @@ void LookupDispatcher::Pump() {
 void LookupDispatcher::OnDone(Lookup* l, absl::StatusOr<schema::VerdictResult>&& result) {
   const absl::Duration took = absl::FromChrono(std::chrono::steady_clock::now() - l->started);
   // Rejected credentials fail every lookup the same way; a checkpoint signal means the source
-  // would wait too long: both end the run at once with this lookup unsettled (not journaled).
-  const bool fatal = !result.ok() &&
-                     (transport::CheckpointWait(result.status()).has_value() ||
-                      result.status().code() == absl::StatusCode::kUnauthenticated);
+  // would wait too long; the circuit breaker trips on a wrong setup: each ends the run at once
+  // with this lookup unsettled (not journaled).
+  absl::Status tripped;
+  if (options_.setup_breaker != nullptr) tripped = options_.setup_breaker->Observe(result);
+  const bool fatal = !tripped.ok() ||
+                     (!result.ok() &&
+                      (transport::CheckpointWait(result.status()).has_value() ||
+                       result.status().code() == absl::StatusCode::kUnauthenticated));
   if (fatal) {
     stats_.Add(RunCounter::kLookupsSettled);
     stats_.RecordLatency(took);
     unanswered_.fetch_sub(1);
-    fail_(result.status());
+    fail_(tripped.ok() ? result.status() : tripped);
     table_.Abandon(l->observable.type, l->observable.value, ErrorStatusFor(result.status()));
     {
       absl::MutexLock lock(&mu_);
@@ -156,6 +161,12 @@ void LookupDispatcher::SettleLoop() {
       settle_mu_.Await(absl::Condition(this, &LookupDispatcher::SettleReady));
       if (settled_queue_.empty()) return;  // stopping, and everything is settled
       batch.swap(settled_queue_);
+    }
+    // A stop request fails the run before these answers wake their chunks: the lookups the
+    // source cancelled on the stop (VerdictSource::StopSending) must never reach the output.
+    if (options_.stop_requested != nullptr && options_.stop_requested->load() &&
+        !stopped_flag_.load(std::memory_order_relaxed)) {
+      fail_(absl::CancelledError("interrupted"));
     }
     // The answers' counts and latencies, a batch at a time (the stats are atomics).
     took.clear();

@@ -80,7 +80,8 @@ class LookupDispatcher {
   // bound allows.
   void SubmitBatch(absl::Span<const VerdictTable::Key> keys);
 
-  // Stops sending: queued lookups are abandoned (their waiters told), later ones too.
+  // Stops sending: queued lookups are abandoned (their waiters told), later ones too, and the
+  // source stops sending those it holds (VerdictSource::StopSending: they end Cancelled).
   void Stop() {
     Lookup* dropped = nullptr;
     {
@@ -91,6 +92,7 @@ class LookupDispatcher {
       queue_tail_ = nullptr;
     }
     AbandonAll(dropped);
+    source_.StopSending();
   }
 
  private:

@@ -198,7 +198,11 @@ TEST_F(JournalTest, ResumeWithoutJournalStartsOne) {
 }
 
 TEST_F(JournalTest, AnotherEndpointIsRefused) {
-  ASSERT_TRUE(Journal::Open(path_, kFingerprint, false).ok());
+  {
+    auto journal = Journal::Open(path_, kFingerprint, false);
+    ASSERT_TRUE(journal.ok());
+    ASSERT_TRUE((*journal)->Append(NoVerdictEntry(1)).ok());
+  }
   std::vector<JournalEntry> loaded;
   for (const char* fp : {"input=events.csv size=123 columns=domain endpoint=https://other",
                          "input=events.csv size=123 columns=domain endpoint=https://ctia/",
@@ -211,6 +215,29 @@ TEST_F(JournalTest, AnotherEndpointIsRefused) {
     EXPECT_THAT(journal.status().message(), HasSubstr(std::string("journal:  ") + kFingerprint));
   }
   EXPECT_TRUE(loaded.empty());
+}
+
+// A journal without a record holds nothing of its endpoint (a run stopped before any lookup
+// settled, e.g. on a wrong --endpoint): resumed at another endpoint, it starts afresh.
+TEST_F(JournalTest, AnotherEndpointsJournalWithoutRecordsStartsAfresh) {
+  ASSERT_TRUE(Journal::Open(path_, kFingerprint, false).ok());
+  const char kOther[] = "input=events.csv size=123 columns=domain endpoint=https://ctia.fixed";
+  std::vector<JournalEntry> loaded;
+  {
+    auto journal = Reopen(&loaded, kOther);
+    ASSERT_TRUE(journal.ok()) << journal.status();
+    EXPECT_EQ((*journal)->load().entries, 0u);
+    EXPECT_EQ((*journal)->load().other_run, "");
+    ASSERT_TRUE((*journal)->Append(NoVerdictEntry(2)).ok());
+  }
+  // It is now the fixed endpoint's journal: that endpoint resumes it, the old one is refused.
+  auto again = Reopen(&loaded, kOther);
+  ASSERT_TRUE(again.ok()) << again.status();
+  ASSERT_EQ(loaded.size(), 1u);
+  ExpectSameEntry(loaded[0], NoVerdictEntry(2));
+  again->reset();
+  EXPECT_EQ(Reopen(&loaded, kFingerprint).status().code(),
+            absl::StatusCode::kFailedPrecondition);
 }
 
 TEST_F(JournalTest, AnotherInputOrColumnsAtTheSameEndpointIsResumed) {

@@ -2,6 +2,7 @@
 
 #include "engine/exit_codes.h"
 
+#include <cstdio>
 #include <cstdlib>
 
 #include <gtest/gtest.h>
@@ -16,7 +17,7 @@ void (*HandlerOf(int sig))(int) {
   return current.sa_handler;
 }
 
-TEST(SignalsTest, FirstSignalRequestsStopAndRestoresDefaults) {
+TEST(SignalsTest, FirstSignalRequestsStopAndKeepsTheHandlers) {
   auto signals = ScopedStopSignals::Install();
   ASSERT_TRUE(signals.ok()) << signals.status();
   EXPECT_FALSE(StopRequested());
@@ -24,8 +25,9 @@ TEST(SignalsTest, FirstSignalRequestsStopAndRestoresDefaults) {
   ASSERT_EQ(raise(SIGINT), 0);
   EXPECT_TRUE(StopRequested());
   EXPECT_EQ(StopSignal(), SIGINT);
-  EXPECT_EQ(HandlerOf(SIGINT), SIG_DFL);
-  EXPECT_EQ(HandlerOf(SIGTERM), SIG_DFL);
+  // The second signal is handled too: it exits with a code, not by the default death.
+  EXPECT_NE(HandlerOf(SIGINT), SIG_DFL);
+  EXPECT_NE(HandlerOf(SIGTERM), SIG_DFL);
 }
 
 TEST(SignalsTest, SigtermAlsoRequestsStop) {
@@ -37,7 +39,7 @@ TEST(SignalsTest, SigtermAlsoRequestsStop) {
   EXPECT_EQ(StopSignal(), SIGTERM);
 }
 
-TEST(SignalsDeathTest, SecondSignalKills) {
+TEST(SignalsDeathTest, SecondSignalExitsWith128PlusItsNumber) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(
       {
@@ -46,9 +48,46 @@ TEST(SignalsDeathTest, SecondSignalKills) {
         raise(SIGINT);
         if (!StopRequested()) std::_Exit(4);
         raise(SIGINT);
-        std::_Exit(5);  // not reached: the second SIGINT kills
+        std::_Exit(5);  // not reached: the second SIGINT exits
       },
-      ::testing::KilledBySignal(SIGINT), "");
+      ::testing::ExitedWithCode(kExitSecondSigint), "a second SIGINT: exiting now");
+  EXPECT_EXIT(
+      {
+        auto signals = ScopedStopSignals::Install();
+        if (!signals.ok()) std::_Exit(3);
+        raise(SIGTERM);
+        raise(SIGINT);  // the second signal's number decides
+        std::_Exit(5);
+      },
+      ::testing::ExitedWithCode(kExitSecondSigint), "");
+  EXPECT_EXIT(
+      {
+        auto signals = ScopedStopSignals::Install();
+        if (!signals.ok()) std::_Exit(3);
+        raise(SIGINT);
+        raise(SIGTERM);
+        std::_Exit(5);
+      },
+      ::testing::ExitedWithCode(kExitSecondSigterm), "a second SIGTERM: exiting now");
+}
+
+// A second signal during a journal write ends the process when the write is done, not in it.
+TEST(SignalsDeathTest, SecondSignalWaitsForTheJournalWriteUnderWay) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        auto signals = ScopedStopSignals::Install();
+        if (!signals.ok()) std::_Exit(3);
+        raise(SIGTERM);
+        {
+          JournalWriteGuard writing;
+          raise(SIGTERM);  // held back until `writing` goes
+          std::fputs("write finished\n", stderr);
+          std::fflush(stderr);
+        }
+        std::_Exit(5);  // not reached
+      },
+      ::testing::ExitedWithCode(kExitSecondSigterm), "write finished\n.*a second SIGTERM");
 }
 
 TEST(SignalsTest, UninstallRestoresPreviousHandlers) {

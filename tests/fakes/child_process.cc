@@ -93,6 +93,7 @@ int ChildProcess::Wait() {
     r = ::waitpid(pid_, &status, 0);
   } while (r < 0 && errno == EINTR);
   pid_ = -1;
+  killed_by_signal_ = r >= 0 && WIFSIGNALED(status);
   return r < 0 ? -1 : Decode(status);
 }
 
@@ -102,6 +103,7 @@ std::optional<int> ChildProcess::Poll() {
   const pid_t r = ::waitpid(pid_, &status, WNOHANG);
   if (r == 0) return std::nullopt;
   pid_ = -1;
+  killed_by_signal_ = r > 0 && WIFSIGNALED(status);
   return r < 0 ? -1 : Decode(status);
 }
 

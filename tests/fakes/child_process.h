@@ -30,7 +30,8 @@ class ChildProcess {
   // fork + exec. Errors: fork failures; an exec failure shows as exit code 127.
   static absl::StatusOr<ChildProcess> Start(const ChildSpec& spec);
 
-  ChildProcess(ChildProcess&& other) noexcept : pid_(std::exchange(other.pid_, -1)) {}
+  ChildProcess(ChildProcess&& other) noexcept
+      : pid_(std::exchange(other.pid_, -1)), killed_by_signal_(other.killed_by_signal_) {}
   ChildProcess& operator=(ChildProcess&& other) noexcept;
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;
@@ -42,6 +43,10 @@ class ChildProcess {
   // ended it (as a shell reports it).
   int Wait();
 
+  // After Wait() or Poll() saw the end: whether a signal killed the child (Wait() then said
+  // 128 + its number) rather than the child exiting with a code.
+  bool killed_by_signal() const { return killed_by_signal_; }
+
   // Non-blocking: the exit code (as Wait) if the child has ended, else nullopt.
   std::optional<int> Poll();
 
@@ -52,6 +57,7 @@ class ChildProcess {
   explicit ChildProcess(pid_t pid) : pid_(pid) {}
   static int Decode(int wait_status);
   pid_t pid_ = -1;  // -1 once reaped
+  bool killed_by_signal_ = false;
 };
 
 // Runs `spec` to its end; returns the exit code as ChildProcess::Wait does.

@@ -6,8 +6,13 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -31,6 +36,7 @@ namespace enrich {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using Clock = std::chrono::steady_clock;
 
 std::string ReadFile(const std::string& path) {
@@ -126,13 +132,51 @@ class NightlyTest : public ::testing::Test {
     EXPECT_TRUE(ReadFile(output) == reference) << "resumed output differs from the reference";
   }
 
-  // Every answer of the verdict routes `delay` late.
+  // Every answer of the verdict routes (REST and GraphQL) `delay` late.
   void DelayAnswers(absl::Duration delay) {
-    sim::FaultRule slow;
-    slow.kind = sim::FaultKind::kLatency;
-    slow.path_prefix = "/ctia/domain/";
-    slow.latency = delay;
-    sim_->AddFault(slow);
+    for (const char* prefix : {"/ctia/domain/", "/ctia/graphql"}) {
+      sim::FaultRule slow;
+      slow.kind = sim::FaultKind::kLatency;
+      slow.path_prefix = prefix;
+      slow.latency = delay;
+      sim_->AddFault(slow);
+    }
+  }
+
+  // `args` with the value of `flag` replaced by `value`.
+  static std::vector<std::string> With(std::vector<std::string> args, const std::string& flag,
+                                       const std::string& value) {
+    auto it = std::find(args.begin(), args.end(), flag);
+    if (it != args.end() && it + 1 != args.end()) *(it + 1) = value;
+    return args;
+  }
+
+  // SIGTERM against answers 2 s late, once lookups are journaled (an answer wave came), with
+  // `--stop-timeout 5`: exit 75 once the answers on the wire are in, about 2 s, well within the
+  // stop timeout (the lookups the transport holds unsent are cancelled, not sent one by one
+  // as slots free); then --resume writes the uninterrupted run's bytes. The stop latency.
+  double StopAgainstSlowAnswers(const std::vector<std::string>& args) {
+    const std::string output = dir_.File("out.csv");
+    const std::string reference = Reference();
+    DelayAnswers(absl::Milliseconds(2000));
+    auto child = Start(args, "run.err");
+    EXPECT_TRUE(child.ok()) << child.status();
+    if (!child.ok()) return -1;
+    EXPECT_TRUE(WaitForJournaled(output + ".journal", 0)) << ReadFile(dir_.File("run.err"));
+    const auto signalled = Clock::now();
+    child->Signal(SIGTERM);
+    const int exit_code = child->Wait();
+    const double took = SecondsSince(signalled);
+    const std::string err = ReadFile(dir_.File("run.err"));
+    EXPECT_EQ(exit_code, 75) << err;
+    // One answer time (2 s) and a generous margin for a loaded machine; waiting for the
+    // stop timeout (5 s) would fail.
+    EXPECT_LE(took, 2.0 + 1.5) << err;
+    EXPECT_THAT(err, HasSubstr("stopping…"));
+    EXPECT_THAT(err, HasSubstr("--resume"));
+    ExpectStatistics("checkpointed", 75);
+    ExpectResumeGives(output, reference);
+    return took;
   }
 
   // Waits until the journal at `path` exists and then grows by more than `bytes` (lookups
@@ -153,7 +197,8 @@ class NightlyTest : public ::testing::Test {
   }
 
   // Both statistics files exist and parse, and say `outcome` and `exit_code`.
-  void ExpectStatistics(const std::string& outcome, int exit_code) {
+  void ExpectStatistics(const std::string& outcome, int exit_code,
+                        const std::string& endpoint = "") {
     const std::string json = ReadFile(dir_.File("summary.json"));
     rapidjson::Document doc;
     doc.Parse(json.data(), json.size());
@@ -167,7 +212,8 @@ class NightlyTest : public ::testing::Test {
     if (!doc.HasMember("outcome") || !doc.HasMember("exit_code")) return;
     EXPECT_EQ(std::string(doc["outcome"].GetString()), outcome) << json;
     EXPECT_EQ(doc["exit_code"].GetInt(), exit_code) << json;
-    EXPECT_EQ(std::string(doc["endpoint"].GetString()), sim_->base_url());
+    EXPECT_EQ(std::string(doc["endpoint"].GetString()),
+              endpoint.empty() ? sim_->base_url() : endpoint);
     EXPECT_THAT(json, ::testing::Not(HasSubstr("secret")));
     if (doc.HasMember("dispositions")) {
       for (const char* name : {"Clean", "Malicious", "Suspicious", "Common", "Unknown"}) {
@@ -273,28 +319,20 @@ TEST_F(NightlyTest, StatisticsToStdoutBesideAnOutputToStdoutIsUsageError) {
   }
 }
 
-// The acceptance case: SIGTERM against answers 2 s late exits 75 within --stop-timeout + 1 s,
-// and --resume then writes the uninterrupted run's bytes.
+// The acceptance case: SIGTERM against 2 s answers exits 75 within --stop-timeout + 1 s (here
+// within one answer time and a margin) and resumes to byte-identical output. REST lookups.
 TEST_F(NightlyTest, SigtermCheckpointsWithinTheStopTimeoutAndResumesToTheSameBytes) {
-  const std::string reference = Reference();
-  DelayAnswers(absl::Milliseconds(2000));
-  const std::string output = dir_.File("out.csv");
-  auto child = Start(Args(output, {"--stop-timeout", "5"}), "run.err");
-  ASSERT_TRUE(child.ok()) << child.status();
-  ASSERT_TRUE(WaitForJournaled(output + ".journal", 0)) << ReadFile(dir_.File("run.err"));
-  const auto signalled = Clock::now();
-  child->Signal(SIGTERM);
-  const int exit_code = child->Wait();
-  const double took = SecondsSince(signalled);
-  const std::string err = ReadFile(dir_.File("run.err"));
-  ASSERT_EQ(exit_code, 75) << err;
-  EXPECT_LE(took, 5.0 + 1.0) << err;
-  EXPECT_THAT(err, HasSubstr("stopping…"));
-  EXPECT_THAT(err, HasSubstr("--resume"));
-  ExpectStatistics("checkpointed", 75);
-  std::printf("SIGTERM against 2 s answers: exit 75 after %.2f s (--stop-timeout 5)\n", took);
+  const double took = StopAgainstSlowAnswers(Args(dir_.File("out.csv"), {"--stop-timeout", "5"}));
+  std::printf("SIGTERM against 2 s answers (REST): exit 75 after %.2f s (--stop-timeout 5)\n",
+              took);
+}
 
-  ExpectResumeGives(output, reference);
+// The same through GraphQL batches: the batches waiting for a connection are cancelled too.
+TEST_F(NightlyTest, SigtermCancelsTheGraphqlBatchesNotYetSent) {
+  const double took = StopAgainstSlowAnswers(
+      With(Args(dir_.File("out.csv"), {"--stop-timeout", "5"}), "--batch-size", "50"));
+  std::printf("SIGTERM against 2 s answers (GraphQL): exit 75 after %.2f s (--stop-timeout 5)\n",
+              took);
 }
 
 // Answers that do not come within --stop-timeout: the run checkpoints without them.
@@ -339,11 +377,129 @@ TEST_F(NightlyTest, ASecondSignalExitsAtOnceWithTheJournalUsable) {
   const int exit_code = child->Wait();
   const double took = SecondsSince(second);
   ASSERT_EQ(exit_code, 143) << ReadFile(dir_.File("run.err"));
+  // An exit code (WEXITSTATUS), not the default death by SIGTERM that a shell also shows as 143.
+  EXPECT_FALSE(child->killed_by_signal());
+  EXPECT_THAT(ReadFile(dir_.File("run.err")), HasSubstr("a second SIGTERM: exiting now"));
   EXPECT_LE(took, 1.0);
   std::printf("\"stopping…\" %.3f s after SIGTERM; a second SIGTERM ended the run in %.3f s\n",
               stopping_after, took);
 
   ExpectResumeGives(output, reference);
+}
+
+// ---- the circuit breaker: a wrong setup fails fast -------------------------------------------
+
+// A port on 127.0.0.1 where nothing listens (one the kernel just handed out, then closed).
+int ClosedPort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  int port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
+class CircuitBreakerTest : public NightlyTest {
+ protected:
+  // The cron line (--resume) of in.csv with `endpoint` as the CTIA base and the sim's token
+  // endpoint, GraphQL batches of 100 (the default).
+  std::vector<std::string> WrongSetupArgs(const std::string& endpoint) const {
+    std::vector<std::string> args = With(
+        Args(dir_.File("out.csv"),
+             {"--token-url", sim_->base_url() + "/iroh/oauth2/token", "--resume"}),
+        "--endpoint", endpoint);
+    return With(args, "--batch-size", "100");
+  }
+
+  // Runs `args`: exit 1 within a few seconds with `hint` on stderr, the summary saying failed
+  // and which breaker tripped, and few requests spent of the 3000 rows' (the lookups in flight
+  // when the first 20 failed). Then, the setup fixed
+  // (the sim's own base), the same command with --resume completes to the reference's bytes.
+  void ExpectFailsFastThenResumes(const std::vector<std::string>& args, const std::string& hint,
+                                  const std::string& breaker, const std::string& endpoint) {
+    const std::string reference = Reference();
+    const uint64_t before = sim_->Counters().total;
+    const auto started = Clock::now();
+    const int exit_code = Run(args, "run.err");
+    const double took = SecondsSince(started);
+    const uint64_t requests = sim_->Counters().total - before;
+    const std::string err = ReadFile(dir_.File("run.err"));
+    ASSERT_EQ(exit_code, 1) << err;
+    EXPECT_LE(took, 5.0) << err;
+    EXPECT_THAT(err, HasSubstr(hint));
+    EXPECT_THAT(err, HasSubstr("the first 20 lookups all failed the same way"));
+    EXPECT_THAT(err, HasSubstr("once the cause is fixed, run the same command with --resume"));
+    // Without the breaker every row's lookup goes out (3000, and retries): a tenth at most. (The
+    // lookups in flight: with GraphQL batches falling back to REST, a batch's REST answers
+    // reach the breaker together, so about one batch of 100 is asked.)
+    EXPECT_LE(requests, uint64_t{kRows} / 10) << "requests spent before the breaker tripped";
+    EXPECT_FALSE(std::filesystem::exists(dir_.File("out.csv")));
+    EXPECT_TRUE(std::filesystem::exists(dir_.File("out.csv.journal")));
+    ExpectStatistics("failed", 1, endpoint);
+    const std::string json = ReadFile(dir_.File("summary.json"));
+    EXPECT_THAT(json, HasSubstr(absl::StrCat("\"circuit_breaker\":\"", breaker, "\"")));
+    EXPECT_THAT(ReadFile(dir_.File("metrics.prom")),
+                HasSubstr(absl::StrCat("ctia_enrich_circuit_breaker_tripped{failure=\"", breaker,
+                                       "\"} 1")));
+    std::printf("%s: exit 1 after %.2f s, %llu requests to the sim (3000 rows)\n",
+                breaker.c_str(), took, static_cast<unsigned long long>(requests));
+
+    // Fixed: the right base URL. The journal (no lookup settled in it) serves the same line.
+    ASSERT_EQ(Run(With(args, "--endpoint", sim_->base_url()), "fixed.err"), 0)
+        << ReadFile(dir_.File("fixed.err"));
+    EXPECT_TRUE(ReadFile(dir_.File("out.csv")) == reference);
+  }
+};
+
+// A base URL with a path CTIA does not serve: every verdict route answers the HTML 404 of an
+// unknown route (the GraphQL route too: its fallback to REST meets the same).
+TEST_F(CircuitBreakerTest, AWrongBasePathFailsFastNamingTheUrl) {
+  const std::string wrong = sim_->base_url() + "/x";
+  ExpectFailsFastThenResumes(
+      WrongSetupArgs(wrong),
+      absl::StrCat(wrong, " is probably not the CTIA base URL (expected e.g. "
+                          "https://private.intel.amp.cisco.com"),
+      "not_ctia", wrong);
+  EXPECT_THAT(ReadFile(dir_.File("run.err")), HasSubstr("answered 404 with an HTML page"));
+}
+
+TEST_F(CircuitBreakerTest, AWrongBasePathFailsFastThroughRestToo) {
+  const std::string wrong = sim_->base_url() + "/x";
+  ExpectFailsFastThenResumes(With(WrongSetupArgs(wrong), "--batch-size", "1"),
+                             absl::StrCat(wrong, " is probably not the CTIA base URL"), "not_ctia",
+                             wrong);
+}
+
+// Nothing listens at the endpoint's port: the lookups stop after the first 20 were refused, not
+// after every row was retried.
+TEST_F(CircuitBreakerTest, ARefusedPortFailsFast) {
+  const std::string refused = absl::StrCat("http://127.0.0.1:", ClosedPort());
+  ExpectFailsFastThenResumes(WrongSetupArgs(refused), "Connection refused", "refused", refused);
+  EXPECT_THAT(ReadFile(dir_.File("run.err")), HasSubstr("nothing accepts connections"));
+}
+
+// Some lookups answered with an HTML 404 (not all): no wrong setup, the run finishes with those
+// rows' errors (exit 3, or 0 within --max-error-rate), as for any failed lookup.
+TEST_F(CircuitBreakerTest, SomeHtml404sAmongAnswersFinishTheRun) {
+  WriteInput("in.csv", 400, 10);  // 40 of 400 rows
+  sim::FaultRule not_ctia;
+  not_ctia.kind = sim::FaultKind::kHtml404;
+  not_ctia.path_prefix = "/ctia/domain/bad-";
+  sim_->AddFault(not_ctia);
+  ASSERT_EQ(Run(Args(dir_.File("out.csv")), "run.err"), 3) << ReadFile(dir_.File("run.err"));
+  ExpectStatistics("error_rows", 3);
+  const std::string out = ReadFile(dir_.File("out.csv"));
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 401);
+  EXPECT_THAT(out, HasSubstr("error:404"));
+  EXPECT_THAT(ReadFile(dir_.File("summary.json")), Not(HasSubstr("circuit_breaker")));
+  ASSERT_EQ(Run(Args(dir_.File("out2.csv"), {"--max-error-rate", "0.1"}), "within.err"), 0)
+      << ReadFile(dir_.File("within.err"));
 }
 
 // The README's cron line: the same command, --resume included, every night. The first run is

@@ -1,7 +1,8 @@
 // The ctia-sim knobs a nightly run's tests need (issue 14 part 1), each against a real
 // SimServer on 127.0.0.1:0: the token checked when the answer is sent, GraphQL switched off,
-// hung and slow lookups from --fault-seed, a limiter without X-RateLimit-* headers counted per
-// client, and one rejected credential among working ones. Also their flags and TOML keys.
+// hung and slow lookups from --fault-seed, every lookup an HTML 404 (a base URL that is not
+// CTIA's), a limiter without X-RateLimit-* headers counted per client, and one rejected
+// credential among working ones. Also their flags and TOML keys.
 
 #include <chrono>
 #include <cstdio>
@@ -140,6 +141,48 @@ TEST_F(NightlyKnobsTest, WithoutGraphqlTheRouteIsCtiasHtml404AndRestIsUnchanged)
   EXPECT_EQ(Send(http::verb::post, "/ctia/graphql", auth, kGraphqlBody).result_int(), 404u);
 }
 
+// ---- a base URL that is not CTIA's ----------------------------------------------------------
+
+// --html-404: every lookup gets the HTML 404 of an unknown route (no CTIA headers, not the
+// JSON "no verdict" message); the token endpoint and the other routes still work.
+TEST_F(NightlyKnobsTest, Html404AnswersEveryLookupWithAnHtmlPageAndSparesTheRest) {
+  SimOptions options;
+  options.html_404 = true;
+  StartServer(options);
+  server_->AddJudgements({[] {
+    schema::Judgement j;
+    j.observable = {"ip", "192.0.2.1"};
+    j.disposition = schema::Disposition::kMalicious;
+    return j;
+  }()});
+  const std::string auth = Bearer();  // the token endpoint is not a lookup
+  for (Response r : {Verdict(auth), Send(http::verb::post, "/ctia/graphql", auth, kGraphqlBody)}) {
+    EXPECT_EQ(r.result_int(), 404u);
+    EXPECT_THAT(std::string(r[http::field::content_type]), HasSubstr("text/html"));
+    EXPECT_THAT(r.body(), HasSubstr("404 Not Found"));
+    EXPECT_THAT(r.body(), Not(HasSubstr("no verdict")));
+    EXPECT_EQ(r.count("X-Ctia-Version"), 0u);
+  }
+  EXPECT_EQ(Send(http::verb::get, "/ctia/status", auth).result_int(), 200u);
+}
+
+TEST_F(NightlyKnobsTest, Html404FaultRuleFromTheTestApi) {
+  SimOptions options;
+  options.test_api = true;
+  StartServer(options);
+  const std::string auth = Bearer();
+  EXPECT_EQ(Verdict(auth).result_int(), 404u);
+  EXPECT_THAT(Verdict(auth).body(), HasSubstr("no verdict"));  // CTIA's JSON 404
+  ASSERT_EQ(Control(http::verb::post, "faults",
+                    R"({"kind":"html404","path":"/ctia/","lookups_only":true})")
+                .result_int(),
+            200u);
+  Response r = Verdict(auth);
+  EXPECT_EQ(r.result_int(), 404u);
+  EXPECT_THAT(std::string(r[http::field::content_type]), HasSubstr("text/html"));
+  EXPECT_EQ(Send(http::verb::get, "/ctia/status", auth).result_int(), 200u);
+}
+
 // ---- hung and slow lookups -------------------------------------------------------------------
 
 TEST_F(NightlyKnobsTest, HungLookupsAreNeverAnsweredWhileOtherRoutesAre) {
@@ -257,7 +300,8 @@ TEST(NightlyKnobsConfigTest, TomlKeysSetEveryKnobAndPrintBack) {
     out << "[server]\ngraphql = false\n"
            "[auth]\ntoken_check_at_send = true\n"
            "[rate_limit]\nlimit = \"100/2s\"\nheader = \"NONE\"\nper = \"client\"\n"
-           "[test]\nfault_seed = 9\nhang_percent = 0.05\nslow_percent = 5\nslow_ms = 4000\n";
+           "[test]\nfault_seed = 9\nhang_percent = 0.05\nslow_percent = 5\nslow_ms = 4000\n"
+           "html_404 = true\n";
   }
   SimSettings s;
   ASSERT_TRUE(LoadSimConfig(path.string(), s).ok());
@@ -272,9 +316,11 @@ TEST(NightlyKnobsConfigTest, TomlKeysSetEveryKnobAndPrintBack) {
   EXPECT_DOUBLE_EQ(o->hang_percent, 0.05);
   EXPECT_DOUBLE_EQ(o->slow_percent, 5);
   EXPECT_EQ(o->slow, absl::Milliseconds(4000));
+  EXPECT_TRUE(o->html_404);
   // The printed settings read back to the same settings.
   const std::string printed = FormatSimSettings(s);
   EXPECT_THAT(printed, HasSubstr("hang_percent = 0.05"));
+  EXPECT_THAT(printed, HasSubstr("html_404 = true"));
   EXPECT_THAT(printed, HasSubstr("per = 'client'"));
   {
     std::ofstream out(path);
@@ -301,7 +347,7 @@ TEST(NightlyKnobsConfigTest, HelpDocumentsEveryKnob) {
   while ((n = fread(chunk, 1, sizeof(chunk), pipe)) > 0) help.append(chunk, n);
   pclose(pipe);
   for (const char* flag : {"--token-check-at-send", "--no-graphql", "--hang-percent",
-                           "--slow-percent", "--slow-ms", "--rate-limit-per", "NONE",
+                           "--slow-percent", "--slow-ms", "--rate-limit-per", "NONE", "--html-404",
                            "/__test__/knobs", "lookups_only"}) {
     EXPECT_THAT(help, HasSubstr(flag));
   }

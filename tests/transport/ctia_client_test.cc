@@ -14,6 +14,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "rapidjson/document.h"
@@ -23,6 +25,7 @@ namespace {
 
 using ::enrich::testing::Await;
 using ::enrich::testing::Reply;
+using ::enrich::testing::ScriptedAction;
 using ::enrich::testing::ScriptedHttpServer;
 using ::enrich::testing::ScriptedReply;
 using ::enrich::testing::ScriptedRequest;
@@ -95,16 +98,30 @@ class CtiaClientTest : public ::testing::Test {
  protected:
   using Script = std::function<ScriptedReply(const ScriptedRequest&)>;
 
-  void Start(Script script, std::string base_path = "") {
+  static CtiaClientOptions FastRetries() {
+    CtiaClientOptions options;
+    options.retry_backoff = absl::Milliseconds(1);
+    options.max_backoff = absl::Milliseconds(5);
+    return options;
+  }
+
+  void Start(Script script, std::string base_path = "",
+             CtiaClientOptions options = FastRetries()) {
     script_ = std::move(script);
     server_ = std::make_unique<ScriptedHttpServer>(
         [this](const ScriptedRequest& r) { return script_(r); });
     pool_ = std::make_unique<ConnectionPool>(io_.executor(), *ParseUrl(server_->url() + base_path),
                                              PoolOptions{});
-    CtiaClientOptions options;
-    options.retry_backoff = absl::Milliseconds(1);
-    options.max_backoff = absl::Milliseconds(5);
     client_ = std::make_unique<BeastCtiaClient>(*pool_, tokens_, options);
+  }
+
+  // Starts a lookup; its result is put in `out` (which must outlive the lookup) and `done`
+  // notified.
+  void StartLookup(const std::string& value, VerdictOr* out, absl::Notification* done) {
+    client_->LookupVerdict({"ip", value}, [out, done](VerdictOr r) {
+      *out = std::move(r);
+      done->Notify();
+    });
   }
 
   VerdictOr Lookup(std::string type, std::string value) {
@@ -295,6 +312,57 @@ TEST_F(CtiaClientTest, TokenFailureIsReportedWithoutRequest) {
   VerdictOr r = Lookup("ip", "1.2.3.4");
   EXPECT_TRUE(absl::IsUnauthenticated(r.status())) << r.status();
   EXPECT_EQ(server_->requests(), 0u);
+}
+
+// StopSending: lookups the concurrency gate holds back end Cancelled at once, and so does every
+// later one; the lookup on the wire is not touched.
+TEST_F(CtiaClientTest, StopSendingCancelsTheLookupsNotYetOnTheWire) {
+  CtiaClientOptions options = FastRetries();
+  options.max_concurrency = 1;
+  Start([](const ScriptedRequest&) { return ScriptedReply{"", ScriptedAction::kHang}; }, "",
+        options);
+  VerdictOr results[3];
+  absl::Notification done[3];
+  for (int i = 0; i < 3; ++i) StartLookup(absl::StrCat("10.0.0.", i), &results[i], &done[i]);
+  // The first is on the wire (hung); the other two wait for its slot.
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (server_->requests() < 1 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(1));
+  ASSERT_EQ(server_->requests(), 1u);
+  client_->StopSending();
+  for (int i = 1; i < 3; ++i) {
+    ASSERT_TRUE(done[i].WaitForNotificationWithTimeout(absl::Seconds(5))) << i;
+    EXPECT_TRUE(absl::IsCancelled(results[i].status())) << results[i].status();
+  }
+  EXPECT_FALSE(done[0].HasBeenNotified());  // on the wire: it may still answer
+  EXPECT_TRUE(absl::IsCancelled(Lookup("ip", "10.0.0.9").status()));
+  EXPECT_EQ(server_->requests(), 1u);
+  // Only the one sent counts as a request.
+  EXPECT_EQ(client_->Snapshot().verdict_requests, 1u);
+  pool_->Shutdown();  // ends the hung one
+  ASSERT_TRUE(done[0].WaitForNotificationWithTimeout(absl::Seconds(5)));
+}
+
+// A lookup waiting out a retry backoff ends at once rather than when the backoff is over.
+TEST_F(CtiaClientTest, StopSendingEndsARetryBackoffAtOnce) {
+  CtiaClientOptions options;
+  options.retry_backoff = absl::Seconds(30);  // the first backoff draws in [0, 30 s]
+  options.max_backoff = absl::Seconds(30);
+  Start([](const ScriptedRequest&) { return Reply(503, "<html>busy</html>"); }, "", options);
+  VerdictOr result;
+  absl::Notification done;
+  StartLookup("10.0.0.1", &result, &done);
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (client_->Snapshot().retries < 1 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  ASSERT_EQ(client_->Snapshot().retries, 1u);
+  ASSERT_FALSE(done.HasBeenNotified());
+  const absl::Time stopped = absl::Now();
+  client_->StopSending();
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  EXPECT_LT(absl::Now() - stopped, absl::Seconds(2));
+  EXPECT_TRUE(absl::IsCancelled(result.status())) << result.status();
+  EXPECT_EQ(server_->requests(), 1u);
 }
 
 TEST_F(CtiaClientTest, BulkCreateReturnsPerItemResultsInOrder) {

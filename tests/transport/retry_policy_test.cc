@@ -1,5 +1,7 @@
 #include "transport/internal/retry_policy.h"
 
+#include "transport/ctia_status.h"
+
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -116,6 +118,23 @@ TEST(RetryPolicyTest, TransportErrorsRetryOnlyWhenIdempotentOrUnsent) {
   AttemptFailure token_down = reset;
   token_down.request_sent = false;
   EXPECT_EQ(post.OnFailure(token_down).action, RetryAction::kRetry);
+}
+
+// A certificate that failed verification fails the same way every time; a refused connection
+// may be a server restarting, and is retried.
+TEST(RetryPolicyTest, CertificateVerifyFailuresAreFinalRefusedConnectsRetry) {
+  RetryPolicy policy(Options(), true, Ceiling);
+  AttemptFailure tls;
+  tls.error = WithSetupFailure(
+      absl::UnavailableError("TLS handshake with https://x: certificate verify failed"),
+      SetupFailure::kTlsVerify);
+  tls.request_sent = false;
+  EXPECT_EQ(policy.OnFailure(tls).action, RetryAction::kFinish);
+  AttemptFailure refused;
+  refused.error = WithSetupFailure(
+      absl::UnavailableError("connect to http://x: Connection refused"), SetupFailure::kRefused);
+  refused.request_sent = false;
+  EXPECT_EQ(policy.OnFailure(refused).action, RetryAction::kRetry);
 }
 
 TEST(RetryPolicyTest, OversizedOrCancelledAreFinal) {

@@ -1,5 +1,7 @@
 #include "transport/internal/verdict_answer.h"
 
+#include "transport/ctia_status.h"
+
 #include <random>
 #include <string>
 #include <variant>
@@ -55,6 +57,10 @@ TEST(VerdictAnswerTest, NoVerdictAndUnroutedAndOtherStatuses) {
   ASSERT_TRUE(none.ok()) << none.status();
   EXPECT_TRUE(std::holds_alternative<schema::NoVerdict>(*none));
   EXPECT_TRUE(absl::IsNotFound(DecodeVerdictAnswer(404, "<html>Not Found</html>").status()));
+  // Not CTIA's "no verdict": a base URL that is not CTIA's (the circuit breaker's mark).
+  EXPECT_EQ(SetupFailureOf(DecodeVerdictAnswer(404, "<html>Not Found</html>").status()),
+            SetupFailure::kNotCtia);
+  EXPECT_EQ(SetupFailureOf(DecodeVerdictAnswer(500, kVerdict).status()), SetupFailure::kNone);
   EXPECT_TRUE(absl::IsInternal(DecodeVerdictAnswer(500, kVerdict).status()));
   for (absl::string_view body :
        {kNoVerdict, absl::string_view(R"({"message":1})"), absl::string_view(R"(["message"])"),

@@ -10,11 +10,12 @@
 namespace enrich::sim {
 namespace {
 
-constexpr std::array<std::pair<FaultKind, absl::string_view>, 12> kNames = {{
+constexpr std::array<std::pair<FaultKind, absl::string_view>, 13> kNames = {{
     {FaultKind::kStatus500, "status500"},
     {FaultKind::kHtml502, "html502"},
     {FaultKind::kHtml503, "html503"},
     {FaultKind::kHtml504, "html504"},
+    {FaultKind::kHtml404, "html404"},
     {FaultKind::kStatus413, "status413"},
     {FaultKind::kStatus414, "status414"},
     {FaultKind::kLatency, "latency"},

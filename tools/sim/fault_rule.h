@@ -22,6 +22,7 @@ enum class FaultKind {
   kHtml502,           // 502 with an HTML body, as a front proxy sends it
   kHtml503,           // 503 HTML
   kHtml504,           // 504 HTML
+  kHtml404,           // the HTML 404 of an unknown route: a server that is not CTIA at this base
   kStatus413,         // 413 HTML (front door: body too large)
   kStatus414,         // 414 HTML (front door: URI too long)
   kLatency,           // the normal answer after `latency` (+ `tail` for tail_percentage %)

@@ -178,6 +178,11 @@ void AddTestFlags(CLI::App& app, enrich::sim::SimSettings& s) {
                  "TOML test.hang_percent; test API: a fault rule {\"kind\": \"hang\", "
                  "\"percentage\": P, \"lookups_only\": true}")
       ->check(CLI::Range(0.0, 100.0));
+  app.add_flag("--html-404", s.options.html_404,
+               "Answer every lookup (GET .../verdict and POST /ctia/graphql) with the HTML 404 "
+               "of an unknown route, as a server that is not CTIA at the client's base URL (a "
+               "wrong --endpoint path); the token endpoint still works. TOML test.html_404; "
+               "test API: a fault rule {\"kind\": \"html404\", \"lookups_only\": true}");
   app.add_option("--slow-percent", s.options.slow_percent,
                  "Share (0..100) of lookups answered after --slow-ms instead of --latency-ms "
                  "(slow tails), drawn per request from --fault-seed. TOML test.slow_percent; test "

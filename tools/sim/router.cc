@@ -73,6 +73,13 @@ void Router::InstallStandingFaults() {
     hang.lookups_only = true;
     faults_.Add(std::move(hang));
   }
+  if (options_.html_404) {
+    FaultRule not_ctia;
+    not_ctia.kind = FaultKind::kHtml404;
+    not_ctia.path_prefix = "/ctia/";
+    not_ctia.lookups_only = true;
+    faults_.Add(std::move(not_ctia));
+  }
   if (options_.slow_percent > 0) {
     FaultRule slow;
     slow.kind = FaultKind::kLatency;
@@ -296,6 +303,9 @@ SimResponse Router::Faulted(const FaultRule& fault, const SimRequest& request,
     case FaultKind::kHtml504:
       *ctia_headers = false;
       return ProxyHtml(504, "Gateway Time-out");
+    case FaultKind::kHtml404:
+      *ctia_headers = false;
+      return HtmlNotFound();
     case FaultKind::kStatus413:
       *ctia_headers = false;
       return ProxyHtml(413, "Request Entity Too Large");

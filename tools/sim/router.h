@@ -148,7 +148,8 @@ class Router {
   // The answer for a request a fault rule fired on.
   SimResponse Faulted(const FaultRule& fault, const SimRequest& request, absl::string_view path,
                       absl::string_view query, bool* ctia_headers);
-  // Adds the fault rules of SimOptions::hang_percent and slow_percent (at start and Reset).
+  // Adds the fault rules of SimOptions::hang_percent, html_404 and slow_percent (at start and
+  // Reset).
   void InstallStandingFaults();
   // /__test__/faults, clock, reset, load, counters, visibility, tokens, knobs (reference §12.6).
   SimResponse HandleTestApi(const SimRequest& request, absl::string_view path);

@@ -338,7 +338,7 @@ absl::Status ReadRateLimit(const ConfigReader& r, const toml::table& t, SimSetti
 
 absl::Status ReadTest(const ConfigReader& r, const toml::table& t, SimSettings& s) {
   ENRICH_RETURN_IF_ERROR(r.OnlyKnownKeys(
-      t, "test.", {"api", "fault_seed", "hang_percent", "slow_percent", "slow_ms"}));
+      t, "test.", {"api", "fault_seed", "hang_percent", "html_404", "slow_percent", "slow_ms"}));
   std::optional<bool> flag;
   std::optional<int64_t> n;
   std::optional<double> percent;
@@ -348,6 +348,8 @@ absl::Status ReadTest(const ConfigReader& r, const toml::table& t, SimSettings& 
   if (n) s.options.fault_seed = static_cast<uint64_t>(*std::exchange(n, std::nullopt));
   ENRICH_RETURN_IF_ERROR(r.Percent(t, "test", "hang_percent", percent));
   if (percent) s.options.hang_percent = *percent;
+  ENRICH_RETURN_IF_ERROR(r.Bool(t, "test", "html_404", flag));
+  if (flag) s.options.html_404 = *flag;
   ENRICH_RETURN_IF_ERROR(r.Percent(t, "test", "slow_percent", percent));
   if (percent) s.options.slow_percent = *percent;
   ENRICH_RETURN_IF_ERROR(r.Int(t, "test", "slow_ms", 0, 3600000, n));
@@ -496,6 +498,7 @@ std::string FormatSimSettings(const SimSettings& settings) {
   }
   absl::StrAppend(&out, "\n[test]\napi = ", o.test_api ? "true" : "false",
                   "\nfault_seed = ", o.fault_seed, "\nhang_percent = ", o.hang_percent,
+                  "\nhtml_404 = ", o.html_404 ? "true" : "false",
                   "\nslow_percent = ", o.slow_percent, "\nslow_ms = ", settings.slow_ms, "\n");
   return out;
 }

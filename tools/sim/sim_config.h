@@ -41,7 +41,7 @@ struct SimSettings {
 //   [auth]       token_ttl, token_check_at_send, [[auth.clients]] {id, secret, org, login, scopes}
 //   [data]       seed (relative to the file's folder), demo, bulk_max, synthetic, visibility
 //   [rate_limit] limit ("N/WINDOW"), orgs {ORG = N}, unlimited_clients, header, remaining, per
-//   [test]       api, fault_seed, hang_percent, slow_percent, slow_ms
+//   [test]       api, fault_seed, hang_percent, html_404, slow_percent, slow_ms
 // Errors are InvalidArgument naming the file, the line and the key, e.g.
 // "sim.toml:4: key 'server.port': expected an integer in 0..65535, got 70000". Unknown
 // sections and keys are errors too (a typo must not be ignored).

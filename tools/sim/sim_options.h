@@ -93,6 +93,9 @@ struct SimOptions {
   // Share (0..100 %) of lookups never answered: the connection stays open, silent, until the
   // client closes it or 5 minutes pass (a hung CTIA answer).
   double hang_percent = 0;
+  // Every lookup answered with the HTML 404 of an unknown route, as a server that is not CTIA
+  // at the client's base URL answers (a wrong --endpoint path); the token endpoint works.
+  bool html_404 = false;
   // Share (0..100 %) of lookups answered after `slow` instead of `latency` (slow tails).
   double slow_percent = 0;
   absl::Duration slow = absl::ZeroDuration();

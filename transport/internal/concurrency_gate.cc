@@ -1,5 +1,7 @@
 #include "transport/internal/concurrency_gate.h"
 
+#include <utility>
+
 #include "absl/container/inlined_vector.h"
 
 namespace enrich::transport::internal {
@@ -34,6 +36,11 @@ void ConcurrencyGate::Release(Outcome outcome, absl::Duration latency, absl::Tim
     }
   }
   for (GateWaiter* waiter : ready) waiter->SendNow(now);
+}
+
+std::deque<GateWaiter*> ConcurrencyGate::TakeWaiters() {
+  absl::MutexLock lock(&mu_);
+  return std::exchange(waiting_, {});
 }
 
 void ConcurrencyGate::Fill(CtiaClientCounters& c) const {

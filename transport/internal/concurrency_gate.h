@@ -49,6 +49,9 @@ class ConcurrencyGate {
   // `now`: the time of the answer, taken as the send time of the waiters released.
   void Release(Outcome outcome, absl::Duration latency, absl::Time now);
 
+  // Removes every waiter, in arrival order, without sending it (a stop): the caller ends them.
+  std::deque<GateWaiter*> TakeWaiters();
+
   // Sets the concurrency fields of `c`.
   void Fill(CtiaClientCounters& c) const;
 

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <optional>
 #include <string>
+#include <unordered_set>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -84,6 +85,7 @@ class Call final : public HttpExchange, private GateWaiter {
   }
 
   void Begin() {
+    if (ctx_.stopped.load(std::memory_order_acquire)) return Finish(NotSent());
     const absl::Time now = ctx_.clock.Now();
     CredentialBudget::Pick pick = ctx_.budget.Take(now);
     if (pick.lane < 0) {
@@ -102,9 +104,7 @@ class Call final : public HttpExchange, private GateWaiter {
       }
       case RatePermit::Kind::kWait:
         ctx_.counters.budget_waits.fetch_add(1, std::memory_order_relaxed);
-        timer_.expires_after(absl::ToChronoNanoseconds(pick.permit.wait));
-        timer_.async_wait([this](const boost::system::error_code&) { Begin(); });
-        return;
+        return WaitThenBegin(pick.permit.wait);
       case RatePermit::Kind::kCheckpoint:
         ctx_.counters.checkpoints.fetch_add(1, std::memory_order_relaxed);
         return Finish(CheckpointSignal(
@@ -125,6 +125,19 @@ class Call final : public HttpExchange, private GateWaiter {
   }
 
   const HttpRequest& request() const override { return request_; }
+
+  // StopSending(): the timer of a call in WaitThenBegin() fires now (under the waits' lock).
+  void CancelTimer() { timer_.cancel(); }
+  // StopSending(): a call the Gate held back ends unsent (it was counted as a request).
+  static void EndWaiting(GateWaiter* waiter) {
+    Call* call = static_cast<Call*>(waiter);
+    call->holds_slot_ = false;
+    call->waited_for_slot_ = false;
+    call->KindCounter().fetch_sub(1, std::memory_order_relaxed);
+    call->ctx_.counters.requests.fetch_sub(1, std::memory_order_relaxed);
+    call->ctx_.budget.OnNotCounted(call->lane_, call->sent_at_);
+    call->Finish(NotSent());
+  }
 
   void Complete(const absl::Status& status, HttpResponse* response) override {
     const absl::Time now = ctx_.clock.Now();
@@ -203,6 +216,14 @@ class Call final : public HttpExchange, private GateWaiter {
     last_token_error_ = absl::OkStatus();
   }
 
+  static absl::Status NotSent() {
+    return absl::CancelledError("not sent: the run is stopping");
+  }
+
+  // Begin() after `delay` (a budget wait, a retry backoff), unless StopSending() comes first:
+  // then at once, and Begin() ends the call.
+  void WaitThenBegin(absl::Duration delay);
+
   // Ends the call with `status`: the call goes back to the free list before the caller hears.
   void Finish(absl::Status status) {
     if (kind_ == CallKind::kVerdict) {
@@ -253,6 +274,10 @@ class Call final : public HttpExchange, private GateWaiter {
 
   // `token_` holds the token: put it in the request and send (or wait for a Gate slot).
   void OnTokenReady(absl::Time now) {
+    if (ctx_.stopped.load(std::memory_order_acquire)) {
+      ctx_.budget.OnNotCounted(lane_, sent_at_);
+      return Finish(NotSent());
+    }
     SetAuthorization();
     KindCounter().fetch_add(1, std::memory_order_relaxed);
     ctx_.counters.requests.fetch_add(1, std::memory_order_relaxed);
@@ -292,10 +317,7 @@ class Call final : public HttpExchange, private GateWaiter {
         return Begin();
       case internal::RetryAction::kRetry:
         ctx_.counters.retries.fetch_add(1, std::memory_order_relaxed);
-        timer_.expires_after(absl::ToChronoNanoseconds(decision.delay));
-        // A cancelled wait still retries: the pool then answers Cancelled if it is shut down.
-        timer_.async_wait([this](const boost::system::error_code&) { Begin(); });
-        return;
+        return WaitThenBegin(decision.delay);
     }
   }
 
@@ -320,6 +342,44 @@ class Call final : public HttpExchange, private GateWaiter {
 };
 
 Call::Call(CallContext& ctx) : ctx_(ctx), timer_(ctx.pool.executor()) {}
+
+// The calls waiting on their timer. A call registers and arms its timer under `mu`, and its
+// handler unregisters under `mu` before it does anything else, so StopSending() (which cancels
+// the registered timers under `mu`) never touches a timer its call is using.
+struct CallContext::TimerWaits {
+  absl::Mutex mu;
+  std::unordered_set<Call*> calls ABSL_GUARDED_BY(mu);
+};
+
+void Call::WaitThenBegin(absl::Duration delay) {
+  {
+    absl::MutexLock lock(&ctx_.timer_waits->mu);
+    if (!ctx_.stopped.load(std::memory_order_acquire)) {
+      ctx_.timer_waits->calls.insert(this);
+      timer_.expires_after(absl::ToChronoNanoseconds(delay));
+      timer_.async_wait([this](const boost::system::error_code&) {
+        {
+          absl::MutexLock unregister(&ctx_.timer_waits->mu);
+          ctx_.timer_waits->calls.erase(this);
+        }
+        Begin();
+      });
+      return;
+    }
+  }
+  Begin();
+}
+
+void CallContext::StopSending() {
+  if (stopped.exchange(true, std::memory_order_acq_rel)) return;
+  {
+    absl::MutexLock lock(&timer_waits->mu);
+    for (Call* call : timer_waits->calls) call->CancelTimer();
+  }
+  if (gate != nullptr) {
+    for (GateWaiter* waiter : gate->TakeWaiters()) Call::EndWaiting(waiter);
+  }
+}
 
 // Finished calls kept for reuse (beyond this many, finished calls are freed). The call freed
 // last waits in `last`, taken without the lock: a steady load frees a call and takes one for the
@@ -369,7 +429,8 @@ CallContext::CallContext(ConnectionPool& ctia_pool, std::vector<CredentialLane> 
                                                    options.concurrency_latency_floor)
                : nullptr),
       jitter(options.rng_seed),
-      calls(std::make_unique<CallCache>()) {}
+      calls(std::make_unique<CallCache>()),
+      timer_waits(std::make_unique<TimerWaits>()) {}
 
 CallContext::~CallContext() = default;
 
@@ -429,7 +490,13 @@ CtiaClientCounters CallContext::Snapshot() const {
 }
 
 absl::Status WithHttpPrefix(int http_status, const absl::Status& status) {
-  return absl::Status(status.code(), absl::StrCat("http ", http_status, ": ", status.message()));
+  absl::Status prefixed(status.code(),
+                        absl::StrCat("http ", http_status, ": ", status.message()));
+  // Marks (a setup failure) stay.
+  status.ForEachPayload([&prefixed](absl::string_view url, const absl::Cord& payload) {
+    prefixed.SetPayload(url, payload);
+  });
+  return prefixed;
 }
 
 }  // namespace enrich::transport::internal

@@ -91,6 +91,11 @@ struct CallContext {
   // `GET <base>/ctia/{type}/{value}/verdict`, decoded into a VerdictResult for `done`.
   void RunVerdict(const schema::Observable& observable, VerdictSource::Callback done);
 
+  // Every call not yet on the wire (waiting for a Gate slot, a budget wait, a retry backoff, a
+  // token) and every later one ends at once with Cancelled; calls on the wire go on.
+  // Idempotent; callbacks may run inline, with no lock of the context held.
+  void StopSending();
+
   // One-line notice to the user (options.notice, else stderr).
   void Notice(absl::string_view text) const;
   void CountAnswer(int status);
@@ -111,6 +116,9 @@ struct CallContext {
   Jitter jitter;
   struct CallCache;
   std::unique_ptr<CallCache> calls;
+  std::atomic<bool> stopped{false};  // StopSending() was called
+  struct TimerWaits;  // the calls waiting on their timer, for StopSending() to wake
+  std::unique_ptr<TimerWaits> timer_waits;
 };
 
 // Keeps the code of `status`, puts "http <code>: " in front of its message.

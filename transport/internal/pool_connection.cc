@@ -2,6 +2,7 @@
 
 #include "transport/internal/http_request_head.h"
 #include "transport/internal/pool_core.h"
+#include "transport/ctia_status.h"
 
 #include <chrono>
 #include <utility>
@@ -122,7 +123,7 @@ void PoolConnection::DoResolve() {
 void PoolConnection::OnResolve(uint64_t generation, const ErrorCode& ec,
                                const Tcp::resolver::results_type& results) {
   if (generation != generation_) return;
-  if (ec) return FailConnect(ErrorFor(ec, "resolve"));
+  if (ec) return FailConnect(WithSetupFailure(ErrorFor(ec, "resolve"), SetupFailure::kUnresolved));
   // A TLS session cannot be reused after its socket closed: every connect gets a new stream.
   plain_.reset();
   tls_.reset();
@@ -141,7 +142,12 @@ void PoolConnection::OnResolve(uint64_t generation, const ErrorCode& ec,
 
 void PoolConnection::OnConnect(uint64_t generation, const ErrorCode& ec) {
   if (generation != generation_) return;
-  if (ec) return FailConnect(ErrorFor(ec, "connect to"));
+  if (ec) {
+    return FailConnect(WithSetupFailure(ErrorFor(ec, "connect to"),
+                                        ec == net::error::connection_refused
+                                            ? SetupFailure::kRefused
+                                            : SetupFailure::kNone));
+  }
   pool_->connects_.fetch_add(1, std::memory_order_relaxed);
   beast::error_code ignored;
   // Requests are written whole; never hold a pipelined one back for an ACK (Nagle).
@@ -191,8 +197,9 @@ void PoolConnection::OnHandshake(uint64_t generation, const ErrorCode& ec) {
                              ? " (to trust a private CA, pass its PEM file with --ca-file)"
                              : absl::StrCat(" (CA file ", options().tls.ca_file, ")"));
     }
-    return FailConnect(
-        absl::UnavailableError(absl::StrCat("TLS handshake with ", origin_text(), ": ", why)));
+    return FailConnect(WithSetupFailure(
+        absl::UnavailableError(absl::StrCat("TLS handshake with ", origin_text(), ": ", why)),
+        verify != X509_V_OK ? SetupFailure::kTlsVerify : SetupFailure::kNone));
   }
   state_.OnOpen();
   DoWrite();

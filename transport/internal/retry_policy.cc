@@ -1,5 +1,7 @@
 #include "transport/internal/retry_policy.h"
 
+#include "transport/ctia_status.h"
+
 #include <algorithm>
 
 namespace enrich::transport::internal {
@@ -28,9 +30,11 @@ RetryDecision RetryPolicy::OnFailure(const AttemptFailure& failure) {
     for (int i = 1; i < rate_limited_ && ceiling < options_.max_backoff; ++i) ceiling *= 2;
     return {RetryAction::kRetry, jitter_(std::min(ceiling, options_.max_backoff))};
   }
+  // A certificate that failed verification fails the same way every time: not retried.
   const bool transient = (status >= 500 && status <= 599) ||
                          (status == 0 && (absl::IsUnavailable(failure.error) ||
-                                          absl::IsDeadlineExceeded(failure.error))) ||
+                                          absl::IsDeadlineExceeded(failure.error)) &&
+                          SetupFailureOf(failure.error) != SetupFailure::kTlsVerify) ||
                          failure.malformed_ok;
   const bool safe_to_repeat = idempotent_ || !failure.request_sent;
   if (transient && safe_to_repeat) return RetryOrFinish(std::nullopt);

@@ -1,5 +1,7 @@
 #include "transport/internal/verdict_answer.h"
 
+#include "transport/ctia_status.h"
+
 #include <cstdint>
 #include <cstring>
 #include <optional>
@@ -251,8 +253,11 @@ absl::StatusOr<schema::VerdictResult> DecodeVerdictAnswer(int http_status,
     bool parse_error = false;
     Parse(body, h, &parse_error).IgnoreError();
     if (!parse_error && h.IsNoVerdictMessage()) return schema::VerdictResult(schema::NoVerdict{});
-    return absl::NotFoundError(
-        "CTIA answered 404 without a JSON message: the verdict route was not matched");
+    // CTIA's unknown-route 404 is an HTML page: on every lookup, the base URL is not CTIA's.
+    return WithSetupFailure(
+        absl::NotFoundError(
+            "CTIA answered 404 without a JSON message: the verdict route was not matched"),
+        SetupFailure::kNotCtia);
   }
   return absl::InternalError(absl::StrCat("unexpected HTTP status ", http_status));
 }

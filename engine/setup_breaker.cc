@@ -1,0 +1,67 @@
+#include "engine/setup_breaker.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace enrich::engine {
+
+using transport::SetupFailure;
+
+SetupBreaker::SetupBreaker(size_t lookups, std::string endpoint)
+    : lookups_(lookups), endpoint_(std::move(endpoint)), decided_(lookups == 0) {}
+
+absl::Status SetupBreaker::Observe(const absl::StatusOr<schema::VerdictResult>& result) {
+  if (decided_.load(std::memory_order_acquire)) return absl::OkStatus();
+  if (!result.ok() && absl::IsCancelled(result.status())) return absl::OkStatus();  // a stop's
+  const SetupFailure failure =
+      result.ok() ? SetupFailure::kNone : transport::SetupFailureOf(result.status());
+  absl::MutexLock lock(&mu_);
+  if (decided_.load(std::memory_order_relaxed)) return absl::OkStatus();
+  if (failure == SetupFailure::kNone || (seen_ > 0 && failure != failure_)) {
+    decided_.store(true, std::memory_order_release);  // the setup works, or failures differ
+    return absl::OkStatus();
+  }
+  if (seen_++ == 0) {
+    failure_ = failure;
+    first_ = result.status();
+  }
+  if (seen_ < lookups_) return absl::OkStatus();
+  decided_.store(true, std::memory_order_release);
+  tripped_ = failure_;
+  return absl::FailedPreconditionError(Message(failure_, first_));
+}
+
+SetupFailure SetupBreaker::tripped() const {
+  absl::MutexLock lock(&mu_);
+  return tripped_;
+}
+
+std::string SetupBreaker::Message(SetupFailure failure, const absl::Status& first) const {
+  const std::string base = endpoint_.empty() ? std::string("the endpoint") : endpoint_;
+  const std::string all = absl::StrCat("the first ", lookups_, " lookups all failed the same way");
+  const std::string stopped = "stopped before spending the quota: ";
+  switch (failure) {
+    case SetupFailure::kNotCtia:
+      return absl::StrCat(stopped, base,
+                          " answered 404 with an HTML page on the verdict route (", all, "): ",
+                          base,
+                          " is probably not the CTIA base URL (expected e.g. "
+                          "https://private.intel.amp.cisco.com, without /ctia); fix --endpoint");
+    case SetupFailure::kRefused:
+      return absl::StrCat(stopped, all, ": ", first.message(),
+                          "; nothing accepts connections at the host and port of ", base,
+                          ": check --endpoint, and that CTIA (or the proxy) is reachable from "
+                          "here");
+    case SetupFailure::kUnresolved:
+      return absl::StrCat(stopped, all, ": ", first.message(), "; check the host name of ", base,
+                          " (--endpoint) and the DNS");
+    case SetupFailure::kTlsVerify:
+      return absl::StrCat(stopped, all, ": ", first.message());
+    case SetupFailure::kNone:
+      break;
+  }
+  return absl::StrCat(stopped, all, ": ", first.message());
+}
+
+}  // namespace enrich::engine
