@@ -336,7 +336,11 @@ TEST_F(ConfigTest, HelpEndsWithExamplesExitCodesAndStatuses) {
   EXPECT_THAT(run.output, HasSubstr("Examples:\n  # Offline demo"));
   EXPECT_THAT(run.output, HasSubstr("--config configs/nightly-proxy-logs.toml"));
   EXPECT_THAT(run.output, HasSubstr("Exit codes:"));
-  EXPECT_THAT(run.output, ::testing::ContainsRegex("\n  75 +checkpointed"));
+  for (const char* code : {"0 +every row", "3 +output complete", "1 +failed", "2 +usage",
+                           "75 +checkpointed", "130 +a second SIGINT \\(143: SIGTERM\\)"}) {
+    EXPECT_THAT(run.output, ::testing::ContainsRegex(absl::StrCat("\n  ", code))) << code;
+  }
+  EXPECT_THAT(run.output, HasSubstr("HTML\n       404s"));
   EXPECT_THAT(run.output, HasSubstr("ctia_status values"));
   EXPECT_THAT(run.output, HasSubstr("invalid_row"));
   EXPECT_THAT(run.output, HasSubstr("error:<code>"));

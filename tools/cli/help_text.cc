@@ -9,25 +9,37 @@ namespace enrich::cli {
 
 namespace {
 
-// The codes of engine/exit_codes.h, for a subcommand without a text of its own.
+// The exit codes of `run` (engine/exit_codes.h), as README "Exit codes" explains them.
 std::string RunExitCodes() {
   return absl::StrCat(
       "Exit codes:\n",
-      absl::StrFormat("  %-3d done: every row was written and the output renamed into place\n",
+      absl::StrFormat("  %-4d every row settled without an error status; output complete\n",
                       engine::kExitDone),
-      absl::StrFormat("  %-3d failed (the message on stderr says why); no output under the "
-                      "final name\n",
-                      engine::kExitFailed),
-      absl::StrFormat("  %-3d bad usage: a flag, the settings file, a column; nothing written\n",
+      absl::StrFormat(
+          "  %-4d output complete, but more rows than --max-error-rate allows (default 0: any)\n"
+          "       ended with an error:<code> status; a run whose lookups all failed exits 3\n",
+          engine::kExitErrorRows),
+      absl::StrFormat(
+          "  %-4d failed (I/O error, rejected credentials, bad input under --strict, or a wrong\n"
+          "       setup: the first 20 lookups all failed alike, e.g. the endpoint answers HTML\n"
+          "       404s, refuses connections, does not resolve, fails certificate checks); the\n"
+          "       journal keeps the settled lookups: fix the cause, rerun with --resume\n",
+          engine::kExitFailed),
+      absl::StrFormat("  %-4d usage or configuration error, found before any request\n",
                       engine::kExitUsage),
-      absl::StrFormat("  %-3d checkpointed (a rate-limit wait over --max-wait, SIGINT or "
-                      "SIGTERM): rerun with --resume\n",
-                      engine::kExitCheckpointed));
+      absl::StrFormat(
+          "  %-4d checkpointed (a rate-limit wait beyond --max-wait, or SIGINT/SIGTERM): rerun\n"
+          "       the same command with --resume (after the time printed, for a rate limit)\n",
+          engine::kExitCheckpointed),
+      absl::StrFormat("  %-4d a second SIGINT (%d: SIGTERM) during the stop: ended at once, "
+                      "journal usable\n",
+                      engine::kExitSecondSigint, engine::kExitSecondSigterm),
+      "--resume with no journal starts fresh, so one command line serves every night.\n");
 }
 
 }  // namespace
 
-std::string RunHelpFooter(absl::string_view exit_codes) {
+std::string RunHelpFooter() {
   return absl::StrCat(
       "Examples:\n"
       "  # Offline demo: without --endpoint or --region an embedded ctia-sim answers\n"
@@ -42,7 +54,7 @@ std::string RunHelpFooter(absl::string_view exit_codes) {
       "  # What the file and the flags add up to, secrets left out\n"
       "  ctia-enrich run --config configs/private-intel-us.toml --print-settings\n"
       "\n",
-      exit_codes.empty() ? RunExitCodes() : std::string(exit_codes),
+      RunExitCodes(),
       "\n"
       "ctia_status values (one per row and column):\n"
       "  ok             CTIA has a verdict: see ctia_disposition\n"

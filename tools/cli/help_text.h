@@ -6,14 +6,11 @@
 
 #include <string>
 
-#include "absl/strings/string_view.h"
 
 namespace enrich::cli {
 
 // Examples, exit codes and ctia_status values, printed after the options of `run --help`.
-// `exit_codes`: the text on exit codes the subcommand already has as its footer (empty: none;
-// then the codes of engine/exit_codes.h are listed here).
-std::string RunHelpFooter(absl::string_view exit_codes);
+std::string RunHelpFooter();
 
 // Examples and exit codes, printed after the options of `bench --help`.
 std::string BenchHelpFooter();

@@ -31,8 +31,7 @@ int main(int argc, char** argv) {
     CLI::App* bench = enrich::cli::AddBenchCommand(app, bench_flags);
     auto run_config = enrich::cli::ConfigFile::Attach(*run, "run");
     auto bench_config = enrich::cli::ConfigFile::Attach(*bench, "bench");
-    // Around the exit codes run_flags.cc may already give as the footer: examples, statuses.
-    run->footer(enrich::cli::RunHelpFooter(run->get_footer()));
+    run->footer(enrich::cli::RunHelpFooter());
     bench->footer(enrich::cli::BenchHelpFooter());
     try {
       app.parse(argc, argv);

@@ -77,19 +77,6 @@ absl::StatusOr<std::vector<engine::ColumnSpec>> ParseColumns(
 
 }  // namespace
 
-const char* const kRunExitCodesHelp =
-    "Exit codes:\n"
-    "  0    every row settled without an error status; output complete\n"
-    "  3    output complete, but more rows than --max-error-rate allows (default 0: any) ended\n"
-    "       with an error:<code> status; a run whose lookups all failed always exits 3\n"
-    "  1    failed (I/O error, rejected credentials, bad input under --strict, ...); the\n"
-    "       journal keeps the settled lookups: fix the cause, rerun with --resume\n"
-    "  2    usage or configuration error, found before any request\n"
-    "  75   checkpointed (a rate-limit wait beyond --max-wait, or SIGINT/SIGTERM): rerun the\n"
-    "       same command with --resume (after the time printed, for a rate limit)\n"
-    "  130  a second SIGINT (143: SIGTERM) during the stop: ended at once, journal usable\n"
-    "--resume with no journal starts fresh, so one command line serves every night.\n";
-
 CLI::App* AddRunCommand(CLI::App& app, RunFlags& flags) {
   CLI::App* run = app.add_subcommand(
       "run",
@@ -172,7 +159,6 @@ CLI::App* AddRunCommand(CLI::App& app, RunFlags& flags) {
                   "Prefix of the added columns (for NDJSON output, without a dot)")
       ->capture_default_str();
   AddCtiaFlags(*run, flags.ctia);
-  run->footer(kRunExitCodesHelp);
   return run;
 }
 

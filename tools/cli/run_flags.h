@@ -49,10 +49,6 @@ struct RunFlags {
 // offsets within a chunk are 32-bit.
 inline constexpr int64_t kMaxRecordBytesLimit = int64_t{1} << 30;
 
-// The exit codes of `run`, as its --help footer lists them (one text, so that other parts of
-// the footer, e.g. examples, can be put around it).
-extern const char* const kRunExitCodesHelp;
-
 // Registers `run` on `app`; the callback stores the flags.
 CLI::App* AddRunCommand(CLI::App& app, RunFlags& flags);
 
