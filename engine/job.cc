@@ -586,6 +586,8 @@ JobResult Job::EndDone(ByteSink& sink) {
   log_ << FormatRunSummary(snapshot);
   if (options_.output != "-") log_ << "output:             " << options_.output << "\n";
   log_.flush();
+  // Too few lookups for the circuit breaker, but all failed alike: say what to check.
+  if (const std::string hint = breaker_.EndHint(); !hint.empty()) Say(hint);
   if (TooManyErrorRows(snapshot, options_.max_error_rate)) {
     Say(absl::StrCat("rows with an error status are more than --max-error-rate ",
                      absl::StrFormat("%g", options_.max_error_rate),

@@ -29,7 +29,16 @@ absl::Status SetupBreaker::Observe(const absl::StatusOr<schema::VerdictResult>& 
   if (seen_ < lookups_) return absl::OkStatus();
   decided_.store(true, std::memory_order_release);
   tripped_ = failure_;
-  return absl::FailedPreconditionError(Message(failure_, first_));
+  return absl::FailedPreconditionError(Message(failure_, first_, seen_));
+}
+
+std::string SetupBreaker::EndHint() const {
+  if (lookups_ == 0) return std::string();
+  absl::MutexLock lock(&mu_);
+  if (tripped_ != SetupFailure::kNone || seen_ == 0 || decided_.load(std::memory_order_relaxed)) {
+    return std::string();
+  }
+  return Message(failure_, first_, seen_);
 }
 
 SetupFailure SetupBreaker::tripped() const {
@@ -37,10 +46,14 @@ SetupFailure SetupBreaker::tripped() const {
   return tripped_;
 }
 
-std::string SetupBreaker::Message(SetupFailure failure, const absl::Status& first) const {
+std::string SetupBreaker::Message(SetupFailure failure, const absl::Status& first,
+                                  size_t seen) const {
   const std::string base = endpoint_.empty() ? std::string("the endpoint") : endpoint_;
-  const std::string all = absl::StrCat("the first ", lookups_, " lookups all failed the same way");
-  const std::string stopped = "stopped before spending the quota: ";
+  const bool tripped = seen >= lookups_;
+  const std::string all =
+      tripped ? absl::StrCat("the first ", lookups_, " lookups all failed the same way")
+              : absl::StrCat("all ", seen, " lookups of the run failed the same way");
+  const std::string stopped = tripped ? "stopped before spending the quota: " : "";
   switch (failure) {
     case SetupFailure::kNotCtia:
       return absl::StrCat(stopped, base,

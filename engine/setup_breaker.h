@@ -41,8 +41,15 @@ class SetupBreaker {
   // The failure that tripped the breaker; kNone if it did not trip.
   transport::SetupFailure tripped() const;
 
+  // At the end of a run with fewer lookups than the breaker waits for: when every one of them
+  // failed with the same setup failure, the breaker's message for it (the run's output is
+  // complete, each row with its error status, but the cause is the setup); else empty.
+  std::string EndHint() const;
+
  private:
-  std::string Message(transport::SetupFailure failure, const absl::Status& first) const;
+  // `seen`: how many lookups failed alike (the first `seen` lookups of the run).
+  std::string Message(transport::SetupFailure failure, const absl::Status& first,
+                      size_t seen) const;
 
   const size_t lookups_;
   const std::string endpoint_;

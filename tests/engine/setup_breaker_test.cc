@@ -64,6 +64,25 @@ TEST(SetupBreakerTest, AnAnswerOrAnotherFailureAmongTheFirstDisarmsIt) {
   for (int i = 0; i < 10; ++i) EXPECT_TRUE(off.Observe(refused).ok());
 }
 
+// A run with fewer lookups than the breaker waits for, all failing alike: no trip (the output
+// is complete), but the end of the run gets the breaker's advice.
+TEST(SetupBreakerTest, AShortRunWhoseLookupsAllFailedAlikeGetsItsAdviceAtTheEnd) {
+  const auto html = WithSetupFailure(absl::NotFoundError("http 404: route not matched"),
+                                     SetupFailure::kNotCtia);
+  SetupBreaker breaker(20, "https://ctia.example/x");
+  EXPECT_EQ(breaker.EndHint(), "");  // nothing seen
+  for (int i = 0; i < 4; ++i) EXPECT_TRUE(breaker.Observe(html).ok());
+  EXPECT_EQ(breaker.tripped(), SetupFailure::kNone);
+  EXPECT_THAT(breaker.EndHint(), HasSubstr("all 4 lookups of the run failed the same way"));
+  EXPECT_THAT(breaker.EndHint(), HasSubstr("is probably not the CTIA base URL"));
+  EXPECT_THAT(breaker.EndHint(), ::testing::Not(HasSubstr("stopped before")));
+  EXPECT_TRUE(breaker.Observe(Answered()).ok());  // one answer: the setup works after all
+  EXPECT_EQ(breaker.EndHint(), "");
+  SetupBreaker off(0, "https://ctia.example/x");
+  EXPECT_TRUE(off.Observe(html).ok());
+  EXPECT_EQ(off.EndHint(), "");
+}
+
 TEST(SetupBreakerTest, EachFailureSaysWhatToCheck) {
   struct Case {
     SetupFailure failure;
