@@ -36,8 +36,9 @@ struct CtiaClientOptions {
   absl::Duration batch_linger = absl::Milliseconds(5);
   // Adaptive concurrency (ConcurrencyLimit, AIMD) over the requests in flight: starts at and
   // never exceeds `max_concurrency` (0 = off: only the pool's connections limit it), halves on
-  // a 429 and on latencies above 3 × the best seen (and above `concurrency_latency_floor`),
-  // grows back by one per round of successes. Calls over the limit wait their turn.
+  // a 429 or 5xx and when the median of the recent latencies rises above 3 × its baseline (and
+  // above `concurrency_latency_floor`), grows back by one per round of successes. Calls over
+  // the limit wait their turn.
   int max_concurrency = 0;
   absl::Duration concurrency_latency_floor = absl::Milliseconds(50);
 };

@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "boost/asio/post.hpp"
 #include "boost/asio/steady_timer.hpp"
 
 namespace enrich::transport::internal {
@@ -102,7 +103,10 @@ class Call final : public HttpExchange, private GateWaiter {
       }
       case RatePermit::Kind::kWait:
         ctx_.counters.budget_waits.fetch_add(1, std::memory_order_relaxed);
-        timer_.expires_after(absl::ToChronoNanoseconds(pick.permit.wait));
+        // The calls told to wait for the end of one pause (or the pace's next send) must not
+        // all ask again in the same instant: up to half the wait again, drawn per call.
+        timer_.expires_after(
+            absl::ToChronoNanoseconds(pick.permit.wait + ctx_.jitter.Draw(pick.permit.wait / 2)));
         timer_.async_wait([this](const boost::system::error_code&) { Begin(); });
         return;
       case RatePermit::Kind::kCheckpoint:
@@ -116,10 +120,25 @@ class Call final : public HttpExchange, private GateWaiter {
   // Sends the request now (the gate calls it for a call that waited for a slot).
   void SendNow(absl::Time now) override {
     if (waited_for_slot_) {
-      // The token was taken before the wait; a renewal since then put a newer one in the cache.
       waited_for_slot_ = false;
+      // The budget was taken before the wait: a 429 meanwhile paused the group, and then this
+      // request must not go out now. The slot goes back from a handler of its own (giving it
+      // back sends the next waiter, which may give its own back, and so on: no recursion).
+      if (!ctx_.budget.Reconfirm(lane_, sent_at_, now)) {
+        net::post(ctx_.pool.executor(), [this] {
+          holds_slot_ = false;
+          ctx_.gate->Release(ConcurrencyGate::Outcome::kUnused, absl::ZeroDuration(),
+                             ctx_.clock.Now());
+          Begin();
+        });
+        return;
+      }
+      sent_at_ = now;
+      // The token was taken before the wait; a renewal since then put a newer one in the cache.
       if (ctx_.budget.tokens(lane_).CachedToken(&token_)) SetAuthorization();
     }
+    KindCounter().fetch_add(1, std::memory_order_relaxed);
+    ctx_.counters.requests.fetch_add(1, std::memory_order_relaxed);
     send_started_ = now;
     ctx_.pool.Start(this);
   }
@@ -131,13 +150,13 @@ class Call final : public HttpExchange, private GateWaiter {
     ctx_.latency.Record(now - send_started_);
     if (holds_slot_) {
       holds_slot_ = false;
-      // 429 is the server saying "fewer"; any other answer below 500 carries a latency that
-      // says how long the server's queue is. Failures without an answer say neither.
+      // 429 and 5xx are the server saying "fewer"; any other answer below 500 carries a latency
+      // that says how long the server's queue is. Failures without an answer say neither.
       const ConcurrencyGate::Outcome outcome =
           !status.ok()              ? ConcurrencyGate::Outcome::kOther
           : response->status == 429 ? ConcurrencyGate::Outcome::kOverload
           : response->status < 500  ? ConcurrencyGate::Outcome::kAnswer
-                                    : ConcurrencyGate::Outcome::kOther;
+                                    : ConcurrencyGate::Outcome::kError;
       ctx_.gate->Release(outcome, now - send_started_, now);
     }
     internal::AttemptFailure failure;
@@ -254,8 +273,6 @@ class Call final : public HttpExchange, private GateWaiter {
   // `token_` holds the token: put it in the request and send (or wait for a Gate slot).
   void OnTokenReady(absl::Time now) {
     SetAuthorization();
-    KindCounter().fetch_add(1, std::memory_order_relaxed);
-    ctx_.counters.requests.fetch_add(1, std::memory_order_relaxed);
     if (ctx_.gate != nullptr) {
       holds_slot_ = true;
       if (!ctx_.gate->Acquire(this)) {
