@@ -206,6 +206,36 @@ TEST(TransportFaultsTest, ALimiterWithoutHeadersIsPacedFromIts429s) {
   }
 }
 
+// A steady slow tail (5% of answers 2 s late, the rest 50 ms) is not a rise in latency: the
+// adaptive limit stays near one request per connection.
+TEST(TransportFaultsTest, ASteadySlowTailDoesNotShrinkTheConcurrency) {
+  sim::SimOptions options;
+  options.latency = absl::Milliseconds(50);
+  options.slow_percent = 5;
+  options.slow = absl::Seconds(2);
+  options.synthetic_percent = 40;
+  options.fault_seed = 14;
+  sim::SimServer sim{options};
+  ASSERT_TRUE(sim.Start().ok());
+  constexpr int kConnections = 16;
+  transport::PoolOptions pool_options;
+  pool_options.connections = kConnections;
+  const Measured m =
+      Measure(sim, RunLikeOptions(1, kConnections), pool_options, 1600, "slow-tail");
+  // Every connection busy: 16 / (0.95 × 50 ms + 0.05 × 2 s) lookups per second.
+  const double ideal = kConnections / (0.95 * 0.05 + 0.05 * 2.0);
+  std::printf("5%% of answers 2 s late, the rest 50 ms, %d connections: %.1f lookups/s "
+              "(every connection busy: %.1f, %.2f×), concurrency limit %d, %llu decreases\n",
+              kConnections, m.per_second, ideal, m.per_second / ideal,
+              m.counters.concurrency_limit,
+              static_cast<unsigned long long>(m.counters.concurrency_decreases));
+  // While the run is in full flow the limit never moves (measured: 0.79× the ideal, the rest
+  // is the last 2 s answers draining). At the end only late answers are left, and their
+  // median is a rise: one halving then is allowed.
+  EXPECT_LE(m.counters.concurrency_decreases, 1u);
+  EXPECT_GE(m.per_second, 0.7 * ideal);
+}
+
 // A rotation with one rejected credential (invalid_client): it is retired with a notice and
 // the lookups go on with the others; only when every credential is rejected do they fail.
 TEST(TransportFaultsTest, ARejectedCredentialIsRetiredAndTheOthersGoOn) {
