@@ -175,6 +175,7 @@ struct RunReport {
   const std::string& input;
   const std::string& output;
   std::string endpoint;
+  uint64_t hedges;  // lookups resent on another connection after a late answer
 };
 
 // The JSON summary: the ledger's (EncodeRunStatsJson) with the report's fields added.
@@ -191,7 +192,7 @@ std::string SummaryJson(const RunStatsSnapshot& s, const RunReport& r) {
   doc.AddMember("input", str(r.input), a);
   doc.AddMember("output", str(r.output), a);
   doc.AddMember("endpoint", str(r.endpoint), a);
-  doc.AddMember("hedges", 0, a);  // hedged resends: 0 until the transport counts them
+  doc.AddMember("hedges", r.hedges, a);
   rapidjson::Value dispositions(rapidjson::kObjectType);
   for (int d = 1; d <= 5; ++d) {
     rapidjson::Value count(static_cast<uint64_t>(s.dispositions[static_cast<size_t>(d)]));
@@ -218,8 +219,8 @@ std::string SummaryPrometheus(const RunStatsSnapshot& s, const RunReport& r) {
       PrometheusLabel(r.input), "\",output=\"", PrometheusLabel(r.output), "\",endpoint=\"",
       PrometheusLabel(r.endpoint), "\"} 1\n",
       "# HELP ctia_enrich_hedges_total Lookups resent on another connection after a late answer.\n"
-      "# TYPE ctia_enrich_hedges_total counter\n"
-      "ctia_enrich_hedges_total 0\n",
+      "# TYPE ctia_enrich_hedges_total counter\n",
+      "ctia_enrich_hedges_total ", r.hedges, "\n",
       "# HELP ctia_enrich_disposition_rows_total Rows (status cells) per verdict disposition.\n"
       "# TYPE ctia_enrich_disposition_rows_total counter\n");
   for (int d = 1; d <= 5; ++d) {
@@ -501,6 +502,7 @@ absl::Status Job::RunPipelineWithSignals(
   if (stop_source) counters = stop_source();
   watcher.Stop();
   if (stop_source) stats_->SetTransportCounters(counters);
+  hedges_ = counters.hedges;
   progress.Finish();
   return status;
 }
@@ -584,7 +586,7 @@ JobResult Job::Finish(JobOutcome outcome, absl::Status status) {
 absl::Status Job::WriteStatistics(JobOutcome outcome, int exit_code,
                                   const RunStatsSnapshot& snapshot) const {
   const RunReport report{JobOutcomeName(outcome), exit_code, options_.input, options_.output,
-                         PublicEndpoint(options_.endpoint)};
+                         PublicEndpoint(options_.endpoint), hedges_};
   if (!options_.summary_json.empty()) {
     if (absl::Status s =
             WriteStatisticsFile(options_.summary_json, SummaryJson(snapshot, report));

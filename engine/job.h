@@ -191,6 +191,7 @@ class Job {
   // Kept to the job's end, so a signal during the summary is still a stop request.
   std::unique_ptr<ScopedStopSignals> signals_;
   std::unique_ptr<RunStats> stats_;  // made when the pipeline starts: the run's clock starts then
+  uint64_t hedges_ = 0;  // the transport's hedged resends, read when the pipeline ends
 };
 
 }  // namespace enrich::engine

@@ -96,7 +96,14 @@ RatePermit RateLimiter::Acquire(absl::Time now) {
         wait > options_.max_wait ? RatePermit::Kind::kCheckpoint : RatePermit::Kind::kWait, wait};
   };
   if (now < paused_until_) return wait_for(paused_until_ - now);
-  if (pace_ > 0 && now < next_send_) return wait_for(next_send_ - now);
+  if (pace_ > 0 && now < next_send_) {
+    // Each caller told to wait is given the next send time not promised yet, so waiters
+    // spread over the coming sends instead of all asking again at the next one.
+    wait_horizon_ = std::max(wait_horizon_, next_send_);
+    const absl::Duration wait = wait_horizon_ - now;
+    wait_horizon_ += absl::Seconds(1.0 / pace_);
+    return wait_for(wait);
+  }
   const int64_t now_ns = Nanos(now);
   Prune(now_ns);
   const auto count = static_cast<int64_t>(LogSize());

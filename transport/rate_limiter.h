@@ -62,7 +62,8 @@ struct RatePermit {
 // later 429 of a request sent under the current pace halves it, and every other answer adds
 // kPaceStep / pace (so about kPaceStep requests per second more after a second of answers, at
 // least 5% per second). 429s of requests sent before the last cut are the same overload and
-// only extend the pause. After a pause the spacing starts again at its end.
+// only extend the pause. After a pause the spacing starts again at its end. Callers told to
+// wait for the pace are given successive send times (one spacing apart), not all the next one.
 //
 // Not thread-safe: the owner serialises calls (BudgetGroups does, under its mutex).
 class RateLimiter {
@@ -117,6 +118,7 @@ class RateLimiter {
   double pace_ = 0;                                // requests per second; 0 = none learned
   absl::Time next_send_ = absl::InfinitePast();    // the pace's next free send time
   absl::Time pace_cut_at_ = absl::InfinitePast();  // when the pace was last cut
+  absl::Time wait_horizon_ = absl::InfinitePast();  // the send time the next waiter is given
   std::vector<int64_t> in_flight_;  // sorted, oldest first
   std::deque<int64_t> answered_;    // sorted, oldest first
 };

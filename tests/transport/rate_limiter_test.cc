@@ -159,7 +159,9 @@ TEST_F(RateLimiterTest, First429SetsAPaceOfHalfTheRateSent) {
   RatePermit p = limiter.Acquire(Now());
   EXPECT_EQ(p.kind, Kind::kWait);
   EXPECT_EQ(p.wait, absl::Seconds(1 / 25.25));
-  clock_.Advance(absl::Milliseconds(40));
+  // A second caller asking meanwhile is given the send after: waiters spread out.
+  EXPECT_EQ(limiter.Acquire(Now()).wait, 2 * absl::Seconds(1 / 25.25));
+  clock_.Advance(absl::Seconds(1 / 25.25));
   EXPECT_EQ(limiter.Acquire(Now()).kind, Kind::kGo);
 }
 
