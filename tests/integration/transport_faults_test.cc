@@ -66,6 +66,8 @@ TEST(TransportFaultsTest, TokensExpiringInFlightAreRefreshedAndResent) {
     client_options.batch_size = batch_size;
     client_options.max_concurrency = 200;
     client_options.concurrency_latency_floor = absl::Seconds(5);
+    // The late answers are the point: not hedged (a hedge would answer before the token ends).
+    client_options.hedge = false;
     transport::PoolOptions pool_options;
     // Each late answer holds its connection for 4 s; enough connections keep the run short.
     pool_options.connections = 200;
