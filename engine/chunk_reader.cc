@@ -211,6 +211,23 @@ absl::Status ChunkReader::ReadMore(size_t want) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::optional<char>> ChunkReader::PeekFirstDataByte() {
+  constexpr char kBom[] = "\xEF\xBB\xBF";
+  size_t i = 0;
+  for (;;) {
+    // A BOM is only recognized whole: with fewer than 3 bytes read, read on first.
+    if (filled_ >= 3 || eof_) {
+      if (i == 0 && filled_ >= 3 && std::memcmp(buf_.data(), kBom, 3) == 0) i = 3;
+      for (; i < filled_; ++i) {
+        const char c = buf_[i];
+        if (c != ' ' && c != '\t' && c != '\r' && c != '\n') return c;
+      }
+      if (eof_ || filled_ > max_record_size_) return std::nullopt;
+    }
+    if (absl::Status s = ReadMore(std::max<size_t>(chunk_size_, 64 << 10)); !s.ok()) return s;
+  }
+}
+
 absl::StatusOr<bool> ChunkReader::Next(Chunk& chunk) {
   for (;;) {
     // Read until the buffer holds a chunk's worth (or the input ends), and at first at least

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -58,6 +59,14 @@ class ChunkReader {
   // "<input>:<line>: a record longer than 64 MiB starts here (...)", RecordTooLongError).
   absl::StatusOr<bool> Next(Chunk& chunk);
 
+  // Before the first Next(): reads ahead (keeping every byte for Next()) to the input's first
+  // byte that is neither whitespace nor part of a leading UTF-8 BOM, and returns it; nullopt
+  // when there is none (an empty or blank input, or blank beyond max_record_size). For format
+  // detection: `{` starts NDJSON (set_format). Errors: the source's read errors.
+  absl::StatusOr<std::optional<char>> PeekFirstDataByte();
+  // How records end, until the first Next().
+  void set_format(RecordFormat format) { format_ = format; }
+
   // Bytes handed out in chunks so far.
   uint64_t bytes_read() const { return bytes_out_; }
 
@@ -80,7 +89,7 @@ class ChunkReader {
   absl::Status ReadMore(size_t want);
 
   ByteSource& source_;
-  const RecordFormat format_;
+  RecordFormat format_;
   const char delimiter_;
   const size_t chunk_size_;
   const size_t max_record_size_;

@@ -79,6 +79,7 @@ class Run {
   // Parse + extract + resolve (parallel): rows, cells and uniques; misses go out at once.
   ChunkWork* ParseExtractResolve(ChunkWork* w) {
     if (!failed()) parser_.Parse(*w);
+    stats_.NoteLookupsAt(w->input_end);  // its misses are queued: for the ETA
     return w;
   }
   // Await (parallel): the task is suspended, its thread free, until the chunk's lookups settle.
@@ -147,6 +148,7 @@ ChunkWork* Run::Read(tbb::flow_control& fc) {
     fc.stop();
     return nullptr;
   }
+  w->input_end = reader_.bytes_read();
   // Here, in the serial input stage: the source is not thread-safe.
   stats_.Set(RunCounter::kBytesRead, in_.raw_bytes_read());
   if (!*more) {
@@ -188,6 +190,23 @@ void Run::Count(const ChunkWork& w) {
   }
 }
 
+RecordFormat RecordFormatOf(DataFormat format) {
+  return format == DataFormat::kCsv ? RecordFormat::kCsv : RecordFormat::kNdjson;
+}
+
+// `given` with the formats it leaves to the input decided (detect_input_format), before the
+// reader hands out its first chunk.
+absl::StatusOr<PipelineOptions> ResolveFormats(const PipelineOptions& given, ChunkReader& reader) {
+  PipelineOptions options = given;
+  if (!given.detect_input_format) return options;
+  absl::StatusOr<std::optional<char>> first = reader.PeekFirstDataByte();
+  if (!first.ok()) return first.status();
+  if (*first == '{') options.input_format = DataFormat::kNdjson;
+  reader.set_format(RecordFormatOf(options.input_format));
+  if (given.output_format_follows_input) options.output_format = options.input_format;
+  return options;
+}
+
 }  // namespace
 
 absl::Status UsageError(absl::string_view message) {
@@ -210,15 +229,18 @@ absl::Status CheckPipelineOptions(const PipelineOptions& options) {
   return absl::OkStatus();
 }
 
-absl::Status RunPipeline(ByteSource& in, ByteSink& out, const PipelineOptions& options,
+absl::Status RunPipeline(ByteSource& in, ByteSink& out, const PipelineOptions& given,
                          VerdictTable& table, transport::VerdictSource& source) {
-  if (absl::Status s = CheckPipelineOptions(options); !s.ok()) return s;
-  ChunkReader reader(
-      in, options.input_format == DataFormat::kCsv ? RecordFormat::kCsv : RecordFormat::kNdjson,
-      options.delimiter, options.chunk_size, options.max_record_bytes);
+  if (absl::Status s = CheckPipelineOptions(given); !s.ok()) return s;
+  ChunkReader reader(in, RecordFormatOf(given.input_format), given.delimiter, given.chunk_size,
+                     given.max_record_bytes);
+  absl::StatusOr<PipelineOptions> resolved = ResolveFormats(given, reader);
+  if (!resolved.ok()) return resolved.status();
+  const PipelineOptions& options = *resolved;
   auto first = std::make_unique<ChunkWork>();
   absl::StatusOr<bool> have_first = reader.Next(first->chunk);
   if (!have_first.ok()) return have_first.status();
+  first->input_end = reader.bytes_read();
 
   internal::Layout layout;
   std::string header;

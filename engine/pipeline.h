@@ -31,6 +31,12 @@ enum class DataFormat { kCsv, kNdjson };
 struct PipelineOptions {
   DataFormat input_format = DataFormat::kCsv;
   DataFormat output_format = DataFormat::kCsv;
+  // The input format is the input's to say (stdin, a file without a known extension): its
+  // first byte that is neither whitespace nor a UTF-8 BOM decides, `{` for NDJSON, anything
+  // else (or none) for input_format. The bytes peeked at are read as usual.
+  bool detect_input_format = false;
+  // With detect_input_format: the output is written in the format detected.
+  bool output_format_follows_input = false;
   char delimiter = ',';  // CSV input and output
   // CSV input with a header line. Without one, column names are 1-based numbers and no header
   // is written.

@@ -13,6 +13,7 @@
 #include <ostream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -31,10 +32,72 @@ struct ProgressOptions {
   std::optional<uint64_t> input_bytes;
 };
 
+// Time left of a run whose input size is known, from the input bytes read and the lookup rate
+// (ProgressReporter's ETA). The run ends when the input is read and every lookup settled: the
+// time left is the longer of
+//   bytes still to read / the reader's speed (its read rate while no lookup was waited for: a
+//   reader held back by lookups reads only as fast as they settle, counted below), and
+//   (lookups needed and not settled + lookups the unread bytes will need) / the settle rate.
+// Lookups needed are those the run has queued (RunCounter::kLookupsQueued), sent or waiting
+// behind the in-flight bound. The unread bytes' lookups follow Heaps' law, as distinct values
+// in logs do: U(bytes) ~ bytes^beta, so they are U × ((input / read)^beta - 1), beta fitted from
+// how the lookups needed grew over the latest quarter more of the input parsed
+// (RunStatsSnapshot::lookups_curve, noted chunk by chunk, so the burst of chunks the pipeline
+// reads at its start already shows it). Until then beta is 1 (as many new values per byte as
+// so far): an estimate that errs long, so that what is learnt later brings it down, not up.
+// The rates are weighted exponentially over the
+// recent past (`window`), so neither the burst of reading at the start (the pipeline fills)
+// nor a pause of the answers makes the estimate jump. The value returned never goes up through
+// noise: an estimate above the previous value is replaced by it unless it is beyond it by more
+// than `tolerance` and a second (a real slowdown, which shows). Not thread-safe; feed it
+// snapshots in time order.
+class EtaEstimator {
+ public:
+  struct Options {
+    absl::Duration window = absl::Seconds(20);
+    double tolerance = 0.25;
+    double prior_beta = 1;
+  };
+  explicit EtaEstimator(uint64_t input_bytes) : EtaEstimator(input_bytes, Options()) {}
+  EtaEstimator(uint64_t input_bytes, Options options);
+
+  // Takes in `s` (its now, kBytesRead, kLookupsQueued, kLookupsSent, kLookupsSettled,
+  // lookups_curve) and
+  // returns the time left; nullopt while it cannot be told (no byte read yet, or lookups
+  // needed and none settled so far). Zero once everything is read and settled.
+  std::optional<absl::Duration> Update(const RunStatsSnapshot& s);
+
+  // The Heaps' law exponent in use (prior_beta until the input parsed grew by a quarter).
+  double beta() const { return beta_; }
+
+ private:
+  // An exponentially weighted rate: counts and seconds both decayed, their ratio the rate.
+  struct Rate {
+    double count = 0;
+    double seconds = 0;
+    double PerSecond() const { return seconds > 0 ? count / seconds : 0; }
+  };
+  void Fit(const std::vector<RunStatsSnapshot::LookupsAt>& curve);
+  std::optional<double> Estimate(double read, double needed, double settled) const;
+
+  const uint64_t input_bytes_;
+  const Options options_;
+  double beta_;
+  Rate read_;
+  Rate free_read_;  // the reader's rate over samples with no lookup waited for
+  bool was_waiting_ = true;
+  Rate settled_;
+  absl::Time last_sample_ = absl::InfinitePast();
+  uint64_t last_read_ = 0;
+  uint64_t last_settled_ = 0;
+  std::optional<absl::Duration> shown_;
+};
+
 // Progress of a run on a stream (stderr in production), computed from RunStats and an
 // injected clock:
 //   "1m40s rows 250000 (2500/s), lookups 900/1200, 41.0% of input, ETA 2m24s"
-// (rows/s since the start; lookups settled/sent; ETA by bytes read when the size is known).
+// (rows/s since the start; lookups settled/sent; the ETA of an EtaEstimator when the input
+// size is known, fed at every Tick).
 //
 // Driven by Tick() (prints only when a line is due, so it may be called often) or by its own
 // thread (Start()). Thread-safe. `stats`, `clock` and `out` must outlive it.
@@ -56,11 +119,11 @@ class ProgressReporter {
   // '\n', otherwise one last plain line.
   void Finish();
 
-  // One line of text for a snapshot, without '\r' or '\n'.
-  std::string Line(const RunStatsSnapshot& s) const;
+  // One line of text for a snapshot and the time left (none: no ETA), without '\r' or '\n'.
+  std::string Line(const RunStatsSnapshot& s, std::optional<absl::Duration> eta) const;
 
  private:
-  void Print(bool final) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Print(const RunStatsSnapshot& s, bool final) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Stop();
 
   const RunStats& stats_;
@@ -69,6 +132,8 @@ class ProgressReporter {
   const ProgressOptions options_;
 
   absl::Mutex mu_;
+  std::optional<EtaEstimator> eta_ ABSL_GUARDED_BY(mu_);  // when the input size is known
+  std::optional<absl::Duration> last_eta_ ABSL_GUARDED_BY(mu_);
   std::optional<absl::Time> last_print_ ABSL_GUARDED_BY(mu_);
   size_t last_width_ ABSL_GUARDED_BY(mu_) = 0;  // of the live line, to blank a longer one
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

@@ -121,6 +121,17 @@ void RunStats::Add(RunCounter c, uint64_t n) {
   }
 }
 
+void RunStats::NoteLookupsAt(uint64_t bytes) {
+  const uint64_t lookups =
+      counters_[static_cast<size_t>(RunCounter::kLookupsQueued)].load(std::memory_order_relaxed);
+  absl::MutexLock lock(&mu_);
+  if (bytes <= furthest_.bytes) return;  // chunks parsed out of order: the later one counts
+  furthest_ = {bytes, lookups};
+  if (lookups_curve_.empty() || bytes * 4 >= lookups_curve_.back().bytes * 5) {
+    lookups_curve_.push_back(furthest_);
+  }
+}
+
 void RunStats::Set(RunCounter c, uint64_t value) {
   counters_[static_cast<size_t>(c)].store(value, std::memory_order_relaxed);
 }
@@ -166,6 +177,10 @@ RunStatsSnapshot RunStats::Snapshot() const {
   {
     absl::MutexLock lock(&mu_);
     for (const auto& [status, n] : other_statuses_) s.statuses[status] += n;
+    s.lookups_curve = lookups_curve_;
+    if (!lookups_curve_.empty() && furthest_.bytes != lookups_curve_.back().bytes) {
+      s.lookups_curve.push_back(furthest_);
+    }
   }
   s.latency = latency_.Snapshot();
   for (size_t d = 0; d < dispositions_.size(); ++d) {

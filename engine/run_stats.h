@@ -45,8 +45,9 @@ enum class RunCounter : int {
   kCells,         // observable fields examined (data rows × observable columns)
   kJoined,        // resolves that joined a lookup already in flight
   kInputBytes,    // decoded input bytes (kBytesRead counts raw, maybe compressed, bytes)
+  kLookupsQueued,  // lookups the run has found it needs: queued for the source, sent or not
 };
-inline constexpr size_t kRunCounterCount = 14;
+inline constexpr size_t kRunCounterCount = 15;
 // Counters kRowsRead .. kBlankLines: those of the JSON summary and the Prometheus file.
 inline constexpr size_t kExportedRunCounterCount = 11;
 
@@ -62,6 +63,14 @@ struct RunStatsSnapshot {
   absl::Duration lookup_phase;
   // Status cells with a verdict per disposition number (1 Clean .. 5 Unknown; 0: outside 1..5).
   std::array<uint64_t, 6> dispositions{};
+  // How the lookups needed grew with the input parsed (RunStats::NoteLookupsAt): (decoded bytes
+  // up to a chunk's end, lookups queued then), a point each time the bytes grew by a quarter,
+  // and last the furthest point noted.
+  struct LookupsAt {
+    uint64_t bytes;
+    uint64_t lookups;
+  };
+  std::vector<LookupsAt> lookups_curve;
 
   uint64_t counter(RunCounter c) const { return counters[static_cast<size_t>(c)]; }
   double seconds() const;
@@ -94,6 +103,11 @@ class RunStats {
   void RecordLatencies(absl::Span<const absl::Duration> latencies);
   // Takes retries and 429s from the transport's counters (they are cumulative).
   void SetTransportCounters(const transport::CtiaClientCounters& counters);
+  // Notes, after a chunk's parse, the decoded input bytes up to its end and kLookupsQueued then:
+  // the ETA fits how the distinct values grow with the input (progress.h) from these points,
+  // which, unlike its own samples, show that growth within the burst of chunks the pipeline
+  // reads at its start. Keeps a few dozen points at most.
+  void NoteLookupsAt(uint64_t bytes);
 
   RunStatsSnapshot Snapshot() const;
 
@@ -109,6 +123,8 @@ class RunStats {
   std::array<std::atomic<uint64_t>, 6> dispositions_{};
   std::atomic<int64_t> first_sent_ns_{INT64_MAX};  // Unix ns; INT64_MAX = none yet
   std::atomic<int64_t> last_settled_ns_{INT64_MIN};
+  std::vector<RunStatsSnapshot::LookupsAt> lookups_curve_ ABSL_GUARDED_BY(mu_);
+  RunStatsSnapshot::LookupsAt furthest_ ABSL_GUARDED_BY(mu_) = {0, 0};
 };
 
 // Multi-line human summary: rows, unique observables (and their ratio to rows), lookups, cache

@@ -128,7 +128,7 @@ absl::Status Allowlist::Data::Add(absl::string_view entry) {
     const absl::string_view type = entry.substr(0, colon);
     absl::StatusOr<Observable> o = NormalizeObservable(type, entry.substr(colon + 1));
     if (!o.ok()) return o.status();
-    by_type[type].insert(std::move(o->value));
+    by_type[o->type].insert(std::move(o->value));  // `ip:2001:db8::1` is of type ipv6
     return absl::OkStatus();
   }
 

@@ -593,6 +593,13 @@ absl::StatusOr<Observable> NormalizeObservable(absl::string_view type, absl::str
   if (kind == Kind::kAuto) {
     kind = DetectKind(v);
     if (kind == Kind::kNone) return Invalid("cannot detect the observable type");
+  } else if (kind == Kind::kIp && !ParseIpv4(v)) {
+    // CTIA keeps IPv6 observables under `ipv6` (ctim ip.clj: valid-ipv4? / valid-ipv6?).
+    const absl::string_view bare = StripBrackets(v);  // AppendIpv6 refuses a zone id itself
+    if (!ParseIpv6(bare.substr(0, bare.find('%')))) {
+      return Invalid("not an IPv4 address, nor an IPv6 one (looked up as type ipv6)");
+    }
+    kind = Kind::kIpv6;
   }
   Observable result;
   result.type = std::string(KindName(kind));

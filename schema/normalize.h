@@ -54,7 +54,9 @@ std::optional<std::string> DetectObservableType(absl::string_view value);
 // `type` is a CTIA type name or "auto". Steps: trim ASCII whitespace; refang; for "auto",
 // detect the type. Then per type (CTIA matches case-insensitively for every type, reference
 // §1.2, so lower-casing never changes the answer and improves deduplication):
-//   ip      dotted-quad IPv4 without leading zeros (`010.1.1.1` is invalid) → as is
+//   ip      dotted-quad IPv4 without leading zeros (`010.1.1.1` is invalid) → as is; an IPv6
+//           address → type "ipv6" as below (CTIA keeps IPv6 observables under `ipv6`, so a
+//           column of both families needs no `auto`)
 //   ipv6    any RFC 4291 form, optionally in brackets → RFC 5952 canonical lower-case
 //           (IPv4-mapped `::ffff:1.2.3.4` stays ipv6)
 //   domain  lower-case, one trailing dot removed, IDN (Unicode) labels → punycode A-labels

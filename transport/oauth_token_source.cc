@@ -1,5 +1,6 @@
 #include "transport/oauth_token_source.h"
 
+#include "schema/redact.h"
 #include "transport/internal/retry_policy.h"
 #include "transport/rate_limiter.h"
 
@@ -11,7 +12,6 @@
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_replace.h"
 #include "boost/asio/steady_timer.hpp"
 #include "rapidjson/document.h"
 
@@ -198,15 +198,11 @@ void OAuthTokenSource::OnFetched(absl::StatusOr<HttpResponse> response) {
   } else if (response->status == 400 || response->status == 401) {
     // RFC 6749 §5.2: invalid_client, unauthorized_client, ... The credential is wrong or
     // revoked; asking again cannot help.
-    std::string message =
-        absl::StrCat("the token endpoint ", where, " rejected API client '", credentials_.client_id,
-                     "': ", OAuthError(response->body),
-                     " (the client id or secret is wrong, or the client was revoked)");
-    // The server's text is echoed; make sure it can never carry the secret into a log.
-    if (!credentials_.client_secret.empty()) {
-      absl::StrReplaceAll({{credentials_.client_secret, "<redacted>"}}, &message);
-    }
-    grant = absl::UnauthenticatedError(message);
+    // The server's text is echoed: redacted where it quotes the secret, never our own words.
+    grant = absl::UnauthenticatedError(absl::StrCat(
+        "the token endpoint ", where, " rejected API client '", credentials_.client_id, "': ",
+        schema::RedactSecret(OAuthError(response->body), credentials_.client_secret),
+        " (the client id or secret is wrong, or the client was revoked)"));
   } else {
     grant = absl::UnavailableError(
         absl::StrCat("token request to ", where, ": http ", response->status));

@@ -86,6 +86,7 @@ class ChunkWork final : public SettleListener {
   uint64_t hits = 0;
   uint64_t joined = 0;
   uint64_t blank_lines = 0;  // NDJSON rows[] that are blank lines, not rows
+  uint64_t input_end = 0;    // decoded input bytes up to the chunk's end (RunStats::NoteLookupsAt)
 
   // Ready for the next chunk, keeping the buffers' capacity (chunks are reused so that a run
   // in steady state does not allocate, nor fault in fresh pages, per chunk).
@@ -108,6 +109,7 @@ class ChunkWork final : public SettleListener {
     hits = 0;
     joined = 0;
     blank_lines = 0;
+    input_end = 0;
   }
 
   void OnSettled(uint32_t slot, const Settled& settled) override {

@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "engine/csv.h"
 #include "engine/csv_records.h"
 #include "schema/disposition.h"
@@ -19,9 +20,12 @@ std::vector<std::string> AddedColumnNames(const std::vector<ColumnSpec>& columns
                                           absl::string_view prefix) {
   std::vector<std::string> names;
   for (const ColumnSpec& c : columns) {
+    // Search engines (Elasticsearch, OpenSearch, Splunk) read a dot in a key as an object
+    // path: `dns.query.name` names its added fields ctia_dns_query_name_<field>.
+    const std::string column = absl::StrReplaceAll(c.name, {{".", "_"}});
     for (absl::string_view field : kAddedFields) {
       names.push_back(columns.size() == 1 ? absl::StrCat(prefix, field)
-                                          : absl::StrCat(prefix, c.name, "_", field));
+                                          : absl::StrCat(prefix, column, "_", field));
     }
   }
   return names;
@@ -164,7 +168,22 @@ absl::Status PrepareLayout(const PipelineOptions& options, const Chunk& first, b
   layout.allowlist = options.allowlist;
   for (const ColumnSpec& c : options.columns) layout.types.push_back(c.type);
 
+  if (options.output_format == DataFormat::kNdjson && absl::StrContains(options.prefix, '.')) {
+    return UsageError(absl::StrCat("--prefix \"", options.prefix,
+                                   "\": NDJSON keys with a dot are read as object paths by search "
+                                   "engines; choose a prefix without one"));
+  }
   const std::vector<std::string> added = AddedColumnNames(options.columns, options.prefix);
+  for (size_t i = kAddedFields.size(); i < added.size(); i += kAddedFields.size()) {
+    for (size_t j = 0; j < i; j += kAddedFields.size()) {
+      if (added[i] != added[j]) continue;
+      const ColumnSpec& a = options.columns[j / kAddedFields.size()];
+      const ColumnSpec& b = options.columns[i / kAddedFields.size()];
+      return UsageError(absl::StrCat("--column \"", a.name, "\" and --column \"", b.name,
+                                     "\" would add the same columns (", added[i],
+                                     ", ...): a dot in a column name becomes _ in them"));
+    }
+  }
   FillAddedTexts(options, added, layout);
 
   if (options.input_format == DataFormat::kNdjson) {

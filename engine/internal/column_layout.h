@@ -54,7 +54,9 @@ struct Layout {
 
 // The added column/field names for `columns`: `<prefix><field>` with one column (the names
 // ctia_disposition, ctia_disposition_name, ctia_judgement_id, ctia_valid_until, ctia_status),
-// `<prefix><column>_<field>` with several.
+// `<prefix><column>_<field>` with several, every `.` of the column (an NDJSON path) made `_`:
+// no added key holds a dot, which search engines read as an object path
+// (`dns.query.name` → ctia_dns_query_name_status).
 std::vector<std::string> AddedColumnNames(const std::vector<ColumnSpec>& columns,
                                           absl::string_view prefix);
 
@@ -65,7 +67,9 @@ absl::StatusOr<uint32_t> ColumnNumber(const ColumnSpec& c);
 // Fills `layout` from `options` and, for CSV with a header, the first chunk's header line
 // (`have_first` false: the input is empty), and `header_out` with the header line to write
 // (empty when none is written). Errors: a malformed, empty or not-UTF-8 header line, an
-// unknown or twice-named column, a header that already has the added columns, an empty CSV
+// unknown or twice-named column, two columns whose added names are the same (`a.b` and
+// `a_b`), a --prefix with a dot for NDJSON output, a header that already has the added
+// columns, an empty CSV
 // input with a header expected; the column errors are usage errors (IsUsageError).
 absl::Status PrepareLayout(const PipelineOptions& options, const Chunk& first, bool have_first,
                            Layout& layout, std::string& header_out);

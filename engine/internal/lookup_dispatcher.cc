@@ -47,6 +47,7 @@ void LookupDispatcher::SubmitBatch(absl::Span<const VerdictTable::Key> keys) {
       }
     }
   }
+  if (queued) stats_.Add(RunCounter::kLookupsQueued, keys.size());
   if (!queued) {
     for (const VerdictTable::Key& key : keys) {
       table_.Abandon(key.type, key.value, "error:cancelled");

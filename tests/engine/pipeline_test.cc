@@ -5,10 +5,13 @@
 
 #include <atomic>
 #include <map>
+#include <optional>
 #include <random>
+#include <utility>
 #include <string>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "engine/chunk_reader.h"
 #include "engine/csv.h"
@@ -89,6 +92,39 @@ TEST(ChunkReaderTest, NdjsonSplitsAtNewlines) {
   ASSERT_EQ(chunks.size(), 3u);
   EXPECT_EQ(chunks[1].bytes, "{\"b\":\"x\"}\r\n");
   EXPECT_EQ(chunks[2].first_line, 3u);
+}
+
+// Format detection peeks past blanks and a BOM to the first data byte, and loses nothing:
+// the chunks still hold every byte, whatever the read sizes.
+TEST(ChunkReaderTest, PeekFirstDataByteKeepsEveryByte) {
+  const std::pair<std::string, std::optional<char>> cases[] = {
+      {"\xEF\xBB\xBF \r\n\t{\"a\":1}\n{}", '{'},
+      {"\n\n  {\"a\":1}", '{'},
+      {"a,b\n1,2\n", 'a'},
+      {"\xEF\xBB\xBFid,x\n", 'i'},
+      {"\xEF\xBB", '\xEF'},  // not a whole BOM: data
+      {" \n\r\n", std::nullopt},
+      {"", std::nullopt},
+  };
+  for (const auto& [text, want] : cases) {
+    for (size_t max_read : {size_t{1}, size_t{2}, size_t{1000}}) {
+      StringSource src(text, max_read);
+      ChunkReader reader(src, RecordFormat::kCsv, ',', 4);
+      auto first = reader.PeekFirstDataByte();
+      ASSERT_TRUE(first.ok()) << first.status();
+      EXPECT_EQ(*first, want) << absl::CEscape(text) << " " << max_read;
+      reader.set_format(RecordFormat::kNdjson);
+      std::string joined;
+      for (;;) {
+        Chunk c;
+        auto more = reader.Next(c);
+        ASSERT_TRUE(more.ok());
+        if (!*more) break;
+        joined += c.bytes;
+      }
+      EXPECT_EQ(joined, text) << absl::CEscape(text) << " " << max_read;
+    }
+  }
 }
 
 class PipelineTest : public ::testing::Test {
@@ -236,6 +272,65 @@ TEST_F(PipelineTest, SeveralColumnsEachGetTheirOwnColumns) {
             "2525-01-01T00:00:00.000Z,ok\n"
             "999.1.1.1,hxxp://down[.]example/x,,,,,invalid,,,,,error:503\n");
   EXPECT_EQ(source_.calls("http://down.example/x"), 1);  // refanged, typed url by auto
+}
+
+// Search engines read a dot in a key as an object path: the added keys of NDJSON path
+// columns have none.
+TEST_F(PipelineTest, SeveralNdjsonPathColumnsAddKeysWithoutDots) {
+  PipelineOptions o;
+  o.input_format = o.output_format = DataFormat::kNdjson;
+  o.columns = {{"dns.query.name", "domain"}, {"src.ip", "ip"}};
+  auto s = Run("{\"dns\":{\"query\":{\"name\":\"bad.example\"}},\"src\":{\"ip\":\"::1\"}}\n", o);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(output_,
+            "{\"dns\":{\"query\":{\"name\":\"bad.example\"}},\"src\":{\"ip\":\"::1\"},"
+            "\"ctia_dns_query_name_disposition\":2,"
+            "\"ctia_dns_query_name_disposition_name\":\"Malicious\","
+            "\"ctia_dns_query_name_judgement_id\":\"j-bad.example\","
+            "\"ctia_dns_query_name_valid_until\":\"2525-01-01T00:00:00.000Z\","
+            "\"ctia_dns_query_name_status\":\"ok\","
+            "\"ctia_src_ip_disposition\":null,\"ctia_src_ip_disposition_name\":null,"
+            "\"ctia_src_ip_judgement_id\":null,\"ctia_src_ip_valid_until\":null,"
+            "\"ctia_src_ip_status\":\"no_verdict\"}\n");
+  EXPECT_EQ(source_.calls("::1"), 1);  // an ip column's IPv6 address, looked up (as ipv6)
+
+  // Two columns that would add the same keys are refused before any lookup.
+  o.columns = {{"src.ip", "ip"}, {"src_ip", "ip"}};
+  s = Run("{\"src\":{\"ip\":\"1.2.3.4\"},\"src_ip\":\"1.2.3.5\"}\n", o);
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(IsUsageError(s.status()));
+  EXPECT_THAT(std::string(s.status().message()),
+              HasSubstr("--column \"src.ip\" and --column \"src_ip\" would add the same columns "
+                        "(ctia_src_ip_disposition, ...)"));
+
+  // Nor may the prefix bring a dot in.
+  o.columns = {{"src.ip", "ip"}};
+  o.prefix = "ctia.";
+  s = Run("{\"src\":{\"ip\":\"1.2.3.4\"}}\n", o);
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(IsUsageError(s.status()));
+  EXPECT_THAT(std::string(s.status().message()), HasSubstr("--prefix \"ctia.\": NDJSON keys"));
+}
+
+// Stdin has no extension: the first data byte says NDJSON, and the output follows it.
+TEST_F(PipelineTest, DetectedNdjsonInputIsReadAndWrittenAsNdjson) {
+  PipelineOptions o;
+  o.detect_input_format = true;
+  o.output_format_follows_input = true;
+  o.columns = {{"d", "domain"}};
+  for (size_t max_read : {size_t{1}, size_t{1 << 20}}) {
+    auto s = Run("\n {\"d\":\"bad.example\"}\n", o, max_read);
+    ASSERT_TRUE(s.ok()) << s.status();
+    EXPECT_EQ(output_,
+              "\n {\"d\":\"bad.example\",\"ctia_disposition\":2,\"ctia_disposition_name\":"
+              "\"Malicious\",\"ctia_judgement_id\":\"j-bad.example\",\"ctia_valid_until\":"
+              "\"2525-01-01T00:00:00.000Z\",\"ctia_status\":\"ok\"}\n");
+    EXPECT_EQ(s->counter(RunCounter::kBlankLines), 1u);
+  }
+  // Anything else stays CSV.
+  auto s = Run("d\nbad.example\n", o);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_THAT(output_, HasSubstr("d,ctia_disposition,"));
 }
 
 TEST_F(PipelineTest, CountsEverythingIntoTheRunsLedger) {

@@ -154,6 +154,30 @@ TEST(RunStatsTest, JsonRoundTrip) {
   EXPECT_EQ(EncodeRunStatsJson(*back), json);
 }
 
+// The ETA's curve of lookups needed against the input parsed: a point per quarter more bytes,
+// the furthest one last, chunks parsed out of order ignored.
+TEST(RunStatsTest, LookupsCurveKeepsAPointPerQuarterMoreBytes) {
+  schema::FakeClock clock(kStart);
+  RunStats stats(clock);
+  EXPECT_TRUE(stats.Snapshot().lookups_curve.empty());
+  for (uint64_t chunk = 1; chunk <= 6; ++chunk) {
+    stats.Add(RunCounter::kLookupsQueued, 100);
+    stats.NoteLookupsAt(chunk * 1000);
+  }
+  stats.NoteLookupsAt(2500);  // parsed after chunk 6: not further in
+  using At = RunStatsSnapshot::LookupsAt;
+  const std::vector<At> curve = stats.Snapshot().lookups_curve;
+  std::vector<std::pair<uint64_t, uint64_t>> got;
+  for (const At& at : curve) got.emplace_back(at.bytes, at.lookups);
+  EXPECT_EQ(got, (std::vector<std::pair<uint64_t, uint64_t>>{
+                     {1000, 100}, {2000, 200}, {3000, 300}, {4000, 400}, {5000, 500}, {6000, 600}}));
+  stats.Add(RunCounter::kLookupsQueued, 10);
+  stats.NoteLookupsAt(6200);  // less than a quarter past 5000, but the furthest: last
+  ASSERT_EQ(stats.Snapshot().lookups_curve.size(), 6u);
+  EXPECT_EQ(stats.Snapshot().lookups_curve.back().bytes, 6200u);
+  EXPECT_EQ(stats.Snapshot().lookups_curve.back().lookups, 610u);
+}
+
 TEST(RunStatsTest, LookupPhaseRunsFromFirstSendToLastSettlement) {
   schema::FakeClock clock(kStart);
   RunStats stats(clock);

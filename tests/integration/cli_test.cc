@@ -322,6 +322,51 @@ TEST_F(CliTest, BadCredentialsAreReportedWithoutTheSecret) {
   EXPECT_FALSE(std::filesystem::exists(Path("out.csv")));
 }
 
+// A wrong secret that is an ordinary word leaves the message readable: no word of it redacted.
+TEST_F(CliTest, PlainWordSecretDoesNotGarbleTheMessage) {
+  sim::SimServer sim{sim::SimOptions{}};
+  ASSERT_TRUE(sim.Start().ok());
+  WriteFile("in.csv", "domain\na.com\n");
+  setenv("CTIA_CLIENT_ID", "client", 1);
+  for (const char* secret : {"the", "a", "client"}) {
+    setenv("CTIA_CLIENT_SECRET", secret, 1);
+    Result r = Run("run -i " + Path("in.csv") + " -o " + Path("out.csv") +
+                   " --column domain --endpoint " + sim.base_url());
+    EXPECT_EQ(r.exit_code, 1) << secret;
+    EXPECT_THAT(r.output, HasSubstr("rejected API client 'client': invalid_client")) << secret;
+    EXPECT_THAT(r.output,
+                HasSubstr("(the client id or secret is wrong, or the client was revoked)"))
+        << secret;
+    EXPECT_THAT(r.output, Not(HasSubstr("redacted"))) << secret;
+  }
+}
+
+// --intel picks a host of the --region; without one it would be silently ignored.
+TEST_F(CliTest, IntelWithoutRegionIsUsageError) {
+  WriteFile("in.csv", "domain\na.com\n");
+  const std::string run = "run -i " + Path("in.csv") + " -o " + Path("out.csv") +
+                          " --column domain ";
+  for (const std::string& extra :
+       {std::string("--intel global"), std::string("--intel private"),
+        std::string("--intel global --endpoint http://127.0.0.1:9")}) {
+    Result r = Run(run + extra);
+    EXPECT_EQ(r.exit_code, 2) << extra << "\n" << r.output;
+    EXPECT_THAT(r.output, HasSubstr("needs --region us, eu or apjc")) << extra;
+    EXPECT_THAT(r.output, HasSubstr("give --endpoint URL without --intel")) << extra;
+    EXPECT_THAT(r.output, Not(HasSubstr("embedded ctia-sim"))) << extra;
+  }
+  Result r = Run("bench --target http://127.0.0.1:9 --duration 1 --synthetic 10 --intel global");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("--intel global needs --region"));
+  EXPECT_FALSE(std::filesystem::exists(Path("out.csv")));
+  // With a region, --intel and --endpoint go together (the endpoint overrides the preset).
+  r = Run(run + "--region eu --intel global --endpoint http://127.0.0.1:9 --print-settings");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("intel = \"global\""));
+  r = Run("run --help");
+  EXPECT_THAT(r.output, HasSubstr("without --region it is an error"));
+}
+
 TEST_F(CliTest, RealEndpointWithGoodCredentialsEnriches) {
   sim::SimServer sim{sim::SimOptions{}};
   ASSERT_TRUE(sim.Start().ok());

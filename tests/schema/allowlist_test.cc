@@ -85,6 +85,18 @@ TEST_F(AllowlistTest, MatchesTypedValuesOnlyForTheirType) {
   EXPECT_FALSE(Allowed("url", "http://updates.vendor.example/Feed"));
 }
 
+// An `ip` column looks an IPv6 address up as type ipv6; an `ip:` entry of one follows it.
+TEST(AllowlistParseTest, IpEntryOfAnIpv6AddressMatchesItInAnIpColumn) {
+  absl::StatusOr<Allowlist> list = Allowlist::Parse("ip:2001:DB8:0::9\nip:10.1.1.1\n", "a");
+  ASSERT_TRUE(list.ok()) << list.status();
+  absl::StatusOr<Observable> v6 = NormalizeObservable("ip", "2001:db8::9");
+  ASSERT_TRUE(v6.ok()) << v6.status();
+  EXPECT_EQ(v6->type, "ipv6");
+  EXPECT_TRUE(list->Contains(*v6));
+  EXPECT_TRUE(list->Contains({"ip", "10.1.1.1"}));
+  EXPECT_FALSE(list->Contains({"ipv6", "2001:db8::10"}));
+}
+
 TEST(AllowlistParseTest, EmptyAndCommentOnlyListsMatchNothing) {
   absl::StatusOr<Allowlist> list = Allowlist::Parse("\n# nothing\n   \r\n", "empty.txt");
   ASSERT_TRUE(list.ok());

@@ -66,18 +66,6 @@ TEST(RateLimiterTest, ResetForgetsTheLog) {
   EXPECT_TRUE(limiter.Admit({"org"}, kT0).allowed);
 }
 
-TEST(RateLimitSpecTest, ParsesCountAndWindow) {
-  EXPECT_EQ(ParseRateLimitSpec("5/10s")->window, absl::Seconds(10));
-  EXPECT_EQ(ParseRateLimitSpec("5/10s")->limit, 5);
-  EXPECT_EQ(ParseRateLimitSpec("18000/3600")->window, absl::Hours(1));
-  EXPECT_EQ(ParseRateLimitSpec("8000/1h")->window, absl::Hours(1));
-  EXPECT_EQ(ParseRateLimitSpec("7")->window, absl::Hours(1));
-  EXPECT_FALSE(ParseRateLimitSpec("x/10s").ok());
-  EXPECT_FALSE(ParseRateLimitSpec("0/10s").ok());
-  EXPECT_FALSE(ParseRateLimitSpec("5/soon").ok());
-  EXPECT_FALSE(ParseRateLimitSpec("5/0").ok());
-}
-
 class RateLimitRouterTest : public RouterTest {
  protected:
   RateLimitRouterTest() {

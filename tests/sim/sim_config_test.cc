@@ -169,7 +169,7 @@ TEST_F(SimConfigTest, ErrorsNameTheFileTheLineAndTheKey) {
       {"[data]\nvisibility = \"all\"\n", "2: key 'data.visibility': expected one of everyone, group, got \"all\""},
       {"[data]\ndemo = \"yes\"\n", "2: key 'data.demo': expected true or false, got a string"},
       {"[data]\nsynthetic = 101\n", "2: key 'data.synthetic': expected an integer in 0..100, got 101"},
-      {"[rate_limit]\nlimit = \"5/xyz\"\n", "2: key 'rate_limit.limit': rate limit \"5/xyz\""},
+      {"[rate_limit]\nlimit = \"5/xyz\"\n", "2: key 'rate_limit.limit': \"5/xyz\" is not N/WINDOW"},
       {"[rate_limit]\norgs = { a = -1 }\n", "2: key 'rate_limit.orgs.a': expected a non-negative integer, got -1"},
       {"[rate_limit]\nunlimited_clients = [1]\n", "2: key 'rate_limit.unlimited_clients': expected strings, got an integer"},
       {"[rate_limit]\nheader = \"group\"\n", "2: key 'rate_limit.header': expected one of GROUP, ORG"},

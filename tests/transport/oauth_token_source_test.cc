@@ -189,6 +189,25 @@ TEST_F(OAuthTokenSourceTest, RejectedCredentialsAreUnauthenticatedWithoutSecret)
   EXPECT_EQ(endpoint_.server().requests(), 1u);
 }
 
+// A secret that is an ordinary word garbles neither our words nor the server's; where the
+// server quotes it as a value, it is redacted.
+TEST_F(OAuthTokenSourceTest, PlainWordSecretLeavesTheMessageReadable) {
+  endpoint_.error_body =
+      R"({"error":"invalid_client","error_description":"the client secret is wrong: )"
+      R"(client_secret=secret"})";
+  endpoint_.status = 401;
+  OAuthTokenSource plain(pool_, kTokenPath, ClientCredentials{"client-id", "secret"}, clock_,
+                         FastRetries());
+  TokenResult t =
+      Await<TokenResult>([&](TokenSource::Callback done) { plain.GetToken(done); });
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(std::string(t.status().message()),
+            absl::StrCat("the token endpoint ", endpoint_.server().url(), kTokenPath,
+                         " rejected API client 'client-id': invalid_client (the client secret "
+                         "is wrong: client_secret=<redacted>) (the client id or secret is "
+                         "wrong, or the client was revoked)"));
+}
+
 TEST_F(OAuthTokenSourceTest, BadRequestIsUnauthenticatedToo) {
   endpoint_.error_body = R"({"error":"unauthorized_client"})";
   endpoint_.status = 400;

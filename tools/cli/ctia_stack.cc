@@ -15,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "schema/clock.h"
+#include "schema/rate_spec.h"
 #include "schema/status_macros.h"
 #include "tools/sim/sim_server.h"
 #include "transport/connection_pool.h"
@@ -60,23 +61,6 @@ absl::StatusOr<RegionHosts> RegionPreset(absl::string_view region) {
   }
   return absl::InvalidArgumentError(
       absl::StrCat("--region: unknown region \"", region, "\" (expected us, eu or apjc)"));
-}
-
-absl::Status ParseRateLimit(absl::string_view text, int64_t* limit, absl::Duration* window) {
-  auto bad = [&] {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--rate-limit: \"", text, "\" is not N/WINDOW (e.g. 18000/1h, 50/10s, 300/60)"));
-  };
-  std::vector<absl::string_view> parts = absl::StrSplit(text, '/');
-  if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], limit) || *limit <= 0) return bad();
-  int64_t seconds = 0;
-  if (absl::SimpleAtoi(parts[1], &seconds)) {
-    *window = absl::Seconds(seconds);
-  } else if (!absl::ParseDuration(parts[1], window)) {
-    return bad();
-  }
-  if (*window <= absl::ZeroDuration()) return bad();
-  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<CredentialLine>> ReadCredentialsFile(const std::string& path) {
@@ -130,6 +114,18 @@ struct CtiaStack::Parts {
   bool stopped = false;
 };
 
+absl::Status CheckCtiaFlags(const CtiaFlags& flags) {
+  if (!flags.intel.empty() && flags.region.empty()) {
+    // Without a region there is no host to pick: the run would otherwise go, unnoticed, to
+    // the embedded ctia-sim or to --endpoint, and not to the intel asked for.
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--intel ", flags.intel, " needs --region us, eu or apjc (it picks that region's ",
+        flags.intel == "global" ? "Global-Intel" : "Private-Intel",
+        " host); to reach a host of your own, give --endpoint URL without --intel"));
+  }
+  return absl::OkStatus();
+}
+
 void AddCtiaFlags(CLI::App& cmd, CtiaFlags& flags) {
   cmd.add_option("--endpoint", flags.endpoint,
                  "CTIA base URL, e.g. https://private.intel.amp.cisco.com. The token comes from "
@@ -147,8 +143,10 @@ void AddCtiaFlags(CLI::App& cmd, CtiaFlags& flags) {
                  "lookups to its Private-Intel host); --endpoint and --token-url override")
       ->check(CLI::IsMember({"us", "eu", "apjc"}));
   cmd.add_option("--intel", flags.intel,
-                 "With --region: private (Private-Intel, default) or global (read-only "
-                 "Global-Intel host)")
+                 "With --region: private (the region's Private-Intel host) or global (its "
+                 "read-only Global-Intel host); without --region it is an error (a host of "
+                 "your own: --endpoint URL alone)")
+      ->default_str("private")
       ->check(CLI::IsMember({"private", "global"}));
   cmd.add_option("--token-url", flags.token_url,
                  "OAuth2 token endpoint (default: <region visibility host or endpoint>"
@@ -239,6 +237,7 @@ absl::Status FirstTokens(const std::vector<std::unique_ptr<transport::OAuthToken
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<CtiaStack>> CtiaStack::Start(const CtiaFlags& flags) {
+  ENRICH_RETURN_IF_ERROR(CheckCtiaFlags(flags));
   auto parts = std::make_unique<Parts>(flags.io_threads);
   std::string endpoint = flags.endpoint;
   std::string token_endpoint = flags.token_url;
@@ -297,8 +296,12 @@ absl::StatusOr<std::unique_ptr<CtiaStack>> CtiaStack::Start(const CtiaFlags& fla
   // pipeline depth each): it only ever lowers that, on 429s or a server whose latency climbs.
   client_options.max_concurrency = flags.connections * flags.pipeline_depth;
   if (!flags.rate_limit.empty()) {
-    ENRICH_RETURN_IF_ERROR(ParseRateLimit(flags.rate_limit, &client_options.rate_limit.limit,
-                                          &client_options.rate_limit.window));
+    absl::StatusOr<schema::RateSpec> rate = schema::ParseRateSpec(flags.rate_limit);
+    if (!rate.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--rate-limit: ", rate.status().message()));
+    }
+    client_options.rate_limit.limit = rate->limit;
+    client_options.rate_limit.window = rate->window;
   }
 
   transport::PoolOptions pool_options;

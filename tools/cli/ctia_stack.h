@@ -22,7 +22,8 @@ struct CtiaFlags {
   int connections = 16;
   double timeout_seconds = 30;
   std::string region;         // us | eu | apjc (reference §8.4); "" = none
-  std::string intel = "private";  // private | global (read-only Global-Intel host)
+  std::string intel;          // private | global (read-only Global-Intel host); "" = private
+                              // (not given: --intel needs --region, CheckCtiaFlags)
   std::string token_url;      // overrides the token endpoint
   std::string ca_file;
   bool insecure_skip_tls_verify = false;
@@ -54,8 +55,8 @@ struct CredentialLine {
 // errors name the file and line, never the secret.
 absl::StatusOr<std::vector<CredentialLine>> ReadCredentialsFile(const std::string& path);
 
-// Parses "N/WINDOW" with WINDOW like 10s, 1h, 3600 (seconds). InvalidArgument otherwise.
-absl::Status ParseRateLimit(absl::string_view text, int64_t* limit, absl::Duration* window);
+// Usage errors (InvalidArgument) in flags that parse one by one: --intel without --region.
+absl::Status CheckCtiaFlags(const CtiaFlags& flags);
 
 // Registers --endpoint, --connections, --timeout, --region, --intel, --token-url, --ca-file,
 // --insecure-skip-tls-verify, --credentials-file, --rate-limit, --max-wait, --io-threads,
@@ -67,11 +68,11 @@ void AddCtiaFlags(CLI::App& cmd, CtiaFlags& flags);
 // CTIA_CLIENT_SECRET, never from flags.
 class CtiaStack {
  public:
-  // Builds the stack and fetches a first token, so an unreachable endpoint or rejected
-  // credentials fail here, before any output exists. Errors: InvalidArgument for bad usage
-  // (bad URL, missing credentials; exit code 2), others as the transport reports them (the
-  // message names the URL, never the secret). Prints a notice on stderr when the embedded
-  // simulator is used.
+  // Checks the flags (CheckCtiaFlags), builds the stack and fetches a first token, so an
+  // unreachable endpoint or rejected credentials fail here, before any output exists. Errors:
+  // InvalidArgument for bad usage (--intel without --region, bad URL, missing credentials; exit
+  // code 2), others as the transport reports them (the message names the URL, never the
+  // secret). Prints a notice on stderr when the embedded simulator is used.
   static absl::StatusOr<std::unique_ptr<CtiaStack>> Start(const CtiaFlags& flags);
   ~CtiaStack();
 

@@ -36,8 +36,9 @@ std::string RunHelpFooter(absl::string_view exit_codes) {
       "  export CTIA_CLIENT_ID=... CTIA_CLIENT_SECRET=...\n"
       "  ctia-enrich run --region us -i dns.ndjson.gz -o dns.enriched.ndjson.gz \\\n"
       "      --column query.name:domain --column answer:ip --summary-json dns.summary.json\n"
-      "  # Every night from a settings file; after exit 75 the same line with --resume goes on\n"
-      "  ctia-enrich run --config configs/nightly-proxy-logs.toml\n"
+      "  # Every night (cron, systemd: README \"Running every night\"); after a crash or exit 75\n"
+      "  # the same line goes on from the journal, and with none it starts fresh\n"
+      "  ctia-enrich run --config configs/nightly-proxy-logs.toml --resume\n"
       "  # What the file and the flags add up to, secrets left out\n"
       "  ctia-enrich run --config configs/private-intel-us.toml --print-settings\n"
       "\n",

@@ -96,7 +96,8 @@ CLI::App* AddRunCommand(CLI::App& app, RunFlags& flags) {
       "Enrich a log export (CSV or NDJSON): look up the CTIA verdict of each distinct observable "
       "of the given columns and write every row back, in order, with ctia_disposition, "
       "ctia_disposition_name, ctia_judgement_id, ctia_valid_until and ctia_status added "
-      "(ctia_<column>_<field> with several columns).");
+      "(ctia_<column>_<field> with several columns, a dot of the column made _: "
+      "ctia_dns_query_name_status; added keys never hold a dot).");
   run->add_option("-i,--input", flags.input,
                   "Input file ('-' = stdin); gzip/zstd detected by their magic bytes")
       ->required();
@@ -107,10 +108,13 @@ CLI::App* AddRunCommand(CLI::App& app, RunFlags& flags) {
       ->required();
   run->add_option("--column", flags.columns,
                   "Observable column as NAME[:TYPE|auto], repeatable, e.g. 'domain', 'dst:ip', "
-                  "'url:auto', 'dns.query.name:domain' (NDJSON path), '3:ip' (--no-header)")
+                  "'url:auto', 'dns.query.name:domain' (NDJSON path), '3:ip' (--no-header). An "
+                  "ip column's IPv6 addresses are looked up as CTIA type ipv6")
       ->required();
   run->add_option("--input-format", flags.input_format,
-                  "csv or ndjson (default: by extension, .ndjson/.jsonl = ndjson). NDJSON: a "
+                  "csv or ndjson (default: by extension, .ndjson/.jsonl = ndjson; stdin or "
+                  "another extension: by the first byte that is not whitespace or a BOM, '{' = "
+                  "ndjson, else csv). NDJSON: a "
                   "line that is not a JSON object gets invalid_row; a blank line (empty or "
                   "whitespace) is not a row: kept as it is (left out of CSV output), no status, "
                   "counted as a blank line in the summary");
@@ -164,7 +168,9 @@ CLI::App* AddRunCommand(CLI::App& app, RunFlags& flags) {
   run->add_option("--max-cache-ttl", flags.max_cache_ttl_seconds,
                   "Longest time a verdict is reused within a run, seconds")
       ->capture_default_str();
-  run->add_option("--prefix", flags.prefix, "Prefix of the added columns")->capture_default_str();
+  run->add_option("--prefix", flags.prefix,
+                  "Prefix of the added columns (for NDJSON output, without a dot)")
+      ->capture_default_str();
   AddCtiaFlags(*run, flags.ctia);
   run->footer(kRunExitCodesHelp);
   return run;
@@ -172,24 +178,29 @@ CLI::App* AddRunCommand(CLI::App& app, RunFlags& flags) {
 
 
 absl::StatusOr<engine::JobOptions> JobOptionsFromFlags(const RunFlags& flags) {
+  if (absl::Status s = CheckCtiaFlags(flags.ctia); !s.ok()) return s;
   engine::JobOptions job;
   engine::PipelineOptions& options = job.pipeline;
   auto columns = ParseColumns(flags.columns);
   if (!columns.ok()) return columns.status();
   options.columns = *std::move(columns);
-  auto in_format = ParseFormat(
-      "--input-format", !flags.input_format.empty()
-                            ? flags.input_format
-                            : FormatByExtension(flags.input).value_or("csv"));
+  // Input: the flag, else the input's extension, else its first byte (`{`: NDJSON; stdin, a
+  // file without a known extension), unless --no-header says it is CSV.
+  const std::optional<std::string> in_by_name =
+      !flags.input_format.empty() ? std::optional<std::string>(flags.input_format)
+                                  : FormatByExtension(flags.input);
+  options.detect_input_format = !in_by_name.has_value() && !flags.no_header;
+  auto in_format = ParseFormat("--input-format", in_by_name.value_or("csv"));
   // Output: the flag, else the output's extension, else the input's format.
+  const std::optional<std::string> out_by_name =
+      !flags.output_format.empty() ? std::optional<std::string>(flags.output_format)
+                                   : FormatByExtension(flags.output);
+  options.output_format_follows_input = !out_by_name.has_value();
   auto out_format = ParseFormat(
-      "--output-format", !flags.output_format.empty()
-                             ? flags.output_format
-                             : FormatByExtension(flags.output)
-                                   .value_or(in_format.ok() &&
-                                                     *in_format == engine::DataFormat::kNdjson
-                                                 ? "ndjson"
-                                                 : "csv"));
+      "--output-format",
+      out_by_name.value_or(in_format.ok() && *in_format == engine::DataFormat::kNdjson
+                               ? "ndjson"
+                               : "csv"));
   auto delimiter = ParseDelimiter(flags.delimiter);
   auto compression = ParseCompression("--compression", flags.compression);
   auto output_compression =

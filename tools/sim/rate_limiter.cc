@@ -51,28 +51,4 @@ void RateLimiter::Reset() {
   logs_.clear();
 }
 
-absl::StatusOr<RateLimitSpec> ParseRateLimitSpec(absl::string_view text) {
-  const std::pair<absl::string_view, absl::string_view> parts =
-      absl::StrSplit(text, absl::MaxSplits('/', 1));
-  RateLimitSpec spec;
-  if (!absl::SimpleAtoi(parts.first, &spec.limit) || spec.limit < 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "rate limit \"", text, "\": expected N/WINDOW with N a positive integer"));
-  }
-  int64_t seconds = 0;
-  if (parts.second.empty()) {
-    spec.window = absl::Seconds(3600);  // CTIA's window
-  } else if (absl::SimpleAtoi(parts.second, &seconds)) {
-    spec.window = absl::Seconds(seconds);
-  } else if (!absl::ParseDuration(parts.second, &spec.window)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "rate limit \"", text, "\": WINDOW must be seconds or a duration like 10s, 1h"));
-  }
-  if (spec.window < absl::Seconds(1)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("rate limit \"", text, "\": WINDOW must be at least 1s"));
-  }
-  return spec;
-}
-
 }  // namespace enrich::sim

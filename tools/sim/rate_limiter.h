@@ -56,14 +56,6 @@ class RateLimiter {
   absl::flat_hash_map<std::string, std::deque<absl::Time>> logs_ ABSL_GUARDED_BY(mu_);
 };
 
-// "N/WINDOW" of ctia-sim --rate-limit: N requests per WINDOW, where WINDOW is seconds
-// ("3600") or an absl duration ("10s", "1h", "90m"). Error: InvalidArgument saying why.
-struct RateLimitSpec {
-  int64_t limit = 0;
-  absl::Duration window;
-};
-absl::StatusOr<RateLimitSpec> ParseRateLimitSpec(absl::string_view text);
-
 }  // namespace enrich::sim
 
 #endif  // ENRICH_TOOLS_SIM_RATE_LIMITER_H_

@@ -16,8 +16,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "schema/rate_spec.h"
 #include "schema/status_macros.h"
-#include "tools/sim/rate_limiter.h"
 #include "tools/sim/sim_server.h"
 
 namespace enrich::sim {
@@ -300,7 +300,7 @@ absl::Status ReadRateLimit(const ConfigReader& r, const toml::table& t, SimSetti
   std::optional<bool> flag;
   ENRICH_RETURN_IF_ERROR(r.String(t, "rate_limit", "limit", text));
   if (text) {
-    absl::StatusOr<RateLimitSpec> spec = ParseRateLimitSpec(*text);
+    absl::StatusOr<schema::RateSpec> spec = schema::ParseRateSpec(*text);
     if (!spec.ok()) return r.Error(*t.get("limit"), "rate_limit.limit", spec.status().message());
     s.rate_limit = *std::exchange(text, std::nullopt);
   }
@@ -503,7 +503,7 @@ std::string FormatSimSettings(const SimSettings& settings) {
 absl::StatusOr<SimOptions> FinishSimOptions(const SimSettings& settings) {
   SimOptions options = settings.options;
   if (!settings.rate_limit.empty()) {
-    absl::StatusOr<RateLimitSpec> spec = ParseRateLimitSpec(settings.rate_limit);
+    absl::StatusOr<schema::RateSpec> spec = schema::ParseRateSpec(settings.rate_limit);
     if (!spec.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("--rate-limit: ", spec.status().message()));
     }
