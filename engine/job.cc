@@ -194,7 +194,6 @@ std::string SummaryJson(const RunStatsSnapshot& s, const RunReport& r) {
   doc.AddMember("input", str(r.input), a);
   doc.AddMember("output", str(r.output), a);
   doc.AddMember("endpoint", str(r.endpoint), a);
-  doc.AddMember("hedges", 0, a);  // hedged resends: 0 until the transport counts them
   if (!r.failure.empty()) doc.AddMember("failure", str(r.failure), a);
   if (!r.circuit_breaker.empty()) doc.AddMember("circuit_breaker", str(r.circuit_breaker), a);
   rapidjson::Value dispositions(rapidjson::kObjectType);
@@ -222,9 +221,6 @@ std::string SummaryPrometheus(const RunStatsSnapshot& s, const RunReport& r) {
       "ctia_enrich_last_run_info{outcome=\"", r.outcome, "\",input=\"",
       PrometheusLabel(r.input), "\",output=\"", PrometheusLabel(r.output), "\",endpoint=\"",
       PrometheusLabel(r.endpoint), "\"} 1\n",
-      "# HELP ctia_enrich_hedges_total Lookups resent on another connection after a late answer.\n"
-      "# TYPE ctia_enrich_hedges_total counter\n"
-      "ctia_enrich_hedges_total 0\n",
       "# HELP ctia_enrich_circuit_breaker_tripped 1 when the first lookups all failed the same "
       "way (a wrong setup) and the run stopped early.\n"
       "# TYPE ctia_enrich_circuit_breaker_tripped gauge\n",

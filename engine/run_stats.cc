@@ -49,6 +49,8 @@ constexpr CounterInfo kCounters[kExportedRunCounterCount] = {
      "OAuth2 token refreshes."},
     {RunCounter::kBlankLines, "blank_lines", "blank_lines_total",
      "NDJSON blank lines of the last run (not rows; no status)."},
+    {RunCounter::kHedges, "hedges", "hedges_total",
+     "Lookups resent on another connection after a late answer."},
 };
 
 // Prometheus `le` values exported; each is one of transport::LatencyBucketBounds().
@@ -161,6 +163,7 @@ void RunStats::RecordLatencies(absl::Span<const absl::Duration> latencies) {
 void RunStats::SetTransportCounters(const transport::CtiaClientCounters& counters) {
   Set(RunCounter::kRetries, counters.retries);
   Set(RunCounter::kRateLimited, counters.rate_limited);
+  Set(RunCounter::kHedges, counters.hedges);
 }
 
 RunStatsSnapshot RunStats::Snapshot() const {
@@ -207,7 +210,7 @@ std::string FormatRunSummary(const RunStatsSnapshot& s) {
                   "cache hits:         ", c(RunCounter::kCacheHits), "\n",
                   "retries:            ", c(RunCounter::kRetries), " (",
                   c(RunCounter::kRateLimited), " rate-limited), ", c(RunCounter::kTokenRefreshes),
-                  " token refreshes\n", "statuses:\n");
+                  " token refreshes, ", c(RunCounter::kHedges), " hedged\n", "statuses:\n");
   for (const auto& [status, count] : s.statuses) {
     absl::StrAppend(&out, "  ", status, ": ", count, "\n");
   }

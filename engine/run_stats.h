@@ -40,6 +40,7 @@ enum class RunCounter : int {
   kRateLimited,        // 429 answers (fed from the transport)
   kTokenRefreshes,     // OAuth2 token refreshes (fed from the transport)
   kBlankLines,         // NDJSON blank lines (passed through; not rows)
+  kHedges,             // lookups resent on another connection after a late answer (transport)
   // The counters below are kept for callers and tests, not written to the JSON summary or the
   // Prometheus file (their formats stay as they were).
   kCells,         // observable fields examined (data rows × observable columns)
@@ -47,9 +48,9 @@ enum class RunCounter : int {
   kInputBytes,    // decoded input bytes (kBytesRead counts raw, maybe compressed, bytes)
   kLookupsQueued,  // lookups the run has found it needs: queued for the source, sent or not
 };
-inline constexpr size_t kRunCounterCount = 15;
-// Counters kRowsRead .. kBlankLines: those of the JSON summary and the Prometheus file.
-inline constexpr size_t kExportedRunCounterCount = 11;
+inline constexpr size_t kRunCounterCount = 16;
+// Counters kRowsRead .. kHedges: those of the JSON summary and the Prometheus file.
+inline constexpr size_t kExportedRunCounterCount = 12;
 
 // Everything a run counted, at one moment; what the writers below format.
 struct RunStatsSnapshot {
@@ -101,7 +102,7 @@ class RunStats {
   void CountDisposition(int disposition, uint64_t n = 1);
   void RecordLatency(absl::Duration latency);
   void RecordLatencies(absl::Span<const absl::Duration> latencies);
-  // Takes retries and 429s from the transport's counters (they are cumulative).
+  // Takes retries, 429s and hedged resends from the transport's counters (cumulative).
   void SetTransportCounters(const transport::CtiaClientCounters& counters);
   // Notes, after a chunk's parse, the decoded input bytes up to its end and kLookupsQueued then:
   // the ETA fits how the distinct values grow with the input (progress.h) from these points,

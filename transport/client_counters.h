@@ -29,6 +29,7 @@ struct CtiaClientCounters {
   int concurrency_limit = 0;          // adaptive limit now in force (0 = off)
   uint64_t concurrency_decreases = 0;  // times it was halved (429s, rising latency)
   uint64_t concurrency_waits = 0;      // sends that waited for a slot
+  uint64_t hedges = 0;  // requests sent again on another connection after a late answer
 };
 
 }  // namespace enrich::transport

@@ -44,6 +44,8 @@ void ConnectionPool::Send(HttpRequest request, Callback done) {
 
 void ConnectionPool::Start(HttpExchange* exchange) { impl_->Start(exchange); }
 
+void ConnectionPool::Abandon(HttpExchange* exchange) { impl_->Abandon(exchange); }
+
 void ConnectionPool::Shutdown() { impl_->Shutdown(); }
 
 PoolCounters ConnectionPool::Snapshot() const { return impl_->Snapshot(); }

@@ -73,6 +73,9 @@ class HttpExchange {
   // `response` belongs to the pool and is valid only during the call; the callee may move from
   // it.
   virtual void Complete(const absl::Status& status, HttpResponse* response) = 0;
+  // True: never pipelined, sent only on a connection with nothing else in flight (a hedge must
+  // not wait behind the request it hedges).
+  virtual bool alone() const { return false; }
 
  protected:
   virtual ~HttpExchange() = default;
@@ -121,6 +124,14 @@ class ConnectionPool {
   void Send(HttpRequest request, Callback done);
   // Like Send() without an allocation: the answer is lent to `exchange->Complete()`.
   void Start(HttpExchange* exchange);
+
+  // The caller no longer wants `exchange` (started with Start()) answered: it completes soon
+  // with Cancelled, unless an answer comes first. Queued, it leaves the queue; on a connection
+  // and not yet written, it leaves that connection's queue; awaiting its answer first in line,
+  // its connection is closed (the requests pipelined behind it are resent, as after any lost
+  // connection). Pipelined behind another unanswered request it is left alone and completes
+  // as it would have. Any thread; never completes inline.
+  void Abandon(HttpExchange* exchange);
 
   // Idempotent. Requests in flight complete with Cancelled as their connections close.
   void Shutdown();

@@ -58,6 +58,13 @@ inline constexpr size_t kMaxVerdictBatch = 1000;
 // then a token from a credential of that group. A credential whose token source fails with
 // Unauthenticated (invalid_client) is retired with a notice and the call goes on with the
 // others; when none is left the call fails with that error.
+// A group whose limit is unknown (no X-RateLimit-*-Limit header, none configured) is paced
+// from its 429s (RateLimiter: AIMD).
+//
+// Hedging (options.hedge): a lookup or GraphQL batch unanswered far beyond the latencies seen
+// (max(hedge_floor, hedge_p99_factor × p99)) is sent once more on another connection; the first
+// answer wins, the other request is abandoned; counted in CtiaClientCounters::hedges.
+//
 // Writes (bulk, create) are not idempotent: they retry only where CTIA certainly did not act
 // (401 refresh, 429); 5xx and transport errors are final for them.
 //

@@ -36,10 +36,21 @@ struct CtiaClientOptions {
   absl::Duration batch_linger = absl::Milliseconds(5);
   // Adaptive concurrency (ConcurrencyLimit, AIMD) over the requests in flight: starts at and
   // never exceeds `max_concurrency` (0 = off: only the pool's connections limit it), halves on
-  // a 429 and on latencies above 3 × the best seen (and above `concurrency_latency_floor`),
-  // grows back by one per round of successes. Calls over the limit wait their turn.
+  // a 429 or 5xx and when the median of the recent latencies rises above 3 × its baseline (and
+  // above `concurrency_latency_floor`), grows back by one per round of successes. Calls over
+  // the limit wait their turn.
   int max_concurrency = 0;
   absl::Duration concurrency_latency_floor = absl::Milliseconds(50);
+  // Hedging of hung answers: a lookup (verdict GET or GraphQL batch; never a write) unanswered
+  // max(hedge_floor, hedge_p99_factor × the p99 of the answers seen) after it was sent, once
+  // hedge_min_answers answers were seen, is sent once more (taking a budget permit; without a
+  // concurrency slot; never pipelined, so on another connection); the first answer wins, the
+  // other request is abandoned (ConnectionPool::Abandon). The pool's request timeout still
+  // ends the attempt. Counted in CtiaClientCounters::hedges.
+  bool hedge = true;
+  absl::Duration hedge_floor = absl::Seconds(1);
+  double hedge_p99_factor = 4;
+  uint64_t hedge_min_answers = 50;
 };
 
 }  // namespace enrich::transport

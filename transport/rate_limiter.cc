@@ -12,6 +12,13 @@ namespace enrich::transport {
 
 namespace {
 
+// The lowest pace learned (requests per second): a limiter never leaves a group slower.
+constexpr double kMinPace = 0.1;
+// Additive increase of the pace: about this many requests per second more per second of
+// answers (at least kPaceGrowth of the pace per second).
+constexpr double kPaceStep = 1.0;
+constexpr double kPaceGrowth = 0.05;
+
 // Send times as nanoseconds since the Unix epoch (saturated at the int64 range).
 int64_t Nanos(absl::Time t) { return absl::ToUnixNanos(t); }
 
@@ -89,6 +96,14 @@ RatePermit RateLimiter::Acquire(absl::Time now) {
         wait > options_.max_wait ? RatePermit::Kind::kCheckpoint : RatePermit::Kind::kWait, wait};
   };
   if (now < paused_until_) return wait_for(paused_until_ - now);
+  if (pace_ > 0 && now < next_send_) {
+    // Each caller told to wait is given the next send time not promised yet, so waiters
+    // spread over the coming sends instead of all asking again at the next one.
+    wait_horizon_ = std::max(wait_horizon_, next_send_);
+    const absl::Duration wait = wait_horizon_ - now;
+    wait_horizon_ += absl::Seconds(1.0 / pace_);
+    return wait_for(wait);
+  }
   const int64_t now_ns = Nanos(now);
   Prune(now_ns);
   const auto count = static_cast<int64_t>(LogSize());
@@ -99,22 +114,54 @@ RatePermit RateLimiter::Acquire(absl::Time now) {
   }
   InsertSorted(in_flight_, now_ns);
   if (limit_ == 0 && LogSize() > options_.max_log) PopOldest();
+  if (pace_ > 0) next_send_ = std::max(now, next_send_) + absl::Seconds(1.0 / pace_);
   return RatePermit{RatePermit::Kind::kGo, absl::ZeroDuration()};
+}
+
+bool RateLimiter::Reconfirm(absl::Time sent_at, absl::Time now) {
+  Forget(Nanos(sent_at));
+  if (now < paused_until_) return false;
+  InsertSorted(in_flight_, Nanos(now));
+  return true;
+}
+
+int64_t RateLimiter::LoggedAfter(int64_t since) const {
+  int64_t n = 0;
+  for (auto it = answered_.rbegin(); it != answered_.rend() && *it > since; ++it) ++n;
+  for (int64_t at : in_flight_) n += at > since ? 1 : 0;
+  return n;
+}
+
+void RateLimiter::CutPace(absl::Time now, absl::Time sent_at, absl::Duration pause) {
+  if (!options_.learn_pace || limit_ > 0) return;  // a known limit is mirrored, not learned
+  if (pace_ > 0 && sent_at < pace_cut_at_) return;  // sent before the last cut: the same overload
+  if (pace_ == 0) {
+    const absl::Duration span = std::max(absl::Seconds(1), pause);
+    // The refused request counts in the rate it was sent at.
+    pace_ =
+        static_cast<double>(LoggedAfter(Nanos(now - span)) + 1) / absl::ToDoubleSeconds(span);
+  }
+  pace_ = std::max(kMinPace, pace_ / 2);
+  pace_cut_at_ = now;
 }
 
 void RateLimiter::OnResponse(absl::Time now, absl::Time sent_at, const HttpResponse& response) {
   if (std::optional<int64_t> limit = RateLimitFromHeaders(response); limit.has_value()) {
     limit_ = *limit;
     learned_ = true;
+    pace_ = 0;  // the server's own limit replaces a pace guessed from its 429s
   }
   if (response.status == 429) {
     Forget(Nanos(sent_at));
     // CTIA records only allowed requests (§9.1): the refused one is not in its log.
     absl::Duration pause = options_.window / std::max<int64_t>(limit_, 1);
     if (std::optional<absl::Duration> after = RetryAfterFromHeaders(response)) pause = *after;
+    CutPace(now, sent_at, pause);
     paused_until_ = std::max(paused_until_, now + pause);
+    next_send_ = std::max(next_send_, paused_until_);
     return;
   }
+  if (pace_ > 0) pace_ += std::max(kPaceStep, kPaceGrowth * pace_) / pace_;
   // The server counted the request somewhere between send and answer; logging it at the
   // answer's time keeps the client's window at or behind the server's, never ahead.
   Move(Nanos(sent_at), Nanos(now));
@@ -124,7 +171,7 @@ void RateLimiter::OnResponse(absl::Time now, absl::Time sent_at, const HttpRespo
 void RateLimiter::OnNotCounted(absl::Time sent_at) { Forget(Nanos(sent_at)); }
 
 int64_t RateLimiter::Available(absl::Time now) {
-  if (now < paused_until_) return 0;
+  if (now < paused_until_ || (pace_ > 0 && now < next_send_)) return 0;
   if (limit_ == 0) return std::numeric_limits<int32_t>::max();
   Prune(Nanos(now));
   return std::max<int64_t>(limit_ - static_cast<int64_t>(LogSize()), 0);
@@ -160,15 +207,29 @@ ConcurrencyLimit::ConcurrencyLimit(int initial, int max, double latency_factor,
       limit_(std::clamp(initial, 1, std::max(max, 1))) {}
 
 void ConcurrencyLimit::OnSuccess(absl::Duration latency) {
-  best_latency_ = std::min(best_latency_, latency);
+  window_[seen_ % kWindow] = latency;
+  ++seen_;
   ++since_decrease_;
-  // The floor first: below it (every answer of a local server) no Duration multiply is needed.
-  if (latency > latency_floor_ && best_latency_ > absl::ZeroDuration() &&
-      latency > best_latency_ * latency_factor_ && since_decrease_ > static_cast<int64_t>(limit_)) {
+  if (seen_ >= kWindow && seen_ % kLookEvery == 0 && LatencyRose() &&
+      since_decrease_ > static_cast<int64_t>(limit_)) {
     return Decrease();
   }
   // Additive increase: +1 per `limit` successes.
   limit_ = std::min<double>(limit_ + 1.0 / limit_, max_);
+}
+
+bool ConcurrencyLimit::LatencyRose() {
+  absl::Duration sorted[kWindow];
+  std::copy(std::begin(window_), std::end(window_), std::begin(sorted));
+  std::nth_element(std::begin(sorted), std::begin(sorted) + kWindow / 2, std::end(sorted));
+  recent_ = sorted[kWindow / 2];
+  if (recent_ <= baseline_) {
+    baseline_ = recent_;
+    return false;
+  }
+  const bool rose = recent_ > latency_floor_ && recent_ > baseline_ * latency_factor_;
+  baseline_ += (recent_ - baseline_) / 64;
+  return rose;
 }
 
 void ConcurrencyLimit::OnOverload() {

@@ -84,6 +84,9 @@ ctia_enrich_token_refreshes_total 1
 # HELP ctia_enrich_blank_lines_total NDJSON blank lines of the last run (not rows; no status).
 # TYPE ctia_enrich_blank_lines_total counter
 ctia_enrich_blank_lines_total 0
+# HELP ctia_enrich_hedges_total Lookups resent on another connection after a late answer.
+# TYPE ctia_enrich_hedges_total counter
+ctia_enrich_hedges_total 0
 # HELP ctia_enrich_status_total Rows of the last run by status.
 # TYPE ctia_enrich_status_total counter
 ctia_enrich_status_total{status="error:503"} 6
@@ -223,7 +226,7 @@ TEST(RunStatsTest, SummaryTextHasRatesAndPercentiles) {
   EXPECT_THAT(text, HasSubstr("unique observables: 100 (10.0% of rows)\n"));
   EXPECT_THAT(text, HasSubstr("lookups:            90 sent, 90 settled\n"));
   EXPECT_THAT(text, HasSubstr("cache hits:         10\n"));
-  EXPECT_THAT(text, HasSubstr("retries:            3 (2 rate-limited), 1 token refreshes\n"));
+  EXPECT_THAT(text, HasSubstr("retries:            3 (2 rate-limited), 1 token refreshes, 0 hedged\n"));
   EXPECT_THAT(text, HasSubstr("  error:503: 6\n"));
   EXPECT_THAT(text, HasSubstr("  ok: 700\n"));
   EXPECT_THAT(text, HasSubstr("seconds:            40.00 (25 rows/s, 2.2 lookups/s)\n"));

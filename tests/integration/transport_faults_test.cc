@@ -7,9 +7,11 @@
 #include "tools/sim/sim_server.h"
 #include "transport/ctia_client.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -64,6 +66,8 @@ TEST(TransportFaultsTest, TokensExpiringInFlightAreRefreshedAndResent) {
     client_options.batch_size = batch_size;
     client_options.max_concurrency = 200;
     client_options.concurrency_latency_floor = absl::Seconds(5);
+    // The late answers are the point: not hedged (a hedge would answer before the token ends).
+    client_options.hedge = false;
     transport::PoolOptions pool_options;
     // Each late answer holds its connection for 4 s; enough connections keep the run short.
     pool_options.connections = 200;
@@ -155,6 +159,149 @@ TEST(TransportFaultsTest, ConstantLatencyDoesNotShrinkTheConcurrency) {
               static_cast<unsigned long long>(m.counters.concurrency_decreases));
   EXPECT_GE(m.per_second, 0.9 * ideal);
   EXPECT_EQ(m.counters.concurrency_decreases, 0u);
+}
+
+// A gateway's limiter in front of CTIA: 100 requests per 2 s per client, no X-RateLimit-*
+// header, a Retry-After of at most 2 s on its 429s. The client learns a pace from the 429s
+// (AIMD in RateLimiter) and pauses the group on each, so 429s stay at a few per window while
+// every lookup settles; over REST and over REST after the GraphQL fallback.
+TEST(TransportFaultsTest, ALimiterWithoutHeadersIsPacedFromIts429s) {
+  constexpr int kLookups = 600;
+  constexpr int kConnections = 16;
+  const absl::Duration window = absl::Seconds(2);
+  for (const size_t batch_size : {size_t{1}, size_t{100}}) {
+    SCOPED_TRACE(absl::StrCat("batch size ", batch_size));
+    sim::SimOptions options;
+    options.graphql = false;  // batch size 100 falls back to REST at its first batch
+    options.rate_limit = 100;
+    options.rate_limit_window = window;
+    options.rate_limit_header_group = "NONE";
+    options.rate_limit_per_client = true;
+    options.synthetic_percent = 40;
+    sim::SimServer sim{options};
+    ASSERT_TRUE(sim.Start().ok());
+    transport::PoolOptions pool_options;
+    pool_options.connections = kConnections;
+    ClientRig rig(sim, RunLikeOptions(batch_size, kConnections),
+                  {{"client", "secret", "default"}}, pool_options);
+    const absl::Time start = absl::Now();
+    const std::vector<VerdictOr> results =
+        rig.LookupAll(Domains(kLookups, absl::StrCat("paced-", batch_size)), absl::Seconds(120));
+    const absl::Duration took = absl::Now() - start;
+    ExpectAllSettledOk(results);
+    const transport::CtiaClientCounters c = rig.client().Snapshot();
+    uint64_t served_429 = 0;
+    for (const auto& [endpoint, by_status] : sim.CountsByEndpoint()) {
+      if (auto it = by_status.find(429); it != by_status.end()) served_429 += it->second;
+    }
+    const double windows = std::max(1.0, absl::FDivDuration(took, window));
+    std::printf("limiter 100/2s without headers, batch %zu: %d lookups in %s (%.1f windows), "
+                "%llu 429s (%.2f per window), %llu requests, %llu budget waits\n",
+                batch_size, kLookups, absl::FormatDuration(took).c_str(), windows,
+                static_cast<unsigned long long>(served_429), served_429 / windows,
+                static_cast<unsigned long long>(c.requests),
+                static_cast<unsigned long long>(c.budget_waits));
+    EXPECT_EQ(served_429, c.rate_limited);
+    // Before the first 429 nothing is known: every request in flight then (at most one per
+    // connection) is refused. After it, at most one 429 per window (measured: 19 429s in 7.7
+    // windows, 2.5 per window, for each batch size; 1,500 before the pace was learned).
+    EXPECT_LE(static_cast<double>(served_429), kConnections + windows);
+  }
+}
+
+// A steady slow tail (5% of answers 2 s late, the rest 50 ms) is not a rise in latency: the
+// adaptive limit stays near one request per connection.
+TEST(TransportFaultsTest, ASteadySlowTailDoesNotShrinkTheConcurrency) {
+  sim::SimOptions options;
+  options.latency = absl::Milliseconds(50);
+  options.slow_percent = 5;
+  options.slow = absl::Seconds(2);
+  options.synthetic_percent = 40;
+  options.fault_seed = 14;
+  sim::SimServer sim{options};
+  ASSERT_TRUE(sim.Start().ok());
+  constexpr int kConnections = 16;
+  transport::PoolOptions pool_options;
+  pool_options.connections = kConnections;
+  const Measured m =
+      Measure(sim, RunLikeOptions(1, kConnections), pool_options, 1600, "slow-tail");
+  // Every connection busy: 16 / (0.95 × 50 ms + 0.05 × 2 s) lookups per second.
+  const double ideal = kConnections / (0.95 * 0.05 + 0.05 * 2.0);
+  std::printf("5%% of answers 2 s late, the rest 50 ms, %d connections: %.1f lookups/s "
+              "(every connection busy: %.1f, %.2f×), concurrency limit %d, %llu decreases\n",
+              kConnections, m.per_second, ideal, m.per_second / ideal,
+              m.counters.concurrency_limit,
+              static_cast<unsigned long long>(m.counters.concurrency_decreases));
+  // While the run is in full flow the limit never moves (measured: 0.79× the ideal, the rest
+  // is the last 2 s answers draining). At the end only late answers are left, and their
+  // median is a rise: one halving then is allowed.
+  EXPECT_LE(m.counters.concurrency_decreases, 1u);
+  EXPECT_GE(m.per_second, 0.7 * ideal);
+}
+
+// Requests the sim never answered (hung), on every route.
+uint64_t HungAnswers(const sim::SimServer& sim) {
+  uint64_t hung = 0;
+  for (const auto& [endpoint, by_status] : sim.CountsByEndpoint()) {
+    if (auto it = by_status.find(0); it != by_status.end()) hung += it->second;
+  }
+  return hung;
+}
+
+// Hung answers (ctia-sim --hang-percent: never answered) are hedged: resent on another
+// connection once late far beyond what the run has seen, the first answer winning. 20k REST
+// lookups with 0.05% hung, and GraphQL batches of 100 (one request each) with 1% hung, cost at
+// most 3 × the same run without faults. The request timeout (--timeout) stays the limit of an
+// attempt: it is 8 s here, so that a hedge that hangs too (rare) still ends within the bound.
+TEST(TransportFaultsTest, HungAnswersAreHedgedOnAnotherConnection) {
+  struct Case {
+    size_t batch_size;
+    int connections;
+    absl::Duration latency;
+    double hang_percent;
+  };
+  for (const Case& c : {Case{1, 16, absl::Milliseconds(5), 0.05},
+                        Case{100, 8, absl::Milliseconds(100), 1.0}}) {
+    SCOPED_TRACE(absl::StrCat("batch size ", c.batch_size));
+    transport::PoolOptions pool_options;
+    pool_options.connections = static_cast<size_t>(c.connections);
+    pool_options.request_timeout = absl::Seconds(8);
+    pool_options.first_byte_timeout = absl::Seconds(8);
+    auto run = [&](double hang_percent, absl::string_view tag) {
+      sim::SimOptions options;
+      options.latency = c.latency;
+      options.hang_percent = hang_percent;
+      options.fault_seed = 14;
+      options.synthetic_percent = 40;
+      auto sim = std::make_unique<sim::SimServer>(options);
+      EXPECT_TRUE(sim->Start().ok());
+      ClientRig rig(*sim, RunLikeOptions(c.batch_size, c.connections),
+                    {{"client", "secret", "default"}}, pool_options);
+      const absl::Time start = absl::Now();
+      const std::vector<VerdictOr> results =
+          rig.LookupAll(Domains(20000, absl::StrCat(tag, c.batch_size)), absl::Seconds(240));
+      const absl::Duration took = absl::Now() - start;
+      ExpectAllSettledOk(results);
+      return std::make_tuple(took, rig.client().Snapshot(), HungAnswers(*sim));
+    };
+    const auto [clean, clean_counters, clean_hung] = run(0, "clean-");
+    const auto [faulty, counters, hung] = run(c.hang_percent, "hung-");
+    std::printf("hung answers, batch %zu, %d connections, %s answers: fault-free %s, with %.2f%% "
+                "hung %s (%.2f×); %llu hung answers, %llu hedges, %llu requests, %llu timeouts\n",
+                c.batch_size, c.connections, absl::FormatDuration(c.latency).c_str(),
+                absl::FormatDuration(clean).c_str(), c.hang_percent,
+                absl::FormatDuration(faulty).c_str(), absl::FDivDuration(faulty, clean),
+                static_cast<unsigned long long>(hung),
+                static_cast<unsigned long long>(counters.hedges),
+                static_cast<unsigned long long>(counters.requests),
+                static_cast<unsigned long long>(counters.transport_errors));
+    EXPECT_EQ(clean_hung, 0u);
+    EXPECT_EQ(clean_counters.hedges, 0u);
+    EXPECT_GT(hung, 0u);
+    EXPECT_LE(faulty, 3 * clean);
+    // Each hung answer was hedged, but for a hedge that hung too: that attempt timed out.
+    EXPECT_GE(counters.hedges + counters.transport_errors, hung);
+  }
 }
 
 // A rotation with one rejected credential (invalid_client): it is retired with a notice and

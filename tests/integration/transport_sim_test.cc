@@ -481,16 +481,18 @@ TEST(TransportSimTest, FaultMixEveryLookupSettlesAndTheRunEnds) {
     EXPECT_GE(seen, sent);
     EXPECT_LE(seen, sent + rig.pool().Snapshot().stale_retries);
     EXPECT_GT(c.retries, 0u);
-    // Every send is a first attempt or a retry; a lookup (batch) has at most four attempts.
-    // A batch is usually full (20 lookups) but may leave early after its linger.
-    const uint64_t calls = sent - c.retries;
+    // Every send is a first attempt, a retry or a hedge (a hung attempt sent once more); a
+    // lookup (batch) has at most four attempts. A batch is usually full (20 lookups) but may
+    // leave early after its linger.
+    const uint64_t calls = sent - c.retries - c.hedges;
     if (batch_size == 1) {
       EXPECT_EQ(calls, set.asked.size());
     } else {
       EXPECT_GE(calls, set.asked.size() / 20);
       EXPECT_LE(calls, set.asked.size());
     }
-    EXPECT_LE(sent, calls * 4);
+    EXPECT_LE(sent, calls * 4 + c.hedges);
+    EXPECT_LE(c.hedges, sent - c.hedges);  // at most one hedge per attempt
     EXPECT_FALSE(c.graphql_unsupported);
     ::testing::Test::RecordProperty(absl::StrCat("failed_batch_", batch_size),
                                     static_cast<int>(failed));

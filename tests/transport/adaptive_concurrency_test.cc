@@ -14,6 +14,7 @@
 #include <functional>
 #include <future>
 #include <memory>
+#include <random>
 #include <thread>
 #include <vector>
 
@@ -147,10 +148,63 @@ TEST_F(AdaptiveConcurrencyTest, RisingLatencyBacksOff) {
       [](size_t) { return Reply(404, kNoVerdictBody); }, absl::Milliseconds(20));
   Sequential(30);
   const CtiaClientCounters before = Counters();
-  Sequential(12);
+  Sequential(20);
   const CtiaClientCounters after = Counters();
+  // The median of the last 16 answers rises after 8 slow ones: 8 → 4, then 4 → 2 a round
+  // later, then a step or two back up.
   EXPECT_GE(after.concurrency_decreases, before.concurrency_decreases + 2);
-  EXPECT_LE(after.concurrency_limit, 2);
+  EXPECT_LE(after.concurrency_limit, 4);
+}
+
+// ---- ConcurrencyLimit on its own: latencies given, no server --------------------------------
+
+// `n` answers with latencies from `latency(i)`; returns the lowest limit seen on the way.
+int Feed(ConcurrencyLimit& c, int n, const std::function<absl::Duration(int)>& latency) {
+  int lowest = c.limit();
+  for (int i = 0; i < n; ++i) {
+    c.OnSuccess(latency(i));
+    lowest = std::min(lowest, c.limit());
+  }
+  return lowest;
+}
+
+TEST(ConcurrencyLimitAloneTest, ConstantLatencyNeverDecreases) {
+  for (const absl::Duration latency : {absl::Milliseconds(50), absl::Milliseconds(150),
+                                       absl::Seconds(2)}) {
+    ConcurrencyLimit c(16, 16, 3.0, absl::Milliseconds(50));
+    EXPECT_EQ(Feed(c, 5000, [&](int) { return latency; }), 16) << latency;
+  }
+}
+
+// 5% of answers 2 s late, the rest 50 ms (a steady slow tail, drawn at random): the median
+// does not move, the limit stays at the maximum or near it.
+TEST(ConcurrencyLimitAloneTest, SteadySlowTailDoesNotShrinkTheLimit) {
+  std::mt19937_64 rng(14);
+  ConcurrencyLimit c(16, 16, 3.0, absl::Milliseconds(50));
+  const int lowest = Feed(c, 20000, [&](int) {
+    return rng() % 100 < 5 ? absl::Seconds(2) : absl::Milliseconds(50);
+  });
+  EXPECT_GE(lowest, 12);
+  EXPECT_EQ(c.limit(), 16);
+}
+
+// Queueing: latency climbs from 50 ms to 1 s over 400 answers. The limit backs off while it
+// rises; once the latency is steady again, the baseline catches up and the limit recovers.
+TEST(ConcurrencyLimitAloneTest, RisingLatencyDecreasesThenASteadyLevelRecovers) {
+  ConcurrencyLimit c(16, 16, 3.0, absl::Milliseconds(50));
+  Feed(c, 200, [](int) { return absl::Milliseconds(50); });
+  const int lowest = Feed(c, 400, [](int i) { return absl::Milliseconds(50 + i * 950 / 400); });
+  EXPECT_LE(lowest, 4);
+  Feed(c, 5000, [](int) { return absl::Seconds(1); });
+  EXPECT_EQ(c.limit(), 16);
+  EXPECT_GT(c.baseline(), absl::Milliseconds(900));
+}
+
+TEST(ConcurrencyLimitAloneTest, TooManyRequestsDecreases) {
+  ConcurrencyLimit c(16, 16, 3.0, absl::Milliseconds(50));
+  Feed(c, 100, [](int) { return absl::Milliseconds(150); });
+  c.OnOverload();
+  EXPECT_EQ(c.limit(), 8);
 }
 
 }  // namespace

@@ -25,17 +25,20 @@ using Kind = PoolScheduler::Assignment::Kind;
 // A request in flight that only records how it ended.
 class FakeExchange final : public HttpExchange {
  public:
-  explicit FakeExchange(std::string target, bool idempotent = true) {
+  explicit FakeExchange(std::string target, bool idempotent = true, bool alone = false)
+      : alone_(alone) {
     request_.target = std::move(target);
     request_.idempotent = idempotent;
     if (!idempotent) request_.method = "POST";
   }
   const HttpRequest& request() const override { return request_; }
   void Complete(const absl::Status& status, HttpResponse*) override { outcome_ = status; }
+  bool alone() const override { return alone_; }
 
  private:
   HttpRequest request_;
   absl::Status outcome_;
+  bool alone_;
 };
 
 // ---- PoolScheduler ----
@@ -171,6 +174,52 @@ class ConnectionStateTest : public ::testing::Test {
   ConnectionState state_;
   std::vector<Settled> settled_;
 };
+
+// A request that must be alone (a hedge) waits for a connection with nothing in flight rather
+// than being pipelined behind another (perhaps the very one it hedges).
+TEST(PoolSchedulerTest, AnAloneRequestIsNeverPipelined) {
+  PoolScheduler scheduler(/*max_connections=*/1, /*pipeline_depth=*/4);
+  FakeExchange a("/a"), hedge("/a", true, /*alone=*/true), b("/b");
+  EXPECT_EQ(scheduler.Submit(&a).kind, Kind::kOpen);
+  EXPECT_EQ(scheduler.Submit(&hedge).kind, Kind::kQueued);
+  EXPECT_EQ(scheduler.Submit(&b).kind, Kind::kQueued);  // first come, first served
+  EXPECT_THAT(scheduler.OnSettled(0, 1), ElementsAre(&hedge, &b));
+}
+
+TEST(PoolSchedulerTest, RemoveTakesAQueuedRequestOutOfTheQueueOnly) {
+  PoolScheduler scheduler(/*max_connections=*/1, /*pipeline_depth=*/1);
+  FakeExchange a("/a"), b("/b"), c("/c");
+  scheduler.Submit(&a);
+  scheduler.Submit(&b);
+  scheduler.Submit(&c);
+  EXPECT_FALSE(scheduler.Remove(&a));  // assigned to a connection
+  EXPECT_TRUE(scheduler.Remove(&b));
+  EXPECT_FALSE(scheduler.Remove(&b));
+  EXPECT_EQ(scheduler.queued(), 1u);
+  EXPECT_THAT(scheduler.OnSettled(0, 1), ElementsAre(&c));
+}
+
+TEST_F(ConnectionStateTest, AbandonTakesOutAnUnsentRequestAndNamesAWrittenOne) {
+  FakeExchange a("/a"), b("/b"), c("/c"), elsewhere("/x");
+  Open();
+  state_.Add(&a);
+  state_.Add(&b);
+  Write();
+  state_.Add(&c);  // queued behind the write: not sent
+  const absl::Status error = absl::CancelledError("abandoned");
+  EXPECT_EQ(state_.Abandon(&elsewhere, error, settled_), ConnectionState::Abandoned::kNotHere);
+  EXPECT_EQ(state_.Abandon(&b, error, settled_), ConnectionState::Abandoned::kFollower);
+  EXPECT_EQ(state_.Abandon(&a, error, settled_), ConnectionState::Abandoned::kHead);
+  EXPECT_TRUE(settled_.empty());  // the caller closes the connection for those
+  EXPECT_EQ(state_.Abandon(&c, error, settled_), ConnectionState::Abandoned::kUnsent);
+  ASSERT_EQ(settled_.size(), 1u);
+  EXPECT_EQ(settled_[0].exchange, &c);
+  EXPECT_TRUE(absl::IsCancelled(settled_[0].status));
+  EXPECT_EQ(state_.queued(), 2u);
+  EXPECT_FALSE(state_.CanWrite());
+  EXPECT_EQ(Answer(), &a);
+  EXPECT_EQ(Answer(), &b);
+}
 
 TEST_F(ConnectionStateTest, QueuedRequestsGoOutInOneWriteAndAreAnsweredInOrder) {
   FakeExchange a("/a"), b("/b"), c("/c");

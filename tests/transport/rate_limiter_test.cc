@@ -137,6 +137,111 @@ TEST_F(RateLimiterTest, AnswerTimeIsLoggedSoTheClientNeverRunsAhead) {
   EXPECT_EQ(limiter.Acquire(Now()).wait, absl::Seconds(10));
 }
 
+// A limiter without limit headers: the first 429 sets the pace to half the rate sent over the
+// last max(1 s, Retry-After); sends are then spaced evenly, after the pause.
+TEST_F(RateLimiterTest, First429SetsAPaceOfHalfTheRateSent) {
+  RateLimiter limiter({.window = absl::Hours(1)});
+  std::vector<absl::Time> sent;
+  for (int i = 0; i < 100; ++i) {  // 100 requests in 0.5 s, each answered at once
+    ASSERT_EQ(limiter.Acquire(Now()).kind, Kind::kGo);
+    limiter.OnResponse(Now(), Now(), Answer(200));
+    clock_.Advance(absl::Milliseconds(5));
+  }
+  EXPECT_EQ(limiter.pace(), 0);
+  const absl::Time refused = Now();
+  ASSERT_EQ(limiter.Acquire(refused).kind, Kind::kGo);
+  limiter.OnResponse(Now(), refused, Answer(429, {{"retry-after", "2"}}));
+  EXPECT_DOUBLE_EQ(limiter.pace(), 25.25);  // 100 + 1 sent in the last 2 s: 50.5/s, halved
+  EXPECT_EQ(limiter.Acquire(Now()).wait, absl::Seconds(2));
+  clock_.Advance(absl::Seconds(2));
+  EXPECT_EQ(limiter.Acquire(Now()).kind, Kind::kGo);
+  EXPECT_EQ(limiter.Available(Now()), 0);
+  RatePermit p = limiter.Acquire(Now());
+  EXPECT_EQ(p.kind, Kind::kWait);
+  EXPECT_EQ(p.wait, absl::Seconds(1 / 25.25));
+  // A second caller asking meanwhile is given the send after: waiters spread out.
+  EXPECT_EQ(limiter.Acquire(Now()).wait, 2 * absl::Seconds(1 / 25.25));
+  clock_.Advance(absl::Seconds(1 / 25.25));
+  EXPECT_EQ(limiter.Acquire(Now()).kind, Kind::kGo);
+}
+
+// The requests in flight when the first 429 came are refused too: they are the same overload
+// (one cut), though each extends the pause. A 429 of a request sent under the pace cuts again.
+TEST_F(RateLimiterTest, OnlyA429SentUnderThePaceCutsItAgain) {
+  RateLimiter limiter({.window = absl::Hours(1)});
+  std::vector<absl::Time> in_flight;
+  for (int i = 0; i < 40; ++i) {
+    ASSERT_EQ(limiter.Acquire(Now()).kind, Kind::kGo);
+    in_flight.push_back(Now());
+    clock_.Advance(absl::Milliseconds(25));  // 40 per second
+  }
+  for (const absl::Time sent : in_flight) {
+    limiter.OnResponse(Now(), sent, Answer(429, {{"retry-after", "1"}}));
+    clock_.Advance(absl::Milliseconds(1));
+  }
+  const double after_burst = limiter.pace();
+  EXPECT_GT(after_burst, 0);
+  EXPECT_LE(after_burst, 20.5);
+  EXPECT_EQ(limiter.paused_until(), Now() - absl::Milliseconds(1) + absl::Seconds(1));
+  clock_.Advance(absl::Seconds(1));
+  const absl::Time paced = Now();
+  ASSERT_EQ(limiter.Acquire(paced).kind, Kind::kGo);
+  limiter.OnResponse(Now(), paced, Answer(429, {{"retry-after", "1"}}));
+  EXPECT_DOUBLE_EQ(limiter.pace(), after_burst / 2);
+}
+
+// Between 429s the pace grows slowly: about one request per second more per second of
+// answers (at least 5% per second), so it takes many seconds to double.
+TEST_F(RateLimiterTest, PaceGrowsSlowlyOnAnswers) {
+  RateLimiter limiter({.window = absl::Hours(1)});
+  for (int i = 0; i < 40; ++i) {
+    ASSERT_EQ(limiter.Acquire(Now()).kind, Kind::kGo);
+    limiter.OnResponse(Now(), Now(), Answer(200));
+  }
+  const absl::Time refused = Now();
+  ASSERT_EQ(limiter.Acquire(refused).kind, Kind::kGo);
+  limiter.OnResponse(Now(), refused, Answer(429, {{"retry-after", "0"}}));
+  EXPECT_DOUBLE_EQ(limiter.pace(), 20.5);  // 40 + 1 in the last second, halved
+  // Ten seconds at the pace: every send waits for its turn and is answered at once.
+  const absl::Time end = Now() + absl::Seconds(10);
+  int sent = 0;
+  while (Now() < end) {
+    RatePermit p = limiter.Acquire(Now());
+    if (p.kind == Kind::kWait) {
+      clock_.Advance(p.wait);
+      continue;
+    }
+    ASSERT_EQ(p.kind, Kind::kGo);
+    ++sent;
+    limiter.OnResponse(Now(), Now(), Answer(200));
+  }
+  EXPECT_GT(limiter.pace(), 27.0);
+  EXPECT_LT(limiter.pace(), 34.0);
+  EXPECT_GT(sent, 200);  // never faster than the pace: 20/s growing to ~30/s
+  EXPECT_LT(sent, 300);
+}
+
+// A request counted before it waited for a concurrency slot does not go out into a pause
+// that began meanwhile; it is uncounted. Otherwise it is logged at its real send time.
+TEST_F(RateLimiterTest, ReconfirmRefusesASendIntoAPause) {
+  RateLimiter limiter({.limit = 10, .window = absl::Seconds(10)});
+  const absl::Time early = Now();
+  ASSERT_EQ(limiter.Acquire(early).kind, Kind::kGo);
+  const absl::Time waited = Now();
+  ASSERT_EQ(limiter.Acquire(waited).kind, Kind::kGo);
+  limiter.OnResponse(Now(), early, Answer(429, {{"retry-after", "3"}}));
+  clock_.Advance(absl::Seconds(1));
+  EXPECT_FALSE(limiter.Reconfirm(waited, Now()));
+  clock_.Advance(absl::Seconds(2));
+  EXPECT_EQ(limiter.Available(Now()), 10);  // neither request is counted
+  const absl::Time taken = Now();
+  ASSERT_EQ(limiter.Acquire(taken).kind, Kind::kGo);
+  clock_.Advance(absl::Seconds(4));
+  EXPECT_TRUE(limiter.Reconfirm(taken, Now()));
+  clock_.Advance(absl::Seconds(7));  // 11 s after the Acquire, 7 s after the real send
+  EXPECT_EQ(limiter.Available(Now()), 9);
+}
+
 // The limiter's log as one sorted multiset of send times (the model the limiter implements).
 class ModelLimiter {
  public:
@@ -198,7 +303,8 @@ TEST_F(RateLimiterTest, DecidesLikeOneSortedLogOfSendTimes) {
     const RateLimitOptions options{.limit = static_cast<int64_t>(rng() % 3 == 0 ? 0 : rng() % 20),
                                    .window = absl::Seconds(10),
                                    .max_wait = absl::Seconds(6),
-                                   .max_log = 30};
+                                   .max_log = 30,
+                                   .learn_pace = false};
     RateLimiter limiter(options);
     ModelLimiter model(options);
     std::vector<absl::Time> in_flight;
@@ -251,11 +357,13 @@ TEST(ConcurrencyLimitTest, HalvesOnOverloadAndRecoversSlowly) {
   EXPECT_EQ(c.limit(), 16);  // capped at max
 }
 
-TEST(ConcurrencyLimitTest, RisingLatencyBacksOff) {
+TEST(ConcurrencyLimitTest, OneLateAnswerIsNotARiseButARunOfThemIs) {
   ConcurrencyLimit c(16, 16);
   for (int i = 0; i < 20; ++i) c.OnSuccess(absl::Milliseconds(10));
   c.OnSuccess(absl::Milliseconds(100));
-  EXPECT_EQ(c.limit(), 8);
+  EXPECT_EQ(c.limit(), 16);
+  for (int i = 0; i < ConcurrencyLimit::kWindow; ++i) c.OnSuccess(absl::Milliseconds(100));
+  EXPECT_LE(c.limit(), 9);  // halved once the median rose, then a step back up
 }
 
 }  // namespace

@@ -88,7 +88,8 @@ TEST(RetryPolicyTest, RetryAfterIsHonouredUpToTheLimit) {
   limited.retry_after = absl::Seconds(7);
   RetryDecision d = policy.OnFailure(limited);
   EXPECT_EQ(d.action, RetryAction::kRetry);
-  EXPECT_EQ(d.delay, absl::Seconds(7));
+  // Retry-After, then a jitter of up to half of it (Ceiling draws the most).
+  EXPECT_EQ(d.delay, absl::Seconds(7) + absl::Seconds(7) / 2);
   EXPECT_EQ(policy.attempts(), 1);  // a refused request uses no attempt
   limited.retry_after = absl::Seconds(3595);
   d = policy.OnFailure(limited);

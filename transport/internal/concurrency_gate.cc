@@ -22,7 +22,7 @@ void ConcurrencyGate::Release(Outcome outcome, absl::Duration latency, absl::Tim
   {
     absl::MutexLock lock(&mu_);
     const int before = limit_.limit();
-    if (outcome == Outcome::kOverload) {
+    if (outcome == Outcome::kOverload || outcome == Outcome::kError) {
       limit_.OnOverload();
     } else if (outcome == Outcome::kAnswer) {
       limit_.OnSuccess(latency);

@@ -37,7 +37,9 @@ class ConcurrencyGate {
   enum class Outcome {
     kAnswer,    // an answer below 500 other than 429: its latency says how long the queue is
     kOverload,  // a 429: the server says "fewer"
-    kOther,     // a 5xx or a failure without an answer: says neither
+    kError,     // a 5xx: the server is failing; fewer
+    kOther,     // a failure without an answer: says neither
+    kUnused,    // the slot is given back unsent (the call must wait for its budget first)
   };
 
   ConcurrencyGate(int max, absl::Duration latency_floor) : limit_(max, max, 3.0, latency_floor) {}

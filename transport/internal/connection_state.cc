@@ -62,6 +62,20 @@ size_t ConnectionState::OnLost(const absl::Status& error, bool peer_closed, bool
   return resent;
 }
 
+ConnectionState::Abandoned ConnectionState::Abandon(HttpExchange* exchange,
+                                                     const absl::Status& error,
+                                                     std::vector<Settled>& out) {
+  for (size_t i = 0; i < queue_.size(); ++i) {
+    if (queue_[i].exchange != exchange) continue;
+    if (i == 0 && sent_ > 0) return Abandoned::kHead;
+    if (i < sent_) return Abandoned::kFollower;
+    queue_.erase(i);
+    out.push_back(Settled{exchange, error, nullptr});
+    return Abandoned::kUnsent;
+  }
+  return Abandoned::kNotHere;
+}
+
 void ConnectionState::FailAll(const absl::Status& status, std::vector<Settled>& out) {
   for (size_t i = 0; i < queue_.size(); ++i) {
     out.push_back(Settled{queue_[i].exchange, status, nullptr});

@@ -176,6 +176,15 @@ class ConnectionState {
   // Every queued request fails with `status` (none has an answer).
   void FailAll(const absl::Status& status, std::vector<Settled>& out);
 
+  // What Abandon() found for a request its sender no longer wants answered.
+  enum class Abandoned {
+    kNotHere,   // not on this connection (answered already, or elsewhere)
+    kUnsent,    // not written yet: taken out of the queue and settled with the error
+    kHead,      // written and first in line: the caller closes the connection (OnLost)
+    kFollower,  // written behind other unanswered requests: left to be answered
+  };
+  Abandoned Abandon(HttpExchange* exchange, const absl::Status& error, std::vector<Settled>& out);
+
   // ---- deadlines ----
 
   Due NextDue() const;
@@ -235,6 +244,8 @@ class ConnectionState {
       items_.clear();
       head_ = 0;
     }
+    // Removes the i-th entry (rare: an abandoned request).
+    void erase(size_t i) { items_.erase(items_.begin() + static_cast<long>(head_ + i)); }
     void swap(InFlightQueue& other) {
       items_.swap(other.items_);
       std::swap(head_, other.head_);

@@ -53,6 +53,16 @@ class CredentialBudget {
     absl::MutexLock lock(&mu_);
     limiters_[lanes_[static_cast<size_t>(lane)].group].OnNotCounted(sent_at);
   }
+  // One request from the group of `lane` (for a resend that must go with that lane's token).
+  RatePermit TakeLane(int lane, absl::Time now) {
+    absl::MutexLock lock(&mu_);
+    return limiters_[lanes_[static_cast<size_t>(lane)].group].Acquire(now);
+  }
+  // RateLimiter::Reconfirm for the request `lane` counted at `sent_at`, going out at `now`.
+  bool Reconfirm(int lane, absl::Time sent_at, absl::Time now) {
+    absl::MutexLock lock(&mu_);
+    return limiters_[lanes_[static_cast<size_t>(lane)].group].Reconfirm(sent_at, now);
+  }
   // Retires `lane`; true when it was live (the caller then tells the user once).
   bool Retire(int lane) {
     absl::MutexLock lock(&mu_);

@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "boost/asio/post.hpp"
 #include "boost/asio/steady_timer.hpp"
 
 namespace enrich::transport::internal {
@@ -30,7 +31,15 @@ constexpr absl::Duration kExpirySlack = absl::Milliseconds(500);
 // caller hears the outcome, except one whose `accept` delivered the outcome itself: that one is
 // freed without touching the client (which its caller may have destroyed meanwhile). Handlers
 // hold a plain pointer: a call lives until it has finished.
-class Call final : public HttpExchange, private GateWaiter {
+//
+// Hedging (CtiaClientOptions::hedge): the HedgeWatch offers the call a delay; an attempt
+// unanswered that long is sent once more through `hedge_` (a second HttpExchange over the same
+// request, never pipelined), from the watch's thread. The attempt then has two exchanges in
+// the pool: the first to complete decides (its outcome is kept, the other is abandoned), and
+// the call goes on only when both have completed, so request_ never changes under a request
+// in flight and a late answer never meets the next occupant of a recycled call. `flight_`
+// arbitrates between the two completions and the watch without a lock (see kCount...).
+class Call final : public HttpExchange, private GateWaiter, private Hedgeable {
  public:
   using Accept = CallContext::Accept;
   using Fail = CallContext::Fail;
@@ -84,6 +93,14 @@ class Call final : public HttpExchange, private GateWaiter {
     last_token_error_ = absl::OkStatus();
   }
 
+  // The call is not looked at by the hedge watch any more (it is about to be freed).
+  void LeaveWatch() {
+    if (ctx_.hedges != nullptr) ctx_.hedges->Remove(this);
+  }
+  void JoinWatch() {
+    if (ctx_.hedges != nullptr) ctx_.hedges->Add(this);
+  }
+
   void Begin() {
     if (ctx_.stopped.load(std::memory_order_acquire)) return Finish(NotSent());
     const absl::Time now = ctx_.clock.Now();
@@ -104,7 +121,9 @@ class Call final : public HttpExchange, private GateWaiter {
       }
       case RatePermit::Kind::kWait:
         ctx_.counters.budget_waits.fetch_add(1, std::memory_order_relaxed);
-        return WaitThenBegin(pick.permit.wait);
+        // The calls told to wait for the end of one pause (or the pace's next send) must not
+        // all ask again in the same instant: up to half the wait again, drawn per call.
+        return WaitThenBegin(pick.permit.wait + ctx_.jitter.Draw(pick.permit.wait / 2));
       case RatePermit::Kind::kCheckpoint:
         ctx_.counters.checkpoints.fetch_add(1, std::memory_order_relaxed);
         return Finish(CheckpointSignal(
@@ -116,11 +135,39 @@ class Call final : public HttpExchange, private GateWaiter {
   // Sends the request now (the gate calls it for a call that waited for a slot).
   void SendNow(absl::Time now) override {
     if (waited_for_slot_) {
-      // The token was taken before the wait; a renewal since then put a newer one in the cache.
       waited_for_slot_ = false;
+      // The budget was taken before the wait: a 429 meanwhile paused the group, and then this
+      // request must not go out now. The slot goes back from a handler of its own (giving it
+      // back sends the next waiter, which may give its own back, and so on: no recursion).
+      // A stop meanwhile (StopSending) ends it the same way: Begin() then finishes it unsent.
+      const bool stopped = ctx_.stopped.load(std::memory_order_acquire);
+      if (stopped) ctx_.budget.OnNotCounted(lane_, sent_at_);
+      if (stopped || !ctx_.budget.Reconfirm(lane_, sent_at_, now)) {
+        net::post(ctx_.pool.executor(), [this] {
+          holds_slot_ = false;
+          ctx_.gate->Release(ConcurrencyGate::Outcome::kUnused, absl::ZeroDuration(),
+                             ctx_.clock.Now());
+          Begin();
+        });
+        return;
+      }
+      sent_at_ = now;
+      // The token was taken before the wait; a renewal since then put a newer one in the cache.
       if (ctx_.budget.tokens(lane_).CachedToken(&token_)) SetAuthorization();
     }
+    KindCounter().fetch_add(1, std::memory_order_relaxed);
+    ctx_.counters.requests.fetch_add(1, std::memory_order_relaxed);
     send_started_ = now;
+    hedge_won_ = false;
+    if (ctx_.hedges != nullptr) {
+      // What the watch reads, published by the store of flight_ below.
+      watch_sent_ns_.store(absl::ToUnixNanos(now), std::memory_order_relaxed);
+      watch_lane_.store(lane_, std::memory_order_relaxed);
+      const bool hedgeable = kind_ != CallKind::kWrite && request_.idempotent;
+      flight_.store((++attempt_ << kAttemptShift) | 1 | (hedgeable ? kHedgeable : 0),
+                    std::memory_order_seq_cst);
+      ctx_.hedges->Poke();
+    }
     ctx_.pool.Start(this);
   }
 
@@ -128,30 +175,82 @@ class Call final : public HttpExchange, private GateWaiter {
 
   // StopSending(): the timer of a call in WaitThenBegin() fires now (under the waits' lock).
   void CancelTimer() { timer_.cancel(); }
-  // StopSending(): a call the Gate held back ends unsent (it was counted as a request).
+  // StopSending(): a call the Gate held back ends unsent (its request is counted only once
+  // sent, in SendNow; its budget permit goes back).
   static void EndWaiting(GateWaiter* waiter) {
     Call* call = static_cast<Call*>(waiter);
     call->holds_slot_ = false;
     call->waited_for_slot_ = false;
-    call->KindCounter().fetch_sub(1, std::memory_order_relaxed);
-    call->ctx_.counters.requests.fetch_sub(1, std::memory_order_relaxed);
     call->ctx_.budget.OnNotCounted(call->lane_, call->sent_at_);
     call->Finish(NotSent());
   }
 
+  // The first send of the attempt completed.
   void Complete(const absl::Status& status, HttpResponse* response) override {
-    const absl::Time now = ctx_.clock.Now();
-    ctx_.latency.Record(now - send_started_);
+    ExchangeDone(/*hedge=*/false, status, response);
+  }
+
+  // From the hedge watch (under its lock): sends the attempt again if it is `late`.
+  bool MaybeHedge(absl::Time now, absl::Duration late) override {
+    uint64_t flight = flight_.load(std::memory_order_seq_cst);
+    const bool in_flight = (flight & kCountMask) != 0 && (flight & kDecided) == 0;
+    if ((flight & (kCountMask | kDecided | kHedgeable)) != (1 | kHedgeable)) return in_flight;
+    // A stopping run sends nothing new, a second send of a late answer included.
+    if (ctx_.stopped.load(std::memory_order_acquire)) return true;
+    if (now - absl::FromUnixNanos(watch_sent_ns_.load(std::memory_order_relaxed)) < late) {
+      return true;
+    }
+    const int lane = watch_lane_.load(std::memory_order_relaxed);
+    // A request the server counts: it takes a permit of the same group (its token's).
+    if (ctx_.budget.TakeLane(lane, now).kind != RatePermit::Kind::kGo) return true;
+    if (!flight_.compare_exchange_strong(flight, flight + 1, std::memory_order_acq_rel)) {
+      ctx_.budget.OnNotCounted(lane, now);  // answered (or sent again) meanwhile
+      return true;
+    }
+    // The attempt cannot go on before the hedge completes: its members hold still.
+    hedge_started_ = now;
+    KindCounter().fetch_add(1, std::memory_order_relaxed);
+    ctx_.counters.requests.fetch_add(1, std::memory_order_relaxed);
+    ctx_.counters.hedges.fetch_add(1, std::memory_order_relaxed);
+    ctx_.pool.Start(&hedge_);
+    return true;
+  }
+
+  // One of the attempt's exchanges completed (`hedge`: the second send).
+  void ExchangeDone(bool hedge, const absl::Status& status, HttpResponse* response) {
+    if (ctx_.hedges == nullptr) return Answered(ctx_.clock.Now(), status, response);
+    uint64_t flight = flight_.fetch_or(kDecided, std::memory_order_acq_rel);
+    if ((flight & (kCountMask | kDecided)) == 1) {
+      return Answered(ctx_.clock.Now(), status, response);  // not hedged: the common case
+    }
+    if ((flight & kDecided) == 0) {
+      // First of two: its outcome decides; the other is not wanted any more.
+      hedge_won_ = hedge;
+      won_at_ = ctx_.clock.Now();
+      won_status_ = status;
+      if (response != nullptr) won_answer_ = std::move(*response);
+      ctx_.pool.Abandon(hedge ? static_cast<HttpExchange*>(this) : &hedge_);
+    }
+    flight = flight_.fetch_sub(1, std::memory_order_acq_rel);
+    if ((flight & kCountMask) != 1) return;  // the other is still in the pool
+    const absl::Status won = std::move(won_status_);
+    Answered(won_at_, won, won.ok() ? &won_answer_ : nullptr);
+  }
+
+  // The attempt's answer (or transport error) at `now`: classify it, then finish or retry.
+  void Answered(absl::Time now, const absl::Status& status, HttpResponse* response) {
+    const absl::Time sent = hedge_won_ ? hedge_started_ : send_started_;
+    ctx_.latency.Record(now - sent);
     if (holds_slot_) {
       holds_slot_ = false;
-      // 429 is the server saying "fewer"; any other answer below 500 carries a latency that
-      // says how long the server's queue is. Failures without an answer say neither.
+      // 429 and 5xx are the server saying "fewer"; any other answer below 500 carries a latency
+      // that says how long the server's queue is. Failures without an answer say neither.
       const ConcurrencyGate::Outcome outcome =
           !status.ok()              ? ConcurrencyGate::Outcome::kOther
           : response->status == 429 ? ConcurrencyGate::Outcome::kOverload
           : response->status < 500  ? ConcurrencyGate::Outcome::kAnswer
-                                    : ConcurrencyGate::Outcome::kOther;
-      ctx_.gate->Release(outcome, now - send_started_, now);
+                                    : ConcurrencyGate::Outcome::kError;
+      ctx_.gate->Release(outcome, now - sent, now);
     }
     internal::AttemptFailure failure;
     if (!status.ok()) {
@@ -161,7 +260,7 @@ class Call final : public HttpExchange, private GateWaiter {
       return Decide(failure);
     }
     ctx_.CountAnswer(response->status);
-    ctx_.budget.OnResponse(lane_, now, sent_at_, *response);
+    ctx_.budget.OnResponse(lane_, now, hedge_won_ ? hedge_started_ : sent_at_, *response);
     failure.http_status = response->status;
     if (std::find(accepted_.begin(), accepted_.end(), response->status) != accepted_.end()) {
       if (kind_ == CallKind::kVerdict) {
@@ -174,12 +273,16 @@ class Call final : public HttpExchange, private GateWaiter {
         }
         failure.error = WithHttpPrefix(response->status, result.status());
       } else {
+        // Once `accept` delivered, the caller may destroy the client: the call leaves the
+        // watch before, and comes back if it goes on.
+        LeaveWatch();
         absl::Status decoded = accept_(*response);
         // The caller has heard back and may have destroyed the client: touch nothing of it.
         if (decoded.ok()) {
           delete this;
           return;
         }
+        JoinWatch();
         failure.error = std::move(decoded);
       }
       // A garbled 200 verdict is most likely a proxy hiccup: worth asking again.
@@ -279,8 +382,6 @@ class Call final : public HttpExchange, private GateWaiter {
       return Finish(NotSent());
     }
     SetAuthorization();
-    KindCounter().fetch_add(1, std::memory_order_relaxed);
-    ctx_.counters.requests.fetch_add(1, std::memory_order_relaxed);
     if (ctx_.gate != nullptr) {
       holds_slot_ = true;
       if (!ctx_.gate->Acquire(this)) {
@@ -339,9 +440,43 @@ class Call final : public HttpExchange, private GateWaiter {
   bool holds_slot_ = false;  // the current attempt holds a Gate slot
   bool waited_for_slot_ = false;  // the current attempt waited for its Gate slot
   absl::Status last_token_error_;
+
+  // ---- hedging ----
+  // The second send of an attempt: the same request, never pipelined.
+  class HedgeExchange final : public HttpExchange {
+   public:
+    explicit HedgeExchange(Call& call) : call_(call) {}
+    const HttpRequest& request() const override { return call_.request_; }
+    void Complete(const absl::Status& status, HttpResponse* response) override {
+      call_.ExchangeDone(/*hedge=*/true, status, response);
+    }
+    bool alone() const override { return true; }
+
+   private:
+    Call& call_;
+  };
+  // flight_: the attempt's number (high bits), its exchanges in the pool (kCountMask: 1, or 2
+  // once hedged), whether one has completed (kDecided) and may be hedged (kHedgeable). The
+  // watch hedges only {1, not decided} with a compare-exchange; a completion sets kDecided
+  // first, so exactly one of them wins a race, and a new attempt's number defeats a stale look.
+  static constexpr uint64_t kCountMask = 3;
+  static constexpr uint64_t kDecided = 4;
+  static constexpr uint64_t kHedgeable = 8;
+  static constexpr int kAttemptShift = 32;
+  std::atomic<uint64_t> flight_{0};
+  std::atomic<int64_t> watch_sent_ns_{0};  // when the attempt was sent (for the watch)
+  std::atomic<int> watch_lane_{0};         // its credential (for the watch)
+  uint64_t attempt_ = 0;
+  HedgeExchange hedge_{*this};
+  absl::Time hedge_started_;  // when the hedge was sent (and counted by the budget)
+  // The outcome of the exchange that completed first, kept until the other completes.
+  bool hedge_won_ = false;
+  absl::Time won_at_;
+  absl::Status won_status_;
+  HttpResponse won_answer_;
 };
 
-Call::Call(CallContext& ctx) : ctx_(ctx), timer_(ctx.pool.executor()) {}
+Call::Call(CallContext& ctx) : ctx_(ctx), timer_(ctx.pool.executor()) { JoinWatch(); }
 
 // The calls waiting on their timer. A call registers and arms its timer under `mu`, and its
 // handler unregisters under `mu` before it does anything else, so StopSending() (which cancels
@@ -414,7 +549,11 @@ void CallContext::ReleaseCall(Call* call) {
   }
   std::unique_ptr<Call> owned(call);
   absl::MutexLock lock(&calls->mu);
-  if (calls->free.size() < CallCache::kMaxKept) calls->free.push_back(std::move(owned));
+  if (calls->free.size() < CallCache::kMaxKept) {
+    calls->free.push_back(std::move(owned));
+  } else {
+    owned->LeaveWatch();
+  }
 }
 
 CallContext::CallContext(ConnectionPool& ctia_pool, std::vector<CredentialLane> lanes,
@@ -430,9 +569,20 @@ CallContext::CallContext(ConnectionPool& ctia_pool, std::vector<CredentialLane> 
                : nullptr),
       jitter(options.rng_seed),
       calls(std::make_unique<CallCache>()),
-      timer_waits(std::make_unique<TimerWaits>()) {}
+      timer_waits(std::make_unique<TimerWaits>()) {
+  if (options.hedge) {
+    HedgeSettings settings;
+    settings.floor = options.hedge_floor;
+    settings.p99_factor = options.hedge_p99_factor;
+    settings.min_answers = options.hedge_min_answers;
+    hedges = std::make_unique<HedgeWatch>(pool.executor(), latency, clock, settings);
+  }
+}
 
-CallContext::~CallContext() = default;
+// The watch stops before the calls it looks at are freed.
+CallContext::~CallContext() {
+  if (hedges != nullptr) hedges->Stop();
+}
 
 void CallContext::Run(CallKind kind, HttpRequest request, std::vector<int> accepted, Accept accept,
                       Fail fail) {
@@ -485,6 +635,7 @@ CtiaClientCounters CallContext::Snapshot() const {
   c.graphql_requests = load(counters.graphql_requests);
   c.list_requests = load(counters.list_requests);
   c.graphql_verdicts = load(counters.graphql_verdicts);
+  c.hedges = load(counters.hedges);
   if (gate != nullptr) gate->Fill(c);
   return c;
 }

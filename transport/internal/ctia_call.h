@@ -1,9 +1,9 @@
 #ifndef ENRICH_TRANSPORT_INTERNAL_CTIA_CALL_H_
 #define ENRICH_TRANSPORT_INTERNAL_CTIA_CALL_H_
 
-// One logical CTIA call (budget → token → send → classify the answer → RetryPolicy → retry or
-// finish) and what the calls of one client share: the pool, budgets, concurrency gate,
-// counters, latency and the recycled call objects. BeastCtiaClient (verdicts) and CtiaPublisher
+// One logical CTIA call (budget → token → send [→ hedge a late answer] → classify the answer →
+// RetryPolicy → retry or finish) and what the calls of one client share: the pool, budgets,
+// concurrency gate, hedge watch, counters, latency and the recycled call objects. BeastCtiaClient (verdicts) and CtiaPublisher
 // (writes and listings) start their requests here.
 //
 // Contract: Run() and RunVerdict() may be called from any thread; `accept`, `fail` and verdict
@@ -19,6 +19,7 @@
 #include "transport/ctia_client_options.h"
 #include "transport/internal/concurrency_gate.h"
 #include "transport/internal/credential_budget.h"
+#include "transport/internal/hedge_watch.h"
 #include "transport/latency_histogram.h"
 #include "transport/verdict_source.h"
 
@@ -56,6 +57,7 @@ struct CallCounters {
   std::atomic<uint64_t> graphql_requests{0};
   std::atomic<uint64_t> list_requests{0};
   std::atomic<uint64_t> graphql_verdicts{0};
+  std::atomic<uint64_t> hedges{0};
 };
 
 // Full jitter (uniform in [0, cap]) from one seeded generator shared by all calls.
@@ -112,6 +114,7 @@ struct CallContext {
   CredentialBudget budget;
   std::unique_ptr<ConcurrencyGate> gate;  // null when max_concurrency is 0
   LatencyHistogram latency;               // every HTTP request: send to answer or error
+  std::unique_ptr<HedgeWatch> hedges;     // null when options.hedge is off
   CallCounters counters;
   Jitter jitter;
   struct CallCache;

@@ -93,6 +93,19 @@ void PoolConnection::Close() {
   Flush();
 }
 
+void PoolConnection::Abandon(HttpExchange* exchange, const absl::Status& error) {
+  switch (state_.Abandon(exchange, error, settled_)) {
+    case ConnectionState::Abandoned::kNotHere:
+    case ConnectionState::Abandoned::kFollower:
+      return;
+    case ConnectionState::Abandoned::kUnsent:
+      return Flush();
+    case ConnectionState::Abandoned::kHead:
+      Lost(error, /*peer_closed=*/false, HeadGotBytes());
+      return Flush();
+  }
+}
+
 void PoolConnection::Kick() {
   // Shutdown() may have closed this connection after the pool handed over a request.
   switch (state_.Next(pool_->shutting_down())) {

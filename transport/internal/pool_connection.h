@@ -49,6 +49,11 @@ class PoolConnection : public std::enable_shared_from_this<PoolConnection>,
   // the socket.
   void Close();
 
+  // ConnectionPool::Abandon() for a request that may be here: one not written yet is taken
+  // out; one awaiting its answer first in line closes the connection (the requests behind it
+  // are resent as after any lost connection); either completes with `error`.
+  void Abandon(HttpExchange* exchange, const absl::Status& error);
+
  private:
   using Tcp = boost::asio::ip::tcp;
   using ErrorCode = boost::system::error_code;

@@ -135,6 +135,23 @@ PoolCore::Jobs PoolCore::TakeMore(size_t connection, size_t finished) {
   return scheduler_.OnSettled(connection, finished);
 }
 
+void PoolCore::Abandon(HttpExchange* exchange) {
+  absl::Status error = absl::CancelledError(
+      absl::StrCat("request to ", origin_text_, " abandoned: its answer came another way"));
+  std::vector<std::shared_ptr<PoolConnection>> connections;
+  {
+    absl::MutexLock lock(&mu_);
+    if (scheduler_.Remove(exchange)) return FailLater(exchange, std::move(error));
+    connections = connections_;
+  }
+  // Which connection holds it is not recorded (that would cost every request a map update);
+  // abandons are rare, so each connection looks on its own strand, after anything posted to it
+  // before (the request's own hand-over included).
+  for (auto& conn : connections) {
+    net::post(conn->strand(), [conn, exchange, error] { conn->Abandon(exchange, error); });
+  }
+}
+
 void PoolCore::Shutdown() {
   std::deque<HttpExchange*> queued;
   std::vector<std::shared_ptr<PoolConnection>> connections;

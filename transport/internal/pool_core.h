@@ -47,6 +47,8 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
 
   // ConnectionPool::Start(): checks the request, then the scheduler assigns it.
   void Start(HttpExchange* exchange);
+  // ConnectionPool::Abandon().
+  void Abandon(HttpExchange* exchange);
   // ConnectionPool::Shutdown(): fails queued requests and closes the connections. Idempotent.
   void Shutdown();
   PoolCounters Snapshot() const;

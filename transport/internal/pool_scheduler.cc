@@ -8,7 +8,7 @@ PoolScheduler::PoolScheduler(size_t max_connections, size_t pipeline_depth)
     : max_connections_(std::max<size_t>(max_connections, 1)),
       pipeline_depth_(std::max<size_t>(pipeline_depth, 1)) {}
 
-long PoolScheduler::Pick(const HttpRequest& request, bool* opened) {
+long PoolScheduler::Pick(const HttpExchange& exchange, bool* opened) {
   *opened = false;
   if (!idle_.empty()) {
     const size_t c = idle_.back();
@@ -22,7 +22,7 @@ long PoolScheduler::Pick(const HttpRequest& request, bool* opened) {
     return static_cast<long>(slots_.size() - 1);
   }
   long best = -1;
-  if (pipeline_depth_ > 1 && request.idempotent) {
+  if (pipeline_depth_ > 1 && exchange.request().idempotent && !exchange.alone()) {
     for (size_t c = 0; c < slots_.size(); ++c) {
       const Slot& s = slots_[c];
       if (s.exclusive || s.assigned >= pipeline_depth_) continue;
@@ -48,7 +48,7 @@ PoolScheduler::Assignment PoolScheduler::Submit(HttpExchange* exchange) {
   }
   const HttpRequest& request = exchange->request();
   bool opened = false;
-  const long c = Pick(request, &opened);
+  const long c = Pick(*exchange, &opened);
   if (c < 0) {
     pending_.push_back(exchange);
     return {Assignment::kQueued};
@@ -65,8 +65,9 @@ PoolScheduler::Jobs PoolScheduler::OnSettled(size_t connection, size_t finished)
   if (shutdown_) return out;
   while (!pending_.empty()) {
     const HttpRequest& request = pending_.front()->request();
-    const bool fits = s.assigned == 0 || (pipeline_depth_ > 1 && !s.exclusive &&
-                                          request.idempotent && s.assigned < pipeline_depth_);
+    const bool fits = s.assigned == 0 ||
+                      (pipeline_depth_ > 1 && !s.exclusive && request.idempotent &&
+                       s.assigned < pipeline_depth_ && !pending_.front()->alone());
     if (!fits) break;
     Assign(connection, request);
     out.push_back(pending_.front());
@@ -77,6 +78,13 @@ PoolScheduler::Jobs PoolScheduler::OnSettled(size_t connection, size_t finished)
     idle_.push_back(connection);
   }
   return out;
+}
+
+bool PoolScheduler::Remove(HttpExchange* exchange) {
+  auto it = std::find(pending_.begin(), pending_.end(), exchange);
+  if (it == pending_.end()) return false;
+  pending_.erase(it);
+  return true;
 }
 
 std::deque<HttpExchange*> PoolScheduler::Shutdown() {

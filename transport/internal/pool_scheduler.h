@@ -7,7 +7,7 @@
 //
 // Contract: a plain value, not thread-safe (the pool calls it under its mutex). Connections are
 // named by index 0, 1, ... in the order Submit() asked for them to be opened. The scheduler
-// never owns the exchanges; it only reads their request's `idempotent`.
+// never owns the exchanges; it only reads their request's `idempotent` and their alone().
 
 #include "transport/connection_pool.h"
 
@@ -46,6 +46,9 @@ class PoolScheduler {
   // takes now (as far as its depth allows), and parks it as idle when it has none.
   Jobs OnSettled(size_t connection, size_t finished);
 
+  // Takes `exchange` out of the queue; false when it is not queued (assigned, or settled).
+  bool Remove(HttpExchange* exchange);
+
   // Returns the queued requests (to fail with Cancelled); every later Submit() is kShutDown.
   std::deque<HttpExchange*> Shutdown();
 
@@ -65,7 +68,7 @@ class PoolScheduler {
   // The connection that may take `request` now, or -1: idle first (the most recently used, so
   // a light load keeps one warm connection), then a new one, then (pipelining) the least
   // loaded one with room.
-  long Pick(const HttpRequest& request, bool* opened);
+  long Pick(const HttpExchange& exchange, bool* opened);
   void Assign(size_t connection, const HttpRequest& request);
 
   const size_t max_connections_;

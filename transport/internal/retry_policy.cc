@@ -25,7 +25,11 @@ RetryDecision RetryPolicy::OnFailure(const AttemptFailure& failure) {
       return {RetryAction::kCheckpoint, *failure.retry_after};
     }
     if (++rate_limited_ > options_.max_rate_limited_retries) return {};
-    if (failure.retry_after.has_value()) return {RetryAction::kRetry, *failure.retry_after};
+    if (failure.retry_after.has_value()) {
+      // Every call refused in one pause hears the same Retry-After: up to half of it again,
+      // drawn per call, so they do not all ask again in the same instant.
+      return {RetryAction::kRetry, *failure.retry_after + jitter_(*failure.retry_after / 2)};
+    }
     absl::Duration ceiling = options_.base_backoff;
     for (int i = 1; i < rate_limited_ && ceiling < options_.max_backoff; ++i) ceiling *= 2;
     return {RetryAction::kRetry, jitter_(std::min(ceiling, options_.max_backoff))};

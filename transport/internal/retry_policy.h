@@ -54,8 +54,8 @@ struct RetryDecision {
 
 // The retry rules of the CTIA client as a pure state machine (no I/O, no clock): one per call.
 // Reference/ctia-api.md §9.3: 429 and 5xx/timeouts/resets/truncated or invalid bodies are
-// retried (capped exponential backoff, full jitter; 429 after Retry-After, a too long
-// Retry-After → kCheckpoint); 400/403/404 are final; 401 refreshes the token once (§8.5), and
+// retried (capped exponential backoff, full jitter; 429 after Retry-After plus a jitter of up to
+// half of it, a too long Retry-After → kCheckpoint); 400/403/404 are final; 401 refreshes the token once (§8.5), and
 // again each time the token had expired in flight (up to max_expired_token_resends), none of
 // it counted as an attempt; a second 401 for a still-valid token is final. Requests that are not
 // idempotent are retried only where CTIA certainly did not act on them (401, 429, or not sent).
