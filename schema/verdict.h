@@ -5,14 +5,38 @@
 // what the transport returns, the engine caches (engine/verdict_table.h) and writes out, and
 // ctia-sim computes. Part of schema, the vocabulary layer; plain values, no I/O.
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "schema/disposition.h"
 #include "schema/judgement.h"
 #include "schema/observable.h"
 
 namespace enrich::schema {
+
+// What a run may ask beyond the verdict's six keys (ctia-enrich run --fields, --judgements):
+// the deciding judgement's details and the first judgements stored on the observable. A source
+// fills them only when configured to (transport::CtiaClientOptions::details); the engine writes
+// them as the ctia_<field> columns.
+struct JudgementDetails {
+  std::string source;
+  std::string source_uri;
+  std::string reason;
+  std::string severity;
+  std::string confidence;
+  std::string tlp;
+  int64_t priority = 0;
+};
+
+// One judgement of an observable's list (--judgements N): its source and disposition.
+struct JudgementBrief {
+  std::string source;
+  Disposition disposition = Disposition::kUnknown;
+  std::string id;
+};
 
 // The body of a 200 from `GET /ctia/{type}/{value}/verdict`: exactly six keys
 // (reference/ctia-api.md §2.2). `observable` is the *stored* observable of the winning
@@ -24,6 +48,9 @@ struct Verdict {
   Observable observable;
   std::string judgement_id;
   ValidTime valid_time;
+  // Filled only when the source was asked for them (see JudgementDetails); otherwise empty.
+  std::optional<JudgementDetails> judgement;  // the judgement `judgement_id` names
+  std::vector<JudgementBrief> judgements;      // the first N of the observable's judgements
 };
 
 // CTIA's 404 "no verdict currently available for the supplied observable" (§2.3): an expected
