@@ -6,6 +6,7 @@
 // ctia-sim computes. Part of schema, the vocabulary layer; plain values, no I/O.
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <variant>
@@ -51,6 +52,12 @@ struct Verdict {
   // Filled only when the source was asked for them (see JudgementDetails); otherwise empty.
   std::optional<JudgementDetails> judgement;  // the judgement `judgement_id` names
   std::vector<JudgementBrief> judgements;      // the first N of the observable's judgements
+  // Looked up in both Private-Intel and Global-Intel (run --intel both): the intel whose verdict
+  // this is, "private" or "global" (the ctia_intel column); empty for a single intel.
+  std::string intel;
+  // --merge both: the other intel's verdict, null when it had none. Both having none is
+  // NoVerdict; only one having one is that verdict with `other` null.
+  std::shared_ptr<const Verdict> other;
 };
 
 // CTIA's 404 "no verdict currently available for the supplied observable" (§2.3): an expected
