@@ -1,5 +1,6 @@
 #include "tools/sim/judgement_store.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <limits>
@@ -241,6 +242,7 @@ void JudgementStore::ResetLocked() {
   by_uuid_ = decltype(by_uuid_)(0, IdHash{this}, IdEq{this});
   by_observable_ = decltype(by_observable_)(0, ObservableHash{this}, ObservableEq{this});
   by_other_id_ = {};
+  by_external_id_ = {};
   observables_ = {};
   rare_ = {};
   records_ = std::make_unique<Blocks>();
@@ -315,6 +317,9 @@ bool JudgementStore::InsertLocked(schema::Judgement j) {
   }
   r.live = true;
   const uint32_t index = records_->Add(r);
+  if (r.rare != kNone) {
+    for (const std::string& xid : rare_[r.rare].external_ids) by_external_id_[xid].push_back(index);
+  }
   if (r.uuid_id) {
     by_uuid_.insert(index);
   } else {
@@ -427,6 +432,15 @@ bool JudgementStore::Erase(absl::string_view short_id) {
   } else {
     by_other_id_.erase(rare_[r.rare].id);
   }
+  if (r.rare != kNone) {
+    for (const std::string& xid : rare_[r.rare].external_ids) {
+      auto it = by_external_id_.find(xid);
+      if (it == by_external_id_.end()) continue;
+      std::vector<uint32_t>& list = it->second;
+      list.erase(std::remove(list.begin(), list.end(), index), list.end());
+      if (list.empty()) by_external_id_.erase(it);
+    }
+  }
   r.live = false;
   r.next = kNone;
   --live_;
@@ -469,6 +483,20 @@ std::vector<schema::Judgement> JudgementStore::ListByObservable(
   if (!group.has_value()) return out;
   for (uint32_t at = observables_[*group].head; at != kNone; at = records_->at(at).next) {
     schema::Judgement j = Unpack(at);
+    if (visible(j)) out.push_back(std::move(j));
+  }
+  return out;
+}
+
+std::vector<schema::Judgement> JudgementStore::FindByExternalId(
+    absl::string_view external_id,
+    absl::FunctionRef<bool(const schema::Judgement&)> visible) const {
+  std::vector<schema::Judgement> out;
+  absl::ReaderMutexLock lock(&mu_);
+  auto it = by_external_id_.find(external_id);
+  if (it == by_external_id_.end()) return out;
+  for (uint32_t index : it->second) {
+    schema::Judgement j = Unpack(index);
     if (visible(j)) out.push_back(std::move(j));
   }
   return out;

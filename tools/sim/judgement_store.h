@@ -38,9 +38,9 @@ namespace enrich::sim {
 // references for the strings that repeat (type, source, confidence, severity, tlp, owner,
 // groups). Rare fields (a non-uuid id, a value whose stored case differs from its lower-case
 // key, source_uri, reason, authorized users/groups, external ids) sit in a side table. The
-// indexes are hash sets of 32-bit record numbers. Records live in fixed-size blocks, so
-// growing never copies them. Erased judgements leave their record unused until Clear().
-// At most 2^32 - 2 judgements.
+// indexes are hash sets of 32-bit record numbers (external ids: a map to record lists).
+// Records live in fixed-size blocks, so growing never copies them. Erased judgements leave
+// their record unused until Clear(). At most 2^32 - 2 judgements.
 //
 // Thread safety: every method may be called from any thread; reads share a reader lock.
 class JudgementStore {
@@ -75,6 +75,13 @@ class JudgementStore {
   // Every stored judgement of `observable` visible to the caller, in insertion order.
   std::vector<schema::Judgement> ListByObservable(
       const schema::Observable& observable,
+      absl::FunctionRef<bool(const schema::Judgement&)> visible) const;
+
+  // Every stored judgement that carries `external_id` in its external_ids and for which
+  // `visible` returns true, in insertion order (CTIA's GET /ctia/judgement/external_id/{xid}).
+  // `visible` runs under the reader lock, as for ListByObservable.
+  std::vector<schema::Judgement> FindByExternalId(
+      absl::string_view external_id,
       absl::FunctionRef<bool(const schema::Judgement&)> visible) const;
 
   size_t size() const;
@@ -144,6 +151,8 @@ class JudgementStore {
   absl::flat_hash_set<uint32_t, IdHash, IdEq> by_uuid_ ABSL_GUARDED_BY(mu_);
   // Ids that are not "judgement-<lower-case uuid>" (tests, hand-written seed files).
   absl::flat_hash_map<std::string, uint32_t> by_other_id_ ABSL_GUARDED_BY(mu_);
+  // Record numbers per external id (exact, case-sensitive, as CTIA's keyword field).
+  absl::flat_hash_map<std::string, std::vector<uint32_t>> by_external_id_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<uint32_t, ObservableHash, ObservableEq> by_observable_
       ABSL_GUARDED_BY(mu_);
   size_t live_ ABSL_GUARDED_BY(mu_) = 0;

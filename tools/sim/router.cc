@@ -144,6 +144,8 @@ SimCounters Router::Counters() const {
   c.client_errors = counters_.client_errors.load();
   c.graphql_requests = counters_.graphql_requests.load();
   c.graphql_observables = counters_.graphql_observables.load();
+  c.judgements_created = counters_.judgements_created.load();
+  c.external_id_lookups = counters_.external_id_lookups.load();
   return c;
 }
 
@@ -162,7 +164,7 @@ EndpointCounts Router::CountsByEndpoint() const {
   static constexpr std::array<absl::string_view, kEndpoints> kNames = {
       "token",      "verdict",          "judgements", "judgement_post", "judgement_get",
       "judgement_delete", "judgement_expire", "bulk_post", "bulk_get", "graphql",
-      "status",     "version",          "other"};
+      "status",     "version",          "judgement_external_id", "other"};
   EndpointCounts out;
   for (size_t e = 0; e < kEndpoints; ++e) {
     for (int s = 0; s < kStatusSlots; ++s) {
@@ -191,6 +193,9 @@ Router::Endpoint Router::Classify(absl::string_view method, absl::string_view pa
   if (seg.size() == 3 && seg[0] == "judgement" && seg[2] == "expire") {
     return Endpoint::kJudgementExpire;
   }
+  if (seg.size() == 3 && seg[0] == "judgement" && seg[1] == "external_id") {
+    return Endpoint::kJudgementExternalId;
+  }
   if (seg.size() == 3 && seg[2] == "verdict") return Endpoint::kVerdict;
   if (seg.size() == 3 && seg[2] == "judgements") return Endpoint::kJudgements;
   return Endpoint::kOther;
@@ -211,7 +216,8 @@ void Router::Reset() {
        {&counters_.token_requests, &counters_.verdict_requests, &counters_.judgement_posts,
         &counters_.bulk_posts, &counters_.unauthorized, &counters_.total,
         &counters_.judgement_reads, &counters_.judgement_deletes, &counters_.forbidden,
-        &counters_.client_errors, &counters_.graphql_requests, &counters_.graphql_observables}) {
+        &counters_.client_errors, &counters_.graphql_requests, &counters_.graphql_observables,
+        &counters_.judgements_created, &counters_.external_id_lookups}) {
     c->store(0);
   }
   absl::MutexLock lock(&tally_mu_);
@@ -414,6 +420,9 @@ SimResponse Router::DispatchCtia(const Identity& who, const SimRequest& request,
   if (seg.size() == 2 && seg[1] == "graphql" && method == "POST" &&
       graphql_on_.load(std::memory_order_relaxed)) {
     return HandleGraphql(who, request);
+  }
+  if (seg.size() == 4 && seg[1] == "judgement" && seg[2] == "external_id" && method == "GET") {
+    return HandleJudgementsByExternalId(who, seg[3]);
   }
   if (seg.size() == 3 && seg[1] == "judgement" && (method == "GET" || method == "DELETE")) {
     return HandleJudgementById(who, request, seg[2], query, false);

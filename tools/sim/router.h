@@ -47,6 +47,7 @@ std::string EncodeVerdictFast(const schema::Verdict& v);
 // Routes: POST /iroh/oauth2/token; under /ctia (all but /ctia/version need a Bearer token):
 // GET {type}/{value}/verdict, GET {type}/{value}/judgements, POST judgement, POST bulk,
 // GET bulk?judgements=..., GET|DELETE judgement/{id}, POST judgement/{id}/expire,
+// GET judgement/external_id/{xid},
 // POST graphql, GET status, GET version. With `options.test_api`: /__test__/... (see
 // HandleTestApi). Anything else is CTIA's HTML 404.
 //
@@ -98,7 +99,8 @@ class Router {
   // Route families counted per status (EndpointCounts).
   enum class Endpoint {
     kToken, kVerdict, kJudgements, kJudgementPost, kJudgementGet, kJudgementDelete,
-    kJudgementExpire, kBulkPost, kBulkGet, kGraphql, kStatus, kVersion, kOther, kCount
+    kJudgementExpire, kBulkPost, kBulkGet, kGraphql, kStatus, kVersion, kJudgementExternalId,
+    kOther, kCount
   };
   static Endpoint Classify(absl::string_view method, absl::string_view path);
 
@@ -108,7 +110,8 @@ class Router {
   struct AtomicCounters {
     std::atomic<uint64_t> token_requests{0}, verdict_requests{0}, judgement_posts{0},
         bulk_posts{0}, unauthorized{0}, total{0}, judgement_reads{0}, judgement_deletes{0},
-        forbidden{0}, client_errors{0}, graphql_requests{0}, graphql_observables{0};
+        forbidden{0}, client_errors{0}, graphql_requests{0}, graphql_observables{0},
+        judgements_created{0}, external_id_lookups{0};
   };
 
   // The type of an observable route after the checks both observable routes make: the
@@ -168,6 +171,7 @@ class Router {
                                    absl::string_view raw_value, absl::string_view query);
   SimResponse HandlePostJudgement(const Identity& who, const SimRequest& request);
   SimResponse HandleBulk(const Identity& who, const SimRequest& request);
+  SimResponse HandleJudgementsByExternalId(const Identity& who, absl::string_view raw_xid);
   SimResponse HandleJudgementById(const Identity& who, const SimRequest& request,
                                   absl::string_view raw_id, absl::string_view query,
                                   bool expire);

@@ -132,7 +132,7 @@ SimResponse Router::HandlePostJudgement(const Identity& who, const SimRequest& r
   if (r.status != 0) return Json(r.status, std::move(r.body));
   schema::Judgement& j = r.judgement;
   j.id = NewShortId();
-  store_.Insert(j);
+  if (store_.Insert(j)) ++counters_.judgements_created;
   std::string long_id = LongId(j.id);
   j.id = long_id;
   SimResponse response = Json(201, schema::EncodeJudgement(j, true));
@@ -207,7 +207,7 @@ SimResponse Router::HandleBulk(const Identity& who, const SimRequest& request) {
     w.EndObject();
   }
   w.EndObject();
-  store_.InsertAll(std::move(to_store));
+  counters_.judgements_created += store_.InsertAll(std::move(to_store));
   return Json(201, Done(buf));
 }
 
@@ -253,6 +253,26 @@ SimResponse Router::HandleJudgementById(const Identity& who, const SimRequest& r
   }
   ++counters_.judgement_reads;
   return Json(200, schema::EncodeJudgement(WithLongId(*std::move(found)), true));
+}
+
+// ---- GET /ctia/judgement/external_id/{xid} (reference §5.3) ----------------------------------
+
+// CTIA's route lists the caller's judgements whose external_ids hold `xid` (a JSON array,
+// empty when there is none); ctia-sim answers every match in one page.
+SimResponse Router::HandleJudgementsByExternalId(const Identity& who, absl::string_view raw_xid) {
+  if (!HasCapability(who.scopes, "judgement", Access::kRead)) {
+    return MissingCapability("read-judgement", who);
+  }
+  ++counters_.external_id_lookups;
+  const std::string xid = DecodeSegment(raw_xid);
+  std::vector<schema::Judgement> found =
+      store_.FindByExternalId(xid, [&](const schema::Judgement& j) { return Visible(j, who); });
+  rapidjson::StringBuffer buf;
+  Writer w(buf);
+  w.StartArray();
+  for (schema::Judgement& j : found) schema::WriteJudgementJson(WithLongId(std::move(j)), true, w);
+  w.EndArray();
+  return Json(200, Done(buf));
 }
 
 // ---- GET /ctia/bulk?judgements=... (reference §6.2) ---------------------------------------

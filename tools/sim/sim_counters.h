@@ -12,7 +12,7 @@ namespace enrich::sim {
 
 // Requests answered per endpoint and status, e.g. counts["verdict"][200]. Endpoints: token,
 // verdict, judgements, judgement_post, judgement_get, judgement_delete, judgement_expire,
-// bulk_post, bulk_get, graphql, status, version, other. Faulted requests count under the
+// bulk_post, bulk_get, graphql, status, version, judgement_external_id, other. Faulted requests count under the
 // status they were given (hang: 0).
 using EndpointCounts = std::map<std::string, std::map<int, uint64_t>>;
 
@@ -31,6 +31,8 @@ struct SimCounters {
   uint64_t client_errors = 0;      // every 4xx answer (401 and 403 included)
   uint64_t graphql_requests = 0;     // POST /ctia/graphql, any answer
   uint64_t graphql_observables = 0;  // observables asked for by the aliases of answered ones
+  uint64_t judgements_created = 0;   // judgements stored by POST /ctia/judgement and /ctia/bulk
+  uint64_t external_id_lookups = 0;  // GET /ctia/judgement/external_id/{xid}, answered
 };
 
 // With the test API on: verdict lookups per client id and observable ("<type>:<value>", the

@@ -537,6 +537,12 @@ std::vector<std::string> SimServer::AddJudgements(std::vector<schema::Judgement>
 
 size_t SimServer::JudgementCount() const { return impl_->store_.size(); }
 
+std::vector<schema::Judgement> SimServer::JudgementsByExternalId(
+    absl::string_view external_id) const {
+  return impl_->store_.FindByExternalId(external_id,
+                                        [](const schema::Judgement&) { return true; });
+}
+
 SimCounters SimServer::Counters() const { return impl_->router_.Counters(); }
 
 void SimServer::AddFault(FaultRule rule) { impl_->router_.faults().Add(std::move(rule)); }

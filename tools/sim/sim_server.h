@@ -27,6 +27,7 @@ namespace enrich::sim {
 //
 // Serves, on one port: POST /iroh/oauth2/token; GET /ctia/{type}/{value}/verdict;
 // POST /ctia/judgement; GET and DELETE /ctia/judgement/{id}; POST /ctia/bulk;
+// GET /ctia/judgement/external_id/{xid};
 // GET /ctia/status; GET /ctia/version. Keep-alive, any number of connections.
 //
 // Thread safety: Start/Stop from one controlling thread; AddJudgements, Counters and
@@ -53,6 +54,8 @@ class SimServer {
   // first configured client). Returns the long ids.
   std::vector<std::string> AddJudgements(std::vector<schema::Judgement> judgements);
   size_t JudgementCount() const;
+  // Every stored judgement whose external_ids hold `external_id` (short ids, no ACL filter).
+  std::vector<schema::Judgement> JudgementsByExternalId(absl::string_view external_id) const;
 
   SimCounters Counters() const;
 
