@@ -198,6 +198,15 @@ void CtiaPublisher::Judgements(const schema::Observable& observable, JudgementsO
   pager->Fetch(absl::StrCat("limit=", std::max(options.page_size, 1)));
 }
 
+void CtiaPublisher::JudgementsByExternalId(absl::string_view external_id,
+                                           JudgementsOptions options, JudgementsCallback done) {
+  const std::string path =
+      absl::StrCat(calls_.pool.origin().path, "/ctia/judgement/external_id/",
+                   schema::PercentEncodePathSegment(external_id));
+  auto pager = std::make_shared<JudgementPager>(calls_, path, options, std::move(done));
+  pager->Fetch(absl::StrCat("limit=", std::max(options.page_size, 1)));
+}
+
 void CtiaPublisher::CreateJudgement(const schema::Judgement& judgement, JudgementCallback done) {
   HttpRequest request;
   request.method = "POST";

@@ -1,8 +1,8 @@
 #ifndef ENRICH_TRANSPORT_CTIA_PUBLISHER_H_
 #define ENRICH_TRANSPORT_CTIA_PUBLISHER_H_
 
-// The CTIA write side: create a judgement, POST /ctia/bulk, and page through the judgements
-// stored on an observable. Shares the budgets, retries and pool of the BeastCtiaClient that
+// The CTIA write side: create a judgement, POST /ctia/bulk, page through the judgements
+// stored on an observable, and find judgements by external id. Shares the budgets, retries and pool of the BeastCtiaClient that
 // lends it (BeastCtiaClient::publisher()), so reads and writes spend one budget.
 //
 // Writes are not idempotent: they are retried only where CTIA certainly did not act (401
@@ -53,6 +53,12 @@ class CtiaPublisher {
   using JudgementsCallback = std::function<void(absl::StatusOr<std::vector<schema::Judgement>>)>;
   void Judgements(const schema::Observable& observable, JudgementsOptions options,
                   JudgementsCallback done);
+
+  // The judgements whose external_ids hold `external_id`: `GET <base>/ctia/judgement/
+  // external_id/{xid}` (reference §5.3), paged and retried as Judgements(). An empty list when
+  // there is none. A publish run asks it before writing a judgement that may already exist.
+  void JudgementsByExternalId(absl::string_view external_id, JudgementsOptions options,
+                              JudgementsCallback done);
 
   // POST /ctia/judgement → the stored judgement (long id).
   using JudgementCallback = std::function<void(absl::StatusOr<schema::Judgement>)>;
