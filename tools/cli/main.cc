@@ -1,5 +1,5 @@
-// ctia-enrich: enrich log exports with CTIA verdicts. Subcommands: run, bench; both read
-// --config FILE (config_file.h).
+// ctia-enrich: enrich log exports with CTIA verdicts. Subcommands: run, bench (both read
+// --config FILE, config_file.h) and publish (publish_command.h).
 
 #include <cstdio>
 #include <exception>
@@ -9,6 +9,7 @@
 #include "tools/cli/bench_command.h"
 #include "tools/cli/config_file.h"
 #include "tools/cli/help_text.h"
+#include "tools/cli/publish_command.h"
 #include "tools/cli/run_command.h"
 
 int main(int argc, char** argv) {
@@ -29,6 +30,8 @@ int main(int argc, char** argv) {
     CLI::App* run = enrich::cli::AddRunCommand(app, run_flags);
     enrich::cli::BenchFlags bench_flags;
     CLI::App* bench = enrich::cli::AddBenchCommand(app, bench_flags);
+    enrich::cli::PublishFlags publish_flags;
+    CLI::App* publish = enrich::cli::AddPublishCommand(app, publish_flags);
     auto run_config = enrich::cli::ConfigFile::Attach(*run, "run");
     auto bench_config = enrich::cli::ConfigFile::Attach(*bench, "bench");
     run->footer(enrich::cli::RunHelpFooter());
@@ -47,6 +50,7 @@ int main(int argc, char** argv) {
     }
     if (run->parsed()) return enrich::cli::RunEnrich(run_flags);
     if (bench->parsed()) return enrich::cli::RunBench(bench_flags);
+    if (publish->parsed()) return enrich::cli::RunPublish(publish_flags);
     return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ctia-enrich: internal error: %s\n", e.what());

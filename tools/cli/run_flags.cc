@@ -32,6 +32,8 @@ absl::StatusOr<engine::DataFormat> ParseFormat(absl::string_view flag, absl::str
       absl::StrCat(flag, " \"", value, "\": expected csv or ndjson"));
 }
 
+}  // namespace
+
 absl::StatusOr<engine::Compression> ParseCompression(absl::string_view flag,
                                                      absl::string_view value) {
   if (value == "auto") return engine::Compression::kAuto;
@@ -48,6 +50,8 @@ absl::StatusOr<char> ParseDelimiter(absl::string_view value) {
   return absl::InvalidArgumentError(
       absl::StrCat("--delimiter \"", value, "\": expected one of , ; | tab"));
 }
+
+namespace {
 
 // The --column specs, parsed; a type this build does not know is an error.
 absl::StatusOr<std::vector<engine::ColumnSpec>> ParseColumns(

@@ -49,6 +49,12 @@ struct RunFlags {
 // offsets within a chunk are 32-bit.
 inline constexpr int64_t kMaxRecordBytesLimit = int64_t{1} << 30;
 
+// --compression / --output-compression values (auto, none, gzip|gz, zstd|zst) and --delimiter
+// values (, ; | tab); errors name `flag` (InvalidArgument). Shared with `publish`.
+absl::StatusOr<engine::Compression> ParseCompression(absl::string_view flag,
+                                                     absl::string_view value);
+absl::StatusOr<char> ParseDelimiter(absl::string_view value);
+
 // Registers `run` on `app`; the callback stores the flags.
 CLI::App* AddRunCommand(CLI::App& app, RunFlags& flags);
 
