@@ -231,12 +231,12 @@ TEST_F(PublishTest, DryRunSendsNothing) {
 TEST_F(PublishTest, KillDuringABulkThenResumeStoresEachJudgementOnce) {
   constexpr int kRows = 2000;
   testing::WriteFileBytes(dir_.File("in.csv"), Input(kRows, {}));
-  // Each bulk is stored at once and answered 500 ms later: a kill right after the sim saw a
+  // Each bulk is stored at once and answered 1.5 s later: a kill right after the sim saw a
   // bulk lands while its answer is on the way.
   sim::FaultRule slow;
   slow.kind = sim::FaultKind::kLatency;
   slow.path_prefix = "/ctia/bulk";
-  slow.latency = absl::Milliseconds(500);
+  slow.latency = absl::Milliseconds(1500);
   sim_->AddFault(slow);
   auto child = testing::ChildProcess::Start(Spec(Args({"--bulk-size", "200"})));
   ASSERT_TRUE(child.ok()) << child.status();
@@ -280,9 +280,9 @@ TEST_F(PublishTest, RateLimitCheckpointThenResume) {
   ExpectEachStoredOnce(500, {});
 }
 
-TEST_F(PublishTest, ServerItemErrorsGiveExitCode3) {
-  // A judgement CTIA refuses (ctia-sim: an id the caller may not choose) cannot be built from
-  // the columns; a disposition mismatch can't either (checked locally). A 500 on the bulk does.
+TEST_F(PublishTest, ServerErrorsGiveExitCode3) {
+  // Rows CTIA would refuse item by item are caught by the local checks; a 500 on the bulk is a
+  // server error for each of its rows.
   testing::WriteFileBytes(dir_.File("in.csv"), Input(10, {}));
   sim::FaultRule fail;
   fail.kind = sim::FaultKind::kStatus500;
