@@ -2,8 +2,8 @@
 // 5,000 rows with 10 invalid ones → 4,990 judgements in exactly 3 bulk requests and 10 clear
 // errors in the result file; publishing the same file again creates nothing (--resume from the
 // journal, and --check-existing without it); a kill -9 mid-publish then --resume stores each
-// judgement exactly once; a rate-limit checkpoint (exit 75) then --resume; --dry-run sends
-// nothing.
+// judgement exactly once; SIGTERM and a rate-limit checkpoint (exit 75) then --resume;
+// --dry-run sends nothing.
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -261,6 +261,36 @@ TEST_F(PublishTest, KillDuringABulkThenResumeStoresEachJudgementOnce) {
   ASSERT_EQ(result.size(), static_cast<size_t>(kRows));
   EXPECT_EQ(CountStatus(result, "exists"), 600u);
   EXPECT_EQ(CountStatus(result, "created"), 1400u);
+  ExpectEachStoredOnce(kRows, {});
+}
+
+TEST_F(PublishTest, SigtermBetweenBulksCheckpointsThenResume) {
+  constexpr int kRows = 1000;
+  testing::WriteFileBytes(dir_.File("in.csv"), Input(kRows, {}));
+  sim::FaultRule slow;
+  slow.kind = sim::FaultKind::kLatency;
+  slow.path_prefix = "/ctia/bulk";
+  slow.latency = absl::Milliseconds(1500);
+  sim_->AddFault(slow);
+  auto child = testing::ChildProcess::Start(Spec(Args({"--bulk-size", "200"})));
+  ASSERT_TRUE(child.ok()) << child.status();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (sim_->Counters().bulk_posts < 2 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  // The bulk on the way is answered and journaled; the next one is not sent.
+  child->Signal(SIGTERM);
+  EXPECT_EQ(child->Wait(), 75) << Stderr();
+  EXPECT_THAT(Stderr(), HasSubstr("stopped by a signal"));
+  EXPECT_EQ(sim_->Counters().bulk_posts, 2u);
+  EXPECT_EQ(sim_->JudgementCount(), 400u);
+  sim_->ClearFaults();
+  ASSERT_EQ(Run({"--bulk-size", "200", "--resume"}), 0) << Stderr();
+  EXPECT_EQ(sim_->Counters().external_id_lookups, 0u);  // nothing was left in flight
+  EXPECT_EQ(sim_->JudgementCount(), static_cast<size_t>(kRows));
+  std::vector<std::vector<std::string>> result = Result();
+  EXPECT_EQ(CountStatus(result, "exists"), 400u);
+  EXPECT_EQ(CountStatus(result, "created"), 600u);
   ExpectEachStoredOnce(kRows, {});
 }
 
