@@ -1,10 +1,11 @@
 #include "engine/publish_io.h"
 
-#include "absl/strings/match.h"
-#include "absl/strings/str_cat.h"
 #include "engine/csv.h"
 #include "engine/ndjson.h"
 #include "engine/pipeline.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "rapidjson/document.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
@@ -27,8 +28,7 @@ const std::string& ColumnOf(const PublishInputOptions& options, size_t field) {
 
 }  // namespace
 
-PublishReader::PublishReader(const PublishInputOptions& options,
-                             std::unique_ptr<ByteSource> source)
+PublishReader::PublishReader(const PublishInputOptions& options, std::unique_ptr<ByteSource> source)
     : options_(options),
       source_(std::move(source)),
       chunks_(*source_, RecordFormat::kCsv, options.delimiter, kChunkSize) {
@@ -39,7 +39,8 @@ PublishReader::~PublishReader() = default;
 
 absl::StatusOr<std::unique_ptr<PublishReader>> PublishReader::Open(
     const PublishInputOptions& options, const PublishValues& defaults) {
-  absl::StatusOr<std::unique_ptr<ByteSource>> source = OpenSource(options.path, options.compression);
+  absl::StatusOr<std::unique_ptr<ByteSource>> source =
+      OpenSource(options.path, options.compression);
   if (!source.ok()) return source.status();
   std::unique_ptr<PublishReader> reader(new PublishReader(options, *std::move(source)));
   absl::StatusOr<std::optional<char>> first = reader->chunks_.PeekFirstDataByte();
@@ -47,10 +48,10 @@ absl::StatusOr<std::unique_ptr<PublishReader>> PublishReader::Open(
   if (!first->has_value()) {
     return absl::InvalidArgumentError(absl::StrCat(reader->name(), ": the input is empty"));
   }
-  reader->format_ = options.format.value_or(**first == '{' ? PublishFormat::kNdjson
-                                                             : PublishFormat::kCsv);
+  reader->format_ =
+      options.format.value_or(**first == '{' ? PublishFormat::kNdjson : PublishFormat::kCsv);
   reader->chunks_.set_format(reader->format_ == PublishFormat::kCsv ? RecordFormat::kCsv
-                                                                     : RecordFormat::kNdjson);
+                                                                    : RecordFormat::kNdjson);
   if (absl::Status s = reader->ReadHeader(defaults); !s.ok()) return s;
   return reader;
 }
@@ -79,14 +80,15 @@ absl::Status PublishReader::ReadHeader(const PublishValues& defaults) {
       if (has_column(f)) continue;
       if (mapped) {
         return UsageError(absl::StrCat("--map ", PublishFieldName(static_cast<PublishField>(f)),
-                                       "=", options_.columns[f], ": ", name(),
-                                       " has no column \"", options_.columns[f], "\""));
+                                       "=", options_.columns[f], ": ", name(), " has no column \"",
+                                       options_.columns[f], "\""));
       }
       if (needed && !defaults[f].has_value() && format_ == PublishFormat::kCsv) {
         return UsageError(absl::StrCat(
-            name(), ": no column \"", ColumnOf(options_, f), "\" in the header (name it with --map ",
-            PublishFieldName(static_cast<PublishField>(f)), "=COLUMN",
-            f == static_cast<size_t>(PublishField::kType) ? ", or give --type TYPE" : "", ")"));
+            name(), ": no column \"", ColumnOf(options_, f),
+            "\" in the header (name it with --map ", PublishFieldName(static_cast<PublishField>(f)),
+            "=COLUMN", f == static_cast<size_t>(PublishField::kType) ? ", or give --type TYPE" : "",
+            ")"));
       }
     }
     return absl::OkStatus();
@@ -110,7 +112,8 @@ absl::Status PublishReader::ReadHeader(const PublishValues& defaults) {
   for (uint32_t i = 0; i < head.field_count; ++i) {
     const absl::string_view column = records_.field(head, i);
     for (size_t f = 0; f < kPublishFieldCount; ++f) {
-      if (ColumnOf(options_, f) == column && column_index_[f] < 0) column_index_[f] = static_cast<int>(i);
+      if (ColumnOf(options_, f) == column && column_index_[f] < 0)
+        column_index_[f] = static_cast<int>(i);
     }
   }
   return check_map([this](size_t f) { return column_index_[f] >= 0; });
@@ -151,7 +154,8 @@ void PublishReader::ReadNdjson(absl::string_view line, PublishRecord& out) const
     }
     if (v->IsNull()) continue;
     if (v->IsString()) {
-      if (v->GetStringLength() > 0) out.values[f] = std::string(v->GetString(), v->GetStringLength());
+      if (v->GetStringLength() > 0)
+        out.values[f] = std::string(v->GetString(), v->GetStringLength());
     } else if (v->IsNumber()) {
       rapidjson::StringBuffer buf;
       rapidjson::Writer<rapidjson::StringBuffer> w(buf);
@@ -208,8 +212,7 @@ absl::StatusOr<std::unique_ptr<PublishResultWriter>> PublishResultWriter::Open(
   return writer;
 }
 
-absl::Status PublishResultWriter::Write(const PublishRecord& record,
-                                        absl::string_view judgement_id,
+absl::Status PublishResultWriter::Write(const PublishRecord& record, absl::string_view judgement_id,
                                         absl::string_view status) {
   buf_.clear();
   if (format_ == PublishFormat::kCsv) {

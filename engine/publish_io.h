@@ -7,6 +7,11 @@
 // order, with the columns ctia_judgement_id and ctia_publish_status, to a temp file renamed
 // into place (ByteSink).
 
+#include "engine/byte_io.h"
+#include "engine/chunk_reader.h"
+#include "engine/csv_records.h"
+#include "engine/publish_row.h"
+
 #include <array>
 #include <cstdint>
 #include <memory>
@@ -17,10 +22,6 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "engine/byte_io.h"
-#include "engine/chunk_reader.h"
-#include "engine/csv_records.h"
-#include "engine/publish_row.h"
 
 namespace enrich::engine {
 
@@ -38,10 +39,10 @@ struct PublishInputOptions {
 
 // One input row: where it is, its bytes, and the values of its columns.
 struct PublishRecord {
-  uint64_t line = 0;        // 1-based line where the row starts
-  std::string raw;          // the row's bytes without its terminator
-  std::string terminator;   // CSV: "\r\n", "\n" or "" at the end of the input
-  PublishValues values;     // nullopt: no such column, or an empty cell / null
+  uint64_t line = 0;                       // 1-based line where the row starts
+  std::string raw;                         // the row's bytes without its terminator
+  std::string terminator;                  // CSV: "\r\n", "\n" or "" at the end of the input
+  PublishValues values;                    // nullopt: no such column, or an empty cell / null
   std::optional<PublishRowError> problem;  // the row could not be read (field "row" or a field)
   bool json_object_empty = false;          // NDJSON: `{}`
 };
@@ -79,9 +80,9 @@ class PublishReader {
   PublishFormat format_ = PublishFormat::kCsv;
   Chunk chunk_;
   CsvRecords records_;
-  size_t next_record_ = 0;        // CSV: in records_
-  size_t ndjson_pos_ = 0;         // NDJSON: byte offset in chunk_
-  uint64_t ndjson_line_ = 0;      // NDJSON: line of ndjson_pos_
+  size_t next_record_ = 0;    // CSV: in records_
+  size_t ndjson_pos_ = 0;     // NDJSON: byte offset in chunk_
+  uint64_t ndjson_line_ = 0;  // NDJSON: line of ndjson_pos_
   bool have_chunk_ = false;
   std::string header_;
   std::string header_terminator_;

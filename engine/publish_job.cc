@@ -1,6 +1,10 @@
 #include "engine/publish_job.h"
 
-#include <unistd.h>
+#include "engine/exit_codes.h"
+#include "engine/pipeline.h"
+#include "engine/publish_journal.h"
+#include "engine/signals.h"
+#include "transport/verdict_source.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -12,11 +16,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "engine/exit_codes.h"
-#include "engine/pipeline.h"
-#include "engine/publish_journal.h"
-#include "engine/signals.h"
-#include "transport/verdict_source.h"
+#include <unistd.h>
 
 namespace enrich::engine {
 namespace {
@@ -178,8 +178,7 @@ class PublishJob::Runner {
         p.same_as = static_cast<int>(it->second);
         continue;
       }
-      const bool in_flight =
-          journal_ != nullptr && journal_->loaded().in_flight.contains(xid);
+      const bool in_flight = journal_ != nullptr && journal_->loaded().in_flight.contains(xid);
       (in_flight || options_.check_existing ? to_look_up : to_send)->push_back(i);
     }
   }

@@ -17,15 +17,16 @@
 // nothing. `check_existing` looks up every row the journal does not know (a lost journal, or
 // rows another host published), at one request per row.
 
+#include "engine/byte_io.h"
+#include "engine/publish_io.h"
+#include "engine/publish_row.h"
+#include "transport/ctia_publisher.h"
+
 #include <cstdint>
 #include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "engine/byte_io.h"
-#include "engine/publish_io.h"
-#include "engine/publish_row.h"
-#include "transport/ctia_publisher.h"
 
 namespace enrich::engine {
 

@@ -1,6 +1,8 @@
 #include "engine/publish_journal.h"
 
-#include <unistd.h>
+#include "engine/byte_io.h"
+#include "engine/signals.h"
+#include "schema/path_encoding.h"
 
 #include <cerrno>
 #include <cstring>
@@ -9,9 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "engine/byte_io.h"
-#include "engine/signals.h"
-#include "schema/path_encoding.h"
+#include <unistd.h>
 
 namespace enrich::engine {
 namespace {
@@ -83,8 +83,8 @@ absl::StatusOr<std::unique_ptr<PublishJournal>> PublishJournal::Open(const std::
   }
   std::FILE* file = std::fopen(path.c_str(), "ab");
   if (file == nullptr) {
-    return absl::PermissionDeniedError(absl::StrCat(path, ": cannot write the publish journal: ",
-                                                    std::strerror(errno)));
+    return absl::PermissionDeniedError(
+        absl::StrCat(path, ": cannot write the publish journal: ", std::strerror(errno)));
   }
   std::unique_ptr<PublishJournal> journal(new PublishJournal(path, file));
   journal->loaded_ = std::move(state);
@@ -101,8 +101,8 @@ absl::Status PublishJournal::Append(const std::string& text) {
   JournalWriteGuard guard;  // a second stop signal waits for the whole write
   if (std::fwrite(text.data(), 1, text.size(), file_) != text.size() || std::fflush(file_) != 0 ||
       ::fsync(::fileno(file_)) != 0) {
-    return absl::DataLossError(absl::StrCat(path_, ": cannot write the publish journal: ",
-                                            std::strerror(errno)));
+    return absl::DataLossError(
+        absl::StrCat(path_, ": cannot write the publish journal: ", std::strerror(errno)));
   }
   return absl::OkStatus();
 }

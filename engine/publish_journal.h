@@ -33,7 +33,7 @@ namespace enrich::engine {
 // What an existing journal says.
 struct PublishJournalState {
   absl::flat_hash_map<std::string, std::string> done;  // external id → judgement id
-  absl::flat_hash_set<std::string> in_flight;           // sent, never done
+  absl::flat_hash_set<std::string> in_flight;          // sent, never done
 };
 
 class PublishJournal {
@@ -42,8 +42,7 @@ class PublishJournal {
   // with `resume`, loads it and appends to it; without `resume` it is refused
   // (FailedPrecondition naming the file and --resume, a usage error for the CLI). Errors name
   // the file (and line, for a damaged record).
-  static absl::StatusOr<std::unique_ptr<PublishJournal>> Open(const std::string& path,
-                                                              bool resume);
+  static absl::StatusOr<std::unique_ptr<PublishJournal>> Open(const std::string& path, bool resume);
   ~PublishJournal();
   PublishJournal(const PublishJournal&) = delete;
   PublishJournal& operator=(const PublishJournal&) = delete;

@@ -1,6 +1,9 @@
 #include "engine/publish_row.h"
 
-#include <openssl/evp.h>
+#include "schema/disposition.h"
+#include "schema/normalize.h"
+#include "schema/observable.h"
+#include "schema/time_format.h"
 
 #include <initializer_list>
 #include <utility>
@@ -11,18 +14,15 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "schema/disposition.h"
-#include "schema/normalize.h"
-#include "schema/observable.h"
-#include "schema/time_format.h"
+#include <openssl/evp.h>
 
 namespace enrich::engine {
 namespace {
 
 constexpr std::array<absl::string_view, kPublishFieldCount> kNames = {
-    "value",    "type",       "disposition", "disposition_name", "source",
-    "source_uri", "priority", "severity",    "confidence",       "reason",
-    "tlp",      "start_time", "end_time",    "external_id"};
+    "value",      "type",       "disposition", "disposition_name", "source",
+    "source_uri", "priority",   "severity",    "confidence",       "reason",
+    "tlp",        "start_time", "end_time",    "external_id"};
 
 // CTIA's length limits count characters; a UTF-8 continuation byte is not one.
 size_t Characters(absl::string_view text) {
@@ -45,8 +45,7 @@ std::string OneOf(std::initializer_list<absl::string_view> allowed) {
 }
 
 // Reads the disposition fields (reference §3): number and/or name, consistent.
-std::optional<PublishRowError> ReadDisposition(const PublishValues& v,
-                                               schema::Disposition* out) {
+std::optional<PublishRowError> ReadDisposition(const PublishValues& v, schema::Disposition* out) {
   std::optional<schema::Disposition> by_number;
   std::optional<schema::Disposition> by_name;
   const auto& number = v[static_cast<size_t>(PublishField::kDisposition)];
@@ -119,8 +118,9 @@ std::optional<PublishRowError> ReadTimes(const PublishValues& v, absl::Time now,
   out->end_time = schema::EndOfTime();
   if (start.has_value()) {
     absl::StatusOr<absl::Time> t = schema::ParseIsoTime(*start);
-    if (!t.ok()) return PublishRowError{"start_time", absl::StrCat("\"", *start,
-                                                                   "\" is not an RFC 3339 time")};
+    if (!t.ok())
+      return PublishRowError{"start_time",
+                             absl::StrCat("\"", *start, "\" is not an RFC 3339 time")};
     out->start_time = *t;
   }
   if (end.has_value()) {
@@ -131,10 +131,9 @@ std::optional<PublishRowError> ReadTimes(const PublishValues& v, absl::Time now,
     out->end_time = *t;
     if (!start.has_value()) out->start_time = now;
     if (out->end_time <= out->start_time) {
-      return PublishRowError{"end_time",
-                             absl::StrCat(schema::FormatIsoTime(out->end_time),
-                                          " is not after start_time ",
-                                          schema::FormatIsoTime(out->start_time))};
+      return PublishRowError{"end_time", absl::StrCat(schema::FormatIsoTime(out->end_time),
+                                                      " is not after start_time ",
+                                                      schema::FormatIsoTime(out->start_time))};
     }
   }
   return std::nullopt;
@@ -171,18 +170,21 @@ std::optional<PublishRowError> ReadScalars(const PublishValues& v, schema::Judge
   j->confidence = std::string(kDefaultConfidence);
   if (const auto& c = get(PublishField::kConfidence); c.has_value()) {
     std::optional<std::string> e = EnumValue(*c, kConfidence);
-    if (!e.has_value()) return PublishRowError{"confidence", absl::StrCat("\"", *c, "\" is ", OneOf(kConfidence))};
+    if (!e.has_value())
+      return PublishRowError{"confidence", absl::StrCat("\"", *c, "\" is ", OneOf(kConfidence))};
     j->confidence = *e;
   }
   j->severity = std::string(kDefaultSeverity);
   if (const auto& s = get(PublishField::kSeverity); s.has_value()) {
     std::optional<std::string> e = EnumValue(*s, kSeverity);
-    if (!e.has_value()) return PublishRowError{"severity", absl::StrCat("\"", *s, "\" is ", OneOf(kSeverity))};
+    if (!e.has_value())
+      return PublishRowError{"severity", absl::StrCat("\"", *s, "\" is ", OneOf(kSeverity))};
     j->severity = *e;
   }
   if (const auto& t = get(PublishField::kTlp); t.has_value()) {
     std::optional<std::string> e = EnumValue(*t, kTlp);
-    if (!e.has_value()) return PublishRowError{"tlp", absl::StrCat("\"", *t, "\" is ", OneOf(kTlp))};
+    if (!e.has_value())
+      return PublishRowError{"tlp", absl::StrCat("\"", *t, "\" is ", OneOf(kTlp))};
     j->tlp = *e;
   }
   return std::nullopt;

@@ -5,6 +5,8 @@
 // from a value given once for every row), the local checks against CTIA's judgement schema
 // (reference/ctia-api.md §3, §5) and the row's stable external id. Pure; no I/O.
 
+#include "schema/judgement.h"
+
 #include <array>
 #include <cstddef>
 #include <optional>
@@ -12,7 +14,6 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "schema/judgement.h"
 
 namespace enrich::engine {
 
@@ -87,8 +88,7 @@ CheckedRow CheckPublishRow(const PublishValues& values, absl::Time now);
 // normalized observable, disposition, source, source_uri, priority, severity, confidence,
 // reason, tlp and the times as given (not the ones CTIA fills), so the same row published
 // again gets the same id, and a row that differs in any of these gets another.
-std::string DeriveExternalId(const schema::Judgement& judgement, bool start_given,
-                             bool end_given);
+std::string DeriveExternalId(const schema::Judgement& judgement, bool start_given, bool end_given);
 
 }  // namespace enrich::engine
 

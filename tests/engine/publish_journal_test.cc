@@ -4,18 +4,18 @@
 
 #include "engine/publish_journal.h"
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
+#include "engine/exit_codes.h"
+#include "engine/pipeline.h"
+#include "engine/publish_job.h"
+#include "tests/engine/temp_dir.h"
 
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "engine/exit_codes.h"
-#include "engine/pipeline.h"
-#include "engine/publish_job.h"
-#include "tests/engine/temp_dir.h"
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 
 namespace enrich::engine {
 namespace {

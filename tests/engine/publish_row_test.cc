@@ -3,8 +3,7 @@
 
 #include "engine/publish_row.h"
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
+#include "schema/time_format.h"
 
 #include <string>
 #include <utility>
@@ -12,7 +11,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/time/time.h"
-#include "schema/time_format.h"
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 
 namespace enrich::engine {
 namespace {
@@ -56,7 +56,7 @@ TEST(PublishRowTest, MinimalRowGetsNormalizedObservableAndDefaults) {
   EXPECT_EQ(j.priority, kDefaultPriority);
   EXPECT_EQ(j.confidence, "High");
   EXPECT_EQ(j.severity, "Medium");
-  EXPECT_EQ(j.tlp, "");  // CTIA's default
+  EXPECT_EQ(j.tlp, "");                                      // CTIA's default
   EXPECT_EQ(j.valid_time.start_time, absl::InfinitePast());  // left to CTIA
   EXPECT_THAT(c.row->external_id, StartsWith("ctia-enrich:my-soc:"));
   EXPECT_EQ(c.row->external_id.size(), std::string("ctia-enrich:my-soc:").size() + 64);
@@ -101,10 +101,8 @@ TEST(PublishRowTest, EachFieldsErrorNamesIt) {
   const std::string long_source(2049, 's');
   const std::string long_reason(1025, 'r');
   std::vector<Case> cases = {
-      {Values({{PublishField::kValue, "x.com"}, {PublishField::kSource, "s"}}), "type",
-       "missing"},
-      {Values({{PublishField::kType, "domain"}, {PublishField::kSource, "s"}}), "value",
-       "missing"},
+      {Values({{PublishField::kValue, "x.com"}, {PublishField::kSource, "s"}}), "type", "missing"},
+      {Values({{PublishField::kType, "domain"}, {PublishField::kSource, "s"}}), "value", "missing"},
       {With(PublishField::kType, "Domain"), "type", "not a CTIA observable type"},
       {With(PublishField::kType, "ip"), "value", ""},
       {With(PublishField::kDisposition, "7"), "disposition", "not 1..5"},

@@ -5,10 +5,10 @@
 // judgement exactly once; SIGTERM and a rate-limit checkpoint (exit 75) then --resume;
 // --dry-run sends nothing.
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-#include <signal.h>
-#include <unistd.h>
+#include "engine/publish_row.h"
+#include "tests/engine/temp_dir.h"
+#include "tests/fakes/child_process.h"
+#include "tools/sim/sim_server.h"
 
 #include <chrono>
 #include <cstdio>
@@ -21,10 +21,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
-#include "engine/publish_row.h"
-#include "tests/engine/temp_dir.h"
-#include "tests/fakes/child_process.h"
-#include "tools/sim/sim_server.h"
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
 
 namespace enrich {
 namespace {
@@ -53,14 +53,21 @@ class PublishTest : public ::testing::Test {
       std::string type = "domain", disposition = "Malicious", confidence = "High";
       if (std::find(invalid.begin(), invalid.end(), i) != invalid.end()) {
         switch (bad++ % 4) {
-          case 0: value = absl::StrCat("-bad-", i, ".example"); break;
-          case 1: type = "Domain"; break;
-          case 2: disposition = "Evil"; break;
-          default: confidence = "Sure"; break;
+          case 0:
+            value = absl::StrCat("-bad-", i, ".example");
+            break;
+          case 1:
+            type = "Domain";
+            break;
+          case 2:
+            disposition = "Evil";
+            break;
+          default:
+            confidence = "Sure";
+            break;
         }
       }
-      absl::StrAppend(&text, value, ",", type, ",", disposition, ",", confidence, ",row ", i,
-                      "\n");
+      absl::StrAppend(&text, value, ",", type, ",", disposition, ",", confidence, ",row ", i, "\n");
     }
     return text;
   }
@@ -82,9 +89,9 @@ class PublishTest : public ::testing::Test {
   }
 
   std::vector<std::string> Args(const std::vector<std::string>& extra) const {
-    std::vector<std::string> args = {"publish",    "-i",         dir_.File("in.csv"),
-                                     "-o",         dir_.File("out.csv"), "--endpoint",
-                                     sim_->base_url(), "--source", "test-feed"};
+    std::vector<std::string> args = {
+        "publish",        "-i",       dir_.File("in.csv"), "-o", dir_.File("out.csv"), "--endpoint",
+        sim_->base_url(), "--source", "test-feed"};
     args.insert(args.end(), extra.begin(), extra.end());
     return args;
   }
@@ -163,7 +170,8 @@ TEST_F(PublishTest, FiveThousandRowsInThreeBulksThenNothingTwice) {
                                   "failed 0, bulk requests 3"));
   // Each invalid row named file:line: field on stderr.
   EXPECT_THAT(Stderr(), HasSubstr(absl::StrCat(dir_.File("in.csv"), ":2: value: ")));
-  EXPECT_THAT(Stderr(), HasSubstr(absl::StrCat(dir_.File("in.csv"), ":9: type: \"Domain\" is "
+  EXPECT_THAT(Stderr(), HasSubstr(absl::StrCat(dir_.File("in.csv"),
+                                               ":9: type: \"Domain\" is "
                                                "not a CTIA observable type")));
   EXPECT_THAT(Stderr(), HasSubstr(":501: disposition_name: \"Evil\" is not Clean"));
   EXPECT_THAT(Stderr(), HasSubstr(":502: confidence: \"Sure\" is not one of"));
@@ -297,8 +305,7 @@ TEST_F(PublishTest, SigtermBetweenBulksCheckpointsThenResume) {
 TEST_F(PublishTest, RateLimitCheckpointThenResume) {
   testing::WriteFileBytes(dir_.File("in.csv"), Input(500, {}));
   // Two requests per hour, no waiting: the third bulk checkpoints.
-  EXPECT_EQ(Run({"--bulk-size", "100", "--rate-limit", "2/1h", "--max-wait", "0"}), 75)
-      << Stderr();
+  EXPECT_EQ(Run({"--bulk-size", "100", "--rate-limit", "2/1h", "--max-wait", "0"}), 75) << Stderr();
   EXPECT_THAT(Stderr(), HasSubstr("--resume"));
   EXPECT_EQ(sim_->Counters().bulk_posts, 2u);
   EXPECT_EQ(sim_->JudgementCount(), 200u);

@@ -1,15 +1,16 @@
 #include "tools/cli/publish_command.h"
 
+#include "engine/exit_codes.h"
+#include "engine/job.h"
+#include "engine/publish_job.h"
+#include "tools/cli/run_flags.h"
+
 #include <cstdio>
 #include <memory>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "engine/exit_codes.h"
-#include "engine/job.h"
-#include "engine/publish_job.h"
-#include "tools/cli/run_flags.h"
 
 namespace enrich::cli {
 namespace {
@@ -71,8 +72,8 @@ absl::StatusOr<engine::PublishOptions> OptionsFromFlags(const PublishFlags& flag
     } else if (flags.input_format == "ndjson") {
       o.input.format = engine::PublishFormat::kNdjson;
     } else {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--input-format \"", flags.input_format, "\": expected csv or ndjson"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--input-format \"", flags.input_format, "\": expected csv or ndjson"));
     }
   }
   absl::StatusOr<engine::Compression> compression =
@@ -85,8 +86,7 @@ absl::StatusOr<engine::PublishOptions> OptionsFromFlags(const PublishFlags& flag
   for (const std::string& map : flags.maps) {
     const size_t eq = map.find('=');
     std::optional<engine::PublishField> field =
-        eq == std::string::npos ? std::nullopt
-                                : engine::PublishFieldFromName(map.substr(0, eq));
+        eq == std::string::npos ? std::nullopt : engine::PublishFieldFromName(map.substr(0, eq));
     if (!field.has_value() || eq + 1 == map.size()) {
       std::vector<std::string> names;
       for (size_t f = 0; f < engine::kPublishFieldCount; ++f) {
@@ -132,7 +132,8 @@ CLI::App* AddPublishCommand(CLI::App& app, PublishFlags& flags) {
       "publish",
       "Create judgements in CTIA (Private-Intel) from the rows of a CSV or NDJSON file, "
       "idempotently");
-  cmd->add_option("-i,--input", flags.input, "Input file (CSV or NDJSON; .gz/.zst read as such; - = stdin)")
+  cmd->add_option("-i,--input", flags.input,
+                  "Input file (CSV or NDJSON; .gz/.zst read as such; - = stdin)")
       ->required();
   cmd->add_option("-o,--output", flags.output,
                   "Result file: every row with ctia_judgement_id and ctia_publish_status");

@@ -5,11 +5,12 @@
 // against the CTIA stack (ctia_stack.h) through its write side (transport::CtiaPublisher);
 // the process exit code is the job's.
 
+#include "tools/cli/ctia_stack.h"
+
 #include <string>
 #include <vector>
 
 #include "CLI/CLI.hpp"
-#include "tools/cli/ctia_stack.h"
 
 namespace enrich::cli {
 
@@ -21,8 +22,7 @@ struct PublishFlags {
   std::string compression = "auto";  // of the input; the result file's follows its extension
   std::vector<std::string> maps;     // FIELD=COLUMN
   // Values for every row; a row's non-empty cell wins.
-  std::string type, disposition, source, source_uri, priority, severity, confidence, reason,
-      tlp;
+  std::string type, disposition, source, source_uri, priority, severity, confidence, reason, tlp;
   int bulk_size = 2000;
   bool dry_run = false;
   bool resume = false;
