@@ -110,9 +110,9 @@ std::string RunFingerprint(absl::string_view input_path, uint64_t input_size,
 // File format (little-endian): "CTIAJNL1", u32 n, the run fingerprint (n bytes), u32 crc32 of
 // the fingerprint; then records: u32 payload length, u32 crc32 (zlib) of length and payload,
 // payload. A verdict's payload ends with its details (u32 length, bytes) when it has any, so
-// journals of runs without details read as before. A record cut short by a crash, or one whose checksum does not match, ends the intact
-// part: on resume it and everything after it is ignored and truncated away, never read as an
-// entry.
+// journals of runs without details read as before. A record cut short by a crash, or one
+// whose checksum does not match, ends the intact part: on resume it and everything after it is
+// ignored and truncated away, never read as an entry.
 //
 // Thread safety: Append(), Sync() and status() may be called from any thread.
 //
