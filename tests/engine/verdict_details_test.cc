@@ -18,6 +18,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "engine/job.h"
+#include "engine/journal.h"
 #include "engine/pipeline.h"
 #include "engine/verdict_table.h"
 #include "schema/clock.h"
@@ -172,6 +173,30 @@ TEST(DetailsTableTest, TheArenaKeepsDetailsBesideTheJudgementIdOnly) {
   ASSERT_EQ(hit.resolution, VerdictTable::Resolution::kHit);
   EXPECT_EQ(hit.settled.judgement_id, "j-bad.example");
   EXPECT_EQ(hit.settled.details, bytes);
+}
+
+TEST(DetailsJournalTest, AVerdictRecordCarriesItsDetailsAndOneWithoutReadsAsBefore) {
+  auto bad = Answer({"domain", "bad.example"});
+  JournalEntry entry;
+  entry.observable = {"domain", "bad.example"};
+  entry.outcome = std::get<schema::Verdict>(*bad);
+  entry.settled_at = absl::FromUnixSeconds(1'700'000'000);
+  const std::string plain = EncodeJournalEntry(entry);
+  EncodeDetails(DetailsSpec::Of({DetailField::kReason}, 2, true, true),
+                std::get<schema::Verdict>(*bad), entry.details);
+  const std::string detailed = EncodeJournalEntry(entry);
+  EXPECT_EQ(detailed.size(), plain.size() + 4 + entry.details.size());
+  EXPECT_EQ(detailed.substr(0, plain.size()), plain);  // the details follow, nothing else moves
+
+  auto back = DecodeJournalEntry(detailed);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->details, entry.details);
+  EXPECT_EQ(std::get<schema::Verdict>(back->outcome).judgement_id, "j-bad.example");
+  back = DecodeJournalEntry(plain);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_TRUE(back->details.empty());
+  // A details length beyond the record is damage.
+  EXPECT_FALSE(DecodeJournalEntry(detailed.substr(0, detailed.size() - 1)).ok());
 }
 
 class DetailsPipelineTest : public ::testing::Test {
