@@ -42,7 +42,7 @@ struct JournalEntry {
   absl::Time settled_at;
   // A verdict's details the run kept, as engine::EncodeDetails wrote them (run --fields,
   // --judgements, --intel both); empty for none.
-  std::string details;
+  std::string details = {};
 };
 
 // A settled lookup as views into the caller's data (AppendViews: nothing is copied).
@@ -53,7 +53,7 @@ struct JournalEntryView {
   bool failed = false;                       // else: failed, or no verdict
   absl::string_view error_code;              // failed: what follows "error:" in the row status
   absl::Time settled_at;
-  absl::string_view details;                 // verdict: its details the run kept, or empty
+  absl::string_view details = {};            // verdict: its details the run kept, or empty
 };
 
 struct JournalOptions {

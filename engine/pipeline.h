@@ -85,7 +85,7 @@ struct PipelineOptions {
     const schema::Observable* observable;
     const absl::StatusOr<schema::VerdictResult>* result;
     absl::string_view error_text;
-    absl::string_view details;  // a verdict's details the run keeps (EncodeDetails), or empty
+    absl::string_view details = {};  // a verdict's details the run keeps (EncodeDetails), or empty
   };
   std::function<void(absl::Span<const SettledLookup>)> on_lookups_settled;
   // The run's circuit breaker (engine/setup_breaker.h), fed every answer as it comes; when it

@@ -37,7 +37,7 @@ struct Settled {
   absl::string_view error;         // "error:<code>", kFailed only
   // kVerdict only: the verdict's details the run keeps, as EncodeDetails wrote them
   // (engine/verdict_details.h); empty when the run keeps none.
-  absl::string_view details;
+  absl::string_view details = {};
 };
 
 // Told when a pending observable settles. Implemented by the pipeline's chunks.
@@ -116,7 +116,7 @@ class VerdictTable {
     absl::string_view value;
     const absl::StatusOr<schema::VerdictResult>* result;
     absl::string_view error_text;
-    absl::string_view details;  // of a verdict (EncodeDetails); empty for none
+    absl::string_view details = {};  // of a verdict (EncodeDetails); empty for none
   };
   void CompleteBatch(absl::Span<const Completion> done);
 

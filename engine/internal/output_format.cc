@@ -3,6 +3,7 @@
 #include <array>
 #include <string>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "engine/csv.h"
@@ -191,8 +192,9 @@ void AppendJsonExtra(const Layout& layout, const ChunkWork& w, std::string& out,
     absl::StrAppend(&out, ",", *keys++);
     absl::string_view value;
     const bool present = FieldText(cd, f, value);
-    if (f == DetailField::kPriority && present && !value.empty()) {
-      out.append(value.data(), value.size());  // a number (EncodeDetails wrote its digits)
+    int64_t priority = 0;
+    if (f == DetailField::kPriority && present && absl::SimpleAtoi(value, &priority)) {
+      absl::StrAppend(&out, priority);  // a number
     } else {
       JsonStringOrNull(out, present, value);
     }

@@ -223,7 +223,7 @@ TEST_F(VerdictTableTest, CompleteBatchSettlesEachKeyAsCompleteWould) {
     }
   }
   for (int i = 0; i < 60; ++i) {
-    done.push_back({"domain", values[i], &results[i], i % 3 == 2 ? "error:503" : "", ""});
+    done.push_back({"domain", values[i], &results[i], i % 3 == 2 ? "error:503" : ""});
   }
   table.CompleteBatch(done);
 
