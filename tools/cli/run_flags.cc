@@ -84,7 +84,11 @@ CLI::App* AddRunCommand(CLI::App& app, RunFlags& flags) {
       "of the given columns and write every row back, in order, with ctia_disposition, "
       "ctia_disposition_name, ctia_judgement_id, ctia_valid_until and ctia_status added "
       "(ctia_<column>_<field> with several columns, a dot of the column made _: "
-      "ctia_dns_query_name_status; added keys never hold a dot).");
+      "ctia_dns_query_name_status; added keys never hold a dot). --fields and --judgements add "
+      "the judgement behind each verdict; looked up in both intels, ctia_intel says which one "
+      "decided (private or global), and --merge both adds each intel's own verdict as "
+      "ctia_private_disposition, ctia_private_disposition_name, ctia_private_judgement_id, "
+      "ctia_private_valid_until and the same with ctia_global_.");
   run->add_option("-i,--input", flags.input,
                   "Input file ('-' = stdin); gzip/zstd detected by their magic bytes")
       ->required();
