@@ -359,7 +359,16 @@ absl::Status Job::OpenInput() {
 void Job::RestoreBatch(absl::Span<const JournalRecordView> batch) {
   restored_.clear();
   restored_errors_.clear();
+  // A verdict journaled by a run that kept other details (or none) lacks what this run writes:
+  // it is looked up again. Details this run does not write are dropped.
+  const DetailsSpec details = DetailsSpecOf(options_.pipeline);
+  const std::string details_header = details.Header();
   for (const JournalRecordView& e : batch) {
+    if (e.kind == JournalRecordView::Kind::kVerdict && !details.empty() &&
+        !absl::StartsWith(e.details, details_header)) {
+      ++restored_without_details_;
+      continue;
+    }
     VerdictTable::Restored& r =
         restored_.emplace_back(VerdictTable::Restored{e.type, e.value, {}, e.valid_end,
                                                       e.settled_at});
@@ -368,6 +377,7 @@ void Job::RestoreBatch(absl::Span<const JournalRecordView> batch) {
         r.settled.kind = Settled::Kind::kVerdict;
         r.settled.disposition = static_cast<int8_t>(e.disposition);
         r.settled.judgement_id = e.judgement_id;
+        if (!details.empty()) r.settled.details = e.details;
         break;
       case JournalRecordView::Kind::kNoVerdict:
         r.settled.kind = Settled::Kind::kNoVerdict;
@@ -385,8 +395,13 @@ absl::Status Job::OpenJournal() {
   // Called once, before the run (job.h); the run calls it if its caller did not.
   journal_opened_ = true;
   if (journal_path_.empty()) return absl::OkStatus();
+  // The details the run writes belong to its columns: a journal of other details is reused,
+  // its verdicts without them looked up again (RestoreBatch).
+  const std::string details = DetailsSpecOf(options_.pipeline).Describe();
   const std::string fingerprint = RunFingerprint(
-      options_.input, source_->raw_size().value_or(0), options_.column_specs, options_.endpoint);
+      options_.input, source_->raw_size().value_or(0),
+      details.empty() ? options_.column_specs : absl::StrCat(options_.column_specs, " ", details),
+      options_.endpoint);
   bool fresh = false;  // --resume without a journal: the first run of a cron line
   if (options_.resume) {
     // Room for the journal's entries up front.
@@ -419,6 +434,11 @@ absl::Status Job::OpenJournal() {
                        "); its verdicts are reused, as they are of observables whatever rows "
                        "hold them"));
     }
+    if (restored_without_details_ > 0) {
+      Say(absl::StrCat("note: ", restored_without_details_,
+                       " journaled verdicts lack the details of --fields/--judgements/--intel "
+                       "this run writes: they are looked up again"));
+    }
   }
   options_.pipeline.on_lookups_settled =
       [this](absl::Span<const PipelineOptions::SettledLookup> settled) { JournalSettled(settled); };
@@ -443,6 +463,7 @@ void Job::JournalSettled(absl::Span<const PipelineOptions::SettledLookup> settle
     e.type = s.observable->type;
     e.value = s.observable->value;
     e.settled_at = now;
+    e.details = s.details;
     if (!s.result->ok()) {
       e.failed = true;
       e.error_code = s.error_text;

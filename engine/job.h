@@ -197,6 +197,8 @@ class Job {
   // Buffers of RestoreBatch (called on the Open thread only).
   std::vector<VerdictTable::Restored> restored_;
   std::deque<std::string> restored_errors_;  // "error:<code>"; a deque keeps views valid
+  // Journaled verdicts without the details this run writes (another --fields): looked up again.
+  uint64_t restored_without_details_ = 0;
   std::atomic<bool> stop_{false};
   // Kept to the job's end, so a signal during the summary is still a stop request.
   std::unique_ptr<ScopedStopSignals> signals_;

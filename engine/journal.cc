@@ -126,6 +126,7 @@ bool DecodeView(absl::string_view payload, JournalRecordView& out) {
   PayloadReader r(payload);
   const auto kind = static_cast<Kind>(r.Fixed(1));
   out.kind = kind;
+  out.details = {};
   out.settled_at = r.Time();
   out.type = r.String();
   out.value = r.String();
@@ -140,6 +141,7 @@ bool DecodeView(absl::string_view payload, JournalRecordView& out) {
       out.valid_end = r.Time();
       out.verdict_type = r.String();
       out.verdict_value = r.String();
+      out.details = r.done() ? absl::string_view() : r.String();
       break;
     }
     case Kind::kNoVerdict:
@@ -360,6 +362,7 @@ JournalEntryView ViewOf(const JournalEntry& entry) {
     v.error_code = error->code;
   }
   v.settled_at = entry.settled_at;
+  v.details = entry.details;
   return v;
 }
 
@@ -392,6 +395,7 @@ void AppendJournalPayload(std::string& out, const JournalEntryView& entry) {
   if (v != nullptr) {
     size += 1 + 4 + v->judgement_id.size() + 8 + 8 + 4 + v->observable.type.size() + 4 +
             v->observable.value.size();
+    if (!entry.details.empty()) size += 4 + entry.details.size();
   } else if (entry.failed) {
     size += 4 + entry.error_code.size();
   }
@@ -409,6 +413,7 @@ void AppendJournalPayload(std::string& out, const JournalEntryView& entry) {
     p = StoreTime(p, v->valid_time.end_time);
     p = StoreString(p, v->observable.type);
     p = StoreString(p, v->observable.value);
+    if (!entry.details.empty()) p = StoreString(p, entry.details);
   } else if (entry.failed) {
     p = StoreString(p, entry.error_code);
   }
@@ -428,6 +433,7 @@ JournalEntry ToJournalEntry(const JournalRecordView& view) {
   entry.observable.type = std::string(view.type);
   entry.observable.value = std::string(view.value);
   entry.settled_at = view.settled_at;
+  entry.details = std::string(view.details);
   switch (view.kind) {
     case Kind::kVerdict: {
       schema::Verdict v;

@@ -40,6 +40,9 @@ struct JournalEntry {
   schema::Observable observable;  // type + normalized value, as looked up
   LookupOutcome outcome;
   absl::Time settled_at;
+  // A verdict's details the run kept, as engine::EncodeDetails wrote them (run --fields,
+  // --judgements, --intel both); empty for none.
+  std::string details = {};
 };
 
 // A settled lookup as views into the caller's data (AppendViews: nothing is copied).
@@ -50,6 +53,7 @@ struct JournalEntryView {
   bool failed = false;                       // else: failed, or no verdict
   absl::string_view error_code;              // failed: what follows "error:" in the row status
   absl::Time settled_at;
+  absl::string_view details = {};            // verdict: its details the run kept, or empty
 };
 
 struct JournalOptions {
@@ -75,6 +79,9 @@ struct JournalRecordView {
   absl::Time valid_end;
   absl::string_view verdict_type;  // the observable as the verdict names it
   absl::string_view verdict_value;
+  // The details its run kept (engine::EncodeDetails; they begin with what that run kept, so a
+  // run keeping other details tells them apart), or empty.
+  absl::string_view details;
   // kError only: what follows "error:" in the row status.
   absl::string_view error_code;
 };
@@ -102,9 +109,10 @@ std::string RunFingerprint(absl::string_view input_path, uint64_t input_size,
 //
 // File format (little-endian): "CTIAJNL1", u32 n, the run fingerprint (n bytes), u32 crc32 of
 // the fingerprint; then records: u32 payload length, u32 crc32 (zlib) of length and payload,
-// payload. A record cut short by a crash, or one whose checksum does not match, ends the intact
-// part: on resume it and everything after it is ignored and truncated away, never read as an
-// entry.
+// payload. A verdict's payload ends with its details (u32 length, bytes) when it has any, so
+// journals of runs without details read as before. A record cut short by a crash, or one
+// whose checksum does not match, ends the intact part: on resume it and everything after it is
+// ignored and truncated away, never read as an entry.
 //
 // Thread safety: Append(), Sync() and status() may be called from any thread.
 //

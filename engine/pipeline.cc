@@ -229,6 +229,11 @@ absl::Status CheckPipelineOptions(const PipelineOptions& options) {
   return absl::OkStatus();
 }
 
+DetailsSpec DetailsSpecOf(const PipelineOptions& options) {
+  return DetailsSpec::Of(options.fields, options.judgements, options.intel_column,
+                         options.both_intel_columns);
+}
+
 absl::Status RunPipeline(ByteSource& in, ByteSink& out, const PipelineOptions& given,
                          VerdictTable& table, transport::VerdictSource& source) {
   if (absl::Status s = CheckPipelineOptions(given); !s.ok()) return s;

@@ -20,6 +20,7 @@
 #include "engine/chunk_reader.h"
 #include "engine/extract.h"
 #include "engine/run_stats.h"
+#include "engine/verdict_details.h"
 #include "engine/verdict_table.h"
 #include "schema/allowlist.h"
 #include "transport/verdict_source.h"
@@ -45,6 +46,24 @@ struct PipelineOptions {
   bool header = true;
   std::vector<ColumnSpec> columns;  // at least one
   std::string prefix = "ctia_";     // of the added column names
+  // Columns added after each observable column's five (run --fields, --judgements, --intel
+  // both), in this order, named like them (<prefix><name>, <prefix><column>_<name> with
+  // several columns):
+  //  - `fields`, in the order given: the deciding judgement's source, source_uri, reason,
+  //    severity, confidence, priority, tlp (empty/null when the source did not give them), the
+  //    observable_type and observable_value looked up (empty/null for a cell without lookup);
+  //  - `judgements` > 0: `judgements`, the first N of the observable's judgements, in CSV
+  //    `source:disposition_name` joined by `;`, in NDJSON an array of {source,
+  //    disposition_name, id};
+  //  - `intel_column`: `intel`, the intel whose verdict decided (private or global);
+  //  - `both_intel_columns` (--merge both): private_disposition, private_disposition_name,
+  //    private_judgement_id, private_valid_until, then the same with global_: each intel's own
+  //    verdict (empty/null when it had none).
+  // The verdict table and the journal keep only what these columns need (DetailsSpec).
+  std::vector<DetailField> fields;
+  size_t judgements = 0;
+  bool intel_column = false;
+  bool both_intel_columns = false;
   size_t chunk_size = 1 << 20;      // bytes per chunk (a longer record makes a longer chunk)
   size_t threads = 0;               // TBB threads; 0 = all cores
   size_t max_live_chunks = 0;       // chunks in the pipeline at once; 0 = 2 × threads + 2
@@ -66,6 +85,7 @@ struct PipelineOptions {
     const schema::Observable* observable;
     const absl::StatusOr<schema::VerdictResult>* result;
     absl::string_view error_text;
+    absl::string_view details = {};  // a verdict's details the run keeps (EncodeDetails), or empty
   };
   std::function<void(absl::Span<const SettledLookup>)> on_lookups_settled;
   // The run's circuit breaker (engine/setup_breaker.h), fed every answer as it comes; when it
@@ -116,6 +136,9 @@ absl::Status RunPipeline(ByteSource& in, ByteSink& out, const PipelineOptions& o
 // one column, and with a CSV input without a header, columns given by number (1 = first).
 // Its errors are usage errors.
 absl::Status CheckPipelineOptions(const PipelineOptions& options);
+
+// What the verdict table and the journal keep of each verdict for `options`' added columns.
+DetailsSpec DetailsSpecOf(const PipelineOptions& options);
 
 // Options that contradict each other or the input's header (a column the header lacks or names
 // twice, a header that already has the added columns, --no-header with a column name): the

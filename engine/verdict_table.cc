@@ -75,7 +75,8 @@ struct TakenWaiters {
   }
 };
 
-// 32 bytes; with its 16-byte key view, a 48-byte slot.
+// 32 bytes; with its 16-byte key view, a 48-byte slot. Details, when a run keeps them, share
+// the judgement id's arena text (has_details), so they cost an entry no field of its own.
 static_assert(sizeof(SettleListener*) == sizeof(int64_t));
 struct VerdictTable::Entry {
   Entry() = default;
@@ -87,6 +88,7 @@ struct VerdictTable::Entry {
     std::swap(text_len, o.text_len);
     std::swap(state, o.state);
     std::swap(disposition, o.disposition);
+    std::swap(has_details, o.has_details);
     return *this;
   }
   ~Entry() {
@@ -128,12 +130,15 @@ struct VerdictTable::Entry {
     SettleListener* first_listener;  // kPending: the first listener, or null
   };
   union {
-    const char* text = nullptr;  // settled: judgement id (kVerdict) or error (kFailed), arena
-    Waiters* waiters;            // kPending: the listeners after the first (owned), or null
+    // settled: judgement id (kVerdict) or error (kFailed), in the arena; with has_details, a
+    // u32 length of the judgement id, the id, then the details
+    const char* text = nullptr;
+    Waiters* waiters;  // kPending: the listeners after the first (owned), or null
   };
   uint32_t text_len = 0;  // settled: of `text`; kPending: the first listener's slot
   uint8_t state = kPending;
   int8_t disposition = 0;
+  uint8_t has_details = 0;  // kVerdict: `text` holds details after the judgement id
 
   Settled ToSettled() const {
     Settled s;
@@ -142,7 +147,15 @@ struct VerdictTable::Entry {
         s.kind = Settled::Kind::kVerdict;
         s.disposition = disposition;
         s.valid_until_ms = valid_until_ms;
-        s.judgement_id = absl::string_view(text, text_len);
+        if (has_details == 0) {
+          s.judgement_id = absl::string_view(text, text_len);
+        } else {
+          uint32_t id_len = 0;
+          std::memcpy(&id_len, text, sizeof id_len);
+          s.judgement_id = absl::string_view(text + sizeof id_len, id_len);
+          s.details = absl::string_view(text + sizeof id_len + id_len,
+                                        text_len - sizeof id_len - id_len);
+        }
         break;
       case kFailed:
         s.kind = Settled::Kind::kFailed;
@@ -187,6 +200,7 @@ struct VerdictTable::Shard {
 
 VerdictTable::VerdictTable(const schema::Clock& clock, Options options)
     : clock_(clock), options_(options) {
+  static_assert(sizeof(Entry) == 32, "a bigger entry costs every run memory per unique");
   size_t n = 1;
   while (n < std::max<size_t>(options_.shards, 1)) n <<= 1;
   shards_.reserve(n);
@@ -314,14 +328,25 @@ void VerdictTable::Store(Shard& shard, Entry& e, const Settled& s, absl::Time ex
   e.valid_until_ms = 0;
   e.text = nullptr;
   e.text_len = 0;
+  e.has_details = 0;
   switch (s.kind) {
     case Settled::Kind::kVerdict: {
       e.state = kVerdict;
       e.disposition = s.disposition;
       e.valid_until_ms = s.valid_until_ms;
-      absl::string_view id = shard.Copy(s.judgement_id);
-      e.text = id.data();
-      e.text_len = static_cast<uint32_t>(id.size());
+      absl::string_view text = s.judgement_id;
+      thread_local std::string with_details;
+      if (!s.details.empty()) {
+        const auto id_len = static_cast<uint32_t>(s.judgement_id.size());
+        with_details.assign(reinterpret_cast<const char*>(&id_len), sizeof id_len);
+        with_details.append(s.judgement_id.data(), s.judgement_id.size());
+        with_details.append(s.details.data(), s.details.size());
+        text = with_details;
+        e.has_details = 1;
+      }
+      absl::string_view stored = shard.Copy(text);
+      e.text = stored.data();
+      e.text_len = static_cast<uint32_t>(stored.size());
       break;
     }
     case Settled::Kind::kNoVerdict:
@@ -353,7 +378,7 @@ absl::Time VerdictTable::ExpiryOf(Settled::Kind kind, absl::Time valid_end,
 
 std::pair<Settled, absl::Time> VerdictTable::ToStore(
     const absl::StatusOr<schema::VerdictResult>& result, absl::string_view error_text,
-    absl::Time now) const {
+    absl::string_view details, absl::Time now) const {
   Settled s;
   absl::Time valid_end;
   if (!result.ok()) {
@@ -364,6 +389,7 @@ std::pair<Settled, absl::Time> VerdictTable::ToStore(
     s.disposition = static_cast<int8_t>(v->disposition);
     s.valid_until_ms = ToMs(v->valid_time.end_time);
     s.judgement_id = v->judgement_id;
+    s.details = details;
     valid_end = v->valid_time.end_time;
   } else {
     s.kind = Settled::Kind::kNoVerdict;
@@ -373,8 +399,8 @@ std::pair<Settled, absl::Time> VerdictTable::ToStore(
 
 Settled VerdictTable::Complete(absl::string_view type, absl::string_view value,
                                const absl::StatusOr<schema::VerdictResult>& result,
-                               absl::string_view error_text) {
-  const auto [s, expiry] = ToStore(result, error_text, clock_.Now());
+                               absl::string_view error_text, absl::string_view details) {
+  const auto [s, expiry] = ToStore(result, error_text, details, clock_.Now());
   thread_local std::string key;  // once per lookup: no allocation each
   ComposeKey(key, type, value);
   const HashedKey hashed = Hashed(key);
@@ -406,7 +432,7 @@ void VerdictTable::CompleteBatch(absl::Span<const Completion> done) {
                            size_t end) ABSL_NO_THREAD_SAFETY_ANALYSIS {  // shard.mu is held
     for (size_t k = begin; k < end; ++k) {
       const uint32_t i = b.order[k];
-      const auto [s, expiry] = ToStore(*done[i].result, done[i].error_text, now);
+      const auto [s, expiry] = ToStore(*done[i].result, done[i].error_text, done[i].details, now);
       const HashedKey hashed{b.key(i), b.hashes[i]};
       auto it = shard.map.find(hashed);
       if (it == shard.map.end()) {
@@ -449,7 +475,7 @@ void VerdictTable::Restore(absl::string_view type, absl::string_view value,
                            const absl::StatusOr<schema::VerdictResult>& result,
                            absl::string_view error_text, absl::Time settled_at) {
   Restored item{type, value, {}, absl::InfinitePast(), settled_at};
-  item.settled = ToStore(result, error_text, settled_at).first;
+  item.settled = ToStore(result, error_text, "", settled_at).first;
   if (result.ok()) {
     if (const auto* v = std::get_if<schema::Verdict>(&*result)) {
       item.valid_end = v->valid_time.end_time;

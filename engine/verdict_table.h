@@ -35,6 +35,9 @@ struct Settled {
   int64_t valid_until_ms = 0;      // valid_time.end_time in Unix ms, kVerdict only
   absl::string_view judgement_id;  // kVerdict only
   absl::string_view error;         // "error:<code>", kFailed only
+  // kVerdict only: the verdict's details the run keeps, as EncodeDetails wrote them
+  // (engine/verdict_details.h); empty when the run keeps none.
+  absl::string_view details = {};
 };
 
 // Told when a pending observable settles. Implemented by the pipeline's chunks.
@@ -53,8 +56,9 @@ class SettleListener {
 // cached for min(negative_ttl, max_ttl) and failures for failed_ttl; an expired entry resolves
 // as a miss again.
 //
-// Keys and judgement ids are copied into a per-shard append-only arena, so the table's memory
-// grows with unique observables only (bytes_used() reports it).
+// Keys, judgement ids and details (Settled::details) are copied into a per-shard append-only
+// arena, so the table's memory grows with unique observables only (bytes_used() reports it);
+// an entry without details takes no more room than before they existed.
 //
 // Thread safety: all methods may be called from any thread concurrently.
 class VerdictTable {
@@ -99,9 +103,10 @@ class VerdictTable {
   // Settles a key returned as kMiss with the lookup's result (a failed status becomes a kFailed
   // entry with ErrorStatusFor-style text `error_text`) and tells every registered listener.
   // Returns the stored answer.
+  // `details`: the verdict's details to keep (EncodeDetails), empty for none.
   Settled Complete(absl::string_view type, absl::string_view value,
                    const absl::StatusOr<schema::VerdictResult>& result,
-                   absl::string_view error_text = "");
+                   absl::string_view error_text = "", absl::string_view details = "");
 
   // Complete() of several keys, each with its `result` and `error_text`: each shard's lock is
   // taken once per call, the batch's probes overlap their memory accesses, and the listeners
@@ -111,6 +116,7 @@ class VerdictTable {
     absl::string_view value;
     const absl::StatusOr<schema::VerdictResult>* result;
     absl::string_view error_text;
+    absl::string_view details = {};  // of a verdict (EncodeDetails); empty for none
   };
   void CompleteBatch(absl::Span<const Completion> done);
 
@@ -128,7 +134,7 @@ class VerdictTable {
   struct Restored {
     absl::string_view type;
     absl::string_view value;
-    Settled settled;        // kind; kVerdict: disposition, judgement_id; kFailed: error
+    Settled settled;        // kind; kVerdict: disposition, judgement_id, details; kFailed: error
     absl::Time valid_end;   // kVerdict only: valid_time.end_time
     absl::Time settled_at;  // when its lookup settled: the expiry counts from then
   };
@@ -162,7 +168,8 @@ class VerdictTable {
   // The answer to store for `result` settled at `now`, and when it expires. Views point into
   // `result` and `error_text`.
   std::pair<Settled, absl::Time> ToStore(const absl::StatusOr<schema::VerdictResult>& result,
-                                         absl::string_view error_text, absl::Time now) const;
+                                         absl::string_view error_text, absl::string_view details,
+                                         absl::Time now) const;
   // When an answer of `kind` settled at `now` expires (`valid_end`: a verdict's end time).
   absl::Time ExpiryOf(Settled::Kind kind, absl::Time valid_end, absl::Time now) const;
   // Stores `settled` into `e` (copying strings into the shard's arena) and takes its listeners.

@@ -51,6 +51,14 @@ struct CtiaClientOptions {
   absl::Duration hedge_floor = absl::Seconds(1);
   double hedge_p99_factor = 4;
   uint64_t hedge_min_answers = 50;
+  // What a lookup asks beyond the verdict (run --fields, --judgements): the deciding
+  // judgement's details (schema::Verdict::judgement) and the first `judgements` of the
+  // observable's judgements (schema::Verdict::judgements). Off by default: a plain run sends
+  // only the verdict requests.
+  struct VerdictDetailsOptions {
+    bool judgement = false;
+    int judgements = 0;
+  } details;
 };
 
 }  // namespace enrich::transport

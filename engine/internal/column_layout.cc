@@ -16,14 +16,36 @@
 
 namespace enrich::engine::internal {
 
+std::vector<std::string> AddedFieldNames(const PipelineOptions& options) {
+  std::vector<std::string> names(kAddedFields.begin(), kAddedFields.end());
+  for (DetailField f : options.fields) names.emplace_back(DetailFieldName(f));
+  if (options.judgements > 0) names.emplace_back("judgements");
+  if (options.intel_column) names.emplace_back("intel");
+  if (options.both_intel_columns) {
+    for (absl::string_view intel : {"private_", "global_"}) {
+      for (absl::string_view field : kIntelVerdictFields) {
+        names.push_back(absl::StrCat(intel, field));
+      }
+    }
+  }
+  return names;
+}
+
 std::vector<std::string> AddedColumnNames(const std::vector<ColumnSpec>& columns,
                                           absl::string_view prefix) {
+  return AddedColumnNames(columns, prefix,
+                          std::vector<std::string>(kAddedFields.begin(), kAddedFields.end()));
+}
+
+std::vector<std::string> AddedColumnNames(const std::vector<ColumnSpec>& columns,
+                                          absl::string_view prefix,
+                                          const std::vector<std::string>& fields) {
   std::vector<std::string> names;
   for (const ColumnSpec& c : columns) {
     // Search engines (Elasticsearch, OpenSearch, Splunk) read a dot in a key as an object
     // path: `dns.query.name` names its added fields ctia_dns_query_name_<field>.
     const std::string column = absl::StrReplaceAll(c.name, {{".", "_"}});
-    for (absl::string_view field : kAddedFields) {
+    for (absl::string_view field : fields) {
       names.push_back(columns.size() == 1 ? absl::StrCat(prefix, field)
                                           : absl::StrCat(prefix, column, "_", field));
     }
@@ -173,12 +195,21 @@ absl::Status PrepareLayout(const PipelineOptions& options, const Chunk& first, b
                                    "\": NDJSON keys with a dot are read as object paths by search "
                                    "engines; choose a prefix without one"));
   }
-  const std::vector<std::string> added = AddedColumnNames(options.columns, options.prefix);
-  for (size_t i = kAddedFields.size(); i < added.size(); i += kAddedFields.size()) {
-    for (size_t j = 0; j < i; j += kAddedFields.size()) {
+  layout.fields = options.fields;
+  layout.judgements = options.judgements;
+  layout.intel_column = options.intel_column;
+  layout.both_intel_columns = options.both_intel_columns;
+  layout.details = DetailsSpecOf(options);
+  const std::vector<std::string> fields = AddedFieldNames(options);
+  layout.added_per_column = fields.size();
+  const size_t per = fields.size();
+  const std::vector<std::string> added =
+      AddedColumnNames(options.columns, options.prefix, fields);
+  for (size_t i = per; i < added.size(); ++i) {
+    for (size_t j = 0; j < i / per * per; ++j) {
       if (added[i] != added[j]) continue;
-      const ColumnSpec& a = options.columns[j / kAddedFields.size()];
-      const ColumnSpec& b = options.columns[i / kAddedFields.size()];
+      const ColumnSpec& a = options.columns[j / per];
+      const ColumnSpec& b = options.columns[i / per];
       return UsageError(absl::StrCat("--column \"", a.name, "\" and --column \"", b.name,
                                      "\" would add the same columns (", added[i],
                                      ", ...): a dot in a column name becomes _ in them"));

@@ -22,9 +22,13 @@
 
 namespace enrich::engine::internal {
 
-// The added fields of one column, in output order.
+// The added fields of one column, in output order; a run's --fields, --judgements and intel
+// columns follow them (AddedFieldNames).
 inline constexpr std::array<absl::string_view, 5> kAddedFields = {
     "disposition", "disposition_name", "judgement_id", "valid_until", "status"};
+// The verdict fields of each intel under --merge both, after "private_" and "global_".
+inline constexpr std::array<absl::string_view, 4> kIntelVerdictFields = {
+    "disposition", "disposition_name", "judgement_id", "valid_until"};
 
 // The fixed state shared by every chunk: where the columns are and how output is named.
 struct Layout {
@@ -50,7 +54,20 @@ struct Layout {
   bool strict = false;
   size_t max_record_bytes = 0;
   const schema::Allowlist* allowlist = nullptr;
+  // The columns after each column's five (PipelineOptions::fields ...), and the names of all of
+  // a column's added fields: added_csv and added_json hold added_per_column names per column.
+  std::vector<DetailField> fields;
+  size_t judgements = 0;
+  bool intel_column = false;
+  bool both_intel_columns = false;
+  DetailsSpec details;  // what Settled::details holds
+  size_t added_per_column = kAddedFields.size();
+  bool has_extra_columns() const { return added_per_column > kAddedFields.size(); }
 };
+
+// The field names each observable column adds, in output order: kAddedFields, then
+// `options`' fields, judgements, intel, private_* and global_* (PipelineOptions::fields).
+std::vector<std::string> AddedFieldNames(const PipelineOptions& options);
 
 // The added column/field names for `columns`: `<prefix><field>` with one column (the names
 // ctia_disposition, ctia_disposition_name, ctia_judgement_id, ctia_valid_until, ctia_status),
@@ -59,6 +76,10 @@ struct Layout {
 // (`dns.query.name` → ctia_dns_query_name_status).
 std::vector<std::string> AddedColumnNames(const std::vector<ColumnSpec>& columns,
                                           absl::string_view prefix);
+// The same with the field names `fields` (AddedFieldNames) in place of kAddedFields.
+std::vector<std::string> AddedColumnNames(const std::vector<ColumnSpec>& columns,
+                                          absl::string_view prefix,
+                                          const std::vector<std::string>& fields);
 
 // The 1-based field number of a column of a CSV input without a header; a usage error when the
 // column is not given by number.

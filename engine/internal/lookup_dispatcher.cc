@@ -152,6 +152,7 @@ void LookupDispatcher::OnDone(Lookup* l, absl::StatusOr<schema::VerdictResult>&&
 void LookupDispatcher::SettleLoop() {
   std::vector<Answered> batch;
   std::vector<std::string> errors;  // per answer: "error:<code>" or ""; strings reused
+  std::vector<std::string> details;  // per answer: a verdict's details (EncodeDetails) or ""
   std::vector<PipelineOptions::SettledLookup> told;
   std::vector<VerdictTable::Completion> completions;
   std::vector<absl::Duration> took;
@@ -174,9 +175,14 @@ void LookupDispatcher::SettleLoop() {
     stats_.Add(RunCounter::kLookupsSettled, batch.size());
     stats_.RecordLatencies(took);
     if (errors.size() < batch.size()) errors.resize(batch.size());
+    if (details.size() < batch.size()) details.resize(batch.size());
     for (size_t i = 0; i < batch.size(); ++i) {
+      details[i].clear();
       if (batch[i].result.ok()) {
         errors[i].clear();
+        if (const auto* v = std::get_if<schema::Verdict>(&*batch[i].result)) {
+          EncodeDetails(details_, *v, details[i]);
+        }
       } else {
         errors[i] = ErrorStatusFor(batch[i].result.status());
       }
@@ -184,14 +190,14 @@ void LookupDispatcher::SettleLoop() {
     if (options_.on_lookups_settled) {
       told.clear();
       for (size_t i = 0; i < batch.size(); ++i) {
-        told.push_back({&batch[i].lookup->observable, &batch[i].result, errors[i]});
+        told.push_back({&batch[i].lookup->observable, &batch[i].result, errors[i], details[i]});
       }
       options_.on_lookups_settled(told);
     }
     completions.clear();
     for (size_t i = 0; i < batch.size(); ++i) {
       const schema::Observable& o = batch[i].lookup->observable;
-      completions.push_back({o.type, o.value, &batch[i].result, errors[i]});
+      completions.push_back({o.type, o.value, &batch[i].result, errors[i], details[i]});
     }
     table_.CompleteBatch(completions);
     for (size_t i = 1; i < batch.size(); ++i) batch[i - 1].lookup->next = batch[i].lookup;

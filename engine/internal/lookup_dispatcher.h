@@ -63,6 +63,7 @@ class LookupDispatcher {
         source_(source),
         max_in_flight_(std::max<size_t>(max_in_flight, 1)),
         options_(options),
+        details_(DetailsSpecOf(options)),
         stats_(stats),
         settler_([this] { SettleLoop(); }) {}
 
@@ -131,6 +132,7 @@ class LookupDispatcher {
   transport::VerdictSource& source_;
   const size_t max_in_flight_;
   const PipelineOptions& options_;
+  const DetailsSpec details_;  // what the table and the journal keep of a verdict
   RunStats& stats_;
   absl::Mutex mu_;
   Lookup* queue_head_ ABSL_GUARDED_BY(mu_) = nullptr;  // waiting to be sent, oldest first

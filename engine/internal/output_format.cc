@@ -3,10 +3,12 @@
 #include <array>
 #include <string>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "engine/csv.h"
 #include "engine/ndjson.h"
+#include "engine/verdict_details.h"
 #include "engine/verdict_table.h"
 #include "schema/disposition.h"
 #include "schema/time_format.h"
@@ -74,9 +76,174 @@ void CountCell(ChunkWork& w, uint32_t cell) {
   }
 }
 
+// The name of disposition number `n`, or "" outside 1..5.
+absl::string_view NameOf(int n) {
+  const auto disposition = schema::DispositionFromNumber(n);
+  return disposition.has_value() ? schema::DispositionName(*disposition) : "";
+}
+
+// One intel's verdict under --merge both: present, or none.
+struct IntelVerdict {
+  bool present = false;
+  int disposition = 0;
+  absl::string_view judgement_id;
+  int64_t valid_until_ms = 0;
+};
+
+// What the extra columns of a cell show: its verdict's details decoded, the observable looked
+// up (null for a cell without a lookup), and each intel's verdict under --merge both.
+struct CellDetails {
+  const Settled* verdict = nullptr;
+  const VerdictTable::Key* observable = nullptr;
+  DetailsView view;
+  IntelVerdict intel[2];  // private, global
+};
+
+void ReadCellDetails(const Layout& layout, const ChunkWork& w, uint32_t cell, CellDetails& d) {
+  d.verdict = VerdictOf(w, cell);
+  d.observable = cell < kInvalidRowCell ? &w.uniques[cell] : nullptr;
+  if (d.verdict == nullptr || !DecodeDetails(layout.details, d.verdict->details, d.view)) {
+    DecodeDetails(layout.details, "", d.view);
+  }
+  d.intel[0] = d.intel[1] = IntelVerdict();
+  if (!layout.both_intel_columns || d.verdict == nullptr) return;
+  // The deciding verdict is the intel it names (private unless it says global); the other
+  // verdict, if any, is the other intel's.
+  const int own = d.view.intel == "global" ? 1 : 0;
+  d.intel[own] = {true, d.verdict->disposition, d.verdict->judgement_id,
+                  d.verdict->valid_until_ms};
+  if (d.view.has_other) {
+    d.intel[1 - own] = {true, d.view.other_disposition, d.view.other_judgement_id,
+                        d.view.other_valid_until_ms};
+  }
+}
+
+// The text of detail `field` of a cell; false when it has none.
+bool FieldText(const CellDetails& d, DetailField field, absl::string_view& text) {
+  if (field == DetailField::kObservableType || field == DetailField::kObservableValue) {
+    if (d.observable == nullptr) return false;
+    text = field == DetailField::kObservableType ? d.observable->type : d.observable->value;
+    return true;
+  }
+  if (!d.view.has_judgement) return false;
+  text = d.view.judgement[static_cast<size_t>(field)];
+  return true;
+}
+
+// The CSV text of --judgements: `source:disposition_name` joined by `;`.
+void JudgementsText(const DetailsView& view, std::string& out) {
+  out.clear();
+  for (const JudgementBriefView& j : view.judgements) {
+    if (!out.empty()) out.push_back(';');
+    absl::StrAppend(&out, j.source, ":", NameOf(j.disposition));
+  }
+}
+
+// The extra CSV fields of a cell (Layout::fields ...), each after the delimiter.
+void AppendCsvExtra(const Layout& layout, const ChunkWork& w, std::string& out, uint32_t cell) {
+  const char d = layout.delim;
+  thread_local CellDetails cd;
+  thread_local std::string text;
+  ReadCellDetails(layout, w, cell, cd);
+  for (DetailField f : layout.fields) {
+    out.push_back(d);
+    absl::string_view value;
+    if (FieldText(cd, f, value)) AppendCsvField(out, value, d);
+  }
+  if (layout.judgements > 0) {
+    out.push_back(d);
+    JudgementsText(cd.view, text);
+    AppendCsvField(out, text, d);
+  }
+  if (layout.intel_column) {
+    out.push_back(d);
+    AppendCsvField(out, cd.view.intel, d);
+  }
+  if (!layout.both_intel_columns) return;
+  for (const IntelVerdict& v : cd.intel) {
+    if (!v.present) {
+      out.append(kIntelVerdictFields.size(), d);
+      continue;
+    }
+    absl::StrAppend(&out, std::string(1, d), v.disposition, std::string(1, d));
+    AppendCsvField(out, NameOf(v.disposition), d);
+    out.push_back(d);
+    AppendCsvField(out, v.judgement_id, d);
+    out.push_back(d);
+    schema::AppendIsoTimeMillis(out, v.valid_until_ms);
+  }
+}
+
+// A JSON string, or null.
+void JsonStringOrNull(std::string& out, bool present, absl::string_view text) {
+  if (present) {
+    AppendJsonString(out, text);
+  } else {
+    out.append("null");
+  }
+}
+
+// The extra NDJSON members of a cell, each after a comma; `keys`: their `"name":`.
+void AppendJsonExtra(const Layout& layout, const ChunkWork& w, std::string& out,
+                     const std::string* keys, uint32_t cell) {
+  thread_local CellDetails cd;
+  ReadCellDetails(layout, w, cell, cd);
+  for (DetailField f : layout.fields) {
+    absl::StrAppend(&out, ",", *keys++);
+    absl::string_view value;
+    const bool present = FieldText(cd, f, value);
+    int64_t priority = 0;
+    if (f == DetailField::kPriority && present && absl::SimpleAtoi(value, &priority)) {
+      absl::StrAppend(&out, priority);  // a number
+    } else {
+      JsonStringOrNull(out, present, value);
+    }
+  }
+  if (layout.judgements > 0) {
+    absl::StrAppend(&out, ",", *keys++);
+    if (cd.verdict == nullptr) {
+      out.append("null");
+    } else {
+      out.push_back('[');
+      for (size_t i = 0; i < cd.view.judgements.size(); ++i) {
+        const JudgementBriefView& j = cd.view.judgements[i];
+        out.append(i == 0 ? "{\"source\":" : ",{\"source\":");
+        AppendJsonString(out, j.source);
+        out.append(",\"disposition_name\":");
+        AppendJsonString(out, NameOf(j.disposition));
+        out.append(",\"id\":");
+        AppendJsonString(out, j.id);
+        out.push_back('}');
+      }
+      out.push_back(']');
+    }
+  }
+  if (layout.intel_column) {
+    absl::StrAppend(&out, ",", *keys++);
+    JsonStringOrNull(out, cd.verdict != nullptr && !cd.view.intel.empty(), cd.view.intel);
+  }
+  if (!layout.both_intel_columns) return;
+  for (const IntelVerdict& v : cd.intel) {
+    if (!v.present) {
+      for (size_t k = 0; k < kIntelVerdictFields.size(); ++k) {
+        absl::StrAppend(&out, ",", *keys++, "null");
+      }
+      continue;
+    }
+    absl::StrAppend(&out, ",", keys[0], v.disposition, ",", keys[1]);
+    AppendJsonString(out, NameOf(v.disposition));
+    absl::StrAppend(&out, ",", keys[2]);
+    AppendJsonString(out, v.judgement_id);
+    absl::StrAppend(&out, ",", keys[3], "\"");
+    keys += kIntelVerdictFields.size();
+    schema::AppendIsoTimeMillis(out, v.valid_until_ms);
+    out.push_back('"');
+  }
+}
+
 void AppendJsonAdded(const Layout& layout, ChunkWork& w, std::string& out, size_t column,
                      uint32_t cell) {
-  const std::string* keys = &layout.added_json[column * kAddedFields.size()];
+  const std::string* keys = &layout.added_json[column * layout.added_per_column];
   if (column > 0) out.push_back(',');
   if (const Settled* v = VerdictOf(w, cell)) {
     const auto disposition = schema::DispositionFromNumber(v->disposition);
@@ -93,11 +260,11 @@ void AppendJsonAdded(const Layout& layout, ChunkWork& w, std::string& out, size_
   }
   out.append(keys[4]);
   AppendJsonString(out, StatusText(w, cell));
+  if (layout.has_extra_columns()) AppendJsonExtra(layout, w, out, keys + kAddedFields.size(), cell);
 }
 
-}  // namespace
-
-void AppendCsvAdded(const Layout& layout, ChunkWork& w, std::string& out, uint32_t cell) {
+// The five added CSV fields of every column (kAddedFields).
+void AppendCsvBase(const Layout& layout, ChunkWork& w, std::string& out, uint32_t cell) {
   const char d = layout.delim;
   const Settled* v = VerdictOf(w, cell);
   // The common answers in fewer appends: "no verdict" is one constant; a verdict with a known
@@ -143,6 +310,13 @@ void AppendCsvAdded(const Layout& layout, ChunkWork& w, std::string& out, uint32
   }
   out.push_back(d);
   AppendCsvField(out, status, d);
+}
+
+}  // namespace
+
+void AppendCsvAdded(const Layout& layout, ChunkWork& w, std::string& out, uint32_t cell) {
+  AppendCsvBase(layout, w, out, cell);
+  if (layout.has_extra_columns()) AppendCsvExtra(layout, w, out, cell);
 }
 
 void FormatChunk(const Layout& layout, ChunkWork& w) {

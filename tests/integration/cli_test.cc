@@ -230,6 +230,40 @@ TEST_F(CliTest, APipeOutputIsWrittenInPlaceWithoutAJournal) {
   EXPECT_EQ(left, (std::vector<std::string>{"in.csv", "out.fifo", "run.err"}));
 }
 
+TEST_F(CliTest, FieldsAddTheObservableLookedUpAndUnknownFieldsAreUsageErrors) {
+  WriteFile("in.csv", "id,value\n1,MALWARE-C2[.]example\n2,\n3,hxxp://nothing-known[.]example/x\n");
+  Result r = Run("run -i " + Path("in.csv") + " -o " + Path("out.csv") +
+                 " --column value:auto --fields observable_type,observable_value,source "
+                 "--judgements 2");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string out = ReadFile(Path("out.csv"));
+  EXPECT_THAT(out, HasSubstr("id,value,ctia_disposition,ctia_disposition_name,ctia_judgement_id,"
+                             "ctia_valid_until,ctia_status,ctia_observable_type,"
+                             "ctia_observable_value,ctia_source,ctia_judgements\n"));
+  EXPECT_THAT(out, HasSubstr("\n1,MALWARE-C2[.]example,2,Malicious,"));
+  EXPECT_THAT(out, HasSubstr(",ok,domain,malware-c2.example,"));
+  EXPECT_THAT(out, HasSubstr("\n2,,,,,,skipped,,,,\n"));
+  EXPECT_THAT(out, HasSubstr("\n3,hxxp://nothing-known[.]example/x,,,,,no_verdict,url,"
+                             "http://nothing-known.example/x,,\n"));
+
+  for (const char* bad : {"--fields severity,colour", "--fields tlp,tlp", "--judgements -1",
+                          "--judgements 1001"}) {
+    r = Run("run -i " + Path("in.csv") + " -o " + Path("bad.csv") + " --column value:domain " +
+            bad);
+    EXPECT_EQ(r.exit_code, 2) << bad << r.output;
+    EXPECT_FALSE(std::filesystem::exists(Path("bad.csv"))) << bad;
+  }
+  r = Run("run -i " + Path("in.csv") + " -o " + Path("bad.csv") +
+          " --column value:domain --fields severity,colour");
+  EXPECT_THAT(r.output, HasSubstr("ctia-enrich: --fields \"severity,colour\": unknown field "
+                                  "\"colour\"; the fields are: source, source_uri, reason, "
+                                  "severity, confidence, priority, tlp, observable_type, "
+                                  "observable_value (or all)"));
+  r = Run("run --help");
+  EXPECT_THAT(r.output, HasSubstr("E.g. --fields source,reason,severity"));
+  EXPECT_THAT(r.output, HasSubstr("--judgements INT=0"));
+}
+
 TEST_F(CliTest, AColumnGivenTwiceIsUsageError) {
   WriteFile("in.csv", "domain\na.example\n");
   Result r = Run("run -i " + Path("in.csv") + " -o " + Path("out.csv") +

@@ -34,7 +34,7 @@ constexpr absl::string_view kInputFlags[] = {
     "input",       "column",           "input-format", "delimiter", "no-header",
     "compression", "max-record-bytes", "strict",       "allowlist"};
 constexpr absl::string_view kOutputFlags[] = {"output", "output-format", "output-compression",
-                                              "prefix"};
+                                              "prefix", "fields", "judgements"};
 
 // What a key's TOML value must be, from the option's CLI11 type.
 enum class ValueKind { kFlag, kList, kInteger, kFloat, kText };

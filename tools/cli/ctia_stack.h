@@ -34,6 +34,9 @@ struct CtiaFlags {
   int pipeline_depth = 1;  // HTTP/1.1 requests in flight per connection (1 = no pipelining)
   bool no_auth = false;  // bench against a fixed-answer server: no token, no Authorization
   int batch_size = 100;  // verdicts per POST /ctia/graphql; 1 = REST only
+  // Not a flag: what `run` needs beyond the verdict (its --fields, --judgements), set by
+  // CtiaFlagsForRun and passed to the client as CtiaClientOptions::details.
+  transport::CtiaClientOptions::VerdictDetailsOptions details;
 };
 
 // The hosts of a region preset (reference §8.4).

@@ -34,7 +34,7 @@ absl::Status StackError(const absl::Status& status) {
 // journal is created. Errors are printed; a usage error is marked so (engine::JobExitCode).
 absl::StatusOr<std::unique_ptr<CtiaStack>> StartStackAndJournal(const RunFlags& flags,
                                                                 engine::Job& job) {
-  auto start_stack = [&flags] { return CtiaStack::Start(flags.ctia); };
+  auto start_stack = [ctia = CtiaFlagsForRun(flags)] { return CtiaStack::Start(ctia); };
   absl::StatusOr<std::unique_ptr<CtiaStack>> stack = absl::UnknownError("not started");
   std::future<absl::StatusOr<std::unique_ptr<CtiaStack>>> starting;
   if (flags.resume) {

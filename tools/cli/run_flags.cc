@@ -88,7 +88,11 @@ CLI::App* AddRunCommand(CLI::App& app, RunFlags& flags) {
       "of the given columns and write every row back, in order, with ctia_disposition, "
       "ctia_disposition_name, ctia_judgement_id, ctia_valid_until and ctia_status added "
       "(ctia_<column>_<field> with several columns, a dot of the column made _: "
-      "ctia_dns_query_name_status; added keys never hold a dot).");
+      "ctia_dns_query_name_status; added keys never hold a dot). --fields and --judgements add "
+      "the judgement behind each verdict; looked up in both intels, ctia_intel says which one "
+      "decided (private or global), and --merge both adds each intel's own verdict as "
+      "ctia_private_disposition, ctia_private_disposition_name, ctia_private_judgement_id, "
+      "ctia_private_valid_until and the same with ctia_global_.");
   run->add_option("-i,--input", flags.input,
                   "Input file ('-' = stdin); gzip/zstd detected by their magic bytes")
       ->required();
@@ -162,6 +166,23 @@ CLI::App* AddRunCommand(CLI::App& app, RunFlags& flags) {
   run->add_option("--prefix", flags.prefix,
                   "Prefix of the added columns (for NDJSON output, without a dot)")
       ->capture_default_str();
+  run->add_option(
+      "--fields", flags.fields,
+      "Also add these columns after each column's five, comma-separated, in the order given "
+      "(named ctia_<field>, ctia_<column>_<field> with several columns): the deciding "
+      "judgement's source, source_uri, reason, severity, confidence, priority, tlp (over "
+      "GraphQL in the same batched request, no extra quota; over REST one GET "
+      "/ctia/judgement/{id} per distinct judgement id), and observable_type (the type looked "
+      "up, the detected one under auto) and observable_value (the normalized, refanged value "
+      "looked up), which cost no request; 'all' = every field. Empty (CSV) or null (NDJSON, "
+      "where priority is a number) without a verdict. E.g. --fields source,reason,severity");
+  run->add_option("--judgements", flags.judgements,
+                  absl::StrCat("Also add ctia_judgements: the first N (0 to ", kMaxJudgements,
+                               ") of each observable's judgements, every source's opinion, "
+                               "not only the winner's: in CSV source:disposition_name joined "
+                               "by ';' (e.g. 'Talos:Malicious;my-feed:Clean'), in NDJSON an "
+                               "array of {source, disposition_name, id}; 0 = none"))
+      ->capture_default_str();
   AddCtiaFlags(*run, flags.ctia);
   return run;
 }
@@ -206,6 +227,18 @@ absl::StatusOr<engine::JobOptions> JobOptionsFromFlags(const RunFlags& flags) {
   options.delimiter = *delimiter;
   options.header = !flags.no_header;
   options.prefix = flags.prefix;
+  if (!flags.fields.empty()) {
+    auto fields = engine::ParseDetailFields(flags.fields);
+    if (!fields.ok()) return fields.status();
+    options.fields = *std::move(fields);
+  }
+  if (flags.judgements < 0 || flags.judgements > kMaxJudgements) {
+    return absl::InvalidArgumentError(absl::StrCat("--judgements ", flags.judgements,
+                                                   ": expected 0 to ", kMaxJudgements));
+  }
+  options.judgements = static_cast<size_t>(flags.judgements);
+  // Looked up in both intels: the ctia_intel column says which one decided.
+  options.intel_column = flags.ctia.intel == "both";
   options.strict = flags.strict;
   options.chunk_size = flags.chunk_size;
   if (flags.max_record_bytes < 1 || flags.max_record_bytes > kMaxRecordBytesLimit) {
@@ -245,6 +278,18 @@ absl::StatusOr<engine::JobOptions> JobOptionsFromFlags(const RunFlags& flags) {
   job.summary_json = flags.summary_json;
   job.prometheus = flags.prometheus;
   return job;
+}
+
+CtiaFlags CtiaFlagsForRun(const RunFlags& flags) {
+  CtiaFlags ctia = flags.ctia;
+  ctia.details = {};
+  if (!flags.fields.empty()) {
+    auto fields = engine::ParseDetailFields(flags.fields);
+    ctia.details.judgement =
+        fields.ok() && std::any_of(fields->begin(), fields->end(), engine::IsJudgementField);
+  }
+  ctia.details.judgements = flags.judgements;
+  return ctia;
 }
 
 }  // namespace enrich::cli

@@ -42,8 +42,13 @@ struct RunFlags {
   double max_error_rate = 0;          // 0..1; see engine::JobOptions::max_error_rate
   double stop_timeout_seconds = 5;
   std::string prefix = "ctia_";
+  std::string fields;   // --fields: comma-separated engine::DetailField names, or all
+  int judgements = 0;   // --judgements N: the first N of each observable's judgements
   CtiaFlags ctia;
 };
+
+// The largest --judgements.
+inline constexpr int kMaxJudgements = 1000;
 
 // The largest --max-record-bytes (1 GiB): a record is held whole in memory, and the pipeline's
 // offsets within a chunk are 32-bit.
@@ -63,6 +68,12 @@ CLI::App* AddRunCommand(CLI::App& app, RunFlags& flags);
 // an observable type this build does not know, an unknown format, compression or delimiter,
 // --max-record-bytes, --max-error-rate or --stop-timeout out of range.
 absl::StatusOr<engine::JobOptions> JobOptionsFromFlags(const RunFlags& flags);
+
+// The CTIA flags of `run` with what its --fields and --judgements ask of each lookup
+// (CtiaFlags::details): the deciding judgement when a judgement field is asked (not for
+// observable_type / observable_value alone, which need no request), the first N judgements.
+// Call after JobOptionsFromFlags accepted the flags.
+CtiaFlags CtiaFlagsForRun(const RunFlags& flags);
 
 }  // namespace enrich::cli
 

@@ -1,0 +1,259 @@
+#include "engine/verdict_details.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/time/time.h"
+
+namespace enrich::engine {
+namespace {
+
+constexpr std::array<absl::string_view, kDetailFieldCount> kNames = {
+    "source",     "source_uri", "reason", "severity",       "confidence",
+    "priority",   "tlp",        "observable_type", "observable_value"};
+
+// Header flags.
+constexpr uint8_t kIntelFlag = 1;
+constexpr uint8_t kOtherFlag = 2;
+
+void PutVarint(std::string& out, uint64_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+void PutString(std::string& out, absl::string_view s) {
+  PutVarint(out, s.size());
+  out.append(s.data(), s.size());
+}
+
+// Reads an encoding; any overrun makes ok() false.
+class Reader {
+ public:
+  explicit Reader(absl::string_view data) : data_(data) {}
+  bool ok() const { return ok_; }
+  bool done() const { return data_.empty(); }
+  uint64_t Varint() {
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (data_.empty()) break;
+      const auto b = static_cast<unsigned char>(data_.front());
+      data_.remove_prefix(1);
+      v |= static_cast<uint64_t>(b & 0x7f) << shift;
+      if ((b & 0x80) == 0) return v;
+    }
+    ok_ = false;
+    return 0;
+  }
+  uint8_t Byte() {
+    if (data_.empty()) {
+      ok_ = false;
+      return 0;
+    }
+    const auto b = static_cast<uint8_t>(data_.front());
+    data_.remove_prefix(1);
+    return b;
+  }
+  absl::string_view String() {
+    const uint64_t n = Varint();
+    if (!ok_ || n > data_.size()) {
+      ok_ = false;
+      return {};
+    }
+    absl::string_view s = data_.substr(0, n);
+    data_.remove_prefix(n);
+    return s;
+  }
+  bool Skip(absl::string_view prefix) {
+    if (!absl::ConsumePrefix(&data_, prefix)) ok_ = false;
+    return ok_;
+  }
+
+ private:
+  absl::string_view data_;
+  bool ok_ = true;
+};
+
+// The judgement field of `d` that `field` names.
+absl::string_view JudgementField(const schema::JudgementDetails& d, DetailField field,
+                                 std::string& priority) {
+  switch (field) {
+    case DetailField::kSource:
+      return d.source;
+    case DetailField::kSourceUri:
+      return d.source_uri;
+    case DetailField::kReason:
+      return d.reason;
+    case DetailField::kSeverity:
+      return d.severity;
+    case DetailField::kConfidence:
+      return d.confidence;
+    case DetailField::kPriority:
+      priority = absl::StrCat(d.priority);
+      return priority;
+    case DetailField::kTlp:
+      return d.tlp;
+    default:
+      return {};
+  }
+}
+
+}  // namespace
+
+absl::string_view DetailFieldName(DetailField field) {
+  return kNames[static_cast<size_t>(field)];
+}
+
+absl::StatusOr<std::vector<DetailField>> ParseDetailFields(absl::string_view list) {
+  std::vector<DetailField> fields;
+  const std::string valid = absl::StrCat(absl::StrJoin(kNames, ", "), " (or all)");
+  for (absl::string_view name : absl::StrSplit(list, ',')) {
+    name = absl::StripAsciiWhitespace(name);
+    if (name == "all" && fields.empty()) {
+      for (size_t i = 0; i < kDetailFieldCount; ++i) {
+        fields.push_back(static_cast<DetailField>(i));
+      }
+      continue;
+    }
+    size_t i = 0;
+    while (i < kDetailFieldCount && kNames[i] != name) ++i;
+    if (i == kDetailFieldCount) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--fields \"", list, "\": unknown field \"", absl::CEscape(name),
+          "\"; the fields are: ", valid));
+    }
+    for (DetailField earlier : fields) {
+      if (earlier == static_cast<DetailField>(i)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--fields \"", list, "\": \"", name, "\" is given twice (or with all)"));
+      }
+    }
+    fields.push_back(static_cast<DetailField>(i));
+  }
+  return fields;
+}
+
+DetailsSpec DetailsSpec::Of(const std::vector<DetailField>& fields, size_t judgements,
+                            bool intel, bool other) {
+  DetailsSpec spec;
+  for (DetailField f : fields) {
+    if (IsJudgementField(f)) {
+      spec.judgement_fields |= static_cast<uint8_t>(1u << static_cast<int>(f));
+    }
+  }
+  spec.judgements = static_cast<uint32_t>(
+      std::min<size_t>(judgements, std::numeric_limits<uint32_t>::max()));
+  // The intel of both verdicts tells which one is Private-Intel's under --merge both.
+  spec.intel = intel || other;
+  spec.other = other;
+  return spec;
+}
+
+std::string DetailsSpec::Header() const {
+  std::string out;
+  out.push_back(static_cast<char>(judgement_fields));
+  out.push_back(static_cast<char>((intel ? kIntelFlag : 0) | (other ? kOtherFlag : 0)));
+  PutVarint(out, judgements);
+  return out;
+}
+
+std::string DetailsSpec::Describe() const {
+  if (empty()) return "";
+  std::vector<absl::string_view> names;
+  for (size_t i = 0; i < kJudgementFieldCount; ++i) {
+    if (Keeps(static_cast<DetailField>(i))) names.push_back(kNames[i]);
+  }
+  std::string out = absl::StrCat("fields=", absl::StrJoin(names, ","));
+  if (judgements > 0) absl::StrAppend(&out, " judgements=", judgements);
+  if (intel) out.append(" intel");
+  if (other) out.append(" other");
+  return out;
+}
+
+void EncodeDetails(const DetailsSpec& spec, const schema::Verdict& v, std::string& out) {
+  out.clear();
+  if (spec.empty()) return;
+  out = spec.Header();
+  if (spec.judgement_fields != 0) {
+    out.push_back(v.judgement.has_value() ? 1 : 0);
+    if (v.judgement.has_value()) {
+      std::string priority;
+      for (size_t i = 0; i < kJudgementFieldCount; ++i) {
+        const auto f = static_cast<DetailField>(i);
+        if (spec.Keeps(f)) PutString(out, JudgementField(*v.judgement, f, priority));
+      }
+    }
+  }
+  if (spec.judgements > 0) {
+    const size_t n = std::min<size_t>(v.judgements.size(), spec.judgements);
+    PutVarint(out, n);
+    for (size_t i = 0; i < n; ++i) {
+      const schema::JudgementBrief& j = v.judgements[i];
+      PutString(out, j.source);
+      out.push_back(static_cast<char>(static_cast<int>(j.disposition)));
+      PutString(out, j.id);
+    }
+  }
+  if (spec.intel) PutString(out, v.intel);
+  if (spec.other) {
+    out.push_back(v.other != nullptr ? 1 : 0);
+    if (v.other != nullptr) {
+      out.push_back(static_cast<char>(static_cast<int>(v.other->disposition)));
+      PutString(out, v.other->judgement_id);
+      PutVarint(out, static_cast<uint64_t>(absl::ToUnixMillis(v.other->valid_time.end_time)));
+      PutString(out, v.other->intel);
+    }
+  }
+}
+
+bool DecodeDetails(const DetailsSpec& spec, absl::string_view bytes, DetailsView& out) {
+  out.has_judgement = false;
+  out.judgement.fill({});
+  out.judgements.clear();
+  out.intel = {};
+  out.has_other = false;
+  out.other_disposition = 0;
+  out.other_judgement_id = {};
+  out.other_valid_until_ms = 0;
+  out.other_intel = {};
+  if (bytes.empty()) return true;
+  Reader r(bytes);
+  if (!r.Skip(spec.Header())) return false;
+  if (spec.judgement_fields != 0) {
+    out.has_judgement = r.Byte() != 0;
+    for (size_t i = 0; out.has_judgement && i < kJudgementFieldCount; ++i) {
+      if (spec.Keeps(static_cast<DetailField>(i))) out.judgement[i] = r.String();
+    }
+  }
+  if (spec.judgements > 0) {
+    const uint64_t n = r.Varint();
+    if (n > spec.judgements) return false;
+    for (uint64_t i = 0; i < n && r.ok(); ++i) {
+      JudgementBriefView& j = out.judgements.emplace_back();
+      j.source = r.String();
+      j.disposition = r.Byte();
+      j.id = r.String();
+    }
+  }
+  if (spec.intel) out.intel = r.String();
+  if (spec.other) {
+    out.has_other = r.Byte() != 0;
+    if (out.has_other) {
+      out.other_disposition = r.Byte();
+      out.other_judgement_id = r.String();
+      out.other_valid_until_ms = static_cast<int64_t>(r.Varint());
+      out.other_intel = r.String();
+    }
+  }
+  return r.ok() && r.done();
+}
+
+}  // namespace enrich::engine
