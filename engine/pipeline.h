@@ -20,6 +20,7 @@
 #include "engine/chunk_reader.h"
 #include "engine/extract.h"
 #include "engine/run_stats.h"
+#include "engine/top_hits.h"
 #include "engine/verdict_table.h"
 #include "schema/allowlist.h"
 #include "transport/verdict_source.h"
@@ -76,6 +77,14 @@ struct PipelineOptions {
   // progress line and the summaries. May be null: the run then counts into a RunStats of its
   // own (on the system clock), which it discards. Must outlive the run.
   RunStats* stats = nullptr;
+  // Hits (--hit-dispositions): a row is a hit when any of its observable columns has a verdict
+  // with one of these dispositions. Hit rows are counted per observable into the stats
+  // (RunStats::CountHits, the summaries' top hits). Empty = none counted, at no cost.
+  DispositionSet hit_dispositions = 0;
+  // --hits: a second output that gets the hit rows alone, in input order, exactly as `out`
+  // gets them (same added columns and format; the CSV header too). May be null; needs
+  // hit_dispositions. The caller finishes or abandons it with `out`.
+  ByteSink* hits = nullptr;
 };
 
 // Enriches `in` into `out` (which the caller finishes or abandons) on a oneTBB parallel

@@ -87,6 +87,10 @@ class ChunkWork final : public SettleListener {
   uint64_t joined = 0;
   uint64_t blank_lines = 0;  // NDJSON rows[] that are blank lines, not rows
   uint64_t input_end = 0;    // decoded input bytes up to the chunk's end (RunStats::NoteLookupsAt)
+  // Hits (output_format.h, NoteHitRow): the output bytes of the hit rows, in order (with
+  // PipelineOptions::hits), and the hit rows per unique slot (with hit dispositions).
+  std::string hit_out;
+  absl::flat_hash_map<uint32_t, uint64_t> hit_rows;
 
   // Ready for the next chunk, keeping the buffers' capacity (chunks are reused so that a run
   // in steady state does not allocate, nor fault in fresh pages, per chunk).
@@ -110,6 +114,8 @@ class ChunkWork final : public SettleListener {
     joined = 0;
     blank_lines = 0;
     input_end = 0;
+    hit_out.clear();
+    hit_rows.clear();
   }
 
   void OnSettled(uint32_t slot, const Settled& settled) override {

@@ -3,6 +3,7 @@
 #include <array>
 #include <string>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "engine/csv.h"
@@ -145,7 +146,24 @@ void AppendCsvAdded(const Layout& layout, ChunkWork& w, std::string& out, uint32
   AppendCsvField(out, status, d);
 }
 
-void FormatChunk(const Layout& layout, ChunkWork& w) {
+void NoteHitRow(const HitSelection& hits, ChunkWork& w, const uint32_t* cells, size_t columns,
+                absl::string_view out, size_t row_start) {
+  bool hit = false;
+  for (size_t c = 0; c < columns; ++c) {
+    const Settled* v = VerdictOf(w, cells[c]);
+    if (v == nullptr || !InDispositionSet(hits.dispositions, v->disposition)) continue;
+    hit = true;
+    bool counted = false;  // the same observable in an earlier column of the row
+    for (size_t e = 0; e < c && !counted; ++e) counted = cells[e] == cells[c];
+    if (!counted) ++w.hit_rows[cells[c]];
+  }
+  if (hit && hits.copy_rows) {
+    const absl::string_view row = out.substr(row_start);
+    w.hit_out.append(row.data(), row.size());
+  }
+}
+
+void FormatChunk(const Layout& layout, ChunkWork& w, const HitSelection& hits) {
   const size_t columns = layout.types.size();
   std::string& out = w.out;
   out.reserve(w.chunk.bytes.size() + w.rows.size() * columns * 48);
@@ -177,6 +195,11 @@ void FormatChunk(const Layout& layout, ChunkWork& w) {
       continue;
     }
     for (size_t c = 0; c < columns; ++c) CountCell(w, cells[c]);
+    // Hits: once the row is formatted below (whichever branch ends it).
+    const size_t row_start = out.size();
+    absl::Cleanup note_hit = [&] {
+      if (hits.dispositions != 0) NoteHitRow(hits, w, cells, columns, out, row_start);
+    };
     if (layout.out == DataFormat::kCsv) {
       if (layout.in == DataFormat::kCsv) {
         out.append(row.raw.data(), row.raw.size());
