@@ -153,8 +153,15 @@ void NoteHitRow(const HitSelection& hits, ChunkWork& w, const uint32_t* cells, s
     const Settled* v = VerdictOf(w, cells[c]);
     if (v == nullptr || !InDispositionSet(hits.dispositions, v->disposition)) continue;
     hit = true;
-    bool counted = false;  // the same observable in an earlier column of the row
-    for (size_t e = 0; e < c && !counted; ++e) counted = cells[e] == cells[c];
+    // The same observable in an earlier column of the row (columns may hold it in different
+    // slots: compare the keys).
+    const VerdictTable::Key& key = w.uniques[cells[c]];
+    bool counted = false;
+    for (size_t e = 0; e < c && !counted; ++e) {
+      counted = cells[e] == cells[c] ||
+                (cells[e] < kInvalidRowCell && w.uniques[cells[e]].value == key.value &&
+                 w.uniques[cells[e]].type == key.type);
+    }
     if (!counted) ++w.hit_rows[cells[c]];
   }
   if (hit && hits.copy_rows) {
