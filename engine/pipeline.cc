@@ -185,10 +185,12 @@ void Run::Write(ChunkWork* raw) {
 
 void Run::CountHits(const ChunkWork& w) {
   hit_counts_.clear();
-  for (const auto& [slot, rows] : w.hit_rows) {
+  for (uint32_t slot : w.hit_slots) {
     const Settled& s = w.results[slot];
+    // The judgement id's bytes in the verdict table stand for the verdict (HitCount::identity).
     hit_counts_.push_back(HitCount{w.uniques[slot].type, w.uniques[slot].value, s.disposition,
-                                   internal::JudgementSourceOf(s), rows});
+                                   internal::JudgementSourceOf(s), w.hit_rows[slot],
+                                   s.judgement_id.empty() ? nullptr : s.judgement_id.data()});
   }
   stats_.CountHits(hit_counts_);
 }
@@ -208,7 +210,7 @@ void Run::Count(const ChunkWork& w) {
   for (int d = 0; d < 6; ++d) {
     if (w.disposition_counts[d] > 0) stats_.CountDisposition(d, w.disposition_counts[d]);
   }
-  if (!w.hit_rows.empty()) CountHits(w);
+  if (!w.hit_slots.empty()) CountHits(w);
 }
 
 RecordFormat RecordFormatOf(DataFormat format) {

@@ -1,16 +1,17 @@
 #include "engine/run_report.h"
 
+#include "engine/byte_io.h"
+#include "engine/svg_chart.h"
+#include "schema/disposition.h"
+#include "schema/time_format.h"
+#include "transport/latency_histogram.h"
+
 #include <algorithm>
 #include <tuple>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "engine/byte_io.h"
-#include "engine/svg_chart.h"
-#include "schema/disposition.h"
-#include "schema/time_format.h"
-#include "transport/latency_histogram.h"
 
 namespace enrich::engine {
 namespace {
@@ -27,12 +28,12 @@ constexpr absl::string_view kStyle =
     "text.label,text.value{text-anchor:middle}.note{color:#666}";
 
 std::string Td(absl::string_view id, absl::string_view value, bool number = true) {
-  return absl::StrCat("<td id=\"", id, "\"", number ? " class=\"n\"" : "", ">",
-                      EscapeHtml(value), "</td>");
+  return absl::StrCat("<td id=\"", id, "\"", number ? " class=\"n\"" : "", ">", EscapeHtml(value),
+                      "</td>");
 }
 
-void Row(std::string& out, absl::string_view label, absl::string_view id,
-         absl::string_view value, bool number = true) {
+void Row(std::string& out, absl::string_view label, absl::string_view id, absl::string_view value,
+         bool number = true) {
   absl::StrAppend(&out, "<tr><th>", EscapeHtml(label), "</th>", Td(id, value, number), "</tr>");
 }
 
@@ -88,8 +89,8 @@ std::string DispositionChart(const RunStatsSnapshot& s) {
   std::vector<ChartBar> bars;
   for (int d = 1; d <= 5; ++d) {
     const uint64_t rows = s.dispositions[static_cast<size_t>(d)];
-    bars.push_back(ChartBar{std::string(DispositionNameOf(d)), static_cast<double>(rows),
-                            absl::StrCat(rows)});
+    bars.push_back(
+        ChartBar{std::string(DispositionNameOf(d)), static_cast<double>(rows), absl::StrCat(rows)});
   }
   return SvgBarChart("dispositions", "Rows (status cells) per verdict disposition", bars);
 }
@@ -142,14 +143,14 @@ std::string RequestsChart(const RunReportPage& page) {
   std::vector<ChartPoint> points;
   for (size_t i = 1; i < p.size(); ++i) {
     const double dt = absl::ToDoubleSeconds(p[i].time - p[i - 1].time);
-    const double sent = static_cast<double>(p[i].requests - std::min(p[i].requests,
-                                                                     p[i - 1].requests));
-    points.push_back(ChartPoint{absl::ToDoubleSeconds(p[i].time - p[0].time),
-                                dt > 0 ? sent / dt : 0});
+    const double sent =
+        static_cast<double>(p[i].requests - std::min(p[i].requests, p[i - 1].requests));
+    points.push_back(
+        ChartPoint{absl::ToDoubleSeconds(p[i].time - p[0].time), dt > 0 ? sent / dt : 0});
   }
   const std::string what = page.http_requests ? "HTTP requests" : "lookups sent";
-  return SvgLineChart("requests_over_time", absl::StrCat(what, " per second over the run"),
-                      points, "s", absl::StrCat(what, "/s"));
+  return SvgLineChart("requests_over_time", absl::StrCat(what, " per second over the run"), points,
+                      "s", absl::StrCat(what, "/s"));
 }
 
 }  // namespace
@@ -164,9 +165,9 @@ std::string RenderRunReport(const RunReportPage& page) {
       EscapeHtml(page.input), " &#8594; ", EscapeHtml(page.output), ", ended ",
       EscapeHtml(schema::FormatIsoTime(s.now)), "</p><h2>Summary</h2>", SummaryTable(page),
       "<h2>Rows per disposition</h2>", DispositionChart(s), "<h2>Top hits (",
-      EscapeHtml(page.hit_dispositions), ")</h2>", TopHitsTable(page),
-      "<h2>Lookup latency</h2>", LatencyChart(s.latency), "<h2>Quota use over time</h2>",
-      RequestsChart(page), "</body></html>\n");
+      EscapeHtml(page.hit_dispositions), ")</h2>", TopHitsTable(page), "<h2>Lookup latency</h2>",
+      LatencyChart(s.latency), "<h2>Quota use over time</h2>", RequestsChart(page),
+      "</body></html>\n");
   return out;
 }
 

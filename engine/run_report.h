@@ -9,13 +9,14 @@
 #ifndef ENRICH_ENGINE_RUN_REPORT_H_
 #define ENRICH_ENGINE_RUN_REPORT_H_
 
+#include "engine/request_series.h"
+#include "engine/run_stats.h"
+
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
-#include "engine/request_series.h"
-#include "engine/run_stats.h"
 
 namespace enrich::engine {
 
@@ -26,8 +27,8 @@ struct RunReportPage {
   int exit_code = 0;
   std::string input;
   std::string output;
-  std::string endpoint;  // without secrets (the job's PublicEndpoint)
-  std::string failure;   // what ended a run that did not finish; empty otherwise
+  std::string endpoint;          // without secrets (the job's PublicEndpoint)
+  std::string failure;           // what ended a run that did not finish; empty otherwise
   std::string hit_dispositions;  // "Malicious,Suspicious"
   // Quota use: the cumulative requests sampled over the run; `http_requests` false when they
   // are lookups sent (no transport counters were at hand).

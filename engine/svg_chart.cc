@@ -1,19 +1,20 @@
 #include "engine/svg_chart.h"
 
+#include "engine/utf8.h"
+
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "engine/utf8.h"
 
 namespace enrich::engine {
 namespace {
 
 constexpr int kWidth = 640;
 constexpr int kHeight = 240;
-constexpr int kLeft = 56;     // room for the y labels
-constexpr int kBottom = 36;   // room for the x labels
-constexpr int kTop = 20;      // room for the values above the bars
+constexpr int kLeft = 56;    // room for the y labels
+constexpr int kBottom = 36;  // room for the x labels
+constexpr int kTop = 20;     // room for the values above the bars
 constexpr int kRight = 16;
 
 std::string Num(double v) { return absl::StrFormat("%.1f", v); }
@@ -36,12 +37,28 @@ std::string EscapeHtml(absl::string_view text) {
   while (i < text.size()) {
     const unsigned char c = p[i];
     switch (c) {
-      case '&': out += "&amp;"; ++i; continue;
-      case '<': out += "&lt;"; ++i; continue;
-      case '>': out += "&gt;"; ++i; continue;
-      case '"': out += "&quot;"; ++i; continue;
-      case '\'': out += "&#39;"; ++i; continue;
-      default: break;
+      case '&':
+        out += "&amp;";
+        ++i;
+        continue;
+      case '<':
+        out += "&lt;";
+        ++i;
+        continue;
+      case '>':
+        out += "&gt;";
+        ++i;
+        continue;
+      case '"':
+        out += "&quot;";
+        ++i;
+        continue;
+      case '\'':
+        out += "&#39;";
+        ++i;
+        continue;
+      default:
+        break;
     }
     if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') {
       out += "\xEF\xBF\xBD";
@@ -108,15 +125,13 @@ std::string SvgLineChart(absl::string_view id, absl::string_view caption,
                   "\" y2=\"", kHeight - kBottom, "\"/>", "<polyline class=\"line\" data-points=\"",
                   points.size(), "\" points=\"", coords, "\"/>", "<text class=\"label\" x=\"",
                   kLeft, "\" y=\"", kHeight - kBottom + 16, "\">0</text>",
-                  "<text class=\"label\" x=\"", kWidth - kRight, "\" y=\"",
-                  kHeight - kBottom + 16, "\" text-anchor=\"end\">",
-                  EscapeHtml(absl::StrFormat("%.0f", max_x)), " ", EscapeHtml(x_unit),
-                  "</text>", "<text class=\"label\" x=\"", kLeft - 4, "\" y=\"", kTop + 4,
-                  "\" text-anchor=\"end\">", EscapeHtml(absl::StrFormat("%.4g", max_y)),
-                  "</text>", "<text class=\"label\" x=\"", kLeft - 4, "\" y=\"",
-                  kHeight - kBottom, "\" text-anchor=\"end\">0</text>",
-                  "<text class=\"unit\" x=\"", kLeft + 4, "\" y=\"", kTop - 6, "\">",
-                  EscapeHtml(y_unit), "</text>");
+                  "<text class=\"label\" x=\"", kWidth - kRight, "\" y=\"", kHeight - kBottom + 16,
+                  "\" text-anchor=\"end\">", EscapeHtml(absl::StrFormat("%.0f", max_x)), " ",
+                  EscapeHtml(x_unit), "</text>", "<text class=\"label\" x=\"", kLeft - 4, "\" y=\"",
+                  kTop + 4, "\" text-anchor=\"end\">", EscapeHtml(absl::StrFormat("%.4g", max_y)),
+                  "</text>", "<text class=\"label\" x=\"", kLeft - 4, "\" y=\"", kHeight - kBottom,
+                  "\" text-anchor=\"end\">0</text>", "<text class=\"unit\" x=\"", kLeft + 4,
+                  "\" y=\"", kTop - 6, "\">", EscapeHtml(y_unit), "</text>");
   out += "</svg>";
   return out;
 }

@@ -1,14 +1,17 @@
 #include "engine/top_hits.h"
 
+#include "engine/pipeline.h"
+#include "schema/disposition.h"
+
 #include <algorithm>
+#include <array>
+#include <cstddef>
 #include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
-#include "engine/pipeline.h"
-#include "schema/disposition.h"
 
 namespace enrich::engine {
 namespace {
@@ -56,33 +59,66 @@ std::string DispositionSetNames(DispositionSet set) {
   return out;
 }
 
+void HitCounter::AppendKey(std::string& out, int disposition, absl::string_view type,
+                           absl::string_view value) {
+  out.push_back(static_cast<char>('0' + (disposition >= 0 && disposition <= 9 ? disposition : 0)));
+  out.append(type.data(), type.size());
+  out.push_back('\0');
+  out.append(value.data(), value.size());
+}
+
+namespace {
+
+void AddTo(uint64_t rows, absl::string_view source, uint64_t& total, std::string& last_source) {
+  total += rows;
+  if (!source.empty() && last_source != source) last_source = std::string(source);
+}
+
+}  // namespace
+
 void HitCounter::Add(absl::Span<const HitCount> counts) {
   for (const HitCount& c : counts) {
-    Entry& e = entries_[Key{c.disposition, std::string(c.type), std::string(c.value)}];
-    e.rows += c.rows;
-    if (!c.source.empty() && e.source != c.source) e.source = std::string(c.source);
+    if (c.identity != nullptr) {
+      auto [it, fresh] = by_identity_.try_emplace(c.identity);
+      if (fresh) AppendKey(it->second.key, c.disposition, c.type, c.value);
+      AddTo(c.rows, c.source, it->second.entry.rows, it->second.entry.source);
+      continue;
+    }
+    probe_.clear();
+    AppendKey(probe_, c.disposition, c.type, c.value);
+    auto it = by_key_.find(absl::string_view(probe_));
+    if (it == by_key_.end()) it = by_key_.emplace(probe_, Entry()).first;
+    AddTo(c.rows, c.source, it->second.rows, it->second.source);
   }
 }
 
 std::vector<TopHit> HitCounter::Top(size_t per_disposition) const {
-  std::vector<TopHit> all;
-  if (per_disposition == 0) return all;
-  all.reserve(entries_.size());
-  for (const auto& [key, entry] : entries_) {
-    all.push_back(TopHit{key.type, key.value, key.disposition, entry.rows, entry.source});
-  }
-  auto before = [](const TopHit& a, const TopHit& b) {
-    if (a.disposition != b.disposition) return a.disposition < b.disposition;
-    if (a.rows != b.rows) return a.rows > b.rows;
-    if (a.type != b.type) return a.type < b.type;
-    return a.value < b.value;
-  };
-  std::sort(all.begin(), all.end(), before);
   std::vector<TopHit> top;
-  size_t taken = 0;
-  for (size_t i = 0; i < all.size(); ++i) {
-    if (i > 0 && all[i].disposition != all[i - 1].disposition) taken = 0;
-    if (taken++ < per_disposition) top.push_back(std::move(all[i]));
+  if (per_disposition == 0) return top;
+  absl::flat_hash_map<std::string, Entry> all = by_key_;
+  for (const auto& [identity, hit] : by_identity_) {
+    AddTo(hit.entry.rows, hit.entry.source, all[hit.key].rows, all[hit.key].source);
+  }
+  // Per disposition digit, the entries; only the first `per_disposition` are sorted and copied.
+  using Item = const std::pair<const std::string, Entry>*;
+  std::array<std::vector<Item>, 10> by_disposition;
+  for (const auto& item : all) {
+    by_disposition[static_cast<size_t>(item.first[0] - '0')].push_back(&item);
+  }
+  auto before = [](Item a, Item b) {
+    if (a->second.rows != b->second.rows) return a->second.rows > b->second.rows;
+    return a->first < b->first;  // type, then value
+  };
+  for (std::vector<Item>& items : by_disposition) {
+    const size_t n = std::min(per_disposition, items.size());
+    std::partial_sort(items.begin(), items.begin() + static_cast<ptrdiff_t>(n), items.end(),
+                      before);
+    for (size_t i = 0; i < n; ++i) {
+      const std::string& key = items[i]->first;
+      const size_t nul = key.find('\0');
+      top.push_back(TopHit{key.substr(1, nul - 1), key.substr(nul + 1), key[0] - '0',
+                           items[i]->second.rows, items[i]->second.source});
+    }
   }
   return top;
 }

@@ -49,6 +49,12 @@ struct HitCount {
   // The deciding judgement's source when the verdict carries it (empty until then).
   absl::string_view source;
   uint64_t rows = 0;
+  // An address that stands for this observable's verdict for the whole run, or null: the
+  // pipeline passes its judgement id's bytes in the verdict table, which copies them once per
+  // stored verdict into an append-only arena (verdict_table.h). The counter then finds the
+  // observable by that address instead of hashing and comparing its strings, for every chunk
+  // that holds it.
+  const void* identity = nullptr;
 };
 
 // One line of the top hits: an observable, its hit disposition, the rows that held it with
@@ -68,26 +74,28 @@ class HitCounter {
   // The `per_disposition` observables with the most rows of each disposition, by disposition
   // number, then rows (most first), then type and value; none for 0.
   std::vector<TopHit> Top(size_t per_disposition) const;
-  size_t size() const { return entries_.size(); }
+  // Entries held: one per observable and disposition (one more for a verdict stored again
+  // during the run, e.g. after it expired; Top adds them up).
+  size_t size() const { return by_identity_.size() + by_key_.size(); }
 
  private:
-  struct Key {
-    int disposition;
-    std::string type;
-    std::string value;
-    template <typename H>
-    friend H AbslHashValue(H h, const Key& k) {
-      return H::combine(std::move(h), k.disposition, k.type, k.value);
-    }
-    bool operator==(const Key& o) const {
-      return disposition == o.disposition && type == o.type && value == o.value;
-    }
-  };
   struct Entry {
     uint64_t rows = 0;
     std::string source;  // the latest non-empty one seen
   };
-  absl::flat_hash_map<Key, Entry> entries_;
+  struct Identified {
+    Entry entry;
+    std::string key;  // as by_key_'s
+  };
+  // Appends the key of `by_key_`: the disposition's digit, the type, a NUL and the value.
+  static void AppendKey(std::string& out, int disposition, absl::string_view type,
+                        absl::string_view value);
+
+  absl::flat_hash_map<const void*, Identified> by_identity_;
+  // Hits without an identity, by key, looked up from `probe_` (no allocation per lookup: the
+  // map looks strings up by view).
+  absl::flat_hash_map<std::string, Entry> by_key_;
+  std::string probe_;
 };
 
 // The text summary's top hits (FormatRunSummary): per disposition, a heading and one line per

@@ -162,7 +162,9 @@ void NoteHitRow(const HitSelection& hits, ChunkWork& w, const uint32_t* cells, s
                 (cells[e] < kInvalidRowCell && w.uniques[cells[e]].value == key.value &&
                  w.uniques[cells[e]].type == key.type);
     }
-    if (!counted) ++w.hit_rows[cells[c]];
+    if (counted) continue;
+    if (w.hit_rows.empty()) w.hit_rows.assign(w.uniques.size(), 0);
+    if (w.hit_rows[cells[c]]++ == 0) w.hit_slots.push_back(cells[c]);
   }
   if (hit && hits.copy_rows) {
     const absl::string_view row = out.substr(row_start);

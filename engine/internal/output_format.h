@@ -18,7 +18,7 @@ namespace enrich::engine::internal {
 
 // What the format stage does with hits: rows any of whose observable columns has a verdict
 // whose disposition is in `dispositions` are hits; their rows per unique are counted into
-// ChunkWork::hit_rows, and with `copy_rows` their output bytes are also appended to
+// ChunkWork::hit_rows (and hit_slots), and with `copy_rows` their output bytes are also appended to
 // ChunkWork::hit_out. Nothing is done for an empty set.
 struct HitSelection {
   DispositionSet dispositions = 0;
@@ -37,7 +37,8 @@ inline absl::string_view JudgementSourceOf(const Settled& settled) {
 }
 
 // For a row just formatted into `out` from offset `row_start`, with the cells `cells` (one per
-// column): counts each distinct hit unique of the row once into w.hit_rows and, if the row is
+// column): counts each distinct hit unique of the row once into w.hit_rows (noting the slots
+// first counted in w.hit_slots) and, if the row is
 // a hit and hits.copy_rows, appends its bytes to w.hit_out.
 void NoteHitRow(const HitSelection& hits, ChunkWork& w, const uint32_t* cells, size_t columns,
                 absl::string_view out, size_t row_start);

@@ -3,8 +3,14 @@
 // NDJSON, one and several columns, across chunks; the hit rows are counted per observable for
 // the top hits (HitCounter); --hit-dispositions names; the bounded quota series.
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
+#include "engine/pipeline.h"
+#include "engine/request_series.h"
+#include "engine/run_stats.h"
+#include "engine/top_hits.h"
+#include "schema/clock.h"
+#include "schema/time_format.h"
+#include "tests/engine/string_io.h"
+#include "tests/fakes/fake_verdict_source.h"
 
 #include <map>
 #include <set>
@@ -14,14 +20,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "engine/pipeline.h"
-#include "engine/request_series.h"
-#include "engine/run_stats.h"
-#include "engine/top_hits.h"
-#include "schema/clock.h"
-#include "schema/time_format.h"
-#include "tests/engine/string_io.h"
-#include "tests/fakes/fake_verdict_source.h"
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 
 namespace enrich::engine {
 namespace {
@@ -59,9 +59,10 @@ struct Row {
 
 // Values drawn from a small pool so that observables repeat across rows and chunks.
 std::vector<Row> MakeRows(int rows, int columns) {
-  const std::vector<std::string> pool = {"bad-a.example",  "sus-b.example", "fine-c.example",
-                                         "none-d.example", "down-e.example", "bad-f.example",
-                                         "none-g.example", "",              "not a domain"};
+  const std::vector<std::string> pool = {
+      "bad-a.example",  "sus-b.example", "fine-c.example", "none-d.example",
+      "down-e.example", "bad-f.example", "none-g.example", "",
+      "not a domain"};
   std::vector<Row> out;
   for (int i = 0; i < rows; ++i) {
     Row r;
@@ -288,6 +289,31 @@ TEST(HitCounterTest, TopPerDispositionByRowsWithTheSource) {
   EXPECT_THAT(text, HasSubstr("top hits, Malicious (rows per observable):\n"
                               "         7 rows  domain  a.example  (source: analyst)\n"));
   EXPECT_THAT(text, HasSubstr("top hits, Suspicious"));
+}
+
+TEST(HitCounterTest, AnIdentityStandsForItsObservableAndTopAddsUpItsEntries) {
+  HitCounter counter;
+  const char first[] = "j1";
+  const char again[] = "j1";  // the same verdict stored again: another address
+  // Views into buffers reused per chunk: the counter copies what it keeps.
+  std::string chunk_value = "a.example";
+  HitCount c{"domain", chunk_value, 2, "", 3};
+  c.identity = first;
+  counter.Add({c});
+  chunk_value = "zzzzzzzzz";
+  c.value = "a.example";
+  counter.Add({c});
+  c.identity = again;
+  counter.Add({c});
+  c.identity = nullptr;
+  counter.Add({c});
+  EXPECT_EQ(counter.size(), 3u);
+  const std::vector<TopHit> top = counter.Top(5);
+  ASSERT_EQ(top.size(), 1u);
+  EXPECT_EQ(top[0].value, "a.example");
+  EXPECT_EQ(top[0].type, "domain");
+  EXPECT_EQ(top[0].disposition, 2);
+  EXPECT_EQ(top[0].rows, 12u);
 }
 
 TEST(HitCounterTest, SummaryJsonCarriesTopHitsAndTheyRoundTrip) {

@@ -3,21 +3,21 @@
 // hits file as an uninterrupted one; the report and the summary JSON (with its top hits) are
 // written at every end, checkpointed included.
 
-#include <atomic>
-#include <filesystem>
-#include <sstream>
-#include <string>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
-#include "absl/strings/match.h"
-#include "absl/strings/str_cat.h"
 #include "engine/exit_codes.h"
 #include "engine/job.h"
 #include "schema/time_format.h"
 #include "tests/engine/temp_dir.h"
 #include "tests/fakes/fake_verdict_source.h"
+
+#include <atomic>
+#include <filesystem>
+#include <sstream>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 
 namespace enrich::engine {
 namespace {

@@ -4,15 +4,15 @@
 
 #include "engine/run_report.h"
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
+#include "engine/svg_chart.h"
+#include "schema/clock.h"
+#include "tests/fakes/xhtml_doc.h"
 
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "engine/svg_chart.h"
-#include "schema/clock.h"
-#include "tests/fakes/xhtml_doc.h"
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 
 namespace enrich::engine {
 namespace {
@@ -53,7 +53,8 @@ class RunReportTest : public ::testing::Test {
     page_.endpoint = "https://private.intel.amp.cisco.com";
     page_.hit_dispositions = "Malicious,Suspicious";
     const absl::Time t0 = snapshot_.started;
-    for (int i = 0; i <= 10; ++i) page_.requests.push_back({t0 + absl::Seconds(i), uint64_t(i) * 7});
+    for (int i = 0; i <= 10; ++i)
+      page_.requests.push_back({t0 + absl::Seconds(i), uint64_t(i) * 7});
   }
 
   schema::FakeClock clock_{absl::FromUnixSeconds(1'700'000'000)};
@@ -113,8 +114,7 @@ TEST_F(RunReportTest, HostileObservableIsEscaped) {
   EXPECT_EQ(doc->String("//h:table[@id='top_hits']//h:td[@class='observable']"), kHostile);
   EXPECT_EQ(doc->Count("//h:table[@id='top_hits']//h:tr[@class='hit']"), 2u);
   EXPECT_EQ(doc->String("//h:table[@id='top_hits']//h:tr[@class='hit'][1]/h:td[4]"), "17");
-  EXPECT_EQ(doc->String("//h:table[@id='top_hits']//h:tr[@class='hit'][1]/h:td[5]"),
-            "demo <feed>");
+  EXPECT_EQ(doc->String("//h:table[@id='top_hits']//h:tr[@class='hit'][1]/h:td[5]"), "demo <feed>");
 }
 
 TEST_F(RunReportTest, NoHitsNoLookupsAndAShortRunStillMakeAPage) {

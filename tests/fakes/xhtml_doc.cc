@@ -1,11 +1,10 @@
 #include "tests/fakes/xhtml_doc.h"
 
+#include "absl/strings/str_cat.h"
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <libxml/xpath.h>
 #include <libxml/xpathInternals.h>
-
-#include "absl/strings/str_cat.h"
 
 namespace enrich::testing {
 
@@ -19,8 +18,8 @@ struct XhtmlDoc::Doc {
 absl::StatusOr<XhtmlDoc> XhtmlDoc::Parse(const std::string& text) {
   xmlResetLastError();
   // Neither XML_PARSE_RECOVER nor XML_PARSE_NOENT: a page that is not well-formed fails.
-  xmlDocPtr doc = xmlReadMemory(text.data(), static_cast<int>(text.size()), "report.html",
-                                "UTF-8", XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+  xmlDocPtr doc = xmlReadMemory(text.data(), static_cast<int>(text.size()), "report.html", "UTF-8",
+                                XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
   if (doc == nullptr) {
     const xmlError* e = xmlGetLastError();
     return absl::InvalidArgumentError(

@@ -5,8 +5,11 @@
 // the summary JSON of the same run, one bar per disposition, the top hits with the hostile
 // value escaped.
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
+#include "tests/engine/temp_dir.h"
+#include "tests/fakes/child_process.h"
+#include "tests/fakes/xhtml_doc.h"
+#include "tools/sim/demo_data.h"
+#include "tools/sim/sim_server.h"
 
 #include <cmath>
 #include <fstream>
@@ -19,11 +22,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "rapidjson/document.h"
-#include "tests/engine/temp_dir.h"
-#include "tests/fakes/child_process.h"
-#include "tests/fakes/xhtml_doc.h"
-#include "tools/sim/demo_data.h"
-#include "tools/sim/sim_server.h"
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 
 namespace enrich {
 namespace {
@@ -76,8 +76,8 @@ class HitsReportTest : public ::testing::Test {
         "malware-c2.example", "intranet.example.com", "update-check.example.org",
         "cdn.example.com",    "unknown-1.example",    "Tracker.Example.Org",
         "mail.example.com",   "unknown-2.example",    "login-verify.example.net"};
-    static const std::vector<std::string> ips = {"198.51.100.7",  "198.51.100.42", "203.0.113.66",
-                                                 "192.0.2.10",    "192.0.2.99",    "198.51.100.23",
+    static const std::vector<std::string> ips = {"198.51.100.7", "198.51.100.42", "203.0.113.66",
+                                                 "192.0.2.10",   "192.0.2.99",    "198.51.100.23",
                                                  "198.51.100.99"};
     static const std::vector<std::string> urls = {"https://docs.example.org/search?q=a+b",
                                                   "https://cdn.example.com/lib/jquery.min.js",
@@ -99,9 +99,9 @@ class HitsReportTest : public ::testing::Test {
 
   std::vector<std::string> Args(const std::string& in, const std::string& out,
                                 const std::vector<std::string>& columns) const {
-    std::vector<std::string> args = {"run", "-i", dir_.File(in), "-o", dir_.File(out),
-                                     "--endpoint", sim_->base_url(), "--connections", "2",
-                                     "--threads", "2", "--chunk-size", "4096"};
+    std::vector<std::string> args = {
+        "run",           "-i", dir_.File(in), "-o", dir_.File(out), "--endpoint", sim_->base_url(),
+        "--connections", "2",  "--threads",   "2",  "--chunk-size", "4096"};
     for (const std::string& c : columns) {
       args.push_back("--column");
       args.push_back(c);
@@ -124,8 +124,8 @@ TEST_F(HitsReportTest, CsvHitsAreTheRowsWithAHitDispositionInOrder) {
   std::ofstream(dir_.File("in.csv"), std::ios::binary) << csv;
   std::vector<std::string> args =
       Args("in.csv", "out.csv", {"domain:domain", "src_ip:ip", "url:url"});
-  for (const char* a : {"--hits", "hits.csv", "--report", "report.html", "--summary-json",
-                        "summary.json"}) {
+  for (const char* a :
+       {"--hits", "hits.csv", "--report", "report.html", "--summary-json", "summary.json"}) {
     args.push_back(absl::StartsWith(a, "--") ? a : dir_.File(a));
   }
   ASSERT_EQ(Run(args, "run.err"), 0) << ReadFile(dir_.File("run.err"));
@@ -172,9 +172,9 @@ TEST_F(HitsReportTest, CsvHitsAreTheRowsWithAHitDispositionInOrder) {
   auto cell = [&](const std::string& id) {
     return doc->String(absl::StrCat("//h:td[@id='", id, "']"));
   };
-  for (const char* key : {"rows", "rows_written", "unique_observables", "lookups",
-                          "lookups_settled", "cache_hits", "requests", "retries", "rate_limited",
-                          "hedges", "token_refreshes"}) {
+  for (const char* key :
+       {"rows", "rows_written", "unique_observables", "lookups", "lookups_settled", "cache_hits",
+        "requests", "retries", "rate_limited", "hedges", "token_refreshes"}) {
     ASSERT_TRUE(summary.HasMember(key)) << key;
     EXPECT_EQ(cell(key), std::to_string(summary[key].GetUint64())) << key;
   }
@@ -183,8 +183,8 @@ TEST_F(HitsReportTest, CsvHitsAreTheRowsWithAHitDispositionInOrder) {
   EXPECT_EQ(cell("exit_code"), std::to_string(summary["exit_code"].GetInt()));
   EXPECT_NEAR(std::stod(cell("seconds")), summary["seconds"].GetDouble(), 0.006);
   for (const auto& m : summary["statuses"].GetObject()) {
-    EXPECT_EQ(doc->String(absl::StrCat("//h:table[@id='statuses']//h:tr[h:td='",
-                                       m.name.GetString(), "']/h:td[2]")),
+    EXPECT_EQ(doc->String(absl::StrCat("//h:table[@id='statuses']//h:tr[h:td='", m.name.GetString(),
+                                       "']/h:td[2]")),
               std::to_string(m.value.GetUint64()))
         << m.name.GetString();
   }
