@@ -350,6 +350,9 @@ absl::Status Job::OpenInput() {
   }
   if (absl::Status s = CheckOutputPath(options_.output, input); !s.ok()) return s;
   if (absl::Status s = CheckHitsPath(options_.hits, options_.output, input); !s.ok()) return s;
+  if (!options_.hits.empty() && options_.pipeline.hit_dispositions == 0) {
+    return UsageError("--hits needs at least one hit disposition (--hit-dispositions)");
+  }
   if (options_.output == "-") {
     for (const auto& [flag, path] : {std::pair{"--summary-json", &options_.summary_json},
                                      std::pair{"--prometheus", &options_.prometheus},

@@ -134,6 +134,12 @@ TEST_F(JobHitsTest, HitsThatAreTheOutputIsAUsageError) {
   auto job2 = Job::Open(std::move(in));
   ASSERT_FALSE(job2.ok());
   EXPECT_THAT(std::string(job2.status().message()), HasSubstr("--hits: "));
+  JobOptions none = Options("z");
+  none.pipeline.hit_dispositions = 0;
+  auto job3 = Job::Open(std::move(none));
+  ASSERT_FALSE(job3.ok());
+  EXPECT_EQ(JobExitCode(job3.status()), kExitUsage);
+  EXPECT_THAT(std::string(job3.status().message()), HasSubstr("at least one hit disposition"));
 }
 
 }  // namespace
