@@ -123,13 +123,13 @@ std::string SvgLineChart(absl::string_view id, absl::string_view caption,
   }
   absl::StrAppend(&out, "<line class=\"axis\" x1=\"", kLeft, "\" y1=\"", kTop, "\" x2=\"", kLeft,
                   "\" y2=\"", kHeight - kBottom, "\"/>", "<polyline class=\"line\" data-points=\"",
-                  points.size(), "\" points=\"", coords, "\"/>", "<text class=\"label\" x=\"",
+                  points.size(), "\" points=\"", coords, "\"/>", "<text class=\"tick\" x=\"",
                   kLeft, "\" y=\"", kHeight - kBottom + 16, "\">0</text>",
-                  "<text class=\"label\" x=\"", kWidth - kRight, "\" y=\"", kHeight - kBottom + 16,
+                  "<text class=\"tick\" x=\"", kWidth - kRight, "\" y=\"", kHeight - kBottom + 16,
                   "\" text-anchor=\"end\">", EscapeHtml(absl::StrFormat("%.0f", max_x)), " ",
-                  EscapeHtml(x_unit), "</text>", "<text class=\"label\" x=\"", kLeft - 4, "\" y=\"",
+                  EscapeHtml(x_unit), "</text>", "<text class=\"tick\" x=\"", kLeft - 4, "\" y=\"",
                   kTop + 4, "\" text-anchor=\"end\">", EscapeHtml(absl::StrFormat("%.4g", max_y)),
-                  "</text>", "<text class=\"label\" x=\"", kLeft - 4, "\" y=\"", kHeight - kBottom,
+                  "</text>", "<text class=\"tick\" x=\"", kLeft - 4, "\" y=\"", kHeight - kBottom,
                   "\" text-anchor=\"end\">0</text>", "<text class=\"unit\" x=\"", kLeft + 4,
                   "\" y=\"", kTop - 6, "\">", EscapeHtml(y_unit), "</text>");
   out += "</svg>";
