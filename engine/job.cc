@@ -2,6 +2,7 @@
 
 #include "engine/exit_codes.h"
 #include "engine/progress.h"
+#include "engine/run_report.h"
 
 #include <cerrno>
 #include <cstdio>
@@ -87,6 +88,24 @@ absl::Status CheckOutputPath(const std::string& output, const std::string& input
     return absl::FailedPreconditionError(absl::StrCat(where, dir, ": ", std::strerror(errno)));
   }
   return absl::OkStatus();
+}
+
+// Why the --hits output `hits` cannot be written beside `output` (CheckOutputPath's reasons,
+// and being the output itself); OK if none or no --hits.
+absl::Status CheckHitsPath(const std::string& hits, const std::string& output,
+                           const std::string& input) {
+  if (hits.empty()) return absl::OkStatus();
+  struct stat h;
+  struct stat o;
+  if (hits == output || (!WrittenInPlace(hits) && stat(hits.c_str(), &h) == 0 &&
+                         stat(output.c_str(), &o) == 0 && h.st_dev == o.st_dev &&
+                         h.st_ino == o.st_ino)) {
+    return UsageError(absl::StrCat("--hits \"", hits, "\" is the output (-o): give it a file "
+                                   "of its own"));
+  }
+  absl::Status s = CheckOutputPath(hits, input);
+  if (s.ok()) return s;
+  return absl::Status(s.code(), absl::StrCat("--hits: ", s.message()));
 }
 
 // The allowlist file at `path`, parsed; its errors are usage errors.
@@ -330,9 +349,15 @@ absl::Status Job::OpenInput() {
                                                                    "\": ", std::strerror(err)));
   }
   if (absl::Status s = CheckOutputPath(options_.output, input); !s.ok()) return s;
+  if (absl::Status s = CheckHitsPath(options_.hits, options_.output, input); !s.ok()) return s;
+  if (!options_.hits.empty() && options_.pipeline.hit_dispositions == 0) {
+    return UsageError("--hits needs at least one hit disposition (--hit-dispositions)");
+  }
   if (options_.output == "-") {
     for (const auto& [flag, path] : {std::pair{"--summary-json", &options_.summary_json},
-                                     std::pair{"--prometheus", &options_.prometheus}}) {
+                                     std::pair{"--prometheus", &options_.prometheus},
+                                     std::pair{"--report", &options_.report},
+                                     std::pair{"--hits", &options_.hits}}) {
       if (*path == "-") {
         return UsageError(absl::StrCat(flag, " - would mix the statistics into the output, "
                                              "which goes to stdout too: give it a file"));
@@ -477,7 +502,9 @@ void Job::JournalSettled(absl::Span<const PipelineOptions::SettledLookup> settle
 }
 
 JobResult Job::Run(transport::VerdictSource& source,
-                   const std::function<transport::CtiaClientCounters()>& stop_source) {
+                   const std::function<transport::CtiaClientCounters()>& stop_source,
+                   std::function<transport::CtiaClientCounters()> live_counters) {
+  live_counters_ = std::move(live_counters);
   if (!journal_opened_) {
     if (absl::Status s = OpenJournal(); !s.ok()) {
       Say(std::string(s.message()));
@@ -497,12 +524,32 @@ JobResult Job::Run(transport::VerdictSource& source,
     Say(std::string(sink.status().message()));
     return Result(JobOutcome::kFailed, sink.status());
   }
+  auto hits = OpenHits();
+  if (!hits.ok()) {
+    (*sink)->Abandon();
+    Say(std::string(hits.status().message()));
+    return Result(JobOutcome::kFailed, hits.status());
+  }
+  options_.pipeline.hits = hits->get();
   const absl::Status ran = RunPipelineWithSignals(**sink, source, stop_source);
   if (!ran.ok()) {
     (*sink)->Abandon();
+    if (*hits != nullptr) (*hits)->Abandon();
     return EndFailed(ran);
   }
-  return EndDone(**sink);
+  return EndDone(**sink, hits->get());
+}
+
+absl::StatusOr<std::unique_ptr<ByteSink>> Job::OpenHits() {
+  if (options_.hits.empty()) return nullptr;
+  if (!WrittenInPlace(options_.hits)) {
+    auto removed = RemoveStalePartialFiles(options_.hits);
+    for (const std::string& path : removed.value_or(std::vector<std::string>{})) {
+      Say(absl::StrCat("removed ", path, ", left by a run that has ended"));
+    }
+    if (!removed.ok()) Say(absl::StrCat("warning: ", removed.status().message()));
+  }
+  return options_.open_sink(options_.hits, options_.output_compression);
 }
 
 absl::Status Job::RunPipelineWithSignals(
@@ -532,6 +579,12 @@ absl::Status Job::RunPipelineWithSignals(
   ProgressOptions progress_options;
   progress_options.tty = options_.progress_tty;
   progress_options.input_bytes = source_->raw_size();
+  if (!options_.report.empty()) {
+    progress_options.requests = &requests_;
+    if (live_counters_) {
+      progress_options.requests_sent = [this] { return live_counters_().requests; };
+    }
+  }
   ProgressReporter progress(*stats_, schema::SystemClock::Instance(), log_, progress_options);
   progress.Start();
 
@@ -587,21 +640,28 @@ JobResult Job::EndFailed(const absl::Status& s) {
   return Finish(IsUsageError(s) ? JobOutcome::kUsage : JobOutcome::kFailed, s);
 }
 
-JobResult Job::EndDone(ByteSink& sink) {
-  if (absl::Status s = sink.Finish(); !s.ok()) {
-    Say(std::string(s.message()));
-    sink.Abandon();  // removes the temp file now rather than when the sink goes
-    if (journal_ != nullptr) (void)journal_->Close();
-    return Finish(JobOutcome::kFailed, s);
+JobResult Job::EndDone(ByteSink& sink, ByteSink* hits) {
+  // The hits first: a hits file that cannot be finished fails the run before its output
+  // appears, and both are abandoned.
+  for (ByteSink* done : {hits, &sink}) {
+    if (done == nullptr) continue;
+    if (absl::Status s = done->Finish(); !s.ok()) {
+      Say(std::string(s.message()));
+      sink.Abandon();  // removes the temp files now rather than when the sinks go
+      if (hits != nullptr) hits->Abandon();
+      if (journal_ != nullptr) (void)journal_->Close();
+      return Finish(JobOutcome::kFailed, s);
+    }
   }
   // The output is complete: its journal has served its purpose.
   if (journal_ != nullptr) {
     (void)journal_->Close();
     std::remove(journal_path_.c_str());
   }
-  const RunStatsSnapshot snapshot = stats_->Snapshot();
+  const RunStatsSnapshot snapshot = FinalSnapshot();
   log_ << FormatRunSummary(snapshot);
   if (options_.output != "-") log_ << "output:             " << options_.output << "\n";
+  if (!options_.hits.empty()) log_ << "hits:               " << options_.hits << "\n";
   log_.flush();
   // Too few lookups for the circuit breaker, but all failed alike: say what to check.
   if (const std::string hint = breaker_.EndHint(); !hint.empty()) Say(hint);
@@ -642,6 +702,15 @@ absl::Status Job::WriteStatistics(JobOutcome outcome, int exit_code, const absl:
       return s;
     }
   }
+  if (!options_.report.empty()) {
+    RunReportPage page{&snapshot,      report.outcome,  exit_code,
+                       report.input,   report.output,   report.endpoint,
+                       report.failure, DispositionSetNames(options_.pipeline.hit_dispositions),
+                       requests_.Points(), static_cast<bool>(live_counters_)};
+    if (absl::Status s = WriteStatisticsFile(options_.report, RenderRunReport(page)); !s.ok()) {
+      return s;
+    }
+  }
   if (!options_.prometheus.empty()) {
     return WriteStatisticsFile(options_.prometheus, SummaryPrometheus(snapshot, report));
   }
@@ -666,7 +735,7 @@ void Job::CheckpointNow() {
             WriteStatistics(JobOutcome::kCheckpointed, kExitCheckpointed,
                             absl::DeadlineExceededError("answers in flight did not come within "
                                                         "--stop-timeout"),
-                            stats_->Snapshot());
+                            FinalSnapshot());
         !s.ok()) {
       Say(std::string(s.message()));
     }
@@ -680,7 +749,7 @@ JobResult Job::Result(JobOutcome outcome, absl::Status status) const {
   JobResult result;
   result.outcome = outcome;
   result.status = std::move(status);
-  if (stats_ != nullptr) result.stats = stats_->Snapshot();
+  if (stats_ != nullptr) result.stats = FinalSnapshot();
   switch (outcome) {
     case JobOutcome::kDone:
       result.exit_code = kExitDone;
@@ -699,6 +768,12 @@ JobResult Job::Result(JobOutcome outcome, absl::Status status) const {
       break;
   }
   return result;
+}
+
+RunStatsSnapshot Job::FinalSnapshot() const {
+  RunStatsSnapshot s = stats_->Snapshot();
+  s.top_hits = stats_->TopHits(options_.top_hits);
+  return s;
 }
 
 void Job::Say(const std::string& line) const {

@@ -22,6 +22,7 @@
 #include "engine/byte_io.h"
 #include "engine/journal.h"
 #include "engine/pipeline.h"
+#include "engine/request_series.h"
 #include "engine/run_stats.h"
 #include "engine/setup_breaker.h"
 #include "engine/signals.h"
@@ -67,6 +68,17 @@ struct JobOptions {
   // end after the run started (done, error rows, failed, checkpointed), with the outcome.
   std::string summary_json;
   std::string prometheus;
+  // Also write the run's report as one HTML page here (engine/run_report.h), at the same ends
+  // as summary_json; empty = no.
+  std::string report;
+  // A second output with the hit rows alone (pipeline.hit_dispositions says which), written as
+  // `output` is: a temp file renamed at the end, abandoned with the output (never a partial
+  // file under its name), rewritten whole by a resumed run; compressed as output_compression
+  // says (`auto`: by its own extension). Empty = none.
+  std::string hits;
+  // Observables per hit disposition in the summaries' top hits (counted when
+  // pipeline.hit_dispositions is not empty); 0 = none.
+  size_t top_hits = 10;
   // Share (0..1) of status cells (rows, with one column) that may end with `error:<code>` for
   // the run to end kDone; more ends kErrorRows. A run whose lookups all failed ends kErrorRows
   // whatever the share.
@@ -147,9 +159,12 @@ class Job {
   // Runs the job against `source` (which must outlive the call); calls OpenJournal() first if
   // it was not called. `stop_source`, if set, is called once the pipeline has ended, before the
   // statistics are final: it stops the source and returns the transport's cumulative counters
-  // (retries, 429s) for the summary. Call once.
+  // (retries, 429s) for the summary. `live_counters`, if set, is read while the run goes (from
+  // the progress thread): its requests are the report's quota use over time (else the lookups
+  // sent are). Call once.
   JobResult Run(transport::VerdictSource& source,
-                const std::function<transport::CtiaClientCounters()>& stop_source = nullptr);
+                const std::function<transport::CtiaClientCounters()>& stop_source = nullptr,
+                std::function<transport::CtiaClientCounters()> live_counters = nullptr);
 
   // Stops the run as SIGINT does: no new lookup is sent (those the source holds unsent end
   // Cancelled: VerdictSource::StopSending), the answers on the wire are awaited (at
@@ -172,8 +187,12 @@ class Job {
   void JournalSettled(absl::Span<const PipelineOptions::SettledLookup> settled);
   absl::Status RunPipelineWithSignals(ByteSink& sink, transport::VerdictSource& source,
                                       const std::function<transport::CtiaClientCounters()>& stop);
+  // Opens the --hits output (after removing a killed run's temp file); null without --hits.
+  absl::StatusOr<std::unique_ptr<ByteSink>> OpenHits();
   JobResult EndFailed(const absl::Status& status);
-  JobResult EndDone(ByteSink& sink);
+  JobResult EndDone(ByteSink& sink, ByteSink* hits);
+  // The statistics now, with the top hits.
+  RunStatsSnapshot FinalSnapshot() const;
   JobResult Result(JobOutcome outcome, absl::Status status) const;
   // Result(), with the statistics files written once the run started; a done run whose files
   // cannot be written fails.
@@ -203,6 +222,8 @@ class Job {
   // Kept to the job's end, so a signal during the summary is still a stop request.
   std::unique_ptr<ScopedStopSignals> signals_;
   std::unique_ptr<RunStats> stats_;  // made when the pipeline starts: the run's clock starts then
+  RequestSeries requests_;           // quota use over time, for the report
+  std::function<transport::CtiaClientCounters()> live_counters_;
   SetupBreaker breaker_;
 };
 

@@ -70,6 +70,7 @@ class Run {
         out_(out),
         reader_(reader),
         pending_first_(std::move(first)),
+        hits_{options.hit_dispositions, options.hits != nullptr},
         dispatcher_(table, source, options.max_in_flight, options, stats,
                     [this](absl::Status status) { Fail(std::move(status)); }),
         parser_(std::move(layout), table, dispatcher_) {}
@@ -89,7 +90,7 @@ class Run {
   }
   // Format (parallel): the rows with their added columns.
   ChunkWork* Format(ChunkWork* w) {
-    if (!failed() && w->row_error.ok()) internal::FormatChunk(parser_.layout(), *w);
+    if (!failed() && w->row_error.ok()) internal::FormatChunk(parser_.layout(), *w, hits_);
     return w;
   }
   // Write (serial, in order): the chunk's output, and its counts; the chunk goes back to the
@@ -114,8 +115,9 @@ class Run {
 
 
  private:
-  // Counts a written chunk's rows, statuses and resolves.
+  // Counts a written chunk's rows, statuses, resolves and hits.
   void Count(const ChunkWork& w);
+  void CountHits(const ChunkWork& w);
 
   const PipelineOptions& options_;
   RunStats& stats_;
@@ -123,6 +125,8 @@ class Run {
   ByteSink& out_;
   ChunkReader& reader_;
   std::unique_ptr<ChunkWork> pending_first_;  // read stage only
+  const internal::HitSelection hits_;
+  std::vector<HitCount> hit_counts_;  // write stage only
   ChunkPool pool_;
   std::atomic<bool> failed_{false};
   absl::Mutex mu_;
@@ -170,7 +174,25 @@ void Run::Write(ChunkWork* raw) {
     Fail(s);
     return;
   }
+  if (options_.hits != nullptr && !w->hit_out.empty()) {
+    if (absl::Status s = options_.hits->Write(w->hit_out); !s.ok()) {
+      Fail(s);
+      return;
+    }
+  }
   Count(*w);
+}
+
+void Run::CountHits(const ChunkWork& w) {
+  hit_counts_.clear();
+  for (uint32_t slot : w.hit_slots) {
+    const Settled& s = w.results[slot];
+    // The judgement id's bytes in the verdict table stand for the verdict (HitCount::identity).
+    hit_counts_.push_back(HitCount{w.uniques[slot].type, w.uniques[slot].value, s.disposition,
+                                   internal::JudgementSourceOf(parser_.layout(), s), w.hit_rows[slot],
+                                   s.judgement_id.empty() ? nullptr : s.judgement_id.data()});
+  }
+  stats_.CountHits(hit_counts_);
 }
 
 void Run::Count(const ChunkWork& w) {
@@ -188,6 +210,7 @@ void Run::Count(const ChunkWork& w) {
   for (int d = 0; d < 6; ++d) {
     if (w.disposition_counts[d] > 0) stats_.CountDisposition(d, w.disposition_counts[d]);
   }
+  if (!w.hit_slots.empty()) CountHits(w);
 }
 
 RecordFormat RecordFormatOf(DataFormat format) {
@@ -221,6 +244,9 @@ bool IsUsageError(const absl::Status& status) {
 
 absl::Status CheckPipelineOptions(const PipelineOptions& options) {
   if (options.columns.empty()) return UsageError("no observable column given");
+  if (options.hits != nullptr && options.hit_dispositions == 0) {
+    return UsageError("a hits output needs at least one hit disposition");
+  }
   if (options.input_format == DataFormat::kCsv && !options.header) {
     for (const ColumnSpec& c : options.columns) {
       if (auto number = internal::ColumnNumber(c); !number.ok()) return number.status();
@@ -256,6 +282,9 @@ absl::Status RunPipeline(ByteSource& in, ByteSink& out, const PipelineOptions& g
   if (layout.header) first->skip_records = 1;
   if (!header.empty()) {
     if (absl::Status s = out.Write(header); !s.ok()) return s;
+    if (options.hits != nullptr) {
+      if (absl::Status s = options.hits->Write(header); !s.ok()) return s;
+    }
   }
 
   const size_t threads =

@@ -21,6 +21,7 @@
 #include "engine/extract.h"
 #include "engine/run_stats.h"
 #include "engine/verdict_details.h"
+#include "engine/top_hits.h"
 #include "engine/verdict_table.h"
 #include "schema/allowlist.h"
 #include "transport/verdict_source.h"
@@ -96,6 +97,14 @@ struct PipelineOptions {
   // progress line and the summaries. May be null: the run then counts into a RunStats of its
   // own (on the system clock), which it discards. Must outlive the run.
   RunStats* stats = nullptr;
+  // Hits (--hit-dispositions): a row is a hit when any of its observable columns has a verdict
+  // with one of these dispositions. Hit rows are counted per observable into the stats
+  // (RunStats::CountHits, the summaries' top hits). Empty = none counted, at no cost.
+  DispositionSet hit_dispositions = 0;
+  // --hits: a second output that gets the hit rows alone, in input order, exactly as `out`
+  // gets them (same added columns and format; the CSV header too). May be null; needs
+  // hit_dispositions. The caller finishes or abandons it with `out`.
+  ByteSink* hits = nullptr;
 };
 
 // Enriches `in` into `out` (which the caller finishes or abandons) on a oneTBB parallel

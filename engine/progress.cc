@@ -104,6 +104,8 @@ ProgressReporter::ProgressReporter(const RunStats& stats, const schema::Clock& c
                                    std::ostream& out, ProgressOptions options)
     : stats_(stats), clock_(clock), out_(out), options_(options) {
   if (options_.input_bytes && *options_.input_bytes > 0) eta_.emplace(*options_.input_bytes);
+  // Quota use starts from nothing at the run's start.
+  if (options_.requests != nullptr) options_.requests->Note(stats_.Snapshot().started, 0);
 }
 
 ProgressReporter::~ProgressReporter() { Stop(); }
@@ -133,6 +135,7 @@ void ProgressReporter::Tick() {
   // The ETA's rates take every tick in, printed or not.
   const RunStatsSnapshot s = stats_.Snapshot();
   if (eta_) last_eta_ = eta_->Update(s);
+  NoteRequests(s, false);
   if (last_print_ && now - *last_print_ < interval) return;
   // The first plain line comes one interval in, not at once: a short run prints only its end.
   if (!last_print_ && !options_.tty) {
@@ -187,7 +190,15 @@ void ProgressReporter::Finish() {
   finished_ = true;
   const RunStatsSnapshot s = stats_.Snapshot();
   if (eta_) last_eta_ = eta_->Update(s);
+  NoteRequests(s, true);
   Print(s, true);
+}
+
+void ProgressReporter::NoteRequests(const RunStatsSnapshot& s, bool final) const {
+  if (options_.requests == nullptr) return;
+  options_.requests->Note(s.now, options_.requests_sent ? options_.requests_sent()
+                                                        : s.counter(RunCounter::kLookupsSent),
+                          final);
 }
 
 }  // namespace enrich::engine

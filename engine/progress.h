@@ -4,11 +4,13 @@
 // The live progress line of a run on stderr, drawn from its RunStats (engine/run_stats.h) by a
 // thread the job (engine/job.h) starts and finishes around the pipeline.
 
+#include "engine/request_series.h"
 #include "engine/run_stats.h"
 #include "schema/clock.h"
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -30,6 +32,11 @@ struct ProgressOptions {
   // Raw input size when known (a regular file): enables "% of input" and ETA from the bytes
   // read so far (RunCounter::kBytesRead).
   std::optional<uint64_t> input_bytes;
+  // Quota use over time (--report): each tick (and the end) notes the requests sent so far
+  // into `requests`, as `requests_sent` counts them (the transport's HTTP requests), or the
+  // lookups sent when it is empty. May be null.
+  RequestSeries* requests = nullptr;
+  std::function<uint64_t()> requests_sent;
 };
 
 // Time left of a run whose input size is known, from the input bytes read and the lookup rate
@@ -124,6 +131,7 @@ class ProgressReporter {
 
  private:
   void Print(const RunStatsSnapshot& s, bool final) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void NoteRequests(const RunStatsSnapshot& s, bool final) const;
   void Stop();
 
   const RunStats& stats_;

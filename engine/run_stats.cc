@@ -1,6 +1,7 @@
 #include "engine/run_stats.h"
 
 #include "engine/byte_io.h"
+#include "schema/disposition.h"
 #include "schema/status_macros.h"
 #include "schema/time_format.h"
 
@@ -134,6 +135,16 @@ void RunStats::NoteLookupsAt(uint64_t bytes) {
   }
 }
 
+void RunStats::CountHits(absl::Span<const HitCount> counts) {
+  absl::MutexLock lock(&mu_);
+  hits_.Add(counts);
+}
+
+std::vector<TopHit> RunStats::TopHits(size_t per_disposition) const {
+  absl::MutexLock lock(&mu_);
+  return hits_.Top(per_disposition);
+}
+
 void RunStats::Set(RunCounter c, uint64_t value) {
   counters_[static_cast<size_t>(c)].store(value, std::memory_order_relaxed);
 }
@@ -164,6 +175,7 @@ void RunStats::SetTransportCounters(const transport::CtiaClientCounters& counter
   Set(RunCounter::kRetries, counters.retries);
   Set(RunCounter::kRateLimited, counters.rate_limited);
   Set(RunCounter::kHedges, counters.hedges);
+  Set(RunCounter::kRequests, counters.requests);
 }
 
 RunStatsSnapshot RunStats::Snapshot() const {
@@ -225,6 +237,7 @@ std::string FormatRunSummary(const RunStatsSnapshot& s) {
                                           absl::ToDoubleSeconds(s.lookup_phase),
                                           s.lookup_phase_lookups_per_second()));
   }
+  out.append(FormatTopHits(s.top_hits));
   return out;
 }
 
@@ -288,6 +301,27 @@ std::string EncodeRunStatsJson(const RunStatsSnapshot& s) {
   }
   w.EndArray();
   w.EndObject();
+  w.Key("requests");
+  w.Uint64(s.counter(RunCounter::kRequests));
+  w.Key("top_hits");
+  w.StartArray();
+  for (const TopHit& h : s.top_hits) {
+    w.StartObject();
+    w.Key("observable");
+    w.String(h.value.data(), static_cast<rapidjson::SizeType>(h.value.size()));
+    w.Key("type");
+    w.String(h.type.data(), static_cast<rapidjson::SizeType>(h.type.size()));
+    w.Key("disposition");
+    const auto d = schema::DispositionFromNumber(h.disposition);
+    const absl::string_view name = d.has_value() ? schema::DispositionName(*d) : "Unknown";
+    w.String(name.data(), static_cast<rapidjson::SizeType>(name.size()));
+    w.Key("rows");
+    w.Uint64(h.rows);
+    w.Key("source");
+    w.String(h.source.data(), static_cast<rapidjson::SizeType>(h.source.size()));
+    w.EndObject();
+  }
+  w.EndArray();
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize());
 }
@@ -346,6 +380,25 @@ absl::StatusOr<RunStatsSnapshot> DecodeRunStatsJson(absl::string_view json) {
     }
     s.latency.counts[b] = bucket[1].GetUint64();
     s.latency.count += bucket[1].GetUint64();
+  }
+  if (doc.HasMember("requests") && doc["requests"].IsUint64()) {
+    s.counters[static_cast<size_t>(RunCounter::kRequests)] = doc["requests"].GetUint64();
+  }
+  if (doc.HasMember("top_hits") && doc["top_hits"].IsArray()) {
+    for (const auto& h : doc["top_hits"].GetArray()) {
+      if (!h.IsObject() || !h.HasMember("observable") || !h["observable"].IsString() ||
+          !h.HasMember("type") || !h["type"].IsString() || !h.HasMember("disposition") ||
+          !h["disposition"].IsString() || !h.HasMember("rows") || !h["rows"].IsUint64()) {
+        return bad("top_hits entry is not {observable, type, disposition, rows, source}");
+      }
+      const auto d = schema::DispositionFromName(h["disposition"].GetString());
+      s.top_hits.push_back(TopHit{h["type"].GetString(), h["observable"].GetString(),
+                                  d.has_value() ? static_cast<int>(*d) : 0,
+                                  h["rows"].GetUint64(),
+                                  h.HasMember("source") && h["source"].IsString()
+                                      ? h["source"].GetString()
+                                      : ""});
+    }
   }
   return s;
 }

@@ -5,6 +5,7 @@
 #ifndef ENRICH_ENGINE_RUN_STATS_H_
 #define ENRICH_ENGINE_RUN_STATS_H_
 
+#include "engine/top_hits.h"
 #include "schema/clock.h"
 #include "transport/client_counters.h"
 #include "transport/latency_histogram.h"
@@ -47,8 +48,9 @@ enum class RunCounter : int {
   kJoined,        // resolves that joined a lookup already in flight
   kInputBytes,    // decoded input bytes (kBytesRead counts raw, maybe compressed, bytes)
   kLookupsQueued,  // lookups the run has found it needs: queued for the source, sent or not
+  kRequests,       // HTTP requests sent (fed from the transport; the JSON summary's `requests`)
 };
-inline constexpr size_t kRunCounterCount = 16;
+inline constexpr size_t kRunCounterCount = 17;
 // Counters kRowsRead .. kHedges: those of the JSON summary and the Prometheus file.
 inline constexpr size_t kExportedRunCounterCount = 12;
 
@@ -72,6 +74,9 @@ struct RunStatsSnapshot {
     uint64_t lookups;
   };
   std::vector<LookupsAt> lookups_curve;
+  // The observables with the most hit rows per hit disposition (RunStats::TopHits); filled for
+  // the summaries at the run's end only (Snapshot() leaves it empty).
+  std::vector<TopHit> top_hits;
 
   uint64_t counter(RunCounter c) const { return counters[static_cast<size_t>(c)]; }
   double seconds() const;
@@ -109,6 +114,11 @@ class RunStats {
   // which, unlike its own samples, show that growth within the burst of chunks the pipeline
   // reads at its start. Keeps a few dozen points at most.
   void NoteLookupsAt(uint64_t bytes);
+  // Adds a chunk's hit rows per observable (the pipeline's serial write stage: one lock per
+  // chunk).
+  void CountHits(absl::Span<const HitCount> counts);
+  // HitCounter::Top of the hits counted so far.
+  std::vector<TopHit> TopHits(size_t per_disposition) const;
 
   RunStatsSnapshot Snapshot() const;
 
@@ -126,15 +136,19 @@ class RunStats {
   std::atomic<int64_t> last_settled_ns_{INT64_MIN};
   std::vector<RunStatsSnapshot::LookupsAt> lookups_curve_ ABSL_GUARDED_BY(mu_);
   RunStatsSnapshot::LookupsAt furthest_ ABSL_GUARDED_BY(mu_) = {0, 0};
+  HitCounter hits_ ABSL_GUARDED_BY(mu_);
 };
 
 // Multi-line human summary: rows, unique observables (and their ratio to rows), lookups, cache
-// hits, retries and 429s, statuses, seconds, rows/s, lookups/s, latency p50/p90/p99.
+// hits, retries and 429s, statuses, seconds, rows/s, lookups/s, latency p50/p90/p99, and the
+// top hits when there are (FormatTopHits).
 std::string FormatRunSummary(const RunStatsSnapshot& s);
 
 // JSON summary (an object; times as ISO-8601 UTC with milliseconds, latency in seconds with
 // the non-empty buckets), and back. Keeps the keys of the first CLI's summary (`rows`,
 // `unique_observables`, `lookups`, `statuses`, `seconds`) so existing consumers go on working.
+// Also `requests` (HTTP requests) and `top_hits`: an array of {"observable", "type",
+// "disposition" (name), "rows", "source"}.
 std::string EncodeRunStatsJson(const RunStatsSnapshot& s);
 absl::StatusOr<RunStatsSnapshot> DecodeRunStatsJson(absl::string_view json);
 

@@ -12,6 +12,7 @@ packages=(
   libtbb-dev              # oneTBB pipeline (engine)
   libbenchmark-dev        # Google Benchmark (bench/)
   libgtest-dev libgmock-dev
+  libxml2-dev             # tests: the run report (--report) is parsed as XML to check it
   libssl-dev              # TLS for the transport
   libcli11-dev            # command-line parsing
   libtomlplusplus-dev     # TOML config of ctia-sim (--config)

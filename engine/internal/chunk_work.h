@@ -87,6 +87,12 @@ class ChunkWork final : public SettleListener {
   uint64_t joined = 0;
   uint64_t blank_lines = 0;  // NDJSON rows[] that are blank lines, not rows
   uint64_t input_end = 0;    // decoded input bytes up to the chunk's end (RunStats::NoteLookupsAt)
+  // Hits (output_format.h, NoteHitRow): the output bytes of the hit rows, in order (with
+  // PipelineOptions::hits), and the hit rows per unique slot (with hit dispositions; sized to
+  // the uniques at the chunk's first hit) with the slots counted, in the order first seen.
+  std::string hit_out;
+  std::vector<uint32_t> hit_rows;
+  std::vector<uint32_t> hit_slots;
 
   // Ready for the next chunk, keeping the buffers' capacity (chunks are reused so that a run
   // in steady state does not allocate, nor fault in fresh pages, per chunk).
@@ -110,6 +116,9 @@ class ChunkWork final : public SettleListener {
     joined = 0;
     blank_lines = 0;
     input_end = 0;
+    hit_out.clear();
+    hit_rows.clear();
+    hit_slots.clear();
   }
 
   void OnSettled(uint32_t slot, const Settled& settled) override {

@@ -3,6 +3,7 @@
 #include <array>
 #include <string>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
@@ -314,12 +315,45 @@ void AppendCsvBase(const Layout& layout, ChunkWork& w, std::string& out, uint32_
 
 }  // namespace
 
+void NoteHitRow(const HitSelection& hits, ChunkWork& w, const uint32_t* cells, size_t columns,
+                absl::string_view out, size_t row_start) {
+  bool hit = false;
+  for (size_t c = 0; c < columns; ++c) {
+    const Settled* v = VerdictOf(w, cells[c]);
+    if (v == nullptr || !InDispositionSet(hits.dispositions, v->disposition)) continue;
+    hit = true;
+    // The same observable in an earlier column of the row (columns may hold it in different
+    // slots: compare the keys).
+    const VerdictTable::Key& key = w.uniques[cells[c]];
+    bool counted = false;
+    for (size_t e = 0; e < c && !counted; ++e) {
+      counted = cells[e] == cells[c] ||
+                (cells[e] < kInvalidRowCell && w.uniques[cells[e]].value == key.value &&
+                 w.uniques[cells[e]].type == key.type);
+    }
+    if (counted) continue;
+    if (w.hit_rows.empty()) w.hit_rows.assign(w.uniques.size(), 0);
+    if (w.hit_rows[cells[c]]++ == 0) w.hit_slots.push_back(cells[c]);
+  }
+  if (hit && hits.copy_rows) {
+    const absl::string_view row = out.substr(row_start);
+    w.hit_out.append(row.data(), row.size());
+  }
+}
+
+absl::string_view JudgementSourceOf(const Layout& layout, const Settled& settled) {
+  if (!layout.details.Keeps(DetailField::kSource) || settled.details.empty()) return {};
+  DetailsView view;
+  if (!DecodeDetails(layout.details, settled.details, view) || !view.has_judgement) return {};
+  return view.judgement[static_cast<size_t>(DetailField::kSource)];
+}
+
 void AppendCsvAdded(const Layout& layout, ChunkWork& w, std::string& out, uint32_t cell) {
   AppendCsvBase(layout, w, out, cell);
   if (layout.has_extra_columns()) AppendCsvExtra(layout, w, out, cell);
 }
 
-void FormatChunk(const Layout& layout, ChunkWork& w) {
+void FormatChunk(const Layout& layout, ChunkWork& w, const HitSelection& hits) {
   const size_t columns = layout.types.size();
   std::string& out = w.out;
   out.reserve(w.chunk.bytes.size() + w.rows.size() * columns * 48);
@@ -351,6 +385,11 @@ void FormatChunk(const Layout& layout, ChunkWork& w) {
       continue;
     }
     for (size_t c = 0; c < columns; ++c) CountCell(w, cells[c]);
+    // Hits: once the row is formatted below (whichever branch ends it).
+    const size_t row_start = out.size();
+    absl::Cleanup note_hit = [&] {
+      if (hits.dispositions != 0) NoteHitRow(hits, w, cells, columns, out, row_start);
+    };
     if (layout.out == DataFormat::kCsv) {
       if (layout.in == DataFormat::kCsv) {
         out.append(row.raw.data(), row.raw.size());

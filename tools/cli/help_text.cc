@@ -51,6 +51,12 @@ std::string RunHelpFooter() {
       "  # Every night (cron, systemd: README \"Running every night\"); after a crash or exit 75\n"
       "  # the same line goes on from the journal, and with none it starts fresh\n"
       "  ctia-enrich run --config configs/nightly-proxy-logs.toml --resume\n"
+      "  # The malicious and suspicious rows alone, and a report page to open in a browser\n"
+      "  ctia-enrich run -i proxy.csv -o proxy.enriched.csv --column domain \\\n"
+      "      --hits proxy.hits.csv --report proxy.report.html\n"
+      "  # Only Malicious rows are hits; the top 20 observables by rows in the summary\n"
+      "  ctia-enrich run -i proxy.csv -o out.csv --column domain --hits bad.csv \\\n"
+      "      --hit-dispositions malicious --top-hits 20\n"
       "  # What the file and the flags add up to, secrets left out\n"
       "  ctia-enrich run --config configs/private-intel-us.toml --print-settings\n"
       "\n",

@@ -72,10 +72,13 @@ int RunEnrich(const RunFlags& flags) {
   auto stack = StartStackAndJournal(flags, **job);
   if (!stack.ok()) return engine::JobExitCode(stack.status());
   CtiaStack& ctia = **stack;
-  const engine::JobResult result = (*job)->Run(ctia.verdicts(), [&ctia] {
-    ctia.Shutdown();
-    return ctia.client().Snapshot();
-  });
+  const engine::JobResult result = (*job)->Run(
+      ctia.verdicts(),
+      [&ctia] {
+        ctia.Shutdown();
+        return ctia.client().Snapshot();
+      },
+      [&ctia] { return ctia.client().Snapshot(); });
   return result.exit_code;
 }
 

@@ -1,6 +1,7 @@
 #include "tools/cli/run_flags.h"
 
 #include "engine/pipeline.h"
+#include "engine/top_hits.h"
 #include "schema/observable.h"
 
 #include <algorithm>
@@ -151,6 +152,25 @@ CLI::App* AddRunCommand(CLI::App& app, RunFlags& flags) {
   run->add_option("--summary-json", flags.summary_json, "Also write the run summary as JSON here");
   run->add_option("--prometheus", flags.prometheus,
                   "Also write the run's metrics as a Prometheus textfile here");
+  run->add_option("--report", flags.report,
+                  "Also write the run's report as one self-contained HTML page here (summary, "
+                  "rows per disposition, top hits, lookup latency, quota use over time; inline "
+                  "SVG, no script, no network), at every end the summary JSON is written, e.g. "
+                  "--report run.html");
+  run->add_option("--hits", flags.hits,
+                  "Also write the hit rows alone here: the rows any of whose observable columns "
+                  "has a disposition of --hit-dispositions, in input order, with the same added "
+                  "columns, format and header as -o; written to a temporary file and renamed "
+                  "at the end like -o (compression by its own extension under --compression "
+                  "auto), e.g. --hits malicious.csv");
+  run->add_option("--hit-dispositions", flags.hit_dispositions,
+                  "Dispositions that make a row a hit, a comma list of Clean, Malicious, "
+                  "Suspicious, Common, Unknown (any case): for --hits and the summary's top hits")
+      ->capture_default_str();
+  run->add_option("--top-hits", flags.top_hits,
+                  "Observables per hit disposition in the summary's top hits (text summary, "
+                  "--summary-json top_hits, --report), by rows; 0 = none")
+      ->capture_default_str();
   run->add_option("--max-error-rate", flags.max_error_rate,
                   "Share of rows (0 to 1; status cells with several columns) that may end with "
                   "an error:<code> status for the run to exit 0; more exit 3. A run whose "
@@ -277,6 +297,19 @@ absl::StatusOr<engine::JobOptions> JobOptionsFromFlags(const RunFlags& flags) {
   job.stop_timeout = absl::Seconds(flags.stop_timeout_seconds);
   job.summary_json = flags.summary_json;
   job.prometheus = flags.prometheus;
+  job.report = flags.report;
+  auto hit_dispositions = engine::ParseDispositionSet("--hit-dispositions", flags.hit_dispositions);
+  if (!hit_dispositions.ok()) return absl::InvalidArgumentError(hit_dispositions.status().message());
+  if (flags.top_hits < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--top-hits ", flags.top_hits, ": expected a count >= 0 (0 = none)"));
+  }
+  job.hits = flags.hits;
+  job.top_hits = static_cast<size_t>(flags.top_hits);
+  // Hits are picked out only when something uses them: no cost otherwise.
+  if (!flags.hits.empty() || flags.top_hits > 0) {
+    options.hit_dispositions = *hit_dispositions;
+  }
   return job;
 }
 

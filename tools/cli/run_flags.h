@@ -38,6 +38,10 @@ struct RunFlags {
   std::string journal;               // default <output>.journal (none for stdout)
   std::string summary_json;          // optional path
   std::string prometheus;            // optional path (node_exporter textfile)
+  std::string report;                // optional path (HTML page)
+  std::string hits;                  // optional path: the hit rows alone
+  std::string hit_dispositions = "Malicious,Suspicious";
+  int top_hits = 10;                 // per hit disposition in the summaries; 0 = none
   double max_cache_ttl_seconds = 86400;
   double max_error_rate = 0;          // 0..1; see engine::JobOptions::max_error_rate
   double stop_timeout_seconds = 5;
@@ -66,7 +70,8 @@ CLI::App* AddRunCommand(CLI::App& app, RunFlags& flags);
 // The job the flags describe. Reads no file: the job checks the files (engine::Job::Open).
 // Errors (InvalidArgument, exit code 2) name the flag: a bad column spec, one given twice or of
 // an observable type this build does not know, an unknown format, compression or delimiter,
-// --max-record-bytes, --max-error-rate or --stop-timeout out of range.
+// --max-record-bytes, --max-error-rate or --stop-timeout out of range, an unknown
+// --hit-dispositions name, a negative --top-hits.
 absl::StatusOr<engine::JobOptions> JobOptionsFromFlags(const RunFlags& flags);
 
 // The CTIA flags of `run` with what its --fields and --judgements ask of each lookup
