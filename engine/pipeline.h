@@ -45,6 +45,10 @@ struct PipelineOptions {
   bool header = true;
   std::vector<ColumnSpec> columns;  // at least one
   std::string prefix = "ctia_";     // of the added column names
+  // run --intel both: the ctia_intel column (which intel decided, Verdict::intel); under
+  // --merge both also each intel's own columns (Verdict::other).
+  bool intel_column = false;
+  bool both_intel_columns = false;
   size_t chunk_size = 1 << 20;      // bytes per chunk (a longer record makes a longer chunk)
   size_t threads = 0;               // TBB threads; 0 = all cores
   size_t max_live_chunks = 0;       // chunks in the pipeline at once; 0 = 2 × threads + 2

@@ -74,7 +74,7 @@ int RunEnrich(const RunFlags& flags) {
   CtiaStack& ctia = **stack;
   const engine::JobResult result = (*job)->Run(ctia.verdicts(), [&ctia] {
     ctia.Shutdown();
-    return ctia.client().Snapshot();
+    return ctia.Snapshot();
   });
   return result.exit_code;
 }

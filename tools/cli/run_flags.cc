@@ -202,6 +202,8 @@ absl::StatusOr<engine::JobOptions> JobOptionsFromFlags(const RunFlags& flags) {
   options.delimiter = *delimiter;
   options.header = !flags.no_header;
   options.prefix = flags.prefix;
+  options.intel_column = flags.ctia.intel == "both";
+  options.both_intel_columns = options.intel_column && flags.ctia.merge == "both";
   options.strict = flags.strict;
   options.chunk_size = flags.chunk_size;
   if (flags.max_record_bytes < 1 || flags.max_record_bytes > kMaxRecordBytesLimit) {
@@ -224,7 +226,7 @@ absl::StatusOr<engine::JobOptions> JobOptionsFromFlags(const RunFlags& flags) {
   job.compression_flag = flags.compression;
   job.allowlist = flags.allowlist;
   job.column_specs = absl::StrJoin(flags.columns, ",");
-  job.endpoint = flags.ctia.endpoint;
+  job.endpoint = JournalEndpoint(flags.ctia);
   job.journal = flags.journal;
   job.resume = flags.resume;
   job.max_cache_ttl = absl::Seconds(flags.max_cache_ttl_seconds);
