@@ -319,6 +319,17 @@ TEST_F(MergeTest, BothClientsRetriesAndRateLimitsAddUpInTheSummary) {
   EXPECT_EQ(summary["rate_limited"].GetUint64(), 1u);
 }
 
+TEST_F(MergeTest, AQuotaCheckpointOfOneSideCheckpointsTheRun) {
+  sim::FaultRule limited;
+  limited.kind = sim::FaultKind::kBurst429;
+  limited.lookups_only = true;
+  limited.retry_after_seconds = 3600;  // beyond --max-wait: checkpoint, not a wait
+  global_->AddFault(limited);
+  ASSERT_EQ(Run(Args({"--batch-size", "1", "--max-wait", "5"})), 75) << Stderr();
+  EXPECT_THAT(Stderr(), HasSubstr("checkpointed"));
+  EXPECT_THAT(Stderr(), HasSubstr("--resume"));
+}
+
 TEST_F(MergeTest, ARejectedTokenOnOneSideStopsTheRun) {
   const std::string file = dir_.File("global.credentials");
   std::ofstream(file) << "client:wrong-secret-1234\n";
