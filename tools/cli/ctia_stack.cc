@@ -197,8 +197,8 @@ void AddCtiaFlags(CLI::App& cmd, CtiaFlags& flags) {
                  "read-only Global-Intel host) or both (each observable looked up in both at "
                  "once, merged by --merge; the ctia_intel column says which decided). both "
                  "also works with two hosts of your own: --endpoint URL (private) and "
-                 "--global-endpoint URL. Without --region or those, it is an error (a host of "
-                 "your own: --endpoint URL alone)")
+                 "--global-endpoint URL. Otherwise, without --region it is an error (a host "
+                 "of your own: --endpoint URL alone)")
       ->default_str("private")
       ->check(CLI::IsMember({"private", "global", "both"}));
   cmd.add_option("--global-endpoint", flags.global_endpoint,
