@@ -16,13 +16,24 @@ namespace {
 
 using Result = absl::StatusOr<schema::VerdictResult>;
 
-// `status` with " (<intel> intel)" added to its message; code and payloads kept (the
-// checkpoint's wait, the setup failure the circuit breaker reads). Added at the end: the engine
-// reads an HTTP status from the message's start (engine/lookup_status.h).
-absl::Status Tagged(const absl::Status& status, absl::string_view intel) {
-  absl::Status out(status.code(), absl::StrCat(status.message(), " (", intel, " intel)"));
-  status.ForEachPayload(
-      [&out](absl::string_view url, const absl::Cord& payload) { out.SetPayload(url, payload); });
+constexpr absl::string_view kIntelEndpointPayloadUrl = "ctia-enrich/intel-endpoint";
+
+// `status` with " (<intel> intel[ at <url>])" added to its message, and the payload naming the
+// URL and its flag when known; code and payloads kept (the checkpoint's wait, the setup
+// failure the circuit breaker reads). Added at the end: the engine reads an HTTP status from
+// the message's start (engine/lookup_status.h).
+absl::Status Tagged(const absl::Status& status, absl::string_view intel,
+                    const IntelEndpoints& where) {
+  const bool is_private = intel == kPrivateIntel;
+  const std::string& url = is_private ? where.private_url : where.global_url;
+  const std::string& flag = is_private ? where.private_flag : where.global_flag;
+  absl::Status out(status.code(), absl::StrCat(status.message(), " (", intel, " intel",
+                                               url.empty() ? "" : absl::StrCat(" at ", url), ")"));
+  status.ForEachPayload([&out](absl::string_view type_url, const absl::Cord& payload) {
+    out.SetPayload(type_url, payload);
+  });
+  if (!url.empty())
+    out.SetPayload(kIntelEndpointPayloadUrl, absl::Cord(absl::StrCat(flag, " ", url)));
   return out;
 }
 
@@ -50,7 +61,8 @@ schema::Verdict Decided(const schema::Verdict& v, absl::string_view intel) {
 
 // The failure the merged lookup ends with, or nullopt when both sides answered (or, under
 // kPrivateFirst, the private side's verdict makes the global failure irrelevant).
-std::optional<absl::Status> MergedFailure(MergeRule rule, const Result& priv, const Result& glob) {
+std::optional<absl::Status> MergedFailure(MergeRule rule, const Result& priv, const Result& glob,
+                                          const IntelEndpoints& where) {
   if (priv.ok() && glob.ok()) return std::nullopt;
   const std::array<std::pair<const Result*, absl::string_view>, 2> sides = {
       {{&priv, kPrivateIntel}, {&glob, kGlobalIntel}}};
@@ -68,7 +80,7 @@ std::optional<absl::Status> MergedFailure(MergeRule rule, const Result& priv, co
   if (checkpoint != nullptr) return *checkpoint;
   for (const auto& [result, intel] : sides) {
     if (!result->ok() && absl::IsUnauthenticated(result->status())) {
-      return Tagged(result->status(), intel);
+      return Tagged(result->status(), intel, where);
     }
   }
   if (rule == MergeRule::kPrivateFirst && priv.ok() && VerdictOf(*priv) != nullptr) {
@@ -78,7 +90,7 @@ std::optional<absl::Status> MergedFailure(MergeRule rule, const Result& priv, co
     if (!result->ok() && absl::IsCancelled(result->status())) return result->status();
   }
   for (const auto& [result, intel] : sides) {
-    if (!result->ok()) return Tagged(result->status(), intel);
+    if (!result->ok()) return Tagged(result->status(), intel, where);
   }
   return std::nullopt;
 }
@@ -105,6 +117,15 @@ absl::string_view MergeRuleName(MergeRule rule) {
   return "ctia";
 }
 
+std::optional<FailedIntelEndpoint> IntelEndpointOf(const absl::Status& status) {
+  const absl::optional<absl::Cord> payload = status.GetPayload(kIntelEndpointPayloadUrl);
+  if (!payload.has_value()) return std::nullopt;
+  const std::string text(*payload);
+  const size_t space = text.find(' ');
+  if (space == std::string::npos) return std::nullopt;
+  return FailedIntelEndpoint{text.substr(space + 1), text.substr(0, space)};
+}
+
 bool PrivateVerdictFirst(const schema::Verdict& private_verdict,
                          const schema::Verdict& global_verdict) {
   const bool with_priority =
@@ -120,8 +141,10 @@ bool PrivateVerdictFirst(const schema::Verdict& private_verdict,
 }
 
 absl::StatusOr<schema::VerdictResult> MergeIntelResults(MergeRule rule, Result private_result,
-                                                        Result global_result) {
-  if (std::optional<absl::Status> failure = MergedFailure(rule, private_result, global_result)) {
+                                                        Result global_result,
+                                                        const IntelEndpoints& where) {
+  if (std::optional<absl::Status> failure =
+          MergedFailure(rule, private_result, global_result, where)) {
     return *std::move(failure);
   }
   const schema::Verdict* priv = VerdictOf(*private_result);
@@ -145,16 +168,18 @@ void DualIntelSource::LookupVerdict(const schema::Observable& observable, Callba
   struct Pending {
     Callback done;
     MergeRule rule;
+    const IntelEndpoints* where;
     std::optional<Result> priv, glob;
     std::atomic<int> left{2};
     void Settle() {
       if (left.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
-      done(MergeIntelResults(rule, *std::move(priv), *std::move(glob)));
+      done(MergeIntelResults(rule, *std::move(priv), *std::move(glob), *where));
     }
   };
   auto pending = std::make_shared<Pending>();
   pending->done = std::move(done);
   pending->rule = rule_;
+  pending->where = &where_;
   private_.LookupVerdict(observable, [pending](Result r) {
     pending->priv = std::move(r);
     pending->Settle();

@@ -18,8 +18,10 @@
 //    private verdict when there is one, else the global one. Only one side has a verdict: that
 //    one. Neither: NoVerdict.
 //  - a side failed (its error after its own retries): the lookup fails with that error, its
-//    code and payloads kept and " (private intel)" / " (global intel)" added to its message,
-//    because a merged verdict missing one side could be silently wrong. In this order: a
+//    code and payloads kept and " (private intel)" / " (global intel at URL)" added to its
+//    message, and, when the side's URL is known (IntelEndpoints), a payload naming it and its
+//    flag (IntelEndpointOf: the circuit breaker names the host that is wrong), because a merged
+//    verdict missing one side could be silently wrong. In this order: a
 //    checkpoint signal of either side (the longer wait when both) is the lookup's checkpoint;
 //    then Unauthenticated (a rejected token stops the run as with one intel); then Cancelled
 //    (a stop); then the private side's error, then the global side's. One exception: under
@@ -33,7 +35,9 @@
 #include "schema/verdict.h"
 #include "transport/verdict_source.h"
 
+#include <optional>
 #include <string>
+#include <utility>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -55,6 +59,23 @@ absl::string_view MergeRuleName(MergeRule rule);
 inline constexpr absl::string_view kPrivateIntel = "private";
 inline constexpr absl::string_view kGlobalIntel = "global";
 
+// Where each intel is, to name the failing one in errors: its base URL ("" = not named) and
+// the flag that sets it.
+struct IntelEndpoints {
+  std::string private_url;
+  std::string global_url;
+  std::string private_flag = "--endpoint";
+  std::string global_flag = "--global-endpoint";
+};
+
+// The intel endpoint a failed lookup's status names (set by MergeIntelResults with
+// IntelEndpoints), or nullopt.
+struct FailedIntelEndpoint {
+  std::string url;
+  std::string flag;
+};
+std::optional<FailedIntelEndpoint> IntelEndpointOf(const absl::Status& status);
+
 // True when the private verdict goes before the global one in CTIA's verdict order (the
 // header's rule; a full tie is true).
 bool PrivateVerdictFirst(const schema::Verdict& private_verdict,
@@ -63,13 +84,14 @@ bool PrivateVerdictFirst(const schema::Verdict& private_verdict,
 // The merged answer of one observable from its two answers, as the header describes.
 absl::StatusOr<schema::VerdictResult> MergeIntelResults(
     MergeRule rule, absl::StatusOr<schema::VerdictResult> private_result,
-    absl::StatusOr<schema::VerdictResult> global_result);
+    absl::StatusOr<schema::VerdictResult> global_result, const IntelEndpoints& where = {});
 
 class DualIntelSource final : public VerdictSource {
  public:
   // Neither source is owned; both must outlive this and its pending lookups.
-  DualIntelSource(VerdictSource& private_intel, VerdictSource& global_intel, MergeRule rule)
-      : private_(private_intel), global_(global_intel), rule_(rule) {}
+  DualIntelSource(VerdictSource& private_intel, VerdictSource& global_intel, MergeRule rule,
+                  IntelEndpoints where = {})
+      : private_(private_intel), global_(global_intel), rule_(rule), where_(std::move(where)) {}
 
   void LookupVerdict(const schema::Observable& observable, Callback done) override;
   // Stops both sources.
@@ -81,6 +103,7 @@ class DualIntelSource final : public VerdictSource {
   VerdictSource& private_;
   VerdictSource& global_;
   const MergeRule rule_;
+  const IntelEndpoints where_;
 };
 
 }  // namespace enrich::transport

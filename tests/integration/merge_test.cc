@@ -330,6 +330,18 @@ TEST_F(MergeTest, AQuotaCheckpointOfOneSideCheckpointsTheRun) {
   EXPECT_THAT(Stderr(), HasSubstr("--resume"));
 }
 
+TEST_F(MergeTest, AWrongGlobalEndpointIsNamedByTheCircuitBreaker) {
+  sim::FaultRule not_ctia;
+  not_ctia.kind = sim::FaultKind::kHtml404;  // a server that is not CTIA at that base URL
+  not_ctia.lookups_only = true;
+  global_->AddFault(not_ctia);
+  EXPECT_EQ(Run(Args({"--batch-size", "1"})), 3) << Stderr();
+  // The advice names the wrong host and its flag, not the private one.
+  EXPECT_THAT(Stderr(),
+              HasSubstr(absl::StrCat(global_->base_url(), " answered 404 with an HTML page")));
+  EXPECT_THAT(Stderr(), HasSubstr("fix --global-endpoint"));
+}
+
 TEST_F(MergeTest, ARejectedTokenOnOneSideStopsTheRun) {
   const std::string file = dir_.File("global.credentials");
   std::ofstream(file) << "client:wrong-secret-1234\n";

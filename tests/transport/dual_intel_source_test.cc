@@ -209,6 +209,30 @@ TEST(MergeIntelResultsTest, ACancelledSideIsCancelledAndPayloadsAreKept) {
   EXPECT_EQ(r.status().GetPayload("test/setup-failure"), absl::Cord("refused"));
 }
 
+TEST(MergeIntelResultsTest, AFailureNamesItsIntelsUrlAndFlagWhenKnown) {
+  IntelEndpoints where;
+  where.private_url = "https://private.example";
+  where.global_url = "https://global.example";
+  Result r = MergeIntelResults(MergeRule::kCtia, NoVerdict{},
+                               absl::UnavailableError("http 503 busy"), where);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(std::string(r.status().message()), StartsWith("http 503 busy"));
+  EXPECT_THAT(std::string(r.status().message()),
+              EndsWith("(global intel at https://global.example)"));
+  std::optional<FailedIntelEndpoint> at = IntelEndpointOf(r.status());
+  ASSERT_TRUE(at.has_value());
+  EXPECT_EQ(at->url, "https://global.example");
+  EXPECT_EQ(at->flag, "--global-endpoint");
+  Result p =
+      MergeIntelResults(MergeRule::kCtia, absl::UnavailableError("refused"), NoVerdict{}, where);
+  EXPECT_EQ(IntelEndpointOf(p.status())->flag, "--endpoint");
+  // Unnamed: no payload.
+  EXPECT_FALSE(
+      IntelEndpointOf(
+          MergeIntelResults(MergeRule::kCtia, NoVerdict{}, absl::UnavailableError("x")).status())
+          .has_value());
+}
+
 // ---- CTIA's verdict order over the two deciding judgements, and its tie-breaks ----
 
 TEST(MergeIntelResultsTest, PriorityDecidesWhenBothVerdictsCarryTheirJudgement) {

@@ -548,8 +548,11 @@ absl::StatusOr<std::unique_ptr<CtiaStack>> CtiaStack::Start(const CtiaFlags& fla
     ENRICH_ASSIGN_OR_RETURN(
         const transport::MergeRule rule,
         transport::ParseMergeRule(flags.merge.empty() ? "ctia" : flags.merge));
+    transport::IntelEndpoints where;
+    where.private_url = targets[0].endpoint;
+    where.global_url = targets[1].endpoint;
     parts->dual = std::make_unique<transport::DualIntelSource>(
-        *parts->main.client, *parts->global->client, rule);
+        *parts->main.client, *parts->global->client, rule, std::move(where));
   }
 
   auto stack = std::unique_ptr<CtiaStack>(new CtiaStack(std::move(parts)));
