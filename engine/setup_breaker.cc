@@ -1,8 +1,10 @@
 #include "engine/setup_breaker.h"
 
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "transport/dual_intel_source.h"
 
 namespace enrich::engine {
 
@@ -48,7 +50,13 @@ SetupFailure SetupBreaker::tripped() const {
 
 std::string SetupBreaker::Message(SetupFailure failure, const absl::Status& first,
                                   size_t seen) const {
-  const std::string base = endpoint_.empty() ? std::string("the endpoint") : endpoint_;
+  std::string base = endpoint_.empty() ? std::string("the endpoint") : endpoint_;
+  std::string flag = "--endpoint";
+  // Under run --intel both the failure names the intel it came from (DualIntelSource).
+  if (std::optional<transport::FailedIntelEndpoint> at = transport::IntelEndpointOf(first)) {
+    base = at->url;
+    flag = at->flag;
+  }
   const bool tripped = seen >= lookups_;
   const std::string all =
       tripped ? absl::StrCat("the first ", lookups_, " lookups all failed the same way")
@@ -60,15 +68,15 @@ std::string SetupBreaker::Message(SetupFailure failure, const absl::Status& firs
                           " answered 404 with an HTML page on the verdict route (", all, "): ",
                           base,
                           " is probably not the CTIA base URL (expected e.g. "
-                          "https://private.intel.amp.cisco.com, without /ctia); fix --endpoint");
+                          "https://private.intel.amp.cisco.com, without /ctia); fix ", flag);
     case SetupFailure::kRefused:
       return absl::StrCat(stopped, all, ": ", first.message(),
                           "; nothing accepts connections at the host and port of ", base,
-                          ": check --endpoint, and that CTIA (or the proxy) is reachable from "
-                          "here");
+                          ": check ", flag,
+                          ", and that CTIA (or the proxy) is reachable from here");
     case SetupFailure::kUnresolved:
       return absl::StrCat(stopped, all, ": ", first.message(), "; check the host name of ", base,
-                          " (--endpoint) and the DNS");
+                          " (", flag, ") and the DNS");
     case SetupFailure::kTlsVerify:
       return absl::StrCat(stopped, all, ": ", first.message());
     case SetupFailure::kNone:

@@ -131,13 +131,16 @@ void LookupDispatcher::OnDone(Lookup* l, absl::StatusOr<schema::VerdictResult>&&
     stats_.RecordLatency(took);
     unanswered_.fetch_sub(1);
     fail_(tripped.ok() ? result.status() : tripped);
-    table_.Abandon(l->observable.type, l->observable.value, ErrorStatusFor(result.status()));
+    const schema::Observable observable = std::move(l->observable);
     {
       absl::MutexLock lock(&mu_);
       --in_flight_;
       Recycle(l, l);
     }
     Pump();
+    // Last: once its waiters are told, the run may end and this dispatcher go (the table
+    // outlives it).
+    table_.Abandon(observable.type, observable.value, ErrorStatusFor(result.status()));
     return;
   }
   // Fills the slots the settle thread has freed since the last answer (see the class comment).

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "transport/ctia_status.h"
+#include "transport/dual_intel_source.h"
 
 namespace enrich::engine {
 namespace {
@@ -62,6 +63,27 @@ TEST(SetupBreakerTest, AnAnswerOrAnotherFailureAmongTheFirstDisarmsIt) {
   EXPECT_EQ(breaker.tripped(), SetupFailure::kNone);
   SetupBreaker off(0, "http://h:1");
   for (int i = 0; i < 10; ++i) EXPECT_TRUE(off.Observe(refused).ok());
+}
+
+// Under run --intel both the failing intel's own URL and flag are named, not the run's.
+TEST(SetupBreakerTest, NamesTheIntelWhoseSetupIsWrong) {
+  transport::IntelEndpoints where;
+  where.private_url = "https://private.example";
+  where.global_url = "https://global.example/x";
+  const auto html = transport::MergeIntelResults(
+      transport::MergeRule::kCtia, schema::VerdictResult(schema::NoVerdict{}),
+      WithSetupFailure(absl::NotFoundError("CTIA answered 404 without a JSON message"),
+                       SetupFailure::kNotCtia),
+      where);
+  SetupBreaker breaker(2, "https://private.example + https://global.example/x merge:ctia");
+  EXPECT_TRUE(breaker.Observe(html).ok());
+  const absl::Status tripped = breaker.Observe(html);
+  ASSERT_TRUE(absl::IsFailedPrecondition(tripped)) << tripped;
+  EXPECT_THAT(std::string(tripped.message()),
+              HasSubstr("stopped before spending the quota: https://global.example/x answered "
+                        "404 with an HTML page"));
+  EXPECT_THAT(std::string(tripped.message()), HasSubstr("fix --global-endpoint"));
+  EXPECT_THAT(std::string(tripped.message()), ::testing::Not(HasSubstr("merge:ctia")));
 }
 
 // A run with fewer lookups than the breaker waits for, all failing alike: no trip (the output

@@ -147,6 +147,10 @@ int RunBench(const BenchFlags& flags) {
   }
   CtiaFlags ctia = flags.ctia;
   ctia.endpoint = flags.target;
+  if (ctia.intel == "both") {
+    fail("--intel both: bench measures one endpoint (--target); bench each intel on its own");
+    return 2;
+  }
   auto stack = CtiaStack::Start(ctia);
   if (!stack.ok()) {
     fail(stack.status().message());

@@ -13,12 +13,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "schema/clock.h"
 #include "schema/rate_spec.h"
 #include "schema/status_macros.h"
 #include "tools/sim/sim_server.h"
 #include "transport/connection_pool.h"
+#include "transport/dual_intel_source.h"
 #include "transport/io_threads.h"
 #include "transport/oauth_token_source.h"
 #include "transport/url.h"
@@ -101,21 +103,42 @@ absl::StatusOr<std::vector<CredentialLine>> ReadCredentialsFile(const std::strin
   return out;
 }
 
-// Members in construction order; destroyed in reverse (client before pools before threads).
-struct CtiaStack::Parts {
-  explicit Parts(int io_threads) : io(io_threads) {}
-  std::unique_ptr<sim::SimServer> embedded;
-  transport::IoThreads io;
+// One CTIA host's side of the stack: pools, token sources and client. Members in
+// construction order; destroyed in reverse (client before token sources before pools).
+struct IntelParts {
   std::unique_ptr<transport::ConnectionPool> ctia_pool;
   std::unique_ptr<transport::ConnectionPool> token_pool;
   std::vector<std::unique_ptr<transport::OAuthTokenSource>> tokens;
   std::unique_ptr<FixedTokenSource> fixed_token;
   std::unique_ptr<transport::BeastCtiaClient> client;
+  std::vector<CredentialLine> credentials;  // of `tokens`, in order
+  void Shutdown() {
+    ctia_pool->Shutdown();
+    token_pool->Shutdown();
+  }
+};
+
+// Members in construction order; destroyed in reverse (the merge before the clients before
+// the io threads).
+struct CtiaStack::Parts {
+  explicit Parts(int io_threads) : io(io_threads) {}
+  std::unique_ptr<sim::SimServer> embedded;
+  transport::IoThreads io;
+  IntelParts main;                     // the only intel, or Private-Intel under --intel both
+  std::unique_ptr<IntelParts> global;  // Global-Intel under --intel both
+  std::unique_ptr<transport::DualIntelSource> dual;
   bool stopped = false;
 };
 
 absl::Status CheckCtiaFlags(const CtiaFlags& flags) {
-  if (!flags.intel.empty() && flags.region.empty()) {
+  const bool both = flags.intel == "both";
+  if (both && flags.region.empty() && (flags.endpoint.empty() || flags.global_endpoint.empty())) {
+    return absl::InvalidArgumentError(
+        "--intel both needs --region us, eu or apjc (that region's Private-Intel and "
+        "Global-Intel hosts), or both hosts given: --endpoint URL (Private-Intel) and "
+        "--global-endpoint URL (Global-Intel)");
+  }
+  if (!both && !flags.intel.empty() && flags.region.empty()) {
     // Without a region there is no host to pick: the run would otherwise go, unnoticed, to
     // the embedded ctia-sim or to --endpoint, and not to the intel asked for.
     return absl::InvalidArgumentError(absl::StrCat(
@@ -123,14 +146,41 @@ absl::Status CheckCtiaFlags(const CtiaFlags& flags) {
         flags.intel == "global" ? "Global-Intel" : "Private-Intel",
         " host); to reach a host of your own, give --endpoint URL without --intel"));
   }
+  if (!both) {
+    // The global side's flags and the merge mean nothing with one intel: refused rather than
+    // ignored, so a run never looks in one intel believing it looks in both.
+    for (const auto& [flag, value] :
+         {std::pair<const char*, const std::string*>{"--global-endpoint", &flags.global_endpoint},
+          {"--global-credentials-file", &flags.global_credentials_file},
+          {"--global-rate-limit", &flags.global_rate_limit},
+          {"--merge", &flags.merge}}) {
+      if (!value->empty()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            flag, " needs --intel both (a lookup in Private-Intel and Global-Intel at once)"));
+      }
+    }
+  }
+  if (!flags.merge.empty()) {
+    ENRICH_RETURN_IF_ERROR(transport::ParseMergeRule(flags.merge).status());
+  }
   return absl::OkStatus();
+}
+
+std::string JournalEndpoint(const CtiaFlags& flags) {
+  if (flags.intel != "both") return flags.endpoint;
+  auto host = [&flags](const std::string& endpoint, absl::string_view intel) {
+    return endpoint.empty() ? absl::StrCat("region:", flags.region, ":", intel) : endpoint;
+  };
+  return absl::StrCat(host(flags.endpoint, "private"), " + ",
+                      host(flags.global_endpoint, "global"),
+                      " merge:", flags.merge.empty() ? "ctia" : flags.merge);
 }
 
 void AddCtiaFlags(CLI::App& cmd, CtiaFlags& flags) {
   cmd.add_option("--endpoint", flags.endpoint,
                  "CTIA base URL, e.g. https://private.intel.amp.cisco.com. The token comes from "
                  "<endpoint>/iroh/oauth2/token. Without it, an embedded ctia-sim with demo data "
-                 "is used.");
+                 "is used. Under --intel both: the Private-Intel URL (beside --global-endpoint)");
   cmd.add_option("--connections", flags.connections, "Keep-alive connections to CTIA")
       ->default_val(16)
       ->check(CLI::Range(1, 1024));
@@ -143,11 +193,37 @@ void AddCtiaFlags(CLI::App& cmd, CtiaFlags& flags) {
                  "lookups to its Private-Intel host); --endpoint and --token-url override")
       ->check(CLI::IsMember({"us", "eu", "apjc"}));
   cmd.add_option("--intel", flags.intel,
-                 "With --region: private (the region's Private-Intel host) or global (its "
-                 "read-only Global-Intel host); without --region it is an error (a host of "
-                 "your own: --endpoint URL alone)")
+                 "With --region: private (the region's Private-Intel host), global (its "
+                 "read-only Global-Intel host) or both (each observable looked up in both at "
+                 "once, merged by --merge; the ctia_intel column says which decided). both "
+                 "also works with two hosts of your own: --endpoint URL (private) and "
+                 "--global-endpoint URL. Otherwise, without --region it is an error (a host "
+                 "of your own: --endpoint URL alone)")
       ->default_str("private")
-      ->check(CLI::IsMember({"private", "global"}));
+      ->check(CLI::IsMember({"private", "global", "both"}));
+  cmd.add_option("--global-endpoint", flags.global_endpoint,
+                 "--intel both: the Global-Intel base URL (default: the --region's "
+                 "https://intel[.eu|.apjc].amp.cisco.com). Its token comes from --token-url, "
+                 "else the region's visibility host, else <global-endpoint>/iroh/oauth2/token");
+  cmd.add_option("--global-credentials-file", flags.global_credentials_file,
+                 "--intel both: credentials file (as --credentials-file) for Global-Intel; "
+                 "default: the same credentials as Private-Intel (CTIA_CLIENT_ID/SECRET or "
+                 "--credentials-file)");
+  cmd.add_option("--global-rate-limit", flags.global_rate_limit,
+                 "--intel both: Global-Intel's own request budget, N/WINDOW (--rate-limit is "
+                 "Private-Intel's); default: learned from its X-RateLimit-*-Limit");
+  cmd.add_option("--merge", flags.merge,
+                 "--intel both: which verdict a row gets. ctia (default): CTIA's own verdict "
+                 "order over the two deciding judgements: higher priority (counted only when "
+                 "both verdicts carry their judgement's details, else left out), then "
+                 "disposition Clean < Malicious < Suspicious < Common < Unknown, then the "
+                 "earlier valid_time.start_time; a full tie goes to private. private-first: "
+                 "the private verdict if there is one, else the global. both: as ctia, and "
+                 "the other intel's verdict in its own columns. An observable known to one "
+                 "intel only gets that one's verdict; a lookup that failed in either intel "
+                 "fails (error:<code>), except a global failure under private-first beside a "
+                 "private verdict. Example: --region eu --intel both --merge private-first")
+      ->check(CLI::IsMember({"ctia", "private-first", "both"}));
   cmd.add_option("--token-url", flags.token_url,
                  "OAuth2 token endpoint (default: <region visibility host or endpoint>"
                  "/iroh/oauth2/token)");
@@ -185,13 +261,57 @@ CtiaStack::CtiaStack(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
 
 CtiaStack::~CtiaStack() { Shutdown(); }
 
-transport::BeastCtiaClient& CtiaStack::client() { return *parts_->client; }
+transport::BeastCtiaClient& CtiaStack::client() { return *parts_->main.client; }
+
+transport::VerdictSource& CtiaStack::verdicts() {
+  if (parts_->dual != nullptr) return *parts_->dual;
+  return *parts_->main.client;
+}
+
+namespace {
+
+// Adds `more` (the other client's counters under --intel both) into `into`: counts add,
+// concurrency limits add (the two clients' slots together), graphql_unsupported if either.
+// Every counter of transport::CtiaClientCounters is added here.
+void Accumulate(transport::CtiaClientCounters& into, const transport::CtiaClientCounters& more) {
+  into.requests += more.requests;
+  into.answers += more.answers;
+  into.status_2xx += more.status_2xx;
+  into.status_4xx += more.status_4xx;
+  into.status_5xx += more.status_5xx;
+  into.status_other += more.status_other;
+  into.transport_errors += more.transport_errors;
+  into.budget_waits += more.budget_waits;
+  into.checkpoints += more.checkpoints;
+  into.retired_credentials += more.retired_credentials;
+  into.verdict_requests += more.verdict_requests;
+  into.retries += more.retries;
+  into.unauthorized += more.unauthorized;
+  into.rate_limited += more.rate_limited;
+  into.write_requests += more.write_requests;
+  into.graphql_requests += more.graphql_requests;
+  into.list_requests += more.list_requests;
+  into.graphql_verdicts += more.graphql_verdicts;
+  into.concurrency_decreases += more.concurrency_decreases;
+  into.concurrency_waits += more.concurrency_waits;
+  into.hedges += more.hedges;
+  into.graphql_unsupported = into.graphql_unsupported || more.graphql_unsupported;
+  into.concurrency_limit += more.concurrency_limit;
+}
+
+}  // namespace
+
+transport::CtiaClientCounters CtiaStack::Snapshot() {
+  transport::CtiaClientCounters counters = parts_->main.client->Snapshot();
+  if (parts_->global != nullptr) Accumulate(counters, parts_->global->client->Snapshot());
+  return counters;
+}
 
 void CtiaStack::Shutdown() {
   if (parts_->stopped) return;
   parts_->stopped = true;
-  parts_->ctia_pool->Shutdown();
-  parts_->token_pool->Shutdown();
+  parts_->main.Shutdown();
+  if (parts_->global != nullptr) parts_->global->Shutdown();
   parts_->io.Stop();
   if (parts_->embedded) parts_->embedded->Stop();
 }
@@ -236,124 +356,227 @@ absl::Status FirstTokens(const std::vector<std::unique_ptr<transport::OAuthToken
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<CtiaStack>> CtiaStack::Start(const CtiaFlags& flags) {
-  ENRICH_RETURN_IF_ERROR(CheckCtiaFlags(flags));
-  auto parts = std::make_unique<Parts>(flags.io_threads);
-  std::string endpoint = flags.endpoint;
-  std::string token_endpoint = flags.token_url;
-  std::vector<CredentialLine> credentials;
+namespace {
+
+// Where one intel's client goes and with which credentials.
+struct IntelTarget {
+  std::string endpoint;
+  std::string endpoint_flag;  // the flag that gives `endpoint`, named in its errors
+  std::string token_endpoint;  // "" = <endpoint>/iroh/oauth2/token
+  std::vector<CredentialLine> credentials;  // empty: a fixed token (bench --no-auth)
+  std::string rate_limit;
+  std::string rate_flag;
+};
+
+// The credentials of `file` (`flag` names it in errors), or without one those of the
+// environment.
+absl::StatusOr<std::vector<CredentialLine>> CredentialsFrom(const std::string& file,
+                                                            absl::string_view flag) {
+  if (!file.empty()) {
+    absl::StatusOr<std::vector<CredentialLine>> lines = ReadCredentialsFile(file);
+    if (lines.ok() || flag == "--credentials-file") return lines;
+    absl::string_view message = lines.status().message();
+    absl::ConsumePrefix(&message, "--credentials-file");
+    return absl::Status(lines.status().code(), absl::StrCat(flag, message));
+  }
+  auto id = Env("CTIA_CLIENT_ID");
+  auto secret = Env("CTIA_CLIENT_SECRET");
+  if (!id.has_value() || !secret.has_value()) {
+    return absl::InvalidArgumentError(
+        "set CTIA_CLIENT_ID and CTIA_CLIENT_SECRET in the environment (or use "
+        "--credentials-file) to the CTIA API client's credentials (they are never taken "
+        "from the command line)");
+  }
+  return std::vector<CredentialLine>{{*std::move(id), *std::move(secret), ""}};
+}
+
+// Starts the embedded ctia-sim with its demo data: the target of a run without an endpoint.
+absl::StatusOr<IntelTarget> StartEmbedded(std::unique_ptr<sim::SimServer>& embedded,
+                                          IntelTarget target) {
+  sim::SimOptions sim_options;
+  embedded = std::make_unique<sim::SimServer>(sim_options);
+  auto port = embedded->Start();
+  if (!port.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot start the embedded ctia-sim: ", port.status().message()));
+  }
+  embedded->AddJudgements(sim::DemoJudgements(absl::Now()));
+  target.endpoint = embedded->base_url();
+  target.credentials = {{sim_options.clients[0].id, sim_options.clients[0].secret, ""}};
+  std::fprintf(stderr,
+               "ctia-enrich: no --endpoint given: using the embedded ctia-sim with its demo "
+               "data at %s (offline demo; verdicts are not real intelligence)\n",
+               target.endpoint.c_str());
+  return target;
+}
+
+// The hosts a run talks to: one, or under --intel both Private-Intel then Global-Intel. The
+// region fills what --endpoint, --global-endpoint and --token-url leave out; without any
+// endpoint, the embedded ctia-sim is started.
+absl::StatusOr<std::vector<IntelTarget>> ResolveTargets(
+    const CtiaFlags& flags, std::unique_ptr<sim::SimServer>& embedded) {
+  IntelTarget priv{flags.endpoint, "--endpoint", flags.token_url, {}, flags.rate_limit,
+                   "--rate-limit"};
+  IntelTarget glob{flags.global_endpoint, "--global-endpoint", flags.token_url, {},
+                   flags.global_rate_limit, "--global-rate-limit"};
   if (!flags.region.empty()) {
     ENRICH_ASSIGN_OR_RETURN(RegionHosts hosts, RegionPreset(flags.region));
-    if (endpoint.empty()) {
-      endpoint = flags.intel == "global" ? hosts.global_intel : hosts.private_intel;
+    if (priv.endpoint.empty()) {
+      priv.endpoint = flags.intel == "global" ? hosts.global_intel : hosts.private_intel;
     }
-    if (token_endpoint.empty()) token_endpoint = hosts.token_base + "/iroh/oauth2/token";
+    if (glob.endpoint.empty()) glob.endpoint = hosts.global_intel;
+    // One token host for both intels: the region's visibility host.
+    for (IntelTarget* t : {&priv, &glob}) {
+      if (t->token_endpoint.empty()) t->token_endpoint = hosts.token_base + "/iroh/oauth2/token";
+    }
   }
-  if (endpoint.empty()) {
-    sim::SimOptions sim_options;
-    parts->embedded = std::make_unique<sim::SimServer>(sim_options);
-    auto port = parts->embedded->Start();
-    if (!port.ok()) {
-      return absl::UnavailableError(
-          absl::StrCat("cannot start the embedded ctia-sim: ", port.status().message()));
+  if (priv.endpoint.empty()) {
+    ENRICH_ASSIGN_OR_RETURN(priv, StartEmbedded(embedded, std::move(priv)));
+    return std::vector<IntelTarget>{std::move(priv)};
+  }
+  if (!flags.no_auth) {
+    ENRICH_ASSIGN_OR_RETURN(priv.credentials,
+                            CredentialsFrom(flags.credentials_file, "--credentials-file"));
+  }
+  std::vector<IntelTarget> targets = {priv};
+  if (flags.intel == "both") {
+    if (flags.global_credentials_file.empty()) {
+      glob.credentials = priv.credentials;
+    } else {
+      ENRICH_ASSIGN_OR_RETURN(
+          glob.credentials,
+          CredentialsFrom(flags.global_credentials_file, "--global-credentials-file"));
     }
-    parts->embedded->AddJudgements(sim::DemoJudgements(absl::Now()));
-    endpoint = parts->embedded->base_url();
-    credentials.push_back({sim_options.clients[0].id, sim_options.clients[0].secret, ""});
-    std::fprintf(stderr,
-                 "ctia-enrich: no --endpoint given: using the embedded ctia-sim with its demo "
-                 "data at %s (offline demo; verdicts are not real intelligence)\n",
-                 endpoint.c_str());
-  } else if (flags.no_auth) {
-    // No credentials: a fixed-answer server.
-  } else if (!flags.credentials_file.empty()) {
-    ENRICH_ASSIGN_OR_RETURN(credentials, ReadCredentialsFile(flags.credentials_file));
-  } else {
-    auto id = Env("CTIA_CLIENT_ID");
-    auto secret = Env("CTIA_CLIENT_SECRET");
-    if (!id.has_value() || !secret.has_value()) {
+    targets.push_back(std::move(glob));
+  }
+  return targets;
+}
+
+absl::StatusOr<transport::CtiaClientOptions> ClientOptionsFor(const CtiaFlags& flags,
+                                                              const IntelTarget& target) {
+  transport::CtiaClientOptions options;
+  options.rate_limit.max_wait = absl::Seconds(flags.max_wait_seconds);
+  options.batch_size = static_cast<size_t>(flags.batch_size);
+  // Adaptive concurrency up to what the connections can carry (one request each, or the
+  // pipeline depth each): it only ever lowers that, on 429s or a server whose latency climbs.
+  options.max_concurrency = flags.connections * flags.pipeline_depth;
+  options.details = flags.details;
+  // The `ctia` and `both` merge rules rank the two verdicts by their judgements' priority first
+  // (CTIA's order): each side's verdict must carry its judgement (free over GraphQL; one GET per
+  // distinct judgement id over REST).
+  if (flags.intel == "both" && flags.merge != "private-first") options.details.judgement = true;
+  if (!target.rate_limit.empty()) {
+    absl::StatusOr<schema::RateSpec> rate = schema::ParseRateSpec(target.rate_limit);
+    if (!rate.ok()) {
       return absl::InvalidArgumentError(
-          "set CTIA_CLIENT_ID and CTIA_CLIENT_SECRET in the environment (or use "
-          "--credentials-file) to the CTIA API client's credentials (they are never taken "
-          "from the command line)");
+          absl::StrCat(target.rate_flag, ": ", rate.status().message()));
     }
-    credentials.push_back({*std::move(id), *std::move(secret), ""});
+    options.rate_limit.limit = rate->limit;
+    options.rate_limit.window = rate->window;
   }
-  auto ctia_url = transport::ParseUrl(endpoint);
+  return options;
+}
+
+transport::PoolOptions PoolOptionsFor(const CtiaFlags& flags) {
+  transport::PoolOptions options;
+  options.connections = static_cast<size_t>(flags.connections);
+  options.pipeline_depth = static_cast<size_t>(flags.pipeline_depth);
+  options.request_timeout = absl::Seconds(flags.timeout_seconds);
+  options.first_byte_timeout = options.request_timeout;
+  options.tls.ca_file = flags.ca_file;
+  options.tls.verify_peer = !flags.insecure_skip_tls_verify;
+  options.single_io_thread = flags.io_threads == 1;
+  return options;
+}
+
+// Builds one intel's pools, token sources and client on `io`.
+absl::Status BuildIntel(const CtiaFlags& flags, const IntelTarget& target,
+                        transport::IoThreads& io, IntelParts& out) {
+  auto ctia_url = transport::ParseUrl(target.endpoint);
   if (!ctia_url.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("--endpoint: ", ctia_url.status().message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat(target.endpoint_flag, ": ", ctia_url.status().message()));
   }
-  if (token_endpoint.empty()) token_endpoint = absl::StrCat(endpoint, "/iroh/oauth2/token");
+  const std::string token_endpoint = target.token_endpoint.empty()
+                                         ? absl::StrCat(target.endpoint, "/iroh/oauth2/token")
+                                         : target.token_endpoint;
   auto token_url = transport::ParseUrl(token_endpoint);
   if (!token_url.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("--token-url: ", token_url.status().message()));
   }
-
-  transport::CtiaClientOptions client_options;
-  client_options.rate_limit.max_wait = absl::Seconds(flags.max_wait_seconds);
-  client_options.batch_size = static_cast<size_t>(flags.batch_size);
-  client_options.details = flags.details;
-  // Adaptive concurrency up to what the connections can carry (one request each, or the
-  // pipeline depth each): it only ever lowers that, on 429s or a server whose latency climbs.
-  client_options.max_concurrency = flags.connections * flags.pipeline_depth;
-  if (!flags.rate_limit.empty()) {
-    absl::StatusOr<schema::RateSpec> rate = schema::ParseRateSpec(flags.rate_limit);
-    if (!rate.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("--rate-limit: ", rate.status().message()));
-    }
-    client_options.rate_limit.limit = rate->limit;
-    client_options.rate_limit.window = rate->window;
+  ENRICH_ASSIGN_OR_RETURN(transport::CtiaClientOptions client_options,
+                          ClientOptionsFor(flags, target));
+  const transport::PoolOptions pool_options = PoolOptionsFor(flags);
+  out.ctia_pool = std::make_unique<transport::ConnectionPool>(io.executor(), *ctia_url,
+                                                              pool_options);
+  ENRICH_RETURN_IF_ERROR(out.ctia_pool->setup_status());
+  transport::PoolOptions token_pool_options = pool_options;
+  token_pool_options.connections = 1;
+  token_pool_options.pipeline_depth = 1;
+  out.token_pool =
+      std::make_unique<transport::ConnectionPool>(io.executor(), *token_url, token_pool_options);
+  std::vector<transport::CredentialLane> lanes;
+  if (target.credentials.empty()) {
+    out.fixed_token = std::make_unique<FixedTokenSource>();
+    lanes.push_back({out.fixed_token.get(), "default", "none"});
   }
+  for (const CredentialLine& c : target.credentials) {
+    out.tokens.push_back(std::make_unique<transport::OAuthTokenSource>(
+        *out.token_pool, token_url->path,
+        transport::ClientCredentials{c.client_id, c.client_secret},
+        schema::SystemClock::Instance()));
+    lanes.push_back({out.tokens.back().get(), c.group.empty() ? "default" : c.group,
+                     c.client_id});
+  }
+  out.credentials = target.credentials;
+  out.client = std::make_unique<transport::BeastCtiaClient>(*out.ctia_pool, std::move(lanes),
+                                                            client_options);
+  return absl::OkStatus();
+}
 
-  transport::PoolOptions pool_options;
-  pool_options.connections = static_cast<size_t>(flags.connections);
-  pool_options.pipeline_depth = static_cast<size_t>(flags.pipeline_depth);
-  pool_options.request_timeout = absl::Seconds(flags.timeout_seconds);
-  pool_options.first_byte_timeout = pool_options.request_timeout;
-  pool_options.tls.ca_file = flags.ca_file;
-  pool_options.tls.verify_peer = !flags.insecure_skip_tls_verify;
-  pool_options.single_io_thread = flags.io_threads == 1;
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<CtiaStack>> CtiaStack::Start(const CtiaFlags& flags) {
+  ENRICH_RETURN_IF_ERROR(CheckCtiaFlags(flags));
+  auto parts = std::make_unique<Parts>(flags.io_threads);
+  ENRICH_ASSIGN_OR_RETURN(std::vector<IntelTarget> targets,
+                          ResolveTargets(flags, parts->embedded));
   if (flags.insecure_skip_tls_verify) {
     std::fprintf(stderr,
                  "ctia-enrich: WARNING: --insecure-skip-tls-verify: the server's certificate is "
                  "not checked; anyone on the path can read the token and forge answers\n");
   }
-  parts->ctia_pool =
-      std::make_unique<transport::ConnectionPool>(parts->io.executor(), *ctia_url, pool_options);
-  ENRICH_RETURN_IF_ERROR(parts->ctia_pool->setup_status());
-  transport::PoolOptions token_pool_options = pool_options;
-  token_pool_options.connections = 1;
-  token_pool_options.pipeline_depth = 1;
-  parts->token_pool = std::make_unique<transport::ConnectionPool>(parts->io.executor(),
-                                                                  *token_url, token_pool_options);
-  std::vector<transport::CredentialLane> lanes;
-  if (credentials.empty()) {
-    parts->fixed_token = std::make_unique<FixedTokenSource>();
-    lanes.push_back({parts->fixed_token.get(), "default", "none"});
+  ENRICH_RETURN_IF_ERROR(BuildIntel(flags, targets[0], parts->io, parts->main));
+  if (targets.size() == 2) {
+    parts->global = std::make_unique<IntelParts>();
+    ENRICH_RETURN_IF_ERROR(BuildIntel(flags, targets[1], parts->io, *parts->global));
+    ENRICH_ASSIGN_OR_RETURN(
+        const transport::MergeRule rule,
+        transport::ParseMergeRule(flags.merge.empty() ? "ctia" : flags.merge));
+    transport::IntelEndpoints where;
+    where.private_url = targets[0].endpoint;
+    where.global_url = targets[1].endpoint;
+    parts->dual = std::make_unique<transport::DualIntelSource>(
+        *parts->main.client, *parts->global->client, rule, std::move(where));
   }
-  for (const CredentialLine& c : credentials) {
-    parts->tokens.push_back(std::make_unique<transport::OAuthTokenSource>(
-        *parts->token_pool, token_url->path,
-        transport::ClientCredentials{c.client_id, c.client_secret},
-        schema::SystemClock::Instance()));
-    lanes.push_back({parts->tokens.back().get(), c.group.empty() ? "default" : c.group,
-                     c.client_id});
-  }
-  parts->client = std::make_unique<transport::BeastCtiaClient>(*parts->ctia_pool,
-                                                               std::move(lanes), client_options);
 
   auto stack = std::unique_ptr<CtiaStack>(new CtiaStack(std::move(parts)));
-  ENRICH_RETURN_IF_ERROR(FirstTokens(stack->parts_->tokens, credentials));
+  for (const IntelParts* intel : {&stack->parts_->main, stack->parts_->global.get()}) {
+    if (intel != nullptr) ENRICH_RETURN_IF_ERROR(FirstTokens(intel->tokens, intel->credentials));
+  }
   return stack;
 }
 
 uint64_t CtiaStack::token_requests() const {
   uint64_t n = 0;
-  for (const auto& t : parts_->tokens) n += t->token_requests();
+  for (const IntelParts* intel : {&parts_->main, parts_->global.get()}) {
+    if (intel == nullptr) continue;
+    for (const auto& t : intel->tokens) n += t->token_requests();
+  }
   return n;
 }
 
-transport::ConnectionPool& CtiaStack::ctia_pool() { return *parts_->ctia_pool; }
+transport::ConnectionPool& CtiaStack::ctia_pool() { return *parts_->main.ctia_pool; }
 
 int ExitCodeFor(const absl::Status& status) {
   return status.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;

@@ -22,8 +22,14 @@ struct CtiaFlags {
   int connections = 16;
   double timeout_seconds = 30;
   std::string region;         // us | eu | apjc (reference §8.4); "" = none
-  std::string intel;          // private | global (read-only Global-Intel host); "" = private
-                              // (not given: --intel needs --region, CheckCtiaFlags)
+  std::string intel;          // private | global (read-only Global-Intel host) | both; "" =
+                              // private (not given: --intel needs --region, CheckCtiaFlags)
+  // --intel both: Global-Intel's own endpoint, credentials and budget (the private side takes
+  // endpoint, credentials_file, rate_limit), and how the two verdicts merge.
+  std::string global_endpoint;          // with --endpoint instead of --region
+  std::string global_credentials_file;  // default: the private side's credentials
+  std::string global_rate_limit;        // default: learned from the global host's headers
+  std::string merge;                    // ctia | private-first | both; "" = ctia
   std::string token_url;      // overrides the token endpoint
   std::string ca_file;
   bool insecure_skip_tls_verify = false;
@@ -58,17 +64,28 @@ struct CredentialLine {
 // errors name the file and line, never the secret.
 absl::StatusOr<std::vector<CredentialLine>> ReadCredentialsFile(const std::string& path);
 
-// Usage errors (InvalidArgument) in flags that parse one by one: --intel without --region.
+// Usage errors (InvalidArgument) in flags that parse one by one: --intel without --region;
+// --intel both without --region or --endpoint and --global-endpoint; --global-endpoint,
+// --global-credentials-file, --global-rate-limit or --merge without --intel both; a bad
+// --merge.
 absl::Status CheckCtiaFlags(const CtiaFlags& flags);
 
-// Registers --endpoint, --connections, --timeout, --region, --intel, --token-url, --ca-file,
+// The run's CTIA deployment as its journal records it (a resumed run must match): --endpoint
+// for one intel; under --intel both, both hosts (or the region) and the merge rule, since a
+// journal of one rule's verdicts is wrong under another.
+std::string JournalEndpoint(const CtiaFlags& flags);
+
+// Registers --endpoint, --connections, --timeout, --region, --intel, --global-endpoint,
+// --global-credentials-file, --global-rate-limit, --merge, --token-url, --ca-file,
 // --insecure-skip-tls-verify, --credentials-file, --rate-limit, --max-wait, --io-threads,
 // --batch-size, --pipeline-depth on `cmd`.
 void AddCtiaFlags(CLI::App& cmd, CtiaFlags& flags);
 
 // Everything needed to talk to CTIA: io threads, connection pools, token source, client, and
 // (without --endpoint) the embedded ctia-sim. Credentials come from CTIA_CLIENT_ID /
-// CTIA_CLIENT_SECRET, never from flags.
+// CTIA_CLIENT_SECRET, never from flags. Under --intel both it holds two clients, Private-Intel
+// and Global-Intel (each with its own pools, token sources, credentials and budget, on the same
+// io threads), and verdicts() is their transport::DualIntelSource.
 class CtiaStack {
  public:
   // Checks the flags (CheckCtiaFlags), builds the stack and fetches a first token, so an
@@ -79,11 +96,16 @@ class CtiaStack {
   static absl::StatusOr<std::unique_ptr<CtiaStack>> Start(const CtiaFlags& flags);
   ~CtiaStack();
 
+  // The (private) client: the only one but under --intel both.
   transport::BeastCtiaClient& client();
-  // Token requests made so far, over all credentials.
+  // Token requests made so far, over all credentials (both intels).
   uint64_t token_requests() const;
   transport::ConnectionPool& ctia_pool();
-  transport::VerdictSource& verdicts() { return client(); }
+  // What lookups go through: client(), or under --intel both the merge of both intels.
+  transport::VerdictSource& verdicts();
+  // The client's counters; under --intel both, both clients' added up (requests, 429s,
+  // retries, ... of the run summary).
+  transport::CtiaClientCounters Snapshot();
   // Stops the pools, the io threads and the embedded simulator. Idempotent.
   void Shutdown();
 

@@ -76,9 +76,9 @@ int RunEnrich(const RunFlags& flags) {
       ctia.verdicts(),
       [&ctia] {
         ctia.Shutdown();
-        return ctia.client().Snapshot();
+        return ctia.Snapshot();
       },
-      [&ctia] { return ctia.client().Snapshot(); });
+      [&ctia] { return ctia.Snapshot(); });
   return result.exit_code;
 }
 

@@ -259,6 +259,7 @@ absl::StatusOr<engine::JobOptions> JobOptionsFromFlags(const RunFlags& flags) {
   options.judgements = static_cast<size_t>(flags.judgements);
   // Looked up in both intels: the ctia_intel column says which one decided.
   options.intel_column = flags.ctia.intel == "both";
+  options.both_intel_columns = options.intel_column && flags.ctia.merge == "both";
   options.strict = flags.strict;
   options.chunk_size = flags.chunk_size;
   if (flags.max_record_bytes < 1 || flags.max_record_bytes > kMaxRecordBytesLimit) {
@@ -281,7 +282,7 @@ absl::StatusOr<engine::JobOptions> JobOptionsFromFlags(const RunFlags& flags) {
   job.compression_flag = flags.compression;
   job.allowlist = flags.allowlist;
   job.column_specs = absl::StrJoin(flags.columns, ",");
-  job.endpoint = flags.ctia.endpoint;
+  job.endpoint = JournalEndpoint(flags.ctia);
   job.journal = flags.journal;
   job.resume = flags.resume;
   job.max_cache_ttl = absl::Seconds(flags.max_cache_ttl_seconds);
