@@ -112,6 +112,31 @@ struct JobResult {
   int exit_code = 1;
 };
 
+// The journal a job of `options` keeps and resumes from: --journal, else <output>.journal for an
+// output written to a file; empty for none (stdout, a device or a pipe, or no output given).
+std::string JournalPathFor(const JobOptions& options);
+
+// The allowlist file at `path`, parsed; its errors are usage errors.
+absl::StatusOr<schema::Allowlist> ReadAllowlist(const std::string& path);
+
+// Opens `options.input` as a job does (options.open_source, else OpenSource): an unreadable
+// input is an error naming it; data that contradicts an explicit --compression is a usage error.
+absl::StatusOr<std::unique_ptr<ByteSource>> OpenJobInput(const JobOptions& options);
+
+// Reloads a journal's settled lookups into a verdict table as a resumed job does (expiry
+// counted from each lookup's settle time): the handler of Journal::Open's or Journal::Read's
+// batches. Not thread-safe; the table must outlive it.
+class JournalReload {
+ public:
+  explicit JournalReload(VerdictTable& table);
+  void Restore(absl::Span<const JournalRecordView> batch);
+
+ private:
+  VerdictTable& table_;
+  std::vector<VerdictTable::Restored> restored_;  // buffers reused from batch to batch
+  std::deque<std::string> errors_;                // "error:<code>"; a deque keeps views valid
+};
+
 // The exit code of a job that failed with `status` before or after its pipeline ran: kExitDone
 // for OK, kExitUsage for a usage error (IsUsageError), kExitFailed otherwise.
 int JobExitCode(const absl::Status& status);
@@ -166,7 +191,6 @@ class Job {
  private:
   explicit Job(JobOptions options);
   absl::Status OpenInput();
-  void RestoreBatch(absl::Span<const JournalRecordView> batch);
   // Journals settled lookups, but not those a stop cancelled nor setup failures (their rows
   // say nothing of the observable): resume asks them again.
   void JournalSettled(absl::Span<const PipelineOptions::SettledLookup> settled);
@@ -194,9 +218,7 @@ class Job {
   VerdictTable table_;
   std::unique_ptr<Journal> journal_;
   bool journal_opened_ = false;
-  // Buffers of RestoreBatch (called on the Open thread only).
-  std::vector<VerdictTable::Restored> restored_;
-  std::deque<std::string> restored_errors_;  // "error:<code>"; a deque keeps views valid
+  JournalReload reload_{table_};  // on the Open thread only
   std::atomic<bool> stop_{false};
   // Kept to the job's end, so a signal during the summary is still a stop request.
   std::unique_ptr<ScopedStopSignals> signals_;

@@ -66,6 +66,34 @@ std::string RunHelpFooter() {
       "  error:<code>   the lookup failed after its retries (HTTP status or error class)\n");
 }
 
+std::string PlanHelpFooter() {
+  return absl::StrCat(
+      "Examples:\n"
+      "  # The command line of a run, `run` made `plan`: what it would send, sending nothing\n"
+      "  ctia-enrich plan -i proxy.csv -o proxy.enriched.csv --column domain \\\n"
+      "      --rate-limit 18000/1h\n"
+      "  # After an interrupted run: what --resume still has to look up (its journal,\n"
+      "  # proxy.enriched.csv.journal, holds the rest)\n"
+      "  ctia-enrich plan -i proxy.csv -o proxy.enriched.csv --column domain --resume\n"
+      "  # As JSON, for a scheduler deciding when to start the night's run\n"
+      "  ctia-enrich plan --config configs/nightly-proxy-logs.toml --json\n"
+      "\n"
+      "What is counted: the input read as `run` reads it (same formats, columns, extraction,\n"
+      "allowlist); unique observables after normalization, per type; those the journal already\n"
+      "answers (--journal, or <output>.journal with -o); the lookups left; the requests `run`\n"
+      "sends for them: one GET per lookup with --batch-size 1, else full POST /ctia/graphql\n"
+      "batches of --batch-size (default 100) and a last partial one (a last single lookup goes\n"
+      "as a GET); token requests are not counted. The time is requests over --rate-limit\n"
+      "N/WINDOW, or CTIA's default group quota of 18000/1h when none is given.\n"
+      "\n"
+      "Exit codes:\n",
+      absl::StrFormat("  %-3d planned (stdout: the plan, or one JSON object with --json)\n",
+                      engine::kExitDone),
+      absl::StrFormat("  %-3d the input cannot be read, or is bad under --strict\n",
+                      engine::kExitFailed),
+      absl::StrFormat("  %-3d usage error, as `run` would report it\n", engine::kExitUsage));
+}
+
 std::string BenchHelpFooter() {
   return absl::StrCat(
       "Examples:\n"

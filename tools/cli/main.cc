@@ -1,5 +1,5 @@
-// ctia-enrich: enrich log exports with CTIA verdicts. Subcommands: run, bench; both read
-// --config FILE (config_file.h).
+// ctia-enrich: enrich log exports with CTIA verdicts. Subcommands: run, plan (what run would
+// send, sending nothing), bench; each reads --config FILE (config_file.h).
 
 #include <cstdio>
 #include <exception>
@@ -9,6 +9,7 @@
 #include "tools/cli/bench_command.h"
 #include "tools/cli/config_file.h"
 #include "tools/cli/help_text.h"
+#include "tools/cli/plan_command.h"
 #include "tools/cli/run_command.h"
 
 int main(int argc, char** argv) {
@@ -31,6 +32,10 @@ int main(int argc, char** argv) {
     CLI::App* bench = enrich::cli::AddBenchCommand(app, bench_flags);
     auto run_config = enrich::cli::ConfigFile::Attach(*run, "run");
     auto bench_config = enrich::cli::ConfigFile::Attach(*bench, "bench");
+    enrich::cli::PlanFlags plan_flags;
+    CLI::App* plan = enrich::cli::AddPlanCommand(app, plan_flags);
+    auto plan_config = enrich::cli::ConfigFile::Attach(*plan, "run");  // run's settings file
+    plan->footer(enrich::cli::PlanHelpFooter());
     run->footer(enrich::cli::RunHelpFooter());
     bench->footer(enrich::cli::BenchHelpFooter());
     try {
@@ -39,7 +44,7 @@ int main(int argc, char** argv) {
       const int code = app.exit(e);
       return code == 0 ? 0 : 2;
     }
-    for (const auto* config : {run_config.get(), bench_config.get()}) {
+    for (const auto* config : {run_config.get(), bench_config.get(), plan_config.get()}) {
       if (config->print_settings()) {
         std::fputs(config->EffectiveSettings().c_str(), stdout);
         return 0;
@@ -47,6 +52,7 @@ int main(int argc, char** argv) {
     }
     if (run->parsed()) return enrich::cli::RunEnrich(run_flags);
     if (bench->parsed()) return enrich::cli::RunBench(bench_flags);
+    if (plan->parsed()) return enrich::cli::RunPlan(plan_flags);
     return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ctia-enrich: internal error: %s\n", e.what());

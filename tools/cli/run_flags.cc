@@ -85,6 +85,12 @@ CLI::App* AddRunCommand(CLI::App& app, RunFlags& flags) {
       "ctia_disposition_name, ctia_judgement_id, ctia_valid_until and ctia_status added "
       "(ctia_<column>_<field> with several columns, a dot of the column made _: "
       "ctia_dns_query_name_status; added keys never hold a dot).");
+  AddRunFlags(*run, flags, /*output_required=*/true);
+  return run;
+}
+
+void AddRunFlags(CLI::App& cmd, RunFlags& flags, bool output_required) {
+  CLI::App* run = &cmd;
   run->add_option("-i,--input", flags.input,
                   "Input file ('-' = stdin); gzip/zstd detected by their magic bytes")
       ->required();
@@ -92,7 +98,7 @@ CLI::App* AddRunCommand(CLI::App& app, RunFlags& flags) {
                   "Output file ('-' = stdout). Written to a temporary file beside it and renamed "
                   "when complete, so a partial file never appears (a device or pipe such as "
                   "/dev/null is written in place, without a journal).")
-      ->required();
+      ->required(output_required);
   run->add_option("--column", flags.columns,
                   "Observable column as NAME[:TYPE|auto], repeatable, e.g. 'domain', 'dst:ip', "
                   "'url:auto', 'dns.query.name:domain' (NDJSON path), '3:ip' (--no-header). An "
@@ -159,7 +165,6 @@ CLI::App* AddRunCommand(CLI::App& app, RunFlags& flags) {
                   "Prefix of the added columns (for NDJSON output, without a dot)")
       ->capture_default_str();
   AddCtiaFlags(*run, flags.ctia);
-  return run;
 }
 
 
