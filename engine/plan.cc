@@ -7,11 +7,14 @@
 #include <cmath>
 #include <memory>
 #include <optional>
+#include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "engine/byte_io.h"
 #include "engine/journal.h"
 #include "engine/pipeline.h"
@@ -32,33 +35,104 @@ class NoListener : public SettleListener {
 // The verdict source of a plan: each lookup the run's pipeline asks for (each distinct
 // observable once: the pipeline's verdict table single-flights them) is counted per type, as
 // known when the journal's reloaded answers hold it (the very resolve a resumed run makes on
-// its table), else as a lookup, and answered at once with "no verdict". Nothing is sent.
+// its table: a hit there is no lookup), else as a lookup. Known ones are answered at once; the
+// others are collected into batches as BeastCtiaClient collects them, answered ("no verdict")
+// when a batch is full or the pipeline flushes it (VerdictSource::FlushBatch: the run's chunks
+// all wait), and counted as the run's requests: a batch of one is a GET, larger ones a POST
+// /ctia/graphql. The plan's pipeline thus meets the very points where the run's batches leave.
+// Nothing is sent. A batch left unflushed for a second (which the pipeline's rule should never
+// leave) is answered anyway, and counted as `safety_flushes`.
 class CountingSource : public transport::VerdictSource {
  public:
-  explicit CountingSource(VerdictTable& known) : known_(known) {}
+  CountingSource(VerdictTable& known, size_t batch_size)
+      : known_(known), batch_size_(std::max<size_t>(batch_size, 1)) {
+    if (batch_size_ > 1) safety_ = std::thread([this] { SafetyLoop(); });
+  }
+  ~CountingSource() override {
+    {
+      absl::MutexLock lock(&mu_);
+      stopping_ = true;
+    }
+    if (safety_.joinable()) safety_.join();
+  }
 
   void LookupVerdict(const schema::Observable& observable, Callback done) override {
     const bool hit = known_.Resolve(observable.type, observable.value, &no_listener_, 0)
                          .resolution == VerdictTable::Resolution::kHit;
+    std::vector<Callback> full;
     {
       absl::MutexLock lock(&mu_);
       PlanTypeCounts& c = types_[observable.type];
       ++c.unique;
       ++(hit ? c.known : c.lookups);
+      if (!hit && batch_size_ > 1) {
+        open_.push_back(std::move(done));
+        if (open_.size() == 1) opened_ = absl::Now();
+        if (open_.size() < batch_size_) return;
+        ++requests_.graphql;
+        full.swap(open_);
+      } else if (!hit) {
+        ++requests_.rest;
+      }
     }
+    if (!full.empty()) return Answer(std::move(full));
     done(schema::VerdictResult(schema::NoVerdict{}));
+  }
+
+  void FlushBatch() override { Answer(TakeOpen()); }
+
+  size_t Collecting() const override {
+    absl::MutexLock lock(&mu_);
+    return open_.size();
   }
 
   std::map<std::string, PlanTypeCounts> types() const {
     absl::MutexLock lock(&mu_);
     return types_;
   }
+  RequestEstimate requests() const {
+    absl::MutexLock lock(&mu_);
+    return requests_;
+  }
+  uint64_t safety_flushes() const {
+    absl::MutexLock lock(&mu_);
+    return safety_flushes_;
+  }
 
  private:
+  // The open batch, counted as the request it would be.
+  std::vector<Callback> TakeOpen() {
+    absl::MutexLock lock(&mu_);
+    if (open_.size() >= 2) ++requests_.graphql;
+    if (open_.size() == 1) ++requests_.rest;  // BeastCtiaClient sends a batch of one as a GET
+    return std::exchange(open_, {});
+  }
+  static void Answer(std::vector<Callback> batch) {
+    for (Callback& done : batch) done(schema::VerdictResult(schema::NoVerdict{}));
+  }
+  void SafetyLoop() {
+    absl::MutexLock lock(&mu_);
+    while (!stopping_) {
+      mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::Milliseconds(200));
+      if (stopping_ || open_.empty() || absl::Now() - opened_ < absl::Seconds(1)) continue;
+      ++safety_flushes_;
+      mu_.Unlock();
+      FlushBatch();
+      mu_.Lock();
+    }
+  }
+
   VerdictTable& known_;
+  const size_t batch_size_;
   NoListener no_listener_;
   mutable absl::Mutex mu_;
   std::map<std::string, PlanTypeCounts> types_ ABSL_GUARDED_BY(mu_);
+  std::vector<Callback> open_ ABSL_GUARDED_BY(mu_);
+  absl::Time opened_ ABSL_GUARDED_BY(mu_);
+  RequestEstimate requests_ ABSL_GUARDED_BY(mu_);
+  uint64_t safety_flushes_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread safety_;  // last: started once the members above exist
 };
 
 // The enriched rows of a plan: formatted by the pipeline, as a run's, and dropped.
@@ -105,19 +179,6 @@ uint64_t StatusCount(const RunStatsSnapshot& s, const std::string& status) {
 }
 
 }  // namespace
-
-RequestEstimate EstimateRequests(uint64_t lookups, size_t batch_size) {
-  RequestEstimate e;
-  if (batch_size <= 1) {
-    e.rest = lookups;
-    return e;
-  }
-  e.graphql = lookups / batch_size;
-  const uint64_t last = lookups % batch_size;
-  if (last >= 2) ++e.graphql;
-  if (last == 1) ++e.rest;  // a batch of one goes as a GET: the same quota, a simpler answer
-  return e;
-}
 
 absl::Duration QuotaTime(uint64_t requests, const schema::RateSpec& rate) {
   if (rate.limit <= 0) return absl::ZeroDuration();
@@ -175,7 +236,7 @@ absl::StatusOr<PlanReport> PlanJob(const JobOptions& options, const PlanOptions&
   // The counting source answers at once: the bound only sizes the dispatcher's batches.
   pipeline.max_in_flight = std::max<size_t>(pipeline.max_in_flight, 4096);
   VerdictTable table(schema::SystemClock::Instance(), table_options);
-  CountingSource counting(known);
+  CountingSource counting(known, report.batch_size);
   DiscardSink sink;
   if (absl::Status s = RunPipeline(**source, sink, pipeline, table, counting); !s.ok()) return s;
 
@@ -195,7 +256,8 @@ absl::StatusOr<PlanReport> PlanJob(const JobOptions& options, const PlanOptions&
     report.known += c.known;
     report.lookups += c.lookups;
   }
-  report.requests = EstimateRequests(report.lookups, report.batch_size);
+  report.requests = counting.requests();
+  report.safety_flushes = counting.safety_flushes();
   report.read_time = absl::FromChrono(std::chrono::steady_clock::now() - started);
   return report;
 }

@@ -27,16 +27,14 @@ struct PlanTypeCounts {
   uint64_t lookups = 0; // of those, to be looked up: unique - known
 };
 
-// The requests a run sends for `lookups` lookups with `batch_size` verdicts per GraphQL request
-// (BeastCtiaClient's batching: full batches of batch_size; a last batch of 2 or more is one
-// more GraphQL request, a last single lookup a REST GET; batch_size 1 = REST only). Token
-// requests are not counted.
+// The requests a run sends (token requests apart): its lookups go in POST /ctia/graphql
+// batches of the batch size, a batch leaving full or when the run's live chunks all wait for
+// it (a batch of one is a GET); with batch size 1, one GET per lookup.
 struct RequestEstimate {
   uint64_t rest = 0;     // GET /ctia/{type}/{value}/verdict
   uint64_t graphql = 0;  // POST /ctia/graphql
   uint64_t total() const { return rest + graphql; }
 };
-RequestEstimate EstimateRequests(uint64_t lookups, size_t batch_size);
 
 // How long `requests` take when a quota of `rate` (requests per window) is the limit:
 // requests × window / limit (the sustained rate; a first window's burst is not counted).
@@ -46,7 +44,8 @@ absl::Duration QuotaTime(uint64_t requests, const schema::RateSpec& rate);
 std::string FormatAbout(absl::Duration d);
 
 struct PlanOptions {
-  // Verdicts per GraphQL request, as the run's transport uses it (1 = REST only).
+  // Verdicts per GraphQL request, as the run's transport uses it (1 = REST only; at most
+  // transport::kMaxVerdictBatch).
   size_t batch_size = 1;
 };
 
@@ -65,8 +64,14 @@ struct PlanReport {
   // none), a figure of its own then, beside the journal's.
   uint64_t cache_known = 0;
   uint64_t lookups = 0;  // sum over types: what the run looks up
+  // Counted by batching the lookups as the run's transport does, in the run's pipeline: a batch
+  // leaves full or where the run's would (its chunks all waiting for it), so the requests are
+  // the run's for the same input, options and --threads.
   RequestEstimate requests;
   size_t batch_size = 1;
+  // Partial batches the plan had to send after a second with no flush from the pipeline (none
+  // expected; the run's transport sends such a batch after its own linger).
+  uint64_t safety_flushes = 0;
   // The journal the run would reload (JournalPathFor), if one is there.
   std::string journal_path;    // empty: the run keeps none (output written in place, none given)
   bool journal_exists = false;

@@ -58,6 +58,16 @@ void LookupDispatcher::SubmitBatch(absl::Span<const VerdictTable::Key> keys) {
   Pump();
 }
 
+void LookupDispatcher::FlushIfIdle() {
+  size_t unsettled = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopped_ || queue_head_ != nullptr || in_flight_ == 0) return;
+    unsettled = in_flight_;
+  }
+  if (source_.Collecting() == unsettled) source_.FlushBatch();
+}
+
 void LookupDispatcher::Pump() {
   // A source answering inline would recurse Pump → LookupVerdict → OnDone → Pump; the
   // outermost Pump on this thread keeps sending instead.
@@ -209,6 +219,7 @@ void LookupDispatcher::SettleLoop() {
       room_.store(true);
       if (unanswered_.load() == 0) Pump();
     }
+    if (after_settle_) after_settle_();
   }
 }
 

@@ -55,10 +55,15 @@ class LookupDispatcher {
   // run (rejected credentials, the source's checkpoint signal); it is expected to Stop() this
   // dispatcher. Lookups sent and settled, and their latencies, are counted into `stats`.
   // `options` (its on_lookups_settled) and `stats` must outlive this object.
+  // `after_settle`, if set, is called by the settle thread after each batch of answers is
+  // settled (their chunks told) and their slots freed: the pipeline's cue to check whether the
+  // run can only go on once the batch being collected is sent (FlushIfIdle).
   LookupDispatcher(VerdictTable& table, transport::VerdictSource& source, size_t max_in_flight,
                    const PipelineOptions& options, RunStats& stats,
-                   std::function<void(absl::Status)> fail)
+                   std::function<void(absl::Status)> fail,
+                   std::function<void()> after_settle = nullptr)
       : fail_(std::move(fail)),
+        after_settle_(std::move(after_settle)),
         table_(table),
         source_(source),
         max_in_flight_(std::max<size_t>(max_in_flight, 1)),
@@ -79,6 +84,13 @@ class LookupDispatcher {
   // Queues lookups of `keys` (each a kMiss of the verdict table) and sends what the in-flight
   // bound allows.
   void SubmitBatch(absl::Span<const VerdictTable::Key> keys);
+
+  // The pipeline adds no lookup for now (every live chunk waits for its lookups and no more
+  // can be read): when nothing is queued here and every lookup sent but unsettled is one the
+  // source still holds in the batch it collects, nothing can answer before that batch goes,
+  // so the source sends it (VerdictSource::FlushBatch). Otherwise answers are still to come,
+  // and the pipeline asks again after they are settled. Thread-safe.
+  void FlushIfIdle();
 
   // Stops sending: queued lookups are abandoned (their waiters told), later ones too, and the
   // source stops sending those it holds (VerdictSource::StopSending: they end Cancelled).
@@ -127,6 +139,7 @@ class LookupDispatcher {
   }
 
   const std::function<void(absl::Status)> fail_;
+  const std::function<void()> after_settle_;
   VerdictTable& table_;
   transport::VerdictSource& source_;
   const size_t max_in_flight_;

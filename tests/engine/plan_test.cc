@@ -62,18 +62,6 @@ class PlanTest : public ::testing::Test {
   std::ostringstream log_;
 };
 
-TEST(PlanEstimateTest, RequestsAreRestPerLookupOrFullGraphqlBatchesAndTheLast) {
-  EXPECT_EQ(EstimateRequests(250, 1).rest, 250u);
-  EXPECT_EQ(EstimateRequests(250, 1).graphql, 0u);
-  EXPECT_EQ(EstimateRequests(250, 100).graphql, 3u);
-  EXPECT_EQ(EstimateRequests(250, 100).rest, 0u);
-  EXPECT_EQ(EstimateRequests(300, 100).graphql, 3u);
-  // A last single lookup goes as a GET (BeastCtiaClient::Verdicts).
-  EXPECT_EQ(EstimateRequests(201, 100).graphql, 2u);
-  EXPECT_EQ(EstimateRequests(201, 100).rest, 1u);
-  EXPECT_EQ(EstimateRequests(0, 100).total(), 0u);
-}
-
 TEST(PlanEstimateTest, TimeUnderAQuotaReadsAsAboutHoursAndMinutes) {
   const schema::RateSpec hourly{18000, absl::Hours(1)};
   EXPECT_EQ(FormatAbout(QuotaTime(39000, hourly)), "about 2 h 10 min");
@@ -82,6 +70,39 @@ TEST(PlanEstimateTest, TimeUnderAQuotaReadsAsAboutHoursAndMinutes) {
   EXPECT_EQ(FormatAbout(QuotaTime(50, hourly)), "about 10 s");
   EXPECT_EQ(FormatAbout(QuotaTime(2, hourly)), "under a second");
   EXPECT_EQ(FormatAbout(QuotaTime(18000 * 50, hourly)), "about 2 d 2 h");
+}
+
+TEST_F(PlanTest, RequestsAreRestPerLookupOrFullGraphqlBatchesAndTheLast) {
+  JobOptions options = Options();
+  options.pipeline.chunk_size = 1 << 20;  // one chunk: the batches leave full, and at the end
+  const auto requests = [&](int distinct, size_t batch_size) {
+    WriteDomains(3 * distinct, distinct);
+    auto report = PlanJob(options, PlanOptions{.batch_size = batch_size});
+    EXPECT_TRUE(report.ok()) << report.status();
+    EXPECT_EQ(report->safety_flushes, 0u);
+    return report.ok() ? report->requests : RequestEstimate{};
+  };
+  EXPECT_EQ(requests(250, 1).rest, 250u);
+  EXPECT_EQ(requests(250, 1).graphql, 0u);
+  EXPECT_EQ(requests(250, 100).graphql, 3u);
+  EXPECT_EQ(requests(250, 100).rest, 0u);
+  EXPECT_EQ(requests(300, 100).graphql, 3u);
+  // A last single lookup goes as a GET (BeastCtiaClient::Verdicts).
+  EXPECT_EQ(requests(201, 100).graphql, 2u);
+  EXPECT_EQ(requests(201, 100).rest, 1u);
+}
+
+TEST_F(PlanTest, SparseNewObservablesOverManyChunksLeaveMorePartialBatches) {
+  // 1 new domain per ~40 rows over ~300 chunks of 256 bytes, 6 of them live: the chunks get
+  // stuck on partial batches before the input ends, and each such batch is a request.
+  WriteDomains(3000, 70);
+  JobOptions options = Options();
+  options.pipeline.threads = 2;
+  auto report = PlanJob(options, PlanOptions{.batch_size = 100});
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->lookups, 70u);
+  EXPECT_GT(report->requests.total(), 1u);
+  EXPECT_EQ(report->safety_flushes, 0u);
 }
 
 TEST_F(PlanTest, CountsRowsCellsAndUniquesPerTypeAfterNormalization) {
@@ -142,7 +163,7 @@ TEST_F(PlanTest, LookupsEqualWhatARunOfTheSameOptionsAsks) {
   EXPECT_EQ(report->lookups, static_cast<uint64_t>(source.total()));
   EXPECT_EQ(report->lookups, 698u);
   EXPECT_EQ(report->rows, result.stats.counter(RunCounter::kRowsRead));
-  EXPECT_EQ(report->requests.graphql, 7u);
+  EXPECT_EQ(report->safety_flushes, 0u);
 }
 
 TEST_F(PlanTest, TheJournalOfAStoppedRunIsKnownAndWhatResumeAsks) {

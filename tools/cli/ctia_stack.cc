@@ -292,6 +292,7 @@ absl::StatusOr<std::unique_ptr<CtiaStack>> CtiaStack::Start(const CtiaFlags& fla
   transport::CtiaClientOptions client_options;
   client_options.rate_limit.max_wait = absl::Seconds(flags.max_wait_seconds);
   client_options.batch_size = static_cast<size_t>(flags.batch_size);
+  client_options.batch_linger = flags.batch_linger;
   // Adaptive concurrency up to what the connections can carry (one request each, or the
   // pipeline depth each): it only ever lowers that, on 429s or a server whose latency climbs.
   client_options.max_concurrency = flags.connections * flags.pipeline_depth;

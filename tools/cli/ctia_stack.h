@@ -11,6 +11,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "transport/ctia_client.h"
 #include "transport/verdict_source.h"
 
@@ -34,6 +35,10 @@ struct CtiaFlags {
   int pipeline_depth = 1;  // HTTP/1.1 requests in flight per connection (1 = no pipelining)
   bool no_auth = false;  // bench against a fixed-answer server: no token, no Authorization
   int batch_size = 100;  // verdicts per POST /ctia/graphql; 1 = REST only
+  // Not a flag: how long a partial GraphQL batch waits for more lookups. `run` makes it a
+  // safety net only (its pipeline flushes a batch when it adds no more: VerdictSource::
+  // FlushBatch), so that its requests depend on the input alone; bench keeps a short one.
+  absl::Duration batch_linger = absl::Milliseconds(5);
 };
 
 // The hosts of a region preset (reference §8.4).

@@ -110,6 +110,11 @@ std::string PlanText(const engine::PlanReport& r, const PlanFlags& flags) {
     if (r.requests.rest > 0) absl::StrAppend(&out, ", ", r.requests.rest, " REST for the last one");
     absl::StrAppend(&out, "); token requests not counted\n");
   }
+  if (r.safety_flushes > 0) {
+    absl::StrAppend(&out, "note         ", r.safety_flushes,
+                    " partial batches left on a timer, not where the run's pipeline sends them: "
+                    "the run's count may differ\n");
+  }
   absl::StatusOr<Quota> quota = QuotaOf(flags);
   if (quota.ok()) {
     const std::string about = engine::FormatAbout(engine::QuotaTime(r.requests.total(), quota->rate));
@@ -172,6 +177,7 @@ std::string PlanJson(const engine::PlanReport& r, const PlanFlags& flags) {
   key_u64("graphql", r.requests.graphql);
   key_u64("rest", r.requests.rest);
   key_u64("batch_size", r.batch_size);
+  key_u64("safety_flushes", r.safety_flushes);
   w.EndObject();
   absl::StatusOr<Quota> quota = QuotaOf(flags);
   if (quota.ok()) {
