@@ -1,9 +1,10 @@
 // `ctia-enrich plan` against what `run` then sends (issue 15, the plan acceptance item): the
 // real binary, ctia-sim on 127.0.0.1:0. The plan's request estimate equals the sim's counters
 // after a run of the same command line, for REST, for GraphQL (several chunks parsed in
-// parallel, a last single lookup sent as a GET), with an allowlist, and after a partial run (a
-// run stopped by SIGTERM, then plan with its journal, then run --resume). plan itself sends
-// nothing, not even a token request.
+// parallel, a last single lookup sent as a GET; sparse new observables over many chunks, at
+// two latencies), with an allowlist, and after a partial run (a run stopped by SIGTERM, then
+// plan with its journal, then run --resume). plan itself sends nothing, not even a token
+// request.
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -72,7 +73,7 @@ class PlanSimTest : public ::testing::Test {
                                      "-o",           dir_.File("out.csv"), "--column",
                                      "domain",       "--endpoint",  sim_->base_url(),
                                      "--threads",    "2",           "--connections",
-                                     "4",            "--chunk-size", "32768"};
+                                     "4",            "--chunk-size", chunk_size_};
     args.insert(args.end(), extra.begin(), extra.end());
     return args;
   }
@@ -144,6 +145,7 @@ class PlanSimTest : public ::testing::Test {
 
   testing::TempDir dir_;
   std::unique_ptr<sim::SimServer> sim_;
+  std::string chunk_size_ = "32768";
 };
 
 TEST_F(PlanSimTest, RestEstimateIsWhatTheRunSends) {
@@ -166,6 +168,30 @@ TEST_F(PlanSimTest, GraphqlEstimateIsWhatTheRunSends) {
     EXPECT_EQ(by_40.rest, 1u);
     ExpectEqual(by_40, Sent(Args("run", {"--batch-size", "40"})));
   }
+}
+
+// A new domain every 60 rows over ~250 chunks of 4 KiB, 6 live: the run's chunks get stuck on
+// partial batches long before the input ends, each such batch one more request (37 rather
+// than the 7 full ones 667 lookups would fill). plan meets the same points, whatever the
+// answers' latency.
+TEST_F(PlanSimTest, SparseNewObservablesOverManyChunksMatchAtAnyLatency) {
+  std::string text = "id,domain\n";
+  for (int i = 0; i < 40000; ++i) absl::StrAppend(&text, i, ",host-", i / 60, ".example\n");
+  std::ofstream(dir_.File("in.csv"), std::ios::binary) << text;
+  chunk_size_ = "4096";
+  const Estimate planned = Plan({});
+  EXPECT_EQ(planned.lookups, 667u);
+  EXPECT_GT(planned.graphql, 7u);
+  ExpectEqual(planned, Sent(Args("run", {})));
+  for (const char* prefix : {"/ctia/domain/", "/ctia/graphql"}) {
+    sim::FaultRule slow;
+    slow.kind = sim::FaultKind::kLatency;
+    slow.path_prefix = prefix;
+    slow.latency = absl::Milliseconds(30);
+    sim_->AddFault(slow);
+  }
+  std::filesystem::remove(dir_.File("out.csv"));
+  ExpectEqual(planned, Sent(Args("run", {})));
 }
 
 TEST_F(PlanSimTest, AllowlistedObservablesAreNeitherPlannedNorSent) {
