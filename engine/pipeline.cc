@@ -138,16 +138,26 @@ class Run {
   // earlier ones when new observables are sparse over more chunks than are live. `ctia-enrich
   // plan` meets the same points (engine/plan.h). The source's linger is a safety net.
   void NoteProgress() {
-    if (waiting_.load() == 0 || parsing_.load() > 0) return;
+    const uint64_t read = read_.load();
+    const uint64_t written = written_.load();
+    if (!Stuck()) return;
+    // Checked again once the dispatcher found nothing but the batch unsettled: no chunk was
+    // read or written meanwhile, so no lookup was added and the oldest chunk waits for the batch.
+    dispatcher_.FlushIfIdle(
+        [&] { return read_.load() == read && written_.load() == written && Stuck(); });
+  }
+  // The pipeline cannot go on by itself: the oldest live chunk (which holds the write stage)
+  // waits for lookups, none is being parsed, and no more can be read.
+  bool Stuck() const {
+    if (waiting_.load() == 0 || parsing_.load() > 0) return false;
     const size_t live = live_.load();
-    if (live == 0 || !(eof_.load() || live >= max_live_ || reading_.load())) return;
-    // The oldest live chunk holds the write stage: the others can only wait behind it.
+    if (live == 0 || !(eof_.load() || live >= max_live_ || reading_.load())) return false;
     const ChunkWork* oldest = slots_[written_.load() % max_live_].load();
-    if (oldest != nullptr && oldest->CountedWaiting()) dispatcher_.FlushIfIdle();
+    return oldest != nullptr && oldest->CountedWaiting();
   }
   // A chunk enters the pipeline (read stage): counted live and parsing, in its slot.
   ChunkWork* Enter(ChunkWork* w) {
-    slots_[read_++ % max_live_].store(w);
+    slots_[read_.fetch_add(1) % max_live_].store(w);
     live_.fetch_add(1);
     parsing_.fetch_add(1);
     return w;
@@ -157,7 +167,7 @@ class Run {
   // The live chunks by their number modulo max_live_ (the live ones are max_live_ consecutive
   // numbers at most): the oldest is slots_[written_ % max_live_].
   std::unique_ptr<std::atomic<ChunkWork*>[]> slots_{new std::atomic<ChunkWork*>[max_live_]()};
-  uint64_t read_ = 0;                // chunks read (read stage only)
+  std::atomic<uint64_t> read_{0};    // chunks read
   std::atomic<uint64_t> written_{0};  // chunks through the write stage
   std::atomic<size_t> live_{0};      // read and not yet written
   std::atomic<size_t> parsing_{0};   // of those, not parsed yet

@@ -58,14 +58,14 @@ void LookupDispatcher::SubmitBatch(absl::Span<const VerdictTable::Key> keys) {
   Pump();
 }
 
-void LookupDispatcher::FlushIfIdle() {
+void LookupDispatcher::FlushIfIdle(absl::FunctionRef<bool()> still_stuck) {
   size_t unsettled = 0;
   {
     absl::MutexLock lock(&mu_);
     if (stopped_ || queue_head_ != nullptr || in_flight_ == 0) return;
     unsettled = in_flight_;
   }
-  if (source_.Collecting() == unsettled) source_.FlushBatch();
+  if (source_.Collecting() == unsettled && still_stuck()) source_.FlushBatch();
 }
 
 void LookupDispatcher::Pump() {

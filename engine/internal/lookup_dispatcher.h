@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -88,9 +89,10 @@ class LookupDispatcher {
   // The pipeline adds no lookup for now (every live chunk waits for its lookups and no more
   // can be read): when nothing is queued here and every lookup sent but unsettled is one the
   // source still holds in the batch it collects, nothing can answer before that batch goes,
-  // so the source sends it (VerdictSource::FlushBatch). Otherwise answers are still to come,
-  // and the pipeline asks again after they are settled. Thread-safe.
-  void FlushIfIdle();
+  // so the source sends it (VerdictSource::FlushBatch), if `still_stuck()` (the pipeline's
+  // own condition, checked again after these) holds. Otherwise answers are still to come, and
+  // the pipeline asks again after they are settled. Thread-safe.
+  void FlushIfIdle(absl::FunctionRef<bool()> still_stuck);
 
   // Stops sending: queued lookups are abandoned (their waiters told), later ones too, and the
   // source stops sending those it holds (VerdictSource::StopSending: they end Cancelled).
