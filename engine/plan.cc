@@ -1,6 +1,12 @@
 #include "engine/plan.h"
 
-#include <sys/stat.h>
+#include "engine/byte_io.h"
+#include "engine/journal.h"
+#include "engine/pipeline.h"
+#include "engine/run_stats.h"
+#include "engine/verdict_table.h"
+#include "schema/clock.h"
+#include "transport/verdict_source.h"
 
 #include <algorithm>
 #include <chrono>
@@ -15,13 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
-#include "engine/byte_io.h"
-#include "engine/journal.h"
-#include "engine/pipeline.h"
-#include "engine/run_stats.h"
-#include "engine/verdict_table.h"
-#include "schema/clock.h"
-#include "transport/verdict_source.h"
+#include <sys/stat.h>
 
 namespace enrich::engine {
 namespace {
@@ -45,7 +45,7 @@ class NoListener : public SettleListener {
 class CountingSource : public transport::VerdictSource {
  public:
   CountingSource(VerdictTable& known, size_t batch_size)
-      : known_(known), batch_size_(std::max<size_t>(batch_size, 1)) {
+      : known_(known), any_known_(known.size() > 0), batch_size_(std::max<size_t>(batch_size, 1)) {
     if (batch_size_ > 1) safety_ = std::thread([this] { SafetyLoop(); });
   }
   ~CountingSource() override {
@@ -57,8 +57,10 @@ class CountingSource : public transport::VerdictSource {
   }
 
   void LookupVerdict(const schema::Observable& observable, Callback done) override {
-    const bool hit = known_.Resolve(observable.type, observable.value, &no_listener_, 0)
-                         .resolution == VerdictTable::Resolution::kHit;
+    const bool hit =
+        any_known_ &&
+        known_.Resolve(observable.type, observable.value, &no_listener_, 0).resolution ==
+            VerdictTable::Resolution::kHit;
     std::vector<Callback> full;
     {
       absl::MutexLock lock(&mu_);
@@ -123,6 +125,7 @@ class CountingSource : public transport::VerdictSource {
   }
 
   VerdictTable& known_;
+  const bool any_known_;  // a journal was reloaded
   const size_t batch_size_;
   NoListener no_listener_;
   mutable absl::Mutex mu_;
@@ -221,8 +224,7 @@ absl::StatusOr<PlanReport> PlanJob(const JobOptions& options, const PlanOptions&
   report.journal_path = JournalPathFor(options);
   const VerdictTable::Options table_options{.max_ttl = options.max_cache_ttl};
   VerdictTable known(schema::SystemClock::Instance(), table_options);
-  if (absl::Status s =
-          ReloadJournal(options, (*source)->raw_size().value_or(0), known, report);
+  if (absl::Status s = ReloadJournal(options, (*source)->raw_size().value_or(0), known, report);
       !s.ok()) {
     return s;
   }
@@ -248,8 +250,8 @@ absl::StatusOr<PlanReport> PlanJob(const JobOptions& options, const PlanOptions&
   report.skipped_cells = StatusCount(snapshot, "skipped");
   report.invalid_cells = StatusCount(snapshot, "invalid");
   // Every cell of a malformed row is invalid_row.
-  report.invalid_rows = StatusCount(snapshot, "invalid_row") /
-                        std::max<size_t>(pipeline.columns.size(), 1);
+  report.invalid_rows =
+      StatusCount(snapshot, "invalid_row") / std::max<size_t>(pipeline.columns.size(), 1);
   report.types = counting.types();
   for (const auto& [type, c] : report.types) {
     report.unique += c.unique;

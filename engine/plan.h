@@ -7,6 +7,9 @@
 #ifndef ENRICH_ENGINE_PLAN_H_
 #define ENRICH_ENGINE_PLAN_H_
 
+#include "engine/job.h"
+#include "schema/rate_spec.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -15,16 +18,14 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "engine/job.h"
-#include "schema/rate_spec.h"
 
 namespace enrich::engine {
 
 // The observables of one type after normalization (the input's distinct ones).
 struct PlanTypeCounts {
-  uint64_t unique = 0;  // distinct observables of the type in the input
-  uint64_t known = 0;   // of those, answered by the journal (or, later, a persistent cache)
-  uint64_t lookups = 0; // of those, to be looked up: unique - known
+  uint64_t unique = 0;   // distinct observables of the type in the input
+  uint64_t known = 0;    // of those, answered by the journal (or, later, a persistent cache)
+  uint64_t lookups = 0;  // of those, to be looked up: unique - known
 };
 
 // The requests a run sends (token requests apart): its lookups go in POST /ctia/graphql
@@ -58,8 +59,8 @@ struct PlanReport {
   uint64_t invalid_cells = 0;  // not an observable of the column's type (status invalid)
   uint64_t input_bytes = 0;    // decoded
   std::map<std::string, PlanTypeCounts> types;  // by CTIA observable type
-  uint64_t unique = 0;   // sum over types
-  uint64_t known = 0;    // sum over types: from the journal
+  uint64_t unique = 0;                          // sum over types
+  uint64_t known = 0;                           // sum over types: from the journal
   // Answered by the persistent verdict cache: always 0 until that cache exists (the run has
   // none), a figure of its own then, beside the journal's.
   uint64_t cache_known = 0;
@@ -73,7 +74,7 @@ struct PlanReport {
   // expected; the run's transport sends such a batch after its own linger).
   uint64_t safety_flushes = 0;
   // The journal the run would reload (JournalPathFor), if one is there.
-  std::string journal_path;    // empty: the run keeps none (output written in place, none given)
+  std::string journal_path;  // empty: the run keeps none (output written in place, none given)
   bool journal_exists = false;
   uint64_t journal_entries = 0;  // intact records
   // Why the journal's lookups do not count (another endpoint: the run refuses it), else empty.

@@ -8,7 +8,7 @@
 # 2. synthetic-journal writes every distinct domain's verdict as a `run` journal, so that
 #    `run --resume` with it reads, formats and writes the whole file with every verdict cached
 #    and sends no lookup: the run's reading time.
-# 3. Timed, RUNS times each: `plan` (no journal: every lookup counted, none sent), `plan
+# 3. Timed (wall and CPU), RUNS times each: `plan` (no journal: every lookup counted, none sent), `plan
 #    --resume` with the full journal (every lookup known), `run --resume` all cached, and a
 #    full `run` (every lookup sent to ctia-sim). Checked: plan's lookups are UNIQUE without the
 #    journal and 0 with it, and the full run sends what plan counted.
@@ -34,7 +34,7 @@ cat "$log" >/dev/null  # page cache warm for every contender
 for i in $(seq "$runs"); do
   echo "== round $i: $(uptime)"
   t="$(now)"
-  "$cli" plan "${args[@]}" --json >"$work/plan.json"
+  /usr/bin/time -f "%U %S" -o "$work/plan.cpu" "$cli" plan "${args[@]}" --json >"$work/plan.json"
   plan_s="$(elapsed "$t")"
   [ "$(json_get "$work/plan.json" lookups)" = "$unique" ] || { echo "plan: lookups" >&2; exit 1; }
 
@@ -46,7 +46,8 @@ for i in $(seq "$runs"); do
 
   rm -f "$work/cached.csv"
   t="$(now)"
-  "$cli" run "${args[@]}" -o "$work/cached.csv" --resume --journal "$work/run.journal" \
+  /usr/bin/time -f "%U %S" -o "$work/cached.cpu" \
+    "$cli" run "${args[@]}" -o "$work/cached.csv" --resume --journal "$work/run.journal" \
     --summary-json "$work/cached.json" 2>/dev/null
   cached_s="$(elapsed "$t")"
   [ "$(json_get "$work/cached.json" lookups)" = 0 ] || { echo "cached run: lookups" >&2; exit 1; }
@@ -58,9 +59,11 @@ for i in $(seq "$runs"); do
   full_s="$(elapsed "$t")"
   after="$(curl -s "$sim_url/__test__/counters")"
   python3 - "$work/plan.json" "$before" "$after" "$plan_s" "$plan_known_s" "$cached_s" \
-    "$full_s" <<'PY'
+    "$full_s" "$(cat "$work/plan.cpu")" "$(cat "$work/cached.cpu")" <<'PY'
 import json, sys
 plan = json.load(open(sys.argv[1]))
+plan_cpu = sum(map(float, sys.argv[8].split()))
+cached_cpu = sum(map(float, sys.argv[9].split()))
 before, after = json.loads(sys.argv[2]), json.loads(sys.argv[3])
 def sent(route):
     b = sum(before.get("endpoints", {}).get(route, {}).values())
@@ -70,7 +73,10 @@ plan_s, known_s, cached_s, full_s = map(float, sys.argv[4:8])
 print(f"plan {plan_s:.3f} s, plan with the full journal {known_s:.3f} s, "
       f"run all cached {cached_s:.3f} s (plan/run {plan_s / cached_s:.2f}), "
       f"full run {full_s:.3f} s")
-print(f"plan: {plan['requests']['graphql']} GraphQL + {plan['requests']['rest']} REST; "
+print(f"CPU: plan {plan_cpu:.2f} s, run all cached {cached_cpu:.2f} s "
+      f"(plan/run {plan_cpu / cached_cpu:.2f})")
+print(f"plan: {plan['requests']['graphql']} GraphQL + {plan['requests']['rest']} REST "
+      f"({plan['requests']['safety_flushes']} safety flushes); "
       f"the full run sent {sent('graphql')} GraphQL + {sent('verdict')} REST")
 PY
 done

@@ -5,19 +5,19 @@
 
 #include "engine/plan.h"
 
+#include "engine/job.h"
+#include "engine/journal.h"
+#include "tests/engine/temp_dir.h"
+#include "tests/fakes/fake_verdict_source.h"
+
 #include <atomic>
 #include <filesystem>
 #include <sstream>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
-#include "absl/strings/str_cat.h"
-#include "engine/job.h"
-#include "engine/journal.h"
-#include "tests/engine/temp_dir.h"
-#include "tests/fakes/fake_verdict_source.h"
 
 namespace enrich::engine {
 namespace {
@@ -121,8 +121,8 @@ TEST_F(PlanTest, CountsRowsCellsAndUniquesPerTypeAfterNormalization) {
   EXPECT_EQ(report->rows, 6u);
   EXPECT_EQ(report->invalid_rows, 1u);
   EXPECT_EQ(report->cells, 12u);
-  EXPECT_EQ(report->invalid_cells, 1u);  // 999.1.1.1
-  EXPECT_EQ(report->skipped_cells, 1u);  // the empty domain
+  EXPECT_EQ(report->invalid_cells, 1u);           // 999.1.1.1
+  EXPECT_EQ(report->skipped_cells, 1u);           // the empty domain
   EXPECT_EQ(report->types["domain"].unique, 3u);  // evil.com, good.org, x.example
   EXPECT_EQ(report->types["ip"].unique, 2u);      // 10.0.0.1, 10.0.0.2
   EXPECT_EQ(report->types["ipv6"].unique, 1u);

@@ -6,9 +6,9 @@
 // plan with its journal, then run --resume). plan itself sends nothing, not even a token
 // request.
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-#include <signal.h>
+#include "tests/engine/temp_dir.h"
+#include "tests/fakes/child_process.h"
+#include "tools/sim/sim_server.h"
 
 #include <chrono>
 #include <filesystem>
@@ -20,9 +20,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "rapidjson/document.h"
-#include "tests/engine/temp_dir.h"
-#include "tests/fakes/child_process.h"
-#include "tools/sim/sim_server.h"
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
 
 namespace enrich {
 namespace {
@@ -69,11 +69,21 @@ class PlanSimTest : public ::testing::Test {
   // 5 chunks parsed in parallel, within the 2 × 2 + 2 = 6 live ones; then `extra`.
   std::vector<std::string> Args(const std::string& command,
                                 const std::vector<std::string>& extra) const {
-    std::vector<std::string> args = {command,        "-i",          dir_.File("in.csv"),
-                                     "-o",           dir_.File("out.csv"), "--column",
-                                     "domain",       "--endpoint",  sim_->base_url(),
-                                     "--threads",    "2",           "--connections",
-                                     "4",            "--chunk-size", chunk_size_};
+    std::vector<std::string> args = {command,
+                                     "-i",
+                                     dir_.File("in.csv"),
+                                     "-o",
+                                     dir_.File("out.csv"),
+                                     "--column",
+                                     "domain",
+                                     "--endpoint",
+                                     sim_->base_url(),
+                                     "--threads",
+                                     "2",
+                                     "--connections",
+                                     "4",
+                                     "--chunk-size",
+                                     chunk_size_};
     args.insert(args.end(), extra.begin(), extra.end());
     return args;
   }
@@ -108,8 +118,8 @@ class PlanSimTest : public ::testing::Test {
     EXPECT_FALSE(doc.HasParseError()) << json;
     if (doc.HasParseError() || !doc.IsObject()) return e;
     for (const char* key : {"rows", "invalid_rows", "cells", "skipped_cells", "invalid_cells",
-                            "unique", "types", "journal", "known_journal", "known_cache",
-                            "lookups", "requests", "quota", "time_seconds", "time"}) {
+                            "unique", "types", "journal", "known_journal", "known_cache", "lookups",
+                            "requests", "quota", "time_seconds", "time"}) {
       EXPECT_TRUE(doc.HasMember(key)) << key << " missing in " << json;
     }
     e.lookups = doc["lookups"].GetUint64();
@@ -133,14 +143,14 @@ class PlanSimTest : public ::testing::Test {
   void ExpectEqual(const Estimate& planned, const Estimate& sent) {
     EXPECT_EQ(planned.rest, sent.rest) << "REST requests";
     EXPECT_EQ(planned.graphql, sent.graphql) << "GraphQL requests";
-    std::printf("plan: %llu lookups, %llu known -> %llu REST + %llu GraphQL; run sent %llu REST + "
-                "%llu GraphQL\n",
-                static_cast<unsigned long long>(planned.lookups),
-                static_cast<unsigned long long>(planned.known),
-                static_cast<unsigned long long>(planned.rest),
-                static_cast<unsigned long long>(planned.graphql),
-                static_cast<unsigned long long>(sent.rest),
-                static_cast<unsigned long long>(sent.graphql));
+    std::printf(
+        "plan: %llu lookups, %llu known -> %llu REST + %llu GraphQL; run sent %llu REST + "
+        "%llu GraphQL\n",
+        static_cast<unsigned long long>(planned.lookups),
+        static_cast<unsigned long long>(planned.known),
+        static_cast<unsigned long long>(planned.rest),
+        static_cast<unsigned long long>(planned.graphql),
+        static_cast<unsigned long long>(sent.rest), static_cast<unsigned long long>(sent.graphql));
   }
 
   testing::TempDir dir_;

@@ -81,10 +81,12 @@ std::string PlanHelpFooter() {
       "What is counted: the input read as `run` reads it (same formats, columns, extraction,\n"
       "allowlist); unique observables after normalization, per type; those the journal already\n"
       "answers (--journal, or <output>.journal with -o); the lookups left; the requests `run`\n"
-      "sends for them: one GET per lookup with --batch-size 1, else full POST /ctia/graphql\n"
-      "batches of --batch-size (default 100) and a last partial one (a last single lookup goes\n"
-      "as a GET); token requests are not counted. The time is requests over --rate-limit\n"
-      "N/WINDOW, or CTIA's default group quota of 18000/1h when none is given.\n"
+      "sends for them: one GET per lookup with --batch-size 1, else POST /ctia/graphql batches\n"
+      "of --batch-size (default 100), full, or partial where the run cannot go on without\n"
+      "them (most often once, at the input's end; a batch of one goes as a GET), counted in\n"
+      "run's own pipeline: the same figure a following run with the same flags sends. Token\n"
+      "requests are not counted. The time is requests over --rate-limit N/WINDOW, or CTIA's\n"
+      "default group quota of 18000/1h when none is given.\n"
       "\n"
       "Exit codes:\n",
       absl::StrFormat("  %-3d planned (stdout: the plan, or one JSON object with --json)\n",

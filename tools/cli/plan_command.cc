@@ -1,5 +1,11 @@
 #include "tools/cli/plan_command.h"
 
+#include "engine/exit_codes.h"
+#include "engine/job.h"
+#include "engine/pipeline.h"
+#include "schema/rate_spec.h"
+#include "transport/ctia_client.h"
+
 #include <cstdio>
 #include <optional>
 #include <string>
@@ -8,13 +14,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
-#include "engine/exit_codes.h"
-#include "engine/job.h"
-#include "engine/pipeline.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
-#include "schema/rate_spec.h"
-#include "transport/ctia_client.h"
 
 namespace enrich::cli {
 namespace {
@@ -52,13 +53,14 @@ std::string JournalLine(const engine::PlanReport& r, const PlanFlags& flags) {
   if (r.journal_path.empty()) return "none (output written in place, no --journal)";
   if (!r.journal_exists) return absl::StrCat(r.journal_path, ": none yet (a first run)");
   if (!r.journal_refused.empty()) {
-    return absl::StrCat(r.journal_path, ": not usable by this run, it refuses it: ",
-                        r.journal_refused);
+    return absl::StrCat(r.journal_path,
+                        ": not usable by this run, it refuses it: ", r.journal_refused);
   }
   std::string line = absl::StrCat(r.journal_path, ": ", r.journal_entries, " settled lookups");
   if (!flags.run.resume) {
-    absl::StrAppend(&line, "; run refuses to start beside it without --resume (counted as "
-                           "known here, as --resume would reuse them)");
+    absl::StrAppend(&line,
+                    "; run refuses to start beside it without --resume (counted as "
+                    "known here, as --resume would reuse them)");
   }
   if (!r.journal_other_run.empty()) {
     absl::StrAppend(&line, "; written for another input or columns (", r.journal_other_run,
@@ -95,8 +97,8 @@ std::string PlanText(const engine::PlanReport& r, const PlanFlags& flags) {
                   " cells (not an observable of the column's type)\n");
   absl::StrAppend(&out, "unique       ", r.unique, " observables after normalization\n");
   for (const auto& [type, c] : r.types) {
-    absl::StrAppend(&out, absl::StrFormat("  %-12s %10d unique %10d known %10d to look up\n",
-                                          type, c.unique, c.known, c.lookups));
+    absl::StrAppend(&out, absl::StrFormat("  %-12s %10d unique %10d known %10d to look up\n", type,
+                                          c.unique, c.known, c.lookups));
   }
   absl::StrAppend(&out, "journal      ", JournalLine(r, flags), "\n");
   absl::StrAppend(&out, "known        ", r.known, " from the journal, ", r.cache_known,
@@ -117,15 +119,18 @@ std::string PlanText(const engine::PlanReport& r, const PlanFlags& flags) {
   }
   absl::StatusOr<Quota> quota = QuotaOf(flags);
   if (quota.ok()) {
-    const std::string about = engine::FormatAbout(engine::QuotaTime(r.requests.total(), quota->rate));
+    const std::string about =
+        engine::FormatAbout(engine::QuotaTime(r.requests.total(), quota->rate));
     absl::StrAppend(&out, "time         ",
                     quota->given ? absl::StrCat(about, " at --rate-limit ", RateText(quota->rate))
-                                 : absl::StrCat("no quota given: ", about, " at CTIA's default "
-                                                "group quota of ", RateText(quota->rate)),
+                                 : absl::StrCat("no quota given: ", about,
+                                                " at CTIA's default "
+                                                "group quota of ",
+                                                RateText(quota->rate)),
                     "\n");
   }
-  absl::StrAppend(&out, "read in      ", absl::FormatDuration(absl::Trunc(r.read_time, absl::Milliseconds(1))),
-                  "\n");
+  absl::StrAppend(&out, "read in      ",
+                  absl::FormatDuration(absl::Trunc(r.read_time, absl::Milliseconds(1))), "\n");
   return out;
 }
 
@@ -200,8 +205,7 @@ std::string PlanJson(const engine::PlanReport& r, const PlanFlags& flags) {
 
 int RunPlan(const PlanFlags& flags) {
   auto fail = [](absl::string_view message) {
-    std::fprintf(stderr, "ctia-enrich: %.*s\n", static_cast<int>(message.size()),
-                 message.data());
+    std::fprintf(stderr, "ctia-enrich: %.*s\n", static_cast<int>(message.size()), message.data());
   };
   // Usage first, as run: the same flags fail the same way.
   auto options = JobOptionsFromFlags(flags.run);

@@ -6,11 +6,12 @@
 // request: rows, unique observables per type, those already known, the lookups and requests,
 // and the time under the quota (engine/plan.h counts; this file prints, as text or --json).
 
+#include "engine/plan.h"
+#include "tools/cli/run_flags.h"
+
 #include <string>
 
 #include "CLI/CLI.hpp"
-#include "engine/plan.h"
-#include "tools/cli/run_flags.h"
 
 namespace enrich::cli {
 
