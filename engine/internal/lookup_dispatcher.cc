@@ -217,7 +217,10 @@ void LookupDispatcher::SettleLoop() {
     batch.clear();
     if (queued) {
       room_.store(true);
-      if (unanswered_.load() == 0) Pump();
+      // No answer to come, or none but for the lookups the source holds in the batch it
+      // collects (which the queued ones are to fill): no answer will send them, so this does.
+      const size_t unanswered = unanswered_.load();
+      if (unanswered == 0 || unanswered == source_.Collecting()) Pump();
     }
     if (after_settle_) after_settle_();
   }

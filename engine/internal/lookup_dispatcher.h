@@ -44,7 +44,8 @@ namespace enrich::engine::internal {
 // the transport's own bench does: the settle thread then never calls into the source, whose
 // locks and timers it would share with the io thread (on one CPU, a lock holder preempted by
 // the io thread's wake-up makes the io thread block on it). Only when no lookup awaits an
-// answer, so that no answer will come to do it, does the settle thread send them itself.
+// answer, so that no answer will come to do it, does the settle thread send them itself (the
+// lookups a batching source holds unsent await no answer either: VerdictSource::Collecting).
 //
 // Each lookup lives in a pooled record from submission to settlement: the source's callback
 // holds the dispatcher and the record only (small enough for std::function's inline storage),

@@ -14,8 +14,12 @@
 #include <filesystem>
 #include <sstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -90,6 +94,103 @@ TEST_F(PlanTest, RequestsAreRestPerLookupOrFullGraphqlBatchesAndTheLast) {
   // A last single lookup goes as a GET (BeastCtiaClient::Verdicts).
   EXPECT_EQ(requests(201, 100).graphql, 2u);
   EXPECT_EQ(requests(201, 100).rest, 1u);
+}
+
+// A source that batches as BeastCtiaClient does, without a linger: a batch is answered (on a
+// thread of its own, as answers come from the network) when full or flushed by the pipeline
+// (FlushBatch); a batch left waiting for 2 s is answered anyway and counted as `timer_flushes`.
+class BatchingSource : public transport::VerdictSource {
+ public:
+  explicit BatchingSource(size_t batch_size) : batch_size_(batch_size) {
+    timer_ = std::thread([this] {
+      absl::MutexLock lock(&mu_);
+      while (!stopping_) {
+        mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::Milliseconds(100));
+        if (stopping_ || open_.empty() || absl::Now() - opened_ < absl::Seconds(2)) continue;
+        ++timer_flushes_;
+        Send(std::exchange(open_, {}));
+      }
+    });
+  }
+  ~BatchingSource() override {
+    {
+      absl::MutexLock lock(&mu_);
+      stopping_ = true;
+    }
+    timer_.join();
+    for (std::thread& t : answering_) t.join();
+  }
+  void LookupVerdict(const schema::Observable&, Callback done) override {
+    absl::MutexLock lock(&mu_);
+    open_.push_back(std::move(done));
+    if (open_.size() == 1) opened_ = absl::Now();
+    if (open_.size() == batch_size_) Send(std::exchange(open_, {}));
+  }
+  void FlushBatch() override {
+    absl::MutexLock lock(&mu_);
+    if (!open_.empty()) Send(std::exchange(open_, {}));
+  }
+  size_t Collecting() const override {
+    absl::MutexLock lock(&mu_);
+    return open_.size();
+  }
+  int requests() const {
+    absl::MutexLock lock(&mu_);
+    return requests_;
+  }
+  int timer_flushes() const {
+    absl::MutexLock lock(&mu_);
+    return timer_flushes_;
+  }
+
+ private:
+  void Send(std::vector<Callback> batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    ++requests_;
+    answering_.emplace_back([batch = std::move(batch)]() mutable {
+      for (Callback& done : batch) done(schema::VerdictResult(schema::NoVerdict{}));
+    });
+  }
+
+  const size_t batch_size_;
+  mutable absl::Mutex mu_;
+  std::vector<Callback> open_ ABSL_GUARDED_BY(mu_);
+  absl::Time opened_ ABSL_GUARDED_BY(mu_);
+  int requests_ ABSL_GUARDED_BY(mu_) = 0;
+  int timer_flushes_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::thread> answering_ ABSL_GUARDED_BY(mu_);
+  std::thread timer_;
+};
+
+TEST_F(PlanTest, ARunSendsThePlannedBatchesWithoutWaitingForATimer) {
+  // 1234 lookups in batches of 100 with 250 in flight: the last ones wait in the dispatcher's
+  // queue while the batch they are to fill waits for them, and no answer is coming: the
+  // settle thread sends them on, and the last partial batch leaves at the input's end.
+  WriteDomains(5000, 1234);
+  JobOptions options = Options();
+  options.pipeline.chunk_size = 1 << 20;
+  options.pipeline.max_in_flight = 250;
+  auto report = PlanJob(options, PlanOptions{.batch_size = 100});
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->requests.graphql, 13u);
+  auto job = Job::Open(options);
+  ASSERT_TRUE(job.ok()) << job.status();
+  BatchingSource source(100);
+  ASSERT_EQ((*job)->Run(source).outcome, JobOutcome::kDone);
+  EXPECT_EQ(source.timer_flushes(), 0);
+  EXPECT_EQ(static_cast<uint64_t>(source.requests()), report->requests.total());
+}
+
+TEST_F(PlanTest, LookupsQueuedBeyondTheInFlightBoundStillFillTheirBatches) {
+  // 9000 lookups, more than the plan's 4096 in flight: full batches, no safety flush.
+  WriteDomains(18000, 9000);
+  JobOptions options = Options();
+  options.pipeline.chunk_size = 1 << 20;
+  auto report = PlanJob(options, PlanOptions{.batch_size = 100});
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->lookups, 9000u);
+  EXPECT_EQ(report->requests.graphql, 90u);
+  EXPECT_EQ(report->safety_flushes, 0u);
 }
 
 TEST_F(PlanTest, SparseNewObservablesOverManyChunksLeaveMorePartialBatches) {

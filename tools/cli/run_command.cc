@@ -18,7 +18,7 @@
 namespace enrich::cli {
 namespace {
 
-constexpr absl::Duration kRunBatchLinger = absl::Seconds(10);
+constexpr absl::Duration kRunBatchLinger = absl::Seconds(2);
 
 void Fail(absl::string_view message) {
   std::fprintf(stderr, "ctia-enrich: %.*s\n", static_cast<int>(message.size()), message.data());
