@@ -108,20 +108,6 @@ absl::Status CheckHitsPath(const std::string& hits, const std::string& output,
   return absl::Status(s.code(), absl::StrCat("--hits: ", s.message()));
 }
 
-// The allowlist file at `path`, parsed; its errors are usage errors.
-absl::StatusOr<schema::Allowlist> ReadAllowlist(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) {
-    return UsageError(
-        absl::StrCat("cannot open allowlist \"", path, "\": ", std::strerror(errno)));
-  }
-  std::stringstream text;
-  text << f.rdbuf();
-  auto parsed = schema::Allowlist::Parse(text.str(), path);
-  if (!parsed.ok()) return UsageError(parsed.status().message());
-  return parsed;
-}
-
 // Mirrors the process's stop signals (engine/signals.h) into a job's stop flag, which the
 // pipeline polls, from a thread of its own until destroyed. A notification, not a sleep,
 // between polls: the run's end does not wait for the poller's next tick. Once the flag is set
@@ -269,6 +255,95 @@ absl::Status WriteStatisticsFile(const std::string& path, const std::string& con
 
 }  // namespace
 
+absl::StatusOr<schema::Allowlist> ReadAllowlist(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) {
+    return UsageError(
+        absl::StrCat("cannot open allowlist \"", path, "\": ", std::strerror(errno)));
+  }
+  std::stringstream text;
+  text << f.rdbuf();
+  auto parsed = schema::Allowlist::Parse(text.str(), path);
+  if (!parsed.ok()) return UsageError(parsed.status().message());
+  return parsed;
+}
+
+std::string JournalPathFor(const JobOptions& options) {
+  if (!options.journal.empty()) return options.journal;
+  if (options.output.empty() || WrittenInPlace(options.output)) return "";
+  return absl::StrCat(options.output, ".journal");
+}
+
+absl::StatusOr<std::unique_ptr<ByteSource>> OpenJobInput(const JobOptions& options) {
+  const std::string& input = options.input;
+  if (input != "-" && access(input.c_str(), R_OK) != 0) {
+    const int err = errno;
+    return absl::Status(absl::ErrnoToStatusCode(err), absl::StrCat("cannot open input \"", input,
+                                                                   "\": ", std::strerror(err)));
+  }
+  auto source = (options.open_source ? options.open_source : OpenSource)(input,
+                                                                         options.input_compression);
+  if (!source.ok()) {
+    const absl::Status& s = source.status();
+    if (s.code() == absl::StatusCode::kInvalidArgument &&
+        options.input_compression != Compression::kAuto) {
+      // The data contradicts --compression.
+      return UsageError(absl::StrCat(
+          s.message(), "; --compression ", options.compression_flag,
+          " applies to the input and the output (--compression auto detects the input's; "
+          "--output-compression sets the output's alone)"));
+    }
+    return s;  // not the options' fault: the input is damaged or unreadable
+  }
+  return source;
+}
+
+std::string JobFingerprint(const JobOptions& options, uint64_t input_size) {
+  // The details the run writes belong to its columns: a journal of other details is reused,
+  // its verdicts without them looked up again (JournalReload).
+  const std::string details = DetailsSpecOf(options.pipeline).Describe();
+  return RunFingerprint(
+      options.input, input_size,
+      details.empty() ? options.column_specs : absl::StrCat(options.column_specs, " ", details),
+      options.endpoint);
+}
+
+JournalReload::JournalReload(VerdictTable& table, DetailsSpec details)
+    : table_(table), details_(details), details_header_(details.Header()) {}
+
+void JournalReload::Restore(absl::Span<const JournalRecordView> batch) {
+  restored_.clear();
+  errors_.clear();
+  for (const JournalRecordView& e : batch) {
+    // A verdict journaled by a run that kept other details (or none) lacks what this run writes:
+    // it is looked up again. Details this run does not write are dropped.
+    if (e.kind == JournalRecordView::Kind::kVerdict && !details_.empty() &&
+        !absl::StartsWith(e.details, details_header_)) {
+      ++without_details_;
+      continue;
+    }
+    VerdictTable::Restored& r =
+        restored_.emplace_back(VerdictTable::Restored{e.type, e.value, {}, e.valid_end,
+                                                      e.settled_at});
+    switch (e.kind) {
+      case JournalRecordView::Kind::kVerdict:
+        r.settled.kind = Settled::Kind::kVerdict;
+        r.settled.disposition = static_cast<int8_t>(e.disposition);
+        r.settled.judgement_id = e.judgement_id;
+        if (!details_.empty()) r.settled.details = e.details;
+        break;
+      case JournalRecordView::Kind::kNoVerdict:
+        r.settled.kind = Settled::Kind::kNoVerdict;
+        break;
+      case JournalRecordView::Kind::kError:
+        r.settled.kind = Settled::Kind::kFailed;
+        r.settled.error = errors_.emplace_back(absl::StrCat("error:", e.error_code));
+        break;
+    }
+  }
+  table_.RestoreBatch(restored_);
+}
+
 const char* JobOutcomeName(JobOutcome outcome) {
   switch (outcome) {
     case JobOutcome::kDone:
@@ -310,9 +385,7 @@ Job::Job(JobOptions options)
     : options_(std::move(options)),
       log_(options_.log != nullptr ? *options_.log : std::cerr),
       in_place_(WrittenInPlace(options_.output)),
-      journal_path_(!options_.journal.empty() ? options_.journal
-                    : !in_place_              ? absl::StrCat(options_.output, ".journal")
-                                              : ""),
+      journal_path_(JournalPathFor(options_)),
       table_(schema::SystemClock::Instance(),
              VerdictTable::Options{.max_ttl = options_.max_cache_ttl}),
       breaker_(options_.setup_breaker_lookups, PublicEndpoint(options_.endpoint)) {
@@ -342,14 +415,13 @@ absl::Status Job::OpenInput() {
     allowlist_ = *std::move(allowlist);
     options_.pipeline.allowlist = &*allowlist_;
   }
-  const std::string& input = options_.input;
-  if (input != "-" && access(input.c_str(), R_OK) != 0) {
-    const int err = errno;
-    return absl::Status(absl::ErrnoToStatusCode(err), absl::StrCat("cannot open input \"", input,
-                                                                   "\": ", std::strerror(err)));
+  // The input first (its errors before the output's), then the output's path.
+  auto source = OpenJobInput(options_);
+  if (!source.ok()) return source.status();
+  if (absl::Status s = CheckOutputPath(options_.output, options_.input); !s.ok()) return s;
+  if (absl::Status s = CheckHitsPath(options_.hits, options_.output, options_.input); !s.ok()) {
+    return s;
   }
-  if (absl::Status s = CheckOutputPath(options_.output, input); !s.ok()) return s;
-  if (absl::Status s = CheckHitsPath(options_.hits, options_.output, input); !s.ok()) return s;
   if (!options_.hits.empty() && options_.pipeline.hit_dispositions == 0) {
     return UsageError("--hits needs at least one hit disposition (--hit-dispositions)");
   }
@@ -364,69 +436,15 @@ absl::Status Job::OpenInput() {
       }
     }
   }
-  auto source = options_.open_source(input, options_.input_compression);
-  if (!source.ok()) {
-    const absl::Status& s = source.status();
-    if (s.code() == absl::StatusCode::kInvalidArgument &&
-        options_.input_compression != Compression::kAuto) {
-      // The data contradicts --compression.
-      return UsageError(absl::StrCat(
-          s.message(), "; --compression ", options_.compression_flag,
-          " applies to the input and the output (--compression auto detects the input's; "
-          "--output-compression sets the output's alone)"));
-    }
-    return s;  // not the options' fault: the input is damaged or unreadable
-  }
   source_ = *std::move(source);
   return absl::OkStatus();
-}
-
-void Job::RestoreBatch(absl::Span<const JournalRecordView> batch) {
-  restored_.clear();
-  restored_errors_.clear();
-  // A verdict journaled by a run that kept other details (or none) lacks what this run writes:
-  // it is looked up again. Details this run does not write are dropped.
-  const DetailsSpec details = DetailsSpecOf(options_.pipeline);
-  const std::string details_header = details.Header();
-  for (const JournalRecordView& e : batch) {
-    if (e.kind == JournalRecordView::Kind::kVerdict && !details.empty() &&
-        !absl::StartsWith(e.details, details_header)) {
-      ++restored_without_details_;
-      continue;
-    }
-    VerdictTable::Restored& r =
-        restored_.emplace_back(VerdictTable::Restored{e.type, e.value, {}, e.valid_end,
-                                                      e.settled_at});
-    switch (e.kind) {
-      case JournalRecordView::Kind::kVerdict:
-        r.settled.kind = Settled::Kind::kVerdict;
-        r.settled.disposition = static_cast<int8_t>(e.disposition);
-        r.settled.judgement_id = e.judgement_id;
-        if (!details.empty()) r.settled.details = e.details;
-        break;
-      case JournalRecordView::Kind::kNoVerdict:
-        r.settled.kind = Settled::Kind::kNoVerdict;
-        break;
-      case JournalRecordView::Kind::kError:
-        r.settled.kind = Settled::Kind::kFailed;
-        r.settled.error = restored_errors_.emplace_back(absl::StrCat("error:", e.error_code));
-        break;
-    }
-  }
-  table_.RestoreBatch(restored_);
 }
 
 absl::Status Job::OpenJournal() {
   // Called once, before the run (job.h); the run calls it if its caller did not.
   journal_opened_ = true;
   if (journal_path_.empty()) return absl::OkStatus();
-  // The details the run writes belong to its columns: a journal of other details is reused,
-  // its verdicts without them looked up again (RestoreBatch).
-  const std::string details = DetailsSpecOf(options_.pipeline).Describe();
-  const std::string fingerprint = RunFingerprint(
-      options_.input, source_->raw_size().value_or(0),
-      details.empty() ? options_.column_specs : absl::StrCat(options_.column_specs, " ", details),
-      options_.endpoint);
+  const std::string fingerprint = JobFingerprint(options_, source_->raw_size().value_or(0));
   bool fresh = false;  // --resume without a journal: the first run of a cron line
   if (options_.resume) {
     // Room for the journal's entries up front.
@@ -439,7 +457,7 @@ absl::Status Job::OpenJournal() {
   }
   auto opened =
       Journal::Open(journal_path_, fingerprint, options_.resume, {},
-                    [this](absl::Span<const JournalRecordView> batch) { RestoreBatch(batch); });
+                    [this](absl::Span<const JournalRecordView> batch) { reload_.Restore(batch); });
   if (!opened.ok()) {
     const absl::Status& s = opened.status();
     // Another run's journal, or one there without --resume: the command line must change.
@@ -459,8 +477,8 @@ absl::Status Job::OpenJournal() {
                        "); its verdicts are reused, as they are of observables whatever rows "
                        "hold them"));
     }
-    if (restored_without_details_ > 0) {
-      Say(absl::StrCat("note: ", restored_without_details_,
+    if (reload_.without_details() > 0) {
+      Say(absl::StrCat("note: ", reload_.without_details(),
                        " journaled verdicts lack the details of --fields/--judgements/--intel "
                        "this run writes: they are looked up again"));
     }

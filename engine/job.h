@@ -124,6 +124,41 @@ struct JobResult {
   int exit_code = 1;
 };
 
+// The journal a job of `options` keeps and resumes from: --journal, else <output>.journal for an
+// output written to a file; empty for none (stdout, a device or a pipe, or no output given).
+std::string JournalPathFor(const JobOptions& options);
+
+// The journal identity (RunFingerprint) of a job of `options` over an input of `input_size`
+// bytes: the input, its columns and the details they write, the endpoint.
+std::string JobFingerprint(const JobOptions& options, uint64_t input_size);
+
+// The allowlist file at `path`, parsed; its errors are usage errors.
+absl::StatusOr<schema::Allowlist> ReadAllowlist(const std::string& path);
+
+// Opens `options.input` as a job does (options.open_source, else OpenSource): an unreadable
+// input is an error naming it; data that contradicts an explicit --compression is a usage error.
+absl::StatusOr<std::unique_ptr<ByteSource>> OpenJobInput(const JobOptions& options);
+
+// Reloads a journal's settled lookups into a verdict table as a resumed job does (expiry
+// counted from each lookup's settle time): the handler of Journal::Open's or Journal::Read's
+// batches. Not thread-safe; the table must outlive it.
+// Verdicts journaled without the details `details` keeps (a run with other --fields) are not
+// reloaded (looked up again) and counted.
+class JournalReload {
+ public:
+  JournalReload(VerdictTable& table, DetailsSpec details);
+  void Restore(absl::Span<const JournalRecordView> batch);
+  uint64_t without_details() const { return without_details_; }
+
+ private:
+  VerdictTable& table_;
+  const DetailsSpec details_;
+  const std::string details_header_;
+  uint64_t without_details_ = 0;
+  std::vector<VerdictTable::Restored> restored_;  // buffers reused from batch to batch
+  std::deque<std::string> errors_;                // "error:<code>"; a deque keeps views valid
+};
+
 // The exit code of a job that failed with `status` before or after its pipeline ran: kExitDone
 // for OK, kExitUsage for a usage error (IsUsageError), kExitFailed otherwise.
 int JobExitCode(const absl::Status& status);
@@ -181,7 +216,6 @@ class Job {
  private:
   explicit Job(JobOptions options);
   absl::Status OpenInput();
-  void RestoreBatch(absl::Span<const JournalRecordView> batch);
   // Journals settled lookups, but not those a stop cancelled nor setup failures (their rows
   // say nothing of the observable): resume asks them again.
   void JournalSettled(absl::Span<const PipelineOptions::SettledLookup> settled);
@@ -213,11 +247,7 @@ class Job {
   VerdictTable table_;
   std::unique_ptr<Journal> journal_;
   bool journal_opened_ = false;
-  // Buffers of RestoreBatch (called on the Open thread only).
-  std::vector<VerdictTable::Restored> restored_;
-  std::deque<std::string> restored_errors_;  // "error:<code>"; a deque keeps views valid
-  // Journaled verdicts without the details this run writes (another --fields): looked up again.
-  uint64_t restored_without_details_ = 0;
+  JournalReload reload_{table_, DetailsSpecOf(options_.pipeline)};  // on the Open thread only
   std::atomic<bool> stop_{false};
   // Kept to the job's end, so a signal during the summary is still a stop request.
   std::unique_ptr<ScopedStopSignals> signals_;

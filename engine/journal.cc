@@ -17,6 +17,7 @@
 
 #include "absl/strings/str_cat.h"
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <libdeflate.h>
 
@@ -514,6 +515,21 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(
     }
   }
   return std::unique_ptr<Journal>(new Journal(path, fd, options, std::move(load)));
+}
+
+absl::StatusOr<JournalLoad> Journal::Read(
+    const std::string& path, absl::string_view fingerprint,
+    const std::function<void(absl::Span<const JournalRecordView>)>& on_batch) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return absl::ErrnoToStatus(errno, absl::StrCat(path, ": cannot read journal"));
+  }
+  ENRICH_ASSIGN_OR_RETURN(Scan scan, ScanJournal(path, fingerprint, on_batch));
+  JournalLoad load;
+  load.entries = scan.entries;
+  load.other_run = std::move(scan.other_run);
+  load.dropped_bytes = static_cast<uint64_t>(st.st_size) - scan.intact_bytes;
+  return load;
 }
 
 uint64_t Journal::appended() const {

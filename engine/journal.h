@@ -145,6 +145,14 @@ class Journal {
       const JournalOptions& options,
       const std::function<void(absl::Span<const JournalRecordView>)>& on_batch);
 
+  // Reads the journal at `path` as Open() with resume = true reads an existing one (the same
+  // fingerprint rule and errors, its intact entries to `on_batch` in file order), without
+  // changing it: a torn tail is left in place (its bytes are load.dropped_bytes), nothing is
+  // created. For `ctia-enrich plan`. NotFound when there is no file.
+  static absl::StatusOr<JournalLoad> Read(
+      const std::string& path, absl::string_view fingerprint,
+      const std::function<void(absl::Span<const JournalRecordView>)>& on_batch);
+
   // Flushes what is pending, stops the flusher and closes the file (see Close()).
   ~Journal();
   Journal(const Journal&) = delete;

@@ -63,16 +63,20 @@ class Run {
   // Counts go to `stats`.
   Run(const PipelineOptions& options, RunStats& stats, ByteSource& in, ByteSink& out,
       ChunkReader& reader, internal::Layout layout, VerdictTable& table,
-      transport::VerdictSource& source, std::unique_ptr<ChunkWork> first)
-      : options_(options),
+      transport::VerdictSource& source, std::unique_ptr<ChunkWork> first, size_t max_live)
+      : max_live_(max_live),
+        streaming_(!in.raw_size().has_value()),
+        options_(options),
         stats_(stats),
         in_(in),
         out_(out),
         reader_(reader),
         pending_first_(std::move(first)),
         hits_{options.hit_dispositions, options.hits != nullptr},
-        dispatcher_(table, source, options.max_in_flight, options, stats,
-                    [this](absl::Status status) { Fail(std::move(status)); }),
+        dispatcher_(
+            table, source, options.max_in_flight, options, stats,
+            [this](absl::Status status) { Fail(std::move(status)); },
+            [this] { NoteProgress(); }),
         parser_(std::move(layout), table, dispatcher_) {}
 
   // Read (serial, in order): the next chunk of whole records; null at the end or once failed.
@@ -81,10 +85,16 @@ class Run {
   ChunkWork* ParseExtractResolve(ChunkWork* w) {
     if (!failed()) parser_.Parse(*w);
     stats_.NoteLookupsAt(w->input_end);  // its misses are queued: for the ETA
+    parsing_.fetch_sub(1);
+    NoteProgress();
     return w;
   }
   // Await (parallel): the task is suspended, its thread free, until the chunk's lookups settle.
-  static ChunkWork* Await(ChunkWork* w) {
+  ChunkWork* Await(ChunkWork* w) {
+    if (w->Waits()) {
+      w->CountWaiting(&waiting_);
+      NoteProgress();
+    }
     w->Await();
     return w;
   }
@@ -119,6 +129,57 @@ class Run {
   void Count(const ChunkWork& w);
   void CountHits(const ChunkWork& w);
 
+  // Called when a chunk is parsed, starts waiting for its lookups or is written, when the
+  // input ends, and when answers were settled: when the oldest live chunk (which holds the
+  // write stage) waits, no chunk is being parsed, no more can be read (the live bound, the
+  // input's end, or a pipe whose writer has sent nothing more yet), and no answer is still to
+  // come but for the lookups the source holds in the GraphQL batch it collects, the run is
+  // stuck until that batch goes: it goes now (LookupDispatcher::FlushIfIdle). So a batch
+  // leaves full or at such a point, which the input and the live bound decide, not timing
+  // (but for a pipe's pauses): most often the input's end alone (a last partial batch), also
+  // earlier ones when new observables are sparse over more chunks than are live. `ctia-enrich
+  // plan` meets the same points (engine/plan.h). The source's linger is a safety net.
+  void NoteProgress() {
+    const uint64_t read = read_.load();
+    const uint64_t written = written_.load();
+    if (!Stuck()) return;
+    // Checked again once the dispatcher found nothing but the batch unsettled: no chunk was
+    // read or written meanwhile, so no lookup was added and the oldest chunk waits for the batch.
+    dispatcher_.FlushIfIdle(
+        [&] { return read_.load() == read && written_.load() == written && Stuck(); });
+  }
+  // The pipeline cannot go on by itself: the oldest live chunk (which holds the write stage)
+  // waits for lookups, none is being parsed, and no more can be read.
+  bool Stuck() const {
+    if (waiting_.load() == 0 || parsing_.load() > 0) return false;
+    const size_t live = live_.load();
+    if (live == 0 || !(eof_.load() || live >= max_live_ || reading_.load())) return false;
+    const ChunkWork* oldest = slots_[written_.load() % max_live_].load();
+    return oldest != nullptr && oldest->CountedWaiting();
+  }
+  // A chunk enters the pipeline (read stage): counted live and parsing, in its slot.
+  ChunkWork* Enter(ChunkWork* w) {
+    slots_[read_.fetch_add(1) % max_live_].store(w);
+    live_.fetch_add(1);
+    parsing_.fetch_add(1);
+    return w;
+  }
+
+  const size_t max_live_;
+  // The live chunks by their number modulo max_live_ (the live ones are max_live_ consecutive
+  // numbers at most): the oldest is slots_[written_ % max_live_].
+  std::unique_ptr<std::atomic<ChunkWork*>[]> slots_{new std::atomic<ChunkWork*>[max_live_]()};
+  std::atomic<uint64_t> read_{0};    // chunks read
+  std::atomic<uint64_t> written_{0};  // chunks through the write stage
+  std::atomic<size_t> live_{0};      // read and not yet written
+  std::atomic<size_t> parsing_{0};   // of those, not parsed yet
+  std::atomic<size_t> waiting_{0};   // of those, waiting for lookups (ChunkWork::CountWaiting)
+  std::atomic<bool> eof_{false};     // the reader has reached the input's end
+  // An input that is not a regular file (a pipe, stdin) may block the reader for as long as
+  // its writer likes: while it does, the chunks read so far are all the run has.
+  const bool streaming_;
+  std::atomic<bool> reading_{false};  // streaming_, and the reader waits for input
+
   const PipelineOptions& options_;
   RunStats& stats_;
   ByteSource& in_;
@@ -144,9 +205,14 @@ ChunkWork* Run::Read(tbb::flow_control& fc) {
     fc.stop();
     return nullptr;
   }
-  if (pending_first_ != nullptr) return pending_first_.release();
+  if (pending_first_ != nullptr) return Enter(pending_first_.release());
   std::unique_ptr<ChunkWork> w = pool_.Take();
+  if (streaming_) {
+    reading_.store(true);
+    NoteProgress();
+  }
   absl::StatusOr<bool> more = reader_.Next(w->chunk);
+  reading_.store(false);
   if (!more.ok()) {
     Fail(more.status());
     fc.stop();
@@ -156,15 +222,23 @@ ChunkWork* Run::Read(tbb::flow_control& fc) {
   // Here, in the serial input stage: the source is not thread-safe.
   stats_.Set(RunCounter::kBytesRead, in_.raw_bytes_read());
   if (!*more) {
+    eof_.store(true);
+    NoteProgress();
     fc.stop();
     return nullptr;
   }
-  return w.release();
+  return Enter(w.release());
 }
 
 void Run::Write(ChunkWork* raw) {
   std::unique_ptr<ChunkWork> w(raw);
-  absl::Cleanup recycle = [&] { pool_.Give(std::move(w)); };
+  absl::Cleanup recycle = [&] {
+    slots_[written_.load() % max_live_].store(nullptr);
+    pool_.Give(std::move(w));
+    written_.fetch_add(1);
+    live_.fetch_sub(1);
+    NoteProgress();
+  };
   if (failed()) return;
   if (!w->row_error.ok()) {
     Fail(w->row_error);
@@ -297,14 +371,15 @@ absl::Status RunPipeline(ByteSource& in, ByteSink& out, const PipelineOptions& g
                         ? *options.stats
                         : own_stats.emplace(schema::SystemClock::Instance());
   Run run(options, stats, in, out, reader, std::move(layout), table, source,
-          *have_first ? std::move(first) : nullptr);
+          *have_first ? std::move(first) : nullptr, live);
   // The stages as DESIGN.md draws them: read → parse+extract+resolve → await → format → write.
   using tbb::filter_mode;
   const auto read = tbb::make_filter<void, ChunkWork*>(
       filter_mode::serial_in_order, [&run](tbb::flow_control& fc) { return run.Read(fc); });
   const auto parse_extract_resolve = tbb::make_filter<ChunkWork*, ChunkWork*>(
       filter_mode::parallel, [&run](ChunkWork* w) { return run.ParseExtractResolve(w); });
-  const auto await = tbb::make_filter<ChunkWork*, ChunkWork*>(filter_mode::parallel, &Run::Await);
+  const auto await = tbb::make_filter<ChunkWork*, ChunkWork*>(
+      filter_mode::parallel, [&run](ChunkWork* w) { return run.Await(w); });
   const auto format = tbb::make_filter<ChunkWork*, ChunkWork*>(
       filter_mode::parallel, [&run](ChunkWork* w) { return run.Format(w); });
   const auto write = tbb::make_filter<ChunkWork*, void>(

@@ -112,6 +112,14 @@ void BeastCtiaClient::StopSending() {
   if (batcher_ != nullptr) batcher_->FlushNow();
 }
 
+void BeastCtiaClient::FlushBatch() {
+  if (batcher_ != nullptr) batcher_->FlushNow();
+}
+
+size_t BeastCtiaClient::Collecting() const {
+  return batcher_ != nullptr ? batcher_->collecting() : 0;
+}
+
 void BeastCtiaClient::Verdicts(std::vector<schema::Observable> batch, VerdictsCallback done) {
   if (batch.empty()) {
     net::post(calls_->pool.executor(), [done = std::move(done)] { done({}); });

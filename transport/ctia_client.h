@@ -96,6 +96,9 @@ class BeastCtiaClient final : public VerdictSource {
   // Lookups and writes not yet on the wire end with Cancelled, and every later one (see
   // VerdictSource::StopSending); a batch being collected leaves at once, to be cancelled.
   void StopSending() override;
+  // The batch being collected leaves now (VerdictSource::FlushBatch).
+  void FlushBatch() override;
+  size_t Collecting() const override;
 
   // The verdicts of `batch`, in its order (one result per observable; see above).
   using VerdictsCallback = std::function<void(std::vector<absl::StatusOr<schema::VerdictResult>>)>;

@@ -31,7 +31,8 @@ struct CtiaClientOptions {
   std::function<void(absl::string_view)> notice;
   // LookupVerdict batching through `POST /ctia/graphql` (reference §9.4): up to `batch_size`
   // lookups per request (1 = REST only; at most kMaxVerdictBatch), a batch leaving when full
-  // or `batch_linger` after its first lookup.
+  // or `batch_linger` after its first lookup, or when the caller says it adds no more for now
+  // (FlushBatch).
   size_t batch_size = 1;
   absl::Duration batch_linger = absl::Milliseconds(5);
   // Adaptive concurrency (ConcurrencyLimit, AIMD) over the requests in flight: starts at and

@@ -177,17 +177,39 @@ void DualIntelSource::LookupVerdict(const schema::Observable& observable, Callba
     }
   };
   auto pending = std::make_shared<Pending>();
-  pending->done = std::move(done);
+  merged_open_.fetch_add(1);
+  pending->done = [this, done = std::move(done)](Result r) {
+    merged_open_.fetch_sub(1);
+    done(std::move(r));
+  };
   pending->rule = rule_;
   pending->where = &where_;
-  private_.LookupVerdict(observable, [pending](Result r) {
+  private_open_.fetch_add(1);
+  global_open_.fetch_add(1);
+  private_.LookupVerdict(observable, [this, pending](Result r) {
+    private_open_.fetch_sub(1);
     pending->priv = std::move(r);
     pending->Settle();
   });
-  global_.LookupVerdict(observable, [pending](Result r) {
+  global_.LookupVerdict(observable, [this, pending](Result r) {
+    global_open_.fetch_sub(1);
     pending->glob = std::move(r);
     pending->Settle();
   });
+}
+
+void DualIntelSource::FlushBatch() {
+  private_.FlushBatch();
+  global_.FlushBatch();
+}
+
+size_t DualIntelSource::Collecting() const {
+  const size_t merged = merged_open_.load();
+  const size_t held_private = private_.Collecting();
+  const size_t held_global = global_.Collecting();
+  if (held_private + held_global == 0) return 0;
+  return held_private == private_open_.load() && held_global == global_open_.load() ? merged
+                                                                                   : 0;
 }
 
 void DualIntelSource::StopSending() {

@@ -35,6 +35,7 @@
 #include "schema/verdict.h"
 #include "transport/verdict_source.h"
 
+#include <atomic>
 #include <optional>
 #include <string>
 #include <utility>
@@ -96,12 +97,23 @@ class DualIntelSource final : public VerdictSource {
   void LookupVerdict(const schema::Observable& observable, Callback done) override;
   // Stops both sources.
   void StopSending() override;
+  // Sends both sources' partial batches.
+  void FlushBatch() override;
+  // Every unanswered merged lookup, when each side's unanswered lookups are all held in its
+  // batch (nothing of either on the wire): the run waits for the batches alone. Otherwise 0
+  // (not all held). A racy read: a wrong answer costs one early partial batch or the
+  // sources' linger, never a lookup.
+  size_t Collecting() const override;
 
   MergeRule rule() const { return rule_; }
 
  private:
   VerdictSource& private_;
   VerdictSource& global_;
+  // Lookups asked of each side and not yet answered by it.
+  std::atomic<size_t> private_open_{0};
+  std::atomic<size_t> global_open_{0};
+  std::atomic<size_t> merged_open_{0};  // merged lookups not yet answered
   const MergeRule rule_;
   const IntelEndpoints where_;
 };

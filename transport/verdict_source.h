@@ -4,6 +4,7 @@
 // The interface the engine gets verdicts through (BeastCtiaClient in the product, fakes in
 // tests), and the checkpoint signal a source uses to stop a run cleanly.
 
+#include <cstddef>
 #include <functional>
 
 #include <optional>
@@ -35,6 +36,15 @@ class VerdictSource {
   // run inline. The engine calls it when a run stops. The default does nothing (a source with
   // nothing waiting).
   virtual void StopSending() {}
+  // The caller adds no lookup until one it asked for is answered (a run whose chunks all wait
+  // for their lookups, none on the wire): a source collecting lookups into batches sends the
+  // batch it holds now rather than after its linger. A run's batches then depend on its input
+  // alone, not on timing, so `ctia-enrich plan` can count its requests. Thread-safe. The
+  // default does nothing.
+  virtual void FlushBatch() {}
+  // Lookups asked for and held unsent in the batch being collected (0 for a source that does
+  // not batch). Thread-safe.
+  virtual size_t Collecting() const { return 0; }
 };
 
 // "Checkpoint and exit": the source would have to wait longer than the configured maximum

@@ -68,6 +68,9 @@ class ChunkWork final : public SettleListener {
   std::vector<Settled> results;
   std::atomic<int64_t> pending{1};  // unsettled uniques + 1 held by the pipeline task
   tbb::task::suspend_point suspend_point{};
+  // The run's count of chunks waiting for lookups, while this one is counted in it.
+  std::atomic<std::atomic<size_t>*> waiting_count{nullptr};
+  std::atomic<bool> suspending{false};  // the task is dropping its own count of `pending`
   absl::Status row_error;  // --strict: the first malformed row
   std::string out;
   // CSV output: the added fields of each unique (a span of `added` per slot), formatted once
@@ -105,6 +108,8 @@ class ChunkWork final : public SettleListener {
     resolved = 0;
     results.clear();
     pending.store(1, std::memory_order_relaxed);
+    suspending.store(false, std::memory_order_relaxed);
+    waiting_count.store(nullptr, std::memory_order_relaxed);
     row_error = absl::OkStatus();
     out.clear();
     added.clear();
@@ -123,7 +128,29 @@ class ChunkWork final : public SettleListener {
 
   void OnSettled(uint32_t slot, const Settled& settled) override {
     results[slot] = settled;
-    if (pending.fetch_sub(1, std::memory_order_acq_rel) == 1) tbb::task::resume(suspend_point);
+    const int64_t left = pending.fetch_sub(1, std::memory_order_acq_rel) - 1;
+    // Every unique settled: none left, or only the task's own count (not yet suspended; if it
+    // is suspending meanwhile, its own drop to 0 stops the count).
+    if (left == 0 || (left == 1 && !suspending.load())) StopWaiting();
+    if (left == 0) tbb::task::resume(suspend_point);
+  }
+
+  // True while some unique of the chunk has not settled.
+  bool Waits() const { return pending.load(std::memory_order_acquire) != 1; }
+
+  // Counts the chunk into `*waiting` until every unique has settled (at once if it has). The
+  // count drops on the settle thread, as the last lookup settles: before the task resumes.
+  void CountWaiting(std::atomic<size_t>* waiting) {
+    waiting->fetch_add(1);
+    waiting_count.store(waiting);
+    if (!Waits()) StopWaiting();
+  }
+
+  // Counted into the run's waiting chunks, and not all its uniques settled yet.
+  bool CountedWaiting() const { return waiting_count.load() != nullptr; }
+
+  void StopWaiting() {
+    if (std::atomic<size_t>* w = waiting_count.exchange(nullptr)) w->fetch_sub(1);
   }
 
   // Blocks the pipeline task, not its thread, until every unique has settled.
@@ -134,8 +161,12 @@ class ChunkWork final : public SettleListener {
     }
     tbb::task::suspend([this](tbb::task::suspend_point sp) {
       suspend_point = sp;
+      suspending.store(true);
       // Drop the task's own count last, so whoever reaches zero sees `suspend_point`.
-      if (pending.fetch_sub(1, std::memory_order_acq_rel) == 1) tbb::task::resume(sp);
+      if (pending.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        StopWaiting();
+        tbb::task::resume(sp);
+      }
     });
   }
 };

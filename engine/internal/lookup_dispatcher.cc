@@ -58,6 +58,16 @@ void LookupDispatcher::SubmitBatch(absl::Span<const VerdictTable::Key> keys) {
   Pump();
 }
 
+void LookupDispatcher::FlushIfIdle(absl::FunctionRef<bool()> still_stuck) {
+  size_t unsettled = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopped_ || queue_head_ != nullptr || in_flight_ == 0) return;
+    unsettled = in_flight_;
+  }
+  if (source_.Collecting() == unsettled && still_stuck()) source_.FlushBatch();
+}
+
 void LookupDispatcher::Pump() {
   // A source answering inline would recurse Pump → LookupVerdict → OnDone → Pump; the
   // outermost Pump on this thread keeps sending instead.
@@ -216,8 +226,12 @@ void LookupDispatcher::SettleLoop() {
     batch.clear();
     if (queued) {
       room_.store(true);
-      if (unanswered_.load() == 0) Pump();
+      // No answer to come, or none but for the lookups the source holds in the batch it
+      // collects (which the queued ones are to fill): no answer will send them, so this does.
+      const size_t unanswered = unanswered_.load();
+      if (unanswered == 0 || unanswered == source_.Collecting()) Pump();
     }
+    if (after_settle_) after_settle_();
   }
 }
 

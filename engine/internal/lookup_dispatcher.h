@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -43,7 +44,8 @@ namespace enrich::engine::internal {
 // the transport's own bench does: the settle thread then never calls into the source, whose
 // locks and timers it would share with the io thread (on one CPU, a lock holder preempted by
 // the io thread's wake-up makes the io thread block on it). Only when no lookup awaits an
-// answer, so that no answer will come to do it, does the settle thread send them itself.
+// answer, so that no answer will come to do it, does the settle thread send them itself (the
+// lookups a batching source holds unsent await no answer either: VerdictSource::Collecting).
 //
 // Each lookup lives in a pooled record from submission to settlement: the source's callback
 // holds the dispatcher and the record only (small enough for std::function's inline storage),
@@ -55,10 +57,15 @@ class LookupDispatcher {
   // run (rejected credentials, the source's checkpoint signal); it is expected to Stop() this
   // dispatcher. Lookups sent and settled, and their latencies, are counted into `stats`.
   // `options` (its on_lookups_settled) and `stats` must outlive this object.
+  // `after_settle`, if set, is called by the settle thread after each batch of answers is
+  // settled (their chunks told) and their slots freed: the pipeline's cue to check whether the
+  // run can only go on once the batch being collected is sent (FlushIfIdle).
   LookupDispatcher(VerdictTable& table, transport::VerdictSource& source, size_t max_in_flight,
                    const PipelineOptions& options, RunStats& stats,
-                   std::function<void(absl::Status)> fail)
+                   std::function<void(absl::Status)> fail,
+                   std::function<void()> after_settle = nullptr)
       : fail_(std::move(fail)),
+        after_settle_(std::move(after_settle)),
         table_(table),
         source_(source),
         max_in_flight_(std::max<size_t>(max_in_flight, 1)),
@@ -80,6 +87,14 @@ class LookupDispatcher {
   // Queues lookups of `keys` (each a kMiss of the verdict table) and sends what the in-flight
   // bound allows.
   void SubmitBatch(absl::Span<const VerdictTable::Key> keys);
+
+  // The pipeline adds no lookup for now (every live chunk waits for its lookups and no more
+  // can be read): when nothing is queued here and every lookup sent but unsettled is one the
+  // source still holds in the batch it collects, nothing can answer before that batch goes,
+  // so the source sends it (VerdictSource::FlushBatch), if `still_stuck()` (the pipeline's
+  // own condition, checked again after these) holds. Otherwise answers are still to come, and
+  // the pipeline asks again after they are settled. Thread-safe.
+  void FlushIfIdle(absl::FunctionRef<bool()> still_stuck);
 
   // Stops sending: queued lookups are abandoned (their waiters told), later ones too, and the
   // source stops sending those it holds (VerdictSource::StopSending: they end Cancelled).
@@ -128,6 +143,7 @@ class LookupDispatcher {
   }
 
   const std::function<void(absl::Status)> fail_;
+  const std::function<void()> after_settle_;
   VerdictTable& table_;
   transport::VerdictSource& source_;
   const size_t max_in_flight_;

@@ -457,6 +457,7 @@ absl::StatusOr<transport::CtiaClientOptions> ClientOptionsFor(const CtiaFlags& f
   transport::CtiaClientOptions options;
   options.rate_limit.max_wait = absl::Seconds(flags.max_wait_seconds);
   options.batch_size = static_cast<size_t>(flags.batch_size);
+  options.batch_linger = flags.batch_linger;
   // Adaptive concurrency up to what the connections can carry (one request each, or the
   // pipeline depth each): it only ever lowers that, on 429s or a server whose latency climbs.
   options.max_concurrency = flags.connections * flags.pipeline_depth;

@@ -11,6 +11,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "transport/ctia_client.h"
 #include "transport/verdict_source.h"
 
@@ -43,6 +44,10 @@ struct CtiaFlags {
   // Not a flag: what `run` needs beyond the verdict (its --fields, --judgements), set by
   // CtiaFlagsForRun and passed to the client as CtiaClientOptions::details.
   transport::CtiaClientOptions::VerdictDetailsOptions details;
+  // Not a flag: how long a partial GraphQL batch waits for more lookups. `run` makes it a
+  // safety net only (its pipeline flushes a batch when it adds no more: VerdictSource::
+  // FlushBatch), so that its requests depend on the input alone; bench keeps a short one.
+  absl::Duration batch_linger = absl::Milliseconds(5);
 };
 
 // The hosts of a region preset (reference §8.4).

@@ -76,6 +76,36 @@ std::string RunHelpFooter() {
       "  error:<code>   the lookup failed after its retries (HTTP status or error class)\n");
 }
 
+std::string PlanHelpFooter() {
+  return absl::StrCat(
+      "Examples:\n"
+      "  # The command line of a run, `run` made `plan`: what it would send, sending nothing\n"
+      "  ctia-enrich plan -i proxy.csv -o proxy.enriched.csv --column domain \\\n"
+      "      --rate-limit 18000/1h\n"
+      "  # After an interrupted run: what --resume still has to look up (its journal,\n"
+      "  # proxy.enriched.csv.journal, holds the rest)\n"
+      "  ctia-enrich plan -i proxy.csv -o proxy.enriched.csv --column domain --resume\n"
+      "  # As JSON, for a scheduler deciding when to start the night's run\n"
+      "  ctia-enrich plan --config configs/nightly-proxy-logs.toml --json\n"
+      "\n"
+      "What is counted: the input read as `run` reads it (same formats, columns, extraction,\n"
+      "allowlist); unique observables after normalization, per type; those the journal already\n"
+      "answers (--journal, or <output>.journal with -o); the lookups left; the requests `run`\n"
+      "sends for them: one GET per lookup with --batch-size 1, else POST /ctia/graphql batches\n"
+      "of --batch-size (default 100), full, or partial where the run cannot go on without\n"
+      "them (most often once, at the input's end; a batch of one goes as a GET), counted in\n"
+      "run's own pipeline: the same figure a following run with the same flags sends. Token\n"
+      "requests are not counted. The time is requests over --rate-limit N/WINDOW, or CTIA's\n"
+      "default group quota of 18000/1h when none is given.\n"
+      "\n"
+      "Exit codes:\n",
+      absl::StrFormat("  %-3d planned (stdout: the plan, or one JSON object with --json)\n",
+                      engine::kExitDone),
+      absl::StrFormat("  %-3d the input cannot be read, or is bad under --strict\n",
+                      engine::kExitFailed),
+      absl::StrFormat("  %-3d usage error, as `run` would report it\n", engine::kExitUsage));
+}
+
 std::string BenchHelpFooter() {
   return absl::StrCat(
       "Examples:\n"

@@ -1,5 +1,6 @@
-// ctia-enrich: enrich log exports with CTIA verdicts. Subcommands: run, bench (both read
-// --config FILE, config_file.h) and publish (publish_command.h).
+// ctia-enrich: enrich log exports with CTIA verdicts. Subcommands: run, plan (what run would
+// send, sending nothing), bench (each reads --config FILE, config_file.h) and publish
+// (publish_command.h).
 
 #include <cstdio>
 #include <exception>
@@ -10,6 +11,7 @@
 #include "tools/cli/config_file.h"
 #include "tools/cli/help_text.h"
 #include "tools/cli/publish_command.h"
+#include "tools/cli/plan_command.h"
 #include "tools/cli/run_command.h"
 
 int main(int argc, char** argv) {
@@ -34,6 +36,10 @@ int main(int argc, char** argv) {
     CLI::App* publish = enrich::cli::AddPublishCommand(app, publish_flags);
     auto run_config = enrich::cli::ConfigFile::Attach(*run, "run");
     auto bench_config = enrich::cli::ConfigFile::Attach(*bench, "bench");
+    enrich::cli::PlanFlags plan_flags;
+    CLI::App* plan = enrich::cli::AddPlanCommand(app, plan_flags);
+    auto plan_config = enrich::cli::ConfigFile::Attach(*plan, "run");  // run's settings file
+    plan->footer(enrich::cli::PlanHelpFooter());
     run->footer(enrich::cli::RunHelpFooter());
     bench->footer(enrich::cli::BenchHelpFooter());
     try {
@@ -42,7 +48,7 @@ int main(int argc, char** argv) {
       const int code = app.exit(e);
       return code == 0 ? 0 : 2;
     }
-    for (const auto* config : {run_config.get(), bench_config.get()}) {
+    for (const auto* config : {run_config.get(), bench_config.get(), plan_config.get()}) {
       if (config->print_settings()) {
         std::fputs(config->EffectiveSettings().c_str(), stdout);
         return 0;
@@ -51,6 +57,7 @@ int main(int argc, char** argv) {
     if (run->parsed()) return enrich::cli::RunEnrich(run_flags);
     if (bench->parsed()) return enrich::cli::RunBench(bench_flags);
     if (publish->parsed()) return enrich::cli::RunPublish(publish_flags);
+    if (plan->parsed()) return enrich::cli::RunPlan(plan_flags);
     return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ctia-enrich: internal error: %s\n", e.what());

@@ -13,9 +13,12 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 
 namespace enrich::cli {
 namespace {
+
+constexpr absl::Duration kRunBatchLinger = absl::Seconds(2);
 
 void Fail(absl::string_view message) {
   std::fprintf(stderr, "ctia-enrich: %.*s\n", static_cast<int>(message.size()), message.data());
@@ -34,7 +37,15 @@ absl::Status StackError(const absl::Status& status) {
 // journal is created. Errors are printed; a usage error is marked so (engine::JobExitCode).
 absl::StatusOr<std::unique_ptr<CtiaStack>> StartStackAndJournal(const RunFlags& flags,
                                                                 engine::Job& job) {
-  auto start_stack = [ctia = CtiaFlagsForRun(flags)] { return CtiaStack::Start(ctia); };
+  auto start_stack = [&flags] {
+    // The run's pipeline sends a partial GraphQL batch when it cannot go on without it
+    // (engine/pipeline.cc, LookupDispatcher::FlushIfIdle), so its requests are what `plan`
+    // counts; the linger is only a safety net. Short, it would cut batches whenever answers
+    // are slow and the lookups that fill them wait for an in-flight slot.
+    CtiaFlags ctia = CtiaFlagsForRun(flags);
+    ctia.batch_linger = kRunBatchLinger;
+    return CtiaStack::Start(ctia);
+  };
   absl::StatusOr<std::unique_ptr<CtiaStack>> stack = absl::UnknownError("not started");
   std::future<absl::StatusOr<std::unique_ptr<CtiaStack>>> starting;
   if (flags.resume) {

@@ -94,6 +94,12 @@ CLI::App* AddRunCommand(CLI::App& app, RunFlags& flags) {
       "decided (private or global), and --merge both adds each intel's own verdict as "
       "ctia_private_disposition, ctia_private_disposition_name, ctia_private_judgement_id, "
       "ctia_private_valid_until and the same with ctia_global_.");
+  AddRunFlags(*run, flags, /*output_required=*/true);
+  return run;
+}
+
+void AddRunFlags(CLI::App& cmd, RunFlags& flags, bool output_required) {
+  CLI::App* run = &cmd;
   run->add_option("-i,--input", flags.input,
                   "Input file ('-' = stdin); gzip/zstd detected by their magic bytes")
       ->required();
@@ -101,7 +107,7 @@ CLI::App* AddRunCommand(CLI::App& app, RunFlags& flags) {
                   "Output file ('-' = stdout). Written to a temporary file beside it and renamed "
                   "when complete, so a partial file never appears (a device or pipe such as "
                   "/dev/null is written in place, without a journal).")
-      ->required();
+      ->required(output_required);
   run->add_option("--column", flags.columns,
                   "Observable column as NAME[:TYPE|auto], repeatable, e.g. 'domain', 'dst:ip', "
                   "'url:auto', 'dns.query.name:domain' (NDJSON path), '3:ip' (--no-header). An "
@@ -204,7 +210,6 @@ CLI::App* AddRunCommand(CLI::App& app, RunFlags& flags) {
                                "array of {source, disposition_name, id}; 0 = none"))
       ->capture_default_str();
   AddCtiaFlags(*run, flags.ctia);
-  return run;
 }
 
 

@@ -67,6 +67,10 @@ absl::StatusOr<char> ParseDelimiter(absl::string_view value);
 // Registers `run` on `app`; the callback stores the flags.
 CLI::App* AddRunCommand(CLI::App& app, RunFlags& flags);
 
+// Registers run's flags on `cmd` (`run`, and `plan`, which must read a command line as run
+// does); -o/--output is required when `output_required`.
+void AddRunFlags(CLI::App& cmd, RunFlags& flags, bool output_required);
+
 // The job the flags describe. Reads no file: the job checks the files (engine::Job::Open).
 // Errors (InvalidArgument, exit code 2) name the flag: a bad column spec, one given twice or of
 // an observable type this build does not know, an unknown format, compression or delimiter,

@@ -45,6 +45,11 @@ VerdictBatcher::~VerdictBatcher() = default;
 
 size_t VerdictBatcher::batch_size() const { return state_->batch_size; }
 
+size_t VerdictBatcher::collecting() const {
+  absl::MutexLock lock(&state_->mu);
+  return state_->open.size();
+}
+
 void VerdictBatcher::Add(schema::Observable observable, VerdictSource::Callback done) {
   std::vector<Lookup> full;
   {

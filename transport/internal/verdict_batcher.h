@@ -50,6 +50,8 @@ class VerdictBatcher {
   void FlushNow();
 
   size_t batch_size() const;
+  // Lookups in the open batch, not flushed yet.
+  size_t collecting() const;
 
  private:
   struct State;
