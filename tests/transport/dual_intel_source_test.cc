@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -387,6 +388,78 @@ TEST(DualIntelSourceTest, StopSendingStopsBoth) {
   source.StopSending();
   EXPECT_EQ(priv.stops.load(), 1);
   EXPECT_EQ(glob.stops.load(), 1);
+}
+
+// A source that holds every lookup in a batch until FlushBatch, then answers them all
+// (NoVerdict); `on_wire` lookups are answered only by AnswerWire().
+class BatchingFake : public VerdictSource {
+ public:
+  void LookupVerdict(const schema::Observable&, Callback done) override {
+    absl::MutexLock lock(&mu_);
+    held_.push_back(std::move(done));
+  }
+  void FlushBatch() override {
+    std::vector<Callback> sent;
+    {
+      absl::MutexLock lock(&mu_);
+      sent.swap(held_);
+      ++flushes;
+    }
+    for (Callback& done : sent) done(NoVerdict{});
+  }
+  size_t Collecting() const override {
+    absl::MutexLock lock(&mu_);
+    return held_.size();
+  }
+  int flushes = 0;
+
+ private:
+  mutable absl::Mutex mu_;
+  std::vector<Callback> held_;
+};
+
+TEST(DualIntelSourceTest, CollectsWhileBothSidesHoldEveryLookupAndFlushesBoth) {
+  BatchingFake priv;
+  BatchingFake glob;
+  DualIntelSource source(priv, glob, MergeRule::kCtia);
+  EXPECT_EQ(source.Collecting(), 0u);
+  std::atomic<int> settled{0};
+  for (const char* v : {"192.0.2.1", "192.0.2.2", "192.0.2.3"}) {
+    source.LookupVerdict({"ip", v}, [&](Result r) {
+      EXPECT_TRUE(r.ok());
+      ++settled;
+    });
+  }
+  // Both sides hold all three unsent: the run waits for the batches alone.
+  EXPECT_EQ(source.Collecting(), 3u);
+  priv.FlushBatch();  // the private answers come; the global side still holds its batch
+  EXPECT_EQ(settled.load(), 0);
+  EXPECT_EQ(source.Collecting(), 3u);
+  source.FlushBatch();
+  EXPECT_EQ(settled.load(), 3);
+  EXPECT_EQ(glob.flushes, 1);
+  EXPECT_EQ(priv.flushes, 2);
+  EXPECT_EQ(source.Collecting(), 0u);
+}
+
+TEST(DualIntelSourceTest, NotCollectingWhileOneSideHasALookupOnTheWire) {
+  BatchingFake priv;
+  // The global side holds its answer until told: the lookup is on its wire, not in a batch.
+  struct WireFake : VerdictSource {
+    void LookupVerdict(const schema::Observable&, Callback done) override {
+      out = std::move(done);
+    }
+    Callback out;
+  } glob;
+  DualIntelSource source(priv, glob, MergeRule::kCtia);
+  bool settled = false;
+  source.LookupVerdict({"ip", "192.0.2.1"}, [&](Result) { settled = true; });
+  EXPECT_EQ(source.Collecting(), 0u);  // the global answer may still come: not stuck
+  glob.out(NoVerdict{});
+  EXPECT_EQ(source.Collecting(), 1u);  // only the private batch holds it now
+  source.FlushBatch();
+  EXPECT_TRUE(settled);
+  EXPECT_EQ(source.Collecting(), 0u);
 }
 
 }  // namespace
