@@ -24,6 +24,8 @@ struct CtiaClientCounters {
   uint64_t write_requests = 0;  // HTTP requests sent to /ctia/bulk and /ctia/judgement
   uint64_t graphql_requests = 0;   // HTTP requests sent to /ctia/graphql
   uint64_t list_requests = 0;      // HTTP requests sent to /ctia/{type}/{value}/judgements
+  uint64_t judgement_reads = 0;    // HTTP requests sent to GET /ctia/judgement/{id} (details)
+  uint64_t judgement_read_failures = 0;  // distinct judgement ids whose details stayed empty
   uint64_t graphql_verdicts = 0;   // observables answered through GraphQL
   bool graphql_unsupported = false;  // the server refused GraphQL: REST for the rest of the run
   int concurrency_limit = 0;          // adaptive limit now in force (0 = off)

@@ -154,6 +154,11 @@ class CtiaPublisher::JudgementPager : public std::enable_shared_from_this<Judgem
       page.push_back(*std::move(j));
     }
     for (schema::Judgement& j : page) judgements_.push_back(std::move(j));
+    if (options_.max_items > 0 && judgements_.size() >= static_cast<size_t>(options_.max_items)) {
+      judgements_.resize(static_cast<size_t>(options_.max_items));
+      done_(std::move(judgements_));
+      return absl::OkStatus();
+    }
 
     // §4: X-Next is the query string of the next page, to append after '?' to the same path.
     const std::string next(absl::StripAsciiWhitespace(response.Header("x-next")));
@@ -195,7 +200,11 @@ void CtiaPublisher::Judgements(const schema::Observable& observable, JudgementsO
       calls_.pool.origin().path, "/ctia/", schema::PercentEncodePathSegment(observable.type), "/",
       schema::PercentEncodePathSegment(observable.value), "/judgements");
   auto pager = std::make_shared<JudgementPager>(calls_, path, options, std::move(done));
-  pager->Fetch(absl::StrCat("limit=", std::max(options.page_size, 1)));
+  std::string query = absl::StrCat("limit=", std::max(options.page_size, 1));
+  if (!options.sort_by.empty()) {
+    absl::StrAppend(&query, "&sort_by=", schema::FormEncode(options.sort_by));
+  }
+  pager->Fetch(query);
 }
 
 void CtiaPublisher::CreateJudgement(const schema::Judgement& judgement, JudgementCallback done) {
