@@ -214,11 +214,11 @@ std::optional<std::string> SortFieldOfEnum(absl::string_view name) {
   return std::nullopt;
 }
 
-// An argument value of the connection arguments: a scalar (string or number text), an enum
+// An argument value of the connection arguments: a number (its text), a string, an enum
 // name, a list or an input object.
 struct ArgValue {
-  enum class Kind { kScalar, kEnum, kList, kObject };
-  Kind kind = Kind::kScalar;
+  enum class Kind { kNumber, kString, kEnum, kList, kObject };
+  Kind kind = Kind::kNumber;
   std::string text;
   std::vector<ArgValue> items;
   std::vector<std::pair<std::string, ArgValue>> fields;
@@ -227,6 +227,7 @@ struct ArgValue {
 // A variable's JSON value as an argument value (an enum value travels as a JSON string).
 ArgValue FromJson(const rapidjson::Value& v) {
   ArgValue a;
+  a.kind = ArgValue::Kind::kNumber;
   if (v.IsString()) {
     a.kind = ArgValue::Kind::kEnum;
     a.text.assign(v.GetString(), v.GetStringLength());
@@ -242,6 +243,7 @@ ArgValue FromJson(const rapidjson::Value& v) {
                             FromJson(m.value));
     }
   } else {
+    a.kind = ArgValue::Kind::kString;  // null, a boolean or a fraction: no value of ours
     a.text = "null";
   }
   return a;
@@ -449,7 +451,7 @@ class Parser {
       absl::StatusOr<ArgValue> value = AnyValue();
       if (!value.ok()) return value.status();
       if (*arg == "first") {
-        if (value->kind != ArgValue::Kind::kScalar || !absl::SimpleAtoi(value->text, &f.first) ||
+        if (value->kind != ArgValue::Kind::kNumber || !absl::SimpleAtoi(value->text, &f.first) ||
             f.first < 0) {
           return Lexer::Error(at, "Argument \"first\" must be a non-negative integer");
         }
@@ -499,7 +501,9 @@ class Parser {
   absl::StatusOr<ArgValue> AnyValue() {
     ArgValue a;
     if (tok_.kind == Tok::kString || tok_.kind == Tok::kNumber || tok_.kind == Tok::kName) {
-      a.kind = tok_.kind == Tok::kName ? ArgValue::Kind::kEnum : ArgValue::Kind::kScalar;
+      a.kind = tok_.kind == Tok::kName     ? ArgValue::Kind::kEnum
+               : tok_.kind == Tok::kString ? ArgValue::Kind::kString
+                                           : ArgValue::Kind::kNumber;
       a.text = tok_.text;
       if (absl::Status s = Advance(); !s.ok()) return s;
       return a;

@@ -39,8 +39,9 @@ struct GraphqlObservable {
 
 // Most observables (aliases) one query may ask for.
 inline constexpr size_t kGraphqlMaxObservables = 1000;
-// Longest query text accepted.
-inline constexpr size_t kGraphqlMaxQueryBytes = 256 * 1024;
+// Longest query text accepted: a batch of kGraphqlMaxObservables with every detail selected
+// (judgement and judgements) is about 400 KB.
+inline constexpr size_t kGraphqlMaxQueryBytes = 1024 * 1024;
 
 // Parses the subset of GraphQL ctia-sim serves at POST /ctia/graphql (reference §9.4):
 //
