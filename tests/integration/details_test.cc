@@ -331,5 +331,34 @@ TEST(DetailsTest, AnUnreadableJudgementLeavesTheVerdictWithoutDetails) {
   EXPECT_THAT((*notices)[0], HasSubstr(id.substr(id.rfind('/') + 1)));
 }
 
+// Every judgement GET takes a quota unit; one the budget cannot pay checkpoints the lookup
+// (not cached: a resumed run asks again) instead of dropping its details.
+TEST(DetailsTest, JudgementReadsSpendQuotaAndACheckpointFailsTheLookup) {
+  sim::SimOptions options;
+  options.rate_limit = 3;  // per org per hour
+  options.rate_limit_window = absl::Hours(1);
+  sim::SimServer sim{options};
+  ASSERT_TRUE(sim.Start().ok());
+  const Seeded s = SeedDomains(sim, "quota", 3);  // 1 and 2 have verdicts
+  transport::CtiaClientOptions o;
+  o.batch_size = 1;
+  o.details.judgement = true;
+  o.rate_limit.limit = 3;
+  o.rate_limit.window = absl::Hours(1);
+  o.rate_limit.max_wait = absl::Seconds(1);
+  ClientRig rig(sim, o);
+  // Verdict and judgement of the first: two units.
+  const std::vector<VerdictOr> first = rig.LookupAll({s.asked[1]});
+  ExpectDetails(s, 1, first[0], true, 0);
+  // The second's verdict takes the third unit; its judgement GET would wait an hour.
+  const std::vector<VerdictOr> second = rig.LookupAll({s.asked[2]});
+  EXPECT_TRUE(transport::CheckpointWait(second[0].status()).has_value()) << second[0].status();
+  const transport::CtiaClientCounters c = rig.client().Snapshot();
+  EXPECT_EQ(c.verdict_requests, 2u);
+  EXPECT_EQ(c.judgement_reads, 1u);
+  EXPECT_EQ(c.judgement_read_failures, 0u);  // a checkpoint is not a lost detail
+  EXPECT_EQ(EndpointTotal(sim.CountsByEndpoint(), "judgement_get"), 1u);
+}
+
 }  // namespace
 }  // namespace enrich
