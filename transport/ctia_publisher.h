@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace enrich::transport {
 
@@ -46,18 +47,20 @@ class CtiaPublisher {
   // 10,000). Each page is one request with its own budget unit and retries. Errors: the first
   // page that fails for good; InvalidArgument for an X-Next that would not fit in a request
   // line or does not move on, or past `max_pages`.
-  // With `max_items` > 0 the pager stops once it holds that many (the rest of the last page is
-  // dropped, no further page is asked for): `page_size = max_items` is then one request.
-  // `sort_by`, when not empty, is sent as CTIA's `sort_by` (one of its enum values, §4).
   struct JudgementsOptions {
     int page_size = 100;   // CTIA's default `limit`
     int max_pages = 1000;  // a guard against a server that never stops paging
-    int max_items = 0;     // 0: every judgement
-    std::string sort_by;
   };
   using JudgementsCallback = std::function<void(absl::StatusOr<std::vector<schema::Judgement>>)>;
   void Judgements(const schema::Observable& observable, JudgementsOptions options,
                   JudgementsCallback done);
+
+  // The first `n` (> 0) judgements on `observable` in CTIA's order `sort_by` (one of its
+  // sort_by values, §4, e.g. "disposition:asc,valid_time.start_time:desc"): one request of
+  // `limit=n&sort_by=...`; a further page only if the server gave fewer than `n` and an X-Next
+  // (the pager's rules above).
+  void FirstJudgements(const schema::Observable& observable, int n, absl::string_view sort_by,
+                       JudgementsCallback done);
 
   // POST /ctia/judgement → the stored judgement (long id).
   using JudgementCallback = std::function<void(absl::StatusOr<schema::Judgement>)>;
@@ -65,6 +68,7 @@ class CtiaPublisher {
 
  private:
   class JudgementPager;
+  std::string JudgementsPath(const schema::Observable& observable) const;
   internal::CallContext& calls_;
 };
 

@@ -80,8 +80,8 @@ Seeded SeedDomains(sim::SimServer& sim, absl::string_view prefix, int n) {
     if (i % 10 == 0) continue;
     s.winner.back() = static_cast<int>(s.stored.size());
     s.all.back().push_back(static_cast<int>(s.stored.size()));
-    s.stored.push_back(
-        Make(o, static_cast<Disposition>(1 + i % 5), 95, i, now - absl::Hours(1) - absl::Seconds(i)));
+    s.stored.push_back(Make(o, static_cast<Disposition>(1 + i % 5), 95, i,
+                            now - absl::Hours(1) - absl::Seconds(i)));
     if (i % 3 == 0) {
       s.all.back().push_back(static_cast<int>(s.stored.size()));
       s.stored.push_back(Make(o, Disposition::kClean, 50, i + 1, now - absl::Hours(2)));

@@ -251,12 +251,11 @@ TEST_F(GraphqlRouteTest, VerdictJudgementAndFirstJudgementsInListOrder) {
       Judgement("ip", "1.2.3.4", 3, 100,
                 R"(,"reason":"seen in C2","source_uri":"https://feed/1","tlp":"white")"),
       auth);
-  const std::string j2 = Post(
-      Judgement("ip", "1.2.3.4", 2, 10, R"(,"valid_time":{"start_time":"2016-02-01T00:00:00.000Z"})"),
-      auth);
-  const std::string j3 = Post(
-      Judgement("ip", "1.2.3.4", 2, 10, R"(,"valid_time":{"start_time":"2016-02-05T00:00:00.000Z"})"),
-      auth);
+  auto starting = [](absl::string_view day) {
+    return absl::StrCat(R"(,"valid_time":{"start_time":"2016-02-)", day, R"(T00:00:00.000Z"})");
+  };
+  const std::string j2 = Post(Judgement("ip", "1.2.3.4", 2, 10, starting("01")), auth);
+  const std::string j3 = Post(Judgement("ip", "1.2.3.4", 2, 10, starting("05")), auth);
   SimResponse r = Graphql(R"({
       o0: observable(type: "ip", value: "1.2.3.4") {
         verdict { judgement_id judgement { id source source_uri reason severity confidence

@@ -24,7 +24,8 @@ constexpr absl::string_view kVerdict =
     R"("type":"verdict","disposition":2,"disposition_name":"Malicious",)"
     R"("judgement_id":"https://h:443/ctia/judgement/judgement-1",)"
     R"("observable":{"type":"ip","value":"1.2.3.4"},)"
-    R"("valid_time":{"start_time":"2026-01-01T00:00:00.000Z","end_time":"2525-01-01T00:00:00.000Z"})";
+    R"("valid_time":{"start_time":"2026-01-01T00:00:00.000Z",)"
+    R"("end_time":"2525-01-01T00:00:00.000Z"})";
 
 VerdictDetailsOptions Both(int n) {
   VerdictDetailsOptions d;
@@ -71,7 +72,8 @@ TEST(VerdictDetailsTest, AnswerFillsJudgementAndJudgements) {
       R"("tlp":"green"}}},)",
       R"("o1":{"verdict":null,"judgements":{"nodes":[]}},)",
       R"("o2":{"verdict":{)", kVerdict, R"(,"judgement":null},)",
-      R"("judgements":{"edges":[{"cursor":"MA==","node":{"id":"j3","source":"s","disposition":1}}]}}}})");
+      R"("judgements":{"edges":[{"cursor":"MA==",)",
+      R"("node":{"id":"j3","source":"s","disposition":1}}]}}}})");
   auto results = DecodeVerdictsAnswer(body, 3, Both(2));
   ASSERT_TRUE(results.ok()) << results.status();
   const schema::Verdict& v0 = VerdictOf((*results)[0]);
@@ -130,9 +132,11 @@ TEST(VerdictDetailsTest, DetailsNotAskedAreIgnored) {
 TEST(VerdictDetailsTest, MalformedDetailsFailTheirAliasOnlyWithAClearError) {
   const std::string body = absl::StrCat(
       R"({"data":{"o0":{"verdict":{)", kVerdict, R"(,"judgement":{"priority":"high"}}},)",
-      R"("o1":{"verdict":{)", kVerdict, R"(},"judgements":{"nodes":[{"id":"x","disposition":9}]}},)",
+      R"("o1":{"verdict":{)", kVerdict,
+      R"(},"judgements":{"nodes":[{"id":"x","disposition":9}]}},)",
       R"("o2":{"verdict":{)", kVerdict, R"(,"judgement":[1,2]},"judgements":{"nodes":"x"}},)",
-      R"("o3":{"verdict":{)", kVerdict, R"(},"judgements":{"nodes":[{"id":"y","source":1,"disposition":2}]}},)",
+      R"("o3":{"verdict":{)", kVerdict,
+      R"(},"judgements":{"nodes":[{"id":"y","source":1,"disposition":2}]}},)",
       R"("o4":{"verdict":{)", kVerdict, R"(,"judgement":{"source":"ok"}},"judgements":null}}})");
   auto results = DecodeVerdictsAnswer(body, 5, Both(5));
   ASSERT_TRUE(results.ok()) << results.status();

@@ -30,7 +30,9 @@ constexpr absl::string_view kVerdictFields =
 // The selection of one observable: the verdict, and the details asked for.
 std::string ObservableSelection(const VerdictDetailsOptions& details) {
   std::string out(kVerdictFields.data(), kVerdictFields.size());
-  if (details.judgement) out.append(kGraphqlJudgementSelection.data(), kGraphqlJudgementSelection.size());
+  if (details.judgement) {
+    out.append(kGraphqlJudgementSelection.data(), kGraphqlJudgementSelection.size());
+  }
   out += '}';
   if (details.judgements > 0) out += GraphqlJudgementsSelection(details.judgements);
   out += '}';

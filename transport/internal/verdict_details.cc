@@ -191,12 +191,9 @@ void VerdictDetailsFetcher::Complete(const schema::Observable& observable,
     });
   }
   if (list) {
-    CtiaPublisher::JudgementsOptions o;
-    o.page_size = options_.judgements;
-    o.max_items = options_.judgements;
-    o.sort_by = std::string(kJudgementsSortBy);
-    publisher_.Judgements(
-        observable, o, [gather](absl::StatusOr<std::vector<schema::Judgement>> judgements) {
+    publisher_.FirstJudgements(
+        observable, options_.judgements, kJudgementsSortBy,
+        [gather](absl::StatusOr<std::vector<schema::Judgement>> judgements) {
           if (!judgements.ok()) {
             return gather->Part(absl::Status(
                 judgements.status().code(),

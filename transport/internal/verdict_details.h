@@ -65,8 +65,8 @@ absl::StatusOr<std::vector<schema::JudgementBrief>> DecodeGraphqlJudgements(
 //     ones wait for the one request (single flight). A final failure leaves the details empty
 //     (cached too; counted once in judgement_read_failures, with one notice for the run), except
 //     a checkpoint or a stop (Cancelled), which fails the lookup and is not cached.
-//   - the judgements: CtiaPublisher::Judgements, one page of `limit=N` in kJudgementsSortBy
-//     order; its failure fails the lookup.
+//   - the judgements: CtiaPublisher::FirstJudgements, one page of `limit=N` in
+//     kJudgementsSortBy order; its failure fails the lookup.
 // NoVerdict and errors pass through unchanged. Thread-safe; `done` runs on an io thread or
 // inline.
 class VerdictDetailsFetcher {
