@@ -4,6 +4,7 @@
 #include "transport/internal/ctia_call.h"
 #include "transport/internal/graphql_verdicts.h"
 #include "transport/internal/verdict_batcher.h"
+#include "transport/internal/verdict_details.h"
 
 #include <algorithm>
 #include <atomic>
@@ -57,6 +58,10 @@ BeastCtiaClient::BeastCtiaClient(ConnectionPool& ctia_pool, std::vector<Credenti
           std::make_unique<internal::CallContext>(ctia_pool, std::move(lanes), std::move(options))),
       publisher_(*calls_),
       linger_(std::make_shared<LingerTimer>(ctia_pool.executor())) {
+  if (calls_->options.details.any()) {
+    details_ = std::make_unique<internal::VerdictDetailsFetcher>(*calls_, publisher_,
+                                                                 calls_->options.details);
+  }
   const size_t batch_size = std::min(calls_->options.batch_size, kMaxVerdictBatch);
   if (batch_size > 1) {
     batcher_ = std::make_unique<internal::VerdictBatcher>(
@@ -178,7 +183,7 @@ void BeastCtiaClient::SendGraphql(std::vector<schema::Observable> batch, Verdict
   request.method = "POST";
   request.target = absl::StrCat(calls_->pool.origin().path, "/ctia/graphql");
   request.headers = {{"Accept", "application/json"}, {"Content-Type", "application/json"}};
-  request.body = internal::BuildVerdictsRequest(batch);
+  request.body = internal::BuildVerdictsRequest(batch, calls_->options.details);
   request.idempotent = true;  // a query: asking twice changes nothing
   auto shared_batch = std::make_shared<std::vector<schema::Observable>>(std::move(batch));
   auto shared_done = std::make_shared<VerdictsCallback>(std::move(done));
@@ -195,7 +200,8 @@ void BeastCtiaClient::SendGraphql(std::vector<schema::Observable> batch, Verdict
         if (response.status != 200) {
           return fall_back(StatusFromHttp(response).message());
         }
-        auto results = internal::DecodeVerdictsAnswer(response.body, shared_batch->size());
+        auto results = internal::DecodeVerdictsAnswer(response.body, shared_batch->size(),
+                                                     calls_->options.details);
         if (!results.ok()) {
           if (absl::IsFailedPrecondition(results.status())) {
             return fall_back(results.status().message());
@@ -214,7 +220,11 @@ void BeastCtiaClient::SendGraphql(std::vector<schema::Observable> batch, Verdict
 }
 
 void BeastCtiaClient::LookupVerdictRest(const schema::Observable& observable, Callback done) {
-  calls_->RunVerdict(observable, std::move(done));
+  if (details_ == nullptr) return calls_->RunVerdict(observable, std::move(done));
+  calls_->RunVerdict(observable, [this, observable, done = std::move(done)](
+                                     absl::StatusOr<schema::VerdictResult> result) mutable {
+    details_->Complete(observable, std::move(result), std::move(done));
+  });
 }
 
 CtiaClientCounters BeastCtiaClient::Snapshot() const {

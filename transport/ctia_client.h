@@ -33,6 +33,7 @@ namespace enrich::transport {
 namespace internal {
 struct CallContext;
 class VerdictBatcher;
+class VerdictDetailsFetcher;
 }  // namespace internal
 
 // Most observables asked for in one GraphQL request.
@@ -64,6 +65,11 @@ inline constexpr size_t kMaxVerdictBatch = 1000;
 // Hedging (options.hedge): a lookup or GraphQL batch unanswered far beyond the latencies seen
 // (max(hedge_floor, hedge_p99_factor × p99)) is sent once more on another connection; the first
 // answer wins, the other request is abandoned; counted in CtiaClientCounters::hedges.
+//
+// Details (options.details, VerdictDetailsOptions): the deciding judgement's fields and the
+// observable's first judgements ride in the GraphQL batch's own request (no extra request);
+// lookups that go through REST fetch them after the verdict (internal/verdict_details.h: one
+// judgement GET per distinct judgement id of the run, one list page per verdict).
 //
 // Writes (bulk, create) are not idempotent: they retry only where CTIA certainly did not act
 // (401 refresh, 429); 5xx and transport errors are final for them.
@@ -140,6 +146,7 @@ class BeastCtiaClient final : public VerdictSource {
   struct LingerTimer;
   std::shared_ptr<LingerTimer> linger_;
   std::unique_ptr<internal::VerdictBatcher> batcher_;  // null when batch_size is 1
+  std::unique_ptr<internal::VerdictDetailsFetcher> details_;  // null without options.details
 };
 
 }  // namespace enrich::transport

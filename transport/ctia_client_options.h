@@ -16,6 +16,29 @@
 
 namespace enrich::transport {
 
+// What a verdict lookup brings beyond the verdict's six keys (run --fields, --judgements):
+// schema::Verdict::judgement and schema::Verdict::judgements. Only a Verdict carries them (a
+// NoVerdict has no judgement to show).
+//   - judgement: the details of the deciding judgement. GraphQL: `judgement{...}` inside the
+//     batch's `verdict{...}` (no extra request). REST: `GET /ctia/judgement/{short id}` once per
+//     distinct judgement id of the run (deduplicated, cached, single flight; each takes its
+//     budget unit; CtiaClientCounters::judgement_reads). A judgement GET that fails for good
+//     (e.g. 404: deleted since; 5xx after the retries) leaves the verdict standing without
+//     details (CtiaClientCounters::judgement_read_failures); a checkpoint or a stop fails the
+//     lookup itself, so that a resumed run asks again.
+//   - judgements: the first N judgements of the observable (0 = none), expired ones included
+//     (CTIA lists them all, reference §4), in CTIA's list order
+//     `disposition:asc,valid_time.start_time:desc` (most severe first, then newest first: the
+//     verdict's order without priority, which CTIA's REST sort_by cannot put first). GraphQL:
+//     the observable's `judgements(first: N, orderBy: ...)` in the same batch; REST: one
+//     `GET /ctia/{type}/{value}/judgements?limit=N&sort_by=...` (first page only), after a
+//     verdict. A failed listing fails the lookup.
+struct VerdictDetailsOptions {
+  bool judgement = false;
+  int judgements = 0;
+  bool any() const { return judgement || judgements > 0; }
+};
+
 struct CtiaClientOptions {
   int max_attempts = 3;  // per call, for 5xx / transport errors; 401 gets one refresh + retry
   absl::Duration retry_backoff = absl::Milliseconds(200);  // base of capped exponential backoff
@@ -52,14 +75,8 @@ struct CtiaClientOptions {
   absl::Duration hedge_floor = absl::Seconds(1);
   double hedge_p99_factor = 4;
   uint64_t hedge_min_answers = 50;
-  // What a lookup asks beyond the verdict (run --fields, --judgements): the deciding
-  // judgement's details (schema::Verdict::judgement) and the first `judgements` of the
-  // observable's judgements (schema::Verdict::judgements). Off by default: a plain run sends
-  // only the verdict requests.
-  struct VerdictDetailsOptions {
-    bool judgement = false;
-    int judgements = 0;
-  } details;
+  // Details of each verdict (see VerdictDetailsOptions); none by default.
+  VerdictDetailsOptions details;
 };
 
 }  // namespace enrich::transport

@@ -114,9 +114,12 @@ void CtiaPublisher::BulkCreateJudgements(std::vector<schema::Judgement> judgemen
 // the previous (so one page is outstanding at a time and no lock is needed).
 class CtiaPublisher::JudgementPager : public std::enable_shared_from_this<JudgementPager> {
  public:
+  // With `max_items` > 0 the pager stops once it holds that many (the rest of the last page is
+  // dropped, no further page is asked for).
   JudgementPager(internal::CallContext& calls, std::string path, JudgementsOptions options,
-                 JudgementsCallback done)
-      : calls_(calls), path_(std::move(path)), options_(options), done_(std::move(done)) {}
+                 JudgementsCallback done, int max_items = 0)
+      : calls_(calls), path_(std::move(path)), options_(options), done_(std::move(done)),
+        max_items_(max_items) {}
 
   void Fetch(const std::string& query) {
     ++pages_;
@@ -154,6 +157,11 @@ class CtiaPublisher::JudgementPager : public std::enable_shared_from_this<Judgem
       page.push_back(*std::move(j));
     }
     for (schema::Judgement& j : page) judgements_.push_back(std::move(j));
+    if (max_items_ > 0 && judgements_.size() >= static_cast<size_t>(max_items_)) {
+      judgements_.resize(static_cast<size_t>(max_items_));
+      done_(std::move(judgements_));
+      return absl::OkStatus();
+    }
 
     // §4: X-Next is the query string of the next page, to append after '?' to the same path.
     const std::string next(absl::StripAsciiWhitespace(response.Header("x-next")));
@@ -185,16 +193,21 @@ class CtiaPublisher::JudgementPager : public std::enable_shared_from_this<Judgem
   const std::string path_;
   const JudgementsOptions options_;
   const JudgementsCallback done_;
+  const int max_items_;
   std::vector<schema::Judgement> judgements_;
   int pages_ = 0;
 };
 
+std::string CtiaPublisher::JudgementsPath(const schema::Observable& observable) const {
+  return absl::StrCat(calls_.pool.origin().path, "/ctia/",
+                      schema::PercentEncodePathSegment(observable.type), "/",
+                      schema::PercentEncodePathSegment(observable.value), "/judgements");
+}
+
 void CtiaPublisher::Judgements(const schema::Observable& observable, JudgementsOptions options,
                                JudgementsCallback done) {
-  const std::string path = absl::StrCat(
-      calls_.pool.origin().path, "/ctia/", schema::PercentEncodePathSegment(observable.type), "/",
-      schema::PercentEncodePathSegment(observable.value), "/judgements");
-  auto pager = std::make_shared<JudgementPager>(calls_, path, options, std::move(done));
+  auto pager = std::make_shared<JudgementPager>(calls_, JudgementsPath(observable), options,
+                                                std::move(done));
   pager->Fetch(absl::StrCat("limit=", std::max(options.page_size, 1)));
 }
 
@@ -205,6 +218,14 @@ void CtiaPublisher::JudgementsByExternalId(absl::string_view external_id,
                    schema::PercentEncodePathSegment(external_id));
   auto pager = std::make_shared<JudgementPager>(calls_, path, options, std::move(done));
   pager->Fetch(absl::StrCat("limit=", std::max(options.page_size, 1)));
+}
+
+void CtiaPublisher::FirstJudgements(const schema::Observable& observable, int n,
+                                    absl::string_view sort_by, JudgementsCallback done) {
+  n = std::max(n, 1);
+  auto pager = std::make_shared<JudgementPager>(calls_, JudgementsPath(observable),
+                                                JudgementsOptions{n, 1000}, std::move(done), n);
+  pager->Fetch(absl::StrCat("limit=", n, "&sort_by=", schema::FormEncode(sort_by)));
 }
 
 void CtiaPublisher::CreateJudgement(const schema::Judgement& judgement, JudgementCallback done) {

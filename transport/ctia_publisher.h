@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace enrich::transport {
 
@@ -60,12 +61,20 @@ class CtiaPublisher {
   void JudgementsByExternalId(absl::string_view external_id, JudgementsOptions options,
                               JudgementsCallback done);
 
+  // The first `n` (> 0) judgements on `observable` in CTIA's order `sort_by` (one of its
+  // sort_by values, §4, e.g. "disposition:asc,valid_time.start_time:desc"): one request of
+  // `limit=n&sort_by=...`; a further page only if the server gave fewer than `n` and an X-Next
+  // (the pager's rules above).
+  void FirstJudgements(const schema::Observable& observable, int n, absl::string_view sort_by,
+                       JudgementsCallback done);
+
   // POST /ctia/judgement → the stored judgement (long id).
   using JudgementCallback = std::function<void(absl::StatusOr<schema::Judgement>)>;
   void CreateJudgement(const schema::Judgement& judgement, JudgementCallback done);
 
  private:
   class JudgementPager;
+  std::string JudgementsPath(const schema::Observable& observable) const;
   internal::CallContext& calls_;
 };
 

@@ -188,5 +188,113 @@ TEST_F(GraphqlRouteTest, OnePostIsOneRateLimitUnit) {
   EXPECT_EQ(Graphql(many, auth).status, 429);
 }
 
+// ---- the details of a verdict: Verdict.judgement, Observable.judgements ----------------
+
+TEST(GraphqlSubsetTest, JudgementsConnectionArguments) {
+  auto parsed = ParseGraphqlObservables(
+      R"({ o0: observable(type:"ip", value:"x") {
+            verdict { judgement { source priority observable { value } } }
+            judgements(first: 2, orderBy: [{field: DISPOSITION, direction: asc},
+                                           {field: VALID_TIME_START_TIME, direction: desc}]) {
+              totalCount nodes { id disposition } edges { cursor node { id } }
+              pageInfo { hasNextPage } } } })",
+      nullptr);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  const GraphqlField& judgements = (*parsed)[0].selection[1];
+  EXPECT_EQ(judgements.name, "judgements");
+  EXPECT_EQ(judgements.first, 2);
+  ASSERT_EQ(judgements.order_by.size(), 2u);
+  EXPECT_EQ(judgements.order_by[0], std::make_pair(std::string("disposition"), false));
+  EXPECT_EQ(judgements.order_by[1], std::make_pair(std::string("valid_time.start_time"), true));
+  EXPECT_EQ((*parsed)[0].selection[0].selection[0].name, "judgement");
+
+  rapidjson::Document vars;
+  vars.Parse(R"({"n":3,"order":{"field":"PRIORITY","direction":"desc"}})");
+  auto with_vars = ParseGraphqlObservables(
+      R"(query Q($n: Int, $order: [JudgementOrder!]) { observable(type:"ip", value:"x") {
+           judgements(first: $n, orderBy: $order) { nodes { id } } } })",
+      &vars);
+  ASSERT_TRUE(with_vars.ok()) << with_vars.status();
+  EXPECT_EQ((*with_vars)[0].selection[0].first, 3);
+  EXPECT_EQ((*with_vars)[0].selection[0].order_by[0],
+            std::make_pair(std::string("priority"), true));
+  auto defaults = ParseGraphqlObservables(
+      R"({ observable(type:"ip", value:"x") { judgements { totalCount } } })", nullptr);
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ((*defaults)[0].selection[0].first, 50);  // CTIA's default
+}
+
+TEST(GraphqlSubsetTest, JudgementsArgumentErrorsSayWhat) {
+  auto expect_error = [](const std::string& args, const std::string& needle) {
+    const std::string query = absl::StrCat("{ observable(type:\"ip\", value:\"x\") { judgements",
+                                           args, " { nodes { id } } } }");
+    auto parsed = ParseGraphqlObservables(query, nullptr);
+    ASSERT_FALSE(parsed.ok()) << query;
+    EXPECT_THAT(std::string(parsed.status().message()), HasSubstr(needle)) << query;
+  };
+  expect_error("(first: -1)", "non-negative integer");
+  expect_error("(first: \"2\")", "non-negative integer");
+  expect_error("(orderBy: [{field: COLOUR, direction: asc}])", "JudgementOrderField");
+  expect_error("(orderBy: [{field: DISPOSITION, direction: up}])", "asc|desc");
+  expect_error("(after: \"MA==\")", "Unknown argument \"after\"");
+  expect_error("(orderBy: [{field: DISPOSITION", "line 1");
+  auto on_verdict = ParseGraphqlObservables(
+      "{ observable(type:\"ip\", value:\"x\") { verdict(first: 1) { type } } }", nullptr);
+  ASSERT_FALSE(on_verdict.ok());
+  EXPECT_THAT(std::string(on_verdict.status().message()), HasSubstr("takes no arguments"));
+}
+
+TEST_F(GraphqlRouteTest, VerdictJudgementAndFirstJudgementsInListOrder) {
+  const std::string auth = Bearer();
+  // j1 decides (priority 100); the list order is disposition asc, then the newest start.
+  const std::string j1 = Post(
+      Judgement("ip", "1.2.3.4", 3, 100,
+                R"(,"reason":"seen in C2","source_uri":"https://feed/1","tlp":"white")"),
+      auth);
+  auto starting = [](absl::string_view day) {
+    return absl::StrCat(R"(,"valid_time":{"start_time":"2016-02-)", day, R"(T00:00:00.000Z"})");
+  };
+  const std::string j2 = Post(Judgement("ip", "1.2.3.4", 2, 10, starting("01")), auth);
+  const std::string j3 = Post(Judgement("ip", "1.2.3.4", 2, 10, starting("05")), auth);
+  SimResponse r = Graphql(R"({
+      o0: observable(type: "ip", value: "1.2.3.4") {
+        verdict { judgement_id judgement { id source source_uri reason severity confidence
+                                           priority tlp disposition } }
+        judgements(first: 2, orderBy: [{field: DISPOSITION, direction: asc},
+                                       {field: VALID_TIME_START_TIME, direction: desc}]) {
+          totalCount nodes { id disposition } edges { cursor node { id } }
+          pageInfo { hasNextPage hasPreviousPage } } }
+      o1: observable(type: "ip", value: "10.9.9.9") {
+        verdict { judgement { source } } judgements(first: 2) { totalCount nodes { id } } } })",
+                          auth);
+  ASSERT_EQ(r.status, 200) << r.body;
+  rapidjson::Document doc = Parse(r.body);
+  const rapidjson::Value& o0 = doc["data"]["o0"];
+  EXPECT_EQ(Str(o0["verdict"], "judgement_id"), j1);
+  const rapidjson::Value& j = o0["verdict"]["judgement"];
+  EXPECT_EQ(Str(j, "id"), j1);
+  EXPECT_EQ(Str(j, "source"), "test");
+  EXPECT_EQ(Str(j, "source_uri"), "https://feed/1");
+  EXPECT_EQ(Str(j, "reason"), "seen in C2");
+  EXPECT_EQ(Str(j, "severity"), "High");
+  EXPECT_EQ(Str(j, "confidence"), "High");
+  EXPECT_EQ(j["priority"].GetInt(), 100);
+  EXPECT_EQ(Str(j, "tlp"), "white");
+  EXPECT_EQ(j["disposition"].GetInt(), 3);
+  const rapidjson::Value& list = o0["judgements"];
+  EXPECT_EQ(list["totalCount"].GetInt(), 3);
+  ASSERT_EQ(list["nodes"].Size(), 2u);
+  EXPECT_EQ(Str(list["nodes"][0], "id"), j3);  // disposition 2, newer start
+  EXPECT_EQ(Str(list["nodes"][1], "id"), j2);
+  EXPECT_EQ(Str(list["edges"][1]["node"], "id"), j2);
+  EXPECT_EQ(Str(list["edges"][1], "cursor"), "MQ==");  // base64 of the offset
+  EXPECT_TRUE(list["pageInfo"]["hasNextPage"].GetBool());
+  EXPECT_FALSE(list["pageInfo"]["hasPreviousPage"].GetBool());
+  const rapidjson::Value& o1 = doc["data"]["o1"];
+  EXPECT_TRUE(o1["verdict"].IsNull());
+  EXPECT_EQ(o1["judgements"]["totalCount"].GetInt(), 0);
+  EXPECT_EQ(o1["judgements"]["nodes"].Size(), 0u);
+}
+
 }  // namespace
 }  // namespace enrich::sim

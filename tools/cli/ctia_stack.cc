@@ -268,42 +268,9 @@ transport::VerdictSource& CtiaStack::verdicts() {
   return *parts_->main.client;
 }
 
-namespace {
-
-// Adds `more` (the other client's counters under --intel both) into `into`: counts add,
-// concurrency limits add (the two clients' slots together), graphql_unsupported if either.
-// Every counter of transport::CtiaClientCounters is added here.
-void Accumulate(transport::CtiaClientCounters& into, const transport::CtiaClientCounters& more) {
-  into.requests += more.requests;
-  into.answers += more.answers;
-  into.status_2xx += more.status_2xx;
-  into.status_4xx += more.status_4xx;
-  into.status_5xx += more.status_5xx;
-  into.status_other += more.status_other;
-  into.transport_errors += more.transport_errors;
-  into.budget_waits += more.budget_waits;
-  into.checkpoints += more.checkpoints;
-  into.retired_credentials += more.retired_credentials;
-  into.verdict_requests += more.verdict_requests;
-  into.retries += more.retries;
-  into.unauthorized += more.unauthorized;
-  into.rate_limited += more.rate_limited;
-  into.write_requests += more.write_requests;
-  into.graphql_requests += more.graphql_requests;
-  into.list_requests += more.list_requests;
-  into.graphql_verdicts += more.graphql_verdicts;
-  into.concurrency_decreases += more.concurrency_decreases;
-  into.concurrency_waits += more.concurrency_waits;
-  into.hedges += more.hedges;
-  into.graphql_unsupported = into.graphql_unsupported || more.graphql_unsupported;
-  into.concurrency_limit += more.concurrency_limit;
-}
-
-}  // namespace
-
 transport::CtiaClientCounters CtiaStack::Snapshot() {
   transport::CtiaClientCounters counters = parts_->main.client->Snapshot();
-  if (parts_->global != nullptr) Accumulate(counters, parts_->global->client->Snapshot());
+  if (parts_->global != nullptr) counters += parts_->global->client->Snapshot();
   return counters;
 }
 

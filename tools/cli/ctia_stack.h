@@ -43,7 +43,7 @@ struct CtiaFlags {
   int batch_size = 100;  // verdicts per POST /ctia/graphql; 1 = REST only
   // Not a flag: what `run` needs beyond the verdict (its --fields, --judgements), set by
   // CtiaFlagsForRun and passed to the client as CtiaClientOptions::details.
-  transport::CtiaClientOptions::VerdictDetailsOptions details;
+  transport::VerdictDetailsOptions details;
   // Not a flag: how long a partial GraphQL batch waits for more lookups. `run` makes it a
   // safety net only (its pipeline flushes a batch when it adds no more: VerdictSource::
   // FlushBatch), so that its requests depend on the input alone; bench keeps a short one.

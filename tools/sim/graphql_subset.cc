@@ -140,27 +140,113 @@ class Lexer {
 };
 
 // The fields each object type of the subset has; a field with a non-empty set is an object.
+// A field of a `connection` type takes the connection arguments (first, orderBy).
 struct TypeInfo {
   absl::string_view name;
   std::vector<std::pair<absl::string_view, const TypeInfo*>> fields;
+  bool connection = false;
 };
 
 const TypeInfo& ObservableType() {
   static const TypeInfo* observable_ref = [] {
     static TypeInfo ref{"ObservableRef", {{"type", nullptr}, {"value", nullptr}}};
     static TypeInfo valid{"ValidTime", {{"start_time", nullptr}, {"end_time", nullptr}}};
+    static TypeInfo judgement{"Judgement",
+                              {{"id", nullptr},
+                               {"type", nullptr},
+                               {"source", nullptr},
+                               {"source_uri", nullptr},
+                               {"reason", nullptr},
+                               {"severity", nullptr},
+                               {"confidence", nullptr},
+                               {"priority", nullptr},
+                               {"tlp", nullptr},
+                               {"disposition", nullptr},
+                               {"disposition_name", nullptr},
+                               {"timestamp", nullptr},
+                               {"observable", &ref},
+                               {"valid_time", &valid}}};
     static TypeInfo verdict{"Verdict",
                             {{"type", nullptr},
                              {"disposition", nullptr},
                              {"disposition_name", nullptr},
                              {"judgement_id", nullptr},
                              {"observable", &ref},
-                             {"valid_time", &valid}}};
+                             {"valid_time", &valid},
+                             {"judgement", &judgement}}};
+    static TypeInfo page{"PageInfo",
+                         {{"hasNextPage", nullptr},
+                          {"hasPreviousPage", nullptr},
+                          {"startCursor", nullptr},
+                          {"endCursor", nullptr}}};
+    static TypeInfo edge{"JudgementEdge", {{"cursor", nullptr}, {"node", &judgement}}};
+    static TypeInfo connection{"JudgementConnection",
+                               {{"totalCount", nullptr},
+                                {"nodes", &judgement},
+                                {"edges", &edge},
+                                {"pageInfo", &page}},
+                               /*connection=*/true};
     static TypeInfo observable{"Observable",
-                               {{"type", nullptr}, {"value", nullptr}, {"verdict", &verdict}}};
+                               {{"type", nullptr},
+                                {"value", nullptr},
+                                {"verdict", &verdict},
+                                {"judgements", &connection}}};
     return &observable;
   }();
   return *observable_ref;
+}
+
+// CTIA's judgement sort fields (ctia: src/ctia/entity/judgement/schemas.clj
+// `judgement-fields`); GraphQL names them as enum values, upper case with '.' → '_'.
+std::optional<std::string> SortFieldOfEnum(absl::string_view name) {
+  static constexpr absl::string_view kFields[] = {
+      "id", "schema_version", "revision", "timestamp", "language", "tlp", "source",
+      "source_uri", "disposition", "priority", "confidence", "severity",
+      "valid_time.start_time", "valid_time.end_time", "reason", "observable.type",
+      "observable.value"};
+  for (absl::string_view f : kFields) {
+    std::string e = absl::AsciiStrToUpper(f);
+    for (char& c : e) {
+      if (c == '.') c = '_';
+    }
+    if (e == name) return std::string(f);
+  }
+  return std::nullopt;
+}
+
+// An argument value of the connection arguments: a number (its text), a string, an enum
+// name, a list or an input object.
+struct ArgValue {
+  enum class Kind { kNumber, kString, kEnum, kList, kObject };
+  Kind kind = Kind::kNumber;
+  std::string text;
+  std::vector<ArgValue> items;
+  std::vector<std::pair<std::string, ArgValue>> fields;
+};
+
+// A variable's JSON value as an argument value (an enum value travels as a JSON string).
+ArgValue FromJson(const rapidjson::Value& v) {
+  ArgValue a;
+  a.kind = ArgValue::Kind::kNumber;
+  if (v.IsString()) {
+    a.kind = ArgValue::Kind::kEnum;
+    a.text.assign(v.GetString(), v.GetStringLength());
+  } else if (v.IsInt64()) {
+    a.text = absl::StrCat(v.GetInt64());
+  } else if (v.IsArray()) {
+    a.kind = ArgValue::Kind::kList;
+    for (const rapidjson::Value& item : v.GetArray()) a.items.push_back(FromJson(item));
+  } else if (v.IsObject()) {
+    a.kind = ArgValue::Kind::kObject;
+    for (const auto& m : v.GetObject()) {
+      a.fields.emplace_back(std::string(m.name.GetString(), m.name.GetStringLength()),
+                            FromJson(m.value));
+    }
+  } else {
+    a.kind = ArgValue::Kind::kString;  // null, a boolean or a fraction: no value of ours
+    a.text = "null";
+  }
+  return a;
 }
 
 class Parser {
@@ -332,6 +418,13 @@ class Parser {
       }
       GraphqlField f;
       f.name = *std::move(name);
+      if (IsPunct("(")) {
+        if (sub == nullptr || !sub->connection) {
+          return Lexer::Error(tok_, absl::StrCat("Field \"", f.name, "\" of type \"",
+                                                 type.name, "\" takes no arguments"));
+        }
+        if (absl::Status s = ConnectionArguments(f); !s.ok()) return s;
+      }
       if (sub != nullptr) {
         absl::StatusOr<std::vector<GraphqlField>> inner = SelectionSet(*sub);
         if (!inner.ok()) return inner.status();
@@ -347,8 +440,117 @@ class Parser {
     return fields;
   }
 
+  // `(first: N, orderBy: [...])` of a connection field, into `f`.
+  absl::Status ConnectionArguments(GraphqlField& f) {
+    if (absl::Status s = Advance(); !s.ok()) return s;  // "("
+    while (!IsPunct(")")) {
+      const Token at = tok_;
+      absl::StatusOr<std::string> arg = Name();
+      if (!arg.ok()) return arg.status();
+      if (absl::Status s = Expect(":"); !s.ok()) return s;
+      absl::StatusOr<ArgValue> value = AnyValue();
+      if (!value.ok()) return value.status();
+      if (*arg == "first") {
+        if (value->kind != ArgValue::Kind::kNumber || !absl::SimpleAtoi(value->text, &f.first) ||
+            f.first < 0) {
+          return Lexer::Error(at, "Argument \"first\" must be a non-negative integer");
+        }
+      } else if (*arg == "orderBy") {
+        if (absl::Status s = OrderBy(at, *value, f); !s.ok()) return s;
+      } else {
+        return Lexer::Error(at, absl::StrCat("Unknown argument \"", *arg, "\" on field \"",
+                                             f.name, "\" (ctia-sim takes first and orderBy)"));
+      }
+    }
+    return Advance();  // ")"
+  }
+
+  static absl::Status OrderBy(const Token& at, const ArgValue& value, GraphqlField& f) {
+    std::vector<ArgValue> items;
+    if (value.kind == ArgValue::Kind::kList) {
+      items = value.items;
+    } else {
+      items.push_back(value);  // a single value stands for a list of one
+    }
+    for (const ArgValue& item : items) {
+      const ArgValue* field = nullptr;
+      const ArgValue* direction = nullptr;
+      if (item.kind == ArgValue::Kind::kObject) {
+        for (const auto& [k, v] : item.fields) {
+          if (k == "field") field = &v;
+          if (k == "direction") direction = &v;
+        }
+      }
+      if (field == nullptr || direction == nullptr || field->kind != ArgValue::Kind::kEnum ||
+          direction->kind != ArgValue::Kind::kEnum ||
+          (direction->text != "asc" && direction->text != "desc")) {
+        return Lexer::Error(at, "Argument \"orderBy\" takes {field: JudgementOrderField, "
+                                "direction: asc|desc} objects");
+      }
+      std::optional<std::string> sort_field = SortFieldOfEnum(field->text);
+      if (!sort_field.has_value()) {
+        return Lexer::Error(at, absl::StrCat("\"", field->text,
+                                             "\" is not a value of JudgementOrderField"));
+      }
+      f.order_by.emplace_back(*std::move(sort_field), direction->text == "desc");
+    }
+    return absl::OkStatus();
+  }
+
+  // Any argument value: string, number, enum name, list, input object or $variable.
+  absl::StatusOr<ArgValue> AnyValue() {
+    ArgValue a;
+    if (tok_.kind == Tok::kString || tok_.kind == Tok::kNumber || tok_.kind == Tok::kName) {
+      a.kind = tok_.kind == Tok::kName     ? ArgValue::Kind::kEnum
+               : tok_.kind == Tok::kString ? ArgValue::Kind::kString
+                                           : ArgValue::Kind::kNumber;
+      a.text = tok_.text;
+      if (absl::Status s = Advance(); !s.ok()) return s;
+      return a;
+    }
+    if (IsPunct("$")) {
+      const Token at = tok_;
+      if (absl::Status s = Advance(); !s.ok()) return s;
+      absl::StatusOr<std::string> name = Name();
+      if (!name.ok()) return name.status();
+      if (variables_ == nullptr || !variables_->IsObject() ||
+          !variables_->HasMember(name->c_str())) {
+        return Lexer::Error(at, absl::StrCat("Variable \"$", *name, "\" is not defined"));
+      }
+      return FromJson((*variables_)[name->c_str()]);
+    }
+    const bool list = IsPunct("[");
+    if (!list && !IsPunct("{")) {
+      return Lexer::Error(tok_, absl::StrCat("Expected a value, found ", Describe()));
+    }
+    if (++value_depth_ > 8) return Lexer::Error(tok_, "Argument value nested too deep");
+    a.kind = list ? ArgValue::Kind::kList : ArgValue::Kind::kObject;
+    if (absl::Status s = Advance(); !s.ok()) return s;
+    while (!IsPunct(list ? "]" : "}")) {
+      if (tok_.kind == Tok::kEnd) return Lexer::Error(tok_, "Unterminated argument value");
+      std::string key;
+      if (!list) {
+        absl::StatusOr<std::string> name = Name();
+        if (!name.ok()) return name.status();
+        key = *std::move(name);
+        if (absl::Status s = Expect(":"); !s.ok()) return s;
+      }
+      absl::StatusOr<ArgValue> item = AnyValue();
+      if (!item.ok()) return item.status();
+      if (list) {
+        a.items.push_back(*std::move(item));
+      } else {
+        a.fields.emplace_back(std::move(key), *std::move(item));
+      }
+    }
+    --value_depth_;
+    if (absl::Status s = Advance(); !s.ok()) return s;
+    return a;
+  }
+
   Lexer lexer_;
   const rapidjson::Value* variables_;
+  int value_depth_ = 0;
   Token tok_;
 };
 

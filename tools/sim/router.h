@@ -28,6 +28,7 @@
 #include "tools/sim/access_control.h"
 #include "tools/sim/fault_injector.h"
 #include "tools/sim/fault_rule.h"
+#include "tools/sim/graphql_subset.h"
 #include "tools/sim/judgement_store.h"
 #include "tools/sim/rate_limiter.h"
 #include "tools/sim/sim_clock.h"
@@ -161,6 +162,13 @@ class Router {
   SimResponse DispatchCtia(const Identity& who, const SimRequest& request,
                            absl::Span<const absl::string_view> seg, absl::string_view query);
   SimResponse HandleGraphql(const Identity& who, const SimRequest& request);
+  // GraphQL's Verdict.judgement and Observable.judgements (router_graphql.cc).
+  std::optional<schema::Judgement> VerdictJudgement(
+      const Identity& who, const schema::Verdict& v,
+      const std::vector<GraphqlField>& selection) const;
+  std::vector<schema::Judgement> JudgementsFor(const Identity& who,
+                                               const schema::Observable& observable,
+                                               const GraphqlField& field) const;
   SimResponse HandleBulkGet(const Identity& who, absl::string_view query);
   SimResponse HandleToken(const SimRequest& request);
   SimResponse HandleCtia(const SimRequest& request, absl::string_view path,

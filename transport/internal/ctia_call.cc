@@ -347,6 +347,8 @@ class Call final : public HttpExchange, private GateWaiter, private Hedgeable {
         return ctx_.counters.graphql_requests;
       case CallKind::kList:
         return ctx_.counters.list_requests;
+      case CallKind::kJudgementRead:
+        return ctx_.counters.judgement_reads;
       case CallKind::kWrite:
         break;
     }
@@ -634,6 +636,8 @@ CtiaClientCounters CallContext::Snapshot() const {
   c.write_requests = counters.write_requests.load(std::memory_order_relaxed);
   c.graphql_requests = load(counters.graphql_requests);
   c.list_requests = load(counters.list_requests);
+  c.judgement_reads = load(counters.judgement_reads);
+  c.judgement_read_failures = load(counters.judgement_read_failures);
   c.graphql_verdicts = load(counters.graphql_verdicts);
   c.hedges = load(counters.hedges);
   if (gate != nullptr) gate->Fill(c);

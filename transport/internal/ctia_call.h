@@ -39,7 +39,7 @@
 namespace enrich::transport::internal {
 
 // What a call asks for: decides its counter and whether a garbled 200 is worth asking again.
-enum class CallKind { kVerdict, kGraphql, kList, kWrite };
+enum class CallKind { kVerdict, kGraphql, kList, kJudgementRead, kWrite };
 
 struct CallCounters {
   std::atomic<uint64_t> requests{0};
@@ -56,6 +56,8 @@ struct CallCounters {
   std::atomic<uint64_t> write_requests{0};
   std::atomic<uint64_t> graphql_requests{0};
   std::atomic<uint64_t> list_requests{0};
+  std::atomic<uint64_t> judgement_reads{0};
+  std::atomic<uint64_t> judgement_read_failures{0};
   std::atomic<uint64_t> graphql_verdicts{0};
   std::atomic<uint64_t> hedges{0};
 };

@@ -1,10 +1,12 @@
 #include "transport/internal/graphql_verdicts.h"
 
 #include "transport/internal/verdict_answer.h"
+#include "transport/internal/verdict_details.h"
 
 #include <cassert>
 #include <charconv>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <utility>
 
@@ -13,15 +15,29 @@
 #include "rapidjson/encodedstream.h"
 #include "rapidjson/memorystream.h"
 #include "rapidjson/reader.h"
+#include "rapidjson/stringbuffer.h"
+#include "rapidjson/writer.h"
 #include "schema/json_string.h"
 
 namespace enrich::transport::internal {
 namespace {
 
 // The verdict fields of §2.2; the answer then decodes exactly like a REST verdict body.
-constexpr absl::string_view kVerdictSelection =
+constexpr absl::string_view kVerdictFields =
     "{verdict{type disposition disposition_name judgement_id observable{type value} "
-    "valid_time{start_time end_time}}}";
+    "valid_time{start_time end_time}";
+
+// The selection of one observable: the verdict, and the details asked for.
+std::string ObservableSelection(const VerdictDetailsOptions& details) {
+  std::string out(kVerdictFields.data(), kVerdictFields.size());
+  if (details.judgement) {
+    out.append(kGraphqlJudgementSelection.data(), kGraphqlJudgementSelection.size());
+  }
+  out += '}';
+  if (details.judgements > 0) out += GraphqlJudgementsSelection(details.judgements);
+  out += '}';
+  return out;
+}
 
 // An answer of the plain shape (root, "data", alias, "verdict", "observable"/"valid_time") is
 // read without RapidJSON; anything else (escapes, arrays such as "errors") goes through it.
@@ -62,42 +78,56 @@ void AppendNumber(std::string& out, size_t n) {
 // Every event returns true (the reader is never stopped), so parse errors are those of a DOM
 // parse. Nothing but the results is allocated, except error messages.
 class AnswerHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, AnswerHandler> {
+  using CaptureWriter = rapidjson::Writer<rapidjson::StringBuffer>;
+
  public:
-  explicit AnswerHandler(size_t size) : results_(size), settled_(size, 0) {}
+  AnswerHandler(size_t size, const VerdictDetailsOptions& details)
+      : results_(size), settled_(size, 0), details_(details) {
+    if (details.judgements > 0) judgements_text_.resize(size);
+  }
 
   bool Null() {
+    if (Captured([&](CaptureWriter& w) { w.Null(); }, 0)) return true;
     if (verdict_depth_ > 0) return verdict_.Null();
     return Begin(Token::kNull);
   }
   bool Bool(bool b) {
+    if (Captured([&](CaptureWriter& w) { w.Bool(b); }, 0)) return true;
     if (verdict_depth_ > 0) return verdict_.Bool(b);
     return Begin(Token::kScalar);
   }
   bool Int(int i) {
+    if (Captured([&](CaptureWriter& w) { w.Int(i); }, 0)) return true;
     if (verdict_depth_ > 0) return verdict_.Int(i);
     return Begin(Token::kScalar);
   }
   bool Uint(unsigned u) {
+    if (Captured([&](CaptureWriter& w) { w.Uint(u); }, 0)) return true;
     if (verdict_depth_ > 0) return verdict_.Uint(u);
     return Begin(Token::kScalar);
   }
   bool Int64(int64_t i) {
+    if (Captured([&](CaptureWriter& w) { w.Int64(i); }, 0)) return true;
     if (verdict_depth_ > 0) return verdict_.Int64(i);
     return Begin(Token::kScalar);
   }
   bool Uint64(uint64_t u) {
+    if (Captured([&](CaptureWriter& w) { w.Uint64(u); }, 0)) return true;
     if (verdict_depth_ > 0) return verdict_.Uint64(u);
     return Begin(Token::kScalar);
   }
   bool Double(double d) {
+    if (Captured([&](CaptureWriter& w) { w.Double(d); }, 0)) return true;
     if (verdict_depth_ > 0) return verdict_.Double(d);
     return Begin(Token::kScalar);
   }
   bool String(const char* text, rapidjson::SizeType length, bool copy) {
+    if (Captured([&](CaptureWriter& w) { w.String(text, length, true); }, 0)) return true;
     if (verdict_depth_ > 0) return verdict_.String(text, length, copy);
     return Begin(Token::kString, absl::string_view(text, length));
   }
   bool StartObject() {
+    if (Captured([](CaptureWriter& w) { w.StartObject(); }, 1)) return true;
     if (verdict_depth_ > 0) {
       ++verdict_depth_;
       return verdict_.StartObject();
@@ -105,6 +135,7 @@ class AnswerHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Ans
     return Begin(Token::kObject);
   }
   bool StartArray() {
+    if (Captured([](CaptureWriter& w) { w.StartArray(); }, 1)) return true;
     if (verdict_depth_ > 0) {
       ++verdict_depth_;
       return verdict_.StartArray();
@@ -112,6 +143,7 @@ class AnswerHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Ans
     return Begin(Token::kArray);
   }
   bool EndObject(rapidjson::SizeType members) {
+    if (Captured([&](CaptureWriter& w) { w.EndObject(members); }, -1)) return true;
     if (verdict_depth_ > 0) {
       verdict_.EndObject(members);
       if (--verdict_depth_ == 0) SettleVerdict();
@@ -120,6 +152,7 @@ class AnswerHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Ans
     return End();
   }
   bool EndArray(rapidjson::SizeType elements) {
+    if (Captured([&](CaptureWriter& w) { w.EndArray(elements); }, -1)) return true;
     if (verdict_depth_ > 0) {
       --verdict_depth_;
       return verdict_.EndArray(elements);
@@ -127,9 +160,20 @@ class AnswerHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Ans
     return End();
   }
   bool Key(const char* text, rapidjson::SizeType length, bool copy) {
-    if (verdict_depth_ > 0) return verdict_.Key(text, length, copy);
-    if (skip_ > 0) return true;
     const absl::string_view key(text, length);
+    if (capture_ != Capture::kNone) {
+      capture_writer_->writer.Key(text, length, true);
+      return true;
+    }
+    if (verdict_depth_ > 0) {
+      if (verdict_depth_ == 1 && details_.judgement && !judgement_named_ && key == "judgement") {
+        judgement_named_ = true;
+        pending_capture_ = Capture::kJudgement;
+        return true;
+      }
+      return verdict_.Key(text, length, copy);
+    }
+    if (skip_ > 0) return true;
     role_ = Role::kNone;
     switch (Top()) {
       case Role::kRoot:
@@ -152,6 +196,9 @@ class AnswerHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Ans
         if (key == "verdict" && !verdict_named_) {
           verdict_named_ = true;
           role_ = Role::kVerdict;
+        } else if (key == "judgements" && details_.judgements > 0 && !judgements_named_) {
+          judgements_named_ = true;
+          pending_capture_ = Capture::kJudgements;
         }
         break;
       case Role::kError:
@@ -174,6 +221,7 @@ class AnswerHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Ans
 
   // The results, in batch order; call once, after the answer's last event.
   std::vector<absl::StatusOr<schema::VerdictResult>> Results() && {
+    for (size_t i = 0; i < judgements_text_.size(); ++i) AttachJudgements(i);
     for (auto& [index, message] : alias_errors_) {
       if ((settled_[index] & kByError) != 0) continue;  // the alias's first error counts
       settled_[index] |= kByError;
@@ -251,12 +299,15 @@ class AnswerHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Ans
       case Role::kAlias:
         if (token == Token::kObject) {
           verdict_named_ = false;
+          judgements_named_ = false;
           return Push(Role::kAlias);
         }
         break;
       case Role::kVerdict:
         if (token == Token::kObject) {
           verdict_ = VerdictHandler();
+          judgement_named_ = false;
+          judgement_text_.clear();
           verdict_.StartObject();
           verdict_depth_ = 1;
           return true;
@@ -322,9 +373,60 @@ class AnswerHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Ans
 
   void SettleVerdict() {
     absl::StatusOr<schema::VerdictResult> v = verdict_.Verdict();
+    if (v.ok() && judgement_named_) {
+      absl::StatusOr<std::optional<schema::JudgementDetails>> details =
+          DecodeGraphqlJudgement(judgement_text_);
+      if (details.ok()) {
+        std::get<schema::Verdict>(*v).judgement = *std::move(details);
+      } else {
+        v = details.status();
+      }
+    }
     if (v.ok()) return Settle(*std::move(v));
     Settle(absl::UnavailableError(
         absl::StrCat("graphql answer for ", VerdictAlias(alias_), ": ", v.status().message())));
+  }
+
+  // Puts the judgements read for slot `i` into its verdict (a verdict only: NoVerdict has no
+  // place for them; nor has an error).
+  void AttachJudgements(size_t i) {
+    if (!judgements_text_[i].has_value() || !results_[i].ok()) return;
+    auto* verdict = std::get_if<schema::Verdict>(&*results_[i]);
+    if (verdict == nullptr) return;
+    absl::StatusOr<std::vector<schema::JudgementBrief>> briefs =
+        DecodeGraphqlJudgements(*judgements_text_[i]);
+    if (briefs.ok()) {
+      verdict->judgements = *std::move(briefs);
+    } else {
+      results_[i] = absl::UnavailableError(absl::StrCat(
+          "graphql answer for ", VerdictAlias(i), ": ", briefs.status().message()));
+    }
+  }
+
+  // A value event while a `judgement` or `judgements` value is captured (or about to be, the
+  // key just read named one): written as JSON text for verdict_details.h to decode. True when
+  // the event was taken; `depth` is +1 for a container's start, -1 for its end.
+  template <class Write>
+  bool Captured(Write write, int depth) {
+    if (capture_ == Capture::kNone) {
+      if (pending_capture_ == Capture::kNone) return false;
+      capture_ = std::exchange(pending_capture_, Capture::kNone);
+      if (capture_writer_ == nullptr) capture_writer_ = std::make_unique<CaptureText>();
+      capture_writer_->buffer.Clear();
+      capture_writer_->writer.Reset(capture_writer_->buffer);
+      capture_depth_ = 0;
+    }
+    write(capture_writer_->writer);
+    capture_depth_ += depth;
+    if (capture_depth_ > 0) return true;
+    std::string text(capture_writer_->buffer.GetString(), capture_writer_->buffer.GetSize());
+    if (capture_ == Capture::kJudgement) {
+      judgement_text_ = std::move(text);
+    } else if (!judgements_text_[alias_].has_value()) {
+      judgements_text_[alias_] = std::move(text);
+    }
+    capture_ = Capture::kNone;
+    return true;
   }
 
   std::vector<absl::StatusOr<schema::VerdictResult>> results_;
@@ -342,6 +444,22 @@ class AnswerHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Ans
   bool verdict_named_ = false;
   VerdictHandler verdict_;   // the verdict being read
   int verdict_depth_ = 0;    // its containers open
+  // Details (verdict_details.h): the values of `judgement` (in the verdict open) and of each
+  // alias's `judgements`, captured as JSON text.
+  enum class Capture { kNone, kJudgement, kJudgements };
+  struct CaptureText {
+    rapidjson::StringBuffer buffer;
+    CaptureWriter writer{buffer};
+  };
+  VerdictDetailsOptions details_;
+  Capture pending_capture_ = Capture::kNone;  // the value after the key just read
+  Capture capture_ = Capture::kNone;          // the value being captured
+  int capture_depth_ = 0;                     // its containers open
+  std::unique_ptr<CaptureText> capture_writer_;
+  bool judgement_named_ = false;   // the verdict open had a `judgement` member
+  std::string judgement_text_;
+  bool judgements_named_ = false;  // the alias open had a `judgements` member
+  std::vector<std::optional<std::string>> judgements_text_;  // per slot
   std::string message_;      // of the error entry open
   bool message_named_ = false, path_named_ = false;
   std::optional<size_t> error_alias_;
@@ -352,12 +470,17 @@ class AnswerHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Ans
 
 std::string VerdictAlias(size_t index) { return absl::StrCat("o", index); }
 
-std::string BuildVerdictsRequest(const std::vector<schema::Observable>& batch) {
+std::string BuildVerdictsRequest(const std::vector<schema::Observable>& batch,
+                                 const VerdictDetailsOptions& details) {
   // Everything before the variables depends on the batch size only: written once per thread
   // for the size last asked for (a run asks full batches of one size).
   thread_local size_t prefix_size = 0;
+  thread_local VerdictDetailsOptions prefix_details;
   thread_local std::string prefix;
-  if (prefix_size != batch.size() || prefix.empty()) {
+  if (prefix_size != batch.size() || prefix.empty() ||
+      prefix_details.judgement != details.judgement ||
+      prefix_details.judgements != details.judgements) {
+    const std::string selection = ObservableSelection(details);
     prefix = R"({"query":"query Verdicts()";
     for (size_t i = 0; i < batch.size(); ++i) {
       if (i != 0) prefix += ',';
@@ -377,11 +500,12 @@ std::string BuildVerdictsRequest(const std::vector<schema::Observable>& batch) {
       prefix += ",value:$v";
       AppendNumber(prefix, i);
       prefix += ')';
-      prefix.append(kVerdictSelection.data(), kVerdictSelection.size());
+      prefix += selection;
     }
     // The query holds no character JSON escapes.
     prefix += R"(}","variables":{)";
     prefix_size = batch.size();
+    prefix_details = details;
   }
   size_t values = 0;
   for (const schema::Observable& o : batch) values += o.type.size() + o.value.size();
@@ -403,14 +527,14 @@ std::string BuildVerdictsRequest(const std::vector<schema::Observable>& batch) {
 }
 
 absl::StatusOr<std::vector<absl::StatusOr<schema::VerdictResult>>> DecodeVerdictsAnswer(
-    absl::string_view body, size_t size) {
+    absl::string_view body, size_t size, const VerdictDetailsOptions& details) {
   const absl::string_view text = absl::StripLeadingAsciiWhitespace(body);
   if (text.empty() || text.front() != '{') {
     return absl::FailedPreconditionError("the answer to /ctia/graphql is not a JSON object");
   }
-  AnswerHandler handler(size);
+  AnswerHandler handler(size, details);
   if (!PlainJsonReader<AnswerHandler>(body, handler, kMaxPlainAnswerDepth).Read()) {
-    handler = AnswerHandler(size);  // start over with the full reader
+    handler = AnswerHandler(size, details);  // start over with the full reader
     // One reader per thread: its stack (used for strings with escapes and nesting) is kept.
     thread_local rapidjson::Reader reader;
     rapidjson::MemoryStream memory(body.data(), body.size());

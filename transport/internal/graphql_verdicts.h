@@ -6,6 +6,7 @@
 
 #include "schema/observable.h"
 #include "schema/verdict.h"
+#include "transport/ctia_client_options.h"
 
 #include <string>
 #include <vector>
@@ -26,9 +27,13 @@ std::string VerdictAlias(size_t index);
 //              valid_time{start_time end_time}}} ...}",
 //    "variables": {"t0": "ip", "v0": "1.2.3.4", ...}}
 // Values travel as variables, so no value needs GraphQL escaping; they are escaped for JSON as
-// RapidJSON's Writer escapes them. `batch` must not be empty. Thread-safe: each thread keeps the
-// query part written for the batch size it last asked for (a few hundred bytes per lookup).
-std::string BuildVerdictsRequest(const std::vector<schema::Observable>& batch);
+// RapidJSON's Writer escapes them. `batch` must not be empty. With `details` (verdict_details.h)
+// each verdict also selects `judgement{source source_uri ...}` and each observable
+// `judgements(first:N, orderBy:...){nodes{id source disposition}}`. Thread-safe: each thread
+// keeps the query part written for the batch size and details it last asked for (a few hundred
+// bytes per lookup).
+std::string BuildVerdictsRequest(const std::vector<schema::Observable>& batch,
+                                 const VerdictDetailsOptions& details = {});
 
 // Decodes a 200 answer to BuildVerdictsRequest for a batch of `size` observables, in one pass
 // over the body (no document, no re-serialization; plain CTIA-shaped answers without RapidJSON):
@@ -38,6 +43,10 @@ std::string BuildVerdictsRequest(const std::vector<schema::Observable>& batch);
 //     over what `data` holds for it; an alias missing from `data` without an error → Unavailable
 //     too. Members count as a DOM's FindMember finds them (the first of a name), and an alias
 //     settled by an earlier member of `data` keeps that result.
+//   - with `details`: a verdict's first `judgement` member fills Verdict::judgement and the
+//     alias's first `judgements` member Verdict::judgements (verdict_details.h decodes them); a
+//     malformed one settles that alias with Unavailable("graphql answer for <alias>: malformed
+//     judgement...: ...").
 // Whole-answer results:
 //   - FailedPrecondition: the answer is not GraphQL (not a JSON object with `data` or
 //     `errors`, e.g. an HTML page or a plain verdict body): the server does not serve GraphQL.
@@ -45,7 +54,7 @@ std::string BuildVerdictsRequest(const std::vector<schema::Observable>& batch);
 //     answer: worth asking again).
 // Thread-safe.
 absl::StatusOr<std::vector<absl::StatusOr<schema::VerdictResult>>> DecodeVerdictsAnswer(
-    absl::string_view body, size_t size);
+    absl::string_view body, size_t size, const VerdictDetailsOptions& details = {});
 
 }  // namespace enrich::transport::internal
 
