@@ -304,6 +304,25 @@ absl::StatusOr<PipelineOptions> ResolveFormats(const PipelineOptions& given, Chu
   return options;
 }
 
+// --shard: the reader hands out the records of the shard's byte range (and the CSV header).
+absl::Status SetShardRange(ByteSource& in, const PipelineOptions& options, ChunkReader& reader) {
+  const std::string shard = ShardName(*options.shard);
+  if (in.compression() != Compression::kNone) {
+    return UsageError(absl::StrCat(
+        "--shard ", shard, ": ", in.name(), " is ", CompressionName(in.compression()),
+        " data; a compressed input cannot be cut into byte ranges: compressed inputs shard by "
+        "file (give each worker a file of its own, without --shard)"));
+  }
+  if (!in.raw_size().has_value()) {
+    return UsageError(absl::StrCat("--shard ", shard, ": ", in.name(),
+                                   " is not a regular file; a shard is a byte range of a file"));
+  }
+  const ByteRange range = ShardRange(*in.raw_size(), *options.shard);
+  reader.set_range(range.begin, range.end,
+                   options.input_format == DataFormat::kCsv && options.header);
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status UsageError(absl::string_view message) {
@@ -342,6 +361,9 @@ absl::Status RunPipeline(ByteSource& in, ByteSink& out, const PipelineOptions& g
   absl::StatusOr<PipelineOptions> resolved = ResolveFormats(given, reader);
   if (!resolved.ok()) return resolved.status();
   const PipelineOptions& options = *resolved;
+  if (options.shard.has_value()) {
+    if (absl::Status s = SetShardRange(in, options, reader); !s.ok()) return s;
+  }
   auto first = std::make_unique<ChunkWork>();
   absl::StatusOr<bool> have_first = reader.Next(first->chunk);
   if (!have_first.ok()) return have_first.status();
@@ -354,7 +376,8 @@ absl::Status RunPipeline(ByteSource& in, ByteSink& out, const PipelineOptions& g
     return s;
   }
   if (layout.header) first->skip_records = 1;
-  if (!header.empty()) {
+  // Every shard reads the header; shard 0 alone writes it (the outputs are concatenated).
+  if (!header.empty() && (!options.shard.has_value() || options.shard->index == 0)) {
     if (absl::Status s = out.Write(header); !s.ok()) return s;
     if (options.hits != nullptr) {
       if (absl::Status s = options.hits->Write(header); !s.ok()) return s;
