@@ -16,6 +16,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "engine/chunk_reader.h"
+#include "engine/job.h"
 #include "engine/pipeline.h"
 #include "schema/clock.h"
 #include "schema/time_format.h"
@@ -261,6 +262,25 @@ TEST(ShardReaderTest, UnclosedQuoteInTheRangeIsTooLong) {
     if (!*more) break;
   }
   EXPECT_THAT(std::string(status.message()), HasSubstr("<string>:3: a record longer than"));
+}
+
+// A shard's journal identity names the shard: --resume of another shard (or of the whole
+// file) is a run of another input.
+TEST(ShardTest, JournalIdentityNamesTheShard) {
+  JobOptions options;
+  options.input = "export.csv";
+  options.output = "part-1.csv";
+  options.column_specs = "domain";
+  options.endpoint = "https://private.intel.amp.cisco.com";
+  const std::string whole = JobFingerprint(options, 1000);
+  options.pipeline.shard = Shard{1, 4};
+  const std::string one = JobFingerprint(options, 1000);
+  options.pipeline.shard = Shard{2, 4};
+  const std::string two = JobFingerprint(options, 1000);
+  EXPECT_THAT(one, HasSubstr("input=export.csv shard=1/4 size=1000"));
+  EXPECT_NE(one, whole);
+  EXPECT_NE(one, two);
+  EXPECT_EQ(JournalPathFor(options), "part-1.csv.journal");
 }
 
 absl::StatusOr<schema::VerdictResult> Answer(const schema::Observable& o) {

@@ -11,11 +11,14 @@
 #include "tests/fakes/child_process.h"
 #include "tools/sim/sim_server.h"
 
+#include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -23,6 +26,7 @@
 #include "rapidjson/document.h"
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 
 namespace enrich {
 namespace {
@@ -205,6 +209,59 @@ TEST_F(ShardSimTest, UsageErrors) {
   EXPECT_THAT(ReadFile(dir_.File("pipe.err")), HasSubstr("is not a regular file"));
   // Nothing was left behind by the refused runs.
   EXPECT_FALSE(std::ifstream(dir_.File("out.csv.journal")).good());
+}
+
+// A shard's journal is its own: stopped by SIGTERM, shard 1/2 resumes from its journal (whose
+// identity names the shard), asks only what the journal lacks, and ends with the output an
+// uninterrupted shard 1/2 writes.
+TEST_F(ShardSimTest, ResumeIsPerShard) {
+  const std::string input = dir_.File("in.csv");
+  std::string text = "id,domain\n";
+  for (int i = 0; i < 3000; ++i) absl::StrAppend(&text, i, ",host-", i, ".example\n");
+  std::ofstream(input, std::ios::binary) << text;
+  const std::vector<std::string> shard = {"--shard", "1/2", "--batch-size", "20"};
+  auto with = [&](std::vector<std::string> extra) {
+    extra.insert(extra.begin(), shard.begin(), shard.end());
+    return extra;
+  };
+  ASSERT_EQ(Run(RunArgs(input, dir_.File("ref.csv"), with({"--summary-json",
+                                                             dir_.File("ref.json")})),
+                "ref"),
+            0)
+      << ReadFile(dir_.File("ref.err"));
+  const uint64_t all_lookups = ParseJson(ReadFile(dir_.File("ref.json")))["lookups"].GetUint64();
+  ASSERT_GT(all_lookups, 1000u);
+
+  for (const char* prefix : {"/ctia/domain/", "/ctia/graphql"}) {
+    sim::FaultRule slow;
+    slow.kind = sim::FaultKind::kLatency;
+    slow.path_prefix = prefix;
+    slow.latency = absl::Milliseconds(300);
+    sim_->AddFault(slow);
+  }
+  const std::string out = dir_.File("out.csv");
+  auto child = testing::ChildProcess::Start(Spec(RunArgs(input, out, with({})), "stopped"));
+  ASSERT_TRUE(child.ok()) << child.status();
+  const std::string journal = out + ".journal";
+  const auto start = std::chrono::steady_clock::now();
+  while (!std::filesystem::exists(journal) || std::filesystem::file_size(journal) < 2000) {
+    ASSERT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(60))
+        << ReadFile(dir_.File("stopped.err"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  child->Signal(SIGTERM);
+  ASSERT_EQ(child->Wait(), 75) << ReadFile(dir_.File("stopped.err"));
+  sim_->ClearFaults();
+  EXPECT_THAT(ReadFile(journal), HasSubstr(absl::StrCat("input=", input, " shard=1/2 size=")));
+
+  const std::string summary = dir_.File("resumed.json");
+  ASSERT_EQ(Run(RunArgs(input, out, with({"--resume", "--summary-json", summary})), "resumed"), 0)
+      << ReadFile(dir_.File("resumed.err"));
+  EXPECT_TRUE(ReadFile(out) == ReadFile(dir_.File("ref.csv")));
+  const uint64_t resumed_lookups = ParseJson(ReadFile(summary))["lookups"].GetUint64();
+  EXPECT_GT(resumed_lookups, 0u);
+  EXPECT_LT(resumed_lookups, all_lookups);
+  EXPECT_FALSE(std::filesystem::exists(journal));
 }
 
 // plan --shard K/N counts its shard: the shards' rows add up to the input's, each shard's to
