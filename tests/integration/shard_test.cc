@@ -116,21 +116,27 @@ class ShardSimTest : public ::testing::Test {
     return args;
   }
 
-  // For N = 1 .. 7, the N shards of `input` concatenated equal `whole`; each shard's summary
-  // names it, and their rows add up to `rows`.
+  // For N = 1 .. 7, the N shards of `input` concatenated equal `whole` (and their --hits
+  // outputs `whole_hits`); each shard's summary names it, and their rows add up to `rows`.
   void ExpectShardsMatch(const std::string& input, const std::string& ext,
-                         const std::string& whole, uint64_t rows) {
+                         const std::string& whole, const std::string& whole_hits,
+                         uint64_t rows) {
     for (uint32_t n = 1; n <= 7; ++n) {
       std::string merged;
+      std::string merged_hits;
       uint64_t shard_rows = 0;
       for (uint32_t k = 0; k < n; ++k) {
         const std::string shard = absl::StrCat(k, "/", n);
         const std::string out = dir_.File(absl::StrCat("part-", k, "-of-", n, ext));
+        const std::string hits = dir_.File(absl::StrCat("hits-", k, "-of-", n, ext));
         const std::string summary = dir_.File(absl::StrCat("summary-", k, "-of-", n, ".json"));
-        ASSERT_EQ(Run(RunArgs(input, out, {"--shard", shard, "--summary-json", summary}), "shard"),
+        ASSERT_EQ(Run(RunArgs(input, out,
+                              {"--shard", shard, "--summary-json", summary, "--hits", hits}),
+                      "shard"),
                   0)
             << shard << ": " << ReadFile(dir_.File("shard.err"));
         merged += ReadFile(out);
+        merged_hits += ReadFile(hits);
         rapidjson::Document doc = ParseJson(ReadFile(summary));
         ASSERT_TRUE(doc.IsObject() && doc.HasMember("shard") && doc.HasMember("rows"));
         EXPECT_EQ(std::string(doc["shard"].GetString()), shard);
@@ -138,6 +144,7 @@ class ShardSimTest : public ::testing::Test {
       }
       EXPECT_EQ(merged.size(), whole.size()) << n << " shards";
       EXPECT_TRUE(merged == whole) << n << " shards: the merged output differs";
+      EXPECT_TRUE(merged_hits == whole_hits) << n << " shards: the merged hits differ";
       EXPECT_EQ(shard_rows, rows) << n << " shards";
     }
   }
@@ -149,21 +156,31 @@ class ShardSimTest : public ::testing::Test {
 TEST_F(ShardSimTest, CsvShardsConcatenateToOneRun) {
   constexpr int kRows = 300;
   std::ofstream(dir_.File("in.csv"), std::ios::binary) << TrickyCsv(kRows);
-  ASSERT_EQ(Run(RunArgs(dir_.File("in.csv"), dir_.File("whole.csv"), {}), "whole"), 0)
+  ASSERT_EQ(Run(RunArgs(dir_.File("in.csv"), dir_.File("whole.csv"),
+                        {"--hits", dir_.File("whole-hits.csv")}),
+                "whole"),
+            0)
       << ReadFile(dir_.File("whole.err"));
   const std::string whole = ReadFile(dir_.File("whole.csv"));
   ASSERT_THAT(whole, HasSubstr("ctia_disposition"));
-  ExpectShardsMatch(dir_.File("in.csv"), ".csv", whole, kRows);
+  const std::string hits = ReadFile(dir_.File("whole-hits.csv"));
+  ASSERT_THAT(hits, HasSubstr("Malicious"));
+  ExpectShardsMatch(dir_.File("in.csv"), ".csv", whole, hits, kRows);
 }
 
 TEST_F(ShardSimTest, NdjsonShardsConcatenateToOneRun) {
   constexpr int kRows = 300;
   std::ofstream(dir_.File("in.ndjson"), std::ios::binary) << TrickyNdjson(kRows);
-  ASSERT_EQ(Run(RunArgs(dir_.File("in.ndjson"), dir_.File("whole.ndjson"), {}), "whole"), 0)
+  ASSERT_EQ(Run(RunArgs(dir_.File("in.ndjson"), dir_.File("whole.ndjson"),
+                        {"--hits", dir_.File("whole-hits.ndjson")}),
+                "whole"),
+            0)
       << ReadFile(dir_.File("whole.err"));
   const std::string whole = ReadFile(dir_.File("whole.ndjson"));
   ASSERT_THAT(whole, HasSubstr("ctia_disposition"));
-  ExpectShardsMatch(dir_.File("in.ndjson"), ".ndjson", whole, kRows);
+  const std::string hits = ReadFile(dir_.File("whole-hits.ndjson"));
+  ASSERT_THAT(hits, HasSubstr("Malicious"));
+  ExpectShardsMatch(dir_.File("in.ndjson"), ".ndjson", whole, hits, kRows);
 }
 
 // More shards than records: the shards where no record starts write nothing (shard 0 writes
@@ -278,7 +295,8 @@ TEST_F(ShardSimTest, PlanCountsItsShard) {
     args.push_back("--json");
     ASSERT_EQ(Run(args, "plan"), 0) << ReadFile(dir_.File("plan.err"));
     rapidjson::Document plan = ParseJson(ReadFile(dir_.File("plan.out")));
-    ASSERT_TRUE(plan.IsObject() && plan.HasMember("rows"));
+    ASSERT_TRUE(plan.IsObject() && plan.HasMember("rows") && plan.HasMember("shard"));
+    EXPECT_EQ(std::string(plan["shard"].GetString()), shard);
     const std::string summary = dir_.File("summary.json");
     ASSERT_EQ(Run(RunArgs(input, dir_.File("out.csv"), {"--shard", shard, "--summary-json",
                                                         summary}),
