@@ -384,6 +384,11 @@ TEST_F(ShardSimTest, SystemdTemplateUnitVerifies) {
   ASSERT_THAT(unit, HasSubstr("--shard %i/${SHARDS}"));
   const std::string copy = absl::StrReplaceAll(unit, {{"/usr/local/bin/ctia-enrich", CTIA_ENRICH_BIN}});
   std::ofstream(dir_.File("ctia-enrich-shard@.service"), std::ios::binary) << copy;
+  // The instance is K, SHARDS is N, and every worker writes a file of its own.
+  EXPECT_THAT(unit, HasSubstr("Environment=SHARDS=4\n"));
+  EXPECT_THAT(unit, HasSubstr("-o /var/lib/ctia-enrich/out/part-%i.csv"));
+  // Where systemd is installed (a build machine may lack it), systemd itself checks the unit.
+  if (testing::RunCommandLine("command", "-v systemd-analyze").exit_code != 0) return;
   const testing::CommandResult verify = testing::RunCommandLine(
       "systemd-analyze", absl::StrCat("verify --man=no ", dir_.File("ctia-enrich-shard@2.service")));
   EXPECT_EQ(verify.exit_code, 0) << verify.output;
