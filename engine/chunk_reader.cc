@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <tuple>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -258,11 +259,38 @@ void ChunkReader::ScanByte() {
 }
 
 absl::StatusOr<bool> ChunkReader::ScanToRecordEnd(bool keep) {
+  constexpr size_t kWindow = 256;
   for (;;) {
     while (scan_pos_ < filled_) {
-      ScanByte();
-      // A boundary before this byte is at most scan_pos_ - 1: this byte ended a record.
-      if (boundary_ == scan_pos_) return true;
+      const char* p = buf_.data();
+      if (format_ == RecordFormat::kNdjson) {
+        const void* nl = std::memchr(p + scan_pos_, '\n', filled_ - scan_pos_);
+        if (nl == nullptr) {
+          scan_pos_ = filled_;  // no line end: nothing to count
+          break;
+        }
+        scan_pos_ = static_cast<size_t>(static_cast<const char*>(nl) - p);
+        ScanByte();
+        return true;
+      }
+      // CSV: a window at a time by the exact rules; the window where a record ends is scanned
+      // again from its start, a byte at a time, for the first end in it.
+      const size_t from = scan_pos_;
+      const size_t end = std::min(filled_, from + kWindow);
+      const auto saved = std::make_tuple(in_quotes_, after_quote_, at_field_start_, boundary_,
+                                         lines_before_boundary_, lines_after_boundary_);
+      ScanExact(from, end);
+      if (boundary_ == std::get<3>(saved)) {
+        scan_pos_ = end;
+        continue;
+      }
+      std::tie(in_quotes_, after_quote_, at_field_start_, boundary_, lines_before_boundary_,
+               lines_after_boundary_) = saved;
+      for (;;) {
+        ScanByte();
+        // A boundary before this byte is at most scan_pos_ - 1: this byte ended a record.
+        if (boundary_ == scan_pos_) return true;
+      }
     }
     if (eof_) return false;
     if (!keep) {
