@@ -605,9 +605,9 @@ absl::Status Job::RunPipelineWithSignals(
   progress_options.tty = options_.progress_tty;
   progress_options.input_bytes = source_->raw_size();
   if (options_.pipeline.shard.has_value() && progress_options.input_bytes.has_value()) {
-    // A shard reads the input up to its range's end (the bytes before it only scanned).
-    progress_options.input_bytes =
-        ShardRange(*progress_options.input_bytes, *options_.pipeline.shard).end;
+    // A shard counts the bytes of its range (those before it are scanned, not counted).
+    const ByteRange range = ShardRange(*progress_options.input_bytes, *options_.pipeline.shard);
+    progress_options.input_bytes = range.end - range.begin;
   }
   if (!options_.report.empty()) {
     progress_options.requests = &requests_;

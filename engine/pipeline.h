@@ -81,7 +81,8 @@ struct PipelineOptions {
   // --shard K/N: only the records that start in the input's K-th of N byte ranges
   // (engine/shard.h); the CSV header (and a CSV output's header line) is read by every shard,
   // written by shard 0 alone. The input must be an uncompressed regular file (a usage error
-  // otherwise). Unset: the whole input.
+  // otherwise). The bytes before the range are not counted as read (RunCounter::kBytesRead).
+  // Unset: the whole input.
   std::optional<Shard> shard;
   // Set (e.g. by a signal handler) to stop: the run ends with Cancelled, its journal intact.
   const std::atomic<bool>* stop_requested = nullptr;
