@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <tuple>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -68,9 +69,8 @@ uint64_t PrefixXor(uint64_t x) {
 
 }  // namespace
 
-size_t ChunkReader::Scan() {
+size_t ChunkReader::Scan(size_t end) {
   const char* p = buf_.data();
-  const size_t end = filled_;
   size_t i = scan_pos_;
   if (format_ == RecordFormat::kNdjson) {
     for (;;) {
@@ -228,7 +228,164 @@ absl::StatusOr<std::optional<char>> ChunkReader::PeekFirstDataByte() {
   }
 }
 
+void ChunkReader::set_range(uint64_t begin, uint64_t end, bool first_record_apart) {
+  ranged_ = true;
+  range_begin_ = begin;
+  range_end_ = std::max(begin, end);
+  // Shard 0 too: its range may be empty (fewer bytes than shards), and it writes the header.
+  head_apart_ = first_record_apart;
+}
+
+absl::Status ChunkReader::Start() {
+  while (!eof_ && filled_ < 3) {
+    if (absl::Status s = ReadMore(std::max<size_t>(chunk_size_, 64 << 10)); !s.ok()) return s;
+  }
+  if (filled_ >= 3 && std::memcmp(buf_.data(), "\xEF\xBB\xBF", 3) == 0) scan_pos_ = 3;
+  started_ = true;
+  return absl::OkStatus();
+}
+
+void ChunkReader::ScanByte() {
+  if (format_ == RecordFormat::kNdjson) {
+    if (buf_[scan_pos_] == '\n') {
+      lines_before_boundary_ += lines_after_boundary_ + 1;
+      lines_after_boundary_ = 0;
+      boundary_ = scan_pos_ + 1;
+    }
+  } else {
+    ScanExact(scan_pos_, scan_pos_ + 1);
+  }
+  ++scan_pos_;
+}
+
+absl::StatusOr<bool> ChunkReader::ScanToRecordEnd(bool keep) {
+  constexpr size_t kWindow = 256;
+  for (;;) {
+    while (scan_pos_ < filled_) {
+      const char* p = buf_.data();
+      if (format_ == RecordFormat::kNdjson) {
+        const void* nl = std::memchr(p + scan_pos_, '\n', filled_ - scan_pos_);
+        if (nl == nullptr) {
+          scan_pos_ = filled_;  // no line end: nothing to count
+          break;
+        }
+        scan_pos_ = static_cast<size_t>(static_cast<const char*>(nl) - p);
+        ScanByte();
+        return true;
+      }
+      // CSV: a window at a time by the exact rules; the window where a record ends is scanned
+      // again from its start, a byte at a time, for the first end in it.
+      const size_t from = scan_pos_;
+      const size_t end = std::min(filled_, from + kWindow);
+      const auto saved = std::make_tuple(in_quotes_, after_quote_, at_field_start_, boundary_,
+                                         lines_before_boundary_, lines_after_boundary_);
+      ScanExact(from, end);
+      if (boundary_ == std::get<3>(saved)) {
+        scan_pos_ = end;
+        continue;
+      }
+      std::tie(in_quotes_, after_quote_, at_field_start_, boundary_, lines_before_boundary_,
+               lines_after_boundary_) = saved;
+      for (;;) {
+        ScanByte();
+        // A boundary before this byte is at most scan_pos_ - 1: this byte ended a record.
+        if (boundary_ == scan_pos_) return true;
+      }
+    }
+    if (eof_) return false;
+    if (!keep) {
+      Drop(scan_pos_);
+    } else if (scan_pos_ - boundary_ > max_record_size_ + 1) {
+      return RecordTooLongError(source_.name(), next_line_ + lines_before_boundary_,
+                                max_record_size_,
+                                format_ == RecordFormat::kCsv && in_quotes_ ? kOpenQuoteHint : "");
+    }
+    if (absl::Status s = ReadMore(std::max<size_t>(chunk_size_, 64 << 10)); !s.ok()) return s;
+  }
+}
+
+void ChunkReader::Drop(size_t n) {
+  next_line_ += lines_before_boundary_ + (n == scan_pos_ ? lines_after_boundary_ : 0);
+  if (n == scan_pos_) lines_after_boundary_ = 0;
+  lines_before_boundary_ = 0;
+  boundary_ = 0;
+  scan_pos_ -= n;
+  std::memmove(buf_.data(), buf_.data() + n, filled_ - n);
+  filled_ -= n;
+  base_ += n;
+}
+
+absl::Status ChunkReader::SkipToRangeBegin() {
+  // The records that end before byte begin - 1 are before the range: their bytes are scanned
+  // for the quoting state and dropped. The range's first record starts after the first record
+  // end at byte begin - 1 or later (that is, at `begin` or later).
+  const uint64_t stop = range_begin_ - 1;
+  while (base_ + scan_pos_ < stop) {
+    if (scan_pos_ == filled_) {
+      if (eof_) break;
+      Drop(scan_pos_);
+      if (absl::Status s = ReadMore(std::max<size_t>(chunk_size_, 64 << 10)); !s.ok()) return s;
+      continue;
+    }
+    Scan(static_cast<size_t>(std::min<uint64_t>(filled_, stop - base_)));
+  }
+  Drop(scan_pos_);
+  absl::StatusOr<bool> ended = ScanToRecordEnd(/*keep=*/false);
+  if (!ended.ok()) return ended.status();
+  Drop(scan_pos_);  // at a record end (a boundary), or the input's end: nothing in the range
+  return absl::OkStatus();
+}
+
+void ChunkReader::HandOut(Chunk& chunk, size_t cut) {
+  chunk.index = next_index_++;
+  chunk.first_line = next_line_;
+  chunk.starts_input = base_ == 0;
+  // Hand the buffer itself to the chunk and keep only the tail past the cut (less than a
+  // record, usually): one small copy instead of copying the chunk out. The chunk's old
+  // buffer becomes the read buffer, its bytes overwritten as they are read.
+  chunk.bytes.swap(buf_);
+  const size_t tail = filled_ - cut;
+  if (buf_.size() < tail) buf_.resize(tail);
+  std::memcpy(buf_.data(), chunk.bytes.data() + cut, tail);
+  chunk.bytes.resize(cut);
+  filled_ = tail;
+  if (tail == 0) {
+    next_line_ += lines_before_boundary_ + (cut == boundary_ ? 0 : lines_after_boundary_);
+    scan_pos_ = 0;
+    lines_after_boundary_ = 0;
+  } else {
+    next_line_ += lines_before_boundary_;
+    scan_pos_ -= cut;
+  }
+  // Past the boundary the state is that of a record start, scanned up to scan_pos_.
+  boundary_ = 0;
+  lines_before_boundary_ = 0;
+  bytes_out_ += chunk.bytes.size();
+  base_ += cut;
+}
+
 absl::StatusOr<bool> ChunkReader::Next(Chunk& chunk) {
+  if (range_done_) return false;
+  if (ranged_ && !started_) {
+    if (absl::Status s = Start(); !s.ok()) return s;
+  }
+  if (head_apart_) {
+    // The input's first record (a CSV header) alone, before the range.
+    head_apart_ = false;
+    absl::StatusOr<bool> ended = ScanToRecordEnd(/*keep=*/true);
+    if (!ended.ok()) return ended.status();
+    if (filled_ == 0) return false;
+    range_done_ = !*ended;  // the input is that one record
+    HandOut(chunk, *ended ? boundary_ : filled_);
+    return true;
+  }
+  if (ranged_ && base_ < range_begin_) {
+    if (absl::Status s = SkipToRangeBegin(); !s.ok()) return s;
+  }
+  if (base_ >= range_end_) {
+    range_done_ = true;  // no record starts in the range, or its last one was handed out
+    return false;
+  }
   for (;;) {
     // Read until the buffer holds a chunk's worth (or the input ends), and at first at least
     // the 3 bytes of a possible BOM.
@@ -243,47 +400,39 @@ absl::StatusOr<bool> ChunkReader::Next(Chunk& chunk) {
       scan_pos_ = 3;  // the BOM is not part of the first field
     }
     started_ = true;
-    size_t cut = Scan();
-    if (eof_) {
-      if (filled_ == 0) return false;
-      cut = filled_;  // the last record may lack its terminator
-    } else if (cut == 0) {
-      // One record longer than the buffer: read more (the buffer grows by chunk_size_), unless
-      // it is past the limit: then the input is broken, and holding the rest of it in memory
-      // would not mend it.
-      // (The buffer may end with the CR of a CRLF: the record itself may be a byte shorter.)
-      if (filled_ > max_record_size_ && filled_ - max_record_size_ > 1) {
-        return RecordTooLongError(
-            source_.name(), next_line_, max_record_size_,
-            format_ == RecordFormat::kCsv && in_quotes_ ? kOpenQuoteHint : "");
+    size_t cut = 0;
+    const uint64_t limit = range_end_ - base_;  // ranged: where the range ends in buf_
+    if (ranged_ && filled_ >= limit) {
+      // The range ends in the buffer: its last record is the one that starts before `limit`.
+      // (Only a BOM is scanned past `limit` already: it holds no record end.)
+      cut = scan_pos_ < limit ? Scan(static_cast<size_t>(limit)) : boundary_;
+      if (cut < limit) {
+        absl::StatusOr<bool> ended = ScanToRecordEnd(/*keep=*/true);
+        if (!ended.ok()) return ended.status();
+        cut = *ended ? boundary_ : filled_;
       }
-      if (absl::Status s = ReadMore(chunk_size_); !s.ok()) return s;
-      continue;
-    }
-    chunk.index = next_index_++;
-    chunk.first_line = next_line_;
-    chunk.starts_input = chunk.index == 0;
-    // Hand the buffer itself to the chunk and keep only the tail past the cut (less than a
-    // record, usually): one small copy instead of copying the chunk out. The chunk's old
-    // buffer becomes the read buffer, its bytes overwritten as they are read.
-    chunk.bytes.swap(buf_);
-    const size_t tail = filled_ - cut;
-    if (buf_.size() < tail) buf_.resize(tail);
-    std::memcpy(buf_.data(), chunk.bytes.data() + cut, tail);
-    chunk.bytes.resize(cut);
-    filled_ = tail;
-    if (tail == 0) {
-      next_line_ += lines_before_boundary_ + (cut == boundary_ ? 0 : lines_after_boundary_);
-      scan_pos_ = 0;
-      lines_after_boundary_ = 0;
+      if (cut == 0) return false;  // an empty input
+      range_done_ = true;
     } else {
-      next_line_ += lines_before_boundary_;
-      scan_pos_ -= cut;
+      cut = Scan();
+      if (eof_) {
+        if (filled_ == 0) return false;
+        cut = filled_;  // the last record may lack its terminator
+      } else if (cut == 0) {
+        // One record longer than the buffer: read more (the buffer grows by chunk_size_),
+        // unless it is past the limit: then the input is broken, and holding the rest of it in
+        // memory would not mend it.
+        // (The buffer may end with the CR of a CRLF: the record itself may be a byte shorter.)
+        if (filled_ > max_record_size_ && filled_ - max_record_size_ > 1) {
+          return RecordTooLongError(
+              source_.name(), next_line_, max_record_size_,
+              format_ == RecordFormat::kCsv && in_quotes_ ? kOpenQuoteHint : "");
+        }
+        if (absl::Status s = ReadMore(chunk_size_); !s.ok()) return s;
+        continue;
+      }
     }
-    // Past the boundary the state is that of a record start, scanned up to scan_pos_.
-    boundary_ = 0;
-    lines_before_boundary_ = 0;
-    bytes_out_ += chunk.bytes.size();
+    HandOut(chunk, cut);
     return true;
   }
 }

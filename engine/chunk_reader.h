@@ -67,6 +67,15 @@ class ChunkReader {
   // How records end, until the first Next().
   void set_format(RecordFormat format) { format_ = format; }
 
+  // Before the first Next(): hands out only the records that start at input offsets in
+  // [begin, end) (a shard, engine/shard.h). The records before `begin` are read and scanned (a
+  // CSV record's start depends on the quoting of every byte before it) but not handed out; no
+  // record starting at `end` or later is handed out, and the input past the last one handed out
+  // is not read. With `first_record_apart` the input's first record (a CSV header) comes
+  // first, alone in a chunk, whatever the range (then the range's records, without it). Chunks keep the input's line
+  // numbers; Chunk::starts_input only for a chunk at offset 0.
+  void set_range(uint64_t begin, uint64_t end, bool first_record_apart);
+
   // Bytes handed out in chunks so far.
   uint64_t bytes_read() const { return bytes_out_; }
 
@@ -77,8 +86,9 @@ class ChunkReader {
 
  private:
   // Scans buf_[scan_pos_, end) and returns the offset just past the last record boundary found
-  // so far (0 if none), updating the quote state and line counts.
-  size_t Scan();
+  // so far (0 if none), updating the quote state and line counts. Scan() scans what is filled.
+  size_t Scan(size_t end);
+  size_t Scan() { return Scan(filled_); }
   // CSV: scans whole 64-byte blocks from `i` while every quote in them toggles the quoting as
   // the exact rules do; returns where it stopped (a block it leaves to ScanExact, or fewer than
   // 64 bytes before `end`). Updates the same state as ScanExact.
@@ -87,6 +97,20 @@ class ChunkReader {
   void ScanExact(size_t i, size_t end);
   // Reads up to `want` more bytes after the filled part (sets eof_ at the end of input).
   absl::Status ReadMore(size_t want);
+  // Once, before the first chunk: reads the first bytes, and skips a UTF-8 BOM when scanning.
+  absl::Status Start();
+  // Scans buf_[scan_pos_] (one byte) by the format's rules.
+  void ScanByte();
+  // Scans on one byte at a time, reading as needed, until a record ends at scan_pos_ (true) or
+  // the input ends (false). With `keep` false the bytes scanned are dropped as it goes (they
+  // are not handed out). Errors: the source's; a kept record longer than max_record_size_.
+  absl::StatusOr<bool> ScanToRecordEnd(bool keep);
+  // Drops buf_[0, n), where n is scan_pos_ or boundary_, counting its lines.
+  void Drop(size_t n);
+  // Range: drops what comes before the range's first record (set_range).
+  absl::Status SkipToRangeBegin();
+  // Range: hands out buf_[0, cut) as the next chunk.
+  void HandOut(Chunk& chunk, size_t cut);
 
   ByteSource& source_;
   RecordFormat format_;
@@ -109,6 +133,13 @@ class ChunkReader {
   uint64_t next_line_ = 1;
   uint64_t next_index_ = 0;
   uint64_t bytes_out_ = 0;
+  uint64_t base_ = 0;  // input offset of buf_[0]
+  // set_range: [range_begin_, range_end_); the first record apart until handed out.
+  uint64_t range_begin_ = 0;
+  uint64_t range_end_ = UINT64_MAX;
+  bool ranged_ = false;
+  bool head_apart_ = false;
+  bool range_done_ = false;  // the range's last record was handed out
 };
 
 }  // namespace enrich::engine

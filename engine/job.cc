@@ -3,6 +3,7 @@
 #include "engine/exit_codes.h"
 #include "engine/progress.h"
 #include "engine/run_report.h"
+#include "engine/shard.h"
 
 #include <cerrno>
 #include <cstdio>
@@ -174,7 +175,7 @@ struct RunReport {
   std::string endpoint;
   std::string failure;  // what ended a run that did not finish; empty otherwise
   // The setup failure that tripped the circuit breaker ("not_ctia", ...); empty if none.
-  std::string circuit_breaker;
+  std::string circuit_breaker;  std::string shard;  // "K/N" for --shard, else empty
 };
 
 // The JSON summary: the ledger's (EncodeRunStatsJson) with the report's fields added.
@@ -193,6 +194,7 @@ std::string SummaryJson(const RunStatsSnapshot& s, const RunReport& r) {
   doc.AddMember("endpoint", str(r.endpoint), a);
   if (!r.failure.empty()) doc.AddMember("failure", str(r.failure), a);
   if (!r.circuit_breaker.empty()) doc.AddMember("circuit_breaker", str(r.circuit_breaker), a);
+  if (!r.shard.empty()) doc.AddMember("shard", str(r.shard), a);
   rapidjson::Value dispositions(rapidjson::kObjectType);
   for (int d = 1; d <= 5; ++d) {
     rapidjson::Value count(static_cast<uint64_t>(s.dispositions[static_cast<size_t>(d)]));
@@ -217,7 +219,8 @@ std::string SummaryPrometheus(const RunStatsSnapshot& s, const RunReport& r) {
       "# TYPE ctia_enrich_last_run_info gauge\n",
       "ctia_enrich_last_run_info{outcome=\"", r.outcome, "\",input=\"",
       PrometheusLabel(r.input), "\",output=\"", PrometheusLabel(r.output), "\",endpoint=\"",
-      PrometheusLabel(r.endpoint), "\"} 1\n",
+      PrometheusLabel(r.endpoint), "\"",
+      r.shard.empty() ? std::string() : absl::StrCat(",shard=\"", r.shard, "\""), "} 1\n",
       "# HELP ctia_enrich_circuit_breaker_tripped 1 when the first lookups all failed the same "
       "way (a wrong setup) and the run stopped early.\n"
       "# TYPE ctia_enrich_circuit_breaker_tripped gauge\n",
@@ -500,6 +503,11 @@ absl::Status Job::RunPipelineWithSignals(
   ProgressOptions progress_options;
   progress_options.tty = options_.progress_tty;
   progress_options.input_bytes = source_->raw_size();
+  if (options_.pipeline.shard.has_value() && progress_options.input_bytes.has_value()) {
+    // A shard counts the bytes of its range (those before it are scanned, not counted).
+    const ByteRange range = ShardRange(*progress_options.input_bytes, *options_.pipeline.shard);
+    progress_options.input_bytes = range.end - range.begin;
+  }
   if (!options_.report.empty()) {
     progress_options.requests = &requests_;
     if (live_counters_) {
@@ -582,6 +590,9 @@ JobResult Job::EndDone(ByteSink& sink, ByteSink* hits) {
   const RunStatsSnapshot snapshot = FinalSnapshot();
   log_ << FormatRunSummary(snapshot);
   if (options_.output != "-") log_ << "output:             " << options_.output << "\n";
+  if (options_.pipeline.shard.has_value()) {
+    log_ << "shard:              " << ShardName(*options_.pipeline.shard) << "\n";
+  }
   if (!options_.hits.empty()) log_ << "hits:               " << options_.hits << "\n";
   log_.flush();
   // Too few lookups for the circuit breaker, but all failed alike: say what to check.
@@ -615,7 +626,8 @@ absl::Status Job::WriteStatistics(JobOutcome outcome, int exit_code, const absl:
       PublicEndpoint(options_.endpoint), std::string(failure.message()),
       tripped == transport::SetupFailure::kNone
           ? std::string()
-          : std::string(transport::SetupFailureName(tripped))};
+          : std::string(transport::SetupFailureName(tripped)),
+      options_.pipeline.shard.has_value() ? ShardName(*options_.pipeline.shard) : std::string()};
   if (!options_.summary_json.empty()) {
     if (absl::Status s =
             WriteStatisticsFile(options_.summary_json, SummaryJson(snapshot, report));

@@ -133,7 +133,8 @@ bool WrittenInPlace(const std::string& output);
 std::string JournalPathFor(const JobOptions& options);
 
 // The journal identity (RunFingerprint) of a job of `options` over an input of `input_size`
-// bytes: the input, its columns and the details they write, the endpoint.
+// bytes: the input (with its shard, "<path> shard=K/N"), its columns and the details they
+// write, the endpoint.
 std::string JobFingerprint(const JobOptions& options, uint64_t input_size);
 
 // The allowlist file at `path`, parsed; its errors are usage errors.

@@ -3,6 +3,8 @@
 
 #include "engine/job.h"
 
+#include "engine/shard.h"
+
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -68,8 +70,12 @@ std::string JobFingerprint(const JobOptions& options, uint64_t input_size) {
   // The details the run writes belong to its columns: a journal of other details is reused,
   // its verdicts without them looked up again (JournalReload).
   const std::string details = DetailsSpecOf(options.pipeline).Describe();
+  // A shard's journal holds its own lookups: the shard is part of the input it read.
   return RunFingerprint(
-      options.input, input_size,
+      options.pipeline.shard.has_value()
+          ? absl::StrCat(options.input, " shard=", ShardName(*options.pipeline.shard))
+          : options.input,
+      input_size,
       details.empty() ? options.column_specs : absl::StrCat(options.column_specs, " ", details),
       options.endpoint);
 }

@@ -1,5 +1,6 @@
 #include "engine/pipeline.h"
 
+#include <algorithm>
 #include <exception>
 #include <memory>
 #include <optional>
@@ -63,8 +64,10 @@ class Run {
   // Counts go to `stats`.
   Run(const PipelineOptions& options, RunStats& stats, ByteSource& in, ByteSink& out,
       ChunkReader& reader, internal::Layout layout, VerdictTable& table,
-      transport::VerdictSource& source, std::unique_ptr<ChunkWork> first, size_t max_live)
+      transport::VerdictSource& source, std::unique_ptr<ChunkWork> first, size_t max_live,
+      uint64_t uncounted_bytes)
       : max_live_(max_live),
+        uncounted_bytes_(uncounted_bytes),
         streaming_(!in.raw_size().has_value()),
         options_(options),
         stats_(stats),
@@ -166,6 +169,9 @@ class Run {
   }
 
   const size_t max_live_;
+  // A shard's bytes before its range: read (scanned) but not counted as read (kBytesRead),
+  // so that the progress and the summary count the shard's own bytes.
+  const uint64_t uncounted_bytes_;
   // The live chunks by their number modulo max_live_ (the live ones are max_live_ consecutive
   // numbers at most): the oldest is slots_[written_ % max_live_].
   std::unique_ptr<std::atomic<ChunkWork*>[]> slots_{new std::atomic<ChunkWork*>[max_live_]()};
@@ -220,7 +226,8 @@ ChunkWork* Run::Read(tbb::flow_control& fc) {
   }
   w->input_end = reader_.bytes_read();
   // Here, in the serial input stage: the source is not thread-safe.
-  stats_.Set(RunCounter::kBytesRead, in_.raw_bytes_read());
+  const uint64_t raw = in_.raw_bytes_read();
+  stats_.Set(RunCounter::kBytesRead, raw - std::min(raw, uncounted_bytes_));
   if (!*more) {
     eof_.store(true);
     NoteProgress();
@@ -304,6 +311,27 @@ absl::StatusOr<PipelineOptions> ResolveFormats(const PipelineOptions& given, Chu
   return options;
 }
 
+// --shard: the reader hands out the records of the shard's byte range (and the CSV header).
+// Returns the range's start (the bytes before it are not counted as read).
+absl::StatusOr<uint64_t> SetShardRange(ByteSource& in, const PipelineOptions& options,
+                                       ChunkReader& reader) {
+  const std::string shard = ShardName(*options.shard);
+  if (in.compression() != Compression::kNone) {
+    return UsageError(absl::StrCat(
+        "--shard ", shard, ": ", in.name(), " is ", CompressionName(in.compression()),
+        " data; a compressed input cannot be cut into byte ranges: compressed inputs shard by "
+        "file (give each worker a file of its own, without --shard)"));
+  }
+  if (!in.raw_size().has_value()) {
+    return UsageError(absl::StrCat("--shard ", shard, ": ", in.name(),
+                                   " is not a regular file; a shard is a byte range of a file"));
+  }
+  const ByteRange range = ShardRange(*in.raw_size(), *options.shard);
+  reader.set_range(range.begin, range.end,
+                   options.input_format == DataFormat::kCsv && options.header);
+  return range.begin;
+}
+
 }  // namespace
 
 absl::Status UsageError(absl::string_view message) {
@@ -342,6 +370,12 @@ absl::Status RunPipeline(ByteSource& in, ByteSink& out, const PipelineOptions& g
   absl::StatusOr<PipelineOptions> resolved = ResolveFormats(given, reader);
   if (!resolved.ok()) return resolved.status();
   const PipelineOptions& options = *resolved;
+  uint64_t uncounted_bytes = 0;
+  if (options.shard.has_value()) {
+    absl::StatusOr<uint64_t> begin = SetShardRange(in, options, reader);
+    if (!begin.ok()) return begin.status();
+    uncounted_bytes = *begin;
+  }
   auto first = std::make_unique<ChunkWork>();
   absl::StatusOr<bool> have_first = reader.Next(first->chunk);
   if (!have_first.ok()) return have_first.status();
@@ -354,7 +388,8 @@ absl::Status RunPipeline(ByteSource& in, ByteSink& out, const PipelineOptions& g
     return s;
   }
   if (layout.header) first->skip_records = 1;
-  if (!header.empty()) {
+  // Every shard reads the header; shard 0 alone writes it (the outputs are concatenated).
+  if (!header.empty() && (!options.shard.has_value() || options.shard->index == 0)) {
     if (absl::Status s = out.Write(header); !s.ok()) return s;
     if (options.hits != nullptr) {
       if (absl::Status s = options.hits->Write(header); !s.ok()) return s;
@@ -371,7 +406,7 @@ absl::Status RunPipeline(ByteSource& in, ByteSink& out, const PipelineOptions& g
                         ? *options.stats
                         : own_stats.emplace(schema::SystemClock::Instance());
   Run run(options, stats, in, out, reader, std::move(layout), table, source,
-          *have_first ? std::move(first) : nullptr, live);
+          *have_first ? std::move(first) : nullptr, live, uncounted_bytes);
   // The stages as DESIGN.md draws them: read → parse+extract+resolve → await → format → write.
   using tbb::filter_mode;
   const auto read = tbb::make_filter<void, ChunkWork*>(

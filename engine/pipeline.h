@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,7 @@
 #include "engine/chunk_reader.h"
 #include "engine/extract.h"
 #include "engine/run_stats.h"
+#include "engine/shard.h"
 #include "engine/verdict_details.h"
 #include "engine/top_hits.h"
 #include "engine/verdict_table.h"
@@ -76,6 +78,12 @@ struct PipelineOptions {
   size_t max_record_bytes = ChunkReader::kDefaultMaxRecordSize;
   const schema::Allowlist* allowlist = nullptr;  // may be null
   std::string input_name = "<input>";            // in error messages
+  // --shard K/N: only the records that start in the input's K-th of N byte ranges
+  // (engine/shard.h); the CSV header (and a CSV output's header line) is read by every shard,
+  // written by shard 0 alone. The input must be an uncompressed regular file (a usage error
+  // otherwise). The bytes before the range are not counted as read (RunCounter::kBytesRead).
+  // Unset: the whole input.
+  std::optional<Shard> shard;
   // Set (e.g. by a signal handler) to stop: the run ends with Cancelled, its journal intact.
   const std::atomic<bool>* stop_requested = nullptr;
   // Told of the lookups the source settled (not of cache hits), those the settle thread settles

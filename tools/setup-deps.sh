@@ -20,6 +20,7 @@ packages=(
   libzstd-dev             # zstd inputs and outputs
   libdeflate-dev          # CRC-32 of the resume journal, faster than zlib's
   libidn2-dev             # IDN domains → punycode (IDNA 2008/UTS#46) before lookup
+  python3-yaml            # tests: the Kubernetes Job of configs/k8s is read as YAML
 )
 if [[ "${ENRICH_BENCH_DEPS:-0}" == "1" ]]; then
   packages+=(wrk nginx-light)

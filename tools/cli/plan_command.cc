@@ -88,7 +88,9 @@ CLI::App* AddPlanCommand(CLI::App& app, PlanFlags& flags) {
 
 std::string PlanText(const engine::PlanReport& r, const PlanFlags& flags) {
   std::string out;
-  absl::StrAppend(&out, "input        ", flags.run.input, ": ", r.rows, " rows");
+  absl::StrAppend(&out, "input        ", flags.run.input,
+                  flags.run.shard.empty() ? "" : absl::StrCat(" shard ", flags.run.shard), ": ",
+                  r.rows, " rows");
   if (r.invalid_rows > 0) absl::StrAppend(&out, " (", r.invalid_rows, " invalid)");
   if (r.blank_lines > 0) absl::StrAppend(&out, ", ", r.blank_lines, " blank lines");
   absl::StrAppend(&out, ", ", r.cells, " observable cells\n");
@@ -147,6 +149,7 @@ std::string PlanJson(const engine::PlanReport& r, const PlanFlags& flags) {
   };
   w.StartObject();
   key_string("input", flags.run.input);
+  if (!flags.run.shard.empty()) key_string("shard", flags.run.shard);
   key_u64("rows", r.rows);
   key_u64("invalid_rows", r.invalid_rows);
   key_u64("blank_lines", r.blank_lines);

@@ -1,6 +1,7 @@
 #include "tools/cli/run_flags.h"
 
 #include "engine/pipeline.h"
+#include "engine/shard.h"
 #include "engine/top_hits.h"
 #include "schema/observable.h"
 
@@ -155,6 +156,14 @@ void AddRunFlags(CLI::App& cmd, RunFlags& flags, bool output_required) {
                 "(the input and columns may have changed since; the endpoint may not)");
   run->add_option("--journal", flags.journal,
                   "Journal of settled lookups (default <output>.journal; none for stdout)");
+  run->add_option("--shard", flags.shard,
+                  "Be worker K (0-based) of N: take the records that start in the K-th of N "
+                  "equal byte ranges of the input, which must be an uncompressed regular file "
+                  "(compressed inputs shard by file: one file per worker, no --shard). The CSV "
+                  "header is read by every shard and written by shard 0 alone, so `cat` of the "
+                  "N outputs in order is one run's output, byte for byte. Each shard has its "
+                  "own output, journal (--resume) and summary. Example: --shard 2/4")
+      ->type_name("K/N");
   run->add_option("--summary-json", flags.summary_json, "Also write the run summary as JSON here");
   run->add_option("--prometheus", flags.prometheus,
                   "Also write the run's metrics as a Prometheus textfile here");
@@ -289,6 +298,11 @@ absl::StatusOr<engine::JobOptions> JobOptionsFromFlags(const RunFlags& flags) {
   job.column_specs = absl::StrJoin(flags.columns, ",");
   job.endpoint = JournalEndpoint(flags.ctia);
   job.journal = flags.journal;
+  if (!flags.shard.empty()) {
+    absl::StatusOr<engine::Shard> shard = engine::ParseShard(flags.shard);
+    if (!shard.ok()) return shard.status();
+    job.pipeline.shard = *shard;
+  }
   job.resume = flags.resume;
   job.max_cache_ttl = absl::Seconds(flags.max_cache_ttl_seconds);
   if (!(flags.max_error_rate >= 0 && flags.max_error_rate <= 1)) {

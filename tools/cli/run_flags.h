@@ -36,6 +36,7 @@ struct RunFlags {
   bool strict = false;
   bool resume = false;
   std::string journal;               // default <output>.journal (none for stdout)
+  std::string shard;                 // --shard K/N; empty = the whole input
   std::string summary_json;          // optional path
   std::string prometheus;            // optional path (node_exporter textfile)
   std::string report;                // optional path (HTML page)
@@ -75,7 +76,7 @@ void AddRunFlags(CLI::App& cmd, RunFlags& flags, bool output_required);
 // Errors (InvalidArgument, exit code 2) name the flag: a bad column spec, one given twice or of
 // an observable type this build does not know, an unknown format, compression or delimiter,
 // --max-record-bytes, --max-error-rate or --stop-timeout out of range, an unknown
-// --hit-dispositions name, a negative --top-hits.
+// --hit-dispositions name, a negative --top-hits, a --shard that is not K/N with K < N.
 absl::StatusOr<engine::JobOptions> JobOptionsFromFlags(const RunFlags& flags);
 
 // The CTIA flags of `run` with what its --fields and --judgements ask of each lookup
