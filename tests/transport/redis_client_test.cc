@@ -246,7 +246,8 @@ TEST_F(RedisClientTest, AHungRedisTimesOutAndTheClientRecovers) {
   EXPECT_GE(took, std::chrono::milliseconds(250));
   EXPECT_LT(took, std::chrono::seconds(5));
   ASSERT_TRUE(WaitUp(client, 20));
-  EXPECT_TRUE(Call(client, {"PING"}).ok());
+  auto ping = Call(client, {"PING"});
+  EXPECT_TRUE(ping.ok()) << ping.status();
 }
 
 }  // namespace

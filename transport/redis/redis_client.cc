@@ -241,6 +241,8 @@ class RedisClient::Impl : public std::enable_shared_from_this<Impl> {
         why = RedisUnavailable(absl::StrCat("redis ", self->name_, ": connection lost: ",
                                             ac->errstr != nullptr ? ac->errstr : "closed"));
       }
+      // Down before the callback runs: what it sends next fails fast, as it will.
+      self->SetState(RedisHealth::State::kDown, why);
       return pending->callback(why);
     }
     if (reply->type == REDIS_REPLY_ERROR) {
@@ -283,6 +285,7 @@ class RedisClient::Impl : public std::enable_shared_from_this<Impl> {
     }
     redisAsyncContext* ac = std::exchange(ac_, nullptr);
     drop_reason_ = why;
+    SetState(RedisHealth::State::kDown, why);
     redisAsyncFree(ac);  // runs OnReply(NULL) for every command in flight
     AfterFree();
   }
