@@ -42,8 +42,11 @@ class SharedVerdictSource : public VerdictSource {
 
   void LookupVerdict(const schema::Observable& observable, Callback done) override;
   void StopSending() override { inner_.StopSending(); }
-  void FlushBatch() override { inner_.FlushBatch(); }
-  size_t Collecting() const override { return inner_.Collecting(); }
+  // Lookups still asking Redis are held unsent too: Collecting() counts them, and a flush
+  // asked for while some are there reaches the inner source's batch once the last of them
+  // has left (answered from Redis, or handed to the inner source).
+  void FlushBatch() override;
+  size_t Collecting() const override;
 
   const SharedSourceCounters& counters() const { return counters_; }
 
@@ -54,12 +57,16 @@ class SharedVerdictSource : public VerdictSource {
                      Callback done);
   void AskAlone(const schema::Observable& observable, const absl::Status& why, Callback done);
   void MarkBack();
+  // A lookup leaves the Redis stage (after being handed to the inner source, if it was).
+  void Unstage();
 
   VerdictSource& inner_;
   SharedLookups& lookups_;
   const SharedVerdictSourceOptions options_;
   SharedSourceCounters counters_;
   std::atomic<bool> alone_{false};
+  std::atomic<int64_t> staged_{0};          // lookups asking Redis
+  std::atomic<bool> flush_pending_{false};  // FlushBatch() came while some were staged
 };
 
 }  // namespace enrich::transport
