@@ -110,6 +110,14 @@ TEST_F(RedisRunTest, FourWorkersAskEveryObservableOnceBetweenThem) {
   EXPECT_EQ(asked.size(), static_cast<size_t>(kUniques));
   for (const auto& [observable, n] : asked) EXPECT_EQ(n, 1u) << observable;
 
+  // A fifth worker later finds every answer shared (each worker's last ones included).
+  auto late = Start(Args("late.csv", redis_.url()), "late.txt");
+  ASSERT_TRUE(late.ok());
+  ASSERT_EQ(late->Wait(), 0) << ReadFile(dir_.File("late.txt"));
+  EXPECT_THAT(ReadFile(dir_.File("late.txt")),
+              HasSubstr("300 answers from other workers, 0 asked here, 0 asked alone"));
+  EXPECT_EQ(AskedPerObservable(), asked);
+
   // Every worker's output equals a run's without Redis, byte for byte.
   auto alone = Start(Args("alone.csv", ""), "alone.txt");
   ASSERT_TRUE(alone.ok());

@@ -88,6 +88,10 @@ absl::StatusOr<std::unique_ptr<SharedRedis>> SharedRedis::Start(
 
 void SharedRedis::Close() {
   if (client_ == nullptr) return;
+  // The last answers are shared in the background: Redis answers in order, so once a PING
+  // sent now is answered, every answer written before it is in Redis (bounded by the client's
+  // timeout; skipped when Redis is down).
+  if (client_->up()) (void)Ping(*client_);
   closed_summary_ = Summary();
   source_.reset();
   lookups_.reset();

@@ -37,8 +37,9 @@ class SharedRedis {
       boost::asio::any_io_executor executor, transport::VerdictSource& inner);
 
   transport::VerdictSource& verdicts() { return *source_; }
-  // Closes the connection (its reconnect timer would keep the io threads running): call when
-  // the run asks nothing more, before the CTIA stack stops its io threads. Idempotent.
+  // Waits until the answers written so far are in Redis, then closes the connection (its
+  // reconnect timer would keep the io threads running): call when the run asks nothing more,
+  // before the CTIA stack stops its io threads. Idempotent.
   void Close();
   // "shared cache (redis://…): N answers from other workers, M asked here, K asked alone".
   std::string Summary() const;
