@@ -51,14 +51,6 @@ std::string CheckpointCause(absl::string_view message) {
   return cause;
 }
 
-// True for an output written in place rather than to a temp file renamed at the end (OpenSink):
-// stdout, or an existing device or pipe such as /dev/null. Such an output has no journal.
-bool WrittenInPlace(const std::string& output) {
-  struct stat st;
-  return output == "-" ||
-         (stat(output.c_str(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode));
-}
-
 // Why `output` cannot be written, found before any work is done (the output itself is only
 // created at the end, by a rename): it is the input, a directory (usage errors), or its
 // directory is missing or not writable (FailedPrecondition). OK if none.
@@ -75,8 +67,8 @@ absl::Status CheckOutputPath(const std::string& output, const std::string& input
     }
     if (S_ISDIR(out_stat.st_mode)) return UsageError(absl::StrCat(where, "it is a directory"));
   }
-  std::string dir = std::filesystem::path(output).parent_path().string();
-  if (dir.empty()) dir = ".";
+  const std::filesystem::path parent = std::filesystem::path(output).parent_path();
+  const std::string dir = parent.empty() ? std::string(".") : parent.string();
   struct stat dir_stat;
   if (stat(dir.c_str(), &dir_stat) != 0) {
     return absl::FailedPreconditionError(absl::StrCat(where, dir, ": ", std::strerror(errno)));
@@ -254,95 +246,6 @@ absl::Status WriteStatisticsFile(const std::string& path, const std::string& con
 }
 
 }  // namespace
-
-absl::StatusOr<schema::Allowlist> ReadAllowlist(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) {
-    return UsageError(
-        absl::StrCat("cannot open allowlist \"", path, "\": ", std::strerror(errno)));
-  }
-  std::stringstream text;
-  text << f.rdbuf();
-  auto parsed = schema::Allowlist::Parse(text.str(), path);
-  if (!parsed.ok()) return UsageError(parsed.status().message());
-  return parsed;
-}
-
-std::string JournalPathFor(const JobOptions& options) {
-  if (!options.journal.empty()) return options.journal;
-  if (options.output.empty() || WrittenInPlace(options.output)) return "";
-  return absl::StrCat(options.output, ".journal");
-}
-
-absl::StatusOr<std::unique_ptr<ByteSource>> OpenJobInput(const JobOptions& options) {
-  const std::string& input = options.input;
-  if (input != "-" && access(input.c_str(), R_OK) != 0) {
-    const int err = errno;
-    return absl::Status(absl::ErrnoToStatusCode(err), absl::StrCat("cannot open input \"", input,
-                                                                   "\": ", std::strerror(err)));
-  }
-  auto source = (options.open_source ? options.open_source : OpenSource)(input,
-                                                                         options.input_compression);
-  if (!source.ok()) {
-    const absl::Status& s = source.status();
-    if (s.code() == absl::StatusCode::kInvalidArgument &&
-        options.input_compression != Compression::kAuto) {
-      // The data contradicts --compression.
-      return UsageError(absl::StrCat(
-          s.message(), "; --compression ", options.compression_flag,
-          " applies to the input and the output (--compression auto detects the input's; "
-          "--output-compression sets the output's alone)"));
-    }
-    return s;  // not the options' fault: the input is damaged or unreadable
-  }
-  return source;
-}
-
-std::string JobFingerprint(const JobOptions& options, uint64_t input_size) {
-  // The details the run writes belong to its columns: a journal of other details is reused,
-  // its verdicts without them looked up again (JournalReload).
-  const std::string details = DetailsSpecOf(options.pipeline).Describe();
-  return RunFingerprint(
-      options.input, input_size,
-      details.empty() ? options.column_specs : absl::StrCat(options.column_specs, " ", details),
-      options.endpoint);
-}
-
-JournalReload::JournalReload(VerdictTable& table, DetailsSpec details)
-    : table_(table), details_(details), details_header_(details.Header()) {}
-
-void JournalReload::Restore(absl::Span<const JournalRecordView> batch) {
-  restored_.clear();
-  errors_.clear();
-  for (const JournalRecordView& e : batch) {
-    // A verdict journaled by a run that kept other details (or none) lacks what this run writes:
-    // it is looked up again. Details this run does not write are dropped.
-    if (e.kind == JournalRecordView::Kind::kVerdict && !details_.empty() &&
-        !absl::StartsWith(e.details, details_header_)) {
-      ++without_details_;
-      continue;
-    }
-    VerdictTable::Restored& r =
-        restored_.emplace_back(VerdictTable::Restored{e.type, e.value, {}, e.valid_end,
-                                                      e.settled_at});
-    switch (e.kind) {
-      case JournalRecordView::Kind::kVerdict:
-        r.settled.kind = Settled::Kind::kVerdict;
-        r.settled.disposition = static_cast<int8_t>(e.disposition);
-        r.settled.judgement_id = e.judgement_id;
-        if (!details_.empty()) r.settled.details = e.details;
-        break;
-      case JournalRecordView::Kind::kNoVerdict:
-        r.settled.kind = Settled::Kind::kNoVerdict;
-        break;
-      case JournalRecordView::Kind::kError:
-        r.settled.kind = Settled::Kind::kFailed;
-        r.settled.error = errors_.emplace_back(absl::StrCat("error:", e.error_code));
-        break;
-    }
-  }
-  table_.RestoreBatch(restored_);
-}
 
 const char* JobOutcomeName(JobOutcome outcome) {
   switch (outcome) {

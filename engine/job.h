@@ -124,6 +124,10 @@ struct JobResult {
   int exit_code = 1;
 };
 
+// True for an output written in place rather than to a temp file renamed at the end (OpenSink):
+// stdout, or an existing device or pipe such as /dev/null. Such an output has no journal.
+bool WrittenInPlace(const std::string& output);
+
 // The journal a job of `options` keeps and resumes from: --journal, else <output>.journal for an
 // output written to a file; empty for none (stdout, a device or a pipe, or no output given).
 std::string JournalPathFor(const JobOptions& options);

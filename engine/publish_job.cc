@@ -333,19 +333,22 @@ absl::StatusOr<std::unique_ptr<PublishJob>> PublishJob::Open(PublishOptions opti
     return UsageError(absl::StrCat("--bulk-size ", options.bulk_size, ": expected 1..",
                                    kMaxPublishBulk, " (CTIA's limit per POST /ctia/bulk)"));
   }
+  // The journal belongs to the input, not to the result file: the same file published again,
+  // into any result file, finds it (and is refused without --resume) rather than creating its
+  // judgements twice. Only stdin's journal goes beside the result file.
   std::string journal = options.journal;
-  if (journal.empty() && !options.output.empty() && options.output != "-") {
-    journal = options.output + ".journal";
-  }
   if (journal.empty() && options.input.path != "-") {
     journal = options.input.path + ".publish-journal";
+  }
+  if (journal.empty() && !options.output.empty() && options.output != "-") {
+    journal = options.output + ".journal";
   }
   if (!options.dry_run && !options.resume && !journal.empty() &&
       ::access(journal.c_str(), F_OK) == 0) {
     // Before anything is opened or sent (PublishJournal::Open says the same later).
     return UsageError(absl::StrCat(
         "publish journal ", journal,
-        " exists (an earlier publish to the same result file): add --resume to continue it "
+        " exists (an earlier publish of the same input): add --resume to continue it "
         "(the rows it records are not sent again, rows in flight when it stopped are looked "
         "up first), or remove it to publish without it"));
   }

@@ -40,7 +40,7 @@ struct PublishOptions {
   PublishValues defaults;
   std::string output;  // "" = no result file; "-" = stdout
   Compression output_compression = Compression::kAuto;
-  std::string journal;  // "" = <output>.journal, or <input>.publish-journal without a file -o
+  std::string journal;  // "" = <input>.publish-journal, or <output>.journal for stdin
   int bulk_size = kMaxPublishBulk;  // 1..kMaxPublishBulk
   bool dry_run = false;
   bool resume = false;

@@ -10,6 +10,7 @@
 #include "tests/fakes/child_process.h"
 #include "tools/sim/sim_server.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -200,6 +201,16 @@ TEST_F(PublishTest, FiveThousandRowsInThreeBulksThenNothingTwice) {
   EXPECT_THAT(Stderr(), HasSubstr("--resume"));
   EXPECT_EQ(sim_->Counters().total, total);
 
+  // The same file published into another result file: the journal is the input's, so it is
+  // refused too, nothing sent.
+  std::vector<std::string> other = Args({});
+  std::replace(other.begin(), other.end(), dir_.File("out.csv"), dir_.File("other.csv"));
+  absl::StatusOr<int> other_code = testing::RunChild(Spec(other));
+  ASSERT_TRUE(other_code.ok()) << other_code.status();
+  EXPECT_EQ(*other_code, 2);
+  EXPECT_THAT(Stderr(), HasSubstr("earlier publish of the same input"));
+  EXPECT_EQ(sim_->Counters().total, total);
+
   // Again with --resume: every row exists (from the journal), no request.
   ASSERT_EQ(Run({"--resume"}), 0) << Stderr();
   c = sim_->Counters();
@@ -211,7 +222,7 @@ TEST_F(PublishTest, FiveThousandRowsInThreeBulksThenNothingTwice) {
   EXPECT_EQ(result[1][1], first_id);
 
   // The journal lost: --check-existing finds every row by its external id; nothing created.
-  std::filesystem::remove(dir_.File("out.csv.journal"));
+  std::filesystem::remove(dir_.File("in.csv.publish-journal"));
   ASSERT_EQ(Run({"--check-existing"}), 0) << Stderr();
   c = sim_->Counters();
   EXPECT_EQ(c.bulk_posts, 3u);
@@ -233,7 +244,7 @@ TEST_F(PublishTest, DryRunSendsNothing) {
   EXPECT_THAT(Stderr(), HasSubstr("(nothing sent)"));
   std::vector<std::vector<std::string>> result = Result();
   EXPECT_EQ(CountStatus(result, "valid"), 298u);
-  EXPECT_FALSE(std::filesystem::exists(dir_.File("out.csv.journal")));
+  EXPECT_FALSE(std::filesystem::exists(dir_.File("in.csv.publish-journal")));
 }
 
 TEST_F(PublishTest, KillDuringABulkThenResumeStoresEachJudgementOnce) {

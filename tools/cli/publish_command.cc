@@ -41,7 +41,7 @@ row in order, plus ctia_judgement_id and ctia_publish_status:
 
 Idempotence: every row gets a stable external id, its external_id column or else
   ctia-enrich:<source>:<sha256 of the row's judgement content>
-The publish journal (--journal, default <result>.journal, else <input>.publish-journal)
+The publish journal (--journal, default <input>.publish-journal, <result>.journal for stdin)
 records the ids of each bulk before it is sent and the judgement each one created after the
 answer. It is kept after the run. A run that finds it is refused (exit 2) unless --resume:
 then rows the journal has as created are not sent again (status exists), and only the rows of
@@ -168,7 +168,7 @@ CLI::App* AddPublishCommand(CLI::App& app, PublishFlags& flags) {
                 "Look up every row's external id the journal does not know before sending it "
                 "(one request per row)");
   cmd->add_option("--journal", flags.journal,
-                  "Publish journal (default <output>.journal, else <input>.publish-journal)");
+                  "Publish journal (default <input>.publish-journal, or <output>.journal for stdin): it belongs to the input, so the same file published again into any result file is refused without --resume");
   cmd->add_option("--max-messages", flags.max_messages,
                   "Invalid rows named on stderr; the rest are counted")
       ->default_val(20)
