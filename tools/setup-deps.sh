@@ -21,6 +21,8 @@ packages=(
   libdeflate-dev          # CRC-32 of the resume journal, faster than zlib's
   libidn2-dev             # IDN domains → punycode (IDNA 2008/UTS#46) before lookup
   python3-yaml            # tests: the Kubernetes Job of configs/k8s is read as YAML
+  libhiredis-dev          # Redis client (shared cache, leases, limiter), driven from Asio
+  redis-server            # tests: a real Redis on 127.0.0.1 at a free port
 )
 if [[ "${ENRICH_BENCH_DEPS:-0}" == "1" ]]; then
   packages+=(wrk nginx-light)

@@ -268,6 +268,8 @@ transport::VerdictSource& CtiaStack::verdicts() {
   return *parts_->main.client;
 }
 
+boost::asio::any_io_executor CtiaStack::executor() { return parts_->io.executor(); }
+
 transport::CtiaClientCounters CtiaStack::Snapshot() {
   transport::CtiaClientCounters counters = parts_->main.client->Snapshot();
   if (parts_->global != nullptr) counters += parts_->global->client->Snapshot();

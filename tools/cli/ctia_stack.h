@@ -12,6 +12,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "boost/asio/any_io_executor.hpp"
 #include "transport/ctia_client.h"
 #include "transport/verdict_source.h"
 
@@ -108,6 +109,8 @@ class CtiaStack {
   transport::ConnectionPool& ctia_pool();
   // What lookups go through: client(), or under --intel both the merge of both intels.
   transport::VerdictSource& verdicts();
+  // The io threads' executor (for what else the run does on the network, e.g. Redis).
+  boost::asio::any_io_executor executor();
   // The client's counters; under --intel both, both clients' added up (requests, 429s,
   // retries, ... of the run summary).
   transport::CtiaClientCounters Snapshot();

@@ -5,12 +5,14 @@
 #include "engine/pipeline.h"
 #include "engine/progress.h"
 #include "tools/cli/ctia_stack.h"
+#include "tools/cli/shared_redis.h"
 
 #include <cstdio>
 #include <future>
 #include <memory>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -34,9 +36,11 @@ absl::Status StackError(const absl::Status& status) {
 // Starts the CTIA stack around the job's journal: on --resume the transport starts (thread,
 // connection, token) while the journal reloads, so the run waits for the longer of the two, not
 // their sum; without --resume it starts first, so that bad credentials fail the run before its
-// journal is created. Errors are printed; a usage error is marked so (engine::JobExitCode).
-absl::StatusOr<std::unique_ptr<CtiaStack>> StartStackAndJournal(const RunFlags& flags,
-                                                                engine::Job& job) {
+// journal is created. With --redis the shared cache is set up on the stack before the journal
+// too (an unreachable Redis stops the run before anything is written). Errors are printed; a
+// usage error is marked so (engine::JobExitCode).
+absl::StatusOr<std::unique_ptr<CtiaStack>> StartStackAndJournal(
+    const RunFlags& flags, engine::Job& job, std::unique_ptr<SharedRedis>& shared) {
   auto start_stack = [&flags] {
     // The run's pipeline sends a partial GraphQL batch when it cannot go on without it
     // (engine/pipeline.cc, LookupDispatcher::FlushIfIdle), so its requests are what `plan`
@@ -46,6 +50,15 @@ absl::StatusOr<std::unique_ptr<CtiaStack>> StartStackAndJournal(const RunFlags& 
     ctia.batch_linger = kRunBatchLinger;
     return CtiaStack::Start(ctia);
   };
+  auto start_shared = [&flags, &shared](CtiaStack& ctia) -> absl::Status {
+    if (flags.redis.empty()) return absl::OkStatus();
+    auto started = SharedRedis::Start(
+        {flags.redis, flags.redis_optional, flags.max_cache_ttl_seconds}, flags.ctia,
+        !flags.fields.empty() || flags.judgements > 0, ctia.executor(), ctia.verdicts());
+    if (!started.ok()) return started.status();
+    shared = *std::move(started);
+    return absl::OkStatus();
+  };
   absl::StatusOr<std::unique_ptr<CtiaStack>> stack = absl::UnknownError("not started");
   std::future<absl::StatusOr<std::unique_ptr<CtiaStack>>> starting;
   if (flags.resume) {
@@ -53,14 +66,17 @@ absl::StatusOr<std::unique_ptr<CtiaStack>> StartStackAndJournal(const RunFlags& 
   } else {
     stack = start_stack();
     if (!stack.ok()) return StackError(stack.status());
+    if (absl::Status s = start_shared(**stack); !s.ok()) return StackError(s);
   }
   if (absl::Status s = job.OpenJournal(); !s.ok()) {
     Fail(s.message());
+    if (shared != nullptr) shared->Close();  // before the stack stops its io threads
     return s;
   }
   if (starting.valid()) {
     stack = starting.get();
     if (!stack.ok()) return StackError(stack.status());
+    if (absl::Status s = start_shared(**stack); !s.ok()) return StackError(s);
   }
   return stack;
 }
@@ -80,16 +96,23 @@ int RunEnrich(const RunFlags& flags) {
     Fail(job.status().message());
     return engine::JobExitCode(job.status());
   }
-  auto stack = StartStackAndJournal(flags, **job);
+  std::unique_ptr<SharedRedis> shared;
+  auto stack = StartStackAndJournal(flags, **job, shared);
   if (!stack.ok()) return engine::JobExitCode(stack.status());
   CtiaStack& ctia = **stack;
+  // Redis' connection closes before the stack stops the io threads, on every way out.
+  absl::Cleanup close_shared = [&shared] {
+    if (shared != nullptr) shared->Close();
+  };
   const engine::JobResult result = (*job)->Run(
-      ctia.verdicts(),
-      [&ctia] {
+      shared != nullptr ? shared->verdicts() : ctia.verdicts(),
+      [&ctia, &shared] {
+        if (shared != nullptr) shared->Close();
         ctia.Shutdown();
         return ctia.Snapshot();
       },
       [&ctia] { return ctia.Snapshot(); });
+  if (shared != nullptr) Fail(shared->Summary());
   return result.exit_code;
 }
 

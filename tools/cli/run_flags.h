@@ -49,6 +49,8 @@ struct RunFlags {
   std::string prefix = "ctia_";
   std::string fields;   // --fields: comma-separated engine::DetailField names, or all
   int judgements = 0;   // --judgements N: the first N of each observable's judgements
+  std::string redis;            // --redis URL: the shared cache of several workers; "" = none
+  bool redis_optional = false;  // --redis-optional: Redis unreachable at start → run alone
   CtiaFlags ctia;
 };
 

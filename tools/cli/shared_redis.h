@@ -1,0 +1,57 @@
+#ifndef ENRICH_TOOLS_CLI_SHARED_REDIS_H_
+#define ENRICH_TOOLS_CLI_SHARED_REDIS_H_
+
+// `run --redis URL`: the workers' shared verdict cache and single flight (transport/redis/) set
+// up in front of the run's CTIA stack, on its io threads. The password comes from the
+// ENRICH_REDIS_PASSWORD environment variable, never from the command line.
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "boost/asio/any_io_executor.hpp"
+#include "transport/redis/redis_client.h"
+#include "transport/redis/shared_lookups.h"
+#include "transport/redis/shared_verdict_source.h"
+#include "transport/verdict_source.h"
+#include "tools/cli/ctia_stack.h"
+
+namespace enrich::cli {
+
+struct RedisFlags {
+  std::string url;        // --redis; empty = no shared cache
+  bool optional = false;  // --redis-optional: unreachable at start → run alone (and rejoin)
+  double max_cache_ttl_seconds = 86400;
+};
+
+class SharedRedis {
+ public:
+  // Connects (PING, bounded by the client's timeout). Errors: InvalidArgument (usage, exit 2)
+  // for a bad URL, a password in it, or flags whose answers the shared cache cannot hold
+  // (--fields, --judgements, --intel both); Unavailable when Redis cannot be reached and not
+  // `optional` (the message names the URL without its password and says --redis-optional).
+  // With `optional`, an unreachable Redis is said on stderr and the run looks up alone until
+  // Redis answers.
+  static absl::StatusOr<std::unique_ptr<SharedRedis>> Start(
+      const RedisFlags& redis, const CtiaFlags& ctia, bool asks_details,
+      boost::asio::any_io_executor executor, transport::VerdictSource& inner);
+
+  transport::VerdictSource& verdicts() { return *source_; }
+  // Waits until the answers written so far are in Redis, then closes the connection (its
+  // reconnect timer would keep the io threads running): call when the run asks nothing more,
+  // before the CTIA stack stops its io threads. Idempotent.
+  void Close();
+  // "shared cache (redis://…): N answers from other workers, M asked here, K asked alone".
+  std::string Summary() const;
+
+ private:
+  SharedRedis() = default;
+  std::string closed_summary_;
+  std::unique_ptr<transport::RedisClient> client_;
+  std::unique_ptr<transport::SharedLookups> lookups_;
+  std::unique_ptr<transport::SharedVerdictSource> source_;
+};
+
+}  // namespace enrich::cli
+
+#endif  // ENRICH_TOOLS_CLI_SHARED_REDIS_H_

@@ -1,0 +1,149 @@
+#include "transport/redis/shared_lookups.h"
+
+#include <algorithm>
+#include <memory>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "boost/asio/steady_timer.hpp"
+
+namespace enrich::transport {
+namespace {
+
+namespace net = boost::asio;
+
+// KEYS: value, lease. ARGV: worker, lease ms.
+// → {1, value} cached | {2, ""} lease taken (or renewed: it was ours) | {3, lease pttl ms}.
+const RedisScript& ClaimScript() {
+  static const RedisScript* script = new RedisScript(R"lua(
+local v = redis.call('GET', KEYS[1])
+if v then return {1, v} end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {2, ''} end
+if redis.call('GET', KEYS[2]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+  return {2, ''}
+end
+return {3, redis.call('PTTL', KEYS[2])}
+)lua");
+  return *script;
+}
+
+// KEYS: value, lease. ARGV: worker, encoded answer, ttl ms (0: do not write).
+const RedisScript& SettleScript() {
+  static const RedisScript* script = new RedisScript(R"lua(
+if tonumber(ARGV[3]) > 0 then redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end
+if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+return 1
+)lua");
+  return *script;
+}
+
+int64_t Millis(absl::Duration d) { return std::max<int64_t>(1, absl::ToInt64Milliseconds(d)); }
+
+}  // namespace
+
+SharedLookups::SharedLookups(RedisClient& redis, SharedLookupOptions options,
+                             const schema::Clock& clock)
+    : redis_(redis), options_(std::move(options)), clock_(clock) {}
+
+std::string SharedLookups::ValueKey(const SharedLookupKey& key) const {
+  return absl::StrCat(options_.prefix, ":verdict:{", SharedKeyText(key), "}");
+}
+
+std::string SharedLookups::LeaseKey(const SharedLookupKey& key) const {
+  return absl::StrCat(options_.prefix, ":lease:{", SharedKeyText(key), "}");
+}
+
+void SharedLookups::Claim(const SharedLookupKey& key, ClaimCallback callback) {
+  ClaimOnce(key, false, std::move(callback));
+}
+
+void SharedLookups::ClaimOnce(const SharedLookupKey& key, bool retried, ClaimCallback callback) {
+  redis_.Eval(
+      ClaimScript(), {ValueKey(key), LeaseKey(key)},
+      {options_.worker_id, std::to_string(Millis(options_.lease))},
+      [this, key, retried, callback = std::move(callback)](absl::StatusOr<RedisReply> reply) {
+        if (!reply.ok()) return callback(reply.status());
+        if (reply->elements.size() != 2) {
+          return callback(absl::InternalError("redis: unexpected answer to the claim script"));
+        }
+        const int64_t kind = reply->elements[0].integer;
+        SharedClaim claim;
+        if (kind == 1) {
+          auto decoded = DecodeSharedVerdict(reply->elements[1].str);
+          if (!decoded.ok()) {
+            // A damaged entry is deleted and never served; claim again (once) for the lease.
+            ++counters_.corrupt;
+            if (retried) return callback(decoded.status());
+            redis_.Command({"DEL", ValueKey(key)},
+                           [this, key, callback](absl::StatusOr<RedisReply> del) {
+                             if (!del.ok()) return callback(del.status());
+                             ClaimOnce(key, true, callback);
+                           });
+            return;
+          }
+          ++counters_.hits;
+          claim.kind = SharedClaim::Kind::kCached;
+          claim.cached = std::move(*decoded);
+        } else if (kind == 2) {
+          ++counters_.leases;
+          claim.kind = SharedClaim::Kind::kLeased;
+        } else {
+          ++counters_.held;
+          claim.kind = SharedClaim::Kind::kHeld;
+          claim.retry_after = absl::Milliseconds(std::max<int64_t>(0, reply->elements[1].integer));
+        }
+        callback(std::move(claim));
+      });
+}
+
+void SharedLookups::AwaitAnswer(const SharedLookupKey& key, ClaimCallback callback) {
+  Poll(key, options_.poll_initial, std::move(callback));
+}
+
+void SharedLookups::Poll(SharedLookupKey key, absl::Duration wait, ClaimCallback callback) {
+  Claim(key, [this, key, wait, callback = std::move(callback)](
+                 absl::StatusOr<SharedClaim> claim) mutable {
+    if (!claim.ok() || claim->kind != SharedClaim::Kind::kHeld) {
+      if (claim.ok() && claim->kind == SharedClaim::Kind::kLeased) ++counters_.takeovers;
+      return callback(std::move(claim));
+    }
+    // Not past the lease's end (+1 ms): an expired lease is taken over at the next claim.
+    const absl::Duration sleep = std::min(wait, claim->retry_after + absl::Milliseconds(1));
+    auto timer = std::make_shared<net::steady_timer>(redis_.executor(),
+                                                     absl::ToChronoNanoseconds(sleep));
+    timer->async_wait([this, timer, key = std::move(key), next = std::min(wait * 2, options_.poll_max),
+                       callback = std::move(callback)](const boost::system::error_code&) mutable {
+      Poll(std::move(key), next, std::move(callback));
+    });
+  });
+}
+
+void SharedLookups::Settle(const SharedLookupKey& key, const schema::VerdictResult& result,
+                           absl::Duration ttl, DoneCallback callback) {
+  const int64_t ttl_ms = ttl <= absl::ZeroDuration() ? 0 : Millis(std::min(ttl, options_.max_ttl));
+  redis_.Eval(SettleScript(), {ValueKey(key), LeaseKey(key)},
+              {options_.worker_id, ttl_ms > 0 ? EncodeSharedVerdict(result) : std::string(),
+               std::to_string(ttl_ms)},
+              [callback = std::move(callback)](absl::StatusOr<RedisReply> reply) {
+                callback(reply.status());
+              });
+}
+
+void SharedLookups::Release(const SharedLookupKey& key, DoneCallback callback) {
+  redis_.Eval(SettleScript(), {ValueKey(key), LeaseKey(key)}, {options_.worker_id, "", "0"},
+              [callback = std::move(callback)](absl::StatusOr<RedisReply> reply) {
+                callback(reply.status());
+              });
+}
+
+absl::Duration SharedLookups::TtlFor(const schema::VerdictResult& result,
+                                     absl::Duration negative_ttl) const {
+  absl::Duration ttl = negative_ttl;
+  if (const auto* v = std::get_if<schema::Verdict>(&result)) {
+    ttl = v->valid_time.end_time - clock_.Now();
+  }
+  return std::clamp(ttl, absl::ZeroDuration(), options_.max_ttl);
+}
+
+}  // namespace enrich::transport

@@ -1,0 +1,113 @@
+#ifndef ENRICH_TRANSPORT_REDIS_SHARED_LOOKUPS_H_
+#define ENRICH_TRANSPORT_REDIS_SHARED_LOOKUPS_H_
+
+// The lookups several workers share through Redis: a verdict cache with TTLs (in front of each
+// worker's own cache), and single flight across workers, so two workers never pay for the same
+// lookup. Sits between the engine's resolve step and the CTIA client; built on RedisClient.
+//
+// Single flight is a lease per observable: `SET lease:<key> <worker> NX PX <lease>`, taken in
+// the same Lua script that reads the cache (one round trip: the answer, or the lease, or how
+// long the holder's lease still runs). A worker that finds the lease held waits by asking the
+// same script again with backoff (AwaitAnswer) until the holder has written the answer, or the
+// lease has expired and the script hands the lease to it (the takeover). Polling was chosen
+// over Pub/Sub or keyspace notifications: it needs no second connection in subscribe mode and
+// no server configuration (notify-keyspace-events is often locked on managed Redis), it
+// survives a reconnect without resubscribing or missing a message between the read and the
+// subscribe, and a waiter costs one small script call per poll while the waits are short (one
+// CTIA lookup) and few (bounded by the lookups in flight). The price is up to one poll interval
+// (poll_max) of extra latency for a waiter, small against the quota's pace.
+//
+// Keys hash-tag the lookup ("{...}") so a value and its lease live in one Redis Cluster slot.
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "schema/clock.h"
+#include "schema/verdict.h"
+#include "transport/redis/redis_client.h"
+#include "transport/redis/shared_verdict_codec.h"
+
+namespace enrich::transport {
+
+struct SharedLookupOptions {
+  std::string prefix = "enrich:v1";  // of every key; a new encoding version takes a new prefix
+  std::string worker_id;             // unique per worker process (host:pid:start)
+  // How long one lookup may take before another worker takes it over (the lease's PX): longer
+  // than a lookup with its retries, short enough that a crashed worker costs little.
+  absl::Duration lease = absl::Seconds(30);
+  absl::Duration max_ttl = absl::Hours(24);  // cap of every cached entry's TTL
+  absl::Duration poll_initial = absl::Milliseconds(20);  // AwaitAnswer's first wait
+  absl::Duration poll_max = absl::Milliseconds(250);     // AwaitAnswer's longest wait
+};
+
+// The answer of Claim() and AwaitAnswer().
+struct SharedClaim {
+  enum class Kind {
+    kCached,  // `cached` holds the answer: nothing to ask
+    kLeased,  // this worker holds the lease: look it up, then Settle() or Release()
+    kHeld,    // another worker holds the lease for `retry_after` more: AwaitAnswer()
+  };
+  Kind kind = Kind::kLeased;
+  std::optional<schema::VerdictResult> cached;
+  absl::Duration retry_after;
+};
+
+// What this worker saw (thread-safe counters).
+struct SharedLookupCounters {
+  std::atomic<int64_t> hits{0};       // answers read from Redis
+  std::atomic<int64_t> leases{0};     // leases taken (lookups this worker asks CTIA)
+  std::atomic<int64_t> held{0};       // claims that found another worker's lease
+  std::atomic<int64_t> takeovers{0};  // leases taken after waiting (the holder's expired)
+  std::atomic<int64_t> corrupt{0};    // entries that did not decode: deleted, never served
+};
+
+// Thread-safe; callbacks run on the RedisClient's strand and must not block. Every call fails
+// with RedisUnavailable (IsRedisUnavailable) when Redis is not there: the caller then looks up
+// on its own, as without Redis.
+class SharedLookups {
+ public:
+  using ClaimCallback = std::function<void(absl::StatusOr<SharedClaim>)>;
+  using DoneCallback = std::function<void(absl::Status)>;
+
+  SharedLookups(RedisClient& redis, SharedLookupOptions options, const schema::Clock& clock);
+
+  // The cached answer, or the lease, or how long another worker's lease runs.
+  void Claim(const SharedLookupKey& key, ClaimCallback callback);
+  // Claims again and again (poll_initial doubling to poll_max, never past the lease's end)
+  // until the answer is there (kCached) or the lease came to this worker (kLeased).
+  void AwaitAnswer(const SharedLookupKey& key, ClaimCallback callback);
+  // Writes the answer with `ttl` (not cached when ttl <= 0) and frees this worker's lease (a
+  // lease taken over by another worker meanwhile is left to it).
+  void Settle(const SharedLookupKey& key, const schema::VerdictResult& result, absl::Duration ttl,
+              DoneCallback callback);
+  // The lookup failed (failures are never cached): frees this worker's lease so a waiter takes
+  // the lookup over at once.
+  void Release(const SharedLookupKey& key, DoneCallback callback);
+
+  // How long an answer stays shared: a verdict until its valid_time.end_time, a no-verdict for
+  // `negative_ttl`; both capped by max_ttl; zero (do not cache) for an expired verdict.
+  absl::Duration TtlFor(const schema::VerdictResult& result, absl::Duration negative_ttl) const;
+
+  const SharedLookupCounters& counters() const { return counters_; }
+  std::string ValueKey(const SharedLookupKey& key) const;
+  std::string LeaseKey(const SharedLookupKey& key) const;
+
+ private:
+  void ClaimOnce(const SharedLookupKey& key, bool retried, ClaimCallback callback);
+  void Poll(SharedLookupKey key, absl::Duration wait, ClaimCallback callback);
+
+  RedisClient& redis_;
+  const SharedLookupOptions options_;
+  const schema::Clock& clock_;
+  SharedLookupCounters counters_;
+};
+
+}  // namespace enrich::transport
+
+#endif  // ENRICH_TRANSPORT_REDIS_SHARED_LOOKUPS_H_
