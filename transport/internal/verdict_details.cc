@@ -52,11 +52,6 @@ std::string GraphqlJudgementsSelection(int first) {
       "{nodes{id source disposition}}");
 }
 
-absl::string_view ShortJudgementId(absl::string_view id) {
-  const size_t slash = id.rfind('/');
-  return slash == absl::string_view::npos ? id : id.substr(slash + 1);
-}
-
 schema::JudgementDetails DetailsOf(const schema::Judgement& j) {
   schema::JudgementDetails d;
   d.source = j.source;

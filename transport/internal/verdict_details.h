@@ -6,6 +6,7 @@
 // (graphql_verdicts.cc), and their REST lookups after a verdict (VerdictDetailsFetcher, used
 // by BeastCtiaClient for the lookups that go through REST).
 
+#include "schema/judgement_id.h"
 #include "schema/judgement.h"
 #include "schema/observable.h"
 #include "schema/verdict.h"
@@ -42,8 +43,7 @@ inline constexpr absl::string_view kGraphqlJudgementSelection =
 // `judgements(first:N, orderBy: the order of kJudgementsSortBy){nodes{id source disposition}}`.
 std::string GraphqlJudgementsSelection(int first);
 
-// The short id of a judgement id (its last path segment; a short id stays as it is).
-absl::string_view ShortJudgementId(absl::string_view id);
+using schema::ShortJudgementId;  // schema/judgement_id.h
 
 schema::JudgementDetails DetailsOf(const schema::Judgement& j);
 schema::JudgementBrief BriefOf(const schema::Judgement& j);

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "schema/judgement_id.h"
 #include "schema/time_format.h"
 
 namespace enrich::sim {
@@ -25,8 +26,7 @@ Params ParseForm(absl::string_view text) {
 }
 
 std::string ShortIdOf(absl::string_view id) {
-  const size_t slash = id.rfind('/');
-  return std::string(slash == absl::string_view::npos ? id : id.substr(slash + 1));
+  return std::string(schema::ShortJudgementId(id));
 }
 
 std::optional<absl::Time> ParseDateParam(absl::string_view name, absl::string_view value,
