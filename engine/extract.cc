@@ -39,7 +39,10 @@ Extracted ExtractObservable(absl::string_view type, absl::string_view raw,
     e.status = CellStatus::kInvalid;
     return e;
   }
-  if (allowlist != nullptr && allowlist->Contains(*o)) return e;  // skipped
+  if (allowlist != nullptr && allowlist->Contains(*o)) {
+    e.status = CellStatus::kAllowlisted;
+    return e;
+  }
   e.status = CellStatus::kLookup;
   e.observable = *std::move(o);
   return e;
@@ -50,7 +53,10 @@ ExtractedView ExtractObservableView(absl::string_view type, absl::string_view ra
                                     internal::ByteArena& arena) {
   ExtractedView view;
   if (type == "domain" && schema::IsNormalizedDomain(raw)) {
-    if (allowlist != nullptr && allowlist->Contains(type, raw)) return view;  // skipped
+    if (allowlist != nullptr && allowlist->Contains(type, raw)) {
+      view.status = CellStatus::kAllowlisted;
+      return view;
+    }
     view.status = CellStatus::kLookup;
     view.type = type;
     view.value = raw;

@@ -31,7 +31,8 @@ absl::StatusOr<ColumnSpec> ParseColumnSpec(absl::string_view spec);
 // What to do with one field.
 enum class CellStatus : uint8_t {
   kLookup,   // `observable` is normalized and worth a lookup
-  kSkipped,  // empty, or allowlisted: status "skipped", no request
+  kSkipped,  // empty: status "skipped", no request
+  kAllowlisted,  // the allowlist holds it: status "skipped", no request
   kInvalid,  // cannot be an observable of the column's type: status "invalid", no request
 };
 

@@ -284,6 +284,7 @@ void Run::Count(const ChunkWork& w) {
   stats_.Add(RunCounter::kCells, w.cells.size() - w.blank_lines * parser_.layout().types.size());
   stats_.Add(RunCounter::kCacheHits, w.hits);
   if (w.joined > 0) stats_.Add(RunCounter::kJoined, w.joined);
+  if (w.allowlisted_cells > 0) stats_.Add(RunCounter::kAllowlisted, w.allowlisted_cells);
   for (size_t i = 0; i < kFixedStatuses; ++i) {
     if (w.fixed_counts[i] > 0) stats_.CountStatus(kFixedStatusNames[i], w.fixed_counts[i]);
   }

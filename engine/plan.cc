@@ -247,6 +247,8 @@ absl::StatusOr<PlanReport> PlanJob(const JobOptions& options, const PlanOptions&
   report.cells = snapshot.counter(RunCounter::kCells);
   report.input_bytes = snapshot.counter(RunCounter::kInputBytes);
   report.skipped_cells = StatusCount(snapshot, "skipped");
+  report.allowlisted_cells = snapshot.counter(RunCounter::kAllowlisted);
+  report.empty_cells = report.skipped_cells - report.allowlisted_cells;
   report.invalid_cells = StatusCount(snapshot, "invalid");
   // Every cell of a malformed row is invalid_row.
   report.invalid_rows =

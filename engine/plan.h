@@ -55,7 +55,9 @@ struct PlanReport {
   uint64_t invalid_rows = 0;   // malformed records (status invalid_row)
   uint64_t blank_lines = 0;    // NDJSON blank lines
   uint64_t cells = 0;          // observable fields examined (rows × columns)
-  uint64_t skipped_cells = 0;  // allowlisted or empty (status skipped): never looked up
+  uint64_t skipped_cells = 0;  // status skipped, never looked up: allowlisted + empty
+  uint64_t allowlisted_cells = 0;  // of those, held by the allowlist
+  uint64_t empty_cells = 0;        // of those, empty or blank
   uint64_t invalid_cells = 0;  // not an observable of the column's type (status invalid)
   uint64_t input_bytes = 0;    // decoded
   std::map<std::string, PlanTypeCounts> types;  // by CTIA observable type

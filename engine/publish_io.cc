@@ -5,6 +5,7 @@
 #include "engine/pipeline.h"
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "rapidjson/document.h"
 #include "rapidjson/stringbuffer.h"
@@ -48,8 +49,12 @@ absl::StatusOr<std::unique_ptr<PublishReader>> PublishReader::Open(
   if (!first->has_value()) {
     return absl::InvalidArgumentError(absl::StrCat(reader->name(), ": the input is empty"));
   }
-  reader->format_ =
-      options.format.value_or(**first == '{' ? PublishFormat::kNdjson : PublishFormat::kCsv);
+  // Without a header the input can only be CSV, as for `run --no-header`.
+  reader->format_ = options.format.value_or(
+      **first == '{' && options.header ? PublishFormat::kNdjson : PublishFormat::kCsv);
+  if (!options.header && reader->format_ != PublishFormat::kCsv) {
+    return UsageError("--no-header: only a CSV input has no header");
+  }
   reader->chunks_.set_format(reader->format_ == PublishFormat::kCsv ? RecordFormat::kCsv
                                                                     : RecordFormat::kNdjson);
   if (absl::Status s = reader->ReadHeader(defaults); !s.ok()) return s;
@@ -97,6 +102,10 @@ absl::Status PublishReader::ReadHeader(const PublishValues& defaults) {
     // Field paths are per row; only --map columns cannot be checked before the rows.
     return check_map([](size_t) { return true; });
   }
+  if (!options_.header) {
+    if (absl::Status s = PositionColumns(defaults); !s.ok()) return s;
+    return check_map([this](size_t f) { return column_index_[f] >= 0; });
+  }
   absl::StatusOr<bool> more = NextChunk();
   if (!more.ok()) return more.status();
   if (!*more || records_.records().empty()) {
@@ -117,6 +126,31 @@ absl::Status PublishReader::ReadHeader(const PublishValues& defaults) {
     }
   }
   return check_map([this](size_t f) { return column_index_[f] >= 0; });
+}
+
+absl::Status PublishReader::PositionColumns(const PublishValues& defaults) {
+  for (size_t f = 0; f < kPublishFieldCount; ++f) {
+    const std::string& column = options_.columns[f];
+    if (column.empty()) continue;
+    int position = 0;
+    if (!absl::SimpleAtoi(column, &position) || position < 1) {
+      return UsageError(absl::StrCat("--map ", PublishFieldName(static_cast<PublishField>(f)), "=",
+                                     column,
+                                     ": with --no-header, name a column by its position "
+                                     "(1 = the first)"));
+    }
+    column_index_[f] = position - 1;
+  }
+  for (PublishField f : {PublishField::kValue, PublishField::kType}) {
+    const size_t i = static_cast<size_t>(f);
+    if (column_index_[i] < 0 && !defaults[i].has_value()) {
+      return UsageError(absl::StrCat(
+          name(), ": --no-header: say which column holds the ", PublishFieldName(f), " (--map ",
+          PublishFieldName(f), "=N", f == PublishField::kType ? ", or give --type TYPE" : "",
+          ")"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 void PublishReader::ReadCsv(const CsvRecordView& view, PublishRecord& out) const {
@@ -197,12 +231,12 @@ absl::StatusOr<bool> PublishReader::Next(PublishRecord& out) {
 
 absl::StatusOr<std::unique_ptr<PublishResultWriter>> PublishResultWriter::Open(
     const std::string& path, Compression compression, PublishFormat format, char delimiter,
-    const std::string& header, const std::string& header_terminator) {
+    bool header_row, const std::string& header, const std::string& header_terminator) {
   absl::StatusOr<std::unique_ptr<ByteSink>> sink = OpenSink(path, compression);
   if (!sink.ok()) return sink.status();
   std::unique_ptr<PublishResultWriter> writer(
       new PublishResultWriter(*std::move(sink), format, delimiter));
-  if (format == PublishFormat::kCsv) {
+  if (format == PublishFormat::kCsv && header_row) {
     std::string line = header;
     absl::StrAppend(&line, std::string(1, delimiter), "ctia_judgement_id",
                     std::string(1, delimiter), "ctia_publish_status",

@@ -32,8 +32,11 @@ struct PublishInputOptions {
   std::optional<PublishFormat> format;  // nullopt: NDJSON when the first byte is '{'
   Compression compression = Compression::kAuto;
   char delimiter = ',';
-  // Column (CSV header name, or NDJSON dotted field path) of each field; empty = the field's
-  // own name (PublishFieldName).
+  // CSV: false when the first record is a row (--no-header): columns are then named by their
+  // 1-based position (--map value=1), and a field without one is absent.
+  bool header = true;
+  // Column (CSV header name or, without a header, 1-based position; NDJSON dotted field path)
+  // of each field; empty = the field's own name (PublishFieldName).
   std::array<std::string, kPublishFieldCount> columns;
 };
 
@@ -61,7 +64,8 @@ class PublishReader {
   absl::StatusOr<bool> Next(PublishRecord& out);
 
   PublishFormat format() const { return format_; }
-  // CSV: the header record's bytes and terminator.
+  // CSV with a header: the header record's bytes and terminator (empty without one).
+  bool has_header() const { return format_ == PublishFormat::kCsv && options_.header; }
   const std::string& header() const { return header_; }
   const std::string& header_terminator() const { return header_terminator_; }
   const std::string& name() const { return source_->name(); }
@@ -69,6 +73,8 @@ class PublishReader {
  private:
   PublishReader(const PublishInputOptions& options, std::unique_ptr<ByteSource> source);
   absl::Status ReadHeader(const PublishValues& defaults);
+  // --no-header: the columns' positions from --map.
+  absl::Status PositionColumns(const PublishValues& defaults);
   // Fills chunk_/records_ with the next chunk; false at the end.
   absl::StatusOr<bool> NextChunk();
   void ReadCsv(const CsvRecordView& view, PublishRecord& out) const;
@@ -86,18 +92,19 @@ class PublishReader {
   bool have_chunk_ = false;
   std::string header_;
   std::string header_terminator_;
-  // CSV: the header index of each field's column, -1 when absent.
+  // CSV: the index of each field's column, -1 when absent.
   std::array<int, kPublishFieldCount> column_index_{};
 };
 
 // Not thread-safe.
 class PublishResultWriter {
  public:
-  // `path`: "-" for stdout; compression kAuto picks by extension. For CSV, `header` and its
-  // terminator are the input's; the two columns are added to it.
+  // `path`: "-" for stdout; compression kAuto picks by extension. For CSV with `header_row`,
+  // `header` and its terminator are the input's; the two columns are added to it (without,
+  // --no-header, the result has no header either).
   static absl::StatusOr<std::unique_ptr<PublishResultWriter>> Open(
       const std::string& path, Compression compression, PublishFormat format, char delimiter,
-      const std::string& header, const std::string& header_terminator);
+      bool header_row, const std::string& header, const std::string& header_terminator);
 
   absl::Status Write(const PublishRecord& record, absl::string_view judgement_id,
                      absl::string_view status);

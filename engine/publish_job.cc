@@ -79,7 +79,8 @@ class PublishJob::Runner {
       if (options_.output != "-") (void)RemoveStalePartialFiles(options_.output);
       absl::StatusOr<std::unique_ptr<PublishResultWriter>> writer = PublishResultWriter::Open(
           options_.output, options_.output_compression, job_.reader_->format(),
-          options_.input.delimiter, job_.reader_->header(), job_.reader_->header_terminator());
+          options_.input.delimiter, job_.reader_->has_header(), job_.reader_->header(),
+          job_.reader_->header_terminator());
       if (!writer.ok()) return writer.status();
       writer_ = *std::move(writer);
     }

@@ -49,8 +49,9 @@ enum class RunCounter : int {
   kInputBytes,    // decoded input bytes (kBytesRead counts raw, maybe compressed, bytes)
   kLookupsQueued,  // lookups the run has found it needs: queued for the source, sent or not
   kRequests,       // HTTP requests sent (fed from the transport; the JSON summary's `requests`)
+  kAllowlisted,    // observable fields skipped because the allowlist holds them (status skipped)
 };
-inline constexpr size_t kRunCounterCount = 17;
+inline constexpr size_t kRunCounterCount = 18;
 // Counters kRowsRead .. kHedges: those of the JSON summary and the Prometheus file.
 inline constexpr size_t kExportedRunCounterCount = 12;
 

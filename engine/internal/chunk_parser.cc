@@ -45,6 +45,8 @@ uint32_t ChunkParser::AddCell(ChunkWork& w, size_t column, absl::string_view raw
       ExtractObservableView(layout_.types[column], raw, layout_.allowlist, w.values);
   if (e.status == CellStatus::kSkipped) {
     cell = kSkippedCell;
+  } else if (e.status == CellStatus::kAllowlisted) {
+    cell = kAllowlistedCell;
   } else if (e.status == CellStatus::kInvalid) {
     cell = kInvalidCell;
   } else {

@@ -28,6 +28,11 @@ namespace enrich::engine::internal {
 inline constexpr uint32_t kSkippedCell = UINT32_MAX;
 inline constexpr uint32_t kInvalidCell = UINT32_MAX - 1;
 inline constexpr uint32_t kInvalidRowCell = UINT32_MAX - 2;
+// An allowlisted observable: written as "skipped" like an empty cell, counted apart
+// (RunCounter::kAllowlisted: plan reports the two separately).
+inline constexpr uint32_t kAllowlistedCell = UINT32_MAX - 3;
+// The lowest of the slots above: a cell below it indexes the chunk's uniques.
+inline constexpr uint32_t kFirstFixedCell = kAllowlistedCell;
 
 // ChunkWork::added_spans of a unique not formatted yet.
 inline constexpr std::pair<uint32_t, uint32_t> kNotFormatted = {UINT32_MAX, 0};
@@ -83,6 +88,7 @@ class ChunkWork final : public SettleListener {
   int64_t iso_ms = INT64_MIN;
   std::string iso_text;
   std::array<uint64_t, kFixedStatuses> fixed_counts{};
+  uint64_t allowlisted_cells = 0;  // of fixed_counts[kSkipped]
   absl::flat_hash_map<std::string, uint64_t> error_counts;
   // Cells with a verdict per disposition number: 1..5, 0 for one outside 1..5.
   std::array<uint64_t, 6> disposition_counts{};
@@ -115,6 +121,7 @@ class ChunkWork final : public SettleListener {
     added.clear();
     added_spans.clear();
     fixed_counts.fill(0);
+    allowlisted_cells = 0;
     error_counts.clear();
     disposition_counts.fill(0);
     hits = 0;

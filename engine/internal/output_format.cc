@@ -21,6 +21,7 @@ namespace {
 absl::string_view StatusText(const ChunkWork& w, uint32_t cell) {
   switch (cell) {
     case kSkippedCell:
+    case kAllowlistedCell:
       return kFixedStatusNames[kSkipped];
     case kInvalidCell:
       return kFixedStatusNames[kInvalid];
@@ -43,7 +44,7 @@ absl::string_view StatusText(const ChunkWork& w, uint32_t cell) {
 
 // The verdict of a cell, or null (no verdict, failed, or a cell without a lookup).
 const Settled* VerdictOf(const ChunkWork& w, uint32_t cell) {
-  if (cell >= kInvalidRowCell) return nullptr;
+  if (cell >= kFirstFixedCell) return nullptr;
   const Settled& s = w.results[cell];
   return s.kind == Settled::Kind::kVerdict ? &s : nullptr;
 }
@@ -52,6 +53,10 @@ void CountCell(ChunkWork& w, uint32_t cell) {
   switch (cell) {
     case kSkippedCell:
       ++w.fixed_counts[kSkipped];
+      return;
+    case kAllowlistedCell:
+      ++w.fixed_counts[kSkipped];
+      ++w.allowlisted_cells;
       return;
     case kInvalidCell:
       ++w.fixed_counts[kInvalid];
@@ -102,7 +107,7 @@ struct CellDetails {
 
 void ReadCellDetails(const Layout& layout, const ChunkWork& w, uint32_t cell, CellDetails& d) {
   d.verdict = VerdictOf(w, cell);
-  d.observable = cell < kInvalidRowCell ? &w.uniques[cell] : nullptr;
+  d.observable = cell < kFirstFixedCell ? &w.uniques[cell] : nullptr;
   if (d.verdict == nullptr || !DecodeDetails(layout.details, d.verdict->details, d.view)) {
     DecodeDetails(layout.details, "", d.view);
   }
@@ -271,7 +276,7 @@ void AppendCsvBase(const Layout& layout, ChunkWork& w, std::string& out, uint32_
   // The common answers in fewer appends: "no verdict" is one constant; a verdict with a known
   // disposition is its constant prefix, the judgement id, and the end time and status, which
   // verdicts often share (formatted once while it repeats).
-  if (cell < kInvalidRowCell && w.results[cell].kind == Settled::Kind::kNoVerdict) {
+  if (cell < kFirstFixedCell && w.results[cell].kind == Settled::Kind::kNoVerdict) {
     out.append(layout.csv_no_verdict);
     return;
   }
@@ -328,7 +333,7 @@ void NoteHitRow(const HitSelection& hits, ChunkWork& w, const uint32_t* cells, s
     bool counted = false;
     for (size_t e = 0; e < c && !counted; ++e) {
       counted = cells[e] == cells[c] ||
-                (cells[e] < kInvalidRowCell && w.uniques[cells[e]].value == key.value &&
+                (cells[e] < kFirstFixedCell && w.uniques[cells[e]].value == key.value &&
                  w.uniques[cells[e]].type == key.type);
     }
     if (counted) continue;
@@ -359,9 +364,10 @@ void FormatChunk(const Layout& layout, ChunkWork& w, const HitSelection& hits) {
   out.reserve(w.chunk.bytes.size() + w.rows.size() * columns * 48);
   std::string members;
   // CSV output: the added fields of each unique, formatted once; rows copy them.
-  std::array<std::string, 3> fixed_added;  // kInvalidRowCell, kInvalidCell, kSkippedCell
+  // kAllowlistedCell, kInvalidRowCell, kInvalidCell, kSkippedCell
+  std::array<std::string, 4> fixed_added;
   auto added_for = [&](uint32_t cell) -> absl::string_view {
-    if (cell >= kInvalidRowCell) return fixed_added[cell - kInvalidRowCell];
+    if (cell >= kFirstFixedCell) return fixed_added[cell - kFirstFixedCell];
     return absl::string_view(w.added).substr(w.added_spans[cell].first, w.added_spans[cell].second);
   };
   if (layout.out == DataFormat::kCsv) {
@@ -369,8 +375,8 @@ void FormatChunk(const Layout& layout, ChunkWork& w, const HitSelection& hits) {
     for (uint32_t slot = 0; slot < w.uniques.size(); ++slot) {
       if (w.added_spans[slot] == kNotFormatted) FormatCsvAdded(layout, w, slot);
     }
-    for (uint32_t cell : {kInvalidRowCell, kInvalidCell, kSkippedCell}) {
-      AppendCsvAdded(layout, w, fixed_added[cell - kInvalidRowCell], cell);
+    for (uint32_t cell : {kAllowlistedCell, kInvalidRowCell, kInvalidCell, kSkippedCell}) {
+      AppendCsvAdded(layout, w, fixed_added[cell - kFirstFixedCell], cell);
     }
   }
   for (size_t i = 0; i < w.rows.size(); ++i) {

@@ -224,6 +224,8 @@ TEST_F(PlanTest, CountsRowsCellsAndUniquesPerTypeAfterNormalization) {
   EXPECT_EQ(report->cells, 12u);
   EXPECT_EQ(report->invalid_cells, 1u);           // 999.1.1.1
   EXPECT_EQ(report->skipped_cells, 1u);           // the empty domain
+  EXPECT_EQ(report->empty_cells, 1u);
+  EXPECT_EQ(report->allowlisted_cells, 0u);
   EXPECT_EQ(report->types["domain"].unique, 3u);  // evil.com, good.org, x.example
   EXPECT_EQ(report->types["ip"].unique, 2u);      // 10.0.0.1, 10.0.0.2
   EXPECT_EQ(report->types["ipv6"].unique, 1u);
@@ -247,6 +249,30 @@ TEST_F(PlanTest, AllowlistedCellsAreSkippedAndNotLookedUp) {
   ASSERT_TRUE(with.ok()) << with.status();
   EXPECT_EQ(with->lookups, 38u);
   EXPECT_EQ(with->skipped_cells, 20u);  // 10 rows each
+  EXPECT_EQ(with->allowlisted_cells, 20u);
+  EXPECT_EQ(with->empty_cells, 0u);
+  EXPECT_EQ(without->allowlisted_cells, 0u);
+}
+
+TEST_F(PlanTest, AllowlistedAndEmptyCellsAreCountedApart) {
+  // Both are written with the status "skipped"; plan tells them apart, in any column, however
+  // often a value repeats in a chunk.
+  testing::WriteFileBytes(tmp_.File("in.csv"),
+                          "id,domain,ip\n"
+                          "1,Allowed.Example,10.0.0.1\n"
+                          "2,,10.1.2.3\n"
+                          "3,allowed.example, \n"
+                          "4,evil.example,\n"
+                          "5,allowed.example,10.9.9.9\n");
+  testing::WriteFileBytes(tmp_.File("allow.txt"), "allowed.example\n10.0.0.0/8\n");
+  JobOptions options = Options({{"domain", "domain"}, {"ip", "ip"}});
+  options.allowlist = tmp_.File("allow.txt");
+  auto report = PlanJob(options, {});
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->allowlisted_cells, 6u);  // the domain 3 times, the ip 3 times
+  EXPECT_EQ(report->empty_cells, 3u);
+  EXPECT_EQ(report->skipped_cells, 9u);
+  EXPECT_EQ(report->lookups, 1u);  // evil.example
 }
 
 TEST_F(PlanTest, LookupsEqualWhatARunOfTheSameOptionsAsks) {

@@ -191,6 +191,38 @@ TEST_F(ConfigTest, EveryBenchKeyRoundTripsThroughPrintSettings) {
   EXPECT_EQ(printed.count("input.column"), 0u);
 }
 
+TEST_F(ConfigTest, PublishKeysGoInPublishAndRunsTablesAreSkipped) {
+  const std::string config = WriteFile(
+      "publish.toml",
+      "[publish]\ninput = \"findings.csv\"\nno-header = true\nmap = [\"value=1\", \"type=2\"]\n"
+      "source = \"my-soc\"\nconfidence = \"High\"\nbulk-size = 500\n[ctia]\nconnections = 3\n"
+      "[input]\ncolumn = [\"a\"]\n[run]\nthreads = 2\n");  // run's tables: skipped
+  const Result r = Run("publish --config " + config + " --print-settings");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::map<std::string, std::string> printed = Settings(r.output);
+  EXPECT_EQ(printed.at("publish.input"), "\"findings.csv\"");
+  EXPECT_EQ(printed.at("publish.no-header"), "true");
+  EXPECT_EQ(printed.at("publish.map"), "[\"value=1\", \"type=2\"]");
+  EXPECT_EQ(printed.at("publish.source"), "\"my-soc\"");
+  EXPECT_EQ(printed.at("publish.bulk-size"), "500");
+  EXPECT_EQ(printed.at("ctia.connections"), "3");
+  EXPECT_EQ(printed.count("input.column"), 0u);
+  // The printed settings read back to the same settings.
+  const std::string again = WriteFile("again.toml", r.output);
+  const Result r2 = Run("publish --config " + again + " --print-settings");
+  ASSERT_EQ(r2.exit_code, 0) << r2.output;
+  EXPECT_EQ(Settings(r2.output), printed);
+  // A key of publish in run's file is found where it belongs, and an unknown one is named.
+  const std::string bad = WriteFile("bad.toml", "[publish]\nbulk-sise = 5\n");
+  const Result r3 = Run("publish --config " + bad + " --print-settings");
+  EXPECT_EQ(r3.exit_code, 2) << r3.output;
+  EXPECT_THAT(r3.output, HasSubstr(bad + ":2"));
+  EXPECT_THAT(r3.output, HasSubstr("bulk-sise"));
+  // run ignores [publish].
+  const Result run = Run("run --config " + config + " --print-settings");
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+}
+
 TEST_F(ConfigTest, FlagsOverrideTheFileBeforeOrAfterIt) {
   const std::string config = WriteFile(
       "c.toml", "[ctia]\nconnections = 4\n[input]\ncolumn = [\"a\", \"b\"]\n[run]\nthreads = 2\n");
@@ -309,6 +341,8 @@ TEST_F(ConfigTest, ExampleConfigsLoad) {
     EXPECT_THAT(r.output, HasSubstr(path + ":")) << name;  // keys from the file
     const Result bench = Run("bench --config " + path + " --print-settings");
     EXPECT_EQ(bench.exit_code, 0) << name << "\n" << bench.output;
+    const Result publish = Run("publish --config " + path + " --print-settings");
+    EXPECT_EQ(publish.exit_code, 0) << name << "\n" << publish.output;
   }
   const std::map<std::string, std::string> nightly =
       Settings(Run(absl::StrCat("run --config ", ENRICH_SOURCE_DIR,

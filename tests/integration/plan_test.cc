@@ -23,11 +23,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 namespace enrich {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 std::string ReadFile(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
@@ -117,7 +119,8 @@ class PlanSimTest : public ::testing::Test {
     Estimate e;
     EXPECT_FALSE(doc.HasParseError()) << json;
     if (doc.HasParseError() || !doc.IsObject()) return e;
-    for (const char* key : {"rows", "invalid_rows", "cells", "skipped_cells", "invalid_cells",
+    for (const char* key : {"rows", "invalid_rows", "cells", "skipped_cells", "allowlisted_cells",
+                            "empty_cells", "invalid_cells",
                             "unique", "types", "journal", "known_journal", "known_cache", "lookups",
                             "requests", "quota", "time_seconds", "time"}) {
       EXPECT_TRUE(doc.HasMember(key)) << key << " missing in " << json;
@@ -247,6 +250,55 @@ TEST_F(PlanSimTest, AfterAPartialRunThePlanIsWhatResumeSends) {
   EXPECT_EQ(planned.known + planned.lookups, static_cast<uint64_t>(kDistinct));
   EXPECT_THAT(ReadFile(dir_.File("plan.out")), HasSubstr("\"exists\":true"));
   ExpectEqual(planned, Sent(Args("run", resume)));
+}
+
+TEST_F(PlanSimTest, TimeCountsEachCredentialGroupsBudgetAndTheSlowerIntel) {
+  // The same requests under one group, then two groups (three credentials), then under
+  // --intel both with a Global-Intel quota four times smaller: the time halves, then the
+  // global side decides.
+  const std::string creds = dir_.File("creds");
+  std::ofstream(creds) << "id-a:secret-a:org-1\nid-b:secret-b:org-2\nid-c:secret-c:org-1\n";
+  ASSERT_EQ(::chmod(creds.c_str(), 0600), 0);
+  auto plan_json = [&](const std::vector<std::string>& extra, const std::string& name) {
+    std::vector<std::string> args = extra;
+    args.push_back("--json");
+    EXPECT_EQ(Run(Args("plan", args), name), 0) << ReadFile(dir_.File(name + ".err"));
+    rapidjson::Document doc;
+    const std::string json = ReadFile(dir_.File(name + ".out"));
+    doc.Parse(json.data(), json.size());
+    EXPECT_TRUE(!doc.HasParseError() && doc.IsObject()) << json;
+    return doc;
+  };
+  rapidjson::Document one = plan_json({"--rate-limit", "100/10s"}, "one");
+  rapidjson::Document two =
+      plan_json({"--rate-limit", "100/10s", "--credentials-file", creds}, "two");
+  ASSERT_TRUE(one.IsObject() && two.IsObject());
+  const double requests = one["requests"]["total"].GetDouble();
+  ASSERT_GT(requests, 0);
+  EXPECT_EQ(one["quota"]["groups"].GetUint64(), 1u);
+  EXPECT_EQ(two["quota"]["groups"].GetUint64(), 2u);
+  EXPECT_NEAR(one["time_seconds"].GetDouble(), requests * 10 / 100, 1e-6);
+  EXPECT_NEAR(two["time_seconds"].GetDouble(), requests * 10 / 100 / 2, 1e-6);
+  EXPECT_FALSE(two.HasMember("global_quota"));
+  EXPECT_THAT(ReadFile(dir_.File("two.out")), Not(HasSubstr("secret")));
+
+  rapidjson::Document both =
+      plan_json({"--rate-limit", "100/10s", "--credentials-file", creds, "--intel", "both",
+                 "--global-endpoint", sim_->base_url(), "--global-rate-limit", "25/10s"},
+                "both");
+  ASSERT_TRUE(both.IsObject() && both.HasMember("global_quota")) << ReadFile(dir_.File("both.out"));
+  EXPECT_EQ(both["global_quota"]["groups"].GetUint64(), 2u);  // the private side's credentials
+  EXPECT_EQ(std::string(both["global_quota"]["source"].GetString()), "--global-rate-limit");
+  EXPECT_NEAR(both["time_seconds"].GetDouble(), requests * 10 / 25 / 2, 1e-6);
+
+  // The text says the same, and a credentials file the run would refuse fails the plan too.
+  ASSERT_EQ(Run(Args("plan", {"--rate-limit", "100/10s", "--credentials-file", creds}), "text"),
+            0);
+  EXPECT_THAT(ReadFile(dir_.File("text.out")),
+              HasSubstr("at --rate-limit 100/10s over 2 credential groups"));
+  ASSERT_EQ(::chmod(creds.c_str(), 0644), 0);
+  EXPECT_EQ(Run(Args("plan", {"--credentials-file", creds}), "mode"), 2);
+  EXPECT_THAT(ReadFile(dir_.File("mode.err")), HasSubstr(creds));
 }
 
 TEST_F(PlanSimTest, UsageErrorsExitTwoAsRunsAndTextIsTheDefault) {

@@ -247,6 +247,36 @@ TEST_F(PublishTest, DryRunSendsNothing) {
   EXPECT_FALSE(std::filesystem::exists(dir_.File("in.csv.publish-journal")));
 }
 
+TEST_F(PublishTest, NoHeaderNamesColumnsByPosition) {
+  // Input() without its header line, the columns named by position.
+  std::string text = Input(50, {3});
+  text.erase(0, text.find('\n') + 1);
+  testing::WriteFileBytes(dir_.File("in.csv"), text);
+  const std::vector<std::string> columns = {"--no-header",  "--map", "value=1",
+                                            "--map",        "type=2", "--map",
+                                            "disposition_name=3", "--map", "confidence=4",
+                                            "--map",        "reason=5"};
+  ASSERT_EQ(Run(columns), 0) << Stderr();
+  EXPECT_EQ(sim_->JudgementCount(), 49u);
+  ExpectEachStoredOnce(50, {3});  // the same external ids as with a header
+  // The result has no header either: row i is line i, with its id and status.
+  std::vector<std::string> lines =
+      absl::StrSplit(testing::ReadFileBytes(dir_.File("out.csv")), '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 50u);
+  EXPECT_THAT(lines[0], StartsWith("host-0.example,domain,Malicious,High,row 0,"));
+  EXPECT_THAT(lines[0], ::testing::EndsWith(",created"));
+  EXPECT_THAT(lines[3], HasSubstr("invalid: "));
+  EXPECT_THAT(Stderr(), HasSubstr(dir_.File("in.csv") + ":4: "));  // line 4 is row 3
+
+  // Without a header a column is a position, and value and type must be placed.
+  std::filesystem::remove(dir_.File("in.csv.publish-journal"));
+  EXPECT_EQ(Run({"--no-header", "--map", "value=domain", "--type", "domain", "--dry-run"}), 2);
+  EXPECT_THAT(Stderr(), HasSubstr("--map value=domain: with --no-header, name a column by its "
+                                  "position"));
+  EXPECT_EQ(Run({"--no-header", "--type", "domain", "--dry-run"}), 2);
+  EXPECT_THAT(Stderr(), HasSubstr("--no-header: say which column holds the value"));
+}
+
 TEST_F(PublishTest, KillDuringABulkThenResumeStoresEachJudgementOnce) {
   constexpr int kRows = 2000;
   testing::WriteFileBytes(dir_.File("in.csv"), Input(kRows, {}));

@@ -26,7 +26,7 @@ namespace {
 constexpr char kSettingsGroup[] = "Settings file";
 
 // Every table a settings file may hold; the ones another subcommand reads are skipped.
-constexpr absl::string_view kAllTables[] = {"input", "output", "run", "ctia", "bench"};
+constexpr absl::string_view kAllTables[] = {"input", "output", "run", "ctia", "bench", "publish"};
 
 // Flags of `run` that read the input, and that shape the output. Every other flag of `run`
 // (and any flag added later) is in [run]; the CTIA flags are found by AddCtiaFlags itself.
@@ -213,7 +213,8 @@ std::unique_ptr<ConfigFile> ConfigFile::Attach(CLI::App& cmd, std::string table)
            }
          },
          "TOML settings file (examples in configs/): every flag is a key, named as the flag, "
-         "in the table of its section below ([input], [output], [ctia], [run] or [bench]); "
+         "in the table of its section below ([input], [output], [ctia], [run], [bench] or "
+         "[publish]); "
          "flags on the command line override it. Credentials never go in it.")
       ->trigger_on_parse()
       ->group(kSettingsGroup);

@@ -1,7 +1,7 @@
 #ifndef ENRICH_TOOLS_CLI_CONFIG_FILE_H_
 #define ENRICH_TOOLS_CLI_CONFIG_FILE_H_
 
-// `--config FILE` and `--print-settings` of `ctia-enrich run` and `bench`: settings read from a
+// `--config FILE` and `--print-settings` of `ctia-enrich run`, `plan`, `bench` and `publish`: settings read from a
 // TOML file (toml++) and fed through the subcommand's own CLI11 options, before the flags of
 // the command line, which override them. Used by main.cc; run_flags.cc and bench_command.cc
 // keep owning the flags themselves.
@@ -9,9 +9,10 @@
 // The keys of a file are derived from the option list, so every flag has one without being
 // listed here: a key is the flag's long name without the dashes (`max-record-bytes`; `_` may
 // stand for `-`), in the table named after the flag's group in --help: [input], [output],
-// [ctia] (how to reach CTIA, shared by run and bench), and [run] or [bench] for the rest of the
-// subcommand's own flags. A table of the other subcommand is skipped, so one file can serve
-// both. A path in a file is read as on the command line (relative to the working directory,
+// [ctia] (how to reach CTIA, shared by every subcommand), and [run], [bench] or [publish] for
+// the rest of the subcommand's own flags (publish's input flags are in [publish]: [input] names
+// the logs to enrich, not the judgements to publish). A table of another subcommand is
+// skipped, so one file can serve them all. A path in a file is read as on the command line (relative to the working directory,
 // not to the file). Secrets never go in a file: keys such as `client-secret` are refused;
 // credentials come from CTIA_CLIENT_ID / CTIA_CLIENT_SECRET or --credentials-file.
 
@@ -33,7 +34,7 @@ class ConfigFile {
  public:
   // Adds --config FILE and --print-settings to `cmd` and sorts its options into the groups that
   // name their tables (shown as the sections of --help). `table` is the subcommand's own table
-  // ("run" or "bench"). Call after every flag of `cmd` is added and before parsing.
+  // ("run", "bench" or "publish"). Call after every flag of `cmd` is added and before parsing.
   //
   // --config FILE is read when the parser meets it: a value the command line gave before it is
   // kept, one given after it overrides the file. A key of the file satisfies a required flag.

@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
     CLI::App* publish = enrich::cli::AddPublishCommand(app, publish_flags);
     auto run_config = enrich::cli::ConfigFile::Attach(*run, "run");
     auto bench_config = enrich::cli::ConfigFile::Attach(*bench, "bench");
+    auto publish_config = enrich::cli::ConfigFile::Attach(*publish, "publish");
     enrich::cli::PlanFlags plan_flags;
     CLI::App* plan = enrich::cli::AddPlanCommand(app, plan_flags);
     auto plan_config = enrich::cli::ConfigFile::Attach(*plan, "run");  // run's settings file
@@ -48,7 +49,8 @@ int main(int argc, char** argv) {
       const int code = app.exit(e);
       return code == 0 ? 0 : 2;
     }
-    for (const auto* config : {run_config.get(), bench_config.get(), plan_config.get()}) {
+    for (const auto* config :
+         {run_config.get(), bench_config.get(), plan_config.get(), publish_config.get()}) {
       if (config->print_settings()) {
         std::fputs(config->EffectiveSettings().c_str(), stdout);
         return 0;

@@ -4,6 +4,8 @@
 #include "engine/job.h"
 #include "engine/pipeline.h"
 #include "schema/rate_spec.h"
+#include "schema/status_macros.h"
+#include "tools/cli/ctia_stack.h"
 #include "transport/ctia_client.h"
 
 #include <cstdio>
@@ -11,6 +13,7 @@
 #include <string>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
@@ -23,24 +26,81 @@ namespace {
 // CTIA's own default: ctia.http.rate-limit.limits.group.default, 18000 per hour (reference §9).
 constexpr schema::RateSpec kCtiaDefaultQuota{18000, absl::Hours(1)};
 
-// The quota the time is counted under: --rate-limit, else CTIA's default. A limit the transport
-// learns from X-RateLimit-*-Limit lives as long as its run: no later command can read it.
+// The quota one intel's requests are counted under: --rate-limit (--global-rate-limit), else
+// CTIA's default. A limit the transport learns from X-RateLimit-*-Limit lives as long as its
+// run: no later command can read it. Each credential group (org) has a budget of its own and
+// the run spreads its requests over them (it takes from the group with most budget left), so
+// `groups` groups send `groups` times as fast.
 struct Quota {
   schema::RateSpec rate;
   bool given = false;
+  std::string flag;   // the flag that gives it: --rate-limit or --global-rate-limit
+  size_t groups = 1;  // distinct groups of the credentials file; the environment's is one
+  absl::Duration Time(uint64_t requests) const {
+    return engine::QuotaTime(requests, rate) / static_cast<double>(std::max<size_t>(groups, 1));
+  }
 };
 
-absl::StatusOr<Quota> QuotaOf(const PlanFlags& flags) {
-  if (flags.run.ctia.rate_limit.empty()) return Quota{kCtiaDefaultQuota, false};
-  absl::StatusOr<schema::RateSpec> rate = schema::ParseRateSpec(flags.run.ctia.rate_limit);
-  if (!rate.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("--rate-limit: ", rate.status().message()));
+absl::StatusOr<Quota> QuotaFor(const std::string& rate_limit, const char* rate_flag,
+                               const std::string& credentials_file) {
+  Quota quota{kCtiaDefaultQuota, false, rate_flag, 1};
+  if (!rate_limit.empty()) {
+    absl::StatusOr<schema::RateSpec> rate = schema::ParseRateSpec(rate_limit);
+    if (!rate.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(rate_flag, ": ", rate.status().message()));
+    }
+    quota.rate = *rate;
+    quota.given = true;
   }
-  return Quota{*rate, true};
+  if (!credentials_file.empty()) {
+    // Read as the run reads it (its mode and lines checked); only the groups are kept.
+    absl::StatusOr<std::vector<CredentialLine>> lines = ReadCredentialsFile(credentials_file);
+    if (!lines.ok()) return lines.status();
+    absl::flat_hash_set<std::string> groups;
+    for (const CredentialLine& line : *lines) groups.insert(line.group);
+    quota.groups = std::max<size_t>(groups.size(), 1);
+  }
+  return quota;
+}
+
+// The quotas of the run's intels: Private-Intel's (or the one intel's), and under --intel both
+// Global-Intel's, which is asked every lookup too (its credentials default to the private side's).
+struct Quotas {
+  Quota first;
+  std::optional<Quota> global;
+  // Both intels answer each lookup at once: the slower one decides.
+  absl::Duration Time(uint64_t requests) const {
+    return global.has_value() ? std::max(first.Time(requests), global->Time(requests))
+                              : first.Time(requests);
+  }
+};
+
+absl::StatusOr<Quotas> QuotaOf(const PlanFlags& flags) {
+  const CtiaFlags& ctia = flags.run.ctia;
+  Quotas q;
+  ENRICH_ASSIGN_OR_RETURN(q.first,
+                          QuotaFor(ctia.rate_limit, "--rate-limit", ctia.credentials_file));
+  if (ctia.intel == "both") {
+    ENRICH_ASSIGN_OR_RETURN(
+        q.global, QuotaFor(ctia.global_rate_limit, "--global-rate-limit",
+                           ctia.global_credentials_file.empty() ? ctia.credentials_file
+                                                                : ctia.global_credentials_file));
+  }
+  return q;
 }
 
 std::string RateText(const schema::RateSpec& rate) {
   return absl::StrCat(rate.limit, "/", absl::FormatDuration(rate.window));
+}
+
+// "about 2 h at --rate-limit 18000/1h over 2 credential groups (a budget each)".
+std::string QuotaText(const Quota& q, uint64_t requests) {
+  std::string text = absl::StrCat(engine::FormatAbout(q.Time(requests)), " at ",
+                                  q.given ? q.flag + " " : "CTIA's default group quota of ",
+                                  RateText(q.rate));
+  if (q.groups > 1) absl::StrAppend(&text, " over ", q.groups, " credential groups (a budget each)");
+  if (!q.given) absl::StrAppend(&text, " (no quota given)");
+  return text;
 }
 
 // The batch size the run's transport uses (its flag, capped as BeastCtiaClient caps it).
@@ -75,7 +135,7 @@ CLI::App* AddPlanCommand(CLI::App& app, PlanFlags& flags) {
   CLI::App* plan = app.add_subcommand(
       "plan",
       "Say what `run` would do with the same flags, without sending anything: rows, unique "
-      "observables per type, cells skipped (allowlisted or empty) and invalid, lookups already "
+      "observables per type, cells allowlisted, empty and invalid, lookups already "
       "in the journal, the lookups and the requests the run sends (GraphQL batches or REST), "
       "and how long they take under the quota. Reads the input as `run` reads it; no token is "
       "asked for, no embedded ctia-sim started, no file written.");
@@ -94,7 +154,8 @@ std::string PlanText(const engine::PlanReport& r, const PlanFlags& flags) {
   if (r.invalid_rows > 0) absl::StrAppend(&out, " (", r.invalid_rows, " invalid)");
   if (r.blank_lines > 0) absl::StrAppend(&out, ", ", r.blank_lines, " blank lines");
   absl::StrAppend(&out, ", ", r.cells, " observable cells\n");
-  absl::StrAppend(&out, "skipped      ", r.skipped_cells, " cells (allowlisted or empty)\n");
+  absl::StrAppend(&out, "allowlisted  ", r.allowlisted_cells, " cells (the allowlist holds them)\n");
+  absl::StrAppend(&out, "empty        ", r.empty_cells, " cells\n");
   absl::StrAppend(&out, "invalid      ", r.invalid_cells,
                   " cells (not an observable of the column's type)\n");
   absl::StrAppend(&out, "unique       ", r.unique, " observables after normalization\n");
@@ -119,17 +180,17 @@ std::string PlanText(const engine::PlanReport& r, const PlanFlags& flags) {
                     " partial batches left on a timer, not where the run's pipeline sends them: "
                     "the run's count may differ\n");
   }
-  absl::StatusOr<Quota> quota = QuotaOf(flags);
-  if (quota.ok()) {
-    const std::string about =
-        engine::FormatAbout(engine::QuotaTime(r.requests.total(), quota->rate));
-    absl::StrAppend(&out, "time         ",
-                    quota->given ? absl::StrCat(about, " at --rate-limit ", RateText(quota->rate))
-                                 : absl::StrCat("no quota given: ", about,
-                                                " at CTIA's default "
-                                                "group quota of ",
-                                                RateText(quota->rate)),
-                    "\n");
+  absl::StatusOr<Quotas> quotas = QuotaOf(flags);
+  if (quotas.ok()) {
+    const uint64_t n = r.requests.total();
+    absl::StrAppend(&out, "time         ", engine::FormatAbout(quotas->Time(n)));
+    if (quotas->global.has_value()) {
+      absl::StrAppend(&out, " (--intel both: each intel gets every request; the slower decides)\n",
+                      "  private    ", QuotaText(quotas->first, n), "\n", "  global     ",
+                      QuotaText(*quotas->global, n), "\n");
+    } else {
+      absl::StrAppend(&out, ": ", QuotaText(quotas->first, n), "\n");
+    }
   }
   absl::StrAppend(&out, "read in      ",
                   absl::FormatDuration(absl::Trunc(r.read_time, absl::Milliseconds(1))), "\n");
@@ -155,6 +216,8 @@ std::string PlanJson(const engine::PlanReport& r, const PlanFlags& flags) {
   key_u64("blank_lines", r.blank_lines);
   key_u64("cells", r.cells);
   key_u64("skipped_cells", r.skipped_cells);
+  key_u64("allowlisted_cells", r.allowlisted_cells);
+  key_u64("empty_cells", r.empty_cells);
   key_u64("invalid_cells", r.invalid_cells);
   key_u64("unique", r.unique);
   w.Key("types");
@@ -187,15 +250,22 @@ std::string PlanJson(const engine::PlanReport& r, const PlanFlags& flags) {
   key_u64("batch_size", r.batch_size);
   key_u64("safety_flushes", r.safety_flushes);
   w.EndObject();
-  absl::StatusOr<Quota> quota = QuotaOf(flags);
-  if (quota.ok()) {
-    const absl::Duration t = engine::QuotaTime(r.requests.total(), quota->rate);
-    w.Key("quota");
-    w.StartObject();
-    key_u64("limit", static_cast<uint64_t>(quota->rate.limit));
-    key_u64("window_seconds", static_cast<uint64_t>(absl::ToInt64Seconds(quota->rate.window)));
-    key_string("source", quota->given ? "--rate-limit" : "ctia-default");
-    w.EndObject();
+  absl::StatusOr<Quotas> quotas = QuotaOf(flags);
+  if (quotas.ok()) {
+    auto quota_object = [&](const char* key, const Quota& q) {
+      w.Key(key);
+      w.StartObject();
+      key_u64("limit", static_cast<uint64_t>(q.rate.limit));
+      key_u64("window_seconds", static_cast<uint64_t>(absl::ToInt64Seconds(q.rate.window)));
+      key_string("source", q.given ? q.flag : "ctia-default");
+      key_u64("groups", q.groups);
+      w.Key("time_seconds");
+      w.Double(absl::ToDoubleSeconds(q.Time(r.requests.total())));
+      w.EndObject();
+    };
+    quota_object("quota", quotas->first);
+    if (quotas->global.has_value()) quota_object("global_quota", *quotas->global);
+    const absl::Duration t = quotas->Time(r.requests.total());
     w.Key("time_seconds");
     w.Double(absl::ToDoubleSeconds(t));
     key_string("time", engine::FormatAbout(t));
@@ -216,8 +286,8 @@ int RunPlan(const PlanFlags& flags) {
     fail(options.status().message());
     return engine::kExitUsage;
   }
-  if (absl::StatusOr<Quota> quota = QuotaOf(flags); !quota.ok()) {
-    fail(quota.status().message());
+  if (absl::StatusOr<Quotas> quotas = QuotaOf(flags); !quotas.ok()) {
+    fail(quotas.status().message());
     return engine::kExitUsage;
   }
   engine::PlanOptions plan;

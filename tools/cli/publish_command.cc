@@ -83,6 +83,7 @@ absl::StatusOr<engine::PublishOptions> OptionsFromFlags(const PublishFlags& flag
   absl::StatusOr<char> delimiter = ParseDelimiter(flags.delimiter);
   if (!delimiter.ok()) return delimiter.status();
   o.input.delimiter = *delimiter;
+  o.input.header = !flags.no_header;
   for (const std::string& map : flags.maps) {
     const size_t eq = map.find('=');
     std::optional<engine::PublishField> field =
@@ -140,6 +141,9 @@ CLI::App* AddPublishCommand(CLI::App& app, PublishFlags& flags) {
   cmd->add_option("--input-format", flags.input_format,
                   "csv or ndjson (default: NDJSON when the first byte is '{')");
   cmd->add_option("--delimiter", flags.delimiter, "CSV delimiter: , ; | tab")->default_val(",");
+  cmd->add_flag("--no-header", flags.no_header,
+                "CSV input without a header row: name columns by position with --map "
+                "(--map value=1 --map disposition=3); the result has no header either");
   cmd->add_option("--compression", flags.compression, "Input compression: auto none gzip zstd")
       ->default_val("auto");
   cmd->add_option("--map", flags.maps,

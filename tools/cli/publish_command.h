@@ -19,6 +19,7 @@ struct PublishFlags {
   std::string output;
   std::string input_format;  // csv | ndjson; empty = by the first byte ('{' = NDJSON)
   std::string delimiter = ",";
+  bool no_header = false;            // CSV: the first record is a row; --map FIELD=N by position
   std::string compression = "auto";  // of the input; the result file's follows its extension
   std::vector<std::string> maps;     // FIELD=COLUMN
   // Values for every row; a row's non-empty cell wins.

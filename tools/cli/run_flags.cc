@@ -216,7 +216,8 @@ void AddRunFlags(CLI::App& cmd, RunFlags& flags, bool output_required) {
                                ") of each observable's judgements, every source's opinion, "
                                "not only the winner's: in CSV source:disposition_name joined "
                                "by ';' (e.g. 'Talos:Malicious;my-feed:Clean'), in NDJSON an "
-                               "array of {source, disposition_name, id}; 0 = none"))
+                               "array of {source, disposition_name, id}; empty for an observable "
+                               "without a verdict (none of its judgements in force); 0 = none"))
       ->capture_default_str();
   run->add_option("--redis", flags.redis,
                   "Share verdicts with the other workers of one job through Redis (run only): "
