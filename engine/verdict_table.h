@@ -13,7 +13,6 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -21,24 +20,11 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "engine/verdict_record.h"
 #include "schema/clock.h"
 #include "schema/verdict.h"
 
 namespace enrich::engine {
-
-// The settled answer for one observable, as the engine writes it out. String views point into
-// the table's arena and stay valid for the table's lifetime.
-struct Settled {
-  enum class Kind : uint8_t { kVerdict, kNoVerdict, kFailed };
-  Kind kind = Kind::kNoVerdict;
-  int8_t disposition = 0;          // schema::Disposition number, kVerdict only
-  int64_t valid_until_ms = 0;      // valid_time.end_time in Unix ms, kVerdict only
-  absl::string_view judgement_id;  // kVerdict only
-  absl::string_view error;         // "error:<code>", kFailed only
-  // kVerdict only: the verdict's details the run keeps, as EncodeDetails wrote them
-  // (engine/verdict_details.h); empty when the run keeps none.
-  absl::string_view details = {};
-};
 
 // Told when a pending observable settles. Implemented by the pipeline's chunks.
 class SettleListener {
@@ -56,9 +42,13 @@ class SettleListener {
 // cached for min(negative_ttl, max_ttl) and failures for failed_ttl; an expired entry resolves
 // as a miss again.
 //
-// Keys, judgement ids and details (Settled::details) are copied into a per-shard append-only
-// arena, so the table's memory grows with unique observables only (bytes_used() reports it);
-// an entry without details takes no more room than before they existed.
+// Each entry lives in a per-shard append-only arena: its key (EncodeKey) and the address of its
+// answer, a record of engine/verdict_record.h (judgement id as prefix number and UUID, details
+// only when the run keeps them); the shard's hash set holds the entry's address (8 bytes a
+// slot), and a pending entry's listeners sit in a map beside it only while it is pending. So
+// the table's memory grows with unique observables only (bytes_used() reports it). Measured by
+// bench/engine/verdict_table_bench.cc (BM_BytesPerEntry) and bench/engine/memory_flat.sh: see
+// NOTES for the figures before and after.
 //
 // Thread safety: all methods may be called from any thread concurrently.
 class VerdictTable {
@@ -151,8 +141,8 @@ class VerdictTable {
   size_t bytes_used() const;  // hash slots + arena blocks
 
  private:
-  struct Entry;
   struct Shard;
+  struct Waiting;
   struct KeyBatch;
   size_t ShardIndex(size_t hash) const;
   // Composes and hashes keys key_at(0..n) and groups them by shard, into a per-thread batch.
@@ -172,13 +162,16 @@ class VerdictTable {
                                          absl::Time now) const;
   // When an answer of `kind` settled at `now` expires (`valid_end`: a verdict's end time).
   absl::Time ExpiryOf(Settled::Kind kind, absl::Time valid_end, absl::Time now) const;
-  // Stores `settled` into `e` (copying strings into the shard's arena) and takes its listeners.
-  void Store(Shard& shard, Entry& e, const Settled& settled, absl::Time expiry)
+  // Stores `settled` as entry `e`'s answer, a record in the shard's arena, and returns it.
+  const char* Store(Shard& shard, char* e, const Settled& settled, absl::Time expiry)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+  // Takes the listeners of pending entry `e` (none for an entry not pending).
+  Waiting TakeWaiters(Shard& shard, const char* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
 
   const schema::Clock& clock_;
   const Options options_;
   std::vector<std::unique_ptr<Shard>> shards_;
+  IdPrefixes prefixes_;  // of the judgement ids of every shard
 };
 
 }  // namespace enrich::engine
