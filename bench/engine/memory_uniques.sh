@@ -7,6 +7,9 @@
 #
 #   bench/engine/memory_uniques.sh BUILD_DIR [UNIQUES="1000000 5000000"]
 #
+# RUN_ARGS (environment) adds arguments to every run, to see what a feature costs per unique,
+# e.g. RUN_ARGS="--top-hits 0" (the summary's top hits count every hit observable).
+#
 # Peak RSS from /usr/bin/time -v; the output goes to stdout (counted, not kept) with a journal
 # file. Every run is checked: rows out = rows in, statuses ok / no_verdict only, lookups =
 # distinct domains = rows.
@@ -26,7 +29,8 @@ for n in $uniques; do
   "$sample_log" --rows "$n" --unique "$n" -o "$log"
   echo "== input: $n rows, $n distinct domains, $(stat -c %s "$log") bytes"
   /usr/bin/time -v -o "$work/time$n.txt" "$cli" run -i "$log" -o - --journal "$work/j$n" \
-    --column domain --endpoint "$sim_url" --summary-json "$work/s$n.json" 2>"$work/err$n" |
+    --column domain --endpoint "$sim_url" --summary-json "$work/s$n.json" ${RUN_ARGS:-} \
+    2>"$work/err$n" |
     wc -l >"$work/lines$n"
   rm -f "$log" "$work/j$n"
   rss_kb="$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$work/time$n.txt")"
