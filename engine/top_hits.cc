@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <cstddef>
+#include <cstring>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -68,56 +69,87 @@ void HitCounter::AppendKey(std::string& out, int disposition, absl::string_view 
 }
 
 namespace {
+constexpr size_t kKeyBlock = 64 << 10;
+}  // namespace
 
-void AddTo(uint64_t rows, absl::string_view source, uint64_t& total, std::string& last_source) {
-  total += rows;
-  if (!source.empty() && last_source != source) last_source = std::string(source);
+void HitCounter::AddTo(Counted& item, uint64_t rows, absl::string_view source) {
+  item.rows += rows;
+  if (source.empty()) return;
+  if (item.source != 0 && sources_[item.source - 1] == source) return;
+  auto [it, fresh] = source_index_.try_emplace(std::string(source), sources_.size());
+  if (fresh) sources_.emplace_back(source);
+  item.source = it->second + 1;
 }
 
-}  // namespace
+uint32_t HitCounter::ItemOfProbe() {
+  auto it = by_key_.find(absl::string_view(probe_));
+  if (it != by_key_.end()) return it->second;
+  char* stored;
+  if (probe_.size() > kKeyBlock / 4) {
+    // A big key takes a block of its own, in front: the current block stays the last.
+    stored = key_blocks_.emplace(key_blocks_.begin(), new char[probe_.size()])->get();
+    if (key_blocks_.size() == 1) block_used_ = kKeyBlock;  // no current block yet
+  } else {
+    if (key_blocks_.empty() || block_used_ + probe_.size() > kKeyBlock) {
+      key_blocks_.emplace_back(new char[kKeyBlock]);
+      block_used_ = 0;
+    }
+    stored = key_blocks_.back().get() + block_used_;
+    block_used_ += probe_.size();
+  }
+  std::memcpy(stored, probe_.data(), probe_.size());
+  const auto index = static_cast<uint32_t>(items_.size());
+  items_.push_back(Counted{absl::string_view(stored, probe_.size())});
+  by_key_.emplace(items_.back().key, index);
+  return index;
+}
 
 void HitCounter::Add(absl::Span<const HitCount> counts) {
   for (const HitCount& c : counts) {
     if (c.identity != nullptr) {
-      auto [it, fresh] = by_identity_.try_emplace(c.identity);
-      if (fresh) AppendKey(it->second.key, c.disposition, c.type, c.value);
-      AddTo(c.rows, c.source, it->second.entry.rows, it->second.entry.source);
+      auto [it, fresh] = by_identity_.try_emplace(c.identity, 0);
+      if (fresh) {
+        probe_.clear();
+        AppendKey(probe_, c.disposition, c.type, c.value);
+        it->second = ItemOfProbe();
+      }
+      AddTo(items_[it->second], c.rows, c.source);
       continue;
     }
     probe_.clear();
     AppendKey(probe_, c.disposition, c.type, c.value);
-    auto it = by_key_.find(absl::string_view(probe_));
-    if (it == by_key_.end()) it = by_key_.emplace(probe_, Entry()).first;
-    AddTo(c.rows, c.source, it->second.rows, it->second.source);
+    Counted& item = items_[ItemOfProbe()];
+    if (!item.keyed) {
+      item.keyed = true;
+      ++keyed_;
+    }
+    AddTo(item, c.rows, c.source);
   }
 }
 
 std::vector<TopHit> HitCounter::Top(size_t per_disposition) const {
   std::vector<TopHit> top;
   if (per_disposition == 0) return top;
-  absl::flat_hash_map<std::string, Entry> all = by_key_;
-  for (const auto& [identity, hit] : by_identity_) {
-    AddTo(hit.entry.rows, hit.entry.source, all[hit.key].rows, all[hit.key].source);
+  // Per disposition digit, the items; only the first `per_disposition` are sorted and copied.
+  std::array<std::vector<const Counted*>, 10> by_disposition;
+  for (const Counted& item : items_) {
+    by_disposition[static_cast<size_t>(item.key[0] - '0')].push_back(&item);
   }
-  // Per disposition digit, the entries; only the first `per_disposition` are sorted and copied.
-  using Item = const std::pair<const std::string, Entry>*;
-  std::array<std::vector<Item>, 10> by_disposition;
-  for (const auto& item : all) {
-    by_disposition[static_cast<size_t>(item.first[0] - '0')].push_back(&item);
-  }
-  auto before = [](Item a, Item b) {
-    if (a->second.rows != b->second.rows) return a->second.rows > b->second.rows;
-    return a->first < b->first;  // type, then value
+  auto before = [](const Counted* a, const Counted* b) {
+    if (a->rows != b->rows) return a->rows > b->rows;
+    return a->key < b->key;  // type, then value
   };
-  for (std::vector<Item>& items : by_disposition) {
+  for (std::vector<const Counted*>& items : by_disposition) {
     const size_t n = std::min(per_disposition, items.size());
     std::partial_sort(items.begin(), items.begin() + static_cast<ptrdiff_t>(n), items.end(),
                       before);
     for (size_t i = 0; i < n; ++i) {
-      const std::string& key = items[i]->first;
+      const absl::string_view key = items[i]->key;
       const size_t nul = key.find('\0');
-      top.push_back(TopHit{key.substr(1, nul - 1), key.substr(nul + 1), key[0] - '0',
-                           items[i]->second.rows, items[i]->second.source});
+      const uint32_t source = items[i]->source;
+      top.push_back(TopHit{std::string(key.substr(1, nul - 1)), std::string(key.substr(nul + 1)),
+                           key[0] - '0', items[i]->rows,
+                           source == 0 ? std::string() : sources_[source - 1]});
     }
   }
   return top;

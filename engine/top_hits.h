@@ -10,6 +10,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -50,7 +52,7 @@ struct HitCount {
   absl::string_view source;
   uint64_t rows = 0;
   // An address that stands for this observable's verdict for the whole run, or null: the
-  // pipeline passes its judgement id's bytes in the verdict table, which copies them once per
+  // pipeline passes its judgement id's bytes in the verdict table's record, written once per
   // stored verdict into an append-only arena (verdict_table.h). The counter then finds the
   // observable by that address instead of hashing and comparing its strings, for every chunk
   // that holds it.
@@ -76,25 +78,36 @@ class HitCounter {
   std::vector<TopHit> Top(size_t per_disposition) const;
   // Entries held: one per observable and disposition (one more for a verdict stored again
   // during the run, e.g. after it expired; Top adds them up).
-  size_t size() const { return by_identity_.size() + by_key_.size(); }
+  size_t size() const { return by_identity_.size() + keyed_; }
 
  private:
-  struct Entry {
+  // One observable and disposition: its key in the arena, rows, and latest non-empty source.
+  struct Counted {
+    absl::string_view key;  // the disposition's digit, the type, a NUL and the value
     uint64_t rows = 0;
-    std::string source;  // the latest non-empty one seen
-  };
-  struct Identified {
-    Entry entry;
-    std::string key;  // as by_key_'s
+    uint32_t source = 0;  // 1 + its place in sources_, 0 for none
+    bool keyed = false;   // also counted without an identity (size())
   };
   // Appends the key of `by_key_`: the disposition's digit, the type, a NUL and the value.
   static void AppendKey(std::string& out, int disposition, absl::string_view type,
                         absl::string_view value);
+  // The item of key `probe_`, made (its key copied into the arena) if new.
+  uint32_t ItemOfProbe();
+  void AddTo(Counted& item, uint64_t rows, absl::string_view source);
 
-  absl::flat_hash_map<const void*, Identified> by_identity_;
-  // Hits without an identity, by key, looked up from `probe_` (no allocation per lookup: the
-  // map looks strings up by view).
-  absl::flat_hash_map<std::string, Entry> by_key_;
+  // Every counted observable once (the identities of one observable share its item), in
+  // blocks that never move; keys in an append-only arena. So a hit observable costs its item,
+  // its key's bytes and a slot or two of the maps, and Top copies nothing but its result: the
+  // summary's top hits are on by default, and the counter holds every hit observable of a run
+  // (bench/engine/memory_uniques.sh with and without --top-hits 0).
+  std::deque<Counted> items_;
+  absl::flat_hash_map<const void*, uint32_t> by_identity_;
+  absl::flat_hash_map<absl::string_view, uint32_t> by_key_;
+  size_t keyed_ = 0;
+  std::vector<std::string> sources_;
+  absl::flat_hash_map<std::string, uint32_t> source_index_;
+  std::vector<std::unique_ptr<char[]>> key_blocks_;
+  size_t block_used_ = 0;
   std::string probe_;
 };
 
