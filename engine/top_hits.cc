@@ -81,9 +81,7 @@ void HitCounter::AddTo(Counted& item, uint64_t rows, absl::string_view source) {
   item.source = it->second + 1;
 }
 
-uint32_t HitCounter::ItemOfProbe() {
-  auto it = by_key_.find(absl::string_view(probe_));
-  if (it != by_key_.end()) return it->second;
+uint32_t HitCounter::NewItemOfProbe() {
   char* stored;
   if (probe_.size() > kKeyBlock / 4) {
     // A big key takes a block of its own, in front: the current block stays the last.
@@ -98,10 +96,8 @@ uint32_t HitCounter::ItemOfProbe() {
     block_used_ += probe_.size();
   }
   std::memcpy(stored, probe_.data(), probe_.size());
-  const auto index = static_cast<uint32_t>(items_.size());
   items_.push_back(Counted{absl::string_view(stored, probe_.size())});
-  by_key_.emplace(items_.back().key, index);
-  return index;
+  return static_cast<uint32_t>(items_.size() - 1);
 }
 
 void HitCounter::Add(absl::Span<const HitCount> counts) {
@@ -111,46 +107,76 @@ void HitCounter::Add(absl::Span<const HitCount> counts) {
       if (fresh) {
         probe_.clear();
         AppendKey(probe_, c.disposition, c.type, c.value);
-        it->second = ItemOfProbe();
+        it->second = NewItemOfProbe();
       }
       AddTo(items_[it->second], c.rows, c.source);
       continue;
     }
     probe_.clear();
     AppendKey(probe_, c.disposition, c.type, c.value);
-    Counted& item = items_[ItemOfProbe()];
-    if (!item.keyed) {
-      item.keyed = true;
-      ++keyed_;
+    auto it = by_key_.find(absl::string_view(probe_));
+    if (it == by_key_.end()) {
+      const uint32_t index = NewItemOfProbe();
+      it = by_key_.emplace(items_[index].key, index).first;
     }
-    AddTo(item, c.rows, c.source);
+    AddTo(items_[it->second], c.rows, c.source);
   }
 }
 
 std::vector<TopHit> HitCounter::Top(size_t per_disposition) const {
   std::vector<TopHit> top;
-  if (per_disposition == 0) return top;
-  // Per disposition digit, the items; only the first `per_disposition` are sorted and copied.
-  std::array<std::vector<const Counted*>, 10> by_disposition;
-  for (const Counted& item : items_) {
-    by_disposition[static_cast<size_t>(item.key[0] - '0')].push_back(&item);
+  if (per_disposition == 0 || items_.empty()) return top;
+  // The items by key (so by disposition digit first); the items of one key (its identities and
+  // its count without one) add up into the first, whose sums the rare `merged` holds.
+  std::vector<const Counted*> all;
+  all.reserve(items_.size());
+  for (const Counted& item : items_) all.push_back(&item);
+  std::sort(all.begin(), all.end(), [](const Counted* a, const Counted* b) {
+    return a->key < b->key;
+  });
+  absl::flat_hash_map<const Counted*, Counted> merged;
+  size_t kept = 0;
+  for (size_t i = 0; i < all.size();) {
+    size_t j = i + 1;
+    while (j < all.size() && all[j]->key == all[i]->key) ++j;
+    if (j - i > 1) {
+      Counted& sum = merged[all[i]];
+      sum = *all[i];
+      for (size_t k = i + 1; k < j; ++k) {
+        sum.rows += all[k]->rows;
+        if (all[k]->source != 0) sum.source = all[k]->source;
+      }
+    }
+    all[kept++] = all[i];
+    i = j;
   }
-  auto before = [](const Counted* a, const Counted* b) {
-    if (a->rows != b->rows) return a->rows > b->rows;
+  all.resize(kept);
+  auto of = [&merged](const Counted* c) -> const Counted& {
+    auto it = merged.find(c);
+    return it == merged.end() ? *c : it->second;
+  };
+  auto before = [&of](const Counted* a, const Counted* b) {
+    const uint64_t ra = of(a).rows, rb = of(b).rows;
+    if (ra != rb) return ra > rb;
     return a->key < b->key;  // type, then value
   };
-  for (std::vector<const Counted*>& items : by_disposition) {
-    const size_t n = std::min(per_disposition, items.size());
-    std::partial_sort(items.begin(), items.begin() + static_cast<ptrdiff_t>(n), items.end(),
-                      before);
-    for (size_t i = 0; i < n; ++i) {
-      const absl::string_view key = items[i]->key;
+  // Per disposition digit (a run of `all`), only the first `per_disposition` are sorted, copied.
+  for (size_t begin = 0; begin < all.size();) {
+    size_t end = begin + 1;
+    while (end < all.size() && all[end]->key[0] == all[begin]->key[0]) ++end;
+    const size_t n = std::min(per_disposition, end - begin);
+    const auto first = all.begin() + static_cast<ptrdiff_t>(begin);
+    std::partial_sort(first, first + static_cast<ptrdiff_t>(n),
+                      all.begin() + static_cast<ptrdiff_t>(end), before);
+    for (size_t i = begin; i < begin + n; ++i) {
+      const Counted& item = of(all[i]);
+      const absl::string_view key = item.key;
       const size_t nul = key.find('\0');
-      const uint32_t source = items[i]->source;
       top.push_back(TopHit{std::string(key.substr(1, nul - 1)), std::string(key.substr(nul + 1)),
-                           key[0] - '0', items[i]->rows,
-                           source == 0 ? std::string() : sources_[source - 1]});
+                           key[0] - '0', item.rows,
+                           item.source == 0 ? std::string() : sources_[item.source - 1]});
     }
+    begin = end;
   }
   return top;
 }
