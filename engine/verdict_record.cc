@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "engine/byte_coding.h"
 #include "schema/observable.h"
 
 namespace enrich::engine {
@@ -11,69 +12,6 @@ namespace {
 enum : uint8_t { kKindMask = 3, kTextId = 4, kHasDetails = 8 };
 constexpr size_t kUuidTextSize = 36;
 constexpr char kHex[] = "0123456789abcdef";
-
-void PutVarint(std::string& out, uint64_t v) {
-  while (v >= 0x80) {
-    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<char>(v));
-}
-
-void PutString(std::string& out, absl::string_view s) {
-  PutVarint(out, s.size());
-  out.append(s.data(), s.size());
-}
-
-void PutInt64(std::string& out, int64_t v) {
-  char b[8];
-  const auto u = static_cast<uint64_t>(v);
-  for (int i = 0; i < 8; ++i) b[i] = static_cast<char>(u >> (8 * i));
-  out.append(b, 8);
-}
-
-int64_t GetInt64(const char* p) {
-  uint64_t u = 0;
-  for (int i = 0; i < 8; ++i) u |= static_cast<uint64_t>(static_cast<uint8_t>(p[i])) << (8 * i);
-  return static_cast<int64_t>(u);
-}
-
-// Reads bytes front to back; any read past the end sets `ok` to false.
-struct Reader {
-  absl::string_view rest;
-  bool ok = true;
-
-  uint64_t Varint() {
-    uint64_t v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      if (rest.empty()) break;
-      const auto b = static_cast<uint8_t>(rest.front());
-      rest.remove_prefix(1);
-      v |= static_cast<uint64_t>(b & 0x7f) << shift;
-      if ((b & 0x80) == 0) return v;
-    }
-    ok = false;
-    return 0;
-  }
-  absl::string_view Bytes(size_t n) {
-    if (rest.size() < n) {
-      ok = false;
-      return {};
-    }
-    absl::string_view b = rest.substr(0, n);
-    rest.remove_prefix(n);
-    return b;
-  }
-  absl::string_view String() { return Bytes(Varint()); }
-  uint8_t Byte() {
-    absl::string_view b = Bytes(1);
-    return b.empty() ? 0 : static_cast<uint8_t>(b[0]);
-  }
-  int64_t Int64() {
-    absl::string_view b = Bytes(8);
-    return b.size() == 8 ? GetInt64(b.data()) : 0;
-  }
-};
 
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -228,10 +166,10 @@ void EncodeRecord(const Settled& s, int64_t expiry_ms, IdPrefixes& prefixes, std
 }
 
 size_t RecordSize(absl::string_view bytes) {
-  Reader r{bytes};
+  ByteReader r(bytes);
   const uint64_t n = r.Varint();
-  if (!r.ok || r.rest.size() < n) return 0;
-  return bytes.size() - r.rest.size() + n;
+  if (!r.ok() || r.rest().size() < n) return 0;
+  return bytes.size() - r.rest().size() + n;
 }
 
 absl::string_view RecordAt(const char* record) {
@@ -253,13 +191,13 @@ int64_t RecordExpiryMs(const char* record) {
 
 bool DecodeRecord(absl::string_view bytes, const IdPrefixes& prefixes, Settled& out,
                   int64_t& expiry_ms) {
-  Reader outer{bytes};
-  Reader r{outer.String()};
-  if (!outer.ok) return false;
+  ByteReader outer(bytes);
+  ByteReader r(outer.String());
+  if (!outer.ok()) return false;
   const uint8_t flags = r.Byte();
   const auto disposition = static_cast<int8_t>(r.Byte());
   expiry_ms = r.Int64();
-  if (!r.ok || (flags & kKindMask) > 2 || flags > 15) return false;
+  if (!r.ok() || (flags & kKindMask) > 2 || flags > 15) return false;
   out = Settled();
   out.kind = static_cast<Settled::Kind>(flags & kKindMask);
   switch (out.kind) {
@@ -271,7 +209,7 @@ bool DecodeRecord(absl::string_view bytes, const IdPrefixes& prefixes, Settled& 
       } else {
         const uint8_t number = r.Byte();
         const absl::string_view uuid = r.Bytes(kUuidBytes);
-        if (!r.ok || number >= prefixes.size()) return false;
+        if (!r.ok() || number >= prefixes.size()) return false;
         out.judgement_id = JudgementIdRef::OfUuid(prefixes.At(number), uuid.data());
       }
       if ((flags & kHasDetails) != 0) out.details = r.String();
@@ -284,7 +222,7 @@ bool DecodeRecord(absl::string_view bytes, const IdPrefixes& prefixes, Settled& 
       if ((flags & (kTextId | kHasDetails)) != 0) return false;
       break;
   }
-  return r.ok && r.rest.empty();
+  return r.ok() && r.rest().empty();
 }
 
 void EncodeKey(absl::string_view type, absl::string_view value, std::string& out) {
@@ -295,18 +233,18 @@ void EncodeKey(absl::string_view type, absl::string_view value, std::string& out
 }
 
 bool DecodeKey(absl::string_view key, absl::string_view& type, absl::string_view& value) {
-  Reader r{key};
+  ByteReader r(key);
   const uint8_t number = r.Byte();
-  if (!r.ok) return false;
+  if (!r.ok()) return false;
   if (number == 0) {
     type = r.String();
-    if (!r.ok) return false;
+    if (!r.ok()) return false;
   } else {
     const auto& known = schema::KnownObservableTypes();
     if (number > known.size()) return false;
     type = known[number - 1];
   }
-  value = r.rest;
+  value = r.rest();
   return true;
 }
 
