@@ -375,6 +375,28 @@ void VerdictTable::CompleteBatch(absl::Span<const Completion> done) {
   told.clear();
 }
 
+void VerdictTable::SettleBatch(absl::Span<const Settling> items) {
+  const absl::Time cap = clock_.Now() + options_.max_ttl;
+  const KeyBatch& b = GroupByShard(items.size(), [&](size_t i) {
+    return Key{items[i].type, items[i].value};
+  });
+  thread_local std::vector<std::pair<Waiting, Settled>> told;
+  told.clear();
+  ForEachShardGroup(b, [&](Shard& shard, size_t begin,
+                           size_t end) ABSL_NO_THREAD_SAFETY_ANALYSIS {  // shard.mu is held
+    for (size_t k = begin; k < end; ++k) {
+      const uint32_t i = b.order[k];
+      const absl::Time expiry = std::min(absl::FromUnixMillis(items[i].expiry_ms), cap);
+      char* e = shard.FindOrInsert(HashedKey{b.key(i), b.hashes[i]});
+      Waiting waiters = TakeWaiters(shard, e);
+      const char* stored = Store(shard, e, items[i].settled, expiry);
+      if (!waiters.empty()) told.emplace_back(std::move(waiters), ToSettled(stored, prefixes_));
+    }
+  });
+  for (const auto& [waiters, stored] : told) waiters.Tell(stored);
+  told.clear();
+}
+
 void VerdictTable::Abandon(absl::string_view type, absl::string_view value,
                            absl::string_view error_text) {
   std::string key;

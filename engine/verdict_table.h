@@ -113,6 +113,17 @@ class VerdictTable {
   };
   void CompleteBatch(absl::Span<const Completion> done);
 
+  // Settles keys returned as kMiss with answers read elsewhere (the persistent cache,
+  // engine/persistent_cache.h), each with its own expiry (capped by max_ttl), and tells their
+  // listeners once every lock is released. The views need to stay valid during the call only.
+  struct Settling {
+    absl::string_view type;
+    absl::string_view value;
+    Settled settled;
+    int64_t expiry_ms;  // Unix ms
+  };
+  void SettleBatch(absl::Span<const Settling> items);
+
   // Drops a pending key without caching anything (the run is stopping); listeners are told a
   // kFailed answer with `error_text`.
   void Abandon(absl::string_view type, absl::string_view value, absl::string_view error_text);
