@@ -236,8 +236,8 @@ absl::StatusOr<PlanReport> PlanJob(const JobOptions& options, const PlanOptions&
   pipeline.setup_breaker = nullptr;
   // The counting source answers at once: the bound only sizes the dispatcher's batches.
   pipeline.max_in_flight = std::max<size_t>(pipeline.max_in_flight, 4096);
-  // --cache DIR: read as the run reads it (the table's misses it holds are no lookup); never
-  // written nor created here.
+  // --cache DIR: read as the run reads it (the table's misses it holds are no lookup); no
+  // record is written, and a DIR without a cache is none (nothing created).
   auto cache = OpenJobCache(
       options, [&report](absl::string_view line) { report.cache_note = std::string(line); },
       true);

@@ -4,8 +4,15 @@
 // The run's verdict cache between extraction and the transport: one entry per observable, single
 // flight. Justified by bench/engine/verdict_table_bench.cc: 128-key batches of cached keys at
 // 0.52M/s (1 thread) and 0.89M/s (2) vs 0.29M/s and 0.39M/s with one flat_hash_map + Mutex;
-// 75 vs 213 heap bytes per entry at 100k entries (137 before compact records, whose resolve
-// rates are still to be measured again); 2 shared CPUs, loaded.
+// 75 vs 213 heap bytes per entry at 100k entries (137 before compact records); 2 shared CPUs,
+// loaded. Resolve rates with compact records (BM_ResolveHit / BM_ResolveBatchHit, 100k
+// entries, back to back with the build before them, load average 6.4): one key at a time
+// 2.55M/s (1 thread) and 2.91M/s (2) vs 3.40M/s and 2.97M/s with keys and ids as text (the key
+// is composed with its type number and the record decoded on each hit); 128-key batches
+// 5.96M/s and 6.46M/s vs 8.09M/s and 7.74M/s. The all-cached run (cached_vs_duckdb.sh, 1M rows,
+// 100k uniques, 3 alternations, load average 6.4-7.2): 1.13, 0.72, 1.00 s (CPU 0.70, 0.60,
+// 0.84 s) vs 1.33, 0.60, 0.80 s (CPU 0.83, 0.54, 0.51 s): the medians 25% apart, the first
+// pair the other way; to be measured again on a quiet machine.
 
 #include <cstddef>
 #include <cstdint>
