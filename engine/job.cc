@@ -425,6 +425,23 @@ void Job::JournalSettled(absl::Span<const PipelineOptions::SettledLookup> settle
   if (!entries.empty()) (void)journal_->AppendViews(entries);
 }
 
+absl::Status Job::OpenCache() {
+  auto cache = OpenJobCache(
+      options_, [this](absl::string_view line) { Say(std::string(line)); }, false);
+  if (!cache.ok()) return cache.status();
+  cache_ = *std::move(cache);
+  if (cache_ == nullptr) return absl::OkStatus();
+  options_.pipeline.cache = cache_.get();
+  auto journal = std::move(options_.pipeline.on_lookups_settled);
+  options_.pipeline.on_lookups_settled =
+      [this, journal = std::move(journal)](
+          absl::Span<const PipelineOptions::SettledLookup> settled) {
+        if (journal) journal(settled);
+        cache_->Write(settled);
+      };
+  return absl::OkStatus();
+}
+
 JobResult Job::Run(transport::VerdictSource& source,
                    const std::function<transport::CtiaClientCounters()>& stop_source,
                    std::function<transport::CtiaClientCounters()> live_counters) {
@@ -434,6 +451,10 @@ JobResult Job::Run(transport::VerdictSource& source,
       Say(std::string(s.message()));
       return Result(IsUsageError(s) ? JobOutcome::kUsage : JobOutcome::kFailed, s);
     }
+  }
+  if (absl::Status s = OpenCache(); !s.ok()) {
+    Say(std::string(s.message()));
+    return Result(IsUsageError(s) ? JobOutcome::kUsage : JobOutcome::kFailed, s);
   }
   if (!in_place_) {
     // A killed run cannot remove its temp file; the next run for the same output does.
@@ -520,6 +541,10 @@ absl::Status Job::RunPipelineWithSignals(
   // The pipeline's summary is counted in stats_ too; only its status is needed here.
   const absl::Status status =
       RunPipeline(*source_, sink, options_.pipeline, table_, source);
+  if (cache_ != nullptr) {  // what settled is in the cache before the run ends
+    cache_->Flush();
+    stats_->Add(RunCounter::kCacheStoreWrites, cache_->counters().writes.load());
+  }
   transport::CtiaClientCounters counters;
   if (stop_source) counters = stop_source();
   watcher.Stop();

@@ -21,6 +21,7 @@
 #include "absl/types/span.h"
 #include "engine/byte_io.h"
 #include "engine/journal.h"
+#include "engine/persistent_cache.h"
 #include "engine/pipeline.h"
 #include "engine/request_series.h"
 #include "engine/run_stats.h"
@@ -64,6 +65,16 @@ struct JobOptions {
   // run starts fresh (one command line serves the first run and every rerun).
   bool resume = false;
   absl::Duration max_cache_ttl = absl::Hours(24);
+  // --cache DIR (engine/persistent_cache.h): settled lookups kept across runs, read for the
+  // table's misses and written as they settle; empty = none. Its answers are those of
+  // `endpoint`, `cache_intel` and the details the columns keep; verdicts kept until their
+  // valid_time.end_time capped by max_cache_ttl, "no verdict" for cache_negative_ttl (zero:
+  // not kept). A damaged cache is said and the run goes on without it, or with
+  // cache_damaged_fail stops before any lookup (a usage error: exit 2).
+  std::string cache_dir;
+  std::string cache_intel;
+  absl::Duration cache_negative_ttl = absl::Hours(1);
+  bool cache_damaged_fail = false;
   // Also write the summary as JSON / a Prometheus textfile here; empty = no. Written on every
   // end after the run started (done, error rows, failed, checkpointed), with the outcome.
   std::string summary_json;
@@ -136,6 +147,15 @@ std::string JournalPathFor(const JobOptions& options);
 // bytes: the input (with its shard, "<path> shard=K/N"), its columns and the details they
 // write, the endpoint.
 std::string JobFingerprint(const JobOptions& options, uint64_t input_size);
+
+// The persistent cache of a job of `options` (cache_dir), opened: null without one, or when it
+// is damaged and not cache_damaged_fail (`say` is told why, once, with "going on without the
+// cache"); a usage error when damaged and cache_damaged_fail; other errors (DIR unusable)
+// as they are. With `existing_only` (plan), a DIR without a cache is none, and nothing is
+// created. Defined in job_files.cc.
+absl::StatusOr<std::unique_ptr<PersistentCache>> OpenJobCache(
+    const JobOptions& options, const std::function<void(absl::string_view)>& say,
+    bool existing_only);
 
 // The allowlist file at `path`, parsed; its errors are usage errors.
 absl::StatusOr<schema::Allowlist> ReadAllowlist(const std::string& path);
@@ -224,6 +244,9 @@ class Job {
   // Journals settled lookups, but not those a stop cancelled nor setup failures (their rows
   // say nothing of the observable): resume asks them again.
   void JournalSettled(absl::Span<const PipelineOptions::SettledLookup> settled);
+  // Opens --cache DIR (OpenJobCache) and hooks it into the pipeline's options: read for the
+  // table's misses, written as lookups settle (after the journal).
+  absl::Status OpenCache();
   absl::Status RunPipelineWithSignals(ByteSink& sink, transport::VerdictSource& source,
                                       const std::function<transport::CtiaClientCounters()>& stop);
   // Opens the --hits output (after removing a killed run's temp file); null without --hits.
@@ -252,6 +275,7 @@ class Job {
   VerdictTable table_;
   std::unique_ptr<Journal> journal_;
   bool journal_opened_ = false;
+  std::unique_ptr<PersistentCache> cache_;  // --cache DIR; null without one
   JournalReload reload_{table_, DetailsSpecOf(options_.pipeline)};  // on the Open thread only
   std::atomic<bool> stop_{false};
   // Kept to the job's end, so a signal during the summary is still a stop request.

@@ -4,9 +4,11 @@
 #include "engine/job.h"
 
 #include "engine/shard.h"
+#include "engine/verdict_details.h"
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -114,6 +116,29 @@ void JournalReload::Restore(absl::Span<const JournalRecordView> batch) {
     }
   }
   table_.RestoreBatch(restored_);
+}
+
+absl::StatusOr<std::unique_ptr<PersistentCache>> OpenJobCache(
+    const JobOptions& options, const std::function<void(absl::string_view)>& say,
+    bool existing_only) {
+  if (options.cache_dir.empty()) return nullptr;
+  if (existing_only && !std::filesystem::exists(options.cache_dir + "/data.mdb")) return nullptr;
+  PersistentCacheOptions o;
+  o.dir = options.cache_dir;
+  o.endpoint = options.endpoint.empty() ? "embedded-demo" : options.endpoint;
+  o.intel = options.cache_intel;
+  o.details = DetailsSpecOf(options.pipeline).Describe();
+  o.max_ttl = options.max_cache_ttl;
+  o.negative_ttl = options.cache_negative_ttl;
+  o.notice = say;
+  auto cache = PersistentCache::Open(std::move(o));
+  if (cache.ok() || !absl::IsDataLoss(cache.status())) return cache;
+  if (options.cache_damaged_fail) {
+    return UsageError(absl::StrCat(cache.status().message(),
+                                   "; --cache-damaged=fail: nothing looked up"));
+  }
+  if (say) say(absl::StrCat(cache.status().message(), ": going on without the cache"));
+  return nullptr;
 }
 
 }  // namespace enrich::engine

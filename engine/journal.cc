@@ -1,5 +1,6 @@
 #include "engine/journal.h"
 
+#include "engine/byte_coding.h"
 #include "engine/byte_io.h"
 #include "engine/signals.h"
 #include "schema/status_macros.h"
@@ -32,9 +33,10 @@ constexpr uint32_t kMaxPayload = 1 << 20;
 using Kind = JournalRecordView::Kind;
 
 void PutU32(std::string& out, uint32_t v) {
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  char b[4];
+  out.append(b, static_cast<size_t>(StoreLE(b, v, 4) - b));
 }
-void PutString(std::string& out, absl::string_view s) {
+void PutU32String(std::string& out, absl::string_view s) {
   PutU32(out, static_cast<uint32_t>(s.size()));
   out.append(s.data(), s.size());
 }
@@ -54,11 +56,7 @@ class PayloadReader {
 
   uint64_t Fixed(int bytes) {
     if (!Need(static_cast<size_t>(bytes))) return 0;
-    uint64_t v = 0;
-    for (int i = 0; i < bytes; ++i) {
-      v |= static_cast<uint64_t>(static_cast<unsigned char>(data_[static_cast<size_t>(i)]))
-           << (8 * i);
-    }
+    const uint64_t v = LoadLE(data_.data(), bytes);
     data_.remove_prefix(static_cast<size_t>(bytes));
     return v;
   }
@@ -88,7 +86,7 @@ class PayloadReader {
 
 std::string EncodeHeader(absl::string_view fingerprint) {
   std::string out(kMagic);
-  PutString(out, fingerprint);
+  PutU32String(out, fingerprint);
   PutU32(out, Crc(0, fingerprint));
   return out;
 }
@@ -369,15 +367,8 @@ JournalEntryView ViewOf(const JournalEntry& entry) {
 
 // EncodeJournalEntry's payload, appended to `out`.
 // Little-endian stores into a buffer sized beforehand (no capacity check per byte).
-char* StoreU32(char* p, uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<char>((v >> (8 * i)) & 0xff);
-  return p + 4;
-}
-char* StoreI64(char* p, int64_t v) {
-  const auto u = static_cast<uint64_t>(v);
-  for (int i = 0; i < 8; ++i) p[i] = static_cast<char>((u >> (8 * i)) & 0xff);
-  return p + 8;
-}
+char* StoreU32(char* p, uint32_t v) { return StoreLE(p, v, 4); }
+char* StoreI64(char* p, int64_t v) { return StoreLE(p, static_cast<uint64_t>(v), 8); }
 char* StoreString(char* p, absl::string_view s) {
   p = StoreU32(p, static_cast<uint32_t>(s.size()));
   if (!s.empty()) std::memcpy(p, s.data(), s.size());

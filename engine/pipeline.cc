@@ -268,10 +268,11 @@ void Run::CountHits(const ChunkWork& w) {
   hit_counts_.clear();
   for (uint32_t slot : w.hit_slots) {
     const Settled& s = w.results[slot];
-    // The judgement id's bytes in the verdict table stand for the verdict (HitCount::identity).
+    // The judgement id's bytes in the verdict table's record stand for the verdict
+    // (HitCount::identity).
     hit_counts_.push_back(HitCount{w.uniques[slot].type, w.uniques[slot].value, s.disposition,
                                    internal::JudgementSourceOf(parser_.layout(), s), w.hit_rows[slot],
-                                   s.judgement_id.empty() ? nullptr : s.judgement_id.data()});
+                                   s.judgement_id.identity()});
   }
   stats_.CountHits(hit_counts_);
 }

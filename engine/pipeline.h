@@ -30,7 +30,8 @@
 
 namespace enrich::engine {
 
-class SetupBreaker;  // engine/setup_breaker.h
+class SetupBreaker;     // engine/setup_breaker.h
+class PersistentCache;  // engine/persistent_cache.h
 
 enum class DataFormat { kCsv, kNdjson };
 
@@ -97,6 +98,11 @@ struct PipelineOptions {
     absl::string_view details = {};  // a verdict's details the run keeps (EncodeDetails), or empty
   };
   std::function<void(absl::Span<const SettledLookup>)> on_lookups_settled;
+  // --cache DIR: the lookups the verdict table misses are read there first (one read
+  // transaction per batch of misses) and the records found settle them with no request
+  // (counted as RunCounter::kCacheStoreHits / kCacheStoreMisses). Only read here: the job
+  // writes the settled lookups back through on_lookups_settled. May be null.
+  PersistentCache* cache = nullptr;
   // The run's circuit breaker (engine/setup_breaker.h), fed every answer as it comes; when it
   // trips, its error stops the run at once, as rejected credentials do. May be null.
   SetupBreaker* setup_breaker = nullptr;

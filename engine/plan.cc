@@ -236,6 +236,13 @@ absl::StatusOr<PlanReport> PlanJob(const JobOptions& options, const PlanOptions&
   pipeline.setup_breaker = nullptr;
   // The counting source answers at once: the bound only sizes the dispatcher's batches.
   pipeline.max_in_flight = std::max<size_t>(pipeline.max_in_flight, 4096);
+  // --cache DIR: read as the run reads it (the table's misses it holds are no lookup); no
+  // record is written, and a DIR without a cache is none (nothing created).
+  auto cache = OpenJobCache(
+      options, [&report](absl::string_view line) { report.cache_note = std::string(line); },
+      true);
+  if (!cache.ok()) return cache.status();
+  pipeline.cache = cache->get();
   VerdictTable table(schema::SystemClock::Instance(), table_options);
   CountingSource counting(known, report.batch_size);
   DiscardSink sink;
@@ -259,6 +266,8 @@ absl::StatusOr<PlanReport> PlanJob(const JobOptions& options, const PlanOptions&
     report.known += c.known;
     report.lookups += c.lookups;
   }
+  report.cache_known = snapshot.counter(RunCounter::kCacheStoreHits);
+  report.unique += report.cache_known;
   report.requests = counting.requests();
   report.safety_flushes = counting.safety_flushes();
   report.read_time = absl::FromChrono(std::chrono::steady_clock::now() - started);

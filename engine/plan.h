@@ -24,7 +24,7 @@ namespace enrich::engine {
 // The observables of one type after normalization (the input's distinct ones).
 struct PlanTypeCounts {
   uint64_t unique = 0;   // distinct observables of the type in the input
-  uint64_t known = 0;    // of those, answered by the journal (or, later, a persistent cache)
+  uint64_t known = 0;    // of those, answered by the journal
   uint64_t lookups = 0;  // of those, to be looked up: unique - known
 };
 
@@ -63,9 +63,10 @@ struct PlanReport {
   std::map<std::string, PlanTypeCounts> types;  // by CTIA observable type
   uint64_t unique = 0;                          // sum over types
   uint64_t known = 0;                           // sum over types: from the journal
-  // Answered by the persistent verdict cache: always 0 until that cache exists (the run has
-  // none), a figure of its own then, beside the journal's.
+  // Answered by the persistent verdict cache (--cache DIR, read as the run reads it): counted
+  // in `unique` but not in `types`, whose figures are the journal's and the lookups.
   uint64_t cache_known = 0;
+  std::string cache_note;  // why a --cache DIR is not used (damaged), else empty
   uint64_t lookups = 0;  // sum over types: what the run looks up
   // Counted by batching the lookups as the run's transport does, in the run's pipeline: a batch
   // leaves full or where the run's would (its chunks all waiting for it), so the requests are

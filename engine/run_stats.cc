@@ -207,6 +207,21 @@ RunStatsSnapshot RunStats::Snapshot() const {
   return s;
 }
 
+namespace {
+bool HasPersistentCache(const RunStatsSnapshot& s) {
+  return s.counter(RunCounter::kCacheStoreHits) + s.counter(RunCounter::kCacheStoreMisses) +
+             s.counter(RunCounter::kCacheStoreWrites) >
+         0;
+}
+// "persistent cache:   H hits, M misses, W written\n" for a run with --cache, else "".
+std::string PersistentCacheLine(const RunStatsSnapshot& s) {
+  if (!HasPersistentCache(s)) return "";
+  return absl::StrCat("persistent cache:   ", s.counter(RunCounter::kCacheStoreHits), " hits, ",
+                      s.counter(RunCounter::kCacheStoreMisses), " misses, ",
+                      s.counter(RunCounter::kCacheStoreWrites), " written\n");
+}
+}  // namespace
+
 std::string FormatRunSummary(const RunStatsSnapshot& s) {
   auto c = [&s](RunCounter k) { return s.counter(k); };
   std::string out = absl::StrCat("rows:               ", c(RunCounter::kRowsRead), " read, ",
@@ -220,6 +235,7 @@ std::string FormatRunSummary(const RunStatsSnapshot& s) {
                   "lookups:            ", c(RunCounter::kLookupsSent), " sent, ",
                   c(RunCounter::kLookupsSettled), " settled\n",
                   "cache hits:         ", c(RunCounter::kCacheHits), "\n",
+                  PersistentCacheLine(s),
                   "retries:            ", c(RunCounter::kRetries), " (",
                   c(RunCounter::kRateLimited), " rate-limited), ", c(RunCounter::kTokenRefreshes),
                   " token refreshes, ", c(RunCounter::kHedges), " hedged\n", "statuses:\n");
@@ -303,6 +319,17 @@ std::string EncodeRunStatsJson(const RunStatsSnapshot& s) {
   w.EndObject();
   w.Key("requests");
   w.Uint64(s.counter(RunCounter::kRequests));
+  if (HasPersistentCache(s)) {
+    w.Key("persistent_cache");
+    w.StartObject();
+    for (auto [key, counter] : {std::pair{"hits", RunCounter::kCacheStoreHits},
+                                {"misses", RunCounter::kCacheStoreMisses},
+                                {"writes", RunCounter::kCacheStoreWrites}}) {
+      w.Key(key);
+      w.Uint64(s.counter(counter));
+    }
+    w.EndObject();
+  }
   w.Key("top_hits");
   w.StartArray();
   for (const TopHit& h : s.top_hits) {
@@ -383,6 +410,16 @@ absl::StatusOr<RunStatsSnapshot> DecodeRunStatsJson(absl::string_view json) {
   }
   if (doc.HasMember("requests") && doc["requests"].IsUint64()) {
     s.counters[static_cast<size_t>(RunCounter::kRequests)] = doc["requests"].GetUint64();
+  }
+  if (doc.HasMember("persistent_cache") && doc["persistent_cache"].IsObject()) {
+    const auto& pc = doc["persistent_cache"];
+    for (auto [key, counter] : {std::pair{"hits", RunCounter::kCacheStoreHits},
+                                {"misses", RunCounter::kCacheStoreMisses},
+                                {"writes", RunCounter::kCacheStoreWrites}}) {
+      if (pc.HasMember(key) && pc[key].IsUint64()) {
+        s.counters[static_cast<size_t>(counter)] = pc[key].GetUint64();
+      }
+    }
   }
   if (doc.HasMember("top_hits") && doc["top_hits"].IsArray()) {
     for (const auto& h : doc["top_hits"].GetArray()) {

@@ -50,8 +50,12 @@ enum class RunCounter : int {
   kLookupsQueued,  // lookups the run has found it needs: queued for the source, sent or not
   kRequests,       // HTTP requests sent (fed from the transport; the JSON summary's `requests`)
   kAllowlisted,    // observable fields skipped because the allowlist holds them (status skipped)
+  // --cache DIR (the JSON summary's `persistent_cache`, written when the run has a cache):
+  kCacheStoreHits,    // table misses answered by the persistent cache
+  kCacheStoreMisses,  // table misses the persistent cache did not answer
+  kCacheStoreWrites,  // settled lookups written to it
 };
-inline constexpr size_t kRunCounterCount = 18;
+inline constexpr size_t kRunCounterCount = 21;
 // Counters kRowsRead .. kHedges: those of the JSON summary and the Prometheus file.
 inline constexpr size_t kExportedRunCounterCount = 12;
 

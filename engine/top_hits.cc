@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <cstddef>
+#include <cstring>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -68,57 +69,114 @@ void HitCounter::AppendKey(std::string& out, int disposition, absl::string_view 
 }
 
 namespace {
+constexpr size_t kKeyBlock = 64 << 10;
+}  // namespace
 
-void AddTo(uint64_t rows, absl::string_view source, uint64_t& total, std::string& last_source) {
-  total += rows;
-  if (!source.empty() && last_source != source) last_source = std::string(source);
+void HitCounter::AddTo(Counted& item, uint64_t rows, absl::string_view source) {
+  item.rows += rows;
+  if (source.empty()) return;
+  if (item.source != 0 && sources_[item.source - 1] == source) return;
+  auto [it, fresh] = source_index_.try_emplace(std::string(source), sources_.size());
+  if (fresh) sources_.emplace_back(source);
+  item.source = it->second + 1;
 }
 
-}  // namespace
+uint32_t HitCounter::NewItemOfProbe() {
+  char* stored;
+  if (probe_.size() > kKeyBlock / 4) {
+    // A big key takes a block of its own, in front: the current block stays the last.
+    stored = key_blocks_.emplace(key_blocks_.begin(), new char[probe_.size()])->get();
+    if (key_blocks_.size() == 1) block_used_ = kKeyBlock;  // no current block yet
+  } else {
+    if (key_blocks_.empty() || block_used_ + probe_.size() > kKeyBlock) {
+      key_blocks_.emplace_back(new char[kKeyBlock]);
+      block_used_ = 0;
+    }
+    stored = key_blocks_.back().get() + block_used_;
+    block_used_ += probe_.size();
+  }
+  std::memcpy(stored, probe_.data(), probe_.size());
+  items_.push_back(Counted{absl::string_view(stored, probe_.size())});
+  return static_cast<uint32_t>(items_.size() - 1);
+}
 
 void HitCounter::Add(absl::Span<const HitCount> counts) {
   for (const HitCount& c : counts) {
     if (c.identity != nullptr) {
-      auto [it, fresh] = by_identity_.try_emplace(c.identity);
-      if (fresh) AppendKey(it->second.key, c.disposition, c.type, c.value);
-      AddTo(c.rows, c.source, it->second.entry.rows, it->second.entry.source);
+      auto [it, fresh] = by_identity_.try_emplace(c.identity, 0);
+      if (fresh) {
+        probe_.clear();
+        AppendKey(probe_, c.disposition, c.type, c.value);
+        it->second = NewItemOfProbe();
+      }
+      AddTo(items_[it->second], c.rows, c.source);
       continue;
     }
     probe_.clear();
     AppendKey(probe_, c.disposition, c.type, c.value);
     auto it = by_key_.find(absl::string_view(probe_));
-    if (it == by_key_.end()) it = by_key_.emplace(probe_, Entry()).first;
-    AddTo(c.rows, c.source, it->second.rows, it->second.source);
+    if (it == by_key_.end()) {
+      const uint32_t index = NewItemOfProbe();
+      it = by_key_.emplace(items_[index].key, index).first;
+    }
+    AddTo(items_[it->second], c.rows, c.source);
   }
 }
 
 std::vector<TopHit> HitCounter::Top(size_t per_disposition) const {
   std::vector<TopHit> top;
-  if (per_disposition == 0) return top;
-  absl::flat_hash_map<std::string, Entry> all = by_key_;
-  for (const auto& [identity, hit] : by_identity_) {
-    AddTo(hit.entry.rows, hit.entry.source, all[hit.key].rows, all[hit.key].source);
-  }
-  // Per disposition digit, the entries; only the first `per_disposition` are sorted and copied.
-  using Item = const std::pair<const std::string, Entry>*;
-  std::array<std::vector<Item>, 10> by_disposition;
-  for (const auto& item : all) {
-    by_disposition[static_cast<size_t>(item.first[0] - '0')].push_back(&item);
-  }
-  auto before = [](Item a, Item b) {
-    if (a->second.rows != b->second.rows) return a->second.rows > b->second.rows;
-    return a->first < b->first;  // type, then value
-  };
-  for (std::vector<Item>& items : by_disposition) {
-    const size_t n = std::min(per_disposition, items.size());
-    std::partial_sort(items.begin(), items.begin() + static_cast<ptrdiff_t>(n), items.end(),
-                      before);
-    for (size_t i = 0; i < n; ++i) {
-      const std::string& key = items[i]->first;
-      const size_t nul = key.find('\0');
-      top.push_back(TopHit{key.substr(1, nul - 1), key.substr(nul + 1), key[0] - '0',
-                           items[i]->second.rows, items[i]->second.source});
+  if (per_disposition == 0 || items_.empty()) return top;
+  // The items by key (so by disposition digit first); the items of one key (its identities and
+  // its count without one) add up into the first, whose sums the rare `merged` holds.
+  std::vector<const Counted*> all;
+  all.reserve(items_.size());
+  for (const Counted& item : items_) all.push_back(&item);
+  std::sort(all.begin(), all.end(), [](const Counted* a, const Counted* b) {
+    return a->key < b->key;
+  });
+  absl::flat_hash_map<const Counted*, Counted> merged;
+  size_t kept = 0;
+  for (size_t i = 0; i < all.size();) {
+    size_t j = i + 1;
+    while (j < all.size() && all[j]->key == all[i]->key) ++j;
+    if (j - i > 1) {
+      Counted& sum = merged[all[i]];
+      sum = *all[i];
+      for (size_t k = i + 1; k < j; ++k) {
+        sum.rows += all[k]->rows;
+        if (all[k]->source != 0) sum.source = all[k]->source;
+      }
     }
+    all[kept++] = all[i];
+    i = j;
+  }
+  all.resize(kept);
+  auto of = [&merged](const Counted* c) -> const Counted& {
+    auto it = merged.find(c);
+    return it == merged.end() ? *c : it->second;
+  };
+  auto before = [&of](const Counted* a, const Counted* b) {
+    const uint64_t ra = of(a).rows, rb = of(b).rows;
+    if (ra != rb) return ra > rb;
+    return a->key < b->key;  // type, then value
+  };
+  // Per disposition digit (a run of `all`), only the first `per_disposition` are sorted, copied.
+  for (size_t begin = 0; begin < all.size();) {
+    size_t end = begin + 1;
+    while (end < all.size() && all[end]->key[0] == all[begin]->key[0]) ++end;
+    const size_t n = std::min(per_disposition, end - begin);
+    const auto first = all.begin() + static_cast<ptrdiff_t>(begin);
+    std::partial_sort(first, first + static_cast<ptrdiff_t>(n),
+                      all.begin() + static_cast<ptrdiff_t>(end), before);
+    for (size_t i = begin; i < begin + n; ++i) {
+      const Counted& item = of(all[i]);
+      const absl::string_view key = item.key;
+      const size_t nul = key.find('\0');
+      top.push_back(TopHit{std::string(key.substr(1, nul - 1)), std::string(key.substr(nul + 1)),
+                           key[0] - '0', item.rows,
+                           item.source == 0 ? std::string() : sources_[item.source - 1]});
+    }
+    begin = end;
   }
   return top;
 }

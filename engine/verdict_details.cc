@@ -11,6 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
+#include "engine/byte_coding.h"
 
 namespace enrich::engine {
 namespace {
@@ -22,65 +23,6 @@ constexpr std::array<absl::string_view, kDetailFieldCount> kNames = {
 // Header flags.
 constexpr uint8_t kIntelFlag = 1;
 constexpr uint8_t kOtherFlag = 2;
-
-void PutVarint(std::string& out, uint64_t v) {
-  while (v >= 0x80) {
-    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<char>(v));
-}
-void PutString(std::string& out, absl::string_view s) {
-  PutVarint(out, s.size());
-  out.append(s.data(), s.size());
-}
-
-// Reads an encoding; any overrun makes ok() false.
-class Reader {
- public:
-  explicit Reader(absl::string_view data) : data_(data) {}
-  bool ok() const { return ok_; }
-  bool done() const { return data_.empty(); }
-  uint64_t Varint() {
-    uint64_t v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      if (data_.empty()) break;
-      const auto b = static_cast<unsigned char>(data_.front());
-      data_.remove_prefix(1);
-      v |= static_cast<uint64_t>(b & 0x7f) << shift;
-      if ((b & 0x80) == 0) return v;
-    }
-    ok_ = false;
-    return 0;
-  }
-  uint8_t Byte() {
-    if (data_.empty()) {
-      ok_ = false;
-      return 0;
-    }
-    const auto b = static_cast<uint8_t>(data_.front());
-    data_.remove_prefix(1);
-    return b;
-  }
-  absl::string_view String() {
-    const uint64_t n = Varint();
-    if (!ok_ || n > data_.size()) {
-      ok_ = false;
-      return {};
-    }
-    absl::string_view s = data_.substr(0, n);
-    data_.remove_prefix(n);
-    return s;
-  }
-  bool Skip(absl::string_view prefix) {
-    if (!absl::ConsumePrefix(&data_, prefix)) ok_ = false;
-    return ok_;
-  }
-
- private:
-  absl::string_view data_;
-  bool ok_ = true;
-};
 
 // The judgement field of `d` that `field` names.
 absl::string_view JudgementField(const schema::JudgementDetails& d, DetailField field,
@@ -225,7 +167,7 @@ bool DecodeDetails(const DetailsSpec& spec, absl::string_view bytes, DetailsView
   out.other_valid_until_ms = 0;
   out.other_intel = {};
   if (bytes.empty()) return true;
-  Reader r(bytes);
+  ByteReader r(bytes);
   if (!r.Skip(spec.Header())) return false;
   if (spec.judgement_fields != 0) {
     out.has_judgement = r.Byte() != 0;

@@ -4,27 +4,40 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/hash/hash.h"
 
 namespace enrich::engine {
 namespace {
 
-enum State : uint8_t { kPending, kVerdict, kNoVerdict, kFailed };
-
 constexpr size_t kArenaBlock = 16 << 10;
 
 int64_t ToMs(absl::Time t) { return absl::ToUnixMillis(t); }
 
-// Key bytes: type, unit separator, value. The separator cannot occur in a CTIA type name.
-void ComposeKey(std::string& out, absl::string_view type, absl::string_view value) {
-  out.clear();
-  out.reserve(type.size() + 1 + value.size());
-  out.append(type.data(), type.size());
-  out.push_back('\x1f');
-  out.append(value.data(), value.size());
+// An entry in the arena: the address of its answer's record (null while pending), then the key
+// bytes (EncodeKey) with a varint length. The hash set's slot is the entry's address.
+constexpr size_t kAnswerBytes = sizeof(const char*);
+
+const char* AnswerOf(const char* entry) {
+  const char* answer;
+  std::memcpy(&answer, entry, sizeof answer);
+  return answer;
+}
+void SetAnswer(char* entry, const char* answer) { std::memcpy(entry, &answer, sizeof answer); }
+absl::string_view KeyOf(const char* entry) {
+  const char* p = entry + kAnswerBytes;
+  size_t n = 0;
+  int shift = 0;
+  for (;; shift += 7) {
+    const auto b = static_cast<uint8_t>(*p++);
+    n |= static_cast<size_t>(b & 0x7f) << shift;
+    if ((b & 0x80) == 0) break;
+  }
+  return absl::string_view(p, n);
 }
 
-// A key with its hash computed once: it picks the shard and probes the shard's map.
+// A key with its hash computed once: it picks the shard and probes the shard's set.
 struct HashedKey {
   absl::string_view key;
   size_t hash;
@@ -35,38 +48,56 @@ struct HashedKey {
 struct PrefetchProbe {
   size_t hash;
 };
-struct KeyHash {
+size_t HashOf(absl::string_view key) { return absl::Hash<absl::string_view>()(key); }
+struct EntryHash {
   using is_transparent = void;
-  size_t operator()(absl::string_view k) const { return absl::Hash<absl::string_view>()(k); }
+  size_t operator()(const char* entry) const { return HashOf(KeyOf(entry)); }
   size_t operator()(const HashedKey& k) const { return k.hash; }
   size_t operator()(const PrefetchProbe& k) const { return k.hash; }
 };
-struct KeyEq {
+struct EntryEq {
   using is_transparent = void;
-  bool operator()(absl::string_view a, absl::string_view b) const { return a == b; }
-  bool operator()(absl::string_view a, const HashedKey& b) const { return a == b.key; }
-  bool operator()(const HashedKey& a, absl::string_view b) const { return a.key == b; }
-  bool operator()(absl::string_view stored, const PrefetchProbe&) const {
-    __builtin_prefetch(stored.data());
+  bool operator()(const char* a, const char* b) const { return a == b || KeyOf(a) == KeyOf(b); }
+  bool operator()(const char* a, const HashedKey& b) const { return KeyOf(a) == b.key; }
+  bool operator()(const HashedKey& a, const char* b) const { return a.key == KeyOf(b); }
+  bool operator()(const char* stored, const PrefetchProbe&) const {
+    __builtin_prefetch(stored);
     return false;
   }
-  bool operator()(const PrefetchProbe& p, absl::string_view stored) const {
-    return (*this)(stored, p);
-  }
+  bool operator()(const PrefetchProbe& p, const char* stored) const { return (*this)(stored, p); }
 };
 
-HashedKey Hashed(absl::string_view key) { return {key, absl::Hash<absl::string_view>()(key)}; }
+HashedKey Hashed(absl::string_view key) { return {key, HashOf(key)}; }
+
+Settled ToSettled(const char* answer, const IdPrefixes& prefixes) {
+  Settled s;
+  int64_t expiry_ms = 0;
+  // The table wrote the record itself: it decodes.
+  if (!DecodeRecord(RecordAt(answer), prefixes, s, expiry_ms)) s = Settled();
+  return s;
+}
 
 }  // namespace
 
 using Waiters = std::vector<std::pair<SettleListener*, uint32_t>>;
 
-// The listeners taken from a pending entry: the first, and the others if any joined.
-struct TakenWaiters {
+// The listeners of a pending entry (kept beside the set, only while the entry is pending): the
+// first, and the others if any joined.
+struct VerdictTable::Waiting {
   SettleListener* first = nullptr;
   uint32_t first_slot = 0;
   std::unique_ptr<Waiters> more;
 
+  void Add(SettleListener* listener, uint32_t slot) {
+    if (first == nullptr) {
+      first = listener;
+      first_slot = slot;
+      return;
+    }
+    if (more == nullptr) more = std::make_unique<Waiters>();
+    more->emplace_back(listener, slot);
+  }
+  bool empty() const { return first == nullptr && more == nullptr; }
   void Tell(const Settled& settled) const {
     if (first != nullptr) first->OnSettled(first_slot, settled);
     if (more != nullptr) {
@@ -75,132 +106,56 @@ struct TakenWaiters {
   }
 };
 
-// 32 bytes; with its 16-byte key view, a 48-byte slot. Details, when a run keeps them, share
-// the judgement id's arena text (has_details), so they cost an entry no field of its own.
-static_assert(sizeof(SettleListener*) == sizeof(int64_t));
-struct VerdictTable::Entry {
-  Entry() = default;
-  Entry(Entry&& o) noexcept { *this = std::move(o); }
-  Entry& operator=(Entry&& o) noexcept {
-    std::swap(expiry_ms, o.expiry_ms);
-    std::swap(valid_until_ms, o.valid_until_ms);
-    std::swap(text, o.text);
-    std::swap(text_len, o.text_len);
-    std::swap(state, o.state);
-    std::swap(disposition, o.disposition);
-    std::swap(has_details, o.has_details);
-    return *this;
-  }
-  ~Entry() {
-    if (state == kPending) delete waiters;
-  }
-
-  // Makes the entry pending with one listener (the lookup's own: no allocation for it).
-  void StartPending(SettleListener* listener, uint32_t slot) {
-    state = kPending;
-    first_listener = listener;
-    text_len = slot;
-    waiters = nullptr;
-  }
-  // Registers one more listener of a pending entry.
-  void AddWaiter(SettleListener* listener, uint32_t slot) {
-    if (first_listener == nullptr) {
-      first_listener = listener;
-      text_len = slot;
-      return;
-    }
-    if (waiters == nullptr) waiters = new Waiters();
-    waiters->emplace_back(listener, slot);
-  }
-  bool HasWaiters() const { return state == kPending && first_listener != nullptr; }
-  // Takes the listeners of a pending entry (the entry keeps state kPending, no waiters).
-  TakenWaiters TakeWaiters() {
-    TakenWaiters taken;
-    if (state != kPending) return taken;
-    taken.first = std::exchange(first_listener, nullptr);
-    taken.first_slot = text_len;
-    taken.more.reset(std::exchange(waiters, nullptr));
-    return taken;
-  }
-
-  int64_t expiry_ms = 0;  // settled entries only
-  // A pending entry keeps its first listener in the fields that hold a settled entry's answer.
-  union {
-    int64_t valid_until_ms = 0;      // kVerdict
-    SettleListener* first_listener;  // kPending: the first listener, or null
-  };
-  union {
-    // settled: judgement id (kVerdict) or error (kFailed), in the arena; with has_details, a
-    // u32 length of the judgement id, the id, then the details
-    const char* text = nullptr;
-    Waiters* waiters;  // kPending: the listeners after the first (owned), or null
-  };
-  uint32_t text_len = 0;  // settled: of `text`; kPending: the first listener's slot
-  uint8_t state = kPending;
-  int8_t disposition = 0;
-  uint8_t has_details = 0;  // kVerdict: `text` holds details after the judgement id
-
-  Settled ToSettled() const {
-    Settled s;
-    switch (state) {
-      case kVerdict:
-        s.kind = Settled::Kind::kVerdict;
-        s.disposition = disposition;
-        s.valid_until_ms = valid_until_ms;
-        if (has_details == 0) {
-          s.judgement_id = absl::string_view(text, text_len);
-        } else {
-          uint32_t id_len = 0;
-          std::memcpy(&id_len, text, sizeof id_len);
-          s.judgement_id = absl::string_view(text + sizeof id_len, id_len);
-          s.details = absl::string_view(text + sizeof id_len + id_len,
-                                        text_len - sizeof id_len - id_len);
-        }
-        break;
-      case kFailed:
-        s.kind = Settled::Kind::kFailed;
-        s.error = absl::string_view(text, text_len);
-        break;
-      default:
-        s.kind = Settled::Kind::kNoVerdict;
-        break;
-    }
-    return s;
-  }
-};
-
 struct VerdictTable::Shard {
   absl::Mutex mu;
-  absl::flat_hash_map<absl::string_view, Entry, KeyHash, KeyEq> map ABSL_GUARDED_BY(mu);
+  // Entries by key: an 8-byte slot each; key and answer in the arena.
+  absl::flat_hash_set<const char*, EntryHash, EntryEq> set ABSL_GUARDED_BY(mu);
+  // The listeners of pending entries, by entry.
+  absl::flat_hash_map<const char*, Waiting> pending ABSL_GUARDED_BY(mu);
   std::vector<std::unique_ptr<char[]>> blocks ABSL_GUARDED_BY(mu);
   std::vector<std::unique_ptr<char[]>> big_blocks ABSL_GUARDED_BY(mu);
   size_t block_used ABSL_GUARDED_BY(mu) = kArenaBlock;  // of blocks.back()
   size_t arena_bytes ABSL_GUARDED_BY(mu) = 0;
 
-  // Copies `bytes` into the arena; the view stays valid for the shard's lifetime.
-  absl::string_view Copy(absl::string_view bytes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    if (bytes.empty()) return absl::string_view();
-    if (bytes.size() > kArenaBlock / 4) {  // big: a block of its own
-      char* big = big_blocks.emplace_back(new char[bytes.size()]).get();
-      std::memcpy(big, bytes.data(), bytes.size());
-      arena_bytes += bytes.size();
-      return absl::string_view(big, bytes.size());
+  // `n` bytes of the arena, valid for the shard's lifetime.
+  char* Alloc(size_t n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (n > kArenaBlock / 4) {  // big: a block of its own
+      arena_bytes += n;
+      return big_blocks.emplace_back(new char[n]).get();
     }
-    if (block_used + bytes.size() > kArenaBlock) {
+    if (block_used + n > kArenaBlock) {
       blocks.emplace_back(new char[kArenaBlock]);
       arena_bytes += kArenaBlock;
       block_used = 0;
     }
     char* p = blocks.back().get() + block_used;
-    std::memcpy(p, bytes.data(), bytes.size());
-    block_used += bytes.size();
-    return absl::string_view(p, bytes.size());
+    block_used += n;
+    return p;
+  }
+  // A new entry for `key`, without answer, in the set.
+  char* Insert(absl::string_view key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    char varint[10];
+    size_t len = 0;
+    for (size_t n = key.size(); ; n >>= 7) {
+      varint[len++] = static_cast<char>((n & 0x7f) | (n >= 0x80 ? 0x80 : 0));
+      if (n < 0x80) break;
+    }
+    char* e = Alloc(kAnswerBytes + len + key.size());
+    SetAnswer(e, nullptr);
+    std::memcpy(e + kAnswerBytes, varint, len);
+    std::memcpy(e + kAnswerBytes + len, key.data(), key.size());
+    set.insert(e);
+    return e;
+  }
+  // The entry of `key`, made if missing.
+  char* FindOrInsert(const HashedKey& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    auto it = set.find(key);
+    return it != set.end() ? const_cast<char*>(*it) : Insert(key.key);
   }
 };
 
 VerdictTable::VerdictTable(const schema::Clock& clock, Options options)
     : clock_(clock), options_(options) {
-  static_assert(sizeof(Entry) == 32, "a bigger entry costs every run memory per unique");
   size_t n = 1;
   while (n < std::max<size_t>(options_.shards, 1)) n <<= 1;
   shards_.reserve(n);
@@ -210,14 +165,15 @@ VerdictTable::VerdictTable(const schema::Clock& clock, Options options)
 VerdictTable::~VerdictTable() = default;
 
 size_t VerdictTable::ShardIndex(size_t hash) const {
-  // The map probes with bits 7 and up of the same hash; take the shard from the high ones.
+  // The set probes with bits 7 and up of the same hash; take the shard from the high ones.
   return (hash >> 48) & (shards_.size() - 1);
 }
 
 VerdictTable::ResolveResult VerdictTable::Resolve(absl::string_view type, absl::string_view value,
                                                   SettleListener* listener, uint32_t slot) {
   thread_local std::string key;
-  ComposeKey(key, type, value);
+  key.clear();
+  EncodeKey(type, value, key);
   const size_t hash = Hashed(key).hash;
   Shard& shard = *shards_[ShardIndex(hash)];
   const int64_t now_ms = ToMs(clock_.Now());
@@ -225,7 +181,7 @@ VerdictTable::ResolveResult VerdictTable::Resolve(absl::string_view type, absl::
   return ResolveInShard(shard, key, hash, now_ms, listener, slot);
 }
 
-// A batch of keys composed back to back, their hashes, and their indices grouped by shard (a
+// A batch of keys encoded back to back, their hashes, and their indices grouped by shard (a
 // counting sort). Reused per thread.
 struct VerdictTable::KeyBatch {
   std::string composed;
@@ -248,9 +204,7 @@ VerdictTable::KeyBatch& VerdictTable::GroupByShard(size_t n,
   b.hashes.clear();
   for (size_t i = 0; i < n; ++i) {
     const Key k = key_at(i);
-    b.composed.append(k.type.data(), k.type.size());
-    b.composed.push_back('\x1f');
-    b.composed.append(k.value.data(), k.value.size());
+    EncodeKey(k.type, k.value, b.composed);
     b.ends.push_back(b.composed.size());
   }
   const size_t n_shards = shards_.size();
@@ -275,14 +229,14 @@ void VerdictTable::ForEachShardGroup(const KeyBatch& b,
     Shard& shard = *shards_[s];
     absl::MutexLock lock(&shard.mu);
     // The shard's keys are spread over a table bigger than the caches: start loading all of
-    // their slots, then all of their stored keys, before probing the first, so the misses
+    // their slots, then all of their stored entries, before probing the first, so the misses
     // overlap instead of queueing.
     size_t end = at;
     for (; end < b.order.size() && ShardIndex(b.hashes[b.order[end]]) == s; ++end) {
       const uint32_t i = b.order[end];
-      shard.map.prefetch(HashedKey{b.key(i), b.hashes[i]});
+      shard.set.prefetch(HashedKey{b.key(i), b.hashes[i]});
     }
-    for (size_t k = at; k < end; ++k) shard.map.find(PrefetchProbe{b.hashes[b.order[k]]});
+    for (size_t k = at; k < end; ++k) shard.set.find(PrefetchProbe{b.hashes[b.order[k]]});
     in_shard(shard, at, end);
     at = end;
   }
@@ -304,62 +258,42 @@ void VerdictTable::ResolveBatch(absl::Span<const Key> keys, SettleListener* list
 VerdictTable::ResolveResult VerdictTable::ResolveInShard(Shard& shard, absl::string_view key,
                                                          size_t hash, int64_t now_ms,
                                                          SettleListener* listener, uint32_t slot) {
-  auto it = shard.map.find(HashedKey{key, hash});
-  if (it == shard.map.end()) {
-    it = shard.map.emplace(shard.Copy(key), Entry()).first;
-  } else if (it->second.state != kPending) {
-    if (it->second.expiry_ms > now_ms) {
-      // The caller formats the judgement id next: start loading it (ids are ~80 bytes).
-      __builtin_prefetch(it->second.text);
-      __builtin_prefetch(it->second.text + 64);
-      return {Resolution::kHit, it->second.ToSettled()};
-    }
-    // Expired: look it up again (below).
+  auto it = shard.set.find(HashedKey{key, hash});
+  char* e;
+  if (it == shard.set.end()) {
+    e = shard.Insert(key);
   } else {
-    it->second.AddWaiter(listener, slot);
-    return {Resolution::kJoined, Settled()};
+    e = const_cast<char*>(*it);
+    const char* answer = AnswerOf(e);
+    if (answer == nullptr) {  // pending
+      shard.pending[e].Add(listener, slot);
+      return {Resolution::kJoined, Settled()};
+    }
+    if (RecordExpiryMs(answer) > now_ms) return {Resolution::kHit, ToSettled(answer, prefixes_)};
+    // Expired: look it up again (below).
+    SetAnswer(e, nullptr);
   }
-  it->second.StartPending(listener, slot);
+  shard.pending[e].Add(listener, slot);
   return {Resolution::kMiss, Settled()};
 }
 
-void VerdictTable::Store(Shard& shard, Entry& e, const Settled& s, absl::Time expiry) {
-  e.expiry_ms = ToMs(expiry);
-  e.valid_until_ms = 0;
-  e.text = nullptr;
-  e.text_len = 0;
-  e.has_details = 0;
-  switch (s.kind) {
-    case Settled::Kind::kVerdict: {
-      e.state = kVerdict;
-      e.disposition = s.disposition;
-      e.valid_until_ms = s.valid_until_ms;
-      absl::string_view text = s.judgement_id;
-      thread_local std::string with_details;
-      if (!s.details.empty()) {
-        const auto id_len = static_cast<uint32_t>(s.judgement_id.size());
-        with_details.assign(reinterpret_cast<const char*>(&id_len), sizeof id_len);
-        with_details.append(s.judgement_id.data(), s.judgement_id.size());
-        with_details.append(s.details.data(), s.details.size());
-        text = with_details;
-        e.has_details = 1;
-      }
-      absl::string_view stored = shard.Copy(text);
-      e.text = stored.data();
-      e.text_len = static_cast<uint32_t>(stored.size());
-      break;
-    }
-    case Settled::Kind::kNoVerdict:
-      e.state = kNoVerdict;
-      break;
-    case Settled::Kind::kFailed: {
-      e.state = kFailed;
-      absl::string_view err = shard.Copy(s.error);
-      e.text = err.data();
-      e.text_len = static_cast<uint32_t>(err.size());
-      break;
-    }
-  }
+const char* VerdictTable::Store(Shard& shard, char* e, const Settled& s, absl::Time expiry) {
+  thread_local std::string record;
+  record.clear();
+  EncodeRecord(s, ToMs(expiry), prefixes_, record);
+  char* stored = shard.Alloc(record.size());
+  std::memcpy(stored, record.data(), record.size());
+  SetAnswer(e, stored);
+  return stored;
+}
+
+VerdictTable::Waiting VerdictTable::TakeWaiters(Shard& shard, const char* e) {
+  Waiting taken;
+  auto it = shard.pending.find(e);
+  if (it == shard.pending.end()) return taken;
+  taken = std::move(it->second);
+  shard.pending.erase(it);
+  return taken;
 }
 
 absl::Time VerdictTable::ExpiryOf(Settled::Kind kind, absl::Time valid_end,
@@ -402,19 +336,17 @@ Settled VerdictTable::Complete(absl::string_view type, absl::string_view value,
                                absl::string_view error_text, absl::string_view details) {
   const auto [s, expiry] = ToStore(result, error_text, details, clock_.Now());
   thread_local std::string key;  // once per lookup: no allocation each
-  ComposeKey(key, type, value);
+  key.clear();
+  EncodeKey(type, value, key);
   const HashedKey hashed = Hashed(key);
   Shard& shard = *shards_[ShardIndex(hashed.hash)];
-  TakenWaiters waiters;
+  Waiting waiters;
   Settled stored;
   {
     absl::MutexLock lock(&shard.mu);
-    auto it = shard.map.find(hashed);
-    if (it == shard.map.end()) it = shard.map.emplace(shard.Copy(key), Entry()).first;
-    Entry& e = it->second;
-    waiters = e.TakeWaiters();
-    Store(shard, e, s, expiry);
-    stored = e.ToSettled();
+    char* e = shard.FindOrInsert(hashed);
+    waiters = TakeWaiters(shard, e);
+    stored = ToSettled(Store(shard, e, s, expiry), prefixes_);
   }
   waiters.Tell(stored);
   return stored;
@@ -426,24 +358,39 @@ void VerdictTable::CompleteBatch(absl::Span<const Completion> done) {
     return Key{done[i].type, done[i].value};
   });
   // The listeners of each settled key and its stored answer, told once every lock is released.
-  thread_local std::vector<std::pair<TakenWaiters, Settled>> told;
+  thread_local std::vector<std::pair<Waiting, Settled>> told;
   told.clear();
   ForEachShardGroup(b, [&](Shard& shard, size_t begin,
                            size_t end) ABSL_NO_THREAD_SAFETY_ANALYSIS {  // shard.mu is held
     for (size_t k = begin; k < end; ++k) {
       const uint32_t i = b.order[k];
       const auto [s, expiry] = ToStore(*done[i].result, done[i].error_text, done[i].details, now);
-      const HashedKey hashed{b.key(i), b.hashes[i]};
-      auto it = shard.map.find(hashed);
-      if (it == shard.map.end()) {
-        it = shard.map.emplace(shard.Copy(hashed.key), Entry()).first;
-      }
-      Entry& e = it->second;
-      TakenWaiters waiters = e.TakeWaiters();
-      Store(shard, e, s, expiry);
-      if (waiters.first != nullptr || waiters.more != nullptr) {
-        told.emplace_back(std::move(waiters), e.ToSettled());
-      }
+      char* e = shard.FindOrInsert(HashedKey{b.key(i), b.hashes[i]});
+      Waiting waiters = TakeWaiters(shard, e);
+      const char* stored = Store(shard, e, s, expiry);
+      if (!waiters.empty()) told.emplace_back(std::move(waiters), ToSettled(stored, prefixes_));
+    }
+  });
+  for (const auto& [waiters, stored] : told) waiters.Tell(stored);
+  told.clear();
+}
+
+void VerdictTable::SettleBatch(absl::Span<const Settling> items) {
+  const absl::Time cap = clock_.Now() + options_.max_ttl;
+  const KeyBatch& b = GroupByShard(items.size(), [&](size_t i) {
+    return Key{items[i].type, items[i].value};
+  });
+  thread_local std::vector<std::pair<Waiting, Settled>> told;
+  told.clear();
+  ForEachShardGroup(b, [&](Shard& shard, size_t begin,
+                           size_t end) ABSL_NO_THREAD_SAFETY_ANALYSIS {  // shard.mu is held
+    for (size_t k = begin; k < end; ++k) {
+      const uint32_t i = b.order[k];
+      const absl::Time expiry = std::min(absl::FromUnixMillis(items[i].expiry_ms), cap);
+      char* e = shard.FindOrInsert(HashedKey{b.key(i), b.hashes[i]});
+      Waiting waiters = TakeWaiters(shard, e);
+      const char* stored = Store(shard, e, items[i].settled, expiry);
+      if (!waiters.empty()) told.emplace_back(std::move(waiters), ToSettled(stored, prefixes_));
     }
   });
   for (const auto& [waiters, stored] : told) waiters.Tell(stored);
@@ -453,17 +400,17 @@ void VerdictTable::CompleteBatch(absl::Span<const Completion> done) {
 void VerdictTable::Abandon(absl::string_view type, absl::string_view value,
                            absl::string_view error_text) {
   std::string key;
-  ComposeKey(key, type, value);
+  EncodeKey(type, value, key);
   const HashedKey hashed = Hashed(key);
   Shard& shard = *shards_[ShardIndex(hashed.hash)];
-  TakenWaiters waiters;
+  Waiting waiters;
   {
     absl::MutexLock lock(&shard.mu);
-    auto it = shard.map.find(hashed);
-    if (it == shard.map.end() || it->second.state != kPending) return;
-    waiters = it->second.TakeWaiters();
-    // The key bytes stay in the arena; only the slot goes.
-    shard.map.erase(it);
+    auto it = shard.set.find(hashed);
+    if (it == shard.set.end() || AnswerOf(*it) != nullptr) return;
+    waiters = TakeWaiters(shard, *it);
+    // The entry's bytes stay in the arena; only the slot goes.
+    shard.set.erase(it);
   }
   Settled s;
   s.kind = Settled::Kind::kFailed;
@@ -493,14 +440,18 @@ void VerdictTable::RestoreBatch(absl::Span<const Restored> items) {
     for (size_t k = begin; k < end; ++k) {
       const uint32_t i = b.order[k];
       const Restored& r = items[i];
-      const HashedKey hashed{b.key(i), b.hashes[i]};
-      auto it = shard.map.find(hashed);
-      if (it == shard.map.end()) it = shard.map.emplace(shard.Copy(hashed.key), Entry()).first;
-      // Pending with listeners: its lookup will settle it.
-      if (it->second.HasWaiters()) continue;
+      char* e = shard.FindOrInsert(HashedKey{b.key(i), b.hashes[i]});
+      if (AnswerOf(e) == nullptr) {
+        // Pending with listeners: its lookup will settle it.
+        auto p = shard.pending.find(e);
+        if (p != shard.pending.end()) {
+          if (!p->second.empty()) continue;
+          shard.pending.erase(p);
+        }
+      }
       Settled settled = r.settled;
       if (settled.kind == Settled::Kind::kVerdict) settled.valid_until_ms = ToMs(r.valid_end);
-      Store(shard, it->second, settled, ExpiryOf(settled.kind, r.valid_end, r.settled_at));
+      Store(shard, e, settled, ExpiryOf(settled.kind, r.valid_end, r.settled_at));
     }
   });
 }
@@ -509,7 +460,7 @@ void VerdictTable::Reserve(size_t entries) {
   const size_t per_shard = entries / shards_.size() + 1;
   for (const auto& shard : shards_) {
     absl::MutexLock lock(&shard->mu);
-    shard->map.reserve(shard->map.size() + per_shard);
+    shard->set.reserve(shard->set.size() + per_shard);
   }
 }
 
@@ -517,18 +468,20 @@ size_t VerdictTable::size() const {
   size_t n = 0;
   for (const auto& shard : shards_) {
     absl::MutexLock lock(&shard->mu);
-    n += shard->map.size();
+    n += shard->set.size();
   }
   return n;
 }
 
 size_t VerdictTable::bytes_used() const {
-  size_t n = sizeof(*this) + shards_.size() * sizeof(Shard);
+  size_t n = sizeof(*this) + shards_.size() * sizeof(Shard) + prefixes_.bytes_used();
   for (const auto& shard : shards_) {
     absl::MutexLock lock(&shard->mu);
-    // flat_hash_map: one slot plus one control byte per bucket.
-    n += shard->map.capacity() * (sizeof(std::pair<const absl::string_view, Entry>) + 1);
-    n += shard->arena_bytes;
+    // Swiss tables: one slot plus one control byte per bucket.
+    n += shard->set.capacity() * (sizeof(const char*) + 1);
+    n += shard->pending.capacity() * (sizeof(std::pair<const char*, Waiting>) + 1);
+    n += shard->arena_bytes + shard->big_blocks.capacity() * sizeof(void*) +
+         shard->blocks.capacity() * sizeof(void*);
   }
   return n;
 }

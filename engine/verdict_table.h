@@ -4,7 +4,15 @@
 // The run's verdict cache between extraction and the transport: one entry per observable, single
 // flight. Justified by bench/engine/verdict_table_bench.cc: 128-key batches of cached keys at
 // 0.52M/s (1 thread) and 0.89M/s (2) vs 0.29M/s and 0.39M/s with one flat_hash_map + Mutex;
-// 137 vs 213 heap bytes per entry at 100k entries; 2 shared CPUs, loaded.
+// 75 vs 213 heap bytes per entry at 100k entries (137 before compact records); 2 shared CPUs,
+// loaded. Resolve rates with compact records (BM_ResolveHit / BM_ResolveBatchHit, 100k
+// entries, back to back with the build before them, load average 6.4): one key at a time
+// 2.55M/s (1 thread) and 2.91M/s (2) vs 3.40M/s and 2.97M/s with keys and ids as text (the key
+// is composed with its type number and the record decoded on each hit); 128-key batches
+// 5.96M/s and 6.46M/s vs 8.09M/s and 7.74M/s. The all-cached run (cached_vs_duckdb.sh, 1M rows,
+// 100k uniques, 3 alternations, load average 6.4-7.2): 1.13, 0.72, 1.00 s (CPU 0.70, 0.60,
+// 0.84 s) vs 1.33, 0.60, 0.80 s (CPU 0.83, 0.54, 0.51 s): the medians 25% apart, the first
+// pair the other way; to be measured again on a quiet machine.
 
 #include <cstddef>
 #include <cstdint>
@@ -13,7 +21,6 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -21,24 +28,11 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "engine/verdict_record.h"
 #include "schema/clock.h"
 #include "schema/verdict.h"
 
 namespace enrich::engine {
-
-// The settled answer for one observable, as the engine writes it out. String views point into
-// the table's arena and stay valid for the table's lifetime.
-struct Settled {
-  enum class Kind : uint8_t { kVerdict, kNoVerdict, kFailed };
-  Kind kind = Kind::kNoVerdict;
-  int8_t disposition = 0;          // schema::Disposition number, kVerdict only
-  int64_t valid_until_ms = 0;      // valid_time.end_time in Unix ms, kVerdict only
-  absl::string_view judgement_id;  // kVerdict only
-  absl::string_view error;         // "error:<code>", kFailed only
-  // kVerdict only: the verdict's details the run keeps, as EncodeDetails wrote them
-  // (engine/verdict_details.h); empty when the run keeps none.
-  absl::string_view details = {};
-};
 
 // Told when a pending observable settles. Implemented by the pipeline's chunks.
 class SettleListener {
@@ -56,9 +50,15 @@ class SettleListener {
 // cached for min(negative_ttl, max_ttl) and failures for failed_ttl; an expired entry resolves
 // as a miss again.
 //
-// Keys, judgement ids and details (Settled::details) are copied into a per-shard append-only
-// arena, so the table's memory grows with unique observables only (bytes_used() reports it);
-// an entry without details takes no more room than before they existed.
+// Each entry lives in a per-shard append-only arena: its key (EncodeKey) and the address of its
+// answer, a record of engine/verdict_record.h (judgement id as prefix number and UUID, details
+// only when the run keeps them); the shard's hash set holds the entry's address (8 bytes a
+// slot), and a pending entry's listeners sit in a map beside it only while it is pending. So
+// the table's memory grows with unique observables only (bytes_used() reports it). Measured by
+// bench/engine/verdict_table_bench.cc, BM_BytesPerEntry at 1M entries, half verdicts with UUID
+// ids: 75 B per entry against 170 B with a 48-byte slot (key view and entry) and ids as text;
+// bench/engine/memory_uniques.sh, peak RSS of run beyond 64 MiB: 89 B per unique at 1M, 91 B
+// at 5M, against 248 B and 258 B (2 shared CPUs, loaded).
 //
 // Thread safety: all methods may be called from any thread concurrently.
 class VerdictTable {
@@ -120,6 +120,17 @@ class VerdictTable {
   };
   void CompleteBatch(absl::Span<const Completion> done);
 
+  // Settles keys returned as kMiss with answers read elsewhere (the persistent cache,
+  // engine/persistent_cache.h), each with its own expiry (capped by max_ttl), and tells their
+  // listeners once every lock is released. The views need to stay valid during the call only.
+  struct Settling {
+    absl::string_view type;
+    absl::string_view value;
+    Settled settled;
+    int64_t expiry_ms;  // Unix ms
+  };
+  void SettleBatch(absl::Span<const Settling> items);
+
   // Drops a pending key without caching anything (the run is stopping); listeners are told a
   // kFailed answer with `error_text`.
   void Abandon(absl::string_view type, absl::string_view value, absl::string_view error_text);
@@ -151,8 +162,8 @@ class VerdictTable {
   size_t bytes_used() const;  // hash slots + arena blocks
 
  private:
-  struct Entry;
   struct Shard;
+  struct Waiting;
   struct KeyBatch;
   size_t ShardIndex(size_t hash) const;
   // Composes and hashes keys key_at(0..n) and groups them by shard, into a per-thread batch.
@@ -172,13 +183,16 @@ class VerdictTable {
                                          absl::Time now) const;
   // When an answer of `kind` settled at `now` expires (`valid_end`: a verdict's end time).
   absl::Time ExpiryOf(Settled::Kind kind, absl::Time valid_end, absl::Time now) const;
-  // Stores `settled` into `e` (copying strings into the shard's arena) and takes its listeners.
-  void Store(Shard& shard, Entry& e, const Settled& settled, absl::Time expiry)
+  // Stores `settled` as entry `e`'s answer, a record in the shard's arena, and returns it.
+  const char* Store(Shard& shard, char* e, const Settled& settled, absl::Time expiry)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+  // Takes the listeners of pending entry `e` (none for an entry not pending).
+  Waiting TakeWaiters(Shard& shard, const char* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
 
   const schema::Clock& clock_;
   const Options options_;
   std::vector<std::unique_ptr<Shard>> shards_;
+  IdPrefixes prefixes_;  // of the judgement ids of every shard
 };
 
 }  // namespace enrich::engine

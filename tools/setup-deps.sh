@@ -22,6 +22,7 @@ packages=(
   libidn2-dev             # IDN domains → punycode (IDNA 2008/UTS#46) before lookup
   python3-yaml            # tests: the Kubernetes Job of configs/k8s is read as YAML
   libhiredis-dev          # Redis client (shared cache, leases, limiter), driven from Asio
+  liblmdb-dev             # LMDB: the persistent verdict cache of run --cache DIR
   redis-server            # tests: a real Redis on 127.0.0.1 at a free port
 )
 if [[ "${ENRICH_BENCH_DEPS:-0}" == "1" ]]; then

@@ -28,6 +28,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
@@ -49,8 +50,9 @@ absl::StatusOr<schema::VerdictResult> AnswerFor(size_t i) {
   if (i % 2 == 1) return schema::VerdictResult(schema::NoVerdict{});
   schema::Verdict v;
   v.disposition = static_cast<schema::Disposition>(1 + i % 5);
-  v.judgement_id =
-      absl::StrCat("http://ctia-sim.bench/ctia/judgement/judgement-", i, "-4b8e-a3c1-0123456789ab");
+  // A UUID id as CTIA (and ctia-sim --synthetic) makes them.
+  v.judgement_id = absl::StrFormat(
+      "http://ctia-sim.bench/ctia/judgement/judgement-%08x-4b8e-4a3c-a123-0123456789ab", i);
   v.valid_time.end_time = absl::FromUnixSeconds(17'356'000'000);
   return schema::VerdictResult(v);
 }

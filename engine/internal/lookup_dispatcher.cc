@@ -1,6 +1,7 @@
 #include "engine/internal/lookup_dispatcher.h"
 
 #include "engine/lookup_status.h"
+#include "engine/persistent_cache.h"
 #include "engine/setup_breaker.h"
 
 namespace enrich::engine::internal {
@@ -30,8 +31,39 @@ void LookupDispatcher::AbandonAll(Lookup* first) {
   Recycle(first, last);
 }
 
+absl::Span<const VerdictTable::Key> LookupDispatcher::SettleFromCache(
+    absl::Span<const VerdictTable::Key> keys) {
+  thread_local std::vector<VerdictTable::Settling> settling;
+  thread_local std::vector<bool> hit;
+  thread_local std::vector<VerdictTable::Key> left;
+  settling.clear();
+  hit.assign(keys.size(), false);
+  options_.cache->ReadBatch(keys, !details_.empty(),
+                            [&](absl::Span<const PersistentCache::Hit> hits) {
+                              for (const PersistentCache::Hit& h : hits) {
+                                hit[h.index] = true;
+                                settling.push_back({keys[h.index].type, keys[h.index].value,
+                                                    h.settled, h.expiry_ms});
+                              }
+                              // While the read transaction holds the records' bytes.
+                              table_.SettleBatch(settling);
+                            });
+  stats_.Add(RunCounter::kCacheStoreHits, settling.size());
+  stats_.Add(RunCounter::kCacheStoreMisses, keys.size() - settling.size());
+  if (settling.empty()) return keys;
+  left.clear();
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (!hit[i]) left.push_back(keys[i]);
+  }
+  return left;
+}
+
 void LookupDispatcher::SubmitBatch(absl::Span<const VerdictTable::Key> keys) {
   if (keys.empty()) return;
+  if (options_.cache != nullptr) {
+    keys = SettleFromCache(keys);
+    if (keys.empty()) return;
+  }
   bool queued = false;
   {
     absl::MutexLock lock(&mu_);

@@ -135,6 +135,9 @@ class LookupDispatcher {
   }
   // Abandons the linked lookups from `first` on (their waiters told) and recycles them.
   void AbandonAll(Lookup* first);
+  // Settles the keys the persistent cache holds (PipelineOptions::cache); returns the others
+  // (a view of `keys` or of a per-thread vector, valid until this thread's next call).
+  absl::Span<const VerdictTable::Key> SettleFromCache(absl::Span<const VerdictTable::Key> keys);
   void Pump();
   void OnDone(Lookup* lookup, absl::StatusOr<schema::VerdictResult>&& result);
   void SettleLoop();

@@ -88,6 +88,13 @@ absl::string_view NameOf(int n) {
   return disposition.has_value() ? schema::DispositionName(*disposition) : "";
 }
 
+// The text of a verdict's judgement id (formatted from its record; valid until the next call
+// on this thread).
+absl::string_view IdText(const Settled& v) {
+  thread_local std::string buf;
+  return v.judgement_id.Text(buf);
+}
+
 // One intel's verdict under --merge both: present, or none.
 struct IntelVerdict {
   bool present = false;
@@ -103,6 +110,7 @@ struct CellDetails {
   const VerdictTable::Key* observable = nullptr;
   DetailsView view;
   IntelVerdict intel[2];  // private, global
+  std::string id_text;    // the deciding verdict's judgement id, formatted
 };
 
 void ReadCellDetails(const Layout& layout, const ChunkWork& w, uint32_t cell, CellDetails& d) {
@@ -116,7 +124,7 @@ void ReadCellDetails(const Layout& layout, const ChunkWork& w, uint32_t cell, Ce
   // The deciding verdict is the intel it names (private unless it says global); the other
   // verdict, if any, is the other intel's.
   const int own = d.view.intel == "global" ? 1 : 0;
-  d.intel[own] = {true, d.verdict->disposition, d.verdict->judgement_id,
+  d.intel[own] = {true, d.verdict->disposition, d.verdict->judgement_id.Text(d.id_text),
                   d.verdict->valid_until_ms};
   if (d.view.has_other) {
     d.intel[1 - own] = {true, d.view.other_disposition, d.view.other_judgement_id,
@@ -256,7 +264,7 @@ void AppendJsonAdded(const Layout& layout, ChunkWork& w, std::string& out, size_
     absl::StrAppend(&out, keys[0], v->disposition, ",", keys[1]);
     AppendJsonString(out, disposition.has_value() ? schema::DispositionName(*disposition) : "");
     absl::StrAppend(&out, ",", keys[2]);
-    AppendJsonString(out, v->judgement_id);
+    AppendJsonString(out, IdText(*v));
     absl::StrAppend(&out, ",", keys[3], "\"");
     schema::AppendIsoTimeMillis(out, v->valid_until_ms);
     out.append("\",");
@@ -282,7 +290,7 @@ void AppendCsvBase(const Layout& layout, ChunkWork& w, std::string& out, uint32_
   }
   if (v != nullptr && v->disposition >= 1 && v->disposition <= 5) {
     out.append(layout.csv_disposition[static_cast<size_t>(v->disposition)]);
-    AppendCsvField(out, v->judgement_id, d);
+    AppendCsvField(out, IdText(*v), d);
     if (v->valid_until_ms != w.iso_ms) {
       w.iso_text.clear();
       w.iso_text.push_back(d);
@@ -301,7 +309,7 @@ void AppendCsvBase(const Layout& layout, ChunkWork& w, std::string& out, uint32_
     const auto disposition = schema::DispositionFromNumber(v->disposition);
     AppendCsvField(out, disposition.has_value() ? schema::DispositionName(*disposition) : "", d);
     out.push_back(d);
-    AppendCsvField(out, v->judgement_id, d);
+    AppendCsvField(out, IdText(*v), d);
     out.push_back(d);
     schema::AppendIsoTimeMillis(out, v->valid_until_ms);
   } else {

@@ -316,6 +316,44 @@ TEST(HitCounterTest, AnIdentityStandsForItsObservableAndTopAddsUpItsEntries) {
   EXPECT_EQ(top[0].rows, 12u);
 }
 
+TEST(HitCounterTest, ManyObservablesAndLongValuesKeepTheirCountsAndSources) {
+  HitCounter counter;
+  // 5000 observables, each with an identity of its own (addresses in one buffer), counted in
+  // two chunks; one value of 40 KiB (bigger than a block of the counter's key arena).
+  std::vector<char> identities(5000);
+  const std::string long_value(40 << 10, 'v');
+  for (int chunk = 0; chunk < 2; ++chunk) {
+    std::vector<std::string> values;
+    std::vector<HitCount> counts;
+    for (size_t i = 0; i < identities.size(); ++i) {
+      values.push_back(i == 4321 ? long_value : absl::StrCat("host", i, ".example"));
+    }
+    for (size_t i = 0; i < identities.size(); ++i) {
+      HitCount c{"domain", values[i], i % 3 == 0 ? 3 : 2, i % 7 == 0 ? "feed" : "", 1 + i % 5};
+      if (i == 4321) c.rows = 1000;
+      c.identity = &identities[i];
+      counts.push_back(c);
+    }
+    counter.Add(counts);
+  }
+  EXPECT_EQ(counter.size(), 5000u);
+  const std::vector<TopHit> top = counter.Top(3);
+  ASSERT_EQ(top.size(), 6u);
+  EXPECT_EQ(top[0].disposition, 2);
+  EXPECT_EQ(top[0].value, long_value);
+  EXPECT_EQ(top[0].rows, 2000u);
+  // Then the most rows (2 × 5), by value; every 7th has a source.
+  EXPECT_EQ(top[1].rows, 10u);
+  EXPECT_EQ(top[1].value, "host1004.example");
+  EXPECT_EQ(top[1].source, "");
+  EXPECT_EQ(top[3].disposition, 3);
+  EXPECT_EQ(top[3].rows, 10u);
+  EXPECT_EQ(top[3].value, "host1014.example");
+  EXPECT_EQ(top[3].source, "");
+  EXPECT_EQ(top[4].value, "host1029.example");  // 7 × 147
+  EXPECT_EQ(top[4].source, "feed");
+}
+
 TEST(HitCounterTest, SummaryJsonCarriesTopHitsAndTheyRoundTrip) {
   schema::FakeClock clock(absl::FromUnixSeconds(1'700'000'000));
   RunStats stats(clock);

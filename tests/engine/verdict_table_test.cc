@@ -353,7 +353,7 @@ TEST_F(VerdictTableTest, RestoreBatchGivesTheTableOfOneByOneRestores) {
   for (const auto& r : items) {
     absl::StatusOr<schema::VerdictResult> result = schema::VerdictResult(schema::NoVerdict{});
     if (r.settled.kind == Settled::Kind::kVerdict) {
-      schema::Verdict v = MakeVerdict(r.valid_end, std::string(r.settled.judgement_id));
+      schema::Verdict v = MakeVerdict(r.valid_end, r.settled.judgement_id.ToString());
       v.disposition = Disposition::kSuspicious;
       result = schema::VerdictResult(std::move(v));
     } else if (r.settled.kind == Settled::Kind::kFailed) {
@@ -384,7 +384,8 @@ TEST_F(VerdictTableTest, RestoreBatchGivesTheTableOfOneByOneRestores) {
     // The last item for the key wins.
     int last = k;
     while (last + 150 < 399) last += 150;
-    EXPECT_EQ(a.settled.judgement_id.empty() ? a.settled.error : a.settled.judgement_id,
+    EXPECT_EQ(a.settled.judgement_id.empty() ? std::string(a.settled.error)
+                                              : a.settled.judgement_id.ToString(),
               items[static_cast<size_t>(last)].settled.kind == Settled::Kind::kNoVerdict
                   ? ""
                   : ids[static_cast<size_t>(last)]);

@@ -1,6 +1,6 @@
 // ctia-enrich: enrich log exports with CTIA verdicts. Subcommands: run, plan (what run would
-// send, sending nothing), bench (each reads --config FILE, config_file.h) and publish
-// (publish_command.h).
+// send, sending nothing), bench (each reads --config FILE, config_file.h), publish
+// (publish_command.h) and cache (the upkeep of run --cache DIR, cache_command.h).
 
 #include <cstdio>
 #include <exception>
@@ -8,6 +8,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/synchronization/mutex.h"
 #include "tools/cli/bench_command.h"
+#include "tools/cli/cache_command.h"
 #include "tools/cli/config_file.h"
 #include "tools/cli/help_text.h"
 #include "tools/cli/publish_command.h"
@@ -40,6 +41,8 @@ int main(int argc, char** argv) {
     enrich::cli::PlanFlags plan_flags;
     CLI::App* plan = enrich::cli::AddPlanCommand(app, plan_flags);
     auto plan_config = enrich::cli::ConfigFile::Attach(*plan, "run");  // run's settings file
+    enrich::cli::CacheFlags cache_flags;
+    CLI::App* cache = enrich::cli::AddCacheCommand(app, cache_flags);
     plan->footer(enrich::cli::PlanHelpFooter());
     run->footer(enrich::cli::RunHelpFooter());
     bench->footer(enrich::cli::BenchHelpFooter());
@@ -60,6 +63,7 @@ int main(int argc, char** argv) {
     if (bench->parsed()) return enrich::cli::RunBench(bench_flags);
     if (publish->parsed()) return enrich::cli::RunPublish(publish_flags);
     if (plan->parsed()) return enrich::cli::RunPlan(plan_flags);
+    if (cache->parsed()) return enrich::cli::RunCache(cache_flags);
     return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ctia-enrich: internal error: %s\n", e.what());

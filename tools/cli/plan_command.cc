@@ -165,7 +165,10 @@ std::string PlanText(const engine::PlanReport& r, const PlanFlags& flags) {
   }
   absl::StrAppend(&out, "journal      ", JournalLine(r, flags), "\n");
   absl::StrAppend(&out, "known        ", r.known, " from the journal, ", r.cache_known,
-                  " from a verdict cache (none kept between runs yet)\n");
+                  flags.run.cache.empty()
+                      ? " from a verdict cache (no --cache given)\n"
+                      : " from the verdict cache (--cache; not in the types above)\n");
+  if (!r.cache_note.empty()) absl::StrAppend(&out, "cache        ", r.cache_note, "\n");
   absl::StrAppend(&out, "lookups      ", r.lookups, "\n");
   if (r.batch_size <= 1) {
     absl::StrAppend(&out, "requests     ", r.requests.total(), " (REST, one per lookup)\n");

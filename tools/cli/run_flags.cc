@@ -196,7 +196,24 @@ void AddRunFlags(CLI::App& cmd, RunFlags& flags, bool output_required) {
                   "checkpointing without them (exit 75)")
       ->capture_default_str();
   run->add_option("--max-cache-ttl", flags.max_cache_ttl_seconds,
-                  "Longest time a verdict is reused within a run, seconds")
+                  "Longest time a verdict is reused, seconds: within a run, and across runs "
+                  "with --cache (a verdict is kept until its valid_time.end_time, at most this)")
+      ->capture_default_str();
+  run->add_option(
+      "--cache", flags.cache,
+      "Keep settled lookups across runs in DIR (an LMDB environment, created if absent): a "
+      "later run answers them from there without a request while they are valid. Several "
+      "runs may share DIR at once. Verdicts are kept until valid_time.end_time (at most "
+      "--max-cache-ttl), \"no verdict\" for --negative-ttl, failures never. Upkeep: "
+      "`ctia-enrich cache stats|prune|clear DIR`. E.g. --cache /var/cache/ctia-enrich");
+  run->add_option("--negative-ttl", flags.negative_ttl_seconds,
+                  "With --cache: seconds a \"no verdict\" answer is kept (0 = never kept, so "
+                  "every run asks again)")
+      ->capture_default_str();
+  run->add_option("--cache-damaged", flags.cache_damaged,
+                  "With --cache: what a damaged cache DIR does (it is never served): skip = "
+                  "say so and run without it, fail = stop before any lookup (exit 2)")
+      ->check(CLI::IsMember({"skip", "fail"}))
       ->capture_default_str();
   run->add_option("--prefix", flags.prefix,
                   "Prefix of the added columns (for NDJSON output, without a dot)")
@@ -317,6 +334,17 @@ absl::StatusOr<engine::JobOptions> JobOptionsFromFlags(const RunFlags& flags) {
   }
   job.resume = flags.resume;
   job.max_cache_ttl = absl::Seconds(flags.max_cache_ttl_seconds);
+  if (!(flags.negative_ttl_seconds >= 0)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--negative-ttl ", flags.negative_ttl_seconds, ": expected seconds >= 0 (0 = never)"));
+  }
+  job.cache_dir = flags.cache;
+  job.cache_negative_ttl = absl::Seconds(flags.negative_ttl_seconds);
+  job.cache_damaged_fail = flags.cache_damaged == "fail";
+  job.cache_intel = absl::StrCat(flags.ctia.intel.empty() ? "private" : flags.ctia.intel,
+                                 flags.ctia.endpoint.empty() && !flags.ctia.region.empty()
+                                     ? absl::StrCat(" region:", flags.ctia.region)
+                                     : "");
   if (!(flags.max_error_rate >= 0 && flags.max_error_rate <= 1)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--max-error-rate ", flags.max_error_rate, ": expected a share from 0 to 1 (0.01 = 1%)"));

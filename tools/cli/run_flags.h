@@ -44,6 +44,9 @@ struct RunFlags {
   std::string hit_dispositions = "Malicious,Suspicious";
   int top_hits = 10;                 // per hit disposition in the summaries; 0 = none
   double max_cache_ttl_seconds = 86400;
+  std::string cache;                  // --cache DIR; empty = none
+  double negative_ttl_seconds = 3600;  // --negative-ttl: "no verdict" kept in --cache; 0 = never
+  std::string cache_damaged = "skip";  // --cache-damaged: skip | fail
   double max_error_rate = 0;          // 0..1; see engine::JobOptions::max_error_rate
   double stop_timeout_seconds = 5;
   std::string prefix = "ctia_";

@@ -1,0 +1,251 @@
+#include "engine/verdict_record.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "engine/byte_coding.h"
+#include "schema/observable.h"
+
+namespace enrich::engine {
+namespace {
+
+enum : uint8_t { kKindMask = 3, kTextId = 4, kHasDetails = 8 };
+constexpr size_t kUuidTextSize = 36;
+constexpr char kHex[] = "0123456789abcdef";
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;  // upper case too: it would not format back to the same text
+}
+
+// The type's number in EncodeKey, or 0 for a name not in the list.
+uint8_t TypeNumber(absl::string_view type) {
+  thread_local std::string last_type;
+  thread_local uint8_t last_number = 0;
+  if (type == last_type && !last_type.empty()) return last_number;
+  const auto& known = schema::KnownObservableTypes();
+  const auto it = std::lower_bound(known.begin(), known.end(), type);
+  uint8_t number = 0;
+  if (it != known.end() && *it == type && it - known.begin() < 255) {
+    number = static_cast<uint8_t>(it - known.begin() + 1);
+  }
+  last_type.assign(type.data(), type.size());
+  last_number = number;
+  return number;
+}
+
+}  // namespace
+
+absl::string_view JudgementIdRef::Text(std::string& buf) const {
+  if (uuid_ == nullptr) return prefix_;
+  buf.clear();
+  AppendTo(buf);
+  return buf;
+}
+
+void JudgementIdRef::AppendTo(std::string& out) const {
+  out.append(prefix_.data(), prefix_.size());
+  if (uuid_ != nullptr) AppendUuidText(uuid_, out);
+}
+
+std::string JudgementIdRef::ToString() const {
+  std::string s;
+  AppendTo(s);
+  return s;
+}
+
+const void* JudgementIdRef::identity() const {
+  if (uuid_ != nullptr) return uuid_;
+  return prefix_.empty() ? nullptr : prefix_.data();
+}
+
+bool JudgementIdRef::Equals(absl::string_view text) const {
+  if (uuid_ == nullptr) return prefix_ == text;
+  if (text.size() != size() || text.substr(0, prefix_.size()) != prefix_) return false;
+  std::string uuid_text;
+  AppendUuidText(uuid_, uuid_text);
+  return text.substr(prefix_.size()) == uuid_text;
+}
+
+bool SplitUuidId(absl::string_view id, absl::string_view& prefix,
+                 std::array<char, kUuidBytes>& uuid) {
+  if (id.size() < kUuidTextSize) return false;
+  const absl::string_view text = id.substr(id.size() - kUuidTextSize);
+  size_t byte = 0;
+  for (size_t i = 0; i < kUuidTextSize;) {
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (text[i] != '-') return false;
+      ++i;
+      continue;
+    }
+    const int hi = HexValue(text[i]);
+    const int lo = HexValue(text[i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    uuid[byte++] = static_cast<char>(hi << 4 | lo);
+    i += 2;
+  }
+  prefix = id.substr(0, id.size() - kUuidTextSize);
+  return true;
+}
+
+void AppendUuidText(const char* uuid, std::string& out) {
+  char text[kUuidTextSize];
+  char* p = text;
+  for (size_t i = 0; i < kUuidBytes; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) *p++ = '-';
+    const auto b = static_cast<uint8_t>(uuid[i]);
+    *p++ = kHex[b >> 4];
+    *p++ = kHex[b & 15];
+  }
+  out.append(text, kUuidTextSize);
+}
+
+IdPrefixes::IdPrefixes() = default;
+IdPrefixes::~IdPrefixes() = default;
+
+int IdPrefixes::Intern(absl::string_view prefix) {
+  const size_t n = size();
+  for (size_t i = 0; i < n; ++i) {
+    if (*at_[i].load(std::memory_order_acquire) == prefix) return static_cast<int>(i);
+  }
+  absl::MutexLock lock(&mu_);
+  for (size_t i = n; i < owned_.size(); ++i) {  // stored since the scan above
+    if (*owned_[i] == prefix) return static_cast<int>(i);
+  }
+  if (owned_.size() >= kMax) return -1;
+  const std::string* stored = owned_.emplace_back(std::make_unique<std::string>(prefix)).get();
+  at_[owned_.size() - 1].store(stored, std::memory_order_release);
+  size_.store(owned_.size(), std::memory_order_release);
+  return static_cast<int>(owned_.size() - 1);
+}
+
+absl::string_view IdPrefixes::At(size_t index) const {
+  if (index >= size()) return {};
+  return *at_[index].load(std::memory_order_acquire);
+}
+
+size_t IdPrefixes::bytes_used() const {
+  absl::MutexLock lock(&mu_);
+  size_t n = sizeof(*this);
+  for (const auto& s : owned_) n += sizeof(std::string) + s->capacity();
+  return n;
+}
+
+void EncodeRecord(const Settled& s, int64_t expiry_ms, IdPrefixes& prefixes, std::string& out) {
+  thread_local std::string body;
+  body.clear();
+  uint8_t flags = static_cast<uint8_t>(s.kind);
+  body.push_back(0);  // flags, set below
+  body.push_back(static_cast<char>(s.kind == Settled::Kind::kVerdict ? s.disposition : 0));
+  PutInt64(body, expiry_ms);
+  if (s.kind == Settled::Kind::kVerdict) {
+    PutInt64(body, s.valid_until_ms);
+    thread_local std::string id_text;
+    const absl::string_view id = s.judgement_id.Text(id_text);
+    absl::string_view prefix;
+    std::array<char, kUuidBytes> uuid;
+    int number = -1;
+    if (SplitUuidId(id, prefix, uuid)) number = prefixes.Intern(prefix);
+    if (number >= 0) {
+      body.push_back(static_cast<char>(number));
+      body.append(uuid.data(), uuid.size());
+    } else {
+      flags |= kTextId;
+      PutString(body, id);
+    }
+    if (!s.details.empty()) {
+      flags |= kHasDetails;
+      PutString(body, s.details);
+    }
+  } else if (s.kind == Settled::Kind::kFailed) {
+    PutString(body, s.error);
+  }
+  body[0] = static_cast<char>(flags);
+  PutString(out, body);
+}
+
+size_t RecordSize(absl::string_view bytes) {
+  ByteReader r(bytes);
+  const uint64_t n = r.Varint();
+  if (!r.ok() || r.rest().size() < n) return 0;
+  return bytes.size() - r.rest().size() + n;
+}
+
+absl::string_view RecordAt(const char* record) {
+  uint64_t n = 0;
+  size_t i = 0;
+  for (int shift = 0;; shift += 7, ++i) {
+    const auto b = static_cast<uint8_t>(record[i]);
+    n |= static_cast<uint64_t>(b & 0x7f) << shift;
+    if ((b & 0x80) == 0) break;
+  }
+  return absl::string_view(record, i + 1 + n);
+}
+
+int64_t RecordExpiryMs(const char* record) {
+  // Skip the length varint, the flags and the disposition.
+  while ((static_cast<uint8_t>(*record) & 0x80) != 0) ++record;
+  return GetInt64(record + 3);
+}
+
+bool DecodeRecord(absl::string_view bytes, const IdPrefixes& prefixes, Settled& out,
+                  int64_t& expiry_ms) {
+  ByteReader outer(bytes);
+  ByteReader r(outer.String());
+  if (!outer.ok()) return false;
+  const uint8_t flags = r.Byte();
+  const auto disposition = static_cast<int8_t>(r.Byte());
+  expiry_ms = r.Int64();
+  if (!r.ok() || (flags & kKindMask) > 2 || flags > 15) return false;
+  out = Settled();
+  out.kind = static_cast<Settled::Kind>(flags & kKindMask);
+  switch (out.kind) {
+    case Settled::Kind::kVerdict:
+      out.disposition = disposition;
+      out.valid_until_ms = r.Int64();
+      if ((flags & kTextId) != 0) {
+        out.judgement_id = r.String();
+      } else {
+        const uint8_t number = r.Byte();
+        const absl::string_view uuid = r.Bytes(kUuidBytes);
+        if (!r.ok() || number >= prefixes.size()) return false;
+        out.judgement_id = JudgementIdRef::OfUuid(prefixes.At(number), uuid.data());
+      }
+      if ((flags & kHasDetails) != 0) out.details = r.String();
+      break;
+    case Settled::Kind::kFailed:
+      if ((flags & (kTextId | kHasDetails)) != 0) return false;
+      out.error = r.String();
+      break;
+    case Settled::Kind::kNoVerdict:
+      if ((flags & (kTextId | kHasDetails)) != 0) return false;
+      break;
+  }
+  return r.ok() && r.rest().empty();
+}
+
+void EncodeKey(absl::string_view type, absl::string_view value, std::string& out) {
+  const uint8_t number = TypeNumber(type);
+  out.push_back(static_cast<char>(number));
+  if (number == 0) PutString(out, type);
+  out.append(value.data(), value.size());
+}
+
+bool DecodeKey(absl::string_view key, absl::string_view& type, absl::string_view& value) {
+  ByteReader r(key);
+  const uint8_t number = r.Byte();
+  if (!r.ok()) return false;
+  if (number == 0) {
+    type = r.String();
+    if (!r.ok()) return false;
+  } else {
+    const auto& known = schema::KnownObservableTypes();
+    if (number > known.size()) return false;
+    type = known[number - 1];
+  }
+  value = r.rest();
+  return true;
+}
+
+}  // namespace enrich::engine
