@@ -91,9 +91,15 @@ Output ParseOutput(const std::string& text) {
 
 class FieldsRunTest : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void SetUp() override { StartSim(/*graphql=*/true); }
+
+  // A ctia-sim holding the judgements, with or without its /ctia/graphql route (as a CTIA
+  // deployment, or a gateway in front of one, may lack it); and the input.
+  void StartSim(bool graphql) {
+    if (sim_ != nullptr) sim_->Stop();
     sim::SimOptions options;
     options.test_api = true;
+    options.graphql = graphql;
     sim_ = std::make_unique<sim::SimServer>(options);
     auto port = sim_->Start();
     ASSERT_TRUE(port.ok()) << port.status();
@@ -206,6 +212,21 @@ TEST_F(FieldsRunTest, RestReadsEachDistinctJudgementOnce) {
   EXPECT_EQ(after.judgement_reads - before.judgement_reads, static_cast<uint64_t>(kJudged));
   EXPECT_EQ(after.graphql_requests, before.graphql_requests);
   ExpectColumns("rest.csv", /*with_judgements=*/false);
+}
+
+TEST_F(FieldsRunTest, WithoutGraphqlTheDetailsComeOverRest) {
+  // The batch size asks for GraphQL; the server has none: the run falls back to REST and
+  // still writes every detail, each distinct judgement read once.
+  StartSim(/*graphql=*/false);
+  const sim::SimCounters before = sim_->Counters();
+  ASSERT_EQ(Run("nogql.csv", {"--batch-size", "10", "--fields", kAllFields, "--judgements", "2"}),
+            0)
+      << Stderr();
+  const sim::SimCounters after = sim_->Counters();
+  EXPECT_EQ(after.verdict_requests - before.verdict_requests,
+            static_cast<uint64_t>(kJudged + kUnknown));
+  EXPECT_EQ(after.judgement_reads - before.judgement_reads, static_cast<uint64_t>(kJudged));
+  ExpectColumns("nogql.csv", /*with_judgements=*/true);
 }
 
 TEST_F(FieldsRunTest, ObservableFieldsAloneSendNoJudgementRequest) {

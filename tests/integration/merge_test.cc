@@ -12,6 +12,7 @@
 #include "tools/sim/fault_rule.h"
 #include "tools/sim/sim_server.h"
 
+#include <chrono>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -277,6 +278,28 @@ TEST_F(MergeTest, BothChoosesAsCtia) {
   ExpectWinners([](const Case& c) { return c.ctia_winner; });
   ExpectEachLookedUpOnce(*private_, "private");
   ExpectEachLookedUpOnce(*global_, "global");
+}
+
+TEST_F(MergeTest, AFarSideWithAHungAnswerStillMergesEveryRow) {
+  // Global-Intel across an ocean: every lookup 150 ms late, and its first one never answered
+  // (the connection is closed only after a minute). The run's timeout retries the hung
+  // request; the verdicts are those of a near, healthy pair of intels.
+  sim::FaultRule far;
+  far.kind = sim::FaultKind::kLatency;
+  far.latency = absl::Milliseconds(150);
+  far.lookups_only = true;
+  sim::FaultRule hung;
+  hung.kind = sim::FaultKind::kHang;
+  hung.next = 1;
+  hung.hang = absl::Minutes(1);
+  hung.lookups_only = true;
+  global_->AddFault(hung);  // tried first: fires once, then the latency rule decides
+  global_->AddFault(far);
+  const auto started = std::chrono::steady_clock::now();
+  ASSERT_EQ(Run(Args({"--batch-size", "1", "--timeout", "2"})), 0) << Stderr();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(40));
+  ExpectWinners([](const Case& c) { return c.ctia_winner; });
+  ExpectEachLookedUpOnce(*private_, "private");
 }
 
 TEST_F(MergeTest, AFailingSideFailsTheLookupsItCouldChange) {

@@ -12,7 +12,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 #include <filesystem>
 #include <string>
 #include <thread>
@@ -356,6 +355,29 @@ TEST_F(PublishTest, RateLimitCheckpointThenResume) {
   EXPECT_EQ(sim_->Counters().external_id_lookups, 0u);  // the refused bulk was never sent
   EXPECT_EQ(CountStatus(Result(), "created"), 300u);
   ExpectEachStoredOnce(500, {});
+}
+
+TEST_F(PublishTest, AHeaderlessLimiterPacesTheBulksAndLosesNone) {
+  // A gateway's limiter in front of CTIA: 4 requests per second per org, no X-RateLimit-*
+  // header, only Retry-After on its 429s. Ten bulks: paced by the 429s, each row stored once.
+  sim_->Stop();
+  sim::SimOptions options;
+  options.public_base = "https://private.intel.amp.cisco.com";
+  options.rate_limit = 4;
+  options.rate_limit_window = absl::Seconds(1);
+  options.rate_limit_header_group = "NONE";
+  sim_ = std::make_unique<sim::SimServer>(options);
+  ASSERT_TRUE(sim_->Start().ok());
+  testing::WriteFileBytes(dir_.File("in.csv"), Input(1000, {}));
+  ASSERT_EQ(Run({"--bulk-size", "100"}), 0) << Stderr();
+  EXPECT_EQ(sim_->JudgementCount(), 1000u);
+  EXPECT_EQ(CountStatus(Result(), "created"), 1000u);
+  ExpectEachStoredOnce(1000, {});
+  const sim::SimCounters c = sim_->Counters();
+  // Ten bulks take three windows: at most one 429 each (all of the 4xx here), and each refused
+  // bulk sent once more (measured: one 429, 11 bulk posts).
+  EXPECT_LE(c.client_errors, 3u);
+  EXPECT_EQ(c.bulk_posts, 10u + c.client_errors);
 }
 
 TEST_F(PublishTest, ServerErrorsGiveExitCode3) {
