@@ -494,6 +494,10 @@ TEST_P(ConnectionPoolTest, ConnectionClosedMidPipelineResendsTheUnansweredReques
       return ScriptedReply{HttpAnswer(200, req.target, {"Connection: close"}),
                            ScriptedAction::kReplyAndClose};
     }
+    // The first answer on each connection comes late, so that requests queue behind it and
+    // are pipelined however the test's and the pool's threads are scheduled (a loaded machine
+    // could otherwise send each one after the previous answer).
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
     return Reply(200, req.target);
   });
   PoolOptions options;
