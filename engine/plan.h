@@ -53,7 +53,7 @@ struct PlanOptions {
   size_t batch_size = 1;
   // run --redis: whether the workers' shared cache answers this observable now (asked once per
   // distinct observable the journal does not hold, from the pipeline's threads); null: none.
-  std::function<bool(const schema::Observable&)> shared_cache_holds;
+  std::function<bool(const schema::Observable&)> shared_cache_holds = nullptr;
 };
 
 struct PlanReport {
