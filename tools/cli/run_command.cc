@@ -21,6 +21,7 @@ namespace enrich::cli {
 namespace {
 
 constexpr absl::Duration kRunBatchLinger = absl::Seconds(2);
+constexpr absl::Duration kSharedQuotaBatchLinger = absl::Seconds(30);
 
 void Fail(absl::string_view message) {
   std::fprintf(stderr, "ctia-enrich: %.*s\n", static_cast<int>(message.size()), message.data());
@@ -51,6 +52,9 @@ absl::StatusOr<std::unique_ptr<CtiaStack>> StartStackAndJournal(
     CtiaFlags ctia = CtiaFlagsForRun(flags);
     ctia.batch_linger = kRunBatchLinger;
     ctia.shared_quota = quota;
+    // Under the shared quota a partial batch waits while requests wait for the quota (it fills
+    // meanwhile; CallContext::DeferFlush): the linger must not send it before.
+    if (quota != nullptr) ctia.batch_linger = kSharedQuotaBatchLinger;
     return CtiaStack::Start(ctia);
   };
   auto start_shared = [&flags, &shared, quota](CtiaStack& ctia) -> absl::Status {

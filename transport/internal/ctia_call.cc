@@ -343,6 +343,10 @@ class Call final : public HttpExchange, private GateWaiter, private Hedgeable {
   }
   void OnSharedGrant(SharedQuota::Grant grant) {
     if (!grant.go) {
+      if (!quota_waiting_) {
+        quota_waiting_ = true;
+        ctx_.quota_waiting.fetch_add(1, std::memory_order_acq_rel);
+      }
       ctx_.budget.OnNotCounted(lane_, sent_at_);
       ctx_.counters.budget_waits.fetch_add(1, std::memory_order_relaxed);
       // Redis decides exactly who goes next: a little jitter spreads the calls told the same
@@ -351,7 +355,18 @@ class Call final : public HttpExchange, private GateWaiter, private Hedgeable {
                            ctx_.jitter.Draw(std::min(grant.wait / 8, absl::Milliseconds(50))));
     }
     quota_ticket_ = std::move(grant.ticket);
+    LeaveQuotaWait();
     AfterBudget(ctx_.clock.Now());
+  }
+  // The call waits for the shared quota no more (granted, or ending): the last one to leave
+  // runs a flush DeferFlush() held back.
+  void LeaveQuotaWait() {
+    if (!quota_waiting_) return;
+    quota_waiting_ = false;
+    if (ctx_.quota_waiting.fetch_sub(1, std::memory_order_acq_rel) == 1 &&
+        ctx_.flush_deferred.exchange(false, std::memory_order_acq_rel) && ctx_.flush_now) {
+      ctx_.flush_now();
+    }
   }
   // The attempt's shared grant goes back: its request never reached CTIA.
   void GiveBackSharedGrant() {
@@ -390,6 +405,7 @@ class Call final : public HttpExchange, private GateWaiter, private Hedgeable {
 
   // Ends the call with `status`: the call goes back to the free list before the caller hears.
   void Finish(absl::Status status) {
+    LeaveQuotaWait();
     if (kind_ == CallKind::kVerdict) {
       VerdictSource::Callback done = std::move(verdict_done_);
       ctx_.ReleaseCall(this);
@@ -502,6 +518,7 @@ class Call final : public HttpExchange, private GateWaiter, private Hedgeable {
   int lane_ = 0;
   absl::string_view group_;  // lane_'s budget group (CredentialBudget's fixed names)
   std::string quota_ticket_;  // the current attempt's shared grant (empty: none to tell)
+  bool quota_waiting_ = false;  // counted in ctx_.quota_waiting
   absl::Time sent_at_;       // when the budget counted the current attempt
   absl::Time send_started_;  // when the current attempt went to the pool
   bool holds_slot_ = false;  // the current attempt holds a Gate slot
@@ -662,6 +679,19 @@ void CallContext::RunVerdict(const schema::Observable& observable, VerdictSource
   Call* call = AcquireCall();
   call->PrepareVerdict(pool.origin().path, observable, std::move(done));
   call->Begin();
+}
+
+bool CallContext::DeferFlush() {
+  if (options.shared_quota == nullptr || quota_waiting.load(std::memory_order_acquire) == 0) {
+    return false;
+  }
+  flush_deferred.store(true, std::memory_order_release);
+  // The last waiting call may have left between the two lines above: then flush now.
+  if (quota_waiting.load(std::memory_order_acquire) == 0 &&
+      flush_deferred.exchange(false, std::memory_order_acq_rel)) {
+    return false;
+  }
+  return true;
 }
 
 void CallContext::Notice(absl::string_view text) const {
