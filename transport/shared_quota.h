@@ -9,8 +9,9 @@
 //
 // The client tells it what CTIA said: a 429 pauses the whole group (Pause), a granted request
 // that never reached CTIA's limiter (not sent, or refused with 429) is given back (Uncount), and
-// one CTIA answered is logged again at its answer's time (Answered), so the shared window stays
-// at or behind CTIA's own, never ahead (as RateLimiter::OnResponse does for its own log).
+// a grant is logged again at the time its request went out after waiting (for a concurrency
+// slot) and at its answer's time (Restamp), so the shared window stays at or behind CTIA's own,
+// never ahead (as RateLimiter::Reconfirm and OnResponse do for the client's own log).
 //
 // Contract: thread-safe; `done` may run inline or on another thread (never under a lock of the
 // caller's). The object outlives the clients that use it.
@@ -29,7 +30,7 @@ class SharedQuota {
   struct Grant {
     bool go = true;
     absl::Duration wait;  // !go: nothing counted; ask again after this
-    std::string ticket;   // go: names the grant for Uncount/Answered; empty: nothing to tell
+    std::string ticket;   // go: names the grant for Uncount/Restamp; empty: nothing to tell
   };
   using Callback = std::function<void(Grant)>;
 
@@ -40,7 +41,7 @@ class SharedQuota {
   virtual void Acquire(absl::string_view group, int64_t limit, absl::Duration window,
                        Callback done) = 0;
   virtual void Uncount(absl::string_view group, const std::string& ticket) = 0;
-  virtual void Answered(absl::string_view group, const std::string& ticket) = 0;
+  virtual void Restamp(absl::string_view group, const std::string& ticket) = 0;
   // CTIA answered 429: no process of the group sends for `duration`.
   virtual void Pause(absl::string_view group, absl::Duration duration) = 0;
 };

@@ -109,7 +109,7 @@ TEST_F(RedisQuotaTest, TwoWorkersShareOneLimitAndGiveBackWhatCtiaNeverCounted) {
   EXPECT_EQ(Logged(a, "org-1"), 5);
 
   // An answered grant stays counted (moved to the answer's time).
-  a.quota.Answered("org-1", tickets[1]);
+  a.quota.Restamp("org-1", tickets[1]);
   a.Sync();
   EXPECT_FALSE(b.Acquire(5).go);
   EXPECT_EQ(a.quota.counters().granted + b.quota.counters().granted, 7);

@@ -67,9 +67,9 @@ class FakeQuota final : public SharedQuota {
     absl::MutexLock lock(&mu);
     uncounted.push_back(ticket);
   }
-  void Answered(absl::string_view, const std::string& ticket) override {
+  void Restamp(absl::string_view, const std::string& ticket) override {
     absl::MutexLock lock(&mu);
-    answered.push_back(ticket);
+    restamped.push_back(ticket);
   }
   void Pause(absl::string_view group, absl::Duration d) override {
     absl::MutexLock lock(&mu);
@@ -79,7 +79,7 @@ class FakeQuota final : public SharedQuota {
   absl::Mutex mu;
   std::vector<std::pair<std::string, int64_t>> asks;
   std::vector<absl::Duration> windows;
-  std::vector<std::string> uncounted, answered;
+  std::vector<std::string> uncounted, restamped;
   std::vector<std::pair<std::string, absl::Duration>> pauses;
   int granted = 0;
 
@@ -121,7 +121,7 @@ TEST_F(SharedQuotaClientTest, EveryRequestAsksWithItsGroupAndTheLearnedLimit) {
   // The first request went before any answer taught the limit; the second carries it.
   EXPECT_THAT(quota.asks, ElementsAre(Pair("orga", 0), Pair("orga", 7)));
   EXPECT_EQ(quota.windows[1], absl::Seconds(10));
-  EXPECT_THAT(quota.answered, ElementsAre("t1", "t2"));
+  EXPECT_THAT(quota.restamped, ElementsAre("t1", "t2"));
   EXPECT_TRUE(quota.uncounted.empty());
   EXPECT_EQ(server.requests(), 2u);
 }
@@ -151,7 +151,7 @@ TEST_F(SharedQuotaClientTest, A429PausesTheGroupAndGivesItsGrantBack) {
   absl::MutexLock lock(&quota.mu);
   EXPECT_THAT(quota.pauses, ElementsAre(Pair("orga", absl::Seconds(1))));
   EXPECT_THAT(quota.uncounted, ElementsAre("t1"));  // CTIA did not count the refused one
-  EXPECT_THAT(quota.answered, ElementsAre("t2"));
+  EXPECT_THAT(quota.restamped, ElementsAre("t2"));
   EXPECT_EQ(client->Snapshot().rate_limited, 1u);
 }
 

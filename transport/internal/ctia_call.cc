@@ -152,6 +152,8 @@ class Call final : public HttpExchange, private GateWaiter, private Hedgeable {
         return;
       }
       sent_at_ = now;
+      // The shared grant too is logged again now: CTIA counts the request when it arrives.
+      if (!quota_ticket_.empty()) ctx_.options.shared_quota->Restamp(group_, quota_ticket_);
       // The token was taken before the wait; a renewal since then put a newer one in the cache.
       if (ctx_.budget.tokens(lane_).CachedToken(&token_)) SetAuthorization();
     }
@@ -391,7 +393,7 @@ class Call final : public HttpExchange, private GateWaiter, private Hedgeable {
       quota->Pause(group_, pause);
       if (!ticket.empty()) quota->Uncount(group_, ticket);
     } else if (!ticket.empty()) {
-      quota->Answered(group_, ticket);
+      quota->Restamp(group_, ticket);
     }
   }
 

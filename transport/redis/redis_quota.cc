@@ -151,8 +151,8 @@ void RedisQuota::Uncount(absl::string_view group, const std::string& ticket) {
   if (SharedRateLimiter* limiter = SharedOf(group)) limiter->Uncount(ticket, Ignore);
 }
 
-void RedisQuota::Answered(absl::string_view group, const std::string& ticket) {
-  if (SharedRateLimiter* limiter = SharedOf(group)) limiter->Answered(ticket, Ignore);
+void RedisQuota::Restamp(absl::string_view group, const std::string& ticket) {
+  if (SharedRateLimiter* limiter = SharedOf(group)) limiter->Restamp(ticket, Ignore);
 }
 
 void RedisQuota::Pause(absl::string_view group, absl::Duration duration) {

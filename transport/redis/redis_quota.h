@@ -63,7 +63,7 @@ class RedisQuota final : public SharedQuota {
   void Acquire(absl::string_view group, int64_t limit, absl::Duration window,
                Callback done) override;
   void Uncount(absl::string_view group, const std::string& ticket) override;
-  void Answered(absl::string_view group, const std::string& ticket) override;
+  void Restamp(absl::string_view group, const std::string& ticket) override;
   void Pause(absl::string_view group, absl::Duration duration) override;
 
   RedisQuotaCounters counters() const;
@@ -82,7 +82,7 @@ class RedisQuota final : public SharedQuota {
   // The group's limiter for (limit, window), made or replaced as needed.
   Group& GroupFor(absl::string_view group, int64_t limit, absl::Duration window)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The limiter of `group` while attached (for Uncount, Answered, Pause), else null.
+  // The limiter of `group` while attached (for Uncount, Restamp, Pause), else null.
   SharedRateLimiter* SharedOf(absl::string_view group) ABSL_LOCKS_EXCLUDED(mu_);
   // Redis failed for `group`: the local share decides, from now until Redis is back.
   Grant GoAlone(const std::string& group, const absl::Status& why);

@@ -50,7 +50,7 @@ return 1
 }
 
 // KEYS: grants. ARGV: ticket. Moves the grant to Redis' time now (if it is still there).
-const RedisScript& AnsweredScript() {
+const RedisScript& RestampScript() {
   static const RedisScript* script = new RedisScript(R"lua(
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -115,8 +115,8 @@ void SharedRateLimiter::Uncount(const std::string& ticket, DoneCallback callback
                  });
 }
 
-void SharedRateLimiter::Answered(const std::string& ticket, DoneCallback callback) {
-  redis_.Eval(AnsweredScript(), {rate_key_}, {ticket},
+void SharedRateLimiter::Restamp(const std::string& ticket, DoneCallback callback) {
+  redis_.Eval(RestampScript(), {rate_key_}, {ticket},
               [callback = std::move(callback)](absl::StatusOr<RedisReply> reply) {
                 callback(reply.status());
               });
