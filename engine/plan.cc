@@ -33,17 +33,17 @@ class NoListener : public SettleListener {
   void OnSettled(uint32_t, const Settled&) override {}
 };
 
-// The verdict source of a plan: each lookup the run's pipeline asks for (each distinct
-// observable once: the pipeline's verdict table single-flights them) is counted per type, as
-// known when the journal's reloaded answers hold it (the very resolve a resumed run makes on
-// its table: a hit there is no lookup), as shared when the workers' shared cache holds it
-// (PlanOptions::shared_cache_holds: run --redis), else as a lookup. Known and shared ones are answered at once; the
-// others are collected into batches as BeastCtiaClient collects them, answered ("no verdict")
-// when a batch is full or the pipeline flushes it (VerdictSource::FlushBatch: the run's chunks
-// all wait), and counted as the run's requests: a batch of one is a GET, larger ones a POST
-// /ctia/graphql. The plan's pipeline thus meets the very points where the run's batches leave.
-// Nothing is sent. A batch left unflushed for a second (which the pipeline's rule should never
-// leave) is answered anyway, and counted as `safety_flushes`.
+// The verdict source of a plan: each lookup the run's pipeline asks for (each distinct observable
+// once: the pipeline's verdict table single-flights them) is counted per type, as known when the
+// journal's reloaded answers hold it (the very resolve a resumed run makes on its table: a hit
+// there is no lookup), as shared when the workers' shared cache holds it
+// (PlanOptions::shared_cache_holds: run --redis), else as a lookup. Known and shared ones are
+// answered at once; the others are collected into batches as BeastCtiaClient collects them,
+// answered ("no verdict") when a batch is full or the pipeline flushes it
+// (VerdictSource::FlushBatch: the run's chunks all wait), and counted as the run's requests: a
+// batch of one is a GET, larger ones a POST /ctia/graphql. The plan's pipeline thus meets the very
+// points where the run's batches leave. Nothing is sent. A batch left unflushed for a second (which
+// the pipeline's rule should never leave) is answered anyway, and counted as `safety_flushes`.
 class CountingSource : public transport::VerdictSource {
  public:
   CountingSource(VerdictTable& known, size_t batch_size,

@@ -96,8 +96,8 @@ class SharedQuotaClientTest : public ::testing::Test {
     options.rate_limit.window = absl::Seconds(10);
     options.retry_backoff = absl::Milliseconds(1);
     options.shared_quota = &quota;
-    return std::make_unique<BeastCtiaClient>(*pool_, std::vector<CredentialLane>{{&tokens_, "orga", "a"}},
-                                             options);
+    return std::make_unique<BeastCtiaClient>(
+        *pool_, std::vector<CredentialLane>{{&tokens_, "orga", "a"}}, options);
   }
   VerdictOr Lookup(BeastCtiaClient& client, const std::string& ip) {
     return Await<VerdictOr>(

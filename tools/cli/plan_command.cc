@@ -232,8 +232,8 @@ int RunPlan(const PlanFlags& flags) {
   std::unique_ptr<SharedCacheProbe> shared;
   if (!flags.run.redis.empty()) {
     auto probe = SharedCacheProbe::Start(
-        {flags.run.redis, flags.run.redis_optional, flags.run.max_cache_ttl_seconds}, flags.run.ctia,
-        !flags.run.fields.empty() || flags.run.judgements > 0);
+        {flags.run.redis, flags.run.redis_optional, flags.run.max_cache_ttl_seconds},
+        flags.run.ctia, !flags.run.fields.empty() || flags.run.judgements > 0);
     if (!probe.ok()) {
       fail(probe.status().message());
       return absl::IsInvalidArgument(probe.status()) ? engine::kExitUsage : engine::kExitFailed;

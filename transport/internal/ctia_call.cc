@@ -339,8 +339,9 @@ class Call final : public HttpExchange, private GateWaiter, private Hedgeable {
     ctx_.options.shared_quota->Acquire(
         group_, ctx_.budget.Limit(group_), ctx_.options.rate_limit.window,
         [this](SharedQuota::Grant grant) {
-          net::post(ctx_.pool.executor(),
-                    [this, grant = std::move(grant)]() mutable { OnSharedGrant(std::move(grant)); });
+          net::post(ctx_.pool.executor(), [this, grant = std::move(grant)]() mutable {
+            OnSharedGrant(std::move(grant));
+          });
         });
   }
   void OnSharedGrant(SharedQuota::Grant grant) {
