@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <cmath>
 #include <memory>
 #include <optional>
@@ -32,20 +33,25 @@ class NoListener : public SettleListener {
   void OnSettled(uint32_t, const Settled&) override {}
 };
 
-// The verdict source of a plan: each lookup the run's pipeline asks for (each distinct
-// observable once: the pipeline's verdict table single-flights them) is counted per type, as
-// known when the journal's reloaded answers hold it (the very resolve a resumed run makes on
-// its table: a hit there is no lookup), else as a lookup. Known ones are answered at once; the
-// others are collected into batches as BeastCtiaClient collects them, answered ("no verdict")
-// when a batch is full or the pipeline flushes it (VerdictSource::FlushBatch: the run's chunks
-// all wait), and counted as the run's requests: a batch of one is a GET, larger ones a POST
-// /ctia/graphql. The plan's pipeline thus meets the very points where the run's batches leave.
-// Nothing is sent. A batch left unflushed for a second (which the pipeline's rule should never
-// leave) is answered anyway, and counted as `safety_flushes`.
+// The verdict source of a plan: each lookup the run's pipeline asks for (each distinct observable
+// once: the pipeline's verdict table single-flights them) is counted per type, as known when the
+// journal's reloaded answers hold it (the very resolve a resumed run makes on its table: a hit
+// there is no lookup), as shared when the workers' shared cache holds it
+// (PlanOptions::shared_cache_holds: run --redis), else as a lookup. Known and shared ones are
+// answered at once; the others are collected into batches as BeastCtiaClient collects them,
+// answered ("no verdict") when a batch is full or the pipeline flushes it
+// (VerdictSource::FlushBatch: the run's chunks all wait), and counted as the run's requests: a
+// batch of one is a GET, larger ones a POST /ctia/graphql. The plan's pipeline thus meets the very
+// points where the run's batches leave. Nothing is sent. A batch left unflushed for a second (which
+// the pipeline's rule should never leave) is answered anyway, and counted as `safety_flushes`.
 class CountingSource : public transport::VerdictSource {
  public:
-  CountingSource(VerdictTable& known, size_t batch_size)
-      : known_(known), any_known_(known.size() > 0), batch_size_(std::max<size_t>(batch_size, 1)) {
+  CountingSource(VerdictTable& known, size_t batch_size,
+                 std::function<bool(const schema::Observable&)> shared)
+      : known_(known),
+        any_known_(known.size() > 0),
+        batch_size_(std::max<size_t>(batch_size, 1)),
+        shared_(std::move(shared)) {
     if (batch_size_ > 1) safety_ = std::thread([this] { SafetyLoop(); });
   }
   ~CountingSource() override {
@@ -61,19 +67,22 @@ class CountingSource : public transport::VerdictSource {
         any_known_ &&
         known_.Resolve(observable.type, observable.value, &no_listener_, 0).resolution ==
             VerdictTable::Resolution::kHit;
+    // Answered by the workers' shared cache: no request either.
+    const bool shared = !hit && shared_ != nullptr && shared_(observable);
+    const bool ask = !hit && !shared;
     std::vector<Callback> full;
     {
       absl::MutexLock lock(&mu_);
       PlanTypeCounts& c = types_[observable.type];
       ++c.unique;
-      ++(hit ? c.known : c.lookups);
-      if (!hit && batch_size_ > 1) {
+      ++(hit ? c.known : shared ? c.shared : c.lookups);
+      if (ask && batch_size_ > 1) {
         open_.push_back(std::move(done));
         if (open_.size() == 1) opened_ = absl::Now();
         if (open_.size() < batch_size_) return;
         ++requests_.graphql;
         full.swap(open_);
-      } else if (!hit) {
+      } else if (ask) {
         ++requests_.rest;
       }
     }
@@ -127,6 +136,7 @@ class CountingSource : public transport::VerdictSource {
   VerdictTable& known_;
   const bool any_known_;  // a journal was reloaded
   const size_t batch_size_;
+  const std::function<bool(const schema::Observable&)> shared_;
   NoListener no_listener_;
   mutable absl::Mutex mu_;
   std::map<std::string, PlanTypeCounts> types_ ABSL_GUARDED_BY(mu_);
@@ -244,7 +254,7 @@ absl::StatusOr<PlanReport> PlanJob(const JobOptions& options, const PlanOptions&
   if (!cache.ok()) return cache.status();
   pipeline.cache = cache->get();
   VerdictTable table(schema::SystemClock::Instance(), table_options);
-  CountingSource counting(known, report.batch_size);
+  CountingSource counting(known, report.batch_size, plan.shared_cache_holds);
   DiscardSink sink;
   if (absl::Status s = RunPipeline(**source, sink, pipeline, table, counting); !s.ok()) return s;
 
@@ -264,6 +274,7 @@ absl::StatusOr<PlanReport> PlanJob(const JobOptions& options, const PlanOptions&
   for (const auto& [type, c] : report.types) {
     report.unique += c.unique;
     report.known += c.known;
+    report.shared_known += c.shared;
     report.lookups += c.lookups;
   }
   report.cache_known = snapshot.counter(RunCounter::kCacheStoreHits);

@@ -1,8 +1,9 @@
 // What a run would do, without doing it (`ctia-enrich plan`): PlanJob reads the input exactly as
 // a run of the same JobOptions would (the run's pipeline, readers, extraction, normalization,
 // allowlist and verdict table) and sends nothing: its lookups go to a source that only counts
-// them. It reports the rows, the unique observables per type, those the journal already holds,
-// the lookups and the requests the run would send, and how long they take under a quota.
+// them. It reports the rows, the unique observables per type, those the journal already holds
+// (and, with `run --redis`, those the workers' shared cache holds), the lookups and the
+// requests the run would send, and how long they take under a quota.
 
 #ifndef ENRICH_ENGINE_PLAN_H_
 #define ENRICH_ENGINE_PLAN_H_
@@ -12,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -25,7 +27,8 @@ namespace enrich::engine {
 struct PlanTypeCounts {
   uint64_t unique = 0;   // distinct observables of the type in the input
   uint64_t known = 0;    // of those, answered by the journal
-  uint64_t lookups = 0;  // of those, to be looked up: unique - known
+  uint64_t shared = 0;   // of the others, answered by the workers' shared cache (run --redis)
+  uint64_t lookups = 0;  // of those, to be looked up: unique - known - shared
 };
 
 // The requests a run sends (token requests apart): its lookups go in POST /ctia/graphql
@@ -48,6 +51,9 @@ struct PlanOptions {
   // Verdicts per GraphQL request, as the run's transport uses it (1 = REST only; at most
   // transport::kMaxVerdictBatch).
   size_t batch_size = 1;
+  // run --redis: whether the workers' shared cache answers this observable now (asked once per
+  // distinct observable the journal does not hold, from the pipeline's threads); null: none.
+  std::function<bool(const schema::Observable&)> shared_cache_holds = nullptr;
 };
 
 struct PlanReport {
@@ -67,6 +73,7 @@ struct PlanReport {
   // in `unique` but not in `types`, whose figures are the journal's and the lookups.
   uint64_t cache_known = 0;
   std::string cache_note;  // why a --cache DIR is not used (damaged), else empty
+  uint64_t shared_known = 0;  // sum over types: from the workers' shared cache (run --redis)
   uint64_t lookups = 0;  // sum over types: what the run looks up
   // Counted by batching the lookups as the run's transport does, in the run's pipeline: a batch
   // leaves full or where the run's would (its chunks all waiting for it), so the requests are

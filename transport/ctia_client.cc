@@ -90,6 +90,7 @@ BeastCtiaClient::BeastCtiaClient(ConnectionPool& ctia_pool, std::vector<Credenti
                      }
                    });
         });
+    calls_->flush_now = [this] { batcher_->FlushNow(); };
   }
 }
 
@@ -118,7 +119,8 @@ void BeastCtiaClient::StopSending() {
 }
 
 void BeastCtiaClient::FlushBatch() {
-  if (batcher_ != nullptr) batcher_->FlushNow();
+  // Under a shared quota with requests waiting for it, the partial batch waits too (and fills).
+  if (batcher_ != nullptr && !calls_->DeferFlush()) batcher_->FlushNow();
 }
 
 size_t BeastCtiaClient::Collecting() const {

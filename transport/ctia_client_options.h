@@ -16,6 +16,8 @@
 
 namespace enrich::transport {
 
+class SharedQuota;  // transport/shared_quota.h
+
 // What a verdict lookup brings beyond the verdict's six keys (run --fields, --judgements):
 // schema::Verdict::judgement and schema::Verdict::judgements. Only a Verdict carries them (a
 // NoVerdict has no judgement to show).
@@ -77,6 +79,10 @@ struct CtiaClientOptions {
   uint64_t hedge_min_answers = 50;
   // Details of each verdict (see VerdictDetailsOptions); none by default.
   VerdictDetailsOptions details;
+  // A quota shared with other processes (run --redis), asked once per HTTP request after the
+  // client's own budget; null: none. Not owned; outlives the client. Hedging is off with it
+  // (a hedge is decided synchronously; the shared quota answers asynchronously).
+  SharedQuota* shared_quota = nullptr;
 };
 
 }  // namespace enrich::transport

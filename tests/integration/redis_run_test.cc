@@ -1,7 +1,9 @@
 // `ctia-enrich run --redis` as workers run it: several processes on one input against one
 // ctia-sim and one real redis-server never ask an observable twice between them; an
 // unreachable Redis stops the run (or not, with --redis-optional); a Redis killed mid-run
-// loses no row.
+// loses no row. Sharded workers (--shard K/4) against a rate-limited ctia-sim share its quota
+// through Redis: fewer requests than one worker alone, at most one 429 per worker per window,
+// and `cat` of their outputs is the single run's output, Redis killed mid-run or not.
 
 #include <signal.h>
 
@@ -13,6 +15,8 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/time/clock.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -85,6 +89,64 @@ class RedisRunTest : public ::testing::Test {
       for (const auto& [observable, n] : tally) asked[observable] += n;
     }
     return asked;
+  }
+
+  // A ctia-sim limited to `limit` requests per `window` for the org (429 beyond), every
+  // domain answered from a hash, with its per-observable tally.
+  static std::unique_ptr<sim::SimServer> LimitedSim(int64_t limit, absl::Duration window) {
+    sim::SimOptions options;
+    options.synthetic_percent = 30;
+    options.test_api = true;
+    options.threads = 2;
+    options.rate_limit = limit;
+    options.rate_limit_window = window;
+    options.public_base = "http://ctia-sim.test";  // ids alike across sims
+    auto sim = std::make_unique<sim::SimServer>(options);
+    if (!sim->Start().ok()) return nullptr;
+    return sim;
+  }
+
+  std::vector<std::string> QuotaArgs(const sim::SimServer& sim, const std::string& output) {
+    return {"run", "-i", dir_.File("in.csv"), "-o", dir_.File(output), "--column", "domain",
+            "--endpoint", sim.base_url(), "--batch-size", "50", "--rate-limit", "20/2s",
+            "--summary-json", dir_.File(output + ".json")};
+  }
+
+  // A number of a run's --summary-json.
+  uint64_t SummaryNumber(const std::string& output, const std::string& key) {
+    const std::string json = ReadFile(dir_.File(output + ".json"));
+    const std::string tag = absl::StrCat("\"", key, "\":");
+    const size_t at = json.find(tag);
+    if (at == std::string::npos) return ~uint64_t{0};
+    uint64_t n = 0;
+    size_t end = at + tag.size();
+    while (end < json.size() && json[end] >= '0' && json[end] <= '9') ++end;
+    if (!absl::SimpleAtoi(json.substr(at + tag.size(), end - at - tag.size()), &n)) return ~0ull;
+    return n;
+  }
+
+  // Four workers, one shard each, sharing the quota of `sim` through Redis; `midway` runs
+  // while they do. Returns the wall time of all four; `cat` of their outputs in `merged`.
+  absl::Duration RunShards(sim::SimServer& sim, const std::function<void()>& midway,
+                           std::string* merged) {
+    const absl::Time start = absl::Now();
+    std::vector<testing::ChildProcess> workers;
+    for (int w = 0; w < 4; ++w) {
+      std::vector<std::string> args = QuotaArgs(sim, absl::StrCat("shard", w, ".csv"));
+      args.insert(args.end(), {"--shard", absl::StrCat(w, "/4"), "--redis", redis_.url()});
+      auto child = Start(args, absl::StrCat("shard", w, ".txt"));
+      EXPECT_TRUE(child.ok()) << child.status();
+      if (child.ok()) workers.push_back(*std::move(child));
+    }
+    midway();
+    for (size_t w = 0; w < workers.size(); ++w) {
+      EXPECT_EQ(workers[w].Wait(), 0) << ReadFile(dir_.File(absl::StrCat("shard", w, ".txt")));
+    }
+    const absl::Duration wall = absl::Now() - start;
+    for (int w = 0; w < 4; ++w) {
+      merged->append(ReadFile(dir_.File(absl::StrCat("shard", w, ".csv"))));
+    }
+    return wall;
   }
 
   testing::RedisServer redis_;
@@ -181,6 +243,116 @@ TEST_F(RedisRunTest, RedisKilledMidRunLosesNoRow) {
   ASSERT_TRUE(alone.ok());
   ASSERT_EQ(alone->Wait(), 0);
   EXPECT_EQ(ReadFile(dir_.File("out.csv")), ReadFile(dir_.File("alone.csv")));
+}
+
+// plan --redis counts what the shared cache answers now: the 50 domains a run shared, of 80.
+TEST_F(RedisRunTest, PlanCountsTheLookupsTheSharedCacheAnswers) {
+  StartSim();
+  WriteInput(50, 1);
+  auto run = Start(Args("out.csv", redis_.url()), "run.txt");
+  ASSERT_TRUE(run.ok());
+  ASSERT_EQ(run->Wait(), 0) << ReadFile(dir_.File("run.txt"));
+  WriteInput(80, 1);
+  testing::ChildSpec spec;
+  spec.program = CTIA_ENRICH_BIN;
+  spec.args = {"plan", "-i", dir_.File("in.csv"), "--column", "domain", "--endpoint",
+               sim_->base_url(), "--batch-size", "1", "--redis", redis_.url(), "--json"};
+  spec.stdout_path = dir_.File("plan.json");
+  spec.stderr_path = dir_.File("plan.txt");
+  auto plan = testing::ChildProcess::Start(spec);
+  ASSERT_TRUE(plan.ok());
+  ASSERT_EQ(plan->Wait(), 0) << ReadFile(dir_.File("plan.txt"));
+  const std::string json = ReadFile(dir_.File("plan.json"));
+  EXPECT_THAT(json, HasSubstr("\"known_shared\":50"));
+  EXPECT_THAT(json, HasSubstr("\"lookups\":30"));
+  EXPECT_EQ(AskedPerObservable().size(), 50u);  // the plan asked CTIA nothing
+}
+
+// 20000 rows, 4000 distinct domains (each on 5 rows, spread over every shard), batches of 50,
+// the org limited to 20 requests per 2 s.
+TEST_F(RedisRunTest, FourShardsShareTheOrgsQuotaAndMergeIntoTheSingleRun) {
+  WriteInput(4000, 5);
+  auto alone_sim = LimitedSim(20, absl::Seconds(2));
+  ASSERT_NE(alone_sim, nullptr);
+  auto single = Start(QuotaArgs(*alone_sim, "single.csv"), "single.txt");
+  ASSERT_TRUE(single.ok());
+  ASSERT_EQ(single->Wait(), 0) << ReadFile(dir_.File("single.txt"));
+  const uint64_t single_requests = alone_sim->Counters().graphql_requests;
+  ASSERT_GE(single_requests, 80u);  // 4000 / 50
+
+  sim_ = LimitedSim(20, absl::Seconds(2));
+  ASSERT_NE(sim_, nullptr);
+  std::string merged;
+  const absl::Duration wall = RunShards(*sim_, [] {}, &merged);
+  EXPECT_EQ(merged, ReadFile(dir_.File("single.csv")));
+
+  const sim::EndpointCounts counts = sim_->CountsByEndpoint();
+  uint64_t answered = 0, refused = 0;
+  for (const auto& [status, n] : counts.at("graphql")) (status == 429 ? refused : answered) += n;
+  // Each worker ends on a partial batch of its own: the three tails beyond one worker's are
+  // the only requests the four may send beyond the single run's.
+  EXPECT_LE(answered, single_requests + 3);
+  const auto asked = AskedPerObservable();
+  EXPECT_EQ(asked.size(), 4000u);
+  for (const auto& [observable, n] : asked) ASSERT_EQ(n, 1u) << observable;
+  // At most one 429 per worker per window of the run.
+  const uint64_t windows =
+      static_cast<uint64_t>(absl::Ceil(wall, absl::Seconds(2)) / absl::Seconds(2));
+  uint64_t worker_429s = 0;
+  for (int w = 0; w < 4; ++w) {
+    const std::string out = absl::StrCat("shard", w, ".csv");
+    EXPECT_LE(SummaryNumber(out, "rate_limited"), windows) << out;
+    worker_429s += SummaryNumber(out, "rate_limited");
+    EXPECT_THAT(ReadFile(dir_.File(absl::StrCat("shard", w, ".txt"))), HasSubstr("shared quota: "));
+  }
+  EXPECT_EQ(worker_429s, refused);
+  // The quota bounds the run: at least (answered - 20) / 20 windows went by; generous bound
+  // above (a loaded machine), as a ratio of the quota-bound time.
+  const absl::Duration bound = absl::Seconds(2) * (static_cast<double>(answered) / 20.0);
+  EXPECT_GE(wall, absl::Seconds(2) * (static_cast<double>(answered - 20) / 20.0));
+  EXPECT_LE(wall, 3 * bound + absl::Seconds(10));
+}
+
+TEST_F(RedisRunTest, RedisKilledUnderTheQuotaLosesNoRowPacesAloneAndRejoins) {
+  WriteInput(4000, 5);
+  auto alone_sim = LimitedSim(20, absl::Seconds(2));
+  ASSERT_NE(alone_sim, nullptr);
+  auto single = Start(QuotaArgs(*alone_sim, "single.csv"), "single.txt");
+  ASSERT_TRUE(single.ok());
+  ASSERT_EQ(single->Wait(), 0) << ReadFile(dir_.File("single.txt"));
+
+  sim_ = LimitedSim(20, absl::Seconds(2));
+  ASSERT_NE(sim_, nullptr);
+  std::string merged;
+  RunShards(
+      *sim_,
+      [this] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+        redis_.Kill();
+        // Back (empty) a few seconds later: the workers rejoin it.
+        std::this_thread::sleep_for(std::chrono::milliseconds(3000));
+        EXPECT_TRUE(redis_.Restart());
+      },
+      &merged);
+  EXPECT_EQ(merged, ReadFile(dir_.File("single.csv")));
+  int paced_alone = 0;
+  for (int w = 0; w < 4; ++w) {
+    const std::string err = ReadFile(dir_.File(absl::StrCat("shard", w, ".txt")));
+    if (absl::StrContains(err, "shared quota unavailable")) {
+      // Its share: the limit over the workers it last saw in Redis (each heard from once it
+      // asked for a grant), 20 / 4 once all four have.
+      EXPECT_THAT(err, ::testing::ContainsRegex(
+                           "pacing alone at ([5-9]|1[0-9]|20) requests per 2s"));
+      ++paced_alone;
+    }
+  }
+  EXPECT_GE(paced_alone, 1);  // a worker still asking when Redis went away said so
+  int rejoined = 0;
+  for (int w = 0; w < 4; ++w) {
+    rejoined += absl::StrContains(ReadFile(dir_.File(absl::StrCat("shard", w, ".txt"))),
+                                  "shared quota available again");
+  }
+  EXPECT_GE(rejoined, 1);
 }
 
 }  // namespace

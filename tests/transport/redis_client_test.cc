@@ -230,6 +230,30 @@ TEST_F(RedisClientTest, KilledMidRunFailsFastThenReconnectsWhenItRestarts) {
   EXPECT_EQ(client.health().connects, 2);
 }
 
+// Commands written on a connection the killed server closed: write(2) raises SIGPIPE there,
+// which must not end the process (SIGPIPE's default action, here as in ctia-enrich).
+TEST_F(RedisClientTest, WritesToAKilledServerDoNotEndTheProcess) {
+  RedisClient client(io_.executor(), Endpoint(server_.url()));
+  ASSERT_TRUE(Call(client, {"PING"}).ok());
+  // The server stops reading: the commands fill both socket buffers, and the client waits to
+  // write more. Killed with unread data, the server's socket answers with a reset; the
+  // client's next write meets it.
+  server_.Freeze();
+  const std::string big(256 * 1024, 'x');
+  constexpr int kCommands = 64;
+  std::atomic<int> failed{0};
+  for (int i = 0; i < kCommands; ++i) {
+    client.Command({"SET", absl::StrCat("k", i), big},
+                   [&failed](absl::StatusOr<RedisReply> r) { failed += r.ok() ? 0 : 1; });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  server_.Kill();
+  for (int i = 0; i < 1000 && failed.load() < kCommands; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(failed.load(), kCommands);
+}
+
 TEST_F(RedisClientTest, AHungRedisTimesOutAndTheClientRecovers) {
   RedisClientOptions options;
   options.timeout = absl::Milliseconds(300);

@@ -209,9 +209,10 @@ TEST_F(SharedLookupsTest, AWaiterReadsTheAnswerWhenTheHolderWritesIt) {
 }
 
 TEST_F(SharedLookupsTest, AWaiterTakesTheLookupOverWhenTheLeaseExpires) {
-  Worker a(io_, server_, "a", absl::Milliseconds(400)), b(io_, server_, "b");
-  ASSERT_EQ(a.Claim(Key("crashed.example"))->kind, SharedClaim::Kind::kLeased);
-  // a "crashes": it never settles.
+  auto a = std::make_unique<Worker>(io_, server_, "a", absl::Milliseconds(400));
+  Worker b(io_, server_, "b");
+  ASSERT_EQ(a->Claim(Key("crashed.example"))->kind, SharedClaim::Kind::kLeased);
+  a.reset();  // a crashes: it never settles, and its lease is renewed no more
   std::promise<ClaimOr> waited;
   const auto start = Steady::now();
   b.lookups.AwaitAnswer(Key("crashed.example"), [&](ClaimOr c) { waited.set_value(std::move(c)); });
@@ -223,11 +224,28 @@ TEST_F(SharedLookupsTest, AWaiterTakesTheLookupOverWhenTheLeaseExpires) {
   EXPECT_GE(Steady::now() - start, std::chrono::milliseconds(300));
   EXPECT_EQ(b.lookups.counters().takeovers.load(), 1);
 
-  // a comes back late and settles: its answer is written, b's lease is left to b.
-  ASSERT_TRUE(a.Settle(Key("crashed.example"), MaliciousVerdict(), absl::Minutes(1)).ok());
-  auto holder = Call(a.redis, {"GET", a.lookups.LeaseKey(Key("crashed.example"))});
+  // An answer of a comes late (as from a worker that lost its lease): it is written, b's lease
+  // is left to b.
+  Worker late(io_, server_, "a");
+  ASSERT_TRUE(late.Settle(Key("crashed.example"), MaliciousVerdict(), absl::Minutes(1)).ok());
+  auto holder = Call(late.redis, {"GET", late.lookups.LeaseKey(Key("crashed.example"))});
   ASSERT_TRUE(holder.ok());
   EXPECT_EQ(holder->str, "b");
+}
+
+// A lookup may wait long for the shared quota: its holder renews the lease (every lease / 3)
+// until it settles, so nobody takes over a living worker's lookup.
+TEST_F(SharedLookupsTest, AHolderThatLivesKeepsItsLeasePastItsLength) {
+  Worker a(io_, server_, "a", absl::Milliseconds(300)), b(io_, server_, "b");
+  ASSERT_EQ(a.Claim(Key("slow.example"))->kind, SharedClaim::Kind::kLeased);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  EXPECT_EQ(b.Claim(Key("slow.example"))->kind, SharedClaim::Kind::kHeld);
+  ASSERT_TRUE(a.Settle(Key("slow.example"), MaliciousVerdict(), absl::Minutes(1)).ok());
+  EXPECT_EQ(b.Claim(Key("slow.example"))->kind, SharedClaim::Kind::kCached);
+  // Settled: no longer renewed (the renewal would not bring back a lease freed by Settle).
+  auto lease = Call(a.redis, {"EXISTS", a.lookups.LeaseKey(Key("slow.example"))});
+  ASSERT_TRUE(lease.ok());
+  EXPECT_EQ(lease->integer, 0);
 }
 
 TEST_F(SharedLookupsTest, ReleaseLetsTheNextWorkerLookUpAtOnce) {

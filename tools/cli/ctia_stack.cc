@@ -431,6 +431,7 @@ absl::StatusOr<transport::CtiaClientOptions> ClientOptionsFor(const CtiaFlags& f
   // pipeline depth each): it only ever lowers that, on 429s or a server whose latency climbs.
   options.max_concurrency = flags.connections * flags.pipeline_depth;
   options.details = flags.details;
+  options.shared_quota = flags.shared_quota;
   // The `ctia` and `both` merge rules rank the two verdicts by their judgements' priority first
   // (CTIA's order): each side's verdict must carry its judgement (free over GraphQL; one GET per
   // distinct judgement id over REST).

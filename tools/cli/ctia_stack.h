@@ -49,6 +49,9 @@ struct CtiaFlags {
   // safety net only (its pipeline flushes a batch when it adds no more: VerdictSource::
   // FlushBatch), so that its requests depend on the input alone; bench keeps a short one.
   absl::Duration batch_linger = absl::Milliseconds(5);
+  // Not a flag: the quota shared with other workers (`run --redis`), passed to the client as
+  // CtiaClientOptions::shared_quota; null: none. Not owned; outlives the stack.
+  transport::SharedQuota* shared_quota = nullptr;
 };
 
 // The hosts of a region preset (reference §8.4).

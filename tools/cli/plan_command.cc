@@ -6,6 +6,7 @@
 #include "schema/rate_spec.h"
 #include "schema/status_macros.h"
 #include "tools/cli/ctia_stack.h"
+#include "tools/cli/shared_redis.h"
 #include "transport/ctia_client.h"
 
 #include <cstdio>
@@ -169,6 +170,10 @@ std::string PlanText(const engine::PlanReport& r, const PlanFlags& flags) {
                       ? " from a verdict cache (no --cache given)\n"
                       : " from the verdict cache (--cache; not in the types above)\n");
   if (!r.cache_note.empty()) absl::StrAppend(&out, "cache        ", r.cache_note, "\n");
+  if (!flags.run.redis.empty()) {
+    absl::StrAppend(&out, "shared       ", r.shared_known,
+                    " answered by the workers' shared cache (--redis) now\n");
+  }
   absl::StrAppend(&out, "lookups      ", r.lookups, "\n");
   if (r.batch_size <= 1) {
     absl::StrAppend(&out, "requests     ", r.requests.total(), " (REST, one per lookup)\n");
@@ -230,6 +235,7 @@ std::string PlanJson(const engine::PlanReport& r, const PlanFlags& flags) {
     w.StartObject();
     key_u64("unique", c.unique);
     key_u64("known", c.known);
+    key_u64("shared", c.shared);
     key_u64("lookups", c.lookups);
     w.EndObject();
   }
@@ -244,6 +250,7 @@ std::string PlanJson(const engine::PlanReport& r, const PlanFlags& flags) {
   w.EndObject();
   key_u64("known_journal", r.known);
   key_u64("known_cache", r.cache_known);
+  key_u64("known_shared", r.shared_known);
   key_u64("lookups", r.lookups);
   w.Key("requests");
   w.StartObject();
@@ -295,6 +302,18 @@ int RunPlan(const PlanFlags& flags) {
   }
   engine::PlanOptions plan;
   plan.batch_size = BatchSize(flags);
+  std::unique_ptr<SharedCacheProbe> shared;
+  if (!flags.run.redis.empty()) {
+    auto probe = SharedCacheProbe::Start(
+        {flags.run.redis, flags.run.redis_optional, flags.run.max_cache_ttl_seconds},
+        flags.run.ctia, !flags.run.fields.empty() || flags.run.judgements > 0);
+    if (!probe.ok()) {
+      fail(probe.status().message());
+      return absl::IsInvalidArgument(probe.status()) ? engine::kExitUsage : engine::kExitFailed;
+    }
+    shared = *std::move(probe);
+    plan.shared_cache_holds = [&shared](const schema::Observable& o) { return shared->Holds(o); };
+  }
   absl::StatusOr<engine::PlanReport> report = engine::PlanJob(*options, plan);
   if (!report.ok()) {
     fail(report.status().message());

@@ -21,6 +21,7 @@ namespace enrich::cli {
 namespace {
 
 constexpr absl::Duration kRunBatchLinger = absl::Seconds(2);
+constexpr absl::Duration kSharedQuotaBatchLinger = absl::Seconds(30);
 
 void Fail(absl::string_view message) {
   std::fprintf(stderr, "ctia-enrich: %.*s\n", static_cast<int>(message.size()), message.data());
@@ -37,24 +38,30 @@ absl::Status StackError(const absl::Status& status) {
 // connection, token) while the journal reloads, so the run waits for the longer of the two, not
 // their sum; without --resume it starts first, so that bad credentials fail the run before its
 // journal is created. With --redis the shared cache is set up on the stack before the journal
-// too (an unreachable Redis stops the run before anything is written). Errors are printed; a
+// too (an unreachable Redis stops the run before anything is written), and `quota` (the org's
+// quota shared through it, given to the stack's client) attached to it. Errors are printed; a
 // usage error is marked so (engine::JobExitCode).
 absl::StatusOr<std::unique_ptr<CtiaStack>> StartStackAndJournal(
-    const RunFlags& flags, engine::Job& job, std::unique_ptr<SharedRedis>& shared) {
-  auto start_stack = [&flags] {
+    const RunFlags& flags, engine::Job& job, transport::RedisQuota* quota,
+    std::unique_ptr<SharedRedis>& shared) {
+  auto start_stack = [&flags, quota] {
     // The run's pipeline sends a partial GraphQL batch when it cannot go on without it
     // (engine/pipeline.cc, LookupDispatcher::FlushIfIdle), so its requests are what `plan`
     // counts; the linger is only a safety net. Short, it would cut batches whenever answers
     // are slow and the lookups that fill them wait for an in-flight slot.
     CtiaFlags ctia = CtiaFlagsForRun(flags);
     ctia.batch_linger = kRunBatchLinger;
+    ctia.shared_quota = quota;
+    // Under the shared quota a partial batch waits while requests wait for the quota (it fills
+    // meanwhile; CallContext::DeferFlush): the linger must not send it before.
+    if (quota != nullptr) ctia.batch_linger = kSharedQuotaBatchLinger;
     return CtiaStack::Start(ctia);
   };
-  auto start_shared = [&flags, &shared](CtiaStack& ctia) -> absl::Status {
+  auto start_shared = [&flags, &shared, quota](CtiaStack& ctia) -> absl::Status {
     if (flags.redis.empty()) return absl::OkStatus();
     auto started = SharedRedis::Start(
         {flags.redis, flags.redis_optional, flags.max_cache_ttl_seconds}, flags.ctia,
-        !flags.fields.empty() || flags.judgements > 0, ctia.executor(), ctia.verdicts());
+        !flags.fields.empty() || flags.judgements > 0, ctia.executor(), ctia.verdicts(), quota);
     if (!started.ok()) return started.status();
     shared = *std::move(started);
     return absl::OkStatus();
@@ -96,8 +103,11 @@ int RunEnrich(const RunFlags& flags) {
     Fail(job.status().message());
     return engine::JobExitCode(job.status());
   }
+  // The shared quota outlives the stack whose client asks it.
+  std::unique_ptr<transport::RedisQuota> quota;
+  if (!flags.redis.empty()) quota = SharedRedis::MakeQuota(flags.ctia);
   std::unique_ptr<SharedRedis> shared;
-  auto stack = StartStackAndJournal(flags, **job, shared);
+  auto stack = StartStackAndJournal(flags, **job, quota.get(), shared);
   if (!stack.ok()) return engine::JobExitCode(stack.status());
   CtiaStack& ctia = **stack;
   // Redis' connection closes before the stack stops the io threads, on every way out.

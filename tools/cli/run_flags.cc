@@ -237,13 +237,19 @@ void AddRunFlags(CLI::App& cmd, RunFlags& flags, bool output_required) {
                                "without a verdict (none of its judgements in force); 0 = none"))
       ->capture_default_str();
   run->add_option("--redis", flags.redis,
-                  "Share verdicts with the other workers of one job through Redis (run only): "
-                  "an answer another worker paid for is reused, an observable another worker "
-                  "is looking up is waited for, never asked twice. URL redis://HOST[:PORT][/DB] "
-                  "(default port 6379, db 0) or unix:///PATH[?db=N]; the password comes from "
+                  "Share verdicts and the org's quota with the other workers of one job "
+                  "through Redis: an answer another worker paid for is reused, an observable "
+                  "another worker is looking up is waited for, never asked twice, and the "
+                  "workers together stay under --rate-limit (or the limit CTIA's headers "
+                  "teach), the org's quota, not each worker's; hedging is off with it. With "
+                  "plan: counts the lookups the shared cache answers now. URL "
+                  "redis://HOST[:PORT][/DB] (default port 6379, db 0) or unix:///PATH[?db=N]; "
+                  "the password comes from "
                   "ENRICH_REDIS_PASSWORD, never the command line. Unreachable at start: the run "
                   "stops (exit 1) unless --redis-optional; lost mid-run: the run goes on alone, "
-                  "says so, and rejoins when Redis is back. E.g. --redis redis://10.0.0.5:6379/2");
+                  "paces itself at its share of the quota (the limit / the workers seen), says so, "
+                  "and rejoins when Redis is back. E.g. --shard 0/4 --rate-limit 18000/1h "
+                  "--redis redis://10.0.0.5:6379/2");
   run->add_flag("--redis-optional", flags.redis_optional,
                 "With --redis: if Redis cannot be reached at start, run alone (and join when it "
                 "answers) instead of stopping");

@@ -4,6 +4,7 @@
 #include "transport/ctia_status.h"
 #include "transport/internal/retry_policy.h"
 #include "transport/internal/verdict_answer.h"
+#include "transport/shared_quota.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -111,14 +112,12 @@ class Call final : public HttpExchange, private GateWaiter, private Hedgeable {
                         : last_token_error_);
     }
     switch (pick.permit.kind) {
-      case RatePermit::Kind::kGo: {
+      case RatePermit::Kind::kGo:
         lane_ = pick.lane;
         sent_at_ = now;
-        TokenSource& tokens = ctx_.budget.tokens(lane_);
-        if (tokens.CachedToken(&token_)) return OnTokenReady(now);
-        tokens.GetToken([this](absl::StatusOr<std::string> token) { OnToken(std::move(token)); });
-        return;
-      }
+        group_ = pick.group;
+        if (ctx_.options.shared_quota != nullptr) return AskSharedQuota();
+        return AfterBudget(now);
       case RatePermit::Kind::kWait:
         ctx_.counters.budget_waits.fetch_add(1, std::memory_order_relaxed);
         // The calls told to wait for the end of one pause (or the pace's next send) must not
@@ -143,6 +142,7 @@ class Call final : public HttpExchange, private GateWaiter, private Hedgeable {
       const bool stopped = ctx_.stopped.load(std::memory_order_acquire);
       if (stopped) ctx_.budget.OnNotCounted(lane_, sent_at_);
       if (stopped || !ctx_.budget.Reconfirm(lane_, sent_at_, now)) {
+        GiveBackSharedGrant();
         net::post(ctx_.pool.executor(), [this] {
           holds_slot_ = false;
           ctx_.gate->Release(ConcurrencyGate::Outcome::kUnused, absl::ZeroDuration(),
@@ -152,6 +152,8 @@ class Call final : public HttpExchange, private GateWaiter, private Hedgeable {
         return;
       }
       sent_at_ = now;
+      // The shared grant too is logged again now: CTIA counts the request when it arrives.
+      if (!quota_ticket_.empty()) ctx_.options.shared_quota->Restamp(group_, quota_ticket_);
       // The token was taken before the wait; a renewal since then put a newer one in the cache.
       if (ctx_.budget.tokens(lane_).CachedToken(&token_)) SetAuthorization();
     }
@@ -182,6 +184,7 @@ class Call final : public HttpExchange, private GateWaiter, private Hedgeable {
     call->holds_slot_ = false;
     call->waited_for_slot_ = false;
     call->ctx_.budget.OnNotCounted(call->lane_, call->sent_at_);
+    call->GiveBackSharedGrant();
     call->Finish(NotSent());
   }
 
@@ -255,12 +258,14 @@ class Call final : public HttpExchange, private GateWaiter, private Hedgeable {
     internal::AttemptFailure failure;
     if (!status.ok()) {
       // The request may have reached CTIA's limiter: it stays counted (conservative).
+      quota_ticket_.clear();
       ctx_.counters.transport_errors.fetch_add(1, std::memory_order_relaxed);
       failure.error = status;
       return Decide(failure);
     }
     ctx_.CountAnswer(response->status);
     ctx_.budget.OnResponse(lane_, now, hedge_won_ ? hedge_started_ : sent_at_, *response);
+    TellSharedQuota(*response);
     failure.http_status = response->status;
     if (std::find(accepted_.begin(), accepted_.end(), response->status) != accepted_.end()) {
       if (kind_ == CallKind::kVerdict) {
@@ -314,9 +319,83 @@ class Call final : public HttpExchange, private GateWaiter, private Hedgeable {
         request_.idempotent,
         [jitter = &ctx_.jitter](absl::Duration upper) { return jitter->Draw(upper); });
     lane_ = 0;
+    quota_ticket_.clear();
     holds_slot_ = false;
     waited_for_slot_ = false;
     last_token_error_ = absl::OkStatus();
+  }
+
+  // The budget counted the attempt (lane_, sent_at_): on to its token.
+  void AfterBudget(absl::Time now) {
+    TokenSource& tokens = ctx_.budget.tokens(lane_);
+    if (tokens.CachedToken(&token_)) return OnTokenReady(now);
+    tokens.GetToken([this](absl::StatusOr<std::string> token) { OnToken(std::move(token)); });
+  }
+
+  // The quota shared with other processes (run --redis), after the client's own budget: a grant
+  // goes on to the token; told to wait, the attempt gives its own permit back and asks both
+  // again after the wait. The answer comes back to the client's io threads.
+  void AskSharedQuota() {
+    ctx_.options.shared_quota->Acquire(
+        group_, ctx_.budget.Limit(group_), ctx_.options.rate_limit.window,
+        [this](SharedQuota::Grant grant) {
+          net::post(ctx_.pool.executor(), [this, grant = std::move(grant)]() mutable {
+            OnSharedGrant(std::move(grant));
+          });
+        });
+  }
+  void OnSharedGrant(SharedQuota::Grant grant) {
+    if (!grant.go) {
+      if (!quota_waiting_) {
+        quota_waiting_ = true;
+        ctx_.quota_waiting.fetch_add(1, std::memory_order_acq_rel);
+      }
+      ctx_.budget.OnNotCounted(lane_, sent_at_);
+      ctx_.counters.budget_waits.fetch_add(1, std::memory_order_relaxed);
+      // Redis decides exactly who goes next: a little jitter spreads the calls told the same
+      // instant, short enough not to leave the quota unused.
+      return WaitThenBegin(grant.wait +
+                           ctx_.jitter.Draw(std::min(grant.wait / 8, absl::Milliseconds(50))));
+    }
+    quota_ticket_ = std::move(grant.ticket);
+    LeaveQuotaWait();
+    AfterBudget(ctx_.clock.Now());
+  }
+  // The call waits for the shared quota no more (granted, or ending): the last one to leave
+  // runs a flush DeferFlush() held back.
+  void LeaveQuotaWait() {
+    if (!quota_waiting_) return;
+    quota_waiting_ = false;
+    if (ctx_.quota_waiting.fetch_sub(1, std::memory_order_acq_rel) == 1 &&
+        ctx_.flush_deferred.exchange(false, std::memory_order_acq_rel) && ctx_.flush_now) {
+      ctx_.flush_now();
+    }
+  }
+  // The attempt's shared grant goes back: its request never reached CTIA.
+  void GiveBackSharedGrant() {
+    if (quota_ticket_.empty()) return;
+    ctx_.options.shared_quota->Uncount(group_, quota_ticket_);
+    quota_ticket_.clear();
+  }
+  // CTIA's answer to the attempt, for the shared quota: a 429 pauses the group for every process
+  // (Retry-After, else one window / limit, as RateLimiter does; 1 s while the limit is unknown)
+  // and its grant goes back (CTIA did not count it); any other answer logs the grant again at
+  // its answer's time.
+  void TellSharedQuota(const HttpResponse& response) {
+    SharedQuota* quota = ctx_.options.shared_quota;
+    if (quota == nullptr) return;
+    const std::string ticket = std::move(quota_ticket_);
+    quota_ticket_.clear();
+    if (response.status == 429) {
+      const int64_t limit = ctx_.budget.Limit(group_);
+      absl::Duration pause =
+          limit > 0 ? ctx_.options.rate_limit.window / limit : absl::Seconds(1);
+      if (std::optional<absl::Duration> after = RetryAfterFromHeaders(response)) pause = *after;
+      quota->Pause(group_, pause);
+      if (!ticket.empty()) quota->Uncount(group_, ticket);
+    } else if (!ticket.empty()) {
+      quota->Restamp(group_, ticket);
+    }
   }
 
   static absl::Status NotSent() {
@@ -329,6 +408,7 @@ class Call final : public HttpExchange, private GateWaiter, private Hedgeable {
 
   // Ends the call with `status`: the call goes back to the free list before the caller hears.
   void Finish(absl::Status status) {
+    LeaveQuotaWait();
     if (kind_ == CallKind::kVerdict) {
       VerdictSource::Callback done = std::move(verdict_done_);
       ctx_.ReleaseCall(this);
@@ -358,6 +438,7 @@ class Call final : public HttpExchange, private GateWaiter, private Hedgeable {
   void OnToken(absl::StatusOr<std::string> token) {
     if (!token.ok()) {
       ctx_.budget.OnNotCounted(lane_, sent_at_);
+      GiveBackSharedGrant();
       if (absl::IsUnauthenticated(token.status())) {
         // invalid_client: this credential will never work again; go on with the others.
         last_token_error_ = token.status();
@@ -381,6 +462,7 @@ class Call final : public HttpExchange, private GateWaiter, private Hedgeable {
   void OnTokenReady(absl::Time now) {
     if (ctx_.stopped.load(std::memory_order_acquire)) {
       ctx_.budget.OnNotCounted(lane_, sent_at_);
+      GiveBackSharedGrant();
       return Finish(NotSent());
     }
     SetAuthorization();
@@ -437,6 +519,9 @@ class Call final : public HttpExchange, private GateWaiter, private Hedgeable {
   net::steady_timer timer_;
   std::string token_;
   int lane_ = 0;
+  absl::string_view group_;  // lane_'s budget group (CredentialBudget's fixed names)
+  std::string quota_ticket_;  // the current attempt's shared grant (empty: none to tell)
+  bool quota_waiting_ = false;  // counted in ctx_.quota_waiting
   absl::Time sent_at_;       // when the budget counted the current attempt
   absl::Time send_started_;  // when the current attempt went to the pool
   bool holds_slot_ = false;  // the current attempt holds a Gate slot
@@ -572,7 +657,7 @@ CallContext::CallContext(ConnectionPool& ctia_pool, std::vector<CredentialLane> 
       jitter(options.rng_seed),
       calls(std::make_unique<CallCache>()),
       timer_waits(std::make_unique<TimerWaits>()) {
-  if (options.hedge) {
+  if (options.hedge && options.shared_quota == nullptr) {
     HedgeSettings settings;
     settings.floor = options.hedge_floor;
     settings.p99_factor = options.hedge_p99_factor;
@@ -597,6 +682,19 @@ void CallContext::RunVerdict(const schema::Observable& observable, VerdictSource
   Call* call = AcquireCall();
   call->PrepareVerdict(pool.origin().path, observable, std::move(done));
   call->Begin();
+}
+
+bool CallContext::DeferFlush() {
+  if (options.shared_quota == nullptr || quota_waiting.load(std::memory_order_acquire) == 0) {
+    return false;
+  }
+  flush_deferred.store(true, std::memory_order_release);
+  // The last waiting call may have left between the two lines above: then flush now.
+  if (quota_waiting.load(std::memory_order_acquire) == 0 &&
+      flush_deferred.exchange(false, std::memory_order_acq_rel)) {
+    return false;
+  }
+  return true;
 }
 
 void CallContext::Notice(absl::string_view text) const {

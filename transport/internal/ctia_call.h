@@ -100,6 +100,11 @@ struct CallContext {
   // Idempotent; callbacks may run inline, with no lock of the context held.
   void StopSending();
 
+  // With a shared quota (run --redis): true when this client's calls wait for it, and then the
+  // flush of a partial batch waits too (flush_now is run when the last of them is granted), so
+  // the lookups that come meanwhile fill the batch instead of costing another request.
+  bool DeferFlush();
+
   // One-line notice to the user (options.notice, else stderr).
   void Notice(absl::string_view text) const;
   void CountAnswer(int status);
@@ -122,6 +127,9 @@ struct CallContext {
   struct CallCache;
   std::unique_ptr<CallCache> calls;
   std::atomic<bool> stopped{false};  // StopSending() was called
+  std::atomic<int> quota_waiting{0};         // calls told to wait by the shared quota
+  std::atomic<bool> flush_deferred{false};   // DeferFlush() held a flush back
+  std::function<void()> flush_now;           // the client's batch flush (set once, at start)
   struct TimerWaits;  // the calls waiting on their timer, for StopSending() to wake
   std::unique_ptr<TimerWaits> timer_waits;
 };

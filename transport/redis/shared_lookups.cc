@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <memory>
+#include <set>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "boost/asio/steady_timer.hpp"
 
 namespace enrich::transport {
@@ -38,13 +41,76 @@ return 1
   return *script;
 }
 
+// KEYS: lease. ARGV: worker, lease ms. Extends the lease if it is still this worker's.
+const RedisScript& RenewScript() {
+  static const RedisScript* script = new RedisScript(R"lua(
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+)lua");
+  return *script;
+}
+
 int64_t Millis(absl::Duration d) { return std::max<int64_t>(1, absl::ToInt64Milliseconds(d)); }
 
 }  // namespace
 
+// Shared with the renewal timer's handler, which may run after SharedLookups is gone: `alive`
+// (under `mu`) says whether `redis` may still be used.
+struct SharedLookups::Held {
+  Held(RedisClient& r, std::string w, absl::Duration l)
+      : redis(r), worker(std::move(w)), lease(l), timer(r.executor()) {}
+  RedisClient& redis;
+  const std::string worker;
+  const absl::Duration lease;
+  absl::Mutex mu;
+  bool alive ABSL_GUARDED_BY(mu) = true;
+  bool armed ABSL_GUARDED_BY(mu) = false;
+  std::set<std::string> keys ABSL_GUARDED_BY(mu);
+  net::steady_timer timer ABSL_GUARDED_BY(mu);
+};
+
 SharedLookups::SharedLookups(RedisClient& redis, SharedLookupOptions options,
                              const schema::Clock& clock)
-    : redis_(redis), options_(std::move(options)), clock_(clock) {}
+    : redis_(redis),
+      options_(std::move(options)),
+      clock_(clock),
+      held_(std::make_shared<Held>(redis, options_.worker_id, options_.lease)) {}
+
+SharedLookups::~SharedLookups() {
+  absl::MutexLock lock(&held_->mu);
+  held_->alive = false;
+  held_->timer.cancel();
+}
+
+void SharedLookups::Hold(const SharedLookupKey& key) {
+  absl::MutexLock lock(&held_->mu);
+  held_->keys.insert(LeaseKey(key));
+  if (held_->armed) return;
+  held_->armed = true;
+  RenewLater(held_);
+}
+
+void SharedLookups::Unhold(const SharedLookupKey& key) {
+  absl::MutexLock lock(&held_->mu);
+  held_->keys.erase(LeaseKey(key));
+}
+
+// Every lease / 3 while leases are held: each is renewed (pipelined, answers ignored: a lease
+// another worker took over meanwhile stays its).
+void SharedLookups::RenewLater(const std::shared_ptr<Held>& held) {
+  held->timer.expires_after(absl::ToChronoNanoseconds(held->lease / 3));
+  held->timer.async_wait([held](const boost::system::error_code& ec) {
+    absl::MutexLock lock(&held->mu);
+    if (ec || !held->alive) return;
+    const std::string ms = std::to_string(Millis(held->lease));
+    for (const std::string& key : held->keys) {
+      held->redis.Eval(RenewScript(), {key}, {held->worker, ms},
+                       [](absl::StatusOr<RedisReply>) {});
+    }
+    held->armed = !held->keys.empty();
+    if (held->armed) RenewLater(held);
+  });
+}
 
 std::string SharedLookups::ValueKey(const SharedLookupKey& key) const {
   return absl::StrCat(options_.prefix, ":verdict:{", SharedKeyText(key), "}");
@@ -87,6 +153,7 @@ void SharedLookups::ClaimOnce(const SharedLookupKey& key, bool retried, ClaimCal
           claim.cached = std::move(*decoded);
         } else if (kind == 2) {
           ++counters_.leases;
+          Hold(key);
           claim.kind = SharedClaim::Kind::kLeased;
         } else {
           ++counters_.held;
@@ -121,6 +188,7 @@ void SharedLookups::Poll(SharedLookupKey key, absl::Duration wait, ClaimCallback
 
 void SharedLookups::Settle(const SharedLookupKey& key, const schema::VerdictResult& result,
                            absl::Duration ttl, DoneCallback callback) {
+  Unhold(key);
   const int64_t ttl_ms = ttl <= absl::ZeroDuration() ? 0 : Millis(std::min(ttl, options_.max_ttl));
   redis_.Eval(SettleScript(), {ValueKey(key), LeaseKey(key)},
               {options_.worker_id, ttl_ms > 0 ? EncodeSharedVerdict(result) : std::string(),
@@ -131,6 +199,7 @@ void SharedLookups::Settle(const SharedLookupKey& key, const schema::VerdictResu
 }
 
 void SharedLookups::Release(const SharedLookupKey& key, DoneCallback callback) {
+  Unhold(key);
   redis_.Eval(SettleScript(), {ValueKey(key), LeaseKey(key)}, {options_.worker_id, "", "0"},
               [callback = std::move(callback)](absl::StatusOr<RedisReply> reply) {
                 callback(reply.status());

@@ -22,7 +22,9 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "absl/status/status.h"
@@ -38,7 +40,9 @@ namespace enrich::transport {
 struct SharedLookupOptions {
   std::string prefix = "enrich:v1";  // of every key; a new encoding version takes a new prefix
   std::string worker_id;             // unique per worker process (host:pid:start)
-  // How long one lookup may take before another worker takes it over (the lease's PX): longer
+  // How long one lookup may take before another worker takes it over (the lease's PX), unless
+  // its holder is alive: the leases a worker holds are renewed every lease / 3 until settled or
+  // released (a lookup may wait long for the shared quota). Longer
   // than a lookup with its retries, short enough that a crashed worker costs little.
   absl::Duration lease = absl::Seconds(30);
   absl::Duration max_ttl = absl::Hours(24);  // cap of every cached entry's TTL
@@ -76,6 +80,7 @@ class SharedLookups {
   using DoneCallback = std::function<void(absl::Status)>;
 
   SharedLookups(RedisClient& redis, SharedLookupOptions options, const schema::Clock& clock);
+  ~SharedLookups();
 
   // The cached answer, or the lease, or how long another worker's lease runs.
   void Claim(const SharedLookupKey& key, ClaimCallback callback);
@@ -100,12 +105,18 @@ class SharedLookups {
 
  private:
   void ClaimOnce(const SharedLookupKey& key, bool retried, ClaimCallback callback);
+  // The leases this worker holds (lease keys) and the timer that renews them.
+  struct Held;
+  void Hold(const SharedLookupKey& key);
+  void Unhold(const SharedLookupKey& key);
+  static void RenewLater(const std::shared_ptr<Held>& held);
   void Poll(SharedLookupKey key, absl::Duration wait, ClaimCallback callback);
 
   RedisClient& redis_;
   const SharedLookupOptions options_;
   const schema::Clock& clock_;
   SharedLookupCounters counters_;
+  std::shared_ptr<Held> held_;
 };
 
 }  // namespace enrich::transport

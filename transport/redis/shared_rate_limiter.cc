@@ -49,6 +49,16 @@ return 1
   return *script;
 }
 
+// KEYS: grants. ARGV: ticket. Moves the grant to Redis' time now (if it is still there).
+const RedisScript& RestampScript() {
+  static const RedisScript* script = new RedisScript(R"lua(
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+return redis.call('ZADD', KEYS[1], 'XX', now, ARGV[1])
+)lua");
+  return *script;
+}
+
 }  // namespace
 
 SharedRateLimiter::SharedRateLimiter(RedisClient& redis, SharedRateOptions options,
@@ -103,6 +113,13 @@ void SharedRateLimiter::Uncount(const std::string& ticket, DoneCallback callback
                  [callback = std::move(callback)](absl::StatusOr<RedisReply> reply) {
                    callback(reply.status());
                  });
+}
+
+void SharedRateLimiter::Restamp(const std::string& ticket, DoneCallback callback) {
+  redis_.Eval(RestampScript(), {rate_key_}, {ticket},
+              [callback = std::move(callback)](absl::StatusOr<RedisReply> reply) {
+                callback(reply.status());
+              });
 }
 
 void SharedRateLimiter::Pause(absl::Duration duration, DoneCallback callback) {

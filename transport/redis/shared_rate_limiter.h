@@ -63,6 +63,11 @@ class SharedRateLimiter {
   // The granted request never reached CTIA's limiter (a transport error before an answer, or a
   // 429, which CTIA does not record): its grant is removed.
   void Uncount(const std::string& ticket, DoneCallback callback);
+  // The granted request went out late (after a wait for a concurrency slot), or CTIA answered
+  // it: its grant is logged again at Redis' time now, so the shared window stays at or behind
+  // CTIA's (which counted the request on its arrival), never ahead of it. A grant no longer in
+  // the log is left out.
+  void Restamp(const std::string& ticket, DoneCallback callback);
   // CTIA answered 429 with this Retry-After: no worker of the group is granted anything for
   // `duration` (an existing longer pause is kept).
   void Pause(absl::Duration duration, DoneCallback callback);

@@ -1,6 +1,9 @@
 #include "transport/redis/internal/hiredis_asio.h"
 
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
 
 #include <hiredis/async.h>
 
@@ -74,11 +77,48 @@ void HiredisAsio::OnReady(Direction d) {
   if (!closed_ && want_[d]) Arm(d);
 }
 
+namespace {
+
+// hiredis writes with write(2), which raises SIGPIPE on a connection the server has closed
+// (Redis killed or restarted): that would end the process. SIGPIPE is held back in this thread
+// for the write, and one the write raised is taken off (sigtimedwait) before the mask comes
+// back: the write then only fails (EPIPE), and hiredis reports the lost connection.
+class HeldSigpipe {
+ public:
+  HeldSigpipe() {
+    sigemptyset(&pipe_);
+    sigaddset(&pipe_, SIGPIPE);
+    sigset_t pending;
+    sigpending(&pending);
+    was_pending_ = sigismember(&pending, SIGPIPE) == 1;
+    pthread_sigmask(SIG_BLOCK, &pipe_, &old_);
+  }
+  ~HeldSigpipe() {
+    sigset_t pending;
+    sigpending(&pending);
+    if (!was_pending_ && sigismember(&pending, SIGPIPE) == 1) {
+      const timespec now{0, 0};
+      sigtimedwait(&pipe_, nullptr, &now);
+    }
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  HeldSigpipe(const HeldSigpipe&) = delete;
+  HeldSigpipe& operator=(const HeldSigpipe&) = delete;
+
+ private:
+  sigset_t pipe_;
+  sigset_t old_;
+  bool was_pending_ = false;
+};
+
+}  // namespace
+
 void HiredisAsio::Handle(Direction d) {
   // May free the context (a lost connection): Cleanup then sets closed_.
   if (d == kRead) {
     redisAsyncHandleRead(ac_);
   } else {
+    HeldSigpipe held;
     redisAsyncHandleWrite(ac_);
   }
 }
