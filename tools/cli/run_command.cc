@@ -96,6 +96,12 @@ int RunEnrich(const RunFlags& flags) {
     Fail(job.status().message());
     return engine::JobExitCode(job.status());
   }
+  // --cache DIR before the CTIA stack: a damaged one with --cache-damaged=fail stops the run
+  // before any token is asked for or an embedded ctia-sim started.
+  if (absl::Status s = (*job)->OpenCache(); !s.ok()) {
+    Fail(s.message());
+    return engine::JobExitCode(s);
+  }
   std::unique_ptr<SharedRedis> shared;
   auto stack = StartStackAndJournal(flags, **job, shared);
   if (!stack.ok()) return engine::JobExitCode(stack.status());
