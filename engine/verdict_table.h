@@ -164,6 +164,7 @@ class VerdictTable {
  private:
   struct Shard;
   struct Waiting;
+  struct Pending;
   struct KeyBatch;
   size_t ShardIndex(size_t hash) const;
   // Composes and hashes keys key_at(0..n) and groups them by shard, into a per-thread batch.
@@ -183,11 +184,11 @@ class VerdictTable {
                                          absl::Time now) const;
   // When an answer of `kind` settled at `now` expires (`valid_end`: a verdict's end time).
   absl::Time ExpiryOf(Settled::Kind kind, absl::Time valid_end, absl::Time now) const;
-  // Stores `settled` as entry `e`'s answer, a record in the shard's arena, and returns it.
-  const char* Store(Shard& shard, char* e, const Settled& settled, absl::Time expiry)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
-  // Takes the listeners of pending entry `e` (none for an entry not pending).
-  Waiting TakeWaiters(Shard& shard, const char* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+  // Stores `settled` as the answer of `key` (composed; its hash `hash`), expiring at `expiry`,
+  // in a new entry of the shard's arena (key, then record) that takes the key's slot, made if
+  // missing; a pending entry's listeners go to `taken` (if not null). Returns the record.
+  const char* Settle(Shard& shard, absl::string_view key, size_t hash, const Settled& settled,
+                     absl::Time expiry, Waiting* taken) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
 
   const schema::Clock& clock_;
   const Options options_;
