@@ -14,11 +14,19 @@ enum : uint8_t { kKindMask = 3, kTextId = 4, kHasDetails = 8 };
 constexpr size_t kUuidTextSize = 36;
 constexpr char kHex[] = "0123456789abcdef";
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;  // upper case too: it would not format back to the same text
+// The value of a lower-case hex digit, -1 for any other character (upper case too: it would
+// not format back to the same text).
+constexpr std::array<int8_t, 256> HexValues() {
+  std::array<int8_t, 256> t{};
+  for (size_t c = 0; c < 256; ++c) {
+    t[c] = c >= '0' && c <= '9' ? static_cast<int8_t>(c - '0')
+           : c >= 'a' && c <= 'f' ? static_cast<int8_t>(c - 'a' + 10)
+                                  : int8_t{-1};
+  }
+  return t;
 }
+constexpr std::array<int8_t, 256> kHexValues = HexValues();
+int HexValue(char c) { return kHexValues[static_cast<uint8_t>(c)]; }
 
 // The known types by first letter and length, each a short list of their numbers in EncodeKey
 // (0-terminated): a type's number costs one or two comparisons, with no search over the list
@@ -125,33 +133,32 @@ bool JudgementIdRef::Equals(absl::string_view text) const {
 bool SplitUuidId(absl::string_view id, absl::string_view& prefix,
                  std::array<char, kUuidBytes>& uuid) {
   if (id.size() < kUuidTextSize) return false;
-  const absl::string_view text = id.substr(id.size() - kUuidTextSize);
-  size_t byte = 0;
-  for (size_t i = 0; i < kUuidTextSize;) {
-    if (i == 8 || i == 13 || i == 18 || i == 23) {
-      if (text[i] != '-') return false;
-      ++i;
-      continue;
-    }
-    const int hi = HexValue(text[i]);
-    const int lo = HexValue(text[i + 1]);
-    if (hi < 0 || lo < 0) return false;
-    uuid[byte++] = static_cast<char>(hi << 4 | lo);
-    i += 2;
+  const char* text = id.data() + id.size() - kUuidTextSize;
+  if (text[8] != '-' || text[13] != '-' || text[18] != '-' || text[23] != '-') return false;
+  static constexpr uint8_t kAt[kUuidBytes] = {0,  2,  4,  6,  9,  11, 14, 16,
+                                              19, 21, 24, 26, 28, 30, 32, 34};
+  int bad = 0;  // negative once any digit is not one
+  for (size_t i = 0; i < kUuidBytes; ++i) {
+    const int hi = HexValue(text[kAt[i]]);
+    const int lo = HexValue(text[kAt[i] + 1]);
+    bad |= hi | lo;
+    uuid[i] = static_cast<char>((hi & 15) << 4 | (lo & 15));
   }
+  if (bad < 0) return false;
   prefix = id.substr(0, id.size() - kUuidTextSize);
   return true;
 }
 
 void AppendUuidText(const char* uuid, std::string& out) {
-  const size_t at = out.size();
-  out.resize(at + kUuidTextSize);
-  char* p = out.data() + at;
+  // Where each byte's two digits go in the 8-4-4-4-12 text.
+  static constexpr uint8_t kAt[kUuidBytes] = {0,  2,  4,  6,  9,  11, 14, 16,
+                                              19, 21, 24, 26, 28, 30, 32, 34};
+  char text[kUuidTextSize];
+  text[8] = text[13] = text[18] = text[23] = '-';
   for (size_t i = 0; i < kUuidBytes; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) *p++ = '-';
-    std::memcpy(p, &kHexPairs[2 * static_cast<uint8_t>(uuid[i])], 2);
-    p += 2;
+    std::memcpy(text + kAt[i], &kHexPairs[2 * static_cast<uint8_t>(uuid[i])], 2);
   }
+  out.append(text, kUuidTextSize);
 }
 
 IdPrefixes::IdPrefixes() = default;
