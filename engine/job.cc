@@ -426,11 +426,16 @@ void Job::JournalSettled(absl::Span<const PipelineOptions::SettledLookup> settle
 }
 
 absl::Status Job::OpenCache() {
+  cache_opened_ = true;
   auto cache = OpenJobCache(
       options_, [this](absl::string_view line) { Say(std::string(line)); }, false);
   if (!cache.ok()) return cache.status();
   cache_ = *std::move(cache);
-  if (cache_ == nullptr) return absl::OkStatus();
+  return absl::OkStatus();
+}
+
+void Job::HookCache() {
+  if (cache_ == nullptr) return;
   options_.pipeline.cache = cache_.get();
   auto journal = std::move(options_.pipeline.on_lookups_settled);
   options_.pipeline.on_lookups_settled =
@@ -439,7 +444,6 @@ absl::Status Job::OpenCache() {
         if (journal) journal(settled);
         cache_->Write(settled);
       };
-  return absl::OkStatus();
 }
 
 JobResult Job::Run(transport::VerdictSource& source,
@@ -452,10 +456,13 @@ JobResult Job::Run(transport::VerdictSource& source,
       return Result(IsUsageError(s) ? JobOutcome::kUsage : JobOutcome::kFailed, s);
     }
   }
-  if (absl::Status s = OpenCache(); !s.ok()) {
-    Say(std::string(s.message()));
-    return Result(IsUsageError(s) ? JobOutcome::kUsage : JobOutcome::kFailed, s);
+  if (!cache_opened_) {
+    if (absl::Status s = OpenCache(); !s.ok()) {
+      Say(std::string(s.message()));
+      return Result(IsUsageError(s) ? JobOutcome::kUsage : JobOutcome::kFailed, s);
+    }
   }
+  HookCache();
   if (!in_place_) {
     // A killed run cannot remove its temp file; the next run for the same output does.
     auto removed = RemoveStalePartialFiles(options_.output);

@@ -216,6 +216,11 @@ class Job {
   // endpoint (usage errors), or cannot be read or created.
   absl::Status OpenJournal();
 
+  // Once, after Open() and before the verdict source starts: opens --cache DIR (OpenJobCache;
+  // none without it). Errors: a damaged DIR with cache_damaged_fail (a usage error), a DIR
+  // that cannot be used. Run() calls it first if it was not called.
+  absl::Status OpenCache();
+
   // Runs the job against `source` (which must outlive the call); calls OpenJournal() first if
   // it was not called. `stop_source`, if set, is called once the pipeline has ended, before the
   // statistics are final: it stops the source and returns the transport's cumulative counters
@@ -244,9 +249,9 @@ class Job {
   // Journals settled lookups, but not those a stop cancelled nor setup failures (their rows
   // say nothing of the observable): resume asks them again.
   void JournalSettled(absl::Span<const PipelineOptions::SettledLookup> settled);
-  // Opens --cache DIR (OpenJobCache) and hooks it into the pipeline's options: read for the
-  // table's misses, written as lookups settle (after the journal).
-  absl::Status OpenCache();
+  // Hooks the opened cache (if any) into the pipeline's options: read for the table's misses,
+  // written as lookups settle (after the journal, whose hook OpenJournal() sets).
+  void HookCache();
   absl::Status RunPipelineWithSignals(ByteSink& sink, transport::VerdictSource& source,
                                       const std::function<transport::CtiaClientCounters()>& stop);
   // Opens the --hits output (after removing a killed run's temp file); null without --hits.
@@ -276,6 +281,7 @@ class Job {
   std::unique_ptr<Journal> journal_;
   bool journal_opened_ = false;
   std::unique_ptr<PersistentCache> cache_;  // --cache DIR; null without one
+  bool cache_opened_ = false;
   JournalReload reload_{table_, DetailsSpecOf(options_.pipeline)};  // on the Open thread only
   std::atomic<bool> stop_{false};
   // Kept to the job's end, so a signal during the summary is still a stop request.

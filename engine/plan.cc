@@ -2,6 +2,7 @@
 
 #include "engine/byte_io.h"
 #include "engine/journal.h"
+#include "engine/persistent_cache.h"
 #include "engine/pipeline.h"
 #include "engine/run_stats.h"
 #include "engine/verdict_table.h"
@@ -33,23 +34,29 @@ class NoListener : public SettleListener {
   void OnSettled(uint32_t, const Settled&) override {}
 };
 
-// The verdict source of a plan: each lookup the run's pipeline asks for (each distinct observable
-// once: the pipeline's verdict table single-flights them) is counted per type, as known when the
-// journal's reloaded answers hold it (the very resolve a resumed run makes on its table: a hit
-// there is no lookup), as shared when the workers' shared cache holds it
-// (PlanOptions::shared_cache_holds: run --redis), else as a lookup. Known and shared ones are
-// answered at once; the others are collected into batches as BeastCtiaClient collects them,
-// answered ("no verdict") when a batch is full or the pipeline flushes it
-// (VerdictSource::FlushBatch: the run's chunks all wait), and counted as the run's requests: a
-// batch of one is a GET, larger ones a POST /ctia/graphql. The plan's pipeline thus meets the very
-// points where the run's batches leave. Nothing is sent. A batch left unflushed for a second (which
-// the pipeline's rule should never leave) is answered anyway, and counted as `safety_flushes`.
+// The verdict source of a plan: each lookup the run's pipeline asks for (each distinct
+// observable once: the pipeline's verdict table single-flights them) is counted per type, as
+// known when the journal's reloaded answers hold it (the very resolve a resumed run makes on
+// its table: a hit there is no lookup), else as cached when the persistent cache (--cache DIR)
+// holds it (read as the run reads its table's misses there), else as shared when the workers'
+// shared cache holds it (PlanOptions::shared_cache_holds: run --redis), else as a lookup.
+// Known, cached and shared ones are answered at once; the others are collected into batches as
+// BeastCtiaClient collects them, answered ("no verdict") when a batch is full or the pipeline
+// flushes it (VerdictSource::FlushBatch: the run's chunks all wait), and counted as the run's
+// requests: a batch of one is a GET, larger ones a POST /ctia/graphql. The plan's pipeline thus
+// meets the very points where the run's batches leave. Nothing is sent. A batch left unflushed
+// for a second (which the pipeline's rule should never leave) is answered anyway, and counted
+// as `safety_flushes`.
 class CountingSource : public transport::VerdictSource {
  public:
-  CountingSource(VerdictTable& known, size_t batch_size,
+  // `cache`: may be null; `details`: the run keeps verdict details (a record without them is
+  // no answer); `shared`: may be empty.
+  CountingSource(VerdictTable& known, PersistentCache* cache, bool details, size_t batch_size,
                  std::function<bool(const schema::Observable&)> shared)
       : known_(known),
         any_known_(known.size() > 0),
+        cache_(cache),
+        details_(details),
         batch_size_(std::max<size_t>(batch_size, 1)),
         shared_(std::move(shared)) {
     if (batch_size_ > 1) safety_ = std::thread([this] { SafetyLoop(); });
@@ -67,22 +74,32 @@ class CountingSource : public transport::VerdictSource {
         any_known_ &&
         known_.Resolve(observable.type, observable.value, &no_listener_, 0).resolution ==
             VerdictTable::Resolution::kHit;
+    bool cached = false;
+    if (!hit && cache_ != nullptr) {
+      const VerdictTable::Key key{observable.type, observable.value};
+      cache_->ReadBatch(absl::MakeConstSpan(&key, 1), details_,
+                        [&cached](absl::Span<const PersistentCache::Hit> hits) {
+                          cached = !hits.empty();
+                        });
+    }
     // Answered by the workers' shared cache: no request either.
-    const bool shared = !hit && shared_ != nullptr && shared_(observable);
-    const bool ask = !hit && !shared;
+    const bool shared = !hit && !cached && shared_ != nullptr && shared_(observable);
+    const bool ask = !hit && !cached && !shared;
     std::vector<Callback> full;
     {
       absl::MutexLock lock(&mu_);
       PlanTypeCounts& c = types_[observable.type];
       ++c.unique;
-      ++(hit ? c.known : shared ? c.shared : c.lookups);
-      if (ask && batch_size_ > 1) {
+      ++(hit ? c.known : cached ? c.cached : shared ? c.shared : c.lookups);
+      if (!ask) {
+        // answered at once, below
+      } else if (batch_size_ > 1) {
         open_.push_back(std::move(done));
         if (open_.size() == 1) opened_ = absl::Now();
         if (open_.size() < batch_size_) return;
         ++requests_.graphql;
         full.swap(open_);
-      } else if (ask) {
+      } else {
         ++requests_.rest;
       }
     }
@@ -135,6 +152,8 @@ class CountingSource : public transport::VerdictSource {
 
   VerdictTable& known_;
   const bool any_known_;  // a journal was reloaded
+  PersistentCache* const cache_;
+  const bool details_;
   const size_t batch_size_;
   const std::function<bool(const schema::Observable&)> shared_;
   NoListener no_listener_;
@@ -246,15 +265,17 @@ absl::StatusOr<PlanReport> PlanJob(const JobOptions& options, const PlanOptions&
   pipeline.setup_breaker = nullptr;
   // The counting source answers at once: the bound only sizes the dispatcher's batches.
   pipeline.max_in_flight = std::max<size_t>(pipeline.max_in_flight, 4096);
-  // --cache DIR: read as the run reads it (the table's misses it holds are no lookup); no
-  // record is written, and a DIR without a cache is none (nothing created).
+  // --cache DIR: read by the counting source for what the journal does not answer, as the
+  // run reads its table's misses there (what it holds is no lookup); no record is written,
+  // and a DIR without a cache is none (nothing created).
   auto cache = OpenJobCache(
       options, [&report](absl::string_view line) { report.cache_note = std::string(line); },
       true);
   if (!cache.ok()) return cache.status();
-  pipeline.cache = cache->get();
+  pipeline.cache = nullptr;
   VerdictTable table(schema::SystemClock::Instance(), table_options);
-  CountingSource counting(known, report.batch_size, plan.shared_cache_holds);
+  CountingSource counting(known, cache->get(), !DetailsSpecOf(pipeline).empty(),
+                          report.batch_size, plan.shared_cache_holds);
   DiscardSink sink;
   if (absl::Status s = RunPipeline(**source, sink, pipeline, table, counting); !s.ok()) return s;
 
@@ -274,11 +295,10 @@ absl::StatusOr<PlanReport> PlanJob(const JobOptions& options, const PlanOptions&
   for (const auto& [type, c] : report.types) {
     report.unique += c.unique;
     report.known += c.known;
+    report.cache_known += c.cached;
     report.shared_known += c.shared;
     report.lookups += c.lookups;
   }
-  report.cache_known = snapshot.counter(RunCounter::kCacheStoreHits);
-  report.unique += report.cache_known;
   report.requests = counting.requests();
   report.safety_flushes = counting.safety_flushes();
   report.read_time = absl::FromChrono(std::chrono::steady_clock::now() - started);

@@ -27,8 +27,9 @@ namespace enrich::engine {
 struct PlanTypeCounts {
   uint64_t unique = 0;   // distinct observables of the type in the input
   uint64_t known = 0;    // of those, answered by the journal
+  uint64_t cached = 0;   // of the others, answered by the persistent cache (--cache DIR)
   uint64_t shared = 0;   // of the others, answered by the workers' shared cache (run --redis)
-  uint64_t lookups = 0;  // of those, to be looked up: unique - known - shared
+  uint64_t lookups = 0;  // of those, to be looked up: unique - known - cached - shared
 };
 
 // The requests a run sends (token requests apart): its lookups go in POST /ctia/graphql
@@ -69,8 +70,8 @@ struct PlanReport {
   std::map<std::string, PlanTypeCounts> types;  // by CTIA observable type
   uint64_t unique = 0;                          // sum over types
   uint64_t known = 0;                           // sum over types: from the journal
-  // Answered by the persistent verdict cache (--cache DIR, read as the run reads it): counted
-  // in `unique` but not in `types`, whose figures are the journal's and the lookups.
+  // Sum over types: answered by the persistent verdict cache (--cache DIR, read for what the
+  // journal does not answer, as the run reads it).
   uint64_t cache_known = 0;
   std::string cache_note;  // why a --cache DIR is not used (damaged), else empty
   uint64_t shared_known = 0;  // sum over types: from the workers' shared cache (run --redis)

@@ -1,6 +1,7 @@
 #include "engine/verdict_record.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 #include "engine/byte_coding.h"
@@ -13,26 +14,87 @@ enum : uint8_t { kKindMask = 3, kTextId = 4, kHasDetails = 8 };
 constexpr size_t kUuidTextSize = 36;
 constexpr char kHex[] = "0123456789abcdef";
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;  // upper case too: it would not format back to the same text
+// The value of a lower-case hex digit, -1 for any other character (upper case too: it would
+// not format back to the same text).
+constexpr std::array<int8_t, 256> HexValues() {
+  std::array<int8_t, 256> t{};
+  for (size_t c = 0; c < 256; ++c) {
+    t[c] = c >= '0' && c <= '9' ? static_cast<int8_t>(c - '0')
+           : c >= 'a' && c <= 'f' ? static_cast<int8_t>(c - 'a' + 10)
+                                  : int8_t{-1};
+  }
+  return t;
 }
+constexpr std::array<int8_t, 256> kHexValues = HexValues();
+int HexValue(char c) { return kHexValues[static_cast<uint8_t>(c)]; }
+
+// The known types by first letter and length, each a short list of their numbers in EncodeKey
+// (0-terminated): a type's number costs one or two comparisons, with no search over the list
+// and no state per thread. A build whose list crowds one place more falls back to a search.
+struct TypeIndex {
+  static constexpr size_t kLengths = 32;
+  static constexpr size_t kPerPlace = 7;
+  std::array<std::array<uint8_t, kPerPlace + 1>, 26 * kLengths> at{};
+  bool complete = true;
+
+  static size_t Place(absl::string_view type) {
+    if (type.empty() || type.size() >= kLengths || type[0] < 'a' || type[0] > 'z') return SIZE_MAX;
+    return static_cast<size_t>(type[0] - 'a') * kLengths + type.size();
+  }
+  TypeIndex() {
+    const auto& known = schema::KnownObservableTypes();
+    for (size_t i = 0; i < known.size() && i < 255; ++i) {
+      const size_t place = Place(known[i]);
+      size_t n = 0;
+      if (place != SIZE_MAX) {
+        while (n < kPerPlace && at[place][n] != 0) ++n;
+      }
+      if (place == SIZE_MAX || n == kPerPlace) {
+        complete = false;
+        continue;
+      }
+      at[place][n] = static_cast<uint8_t>(i + 1);
+    }
+  }
+};
 
 // The type's number in EncodeKey, or 0 for a name not in the list.
 uint8_t TypeNumber(absl::string_view type) {
-  thread_local std::string last_type;
-  thread_local uint8_t last_number = 0;
-  if (type == last_type && !last_type.empty()) return last_number;
+  static const TypeIndex* const index = new TypeIndex();
   const auto& known = schema::KnownObservableTypes();
-  const auto it = std::lower_bound(known.begin(), known.end(), type);
-  uint8_t number = 0;
-  if (it != known.end() && *it == type && it - known.begin() < 255) {
-    number = static_cast<uint8_t>(it - known.begin() + 1);
+  const size_t place = TypeIndex::Place(type);
+  if (place != SIZE_MAX) {
+    for (const uint8_t* n = index->at[place].data(); *n != 0; ++n) {
+      if (known[*n - 1] == type) return *n;
+    }
   }
-  last_type.assign(type.data(), type.size());
-  last_number = number;
-  return number;
+  if (index->complete) return 0;
+  const auto it = std::lower_bound(known.begin(), known.end(), type);
+  if (it != known.end() && *it == type && it - known.begin() < 255) {
+    return static_cast<uint8_t>(it - known.begin() + 1);
+  }
+  return 0;
+}
+
+// Two lower-case hex digits per byte value.
+constexpr std::array<char, 512> HexPairs() {
+  std::array<char, 512> t{};
+  for (size_t b = 0; b < 256; ++b) {
+    t[2 * b] = kHex[b >> 4];
+    t[2 * b + 1] = kHex[b & 15];
+  }
+  return t;
+}
+constexpr std::array<char, 512> kHexPairs = HexPairs();
+
+// A varint the table wrote itself (no bounds to check); `p` moves past it.
+uint64_t ReadStoredVarint(const char*& p) {
+  uint64_t v = 0;
+  for (int shift = 0;; shift += 7) {
+    const auto b = static_cast<uint8_t>(*p++);
+    v |= static_cast<uint64_t>(b & 0x7f) << shift;
+    if ((b & 0x80) == 0) return v;
+  }
 }
 
 }  // namespace
@@ -71,32 +133,30 @@ bool JudgementIdRef::Equals(absl::string_view text) const {
 bool SplitUuidId(absl::string_view id, absl::string_view& prefix,
                  std::array<char, kUuidBytes>& uuid) {
   if (id.size() < kUuidTextSize) return false;
-  const absl::string_view text = id.substr(id.size() - kUuidTextSize);
-  size_t byte = 0;
-  for (size_t i = 0; i < kUuidTextSize;) {
-    if (i == 8 || i == 13 || i == 18 || i == 23) {
-      if (text[i] != '-') return false;
-      ++i;
-      continue;
-    }
-    const int hi = HexValue(text[i]);
-    const int lo = HexValue(text[i + 1]);
-    if (hi < 0 || lo < 0) return false;
-    uuid[byte++] = static_cast<char>(hi << 4 | lo);
-    i += 2;
+  const char* text = id.data() + id.size() - kUuidTextSize;
+  if (text[8] != '-' || text[13] != '-' || text[18] != '-' || text[23] != '-') return false;
+  static constexpr uint8_t kAt[kUuidBytes] = {0,  2,  4,  6,  9,  11, 14, 16,
+                                              19, 21, 24, 26, 28, 30, 32, 34};
+  int bad = 0;  // negative once any digit is not one
+  for (size_t i = 0; i < kUuidBytes; ++i) {
+    const int hi = HexValue(text[kAt[i]]);
+    const int lo = HexValue(text[kAt[i] + 1]);
+    bad |= hi | lo;
+    uuid[i] = static_cast<char>((hi & 15) << 4 | (lo & 15));
   }
+  if (bad < 0) return false;
   prefix = id.substr(0, id.size() - kUuidTextSize);
   return true;
 }
 
 void AppendUuidText(const char* uuid, std::string& out) {
+  // Where each byte's two digits go in the 8-4-4-4-12 text.
+  static constexpr uint8_t kAt[kUuidBytes] = {0,  2,  4,  6,  9,  11, 14, 16,
+                                              19, 21, 24, 26, 28, 30, 32, 34};
   char text[kUuidTextSize];
-  char* p = text;
+  text[8] = text[13] = text[18] = text[23] = '-';
   for (size_t i = 0; i < kUuidBytes; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) *p++ = '-';
-    const auto b = static_cast<uint8_t>(uuid[i]);
-    *p++ = kHex[b >> 4];
-    *p++ = kHex[b & 15];
+    std::memcpy(text + kAt[i], &kHexPairs[2 * static_cast<uint8_t>(uuid[i])], 2);
   }
   out.append(text, kUuidTextSize);
 }
@@ -223,6 +283,36 @@ bool DecodeRecord(absl::string_view bytes, const IdPrefixes& prefixes, Settled& 
       break;
   }
   return r.ok() && r.rest().empty();
+}
+
+void DecodeStoredRecord(const char* record, const IdPrefixes& prefixes, Settled& out) {
+  const char* p = record;
+  ReadStoredVarint(p);  // the length
+  const auto flags = static_cast<uint8_t>(p[0]);
+  const auto disposition = static_cast<int8_t>(p[1]);
+  p += 2 + 8;  // flags, disposition, expiry
+  out = Settled();
+  out.kind = static_cast<Settled::Kind>(flags & kKindMask);
+  if (out.kind == Settled::Kind::kVerdict) {
+    out.disposition = disposition;
+    out.valid_until_ms = GetInt64(p);
+    p += 8;
+    if ((flags & kTextId) != 0) {
+      const size_t n = ReadStoredVarint(p);
+      out.judgement_id = absl::string_view(p, n);
+      p += n;
+    } else {
+      out.judgement_id = JudgementIdRef::OfUuid(prefixes.At(static_cast<uint8_t>(*p)), p + 1);
+      p += 1 + kUuidBytes;
+    }
+    if ((flags & kHasDetails) != 0) {
+      const size_t n = ReadStoredVarint(p);
+      out.details = absl::string_view(p, n);
+    }
+  } else if (out.kind == Settled::Kind::kFailed) {
+    const size_t n = ReadStoredVarint(p);
+    out.error = absl::string_view(p, n);
+  }
 }
 
 void EncodeKey(absl::string_view type, absl::string_view value, std::string& out) {

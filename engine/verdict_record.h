@@ -143,6 +143,10 @@ int64_t RecordExpiryMs(const char* record);
 bool DecodeRecord(absl::string_view bytes, const IdPrefixes& prefixes, Settled& out,
                   int64_t& expiry_ms);
 
+// DecodeRecord() of a record EncodeRecord wrote in this process with `prefixes` (the verdict
+// table's own, whole in memory): no bounds or values checked, for the table's hits.
+void DecodeStoredRecord(const char* record, const IdPrefixes& prefixes, Settled& out);
+
 // Key bytes of a lookup: the type's number (1 + its place in schema::KnownObservableTypes(), or
 // 0 followed by a varint length and the type's text for a name this build does not know), then
 // the value. The numbers follow the list this build carries: a store kept across builds keeps

@@ -15,26 +15,45 @@ constexpr size_t kArenaBlock = 16 << 10;
 
 int64_t ToMs(absl::Time t) { return absl::ToUnixMillis(t); }
 
-// An entry in the arena: the address of its answer's record (null while pending), then the key
-// bytes (EncodeKey) with a varint length. The hash set's slot is the entry's address.
-constexpr size_t kAnswerBytes = sizeof(const char*);
+// An entry: a state byte (kSettled or kPending), the key bytes (EncodeKey) with a varint
+// length, and a settled entry's answer right after them (a record of verdict_record.h), so a
+// hit reads one place. A settled entry lives in the shard's arena; a new pending one on the
+// heap, owned by the shard's pending map, until its answer makes a settled copy. The hash
+// set's slot is the entry's address.
+enum : char { kPending = 0, kSettled = 1 };
 
-const char* AnswerOf(const char* entry) {
-  const char* answer;
-  std::memcpy(&answer, entry, sizeof answer);
-  return answer;
-}
-void SetAnswer(char* entry, const char* answer) { std::memcpy(entry, &answer, sizeof answer); }
 absl::string_view KeyOf(const char* entry) {
-  const char* p = entry + kAnswerBytes;
+  const char* p = entry + 1;
   size_t n = 0;
-  int shift = 0;
-  for (;; shift += 7) {
+  for (int shift = 0;; shift += 7) {
     const auto b = static_cast<uint8_t>(*p++);
     n |= static_cast<size_t>(b & 0x7f) << shift;
     if ((b & 0x80) == 0) break;
   }
   return absl::string_view(p, n);
+}
+bool IsPending(const char* entry) { return entry[0] == kPending; }
+// The record of a settled entry.
+const char* AnswerOf(const char* entry) {
+  const absl::string_view key = KeyOf(entry);
+  return key.data() + key.size();
+}
+// Bytes of an entry of `key` with `record` (empty for a pending one).
+size_t EntrySize(absl::string_view key, absl::string_view record) {
+  size_t len = 1;
+  for (size_t n = key.size(); n >= 0x80; n >>= 7) ++len;
+  return 1 + len + key.size() + record.size();
+}
+// Writes the entry of `key` with `record` (empty: pending) at `at`, EntrySize() bytes.
+void WriteEntry(char* at, absl::string_view key, absl::string_view record) {
+  char* p = at;
+  *p++ = record.empty() ? kPending : kSettled;
+  for (size_t n = key.size();; n >>= 7) {
+    *p++ = static_cast<char>((n & 0x7f) | (n >= 0x80 ? 0x80 : 0));
+    if (n < 0x80) break;
+  }
+  std::memcpy(p, key.data(), key.size());
+  if (!record.empty()) std::memcpy(p + key.size(), record.data(), record.size());
 }
 
 // A key with its hash computed once: it picks the shard and probes the shard's set.
@@ -61,7 +80,9 @@ struct EntryEq {
   bool operator()(const char* a, const HashedKey& b) const { return KeyOf(a) == b.key; }
   bool operator()(const HashedKey& a, const char* b) const { return a.key == KeyOf(b); }
   bool operator()(const char* stored, const PrefetchProbe&) const {
+    // The key and the record after it: a verdict's entry spans two cache lines.
     __builtin_prefetch(stored);
+    __builtin_prefetch(stored + 64);
     return false;
   }
   bool operator()(const PrefetchProbe& p, const char* stored) const { return (*this)(stored, p); }
@@ -71,9 +92,7 @@ HashedKey Hashed(absl::string_view key) { return {key, HashOf(key)}; }
 
 Settled ToSettled(const char* answer, const IdPrefixes& prefixes) {
   Settled s;
-  int64_t expiry_ms = 0;
-  // The table wrote the record itself: it decodes.
-  if (!DecodeRecord(RecordAt(answer), prefixes, s, expiry_ms)) s = Settled();
+  DecodeStoredRecord(answer, prefixes, s);  // the table wrote it
   return s;
 }
 
@@ -106,12 +125,21 @@ struct VerdictTable::Waiting {
   }
 };
 
+// A pending entry's listeners and, for a new key, the entry's bytes (an expired entry made
+// pending again stays in the arena).
+struct VerdictTable::Pending {
+  Waiting waiting;
+  std::unique_ptr<char[]> owned;
+  size_t owned_size = 0;
+};
+
 struct VerdictTable::Shard {
   absl::Mutex mu;
-  // Entries by key: an 8-byte slot each; key and answer in the arena.
+  // Entries by key: an 8-byte slot each; key and answer in the entry.
   absl::flat_hash_set<const char*, EntryHash, EntryEq> set ABSL_GUARDED_BY(mu);
-  // The listeners of pending entries, by entry.
-  absl::flat_hash_map<const char*, Waiting> pending ABSL_GUARDED_BY(mu);
+  // Pending entries, by entry.
+  absl::flat_hash_map<const char*, Pending> pending ABSL_GUARDED_BY(mu);
+  size_t pending_bytes ABSL_GUARDED_BY(mu) = 0;  // of the owned entries
   std::vector<std::unique_ptr<char[]>> blocks ABSL_GUARDED_BY(mu);
   std::vector<std::unique_ptr<char[]>> big_blocks ABSL_GUARDED_BY(mu);
   size_t block_used ABSL_GUARDED_BY(mu) = kArenaBlock;  // of blocks.back()
@@ -132,25 +160,27 @@ struct VerdictTable::Shard {
     block_used += n;
     return p;
   }
-  // A new entry for `key`, without answer, in the set.
-  char* Insert(absl::string_view key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    char varint[10];
-    size_t len = 0;
-    for (size_t n = key.size(); ; n >>= 7) {
-      varint[len++] = static_cast<char>((n & 0x7f) | (n >= 0x80 ? 0x80 : 0));
-      if (n < 0x80) break;
-    }
-    char* e = Alloc(kAnswerBytes + len + key.size());
-    SetAnswer(e, nullptr);
-    std::memcpy(e + kAnswerBytes, varint, len);
-    std::memcpy(e + kAnswerBytes + len, key.data(), key.size());
-    set.insert(e);
-    return e;
+  // A new pending entry for `key` (not in the set), in the set, with (`listener`, `slot`).
+  void AddPending(absl::string_view key, SettleListener* listener, uint32_t slot)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    const size_t size = EntrySize(key, {});
+    auto owned = std::make_unique<char[]>(size);
+    WriteEntry(owned.get(), key, {});
+    set.insert(owned.get());
+    Pending& p = pending[owned.get()];
+    p.owned = std::move(owned);
+    p.owned_size = size;
+    pending_bytes += size;
+    p.waiting.Add(listener, slot);
   }
-  // The entry of `key`, made if missing.
-  char* FindOrInsert(const HashedKey& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    auto it = set.find(key);
-    return it != set.end() ? const_cast<char*>(*it) : Insert(key.key);
+  // Drops pending entry `e`'s bookkeeping (and its bytes if owned: `e` must be out of the set
+  // first), moving its listeners to `taken` if not null.
+  void DropPending(const char* e, Waiting* taken) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    auto it = pending.find(e);
+    if (it == pending.end()) return;
+    if (taken != nullptr) *taken = std::move(it->second.waiting);
+    pending_bytes -= it->second.owned_size;
+    pending.erase(it);
   }
 };
 
@@ -259,41 +289,40 @@ VerdictTable::ResolveResult VerdictTable::ResolveInShard(Shard& shard, absl::str
                                                          size_t hash, int64_t now_ms,
                                                          SettleListener* listener, uint32_t slot) {
   auto it = shard.set.find(HashedKey{key, hash});
-  char* e;
   if (it == shard.set.end()) {
-    e = shard.Insert(key);
-  } else {
-    e = const_cast<char*>(*it);
-    const char* answer = AnswerOf(e);
-    if (answer == nullptr) {  // pending
-      shard.pending[e].Add(listener, slot);
-      return {Resolution::kJoined, Settled()};
-    }
-    if (RecordExpiryMs(answer) > now_ms) return {Resolution::kHit, ToSettled(answer, prefixes_)};
-    // Expired: look it up again (below).
-    SetAnswer(e, nullptr);
+    shard.AddPending(key, listener, slot);
+    return {Resolution::kMiss, Settled()};
   }
-  shard.pending[e].Add(listener, slot);
+  const char* e = *it;
+  if (IsPending(e)) {
+    shard.pending[e].waiting.Add(listener, slot);
+    return {Resolution::kJoined, Settled()};
+  }
+  const char* answer = AnswerOf(e);
+  if (RecordExpiryMs(answer) > now_ms) return {Resolution::kHit, ToSettled(answer, prefixes_)};
+  // Expired: pending again, in place (its answer's bytes stay until it settles anew).
+  const_cast<char*>(e)[0] = kPending;
+  shard.pending[e].waiting.Add(listener, slot);
   return {Resolution::kMiss, Settled()};
 }
 
-const char* VerdictTable::Store(Shard& shard, char* e, const Settled& s, absl::Time expiry) {
+const char* VerdictTable::Settle(Shard& shard, absl::string_view key, size_t hash,
+                                 const Settled& s, absl::Time expiry, Waiting* taken) {
   thread_local std::string record;
   record.clear();
   EncodeRecord(s, ToMs(expiry), prefixes_, record);
-  char* stored = shard.Alloc(record.size());
-  std::memcpy(stored, record.data(), record.size());
-  SetAnswer(e, stored);
-  return stored;
-}
-
-VerdictTable::Waiting VerdictTable::TakeWaiters(Shard& shard, const char* e) {
-  Waiting taken;
-  auto it = shard.pending.find(e);
-  if (it == shard.pending.end()) return taken;
-  taken = std::move(it->second);
-  shard.pending.erase(it);
-  return taken;
+  char* fresh = shard.Alloc(EntrySize(key, record));
+  WriteEntry(fresh, key, record);
+  auto it = shard.set.find(HashedKey{key, hash});
+  if (it == shard.set.end()) {
+    shard.set.insert(fresh);
+  } else {
+    const char* old = *it;
+    // Same key, same hash: the slot may point at the new copy in place.
+    const_cast<const char*&>(*it) = fresh;
+    if (IsPending(old)) shard.DropPending(old, taken);
+  }
+  return AnswerOf(fresh);
 }
 
 absl::Time VerdictTable::ExpiryOf(Settled::Kind kind, absl::Time valid_end,
@@ -344,9 +373,7 @@ Settled VerdictTable::Complete(absl::string_view type, absl::string_view value,
   Settled stored;
   {
     absl::MutexLock lock(&shard.mu);
-    char* e = shard.FindOrInsert(hashed);
-    waiters = TakeWaiters(shard, e);
-    stored = ToSettled(Store(shard, e, s, expiry), prefixes_);
+    stored = ToSettled(Settle(shard, key, hashed.hash, s, expiry, &waiters), prefixes_);
   }
   waiters.Tell(stored);
   return stored;
@@ -365,9 +392,8 @@ void VerdictTable::CompleteBatch(absl::Span<const Completion> done) {
     for (size_t k = begin; k < end; ++k) {
       const uint32_t i = b.order[k];
       const auto [s, expiry] = ToStore(*done[i].result, done[i].error_text, done[i].details, now);
-      char* e = shard.FindOrInsert(HashedKey{b.key(i), b.hashes[i]});
-      Waiting waiters = TakeWaiters(shard, e);
-      const char* stored = Store(shard, e, s, expiry);
+      Waiting waiters;
+      const char* stored = Settle(shard, b.key(i), b.hashes[i], s, expiry, &waiters);
       if (!waiters.empty()) told.emplace_back(std::move(waiters), ToSettled(stored, prefixes_));
     }
   });
@@ -387,9 +413,9 @@ void VerdictTable::SettleBatch(absl::Span<const Settling> items) {
     for (size_t k = begin; k < end; ++k) {
       const uint32_t i = b.order[k];
       const absl::Time expiry = std::min(absl::FromUnixMillis(items[i].expiry_ms), cap);
-      char* e = shard.FindOrInsert(HashedKey{b.key(i), b.hashes[i]});
-      Waiting waiters = TakeWaiters(shard, e);
-      const char* stored = Store(shard, e, items[i].settled, expiry);
+      Waiting waiters;
+      const char* stored =
+          Settle(shard, b.key(i), b.hashes[i], items[i].settled, expiry, &waiters);
       if (!waiters.empty()) told.emplace_back(std::move(waiters), ToSettled(stored, prefixes_));
     }
   });
@@ -407,10 +433,11 @@ void VerdictTable::Abandon(absl::string_view type, absl::string_view value,
   {
     absl::MutexLock lock(&shard.mu);
     auto it = shard.set.find(hashed);
-    if (it == shard.set.end() || AnswerOf(*it) != nullptr) return;
-    waiters = TakeWaiters(shard, *it);
-    // The entry's bytes stay in the arena; only the slot goes.
+    if (it == shard.set.end() || !IsPending(*it)) return;
+    const char* e = *it;
+    // An arena entry's bytes stay there; only the slot goes.
     shard.set.erase(it);
+    shard.DropPending(e, &waiters);
   }
   Settled s;
   s.kind = Settled::Kind::kFailed;
@@ -440,18 +467,16 @@ void VerdictTable::RestoreBatch(absl::Span<const Restored> items) {
     for (size_t k = begin; k < end; ++k) {
       const uint32_t i = b.order[k];
       const Restored& r = items[i];
-      char* e = shard.FindOrInsert(HashedKey{b.key(i), b.hashes[i]});
-      if (AnswerOf(e) == nullptr) {
+      auto it = shard.set.find(HashedKey{b.key(i), b.hashes[i]});
+      if (it != shard.set.end() && IsPending(*it)) {
         // Pending with listeners: its lookup will settle it.
-        auto p = shard.pending.find(e);
-        if (p != shard.pending.end()) {
-          if (!p->second.empty()) continue;
-          shard.pending.erase(p);
-        }
+        auto p = shard.pending.find(*it);
+        if (p != shard.pending.end() && !p->second.waiting.empty()) continue;
       }
       Settled settled = r.settled;
       if (settled.kind == Settled::Kind::kVerdict) settled.valid_until_ms = ToMs(r.valid_end);
-      Store(shard, e, settled, ExpiryOf(settled.kind, r.valid_end, r.settled_at));
+      Settle(shard, b.key(i), b.hashes[i], settled,
+             ExpiryOf(settled.kind, r.valid_end, r.settled_at), nullptr);
     }
   });
 }
@@ -479,7 +504,8 @@ size_t VerdictTable::bytes_used() const {
     absl::MutexLock lock(&shard->mu);
     // Swiss tables: one slot plus one control byte per bucket.
     n += shard->set.capacity() * (sizeof(const char*) + 1);
-    n += shard->pending.capacity() * (sizeof(std::pair<const char*, Waiting>) + 1);
+    n += shard->pending.capacity() * (sizeof(std::pair<const char*, Pending>) + 1) +
+         shard->pending_bytes;
     n += shard->arena_bytes + shard->big_blocks.capacity() * sizeof(void*) +
          shard->blocks.capacity() * sizeof(void*);
   }

@@ -4,15 +4,18 @@
 // The run's verdict cache between extraction and the transport: one entry per observable, single
 // flight. Justified by bench/engine/verdict_table_bench.cc: 128-key batches of cached keys at
 // 0.52M/s (1 thread) and 0.89M/s (2) vs 0.29M/s and 0.39M/s with one flat_hash_map + Mutex;
-// 75 vs 213 heap bytes per entry at 100k entries (137 before compact records); 2 shared CPUs,
-// loaded. Resolve rates with compact records (BM_ResolveHit / BM_ResolveBatchHit, 100k
-// entries, back to back with the build before them, load average 6.4): one key at a time
-// 2.55M/s (1 thread) and 2.91M/s (2) vs 3.40M/s and 2.97M/s with keys and ids as text (the key
-// is composed with its type number and the record decoded on each hit); 128-key batches
-// 5.96M/s and 6.46M/s vs 8.09M/s and 7.74M/s. The all-cached run (cached_vs_duckdb.sh, 1M rows,
-// 100k uniques, 3 alternations, load average 6.4-7.2): 1.13, 0.72, 1.00 s (CPU 0.70, 0.60,
-// 0.84 s) vs 1.33, 0.60, 0.80 s (CPU 0.83, 0.54, 0.51 s): the medians 25% apart, the first
-// pair the other way; to be measured again on a quiet machine.
+// 64 vs 213 heap bytes per entry at 100k entries (137 with keys and ids as text); 2 shared CPUs,
+// loaded. Resolve rates (BM_ResolveHit / BM_ResolveBatchHit, 100k entries, medians of 5
+// repetitions, alternated with the build whose entries held keys and ids as text, A B A B A B;
+// load average 1.4-3.7): one key at a time 1.90M/s (1 thread) and 2.00M/s (2) vs 1.78M/s and
+// 2.00M/s; 128-key batches 4.90M/s and 4.01M/s vs 4.02M/s and 2.91M/s (the medians of the
+// three pairs; a second round at load 2.2-3.2 gave 1.54 vs 1.55, 2.61 vs 2.50, 3.35 vs 2.88
+// and 6.05 vs 5.24M/s). A hit reads one place, the entry with its key and record side by side,
+// decodes the record unchecked and finds the type's number by first letter and length. The
+// all-cached run (cached_vs_duckdb.sh's contender: 1M rows, 100k unique domains, --resume with
+// every verdict journaled, 5 alternations, load average 1.6): 0.38, 0.46, 0.49, 0.45, 0.58 s
+// (CPU 0.67-0.85 s, median 0.73) vs 0.60, 0.42, 0.56, 0.54, 0.67 s (CPU 0.70-0.90 s, median
+// 0.86): medians 0.46 vs 0.56 s, byte-identical outputs.
 
 #include <cstddef>
 #include <cstdint>
@@ -50,15 +53,18 @@ class SettleListener {
 // cached for min(negative_ttl, max_ttl) and failures for failed_ttl; an expired entry resolves
 // as a miss again.
 //
-// Each entry lives in a per-shard append-only arena: its key (EncodeKey) and the address of its
-// answer, a record of engine/verdict_record.h (judgement id as prefix number and UUID, details
-// only when the run keeps them); the shard's hash set holds the entry's address (8 bytes a
-// slot), and a pending entry's listeners sit in a map beside it only while it is pending. So
-// the table's memory grows with unique observables only (bytes_used() reports it). Measured by
+// Each settled entry lives in a per-shard append-only arena: a state byte, its key (EncodeKey),
+// then its answer, a record of engine/verdict_record.h (judgement id as prefix number and UUID,
+// details only when the run keeps them); the shard's hash set holds the entry's address (8
+// bytes a slot). A new key's pending entry is on the heap, with its listeners in a map beside
+// the set, until its answer makes the settled copy take its slot. So the table's memory grows
+// with unique observables only (bytes_used() reports it). Measured by
 // bench/engine/verdict_table_bench.cc, BM_BytesPerEntry at 1M entries, half verdicts with UUID
-// ids: 75 B per entry against 170 B with a 48-byte slot (key view and entry) and ids as text;
-// bench/engine/memory_uniques.sh, peak RSS of run beyond 64 MiB: 89 B per unique at 1M, 91 B
-// at 5M, against 248 B and 258 B (2 shared CPUs, loaded).
+// ids: 68 B per entry (75 B with the answer's address in the entry) against 170 B with a
+// 48-byte slot (key view and entry) and ids as text;
+// bench/engine/memory_uniques.sh, peak RSS of run beyond 64 MiB, with the answer's address
+// in the entry: 89 B per unique at 1M, 91 B at 5M, against 248 B and 258 B (2 shared CPUs,
+// loaded).
 //
 // Thread safety: all methods may be called from any thread concurrently.
 class VerdictTable {
@@ -164,6 +170,7 @@ class VerdictTable {
  private:
   struct Shard;
   struct Waiting;
+  struct Pending;
   struct KeyBatch;
   size_t ShardIndex(size_t hash) const;
   // Composes and hashes keys key_at(0..n) and groups them by shard, into a per-thread batch.
@@ -183,11 +190,11 @@ class VerdictTable {
                                          absl::Time now) const;
   // When an answer of `kind` settled at `now` expires (`valid_end`: a verdict's end time).
   absl::Time ExpiryOf(Settled::Kind kind, absl::Time valid_end, absl::Time now) const;
-  // Stores `settled` as entry `e`'s answer, a record in the shard's arena, and returns it.
-  const char* Store(Shard& shard, char* e, const Settled& settled, absl::Time expiry)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
-  // Takes the listeners of pending entry `e` (none for an entry not pending).
-  Waiting TakeWaiters(Shard& shard, const char* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+  // Stores `settled` as the answer of `key` (composed; its hash `hash`), expiring at `expiry`,
+  // in a new entry of the shard's arena (key, then record) that takes the key's slot, made if
+  // missing; a pending entry's listeners go to `taken` (if not null). Returns the record.
+  const char* Settle(Shard& shard, absl::string_view key, size_t hash, const Settled& settled,
+                     absl::Time expiry, Waiting* taken) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
 
   const schema::Clock& clock_;
   const Options options_;

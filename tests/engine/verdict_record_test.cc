@@ -1,8 +1,10 @@
 #include "engine/verdict_record.h"
+#include "schema/observable.h"
 
 #include <array>
 #include <deque>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include <gtest/gtest.h>
@@ -179,6 +181,65 @@ TEST(VerdictRecord, KeysNumberKnownTypesAndSpellOthers) {
   ASSERT_TRUE(DecodeKey(empty_value, type, value));
   EXPECT_EQ(type, "ip");
   EXPECT_EQ(value, "");
+}
+
+TEST(VerdictRecord, EveryKnownTypeHasItsNumberAndNearNamesNone) {
+  const auto& known = schema::KnownObservableTypes();
+  for (size_t i = 0; i < known.size(); ++i) {
+    std::string key;
+    EncodeKey(known[i], "v", key);
+    ASSERT_EQ(key.size(), 2u) << known[i];
+    EXPECT_EQ(static_cast<uint8_t>(key[0]), i + 1) << known[i];
+    absl::string_view type, value;
+    ASSERT_TRUE(DecodeKey(key, type, value));
+    EXPECT_EQ(type, known[i]);
+    // Same first letter and length, another name: spelled out.
+    std::string near(known[i]);
+    near.back() = near.back() == 'z' ? 'y' : 'z';
+    std::string other;
+    EncodeKey(near, "v", other);
+    EXPECT_EQ(other[0], 0) << near;
+    ASSERT_TRUE(DecodeKey(other, type, value));
+    EXPECT_EQ(type, near);
+  }
+  for (const char* odd : {"", "Domain", "_x", "an_observable_type_name_of_many_letters"}) {
+    std::string key;
+    EncodeKey(odd, "v", key);
+    EXPECT_EQ(key[0], 0) << odd;
+  }
+}
+
+TEST(VerdictRecord, DecodeStoredRecordReadsWhatDecodeRecordReads) {
+  IdPrefixes prefixes;
+  std::vector<Settled> all(5);
+  all[0].kind = Settled::Kind::kVerdict;
+  all[0].disposition = 2;
+  all[0].valid_until_ms = 1234;
+  const std::string id = absl::StrCat(kPrivate, kUuid);
+  all[0].judgement_id = id;
+  all[1] = all[0];
+  all[1].judgement_id = "judgement-1";
+  const std::string details("\x02\x01\x00source\xff", 10);
+  all[2] = all[0];
+  all[2].details = details;
+  all[3].kind = Settled::Kind::kNoVerdict;
+  all[4].kind = Settled::Kind::kFailed;
+  all[4].error = "error:timeout";
+  for (const Settled& s : all) {
+    std::string record;
+    EncodeRecord(s, 99, prefixes, record);
+    Settled checked, stored;
+    int64_t expiry = 0;
+    ASSERT_TRUE(DecodeRecord(record, prefixes, checked, expiry));
+    DecodeStoredRecord(record.data(), prefixes, stored);
+    EXPECT_EQ(stored.kind, checked.kind);
+    EXPECT_EQ(stored.disposition, checked.disposition);
+    EXPECT_EQ(stored.valid_until_ms, checked.valid_until_ms);
+    EXPECT_EQ(stored.judgement_id, checked.judgement_id.ToString());
+    EXPECT_EQ(stored.error, checked.error);
+    EXPECT_EQ(stored.details, checked.details);
+    EXPECT_EQ(RecordExpiryMs(record.data()), 99);
+  }
 }
 
 TEST(VerdictRecord, JudgementIdRefFormsAndIdentity) {

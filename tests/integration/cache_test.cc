@@ -181,13 +181,26 @@ TEST_F(CacheRunTest, ExpiredTenthIsAskedAgainAndPlanCountsTheRest) {
       << ReadFile(dir_.File("plan.err"));
   rapidjson::Document plan = Json(ReadFile(dir_.File("plan.out")));
   ASSERT_TRUE(plan.IsObject()) << ReadFile(dir_.File("plan.out"));
+  ASSERT_EQ(Exec(Args("plan", "third.csv", {"--cache", cache_}), "plan_text"), 0);
   const std::set<std::string> third = RunCached("third.csv", {}, "third");
   std::set<std::string> expected;
   for (int d = 0; d < kDomains; d += 10) expected.insert("domain:" + Domain(d));
   EXPECT_EQ(third, expected);
   EXPECT_EQ(plan["lookups"].GetUint64(), third.size());
-  EXPECT_EQ(plan["known_cache"].GetUint64(), static_cast<uint64_t>(kDomains + kUnjudged) -
-                                                 expected.size());
+  const uint64_t cached = static_cast<uint64_t>(kDomains + kUnjudged) - expected.size();
+  EXPECT_EQ(plan["known_cache"].GetUint64(), cached);
+  EXPECT_EQ(plan["unique"].GetUint64(), static_cast<uint64_t>(kDomains + kUnjudged));
+  // By type, as the journal's: every domain, the cache's among them.
+  ASSERT_TRUE(plan["types"].HasMember("domain"));
+  const auto& domain = plan["types"]["domain"];
+  EXPECT_EQ(domain["unique"].GetUint64(), static_cast<uint64_t>(kDomains + kUnjudged));
+  EXPECT_EQ(domain["known"].GetUint64(), 0u);
+  EXPECT_EQ(domain["cached"].GetUint64(), cached);
+  EXPECT_EQ(domain["lookups"].GetUint64(), expected.size());
+  // The text table has the column.
+  EXPECT_THAT(ReadFile(dir_.File("plan_text.out")),
+              ::testing::ContainsRegex(absl::StrCat(" ", cached, " cached +",
+                                                    expected.size(), " to look up")));
 }
 
 TEST_F(CacheRunTest, NegativeTtlZeroKeepsNoNoVerdict) {
@@ -223,13 +236,24 @@ TEST_F(CacheRunTest, DamagedCacheIsReportedAndNeverServed) {
     f.seekp(0);
     f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
   }
-  // fail: exit 2 before any lookup.
+  // fail: exit 2 before the CTIA stack starts: no token asked for, no lookup.
   auto before = Asked();
+  const uint64_t tokens = sim_->Counters().token_requests;
   EXPECT_EQ(Exec(Args("run", "fail.csv", {"--cache", cache_, "--cache-damaged", "fail"}), "fail"),
             2);
   EXPECT_TRUE(AskedSince(before).empty());
+  EXPECT_EQ(sim_->Counters().token_requests, tokens);
   const std::string fail_err = ReadFile(dir_.File("fail.err"));
   EXPECT_THAT(fail_err, HasSubstr(absl::StrCat("cache ", cache_, " is damaged")));
+  // Without --endpoint: no embedded ctia-sim is started either.
+  EXPECT_EQ(Exec({"run", "-i", dir_.File("in.csv"), "-o", dir_.File("demo.csv"), "--column",
+                  "domain", "--cache", cache_, "--cache-damaged", "fail"},
+                 "demo"),
+            2);
+  const std::string demo_err = ReadFile(dir_.File("demo.err"));
+  EXPECT_THAT(demo_err, HasSubstr("is damaged"));
+  EXPECT_THAT(demo_err, ::testing::Not(HasSubstr("embedded ctia-sim")));
+  EXPECT_FALSE(std::filesystem::exists(dir_.File("demo.csv")));
   // skip (the default): said once, the run looks everything up.
   const std::set<std::string> skipped = RunCached("skip.csv", {}, "skip");
   EXPECT_EQ(skipped.size(), static_cast<size_t>(kDomains + kUnjudged));

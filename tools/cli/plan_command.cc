@@ -161,14 +161,16 @@ std::string PlanText(const engine::PlanReport& r, const PlanFlags& flags) {
                   " cells (not an observable of the column's type)\n");
   absl::StrAppend(&out, "unique       ", r.unique, " observables after normalization\n");
   for (const auto& [type, c] : r.types) {
-    absl::StrAppend(&out, absl::StrFormat("  %-12s %10d unique %10d known %10d to look up\n", type,
-                                          c.unique, c.known, c.lookups));
+    absl::StrAppend(&out, absl::StrFormat("  %-12s %10d unique %10d known", type, c.unique,
+                                          c.known));
+    if (!flags.run.cache.empty()) absl::StrAppend(&out, absl::StrFormat(" %10d cached", c.cached));
+    absl::StrAppend(&out, absl::StrFormat(" %10d to look up\n", c.lookups));
   }
   absl::StrAppend(&out, "journal      ", JournalLine(r, flags), "\n");
   absl::StrAppend(&out, "known        ", r.known, " from the journal, ", r.cache_known,
                   flags.run.cache.empty()
                       ? " from a verdict cache (no --cache given)\n"
-                      : " from the verdict cache (--cache; not in the types above)\n");
+                      : " from the verdict cache (--cache)\n");
   if (!r.cache_note.empty()) absl::StrAppend(&out, "cache        ", r.cache_note, "\n");
   if (!flags.run.redis.empty()) {
     absl::StrAppend(&out, "shared       ", r.shared_known,
@@ -235,6 +237,7 @@ std::string PlanJson(const engine::PlanReport& r, const PlanFlags& flags) {
     w.StartObject();
     key_u64("unique", c.unique);
     key_u64("known", c.known);
+    key_u64("cached", c.cached);
     key_u64("shared", c.shared);
     key_u64("lookups", c.lookups);
     w.EndObject();

@@ -103,6 +103,12 @@ int RunEnrich(const RunFlags& flags) {
     Fail(job.status().message());
     return engine::JobExitCode(job.status());
   }
+  // --cache DIR before the CTIA stack: a damaged one with --cache-damaged=fail stops the run
+  // before any token is asked for or an embedded ctia-sim started.
+  if (absl::Status s = (*job)->OpenCache(); !s.ok()) {
+    Fail(s.message());
+    return engine::JobExitCode(s);
+  }
   // The shared quota outlives the stack whose client asks it.
   std::unique_ptr<transport::RedisQuota> quota;
   if (!flags.redis.empty()) quota = SharedRedis::MakeQuota(flags.ctia);
