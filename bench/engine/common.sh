@@ -31,7 +31,8 @@ start_sim() {
   sim_pid=$!
   sim_pids+=("$sim_pid")
   for _ in $(seq 100); do
-    sim_url="$(sed -n 's/^ctia-sim listening on //p' "$work/$name.out")"
+    # The file may not exist yet (the shell in the background has not opened it): not an error.
+    sim_url="$(sed -n 's/^ctia-sim listening on //p' "$work/$name.out" 2>/dev/null || true)"
     [ -n "$sim_url" ] && break
     sleep 0.1
   done
