@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
@@ -92,6 +93,67 @@ TEST_F(SyntheticRouteTest, ZeroPercentMeansNoVerdicts) {
   options_.synthetic_percent = 0;
   Rebuild();
   EXPECT_EQ(Get("/ctia/ip/203.0.113.77/verdict", Bearer()).status, 404);
+}
+
+TEST(SyntheticTest, ShortLivedAreTheHashesBelowThePercent) {
+  int short_lived = 0;
+  for (int i = 0; i < 2000; ++i) {
+    const std::string value = absl::StrCat("host-", i, ".Example");
+    const bool expected = SyntheticHash("domain", value) % 100 < 10;
+    EXPECT_EQ(SyntheticShortLived("domain", value, 10), expected) << value;
+    EXPECT_FALSE(SyntheticShortLived("domain", value, 0));
+    EXPECT_TRUE(SyntheticShortLived("domain", value, 100));
+    short_lived += expected ? 1 : 0;
+  }
+  EXPECT_GT(short_lived, 140);
+  EXPECT_LT(short_lived, 260);
+}
+
+// --synthetic 50 --synthetic-short-valid 10:30: the tenth of all observables with h % 100 < 10
+// (each with a verdict) end 30 s after the router was made, at a whole second, also once that
+// has passed; the others keep 2525, and stored judgements are untouched.
+TEST_F(SyntheticRouteTest, ShortValidEndsTheChosenShareAndKeepsThatEnd) {
+  options_.synthetic_percent = 50;
+  options_.synthetic_short_percent = 10;
+  options_.synthetic_short_valid = absl::Seconds(30);
+  clock_.Set(clock_.Now() + absl::Milliseconds(400));  // not on a whole second
+  Rebuild();
+  const absl::Time end =
+      absl::FromUnixSeconds(absl::ToUnixSeconds(clock_.Now())) + absl::Seconds(30);
+  const std::string auth = Bearer();
+  int short_lived = 0;
+  int verdicts = 0;
+  std::vector<std::string> short_bodies;
+  for (int i = 0; i < 400; ++i) {
+    const std::string value = absl::StrCat("host-", i, ".example");
+    const uint64_t h = SyntheticHash("domain", value);
+    SimResponse r = Get(absl::StrCat("/ctia/domain/", value, "/verdict"), auth);
+    if (h % 100 >= 50) {
+      EXPECT_EQ(r.status, 404) << value;
+      continue;
+    }
+    ASSERT_EQ(r.status, 200) << value << " " << r.body;
+    ++verdicts;
+    schema::Verdict want = *SyntheticVerdict("domain", value, 50, "https://ctia.test:443");
+    if (h % 100 < 10) {
+      ++short_lived;
+      want.valid_time.end_time = end;
+      short_bodies.push_back(r.body);
+    }
+    EXPECT_EQ(r.body, schema::EncodeVerdict(want)) << value;
+  }
+  EXPECT_GT(short_lived, 20);
+  EXPECT_GT(verdicts, short_lived * 3);
+  // Past the end: the same answers, byte for byte.
+  clock_.Set(end + absl::Hours(1));
+  const std::string later = Bearer();  // the first token has expired by now
+  for (int i = 0, k = 0; i < 400; ++i) {
+    const std::string value = absl::StrCat("host-", i, ".example");
+    if (SyntheticHash("domain", value) % 100 >= 10) continue;
+    EXPECT_EQ(Get(absl::StrCat("/ctia/domain/", value, "/verdict"), later).body,
+              short_bodies[static_cast<size_t>(k++)])
+        << value;
+  }
 }
 
 TEST(SyntheticTest, FastVerdictEncodingIsByteForByteTheSchemaOne) {

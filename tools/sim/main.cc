@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
 #include <exception>
 #include <iostream>
@@ -17,6 +18,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "schema/json_codec.h"
 #include "tools/sim/sim_config.h"
 #include "tools/sim/sim_server.h"
@@ -101,7 +103,21 @@ void AddAuthFlags(CLI::App& app, enrich::sim::SimSettings& s) {
                "{\"token_check_at_send\": true}");
 }
 
-// --seed, --no-demo, --bulk-max, --visibility, --synthetic: what the store holds and answers.
+// "PCT:SECONDS" of --synthetic-short-valid into `percent` and `valid`; false when malformed.
+bool ParseShortValid(const std::string& text, int* percent, absl::Duration* valid) {
+  const std::vector<std::string> parts = absl::StrSplit(text, ':');
+  int pct = 0;
+  int64_t seconds = 0;
+  if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &pct) || pct < 0 || pct > 100 ||
+      !absl::SimpleAtoi(parts[1], &seconds) || seconds <= 0) {
+    return false;
+  }
+  *percent = pct;
+  *valid = absl::Seconds(seconds);
+  return true;
+}
+
+// --seed, --no-demo, --bulk-max, --visibility, --synthetic, --synthetic-short-valid: what the store holds and answers.
 void AddDataFlags(CLI::App& app, enrich::sim::SimSettings& s) {
   app.add_option("--seed", s.seed_file,
                  "NDJSON file of judgements to load at start, one per line in the form POST "
@@ -127,6 +143,26 @@ void AddDataFlags(CLI::App& app, enrich::sim::SimSettings& s) {
                  "valid_time 2020-01-01T00:00:00.000Z..2525-01-01T00:00:00.000Z. Stored "
                  "judgements still win; requests with from/to see stored judgements only")
       ->check(CLI::Range(0, 100));
+  app.add_option_function<std::string>(
+         "--synthetic-short-valid",
+         [&s](const std::string& v) {
+           ParseShortValid(v, &s.options.synthetic_short_percent,
+                           &s.options.synthetic_short_valid);
+         },
+         "PCT:SECONDS. With --synthetic N: the verdicts of the observables with h % 100 < PCT "
+         "(h as for --synthetic; PCT <= N makes them PCT percent of all observables, each with "
+         "a verdict) end SECONDS after ctia-sim starts (at a whole second) instead of in 2525, "
+         "and keep that end once it has passed (the same bytes on every answer), so a cache "
+         "of them expires. E.g. --synthetic 50 --synthetic-short-valid 10:60: half the "
+         "observables have a verdict, a tenth of all of them valid for a minute. Default: none")
+      ->check([](const std::string& v) {
+        int pct = 0;
+        absl::Duration valid;
+        return ParseShortValid(v, &pct, &valid)
+                   ? std::string()
+                   : std::string("expected PCT:SECONDS, PCT 0..100 and SECONDS > 0, got '") +
+                         v + "'";
+      });
 }
 
 // --rate-limit and its companions (reference §9.1, §12.5).

@@ -50,6 +50,8 @@ std::string VersionBody() {
 Router::Router(const SimOptions& options, JudgementStore& store)
     : options_(options),
       clock_(*options.clock),
+      synthetic_short_end_(absl::FromUnixSeconds(absl::ToUnixSeconds(clock_.Now())) +
+                           options.synthetic_short_valid),
       store_(store),
       tokens_(clock_, options.token_ttl),
       limiter_(options.rate_limit, options.rate_limit_window, options.rate_limit_customs),

@@ -199,6 +199,9 @@ class Router {
 
   const SimOptions options_;
   SimClock clock_;
+  // End of the short-lived synthetic verdicts (--synthetic-short-valid): the clock's second at
+  // construction plus options_.synthetic_short_valid.
+  const absl::Time synthetic_short_end_;
   JudgementStore& store_;
   TokenRegistry tokens_;
   RateLimiter limiter_;

@@ -90,8 +90,15 @@ std::optional<schema::Verdict> Router::VerdictFor(const Identity& who,
       [&](const schema::Judgement& j) { return Visible(j, who); });
   if (winner.has_value()) return schema::VerdictFromJudgement(WithLongId(*std::move(winner)));
   if (options_.synthetic_percent >= 0 && !query.from.has_value() && !query.to.has_value()) {
-    return SyntheticVerdict(observable.type, observable.value, options_.synthetic_percent,
-                            PublicBase());
+    std::optional<schema::Verdict> v = SyntheticVerdict(
+        observable.type, observable.value, options_.synthetic_percent, PublicBase());
+    // A short-lived one keeps its end once passed too: a synthetic verdict never changes, so a
+    // lookup after a cache of it expired writes the same bytes (CTIA would have none then).
+    if (v.has_value() && options_.synthetic_short_percent > 0 &&
+        SyntheticShortLived(observable.type, observable.value, options_.synthetic_short_percent)) {
+      v->valid_time.end_time = synthetic_short_end_;
+    }
+    return v;
   }
   return std::nullopt;
 }

@@ -113,6 +113,11 @@ struct SimOptions {
   // 0..100: answer verdicts of observables without stored judgements from SyntheticVerdict()
   // with this percentage of observables having a verdict; -1 = off.
   int synthetic_percent = -1;
+  // ctia-sim --synthetic-short-valid PCT:SECONDS: the synthetic verdicts of the observables
+  // SyntheticShortLived() picks (h % 100 < PCT) end SECONDS after the server starts (its
+  // clock, at a whole second) instead of in 2525, so a cache of them expires. 0 = none.
+  int synthetic_short_percent = 0;
+  absl::Duration synthetic_short_valid = absl::ZeroDuration();
 };
 
 }  // namespace enrich::sim

@@ -23,6 +23,10 @@ uint64_t SyntheticHash(absl::string_view type, absl::string_view value) {
   return h;
 }
 
+bool SyntheticShortLived(absl::string_view type, absl::string_view value, int short_percent) {
+  return static_cast<int64_t>(SyntheticHash(type, value) % 100) < short_percent;
+}
+
 std::optional<schema::Verdict> SyntheticVerdict(absl::string_view type, absl::string_view value,
                                                 int percent, absl::string_view public_base) {
   if (!schema::IsKnownObservableType(type)) return std::nullopt;

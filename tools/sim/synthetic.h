@@ -25,6 +25,11 @@ namespace enrich::sim {
 // A benchmark recomputes this to check every answer.
 std::optional<schema::Verdict> SyntheticVerdict(absl::string_view type, absl::string_view value,
                                                 int percent, absl::string_view public_base);
+// ctia-sim --synthetic-short-valid PCT:SECONDS: true when h % 100 < short_percent (h as
+// above), the observables whose synthetic verdict ends SECONDS after the server starts. With
+// PCT <= N (--synthetic N) they are PCT percent of all observables, each with a verdict; a
+// script counts them with the formula above.
+bool SyntheticShortLived(absl::string_view type, absl::string_view value, int short_percent);
 // FNV-1a 64 of type + '\0' + lowercase(value), as above.
 uint64_t SyntheticHash(absl::string_view type, absl::string_view value);
 
