@@ -2,7 +2,9 @@
 //
 // Reads a CSV, extracts one observable column exactly as `ctia-enrich run` does
 // (engine::ExtractObservable), and gives every distinct observable the answer ctia-sim
-// --synthetic PERCENT --public-base BASE would give (sim::SyntheticVerdict). Writes:
+// --synthetic PERCENT --public-base BASE would give (sim::SyntheticVerdict), with
+// --short-percent PCT --short-end TIME as ctia-sim's --synthetic-short-valid PCT:SECONDS
+// answers once its short-lived verdicts end at TIME (sim::SyntheticShortLived). Writes:
 //  - a `ctia-enrich run` journal with one settled lookup per distinct observable and the run
 //    fingerprint of `run -i INPUT --column COLUMN --endpoint ENDPOINT`, so that the same
 //    command with `--resume` has every verdict cached and sends no lookup;
@@ -41,9 +43,27 @@ int Main(int argc, char** argv) {
   app.add_option("--endpoint", endpoint, "As given to `run --endpoint`")->required();
   app.add_option("--percent", percent, "As given to `ctia-sim --synthetic`")->default_val(50);
   app.add_option("--public-base", public_base, "As given to `ctia-sim --public-base`")->required();
+  int short_percent = 0;
+  std::string short_end_text;
+  app.add_option("--short-percent", short_percent,
+                 "PCT of `ctia-sim --synthetic-short-valid PCT:SECONDS`; needs --short-end")
+      ->check(CLI::Range(0, 100));
+  app.add_option("--short-end", short_end_text,
+                 "End of ctia-sim's short-lived verdicts, as its answers give it, e.g. "
+                 "2026-12-06T15:40:00.000Z");
   app.add_option("--journal", journal_path, "Journal to create")->required();
   app.add_option("--verdicts-csv", verdicts_path, "Verdict table CSV to write")->required();
   CLI11_PARSE(app, argc, argv);
+  absl::Time short_end = enrich::schema::EndOfTime();
+  if (short_percent > 0) {
+    absl::StatusOr<absl::Time> t = enrich::schema::ParseIsoTime(short_end_text);
+    if (!t.ok()) {
+      std::fprintf(stderr, "synthetic-journal: --short-end: %s\n",
+                   std::string(t.status().message()).c_str());
+      return 2;
+    }
+    short_end = *t;
+  }
 
   absl::StatusOr<enrich::engine::ColumnSpec> column = enrich::engine::ParseColumnSpec(column_spec);
   if (!column.ok()) {
@@ -81,7 +101,7 @@ int Main(int argc, char** argv) {
   }
   absl::flat_hash_set<std::string> raw_seen;
   absl::flat_hash_set<enrich::schema::Observable> journaled;
-  uint64_t rows = 0, verdicts = 0;
+  uint64_t rows = 0, verdicts = 0, short_lived = 0;
   const absl::Time now = absl::Now();
   while (const enrich::engine::CsvRecord* r = reader.Next()) {
     ++rows;
@@ -98,6 +118,11 @@ int Main(int argc, char** argv) {
     }
     std::optional<enrich::schema::Verdict> v =
         enrich::sim::SyntheticVerdict(e.observable.type, e.observable.value, percent, public_base);
+    if (v.has_value() && short_percent > 0 &&
+        enrich::sim::SyntheticShortLived(e.observable.type, e.observable.value, short_percent)) {
+      v->valid_time.end_time = short_end;
+      if (!journaled.contains(e.observable)) ++short_lived;
+    }
     if (v.has_value()) {
       ++verdicts;
       absl::StrAppend(&table, ",", static_cast<int>(v->disposition), ",",
@@ -134,9 +159,9 @@ int Main(int argc, char** argv) {
   }
   std::printf(
       "synthetic-journal: %llu rows, %zu distinct values, %zu observables journaled "
-      "(%llu with a verdict)\n",
+      "(%llu with a verdict, %llu of them short-lived)\n",
       static_cast<unsigned long long>(rows), raw_seen.size(), journaled.size(),
-      static_cast<unsigned long long>(verdicts));
+      static_cast<unsigned long long>(verdicts), static_cast<unsigned long long>(short_lived));
   return 0;
 }
 

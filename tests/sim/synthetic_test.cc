@@ -110,9 +110,9 @@ TEST(SyntheticTest, ShortLivedAreTheHashesBelowThePercent) {
 }
 
 // --synthetic 50 --synthetic-short-valid 10:30: the tenth of all observables with h % 100 < 10
-// (each with a verdict) end 30 s after the router was made, at a whole second, also once that
-// has passed; the others keep 2525, and stored judgements are untouched.
-TEST_F(SyntheticRouteTest, ShortValidEndsTheChosenShareAndKeepsThatEnd) {
+// (each with a verdict) end 30 s after the router was made, at a whole second; the others keep
+// 2525. Once the end has passed, every answer is the plain synthetic one (renewed to 2525).
+TEST_F(SyntheticRouteTest, ShortValidEndsTheChosenShareThenRenewsIt) {
   options_.synthetic_percent = 50;
   options_.synthetic_short_percent = 10;
   options_.synthetic_short_valid = absl::Seconds(30);
@@ -123,7 +123,6 @@ TEST_F(SyntheticRouteTest, ShortValidEndsTheChosenShareAndKeepsThatEnd) {
   const std::string auth = Bearer();
   int short_lived = 0;
   int verdicts = 0;
-  std::vector<std::string> short_bodies;
   for (int i = 0; i < 400; ++i) {
     const std::string value = absl::StrCat("host-", i, ".example");
     const uint64_t h = SyntheticHash("domain", value);
@@ -138,22 +137,26 @@ TEST_F(SyntheticRouteTest, ShortValidEndsTheChosenShareAndKeepsThatEnd) {
     if (h % 100 < 10) {
       ++short_lived;
       want.valid_time.end_time = end;
-      short_bodies.push_back(r.body);
     }
     EXPECT_EQ(r.body, schema::EncodeVerdict(want)) << value;
   }
   EXPECT_GT(short_lived, 20);
   EXPECT_GT(verdicts, short_lived * 3);
-  // Past the end: the same answers, byte for byte.
-  clock_.Set(end + absl::Hours(1));
+  // A millisecond before the end: still the short end. At it: renewed, as every other.
+  clock_.Set(end - absl::Milliseconds(1));
   const std::string later = Bearer();  // the first token has expired by now
-  for (int i = 0, k = 0; i < 400; ++i) {
-    const std::string value = absl::StrCat("host-", i, ".example");
-    if (SyntheticHash("domain", value) % 100 >= 10) continue;
-    EXPECT_EQ(Get(absl::StrCat("/ctia/domain/", value, "/verdict"), later).body,
-              short_bodies[static_cast<size_t>(k++)])
-        << value;
+  std::string value = "host-0.example";
+  for (int i = 0; SyntheticHash("domain", value) % 100 >= 10; ++i) {
+    value = absl::StrCat("host-", i, ".example");
   }
+  const std::string path = absl::StrCat("/ctia/domain/", value, "/verdict");
+  EXPECT_EQ(Str(Parse(Get(path, later).body)["valid_time"], "end_time"),
+            schema::FormatIsoTime(end));
+  clock_.Set(end);
+  EXPECT_EQ(Get(path, later).body,
+            schema::EncodeVerdict(*SyntheticVerdict("domain", value, 50, "https://ctia.test:443")));
+  EXPECT_EQ(Get(path, later).body, EncodeVerdictFast(*SyntheticVerdict("domain", value, 50,
+                                                                          "https://ctia.test:443")));
 }
 
 TEST(SyntheticTest, FastVerdictEncodingIsByteForByteTheSchemaOne) {

@@ -117,7 +117,8 @@ bool ParseShortValid(const std::string& text, int* percent, absl::Duration* vali
   return true;
 }
 
-// --seed, --no-demo, --bulk-max, --visibility, --synthetic, --synthetic-short-valid: what the store holds and answers.
+// --seed, --no-demo, --bulk-max, --visibility, --synthetic, --synthetic-short-valid: what the
+// store holds and answers.
 void AddDataFlags(CLI::App& app, enrich::sim::SimSettings& s) {
   app.add_option("--seed", s.seed_file,
                  "NDJSON file of judgements to load at start, one per line in the form POST "
@@ -152,8 +153,8 @@ void AddDataFlags(CLI::App& app, enrich::sim::SimSettings& s) {
          "PCT:SECONDS. With --synthetic N: the verdicts of the observables with h % 100 < PCT "
          "(h as for --synthetic; PCT <= N makes them PCT percent of all observables, each with "
          "a verdict) end SECONDS after ctia-sim starts (at a whole second) instead of in 2525, "
-         "and keep that end once it has passed (the same bytes on every answer), so a cache "
-         "of them expires. E.g. --synthetic 50 --synthetic-short-valid 10:60: half the "
+         "so a cache of them expires; from then on they are answered renewed (the same "
+         "judgement, valid until 2525 as the others). E.g. --synthetic 50 --synthetic-short-valid 10:60: half the "
          "observables have a verdict, a tenth of all of them valid for a minute. Default: none")
       ->check([](const std::string& v) {
         int pct = 0;

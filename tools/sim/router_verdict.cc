@@ -92,9 +92,10 @@ std::optional<schema::Verdict> Router::VerdictFor(const Identity& who,
   if (options_.synthetic_percent >= 0 && !query.from.has_value() && !query.to.has_value()) {
     std::optional<schema::Verdict> v = SyntheticVerdict(
         observable.type, observable.value, options_.synthetic_percent, PublicBase());
-    // A short-lived one keeps its end once passed too: a synthetic verdict never changes, so a
-    // lookup after a cache of it expired writes the same bytes (CTIA would have none then).
+    // A short-lived one ends at synthetic_short_end_; once that has passed it is answered as
+    // renewed until 2525 (the same judgement, extended), never as a verdict already ended.
     if (v.has_value() && options_.synthetic_short_percent > 0 &&
+        clock_.Now() < synthetic_short_end_ &&
         SyntheticShortLived(observable.type, observable.value, options_.synthetic_short_percent)) {
       v->valid_time.end_time = synthetic_short_end_;
     }

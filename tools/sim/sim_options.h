@@ -115,7 +115,8 @@ struct SimOptions {
   int synthetic_percent = -1;
   // ctia-sim --synthetic-short-valid PCT:SECONDS: the synthetic verdicts of the observables
   // SyntheticShortLived() picks (h % 100 < PCT) end SECONDS after the server starts (its
-  // clock, at a whole second) instead of in 2525, so a cache of them expires. 0 = none.
+  // clock, at a whole second) instead of in 2525, so a cache of them expires; from then on
+  // they are answered as renewed, with the 2525 end of the others. 0 = none.
   int synthetic_short_percent = 0;
   absl::Duration synthetic_short_valid = absl::ZeroDuration();
 };

@@ -26,7 +26,8 @@ namespace enrich::sim {
 std::optional<schema::Verdict> SyntheticVerdict(absl::string_view type, absl::string_view value,
                                                 int percent, absl::string_view public_base);
 // ctia-sim --synthetic-short-valid PCT:SECONDS: true when h % 100 < short_percent (h as
-// above), the observables whose synthetic verdict ends SECONDS after the server starts. With
+// above), the observables whose synthetic verdict ends SECONDS after the server starts (and
+// from then on is answered renewed, as every other, until 2525). With
 // PCT <= N (--synthetic N) they are PCT percent of all observables, each with a verdict; a
 // script counts them with the formula above.
 bool SyntheticShortLived(absl::string_view type, absl::string_view value, int short_percent);
