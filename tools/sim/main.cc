@@ -154,8 +154,9 @@ void AddDataFlags(CLI::App& app, enrich::sim::SimSettings& s) {
          "(h as for --synthetic; PCT <= N makes them PCT percent of all observables, each with "
          "a verdict) end SECONDS after ctia-sim starts (at a whole second) instead of in 2525, "
          "so a cache of them expires; from then on they are answered renewed (the same "
-         "judgement, valid until 2525 as the others). E.g. --synthetic 50 --synthetic-short-valid 10:60: half the "
-         "observables have a verdict, a tenth of all of them valid for a minute. Default: none")
+         "judgement, valid until 2525 as the others). E.g. --synthetic 50 "
+         "--synthetic-short-valid 10:60: half the observables have a verdict, a tenth of all "
+         "of them valid for a minute. Default: none")
       ->check([](const std::string& v) {
         int pct = 0;
         absl::Duration valid;
