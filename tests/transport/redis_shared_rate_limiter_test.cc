@@ -200,5 +200,36 @@ TEST_F(SharedRateLimiterTest, ALostRedisFailsFastAndTheLocalShareStaysSafe) {
   EXPECT_TRUE(back->granted);
 }
 
+// Early in a run a worker may have seen only itself: --shard K/N's N floors the count its share
+// divides by. And the most workers seen at once decide, not the last count: here b's heartbeat
+// lapses (worker_ttl) before a's last grant, which counts a alone, yet a's share stays a third.
+TEST_F(SharedRateLimiterTest, TheLocalShareCountsTheExpectedAndTheMostWorkersSeen) {
+  SharedRateOptions expecting = Options("early", 40, absl::Hours(1));
+  expecting.expected_workers = 4;
+  Worker early(io_, server_, expecting);
+  ASSERT_TRUE(early.Acquire()->granted);
+  EXPECT_EQ(early.limiter.workers(), 1);     // Redis has counted it alone so far
+  EXPECT_EQ(early.limiter.LocalShare(), 10);  // 40 / the 4 the run expects
+
+  SharedRateOptions short_lived = Options("a", 30, absl::Hours(1));
+  short_lived.group = "org-2";  // not early's
+  short_lived.worker_ttl = absl::Milliseconds(300);
+  SharedRateOptions other = short_lived;
+  other.worker_id = "b";
+  Worker a(io_, server_, short_lived), b(io_, server_, other);
+  SharedRateOptions third = short_lived;
+  third.worker_id = "c";
+  Worker c(io_, server_, third);
+  ASSERT_TRUE(b.Acquire()->granted);
+  ASSERT_TRUE(c.Acquire()->granted);
+  ASSERT_TRUE(a.Acquire()->granted);
+  EXPECT_EQ(a.limiter.workers(), 3);
+  absl::SleepFor(absl::Milliseconds(600));  // b and c fall silent past worker_ttl
+  ASSERT_TRUE(a.Acquire()->granted);
+  EXPECT_EQ(a.limiter.workers(), 1);
+  EXPECT_EQ(a.limiter.peak_workers(), 3);
+  EXPECT_EQ(a.limiter.LocalShare(), 10);  // 30 / the 3 seen at once
+}
+
 }  // namespace
 }  // namespace enrich::transport

@@ -98,6 +98,8 @@ int RunEnrich(const RunFlags& flags) {
     return engine::kExitUsage;
   }
   options->progress_tty = engine::StderrIsTty();
+  // The N of --shard K/N share the quota from the start, before Redis has counted them.
+  const int64_t workers = options->pipeline.shard ? options->pipeline.shard->count : 1;
   auto job = engine::Job::Open(*std::move(options));
   if (!job.ok()) {
     Fail(job.status().message());
@@ -111,7 +113,7 @@ int RunEnrich(const RunFlags& flags) {
   }
   // The shared quota outlives the stack whose client asks it.
   std::unique_ptr<transport::RedisQuota> quota;
-  if (!flags.redis.empty()) quota = SharedRedis::MakeQuota(flags.ctia);
+  if (!flags.redis.empty()) quota = SharedRedis::MakeQuota(flags.ctia, workers);
   std::unique_ptr<SharedRedis> shared;
   auto stack = StartStackAndJournal(flags, **job, quota.get(), shared);
   if (!stack.ok()) return engine::JobExitCode(stack.status());

@@ -247,7 +247,8 @@ void AddRunFlags(CLI::App& cmd, RunFlags& flags, bool output_required) {
                   "the password comes from "
                   "ENRICH_REDIS_PASSWORD, never the command line. Unreachable at start: the run "
                   "stops (exit 1) unless --redis-optional; lost mid-run: the run goes on alone, "
-                  "paces itself at its share of the quota (the limit / the workers seen), says so, "
+                  "paces itself at its share of the quota (the limit / the most workers seen, at "
+                  "least N of --shard K/N), says so, "
                   "and rejoins when Redis is back. E.g. --shard 0/4 --rate-limit 18000/1h "
                   "--redis redis://10.0.0.5:6379/2");
   run->add_flag("--redis-optional", flags.redis_optional,

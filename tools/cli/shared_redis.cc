@@ -71,8 +71,10 @@ absl::Status Ping(transport::RedisClient& client) {
 
 }  // namespace
 
-std::unique_ptr<transport::RedisQuota> SharedRedis::MakeQuota(const CtiaFlags& ctia) {
+std::unique_ptr<transport::RedisQuota> SharedRedis::MakeQuota(const CtiaFlags& ctia,
+                                                              int64_t workers) {
   transport::RedisQuotaOptions options;
+  options.expected_workers = workers;
   options.endpoint = EndpointLabel(ctia);
   options.worker_id = WorkerId();
   options.notice = Notice;

@@ -7,6 +7,7 @@
 // attached once Redis is up). The password comes from the
 // ENRICH_REDIS_PASSWORD environment variable, never from the command line.
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -32,8 +33,10 @@ struct RedisFlags {
 class SharedRedis {
  public:
   // The shared quota for the CTIA stack's client (CtiaFlags::shared_quota); it outlives the
-  // stack and the SharedRedis that attaches it. Notices go to stderr.
-  static std::unique_ptr<transport::RedisQuota> MakeQuota(const CtiaFlags& ctia);
+  // stack and the SharedRedis that attaches it. Notices go to stderr. `workers`: how many are
+  // known to share the quota from the start (N of --shard K/N).
+  static std::unique_ptr<transport::RedisQuota> MakeQuota(const CtiaFlags& ctia,
+                                                          int64_t workers);
 
   // Connects (PING, bounded by the client's timeout). Errors: InvalidArgument (usage, exit 2)
   // for a bad URL, a password in it, or flags whose answers the shared cache cannot hold

@@ -38,8 +38,13 @@ RedisQuota::Group& RedisQuota::GroupFor(absl::string_view group, int64_t limit,
   if (it == groups_.end()) it = groups_.emplace(std::string(group), Group{}).first;
   Group& g = it->second;
   if (g.limiter == nullptr || g.limit != limit || g.window != window) {
-    if (g.limiter != nullptr) g.retired.push_back(std::move(g.limiter));
     SharedRateOptions shared;
+    // A new limit keeps what the old limiter knew of the workers.
+    shared.expected_workers = options_.expected_workers;
+    if (g.limiter != nullptr) {
+      shared.expected_workers = std::max(shared.expected_workers, g.limiter->peak_workers());
+      g.retired.push_back(std::move(g.limiter));
+    }
     shared.prefix = options_.prefix;
     shared.group = GroupKey(group);
     shared.limit = limit;

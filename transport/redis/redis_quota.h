@@ -10,7 +10,7 @@
 //
 // Redis lost (a call fails with RedisUnavailable, or any other error): the worker goes on
 // alone, paced by a local RateLimiter at SharedRateLimiter::LocalShare() (the limit divided by
-// the workers last seen), seeded with the worker's own grants of the last window (OwnGrants()),
+// the most workers known at once), seeded with the worker's own grants of the last window (OwnGrants()),
 // and says so once; when the client has reconnected, the next request asks Redis again, and
 // the worker says it is back. No request waits for Redis or fails because of it.
 //
@@ -43,6 +43,9 @@ struct RedisQuotaOptions {
   std::string prefix = "enrich:v1";
   std::string endpoint;   // the CTIA deployment: part of every group's key
   std::string worker_id;  // unique per worker process
+  // The workers known to share the quota from the start (N of --shard K/N; 1 if unknown):
+  // the floor of the count LocalShare() divides by (SharedRateOptions::expected_workers).
+  int64_t expected_workers = 1;
   std::function<void(absl::string_view)> notice;  // lost / back messages; may be empty
 };
 

@@ -63,7 +63,10 @@ return redis.call('ZADD', KEYS[1], 'XX', now, ARGV[1])
 
 SharedRateLimiter::SharedRateLimiter(RedisClient& redis, SharedRateOptions options,
                                      const schema::Clock& clock)
-    : redis_(redis), options_(std::move(options)), clock_(clock) {
+    : redis_(redis),
+      options_(std::move(options)),
+      clock_(clock),
+      peak_workers_(std::max<int64_t>(1, options_.expected_workers)) {
   // One hash tag per group: its three keys live in one Redis Cluster slot.
   const std::string tag = absl::StrCat("{", options_.group, "}");
   rate_key_ = absl::StrCat(options_.prefix, ":rate:", tag);
@@ -98,6 +101,7 @@ void SharedRateLimiter::Acquire(PermitCallback callback) {
         {
           absl::MutexLock lock(&mu_);
           workers_ = permit.workers;
+          peak_workers_ = std::max(peak_workers_, permit.workers);
           const absl::Time now = clock_.Now();
           if (permit.granted) own_grants_.push_back(now);
           while (!own_grants_.empty() && own_grants_.front() <= now - options_.window) {
@@ -133,7 +137,12 @@ void SharedRateLimiter::Pause(absl::Duration duration, DoneCallback callback) {
 int64_t SharedRateLimiter::LocalShare() const {
   absl::MutexLock lock(&mu_);
   if (options_.limit <= 0) return 0;
-  return std::max<int64_t>(1, options_.limit / std::max<int64_t>(1, workers_));
+  return std::max<int64_t>(1, options_.limit / peak_workers_);
+}
+
+int64_t SharedRateLimiter::peak_workers() const {
+  absl::MutexLock lock(&mu_);
+  return peak_workers_;
 }
 
 std::vector<absl::Time> SharedRateLimiter::OwnGrants() const {

@@ -36,6 +36,9 @@ struct SharedRateOptions {
   absl::Duration window = absl::Hours(1);
   std::string worker_id;          // unique per worker process
   absl::Duration worker_ttl = absl::Seconds(30);  // a silent worker stops counting after this
+  // The workers the run knows share the quota before Redis has said so (N of --shard K/N): a
+  // worker that loses Redis early, having seen only itself, still takes no more than its share.
+  int64_t expected_workers = 1;
 };
 
 // The script's answer to one Acquire().
@@ -73,9 +76,15 @@ class SharedRateLimiter {
   void Pause(absl::Duration duration, DoneCallback callback);
 
   // The requests per window this worker may send alone while Redis is lost: the limit divided
-  // by the workers last seen (at least 1 while the limit is), so all of them together stay
-  // under the quota.
+  // by the most workers this limiter has known at once (the most Redis has counted, or
+  // expected_workers if more), at least 1 while the limit is. The most, not the last count:
+  // a worker that started late, or was silent for a while, may not be in the last count, and
+  // the workers that lost Redis with this one do not count each other any more. So all of them
+  // together stay under the quota; a run whose workers have finished paces slower than it
+  // might, until Redis is back.
   int64_t LocalShare() const;
+  // The most workers this limiter has known at once (see LocalShare).
+  int64_t peak_workers() const;
   // This worker's own grants (local clock) within the last window: a local RateLimiter seeded
   // with them (Acquire at each) does not spend in the first window after a loss what this
   // worker already spent through Redis.
@@ -91,6 +100,7 @@ class SharedRateLimiter {
   mutable absl::Mutex mu_;
   int64_t next_ticket_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t workers_ ABSL_GUARDED_BY(mu_) = 1;
+  int64_t peak_workers_ ABSL_GUARDED_BY(mu_) = 1;
   std::deque<absl::Time> own_grants_ ABSL_GUARDED_BY(mu_);
 };
 
