@@ -379,11 +379,9 @@ Settled VerdictTable::Complete(absl::string_view type, absl::string_view value,
   return stored;
 }
 
-void VerdictTable::CompleteBatch(absl::Span<const Completion> done) {
-  const absl::Time now = clock_.Now();
-  const KeyBatch& b = GroupByShard(done.size(), [&](size_t i) {
-    return Key{done[i].type, done[i].value};
-  });
+void VerdictTable::SettleEach(size_t n, absl::FunctionRef<Key(size_t)> key_at,
+                              absl::FunctionRef<std::pair<Settled, absl::Time>(size_t)> store_at) {
+  const KeyBatch& b = GroupByShard(n, key_at);
   // The listeners of each settled key and its stored answer, told once every lock is released.
   thread_local std::vector<std::pair<Waiting, Settled>> told;
   told.clear();
@@ -391,7 +389,7 @@ void VerdictTable::CompleteBatch(absl::Span<const Completion> done) {
                            size_t end) ABSL_NO_THREAD_SAFETY_ANALYSIS {  // shard.mu is held
     for (size_t k = begin; k < end; ++k) {
       const uint32_t i = b.order[k];
-      const auto [s, expiry] = ToStore(*done[i].result, done[i].error_text, done[i].details, now);
+      const auto [s, expiry] = store_at(i);
       Waiting waiters;
       const char* stored = Settle(shard, b.key(i), b.hashes[i], s, expiry, &waiters);
       if (!waiters.empty()) told.emplace_back(std::move(waiters), ToSettled(stored, prefixes_));
@@ -401,26 +399,23 @@ void VerdictTable::CompleteBatch(absl::Span<const Completion> done) {
   told.clear();
 }
 
+void VerdictTable::CompleteBatch(absl::Span<const Completion> done) {
+  const absl::Time now = clock_.Now();
+  SettleEach(
+      done.size(), [&](size_t i) { return Key{done[i].type, done[i].value}; },
+      [&](size_t i) {
+        return ToStore(*done[i].result, done[i].error_text, done[i].details, now);
+      });
+}
+
 void VerdictTable::SettleBatch(absl::Span<const Settling> items) {
   const absl::Time cap = clock_.Now() + options_.max_ttl;
-  const KeyBatch& b = GroupByShard(items.size(), [&](size_t i) {
-    return Key{items[i].type, items[i].value};
-  });
-  thread_local std::vector<std::pair<Waiting, Settled>> told;
-  told.clear();
-  ForEachShardGroup(b, [&](Shard& shard, size_t begin,
-                           size_t end) ABSL_NO_THREAD_SAFETY_ANALYSIS {  // shard.mu is held
-    for (size_t k = begin; k < end; ++k) {
-      const uint32_t i = b.order[k];
-      const absl::Time expiry = std::min(absl::FromUnixMillis(items[i].expiry_ms), cap);
-      Waiting waiters;
-      const char* stored =
-          Settle(shard, b.key(i), b.hashes[i], items[i].settled, expiry, &waiters);
-      if (!waiters.empty()) told.emplace_back(std::move(waiters), ToSettled(stored, prefixes_));
-    }
-  });
-  for (const auto& [waiters, stored] : told) waiters.Tell(stored);
-  told.clear();
+  SettleEach(
+      items.size(), [&](size_t i) { return Key{items[i].type, items[i].value}; },
+      [&](size_t i) {
+        return std::make_pair(items[i].settled,
+                              std::min(absl::FromUnixMillis(items[i].expiry_ms), cap));
+      });
 }
 
 void VerdictTable::Abandon(absl::string_view type, absl::string_view value,

@@ -179,6 +179,11 @@ class VerdictTable {
   // batch.order[begin, end) of one shard's keys, once their slots and keys are prefetched.
   void ForEachShardGroup(const KeyBatch& batch,
                          absl::FunctionRef<void(Shard&, size_t, size_t)> in_shard);
+  // Stores store_at(i) (the answer and its expiry) as the answer of key_at(i), for i < n, one
+  // lock per shard; tells each key's listeners once every lock is released (CompleteBatch and
+  // SettleBatch).
+  void SettleEach(size_t n, absl::FunctionRef<Key(size_t)> key_at,
+                  absl::FunctionRef<std::pair<Settled, absl::Time>(size_t)> store_at);
   // Resolve() of `key` (composed type and value) whose hash is `hash`, in its shard.
   ResolveResult ResolveInShard(Shard& shard, absl::string_view key, size_t hash, int64_t now_ms,
                                SettleListener* listener, uint32_t slot)
