@@ -6,17 +6,17 @@
 // "fake", no stop-signal handlers, small chunks so several are parsed in parallel). A test
 // changes the options it needs; NoVerdict answers every observable with no verdict.
 
+#include "engine/job.h"
+#include "tests/engine/temp_dir.h"
+
 #include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include <gtest/gtest.h>
-
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "engine/job.h"
-#include "tests/engine/temp_dir.h"
+#include <gtest/gtest.h>
 
 namespace enrich::engine {
 

@@ -4,9 +4,8 @@
 #include <system_error>
 #include <utility>
 
-#include <gtest/gtest.h>
-
 #include "absl/time/clock.h"
+#include <gtest/gtest.h>
 
 namespace enrich::testing {
 

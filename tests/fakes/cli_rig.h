@@ -11,6 +11,10 @@
 // The library target (enrich_test_cli_rig) knows the binary's path (CTIA_ENRICH_BIN of the
 // build) and builds it before the tests that link it.
 
+#include "tests/engine/temp_dir.h"
+#include "tests/fakes/child_process.h"
+#include "tools/sim/sim_server.h"
+
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -20,9 +24,6 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "rapidjson/document.h"
-#include "tests/engine/temp_dir.h"
-#include "tests/fakes/child_process.h"
-#include "tools/sim/sim_server.h"
 
 namespace enrich::testing {
 

@@ -328,13 +328,13 @@ TEST_F(CliTest, UnreachableEndpointIsReported) {
 }
 
 TEST_F(CliTest, BadCredentialsAreReportedWithoutTheSecret) {
-  sim::SimServer sim{sim::SimOptions{}};
-  ASSERT_TRUE(sim.Start().ok());
+  const auto sim = ::enrich::testing::StartSim({});
+  ASSERT_NE(sim, nullptr);
   WriteFile("in.csv", "domain\na.com\n");
   setenv("CTIA_CLIENT_ID", "client", 1);
   setenv("CTIA_CLIENT_SECRET", "Wrong-Secret-7f3a9", 1);
   Result r = Run("run -i " + Path("in.csv") + " -o " + Path("out.csv") +
-                 " --column domain --endpoint " + sim.base_url());
+                 " --column domain --endpoint " + sim->base_url());
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.output, HasSubstr("invalid_client"));
   EXPECT_THAT(r.output, HasSubstr("client"));
@@ -344,14 +344,14 @@ TEST_F(CliTest, BadCredentialsAreReportedWithoutTheSecret) {
 
 // A wrong secret that is an ordinary word leaves the message readable: no word of it redacted.
 TEST_F(CliTest, PlainWordSecretDoesNotGarbleTheMessage) {
-  sim::SimServer sim{sim::SimOptions{}};
-  ASSERT_TRUE(sim.Start().ok());
+  const auto sim = ::enrich::testing::StartSim({});
+  ASSERT_NE(sim, nullptr);
   WriteFile("in.csv", "domain\na.com\n");
   setenv("CTIA_CLIENT_ID", "client", 1);
   for (const char* secret : {"the", "a", "client"}) {
     setenv("CTIA_CLIENT_SECRET", secret, 1);
     Result r = Run("run -i " + Path("in.csv") + " -o " + Path("out.csv") +
-                   " --column domain --endpoint " + sim.base_url());
+                   " --column domain --endpoint " + sim->base_url());
     EXPECT_EQ(r.exit_code, 1) << secret;
     EXPECT_THAT(r.output, HasSubstr("rejected API client 'client': invalid_client")) << secret;
     EXPECT_THAT(r.output,
@@ -388,33 +388,33 @@ TEST_F(CliTest, IntelWithoutRegionIsUsageError) {
 }
 
 TEST_F(CliTest, RealEndpointWithGoodCredentialsEnriches) {
-  sim::SimServer sim{sim::SimOptions{}};
-  ASSERT_TRUE(sim.Start().ok());
-  sim.AddJudgements(sim::DemoJudgements(absl::Now()));
+  const auto sim = ::enrich::testing::StartSim({});
+  ASSERT_NE(sim, nullptr);
+  sim->AddJudgements(sim::DemoJudgements(absl::Now()));
   WriteFile("in.csv", "domain\nmalware-c2.example\n");
   setenv("CTIA_CLIENT_ID", "client", 1);
   setenv("CTIA_CLIENT_SECRET", "secret", 1);
   Result r = Run("run -i " + Path("in.csv") + " -o " + Path("out.csv") +
-                 " --column domain --endpoint " + sim.base_url() + " --summary-json " +
+                 " --column domain --endpoint " + sim->base_url() + " --summary-json " +
                  Path("summary.json"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, Not(HasSubstr("embedded")));
   EXPECT_THAT(ReadFileBytes(Path("out.csv")), HasSubstr("malware-c2.example,2,Malicious,"));
   EXPECT_THAT(ReadFileBytes(Path("summary.json")), HasSubstr("\"rows\":1"));
-  EXPECT_EQ(sim.Counters().verdict_requests, 1u);
+  EXPECT_EQ(sim->Counters().verdict_requests, 1u);
 }
 
 // A rotation with one rejected credential (issue: a bad line in --credentials-file) retires
 // it with a notice and enriches with the others; only when every one is rejected does it stop.
 TEST_F(CliTest, RejectedCredentialInARotationIsRetiredAndTheRunGoesOn) {
-  sim::SimServer sim{sim::SimOptions{}};
-  ASSERT_TRUE(sim.Start().ok());
-  sim.AddJudgements(sim::DemoJudgements(absl::Now()));
+  const auto sim = ::enrich::testing::StartSim({});
+  ASSERT_NE(sim, nullptr);
+  sim->AddJudgements(sim::DemoJudgements(absl::Now()));
   WriteFile("in.csv", "domain\nmalware-c2.example\nupdate-check.example.org\n");
   WriteFile("creds", "client:Wrong-Secret-7f3a9\nclient:secret\n");
   std::filesystem::permissions(Path("creds"), std::filesystem::perms(0600));
   Result r = Run("run -i " + Path("in.csv") + " -o " + Path("out.csv") +
-                 " --column domain --endpoint " + sim.base_url() + " --credentials-file " +
+                 " --column domain --endpoint " + sim->base_url() + " --credentials-file " +
                  Path("creds"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("was rejected"));
@@ -426,7 +426,7 @@ TEST_F(CliTest, RejectedCredentialInARotationIsRetiredAndTheRunGoesOn) {
   std::filesystem::permissions(Path("creds"), std::filesystem::perms(0600));
   std::filesystem::remove(Path("out.csv"));
   r = Run("run -i " + Path("in.csv") + " -o " + Path("out.csv") + " --column domain --endpoint " +
-          sim.base_url() + " --credentials-file " + Path("creds"));
+          sim->base_url() + " --credentials-file " + Path("creds"));
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_THAT(r.output, HasSubstr("every credential was rejected"));
   EXPECT_THAT(r.output, Not(HasSubstr("Wrong-Secret-7f3a9")));
@@ -437,12 +437,12 @@ TEST_F(CliTest, QuotaCheckpointExits75AndResumeFinishesWithoutRepeatingLookups) 
   sim::SimOptions options;
   options.rate_limit = 5;  // per org per hour, as CTIA counts it
   options.rate_limit_window = absl::Hours(1);
-  sim::SimServer sim{options};
-  ASSERT_TRUE(sim.Start().ok());
+  const auto sim = ::enrich::testing::StartSim(options);
+  ASSERT_NE(sim, nullptr);
   std::string in = "id,domain\n";
   for (int i = 0; i < 8; ++i) absl::StrAppend(&in, i, ",host-", i, ".example\n");
   WriteFile("in.csv", in);
-  const std::string args = QuotaRunArgs(sim);
+  const std::string args = QuotaRunArgs(*sim);
 
   // REST lookups (--batch-size 1: one rate-limit unit each). Five fit in the hour; the next
   // wait (about an hour) is longer than --max-wait.
@@ -454,13 +454,13 @@ TEST_F(CliTest, QuotaCheckpointExits75AndResumeFinishesWithoutRepeatingLookups) 
   EXPECT_TRUE(std::filesystem::exists(Path("out.csv.journal")));
   // Answered lookups: no judgement is CTIA's 404 "no verdict" (429s are not answers).
   auto answered = [&sim] {
-    sim::EndpointCounts counts = sim.CountsByEndpoint();
+    sim::EndpointCounts counts = sim->CountsByEndpoint();
     return counts["verdict"][200] + counts["verdict"][404];
   };
   EXPECT_EQ(answered(), 5u);
 
   // An hour later the quota is back; the resumed run asks only for the three left.
-  sim.AdvanceClock(absl::Hours(1) + absl::Minutes(1));
+  sim->AdvanceClock(absl::Hours(1) + absl::Minutes(1));
   Result second = Run(args + " --resume");
   ASSERT_EQ(second.exit_code, 0) << second.output;
   EXPECT_THAT(second.output, HasSubstr("resuming: 5 settled lookups reloaded"));
@@ -475,8 +475,8 @@ TEST_F(CliTest, QuotaCheckpointExits75AndResumeFinishesWithoutRepeatingLookups) 
 TEST_F(CliTest, ADamagedInputReplacedByAnIntactCopyResumesWithoutRepeatingLookups) {
   sim::SimOptions options;
   options.test_api = true;  // the lookup tally
-  sim::SimServer sim{options};
-  ASSERT_TRUE(sim.Start().ok());
+  const auto sim = ::enrich::testing::StartSim(options);
+  ASSERT_NE(sim, nullptr);
   const std::string in = DistinctDomainsCsv(3000);
   {
     auto sink = engine::OpenSink(Path("intact.csv.gz"), engine::Compression::kGzip);
@@ -491,7 +491,7 @@ TEST_F(CliTest, ADamagedInputReplacedByAnIntactCopyResumesWithoutRepeatingLookup
   setenv("CTIA_CLIENT_SECRET", "secret", 1);
   const std::string args = "run -i " + Path("in.csv.gz") + " -o " + Path("out.csv") +
                            " --column domain --batch-size 20 --chunk-size 4096 --endpoint " +
-                           sim.base_url();
+                           sim->base_url();
 
   Result first = Run(args);
   ASSERT_EQ(first.exit_code, 1) << first.output;
@@ -500,7 +500,7 @@ TEST_F(CliTest, ADamagedInputReplacedByAnIntactCopyResumesWithoutRepeatingLookup
                                       "; once the cause is fixed, run the same command with "
                                       "--resume"));
   EXPECT_FALSE(std::filesystem::exists(Path("out.csv")));
-  const sim::LookupTally after_first = sim.Lookups();
+  const sim::LookupTally after_first = sim->Lookups();
   ASSERT_EQ(after_first.count("client"), 1u);
   const size_t asked_first = after_first.at("client").size();
   EXPECT_GT(asked_first, 100u) << "the damaged run looked up what it read before the damage";
@@ -508,7 +508,7 @@ TEST_F(CliTest, ADamagedInputReplacedByAnIntactCopyResumesWithoutRepeatingLookup
 
   // The intact file has another size: the journal still serves it (same endpoint).
   WriteFile("in.csv.gz", gz);
-  Result second = ResumeAskingNoneAgain(args, sim, asked_first, 3000);
+  Result second = ResumeAskingNoneAgain(args, *sim, asked_first, 3000);
   EXPECT_THAT(second.output, HasSubstr("note: the journal was written for another input or "
                                        "columns (input=" + Path("in.csv.gz") + " size=" +
                                        std::to_string(gz.size() / 2)));
@@ -520,7 +520,7 @@ TEST_F(CliTest, ADamagedInputReplacedByAnIntactCopyResumesWithoutRepeatingLookup
   ASSERT_EQ(Run(args).exit_code, 1);
   Result other = Run("run -i " + Path("in.csv.gz") + " -o " + Path("out2.csv") + " --journal " +
                      Path("out.csv.journal") + " --resume --column domain --endpoint " +
-                     sim.base_url() + "/");
+                     sim->base_url() + "/");
   EXPECT_EQ(other.exit_code, 2) << other.output;
   EXPECT_THAT(other.output, HasSubstr("the journal's lookups were made at another CTIA endpoint"));
 }
@@ -528,8 +528,8 @@ TEST_F(CliTest, ADamagedInputReplacedByAnIntactCopyResumesWithoutRepeatingLookup
 TEST_F(CliTest, AStrictFailureAfterLookupsKeepsThemForTheFixedInput) {
   sim::SimOptions options;
   options.test_api = true;  // the lookup tally
-  sim::SimServer sim{options};
-  ASSERT_TRUE(sim.Start().ok());
+  const auto sim = ::enrich::testing::StartSim(options);
+  ASSERT_NE(sim, nullptr);
   const std::string good = DistinctDomainsCsv(3000);
   // A malformed row (a quote never closed) near the end: --strict stops there, after the
   // lookups of the chunks before it settled.
@@ -538,28 +538,28 @@ TEST_F(CliTest, AStrictFailureAfterLookupsKeepsThemForTheFixedInput) {
   setenv("CTIA_CLIENT_SECRET", "secret", 1);
   const std::string args = "run -i " + Path("in.csv") + " -o " + Path("out.csv") +
                            " --column domain --strict --batch-size 20 --chunk-size 4096 "
-                           "--endpoint " + sim.base_url();
+                           "--endpoint " + sim->base_url();
   Result first = Run(args);
   ASSERT_EQ(first.exit_code, 1) << first.output;
   EXPECT_THAT(first.output, HasSubstr(Path("in.csv") + ":3002:"));
   EXPECT_THAT(first.output, HasSubstr("settled lookups are kept in " + Path("out.csv.journal")));
   ASSERT_TRUE(std::filesystem::exists(Path("out.csv.journal")));
-  const size_t asked_first = sim.Lookups().at("client").size();
+  const size_t asked_first = sim->Lookups().at("client").size();
   EXPECT_GT(asked_first, 1000u);
 
   // The input fixed (the bad row dropped): the journal's lookups are not paid again.
   WriteFile("in.csv", good);
-  ResumeAskingNoneAgain(args, sim, asked_first, 3000);
+  ResumeAskingNoneAgain(args, *sim, asked_first, 3000);
 }
 
 TEST_F(CliTest, AStrictFailureBeforeAnyLookupLeavesNoJournal) {
   WriteFile("in.csv", "id,domain\n1,\"bad\n");
-  sim::SimServer sim{sim::SimOptions{}};
-  ASSERT_TRUE(sim.Start().ok());
+  const auto sim = ::enrich::testing::StartSim({});
+  ASSERT_NE(sim, nullptr);
   setenv("CTIA_CLIENT_ID", "client", 1);
   setenv("CTIA_CLIENT_SECRET", "secret", 1);
   Result r = Run("run -i " + Path("in.csv") + " -o " + Path("out.csv") +
-                 " --column domain --strict --endpoint " + sim.base_url());
+                 " --column domain --strict --endpoint " + sim->base_url());
   ASSERT_EQ(r.exit_code, 1) << r.output;
   EXPECT_THAT(r.output, Not(HasSubstr("kept in")));
   EXPECT_FALSE(std::filesystem::exists(Path("out.csv.journal")));
@@ -572,10 +572,10 @@ TEST_F(CliTest, ResumeWithBadCredentialsFailsAndKeepsTheJournal) {
   sim::SimOptions options;
   options.rate_limit = 2;
   options.rate_limit_window = absl::Hours(1);
-  sim::SimServer sim{options};
-  ASSERT_TRUE(sim.Start().ok());
+  const auto sim = ::enrich::testing::StartSim(options);
+  ASSERT_NE(sim, nullptr);
   WriteFile("in.csv", "domain\na.example\nb.example\nc.example\n");
-  const std::string args = QuotaRunArgs(sim);
+  const std::string args = QuotaRunArgs(*sim);
   Result first = Run(args);
   ASSERT_EQ(first.exit_code, 75) << first.output;
   const std::string journal = ReadFileBytes(Path("out.csv.journal"));
@@ -590,7 +590,7 @@ TEST_F(CliTest, ResumeWithBadCredentialsFailsAndKeepsTheJournal) {
   EXPECT_EQ(ReadFileBytes(Path("out.csv.journal")), journal);
 
   setenv("CTIA_CLIENT_SECRET", "secret", 1);
-  sim.AdvanceClock(absl::Hours(1) + absl::Minutes(1));
+  sim->AdvanceClock(absl::Hours(1) + absl::Minutes(1));
   Result good = Run(args + " --resume");
   ASSERT_EQ(good.exit_code, 0) << good.output;
   EXPECT_THAT(good.output, HasSubstr("resuming: 2 settled lookups reloaded"));
@@ -617,25 +617,25 @@ std::string CheckpointLine(const std::string& output, absl::Time* resume_at, std
 }
 
 TEST_F(CliTest, CheckpointAfterALong429GivesTheWaitOnce) {
-  sim::SimServer sim{sim::SimOptions{}};
-  ASSERT_TRUE(sim.Start().ok());
+  const auto sim = ::enrich::testing::StartSim({});
+  ASSERT_NE(sim, nullptr);
   sim::FaultRule busy;
   busy.kind = sim::FaultKind::kBurst429;
   busy.path_prefix = "/ctia/";
   busy.retry_after_seconds = 3600;
-  sim.AddFault(busy);
+  sim->AddFault(busy);
   WriteFile("in.csv", "id,domain\n1,a.example\n2,b.example\n");
   setenv("CTIA_CLIENT_ID", "client", 1);
   setenv("CTIA_CLIENT_SECRET", "secret", 1);
   const absl::Time before = absl::Now();
   Result r = Run("run -i " + Path("in.csv") + " -o " + Path("out.csv") +
-                 " --column domain --batch-size 1 --max-wait 60 --endpoint " + sim.base_url());
+                 " --column domain --batch-size 1 --max-wait 60 --endpoint " + sim->base_url());
   const absl::Time after = absl::Now();
   ASSERT_EQ(r.exit_code, 75) << r.output;
   absl::Time resume_at;
   std::string wait;
   EXPECT_EQ(CheckpointLine(r.output, &resume_at, &wait),
-            "ctia-enrich: http 429: Too Many Requests from " + sim.base_url() +
+            "ctia-enrich: http 429: Too Many Requests from " + sim->base_url() +
                 "; checkpointed: settled lookups are in " + Path("out.csv.journal") +
                 "; run the same command with --resume after <time> (in <wait>) to continue "
                 "without repeating them");
@@ -645,14 +645,14 @@ TEST_F(CliTest, CheckpointAfterALong429GivesTheWaitOnce) {
 }
 
 TEST_F(CliTest, CheckpointWhenTheRequestBudgetIsSpentGivesTheWaitOnce) {
-  sim::SimServer sim{sim::SimOptions{}};
-  ASSERT_TRUE(sim.Start().ok());
+  const auto sim = ::enrich::testing::StartSim({});
+  ASSERT_NE(sim, nullptr);
   WriteFile("in.csv", "id,domain\n1,a.example\n2,b.example\n3,c.example\n");
   setenv("CTIA_CLIENT_ID", "client", 1);
   setenv("CTIA_CLIENT_SECRET", "secret", 1);
   const std::string args = "run -i " + Path("in.csv") +
                            " --column domain --batch-size 1 --rate-limit 2/1h --max-wait 60 "
-                           "--endpoint " + sim.base_url();
+                           "--endpoint " + sim->base_url();
   absl::Time resume_at;
   std::string wait;
   Result r = Run(args + " -o " + Path("out.csv"));

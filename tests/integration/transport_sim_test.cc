@@ -41,6 +41,7 @@ using schema::Judgement;
 using schema::Observable;
 using ::testing::HasSubstr;
 using ::enrich::testing::ClientRig;
+using ::enrich::testing::EndpointTotal;
 using ::enrich::testing::VerdictOr;
 
 Judgement Make(Observable o, Disposition d, int64_t priority,
@@ -67,14 +68,6 @@ std::string Describe(const VerdictOr& r) {
                       v.observable.type, ":", v.observable.value, " ",
                       schema::FormatIsoTime(v.valid_time.start_time), "..",
                       schema::FormatIsoTime(v.valid_time.end_time));
-}
-
-uint64_t EndpointTotal(const sim::EndpointCounts& counts, const std::string& endpoint) {
-  auto it = counts.find(endpoint);
-  if (it == counts.end()) return 0;
-  uint64_t n = 0;
-  for (const auto& [status, count] : it->second) n += count;
-  return n;
 }
 
 uint64_t EndpointStatus(const sim::EndpointCounts& counts, const std::string& endpoint,
