@@ -217,8 +217,7 @@ TEST_F(HitsReportTest, NdjsonHitsWithOneAndTwoColumns) {
     std::string want;
     int hit_rows = 0;
     for (const std::string& line : out) {
-      rapidjson::Document d;
-      d.Parse(line.c_str());
+      rapidjson::Document d = testing::ParseJson(line);
       ASSERT_TRUE(d.IsObject()) << line;
       bool hit = false;
       for (const auto& m : d.GetObject()) {

@@ -223,8 +223,7 @@ TEST_F(NightlyTest, ACleanRunExitsZeroWithStatistics) {
   ExpectStatistics("done", 0);
   // Every row with a verdict is counted under its disposition.
   const std::string json = ReadFileBytes(dir_.File("summary.json"));
-  rapidjson::Document doc;
-  doc.Parse(json.data(), json.size());
+  rapidjson::Document doc = testing::ParseJson(json);
   ASSERT_TRUE(doc.IsObject() && doc.HasMember("dispositions")) << json;
   uint64_t with_verdict = 0;
   for (const auto& m : doc["dispositions"].GetObject()) with_verdict += m.value.GetUint64();

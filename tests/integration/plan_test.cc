@@ -239,10 +239,9 @@ TEST_F(PlanSimTest, TimeCountsEachCredentialGroupsBudgetAndTheSlowerIntel) {
     std::vector<std::string> args = extra;
     args.push_back("--json");
     EXPECT_EQ(Run(Args("plan", args), name), 0) << ReadFileBytes(dir_.File(name + ".err"));
-    rapidjson::Document doc;
     const std::string json = ReadFileBytes(dir_.File(name + ".out"));
-    doc.Parse(json.data(), json.size());
-    EXPECT_TRUE(!doc.HasParseError() && doc.IsObject()) << json;
+    rapidjson::Document doc = testing::ParseJson(json);
+    EXPECT_TRUE(doc.IsObject()) << json;
     return doc;
   };
   rapidjson::Document one = plan_json({"--rate-limit", "100/10s"}, "one");
