@@ -98,8 +98,8 @@ class HitCounter {
   // in an append-only arena; Top adds up the items of one key (sorted by key). So a hit
   // observable costs its item, its key's bytes and a slot of by_identity_, and Top copies
   // nothing but pointers and its result: the summary's top hits are on by default, and the
-  // counter holds every hit observable of a run (bench/engine/memory_uniques.sh with and
-  // without RUN_ARGS="--top-hits 0": ~55 B per unique observable before, ~15 after).
+  // counter holds every hit observable of a run (bench/engine/memory_flat.sh's UNIQUES with
+  // and without RUN_ARGS="--top-hits 0": ~55 B per unique observable before, ~15 after).
   std::deque<Counted> items_;
   absl::flat_hash_map<const void*, uint32_t> by_identity_;
   absl::flat_hash_map<absl::string_view, uint32_t> by_key_;  // items counted without identity

@@ -62,7 +62,7 @@ class SettleListener {
 // bench/engine/verdict_table_bench.cc, BM_BytesPerEntry at 1M entries, half verdicts with UUID
 // ids: 68 B per entry (75 B with the answer's address in the entry) against 170 B with a
 // 48-byte slot (key view and entry) and ids as text;
-// bench/engine/memory_uniques.sh, peak RSS of run beyond 64 MiB, with the answer's address
+// bench/engine/memory_flat.sh's UNIQUES, peak RSS of run beyond 64 MiB, with the answer's address
 // in the entry: 89 B per unique at 1M, 91 B at 5M, against 248 B and 258 B (2 shared CPUs,
 // loaded).
 //

@@ -24,7 +24,7 @@
 #    then sends 0 lookups and writes the third run's bytes.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-build="${1:?usage: $0 BUILD_DIR [RUNS] [ROWS] [UNIQUE] [SHORT_PCT] [SHORT_SECONDS]}"
+usage="BUILD_DIR [RUNS] [ROWS] [UNIQUE] [SHORT_PCT] [SHORT_SECONDS]"
 runs="${2:-3}"
 rows="${3:-1000000}"
 unique="${4:-100000}"
@@ -32,7 +32,6 @@ short_pct="${5:-10}"
 short_s="${6:-60}"
 source "$here/common.sh"
 
-echo "== uptime at start: $(uptime)"
 log="$work/log.csv"
 "$sample_log" --rows "$rows" --unique "$unique" -o "$log"
 echo "== input: $rows rows, $unique distinct domains, $(stat -c %s "$log") bytes"
@@ -178,4 +177,4 @@ echo "   output byte-identical to the first run's but for the renewed end of the
 [ "$(json_get "$work/fourth.json" lookups)" = 0 ] || { echo "fourth run sent lookups" >&2; exit 1; }
 cmp "$work/third.csv" "$work/fourth.csv"
 echo "== fourth run with --cache: 0 lookups, the third run's bytes"
-echo "== uptime at end: $(uptime)"
+bench_end

@@ -18,7 +18,7 @@
 # $DUCKDB_NODE_DIR (default ~/.cache/ctia-enrich-bench/duckdb), never into the repository.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-build="${1:?usage: $0 BUILD_DIR [RUNS] [ROWS] [UNIQUE]}"
+usage="BUILD_DIR [RUNS] [ROWS] [UNIQUE]"
 runs="${2:-3}"
 rows="${3:-1000000}"
 unique="${4:-100000}"
@@ -29,7 +29,6 @@ if [ ! -d "$duckdb_dir/node_modules/@duckdb/node-api" ]; then
   npm install --prefix "$duckdb_dir" --no-audit --no-fund @duckdb/node-api@1.5.6-r.1 >&2
 fi
 
-echo "== uptime at start: $(uptime)"
 log="$work/log.csv"
 "$sample_log" --rows "$rows" --unique "$unique" -o "$log"
 size="$(stat -c %s "$log")"
@@ -95,4 +94,4 @@ print(f"   CPU (user + sys): ctia-enrich {ours_cpu:.2f} s, DuckDB node process {
       f" ratio {duck_cpu / ours_cpu:.2f}x")
 PY
 done
-echo "== uptime at end: $(uptime)"
+bench_end

@@ -26,7 +26,7 @@
 # synthetic-journal) before its figures are printed. ctia-sim runs as its own process.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-build="${1:?usage: $0 BUILD_DIR [RUNS] [CONNECTIONS] [BATCH] [ROWS] [UNIQUE] [LATENCY_MS]}"
+usage="BUILD_DIR [RUNS] [CONNECTIONS] [BATCH] [ROWS] [UNIQUE] [LATENCY_MS]"
 runs="${2:-3}"
 conns="${3:-16}"
 batch="${4:-100}"  # lookups per GraphQL request (--batch-size), the same for run and bench
@@ -35,7 +35,6 @@ unique="${6:-100000}"
 latency_ms="${7:-20}"
 source "$here/common.sh"
 
-echo "== uptime at start: $(uptime)"
 log="$work/log.csv"
 "$sample_log" --rows "$rows" --unique "$unique" -o "$log"
 echo "== input: $rows rows, $unique distinct domains, $(stat -c %s "$log") bytes"
@@ -111,4 +110,4 @@ print(f"   ctia-sim CPU per lookup: run {sim_s / lookups * 1e6:.2f} us, bench {s
 print(f"   ratio run / bench = {run_rate / bench:.3f} (goal >= 0.85)")
 PY
 done
-echo "== uptime at end: $(uptime)"
+bench_end

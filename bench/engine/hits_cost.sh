@@ -15,14 +15,13 @@
 # Prints the median wall time and CPU (user + sys) of each, and each against `off`.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-build="${1:?usage: $0 BUILD_DIR [RUNS] [ROWS] [UNIQUE] [BASELINE_CLI]}"
+usage="BUILD_DIR [RUNS] [ROWS] [UNIQUE] [BASELINE_CLI]"
 runs="${2:-5}"
 rows="${3:-1000000}"
 unique="${4:-100000}"
 baseline="${5:-}"
 source "$here/common.sh"
 
-echo "== uptime at start: $(uptime)"
 log="$work/log.csv"
 "$sample_log" --rows "$rows" --unique "$unique" -o "$log"
 echo "== input: $rows rows, $unique distinct domains, $(stat -c %s "$log") bytes"
@@ -90,4 +89,4 @@ for v, (w, c) in res.items():
     print(f"   {v:9s} wall {mw:6.3f} s ({rows / mw:10,.0f} rows/s, {mw / off_w:5.3f}x off)  "
           f"CPU {mc:6.2f} s ({mc / off_c:5.3f}x off)  walls {' '.join(f'{x:.3f}' for x in w)}")
 PY
-echo "== uptime at end: $(uptime)"
+bench_end

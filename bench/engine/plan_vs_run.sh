@@ -14,13 +14,12 @@
 #    journal and 0 with it, and the full run sends what plan counted.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-build="${1:?usage: $0 BUILD_DIR [RUNS] [ROWS] [UNIQUE]}"
+usage="BUILD_DIR [RUNS] [ROWS] [UNIQUE]"
 runs="${2:-3}"
 rows="${3:-1000000}"
 unique="${4:-100000}"
 source "$here/common.sh"
 
-echo "== uptime at start: $(uptime)"
 log="$work/log.csv"
 "$sample_log" --rows "$rows" --unique "$unique" -o "$log"
 echo "== input: $rows rows, $unique distinct domains, $(stat -c %s "$log") bytes"
@@ -53,11 +52,11 @@ for i in $(seq "$runs"); do
   [ "$(json_get "$work/cached.json" lookups)" = 0 ] || { echo "cached run: lookups" >&2; exit 1; }
 
   rm -f "$work/full.csv"
-  before="$(curl -s "$sim_url/__test__/counters")"
+  before="$(sim_json counters)"
   t="$(now)"
   "$cli" run "${args[@]}" -o "$work/full.csv" --summary-json "$work/full.json" 2>/dev/null
   full_s="$(elapsed "$t")"
-  after="$(curl -s "$sim_url/__test__/counters")"
+  after="$(sim_json counters)"
   python3 - "$work/plan.json" "$before" "$after" "$plan_s" "$plan_known_s" "$cached_s" \
     "$full_s" "$(cat "$work/plan.cpu")" "$(cat "$work/cached.cpu")" <<'PY'
 import json, sys
@@ -80,3 +79,4 @@ print(f"plan: {plan['requests']['graphql']} GraphQL + {plan['requests']['rest']}
       f"the full run sent {sent('graphql')} GraphQL + {sent('verdict')} REST")
 PY
 done
+bench_end

@@ -23,37 +23,14 @@
 # Prints PASS/FAIL per check; exits 1 if any failed.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-build="${1:?usage: $0 BUILD_DIR [ROWS] [UNIQUE] [LIMIT] [WINDOW_S]}"
+usage="BUILD_DIR [ROWS] [UNIQUE] [LIMIT] [WINDOW_S]"
 rows="${2:-1000000}"
 unique="${3:-100000}"
 limit="${4:-100}"
 window="${5:-10}"
 source "$here/common.sh"
-command -v redis-server >/dev/null || { echo "missing: redis-server (tools/setup-deps.sh)" >&2; exit 2; }
+need_command redis-server tools/setup-deps.sh
 
-failed=0
-check() {  # check NAME CONDITION-STATUS DETAIL
-  if [ "$2" = 0 ]; then echo "PASS  $1: ${*:3}"; else echo "FAIL  $1: ${*:3}"; failed=1; fi
-}
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-start_redis() {
-  redis_port="$(free_port)"
-  mkdir -p "$work/redis"
-  redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
-    --dir "$work/redis" >"$work/redis.log" 2>&1 &
-  redis_pid=$!
-  sim_pids+=("$redis_pid")
-  for _ in $(seq 100); do
-    python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1",int(sys.argv[1])),0.2)' \
-      "$redis_port" 2>/dev/null && return 0
-    sleep 0.05
-  done
-  echo "redis-server did not start: $(cat "$work/redis.log")" >&2
-  exit 1
-}
-# start_sim reads NAME.out at once: it exists before the sim's shell has opened it.
-start_sim_here() { : >"$work/$1.out"; start_sim "$@"; }
-sim_json() { curl -fsS "$sim_url/__test__/$1"; }
 # The sim's graphql answers: "answered refused".
 graphql_counts() {
   sim_json counters | python3 -c '
@@ -74,14 +51,13 @@ sim_args=(--no-demo --synthetic 50 --test-api --threads 1 --rate-limit "$limit/$
   --public-base http://ctia-sim.bench)  # judgement ids alike across the sims
 run_args=(run --column domain --rate-limit "$limit/${window}s" --batch-size 100)
 
-echo "== uptime at start: $(uptime)"
 log="$work/log.csv"
 "$sample_log" --rows "$rows" --unique "$unique" -o "$log"
 echo "== input: $rows rows, $unique distinct domains, $(stat -c %s "$log") bytes;" \
   "quota $limit requests per ${window} s for the org"
 
 # ---- single worker ----
-start_sim_here single "${sim_args[@]}"
+start_sim single "${sim_args[@]}"
 t="$(now)"
 "$cli" "${run_args[@]}" -i "$log" -o "$work/single.csv" --endpoint "$sim_url" \
   --summary-json "$work/single.json" 2>"$work/single.err"
@@ -92,7 +68,7 @@ echo "== single worker: $single_s s, $single_requests requests, $single_429 answ
 # run_workers NAME: four shards with --redis on a fresh sim; sets shared_s (wall time).
 run_workers() {
   local name="$1" pids=() k
-  start_sim_here "$name" "${sim_args[@]}"
+  start_sim "$name" "${sim_args[@]}"
   t="$(now)"
   for k in 0 1 2 3; do
     "$cli" "${run_args[@]}" -i "$log" -o "$work/$name$k.csv" --endpoint "$sim_url" \
@@ -149,10 +125,7 @@ kill_redis() {
   echo "== redis-server killed after $kill_at s"
   if [ -n "${REDIS_BACK_AFTER_S:-}" ]; then
     sleep "$REDIS_BACK_AFTER_S"
-    redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
-      --dir "$work/redis" >>"$work/redis.log" 2>&1 &
-    redis_pid=$!
-    sim_pids+=("$redis_pid")
+    start_redis "$redis_port"
     echo "== redis-server back after $REDIS_BACK_AFTER_S s more"
   fi
 }
@@ -169,5 +142,4 @@ check "local pacing said" "$([ "$alone" -ge 1 ]; echo $?)" "$alone of 4 workers 
 cat "$work"/killed{0,1,2,3}.csv >"$work/merged-killed.csv"
 check "merged output == single (killed)" "$(cmp -s "$work/merged-killed.csv" "$work/single.csv"; echo $?)" \
   "every row as the single run's"
-echo "== uptime at end: $(uptime)"
-exit "$failed"
+bench_end

@@ -7,7 +7,6 @@
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
-#include <sstream>
 #include <string>
 
 #include <gmock/gmock.h>
@@ -15,43 +14,24 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/exit_codes.h"
-#include "tests/engine/temp_dir.h"
+#include "tests/engine/job_fixture.h"
 #include "tests/fakes/fake_verdict_source.h"
 
 namespace enrich::engine {
 namespace {
 
 using ::enrich::testing::FakeVerdictSource;
-using ::enrich::testing::TempDir;
 using ::testing::HasSubstr;
 
-absl::StatusOr<schema::VerdictResult> NoVerdict(const schema::Observable&) {
-  return schema::VerdictResult(schema::NoVerdict{});
-}
-
-class JobTest : public ::testing::Test {
+class JobTest : public JobFixture {
  protected:
   JobTest() {
     std::string csv = "id,domain\n";
     for (int i = 0; i < 200; ++i) absl::StrAppend(&csv, i, ",host-", i, ".example\n");
-    testing::WriteFileBytes(tmp_.File("in.csv"), csv);
+    WriteInput(csv);
   }
 
-  JobOptions Options() {
-    JobOptions o;
-    o.input = tmp_.File("in.csv");
-    o.output = tmp_.File("out.csv");
-    o.column_specs = "domain";
-    o.endpoint = "fake";
-    o.pipeline.columns = {{"domain", "domain"}};
-    o.pipeline.chunk_size = 128;
-    o.log = &log_;
-    o.handle_stop_signals = false;
-    return o;
-  }
-
-  TempDir tmp_;
-  std::ostringstream log_;
+  JobOptions Options() { return FakeJobOptions({{"domain", "domain"}}, 128); }
 };
 
 TEST_F(JobTest, StopRequestCheckpointsAndResumeFinishesWithoutAskingAgain) {

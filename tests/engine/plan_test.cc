@@ -7,12 +7,11 @@
 
 #include "engine/job.h"
 #include "engine/journal.h"
-#include "tests/engine/temp_dir.h"
+#include "tests/engine/job_fixture.h"
 #include "tests/fakes/fake_verdict_source.h"
 
 #include <atomic>
 #include <filesystem>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -27,14 +26,9 @@ namespace enrich::engine {
 namespace {
 
 using ::enrich::testing::FakeVerdictSource;
-using ::enrich::testing::TempDir;
 using ::testing::HasSubstr;
 
-absl::StatusOr<schema::VerdictResult> NoVerdict(const schema::Observable&) {
-  return schema::VerdictResult(schema::NoVerdict{});
-}
-
-class PlanTest : public ::testing::Test {
+class PlanTest : public JobFixture {
  protected:
   // 3 columns (id, domain, ip); `rows` rows of host-<i % distinct>.example.
   void WriteDomains(int rows, int distinct) {
@@ -42,28 +36,12 @@ class PlanTest : public ::testing::Test {
     for (int i = 0; i < rows; ++i) {
       absl::StrAppend(&csv, i, ",host-", i % distinct, ".example,10.0.0.", i % 7, "\n");
     }
-    testing::WriteFileBytes(tmp_.File("in.csv"), csv);
+    WriteInput(csv);
   }
 
   JobOptions Options(std::vector<ColumnSpec> columns = {{"domain", "domain"}}) {
-    JobOptions o;
-    o.input = tmp_.File("in.csv");
-    o.output = tmp_.File("out.csv");
-    std::string specs;
-    for (const ColumnSpec& c : columns) {
-      absl::StrAppend(&specs, specs.empty() ? "" : ",", c.name, ":", c.type);
-    }
-    o.column_specs = specs;
-    o.endpoint = "fake";
-    o.pipeline.columns = std::move(columns);
-    o.pipeline.chunk_size = 256;  // many chunks, parsed in parallel
-    o.log = &log_;
-    o.handle_stop_signals = false;
-    return o;
+    return FakeJobOptions(std::move(columns), 256);  // many chunks, parsed in parallel
   }
-
-  TempDir tmp_;
-  std::ostringstream log_;
 };
 
 TEST(PlanEstimateTest, TimeUnderAQuotaReadsAsAboutHoursAndMinutes) {

@@ -5,9 +5,7 @@
 // processes write one DIR at once; a damaged DIR is reported and never served (skip: the run
 // goes on without it; fail: exit 2 before any lookup); `cache stats|prune|clear`.
 
-#include "tests/engine/temp_dir.h"
-#include "tests/fakes/child_process.h"
-#include "tools/sim/sim_server.h"
+#include "tests/fakes/cli_rig.h"
 
 #include <unistd.h>
 
@@ -15,7 +13,6 @@
 #include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -32,18 +29,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
-rapidjson::Document Json(const std::string& text) {
-  rapidjson::Document doc;
-  doc.Parse(text.data(), text.size());
-  return doc;
-}
+using testing::ReadFileBytes;
 
 class CacheRunTest : public ::testing::Test {
  protected:
@@ -54,9 +40,8 @@ class CacheRunTest : public ::testing::Test {
   void SetUp() override {
     sim::SimOptions options;
     options.test_api = true;
-    sim_ = std::make_unique<sim::SimServer>(options);
-    auto port = sim_->Start();
-    ASSERT_TRUE(port.ok()) << port.status();
+    sim_ = testing::StartSim(options);
+    ASSERT_NE(sim_, nullptr);
     std::string text = "id,domain\n";
     for (int i = 0; i < kRows; ++i) {
       const int d = (i * 7919) % (kDomains + kUnjudged);
@@ -98,30 +83,16 @@ class CacheRunTest : public ::testing::Test {
     return args;
   }
 
+  // ctia-enrich with `args`, stdout and stderr in <name>.out and <name>.err.
   testing::ChildSpec Spec(const std::vector<std::string>& args, const std::string& name) const {
-    testing::ChildSpec spec;
-    spec.program = CTIA_ENRICH_BIN;
-    spec.args = args;
-    spec.stdout_path = dir_.File(name + ".out");
-    spec.stderr_path = dir_.File(name + ".err");
-    spec.env = {{"CTIA_CLIENT_ID", "client"}, {"CTIA_CLIENT_SECRET", "secret"}};
-    return spec;
+    return testing::CliSpec(args, dir_.File(name + ".out"), dir_.File(name + ".err"));
   }
-
   int Exec(const std::vector<std::string>& args, const std::string& name) {
-    auto child = testing::ChildProcess::Start(Spec(args, name));
-    EXPECT_TRUE(child.ok()) << child.status();
-    return child.ok() ? child->Wait() : -1;
+    return testing::RunCli(Spec(args, name));
   }
 
-  // Lookups per observable value the sim has seen so far, all clients.
-  std::map<std::string, uint64_t> Asked() const {
-    std::map<std::string, uint64_t> asked;
-    for (const auto& [client, values] : sim_->Lookups()) {
-      for (const auto& [value, n] : values) asked[value] += n;
-    }
-    return asked;
-  }
+  // Lookups per observable the sim has seen so far, all clients.
+  std::map<std::string, uint64_t> Asked() const { return testing::LookupsByObservable(*sim_); }
   // The values asked since `before`.
   std::set<std::string> AskedSince(const std::map<std::string, uint64_t>& before) const {
     std::set<std::string> since;
@@ -139,12 +110,12 @@ class CacheRunTest : public ::testing::Test {
     std::vector<std::string> args = {"--cache", cache_, "--summary-json",
                                      dir_.File(name + ".json")};
     args.insert(args.end(), extra.begin(), extra.end());
-    EXPECT_EQ(Exec(Args("run", out, args), name), 0) << ReadFile(dir_.File(name + ".err"));
+    EXPECT_EQ(Exec(Args("run", out, args), name), 0) << ReadFileBytes(dir_.File(name + ".err"));
     return AskedSince(before);
   }
 
   uint64_t SummaryCache(const std::string& name, const char* key) {
-    rapidjson::Document doc = Json(ReadFile(dir_.File(name + ".json")));
+    rapidjson::Document doc = testing::ParseJson(ReadFileBytes(dir_.File(name + ".json")));
     if (!doc.IsObject() || !doc.HasMember("persistent_cache")) return UINT64_MAX;
     return doc["persistent_cache"][key].GetUint64();
   }
@@ -164,8 +135,8 @@ TEST_F(CacheRunTest, SecondRunAsksNothingAndWritesTheSameBytes) {
   EXPECT_TRUE(second.empty()) << second.size() << " asked again, e.g. " << *second.begin();
   EXPECT_EQ(SummaryCache("second", "hits"), static_cast<uint64_t>(kDomains + kUnjudged));
   EXPECT_EQ(SummaryCache("second", "misses"), 0u);
-  const std::string a = ReadFile(dir_.File("first.csv"));
-  EXPECT_EQ(a, ReadFile(dir_.File("second.csv")));
+  const std::string a = ReadFileBytes(dir_.File("first.csv"));
+  EXPECT_EQ(a, ReadFileBytes(dir_.File("second.csv")));
   EXPECT_THAT(a, HasSubstr("judged-0.example,"));
 }
 
@@ -178,9 +149,9 @@ TEST_F(CacheRunTest, ExpiredTenthIsAskedAgainAndPlanCountsTheRest) {
   absl::SleepFor(judged + life + absl::Milliseconds(500) - absl::Now());
   // plan: the cache answers all but the expired tenth.
   ASSERT_EQ(Exec(Args("plan", "third.csv", {"--cache", cache_, "--json"}), "plan"), 0)
-      << ReadFile(dir_.File("plan.err"));
-  rapidjson::Document plan = Json(ReadFile(dir_.File("plan.out")));
-  ASSERT_TRUE(plan.IsObject()) << ReadFile(dir_.File("plan.out"));
+      << ReadFileBytes(dir_.File("plan.err"));
+  rapidjson::Document plan = testing::ParseJson(ReadFileBytes(dir_.File("plan.out")));
+  ASSERT_TRUE(plan.IsObject()) << ReadFileBytes(dir_.File("plan.out"));
   ASSERT_EQ(Exec(Args("plan", "third.csv", {"--cache", cache_}), "plan_text"), 0);
   const std::set<std::string> third = RunCached("third.csv", {}, "third");
   std::set<std::string> expected;
@@ -198,7 +169,7 @@ TEST_F(CacheRunTest, ExpiredTenthIsAskedAgainAndPlanCountsTheRest) {
   EXPECT_EQ(domain["cached"].GetUint64(), cached);
   EXPECT_EQ(domain["lookups"].GetUint64(), expected.size());
   // The text table has the column.
-  EXPECT_THAT(ReadFile(dir_.File("plan_text.out")),
+  EXPECT_THAT(ReadFileBytes(dir_.File("plan_text.out")),
               ::testing::ContainsRegex(absl::StrCat(" ", cached, " cached +",
                                                     expected.size(), " to look up")));
 }
@@ -220,11 +191,11 @@ TEST_F(CacheRunTest, TwoProcessesShareOneDirAtOnce) {
     ASSERT_TRUE(child.ok()) << child.status();
     children.push_back(*std::move(child));
   }
-  EXPECT_EQ(children[0].Wait(), 0) << ReadFile(dir_.File("a.err"));
-  EXPECT_EQ(children[1].Wait(), 0) << ReadFile(dir_.File("b.err"));
-  EXPECT_EQ(ReadFile(dir_.File("a.csv")), ReadFile(dir_.File("b.csv")));
+  EXPECT_EQ(children[0].Wait(), 0) << ReadFileBytes(dir_.File("a.err"));
+  EXPECT_EQ(children[1].Wait(), 0) << ReadFileBytes(dir_.File("b.err"));
+  EXPECT_EQ(ReadFileBytes(dir_.File("a.csv")), ReadFileBytes(dir_.File("b.csv")));
   EXPECT_TRUE(RunCached("c.csv", {}, "c").empty());
-  EXPECT_EQ(ReadFile(dir_.File("a.csv")), ReadFile(dir_.File("c.csv")));
+  EXPECT_EQ(ReadFileBytes(dir_.File("a.csv")), ReadFileBytes(dir_.File("c.csv")));
 }
 
 TEST_F(CacheRunTest, DamagedCacheIsReportedAndNeverServed) {
@@ -243,24 +214,24 @@ TEST_F(CacheRunTest, DamagedCacheIsReportedAndNeverServed) {
             2);
   EXPECT_TRUE(AskedSince(before).empty());
   EXPECT_EQ(sim_->Counters().token_requests, tokens);
-  const std::string fail_err = ReadFile(dir_.File("fail.err"));
+  const std::string fail_err = ReadFileBytes(dir_.File("fail.err"));
   EXPECT_THAT(fail_err, HasSubstr(absl::StrCat("cache ", cache_, " is damaged")));
   // Without --endpoint: no embedded ctia-sim is started either.
   EXPECT_EQ(Exec({"run", "-i", dir_.File("in.csv"), "-o", dir_.File("demo.csv"), "--column",
                   "domain", "--cache", cache_, "--cache-damaged", "fail"},
                  "demo"),
             2);
-  const std::string demo_err = ReadFile(dir_.File("demo.err"));
+  const std::string demo_err = ReadFileBytes(dir_.File("demo.err"));
   EXPECT_THAT(demo_err, HasSubstr("is damaged"));
   EXPECT_THAT(demo_err, ::testing::Not(HasSubstr("embedded ctia-sim")));
   EXPECT_FALSE(std::filesystem::exists(dir_.File("demo.csv")));
   // skip (the default): said once, the run looks everything up.
   const std::set<std::string> skipped = RunCached("skip.csv", {}, "skip");
   EXPECT_EQ(skipped.size(), static_cast<size_t>(kDomains + kUnjudged));
-  const std::string err = ReadFile(dir_.File("skip.err"));
+  const std::string err = ReadFileBytes(dir_.File("skip.err"));
   EXPECT_THAT(err, HasSubstr(absl::StrCat("cache ", cache_, " is damaged")));
   EXPECT_THAT(err, HasSubstr("without the cache"));
-  EXPECT_EQ(ReadFile(dir_.File("first.csv")), ReadFile(dir_.File("skip.csv")));
+  EXPECT_EQ(ReadFileBytes(dir_.File("first.csv")), ReadFileBytes(dir_.File("skip.csv")));
 }
 
 TEST_F(CacheRunTest, TruncatedDataFileIsDamaged) {
@@ -270,17 +241,17 @@ TEST_F(CacheRunTest, TruncatedDataFileIsDamaged) {
   std::filesystem::resize_file(cache_ + "/data.mdb", size / 2);
   const std::set<std::string> asked = RunCached("again.csv", {}, "again");
   EXPECT_EQ(asked.size(), static_cast<size_t>(kDomains + kUnjudged));
-  EXPECT_THAT(ReadFile(dir_.File("again.err")), HasSubstr("is damaged"));
-  EXPECT_EQ(ReadFile(dir_.File("first.csv")), ReadFile(dir_.File("again.csv")));
+  EXPECT_THAT(ReadFileBytes(dir_.File("again.err")), HasSubstr("is damaged"));
+  EXPECT_EQ(ReadFileBytes(dir_.File("first.csv")), ReadFileBytes(dir_.File("again.csv")));
 }
 
 TEST_F(CacheRunTest, StatsPruneClear) {
   Judge(absl::Hours(24));
   RunCached("first.csv", {}, "first");
   ASSERT_EQ(Exec({"cache", "stats", "--json", cache_}, "stats"), 0)
-      << ReadFile(dir_.File("stats.err"));
-  rapidjson::Document stats = Json(ReadFile(dir_.File("stats.out")));
-  ASSERT_TRUE(stats.IsObject()) << ReadFile(dir_.File("stats.out"));
+      << ReadFileBytes(dir_.File("stats.err"));
+  rapidjson::Document stats = testing::ParseJson(ReadFileBytes(dir_.File("stats.out")));
+  ASSERT_TRUE(stats.IsObject()) << ReadFileBytes(dir_.File("stats.out"));
   EXPECT_EQ(stats["entries"].GetUint64(), static_cast<uint64_t>(kDomains + kUnjudged));
   ASSERT_EQ(stats["groups"].Size(), 1u);
   EXPECT_EQ(stats["groups"][0]["type"].GetString(), std::string("domain"));
@@ -289,11 +260,12 @@ TEST_F(CacheRunTest, StatsPruneClear) {
   EXPECT_THAT(stats["groups"][0]["scope"].GetString(), HasSubstr(sim_->base_url()));
   EXPECT_GT(stats["file_bytes"].GetUint64(), 0u);
   ASSERT_EQ(Exec({"cache", "stats", cache_}, "text"), 0);
-  EXPECT_THAT(ReadFile(dir_.File("text.out")), HasSubstr("500 entries (0 expired, 0 damaged)"));
+  EXPECT_THAT(ReadFileBytes(dir_.File("text.out")),
+              HasSubstr("500 entries (0 expired, 0 damaged)"));
   ASSERT_EQ(Exec({"cache", "prune", cache_}, "prune"), 0);
-  EXPECT_THAT(ReadFile(dir_.File("prune.out")), HasSubstr(": 0 expired records deleted"));
+  EXPECT_THAT(ReadFileBytes(dir_.File("prune.out")), HasSubstr(": 0 expired records deleted"));
   ASSERT_EQ(Exec({"cache", "clear", cache_}, "clear"), 0);
-  EXPECT_THAT(ReadFile(dir_.File("clear.out")), HasSubstr(": 500 records deleted"));
+  EXPECT_THAT(ReadFileBytes(dir_.File("clear.out")), HasSubstr(": 500 records deleted"));
   EXPECT_EQ(RunCached("again.csv", {}, "again").size(),
             static_cast<size_t>(kDomains + kUnjudged));
   EXPECT_EQ(Exec({"cache", "stats", dir_.File("nowhere")}, "none"), 1);

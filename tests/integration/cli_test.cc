@@ -1,6 +1,6 @@
 // `ctia-enrich run` as a user runs it: the built binary, its exit codes and its messages.
 
-#include "tests/fakes/child_process.h"
+#include "tests/fakes/cli_rig.h"
 #include "engine/byte_io.h"
 #include "tools/sim/sim_server.h"
 
@@ -8,10 +8,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <optional>
 #include <regex>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -34,34 +32,22 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 using Result = ::enrich::testing::CommandResult;
+using ::enrich::testing::ReadFileBytes;
 
 class CliTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("ctia-enrich-cli-test-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::create_directories(dir_);
     unsetenv("CTIA_CLIENT_ID");
     unsetenv("CTIA_CLIENT_SECRET");
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
-  std::string Path(const std::string& name) { return (dir_ / name).string(); }
+  std::string Path(const std::string& name) { return dir_.File(name); }
 
   void WriteFile(const std::string& name, const std::string& text) {
-    std::ofstream(Path(name), std::ios::binary) << text;
-  }
-  static std::string ReadFile(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    std::stringstream s;
-    s << f.rdbuf();
-    return s.str();
+    ::enrich::testing::WriteFileBytes(Path(name), text);
   }
 
-  static Result Run(const std::string& args) {
-    return ::enrich::testing::RunCommandLine(CTIA_ENRICH_BIN, args);
-  }
+  static Result Run(const std::string& args) { return ::enrich::testing::RunCliLine(args); }
 
   // Sets the sim's credentials and returns the args of a REST run (--batch-size 1: one
   // rate-limit unit per lookup) of in.csv's domain column against `sim`, with --max-wait 1, so
@@ -99,7 +85,7 @@ class CliTest : public ::testing::Test {
     return r;
   }
 
-  std::filesystem::path dir_;
+  ::enrich::testing::TempDir dir_;
 };
 
 TEST_F(CliTest, EmbeddedSimRunWritesEveryRow) {
@@ -108,7 +94,7 @@ TEST_F(CliTest, EmbeddedSimRunWritesEveryRow) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("embedded ctia-sim"));
   EXPECT_THAT(r.output, HasSubstr("rows:               3"));
-  const std::string out = ReadFile(Path("out.csv"));
+  const std::string out = ReadFileBytes(Path("out.csv"));
   EXPECT_THAT(out, HasSubstr("\n1,malware-c2.example,2,Malicious,"));
   EXPECT_THAT(out, HasSubstr("\n2,,,,,,skipped\n"));
   EXPECT_THAT(out, HasSubstr("\n3,nothing-known.example,,,,,no_verdict\n"));
@@ -151,7 +137,7 @@ TEST_F(CliTest, UnwritableOutputPathsAreNamedBeforeAnyWork) {
   };
   for (const Case& c : std::vector<Case>{
            {Path("in.csv"), 2, "it is the input (the enriched rows would replace it)"},
-           {(dir_ / "." / "in.csv").string(), 2, "it is the input"},
+           {dir_.path() + "/./in.csv", 2, "it is the input"},
            {Path("adir"), 2, "it is a directory"},
            {Path("nodir") + "/out.csv", 1, Path("nodir") + ": No such file or directory"},
            {Path("in.csv") + "/out.csv", 1, Path("in.csv") + ": not a directory"},
@@ -162,7 +148,7 @@ TEST_F(CliTest, UnwritableOutputPathsAreNamedBeforeAnyWork) {
                 HasSubstr("ctia-enrich: cannot write output \"" + c.output + "\": " + c.message));
     EXPECT_THAT(r.output, Not(HasSubstr("embedded ctia-sim"))) << "started work first";
   }
-  EXPECT_EQ(ReadFile(Path("in.csv")), "domain\na.example\n");
+  EXPECT_EQ(ReadFileBytes(Path("in.csv")), "domain\na.example\n");
   EXPECT_EQ(std::filesystem::directory_iterator(Path("adir")),
             std::filesystem::directory_iterator());
   EXPECT_FALSE(std::filesystem::exists(Path("adir.journal")));
@@ -171,7 +157,7 @@ TEST_F(CliTest, UnwritableOutputPathsAreNamedBeforeAnyWork) {
 TEST_F(CliTest, OutputInADirectoryWithoutWritePermissionIsNamed) {
   WriteFile("in.csv", "domain\na.example\n");
   std::filesystem::create_directories(Path("readonly"));
-  std::filesystem::permissions(dir_, std::filesystem::perms(0755));
+  std::filesystem::permissions(dir_.path(), std::filesystem::perms(0755));
   std::filesystem::permissions(Path("in.csv"), std::filesystem::perms(0644));
   std::filesystem::permissions(Path("readonly"), std::filesystem::perms(0555));
   // root may write anywhere: run as nobody then (setpriv, util-linux).
@@ -215,7 +201,7 @@ TEST_F(CliTest, APipeOutputIsWrittenInPlaceWithoutAJournal) {
     if (!exit_code.has_value()) usleep(1000);
   }
   close(reader);
-  ASSERT_EQ(*exit_code, 0) << ReadFile(Path("run.err"));
+  ASSERT_EQ(*exit_code, 0) << ReadFileBytes(Path("run.err"));
   EXPECT_EQ(got,
             "id,domain,ctia_disposition,ctia_disposition_name,ctia_judgement_id,ctia_valid_until,"
             "ctia_status\n1,nothing-known.example,,,,,no_verdict\n");
@@ -223,7 +209,7 @@ TEST_F(CliTest, APipeOutputIsWrittenInPlaceWithoutAJournal) {
   ASSERT_EQ(stat(fifo.c_str(), &st), 0);
   EXPECT_TRUE(S_ISFIFO(st.st_mode)) << "the FIFO was replaced";
   std::vector<std::string> left;
-  for (const auto& entry : std::filesystem::directory_iterator(dir_)) {
+  for (const auto& entry : std::filesystem::directory_iterator(dir_.path())) {
     left.push_back(entry.path().filename().string());
   }
   std::sort(left.begin(), left.end());
@@ -236,7 +222,7 @@ TEST_F(CliTest, FieldsAddTheObservableLookedUpAndUnknownFieldsAreUsageErrors) {
                  " --column value:auto --fields observable_type,observable_value,source "
                  "--judgements 2");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  const std::string out = ReadFile(Path("out.csv"));
+  const std::string out = ReadFileBytes(Path("out.csv"));
   EXPECT_THAT(out, HasSubstr("id,value,ctia_disposition,ctia_disposition_name,ctia_judgement_id,"
                              "ctia_valid_until,ctia_status,ctia_observable_type,"
                              "ctia_observable_value,ctia_source,ctia_judgements\n"));
@@ -306,7 +292,7 @@ TEST_F(CliTest, UnknownColumnListsColumnsAndLeavesNoOutput) {
   EXPECT_EQ(r.exit_code, 2) << "a column the header lacks is bad usage";
   EXPECT_THAT(r.output, HasSubstr("no column \"fqdn\"; the columns are: ts, host, dst"));
   EXPECT_FALSE(std::filesystem::exists(Path("out.csv")));
-  for (const auto& entry : std::filesystem::directory_iterator(dir_)) {
+  for (const auto& entry : std::filesystem::directory_iterator(dir_.path())) {
     EXPECT_THAT(entry.path().string(), Not(HasSubstr(".partial"))) << "left a partial file";
   }
 }
@@ -342,13 +328,13 @@ TEST_F(CliTest, UnreachableEndpointIsReported) {
 }
 
 TEST_F(CliTest, BadCredentialsAreReportedWithoutTheSecret) {
-  sim::SimServer sim{sim::SimOptions{}};
-  ASSERT_TRUE(sim.Start().ok());
+  const auto sim = ::enrich::testing::StartSim({});
+  ASSERT_NE(sim, nullptr);
   WriteFile("in.csv", "domain\na.com\n");
   setenv("CTIA_CLIENT_ID", "client", 1);
   setenv("CTIA_CLIENT_SECRET", "Wrong-Secret-7f3a9", 1);
   Result r = Run("run -i " + Path("in.csv") + " -o " + Path("out.csv") +
-                 " --column domain --endpoint " + sim.base_url());
+                 " --column domain --endpoint " + sim->base_url());
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.output, HasSubstr("invalid_client"));
   EXPECT_THAT(r.output, HasSubstr("client"));
@@ -358,14 +344,14 @@ TEST_F(CliTest, BadCredentialsAreReportedWithoutTheSecret) {
 
 // A wrong secret that is an ordinary word leaves the message readable: no word of it redacted.
 TEST_F(CliTest, PlainWordSecretDoesNotGarbleTheMessage) {
-  sim::SimServer sim{sim::SimOptions{}};
-  ASSERT_TRUE(sim.Start().ok());
+  const auto sim = ::enrich::testing::StartSim({});
+  ASSERT_NE(sim, nullptr);
   WriteFile("in.csv", "domain\na.com\n");
   setenv("CTIA_CLIENT_ID", "client", 1);
   for (const char* secret : {"the", "a", "client"}) {
     setenv("CTIA_CLIENT_SECRET", secret, 1);
     Result r = Run("run -i " + Path("in.csv") + " -o " + Path("out.csv") +
-                   " --column domain --endpoint " + sim.base_url());
+                   " --column domain --endpoint " + sim->base_url());
     EXPECT_EQ(r.exit_code, 1) << secret;
     EXPECT_THAT(r.output, HasSubstr("rejected API client 'client': invalid_client")) << secret;
     EXPECT_THAT(r.output,
@@ -402,45 +388,45 @@ TEST_F(CliTest, IntelWithoutRegionIsUsageError) {
 }
 
 TEST_F(CliTest, RealEndpointWithGoodCredentialsEnriches) {
-  sim::SimServer sim{sim::SimOptions{}};
-  ASSERT_TRUE(sim.Start().ok());
-  sim.AddJudgements(sim::DemoJudgements(absl::Now()));
+  const auto sim = ::enrich::testing::StartSim({});
+  ASSERT_NE(sim, nullptr);
+  sim->AddJudgements(sim::DemoJudgements(absl::Now()));
   WriteFile("in.csv", "domain\nmalware-c2.example\n");
   setenv("CTIA_CLIENT_ID", "client", 1);
   setenv("CTIA_CLIENT_SECRET", "secret", 1);
   Result r = Run("run -i " + Path("in.csv") + " -o " + Path("out.csv") +
-                 " --column domain --endpoint " + sim.base_url() + " --summary-json " +
+                 " --column domain --endpoint " + sim->base_url() + " --summary-json " +
                  Path("summary.json"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, Not(HasSubstr("embedded")));
-  EXPECT_THAT(ReadFile(Path("out.csv")), HasSubstr("malware-c2.example,2,Malicious,"));
-  EXPECT_THAT(ReadFile(Path("summary.json")), HasSubstr("\"rows\":1"));
-  EXPECT_EQ(sim.Counters().verdict_requests, 1u);
+  EXPECT_THAT(ReadFileBytes(Path("out.csv")), HasSubstr("malware-c2.example,2,Malicious,"));
+  EXPECT_THAT(ReadFileBytes(Path("summary.json")), HasSubstr("\"rows\":1"));
+  EXPECT_EQ(sim->Counters().verdict_requests, 1u);
 }
 
 // A rotation with one rejected credential (issue: a bad line in --credentials-file) retires
 // it with a notice and enriches with the others; only when every one is rejected does it stop.
 TEST_F(CliTest, RejectedCredentialInARotationIsRetiredAndTheRunGoesOn) {
-  sim::SimServer sim{sim::SimOptions{}};
-  ASSERT_TRUE(sim.Start().ok());
-  sim.AddJudgements(sim::DemoJudgements(absl::Now()));
+  const auto sim = ::enrich::testing::StartSim({});
+  ASSERT_NE(sim, nullptr);
+  sim->AddJudgements(sim::DemoJudgements(absl::Now()));
   WriteFile("in.csv", "domain\nmalware-c2.example\nupdate-check.example.org\n");
   WriteFile("creds", "client:Wrong-Secret-7f3a9\nclient:secret\n");
   std::filesystem::permissions(Path("creds"), std::filesystem::perms(0600));
   Result r = Run("run -i " + Path("in.csv") + " -o " + Path("out.csv") +
-                 " --column domain --endpoint " + sim.base_url() + " --credentials-file " +
+                 " --column domain --endpoint " + sim->base_url() + " --credentials-file " +
                  Path("creds"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("was rejected"));
   EXPECT_THAT(r.output, HasSubstr("retired"));
   EXPECT_THAT(r.output, Not(HasSubstr("Wrong-Secret-7f3a9")));
-  EXPECT_THAT(ReadFile(Path("out.csv")), HasSubstr("malware-c2.example,2,Malicious,"));
+  EXPECT_THAT(ReadFileBytes(Path("out.csv")), HasSubstr("malware-c2.example,2,Malicious,"));
 
   WriteFile("creds", "client:Wrong-Secret-7f3a9\nnobody:secret\n");
   std::filesystem::permissions(Path("creds"), std::filesystem::perms(0600));
   std::filesystem::remove(Path("out.csv"));
   r = Run("run -i " + Path("in.csv") + " -o " + Path("out.csv") + " --column domain --endpoint " +
-          sim.base_url() + " --credentials-file " + Path("creds"));
+          sim->base_url() + " --credentials-file " + Path("creds"));
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_THAT(r.output, HasSubstr("every credential was rejected"));
   EXPECT_THAT(r.output, Not(HasSubstr("Wrong-Secret-7f3a9")));
@@ -451,12 +437,12 @@ TEST_F(CliTest, QuotaCheckpointExits75AndResumeFinishesWithoutRepeatingLookups) 
   sim::SimOptions options;
   options.rate_limit = 5;  // per org per hour, as CTIA counts it
   options.rate_limit_window = absl::Hours(1);
-  sim::SimServer sim{options};
-  ASSERT_TRUE(sim.Start().ok());
+  const auto sim = ::enrich::testing::StartSim(options);
+  ASSERT_NE(sim, nullptr);
   std::string in = "id,domain\n";
   for (int i = 0; i < 8; ++i) absl::StrAppend(&in, i, ",host-", i, ".example\n");
   WriteFile("in.csv", in);
-  const std::string args = QuotaRunArgs(sim);
+  const std::string args = QuotaRunArgs(*sim);
 
   // REST lookups (--batch-size 1: one rate-limit unit each). Five fit in the hour; the next
   // wait (about an hour) is longer than --max-wait.
@@ -468,18 +454,18 @@ TEST_F(CliTest, QuotaCheckpointExits75AndResumeFinishesWithoutRepeatingLookups) 
   EXPECT_TRUE(std::filesystem::exists(Path("out.csv.journal")));
   // Answered lookups: no judgement is CTIA's 404 "no verdict" (429s are not answers).
   auto answered = [&sim] {
-    sim::EndpointCounts counts = sim.CountsByEndpoint();
+    sim::EndpointCounts counts = sim->CountsByEndpoint();
     return counts["verdict"][200] + counts["verdict"][404];
   };
   EXPECT_EQ(answered(), 5u);
 
   // An hour later the quota is back; the resumed run asks only for the three left.
-  sim.AdvanceClock(absl::Hours(1) + absl::Minutes(1));
+  sim->AdvanceClock(absl::Hours(1) + absl::Minutes(1));
   Result second = Run(args + " --resume");
   ASSERT_EQ(second.exit_code, 0) << second.output;
   EXPECT_THAT(second.output, HasSubstr("resuming: 5 settled lookups reloaded"));
   EXPECT_EQ(answered(), 8u);
-  const std::string out = ReadFile(Path("out.csv"));
+  const std::string out = ReadFileBytes(Path("out.csv"));
   for (int i = 0; i < 8; ++i) {
     EXPECT_THAT(out, HasSubstr(absl::StrCat("\n", i, ",host-", i, ".example,,,,,no_verdict\n")));
   }
@@ -489,8 +475,8 @@ TEST_F(CliTest, QuotaCheckpointExits75AndResumeFinishesWithoutRepeatingLookups) 
 TEST_F(CliTest, ADamagedInputReplacedByAnIntactCopyResumesWithoutRepeatingLookups) {
   sim::SimOptions options;
   options.test_api = true;  // the lookup tally
-  sim::SimServer sim{options};
-  ASSERT_TRUE(sim.Start().ok());
+  const auto sim = ::enrich::testing::StartSim(options);
+  ASSERT_NE(sim, nullptr);
   const std::string in = DistinctDomainsCsv(3000);
   {
     auto sink = engine::OpenSink(Path("intact.csv.gz"), engine::Compression::kGzip);
@@ -498,14 +484,14 @@ TEST_F(CliTest, ADamagedInputReplacedByAnIntactCopyResumesWithoutRepeatingLookup
     ASSERT_TRUE((*sink)->Write(in).ok());
     ASSERT_TRUE((*sink)->Finish().ok());
   }
-  const std::string gz = ReadFile(Path("intact.csv.gz"));
+  const std::string gz = ReadFileBytes(Path("intact.csv.gz"));
   // A download cut short: the first half of the compressed file.
   WriteFile("in.csv.gz", gz.substr(0, gz.size() / 2));
   setenv("CTIA_CLIENT_ID", "client", 1);
   setenv("CTIA_CLIENT_SECRET", "secret", 1);
   const std::string args = "run -i " + Path("in.csv.gz") + " -o " + Path("out.csv") +
                            " --column domain --batch-size 20 --chunk-size 4096 --endpoint " +
-                           sim.base_url();
+                           sim->base_url();
 
   Result first = Run(args);
   ASSERT_EQ(first.exit_code, 1) << first.output;
@@ -514,7 +500,7 @@ TEST_F(CliTest, ADamagedInputReplacedByAnIntactCopyResumesWithoutRepeatingLookup
                                       "; once the cause is fixed, run the same command with "
                                       "--resume"));
   EXPECT_FALSE(std::filesystem::exists(Path("out.csv")));
-  const sim::LookupTally after_first = sim.Lookups();
+  const sim::LookupTally after_first = sim->Lookups();
   ASSERT_EQ(after_first.count("client"), 1u);
   const size_t asked_first = after_first.at("client").size();
   EXPECT_GT(asked_first, 100u) << "the damaged run looked up what it read before the damage";
@@ -522,11 +508,11 @@ TEST_F(CliTest, ADamagedInputReplacedByAnIntactCopyResumesWithoutRepeatingLookup
 
   // The intact file has another size: the journal still serves it (same endpoint).
   WriteFile("in.csv.gz", gz);
-  Result second = ResumeAskingNoneAgain(args, sim, asked_first, 3000);
+  Result second = ResumeAskingNoneAgain(args, *sim, asked_first, 3000);
   EXPECT_THAT(second.output, HasSubstr("note: the journal was written for another input or "
                                        "columns (input=" + Path("in.csv.gz") + " size=" +
                                        std::to_string(gz.size() / 2)));
-  EXPECT_GT(ReadFile(Path("out.csv")).size(), in.size());
+  EXPECT_GT(ReadFileBytes(Path("out.csv")).size(), in.size());
   EXPECT_FALSE(std::filesystem::exists(Path("out.csv.journal")));
 
   // Another endpoint is another source of verdicts: its journal is refused.
@@ -534,7 +520,7 @@ TEST_F(CliTest, ADamagedInputReplacedByAnIntactCopyResumesWithoutRepeatingLookup
   ASSERT_EQ(Run(args).exit_code, 1);
   Result other = Run("run -i " + Path("in.csv.gz") + " -o " + Path("out2.csv") + " --journal " +
                      Path("out.csv.journal") + " --resume --column domain --endpoint " +
-                     sim.base_url() + "/");
+                     sim->base_url() + "/");
   EXPECT_EQ(other.exit_code, 2) << other.output;
   EXPECT_THAT(other.output, HasSubstr("the journal's lookups were made at another CTIA endpoint"));
 }
@@ -542,8 +528,8 @@ TEST_F(CliTest, ADamagedInputReplacedByAnIntactCopyResumesWithoutRepeatingLookup
 TEST_F(CliTest, AStrictFailureAfterLookupsKeepsThemForTheFixedInput) {
   sim::SimOptions options;
   options.test_api = true;  // the lookup tally
-  sim::SimServer sim{options};
-  ASSERT_TRUE(sim.Start().ok());
+  const auto sim = ::enrich::testing::StartSim(options);
+  ASSERT_NE(sim, nullptr);
   const std::string good = DistinctDomainsCsv(3000);
   // A malformed row (a quote never closed) near the end: --strict stops there, after the
   // lookups of the chunks before it settled.
@@ -552,28 +538,28 @@ TEST_F(CliTest, AStrictFailureAfterLookupsKeepsThemForTheFixedInput) {
   setenv("CTIA_CLIENT_SECRET", "secret", 1);
   const std::string args = "run -i " + Path("in.csv") + " -o " + Path("out.csv") +
                            " --column domain --strict --batch-size 20 --chunk-size 4096 "
-                           "--endpoint " + sim.base_url();
+                           "--endpoint " + sim->base_url();
   Result first = Run(args);
   ASSERT_EQ(first.exit_code, 1) << first.output;
   EXPECT_THAT(first.output, HasSubstr(Path("in.csv") + ":3002:"));
   EXPECT_THAT(first.output, HasSubstr("settled lookups are kept in " + Path("out.csv.journal")));
   ASSERT_TRUE(std::filesystem::exists(Path("out.csv.journal")));
-  const size_t asked_first = sim.Lookups().at("client").size();
+  const size_t asked_first = sim->Lookups().at("client").size();
   EXPECT_GT(asked_first, 1000u);
 
   // The input fixed (the bad row dropped): the journal's lookups are not paid again.
   WriteFile("in.csv", good);
-  ResumeAskingNoneAgain(args, sim, asked_first, 3000);
+  ResumeAskingNoneAgain(args, *sim, asked_first, 3000);
 }
 
 TEST_F(CliTest, AStrictFailureBeforeAnyLookupLeavesNoJournal) {
   WriteFile("in.csv", "id,domain\n1,\"bad\n");
-  sim::SimServer sim{sim::SimOptions{}};
-  ASSERT_TRUE(sim.Start().ok());
+  const auto sim = ::enrich::testing::StartSim({});
+  ASSERT_NE(sim, nullptr);
   setenv("CTIA_CLIENT_ID", "client", 1);
   setenv("CTIA_CLIENT_SECRET", "secret", 1);
   Result r = Run("run -i " + Path("in.csv") + " -o " + Path("out.csv") +
-                 " --column domain --strict --endpoint " + sim.base_url());
+                 " --column domain --strict --endpoint " + sim->base_url());
   ASSERT_EQ(r.exit_code, 1) << r.output;
   EXPECT_THAT(r.output, Not(HasSubstr("kept in")));
   EXPECT_FALSE(std::filesystem::exists(Path("out.csv.journal")));
@@ -586,13 +572,13 @@ TEST_F(CliTest, ResumeWithBadCredentialsFailsAndKeepsTheJournal) {
   sim::SimOptions options;
   options.rate_limit = 2;
   options.rate_limit_window = absl::Hours(1);
-  sim::SimServer sim{options};
-  ASSERT_TRUE(sim.Start().ok());
+  const auto sim = ::enrich::testing::StartSim(options);
+  ASSERT_NE(sim, nullptr);
   WriteFile("in.csv", "domain\na.example\nb.example\nc.example\n");
-  const std::string args = QuotaRunArgs(sim);
+  const std::string args = QuotaRunArgs(*sim);
   Result first = Run(args);
   ASSERT_EQ(first.exit_code, 75) << first.output;
-  const std::string journal = ReadFile(Path("out.csv.journal"));
+  const std::string journal = ReadFileBytes(Path("out.csv.journal"));
   ASSERT_FALSE(journal.empty());
 
   setenv("CTIA_CLIENT_SECRET", "Wrong-Secret-7f3a9", 1);
@@ -601,14 +587,14 @@ TEST_F(CliTest, ResumeWithBadCredentialsFailsAndKeepsTheJournal) {
   EXPECT_THAT(bad.output, HasSubstr("invalid_client"));
   EXPECT_THAT(bad.output, Not(HasSubstr("Wrong-Secret-7f3a9")));
   EXPECT_FALSE(std::filesystem::exists(Path("out.csv")));
-  EXPECT_EQ(ReadFile(Path("out.csv.journal")), journal);
+  EXPECT_EQ(ReadFileBytes(Path("out.csv.journal")), journal);
 
   setenv("CTIA_CLIENT_SECRET", "secret", 1);
-  sim.AdvanceClock(absl::Hours(1) + absl::Minutes(1));
+  sim->AdvanceClock(absl::Hours(1) + absl::Minutes(1));
   Result good = Run(args + " --resume");
   ASSERT_EQ(good.exit_code, 0) << good.output;
   EXPECT_THAT(good.output, HasSubstr("resuming: 2 settled lookups reloaded"));
-  EXPECT_THAT(ReadFile(Path("out.csv")), HasSubstr("\nc.example,,,,,no_verdict\n"));
+  EXPECT_THAT(ReadFileBytes(Path("out.csv")), HasSubstr("\nc.example,,,,,no_verdict\n"));
 }
 
 // The checkpoint line of a run's output, with the time to resume and the wait it is in replaced
@@ -631,25 +617,25 @@ std::string CheckpointLine(const std::string& output, absl::Time* resume_at, std
 }
 
 TEST_F(CliTest, CheckpointAfterALong429GivesTheWaitOnce) {
-  sim::SimServer sim{sim::SimOptions{}};
-  ASSERT_TRUE(sim.Start().ok());
+  const auto sim = ::enrich::testing::StartSim({});
+  ASSERT_NE(sim, nullptr);
   sim::FaultRule busy;
   busy.kind = sim::FaultKind::kBurst429;
   busy.path_prefix = "/ctia/";
   busy.retry_after_seconds = 3600;
-  sim.AddFault(busy);
+  sim->AddFault(busy);
   WriteFile("in.csv", "id,domain\n1,a.example\n2,b.example\n");
   setenv("CTIA_CLIENT_ID", "client", 1);
   setenv("CTIA_CLIENT_SECRET", "secret", 1);
   const absl::Time before = absl::Now();
   Result r = Run("run -i " + Path("in.csv") + " -o " + Path("out.csv") +
-                 " --column domain --batch-size 1 --max-wait 60 --endpoint " + sim.base_url());
+                 " --column domain --batch-size 1 --max-wait 60 --endpoint " + sim->base_url());
   const absl::Time after = absl::Now();
   ASSERT_EQ(r.exit_code, 75) << r.output;
   absl::Time resume_at;
   std::string wait;
   EXPECT_EQ(CheckpointLine(r.output, &resume_at, &wait),
-            "ctia-enrich: http 429: Too Many Requests from " + sim.base_url() +
+            "ctia-enrich: http 429: Too Many Requests from " + sim->base_url() +
                 "; checkpointed: settled lookups are in " + Path("out.csv.journal") +
                 "; run the same command with --resume after <time> (in <wait>) to continue "
                 "without repeating them");
@@ -659,14 +645,14 @@ TEST_F(CliTest, CheckpointAfterALong429GivesTheWaitOnce) {
 }
 
 TEST_F(CliTest, CheckpointWhenTheRequestBudgetIsSpentGivesTheWaitOnce) {
-  sim::SimServer sim{sim::SimOptions{}};
-  ASSERT_TRUE(sim.Start().ok());
+  const auto sim = ::enrich::testing::StartSim({});
+  ASSERT_NE(sim, nullptr);
   WriteFile("in.csv", "id,domain\n1,a.example\n2,b.example\n3,c.example\n");
   setenv("CTIA_CLIENT_ID", "client", 1);
   setenv("CTIA_CLIENT_SECRET", "secret", 1);
   const std::string args = "run -i " + Path("in.csv") +
                            " --column domain --batch-size 1 --rate-limit 2/1h --max-wait 60 "
-                           "--endpoint " + sim.base_url();
+                           "--endpoint " + sim->base_url();
   absl::Time resume_at;
   std::string wait;
   Result r = Run(args + " -o " + Path("out.csv"));
@@ -699,7 +685,7 @@ TEST_F(CliTest, CompressionFlagThatContradictsTheInputIsUsageError) {
   r = Run("run -i " + Path("in.csv") + " -o " + Path("out.csv") +
           " --column domain --output-compression gzip");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_EQ(ReadFile(Path("out.csv")).substr(0, 2), "\x1f\x8b");
+  EXPECT_EQ(ReadFileBytes(Path("out.csv")).substr(0, 2), "\x1f\x8b");
   r = Run("run -i " + Path("in.csv") + " -o " + Path("out2.csv") +
           " --column domain --output-compression lz4");
   EXPECT_EQ(r.exit_code, 2);

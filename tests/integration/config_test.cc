@@ -1,7 +1,7 @@
 // `ctia-enrich run|bench --config FILE` and `--print-settings` as a user runs them: the built
 // binary, the example files of configs/, and the errors a bad file gets.
 
-#include "tests/fakes/child_process.h"
+#include "tests/fakes/cli_rig.h"
 
 #include <cstdlib>
 #include <filesystem>
@@ -80,25 +80,19 @@ const std::map<std::string, std::vector<std::pair<std::string, std::string>>>& R
 
 class ConfigTest : public ::testing::Test {
  protected:
-  // A fresh directory per test (mkdtemp), and no credentials unless a test sets them.
+  // A fresh directory per test (dir_), and no credentials unless a test sets them.
   void SetUp() override {
-    std::string dir = (std::filesystem::temp_directory_path() / "ctia-enrich-config-XXXXXX");
-    ASSERT_NE(::mkdtemp(dir.data()), nullptr);
-    dir_ = dir;
     for (const char* name : {"CTIA_CLIENT_ID", "CTIA_CLIENT_SECRET"}) ::unsetenv(name);
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
-  std::string Path(const std::string& name) const { return (dir_ / name).string(); }
+  std::string Path(const std::string& name) const { return dir_.File(name); }
 
   std::string WriteFile(const std::string& name, const std::string& text) {
-    std::ofstream(Path(name), std::ios::binary) << text;
+    testing::WriteFileBytes(Path(name), text);
     return Path(name);
   }
 
-  static Result Run(const std::string& args) {
-    return ::enrich::testing::RunCommandLine(CTIA_ENRICH_BIN, args);
-  }
+  static Result Run(const std::string& args) { return testing::RunCliLine(args); }
 
   // The `key = value` lines of a printed settings document, by "table.key", without the
   // comment after the value.
@@ -119,7 +113,7 @@ class ConfigTest : public ::testing::Test {
     return settings;
   }
 
-  std::filesystem::path dir_;
+  testing::TempDir dir_;
 };
 
 TEST_F(ConfigTest, EveryRunKeyRoundTripsThroughPrintSettings) {

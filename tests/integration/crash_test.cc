@@ -16,29 +16,23 @@
 #include <fstream>
 #include <random>
 #include <set>
-#include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "engine/journal.h"
-#include "tests/engine/temp_dir.h"
-#include "tests/fakes/child_process.h"
-#include "tools/sim/sim_server.h"
+#include "tests/fakes/cli_rig.h"
 
 namespace enrich {
 namespace {
 
 using ::testing::HasSubstr;
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
+using testing::FileSize;
+using testing::ReadFileBytes;
 
 // The observables ("<type>:<value>", as ctia-sim tallies them) in the intact part of the
 // journal at `path`, read as --resume reads it (from a copy: resuming truncates a torn tail).
@@ -47,7 +41,7 @@ std::vector<std::string> JournaledObservables(const std::string& path, const std
   if (!std::filesystem::exists(path)) return out;
   std::filesystem::copy_file(path, copy, std::filesystem::copy_options::overwrite_existing);
   // Header: "CTIAJNL1", u32 (little-endian) fingerprint length, the fingerprint (journal.h).
-  const std::string bytes = ReadFile(copy);
+  const std::string bytes = ReadFileBytes(copy);
   EXPECT_GE(bytes.size(), 12u);
   if (bytes.size() < 12) return out;
   const uint32_t n = static_cast<uint8_t>(bytes[8]) | static_cast<uint8_t>(bytes[9]) << 8 |
@@ -59,12 +53,6 @@ std::vector<std::string> JournaledObservables(const std::string& path, const std
       });
   EXPECT_TRUE(journal.ok()) << journal.status();
   return out;
-}
-
-uintmax_t FileSize(const std::string& path) {
-  std::error_code ec;
-  const uintmax_t size = std::filesystem::file_size(path, ec);
-  return ec ? 0 : size;
 }
 
 class CrashResumeTest : public ::testing::Test {
@@ -89,9 +77,8 @@ class CrashResumeTest : public ::testing::Test {
     for (const char* id : {"reference", "run-0", "run-1", "run-2", "run-3", "run-4", "run-5"}) {
       options.clients.push_back(sim::SimClient{id, "secret"});
     }
-    sim_ = std::make_unique<sim::SimServer>(options);
-    auto port = sim_->Start();
-    ASSERT_TRUE(port.ok()) << port.status();
+    sim_ = testing::StartSim(options);
+    ASSERT_NE(sim_, nullptr);
     // A millisecond per lookup, so a run takes long enough to be killed in the middle of it.
     sim::FaultRule slow;
     slow.kind = sim::FaultKind::kLatency;
@@ -115,21 +102,17 @@ class CrashResumeTest : public ::testing::Test {
   absl::StatusOr<testing::ChildProcess> Start(const std::string& output, bool resume,
                                               const std::string& stderr_name,
                                               const std::string& client = "client") {
-    testing::ChildSpec spec;
-    spec.program = CTIA_ENRICH_BIN;
-    spec.args = {"run",          "-i",
-                 dir_.File("in.csv"), "-o",
-                 output,         "--column",
-                 "domain",       "--endpoint",
-                 sim_->base_url(), "--connections",
-                 std::to_string(kConnections), "--threads",
-                 "2",            "--chunk-size",
-                 "65536",        "--batch-size",
-                 std::to_string(batch_size_)};
-    if (resume) spec.args.push_back("--resume");
-    spec.stderr_path = dir_.File(stderr_name);
-    spec.env = {{"CTIA_CLIENT_ID", client}, {"CTIA_CLIENT_SECRET", "secret"}};
-    return testing::ChildProcess::Start(spec);
+    std::vector<std::string> args = {"run",          "-i",
+                                     dir_.File("in.csv"), "-o",
+                                     output,         "--column",
+                                     "domain",       "--endpoint",
+                                     sim_->base_url(), "--connections",
+                                     std::to_string(kConnections), "--threads",
+                                     "2",            "--chunk-size",
+                                     "65536",        "--batch-size",
+                                     std::to_string(batch_size_)};
+    if (resume) args.push_back("--resume");
+    return testing::StartCli(testing::CliSpec(std::move(args), "", dir_.File(stderr_name), client));
   }
 
   uint64_t VerdictRequests() const { return sim_->Counters().verdict_requests; }
@@ -152,10 +135,10 @@ TEST_F(CrashResumeTest, KilledRunsResumeToTheUninterruptedOutputWithoutRepeating
   {
     auto child = Start(dir_.File("reference.csv"), false, "reference.err");
     ASSERT_TRUE(child.ok()) << child.status();
-    ASSERT_EQ(child->Wait(), 0) << ReadFile(dir_.File("reference.err"));
+    ASSERT_EQ(child->Wait(), 0) << ReadFileBytes(dir_.File("reference.err"));
   }
   const auto reference_time = std::chrono::steady_clock::now() - started;
-  const std::string reference = ReadFile(dir_.File("reference.csv"));
+  const std::string reference = ReadFileBytes(dir_.File("reference.csv"));
   ASSERT_EQ(VerdictRequests() - before_reference, uint64_t{kUnique});
   ASSERT_EQ(std::count(reference.begin(), reference.end(), '\n'), kRows + 1);
   ASSERT_TRUE(absl::StrContains(reference, "\n1,Host-1.example,\"note 1, \"\"quoted\"\"\","));
@@ -186,7 +169,7 @@ TEST_F(CrashResumeTest, KilledRunsResumeToTheUninterruptedOutputWithoutRepeating
     if (!stale.empty()) {
       if (!std::filesystem::exists(stale)) {
         // This run started after the previous one was killed and removed its temp file.
-        EXPECT_THAT(ReadFile(dir_.File(err)), HasSubstr(absl::StrCat("removed ", stale)));
+        EXPECT_THAT(ReadFileBytes(dir_.File(err)), HasSubstr(absl::StrCat("removed ", stale)));
         stale.clear();
         ++stale_removed;
       } else {
@@ -206,9 +189,9 @@ TEST_F(CrashResumeTest, KilledRunsResumeToTheUninterruptedOutputWithoutRepeating
       last_killed = true;
       continue;
     }
-    ASSERT_EQ(exit_code, 0) << ReadFile(dir_.File(err));
+    ASSERT_EQ(exit_code, 0) << ReadFileBytes(dir_.File(err));
     if (round > 0) {
-      EXPECT_THAT(ReadFile(dir_.File(err)), HasSubstr("resuming: "));
+      EXPECT_THAT(ReadFileBytes(dir_.File(err)), HasSubstr("resuming: "));
     }
     completed = true;
     last_killed = false;
@@ -217,7 +200,7 @@ TEST_F(CrashResumeTest, KilledRunsResumeToTheUninterruptedOutputWithoutRepeating
   // The first run does the reference run's work, so a kill at < 40 % of its time lands in it.
   ASSERT_GE(kills, 1);
 
-  EXPECT_TRUE(ReadFile(output) == reference) << "resumed output differs from the reference";
+  EXPECT_TRUE(ReadFileBytes(output) == reference) << "resumed output differs from the reference";
   const uint64_t requests = VerdictRequests() - before;
   EXPECT_GE(requests, uint64_t{kUnique});
   EXPECT_LE(requests, kUnique + kills * kMaxInFlight)
@@ -263,9 +246,9 @@ TEST_F(CrashResumeTest, KilledBatchedRunsNeverAskAgainForJournaledObservables) {
       journal_total = std::max(journal_total, FileSize(dir_.File("reference.csv.journal")));
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
-    ASSERT_EQ(*exit_code, 0) << ReadFile(dir_.File("reference.err"));
+    ASSERT_EQ(*exit_code, 0) << ReadFileBytes(dir_.File("reference.err"));
   }
-  const std::string reference = ReadFile(dir_.File("reference.csv"));
+  const std::string reference = ReadFileBytes(dir_.File("reference.csv"));
   ASSERT_EQ(std::count(reference.begin(), reference.end(), '\n'), kRows + 1);
   ASSERT_EQ(ObservablesAsked(), uint64_t{kUnique});
   ASSERT_GT(sim_->Counters().graphql_observables, uint64_t{kUnique} / 2)
@@ -300,7 +283,7 @@ TEST_F(CrashResumeTest, KilledBatchedRunsNeverAskAgainForJournaledObservables) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     if (round > 0 && !journaled[round].empty()) {
-      EXPECT_THAT(ReadFile(dir_.File(err)),
+      EXPECT_THAT(ReadFileBytes(dir_.File(err)),
                   HasSubstr(absl::StrCat("resuming: ", journaled[round].size(),
                                          " settled lookups reloaded")));
     }
@@ -310,12 +293,12 @@ TEST_F(CrashResumeTest, KilledBatchedRunsNeverAskAgainForJournaledObservables) {
       journaled.push_back(JournaledObservables(journal, dir_.File("journal.copy")));
       continue;
     }
-    ASSERT_EQ(*exit_code, 0) << ReadFile(dir_.File(err));
+    ASSERT_EQ(*exit_code, 0) << ReadFileBytes(dir_.File(err));
     completed = true;
   }
   ASSERT_TRUE(completed);
   ASSERT_GE(kills, 1);
-  EXPECT_TRUE(ReadFile(output) == reference) << "resumed output differs from the reference";
+  EXPECT_TRUE(ReadFileBytes(output) == reference) << "resumed output differs from the reference";
 
   // No run asked for an observable of the journal it resumed from.
   const sim::LookupTally tally = sim_->Lookups();

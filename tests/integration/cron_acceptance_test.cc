@@ -30,9 +30,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "engine/byte_io.h"
-#include "tests/engine/temp_dir.h"
-#include "tests/fakes/child_process.h"
-#include "tools/sim/sim_server.h"
+#include "tests/fakes/cli_rig.h"
 
 namespace enrich {
 namespace {
@@ -40,12 +38,12 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-std::string ReadFile(const std::string& path) { return testing::ReadFileBytes(path); }
+using testing::ReadFileBytes;
 
 // The crontab line of README.md between the markers: the first line of the block there that
 // is neither blank, a comment nor a code fence.
 std::optional<std::string> ReadmeCronLine() {
-  const std::string readme = ReadFile(absl::StrCat(ENRICH_SOURCE_DIR, "/README.md"));
+  const std::string readme = ReadFileBytes(absl::StrCat(ENRICH_SOURCE_DIR, "/README.md"));
   const size_t begin = readme.find("<!-- cron-line:begin");
   const size_t end = readme.find("<!-- cron-line:end", begin);
   if (begin == std::string::npos || end == std::string::npos) return std::nullopt;
@@ -77,7 +75,7 @@ std::vector<pid_t> Descendants(pid_t root) {
   for (const auto& entry : fs::directory_iterator("/proc")) {
     pid_t pid = 0;
     if (!absl::SimpleAtoi(entry.path().filename().string(), &pid)) continue;
-    const std::string stat = ReadFile(entry.path().string() + "/stat");
+    const std::string stat = ReadFileBytes(entry.path().string() + "/stat");
     // "pid (comm) state ppid ...": comm may hold spaces, so read after its last ')'.
     const size_t close = stat.rfind(')');
     if (close == std::string::npos) continue;
@@ -117,9 +115,8 @@ class CronAcceptanceTest : public ::testing::Test {
     sim::SimOptions options;
     options.synthetic_percent = 30;  // every observable answered, from a hash (fixed ids)
     options.public_base = "https://private.intel.amp.cisco.com";
-    sim_ = std::make_unique<sim::SimServer>(options);
-    auto port = sim_->Start();
-    ASSERT_TRUE(port.ok()) << port.status();
+    sim_ = testing::StartSim(options);
+    ASSERT_NE(sim_, nullptr);
     const std::optional<std::string> line = ReadmeCronLine();
     ASSERT_TRUE(line.has_value()) << "README.md has no cron line between its markers";
     cron_command_ = CronCommand(*line);
@@ -143,7 +140,7 @@ class CronAcceptanceTest : public ::testing::Test {
       fs::create_directories(root + "/" + dir);
     }
     std::string settings =
-        ReadFile(absl::StrCat(ENRICH_SOURCE_DIR, "/configs/nightly-proxy-logs.toml"));
+        ReadFileBytes(absl::StrCat(ENRICH_SOURCE_DIR, "/configs/nightly-proxy-logs.toml"));
     EXPECT_THAT(settings, HasSubstr("\n[ctia]\n"));
     settings = absl::StrReplaceAll(settings, moves);
     settings = absl::StrReplaceAll(
@@ -207,7 +204,8 @@ TEST_F(CronAcceptanceTest, TheReadmeCronLineRunTwiceWithACrashBetweenGivesTheCom
   // An uninterrupted night, on a machine of its own.
   testing::TempDir reference_machine;
   const std::string reference_line = Install(reference_machine.path());
-  ASSERT_EQ(RunShell(reference_line), 0) << ReadFile(reference_machine.File("log/nightly.log"));
+  ASSERT_EQ(RunShell(reference_line), 0)
+      << ReadFileBytes(reference_machine.File("log/nightly.log"));
   const std::string reference = Decompressed(reference_machine.File("lib/proxy.enriched.csv.gz"));
   ASSERT_THAT(reference, HasSubstr(",ok\n"));
   ASSERT_EQ(std::count(reference.begin(), reference.end(), '\n'), kRows + 1);
@@ -237,9 +235,9 @@ TEST_F(CronAcceptanceTest, TheReadmeCronLineRunTwiceWithACrashBetweenGivesTheCom
            std::chrono::steady_clock::now() < deadline && !shell->Poll().has_value()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
-    ASSERT_GE(answered(), kThird) << ReadFile(machine.File("log/nightly.log"));
+    ASSERT_GE(answered(), kThird) << ReadFileBytes(machine.File("log/nightly.log"));
     ASSERT_GE(testing::ReadFileBytes(journal).size(), 4096u)
-        << ReadFile(machine.File("log/nightly.log"));
+        << ReadFileBytes(machine.File("log/nightly.log"));
     int killed = 0;
     const fs::path binary = fs::canonical(CTIA_ENRICH_BIN);
     for (pid_t pid : Descendants(shell->pid())) {
@@ -261,16 +259,17 @@ TEST_F(CronAcceptanceTest, TheReadmeCronLineRunTwiceWithACrashBetweenGivesTheCom
 
   // The next run of the same line, the faults gone.
   sim_->ClearFaults();
-  ASSERT_EQ(RunShell(line), 0) << ReadFile(machine.File("log/nightly.log"));
-  const std::string log = ReadFile(machine.File("log/nightly.log"));
+  ASSERT_EQ(RunShell(line), 0) << ReadFileBytes(machine.File("log/nightly.log"));
+  const std::string log = ReadFileBytes(machine.File("log/nightly.log"));
   EXPECT_THAT(log, HasSubstr("resuming: "));
   if (const size_t at = log.find("resuming: "); at != std::string::npos) {
     std::printf("second run: %s\n", log.substr(at, log.find('\n', at) - at).c_str());
   }
   EXPECT_TRUE(Decompressed(output) == reference) << "the rerun's output differs from the reference";
   EXPECT_FALSE(fs::exists(journal)) << "a complete run leaves no journal";
-  EXPECT_THAT(ReadFile(machine.File("lib/proxy.summary.json")), HasSubstr("\"outcome\":\"done\""));
-  EXPECT_THAT(ReadFile(machine.File("textfile/ctia_enrich.prom")),
+  EXPECT_THAT(ReadFileBytes(machine.File("lib/proxy.summary.json")),
+              HasSubstr("\"outcome\":\"done\""));
+  EXPECT_THAT(ReadFileBytes(machine.File("textfile/ctia_enrich.prom")),
               HasSubstr("ctia_enrich_last_run_exit_code 0\n"));
 }
 

@@ -27,16 +27,9 @@ using schema::Disposition;
 using schema::Judgement;
 using schema::Observable;
 using ::enrich::testing::ClientRig;
+using ::enrich::testing::EndpointTotal;
 using ::enrich::testing::VerdictOr;
 using ::testing::HasSubstr;
-
-uint64_t EndpointTotal(const sim::EndpointCounts& counts, const std::string& endpoint) {
-  auto it = counts.find(endpoint);
-  if (it == counts.end()) return 0;
-  uint64_t n = 0;
-  for (const auto& [status, count] : it->second) n += count;
-  return n;
-}
 
 const char* const kSeverities[] = {"Info", "Low", "Medium", "High", "Critical"};
 const char* const kConfidences[] = {"Low", "Medium", "High", "None"};

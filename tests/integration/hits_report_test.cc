@@ -5,16 +5,13 @@
 // the summary JSON of the same run, one bar per disposition, the top hits with the hostile
 // value escaped.
 
-#include "tests/engine/temp_dir.h"
-#include "tests/fakes/child_process.h"
+#include "tests/fakes/cli_rig.h"
 #include "tests/fakes/xhtml_doc.h"
 #include "tools/sim/demo_data.h"
-#include "tools/sim/sim_server.h"
 
 #include <cmath>
 #include <fstream>
 #include <set>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -33,12 +30,7 @@ using ::testing::Not;
 
 constexpr char kHostile[] = "http://evil.example/<script>alert(1)</script>";
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
+using testing::ReadFileBytes;
 
 std::vector<std::string> Lines(const std::string& text) {
   std::vector<std::string> lines;
@@ -56,9 +48,8 @@ class HitsReportTest : public ::testing::Test {
     sim::SimOptions options;
     options.public_base = "https://private.intel.amp.cisco.com";
     options.threads = 2;
-    sim_ = std::make_unique<sim::SimServer>(options);
-    auto port = sim_->Start();
-    ASSERT_TRUE(port.ok()) << port.status();
+    sim_ = testing::StartSim(options);
+    ASSERT_NE(sim_, nullptr);
     std::vector<schema::Judgement> judgements = sim::DemoJudgements(absl::Now());
     schema::Judgement hostile = judgements.front();  // a Malicious domain of the demo
     ASSERT_EQ(hostile.disposition, schema::Disposition::kMalicious);
@@ -87,14 +78,7 @@ class HitsReportTest : public ::testing::Test {
   }
 
   int Run(const std::vector<std::string>& args, const std::string& err) {
-    testing::ChildSpec spec;
-    spec.program = CTIA_ENRICH_BIN;
-    spec.args = args;
-    spec.stderr_path = dir_.File(err);
-    spec.env = {{"CTIA_CLIENT_ID", "client"}, {"CTIA_CLIENT_SECRET", "secret"}};
-    auto child = testing::ChildProcess::Start(spec);
-    EXPECT_TRUE(child.ok()) << child.status();
-    return child.ok() ? child->Wait() : -1;
+    return testing::RunCli(testing::CliSpec(args, "", dir_.File(err)));
   }
 
   std::vector<std::string> Args(const std::string& in, const std::string& out,
@@ -128,9 +112,9 @@ TEST_F(HitsReportTest, CsvHitsAreTheRowsWithAHitDispositionInOrder) {
        {"--hits", "hits.csv", "--report", "report.html", "--summary-json", "summary.json"}) {
     args.push_back(absl::StartsWith(a, "--") ? a : dir_.File(a));
   }
-  ASSERT_EQ(Run(args, "run.err"), 0) << ReadFile(dir_.File("run.err"));
+  ASSERT_EQ(Run(args, "run.err"), 0) << ReadFileBytes(dir_.File("run.err"));
 
-  const std::vector<std::string> out = Lines(ReadFile(dir_.File("out.csv")));
+  const std::vector<std::string> out = Lines(ReadFileBytes(dir_.File("out.csv")));
   ASSERT_EQ(out.size(), kRows + 1u);
   std::vector<size_t> name_columns;
   const std::vector<std::string> header = absl::StrSplit(absl::StripSuffix(out[0], "\n"), ',');
@@ -159,14 +143,13 @@ TEST_F(HitsReportTest, CsvHitsAreTheRowsWithAHitDispositionInOrder) {
   }
   EXPECT_GT(hit_rows, 100);
   EXPECT_LT(hit_rows, kRows);
-  EXPECT_EQ(ReadFile(dir_.File("hits.csv")), want);
+  EXPECT_EQ(ReadFileBytes(dir_.File("hits.csv")), want);
 
   // The report against the summary JSON of the same run.
-  rapidjson::Document summary;
-  const std::string json = ReadFile(dir_.File("summary.json"));
-  summary.Parse(json.c_str());
+  const std::string json = ReadFileBytes(dir_.File("summary.json"));
+  rapidjson::Document summary = testing::ParseJson(json);
   ASSERT_TRUE(summary.IsObject()) << json;
-  const std::string html = ReadFile(dir_.File("report.html"));
+  const std::string html = ReadFileBytes(dir_.File("report.html"));
   auto doc = testing::XhtmlDoc::Parse(html);
   ASSERT_TRUE(doc.ok()) << doc.status();
   auto cell = [&](const std::string& id) {
@@ -212,7 +195,7 @@ TEST_F(HitsReportTest, CsvHitsAreTheRowsWithAHitDispositionInOrder) {
   EXPECT_THAT(html, Not(HasSubstr("<script>")));
   EXPECT_THAT(html, HasSubstr("&lt;script&gt;alert(1)&lt;/script&gt;"));
   EXPECT_EQ(doc->Count("//s:svg[@id='latency']/s:rect[@class='bar']") > 0, true);
-  EXPECT_THAT(ReadFile(dir_.File("run.err")), HasSubstr("top hits, Malicious"));
+  EXPECT_THAT(ReadFileBytes(dir_.File("run.err")), HasSubstr("top hits, Malicious"));
 }
 
 TEST_F(HitsReportTest, NdjsonHitsWithOneAndTwoColumns) {
@@ -228,14 +211,13 @@ TEST_F(HitsReportTest, NdjsonHitsWithOneAndTwoColumns) {
         std::vector<std::string>{"dns.query:domain", "ip:ip"}}) {
     std::vector<std::string> args = Args("in.ndjson", "out.ndjson", columns);
     args.insert(args.end(), {"--hits", dir_.File("hits.ndjson")});
-    ASSERT_EQ(Run(args, "run.err"), 0) << ReadFile(dir_.File("run.err"));
-    const std::vector<std::string> out = Lines(ReadFile(dir_.File("out.ndjson")));
+    ASSERT_EQ(Run(args, "run.err"), 0) << ReadFileBytes(dir_.File("run.err"));
+    const std::vector<std::string> out = Lines(ReadFileBytes(dir_.File("out.ndjson")));
     ASSERT_EQ(out.size(), static_cast<size_t>(kRows));
     std::string want;
     int hit_rows = 0;
     for (const std::string& line : out) {
-      rapidjson::Document d;
-      d.Parse(line.c_str());
+      rapidjson::Document d = testing::ParseJson(line);
       ASSERT_TRUE(d.IsObject()) << line;
       bool hit = false;
       for (const auto& m : d.GetObject()) {
@@ -249,7 +231,7 @@ TEST_F(HitsReportTest, NdjsonHitsWithOneAndTwoColumns) {
       }
     }
     EXPECT_GT(hit_rows, 100) << columns.size();
-    EXPECT_EQ(ReadFile(dir_.File("hits.ndjson")), want) << columns.size();
+    EXPECT_EQ(ReadFileBytes(dir_.File("hits.ndjson")), want) << columns.size();
   }
 }
 
@@ -258,7 +240,7 @@ TEST_F(HitsReportTest, UnknownHitDispositionIsAUsageErrorListingTheNames) {
   std::vector<std::string> args = Args("in.csv", "out.csv", {"domain"});
   args.insert(args.end(), {"--hits", dir_.File("hits.csv"), "--hit-dispositions", "Malicious,Bad"});
   EXPECT_EQ(Run(args, "run.err"), 2);
-  EXPECT_THAT(ReadFile(dir_.File("run.err")),
+  EXPECT_THAT(ReadFileBytes(dir_.File("run.err")),
               HasSubstr("--hit-dispositions \"Malicious,Bad\": unknown disposition \"Bad\"; "
                         "expected a comma list of Clean, Malicious, Suspicious, Common, Unknown"));
   EXPECT_EQ(sim_->Counters().total, 0u);

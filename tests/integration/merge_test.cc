@@ -7,17 +7,14 @@
 // a failing side fails the lookups it could change, both clients' retries and 429s add up in
 // the summary, a rejected token on one side stops the run, and the flags' usage errors.
 
-#include "tests/engine/temp_dir.h"
-#include "tests/fakes/child_process.h"
+#include "tests/fakes/cli_rig.h"
 #include "tools/sim/fault_rule.h"
-#include "tools/sim/sim_server.h"
 
 #include <chrono>
 #include <fstream>
 #include <map>
 #include <memory>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -41,12 +38,7 @@ using ::testing::Not;
 constexpr char kPrivateBase[] = "https://private.intel.amp.cisco.com";
 constexpr char kGlobalBase[] = "https://intel.amp.cisco.com";
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
+using testing::ReadFileBytes;
 
 // One observable as each intel judges it (nullopt: unknown there; the start is hours ago) and
 // the intel each rule picks ("" = no verdict).
@@ -137,10 +129,7 @@ class MergeTest : public ::testing::Test {
     sim::SimOptions options;
     options.public_base = public_base;  // ids name their intel: <base>/ctia/judgement/...
     options.test_api = true;            // the per-observable lookup tally
-    auto sim = std::make_unique<sim::SimServer>(options);
-    auto port = sim->Start();
-    EXPECT_TRUE(port.ok()) << port.status();
-    return port.ok() ? std::move(sim) : nullptr;
+    return testing::StartSim(options);
   }
 
   static void Seed(sim::SimServer& sim, const std::string& domain,
@@ -182,24 +171,14 @@ class MergeTest : public ::testing::Test {
   }
 
   int Run(const std::vector<std::string>& args) {
-    testing::ChildSpec spec;
-    spec.program = CTIA_ENRICH_BIN;
-    spec.args = args;
-    spec.stderr_path = dir_.File("run.err");
-    spec.env = {{"CTIA_CLIENT_ID", "client"}, {"CTIA_CLIENT_SECRET", "secret"}};
-    absl::StatusOr<int> code = testing::RunChild(spec);
-    EXPECT_TRUE(code.ok()) << code.status();
-    return code.ok() ? *code : -1;
+    return testing::RunCli(testing::CliSpec(args, "", dir_.File("run.err")));
   }
 
-  std::string Stderr() const { return ReadFile(dir_.File("run.err")); }
+  std::string Stderr() const { return ReadFileBytes(dir_.File("run.err")); }
 
   // Each sim was asked each domain exactly once (over all its clients), and nothing else.
   void ExpectEachLookedUpOnce(const sim::SimServer& sim, const std::string& name) {
-    std::map<std::string, uint64_t> asked;
-    for (const auto& [client, tally] : sim.Lookups()) {
-      for (const auto& [observable, count] : tally) asked[observable] += count;
-    }
+    std::map<std::string, uint64_t> asked = testing::LookupsByObservable(sim);
     EXPECT_EQ(asked.size(), Cases().size()) << name;
     for (const Case& c : Cases()) {
       EXPECT_EQ(asked["domain:" + c.domain], 1u) << name << " " << c.domain;
@@ -209,7 +188,7 @@ class MergeTest : public ::testing::Test {
   // The output holds, for every domain, the verdict of the intel `winner_of` names.
   template <typename WinnerOf>
   void ExpectWinners(WinnerOf winner_of) {
-    const Output out = ParseOutput(ReadFile(dir_.File("out.csv")));
+    const Output out = ParseOutput(ReadFileBytes(dir_.File("out.csv")));
     for (const Case& c : Cases()) {
       SCOPED_TRACE(c.domain);
       const std::string winner = winner_of(c);
@@ -237,10 +216,7 @@ class MergeTest : public ::testing::Test {
   }
 
   rapidjson::Document Summary() const {
-    rapidjson::Document doc;
-    doc.Parse(ReadFile(dir_.File("summary.json")).c_str());
-    EXPECT_FALSE(doc.HasParseError());
-    return doc;
+    return testing::ParseJson(ReadFileBytes(dir_.File("summary.json")));
   }
 
   testing::TempDir dir_;
@@ -308,7 +284,7 @@ TEST_F(MergeTest, AFailingSideFailsTheLookupsItCouldChange) {
   rule.lookups_only = true;
   global_->AddFault(rule);  // every global lookup: 500, after the client's retries too
   ASSERT_EQ(Run(Args({"--merge", "private-first", "--batch-size", "1"})), 3) << Stderr();
-  const Output out = ParseOutput(ReadFile(dir_.File("out.csv")));
+  const Output out = ParseOutput(ReadFileBytes(dir_.File("out.csv")));
   for (const Case& c : Cases()) {
     // A private verdict stands under private-first; without one the global answer was needed.
     EXPECT_EQ(out.Cell(c.domain, "ctia_status"),
@@ -316,7 +292,7 @@ TEST_F(MergeTest, AFailingSideFailsTheLookupsItCouldChange) {
         << c.domain;
   }
   ASSERT_EQ(Run(Args({"--merge", "ctia", "--batch-size", "1"})), 3) << Stderr();
-  const Output ctia = ParseOutput(ReadFile(dir_.File("out.csv")));
+  const Output ctia = ParseOutput(ReadFileBytes(dir_.File("out.csv")));
   for (const Case& c : Cases()) {
     EXPECT_EQ(ctia.Cell(c.domain, "ctia_status"), "error:500") << c.domain;
   }
@@ -337,7 +313,7 @@ TEST_F(MergeTest, BothClientsRetriesAndRateLimitsAddUpInTheSummary) {
   ASSERT_EQ(Run(Args({"--batch-size", "1"})), 0) << Stderr();
   ExpectWinners([](const Case& c) { return c.ctia_winner; });
   rapidjson::Document summary = Summary();
-  ASSERT_TRUE(summary.HasMember("retries")) << ReadFile(dir_.File("summary.json"));
+  ASSERT_TRUE(summary.HasMember("retries")) << ReadFileBytes(dir_.File("summary.json"));
   EXPECT_EQ(summary["retries"].GetUint64(), 3u);
   EXPECT_EQ(summary["rate_limited"].GetUint64(), 1u);
 }

@@ -18,7 +18,6 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -28,9 +27,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "rapidjson/document.h"
-#include "tests/engine/temp_dir.h"
-#include "tests/fakes/child_process.h"
-#include "tools/sim/sim_server.h"
+#include "tests/fakes/cli_rig.h"
 
 namespace enrich {
 namespace {
@@ -39,18 +36,8 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using Clock = std::chrono::steady_clock;
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
-uintmax_t FileSize(const std::string& path) {
-  std::error_code ec;
-  const uintmax_t size = std::filesystem::file_size(path, ec);
-  return ec ? 0 : size;
-}
+using testing::FileSize;
+using testing::ReadFileBytes;
 
 double SecondsSince(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
@@ -65,9 +52,8 @@ class NightlyTest : public ::testing::Test {
     options.synthetic_percent = 30;  // every domain answered, from a hash (fixed ids)
     options.public_base = "https://private.intel.amp.cisco.com";
     options.threads = 2;
-    sim_ = std::make_unique<sim::SimServer>(options);
-    auto port = sim_->Start();
-    ASSERT_TRUE(port.ok()) << port.status();
+    sim_ = testing::StartSim(options);
+    ASSERT_NE(sim_, nullptr);
     WriteInput("in.csv", kRows, 0);
   }
 
@@ -101,35 +87,28 @@ class NightlyTest : public ::testing::Test {
 
   absl::StatusOr<testing::ChildProcess> Start(const std::vector<std::string>& args,
                                               const std::string& stderr_name) {
-    testing::ChildSpec spec;
-    spec.program = CTIA_ENRICH_BIN;
-    spec.args = args;
-    spec.stderr_path = dir_.File(stderr_name);
-    spec.env = {{"CTIA_CLIENT_ID", "client"}, {"CTIA_CLIENT_SECRET", "secret"}};
-    return testing::ChildProcess::Start(spec);
+    return testing::StartCli(testing::CliSpec(args, "", dir_.File(stderr_name)));
   }
 
   // Runs to the end; the exit code.
   int Run(const std::vector<std::string>& args, const std::string& stderr_name) {
-    auto child = Start(args, stderr_name);
-    EXPECT_TRUE(child.ok()) << child.status();
-    return child.ok() ? child->Wait() : -1;
+    return testing::RunCli(testing::CliSpec(args, "", dir_.File(stderr_name)));
   }
 
   // An uninterrupted run's output.
   std::string Reference() {
     EXPECT_EQ(Run(Args(dir_.File("reference.csv")), "reference.err"), 0)
-        << ReadFile(dir_.File("reference.err"));
-    return ReadFile(dir_.File("reference.csv"));
+        << ReadFileBytes(dir_.File("reference.err"));
+    return ReadFileBytes(dir_.File("reference.csv"));
   }
 
   // With the faults gone, --resume completes `output` to `reference`'s bytes.
   void ExpectResumeGives(const std::string& output, const std::string& reference) {
     sim_->ClearFaults();
     ASSERT_EQ(Run(Args(output, {"--resume"}), "resume.err"), 0)
-        << ReadFile(dir_.File("resume.err"));
-    EXPECT_THAT(ReadFile(dir_.File("resume.err")), HasSubstr("resuming: "));
-    EXPECT_TRUE(ReadFile(output) == reference) << "resumed output differs from the reference";
+        << ReadFileBytes(dir_.File("resume.err"));
+    EXPECT_THAT(ReadFileBytes(dir_.File("resume.err")), HasSubstr("resuming: "));
+    EXPECT_TRUE(ReadFileBytes(output) == reference) << "resumed output differs from the reference";
   }
 
   // Every answer of the verdict routes (REST and GraphQL) `delay` late.
@@ -162,12 +141,12 @@ class NightlyTest : public ::testing::Test {
     auto child = Start(args, "run.err");
     EXPECT_TRUE(child.ok()) << child.status();
     if (!child.ok()) return -1;
-    EXPECT_TRUE(WaitForJournaled(output + ".journal", 0)) << ReadFile(dir_.File("run.err"));
+    EXPECT_TRUE(WaitForJournaled(output + ".journal", 0)) << ReadFileBytes(dir_.File("run.err"));
     const auto signalled = Clock::now();
     child->Signal(SIGTERM);
     const int exit_code = child->Wait();
     const double took = SecondsSince(signalled);
-    const std::string err = ReadFile(dir_.File("run.err"));
+    const std::string err = ReadFileBytes(dir_.File("run.err"));
     EXPECT_EQ(exit_code, 75) << err;
     // One answer time (2 s) and a generous margin for a loaded machine; waiting for the
     // stop timeout (5 s) would fail.
@@ -199,9 +178,8 @@ class NightlyTest : public ::testing::Test {
   // Both statistics files exist and parse, and say `outcome` and `exit_code`.
   void ExpectStatistics(const std::string& outcome, int exit_code,
                         const std::string& endpoint = "") {
-    const std::string json = ReadFile(dir_.File("summary.json"));
-    rapidjson::Document doc;
-    doc.Parse(json.data(), json.size());
+    const std::string json = ReadFileBytes(dir_.File("summary.json"));
+    rapidjson::Document doc = testing::ParseJson(json);
     ASSERT_FALSE(doc.HasParseError()) << json;
     ASSERT_TRUE(doc.IsObject()) << json;
     for (const char* key : {"outcome", "exit_code", "started", "finished", "input", "output",
@@ -221,7 +199,7 @@ class NightlyTest : public ::testing::Test {
       }
     }
 
-    const std::string prom = ReadFile(dir_.File("metrics.prom"));
+    const std::string prom = ReadFileBytes(dir_.File("metrics.prom"));
     ASSERT_FALSE(prom.empty());
     // Text exposition format: comments, or `name[{labels}] value`.
     for (absl::string_view line : absl::StrSplit(prom, '\n', absl::SkipEmpty())) {
@@ -241,12 +219,11 @@ class NightlyTest : public ::testing::Test {
 };
 
 TEST_F(NightlyTest, ACleanRunExitsZeroWithStatistics) {
-  ASSERT_EQ(Run(Args(dir_.File("out.csv")), "run.err"), 0) << ReadFile(dir_.File("run.err"));
+  ASSERT_EQ(Run(Args(dir_.File("out.csv")), "run.err"), 0) << ReadFileBytes(dir_.File("run.err"));
   ExpectStatistics("done", 0);
   // Every row with a verdict is counted under its disposition.
-  const std::string json = ReadFile(dir_.File("summary.json"));
-  rapidjson::Document doc;
-  doc.Parse(json.data(), json.size());
+  const std::string json = ReadFileBytes(dir_.File("summary.json"));
+  rapidjson::Document doc = testing::ParseJson(json);
   ASSERT_TRUE(doc.IsObject() && doc.HasMember("dispositions")) << json;
   uint64_t with_verdict = 0;
   for (const auto& m : doc["dispositions"].GetObject()) with_verdict += m.value.GetUint64();
@@ -263,19 +240,19 @@ TEST_F(NightlyTest, ErrorRowsExitThreeUnlessWithinTheMaxErrorRate) {
 
   auto started = Clock::now();
   ASSERT_EQ(Run(Args(dir_.File("out.csv")), "default.err"), 3)
-      << ReadFile(dir_.File("default.err"));
+      << ReadFileBytes(dir_.File("default.err"));
   std::printf("10%% failed lookups, default rate: exit 3 after %.2f s\n", SecondsSince(started));
-  EXPECT_THAT(ReadFile(dir_.File("default.err")), HasSubstr("--max-error-rate"));
+  EXPECT_THAT(ReadFileBytes(dir_.File("default.err")), HasSubstr("--max-error-rate"));
   ExpectStatistics("error_rows", 3);
   // The output is complete all the same.
-  const std::string out = ReadFile(dir_.File("out.csv"));
+  const std::string out = ReadFileBytes(dir_.File("out.csv"));
   EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 401);
 
   ASSERT_EQ(Run(Args(dir_.File("out2.csv"), {"--max-error-rate", "0.1"}), "within.err"), 0)
-      << ReadFile(dir_.File("within.err"));
+      << ReadFileBytes(dir_.File("within.err"));
   ExpectStatistics("done", 0);
   ASSERT_EQ(Run(Args(dir_.File("out3.csv"), {"--max-error-rate", "0.09"}), "over.err"), 3)
-      << ReadFile(dir_.File("over.err"));
+      << ReadFileBytes(dir_.File("over.err"));
 }
 
 TEST_F(NightlyTest, EveryLookupFailedNeverExitsZero) {
@@ -285,7 +262,7 @@ TEST_F(NightlyTest, EveryLookupFailedNeverExitsZero) {
   failing.path_prefix = "/ctia/domain/";
   sim_->AddFault(failing);
   ASSERT_EQ(Run(Args(dir_.File("out.csv"), {"--max-error-rate", "1"}), "run.err"), 3)
-      << ReadFile(dir_.File("run.err"));
+      << ReadFileBytes(dir_.File("run.err"));
   ExpectStatistics("error_rows", 3);
 }
 
@@ -293,7 +270,7 @@ TEST_F(NightlyTest, AFailureAfterTheStartExitsOneWithStatistics) {
   // A malformed row at the end under --strict: the run has started (and looked up) by then.
   std::ofstream(dir_.File("in.csv"), std::ios::app) << "9999,late.example,extra field\n";
   ASSERT_EQ(Run(Args(dir_.File("out.csv"), {"--strict"}), "run.err"), 1)
-      << ReadFile(dir_.File("run.err"));
+      << ReadFileBytes(dir_.File("run.err"));
   ExpectStatistics("failed", 1);
 }
 
@@ -301,8 +278,8 @@ TEST_F(NightlyTest, AnUnknownObservableTypeIsUsageErrorBeforeAnyRequest) {
   const uint64_t before = sim_->Counters().total;
   std::vector<std::string> args = Args(dir_.File("out.csv"));
   args[6] = "domain:domian";
-  ASSERT_EQ(Run(args, "run.err"), 2) << ReadFile(dir_.File("run.err"));
-  EXPECT_THAT(ReadFile(dir_.File("run.err")), HasSubstr("unknown observable type \"domian\""));
+  ASSERT_EQ(Run(args, "run.err"), 2) << ReadFileBytes(dir_.File("run.err"));
+  EXPECT_THAT(ReadFileBytes(dir_.File("run.err")), HasSubstr("unknown observable type \"domian\""));
   EXPECT_EQ(sim_->Counters().total, before) << "a request was sent";
   EXPECT_FALSE(std::filesystem::exists(dir_.File("out.csv")));
   EXPECT_FALSE(std::filesystem::exists(dir_.File("summary.json")));
@@ -314,8 +291,8 @@ TEST_F(NightlyTest, StatisticsToStdoutBesideAnOutputToStdoutIsUsageError) {
     args.resize(args.size() - 4);  // without the statistics files
     args.push_back(flag);
     args.push_back("-");
-    ASSERT_EQ(Run(args, "run.err"), 2) << ReadFile(dir_.File("run.err"));
-    EXPECT_THAT(ReadFile(dir_.File("run.err")), HasSubstr(absl::StrCat(flag, " -")));
+    ASSERT_EQ(Run(args, "run.err"), 2) << ReadFileBytes(dir_.File("run.err"));
+    EXPECT_THAT(ReadFileBytes(dir_.File("run.err")), HasSubstr(absl::StrCat(flag, " -")));
   }
 }
 
@@ -342,15 +319,15 @@ TEST_F(NightlyTest, AnswersLaterThanTheStopTimeoutAreNotWaitedFor) {
   const std::string output = dir_.File("out.csv");
   auto child = Start(Args(output, {"--stop-timeout", "0.2"}), "run.err");
   ASSERT_TRUE(child.ok()) << child.status();
-  ASSERT_TRUE(WaitForJournaled(output + ".journal", 0)) << ReadFile(dir_.File("run.err"));
+  ASSERT_TRUE(WaitForJournaled(output + ".journal", 0)) << ReadFileBytes(dir_.File("run.err"));
   // Just after a wave of answers: the next wave is 1.5 s away.
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   const auto signalled = Clock::now();
   child->Signal(SIGTERM);
   const int exit_code = child->Wait();
   const double took = SecondsSince(signalled);
-  ASSERT_EQ(exit_code, 75) << ReadFile(dir_.File("run.err"));
-  EXPECT_LE(took, 0.2 + 1.0) << ReadFile(dir_.File("run.err"));
+  ASSERT_EQ(exit_code, 75) << ReadFileBytes(dir_.File("run.err"));
+  EXPECT_LE(took, 0.2 + 1.0) << ReadFileBytes(dir_.File("run.err"));
   ExpectStatistics("checkpointed", 75);
   std::printf("SIGTERM against 1.5 s answers, --stop-timeout 0.2: exit 75 after %.2f s\n", took);
 
@@ -363,11 +340,11 @@ TEST_F(NightlyTest, ASecondSignalExitsAtOnceWithTheJournalUsable) {
   const std::string output = dir_.File("out.csv");
   auto child = Start(Args(output, {"--stop-timeout", "60"}), "run.err");
   ASSERT_TRUE(child.ok()) << child.status();
-  ASSERT_TRUE(WaitForJournaled(output + ".journal", 0)) << ReadFile(dir_.File("run.err"));
+  ASSERT_TRUE(WaitForJournaled(output + ".journal", 0)) << ReadFileBytes(dir_.File("run.err"));
   child->Signal(SIGTERM);
   // Once the first is seen ("stopping…"), the second.
   const auto first = Clock::now();
-  while (!absl::StrContains(ReadFile(dir_.File("run.err")), "stopping…") &&
+  while (!absl::StrContains(ReadFileBytes(dir_.File("run.err")), "stopping…") &&
          SecondsSince(first) < 5) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
@@ -376,10 +353,10 @@ TEST_F(NightlyTest, ASecondSignalExitsAtOnceWithTheJournalUsable) {
   child->Signal(SIGTERM);
   const int exit_code = child->Wait();
   const double took = SecondsSince(second);
-  ASSERT_EQ(exit_code, 143) << ReadFile(dir_.File("run.err"));
+  ASSERT_EQ(exit_code, 143) << ReadFileBytes(dir_.File("run.err"));
   // An exit code (WEXITSTATUS), not the default death by SIGTERM that a shell also shows as 143.
   EXPECT_FALSE(child->killed_by_signal());
-  EXPECT_THAT(ReadFile(dir_.File("run.err")), HasSubstr("a second SIGTERM: exiting now"));
+  EXPECT_THAT(ReadFileBytes(dir_.File("run.err")), HasSubstr("a second SIGTERM: exiting now"));
   EXPECT_LE(took, 1.0);
   std::printf("\"stopping…\" %.3f s after SIGTERM; a second SIGTERM ended the run in %.3f s\n",
               stopping_after, took);
@@ -429,7 +406,7 @@ class CircuitBreakerTest : public NightlyTest {
     const int exit_code = Run(args, "run.err");
     const double took = SecondsSince(started);
     const uint64_t requests = sim_->Counters().total - before;
-    const std::string err = ReadFile(dir_.File("run.err"));
+    const std::string err = ReadFileBytes(dir_.File("run.err"));
     ASSERT_EQ(exit_code, 1) << err;
     EXPECT_LE(took, 5.0) << err;
     EXPECT_THAT(err, HasSubstr(hint));
@@ -442,9 +419,9 @@ class CircuitBreakerTest : public NightlyTest {
     EXPECT_FALSE(std::filesystem::exists(dir_.File("out.csv")));
     EXPECT_TRUE(std::filesystem::exists(dir_.File("out.csv.journal")));
     ExpectStatistics("failed", 1, endpoint);
-    const std::string json = ReadFile(dir_.File("summary.json"));
+    const std::string json = ReadFileBytes(dir_.File("summary.json"));
     EXPECT_THAT(json, HasSubstr(absl::StrCat("\"circuit_breaker\":\"", breaker, "\"")));
-    EXPECT_THAT(ReadFile(dir_.File("metrics.prom")),
+    EXPECT_THAT(ReadFileBytes(dir_.File("metrics.prom")),
                 HasSubstr(absl::StrCat("ctia_enrich_circuit_breaker_tripped{failure=\"", breaker,
                                        "\"} 1")));
     std::printf("%s: exit 1 after %.2f s, %llu requests to the sim (3000 rows)\n",
@@ -452,8 +429,8 @@ class CircuitBreakerTest : public NightlyTest {
 
     // Fixed: the right base URL. The journal (no lookup settled in it) serves the same line.
     ASSERT_EQ(Run(With(args, "--endpoint", sim_->base_url()), "fixed.err"), 0)
-        << ReadFile(dir_.File("fixed.err"));
-    EXPECT_TRUE(ReadFile(dir_.File("out.csv")) == reference);
+        << ReadFileBytes(dir_.File("fixed.err"));
+    EXPECT_TRUE(ReadFileBytes(dir_.File("out.csv")) == reference);
   }
 };
 
@@ -466,7 +443,7 @@ TEST_F(CircuitBreakerTest, AWrongBasePathFailsFastNamingTheUrl) {
       absl::StrCat(wrong, " is probably not the CTIA base URL (expected e.g. "
                           "https://private.intel.amp.cisco.com"),
       "not_ctia", wrong);
-  EXPECT_THAT(ReadFile(dir_.File("run.err")), HasSubstr("answered 404 with an HTML page"));
+  EXPECT_THAT(ReadFileBytes(dir_.File("run.err")), HasSubstr("answered 404 with an HTML page"));
 }
 
 TEST_F(CircuitBreakerTest, AWrongBasePathFailsFastThroughRestToo) {
@@ -481,7 +458,7 @@ TEST_F(CircuitBreakerTest, AWrongBasePathFailsFastThroughRestToo) {
 TEST_F(CircuitBreakerTest, ARefusedPortFailsFast) {
   const std::string refused = absl::StrCat("http://127.0.0.1:", ClosedPort());
   ExpectFailsFastThenResumes(WrongSetupArgs(refused), "Connection refused", "refused", refused);
-  EXPECT_THAT(ReadFile(dir_.File("run.err")), HasSubstr("nothing accepts connections"));
+  EXPECT_THAT(ReadFileBytes(dir_.File("run.err")), HasSubstr("nothing accepts connections"));
 }
 
 // Some lookups answered with an HTML 404 (not all): no wrong setup, the run finishes with those
@@ -492,14 +469,14 @@ TEST_F(CircuitBreakerTest, SomeHtml404sAmongAnswersFinishTheRun) {
   not_ctia.kind = sim::FaultKind::kHtml404;
   not_ctia.path_prefix = "/ctia/domain/bad-";
   sim_->AddFault(not_ctia);
-  ASSERT_EQ(Run(Args(dir_.File("out.csv")), "run.err"), 3) << ReadFile(dir_.File("run.err"));
+  ASSERT_EQ(Run(Args(dir_.File("out.csv")), "run.err"), 3) << ReadFileBytes(dir_.File("run.err"));
   ExpectStatistics("error_rows", 3);
-  const std::string out = ReadFile(dir_.File("out.csv"));
+  const std::string out = ReadFileBytes(dir_.File("out.csv"));
   EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 401);
   EXPECT_THAT(out, HasSubstr("error:404"));
-  EXPECT_THAT(ReadFile(dir_.File("summary.json")), Not(HasSubstr("circuit_breaker")));
+  EXPECT_THAT(ReadFileBytes(dir_.File("summary.json")), Not(HasSubstr("circuit_breaker")));
   ASSERT_EQ(Run(Args(dir_.File("out2.csv"), {"--max-error-rate", "0.1"}), "within.err"), 0)
-      << ReadFile(dir_.File("within.err"));
+      << ReadFileBytes(dir_.File("within.err"));
 }
 
 // The README's cron line: the same command, --resume included, every night. The first run is
@@ -513,19 +490,21 @@ TEST_F(NightlyTest, TheCronLineRunTwiceWithACrashBetweenGivesTheCompleteOutput) 
   {
     auto child = Start(cron_line, "first.err");
     ASSERT_TRUE(child.ok()) << child.status();
-    ASSERT_TRUE(WaitForJournaled(output + ".journal", 1024)) << ReadFile(dir_.File("first.err"));
+    ASSERT_TRUE(WaitForJournaled(output + ".journal", 1024))
+        << ReadFileBytes(dir_.File("first.err"));
     child->Signal(SIGKILL);
     ASSERT_EQ(child->Wait(), 128 + SIGKILL);
   }
   EXPECT_FALSE(std::filesystem::exists(output));
   sim_->ClearFaults();
-  ASSERT_EQ(Run(cron_line, "second.err"), 0) << ReadFile(dir_.File("second.err"));
-  EXPECT_THAT(ReadFile(dir_.File("second.err")), HasSubstr("resuming: "));
-  EXPECT_TRUE(ReadFile(output) == reference) << "the rerun's output differs from the reference";
+  ASSERT_EQ(Run(cron_line, "second.err"), 0) << ReadFileBytes(dir_.File("second.err"));
+  EXPECT_THAT(ReadFileBytes(dir_.File("second.err")), HasSubstr("resuming: "));
+  EXPECT_TRUE(ReadFileBytes(output) == reference)
+      << "the rerun's output differs from the reference";
   // The next night: no journal left, the same line starts fresh.
   EXPECT_FALSE(std::filesystem::exists(output + ".journal"));
-  ASSERT_EQ(Run(cron_line, "third.err"), 0) << ReadFile(dir_.File("third.err"));
-  EXPECT_TRUE(ReadFile(output) == reference);
+  ASSERT_EQ(Run(cron_line, "third.err"), 0) << ReadFileBytes(dir_.File("third.err"));
+  EXPECT_TRUE(ReadFileBytes(output) == reference);
 }
 
 }  // namespace

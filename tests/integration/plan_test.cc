@@ -6,16 +6,11 @@
 // plan with its journal, then run --resume). plan itself sends nothing, not even a token
 // request.
 
-#include "tests/engine/temp_dir.h"
-#include "tests/fakes/child_process.h"
-#include "tools/sim/sim_server.h"
+#include "tests/fakes/cli_rig.h"
 
-#include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -31,12 +26,7 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
+using testing::ReadFileBytes;
 
 // What the plan said it would send.
 struct Estimate {
@@ -55,9 +45,8 @@ class PlanSimTest : public ::testing::Test {
     sim::SimOptions options;
     options.synthetic_percent = 30;
     options.threads = 2;
-    sim_ = std::make_unique<sim::SimServer>(options);
-    auto port = sim_->Start();
-    ASSERT_TRUE(port.ok()) << port.status();
+    sim_ = testing::StartSim(options);
+    ASSERT_NE(sim_, nullptr);
     std::string text = "id,domain\n";
     for (int i = 0; i < kRows; ++i) {
       absl::StrAppend(&text, i, ",host-", (i * 7919) % kDistinct, ".example\n");
@@ -90,20 +79,13 @@ class PlanSimTest : public ::testing::Test {
     return args;
   }
 
+  // ctia-enrich with `args`, stdout and stderr in <name>.out and <name>.err.
   testing::ChildSpec Spec(const std::vector<std::string>& args, const std::string& name) const {
-    testing::ChildSpec spec;
-    spec.program = CTIA_ENRICH_BIN;
-    spec.args = args;
-    spec.stdout_path = dir_.File(name + ".out");
-    spec.stderr_path = dir_.File(name + ".err");
-    spec.env = {{"CTIA_CLIENT_ID", "client"}, {"CTIA_CLIENT_SECRET", "secret"}};
-    return spec;
+    return testing::CliSpec(args, dir_.File(name + ".out"), dir_.File(name + ".err"));
   }
 
   int Run(const std::vector<std::string>& args, const std::string& name) {
-    auto child = testing::ChildProcess::Start(Spec(args, name));
-    EXPECT_TRUE(child.ok()) << child.status();
-    return child.ok() ? child->Wait() : -1;
+    return testing::RunCli(Spec(args, name));
   }
 
   // `plan --json` with `extra`; checks that it sent nothing.
@@ -111,13 +93,11 @@ class PlanSimTest : public ::testing::Test {
     const uint64_t before = sim_->Counters().total;
     std::vector<std::string> args = extra;
     args.push_back("--json");
-    EXPECT_EQ(Run(Args("plan", args), "plan"), 0) << ReadFile(dir_.File("plan.err"));
+    EXPECT_EQ(Run(Args("plan", args), "plan"), 0) << ReadFileBytes(dir_.File("plan.err"));
     EXPECT_EQ(sim_->Counters().total, before) << "plan sent a request";
-    const std::string json = ReadFile(dir_.File("plan.out"));
-    rapidjson::Document doc;
-    doc.Parse(json.data(), json.size());
+    const std::string json = ReadFileBytes(dir_.File("plan.out"));
+    rapidjson::Document doc = testing::ParseJson(json);
     Estimate e;
-    EXPECT_FALSE(doc.HasParseError()) << json;
     if (doc.HasParseError() || !doc.IsObject()) return e;
     for (const char* key : {"rows", "invalid_rows", "cells", "skipped_cells", "allowlisted_cells",
                             "empty_cells", "invalid_cells",
@@ -135,7 +115,7 @@ class PlanSimTest : public ::testing::Test {
   // Runs `args` to exit 0; the lookup requests the sim saw (tokens apart).
   Estimate Sent(const std::vector<std::string>& args) {
     const sim::SimCounters before = sim_->Counters();
-    EXPECT_EQ(Run(args, "run"), 0) << ReadFile(dir_.File("run.err"));
+    EXPECT_EQ(Run(args, "run"), 0) << ReadFileBytes(dir_.File("run.err"));
     const sim::SimCounters after = sim_->Counters();
     Estimate sent;
     sent.rest = after.verdict_requests - before.verdict_requests;
@@ -228,18 +208,14 @@ TEST_F(PlanSimTest, AfterAPartialRunThePlanIsWhatResumeSends) {
     sim_->AddFault(slow);
   }
   const std::vector<std::string> small_batches = {"--batch-size", "20"};
-  auto child = testing::ChildProcess::Start(Spec(Args("run", small_batches), "stopped"));
+  auto child = testing::StartCli(Spec(Args("run", small_batches), "stopped"));
   ASSERT_TRUE(child.ok()) << child.status();
   const std::string journal = dir_.File("out.csv.journal");
   // Stopped once a wave of answers is journaled.
-  const auto start = std::chrono::steady_clock::now();
-  while (!std::filesystem::exists(journal) || std::filesystem::file_size(journal) < 2000) {
-    ASSERT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30))
-        << ReadFile(dir_.File("stopped.err"));
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  ASSERT_TRUE(testing::WaitForFileSize(journal, 2000, absl::Seconds(30)))
+      << ReadFileBytes(dir_.File("stopped.err"));
   child->Signal(SIGTERM);
-  ASSERT_EQ(child->Wait(), 75) << ReadFile(dir_.File("stopped.err"));
+  ASSERT_EQ(child->Wait(), 75) << ReadFileBytes(dir_.File("stopped.err"));
   sim_->ClearFaults();
 
   std::vector<std::string> resume = small_batches;
@@ -248,7 +224,7 @@ TEST_F(PlanSimTest, AfterAPartialRunThePlanIsWhatResumeSends) {
   EXPECT_GT(planned.known, 0u);
   EXPECT_LT(planned.known, static_cast<uint64_t>(kDistinct));
   EXPECT_EQ(planned.known + planned.lookups, static_cast<uint64_t>(kDistinct));
-  EXPECT_THAT(ReadFile(dir_.File("plan.out")), HasSubstr("\"exists\":true"));
+  EXPECT_THAT(ReadFileBytes(dir_.File("plan.out")), HasSubstr("\"exists\":true"));
   ExpectEqual(planned, Sent(Args("run", resume)));
 }
 
@@ -262,11 +238,10 @@ TEST_F(PlanSimTest, TimeCountsEachCredentialGroupsBudgetAndTheSlowerIntel) {
   auto plan_json = [&](const std::vector<std::string>& extra, const std::string& name) {
     std::vector<std::string> args = extra;
     args.push_back("--json");
-    EXPECT_EQ(Run(Args("plan", args), name), 0) << ReadFile(dir_.File(name + ".err"));
-    rapidjson::Document doc;
-    const std::string json = ReadFile(dir_.File(name + ".out"));
-    doc.Parse(json.data(), json.size());
-    EXPECT_TRUE(!doc.HasParseError() && doc.IsObject()) << json;
+    EXPECT_EQ(Run(Args("plan", args), name), 0) << ReadFileBytes(dir_.File(name + ".err"));
+    const std::string json = ReadFileBytes(dir_.File(name + ".out"));
+    rapidjson::Document doc = testing::ParseJson(json);
+    EXPECT_TRUE(doc.IsObject()) << json;
     return doc;
   };
   rapidjson::Document one = plan_json({"--rate-limit", "100/10s"}, "one");
@@ -280,13 +255,14 @@ TEST_F(PlanSimTest, TimeCountsEachCredentialGroupsBudgetAndTheSlowerIntel) {
   EXPECT_NEAR(one["time_seconds"].GetDouble(), requests * 10 / 100, 1e-6);
   EXPECT_NEAR(two["time_seconds"].GetDouble(), requests * 10 / 100 / 2, 1e-6);
   EXPECT_FALSE(two.HasMember("global_quota"));
-  EXPECT_THAT(ReadFile(dir_.File("two.out")), Not(HasSubstr("secret")));
+  EXPECT_THAT(ReadFileBytes(dir_.File("two.out")), Not(HasSubstr("secret")));
 
   rapidjson::Document both =
       plan_json({"--rate-limit", "100/10s", "--credentials-file", creds, "--intel", "both",
                  "--global-endpoint", sim_->base_url(), "--global-rate-limit", "25/10s"},
                 "both");
-  ASSERT_TRUE(both.IsObject() && both.HasMember("global_quota")) << ReadFile(dir_.File("both.out"));
+  ASSERT_TRUE(both.IsObject() && both.HasMember("global_quota"))
+      << ReadFileBytes(dir_.File("both.out"));
   EXPECT_EQ(both["global_quota"]["groups"].GetUint64(), 2u);  // the private side's credentials
   EXPECT_EQ(std::string(both["global_quota"]["source"].GetString()), "--global-rate-limit");
   EXPECT_NEAR(both["time_seconds"].GetDouble(), requests * 10 / 25 / 2, 1e-6);
@@ -294,20 +270,20 @@ TEST_F(PlanSimTest, TimeCountsEachCredentialGroupsBudgetAndTheSlowerIntel) {
   // The text says the same, and a credentials file the run would refuse fails the plan too.
   ASSERT_EQ(Run(Args("plan", {"--rate-limit", "100/10s", "--credentials-file", creds}), "text"),
             0);
-  EXPECT_THAT(ReadFile(dir_.File("text.out")),
+  EXPECT_THAT(ReadFileBytes(dir_.File("text.out")),
               HasSubstr("at --rate-limit 100/10s over 2 credential groups"));
   ASSERT_EQ(::chmod(creds.c_str(), 0644), 0);
   EXPECT_EQ(Run(Args("plan", {"--credentials-file", creds}), "mode"), 2);
-  EXPECT_THAT(ReadFile(dir_.File("mode.err")), HasSubstr(creds));
+  EXPECT_THAT(ReadFileBytes(dir_.File("mode.err")), HasSubstr(creds));
 }
 
 TEST_F(PlanSimTest, UsageErrorsExitTwoAsRunsAndTextIsTheDefault) {
   EXPECT_EQ(Run(Args("plan", {"--column", "domain:nosuchtype"}), "usage"), 2);
   EXPECT_EQ(Run(Args("plan", {"--rate-limit", "many"}), "rate"), 2);
-  EXPECT_THAT(ReadFile(dir_.File("rate.err")), HasSubstr("--rate-limit"));
+  EXPECT_THAT(ReadFileBytes(dir_.File("rate.err")), HasSubstr("--rate-limit"));
   ASSERT_EQ(Run(Args("plan", {"--rate-limit", "18000/1h"}), "text"), 0)
-      << ReadFile(dir_.File("text.err"));
-  const std::string text = ReadFile(dir_.File("text.out"));
+      << ReadFileBytes(dir_.File("text.err"));
+  const std::string text = ReadFileBytes(dir_.File("text.out"));
   EXPECT_THAT(text, HasSubstr("1201 observables after normalization"));
   EXPECT_THAT(text, HasSubstr("requests     13 (12 POST /ctia/graphql"));
   EXPECT_THAT(text, HasSubstr("at --rate-limit 18000/1h"));

@@ -6,9 +6,7 @@
 // --dry-run sends nothing.
 
 #include "engine/publish_row.h"
-#include "tests/engine/temp_dir.h"
-#include "tests/fakes/child_process.h"
-#include "tools/sim/sim_server.h"
+#include "tests/fakes/cli_rig.h"
 
 #include <algorithm>
 #include <chrono>
@@ -38,9 +36,8 @@ class PublishTest : public ::testing::Test {
     sim::SimOptions options;
     options.public_base = "https://private.intel.amp.cisco.com";
     options.threads = 2;
-    sim_ = std::make_unique<sim::SimServer>(options);
-    auto port = sim_->Start();
-    ASSERT_TRUE(port.ok()) << port.status();
+    sim_ = testing::StartSim(options);
+    ASSERT_NE(sim_, nullptr);
   }
 
   // `rows` rows (value,type,disposition_name,confidence,reason); rows whose index is in
@@ -97,19 +94,10 @@ class PublishTest : public ::testing::Test {
   }
 
   testing::ChildSpec Spec(const std::vector<std::string>& args) const {
-    testing::ChildSpec spec;
-    spec.program = CTIA_ENRICH_BIN;
-    spec.args = args;
-    spec.stderr_path = dir_.File("stderr.txt");
-    spec.env = {{"CTIA_CLIENT_ID", "client"}, {"CTIA_CLIENT_SECRET", "secret"}};
-    return spec;
+    return testing::CliSpec(args, "", dir_.File("stderr.txt"));
   }
 
-  int Run(const std::vector<std::string>& extra) {
-    auto code = testing::RunChild(Spec(Args(extra)));
-    EXPECT_TRUE(code.ok()) << code.status();
-    return code.ok() ? *code : -1;
-  }
+  int Run(const std::vector<std::string>& extra) { return testing::RunCli(Spec(Args(extra))); }
 
   std::string Stderr() const { return testing::ReadFileBytes(dir_.File("stderr.txt")); }
 
@@ -204,9 +192,7 @@ TEST_F(PublishTest, FiveThousandRowsInThreeBulksThenNothingTwice) {
   // refused too, nothing sent.
   std::vector<std::string> other = Args({});
   std::replace(other.begin(), other.end(), dir_.File("out.csv"), dir_.File("other.csv"));
-  absl::StatusOr<int> other_code = testing::RunChild(Spec(other));
-  ASSERT_TRUE(other_code.ok()) << other_code.status();
-  EXPECT_EQ(*other_code, 2);
+  EXPECT_EQ(testing::RunCli(Spec(other)), 2);
   EXPECT_THAT(Stderr(), HasSubstr("earlier publish of the same input"));
   EXPECT_EQ(sim_->Counters().total, total);
 
@@ -286,7 +272,7 @@ TEST_F(PublishTest, KillDuringABulkThenResumeStoresEachJudgementOnce) {
   slow.path_prefix = "/ctia/bulk";
   slow.latency = absl::Milliseconds(1500);
   sim_->AddFault(slow);
-  auto child = testing::ChildProcess::Start(Spec(Args({"--bulk-size", "200"})));
+  auto child = testing::StartCli(Spec(Args({"--bulk-size", "200"})));
   ASSERT_TRUE(child.ok()) << child.status();
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (sim_->Counters().bulk_posts < 3 && std::chrono::steady_clock::now() < deadline) {
@@ -320,7 +306,7 @@ TEST_F(PublishTest, SigtermBetweenBulksCheckpointsThenResume) {
   slow.path_prefix = "/ctia/bulk";
   slow.latency = absl::Milliseconds(1500);
   sim_->AddFault(slow);
-  auto child = testing::ChildProcess::Start(Spec(Args({"--bulk-size", "200"})));
+  auto child = testing::StartCli(Spec(Args({"--bulk-size", "200"})));
   ASSERT_TRUE(child.ok()) << child.status();
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (sim_->Counters().bulk_posts < 2 && std::chrono::steady_clock::now() < deadline) {
@@ -366,8 +352,8 @@ TEST_F(PublishTest, AHeaderlessLimiterPacesTheBulksAndLosesNone) {
   options.rate_limit = 4;
   options.rate_limit_window = absl::Seconds(1);
   options.rate_limit_header_group = "NONE";
-  sim_ = std::make_unique<sim::SimServer>(options);
-  ASSERT_TRUE(sim_->Start().ok());
+  sim_ = testing::StartSim(options);
+  ASSERT_NE(sim_, nullptr);
   testing::WriteFileBytes(dir_.File("in.csv"), Input(1000, {}));
   ASSERT_EQ(Run({"--bulk-size", "100"}), 0) << Stderr();
   EXPECT_EQ(sim_->JudgementCount(), 1000u);

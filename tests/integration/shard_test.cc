@@ -7,18 +7,13 @@
 // counts its shard; the Kubernetes Indexed Job and the systemd template build the shard
 // arguments; compressed or piped inputs are usage errors.
 
-#include "tests/engine/temp_dir.h"
-#include "tests/fakes/child_process.h"
-#include "tools/sim/sim_server.h"
+#include "tests/fakes/cli_rig.h"
 
-#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <random>
-#include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -33,19 +28,8 @@ namespace {
 
 using ::testing::HasSubstr;
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
-rapidjson::Document ParseJson(const std::string& text) {
-  rapidjson::Document doc;
-  doc.Parse(text.data(), text.size());
-  EXPECT_FALSE(doc.HasParseError()) << text;
-  return doc;
-}
+using testing::ParseJson;
+using testing::ReadFileBytes;
 
 // CSV whose bytes are mostly quoted notes holding LF, CRLF, doubled quotes, delimiters and
 // lines that look like records ("7,bad-7.example,x"): most cuts fall inside a quoted field.
@@ -85,25 +69,17 @@ class ShardSimTest : public ::testing::Test {
     sim::SimOptions options;
     options.synthetic_percent = 30;
     options.threads = 2;
-    sim_ = std::make_unique<sim::SimServer>(options);
-    auto port = sim_->Start();
-    ASSERT_TRUE(port.ok()) << port.status();
+    sim_ = testing::StartSim(options);
+    ASSERT_NE(sim_, nullptr);
   }
   void TearDown() override { sim_->Stop(); }
 
+  // ctia-enrich with `args`, stdout and stderr in <name>.out and <name>.err.
   testing::ChildSpec Spec(const std::vector<std::string>& args, const std::string& name) const {
-    testing::ChildSpec spec;
-    spec.program = CTIA_ENRICH_BIN;
-    spec.args = args;
-    spec.stdout_path = dir_.File(name + ".out");
-    spec.stderr_path = dir_.File(name + ".err");
-    spec.env = {{"CTIA_CLIENT_ID", "client"}, {"CTIA_CLIENT_SECRET", "secret"}};
-    return spec;
+    return testing::CliSpec(args, dir_.File(name + ".out"), dir_.File(name + ".err"));
   }
   int Run(const std::vector<std::string>& args, const std::string& name) {
-    auto code = testing::RunChild(Spec(args, name));
-    EXPECT_TRUE(code.ok()) << code.status();
-    return code.ok() ? *code : -1;
+    return testing::RunCli(Spec(args, name));
   }
   // `run` of `input` into `output` on column domain, small chunks (several per shard), then
   // `extra`.
@@ -134,10 +110,10 @@ class ShardSimTest : public ::testing::Test {
                               {"--shard", shard, "--summary-json", summary, "--hits", hits}),
                       "shard"),
                   0)
-            << shard << ": " << ReadFile(dir_.File("shard.err"));
-        merged += ReadFile(out);
-        merged_hits += ReadFile(hits);
-        rapidjson::Document doc = ParseJson(ReadFile(summary));
+            << shard << ": " << ReadFileBytes(dir_.File("shard.err"));
+        merged += ReadFileBytes(out);
+        merged_hits += ReadFileBytes(hits);
+        rapidjson::Document doc = ParseJson(ReadFileBytes(summary));
         ASSERT_TRUE(doc.IsObject() && doc.HasMember("shard") && doc.HasMember("rows"));
         EXPECT_EQ(std::string(doc["shard"].GetString()), shard);
         shard_rows += doc["rows"].GetUint64();
@@ -160,10 +136,10 @@ TEST_F(ShardSimTest, CsvShardsConcatenateToOneRun) {
                         {"--hits", dir_.File("whole-hits.csv")}),
                 "whole"),
             0)
-      << ReadFile(dir_.File("whole.err"));
-  const std::string whole = ReadFile(dir_.File("whole.csv"));
+      << ReadFileBytes(dir_.File("whole.err"));
+  const std::string whole = ReadFileBytes(dir_.File("whole.csv"));
   ASSERT_THAT(whole, HasSubstr("ctia_disposition"));
-  const std::string hits = ReadFile(dir_.File("whole-hits.csv"));
+  const std::string hits = ReadFileBytes(dir_.File("whole-hits.csv"));
   ASSERT_THAT(hits, HasSubstr("Malicious"));
   ExpectShardsMatch(dir_.File("in.csv"), ".csv", whole, hits, kRows);
 }
@@ -175,10 +151,10 @@ TEST_F(ShardSimTest, NdjsonShardsConcatenateToOneRun) {
                         {"--hits", dir_.File("whole-hits.ndjson")}),
                 "whole"),
             0)
-      << ReadFile(dir_.File("whole.err"));
-  const std::string whole = ReadFile(dir_.File("whole.ndjson"));
+      << ReadFileBytes(dir_.File("whole.err"));
+  const std::string whole = ReadFileBytes(dir_.File("whole.ndjson"));
   ASSERT_THAT(whole, HasSubstr("ctia_disposition"));
-  const std::string hits = ReadFile(dir_.File("whole-hits.ndjson"));
+  const std::string hits = ReadFileBytes(dir_.File("whole-hits.ndjson"));
   ASSERT_THAT(hits, HasSubstr("Malicious"));
   ExpectShardsMatch(dir_.File("in.ndjson"), ".ndjson", whole, hits, kRows);
 }
@@ -194,12 +170,12 @@ TEST_F(ShardSimTest, ShardsWithoutRecordsAreEmpty) {
   for (int k = 0; k < 7; ++k) {
     const std::string out = dir_.File(absl::StrCat("small-", k, ".csv"));
     ASSERT_EQ(Run(RunArgs(input, out, {"--shard", absl::StrCat(k, "/7")}), "shard"), 0)
-        << ReadFile(dir_.File("shard.err"));
-    const std::string part = ReadFile(out);
+        << ReadFileBytes(dir_.File("shard.err"));
+    const std::string part = ReadFileBytes(out);
     if (part.empty()) ++empty;
     merged += part;
   }
-  EXPECT_EQ(merged, ReadFile(dir_.File("whole.csv")));
+  EXPECT_EQ(merged, ReadFileBytes(dir_.File("whole.csv")));
   EXPECT_EQ(empty, 4);  // 7 shards: one with the header, two with a record each
 }
 
@@ -208,22 +184,22 @@ TEST_F(ShardSimTest, UsageErrors) {
   std::ofstream(input, std::ios::binary) << "id,domain\n1,bad-1.example\n";
   const std::string out = dir_.File("out.csv");
   EXPECT_EQ(Run(RunArgs(input, out, {"--shard", "4/4"}), "bad"), 2);
-  EXPECT_THAT(ReadFile(dir_.File("bad.err")), HasSubstr("K must be less than N"));
+  EXPECT_THAT(ReadFileBytes(dir_.File("bad.err")), HasSubstr("K must be less than N"));
   EXPECT_EQ(Run(RunArgs(input, out, {"--shard", "two"}), "bad"), 2);
-  EXPECT_THAT(ReadFile(dir_.File("bad.err")), HasSubstr("expected K/N"));
+  EXPECT_THAT(ReadFileBytes(dir_.File("bad.err")), HasSubstr("expected K/N"));
 
   // A compressed input shards by file.
   const std::string gz = dir_.File("in.csv.gz");
   ASSERT_EQ(testing::RunCommandLine("gzip", absl::StrCat("-k ", input)).exit_code, 0);
   EXPECT_EQ(Run(RunArgs(gz, out, {"--shard", "1/2"}), "gz"), 2);
-  EXPECT_THAT(ReadFile(dir_.File("gz.err")), HasSubstr("compressed inputs shard by file"));
+  EXPECT_THAT(ReadFileBytes(dir_.File("gz.err")), HasSubstr("compressed inputs shard by file"));
   // Standard input (a pipe, or even a file redirected) has no byte ranges to cut.
   testing::ChildSpec piped = Spec(RunArgs("-", out, {"--shard", "0/2"}), "pipe");
   piped.stdin_path = input;
   auto code = testing::RunChild(piped);
   ASSERT_TRUE(code.ok());
   EXPECT_EQ(*code, 2);
-  EXPECT_THAT(ReadFile(dir_.File("pipe.err")), HasSubstr("is not a regular file"));
+  EXPECT_THAT(ReadFileBytes(dir_.File("pipe.err")), HasSubstr("is not a regular file"));
   // Nothing was left behind by the refused runs.
   EXPECT_FALSE(std::ifstream(dir_.File("out.csv.journal")).good());
 }
@@ -245,8 +221,9 @@ TEST_F(ShardSimTest, ResumeIsPerShard) {
                                                              dir_.File("ref.json")})),
                 "ref"),
             0)
-      << ReadFile(dir_.File("ref.err"));
-  const uint64_t all_lookups = ParseJson(ReadFile(dir_.File("ref.json")))["lookups"].GetUint64();
+      << ReadFileBytes(dir_.File("ref.err"));
+  const uint64_t all_lookups =
+      ParseJson(ReadFileBytes(dir_.File("ref.json")))["lookups"].GetUint64();
   ASSERT_GT(all_lookups, 1000u);
 
   for (const char* prefix : {"/ctia/domain/", "/ctia/graphql"}) {
@@ -257,25 +234,21 @@ TEST_F(ShardSimTest, ResumeIsPerShard) {
     sim_->AddFault(slow);
   }
   const std::string out = dir_.File("out.csv");
-  auto child = testing::ChildProcess::Start(Spec(RunArgs(input, out, with({})), "stopped"));
+  auto child = testing::StartCli(Spec(RunArgs(input, out, with({})), "stopped"));
   ASSERT_TRUE(child.ok()) << child.status();
   const std::string journal = out + ".journal";
-  const auto start = std::chrono::steady_clock::now();
-  while (!std::filesystem::exists(journal) || std::filesystem::file_size(journal) < 2000) {
-    ASSERT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(60))
-        << ReadFile(dir_.File("stopped.err"));
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  ASSERT_TRUE(testing::WaitForFileSize(journal, 2000, absl::Seconds(60)))
+      << ReadFileBytes(dir_.File("stopped.err"));
   child->Signal(SIGTERM);
-  ASSERT_EQ(child->Wait(), 75) << ReadFile(dir_.File("stopped.err"));
+  ASSERT_EQ(child->Wait(), 75) << ReadFileBytes(dir_.File("stopped.err"));
   sim_->ClearFaults();
-  EXPECT_THAT(ReadFile(journal), HasSubstr(absl::StrCat("input=", input, " shard=1/2 size=")));
+  EXPECT_THAT(ReadFileBytes(journal), HasSubstr(absl::StrCat("input=", input, " shard=1/2 size=")));
 
   const std::string summary = dir_.File("resumed.json");
   ASSERT_EQ(Run(RunArgs(input, out, with({"--resume", "--summary-json", summary})), "resumed"), 0)
-      << ReadFile(dir_.File("resumed.err"));
-  EXPECT_TRUE(ReadFile(out) == ReadFile(dir_.File("ref.csv")));
-  const uint64_t resumed_lookups = ParseJson(ReadFile(summary))["lookups"].GetUint64();
+      << ReadFileBytes(dir_.File("resumed.err"));
+  EXPECT_TRUE(ReadFileBytes(out) == ReadFileBytes(dir_.File("ref.csv")));
+  const uint64_t resumed_lookups = ParseJson(ReadFileBytes(summary))["lookups"].GetUint64();
   EXPECT_GT(resumed_lookups, 0u);
   EXPECT_LT(resumed_lookups, all_lookups);
   EXPECT_FALSE(std::filesystem::exists(journal));
@@ -293,8 +266,8 @@ TEST_F(ShardSimTest, PlanCountsItsShard) {
     std::vector<std::string> args = RunArgs(input, dir_.File("out.csv"), {"--shard", shard});
     args[0] = "plan";
     args.push_back("--json");
-    ASSERT_EQ(Run(args, "plan"), 0) << ReadFile(dir_.File("plan.err"));
-    rapidjson::Document plan = ParseJson(ReadFile(dir_.File("plan.out")));
+    ASSERT_EQ(Run(args, "plan"), 0) << ReadFileBytes(dir_.File("plan.err"));
+    rapidjson::Document plan = ParseJson(ReadFileBytes(dir_.File("plan.out")));
     ASSERT_TRUE(plan.IsObject() && plan.HasMember("rows") && plan.HasMember("shard"));
     EXPECT_EQ(std::string(plan["shard"].GetString()), shard);
     const std::string summary = dir_.File("summary.json");
@@ -302,8 +275,8 @@ TEST_F(ShardSimTest, PlanCountsItsShard) {
                                                         summary}),
                   "run"),
               0)
-        << ReadFile(dir_.File("run.err"));
-    rapidjson::Document run = ParseJson(ReadFile(summary));
+        << ReadFileBytes(dir_.File("run.err"));
+    rapidjson::Document run = ParseJson(ReadFileBytes(summary));
     EXPECT_EQ(plan["rows"].GetUint64(), run["rows"].GetUint64()) << shard;
     EXPECT_GT(plan["rows"].GetUint64(), 0u) << shard;
     total += plan["rows"].GetUint64();
@@ -323,7 +296,7 @@ TEST_F(ShardSimTest, XargsRecipeRunsFourWorkers) {
   ASSERT_EQ(whole.exit_code, 0) << whole.output;
   // README.md, "Sharding over several workers": its two lines, with the built binary and the
   // sim's address.
-  const std::string readme = ReadFile(absl::StrCat(ENRICH_SOURCE_DIR, "/README.md"));
+  const std::string readme = ReadFileBytes(absl::StrCat(ENRICH_SOURCE_DIR, "/README.md"));
   std::string recipe;
   for (const char* start : {"seq 0 3 | xargs -P 4 -I{} ctia-enrich run ", "cat part-0.csv "}) {
     const size_t at = readme.find(start);
@@ -337,8 +310,8 @@ TEST_F(ShardSimTest, XargsRecipeRunsFourWorkers) {
   const testing::CommandResult merged =
       testing::RunCommandLine("cd", absl::StrCat(dir_.path(), " && export ", env, " && ", recipe));
   ASSERT_EQ(merged.exit_code, 0) << merged.output;
-  EXPECT_TRUE(ReadFile(dir_.File("enriched.csv")) == ReadFile(dir_.File("whole.csv")));
-  EXPECT_GT(ReadFile(dir_.File("part-3.csv")).size(), 0u);
+  EXPECT_TRUE(ReadFileBytes(dir_.File("enriched.csv")) == ReadFileBytes(dir_.File("whole.csv")));
+  EXPECT_GT(ReadFileBytes(dir_.File("part-3.csv")).size(), 0u);
 }
 
 // configs/k8s: an Indexed Job whose pods run --shard $(JOB_COMPLETION_INDEX)/N with N its
@@ -380,7 +353,7 @@ TEST_F(ShardSimTest, KubernetesIndexedJobBuildsTheShardArguments) {
 // accepts it (with ExecStart pointing at the built binary).
 TEST_F(ShardSimTest, SystemdTemplateUnitVerifies) {
   const std::string unit =
-      ReadFile(absl::StrCat(ENRICH_SOURCE_DIR, "/configs/systemd/ctia-enrich-shard@.service"));
+      ReadFileBytes(absl::StrCat(ENRICH_SOURCE_DIR, "/configs/systemd/ctia-enrich-shard@.service"));
   ASSERT_THAT(unit, HasSubstr("--shard %i/${SHARDS}"));
   const std::string copy = absl::StrReplaceAll(unit, {{"/usr/local/bin/ctia-enrich", CTIA_ENRICH_BIN}});
   std::ofstream(dir_.File("ctia-enrich-shard@.service"), std::ios::binary) << copy;

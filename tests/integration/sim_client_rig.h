@@ -3,6 +3,7 @@
 
 // A BeastCtiaClient of an in-process ctia-sim for the integration tests: its own io thread,
 // pools and one OAuth token source per credential; LookupAll() asks many observables at once.
+// EndpointTotal() reads the sim's answers to one route.
 
 #include "tools/sim/sim_server.h"
 #include "transport/connection_pool.h"
@@ -22,6 +23,15 @@
 namespace enrich::testing {
 
 using VerdictOr = absl::StatusOr<schema::VerdictResult>;
+
+// The answers of every status the sim gave on `endpoint` (a key of CountsByEndpoint()).
+inline uint64_t EndpointTotal(const sim::EndpointCounts& counts, const std::string& endpoint) {
+  auto it = counts.find(endpoint);
+  if (it == counts.end()) return 0;
+  uint64_t n = 0;
+  for (const auto& [status, count] : it->second) n += count;
+  return n;
+}
 
 // A client of `sim` with its own pool and one token source per credential.
 class ClientRig {

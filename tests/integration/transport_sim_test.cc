@@ -4,7 +4,7 @@
 
 #include "schema/json_codec.h"
 #include "tests/integration/sim_client_rig.h"
-#include "tests/fakes/child_process.h"
+#include "tests/fakes/cli_rig.h"
 #include "tests/fakes/test_pki.h"
 #include "schema/time_format.h"
 #include "tools/sim/sim_server.h"
@@ -20,7 +20,6 @@
 #include <future>
 #include <memory>
 #include <set>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -42,6 +41,7 @@ using schema::Judgement;
 using schema::Observable;
 using ::testing::HasSubstr;
 using ::enrich::testing::ClientRig;
+using ::enrich::testing::EndpointTotal;
 using ::enrich::testing::VerdictOr;
 
 Judgement Make(Observable o, Disposition d, int64_t priority,
@@ -68,14 +68,6 @@ std::string Describe(const VerdictOr& r) {
                       v.observable.type, ":", v.observable.value, " ",
                       schema::FormatIsoTime(v.valid_time.start_time), "..",
                       schema::FormatIsoTime(v.valid_time.end_time));
-}
-
-uint64_t EndpointTotal(const sim::EndpointCounts& counts, const std::string& endpoint) {
-  auto it = counts.find(endpoint);
-  if (it == counts.end()) return 0;
-  uint64_t n = 0;
-  for (const auto& [status, count] : it->second) n += count;
-  return n;
 }
 
 uint64_t EndpointStatus(const sim::EndpointCounts& counts, const std::string& endpoint,
@@ -193,19 +185,8 @@ TEST(TransportSimTest, GraphqlBatchesOf100GiveTheSameVerdictsAsRest) {
 
 using CliResult = ::enrich::testing::CommandResult;
 
-// Runs `binary args`, stdout and stderr together.
-CliResult RunBinary(const std::string& binary, const std::string& args) {
-  return ::enrich::testing::RunCommandLine(binary, args);
-}
-
-CliResult RunCli(const std::string& args) { return RunBinary(CTIA_ENRICH_BIN, args); }
-
-std::string ReadFile(const std::filesystem::path& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
+using ::enrich::testing::ReadFileBytes;
+using ::enrich::testing::RunCliLine;
 
 TEST(TransportSimTest, RunWithBatchSize100WritesTheSameRowsAsRest) {
   sim::SimServer sim{sim::SimOptions{}};
@@ -241,14 +222,14 @@ TEST(TransportSimTest, RunWithBatchSize100WritesTheSameRowsAsRest) {
                                           " --column domain --endpoint ", sim.base_url());
 
   CliResult rest =
-      RunCli(absl::StrCat(common, " -o ", (dir / "rest.csv").string(), " --batch-size 1"));
+      RunCliLine(absl::StrCat(common, " -o ", (dir / "rest.csv").string(), " --batch-size 1"));
   ASSERT_EQ(rest.exit_code, 0) << rest.output;
   const sim::EndpointCounts after_rest = sim.CountsByEndpoint();
   EXPECT_EQ(EndpointTotal(after_rest, "verdict"), static_cast<uint64_t>(distinct_valid));
   EXPECT_EQ(EndpointTotal(after_rest, "graphql"), 0u);
 
   CliResult batched =
-      RunCli(absl::StrCat(common, " -o ", (dir / "graphql.csv").string(), " --batch-size 100"));
+      RunCliLine(absl::StrCat(common, " -o ", (dir / "graphql.csv").string(), " --batch-size 100"));
   ASSERT_EQ(batched.exit_code, 0) << batched.output;
   const sim::EndpointCounts after = sim.CountsByEndpoint();
   EXPECT_EQ(EndpointTotal(after, "verdict"), static_cast<uint64_t>(distinct_valid));  // no REST
@@ -256,8 +237,8 @@ TEST(TransportSimTest, RunWithBatchSize100WritesTheSameRowsAsRest) {
   EXPECT_GE(EndpointTotal(after, "graphql"), 6u);
   EXPECT_LE(EndpointTotal(after, "graphql"), 120u);
 
-  const std::string rest_rows = ReadFile(dir / "rest.csv");
-  EXPECT_EQ(ReadFile(dir / "graphql.csv"), rest_rows);
+  const std::string rest_rows = ReadFileBytes((dir / "rest.csv").string());
+  EXPECT_EQ(ReadFileBytes((dir / "graphql.csv").string()), rest_rows);
   EXPECT_THAT(rest_rows, HasSubstr("not a domain!!,,,,,invalid"));
   EXPECT_THAT(rest_rows, HasSubstr("row-1.example.test,2,Malicious,"));
   EXPECT_THAT(rest_rows, HasSubstr("ROW-0.EXAMPLE.TEST,,,,,no_verdict"));
@@ -719,10 +700,10 @@ TEST_F(TlsSimTest, RunEnrichesOverHttpsWithCaFileAndFailsClearlyWithoutIt) {
                    sim_->base_url(), " --token-url ", sim_->base_url(),
                    "/iroh/oauth2/token --batch-size 1");
 
-  CliResult ok = RunCli(absl::StrCat(common, " -o ", (dir / "out.csv").string(), " --ca-file ",
+  CliResult ok = RunCliLine(absl::StrCat(common, " -o ", (dir / "out.csv").string(), " --ca-file ",
                                      ca_file_));
   ASSERT_EQ(ok.exit_code, 0) << ok.output;
-  const std::string rows = ReadFile(dir / "out.csv");
+  const std::string rows = ReadFileBytes((dir / "out.csv").string());
   // SeedDomains: i % 3 != 0 has disposition 1 + i % 5 (1 Clean, 2 Malicious, 3 Suspicious).
   EXPECT_THAT(rows, HasSubstr("cli-tls-0.example.test,,,,,no_verdict"));
   EXPECT_THAT(rows, HasSubstr("cli-tls-1.example.test,2,Malicious,"));
@@ -731,7 +712,7 @@ TEST_F(TlsSimTest, RunEnrichesOverHttpsWithCaFileAndFailsClearlyWithoutIt) {
   EXPECT_THAT(rows, HasSubstr("cli-tls-5.example.test,1,Clean,"));
   EXPECT_EQ(EndpointTotal(sim_->CountsByEndpoint(), "verdict"), 6u);
 
-  CliResult refused = RunCli(absl::StrCat(common, " -o ", (dir / "refused.csv").string()));
+  CliResult refused = RunCliLine(absl::StrCat(common, " -o ", (dir / "refused.csv").string()));
   EXPECT_NE(refused.exit_code, 0) << refused.output;
   EXPECT_THAT(refused.output, HasSubstr("certificate verify failed"));
   EXPECT_EQ(EndpointTotal(sim_->CountsByEndpoint(), "verdict"), 6u);
@@ -766,7 +747,7 @@ TEST(TlsSimConfigTest, CtiaSimNamesTheUnreadableOrMismatchedFile) {
   const std::string other_key = testing::WriteTempFile("sim_tls_other_key.pem",
                                                        b->server_key_pem);
   auto run_sim = [](const std::string& args) {
-    return RunBinary(CTIA_SIM_BIN, "--port 0 " + args);
+    return ::enrich::testing::RunCommandLine(CTIA_SIM_BIN, "--port 0 " + args);
   };
   const std::string missing = cert + ".missing";
   CliResult unreadable = run_sim(absl::StrCat("--tls-cert ", missing, " --tls-key ", other_key));
