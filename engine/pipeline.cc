@@ -75,6 +75,7 @@ class Run {
         out_(out),
         reader_(reader),
         pending_first_(std::move(first)),
+        source_(source),
         hits_{options.hit_dispositions, options.hits != nullptr},
         dispatcher_(
             table, source, options.max_in_flight, options, stats,
@@ -192,6 +193,7 @@ class Run {
   ByteSink& out_;
   ChunkReader& reader_;
   std::unique_ptr<ChunkWork> pending_first_;  // read stage only
+  transport::VerdictSource& source_;
   const internal::HitSelection hits_;
   std::vector<HitCount> hit_counts_;  // write stage only
   ChunkPool pool_;
@@ -229,6 +231,9 @@ ChunkWork* Run::Read(tbb::flow_control& fc) {
   const uint64_t raw = in_.raw_bytes_read();
   stats_.Set(RunCounter::kBytesRead, raw - std::min(raw, uncounted_bytes_));
   if (!*more) {
+    // Before the input's end makes the run stuck: a source told of it may hand its last
+    // partial batch to another worker at the final flush (VerdictSource::InputEnded).
+    source_.InputEnded();
     eof_.store(true);
     NoteProgress();
     fc.stop();
