@@ -135,7 +135,8 @@ std::string SharedRedis::Summary() const {
       absl::StrCat("shared cache (", client_->name(), "): ", c.shared.load(),
                    " answers from other workers, ", c.asked.load(), " asked here, ",
                    c.alone.load(), " asked alone, ", c.handed.load(),
-                   " handed to the last worker, ", c.taken.load(), " taken from others");
+                   " handed to the last worker, ", c.taken.load(), " taken from others, ",
+                   c.deferred_flushes.load(), " partial batches sent a tick late");
   if (quota_ != nullptr) {
     const transport::RedisQuotaCounters q = quota_->counters();
     absl::StrAppend(&summary, "; shared quota: ", q.granted, " requests granted, ", q.waits,

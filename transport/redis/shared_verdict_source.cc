@@ -47,6 +47,7 @@ void SharedVerdictSource::LookupVerdict(const schema::Observable& observable, Ca
   SharedLookupKey key{options_.endpoint, options_.intel, observable.type, observable.value};
   // A new lookup means the caller is not stuck: it asks for a flush again when it is.
   flush_pending_.store(false);
+  flush_deferred_.store(false);
   ++staged_;
   ++claiming_;
   lookups_.Claim(key, [this, observable, key, done = std::move(done)](
@@ -69,8 +70,10 @@ void SharedVerdictSource::OnClaim(const schema::Observable& observable,
     case SharedClaim::Kind::kLeased:
       return AskUnderLease(observable, key, std::move(done));
     case SharedClaim::Kind::kHeld:
+      ++awaiting_;
       lookups_.AwaitAnswer(key, [this, observable, key, done = std::move(done)](
                                     absl::StatusOr<SharedClaim> answer) mutable {
+        --awaiting_;
         if (answer.ok() && answer->kind == SharedClaim::Kind::kHeld) {
           answer = absl::InternalError("shared lookups: a wait ended while the lease is held");
         }
@@ -106,7 +109,22 @@ void SharedVerdictSource::Unstage() {
 void SharedVerdictSource::FlushBatch() {
   if (input_ended_.load() && !finished_.load()) return TryFinish();
   if (finishing_.load()) return;  // the final flush ends with one
+  if (!input_ended_.load() && awaiting_.load() > 0) {
+    // The run waits for answers other workers are paying for: they unstick it, and the batch
+    // fills on. Sent at the next tick if no lookup came meanwhile (two workers may each wait
+    // for the other's batch).
+    if (!flush_deferred_.exchange(true)) handoff_->Watch([this] { return DeferredFlush(); });
+    return;
+  }
   FlushInner();
+}
+
+bool SharedVerdictSource::DeferredFlush() {
+  if (flush_deferred_.exchange(false) && !input_ended_.load()) {
+    ++counters_.deferred_flushes;
+    FlushInner();
+  }
+  return false;  // one tick
 }
 
 void SharedVerdictSource::FlushInner() {

@@ -21,6 +21,13 @@
 // A worker hands over or takes once per run; Redis lost at any step, it sends its batch
 // itself, as without Redis. The final flush waits for the lookups whose first claim is still
 // on its way to Redis (they may join the batch), not for those waiting for another worker.
+//
+// Mid-run partial batches: a run stuck while some of its lookups wait for other workers'
+// leases is unstuck by their answers, and its batch then fills on: its flush is put off until
+// the next tick (handoff_tick), and dropped if a lookup comes meanwhile. Sending it at once
+// cost four workers several partial batches more than one worker alone sends
+// (bench/engine/redis_workers.sh). The tick bounds the wait when two workers each wait for
+// the other's batch.
 
 #include <atomic>
 #include <cstdint>
@@ -54,6 +61,9 @@ struct SharedSourceCounters {
   std::atomic<int64_t> alone{0};      // asked of CTIA without Redis (Redis unavailable)
   std::atomic<int64_t> handed{0};     // of this worker's last batch, handed to another worker
   std::atomic<int64_t> taken{0};      // handed over by other workers and asked here
+  // Partial batches a stuck run sent a tick late: it waited for other workers' answers, and
+  // none came that let it go on.
+  std::atomic<int64_t> deferred_flushes{0};
 };
 
 // Thread-safe. Outlives every lookup it was given (as the inner source does).
@@ -91,6 +101,8 @@ class SharedVerdictSource : public VerdictSource {
   void Unstage();
   // The former FlushBatch: the inner source's batch now, and once the staged lookups left.
   void FlushInner();
+  // The watch tick after a mid-run flush was put off: the flush, unless a lookup came since.
+  bool DeferredFlush();
 
   // The callback a lookup asked under this worker's lease gives the inner source: it shares
   // the answer (or frees the lease), then answers `done` (the engine's; empty for a lookup
@@ -116,6 +128,9 @@ class SharedVerdictSource : public VerdictSource {
   std::atomic<bool> alone_{false};
   std::atomic<int64_t> staged_{0};          // lookups asking Redis
   std::atomic<bool> flush_pending_{false};  // FlushBatch() came while some were staged
+  std::atomic<int64_t> awaiting_{0};        // lookups waiting for another worker's lease
+  // A mid-run FlushBatch() came while some lookups waited for other workers: put off a tick.
+  std::atomic<bool> flush_deferred_{false};
   std::atomic<int64_t> claiming_{0};        // lookups whose first claim is on its way
   std::atomic<bool> input_ended_{false};
   std::atomic<bool> finish_pending_{false};  // the final flush waits for claiming_ to be 0
