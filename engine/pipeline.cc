@@ -75,6 +75,7 @@ class Run {
         out_(out),
         reader_(reader),
         pending_first_(std::move(first)),
+        source_(source),
         hits_{options.hit_dispositions, options.hits != nullptr},
         dispatcher_(
             table, source, options.max_in_flight, options, stats,
@@ -84,6 +85,10 @@ class Run {
 
   // Read (serial, in order): the next chunk of whole records; null at the end or once failed.
   ChunkWork* Read(tbb::flow_control& fc);
+  // The reader's next chunk (counted as read), or null at the input's end (read stage only).
+  absl::StatusOr<std::unique_ptr<ChunkWork>> ReadChunk();
+  // Tells the source, once, that the input has ended (VerdictSource::InputEnded).
+  void TellInputEnded();
   // Parse + extract + resolve (parallel): rows, cells and uniques; misses go out at once.
   ChunkWork* ParseExtractResolve(ChunkWork* w) {
     if (!failed()) parser_.Parse(*w);
@@ -192,6 +197,11 @@ class Run {
   ByteSink& out_;
   ChunkReader& reader_;
   std::unique_ptr<ChunkWork> pending_first_;  // read stage only
+  std::unique_ptr<ChunkWork> ahead_;          // read stage only: the next chunk, read ahead
+  absl::Status ahead_error_;                  // read stage only: reading ahead failed
+  bool ended_ = false;                        // read stage only: the reader found the end
+  bool told_ended_ = false;                   // read stage only
+  transport::VerdictSource& source_;
   const internal::HitSelection hits_;
   std::vector<HitCount> hit_counts_;  // write stage only
   ChunkPool pool_;
@@ -207,11 +217,48 @@ ChunkWork* Run::Read(tbb::flow_control& fc) {
   if (options_.stop_requested != nullptr && options_.stop_requested->load()) {
     Fail(absl::CancelledError("interrupted"));
   }
+  if (!ahead_error_.ok()) Fail(std::exchange(ahead_error_, absl::OkStatus()));
   if (failed()) {
     fc.stop();
     return nullptr;
   }
-  if (pending_first_ != nullptr) return Enter(pending_first_.release());
+  std::unique_ptr<ChunkWork> w = std::move(pending_first_);
+  if (w == nullptr) w = std::move(ahead_);
+  if (w == nullptr && !ended_) {
+    absl::StatusOr<std::unique_ptr<ChunkWork>> next = ReadChunk();
+    if (!next.ok()) {
+      Fail(next.status());
+      fc.stop();
+      return nullptr;
+    }
+    w = *std::move(next);
+  }
+  if (w == nullptr) {
+    TellInputEnded();
+    eof_.store(true);
+    NoteProgress();
+    fc.stop();
+    return nullptr;
+  }
+  // A regular file is read a chunk ahead: the source hears of the input's end with its last
+  // chunk, before the run gets stuck on that chunk's lookups (with max_live_chunks live, the
+  // read that finds the end would only come once the oldest chunk is written), so a source may
+  // hand its last partial batch to another worker (VerdictSource::InputEnded). A pipe is not:
+  // a read may wait for its writer.
+  if (!streaming_ && !ended_) {
+    absl::StatusOr<std::unique_ptr<ChunkWork>> next = ReadChunk();
+    if (!next.ok()) {
+      ahead_error_ = next.status();  // fails the run at the next read, after this chunk
+    } else if (*next == nullptr) {
+      TellInputEnded();
+    } else {
+      ahead_ = *std::move(next);
+    }
+  }
+  return Enter(w.release());
+}
+
+absl::StatusOr<std::unique_ptr<ChunkWork>> Run::ReadChunk() {
   std::unique_ptr<ChunkWork> w = pool_.Take();
   if (streaming_) {
     reading_.store(true);
@@ -219,22 +266,23 @@ ChunkWork* Run::Read(tbb::flow_control& fc) {
   }
   absl::StatusOr<bool> more = reader_.Next(w->chunk);
   reading_.store(false);
-  if (!more.ok()) {
-    Fail(more.status());
-    fc.stop();
-    return nullptr;
-  }
+  if (!more.ok()) return more.status();
   w->input_end = reader_.bytes_read();
   // Here, in the serial input stage: the source is not thread-safe.
   const uint64_t raw = in_.raw_bytes_read();
   stats_.Set(RunCounter::kBytesRead, raw - std::min(raw, uncounted_bytes_));
   if (!*more) {
-    eof_.store(true);
-    NoteProgress();
-    fc.stop();
+    ended_ = true;
+    pool_.Give(std::move(w));
     return nullptr;
   }
-  return Enter(w.release());
+  return w;
+}
+
+void Run::TellInputEnded() {
+  if (told_ended_) return;
+  told_ended_ = true;
+  source_.InputEnded();
 }
 
 void Run::Write(ChunkWork* raw) {

@@ -123,6 +123,11 @@ void BeastCtiaClient::FlushBatch() {
   if (batcher_ != nullptr && !calls_->DeferFlush()) batcher_->FlushNow();
 }
 
+std::vector<VerdictSource::HeldLookup> BeastCtiaClient::TakeCollected() {
+  if (batcher_ == nullptr) return {};
+  return batcher_->TakeOpen();
+}
+
 size_t BeastCtiaClient::Collecting() const {
   return batcher_ != nullptr ? batcher_->collecting() : 0;
 }

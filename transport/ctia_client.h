@@ -105,6 +105,8 @@ class BeastCtiaClient final : public VerdictSource {
   // The batch being collected leaves now (VerdictSource::FlushBatch).
   void FlushBatch() override;
   size_t Collecting() const override;
+  // The batch being collected, taken back unsent (VerdictSource::TakeCollected).
+  std::vector<HeldLookup> TakeCollected() override;
 
   // The verdicts of `batch`, in its order (one result per observable; see above).
   using VerdictsCallback = std::function<void(std::vector<absl::StatusOr<schema::VerdictResult>>)>;

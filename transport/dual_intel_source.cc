@@ -212,6 +212,11 @@ size_t DualIntelSource::Collecting() const {
                                                                                    : 0;
 }
 
+void DualIntelSource::InputEnded() {
+  private_.InputEnded();
+  global_.InputEnded();
+}
+
 void DualIntelSource::StopSending() {
   private_.StopSending();
   global_.StopSending();

@@ -99,6 +99,9 @@ class DualIntelSource final : public VerdictSource {
   void StopSending() override;
   // Sends both sources' partial batches.
   void FlushBatch() override;
+  // Tells both sources (TakeCollected stays the default: each side's held lookups are this
+  // source's halves, not the caller's lookups).
+  void InputEnded() override;
   // Every unanswered merged lookup, when each side's unanswered lookups are all held in its
   // batch (nothing of either on the wire): the run waits for the batches alone. Otherwise 0
   // (not all held). A racy read: a wrong answer costs one early partial batch or the

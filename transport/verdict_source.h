@@ -6,8 +6,8 @@
 
 #include <cstddef>
 #include <functional>
-
 #include <optional>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/cord.h"
@@ -45,6 +45,23 @@ class VerdictSource {
   // Lookups asked for and held unsent in the batch being collected (0 for a source that does
   // not batch). Thread-safe.
   virtual size_t Collecting() const { return 0; }
+
+  // The caller's input has ended: it asks for no lookup beyond those it has asked for (a run's
+  // reader reached the end of its input, or of its shard). A source that shares the work with
+  // other processes may then give its last partial batch to one that still runs, rather than
+  // send it (SharedVerdictSource). Called once, before the run's last FlushBatch calls.
+  // Thread-safe. The default does nothing.
+  virtual void InputEnded() {}
+
+  // A lookup held unsent, with the callback it was asked with.
+  struct HeldLookup {
+    schema::Observable observable;
+    Callback done;
+  };
+  // Takes the batch being collected back, unsent (its linger cancelled): the caller now owns
+  // the lookups and their callbacks (to send them with others', or to ask this source again).
+  // Thread-safe. The default takes none (a source that does not batch).
+  virtual std::vector<HeldLookup> TakeCollected() { return {}; }
 };
 
 // "Checkpoint and exit": the source would have to wait longer than the configured maximum

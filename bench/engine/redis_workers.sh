@@ -93,8 +93,8 @@ echo "== four workers: $shared_s s, exit codes $codes, $answered requests answer
 for k in 0 1 2 3; do echo "   worker $k: $(grep 'shared cache' "$work/shared$k.err" || true)"; done
 check "exit codes" "$([ "$codes" = "0 0 0 0 " ]; echo $?)" "$codes"
 check "requests <= single" "$([ "$answered" -le "$single_requests" ]; echo $?)" \
-  "$answered requests (four workers) vs $single_requests (one worker); each worker ends on a" \
-  "partial batch of its own, so up to 3 more than one worker's are the four tails"
+  "$answered requests (four workers) vs $single_requests (one worker); the workers' last" \
+  "partial batches go to the last worker (handed / taken in the lines above)"
 check "no observable asked twice" "$([ "$most" = 1 ] && [ "$distinct" = "$unique" ]; echo $?)" \
   "$distinct observables asked, at most $most time(s) each"
 windows="$(python3 -c "import math,sys; print(math.ceil(float(sys.argv[1]) / float(sys.argv[2])))" "$shared_s" "$window")"

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -41,8 +42,9 @@ class RedisRunTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(redis_.running()); }
 
-  void StartSim(absl::Duration latency = absl::ZeroDuration()) {
+  void StartSim(absl::Duration latency = absl::ZeroDuration(), std::string public_base = "") {
     sim::SimOptions options;
+    if (!public_base.empty()) options.public_base = public_base;  // ids alike across sims
     options.synthetic_percent = 30;  // every domain answered, from a hash (fixed ids)
     options.test_api = true;         // per-observable lookup tally
     options.latency = latency;
@@ -289,9 +291,9 @@ TEST_F(RedisRunTest, FourShardsShareTheOrgsQuotaAndMergeIntoTheSingleRun) {
   const sim::EndpointCounts counts = sim_->CountsByEndpoint();
   uint64_t answered = 0, refused = 0;
   for (const auto& [status, n] : counts.at("graphql")) (status == 429 ? refused : answered) += n;
-  // Each worker ends on a partial batch of its own: the three tails beyond one worker's are
-  // the only requests the four may send beyond the single run's.
-  EXPECT_LE(answered, single_requests + 3);
+  // Each worker ends on a partial batch of its own; all but the last hand theirs to the last,
+  // which sends them together: no more requests than the single run's.
+  EXPECT_LE(answered, single_requests);
   const auto asked = AskedPerObservable();
   EXPECT_EQ(asked.size(), 4000u);
   for (const auto& [observable, n] : asked) ASSERT_EQ(n, 1u) << observable;
@@ -311,6 +313,59 @@ TEST_F(RedisRunTest, FourShardsShareTheOrgsQuotaAndMergeIntoTheSingleRun) {
   const absl::Duration bound = absl::Seconds(2) * (static_cast<double>(answered) / 20.0);
   EXPECT_GE(wall, absl::Seconds(2) * (static_cast<double>(answered - 20) / 20.0));
   EXPECT_LE(wall, 3 * bound + absl::Seconds(10));
+}
+
+// 320 distinct domains, one row each, batches of 50: each shard (about 80 rows) sends one
+// full batch and ends on a partial one of about 30. The four tails go in the last worker's
+// requests (120 lookups: 3 requests), so the four send what one worker sends (7), not 8. The
+// sim answers each request after 1.5 s, so that every worker has started (and registered as
+// running) before the first one ends.
+TEST_F(RedisRunTest, FourShardsEachEndingOnAPartialBatchSendNoMoreThanOneWorker) {
+  WriteInput(320, 1);
+  StartSim(absl::Milliseconds(1500), "http://ctia-sim.test");
+  auto single = Start({"run", "-i", dir_.File("in.csv"), "-o", dir_.File("single.csv"),
+                       "--column", "domain", "--endpoint", sim_->base_url(), "--batch-size",
+                       "50"},
+                      "single.txt");
+  ASSERT_TRUE(single.ok());
+  ASSERT_EQ(single->Wait(), 0) << ReadFile(dir_.File("single.txt"));
+  const uint64_t single_requests = sim_->Counters().graphql_requests;
+  EXPECT_EQ(single_requests, 7u);  // 6 x 50 + 20
+
+  StartSim(absl::Milliseconds(1500), "http://ctia-sim.test");
+  std::vector<testing::ChildProcess> workers;
+  for (int w = 0; w < 4; ++w) {
+    auto child = Start({"run", "-i", dir_.File("in.csv"), "-o",
+                        dir_.File(absl::StrCat("shard", w, ".csv")), "--column", "domain",
+                        "--endpoint", sim_->base_url(), "--batch-size", "50", "--shard",
+                        absl::StrCat(w, "/4"), "--redis", redis_.url()},
+                       absl::StrCat("shard", w, ".txt"));
+    ASSERT_TRUE(child.ok()) << child.status();
+    workers.push_back(*std::move(child));
+  }
+  std::string merged;
+  int64_t handed = 0, taken = 0;
+  for (int w = 0; w < 4; ++w) {
+    const std::string err = ReadFile(dir_.File(absl::StrCat("shard", w, ".txt")));
+    ASSERT_EQ(workers[w].Wait(), 0) << err;
+    merged += ReadFile(dir_.File(absl::StrCat("shard", w, ".csv")));
+  }
+  for (int w = 0; w < 4; ++w) {
+    const std::string err = ReadFile(dir_.File(absl::StrCat("shard", w, ".txt")));
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(
+        err, m, std::regex("([0-9]+) handed to the last worker, ([0-9]+) taken from others")))
+        << err;
+    handed += std::stoll(m[1]);
+    taken += std::stoll(m[2]);
+  }
+  EXPECT_EQ(merged, ReadFile(dir_.File("single.csv")));
+  EXPECT_LE(sim_->Counters().graphql_requests, single_requests);
+  EXPECT_GT(handed, 0);
+  EXPECT_EQ(taken, handed);
+  const auto asked = AskedPerObservable();
+  EXPECT_EQ(asked.size(), 320u);
+  for (const auto& [observable, n] : asked) EXPECT_EQ(n, 1u) << observable;
 }
 
 TEST_F(RedisRunTest, RedisKilledUnderTheQuotaLosesNoRowPacesAloneAndRejoins) {

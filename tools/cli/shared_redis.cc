@@ -117,6 +117,8 @@ absl::StatusOr<std::unique_ptr<SharedRedis>> SharedRedis::Start(
 
 void SharedRedis::Close() {
   if (client_ == nullptr) return;
+  // Lookups taken from other workers answered and shared; this worker leaves the running set.
+  source_->Close();
   // The last answers are shared in the background: Redis answers in order, so once a PING
   // sent now is answered, every answer written before it is in Redis (bounded by the client's
   // timeout; skipped when Redis is down).
@@ -134,7 +136,9 @@ std::string SharedRedis::Summary() const {
   std::string summary =
       absl::StrCat("shared cache (", client_->name(), "): ", c.shared.load(),
                    " answers from other workers, ", c.asked.load(), " asked here, ",
-                   c.alone.load(), " asked alone");
+                   c.alone.load(), " asked alone, ", c.handed.load(),
+                   " handed to the last worker, ", c.taken.load(), " taken from others, ",
+                   c.deferred_flushes.load(), " partial batches sent a tick late");
   if (quota_ != nullptr) {
     const transport::RedisQuotaCounters q = quota_->counters();
     absl::StrAppend(&summary, "; shared quota: ", q.granted, " requests granted, ", q.waits,

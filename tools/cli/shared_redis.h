@@ -54,7 +54,8 @@ class SharedRedis {
   // reconnect timer would keep the io threads running): call when the run asks nothing more,
   // before the CTIA stack stops its io threads. Idempotent.
   void Close();
-  // "shared cache (redis://…): N answers from other workers, M asked here, K asked alone",
+  // "shared cache (redis://…): N answers from other workers, M asked here, K asked alone,
+  // H handed to the last worker, T taken from others" (the last partial batches),
   // then "; shared quota: G requests granted, W waits, A paced alone" with a quota.
   std::string Summary() const;
 

@@ -89,4 +89,12 @@ void VerdictBatcher::FlushNow() {
   state_->flush(std::move(due));
 }
 
+std::vector<VerdictBatcher::Lookup> VerdictBatcher::TakeOpen() {
+  absl::MutexLock lock(&state_->mu);
+  if (state_->open.empty()) return {};
+  ++state_->generation;
+  state_->cancel();
+  return std::exchange(state_->open, {});
+}
+
 }  // namespace enrich::transport::internal

@@ -27,14 +27,11 @@ namespace enrich::transport::internal {
 // `flush` receives each batch, in arrival order, on the thread that filled it (Add) or that
 // ran the timer; it must settle every callback.
 //
-// Thread safety: Add and FlushNow from any thread. A timer that fires after the batcher is
+// Thread safety: Add, FlushNow and TakeOpen from any thread. A timer that fires after the batcher is
 // destroyed does nothing.
 class VerdictBatcher {
  public:
-  struct Lookup {
-    schema::Observable observable;
-    VerdictSource::Callback done;
-  };
+  using Lookup = VerdictSource::HeldLookup;
   using Flush = std::function<void(std::vector<Lookup>)>;
   using Schedule = std::function<void(absl::Duration delay, std::function<void()> fn)>;
   using Cancel = std::function<void()>;
@@ -48,6 +45,8 @@ class VerdictBatcher {
   void Add(schema::Observable observable, VerdictSource::Callback done);
   // Flushes the lookups collected so far (if any) now.
   void FlushNow();
+  // Takes the lookups collected so far (if any) back unflushed, and cancels their linger.
+  std::vector<Lookup> TakeOpen();
 
   size_t batch_size() const;
   // Lookups in the open batch, not flushed yet.

@@ -50,6 +50,28 @@ return 0
   return *script;
 }
 
+// KEYS: lease. ARGV: worker, lease ms. A lease still this worker's becomes "<worker>#handed".
+const RedisScript& HandOverScript() {
+  static const RedisScript* script = new RedisScript(R"lua(
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1] .. '#handed', 'PX', ARGV[2])
+return 1
+)lua");
+  return *script;
+}
+
+// KEYS: value, lease. ARGV: hander, worker, lease ms. The handed lease becomes this worker's,
+// unless the answer is there or the lease is no longer the hander's hand-off.
+const RedisScript& AdoptScript() {
+  static const RedisScript* script = new RedisScript(R"lua(
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if redis.call('GET', KEYS[2]) ~= ARGV[1] .. '#handed' then return 0 end
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+return 1
+)lua");
+  return *script;
+}
+
 int64_t Millis(absl::Duration d) { return std::max<int64_t>(1, absl::ToInt64Milliseconds(d)); }
 
 }  // namespace
@@ -151,6 +173,10 @@ void SharedLookups::ClaimOnce(const SharedLookupKey& key, bool retried, ClaimCal
           ++counters_.hits;
           claim.kind = SharedClaim::Kind::kCached;
           claim.cached = std::move(*decoded);
+        } else if (kind == 2 && Adopted(key)) {
+          // This worker asks it for the hand-off: its own waiter waits for that answer.
+          claim.kind = SharedClaim::Kind::kHeld;
+          claim.retry_after = options_.poll_max;
         } else if (kind == 2) {
           ++counters_.leases;
           Hold(key);
@@ -189,6 +215,7 @@ void SharedLookups::Poll(SharedLookupKey key, absl::Duration wait, ClaimCallback
 void SharedLookups::Settle(const SharedLookupKey& key, const schema::VerdictResult& result,
                            absl::Duration ttl, DoneCallback callback) {
   Unhold(key);
+  Unadopt(key);
   const int64_t ttl_ms = ttl <= absl::ZeroDuration() ? 0 : Millis(std::min(ttl, options_.max_ttl));
   redis_.Eval(SettleScript(), {ValueKey(key), LeaseKey(key)},
               {options_.worker_id, ttl_ms > 0 ? EncodeSharedVerdict(result) : std::string(),
@@ -200,10 +227,46 @@ void SharedLookups::Settle(const SharedLookupKey& key, const schema::VerdictResu
 
 void SharedLookups::Release(const SharedLookupKey& key, DoneCallback callback) {
   Unhold(key);
+  Unadopt(key);
   redis_.Eval(SettleScript(), {ValueKey(key), LeaseKey(key)}, {options_.worker_id, "", "0"},
               [callback = std::move(callback)](absl::StatusOr<RedisReply> reply) {
                 callback(reply.status());
               });
+}
+
+void SharedLookups::HandOver(const std::vector<SharedLookupKey>& keys) {
+  const std::string ms = std::to_string(Millis(options_.lease));
+  for (const SharedLookupKey& key : keys) {
+    Unhold(key);
+    redis_.Eval(HandOverScript(), {LeaseKey(key)}, {options_.worker_id, ms},
+                [](absl::StatusOr<RedisReply>) {});
+  }
+}
+
+void SharedLookups::Adopt(const SharedLookupKey& key, const std::string& hander,
+                          std::function<void(absl::StatusOr<bool>)> callback) {
+  redis_.Eval(AdoptScript(), {ValueKey(key), LeaseKey(key)},
+              {hander, options_.worker_id, std::to_string(Millis(options_.lease))},
+              [this, key, callback = std::move(callback)](absl::StatusOr<RedisReply> reply) {
+                if (!reply.ok()) return callback(reply.status());
+                if (reply->integer != 1) return callback(false);
+                {
+                  absl::MutexLock lock(&adopted_mu_);
+                  adopted_.insert(LeaseKey(key));
+                }
+                Hold(key);
+                callback(true);
+              });
+}
+
+bool SharedLookups::Adopted(const SharedLookupKey& key) const {
+  absl::MutexLock lock(&adopted_mu_);
+  return adopted_.count(LeaseKey(key)) > 0;
+}
+
+void SharedLookups::Unadopt(const SharedLookupKey& key) {
+  absl::MutexLock lock(&adopted_mu_);
+  adopted_.erase(LeaseKey(key));
 }
 
 absl::Duration SharedLookups::TtlFor(const schema::VerdictResult& result,

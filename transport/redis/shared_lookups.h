@@ -18,6 +18,12 @@
 // (poll_max) of extra latency for a waiter, small against the quota's pace.
 //
 // Keys hash-tag the lookup ("{...}") so a value and its lease live in one Redis Cluster slot.
+//
+// Hand-off (shared_handoff.h): a worker that gives a lookup to another worker re-sets its
+// lease to "<worker>#handed" for a fresh lease length and stops renewing it (HandOver); its
+// own waiter then sees the lease as another's (kHeld) and takes the lookup over when it
+// expires. The taker re-sets the lease to itself only while it is still the hander's and no
+// answer is stored (Adopt), and renews it from then on like a lease it claimed.
 
 #include <atomic>
 #include <cstdint>
@@ -26,9 +32,11 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "schema/clock.h"
 #include "schema/verdict.h"
@@ -95,11 +103,24 @@ class SharedLookups {
   // the lookup over at once.
   void Release(const SharedLookupKey& key, DoneCallback callback);
 
+  // Gives the leases of `keys` (those still this worker's) to the hand-off: each is re-set to
+  // "<worker>#handed" for a lease length and no longer renewed. Pipelined: a command sent after
+  // this call runs after these in Redis. Answers ignored (a lease not re-set expires).
+  void HandOver(const std::vector<SharedLookupKey>& keys);
+  // Takes over the lease of `key` that worker `hander` handed over: true when it was still the
+  // hander's and no answer is stored (now this worker's, renewed until Settle or Release),
+  // false when not (answered, expired or taken over meanwhile: nothing to ask).
+  void Adopt(const SharedLookupKey& key, const std::string& hander,
+             std::function<void(absl::StatusOr<bool>)> callback);
+
   // How long an answer stays shared: a verdict until its valid_time.end_time, a no-verdict for
   // `negative_ttl`; both capped by max_ttl; zero (do not cache) for an expired verdict.
   absl::Duration TtlFor(const schema::VerdictResult& result, absl::Duration negative_ttl) const;
 
   const SharedLookupCounters& counters() const { return counters_; }
+  const std::string& worker_id() const { return options_.worker_id; }
+  RedisClient& redis() const { return redis_; }
+  const SharedLookupOptions& options() const { return options_; }
   std::string ValueKey(const SharedLookupKey& key) const;
   std::string LeaseKey(const SharedLookupKey& key) const;
 
@@ -109,6 +130,8 @@ class SharedLookups {
   struct Held;
   void Hold(const SharedLookupKey& key);
   void Unhold(const SharedLookupKey& key);
+  bool Adopted(const SharedLookupKey& key) const;
+  void Unadopt(const SharedLookupKey& key);
   static void RenewLater(const std::shared_ptr<Held>& held);
   void Poll(SharedLookupKey key, absl::Duration wait, ClaimCallback callback);
 
@@ -117,6 +140,11 @@ class SharedLookups {
   const schema::Clock& clock_;
   SharedLookupCounters counters_;
   std::shared_ptr<Held> held_;
+  // Lease keys adopted (Adopt) and not yet settled or released: a waiter of this worker on one
+  // of them (its own lookup of the same observable) keeps waiting for the answer rather than
+  // take the lease for its own.
+  mutable absl::Mutex adopted_mu_;
+  std::set<std::string> adopted_ ABSL_GUARDED_BY(adopted_mu_);
 };
 
 }  // namespace enrich::transport

@@ -1,0 +1,239 @@
+// Workers hand their last partial batch to the last worker (SharedVerdictSource over
+// SharedHandoff): two workers, each a real BeastCtiaClient of one ctia-sim and its own
+// connection to one real redis-server. The hander's callbacks get the answers the taker asked
+// for, in one request for both tails; a taker that never comes costs the hander a lease, then
+// it asks the lookups itself, once each.
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "schema/clock.h"
+#include "tests/integration/sim_client_rig.h"
+#include "tests/transport/redis_server.h"
+#include "tools/sim/sim_server.h"
+#include "transport/io_threads.h"
+#include "transport/redis/redis_endpoint.h"
+#include "transport/redis/shared_verdict_source.h"
+
+namespace enrich {
+namespace {
+
+using testing::VerdictOr;
+
+// Answers of lookups asked through a source, waited for from the test's thread.
+class Answers {
+ public:
+  explicit Answers(size_t n) : results_(n, absl::DeadlineExceededError("not answered")) {}
+  transport::VerdictSource::Callback At(size_t i) {
+    return [this, i](VerdictOr r) {
+      absl::MutexLock lock(&mu_);
+      results_[i] = std::move(r);
+      ++answered_;
+    };
+  }
+  bool WaitAll(absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    return mu_.AwaitWithTimeout(absl::Condition(this, &Answers::AllAnswered), timeout);
+  }
+  std::vector<VerdictOr> results() {
+    absl::MutexLock lock(&mu_);
+    return results_;
+  }
+
+ private:
+  bool AllAnswered() const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return answered_ == results_.size();
+  }
+  absl::Mutex mu_;
+  std::vector<VerdictOr> results_ ABSL_GUARDED_BY(mu_);
+  size_t answered_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// One worker: a batching CTIA client of the sim (batches of 20, a linger far beyond the test:
+// only a flush sends a partial batch), its Redis connection, shared lookups and source.
+struct Worker {
+  Worker(sim::SimServer& sim, const testing::RedisServer& redis, const std::string& id,
+         absl::Duration lease)
+      : rig(sim, ClientOptions()),
+        io(1),
+        client(io.executor(), *transport::ParseRedisUrl(redis.url())),
+        lookups(client, LookupOptions(id, lease), schema::SystemClock::Instance()),
+        source(rig.client(), lookups, SourceOptions()) {}
+  ~Worker() {
+    source.Close();
+    (void)testing::Call(client, {"PING"});  // the running set left before the link closes
+  }
+  static transport::CtiaClientOptions ClientOptions() {
+    transport::CtiaClientOptions o;
+    o.batch_size = 20;
+    o.batch_linger = absl::Seconds(600);
+    return o;
+  }
+  static transport::SharedLookupOptions LookupOptions(const std::string& id,
+                                                      absl::Duration lease) {
+    transport::SharedLookupOptions o;
+    o.worker_id = id;
+    o.lease = lease;
+    o.poll_initial = absl::Milliseconds(5);
+    o.poll_max = absl::Milliseconds(50);
+    return o;
+  }
+  static transport::SharedVerdictSourceOptions SourceOptions() {
+    transport::SharedVerdictSourceOptions o;
+    o.endpoint = "http://ctia-sim.test";
+    o.intel = "private";
+    o.handoff_tick = absl::Milliseconds(100);
+    return o;
+  }
+  // Asks `values` (domains); returns once the client holds them all in its batch.
+  void Ask(const std::vector<std::string>& values, Answers& answers) {
+    for (size_t i = 0; i < values.size(); ++i) {
+      source.LookupVerdict({"domain", values[i]}, answers.At(i));
+    }
+    for (int i = 0; i < 1000 && rig.client().Collecting() < values.size(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    ASSERT_EQ(rig.client().Collecting(), values.size());
+  }
+  // The engine's input ends and it waits for the batch alone: the final flush.
+  void End() {
+    source.InputEnded();
+    source.FlushBatch();
+  }
+
+  testing::ClientRig rig;
+  transport::IoThreads io;
+  transport::RedisClient client;
+  transport::SharedLookups lookups;
+  transport::SharedVerdictSource source;
+};
+
+std::vector<std::string> Domains(const std::string& prefix, int n) {
+  std::vector<std::string> out;
+  for (int i = 0; i < n; ++i) out.push_back(absl::StrCat(prefix, i, ".example"));
+  return out;
+}
+
+class RedisHandoffTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(redis_.running());
+    sim::SimOptions options;
+    options.synthetic_percent = 30;  // every domain answered, from a hash
+    options.test_api = true;         // per-observable tally
+    options.threads = 2;
+    sim_ = std::make_unique<sim::SimServer>(options);
+    ASSERT_TRUE(sim_->Start().ok());
+  }
+  // Each observable the sim was asked, and how often.
+  std::map<std::string, uint64_t> Asked() const {
+    std::map<std::string, uint64_t> asked;
+    for (const auto& [client, tally] : sim_->Lookups()) {
+      for (const auto& [observable, n] : tally) asked[observable] += n;
+    }
+    return asked;
+  }
+  void ExpectAnswered(Answers& answers, const std::vector<std::string>& values) {
+    ASSERT_TRUE(answers.WaitAll(absl::Seconds(60)));
+    const std::vector<VerdictOr> got = answers.results();
+    for (size_t i = 0; i < got.size(); ++i) {
+      ASSERT_TRUE(got[i].ok()) << values[i] << ": " << got[i].status();
+      if (const auto* v = std::get_if<schema::Verdict>(&*got[i])) {
+        EXPECT_EQ(v->observable.value, values[i]);
+      }
+    }
+  }
+
+  testing::RedisServer redis_;
+  std::unique_ptr<sim::SimServer> sim_;
+};
+
+TEST_F(RedisHandoffTest, TheLastWorkerSendsBothTailsInOneRequest) {
+  Worker a(*sim_, redis_, "a", absl::Seconds(30));
+  Worker b(*sim_, redis_, "b", absl::Seconds(30));
+  const std::vector<std::string> a_values = Domains("a-", 5), b_values = Domains("b-", 7);
+  Answers a_answers(a_values.size()), b_answers(b_values.size());
+  a.Ask(a_values, a_answers);
+  b.Ask(b_values, b_answers);
+
+  a.End();  // b still runs: a hands its five over and sends nothing
+  for (int i = 0; i < 500 && a.source.counters().handed.load() < 5; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(a.source.counters().handed.load(), 5);
+  EXPECT_EQ(a.rig.client().Collecting(), 0u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(sim_->Counters().graphql_requests, 0u);
+  EXPECT_EQ(a.source.Collecting(), 5u);  // waited for: the engine's run stays on them
+
+  b.End();  // the last: its seven and a's five, one request
+  ExpectAnswered(b_answers, b_values);
+  ExpectAnswered(a_answers, a_values);
+  EXPECT_EQ(sim_->Counters().graphql_requests, 1u);
+  EXPECT_EQ(b.source.counters().taken.load(), 5);
+  EXPECT_EQ(b.source.counters().asked.load(), 12);
+  EXPECT_EQ(a.source.counters().asked.load(), 0);
+  EXPECT_EQ(a.source.counters().shared.load(), 5);  // answered through Redis
+  const auto asked = Asked();
+  EXPECT_EQ(asked.size(), 12u);
+  for (const auto& [observable, n] : asked) EXPECT_EQ(n, 1u) << observable;
+  // Nothing is left on the hand-off list, nobody in the running set.
+  transport::SharedHandoff probe(a.lookups, "http://ctia-sim.test", "private",
+                                 absl::Seconds(1));
+  EXPECT_EQ(testing::Call(a.client, {"LLEN", probe.ListKey()})->integer, 0);
+  EXPECT_EQ(testing::Call(a.client, {"ZCARD", probe.RunningKey()})->integer, 0);
+}
+
+TEST_F(RedisHandoffTest, AHandedBatchWhoseTakerNeverComesIsAskedByItsHanderAfterALease) {
+  const absl::Duration lease = absl::Seconds(1);
+  Worker a(*sim_, redis_, "a", lease);
+  Worker b(*sim_, redis_, "b", lease);  // runs (its heartbeat goes on), never ends
+  const std::vector<std::string> values = Domains("a-", 6);
+  Answers answers(values.size());
+  a.Ask(values, answers);
+  const absl::Time start = absl::Now();
+  a.End();
+  ExpectAnswered(answers, values);
+  const absl::Duration waited = absl::Now() - start;
+  EXPECT_GE(waited, lease - absl::Milliseconds(100));  // the handed leases ran out first
+  EXPECT_LT(waited, lease * 20);
+  EXPECT_EQ(a.source.counters().handed.load(), 6);
+  EXPECT_EQ(a.source.counters().asked.load(), 6);  // taken back, each asked once, here
+  EXPECT_EQ(b.source.counters().taken.load(), 0);
+  EXPECT_EQ(sim_->Counters().graphql_requests, 1u);  // taken over together: one batch
+  const auto asked = Asked();
+  EXPECT_EQ(asked.size(), values.size());
+  for (const auto& [observable, n] : asked) EXPECT_EQ(n, 1u) << observable;
+}
+
+TEST_F(RedisHandoffTest, AHanderTakesItsBatchBackAtOnceWhenTheOtherWorkerLeaves) {
+  Worker a(*sim_, redis_, "a", absl::Seconds(30));
+  auto b = std::make_unique<Worker>(*sim_, redis_, "b", absl::Seconds(30));
+  const std::vector<std::string> values = Domains("a-", 4);
+  Answers answers(values.size());
+  a.Ask(values, answers);
+  a.End();
+  for (int i = 0; i < 500 && a.source.counters().handed.load() < 4; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(a.source.counters().handed.load(), 4);
+  const absl::Time left = absl::Now();
+  b.reset();  // ends with nothing of its own to flush, and leaves
+  ExpectAnswered(answers, values);
+  EXPECT_LT(absl::Now() - left, absl::Seconds(15));  // not the lease's 30 s
+  EXPECT_EQ(a.source.counters().taken.load(), 4);    // its own, from the list
+  const auto asked = Asked();
+  EXPECT_EQ(asked.size(), values.size());
+  for (const auto& [observable, n] : asked) EXPECT_EQ(n, 1u) << observable;
+}
+
+}  // namespace
+}  // namespace enrich
