@@ -45,8 +45,9 @@ class SharedRedis {
   // each intel's client of `stack`: `ctia` as the stack was started with (its details, e.g.
   // CtiaFlagsForRun's), which the shared values hold and their keys name. Under --intel both
   // each side shares its own lookups and verdicts() merges them. Errors: InvalidArgument
-  // (usage, exit 2) for a bad URL or a password in it; Unavailable when Redis cannot be reached and not
-  // `optional` (the message names the URL without its password and says --redis-optional).
+  // (usage, exit 2) for a bad URL or a password in it; Unavailable when Redis cannot be
+  // reached and not `optional` (the message names the URL without its password and says
+  // --redis-optional).
   // With `optional`, an unreachable Redis is said on stderr and the run looks up alone until
   // Redis answers.
   static absl::StatusOr<std::unique_ptr<SharedRedis>> Start(
