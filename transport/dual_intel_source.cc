@@ -212,7 +212,7 @@ void DualIntelSource::Reflush(VerdictSource& other) {
   // The caller is still stuck (no lookup since its flush) and a side's answer is no answer to
   // it: what the other side has collected since (e.g. a lookup whose shared-cache lease came
   // after the flush, run --redis) goes now, not after its linger.
-  if (flush_asked_.load()) other.FlushBatch();
+  if (flush_asked_.load() && other.Collecting() > 0) other.FlushBatch();
 }
 
 size_t DualIntelSource::Collecting() const {

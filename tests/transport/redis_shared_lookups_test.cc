@@ -252,7 +252,10 @@ TEST_F(SharedLookupsTest, AWaiterReadsTheAnswerWhenTheHolderWritesIt) {
   const auto took = Steady::now() - start;
   ASSERT_TRUE(c.ok()) << c.status();
   ASSERT_EQ(c->kind, SharedClaim::Kind::kCached);
-  EXPECT_EQ(std::get<schema::Verdict>(*c->cached).observable.value, "evil.example");
+  // The answer is keyed by the request: its observable is the one asked (the key's).
+  EXPECT_EQ(std::get<schema::Verdict>(*c->cached).observable.value, "slow.example");
+  EXPECT_EQ(std::get<schema::Verdict>(*c->cached).judgement_id,
+            MaliciousVerdict().judgement_id);
   EXPECT_GE(took, std::chrono::milliseconds(300));
   EXPECT_GE(b.lookups.counters().held.load(), 1);
   EXPECT_EQ(b.lookups.counters().leases.load(), 0);  // b never asked CTIA
