@@ -4,7 +4,7 @@
 #include "engine/job.h"
 
 #include "engine/shard.h"
-#include "engine/verdict_details.h"
+#include "schema/verdict_details.h"
 
 #include <cerrno>
 #include <cstring>

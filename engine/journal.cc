@@ -1,6 +1,6 @@
 #include "engine/journal.h"
 
-#include "engine/byte_coding.h"
+#include "schema/byte_coding.h"
 #include "engine/byte_io.h"
 #include "engine/signals.h"
 #include "schema/status_macros.h"
@@ -24,6 +24,9 @@
 
 namespace enrich::engine {
 namespace {
+
+using schema::LoadLE;
+using schema::StoreLE;
 
 constexpr absl::string_view kMagic = "CTIAJNL1";
 // No entry comes near this (an observable value and a judgement id); a larger length field can

@@ -21,11 +21,17 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
-#include "engine/byte_coding.h"
+#include "schema/byte_coding.h"
 #include "schema/observable.h"
 
 namespace enrich::engine {
 namespace {
+
+using schema::ByteReader;
+using schema::LoadLE;
+using schema::PutString;
+using schema::PutVarint;
+using schema::StoreLE;
 
 MDB_val Val(absl::string_view s) {
   return MDB_val{s.size(), const_cast<char*>(s.data())};

@@ -41,7 +41,7 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "engine/pipeline.h"
-#include "engine/verdict_record.h"
+#include "schema/verdict_record.h"
 #include "engine/verdict_table.h"
 
 namespace enrich::engine {

@@ -22,10 +22,10 @@
 #include "engine/extract.h"
 #include "engine/run_stats.h"
 #include "engine/shard.h"
-#include "engine/verdict_details.h"
 #include "engine/top_hits.h"
 #include "engine/verdict_table.h"
 #include "schema/allowlist.h"
+#include "schema/verdict_details.h"
 #include "transport/verdict_source.h"
 
 namespace enrich::engine {

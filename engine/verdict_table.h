@@ -31,11 +31,41 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
-#include "engine/verdict_record.h"
 #include "schema/clock.h"
 #include "schema/verdict.h"
+#include "schema/verdict_details.h"
+#include "schema/verdict_record.h"
 
 namespace enrich::engine {
+
+// The compact records and details live in schema/ (one encoding for this table, the
+// persistent cache, the journal and the Redis-shared cache in transport/); the engine names
+// them as its own.
+using schema::AppendUuidText;
+using schema::DecodeDetails;
+using schema::DecodeKey;
+using schema::DecodeRecord;
+using schema::DecodeStoredRecord;
+using schema::DetailField;
+using schema::DetailFieldName;
+using schema::DetailsSpec;
+using schema::DetailsView;
+using schema::EncodeDetails;
+using schema::EncodeKey;
+using schema::EncodeRecord;
+using schema::IdPrefixes;
+using schema::IsJudgementField;
+using schema::JudgementBriefView;
+using schema::JudgementIdRef;
+using schema::kDetailFieldCount;
+using schema::kJudgementFieldCount;
+using schema::kUuidBytes;
+using schema::ParseDetailFields;
+using schema::RecordAt;
+using schema::RecordExpiryMs;
+using schema::RecordSize;
+using schema::Settled;
+using schema::SplitUuidId;
 
 // Told when a pending observable settles. Implemented by the pipeline's chunks.
 class SettleListener {
@@ -54,7 +84,7 @@ class SettleListener {
 // as a miss again.
 //
 // Each settled entry lives in a per-shard append-only arena: a state byte, its key (EncodeKey),
-// then its answer, a record of engine/verdict_record.h (judgement id as prefix number and UUID,
+// then its answer, a record of schema/verdict_record.h (judgement id as prefix number and UUID,
 // details only when the run keeps them); the shard's hash set holds the entry's address (8
 // bytes a slot). A new key's pending entry is on the heap, with its listeners in a map beside
 // the set, until its answer makes the settled copy take its slot. So the table's memory grows

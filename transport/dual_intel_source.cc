@@ -176,6 +176,8 @@ void DualIntelSource::LookupVerdict(const schema::Observable& observable, Callba
       done(MergeIntelResults(rule, *std::move(priv), *std::move(glob), *where));
     }
   };
+  // A new lookup means the caller is not stuck: it asks for a flush again when it is.
+  flush_asked_.store(false);
   auto pending = std::make_shared<Pending>();
   merged_open_.fetch_add(1);
   pending->done = [this, done = std::move(done)](Result r) {
@@ -190,17 +192,27 @@ void DualIntelSource::LookupVerdict(const schema::Observable& observable, Callba
     private_open_.fetch_sub(1);
     pending->priv = std::move(r);
     pending->Settle();
+    Reflush(global_);
   });
   global_.LookupVerdict(observable, [this, pending](Result r) {
     global_open_.fetch_sub(1);
     pending->glob = std::move(r);
     pending->Settle();
+    Reflush(private_);
   });
 }
 
 void DualIntelSource::FlushBatch() {
+  flush_asked_.store(true);
   private_.FlushBatch();
   global_.FlushBatch();
+}
+
+void DualIntelSource::Reflush(VerdictSource& other) {
+  // The caller is still stuck (no lookup since its flush) and a side's answer is no answer to
+  // it: what the other side has collected since (e.g. a lookup whose shared-cache lease came
+  // after the flush, run --redis) goes now, not after its linger.
+  if (flush_asked_.load() && other.Collecting() > 0) other.FlushBatch();
 }
 
 size_t DualIntelSource::Collecting() const {

@@ -97,7 +97,8 @@ class DualIntelSource final : public VerdictSource {
   void LookupVerdict(const schema::Observable& observable, Callback done) override;
   // Stops both sources.
   void StopSending() override;
-  // Sends both sources' partial batches.
+  // Sends both sources' partial batches; until the next lookup, a side's answer sends the other
+  // side's partial batch again (one side's answer is none for the caller, who stays stuck).
   void FlushBatch() override;
   // Tells both sources (TakeCollected stays the default: each side's held lookups are this
   // source's halves, not the caller's lookups).
@@ -111,12 +112,15 @@ class DualIntelSource final : public VerdictSource {
   MergeRule rule() const { return rule_; }
 
  private:
+  void Reflush(VerdictSource& other);
+
   VerdictSource& private_;
   VerdictSource& global_;
   // Lookups asked of each side and not yet answered by it.
   std::atomic<size_t> private_open_{0};
   std::atomic<size_t> global_open_{0};
   std::atomic<size_t> merged_open_{0};  // merged lookups not yet answered
+  std::atomic<bool> flush_asked_{false};  // FlushBatch() came after the last lookup
   const MergeRule rule_;
   const IntelEndpoints where_;
 };

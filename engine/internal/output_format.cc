@@ -9,7 +9,7 @@
 #include "absl/strings/string_view.h"
 #include "engine/csv.h"
 #include "engine/ndjson.h"
-#include "engine/verdict_details.h"
+#include "schema/verdict_details.h"
 #include "engine/verdict_table.h"
 #include "schema/disposition.h"
 #include "schema/time_format.h"

@@ -3,7 +3,7 @@
 // encoding the verdict table and the journal keep, the columns in CSV and NDJSON (one and
 // several columns, fresh and cached answers), and a resumed run writing the same bytes.
 
-#include "engine/verdict_details.h"
+#include "schema/verdict_details.h"
 
 #include <atomic>
 #include <filesystem>

@@ -34,9 +34,11 @@ schema::Verdict MaliciousVerdict() {
   return v;
 }
 
+const SharedLookupKey kEvilKey{"https://a", "private", "domain", "evil.example"};
+
 TEST(SharedVerdictCodecTest, RoundTripsVerdictsAndNoVerdict) {
   const schema::Verdict v = MaliciousVerdict();
-  auto back = DecodeSharedVerdict(EncodeSharedVerdict(v));
+  auto back = DecodeSharedVerdict({}, kEvilKey, EncodeSharedVerdict({}, v));
   ASSERT_TRUE(back.ok()) << back.status();
   const auto& d = std::get<schema::Verdict>(*back);
   EXPECT_EQ(d.disposition, v.disposition);
@@ -45,27 +47,77 @@ TEST(SharedVerdictCodecTest, RoundTripsVerdictsAndNoVerdict) {
   EXPECT_EQ(d.judgement_id, v.judgement_id);
   EXPECT_EQ(d.valid_time.start_time, v.valid_time.start_time);
   EXPECT_EQ(d.valid_time.end_time, v.valid_time.end_time);
-  auto none = DecodeSharedVerdict(EncodeSharedVerdict(schema::NoVerdict{}));
+  EXPECT_FALSE(d.judgement.has_value());
+  auto none = DecodeSharedVerdict({}, kEvilKey, EncodeSharedVerdict({}, schema::NoVerdict{}));
   ASSERT_TRUE(none.ok());
   EXPECT_TRUE(std::holds_alternative<schema::NoVerdict>(*none));
 }
 
+// The value is the engine's compact record: a UUID id is 16 bytes after its prefix, which the
+// envelope carries once; the details the key names come back whole.
+TEST(SharedVerdictCodecTest, KeepsUuidIdsCompactAndTheDetailsTheKeyNames) {
+  schema::Verdict v = MaliciousVerdict();
+  const std::string prefix = "https://private.intel.example:443/ctia/judgement/judgement-";
+  v.judgement_id = prefix + "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
+  v.judgement = schema::JudgementDetails{"Talos", "https://t.example/x", "seen | spreading",
+                                         "High", "Medium", "amber", 95};
+  v.judgements = {{"Talos", schema::Disposition::kMalicious, v.judgement_id},
+                  {"feed", schema::Disposition::kClean, "f-1"}};
+  const schema::DetailsSpec plain;
+  EXPECT_LT(EncodeSharedVerdict(plain, v).size(), prefix.size() + 16 + 40);
+
+  const schema::DetailsSpec details = SharedDetailsSpec({/*judgement=*/true, /*judgements=*/3});
+  const std::string bytes = EncodeSharedVerdict(details, v);
+  auto back = DecodeSharedVerdict(details, kEvilKey, bytes);
+  ASSERT_TRUE(back.ok()) << back.status();
+  const auto& d = std::get<schema::Verdict>(*back);
+  EXPECT_EQ(d.judgement_id, v.judgement_id);
+  ASSERT_TRUE(d.judgement.has_value());
+  EXPECT_EQ(d.judgement->source, "Talos");
+  EXPECT_EQ(d.judgement->source_uri, "https://t.example/x");
+  EXPECT_EQ(d.judgement->reason, "seen | spreading");
+  EXPECT_EQ(d.judgement->severity, "High");
+  EXPECT_EQ(d.judgement->confidence, "Medium");
+  EXPECT_EQ(d.judgement->tlp, "amber");
+  EXPECT_EQ(d.judgement->priority, 95);
+  ASSERT_EQ(d.judgements.size(), 2u);
+  EXPECT_EQ(d.judgements[1].source, "feed");
+  EXPECT_EQ(d.judgements[1].disposition, schema::Disposition::kClean);
+  EXPECT_EQ(d.judgements[1].id, "f-1");
+
+  // A value read under other details than it was written with is refused, both ways, and the
+  // keys of the two differ.
+  EXPECT_FALSE(DecodeSharedVerdict(plain, kEvilKey, bytes).ok());
+  EXPECT_FALSE(DecodeSharedVerdict(details, kEvilKey, EncodeSharedVerdict(plain, v)).ok());
+  const schema::DetailsSpec fewer = SharedDetailsSpec({/*judgement=*/true, /*judgements=*/1});
+  EXPECT_FALSE(DecodeSharedVerdict(fewer, kEvilKey, bytes).ok());
+  EXPECT_NE(SharedKeyText(kEvilKey, plain), SharedKeyText(kEvilKey, details));
+  EXPECT_NE(SharedKeyText(kEvilKey, fewer), SharedKeyText(kEvilKey, details));
+}
+
 TEST(SharedVerdictCodecTest, RejectsEveryTruncationAndJunk) {
-  const std::string bytes = EncodeSharedVerdict(MaliciousVerdict());
+  const schema::DetailsSpec details = SharedDetailsSpec({/*judgement=*/true, /*judgements=*/2});
+  schema::Verdict v = MaliciousVerdict();
+  v.judgement = schema::JudgementDetails{"Talos", "", "", "", "", "", 1};
+  const std::string bytes = EncodeSharedVerdict(details, v);
   for (size_t n = 0; n < bytes.size(); ++n) {
-    EXPECT_FALSE(DecodeSharedVerdict(bytes.substr(0, n)).ok()) << "prefix of " << n;
+    EXPECT_FALSE(DecodeSharedVerdict(details, kEvilKey, bytes.substr(0, n)).ok())
+        << "prefix of " << n;
   }
-  EXPECT_FALSE(DecodeSharedVerdict(bytes + "x").ok());
-  std::string wrong_version = bytes;
-  wrong_version[0] = 9;
-  EXPECT_FALSE(DecodeSharedVerdict(wrong_version).ok());
+  EXPECT_FALSE(DecodeSharedVerdict(details, kEvilKey, bytes + "x").ok());
+  // Version 1's bytes (enrich:v1 keys) are not a value of this format.
+  EXPECT_FALSE(DecodeSharedVerdict({}, kEvilKey, std::string("\x01\x00", 2)).ok());
 }
 
 TEST(SharedVerdictCodecTest, KeysSeparateEndpointIntelTypeAndValue) {
-  EXPECT_NE(SharedKeyText({"https://a", "global", "domain", "x|y"}),
-            SharedKeyText({"https://a", "global", "domain|x", "y"}));
-  EXPECT_EQ(SharedKeyText({"https://a", "private", "ip", "10.0.0.1"}),
+  const schema::DetailsSpec none;
+  EXPECT_NE(SharedKeyText({"https://a", "global", "domain", "x|y"}, none),
+            SharedKeyText({"https://a", "global", "domain|x", "y"}, none));
+  EXPECT_EQ(SharedKeyText({"https://a", "private", "ip", "10.0.0.1"}, none),
             "https://a|private|ip|10.0.0.1");
+  EXPECT_EQ(SharedKeyText({"https://a", "private", "ip", "10.0.0.1"},
+                          SharedDetailsSpec({/*judgement=*/false, /*judgements=*/3})),
+            "https://a|private details=fields= judgements=3|ip|10.0.0.1");
 }
 
 // A worker: its own connection and worker id.
@@ -200,7 +252,10 @@ TEST_F(SharedLookupsTest, AWaiterReadsTheAnswerWhenTheHolderWritesIt) {
   const auto took = Steady::now() - start;
   ASSERT_TRUE(c.ok()) << c.status();
   ASSERT_EQ(c->kind, SharedClaim::Kind::kCached);
-  EXPECT_EQ(std::get<schema::Verdict>(*c->cached).observable.value, "evil.example");
+  // The answer is keyed by the request: its observable is the one asked (the key's).
+  EXPECT_EQ(std::get<schema::Verdict>(*c->cached).observable.value, "slow.example");
+  EXPECT_EQ(std::get<schema::Verdict>(*c->cached).judgement_id,
+            MaliciousVerdict().judgement_id);
   EXPECT_GE(took, std::chrono::milliseconds(300));
   EXPECT_GE(b.lookups.counters().held.load(), 1);
   EXPECT_EQ(b.lookups.counters().leases.load(), 0);  // b never asked CTIA

@@ -127,6 +127,8 @@ struct CtiaStack::Parts {
   IntelParts main;                     // the only intel, or Private-Intel under --intel both
   std::unique_ptr<IntelParts> global;  // Global-Intel under --intel both
   std::unique_ptr<transport::DualIntelSource> dual;
+  transport::MergeRule rule = transport::MergeRule::kCtia;  // under --intel both
+  transport::IntelEndpoints where;                          // under --intel both
   bool stopped = false;
 };
 
@@ -268,6 +270,16 @@ transport::VerdictSource& CtiaStack::verdicts() {
   return *parts_->main.client;
 }
 
+transport::BeastCtiaClient* CtiaStack::global_client() {
+  return parts_->global != nullptr ? parts_->global->client.get() : nullptr;
+}
+
+std::unique_ptr<transport::DualIntelSource> CtiaStack::MergeOf(
+    transport::VerdictSource& private_side, transport::VerdictSource& global_side) {
+  return std::make_unique<transport::DualIntelSource>(private_side, global_side, parts_->rule,
+                                                      parts_->where);
+}
+
 boost::asio::any_io_executor CtiaStack::executor() { return parts_->io.executor(); }
 
 transport::CtiaClientCounters CtiaStack::Snapshot() {
@@ -335,6 +347,7 @@ struct IntelTarget {
   std::vector<CredentialLine> credentials;  // empty: a fixed token (bench --no-auth)
   std::string rate_limit;
   std::string rate_flag;
+  bool global = false;  // Global-Intel under --intel both
 };
 
 // The credentials of `file` (`flag` names it in errors), or without one those of the
@@ -416,10 +429,24 @@ absl::StatusOr<std::vector<IntelTarget>> ResolveTargets(
           glob.credentials,
           CredentialsFrom(flags.global_credentials_file, "--global-credentials-file"));
     }
+    glob.global = true;
     targets.push_back(std::move(glob));
   }
   return targets;
 }
+
+}  // namespace
+
+transport::VerdictDetailsOptions DetailsAsked(const CtiaFlags& flags) {
+  transport::VerdictDetailsOptions details = flags.details;
+  // The `ctia` and `both` merge rules rank the two verdicts by their judgements' priority first
+  // (CTIA's order): each side's verdict must carry its judgement (free over GraphQL; one GET per
+  // distinct judgement id over REST).
+  if (flags.intel == "both" && flags.merge != "private-first") details.judgement = true;
+  return details;
+}
+
+namespace {
 
 absl::StatusOr<transport::CtiaClientOptions> ClientOptionsFor(const CtiaFlags& flags,
                                                               const IntelTarget& target) {
@@ -430,12 +457,8 @@ absl::StatusOr<transport::CtiaClientOptions> ClientOptionsFor(const CtiaFlags& f
   // Adaptive concurrency up to what the connections can carry (one request each, or the
   // pipeline depth each): it only ever lowers that, on 429s or a server whose latency climbs.
   options.max_concurrency = flags.connections * flags.pipeline_depth;
-  options.details = flags.details;
-  options.shared_quota = flags.shared_quota;
-  // The `ctia` and `both` merge rules rank the two verdicts by their judgements' priority first
-  // (CTIA's order): each side's verdict must carry its judgement (free over GraphQL; one GET per
-  // distinct judgement id over REST).
-  if (flags.intel == "both" && flags.merge != "private-first") options.details.judgement = true;
+  options.details = DetailsAsked(flags);
+  options.shared_quota = target.global ? flags.global_shared_quota : flags.shared_quota;
   if (!target.rate_limit.empty()) {
     absl::StatusOr<schema::RateSpec> rate = schema::ParseRateSpec(target.rate_limit);
     if (!rate.ok()) {
@@ -524,11 +547,11 @@ absl::StatusOr<std::unique_ptr<CtiaStack>> CtiaStack::Start(const CtiaFlags& fla
     ENRICH_ASSIGN_OR_RETURN(
         const transport::MergeRule rule,
         transport::ParseMergeRule(flags.merge.empty() ? "ctia" : flags.merge));
-    transport::IntelEndpoints where;
-    where.private_url = targets[0].endpoint;
-    where.global_url = targets[1].endpoint;
+    parts->rule = rule;
+    parts->where.private_url = targets[0].endpoint;
+    parts->where.global_url = targets[1].endpoint;
     parts->dual = std::make_unique<transport::DualIntelSource>(
-        *parts->main.client, *parts->global->client, rule, std::move(where));
+        *parts->main.client, *parts->global->client, rule, parts->where);
   }
 
   auto stack = std::unique_ptr<CtiaStack>(new CtiaStack(std::move(parts)));

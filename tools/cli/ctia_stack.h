@@ -14,6 +14,7 @@
 #include "absl/time/time.h"
 #include "boost/asio/any_io_executor.hpp"
 #include "transport/ctia_client.h"
+#include "transport/dual_intel_source.h"
 #include "transport/verdict_source.h"
 
 namespace enrich::cli {
@@ -52,6 +53,9 @@ struct CtiaFlags {
   // Not a flag: the quota shared with other workers (`run --redis`), passed to the client as
   // CtiaClientOptions::shared_quota; null: none. Not owned; outlives the stack.
   transport::SharedQuota* shared_quota = nullptr;
+  // Not a flag: under --intel both, Global-Intel's shared quota (its own endpoint's budget
+  // groups, as its client has its own budget); null: none.
+  transport::SharedQuota* global_shared_quota = nullptr;
 };
 
 // The hosts of a region preset (reference §8.4).
@@ -84,6 +88,11 @@ absl::Status CheckCtiaFlags(const CtiaFlags& flags);
 // journal of one rule's verdicts is wrong under another.
 std::string JournalEndpoint(const CtiaFlags& flags);
 
+// What each intel's client is asked beyond the verdict: CtiaFlags::details, and under --intel
+// both with a merge by CTIA's order (ctia, both) the deciding judgement, whose priority ranks
+// the two verdicts.
+transport::VerdictDetailsOptions DetailsAsked(const CtiaFlags& flags);
+
 // Registers --endpoint, --connections, --timeout, --region, --intel, --global-endpoint,
 // --global-credentials-file, --global-rate-limit, --merge, --token-url, --ca-file,
 // --insecure-skip-tls-verify, --credentials-file, --rate-limit, --max-wait, --io-threads,
@@ -112,6 +121,13 @@ class CtiaStack {
   transport::ConnectionPool& ctia_pool();
   // What lookups go through: client(), or under --intel both the merge of both intels.
   transport::VerdictSource& verdicts();
+  // Under --intel both: Global-Intel's client; null with one intel.
+  transport::BeastCtiaClient* global_client();
+  // Under --intel both: the two intels' answers from `private_side` and `global_side` (e.g.
+  // each client behind the workers' shared cache, run --redis) merged as verdicts() merges
+  // the clients' (--merge, the endpoints its errors name). Neither source is owned.
+  std::unique_ptr<transport::DualIntelSource> MergeOf(transport::VerdictSource& private_side,
+                                                      transport::VerdictSource& global_side);
   // The io threads' executor (for what else the run does on the network, e.g. Redis).
   boost::asio::any_io_executor executor();
   // The client's counters; under --intel both, both clients' added up (requests, 429s,

@@ -307,9 +307,10 @@ int RunPlan(const PlanFlags& flags) {
   plan.batch_size = BatchSize(flags);
   std::unique_ptr<SharedCacheProbe> shared;
   if (!flags.run.redis.empty()) {
-    auto probe = SharedCacheProbe::Start(
-        {flags.run.redis, flags.run.redis_optional, flags.run.max_cache_ttl_seconds},
-        flags.run.ctia, !flags.run.fields.empty() || flags.run.judgements > 0);
+    auto probe = SharedCacheProbe::Start({flags.run.redis, flags.run.redis_optional,
+                                          flags.run.max_cache_ttl_seconds,
+                                          flags.run.negative_ttl_seconds},
+                                         CtiaFlagsForRun(flags.run));
     if (!probe.ok()) {
       fail(probe.status().message());
       return absl::IsInvalidArgument(probe.status()) ? engine::kExitUsage : engine::kExitFailed;

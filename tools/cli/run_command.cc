@@ -39,12 +39,13 @@ absl::Status StackError(const absl::Status& status) {
 // their sum; without --resume it starts first, so that bad credentials fail the run before its
 // journal is created. With --redis the shared cache is set up on the stack before the journal
 // too (an unreachable Redis stops the run before anything is written), and `quota` (the org's
-// quota shared through it, given to the stack's client) attached to it. Errors are printed; a
+// quota shared through it, given to the stack's client; `global_quota` to Global-Intel's under
+// --intel both) attached to it. Errors are printed; a
 // usage error is marked so (engine::JobExitCode).
 absl::StatusOr<std::unique_ptr<CtiaStack>> StartStackAndJournal(
     const RunFlags& flags, engine::Job& job, transport::RedisQuota* quota,
-    std::unique_ptr<SharedRedis>& shared) {
-  auto start_stack = [&flags, quota] {
+    transport::RedisQuota* global_quota, std::unique_ptr<SharedRedis>& shared) {
+  auto start_stack = [&flags, quota, global_quota] {
     // The run's pipeline sends a partial GraphQL batch when it cannot go on without it
     // (engine/pipeline.cc, LookupDispatcher::FlushIfIdle), so its requests are what `plan`
     // counts; the linger is only a safety net. Short, it would cut batches whenever answers
@@ -52,16 +53,17 @@ absl::StatusOr<std::unique_ptr<CtiaStack>> StartStackAndJournal(
     CtiaFlags ctia = CtiaFlagsForRun(flags);
     ctia.batch_linger = kRunBatchLinger;
     ctia.shared_quota = quota;
+    ctia.global_shared_quota = global_quota;
     // Under the shared quota a partial batch waits while requests wait for the quota (it fills
     // meanwhile; CallContext::DeferFlush): the linger must not send it before.
     if (quota != nullptr) ctia.batch_linger = kSharedQuotaBatchLinger;
     return CtiaStack::Start(ctia);
   };
-  auto start_shared = [&flags, &shared, quota](CtiaStack& ctia) -> absl::Status {
+  auto start_shared = [&flags, &shared, quota, global_quota](CtiaStack& ctia) -> absl::Status {
     if (flags.redis.empty()) return absl::OkStatus();
-    auto started = SharedRedis::Start(
-        {flags.redis, flags.redis_optional, flags.max_cache_ttl_seconds}, flags.ctia,
-        !flags.fields.empty() || flags.judgements > 0, ctia.executor(), ctia.verdicts(), quota);
+    auto started = SharedRedis::Start({flags.redis, flags.redis_optional,
+                                       flags.max_cache_ttl_seconds, flags.negative_ttl_seconds},
+                                      CtiaFlagsForRun(flags), ctia, quota, global_quota);
     if (!started.ok()) return started.status();
     shared = *std::move(started);
     return absl::OkStatus();
@@ -111,11 +113,15 @@ int RunEnrich(const RunFlags& flags) {
     Fail(s.message());
     return engine::JobExitCode(s);
   }
-  // The shared quota outlives the stack whose client asks it.
-  std::unique_ptr<transport::RedisQuota> quota;
+  // The shared quotas outlive the stack whose clients ask them: under --intel both each intel's
+  // client has its own (each host its own budget).
+  std::unique_ptr<transport::RedisQuota> quota, global_quota;
   if (!flags.redis.empty()) quota = SharedRedis::MakeQuota(flags.ctia, workers);
+  if (!flags.redis.empty() && flags.ctia.intel == "both") {
+    global_quota = SharedRedis::MakeQuota(flags.ctia, workers, /*global=*/true);
+  }
   std::unique_ptr<SharedRedis> shared;
-  auto stack = StartStackAndJournal(flags, **job, quota.get(), shared);
+  auto stack = StartStackAndJournal(flags, **job, quota.get(), global_quota.get(), shared);
   if (!stack.ok()) return engine::JobExitCode(stack.status());
   CtiaStack& ctia = **stack;
   // Redis' connection closes before the stack stops the io threads, on every way out.

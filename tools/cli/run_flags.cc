@@ -207,8 +207,8 @@ void AddRunFlags(CLI::App& cmd, RunFlags& flags, bool output_required) {
       "--max-cache-ttl), \"no verdict\" for --negative-ttl, failures never. Upkeep: "
       "`ctia-enrich cache stats|prune|clear DIR`. E.g. --cache /var/cache/ctia-enrich");
   run->add_option("--negative-ttl", flags.negative_ttl_seconds,
-                  "With --cache: seconds a \"no verdict\" answer is kept (0 = never kept, so "
-                  "every run asks again)")
+                  "With --cache or --redis: seconds a \"no verdict\" answer is kept (in Redis: "
+                  "its key's TTL; 0 = never kept, so every run asks again)")
       ->capture_default_str();
   run->add_option("--cache-damaged", flags.cache_damaged,
                   "With --cache: what a damaged cache DIR does (it is never served): skip = "
@@ -241,7 +241,9 @@ void AddRunFlags(CLI::App& cmd, RunFlags& flags, bool output_required) {
                   "through Redis: an answer another worker paid for is reused, an observable "
                   "another worker is looking up is waited for, never asked twice, and the "
                   "workers together stay under --rate-limit (or the limit CTIA's headers "
-                  "teach), the org's quota, not each worker's; hedging is off with it. With "
+                  "teach), the org's quota, not each worker's; hedging is off with it. The "
+                  "shared answers carry what --fields and --judgements need; under --intel "
+                  "both each intel's answers are shared on their own. With "
                   "plan: counts the lookups the shared cache answers now. URL "
                   "redis://HOST[:PORT][/DB] (default port 6379, db 0) or unix:///PATH[?db=N]; "
                   "the password comes from "

@@ -8,6 +8,7 @@
 #include <future>
 #include <memory>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -35,10 +36,8 @@ std::string WorkerId() {
   return absl::StrCat(host, ":", ::getpid(), ":", absl::ToUnixNanos(absl::Now()));
 }
 
-// The URL of --redis, with the password from ENRICH_REDIS_PASSWORD; usage errors for what the
-// shared cache cannot be used with.
-absl::StatusOr<transport::RedisEndpoint> EndpointFor(const RedisFlags& redis,
-                                                     const CtiaFlags& ctia, bool asks_details) {
+// The URL of --redis, with the password from ENRICH_REDIS_PASSWORD.
+absl::StatusOr<transport::RedisEndpoint> EndpointFor(const RedisFlags& redis) {
   auto endpoint = transport::ParseRedisUrl(redis.url);
   if (!endpoint.ok()) return endpoint.status();
   if (!endpoint->password.empty()) {
@@ -49,16 +48,29 @@ absl::StatusOr<transport::RedisEndpoint> EndpointFor(const RedisFlags& redis,
   if (const char* pw = std::getenv("ENRICH_REDIS_PASSWORD"); pw != nullptr && *pw != '\0') {
     endpoint->password = pw;
   }
-  if (asks_details || ctia.intel == "both") {
-    return absl::InvalidArgumentError(
-        "--redis shares verdicts only (not yet the details of --fields or --judgements, nor "
-        "--intel both); run without one or the other");
-  }
   return endpoint;
 }
 
 std::string IntelLabel(const CtiaFlags& ctia) {
   return ctia.intel.empty() ? "private" : ctia.intel;
+}
+
+// The keys' endpoint and intel of each intel asked: the one intel, or under --intel both each
+// side's own (its lookups shared with the other runs that ask that intel alone).
+std::vector<std::pair<std::string, std::string>> Sides(const CtiaFlags& ctia) {
+  if (ctia.intel != "both") return {{EndpointLabel(ctia), IntelLabel(ctia)}};
+  const std::string global = !ctia.global_endpoint.empty() ? ctia.global_endpoint
+                             : !ctia.region.empty()       ? absl::StrCat("region:", ctia.region)
+                                                          : "embedded-demo";
+  return {{EndpointLabel(ctia), std::string(transport::kPrivateIntel)},
+          {global, std::string(transport::kGlobalIntel)}};
+}
+
+// Names the keys and holds the details of what each intel's client is asked.
+transport::SharedLookupOptions LookupOptionsFor(const CtiaFlags& ctia) {
+  transport::SharedLookupOptions options;
+  options.details = transport::SharedDetailsSpec(DetailsAsked(ctia));
+  return options;
 }
 
 absl::Status Ping(transport::RedisClient& client) {
@@ -72,10 +84,10 @@ absl::Status Ping(transport::RedisClient& client) {
 }  // namespace
 
 std::unique_ptr<transport::RedisQuota> SharedRedis::MakeQuota(const CtiaFlags& ctia,
-                                                              int64_t workers) {
+                                                              int64_t workers, bool global) {
   transport::RedisQuotaOptions options;
   options.expected_workers = workers;
-  options.endpoint = EndpointLabel(ctia);
+  options.endpoint = global ? Sides(ctia).back().first : EndpointLabel(ctia);
   options.worker_id = WorkerId();
   options.notice = Notice;
   return std::make_unique<transport::RedisQuota>(std::move(options),
@@ -83,13 +95,12 @@ std::unique_ptr<transport::RedisQuota> SharedRedis::MakeQuota(const CtiaFlags& c
 }
 
 absl::StatusOr<std::unique_ptr<SharedRedis>> SharedRedis::Start(
-    const RedisFlags& redis, const CtiaFlags& ctia, bool asks_details,
-    boost::asio::any_io_executor executor, transport::VerdictSource& inner,
-    transport::RedisQuota* quota) {
-  auto endpoint = EndpointFor(redis, ctia, asks_details);
+    const RedisFlags& redis, const CtiaFlags& ctia, CtiaStack& stack,
+    transport::RedisQuota* quota, transport::RedisQuota* global_quota) {
+  auto endpoint = EndpointFor(redis);
   if (!endpoint.ok()) return endpoint.status();
   auto shared = std::unique_ptr<SharedRedis>(new SharedRedis());
-  shared->client_ = std::make_unique<transport::RedisClient>(executor, *endpoint);
+  shared->client_ = std::make_unique<transport::RedisClient>(stack.executor(), *endpoint);
   if (absl::Status up = Ping(*shared->client_); !up.ok()) {
     if (!redis.optional) {
       return absl::UnavailableError(
@@ -97,20 +108,31 @@ absl::StatusOr<std::unique_ptr<SharedRedis>> SharedRedis::Start(
     }
     Notice(absl::StrCat(up.message(), "; --redis-optional: looking up alone until it answers"));
   }
-  transport::SharedLookupOptions options;
+  transport::SharedLookupOptions options = LookupOptionsFor(ctia);
   options.worker_id = WorkerId();
   options.max_ttl = absl::Seconds(redis.max_cache_ttl_seconds);
   shared->lookups_ = std::make_unique<transport::SharedLookups>(
       *shared->client_, options, schema::SystemClock::Instance());
-  transport::SharedVerdictSourceOptions source_options;
-  source_options.endpoint = EndpointLabel(ctia);
-  source_options.intel = IntelLabel(ctia);
-  source_options.notice = Notice;
-  shared->source_ = std::make_unique<transport::SharedVerdictSource>(
-      inner, *shared->lookups_, std::move(source_options));
-  if (quota != nullptr) {
-    quota->Attach(*shared->client_);
-    shared->quota_ = quota;
+  // Each intel's client behind its own shared lookups (its own keys); under --intel both the
+  // merge comes after them, so each side's answer is shared as its client gave it.
+  transport::VerdictSource* inner[] = {&stack.client(), stack.global_client()};
+  const auto sides = Sides(ctia);
+  for (size_t i = 0; i < sides.size(); ++i) {
+    transport::SharedVerdictSourceOptions source_options;
+    source_options.endpoint = sides[i].first;
+    source_options.intel = sides[i].second;
+    source_options.negative_ttl = absl::Seconds(redis.negative_ttl_seconds);
+    source_options.notice = Notice;
+    shared->sources_.push_back(std::make_unique<transport::SharedVerdictSource>(
+        *inner[i], *shared->lookups_, std::move(source_options)));
+  }
+  if (shared->sources_.size() == 2) {
+    shared->merged_ = stack.MergeOf(*shared->sources_[0], *shared->sources_[1]);
+  }
+  for (transport::RedisQuota* q : {quota, global_quota}) {
+    if (q == nullptr) continue;
+    q->Attach(*shared->client_);
+    shared->quotas_.push_back(q);
   }
   return shared;
 }
@@ -118,42 +140,55 @@ absl::StatusOr<std::unique_ptr<SharedRedis>> SharedRedis::Start(
 void SharedRedis::Close() {
   if (client_ == nullptr) return;
   // Lookups taken from other workers answered and shared; this worker leaves the running set.
-  source_->Close();
+  for (const auto& source : sources_) source->Close();
   // The last answers are shared in the background: Redis answers in order, so once a PING
   // sent now is answered, every answer written before it is in Redis (bounded by the client's
   // timeout; skipped when Redis is down).
   if (client_->up()) (void)Ping(*client_);
   closed_summary_ = Summary();
-  if (quota_ != nullptr) quota_->Detach();
-  source_.reset();
+  for (transport::RedisQuota* q : quotas_) q->Detach();
+  merged_.reset();
+  sources_.clear();
   lookups_.reset();
   client_.reset();
 }
 
 std::string SharedRedis::Summary() const {
   if (client_ == nullptr) return closed_summary_;
-  const auto& c = source_->counters();
-  std::string summary =
-      absl::StrCat("shared cache (", client_->name(), "): ", c.shared.load(),
-                   " answers from other workers, ", c.asked.load(), " asked here, ",
-                   c.alone.load(), " asked alone, ", c.handed.load(),
-                   " handed to the last worker, ", c.taken.load(), " taken from others, ",
-                   c.deferred_flushes.load(), " partial batches sent a tick late");
-  if (quota_ != nullptr) {
-    const transport::RedisQuotaCounters q = quota_->counters();
-    absl::StrAppend(&summary, "; shared quota: ", q.granted, " requests granted, ", q.waits,
-                    " waits, ", q.alone, " paced alone");
+  int64_t from_others = 0, asked = 0, alone = 0, handed = 0, taken = 0, late = 0;
+  for (const auto& source : sources_) {
+    const transport::SharedSourceCounters& c = source->counters();
+    from_others += c.shared.load();
+    asked += c.asked.load();
+    alone += c.alone.load();
+    handed += c.handed.load();
+    taken += c.taken.load();
+    late += c.deferred_flushes.load();
+  }
+  std::string summary = absl::StrCat(
+      "shared cache (", client_->name(), "): ", from_others, " answers from other workers, ",
+      asked, " asked here, ", alone, " asked alone, ", handed, " handed to the last worker, ",
+      taken, " taken from others, ", late, " partial batches sent a tick late");
+  if (!quotas_.empty()) {
+    transport::RedisQuotaCounters sum;
+    for (const transport::RedisQuota* quota : quotas_) {
+      const transport::RedisQuotaCounters q = quota->counters();
+      sum.granted += q.granted;
+      sum.waits += q.waits;
+      sum.alone += q.alone;
+    }
+    absl::StrAppend(&summary, "; shared quota: ", sum.granted, " requests granted, ", sum.waits,
+                    " waits, ", sum.alone, " paced alone");
   }
   return summary;
 }
 
 absl::StatusOr<std::unique_ptr<SharedCacheProbe>> SharedCacheProbe::Start(
-    const RedisFlags& redis, const CtiaFlags& ctia, bool asks_details) {
-  auto endpoint = EndpointFor(redis, ctia, asks_details);
+    const RedisFlags& redis, const CtiaFlags& ctia) {
+  auto endpoint = EndpointFor(redis);
   if (!endpoint.ok()) return endpoint.status();
   auto probe = std::unique_ptr<SharedCacheProbe>(new SharedCacheProbe());
-  probe->endpoint_ = EndpointLabel(ctia);
-  probe->intel_ = IntelLabel(ctia);
+  probe->sides_ = Sides(ctia);
   probe->io_ = std::make_unique<transport::IoThreads>(1);
   probe->client_ = std::make_unique<transport::RedisClient>(probe->io_->executor(), *endpoint);
   if (absl::Status up = Ping(*probe->client_); !up.ok()) {
@@ -164,7 +199,7 @@ absl::StatusOr<std::unique_ptr<SharedCacheProbe>> SharedCacheProbe::Start(
     Notice(absl::StrCat(up.message(), "; --redis-optional: counting no answer as shared"));
   }
   probe->lookups_ = std::make_unique<transport::SharedLookups>(
-      *probe->client_, transport::SharedLookupOptions{}, schema::SystemClock::Instance());
+      *probe->client_, LookupOptionsFor(ctia), schema::SystemClock::Instance());
   return probe;
 }
 
@@ -175,12 +210,16 @@ SharedCacheProbe::~SharedCacheProbe() {
 }
 
 bool SharedCacheProbe::Holds(const schema::Observable& observable) {
-  const transport::SharedLookupKey key{endpoint_, intel_, observable.type, observable.value};
+  // Held when every intel asked holds it (under --intel both, each side its own answer).
+  std::vector<std::string> command = {"EXISTS"};
+  for (const auto& [endpoint, intel] : sides_) {
+    command.push_back(lookups_->ValueKey({endpoint, intel, observable.type, observable.value}));
+  }
+  const auto sides = static_cast<int64_t>(sides_.size());
   std::promise<bool> held;
-  client_->Command({"EXISTS", lookups_->ValueKey(key)},
-                   [&held](absl::StatusOr<transport::RedisReply> r) {
-                     held.set_value(r.ok() && r->integer == 1);
-                   });
+  client_->Command(command, [&held, sides](absl::StatusOr<transport::RedisReply> r) {
+    held.set_value(r.ok() && r->integer == sides);
+  });
   return held.get_future().get();  // bounded: the client fails it after its timeout
 }
 

@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "boost/asio/any_io_executor.hpp"
@@ -28,28 +30,36 @@ struct RedisFlags {
   std::string url;        // --redis; empty = no shared cache
   bool optional = false;  // --redis-optional: unreachable at start → run alone (and rejoin)
   double max_cache_ttl_seconds = 86400;
+  double negative_ttl_seconds = 3600;  // --negative-ttl: how long a no-verdict is shared
 };
 
 class SharedRedis {
  public:
-  // The shared quota for the CTIA stack's client (CtiaFlags::shared_quota); it outlives the
-  // stack and the SharedRedis that attaches it. Notices go to stderr. `workers`: how many are
-  // known to share the quota from the start (N of --shard K/N).
-  static std::unique_ptr<transport::RedisQuota> MakeQuota(const CtiaFlags& ctia,
-                                                          int64_t workers);
+  // The shared quota for the CTIA stack's client (CtiaFlags::shared_quota), or with `global`
+  // for its Global-Intel client under --intel both (CtiaFlags::global_shared_quota: that
+  // host's own budget groups); it outlives the stack and the SharedRedis that attaches it.
+  // Notices go to stderr. `workers`: how many are known to share the quota from the start
+  // (N of --shard K/N).
+  static std::unique_ptr<transport::RedisQuota> MakeQuota(const CtiaFlags& ctia, int64_t workers,
+                                                          bool global = false);
 
-  // Connects (PING, bounded by the client's timeout). Errors: InvalidArgument (usage, exit 2)
-  // for a bad URL, a password in it, or flags whose answers the shared cache cannot hold
-  // (--fields, --judgements, --intel both); Unavailable when Redis cannot be reached and not
-  // `optional` (the message names the URL without its password and says --redis-optional).
+  // Connects (PING, bounded by the client's timeout) and puts the shared cache in front of
+  // each intel's client of `stack`: `ctia` as the stack was started with (its details, e.g.
+  // CtiaFlagsForRun's), which the shared values hold and their keys name. Under --intel both
+  // each side shares its own lookups and verdicts() merges them. Errors: InvalidArgument
+  // (usage, exit 2) for a bad URL or a password in it; Unavailable when Redis cannot be
+  // reached and not `optional` (the message names the URL without its password and says
+  // --redis-optional).
   // With `optional`, an unreachable Redis is said on stderr and the run looks up alone until
   // Redis answers.
   static absl::StatusOr<std::unique_ptr<SharedRedis>> Start(
-      const RedisFlags& redis, const CtiaFlags& ctia, bool asks_details,
-      boost::asio::any_io_executor executor, transport::VerdictSource& inner,
-      transport::RedisQuota* quota = nullptr);
+      const RedisFlags& redis, const CtiaFlags& ctia, CtiaStack& stack,
+      transport::RedisQuota* quota = nullptr, transport::RedisQuota* global_quota = nullptr);
 
-  transport::VerdictSource& verdicts() { return *source_; }
+  transport::VerdictSource& verdicts() {
+    if (merged_ != nullptr) return *merged_;
+    return *sources_.front();
+  }
   // Waits until the answers written so far are in Redis, then closes the connection (its
   // reconnect timer would keep the io threads running): call when the run asks nothing more,
   // before the CTIA stack stops its io threads. Idempotent.
@@ -63,9 +73,10 @@ class SharedRedis {
   SharedRedis() = default;
   std::string closed_summary_;
   std::unique_ptr<transport::RedisClient> client_;
-  transport::RedisQuota* quota_ = nullptr;  // attached to client_; not owned
+  std::vector<transport::RedisQuota*> quotas_;  // attached to client_; not owned
   std::unique_ptr<transport::SharedLookups> lookups_;
-  std::unique_ptr<transport::SharedVerdictSource> source_;
+  std::vector<std::unique_ptr<transport::SharedVerdictSource>> sources_;  // per intel asked
+  std::unique_ptr<transport::DualIntelSource> merged_;  // under --intel both
 };
 
 // `plan --redis URL`: whether the workers' shared cache holds the answer to an observable now
@@ -76,14 +87,13 @@ class SharedCacheProbe {
   // Errors as SharedRedis::Start's; with `optional`, an unreachable Redis is said on stderr and
   // the probe answers "not held" for every observable.
   static absl::StatusOr<std::unique_ptr<SharedCacheProbe>> Start(const RedisFlags& redis,
-                                                                  const CtiaFlags& ctia,
-                                                                  bool asks_details);
+                                                                  const CtiaFlags& ctia);
   ~SharedCacheProbe();
   bool Holds(const schema::Observable& observable);
 
  private:
   SharedCacheProbe() = default;
-  std::string endpoint_, intel_;
+  std::vector<std::pair<std::string, std::string>> sides_;  // endpoint and intel of each
   std::unique_ptr<transport::IoThreads> io_;
   std::unique_ptr<transport::RedisClient> client_;
   std::unique_ptr<transport::SharedLookups> lookups_;  // names the keys

@@ -52,8 +52,10 @@ std::string Ms(absl::Duration d) {
   return std::to_string(std::max<int64_t>(1, absl::ToInt64Milliseconds(d)));
 }
 
-std::string ShapeTag(const std::string& endpoint, const std::string& intel) {
-  return SharedKeyText(SharedLookupKey{endpoint, intel, "", ""});
+// The lookup shape's part of the keys: the endpoint, the intel and the details its values hold.
+std::string ShapeTag(const SharedLookups& lookups, const std::string& endpoint,
+                     const std::string& intel) {
+  return SharedKeyText(SharedLookupKey{endpoint, intel, "", ""}, lookups.options().details);
 }
 
 }  // namespace
@@ -91,8 +93,8 @@ SharedHandoff::SharedHandoff(SharedLookups& lookups, const std::string& endpoint
                              const std::string& intel, absl::Duration tick)
     : lookups_(lookups),
       running_key_(absl::StrCat(lookups.options().prefix, ":running:{",
-                                ShapeTag(endpoint, intel), "}")),
-      list_key_(absl::StrCat(lookups.options().prefix, ":handoff:{", ShapeTag(endpoint, intel),
+                                ShapeTag(lookups, endpoint, intel), "}")),
+      list_key_(absl::StrCat(lookups.options().prefix, ":handoff:{", ShapeTag(lookups, endpoint, intel),
                              "}")),
       ticker_(std::make_shared<Ticker>(lookups.redis(), running_key_, lookups.worker_id(),
                                        lookups.options().lease, tick)) {}

@@ -135,11 +135,11 @@ void SharedLookups::RenewLater(const std::shared_ptr<Held>& held) {
 }
 
 std::string SharedLookups::ValueKey(const SharedLookupKey& key) const {
-  return absl::StrCat(options_.prefix, ":verdict:{", SharedKeyText(key), "}");
+  return absl::StrCat(options_.prefix, ":verdict:{", SharedKeyText(key, options_.details), "}");
 }
 
 std::string SharedLookups::LeaseKey(const SharedLookupKey& key) const {
-  return absl::StrCat(options_.prefix, ":lease:{", SharedKeyText(key), "}");
+  return absl::StrCat(options_.prefix, ":lease:{", SharedKeyText(key, options_.details), "}");
 }
 
 void SharedLookups::Claim(const SharedLookupKey& key, ClaimCallback callback) {
@@ -158,7 +158,7 @@ void SharedLookups::ClaimOnce(const SharedLookupKey& key, bool retried, ClaimCal
         const int64_t kind = reply->elements[0].integer;
         SharedClaim claim;
         if (kind == 1) {
-          auto decoded = DecodeSharedVerdict(reply->elements[1].str);
+          auto decoded = DecodeSharedVerdict(options_.details, key, reply->elements[1].str);
           if (!decoded.ok()) {
             // A damaged entry is deleted and never served; claim again (once) for the lease.
             ++counters_.corrupt;
@@ -218,7 +218,8 @@ void SharedLookups::Settle(const SharedLookupKey& key, const schema::VerdictResu
   Unadopt(key);
   const int64_t ttl_ms = ttl <= absl::ZeroDuration() ? 0 : Millis(std::min(ttl, options_.max_ttl));
   redis_.Eval(SettleScript(), {ValueKey(key), LeaseKey(key)},
-              {options_.worker_id, ttl_ms > 0 ? EncodeSharedVerdict(result) : std::string(),
+              {options_.worker_id,
+               ttl_ms > 0 ? EncodeSharedVerdict(options_.details, result) : std::string(),
                std::to_string(ttl_ms)},
               [callback = std::move(callback)](absl::StatusOr<RedisReply> reply) {
                 callback(reply.status());

@@ -40,13 +40,17 @@
 #include "absl/time/time.h"
 #include "schema/clock.h"
 #include "schema/verdict.h"
+#include "schema/verdict_details.h"
 #include "transport/redis/redis_client.h"
 #include "transport/redis/shared_verdict_codec.h"
 
 namespace enrich::transport {
 
 struct SharedLookupOptions {
-  std::string prefix = "enrich:v1";  // of every key; a new encoding version takes a new prefix
+  std::string prefix = "enrich:v2";  // of every key; a new encoding version takes a new prefix
+  // The details every value holds (SharedDetailsSpec of what the client asks), named in every
+  // key (SharedKeyText): runs that keep other details share no values.
+  schema::DetailsSpec details;
   std::string worker_id;             // unique per worker process (host:pid:start)
   // How long one lookup may take before another worker takes it over (the lease's PX), unless
   // its holder is alive: the leases a worker holds are renewed every lease / 3 until settled or

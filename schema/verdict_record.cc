@@ -1,13 +1,13 @@
-#include "engine/verdict_record.h"
+#include "schema/verdict_record.h"
 
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
 
-#include "engine/byte_coding.h"
+#include "schema/byte_coding.h"
 #include "schema/observable.h"
 
-namespace enrich::engine {
+namespace enrich::schema {
 namespace {
 
 enum : uint8_t { kKindMask = 3, kTextId = 4, kHasDetails = 8 };
@@ -338,4 +338,4 @@ bool DecodeKey(absl::string_view key, absl::string_view& type, absl::string_view
   return true;
 }
 
-}  // namespace enrich::engine
+}  // namespace enrich::schema

@@ -4,8 +4,8 @@
 // beside the judgement id and the journal writes beside a verdict, so a cached, a fresh and a
 // resumed answer are written the same way. A run that writes none of them keeps nothing.
 
-#ifndef ENRICH_ENGINE_VERDICT_DETAILS_H_
-#define ENRICH_ENGINE_VERDICT_DETAILS_H_
+#ifndef ENRICH_SCHEMA_VERDICT_DETAILS_H_
+#define ENRICH_SCHEMA_VERDICT_DETAILS_H_
 
 #include <array>
 #include <cstddef>
@@ -18,7 +18,7 @@
 #include "schema/disposition.h"
 #include "schema/verdict.h"
 
-namespace enrich::engine {
+namespace enrich::schema {
 
 // A --fields name. The first seven are the deciding judgement's (schema::JudgementDetails);
 // the last two are the observable looked up (the detected type under `auto`; the normalized,
@@ -99,6 +99,13 @@ struct DetailsView {
 // written for it. An empty `bytes` decodes to nothing present.
 bool DecodeDetails(const DetailsSpec& spec, absl::string_view bytes, DetailsView& out);
 
-}  // namespace enrich::engine
+// The inverse of EncodeDetails: puts what `spec` keeps, as `view` (DecodeDetails of `spec`)
+// holds it, back into `verdict` (its judgement, judgements, intel and other verdict; a
+// judgement field `spec` does not keep stays empty). For a reader of another process's
+// encoding that hands on a whole schema::Verdict (the Redis-shared cache). False when a kept
+// priority or disposition is not one EncodeDetails writes.
+bool ApplyDetails(const DetailsSpec& spec, const DetailsView& view, Verdict& verdict);
 
-#endif  // ENRICH_ENGINE_VERDICT_DETAILS_H_
+}  // namespace enrich::schema
+
+#endif  // ENRICH_SCHEMA_VERDICT_DETAILS_H_

@@ -3,7 +3,7 @@
 // valid_time.end_time as integer Unix milliseconds, the judgement id as its 16-byte UUID with
 // its prefix ("https://host:port/ctia/judgement/judgement-") interned once per table (an id of
 // another shape is kept as text, flagged), the error text of a failure, and the verdict's
-// details (engine/verdict_details.h) only when the run keeps them. The key of a lookup is
+// details (schema/verdict_details.h) only when the run keeps them. The key of a lookup is
 // encoded beside it: the observable type as a small number (its place in CTIA's list) and the
 // normalized value's bytes.
 //
@@ -11,11 +11,15 @@
 // point into the record and the interned prefixes; the judgement id is formatted back to its
 // text only where it is written (JudgementIdRef::Text).
 //
+// Part of schema (vocabulary, no I/O) so that the engine and the transport share one coder: the
+// engine's verdict table, journal and persistent cache (engine/), and the Redis-shared cache
+// (transport/redis/shared_verdict_codec.h), which the layering keeps from depending on engine/.
+//
 // Sizes (bench/engine/verdict_table_bench.cc, BM_BytesPerEntry): a verdict with a UUID id is a
 // 35-byte record where its text took ~84 bytes; "no verdict" is 11 bytes.
 
-#ifndef ENRICH_ENGINE_VERDICT_RECORD_H_
-#define ENRICH_ENGINE_VERDICT_RECORD_H_
+#ifndef ENRICH_SCHEMA_VERDICT_RECORD_H_
+#define ENRICH_SCHEMA_VERDICT_RECORD_H_
 
 #include <array>
 #include <atomic>
@@ -30,7 +34,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 
-namespace enrich::engine {
+namespace enrich::schema {
 
 inline constexpr size_t kUuidBytes = 16;
 
@@ -87,7 +91,7 @@ struct Settled {
   JudgementIdRef judgement_id;   // kVerdict only
   absl::string_view error;       // "error:<code>", kFailed only
   // kVerdict only: the verdict's details the run keeps, as EncodeDetails wrote them
-  // (engine/verdict_details.h); empty when the run keeps none.
+  // (schema/verdict_details.h); empty when the run keeps none.
   absl::string_view details = {};
 };
 
@@ -155,6 +159,6 @@ void EncodeKey(absl::string_view type, absl::string_view value, std::string& out
 // The type and value of key bytes EncodeKey wrote; false on other bytes.
 bool DecodeKey(absl::string_view key, absl::string_view& type, absl::string_view& value);
 
-}  // namespace enrich::engine
+}  // namespace enrich::schema
 
-#endif  // ENRICH_ENGINE_VERDICT_RECORD_H_
+#endif  // ENRICH_SCHEMA_VERDICT_RECORD_H_

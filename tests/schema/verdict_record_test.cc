@@ -1,4 +1,4 @@
-#include "engine/verdict_record.h"
+#include "schema/verdict_record.h"
 #include "schema/observable.h"
 
 #include <array>
@@ -9,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include <gtest/gtest.h>
 
-namespace enrich::engine {
+namespace enrich::schema {
 namespace {
 
 constexpr absl::string_view kUuid = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
@@ -262,4 +262,4 @@ TEST(VerdictRecord, JudgementIdRefFormsAndIdentity) {
 }
 
 }  // namespace
-}  // namespace enrich::engine
+}  // namespace enrich::schema

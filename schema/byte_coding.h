@@ -1,5 +1,5 @@
-#ifndef ENRICH_ENGINE_BYTE_CODING_H_
-#define ENRICH_ENGINE_BYTE_CODING_H_
+#ifndef ENRICH_SCHEMA_BYTE_CODING_H_
+#define ENRICH_SCHEMA_BYTE_CODING_H_
 
 // The byte-level pieces of the engine's binary encodings (verdict records, verdict details, the
 // journal, the persistent cache's keys): LEB128 varints, strings with a varint length, and
@@ -14,7 +14,7 @@
 
 #include "absl/strings/string_view.h"
 
-namespace enrich::engine {
+namespace enrich::schema {
 
 // Unsigned LEB128: 7 bits a byte, low bits first, high bit set on all but the last byte.
 inline void PutVarint(std::string& out, uint64_t v) {
@@ -113,6 +113,6 @@ class ByteReader {
   bool ok_ = true;
 };
 
-}  // namespace enrich::engine
+}  // namespace enrich::schema
 
-#endif  // ENRICH_ENGINE_BYTE_CODING_H_
+#endif  // ENRICH_SCHEMA_BYTE_CODING_H_

@@ -1,7 +1,9 @@
-#include "engine/verdict_details.h"
+#include "schema/verdict_details.h"
 
 #include <algorithm>
 #include <limits>
+#include <memory>
+#include <optional>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -11,9 +13,9 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
-#include "engine/byte_coding.h"
+#include "schema/byte_coding.h"
 
-namespace enrich::engine {
+namespace enrich::schema {
 namespace {
 
 constexpr std::array<absl::string_view, kDetailFieldCount> kNames = {
@@ -198,4 +200,43 @@ bool DecodeDetails(const DetailsSpec& spec, absl::string_view bytes, DetailsView
   return r.ok() && r.done();
 }
 
-}  // namespace enrich::engine
+bool ApplyDetails(const DetailsSpec& spec, const DetailsView& view, Verdict& v) {
+  if (spec.judgement_fields != 0 && view.has_judgement) {
+    JudgementDetails& d = v.judgement.emplace();
+    const auto field = [&view](DetailField f) {
+      return std::string(view.judgement[static_cast<size_t>(f)]);
+    };
+    d.source = field(DetailField::kSource);
+    d.source_uri = field(DetailField::kSourceUri);
+    d.reason = field(DetailField::kReason);
+    d.severity = field(DetailField::kSeverity);
+    d.confidence = field(DetailField::kConfidence);
+    d.tlp = field(DetailField::kTlp);
+    if (spec.Keeps(DetailField::kPriority) &&
+        !absl::SimpleAtoi(view.judgement[static_cast<size_t>(DetailField::kPriority)],
+                          &d.priority)) {
+      return false;
+    }
+  }
+  v.judgements.clear();
+  for (const JudgementBriefView& j : view.judgements) {
+    const std::optional<Disposition> disposition = DispositionFromNumber(j.disposition);
+    if (!disposition) return false;
+    v.judgements.push_back({std::string(j.source), *disposition, std::string(j.id)});
+  }
+  if (spec.intel) v.intel = std::string(view.intel);
+  if (spec.other && view.has_other) {
+    const std::optional<Disposition> disposition = DispositionFromNumber(view.other_disposition);
+    if (!disposition) return false;
+    auto other = std::make_shared<Verdict>();
+    other->disposition = *disposition;
+    other->disposition_name = std::string(DispositionName(*disposition));
+    other->judgement_id = std::string(view.other_judgement_id);
+    other->valid_time.end_time = absl::FromUnixMillis(view.other_valid_until_ms);
+    other->intel = std::string(view.other_intel);
+    v.other = std::move(other);
+  }
+  return true;
+}
+
+}  // namespace enrich::schema
