@@ -208,11 +208,11 @@ TEST_F(RedisDetailsTest, TwoWorkersWithIntelBothAskEachIntelEachObservableOnce) 
   }
   WriteInput(domains);
   auto args = [&](const std::string& output, bool redis) {
-    // REST (as redis_run_test's concurrent workers): a partial GraphQL batch one worker holds
-    // while the other waits for its lease would go only after its linger.
+    // GraphQL batches (the default): each worker's last partial batch per side goes to the
+    // last worker still running (shared_handoff.h), so neither waits for the other's linger.
     std::vector<std::string> extra = {"--intel",         "both",  "--global-endpoint",
                                       global_sim->base_url(), "--fields", "source",
-                                      "--connections",   "2",     "--batch-size", "1"};
+                                      "--connections",   "2"};
     return Args(output, private_sim->base_url(), redis ? WithRedis(extra) : extra);
   };
   std::vector<testing::ChildProcess> workers;
