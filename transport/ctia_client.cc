@@ -108,6 +108,11 @@ int64_t BeastCtiaClient::GroupLimit(absl::string_view group) const {
 
 void BeastCtiaClient::LookupVerdict(const schema::Observable& observable, Callback done) {
   if (batcher_ != nullptr && !graphql_off_.load(std::memory_order_relaxed)) {
+    // A new lookup means the caller is not stuck: a flush held back while the shared quota is
+    // waited for (DeferFlush) is dropped, and asked for again when the caller is stuck again.
+    // Else it would cut the batch at a point the caller has passed: a mid-run partial batch,
+    // or a worker's last one, which FlushBatch's caller (run --redis) hands to another worker.
+    calls_->flush_deferred.store(false, std::memory_order_release);
     return batcher_->Add(observable, std::move(done));
   }
   LookupVerdictRest(observable, std::move(done));

@@ -74,6 +74,7 @@ void SharedVerdictSource::OnClaim(const schema::Observable& observable,
       lookups_.AwaitAnswer(key, [this, observable, key, done = std::move(done)](
                                     absl::StatusOr<SharedClaim> answer) mutable {
         --awaiting_;
+        ++awaited_answers_;
         if (answer.ok() && answer->kind == SharedClaim::Kind::kHeld) {
           answer = absl::InternalError("shared lookups: a wait ended while the lease is held");
         }
@@ -111,15 +112,25 @@ void SharedVerdictSource::FlushBatch() {
   if (finishing_.load()) return;  // the final flush ends with one
   if (!input_ended_.load() && awaiting_.load() > 0) {
     // The run waits for answers other workers are paying for: they unstick it, and the batch
-    // fills on. Sent at the next tick if no lookup came meanwhile (two workers may each wait
-    // for the other's batch).
-    if (!flush_deferred_.exchange(true)) handoff_->Watch([this] { return DeferredFlush(); });
+    // fills on. Sent at a tick with no lookup since the flush was put off and no awaited
+    // answer since the tick before (two workers may each wait for the other's batch).
+    if (!flush_deferred_.exchange(true)) {
+      deferred_ticks_.store(0);
+      answers_seen_.store(awaited_answers_.load());
+      handoff_->Watch([this] { return DeferredFlush(); });
+    }
     return;
   }
   FlushInner();
 }
 
 bool SharedVerdictSource::DeferredFlush() {
+  if (!flush_deferred_.load()) return false;  // a lookup came: the run went on
+  const int64_t answers = awaited_answers_.load();
+  if (answers != answers_seen_.exchange(answers) && awaiting_.load() > 0 &&
+      deferred_ticks_.fetch_add(1) + 1 < kMaxDeferredTicks) {
+    return true;  // the others' answers still come: wait on
+  }
   if (flush_deferred_.exchange(false) && !input_ended_.load()) {
     ++counters_.deferred_flushes;
     FlushInner();

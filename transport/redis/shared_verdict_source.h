@@ -23,8 +23,9 @@
 // on its way to Redis (they may join the batch), not for those waiting for another worker.
 //
 // Mid-run partial batches: a run stuck while some of its lookups wait for other workers'
-// leases is unstuck by their answers, and its batch then fills on: its flush is put off until
-// the next tick (handoff_tick), and dropped if a lookup comes meanwhile. Sending it at once
+// leases is unstuck by their answers, and its batch then fills on: its flush is put off, and
+// dropped if a lookup comes meanwhile; it goes at the first tick (handoff_tick) after which no
+// awaited answer came (at most kMaxDeferredTicks). Sending it at once
 // cost four workers several partial batches more than one worker alone sends
 // (bench/engine/redis_workers.sh). The tick bounds the wait when two workers each wait for
 // the other's batch.
@@ -131,6 +132,11 @@ class SharedVerdictSource : public VerdictSource {
   std::atomic<int64_t> awaiting_{0};        // lookups waiting for another worker's lease
   // A mid-run FlushBatch() came while some lookups waited for other workers: put off a tick.
   std::atomic<bool> flush_deferred_{false};
+  std::atomic<int64_t> awaited_answers_{0};  // waits for other workers' leases that ended
+  std::atomic<int64_t> answers_seen_{0};     // awaited_answers_ at the last tick
+  std::atomic<int> deferred_ticks_{0};       // ticks the flush has been put off
+  // The longest a flush is put off while awaited answers keep coming.
+  static constexpr int kMaxDeferredTicks = 10;
   std::atomic<int64_t> claiming_{0};        // lookups whose first claim is on its way
   std::atomic<bool> input_ended_{false};
   std::atomic<bool> finish_pending_{false};  // the final flush waits for claiming_ to be 0
