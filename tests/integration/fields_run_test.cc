@@ -5,14 +5,10 @@
 // columns hold the stored judgements' fields, the observable looked up, and the first N
 // judgements in CTIA's list order.
 
-#include "tests/engine/temp_dir.h"
-#include "tests/fakes/child_process.h"
-#include "tools/sim/sim_server.h"
+#include "tests/fakes/cli_rig.h"
 
-#include <fstream>
 #include <map>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -27,16 +23,10 @@ namespace enrich {
 namespace {
 
 using schema::Disposition;
+using testing::ReadFileBytes;
 
 constexpr int kJudged = 20;   // domains with judgements
 constexpr int kUnknown = 5;   // domains without
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
 
 // The deciding judgement of domain i: every field its own.
 schema::Judgement Deciding(int i) {
@@ -100,9 +90,8 @@ class FieldsRunTest : public ::testing::Test {
     sim::SimOptions options;
     options.test_api = true;
     options.graphql = graphql;
-    sim_ = std::make_unique<sim::SimServer>(options);
-    auto port = sim_->Start();
-    ASSERT_TRUE(port.ok()) << port.status();
+    sim_ = testing::StartSim(options);
+    ASSERT_NE(sim_, nullptr);
     std::vector<schema::Judgement> judgements;
     for (int i = 0; i < kJudged; ++i) {
       judgements.push_back(Deciding(i));
@@ -121,30 +110,24 @@ class FieldsRunTest : public ::testing::Test {
         absl::StrAppend(&text, round * 100 + i, ",", domain, "\n");
       }
     }
-    std::ofstream(dir_.File("in.csv"), std::ios::binary) << text;
+    testing::WriteFileBytes(dir_.File("in.csv"), text);
   }
 
   // Runs `ctia-enrich run` into out<n>.csv; returns its exit code.
   int Run(const std::string& out, const std::vector<std::string>& extra) {
-    testing::ChildSpec spec;
-    spec.program = CTIA_ENRICH_BIN;
-    spec.args = {"run",         "-i", dir_.File("in.csv"), "-o", dir_.File(out), "--column",
-                 "domain",      "--endpoint", sim_->base_url(), "--connections", "2",
-                 "--threads", "2"};
-    spec.args.insert(spec.args.end(), extra.begin(), extra.end());
-    spec.stderr_path = dir_.File("run.err");
-    spec.env = {{"CTIA_CLIENT_ID", "client"}, {"CTIA_CLIENT_SECRET", "secret"}};
-    absl::StatusOr<int> code = testing::RunChild(spec);
-    EXPECT_TRUE(code.ok()) << code.status();
-    return code.ok() ? *code : -1;
+    std::vector<std::string> args = {"run", "-i", dir_.File("in.csv"), "-o", dir_.File(out),
+                                     "--column", "domain", "--endpoint", sim_->base_url(),
+                                     "--connections", "2", "--threads", "2"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return testing::RunCli(testing::CliSpec(std::move(args), "", dir_.File("run.err")));
   }
 
-  std::string Stderr() const { return ReadFile(dir_.File("run.err")); }
+  std::string Stderr() const { return ReadFileBytes(dir_.File("run.err")); }
 
   // Every judged domain's row holds its deciding judgement's fields and the observable looked
   // up; the unknown ones have empty details but their observable.
   void ExpectColumns(const std::string& out_file, bool with_judgements) {
-    const Output out = ParseOutput(ReadFile(dir_.File(out_file)));
+    const Output out = ParseOutput(ReadFileBytes(dir_.File(out_file)));
     ASSERT_EQ(out.row.size(), static_cast<size_t>(kJudged + kUnknown));
     for (int i = 0; i < kJudged; ++i) {
       const schema::Judgement j = Deciding(i);
@@ -238,7 +221,7 @@ TEST_F(FieldsRunTest, ObservableFieldsAloneSendNoJudgementRequest) {
   EXPECT_EQ(after.judgement_reads, before.judgement_reads);
   EXPECT_EQ(after.verdict_requests - before.verdict_requests,
             static_cast<uint64_t>(kJudged + kUnknown));
-  const Output out = ParseOutput(ReadFile(dir_.File("obs.csv")));
+  const Output out = ParseOutput(ReadFileBytes(dir_.File("obs.csv")));
   EXPECT_EQ(out.Cell("judged-3.example", "ctia_observable_value"), "judged-3.example");
   EXPECT_EQ(out.column.count("ctia_source"), 0u);
 }

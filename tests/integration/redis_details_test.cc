@@ -5,47 +5,28 @@
 // intel's lookups (each sim asked each observable once between them); and the shared cache
 // keeps a "no verdict" for --negative-ttl (PTTL of its key).
 
-#include <fstream>
-#include <map>
+#include "tests/integration/redis_cli_rig.h"
+#include "transport/io_threads.h"
+#include "transport/redis/redis_client.h"
+#include "transport/redis/redis_endpoint.h"
+#include "transport/redis/shared_verdict_codec.h"
+
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "gmock/gmock.h"
-#include "gtest/gtest.h"
-#include "tests/engine/temp_dir.h"
-#include "tests/fakes/child_process.h"
-#include "tests/transport/redis_server.h"
-#include "tools/sim/sim_server.h"
-#include "transport/io_threads.h"
-#include "transport/redis/redis_client.h"
-#include "transport/redis/redis_endpoint.h"
-#include "transport/redis/shared_verdict_codec.h"
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 
 namespace enrich {
 namespace {
 
 using ::testing::HasSubstr;
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
-// Lookups `sim` answered per observable, all clients together.
-std::map<std::string, uint64_t> AskedPerObservable(const sim::SimServer& sim) {
-  std::map<std::string, uint64_t> asked;
-  for (const auto& [client, tally] : sim.Lookups()) {
-    for (const auto& [observable, n] : tally) asked[observable] += n;
-  }
-  return asked;
-}
+using testing::LookupsByObservable;
 
 // A ctia-sim whose ids carry `public_base`, with the lookup tally.
 std::unique_ptr<sim::SimServer> StartSim(const std::string& public_base) {
@@ -53,10 +34,7 @@ std::unique_ptr<sim::SimServer> StartSim(const std::string& public_base) {
   options.public_base = public_base;
   options.test_api = true;
   options.threads = 2;
-  auto sim = std::make_unique<sim::SimServer>(options);
-  auto port = sim->Start();
-  EXPECT_TRUE(port.ok()) << port.status();
-  return port.ok() ? std::move(sim) : nullptr;
+  return testing::StartSim(options);
 }
 
 // Two judgements of `domain` in `sim`: the deciding one (`disposition`, priority 95, started
@@ -82,10 +60,8 @@ void Seed(sim::SimServer& sim, const std::string& domain, schema::Disposition di
   sim.AddJudgements({j, feed});
 }
 
-class RedisDetailsTest : public ::testing::Test {
+class RedisDetailsTest : public testing::RedisCliTest {
  protected:
-  void SetUp() override { ASSERT_TRUE(redis_.running()); }
-
   // `domains` on two rows each.
   void WriteInput(const std::vector<std::string>& domains) {
     std::string text = "id,domain\n";
@@ -94,7 +70,7 @@ class RedisDetailsTest : public ::testing::Test {
         absl::StrAppend(&text, round * 1000 + i, ",", domains[i], "\n");
       }
     }
-    std::ofstream(dir_.File("in.csv"), std::ios::binary) << text;
+    testing::WriteFileBytes(dir_.File("in.csv"), text);
   }
 
   std::vector<std::string> Args(const std::string& output, const std::string& endpoint,
@@ -106,32 +82,6 @@ class RedisDetailsTest : public ::testing::Test {
     args.insert(args.end(), extra.begin(), extra.end());
     return args;
   }
-
-  absl::StatusOr<testing::ChildProcess> Start(std::vector<std::string> args,
-                                              const std::string& stderr_name) {
-    testing::ChildSpec spec;
-    spec.program = CTIA_ENRICH_BIN;
-    spec.args = std::move(args);
-    spec.stderr_path = dir_.File(stderr_name);
-    spec.env = {{"CTIA_CLIENT_ID", "client"}, {"CTIA_CLIENT_SECRET", "secret"}};
-    return testing::ChildProcess::Start(spec);
-  }
-
-  // Runs to the end; false (with its stderr) unless it exits 0.
-  void RunOk(std::vector<std::string> args, const std::string& stderr_name) {
-    auto run = Start(std::move(args), stderr_name);
-    ASSERT_TRUE(run.ok()) << run.status();
-    ASSERT_EQ(run->Wait(), 0) << ReadFile(dir_.File(stderr_name));
-  }
-
-  std::vector<std::string> WithRedis(std::vector<std::string> extra) const {
-    extra.push_back("--redis");
-    extra.push_back(redis_.url());
-    return extra;
-  }
-
-  testing::RedisServer redis_;
-  testing::TempDir dir_;
 };
 
 TEST_F(RedisDetailsTest, FieldsAndJudgementsComeFromTheSharedCacheWorkerAPaidFor) {
@@ -150,39 +100,38 @@ TEST_F(RedisDetailsTest, FieldsAndJudgementsComeFromTheSharedCacheWorkerAPaidFor
                                             "--judgements", "2"};
 
   // A run without details first: its values do not hold them, so worker A asks again.
-  RunOk(Args("plain.csv", sim->base_url(), WithRedis({})), "plain.txt");
-  const auto after_plain = AskedPerObservable(*sim);
+  ASSERT_TRUE(RunOk(Args("plain.csv", sim->base_url(), WithRedis({})), "plain.txt"));
+  const auto after_plain = LookupsByObservable(*sim);
   ASSERT_EQ(after_plain.size(), domains.size());
 
-  RunOk(Args("a.csv", sim->base_url(), WithRedis(details)), "a.txt");
-  EXPECT_THAT(ReadFile(dir_.File("a.txt")),
-              HasSubstr("0 answers from other workers, 16 asked here"));
-  const auto after_a = AskedPerObservable(*sim);
+  ASSERT_TRUE(RunOk(Args("a.csv", sim->base_url(), WithRedis(details)), "a.txt"));
+  EXPECT_THAT(Read("a.txt"), HasSubstr("0 answers from other workers, 16 asked here"));
+  const auto after_a = LookupsByObservable(*sim);
   for (const auto& [observable, n] : after_a) EXPECT_EQ(n, 2u) << observable;
 
   // Worker B asks nothing: every column from the values A shared.
-  RunOk(Args("b.csv", sim->base_url(), WithRedis(details)), "b.txt");
-  EXPECT_THAT(ReadFile(dir_.File("b.txt")),
+  ASSERT_TRUE(RunOk(Args("b.csv", sim->base_url(), WithRedis(details)), "b.txt"));
+  EXPECT_THAT(Read("b.txt"),
               HasSubstr("16 answers from other workers, 0 asked here, 0 asked alone"));
-  EXPECT_EQ(AskedPerObservable(*sim), after_a);
-  const std::string a = ReadFile(dir_.File("a.csv"));
-  EXPECT_EQ(ReadFile(dir_.File("b.csv")), a);
+  EXPECT_EQ(LookupsByObservable(*sim), after_a);
+  const std::string a = Read("a.csv");
+  EXPECT_EQ(Read("b.csv"), a);
   EXPECT_THAT(a, HasSubstr("ctia_source,ctia_reason,ctia_severity,ctia_priority,ctia_tlp"));
   EXPECT_THAT(a, HasSubstr("ctia_judgements"));
   EXPECT_THAT(a, HasSubstr("source-7"));
   EXPECT_THAT(a, HasSubstr("\"seen by source-7, twice\""));
   EXPECT_THAT(a, HasSubstr("feed"));
   // And both equal a run's without Redis.
-  RunOk(Args("alone.csv", sim->base_url(), details), "alone.txt");
-  EXPECT_EQ(ReadFile(dir_.File("alone.csv")), a);
+  ASSERT_TRUE(RunOk(Args("alone.csv", sim->base_url(), details), "alone.txt"));
+  EXPECT_EQ(Read("alone.csv"), a);
 
   // A run without details reads the detail-less values (nothing asked) and writes the plain
   // columns.
-  const auto before_plain_again = AskedPerObservable(*sim);
-  RunOk(Args("plain2.csv", sim->base_url(), WithRedis({})), "plain2.txt");
-  EXPECT_EQ(AskedPerObservable(*sim), before_plain_again);
-  EXPECT_EQ(ReadFile(dir_.File("plain2.csv")), ReadFile(dir_.File("plain.csv")));
-  EXPECT_FALSE(absl::StrContains(ReadFile(dir_.File("plain2.csv")), "ctia_source"));
+  const auto before_plain_again = LookupsByObservable(*sim);
+  ASSERT_TRUE(RunOk(Args("plain2.csv", sim->base_url(), WithRedis({})), "plain2.txt"));
+  EXPECT_EQ(LookupsByObservable(*sim), before_plain_again);
+  EXPECT_EQ(Read("plain2.csv"), Read("plain.csv"));
+  EXPECT_FALSE(absl::StrContains(Read("plain2.csv"), "ctia_source"));
 }
 
 TEST_F(RedisDetailsTest, TwoWorkersWithIntelBothAskEachIntelEachObservableOnce) {
@@ -215,38 +164,30 @@ TEST_F(RedisDetailsTest, TwoWorkersWithIntelBothAskEachIntelEachObservableOnce) 
                                       "--connections",   "2"};
     return Args(output, private_sim->base_url(), redis ? WithRedis(extra) : extra);
   };
-  std::vector<testing::ChildProcess> workers;
-  for (int w = 0; w < 2; ++w) {
-    auto child = Start(args(absl::StrCat("w", w, ".csv"), true), absl::StrCat("w", w, ".txt"));
-    ASSERT_TRUE(child.ok()) << child.status();
-    workers.push_back(*std::move(child));
-  }
-  for (int w = 0; w < 2; ++w) {
-    EXPECT_EQ(workers[w].Wait(), 0) << ReadFile(dir_.File(absl::StrCat("w", w, ".txt")));
-  }
+  RunWorkers({args("w0.csv", true), args("w1.csv", true)}, "w");
   for (const sim::SimServer* sim : {private_sim.get(), global_sim.get()}) {
-    const auto asked = AskedPerObservable(*sim);
+    const auto asked = LookupsByObservable(*sim);
     EXPECT_EQ(asked.size(), domains.size());
     for (const auto& [observable, n] : asked) EXPECT_EQ(n, 1u) << observable;
   }
   // Between them the two workers found each side's answers once in Redis or asked once.
-  const std::string w0 = ReadFile(dir_.File("w0.csv"));
-  EXPECT_EQ(ReadFile(dir_.File("w1.csv")), w0);
+  const std::string w0 = Read("w0.csv");
+  EXPECT_EQ(Read("w1.csv"), w0);
   EXPECT_THAT(w0, HasSubstr("ctia_intel"));
   EXPECT_THAT(w0, HasSubstr("global-feed"));
   EXPECT_THAT(w0, HasSubstr("private-feed"));
 
   // A third worker asks nothing, and all equal a run's without Redis.
-  const auto private_before = AskedPerObservable(*private_sim);
-  const auto global_before = AskedPerObservable(*global_sim);
-  RunOk(args("late.csv", true), "late.txt");
-  EXPECT_THAT(ReadFile(dir_.File("late.txt")),
+  const auto private_before = LookupsByObservable(*private_sim);
+  const auto global_before = LookupsByObservable(*global_sim);
+  ASSERT_TRUE(RunOk(args("late.csv", true), "late.txt"));
+  EXPECT_THAT(Read("late.txt"),
               HasSubstr("80 answers from other workers, 0 asked here, 0 asked alone"));
-  EXPECT_EQ(AskedPerObservable(*private_sim), private_before);
-  EXPECT_EQ(AskedPerObservable(*global_sim), global_before);
-  EXPECT_EQ(ReadFile(dir_.File("late.csv")), w0);
-  RunOk(args("alone.csv", false), "alone.txt");
-  EXPECT_EQ(ReadFile(dir_.File("alone.csv")), w0);
+  EXPECT_EQ(LookupsByObservable(*private_sim), private_before);
+  EXPECT_EQ(LookupsByObservable(*global_sim), global_before);
+  EXPECT_EQ(Read("late.csv"), w0);
+  ASSERT_TRUE(RunOk(args("alone.csv", false), "alone.txt"));
+  EXPECT_EQ(Read("alone.csv"), w0);
 }
 
 TEST_F(RedisDetailsTest, ANoVerdictIsSharedForTheNegativeTtl) {
@@ -267,7 +208,8 @@ TEST_F(RedisDetailsTest, ANoVerdictIsSharedForTheNegativeTtl) {
     return reply.ok() ? reply->integer : -100;
   };
 
-  RunOk(Args("ttl.csv", sim->base_url(), WithRedis({"--negative-ttl", "120"})), "ttl.txt");
+  ASSERT_TRUE(
+      RunOk(Args("ttl.csv", sim->base_url(), WithRedis({"--negative-ttl", "120"})), "ttl.txt"));
   for (const char* value : {"nothing-a.example", "nothing-b.example", "nothing-c.example"}) {
     const int64_t ms = pttl(value);
     EXPECT_GT(ms, 60'000) << value;  // generous: the run took under a minute
@@ -275,12 +217,13 @@ TEST_F(RedisDetailsTest, ANoVerdictIsSharedForTheNegativeTtl) {
   }
   ASSERT_EQ(testing::Call(client, {"FLUSHALL"}).status(), absl::OkStatus());
 
-  RunOk(Args("default.csv", sim->base_url(), WithRedis({})), "default.txt");
+  ASSERT_TRUE(RunOk(Args("default.csv", sim->base_url(), WithRedis({})), "default.txt"));
   EXPECT_GT(pttl("nothing-a.example"), 3'000'000);  // the default, 1 h
   EXPECT_LE(pttl("nothing-a.example"), 3'600'000);
   ASSERT_EQ(testing::Call(client, {"FLUSHALL"}).status(), absl::OkStatus());
 
-  RunOk(Args("never.csv", sim->base_url(), WithRedis({"--negative-ttl", "0"})), "never.txt");
+  ASSERT_TRUE(
+      RunOk(Args("never.csv", sim->base_url(), WithRedis({"--negative-ttl", "0"})), "never.txt"));
   EXPECT_EQ(pttl("nothing-a.example"), -2);  // not shared at all
 }
 

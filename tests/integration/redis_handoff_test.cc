@@ -4,6 +4,15 @@
 // for, in one request for both tails; a taker that never comes costs the hander a lease, then
 // it asks the lookups itself, once each.
 
+#include "schema/clock.h"
+#include "tests/fakes/cli_rig.h"
+#include "tests/integration/sim_client_rig.h"
+#include "tests/transport/redis_server.h"
+#include "tools/sim/sim_server.h"
+#include "transport/io_threads.h"
+#include "transport/redis/redis_endpoint.h"
+#include "transport/redis/shared_verdict_source.h"
+
 #include <chrono>
 #include <map>
 #include <memory>
@@ -15,13 +24,6 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
-#include "schema/clock.h"
-#include "tests/integration/sim_client_rig.h"
-#include "tests/transport/redis_server.h"
-#include "tools/sim/sim_server.h"
-#include "transport/io_threads.h"
-#include "transport/redis/redis_endpoint.h"
-#include "transport/redis/shared_verdict_source.h"
 
 namespace enrich {
 namespace {
@@ -130,16 +132,8 @@ class RedisHandoffTest : public ::testing::Test {
     options.synthetic_percent = 30;  // every domain answered, from a hash
     options.test_api = true;         // per-observable tally
     options.threads = 2;
-    sim_ = std::make_unique<sim::SimServer>(options);
-    ASSERT_TRUE(sim_->Start().ok());
-  }
-  // Each observable the sim was asked, and how often.
-  std::map<std::string, uint64_t> Asked() const {
-    std::map<std::string, uint64_t> asked;
-    for (const auto& [client, tally] : sim_->Lookups()) {
-      for (const auto& [observable, n] : tally) asked[observable] += n;
-    }
-    return asked;
+    sim_ = testing::StartSim(options);
+    ASSERT_NE(sim_, nullptr);
   }
   void ExpectAnswered(Answers& answers, const std::vector<std::string>& values) {
     ASSERT_TRUE(answers.WaitAll(absl::Seconds(60)));
@@ -182,7 +176,7 @@ TEST_F(RedisHandoffTest, TheLastWorkerSendsBothTailsInOneRequest) {
   EXPECT_EQ(b.source.counters().asked.load(), 12);
   EXPECT_EQ(a.source.counters().asked.load(), 0);
   EXPECT_EQ(a.source.counters().shared.load(), 5);  // answered through Redis
-  const auto asked = Asked();
+  const auto asked = testing::LookupsByObservable(*sim_);
   EXPECT_EQ(asked.size(), 12u);
   for (const auto& [observable, n] : asked) EXPECT_EQ(n, 1u) << observable;
   // Nothing is left on the hand-off list, nobody in the running set.
@@ -209,7 +203,7 @@ TEST_F(RedisHandoffTest, AHandedBatchWhoseTakerNeverComesIsAskedByItsHanderAfter
   EXPECT_EQ(a.source.counters().asked.load(), 6);  // taken back, each asked once, here
   EXPECT_EQ(b.source.counters().taken.load(), 0);
   EXPECT_EQ(sim_->Counters().graphql_requests, 1u);  // taken over together: one batch
-  const auto asked = Asked();
+  const auto asked = testing::LookupsByObservable(*sim_);
   EXPECT_EQ(asked.size(), values.size());
   for (const auto& [observable, n] : asked) EXPECT_EQ(n, 1u) << observable;
 }
@@ -230,7 +224,7 @@ TEST_F(RedisHandoffTest, AHanderTakesItsBatchBackAtOnceWhenTheOtherWorkerLeaves)
   ExpectAnswered(answers, values);
   EXPECT_LT(absl::Now() - left, absl::Seconds(15));  // not the lease's 30 s
   EXPECT_EQ(a.source.counters().taken.load(), 4);    // its own, from the list
-  const auto asked = Asked();
+  const auto asked = testing::LookupsByObservable(*sim_);
   EXPECT_EQ(asked.size(), values.size());
   for (const auto& [observable, n] : asked) EXPECT_EQ(n, 1u) << observable;
 }

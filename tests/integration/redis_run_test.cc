@@ -5,43 +5,32 @@
 // through Redis: fewer requests than one worker alone, at most one 429 per worker per window,
 // and `cat` of their outputs is the single run's output, Redis killed mid-run or not.
 
-#include <signal.h>
+#include "tests/integration/redis_cli_rig.h"
 
 #include <chrono>
-#include <fstream>
+#include <filesystem>
+#include <functional>
 #include <regex>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
-#include "absl/time/clock.h"
 #include "absl/strings/str_cat.h"
-#include "gmock/gmock.h"
-#include "gtest/gtest.h"
-#include "tests/engine/temp_dir.h"
-#include "tests/fakes/child_process.h"
-#include "tests/transport/redis_server.h"
-#include "tools/sim/sim_server.h"
+#include "absl/time/clock.h"
+#include "rapidjson/document.h"
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 
 namespace enrich {
 namespace {
 
 using ::testing::HasSubstr;
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
+using testing::LookupsByObservable;
 
-class RedisRunTest : public ::testing::Test {
+class RedisRunTest : public testing::RedisCliTest {
  protected:
-  void SetUp() override { ASSERT_TRUE(redis_.running()); }
-
   void StartSim(absl::Duration latency = absl::ZeroDuration(), std::string public_base = "") {
     sim::SimOptions options;
     if (!public_base.empty()) options.public_base = public_base;  // ids alike across sims
@@ -49,9 +38,8 @@ class RedisRunTest : public ::testing::Test {
     options.test_api = true;         // per-observable lookup tally
     options.latency = latency;
     options.threads = 2;
-    sim_ = std::make_unique<sim::SimServer>(options);
-    auto port = sim_->Start();
-    ASSERT_TRUE(port.ok()) << port.status();
+    sim_ = testing::StartSim(options);
+    ASSERT_NE(sim_, nullptr);
   }
 
   // `uniques` distinct domains, each on `repeats` rows.
@@ -60,37 +48,16 @@ class RedisRunTest : public ::testing::Test {
     for (int r = 0; r < repeats; ++r) {
       for (int i = 0; i < uniques; ++i) absl::StrAppend(&text, r, "-", i, ",host-", i, ".example\n");
     }
-    std::ofstream(dir_.File("in.csv"), std::ios::binary) << text;
+    testing::WriteFileBytes(dir_.File("in.csv"), text);
   }
 
+  // `run` into `output`, with `--redis redis_url` unless it is empty.
   std::vector<std::string> Args(const std::string& output, const std::string& redis_url) {
     std::vector<std::string> args = {"run", "-i", dir_.File("in.csv"), "-o", dir_.File(output),
                                      "--column", "domain", "--endpoint", sim_->base_url(),
                                      "--batch-size", "1", "--threads", "2"};
-    if (!redis_url.empty()) {
-      args.push_back("--redis");
-      args.push_back(redis_url);
-    }
+    if (!redis_url.empty()) args.insert(args.end(), {"--redis", redis_url});
     return args;
-  }
-
-  absl::StatusOr<testing::ChildProcess> Start(std::vector<std::string> args,
-                                              const std::string& stderr_name) {
-    testing::ChildSpec spec;
-    spec.program = CTIA_ENRICH_BIN;
-    spec.args = std::move(args);
-    spec.stderr_path = dir_.File(stderr_name);
-    spec.env = {{"CTIA_CLIENT_ID", "client"}, {"CTIA_CLIENT_SECRET", "secret"}};
-    return testing::ChildProcess::Start(spec);
-  }
-
-  // Lookups the sim answered per observable, all clients together.
-  std::map<std::string, uint64_t> AskedPerObservable() const {
-    std::map<std::string, uint64_t> asked;
-    for (const auto& [client, tally] : sim_->Lookups()) {
-      for (const auto& [observable, n] : tally) asked[observable] += n;
-    }
-    return asked;
   }
 
   // A ctia-sim limited to `limit` requests per `window` for the org (429 beyond), every
@@ -103,9 +70,7 @@ class RedisRunTest : public ::testing::Test {
     options.rate_limit = limit;
     options.rate_limit_window = window;
     options.public_base = "http://ctia-sim.test";  // ids alike across sims
-    auto sim = std::make_unique<sim::SimServer>(options);
-    if (!sim->Start().ok()) return nullptr;
-    return sim;
+    return testing::StartSim(options);
   }
 
   std::vector<std::string> QuotaArgs(const sim::SimServer& sim, const std::string& output) {
@@ -116,15 +81,11 @@ class RedisRunTest : public ::testing::Test {
 
   // A number of a run's --summary-json.
   uint64_t SummaryNumber(const std::string& output, const std::string& key) {
-    const std::string json = ReadFile(dir_.File(output + ".json"));
-    const std::string tag = absl::StrCat("\"", key, "\":");
-    const size_t at = json.find(tag);
-    if (at == std::string::npos) return ~uint64_t{0};
-    uint64_t n = 0;
-    size_t end = at + tag.size();
-    while (end < json.size() && json[end] >= '0' && json[end] <= '9') ++end;
-    if (!absl::SimpleAtoi(json.substr(at + tag.size(), end - at - tag.size()), &n)) return ~0ull;
-    return n;
+    rapidjson::Document doc = testing::ParseJson(Read(output + ".json"));
+    if (!doc.IsObject() || !doc.HasMember(key.c_str()) || !doc[key.c_str()].IsUint64()) {
+      return ~uint64_t{0};
+    }
+    return doc[key.c_str()].GetUint64();
   }
 
   // Four workers, one shard each, sharing the quota of `sim` through Redis; `midway` runs
@@ -132,64 +93,43 @@ class RedisRunTest : public ::testing::Test {
   absl::Duration RunShards(sim::SimServer& sim, const std::function<void()>& midway,
                            std::string* merged) {
     const absl::Time start = absl::Now();
-    std::vector<testing::ChildProcess> workers;
+    std::vector<std::vector<std::string>> args;
     for (int w = 0; w < 4; ++w) {
-      std::vector<std::string> args = QuotaArgs(sim, absl::StrCat("shard", w, ".csv"));
-      args.insert(args.end(), {"--shard", absl::StrCat(w, "/4"), "--redis", redis_.url()});
-      auto child = Start(args, absl::StrCat("shard", w, ".txt"));
-      EXPECT_TRUE(child.ok()) << child.status();
-      if (child.ok()) workers.push_back(*std::move(child));
+      args.push_back(WithRedis(QuotaArgs(sim, absl::StrCat("shard", w, ".csv"))));
+      args.back().insert(args.back().end(), {"--shard", absl::StrCat(w, "/4")});
     }
-    midway();
-    for (size_t w = 0; w < workers.size(); ++w) {
-      EXPECT_EQ(workers[w].Wait(), 0) << ReadFile(dir_.File(absl::StrCat("shard", w, ".txt")));
-    }
+    RunWorkers(args, "shard", midway);
     const absl::Duration wall = absl::Now() - start;
-    for (int w = 0; w < 4; ++w) {
-      merged->append(ReadFile(dir_.File(absl::StrCat("shard", w, ".csv"))));
-    }
+    for (int w = 0; w < 4; ++w) merged->append(Read(absl::StrCat("shard", w, ".csv")));
     return wall;
   }
 
-  testing::RedisServer redis_;
   std::unique_ptr<sim::SimServer> sim_;
-  testing::TempDir dir_;
 };
 
 TEST_F(RedisRunTest, FourWorkersAskEveryObservableOnceBetweenThem) {
   StartSim(absl::Milliseconds(2));
   constexpr int kUniques = 300;
   WriteInput(kUniques, 2);
-  std::vector<testing::ChildProcess> workers;
-  for (int w = 0; w < 4; ++w) {
-    auto child = Start(Args(absl::StrCat("out", w, ".csv"), redis_.url()),
-                       absl::StrCat("err", w, ".txt"));
-    ASSERT_TRUE(child.ok()) << child.status();
-    workers.push_back(*std::move(child));
-  }
-  for (int w = 0; w < 4; ++w) {
-    EXPECT_EQ(workers[w].Wait(), 0) << ReadFile(dir_.File(absl::StrCat("err", w, ".txt")));
-  }
-  const auto asked = AskedPerObservable();
+  std::vector<std::vector<std::string>> args;
+  for (int w = 0; w < 4; ++w) args.push_back(Args(absl::StrCat("out", w, ".csv"), redis_.url()));
+  RunWorkers(args, "err");
+  const auto asked = LookupsByObservable(*sim_);
   EXPECT_EQ(asked.size(), static_cast<size_t>(kUniques));
   for (const auto& [observable, n] : asked) EXPECT_EQ(n, 1u) << observable;
 
   // A fifth worker later finds every answer shared (each worker's last ones included).
-  auto late = Start(Args("late.csv", redis_.url()), "late.txt");
-  ASSERT_TRUE(late.ok());
-  ASSERT_EQ(late->Wait(), 0) << ReadFile(dir_.File("late.txt"));
-  EXPECT_THAT(ReadFile(dir_.File("late.txt")),
+  ASSERT_TRUE(RunOk(Args("late.csv", redis_.url()), "late.txt"));
+  EXPECT_THAT(Read("late.txt"),
               HasSubstr("300 answers from other workers, 0 asked here, 0 asked alone"));
-  EXPECT_EQ(AskedPerObservable(), asked);
+  EXPECT_EQ(LookupsByObservable(*sim_), asked);
 
   // Every worker's output equals a run's without Redis, byte for byte.
-  auto alone = Start(Args("alone.csv", ""), "alone.txt");
-  ASSERT_TRUE(alone.ok());
-  ASSERT_EQ(alone->Wait(), 0) << ReadFile(dir_.File("alone.txt"));
-  const std::string expected = ReadFile(dir_.File("alone.csv"));
+  ASSERT_TRUE(RunOk(Args("alone.csv", ""), "alone.txt"));
+  const std::string expected = Read("alone.csv");
   ASSERT_THAT(expected, HasSubstr("host-299.example"));
-  for (int w = 0; w < 4; ++w) EXPECT_EQ(ReadFile(dir_.File(absl::StrCat("out", w, ".csv"))), expected);
-  EXPECT_THAT(ReadFile(dir_.File("err0.txt")), HasSubstr("shared cache (redis://127.0.0.1:"));
+  for (int w = 0; w < 4; ++w) EXPECT_EQ(Read(absl::StrCat("out", w, ".csv")), expected);
+  EXPECT_THAT(Read("err0.txt"), HasSubstr("shared cache (redis://127.0.0.1:"));
 }
 
 TEST_F(RedisRunTest, AnUnreachableRedisStopsTheRunUnlessOptional) {
@@ -201,7 +141,7 @@ TEST_F(RedisRunTest, AnUnreachableRedisStopsTheRunUnlessOptional) {
   auto stopped = Start(Args("out.csv", url), "stopped.txt");
   ASSERT_TRUE(stopped.ok());
   EXPECT_EQ(stopped->Wait(), 1);
-  const std::string message = ReadFile(dir_.File("stopped.txt"));
+  const std::string message = Read("stopped.txt");
   EXPECT_THAT(message, HasSubstr(absl::StrCat("redis ", url, "/0: cannot connect")));
   EXPECT_THAT(message, HasSubstr("--redis-optional"));
   EXPECT_FALSE(std::filesystem::exists(dir_.File("out.csv")));
@@ -209,11 +149,9 @@ TEST_F(RedisRunTest, AnUnreachableRedisStopsTheRunUnlessOptional) {
 
   std::vector<std::string> args = Args("out.csv", url);
   args.push_back("--redis-optional");
-  auto alone = Start(args, "alone.txt");
-  ASSERT_TRUE(alone.ok());
-  EXPECT_EQ(alone->Wait(), 0) << ReadFile(dir_.File("alone.txt"));
-  EXPECT_THAT(ReadFile(dir_.File("alone.txt")), HasSubstr("looking up alone"));
-  EXPECT_THAT(ReadFile(dir_.File("out.csv")), HasSubstr("host-19.example"));
+  EXPECT_TRUE(RunOk(args, "alone.txt"));
+  EXPECT_THAT(Read("alone.txt"), HasSubstr("looking up alone"));
+  EXPECT_THAT(Read("out.csv"), HasSubstr("host-19.example"));
 }
 
 TEST_F(RedisRunTest, APasswordOnTheCommandLineIsRefused) {
@@ -223,7 +161,7 @@ TEST_F(RedisRunTest, APasswordOnTheCommandLineIsRefused) {
                    "err.txt");
   ASSERT_TRUE(run.ok());
   EXPECT_EQ(run->Wait(), 2);
-  const std::string message = ReadFile(dir_.File("err.txt"));
+  const std::string message = Read("err.txt");
   EXPECT_THAT(message, HasSubstr("ENRICH_REDIS_PASSWORD"));
   EXPECT_FALSE(absl::StrContains(message, "hunter2"));
 }
@@ -237,37 +175,30 @@ TEST_F(RedisRunTest, RedisKilledMidRunLosesNoRow) {
   ASSERT_TRUE(run.ok());
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   redis_.Kill();
-  ASSERT_EQ(run->Wait(), 0) << ReadFile(dir_.File("err.txt"));
-  const std::string err = ReadFile(dir_.File("err.txt"));
+  ASSERT_EQ(run->Wait(), 0) << Read("err.txt");
+  const std::string err = Read("err.txt");
   EXPECT_THAT(err, HasSubstr("looking up alone"));
 
-  auto alone = Start(Args("alone.csv", ""), "alone.txt");
-  ASSERT_TRUE(alone.ok());
-  ASSERT_EQ(alone->Wait(), 0);
-  EXPECT_EQ(ReadFile(dir_.File("out.csv")), ReadFile(dir_.File("alone.csv")));
+  ASSERT_TRUE(RunOk(Args("alone.csv", ""), "alone.txt"));
+  EXPECT_EQ(Read("out.csv"), Read("alone.csv"));
 }
 
 // plan --redis counts what the shared cache answers now: the 50 domains a run shared, of 80.
 TEST_F(RedisRunTest, PlanCountsTheLookupsTheSharedCacheAnswers) {
   StartSim();
   WriteInput(50, 1);
-  auto run = Start(Args("out.csv", redis_.url()), "run.txt");
-  ASSERT_TRUE(run.ok());
-  ASSERT_EQ(run->Wait(), 0) << ReadFile(dir_.File("run.txt"));
+  ASSERT_TRUE(RunOk(Args("out.csv", redis_.url()), "run.txt"));
   WriteInput(80, 1);
-  testing::ChildSpec spec;
-  spec.program = CTIA_ENRICH_BIN;
-  spec.args = {"plan", "-i", dir_.File("in.csv"), "--column", "domain", "--endpoint",
-               sim_->base_url(), "--batch-size", "1", "--redis", redis_.url(), "--json"};
-  spec.stdout_path = dir_.File("plan.json");
-  spec.stderr_path = dir_.File("plan.txt");
-  auto plan = testing::ChildProcess::Start(spec);
-  ASSERT_TRUE(plan.ok());
-  ASSERT_EQ(plan->Wait(), 0) << ReadFile(dir_.File("plan.txt"));
-  const std::string json = ReadFile(dir_.File("plan.json"));
+  ASSERT_EQ(testing::RunCli(testing::CliSpec(
+                {"plan", "-i", dir_.File("in.csv"), "--column", "domain", "--endpoint",
+                 sim_->base_url(), "--batch-size", "1", "--redis", redis_.url(), "--json"},
+                dir_.File("plan.json"), dir_.File("plan.txt"))),
+            0)
+      << Read("plan.txt");
+  const std::string json = Read("plan.json");
   EXPECT_THAT(json, HasSubstr("\"known_shared\":50"));
   EXPECT_THAT(json, HasSubstr("\"lookups\":30"));
-  EXPECT_EQ(AskedPerObservable().size(), 50u);  // the plan asked CTIA nothing
+  EXPECT_EQ(LookupsByObservable(*sim_).size(), 50u);  // the plan asked CTIA nothing
 }
 
 // 20000 rows, 4000 distinct domains (each on 5 rows, spread over every shard), batches of 50,
@@ -276,9 +207,7 @@ TEST_F(RedisRunTest, FourShardsShareTheOrgsQuotaAndMergeIntoTheSingleRun) {
   WriteInput(4000, 5);
   auto alone_sim = LimitedSim(20, absl::Seconds(2));
   ASSERT_NE(alone_sim, nullptr);
-  auto single = Start(QuotaArgs(*alone_sim, "single.csv"), "single.txt");
-  ASSERT_TRUE(single.ok());
-  ASSERT_EQ(single->Wait(), 0) << ReadFile(dir_.File("single.txt"));
+  ASSERT_TRUE(RunOk(QuotaArgs(*alone_sim, "single.csv"), "single.txt"));
   const uint64_t single_requests = alone_sim->Counters().graphql_requests;
   ASSERT_GE(single_requests, 80u);  // 4000 / 50
 
@@ -286,7 +215,7 @@ TEST_F(RedisRunTest, FourShardsShareTheOrgsQuotaAndMergeIntoTheSingleRun) {
   ASSERT_NE(sim_, nullptr);
   std::string merged;
   const absl::Duration wall = RunShards(*sim_, [] {}, &merged);
-  EXPECT_EQ(merged, ReadFile(dir_.File("single.csv")));
+  EXPECT_EQ(merged, Read("single.csv"));
 
   const sim::EndpointCounts counts = sim_->CountsByEndpoint();
   uint64_t answered = 0, refused = 0;
@@ -294,7 +223,7 @@ TEST_F(RedisRunTest, FourShardsShareTheOrgsQuotaAndMergeIntoTheSingleRun) {
   // Each worker ends on a partial batch of its own; all but the last hand theirs to the last,
   // which sends them together: no more requests than the single run's.
   EXPECT_LE(answered, single_requests);
-  const auto asked = AskedPerObservable();
+  const auto asked = LookupsByObservable(*sim_);
   EXPECT_EQ(asked.size(), 4000u);
   for (const auto& [observable, n] : asked) ASSERT_EQ(n, 1u) << observable;
   // At most one 429 per worker per window of the run.
@@ -305,7 +234,7 @@ TEST_F(RedisRunTest, FourShardsShareTheOrgsQuotaAndMergeIntoTheSingleRun) {
     const std::string out = absl::StrCat("shard", w, ".csv");
     EXPECT_LE(SummaryNumber(out, "rate_limited"), windows) << out;
     worker_429s += SummaryNumber(out, "rate_limited");
-    EXPECT_THAT(ReadFile(dir_.File(absl::StrCat("shard", w, ".txt"))), HasSubstr("shared quota: "));
+    EXPECT_THAT(Read(absl::StrCat("shard", w, ".txt")), HasSubstr("shared quota: "));
   }
   EXPECT_EQ(worker_429s, refused);
   // The quota bounds the run: at least (answered - 20) / 20 windows went by; generous bound
@@ -323,35 +252,26 @@ TEST_F(RedisRunTest, FourShardsShareTheOrgsQuotaAndMergeIntoTheSingleRun) {
 TEST_F(RedisRunTest, FourShardsEachEndingOnAPartialBatchSendNoMoreThanOneWorker) {
   WriteInput(320, 1);
   StartSim(absl::Milliseconds(1500), "http://ctia-sim.test");
-  auto single = Start({"run", "-i", dir_.File("in.csv"), "-o", dir_.File("single.csv"),
-                       "--column", "domain", "--endpoint", sim_->base_url(), "--batch-size",
-                       "50"},
-                      "single.txt");
-  ASSERT_TRUE(single.ok());
-  ASSERT_EQ(single->Wait(), 0) << ReadFile(dir_.File("single.txt"));
+  ASSERT_TRUE(RunOk({"run", "-i", dir_.File("in.csv"), "-o", dir_.File("single.csv"), "--column",
+                     "domain", "--endpoint", sim_->base_url(), "--batch-size", "50"},
+                    "single.txt"));
   const uint64_t single_requests = sim_->Counters().graphql_requests;
   EXPECT_EQ(single_requests, 7u);  // 6 x 50 + 20
 
   StartSim(absl::Milliseconds(1500), "http://ctia-sim.test");
-  std::vector<testing::ChildProcess> workers;
+  std::vector<std::vector<std::string>> args;
   for (int w = 0; w < 4; ++w) {
-    auto child = Start({"run", "-i", dir_.File("in.csv"), "-o",
-                        dir_.File(absl::StrCat("shard", w, ".csv")), "--column", "domain",
-                        "--endpoint", sim_->base_url(), "--batch-size", "50", "--shard",
-                        absl::StrCat(w, "/4"), "--redis", redis_.url()},
-                       absl::StrCat("shard", w, ".txt"));
-    ASSERT_TRUE(child.ok()) << child.status();
-    workers.push_back(*std::move(child));
+    args.push_back(
+        WithRedis({"run", "-i", dir_.File("in.csv"), "-o",
+                   dir_.File(absl::StrCat("shard", w, ".csv")), "--column", "domain", "--endpoint",
+                   sim_->base_url(), "--batch-size", "50", "--shard", absl::StrCat(w, "/4")}));
   }
+  ASSERT_TRUE(RunWorkers(args, "shard"));
   std::string merged;
   int64_t handed = 0, taken = 0;
+  for (int w = 0; w < 4; ++w) merged += Read(absl::StrCat("shard", w, ".csv"));
   for (int w = 0; w < 4; ++w) {
-    const std::string err = ReadFile(dir_.File(absl::StrCat("shard", w, ".txt")));
-    ASSERT_EQ(workers[w].Wait(), 0) << err;
-    merged += ReadFile(dir_.File(absl::StrCat("shard", w, ".csv")));
-  }
-  for (int w = 0; w < 4; ++w) {
-    const std::string err = ReadFile(dir_.File(absl::StrCat("shard", w, ".txt")));
+    const std::string err = Read(absl::StrCat("shard", w, ".txt"));
     std::smatch m;
     ASSERT_TRUE(std::regex_search(
         err, m, std::regex("([0-9]+) handed to the last worker, ([0-9]+) taken from others")))
@@ -359,11 +279,11 @@ TEST_F(RedisRunTest, FourShardsEachEndingOnAPartialBatchSendNoMoreThanOneWorker)
     handed += std::stoll(m[1]);
     taken += std::stoll(m[2]);
   }
-  EXPECT_EQ(merged, ReadFile(dir_.File("single.csv")));
+  EXPECT_EQ(merged, Read("single.csv"));
   EXPECT_LE(sim_->Counters().graphql_requests, single_requests);
   EXPECT_GT(handed, 0);
   EXPECT_EQ(taken, handed);
-  const auto asked = AskedPerObservable();
+  const auto asked = LookupsByObservable(*sim_);
   EXPECT_EQ(asked.size(), 320u);
   for (const auto& [observable, n] : asked) EXPECT_EQ(n, 1u) << observable;
 }
@@ -372,9 +292,7 @@ TEST_F(RedisRunTest, RedisKilledUnderTheQuotaLosesNoRowPacesAloneAndRejoins) {
   WriteInput(4000, 5);
   auto alone_sim = LimitedSim(20, absl::Seconds(2));
   ASSERT_NE(alone_sim, nullptr);
-  auto single = Start(QuotaArgs(*alone_sim, "single.csv"), "single.txt");
-  ASSERT_TRUE(single.ok());
-  ASSERT_EQ(single->Wait(), 0) << ReadFile(dir_.File("single.txt"));
+  ASSERT_TRUE(RunOk(QuotaArgs(*alone_sim, "single.csv"), "single.txt"));
 
   sim_ = LimitedSim(20, absl::Seconds(2));
   ASSERT_NE(sim_, nullptr);
@@ -389,10 +307,10 @@ TEST_F(RedisRunTest, RedisKilledUnderTheQuotaLosesNoRowPacesAloneAndRejoins) {
         EXPECT_TRUE(redis_.Restart());
       },
       &merged);
-  EXPECT_EQ(merged, ReadFile(dir_.File("single.csv")));
+  EXPECT_EQ(merged, Read("single.csv"));
   int paced_alone = 0;
   for (int w = 0; w < 4; ++w) {
-    const std::string err = ReadFile(dir_.File(absl::StrCat("shard", w, ".txt")));
+    const std::string err = Read(absl::StrCat("shard", w, ".txt"));
     if (absl::StrContains(err, "shared quota unavailable")) {
       // Its share: the limit over the workers it last saw in Redis (each heard from once it
       // asked for a grant), 20 / 4 once all four have.
@@ -404,8 +322,8 @@ TEST_F(RedisRunTest, RedisKilledUnderTheQuotaLosesNoRowPacesAloneAndRejoins) {
   EXPECT_GE(paced_alone, 1);  // a worker still asking when Redis went away said so
   int rejoined = 0;
   for (int w = 0; w < 4; ++w) {
-    rejoined += absl::StrContains(ReadFile(dir_.File(absl::StrCat("shard", w, ".txt"))),
-                                  "shared quota available again");
+    rejoined +=
+        absl::StrContains(Read(absl::StrCat("shard", w, ".txt")), "shared quota available again");
   }
   EXPECT_GE(rejoined, 1);
 }
