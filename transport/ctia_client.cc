@@ -133,6 +133,10 @@ std::vector<VerdictSource::HeldLookup> BeastCtiaClient::TakeCollected() {
   return batcher_->TakeOpen();
 }
 
+void BeastCtiaClient::InputEnded() {
+  calls_->flush_deferred.store(false, std::memory_order_release);
+}
+
 size_t BeastCtiaClient::Collecting() const {
   return batcher_ != nullptr ? batcher_->collecting() : 0;
 }

@@ -107,6 +107,9 @@ class BeastCtiaClient final : public VerdictSource {
   size_t Collecting() const override;
   // The batch being collected, taken back unsent (VerdictSource::TakeCollected).
   std::vector<HeldLookup> TakeCollected() override;
+  // Drops a flush held back for the shared quota (FlushBatch): the caller's final flush
+  // decides where the last batch goes (run --redis hands it to the last worker running).
+  void InputEnded() override;
 
   // The verdicts of `batch`, in its order (one result per observable; see above).
   using VerdictsCallback = std::function<void(std::vector<absl::StatusOr<schema::VerdictResult>>)>;

@@ -82,7 +82,10 @@ class SharedVerdictSource : public VerdictSource {
   void FlushBatch() override;
   size_t Collecting() const override;
   // The final FlushBatch hands the batch over, or takes the others' (see above).
-  void InputEnded() override { input_ended_.store(true); }
+  void InputEnded() override {
+    input_ended_.store(true);
+    inner_.InputEnded();  // no flush held back in the client sends the last batch
+  }
 
   // The run asks nothing more: no lookup is taken from the list any more, the lookups taken
   // are waited for (their answers are being shared), and the worker leaves the running set.
