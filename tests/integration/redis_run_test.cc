@@ -247,18 +247,19 @@ TEST_F(RedisRunTest, FourShardsShareTheOrgsQuotaAndMergeIntoTheSingleRun) {
 // 320 distinct domains, one row each, batches of 50: each shard (about 80 rows) sends one
 // full batch and ends on a partial one of about 30. The four tails go in the last worker's
 // requests (120 lookups: 3 requests), so the four send what one worker sends (7), not 8. The
-// sim answers each request after 1.5 s, so that every worker has started (and registered as
-// running) before the first one ends.
+// sim answers each request after 4 s, so that every worker has started (and registered as
+// running) before the first one ends, even when four sanitized processes start on two busy
+// CPUs (1.5 s was too short there: a late worker found the first one gone, and both sent).
 TEST_F(RedisRunTest, FourShardsEachEndingOnAPartialBatchSendNoMoreThanOneWorker) {
   WriteInput(320, 1);
-  StartSim(absl::Milliseconds(1500), "http://ctia-sim.test");
+  StartSim(absl::Seconds(4), "http://ctia-sim.test");
   ASSERT_TRUE(RunOk({"run", "-i", dir_.File("in.csv"), "-o", dir_.File("single.csv"), "--column",
                      "domain", "--endpoint", sim_->base_url(), "--batch-size", "50"},
                     "single.txt"));
   const uint64_t single_requests = sim_->Counters().graphql_requests;
   EXPECT_EQ(single_requests, 7u);  // 6 x 50 + 20
 
-  StartSim(absl::Milliseconds(1500), "http://ctia-sim.test");
+  StartSim(absl::Seconds(4), "http://ctia-sim.test");
   std::vector<std::vector<std::string>> args;
   for (int w = 0; w < 4; ++w) {
     args.push_back(
