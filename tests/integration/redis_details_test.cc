@@ -157,11 +157,11 @@ TEST_F(RedisDetailsTest, TwoWorkersWithIntelBothAskEachIntelEachObservableOnce) 
   }
   WriteInput(domains);
   auto args = [&](const std::string& output, bool redis) {
-    // GraphQL batches (the default): each worker's last partial batch per side goes to the
-    // last worker still running (shared_handoff.h), so neither waits for the other's linger.
+    // REST (as redis_run_test's concurrent workers): single flight per observable, whatever
+    // the timing of the two workers' batches.
     std::vector<std::string> extra = {"--intel",         "both",  "--global-endpoint",
                                       global_sim->base_url(), "--fields", "source",
-                                      "--connections",   "2"};
+                                      "--connections",   "2",     "--batch-size", "1"};
     return Args(output, private_sim->base_url(), redis ? WithRedis(extra) : extra);
   };
   RunWorkers({args("w0.csv", true), args("w1.csv", true)}, "w");
