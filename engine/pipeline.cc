@@ -87,13 +87,16 @@ class Run {
   ChunkWork* Read(tbb::flow_control& fc);
   // The reader's next chunk (counted as read), or null at the input's end (read stage only).
   absl::StatusOr<std::unique_ptr<ChunkWork>> ReadChunk();
-  // Tells the source, once, that the input has ended (VerdictSource::InputEnded).
-  void TellInputEnded();
+  // Tells the source, once, that the input has ended (VerdictSource::InputEnded) when the
+  // reader has found the end and `parsed` (chunks parsed so far) is every chunk read: their
+  // lookups are all asked, as InputEnded's contract says.
+  void TellInputEndedAt(uint64_t parsed);
   // Parse + extract + resolve (parallel): rows, cells and uniques; misses go out at once.
   ChunkWork* ParseExtractResolve(ChunkWork* w) {
     if (!failed()) parser_.Parse(*w);
     stats_.NoteLookupsAt(w->input_end);  // its misses are queued: for the ETA
     parsing_.fetch_sub(1);
+    TellInputEndedAt(parsed_.fetch_add(1) + 1);
     NoteProgress();
     return w;
   }
@@ -200,7 +203,11 @@ class Run {
   std::unique_ptr<ChunkWork> ahead_;          // read stage only: the next chunk, read ahead
   absl::Status ahead_error_;                  // read stage only: reading ahead failed
   bool ended_ = false;                        // read stage only: the reader found the end
-  bool told_ended_ = false;                   // read stage only
+  // Once the end is found: the chunks read in all (else none). Parsed chunks are counted
+  // against it (TellInputEndedAt).
+  std::atomic<int64_t> chunks_in_all_{-1};
+  std::atomic<uint64_t> parsed_{0};
+  std::atomic<bool> told_ended_{false};
   transport::VerdictSource& source_;
   const internal::HitSelection hits_;
   std::vector<HitCount> hit_counts_;  // write stage only
@@ -234,28 +241,35 @@ ChunkWork* Run::Read(tbb::flow_control& fc) {
     w = *std::move(next);
   }
   if (w == nullptr) {
-    TellInputEnded();
+    chunks_in_all_.store(static_cast<int64_t>(read_.load()));
+    TellInputEndedAt(parsed_.load());
     eof_.store(true);
     NoteProgress();
     fc.stop();
     return nullptr;
   }
-  // A regular file is read a chunk ahead: the source hears of the input's end with its last
-  // chunk, before the run gets stuck on that chunk's lookups (with max_live_chunks live, the
-  // read that finds the end would only come once the oldest chunk is written), so a source may
-  // hand its last partial batch to another worker (VerdictSource::InputEnded). A pipe is not:
-  // a read may wait for its writer.
+  // A regular file is read a chunk ahead: the source hears of the input's end once its last
+  // chunk is parsed, before the run gets stuck on that chunk's lookups (with max_live_chunks
+  // live, the read that finds the end would only come once the oldest chunk is written), so a
+  // source may hand its last partial batch to another worker (VerdictSource::InputEnded). A
+  // pipe is not: a read may wait for its writer.
+  bool end_found = false;
   if (!streaming_ && !ended_) {
     absl::StatusOr<std::unique_ptr<ChunkWork>> next = ReadChunk();
     if (!next.ok()) {
       ahead_error_ = next.status();  // fails the run at the next read, after this chunk
     } else if (*next == nullptr) {
-      TellInputEnded();
+      end_found = true;
     } else {
       ahead_ = *std::move(next);
     }
   }
-  return Enter(w.release());
+  ChunkWork* entered = Enter(w.release());
+  if (end_found) {
+    chunks_in_all_.store(static_cast<int64_t>(read_.load()));
+    TellInputEndedAt(parsed_.load());
+  }
+  return entered;
 }
 
 absl::StatusOr<std::unique_ptr<ChunkWork>> Run::ReadChunk() {
@@ -279,9 +293,10 @@ absl::StatusOr<std::unique_ptr<ChunkWork>> Run::ReadChunk() {
   return w;
 }
 
-void Run::TellInputEnded() {
-  if (told_ended_) return;
-  told_ended_ = true;
+void Run::TellInputEndedAt(uint64_t parsed) {
+  const int64_t in_all = chunks_in_all_.load();
+  if (in_all < 0 || parsed != static_cast<uint64_t>(in_all)) return;
+  if (told_ended_.exchange(true)) return;
   source_.InputEnded();
 }
 
