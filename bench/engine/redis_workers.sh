@@ -31,12 +31,14 @@ window="${5:-10}"
 source "$here/common.sh"
 need_command redis-server tools/setup-deps.sh
 
-# The sim's graphql answers: "answered refused".
-graphql_counts() {
+# The sim's lookup requests (GraphQL batches, and REST GETs of one observable): "answered
+# refused".
+lookup_counts() {
   sim_json counters | python3 -c '
 import json, sys
-g = json.load(sys.stdin)["endpoints"].get("graphql", {})
-print(sum(n for s, n in g.items() if s != "429"), g.get("429", 0))'
+e = json.load(sys.stdin)["endpoints"]
+c = [e.get(name, {}) for name in ("graphql", "verdict")]
+print(sum(n for g in c for s, n in g.items() if s != "429"), sum(g.get("429", 0) for g in c))'
 }
 # The per-value tally over every client: "distinct max".
 tally() {
@@ -62,7 +64,7 @@ t="$(now)"
 "$cli" "${run_args[@]}" -i "$log" -o "$work/single.csv" --endpoint "$sim_url" \
   --summary-json "$work/single.json" 2>"$work/single.err"
 single_s="$(elapsed "$t")"
-read -r single_requests single_429 < <(graphql_counts)
+read -r single_requests single_429 < <(lookup_counts)
 echo "== single worker: $single_s s, $single_requests requests, $single_429 answered 429"
 
 # run_workers NAME: four shards with --redis on a fresh sim; sets shared_s (wall time).
@@ -87,7 +89,7 @@ run_workers() {
 # ---- four workers, Redis up ----
 start_redis
 run_workers shared
-read -r answered refused < <(graphql_counts)
+read -r answered refused < <(lookup_counts)
 read -r distinct most < <(tally)
 echo "== four workers: $shared_s s, exit codes $codes, $answered requests answered, $refused 429"
 for k in 0 1 2 3; do echo "   worker $k: $(grep 'shared cache' "$work/shared$k.err" || true)"; done
@@ -130,7 +132,7 @@ kill_redis() {
   fi
 }
 run_workers killed kill_redis
-read -r answered refused < <(graphql_counts)
+read -r answered refused < <(lookup_counts)
 echo "== four workers, Redis killed: $shared_s s, exit codes $codes, $answered requests answered, $refused 429"
 alone=0
 for k in 0 1 2 3; do

@@ -1,8 +1,9 @@
-// Workers hand their last partial batch to the last worker (SharedVerdictSource over
-// SharedHandoff): two workers, each a real BeastCtiaClient of one ctia-sim and its own
-// connection to one real redis-server. The hander's callbacks get the answers the taker asked
-// for, in one request for both tails; a taker that never comes costs the hander a lease, then
-// it asks the lookups itself, once each.
+// Workers hand their partial batches to each other (SharedVerdictSource over SharedHandoff):
+// two workers, each a real BeastCtiaClient of one ctia-sim and its own connection to one real
+// redis-server. The hander's callbacks get the answers the taker asked for, in one request for
+// both batches; a taker that never comes costs the hander a lease, then it asks the lookups
+// itself, once each; a stuck worker waits a few ticks at most; a busy worker takes a handed
+// lookup it needs when it claims it.
 
 #include "schema/clock.h"
 #include "tests/fakes/cli_rig.h"
@@ -62,13 +63,16 @@ class Answers {
 // One worker: a batching CTIA client of the sim (batches of 20, a linger far beyond the test:
 // only a flush sends a partial batch), its Redis connection, shared lookups and source.
 struct Worker {
+  // `quota_bound`: its requests wait for the shared quota at every tick (as under a quota
+  // that sets the pace), so stuck workers hand their batches over while it is busy.
   Worker(sim::SimServer& sim, const testing::RedisServer& redis, const std::string& id,
-         absl::Duration lease)
+         absl::Duration lease, bool quota_bound = false,
+         absl::Duration stuck_wait = absl::Seconds(60))
       : rig(sim, ClientOptions()),
         io(1),
         client(io.executor(), *transport::ParseRedisUrl(redis.url())),
         lookups(client, LookupOptions(id, lease), schema::SystemClock::Instance()),
-        source(rig.client(), lookups, SourceOptions()) {}
+        source(rig.client(), lookups, SourceOptions(quota_bound, stuck_wait)) {}
   ~Worker() {
     source.Close();
     (void)testing::Call(client, {"PING"});  // the running set left before the link closes
@@ -88,11 +92,16 @@ struct Worker {
     o.poll_max = absl::Milliseconds(50);
     return o;
   }
-  static transport::SharedVerdictSourceOptions SourceOptions() {
+  static transport::SharedVerdictSourceOptions SourceOptions(bool quota_bound,
+                                                             absl::Duration stuck_wait) {
     transport::SharedVerdictSourceOptions o;
     o.endpoint = "http://ctia-sim.test";
     o.intel = "private";
     o.handoff_tick = absl::Milliseconds(100);
+    o.stuck_wait = stuck_wait;
+    if (quota_bound) {
+      o.quota_waits = [waits = std::make_shared<int64_t>(0)] { return ++*waits; };
+    }
     return o;
   }
   // Asks `values` (domains); returns once the client holds them all in its batch.
@@ -104,6 +113,18 @@ struct Worker {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
     ASSERT_EQ(rig.client().Collecting(), values.size());
+  }
+  // The engine's run is stuck on the batch (its input goes on): a mid-run flush.
+  void Stuck() { source.FlushBatch(); }
+  // Returns once the others can see this worker as quota-bound (its heartbeat said so).
+  void AwaitBoundHeartbeat() {
+    transport::SharedHandoff probe(lookups, "http://ctia-sim.test", "private", absl::Seconds(1));
+    for (int i = 0; i < 500; ++i) {
+      auto score = testing::Call(client, {"ZSCORE", probe.BoundKey(), lookups.worker_id()});
+      if (score.ok() && !score->is_nil()) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    FAIL() << "no quota-bound heartbeat in " << probe.BoundKey();
   }
   // The engine's input ends and it waits for the batch alone: the final flush.
   void End() {
@@ -184,6 +205,110 @@ TEST_F(RedisHandoffTest, TheLastWorkerSendsBothTailsInOneRequest) {
                                  absl::Seconds(1));
   EXPECT_EQ(testing::Call(a.client, {"LLEN", probe.ListKey()})->integer, 0);
   EXPECT_EQ(testing::Call(a.client, {"ZCARD", probe.RunningKey()})->integer, 0);
+}
+
+// Mid-run: a stuck worker hands its batch to the list while the other is busy; the other,
+// stuck in turn, finds nobody busy and sends both batches.
+TEST_F(RedisHandoffTest, TwoStuckWorkersSendTheirBatchesInOneRequest) {
+  Worker a(*sim_, redis_, "a", absl::Seconds(30));
+  Worker b(*sim_, redis_, "b", absl::Seconds(30), /*quota_bound=*/true);
+  const std::vector<std::string> a_values = Domains("a-", 5), b_values = Domains("b-", 7);
+  Answers a_answers(a_values.size()), b_answers(b_values.size());
+  a.Ask(a_values, a_answers);
+  b.Ask(b_values, b_answers);
+  b.AwaitBoundHeartbeat();
+
+  a.Stuck();  // b is busy and the quota sets its pace: a hands its five over
+  for (int i = 0; i < 500 && a.source.counters().handed.load() < 5; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(a.source.counters().handed.load(), 5);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // two ticks: nothing sent
+  EXPECT_EQ(sim_->Counters().graphql_requests, 0u);
+  transport::SharedHandoff probe(a.lookups, "http://ctia-sim.test", "private",
+                                 absl::Seconds(1));
+  EXPECT_EQ(testing::Call(a.client, {"SISMEMBER", probe.StuckKey(), "a"})->integer, 1);
+
+  b.Stuck();  // a is stuck: b is the last busy worker, it takes a's five
+  ExpectAnswered(b_answers, b_values);
+  ExpectAnswered(a_answers, a_values);
+  EXPECT_EQ(sim_->Counters().graphql_requests, 1u);
+  EXPECT_EQ(b.source.counters().taken.load(), 5);
+  EXPECT_EQ(a.source.counters().asked.load(), 0);
+  const auto asked = testing::LookupsByObservable(*sim_);
+  EXPECT_EQ(asked.size(), 12u);
+  for (const auto& [observable, n] : asked) EXPECT_EQ(n, 1u) << observable;
+  EXPECT_EQ(testing::Call(a.client, {"LLEN", probe.ListKey()})->integer, 0);
+}
+
+// A stuck worker whose batch nobody takes (the other stays busy and never needs it) takes it
+// back after its stuck_wait, not a lease later.
+TEST_F(RedisHandoffTest, AStuckWorkerSendsItsBatchAfterItsStuckWaitWhenTheOthersStayBusy) {
+  Worker a(*sim_, redis_, "a", absl::Seconds(30), false, absl::Milliseconds(500));
+  Worker b(*sim_, redis_, "b", absl::Seconds(30), /*quota_bound=*/true);  // never stuck
+  const std::vector<std::string> values = Domains("a-", 6);
+  Answers answers(values.size());
+  a.Ask(values, answers);
+  b.AwaitBoundHeartbeat();
+  const absl::Time start = absl::Now();
+  a.Stuck();
+  ExpectAnswered(answers, values);
+  const absl::Duration waited = absl::Now() - start;
+  EXPECT_GE(waited, absl::Milliseconds(300));  // handed, then taken back at a tick
+  EXPECT_LT(waited, absl::Seconds(15));        // not the lease's 30 s
+  EXPECT_EQ(a.source.counters().handed.load(), 6);
+  EXPECT_EQ(a.source.counters().taken.load(), 6);  // its own, from the list
+  EXPECT_EQ(sim_->Counters().graphql_requests, 1u);
+  const auto asked = testing::LookupsByObservable(*sim_);
+  EXPECT_EQ(asked.size(), values.size());
+  for (const auto& [observable, n] : asked) EXPECT_EQ(n, 1u) << observable;
+}
+
+// A busy worker whose requests do not wait for the quota: the workers, not the quota, set the
+// pace, and a stuck worker sends its batch at once (with the list), as alone.
+TEST_F(RedisHandoffTest, AStuckWorkerSendsAtOnceWhileNoBusyWorkerWaitsForTheQuota) {
+  Worker a(*sim_, redis_, "a", absl::Seconds(30));
+  Worker b(*sim_, redis_, "b", absl::Seconds(30));  // busy, not quota-bound
+  const std::vector<std::string> values = Domains("a-", 6);
+  Answers answers(values.size());
+  a.Ask(values, answers);
+  a.Stuck();
+  ExpectAnswered(answers, values);
+  EXPECT_EQ(a.source.counters().handed.load(), 0);
+  EXPECT_EQ(a.source.counters().stuck.load(), 1);
+  EXPECT_EQ(sim_->Counters().graphql_requests, 1u);
+  transport::SharedHandoff probe(a.lookups, "http://ctia-sim.test", "private",
+                                 absl::Seconds(1));
+  EXPECT_EQ(testing::Call(a.client, {"SISMEMBER", probe.StuckKey(), "a"})->integer, 0);
+}
+
+// A busy worker that claims a lookup another worker handed over asks it in its own batch (it
+// does not wait for the last worker); the rest of the list goes with its final flush.
+TEST_F(RedisHandoffTest, ABusyWorkerAsksAHandedLookupItNeedsInItsOwnBatch) {
+  Worker a(*sim_, redis_, "a", absl::Seconds(30));
+  Worker b(*sim_, redis_, "b", absl::Seconds(30));
+  const std::vector<std::string> a_values = Domains("a-", 5);
+  Answers a_answers(a_values.size());
+  a.Ask(a_values, a_answers);
+  a.End();  // b is busy: a hands its five over
+  for (int i = 0; i < 500 && a.source.counters().handed.load() < 5; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(a.source.counters().handed.load(), 5);
+
+  const std::vector<std::string> b_values = {"a-0.example", "b-0.example", "b-1.example"};
+  Answers b_answers(b_values.size());
+  b.Ask(b_values, b_answers);  // a-0 is taken by the claim: in b's batch, not waited for
+  EXPECT_EQ(b.source.counters().taken.load(), 1);
+  b.End();  // the last: its three and the four left on the list, one request
+  ExpectAnswered(b_answers, b_values);
+  ExpectAnswered(a_answers, a_values);
+  EXPECT_EQ(sim_->Counters().graphql_requests, 1u);
+  EXPECT_EQ(b.source.counters().taken.load(), 5);
+  EXPECT_EQ(b.source.counters().asked.load(), 7);
+  const auto asked = testing::LookupsByObservable(*sim_);
+  EXPECT_EQ(asked.size(), 7u);
+  for (const auto& [observable, n] : asked) EXPECT_EQ(n, 1u) << observable;
 }
 
 TEST_F(RedisHandoffTest, AHandedBatchWhoseTakerNeverComesIsAskedByItsHanderAfterALease) {

@@ -116,6 +116,7 @@ absl::StatusOr<std::unique_ptr<SharedRedis>> SharedRedis::Start(
   // Each intel's client behind its own shared lookups (its own keys); under --intel both the
   // merge comes after them, so each side's answer is shared as its client gave it.
   transport::VerdictSource* inner[] = {&stack.client(), stack.global_client()};
+  transport::RedisQuota* side_quota[] = {quota, global_quota};
   const auto sides = Sides(ctia);
   for (size_t i = 0; i < sides.size(); ++i) {
     transport::SharedVerdictSourceOptions source_options;
@@ -123,6 +124,10 @@ absl::StatusOr<std::unique_ptr<SharedRedis>> SharedRedis::Start(
     source_options.intel = sides[i].second;
     source_options.negative_ttl = absl::Seconds(redis.negative_ttl_seconds);
     source_options.notice = Notice;
+    if (transport::RedisQuota* q = side_quota[i]; q != nullptr) {
+      // Whether the quota sets the pace: a stuck worker then hands its batch over.
+      source_options.quota_waits = [q] { return q->counters().waits; };
+    }
     shared->sources_.push_back(std::make_unique<transport::SharedVerdictSource>(
         *inner[i], *shared->lookups_, std::move(source_options)));
   }
@@ -155,7 +160,7 @@ void SharedRedis::Close() {
 
 std::string SharedRedis::Summary() const {
   if (client_ == nullptr) return closed_summary_;
-  int64_t from_others = 0, asked = 0, alone = 0, handed = 0, taken = 0, late = 0;
+  int64_t from_others = 0, asked = 0, alone = 0, handed = 0, taken = 0, stuck = 0;
   for (const auto& source : sources_) {
     const transport::SharedSourceCounters& c = source->counters();
     from_others += c.shared.load();
@@ -163,12 +168,12 @@ std::string SharedRedis::Summary() const {
     alone += c.alone.load();
     handed += c.handed.load();
     taken += c.taken.load();
-    late += c.deferred_flushes.load();
+    stuck += c.stuck.load();
   }
   std::string summary = absl::StrCat(
       "shared cache (", client_->name(), "): ", from_others, " answers from other workers, ",
-      asked, " asked here, ", alone, " asked alone, ", handed, " handed to the last worker, ",
-      taken, " taken from others, ", late, " partial batches sent a tick late");
+      asked, " asked here, ", alone, " asked alone, ", handed, " handed to other workers, ",
+      taken, " taken from others, stuck ", stuck, " times mid-run");
   if (!quotas_.empty()) {
     transport::RedisQuotaCounters sum;
     for (const transport::RedisQuota* quota : quotas_) {

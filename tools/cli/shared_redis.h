@@ -65,7 +65,8 @@ class SharedRedis {
   // before the CTIA stack stops its io threads. Idempotent.
   void Close();
   // "shared cache (redis://…): N answers from other workers, M asked here, K asked alone,
-  // H handed to the last worker, T taken from others" (the last partial batches),
+  // H handed to other workers, T taken from others, stuck S times mid-run" (the partial
+  // batches, shared_handoff.h),
   // then "; shared quota: G requests granted, W waits, A paced alone" with a quota.
   std::string Summary() const;
 

@@ -1,6 +1,7 @@
 #include "transport/redis/shared_handoff.h"
 
 #include <algorithm>
+#include <atomic>
 #include <string>
 #include <utility>
 
@@ -14,32 +15,61 @@ namespace {
 
 namespace net = boost::asio;
 
-// KEYS: running. ARGV: worker, key ttl ms. The worker's heartbeat at Redis' time.
+// KEYS: running, bound. ARGV: worker, key ttl ms, "1" when quota-bound. The worker's heartbeat
+// at Redis' time, and when its requests waited for the shared quota.
 const RedisScript& HeartbeatScript() {
   static const RedisScript* script = new RedisScript(R"lua(
 local t = redis.call('TIME')
-redis.call('ZADD', KEYS[1], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), ARGV[1])
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], now, ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
+if ARGV[3] == '1' then
+  redis.call('ZADD', KEYS[2], now, ARGV[1])
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+end
 return 1
 )lua");
   return *script;
 }
 
-// KEYS: running, list. ARGV: worker, lease ms, items...
-// → {0} handed (items pushed: another live worker runs) | {1, item...} taken (the list's).
-const RedisScript& FinishScript() {
+// KEYS: running, list, stuck, bound. ARGV: worker, lease ms, mode, bound ms, items...; mode
+// "final" (the worker leaves), "stuck" or "force" (it stays, marked stuck).
+// → {0} handed (items pushed) | {1, item...} taken (the list's). "final" hands while another
+// live worker is busy (running, not stuck); "stuck" while a busy one is quota-bound (its
+// heartbeat said so within `bound ms`); "force" never. A worker that takes is no longer
+// stuck: it sends.
+const RedisScript& HandScript() {
   static const RedisScript* script = new RedisScript(R"lua(
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZREM', KEYS[1], ARGV[1])
+local mode = ARGV[3]
+if mode == 'final' then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  redis.call('SREM', KEYS[3], ARGV[1])
+else
+  redis.call('SADD', KEYS[3], ARGV[1])
+  redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[2]) * 2)
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
-if redis.call('ZCARD', KEYS[1]) > 0 then
-  if #ARGV > 2 then
-    redis.call('RPUSH', KEYS[2], unpack(ARGV, 3))
+local busy = 0
+if mode ~= 'force' then
+  for _, w in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+    if w ~= ARGV[1] and redis.call('SISMEMBER', KEYS[3], w) == 0 then
+      local bound = redis.call('ZSCORE', KEYS[4], w)
+      if mode == 'final' or (bound and tonumber(bound) >= now - tonumber(ARGV[4])) then
+        busy = busy + 1
+      end
+    end
+  end
+end
+if busy > 0 then
+  if #ARGV > 4 then
+    redis.call('RPUSH', KEYS[2], unpack(ARGV, 5))
     redis.call('PEXPIRE', KEYS[2], ARGV[2])
   end
   return {0}
 end
+if mode ~= 'final' then redis.call('SREM', KEYS[3], ARGV[1]) end
 local items = redis.call('LRANGE', KEYS[2], 0, -1)
 redis.call('DEL', KEYS[2])
 table.insert(items, 1, 1)
@@ -63,11 +93,13 @@ std::string ShapeTag(const SharedLookups& lookups, const std::string& endpoint,
 // Shared with the timer's handler, which may run after SharedHandoff is gone: `alive` (under
 // `mu`) says whether `redis` may still be used.
 struct SharedHandoff::Ticker {
-  Ticker(RedisClient& r, std::string k, std::string w, absl::Duration l, absl::Duration t)
-      : redis(r), running_key(std::move(k)), worker(std::move(w)), lease(l), tick(t),
-        timer(r.executor()) {}
+  Ticker(RedisClient& r, std::string k, std::string b, std::string w, absl::Duration l,
+         absl::Duration t)
+      : redis(r), running_key(std::move(k)), bound_key(std::move(b)), worker(std::move(w)),
+        lease(l), tick(t), timer(r.executor()) {}
   RedisClient& redis;
   const std::string running_key;
+  const std::string bound_key;
   const std::string worker;
   const absl::Duration lease;
   const absl::Duration tick;
@@ -75,11 +107,12 @@ struct SharedHandoff::Ticker {
   bool alive ABSL_GUARDED_BY(mu) = true;
   bool armed ABSL_GUARDED_BY(mu) = false;
   bool joined ABSL_GUARDED_BY(mu) = false;
+  std::atomic<bool> bound{false};  // SetQuotaBound (called from a watch, under `mu`)
   std::function<bool()> watch ABSL_GUARDED_BY(mu);
   net::steady_timer timer ABSL_GUARDED_BY(mu);
 
   void Heartbeat() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    redis.Eval(HeartbeatScript(), {running_key}, {worker, Ms(lease * 2)},
+    redis.Eval(HeartbeatScript(), {running_key, bound_key}, {worker, Ms(lease * 2), bound.load() ? "1" : "0"},
                [](absl::StatusOr<RedisReply>) {});
   }
   void ArmLocked(const std::shared_ptr<Ticker>& self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
@@ -94,10 +127,14 @@ SharedHandoff::SharedHandoff(SharedLookups& lookups, const std::string& endpoint
     : lookups_(lookups),
       running_key_(absl::StrCat(lookups.options().prefix, ":running:{",
                                 ShapeTag(lookups, endpoint, intel), "}")),
-      list_key_(absl::StrCat(lookups.options().prefix, ":handoff:{", ShapeTag(lookups, endpoint, intel),
-                             "}")),
-      ticker_(std::make_shared<Ticker>(lookups.redis(), running_key_, lookups.worker_id(),
-                                       lookups.options().lease, tick)) {}
+      list_key_(absl::StrCat(lookups.options().prefix, ":handoff:{",
+                             ShapeTag(lookups, endpoint, intel), "}")),
+      stuck_key_(absl::StrCat(lookups.options().prefix, ":stuck:{",
+                              ShapeTag(lookups, endpoint, intel), "}")),
+      bound_key_(absl::StrCat(lookups.options().prefix, ":bound:{",
+                              ShapeTag(lookups, endpoint, intel), "}")),
+      ticker_(std::make_shared<Ticker>(lookups.redis(), running_key_, bound_key_,
+                                       lookups.worker_id(), lookups.options().lease, tick)) {}
 
 SharedHandoff::~SharedHandoff() {
   absl::MutexLock lock(&ticker_->mu);
@@ -132,6 +169,7 @@ void SharedHandoff::Leave() {
   }
   lookups_.redis().Command({"ZREM", running_key_, lookups_.worker_id()},
                            [](absl::StatusOr<RedisReply>) {});
+  Unstuck();
 }
 
 void SharedHandoff::Watch(std::function<bool()> watch) {
@@ -146,17 +184,29 @@ void SharedHandoff::Finish(const std::vector<HandoffItem>& items, OutcomeCallbac
     absl::MutexLock lock(&ticker_->mu);
     ticker_->joined = false;
   }
-  RunFinish(items, std::move(callback));
+  Hand(items, Mode::kFinal, std::move(callback));
 }
 
-void SharedHandoff::TakeIfLast(OutcomeCallback callback) { RunFinish({}, std::move(callback)); }
+void SharedHandoff::TakeIfLast(OutcomeCallback callback) {
+  Hand({}, Mode::kFinal, std::move(callback));
+}
 
-void SharedHandoff::RunFinish(const std::vector<HandoffItem>& items, OutcomeCallback callback) {
-  std::vector<std::string> args = {lookups_.worker_id(), Ms(lookups_.options().lease)};
-  args.reserve(items.size() + 2);
+void SharedHandoff::SetQuotaBound(bool bound) { ticker_->bound.store(bound); }
+
+void SharedHandoff::Unstuck() {
+  lookups_.redis().Command({"SREM", stuck_key_, lookups_.worker_id()},
+                           [](absl::StatusOr<RedisReply>) {});
+}
+
+void SharedHandoff::Hand(const std::vector<HandoffItem>& items, Mode mode,
+                         OutcomeCallback callback) {
+  static constexpr const char* kModes[] = {"stuck", "force", "final"};
+  std::vector<std::string> args = {lookups_.worker_id(), Ms(lookups_.options().lease),
+                                   kModes[static_cast<int>(mode)], Ms(ticker_->tick * 3)};
+  args.reserve(items.size() + 4);
   for (const HandoffItem& item : items) args.push_back(EncodeHandoffItem(item));
   lookups_.redis().Eval(
-      FinishScript(), {running_key_, list_key_}, std::move(args),
+      HandScript(), {running_key_, list_key_, stuck_key_, bound_key_}, std::move(args),
       [callback = std::move(callback)](absl::StatusOr<RedisReply> reply) {
         if (!reply.ok()) return callback(reply.status());
         if (reply->elements.empty()) {

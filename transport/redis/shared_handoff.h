@@ -1,33 +1,42 @@
 #ifndef ENRICH_TRANSPORT_REDIS_SHARED_HANDOFF_H_
 #define ENRICH_TRANSPORT_REDIS_SHARED_HANDOFF_H_
 
-// Workers that share the lookups through Redis (shared_lookups.h) hand their last partial
-// batch to each other, so that N workers send one last partial batch between them, not N.
+// Workers that share the lookups through Redis (shared_lookups.h) hand their partial batches
+// to each other, so that N workers send about as many partial batches between them as one
+// worker alone would, not N times as many.
 //
-// Every worker of a lookup shape (endpoint + intel) is registered in the ZSET
+// A worker's run sends a partial batch only when it is stuck: it cannot go on without that
+// batch's answers. Every worker of a lookup shape (endpoint + intel) is registered in the ZSET
 // `<prefix>:running:{shape}`, scored by its last heartbeat (Redis' own TIME, so the workers'
 // clocks do not matter), refreshed every tick; an entry older than a lease length is a dead
-// worker and is dropped. When a worker's input has ended and its run waits for nothing but its
-// partial batch, one script (Finish) atomically removes it from the set and then either
-//  - another live worker runs: pushes the batch's lookups on the list
-//    `<prefix>:handoff:{shape}` (expiring after a lease) → "handed"; or
-//  - none: takes (and deletes) every lookup on the list → "taken": this worker, the last,
-//    sends them with its own tail, in full batches.
+// worker and is dropped. A stuck worker is also in the SET `<prefix>:stuck:{shape}` until it
+// goes on (Unstuck). When a worker is stuck, or its input has ended (it leaves the running
+// set: Finish), one script (Hand) marks it so and then either
+//  - another live worker is busy (running and not stuck; for a mid-run stuck worker, also
+//    quota-bound: its requests waited for the shared quota within three ticks, so the quota
+//    sets the pace and waiting costs the job nothing): pushes the batch's lookups on the
+//    list `<prefix>:handoff:{shape}` (expiring after a lease) → "handed"; a busy worker that
+//    needs one of them takes its lease when it claims it (SharedLookups), the rest wait; or
+//  - none is: takes (and deletes) every lookup on the list → "taken": this worker, the last
+//    to be stuck (or the last one left), sends them with its own, in full batches.
+// A stuck worker that waited long takes the list whoever is busy ("force"): a lookup that only
+// stuck workers need does not wait for the busy ones' end.
 // The leases of handed lookups are re-set to "<worker>#handed" before the script runs
 // (SharedLookups::HandOver), and a taker adopts each one only while it is still so and no
 // answer is stored (SharedLookups::Adopt): a lookup is asked by its taker, or by its hander
 // once the handed lease expired, never by both.
 //
 // Why a list plus a registry, and not a shared batch every worker adds to: a worker only
-// learns that it is the last from the others' leaving, and the script that leaves is the one
-// that decides, so two workers never both hand (nobody would take) nor both take. A dead
+// learns that it is the last from the others' state, and the script that decides is atomic,
+// so two workers never both hand (nobody would take) nor both take. A dead
 // "running" worker (crashed without leaving) costs the handers at most a lease's wait: their
 // handed leases expire and they ask the lookups themselves; nothing is lost. A hander also
-// checks every tick (Watch) whether any worker still runs, and takes the list back at once
-// when none does (the last one ended with nothing to flush, or left).
+// checks every tick (the source's watch) whether every other worker is stuck or gone, and
+// takes the list at once when so.
 //
-// The list and the registry share one hash tag, so the script touches one Redis Cluster slot;
-// the leases (each in its lookup's slot) are set by scripts of their own, pipelined before it.
+// The list, the registry, the stuck and bound sets share one hash tag, so the script touches one Redis
+// Cluster slot; the leases (each in its lookup's slot) are set by scripts of their own,
+// pipelined before it.
 
 #include <functional>
 #include <memory>
@@ -68,27 +77,45 @@ class SharedHandoff {
   void Join();
   // Leaves the running set (answer ignored; pipelined before any later command).
   void Leave();
-  // Leaves the running set and, in the same script, hands `items` over when another live
-  // worker runs, else takes every item on the list (`items` are then not pushed).
+  enum class Mode {
+    kStuck,  // the worker's run is stuck: it stays in the running set, marked stuck, and hands
+             // over while a busy worker is quota-bound
+    kForce,  // the same, and it takes the list whoever is busy
+    kFinal,  // the worker's input has ended: it leaves the running set, and hands over while
+             // another worker is busy
+  };
+  // Marks the worker as `mode` says and, in the same script, hands `items` over when another
+  // live worker is busy, else takes every item on the list (`items` are then not pushed).
+  void Hand(const std::vector<HandoffItem>& items, Mode mode, OutcomeCallback callback);
+  // Hand(kFinal), and no heartbeat from now on.
   void Finish(const std::vector<HandoffItem>& items, OutcomeCallback callback);
-  // Finish without items, for a worker that has left: takes the list when no live worker
-  // runs (else "handed", and nothing changes).
+  // Hand(kFinal) without items, for a worker that has left: takes the list when no live worker
+  // is busy (else "handed", and nothing changes).
   void TakeIfLast(OutcomeCallback callback);
-  // Calls `watch` every tick (on an io thread) while it returns true; it may call TakeIfLast,
-  // not the other methods. A new watch replaces the old one; nullptr stops it.
+  // The worker's run goes on: no longer marked stuck (answer ignored).
+  void Unstuck();
+  // Whether this worker's requests wait for the shared quota now: said with each heartbeat
+  // (the ZSET `<prefix>:bound:{shape}`), so that a stuck worker hands its batch over only
+  // while the quota, not the workers, sets the pace (waiting then costs the job nothing).
+  void SetQuotaBound(bool bound);
+  // Calls `watch` every tick (on an io thread) while it returns true; it may call Hand,
+  // TakeIfLast and Unstuck, not the other methods. A new watch replaces the old one; nullptr stops it.
   void Watch(std::function<bool()> watch);
 
   std::string RunningKey() const { return running_key_; }
   std::string ListKey() const { return list_key_; }
+  std::string StuckKey() const { return stuck_key_; }
+  std::string BoundKey() const { return bound_key_; }
 
  private:
   struct Ticker;
   static void TickLater(const std::shared_ptr<Ticker>& ticker);
-  void RunFinish(const std::vector<HandoffItem>& items, OutcomeCallback callback);
 
   SharedLookups& lookups_;
   const std::string running_key_;
   const std::string list_key_;
+  const std::string stuck_key_;
+  const std::string bound_key_;
   std::shared_ptr<Ticker> ticker_;
 };
 

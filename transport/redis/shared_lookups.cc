@@ -15,16 +15,24 @@ namespace {
 
 namespace net = boost::asio;
 
-// KEYS: value, lease. ARGV: worker, lease ms.
-// → {1, value} cached | {2, ""} lease taken (or renewed: it was ours) | {3, lease pttl ms}.
+// KEYS: value, lease. ARGV: worker, lease ms, "1" to take handed leases (else "0").
+// → {1, value} cached | {2, ""} lease taken (or renewed: it was ours) | {3, lease pttl ms}
+// | {4, ""} lease taken from another worker's hand-off ("<other>#handed"): a running worker
+// that needs a handed lookup asks it in its own batch rather than wait for the last worker.
 const RedisScript& ClaimScript() {
   static const RedisScript* script = new RedisScript(R"lua(
 local v = redis.call('GET', KEYS[1])
 if v then return {1, v} end
 if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {2, ''} end
-if redis.call('GET', KEYS[2]) == ARGV[1] then
+local holder = redis.call('GET', KEYS[2])
+if holder == ARGV[1] then
   redis.call('PEXPIRE', KEYS[2], ARGV[2])
   return {2, ''}
+end
+if ARGV[3] == '1' and holder and holder ~= ARGV[1] .. '#handed' and
+    string.sub(holder, -7) == '#handed' then
+  redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+  return {4, ''}
 end
 return {3, redis.call('PTTL', KEYS[2])}
 )lua");
@@ -149,7 +157,8 @@ void SharedLookups::Claim(const SharedLookupKey& key, ClaimCallback callback) {
 void SharedLookups::ClaimOnce(const SharedLookupKey& key, bool retried, ClaimCallback callback) {
   redis_.Eval(
       ClaimScript(), {ValueKey(key), LeaseKey(key)},
-      {options_.worker_id, std::to_string(Millis(options_.lease))},
+      {options_.worker_id, std::to_string(Millis(options_.lease)),
+       adopt_handoffs_.load() ? "1" : "0"},
       [this, key, retried, callback = std::move(callback)](absl::StatusOr<RedisReply> reply) {
         if (!reply.ok()) return callback(reply.status());
         if (reply->elements.size() != 2) {
@@ -173,14 +182,15 @@ void SharedLookups::ClaimOnce(const SharedLookupKey& key, bool retried, ClaimCal
           ++counters_.hits;
           claim.kind = SharedClaim::Kind::kCached;
           claim.cached = std::move(*decoded);
-        } else if (kind == 2 && Adopted(key)) {
+        } else if ((kind == 2 || kind == 4) && Adopted(key)) {
           // This worker asks it for the hand-off: its own waiter waits for that answer.
           claim.kind = SharedClaim::Kind::kHeld;
           claim.retry_after = options_.poll_max;
-        } else if (kind == 2) {
+        } else if (kind == 2 || kind == 4) {
           ++counters_.leases;
           Hold(key);
           claim.kind = SharedClaim::Kind::kLeased;
+          claim.from_handoff = kind == 4;
         } else {
           ++counters_.held;
           claim.kind = SharedClaim::Kind::kHeld;

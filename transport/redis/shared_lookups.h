@@ -70,6 +70,7 @@ struct SharedClaim {
     kHeld,    // another worker holds the lease for `retry_after` more: AwaitAnswer()
   };
   Kind kind = Kind::kLeased;
+  bool from_handoff = false;  // kLeased: the lease was another worker's hand-off ("#handed")
   std::optional<schema::VerdictResult> cached;
   absl::Duration retry_after;
 };
@@ -111,6 +112,12 @@ class SharedLookups {
   // "<worker>#handed" for a lease length and no longer renewed. Pipelined: a command sent after
   // this call runs after these in Redis. Answers ignored (a lease not re-set expires).
   void HandOver(const std::vector<SharedLookupKey>& keys);
+  // Whether a claim takes a lease another worker handed over ("<other>#handed"), as it does at
+  // first (SharedClaim::from_handoff): a busy worker asks a handed lookup it needs in its own
+  // batch rather than wait for the last worker. Off for a worker that is stuck or whose input
+  // has ended (it waits; the busy and the last workers take them); for every shape at once:
+  // under --intel both the two sides end together.
+  void TakeHandoffs(bool take) { adopt_handoffs_.store(take); }
   // Takes over the lease of `key` that worker `hander` handed over: true when it was still the
   // hander's and no answer is stored (now this worker's, renewed until Settle or Release),
   // false when not (answered, expired or taken over meanwhile: nothing to ask).
@@ -144,6 +151,7 @@ class SharedLookups {
   const schema::Clock& clock_;
   SharedLookupCounters counters_;
   std::shared_ptr<Held> held_;
+  std::atomic<bool> adopt_handoffs_{true};  // TakeHandoffs()
   // Lease keys adopted (Adopt) and not yet settled or released: a waiter of this worker on one
   // of them (its own lookup of the same observable) keeps waiting for the answer rather than
   // take the lease for its own.

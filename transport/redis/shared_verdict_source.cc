@@ -7,7 +7,6 @@
 #include <vector>
 
 #include "absl/cleanup/cleanup.h"
-
 #include "absl/strings/str_cat.h"
 
 namespace enrich::transport {
@@ -39,6 +38,7 @@ SharedVerdictSource::SharedVerdictSource(VerdictSource& inner, SharedLookups& lo
       handoff_(std::make_unique<SharedHandoff>(lookups, options_.endpoint, options_.intel,
                                                options_.handoff_tick)) {
   handoff_->Join();
+  handoff_->Watch([this] { return Tick(); });
 }
 
 SharedVerdictSource::~SharedVerdictSource() = default;
@@ -48,6 +48,11 @@ void SharedVerdictSource::LookupVerdict(const schema::Observable& observable, Ca
   // A new lookup means the caller is not stuck: it asks for a flush again when it is.
   flush_pending_.store(false);
   flush_deferred_.store(false);
+  caller_stuck_.store(false);
+  if (marked_stuck_.load()) {
+    Unmark();
+    handoff_->Unstuck();
+  }
   ++staged_;
   ++claiming_;
   lookups_.Claim(key, [this, observable, key, done = std::move(done)](
@@ -68,6 +73,7 @@ void SharedVerdictSource::OnClaim(const schema::Observable& observable,
       Unstage();
       return done(std::move(*claim->cached));
     case SharedClaim::Kind::kLeased:
+      if (claim->from_handoff) ++counters_.taken;
       return AskUnderLease(observable, key, std::move(done));
     case SharedClaim::Kind::kHeld:
       ++awaiting_;
@@ -78,7 +84,12 @@ void SharedVerdictSource::OnClaim(const schema::Observable& observable,
         if (answer.ok() && answer->kind == SharedClaim::Kind::kHeld) {
           answer = absl::InternalError("shared lookups: a wait ended while the lease is held");
         }
+        const bool leased = answer.ok() && answer->kind == SharedClaim::Kind::kLeased;
         OnClaim(observable, key, std::move(answer), std::move(done));
+        // The lookup joined this worker's batch (a lease expired, or was handed over): a run
+        // stuck since its last flush may wait for that batch, which no answer of its own
+        // would now send. Flushed at a tick, with those that join with it.
+        if (leased && caller_stuck_.load()) DeferFlush();
       });
       return;
   }
@@ -108,34 +119,74 @@ void SharedVerdictSource::Unstage() {
 }
 
 void SharedVerdictSource::FlushBatch() {
+  caller_stuck_.store(true);
   if (input_ended_.load() && !finished_.load()) return TryFinish();
-  if (finishing_.load()) return;  // the final flush ends with one
-  if (!input_ended_.load() && awaiting_.load() > 0) {
-    // The run waits for answers other workers are paying for: they unstick it, and the batch
-    // fills on. Sent at a tick with no lookup since the flush was put off and no awaited
-    // answer since the tick before (two workers may each wait for the other's batch).
-    if (!flush_deferred_.exchange(true)) {
-      deferred_ticks_.store(0);
-      answers_seen_.store(awaited_answers_.load());
-      handoff_->Watch([this] { return DeferredFlush(); });
-    }
-    return;
-  }
-  FlushInner();
+  if (finishing_.load()) return;  // a hand-off in progress ends with a flush
+  // Ended: a lookup that joined the batch after the final hand-off (a handed lease that
+  // expired, taken over) is asked here.
+  if (input_ended_.load() || alone_.load()) return FlushInner();
+  // The run waits for answers other workers are paying for: they may unstick it, and the
+  // batch fills on.
+  if (awaiting_.load() > 0 || claiming_.load() > 0) return DeferFlush();
+  HandOrTake(SharedHandoff::Mode::kStuck);
 }
 
-bool SharedVerdictSource::DeferredFlush() {
-  if (!flush_deferred_.load()) return false;  // a lookup came: the run went on
+void SharedVerdictSource::DeferFlush() {
+  if (flush_deferred_.exchange(true)) return;
+  deferred_ticks_.store(0);
+  answers_seen_.store(awaited_answers_.load());
+}
+
+void SharedVerdictSource::DeferredFlush() {
+  if (claiming_.load() > 0) return;  // their answers come in a moment
   const int64_t answers = awaited_answers_.load();
   if (answers != answers_seen_.exchange(answers) && awaiting_.load() > 0 &&
       deferred_ticks_.fetch_add(1) + 1 < kMaxDeferredTicks) {
-    return true;  // the others' answers still come: wait on
+    return;  // the others' answers still come: wait on
   }
-  if (flush_deferred_.exchange(false) && !input_ended_.load()) {
-    ++counters_.deferred_flushes;
-    FlushInner();
+  if (!flush_deferred_.exchange(false) || finishing_.load()) return;
+  if (input_ended_.load()) return FlushInner();  // after the final hand-off
+  HandOrTake(SharedHandoff::Mode::kStuck);
+}
+
+bool SharedVerdictSource::Tick() {
+  if (options_.quota_waits) {
+    const int64_t waits = options_.quota_waits();
+    handoff_->SetQuotaBound(waits != quota_waits_seen_);
+    quota_waits_seen_ = waits;
   }
-  return false;  // one tick
+  if (flush_deferred_.load()) {
+    DeferredFlush();
+    return true;
+  }
+  if (finishing_.load() || handing_.load()) return true;
+  const bool finished = finished_.load();
+  const bool stuck = marked_stuck_.load();
+  const bool waits = handed_open_.load() > 0 || (stuck && awaiting_.load() > 0);
+  if (!(finished || stuck) || !waits) return true;
+  // Stuck (or ended) and waiting for handed lookups: take the list once no other worker is
+  // busy, or after options_.stuck_wait whoever is busy.
+  SharedHandoff::Mode mode = SharedHandoff::Mode::kFinal;
+  if (!finished) {
+    const int64_t waited = stuck_ticks_.fetch_add(1) + 1;
+    mode = waited * options_.handoff_tick >= options_.stuck_wait ? SharedHandoff::Mode::kForce
+                                                                  : SharedHandoff::Mode::kStuck;
+  }
+  handing_.store(true);
+  handoff_->Hand({}, mode, [this, mode](absl::StatusOr<SharedHandoff::Outcome> outcome) {
+    if (outcome.ok() && !outcome->handed) {
+      if (mode != SharedHandoff::Mode::kFinal) Unmark();
+      if (!outcome->taken.empty()) AskTaken(outcome->taken);
+    }
+    handing_.store(false);
+  });
+  return true;
+}
+
+void SharedVerdictSource::Unmark() {
+  stuck_ticks_.store(0);
+  if (!marked_stuck_.exchange(false)) return;
+  if (!finished_.load()) lookups_.TakeHandoffs(true);
 }
 
 void SharedVerdictSource::FlushInner() {
@@ -152,11 +203,12 @@ void SharedVerdictSource::TryFinish() {
     if (claiming_.load() > 0 || !finish_pending_.exchange(false)) return;
   }
   if (finished_.exchange(true)) return;
-  Finish();
+  HandOrTake(SharedHandoff::Mode::kFinal);
 }
 
-void SharedVerdictSource::Finish() {
-  finishing_.store(true);
+void SharedVerdictSource::HandOrTake(SharedHandoff::Mode mode) {
+  if (finishing_.exchange(true)) return;  // one hand-off at a time
+  if (mode != SharedHandoff::Mode::kFinal) ++counters_.stuck;
   std::vector<HeldLookup> handing;  // asked for the engine under this worker's lease
   std::vector<HandoffItem> items;
   std::vector<SharedLookupKey> keys;
@@ -175,20 +227,27 @@ void SharedVerdictSource::Finish() {
     finishing_.store(false);
     return FlushInner();
   }
+  // From now on this worker waits for handed leases rather than take them (the busy workers
+  // and the last one take them), until its run goes on.
+  lookups_.TakeHandoffs(false);
+  if (mode != SharedHandoff::Mode::kFinal) marked_stuck_.store(true);
   lookups_.HandOver(keys);  // pipelined: in Redis before the hand-off script
   auto pending = std::make_shared<std::vector<HeldLookup>>(std::move(handing));
-  handoff_->Finish(items, [this, pending, items](
-                              absl::StatusOr<SharedHandoff::Outcome> outcome) mutable {
-    OnFinished(std::move(*pending), std::move(items), std::move(outcome));
-  });
+  auto done = [this, pending, items, mode](
+                  absl::StatusOr<SharedHandoff::Outcome> outcome) mutable {
+    OnHanded(mode, std::move(*pending), std::move(items), std::move(outcome));
+  };
+  if (mode == SharedHandoff::Mode::kFinal) return handoff_->Finish(items, std::move(done));
+  handoff_->Hand(items, mode, std::move(done));
 }
 
-void SharedVerdictSource::OnFinished(std::vector<HeldLookup> handing,
-                                     std::vector<HandoffItem> items,
-                                     absl::StatusOr<SharedHandoff::Outcome> outcome) {
+void SharedVerdictSource::OnHanded(SharedHandoff::Mode mode, std::vector<HeldLookup> handing,
+                                   std::vector<HandoffItem> items,
+                                   absl::StatusOr<SharedHandoff::Outcome> outcome) {
   if (!outcome.ok() || !outcome->handed) {
-    // Redis lost: sent here, as without the hand-off. The last worker: sent here with the
-    // others' lookups, its own leases taken back from the hand-off (asked either way).
+    // Redis lost: sent here, as without the hand-off. The last worker (or the last one busy):
+    // sent here with the others' lookups, its own leases taken back from the hand-off.
+    if (mode != SharedHandoff::Mode::kFinal) Unmark();
     for (HeldLookup& lookup : handing) {
       inner_.LookupVerdict(lookup.observable, std::move(lookup.done));
     }
@@ -217,7 +276,6 @@ void SharedVerdictSource::OnFinished(std::vector<HeldLookup> handing,
     held.kind = SharedClaim::Kind::kHeld;
     OnClaim(lookup.observable, asked->key, std::move(held), std::move(done));
   }
-  if (n > 0) handoff_->Watch([this] { return Reclaim(); });
   finishing_.store(false);
   FlushInner();
 }
@@ -253,16 +311,6 @@ void SharedVerdictSource::AskTaken(const std::vector<HandoffItem>& items) {
                    });
   }
   one_in();
-}
-
-bool SharedVerdictSource::Reclaim() {
-  if (handed_open_.load() == 0) return false;
-  if (reclaiming_.exchange(true)) return true;
-  handoff_->TakeIfLast([this](absl::StatusOr<SharedHandoff::Outcome> outcome) {
-    if (outcome.ok() && !outcome->handed && !outcome->taken.empty()) AskTaken(outcome->taken);
-    reclaiming_.store(false);
-  });
-  return true;
 }
 
 void SharedVerdictSource::TakenDone() {

@@ -10,25 +10,26 @@
 // without Redis; no lookup waits for Redis or fails because of it. `notice` says once when
 // the worker goes on alone and once when Redis is back.
 //
-// The last partial batch (shared_handoff.h): once the engine's input has ended (InputEnded)
-// and its run waits for nothing but this worker's batch (the final FlushBatch), the batch is
-// taken back from the CTIA client (TakeCollected) and either handed to a worker that still
-// runs, or, when this worker is the last, sent with every lookup the others handed over, in
-// full batches. So N workers send one last partial batch between them. A handed lookup is
-// waited for like another worker's lease (its answer goes to the engine's callback); its
-// lease expired (the taker died, or never came within a lease), this worker asks it itself,
-// directly. A taken lookup is asked under the lease it adopted; its answer is only shared.
-// A worker hands over or takes once per run; Redis lost at any step, it sends its batch
-// itself, as without Redis. The final flush waits for the lookups whose first claim is still
-// on its way to Redis (they may join the batch), not for those waiting for another worker.
+// Partial batches (shared_handoff.h): the engine flushes when its run is stuck on the batch
+// (FlushBatch). The batch is then taken back from the CTIA client (TakeCollected) and either
+// handed to the others while another worker is busy, or, when every other worker is stuck too
+// or gone, sent with every lookup the others handed over, in full batches. So N workers send
+// about as many partial batches between them as one worker alone. Once the engine's input has
+// ended (InputEnded) the final flush does the same and leaves the running set. A handed lookup
+// is waited for like another worker's lease (its answer goes to the engine's callback); a busy
+// worker that claims it asks it in its own batch; its lease expired (the taker died), this
+// worker asks it itself, directly. A taken lookup is asked under the lease it adopted; its
+// answer is only shared. Redis lost at any step, the worker sends its batch itself, as without
+// Redis. The final flush waits for the lookups whose first claim is still on its way to Redis
+// (they may join the batch), not for those waiting for another worker.
 //
-// Mid-run partial batches: a run stuck while some of its lookups wait for other workers'
-// leases is unstuck by their answers, and its batch then fills on: its flush is put off, and
-// dropped if a lookup comes meanwhile; it goes at the first tick (handoff_tick) after which no
-// awaited answer came (at most kMaxDeferredTicks). Sending it at once
-// cost four workers several partial batches more than one worker alone sends
-// (bench/engine/redis_workers.sh). The tick bounds the wait when two workers each wait for
-// the other's batch.
+// A stuck worker waits for the list to be taken while it waits for handed lookups; at each tick
+// (handoff_tick) it takes the list once no other worker is busy, or after stuck_wait whoever
+// is. A run stuck while some of its lookups wait for other workers' leases may be unstuck by
+// their answers, and its batch then fills on: its flush is put off, and dropped if a lookup
+// comes meanwhile; it is handed over at the first tick after which no awaited answer came (at
+// most kMaxDeferredTicks). Before, four workers sent a partial batch each at such points and
+// at their ends, several requests more than one worker alone (bench/engine/redis_workers.sh).
 
 #include <atomic>
 #include <cstdint>
@@ -51,20 +52,28 @@ struct SharedVerdictSourceOptions {
   std::string intel;     // the lookup shape (part of every key), e.g. "private"
   absl::Duration negative_ttl = absl::Hours(1);  // how long a no-verdict is shared
   std::function<void(absl::string_view)> notice;  // lost / back messages; may be empty
-  // How often the running heartbeat is written, and a worker that handed its batch over checks
-  // that a worker still runs to take it (else it takes it back at once).
+  // How often the running heartbeat is written, a put-off flush is reconsidered, and a stuck
+  // worker that handed its batch over checks whether another worker is still busy (else it
+  // takes the list at once).
   absl::Duration handoff_tick = absl::Seconds(1);
+  // The longest a stuck worker's handed batch waits for a taker while other workers stay busy:
+  // then it takes the list (its own batch and the others') and sends it.
+  absl::Duration stuck_wait = absl::Seconds(20);
+  // This worker's requests told to wait by the shared quota so far (RedisQuotaCounters::waits):
+  // sampled every tick, it says whether the quota sets the pace now (SetQuotaBound). Empty:
+  // never (no shared quota), and a stuck worker then sends its batch at once, as alone.
+  std::function<int64_t()> quota_waits = nullptr;
 };
 
 struct SharedSourceCounters {
   std::atomic<int64_t> shared{0};     // answered from Redis (another worker paid)
   std::atomic<int64_t> asked{0};      // asked of CTIA under this worker's lease
   std::atomic<int64_t> alone{0};      // asked of CTIA without Redis (Redis unavailable)
-  std::atomic<int64_t> handed{0};     // of this worker's last batch, handed to another worker
+  std::atomic<int64_t> handed{0};     // of this worker's partial batches, handed to others
   std::atomic<int64_t> taken{0};      // handed over by other workers and asked here
-  // Partial batches a stuck run sent a tick late: it waited for other workers' answers, and
-  // none came that let it go on.
-  std::atomic<int64_t> deferred_flushes{0};
+  // Times the run was stuck mid-run on its partial batch, which was then handed over, or sent
+  // with the others' (the list taken).
+  std::atomic<int64_t> stuck{0};
 };
 
 // Thread-safe. Outlives every lookup it was given (as the inner source does).
@@ -105,8 +114,16 @@ class SharedVerdictSource : public VerdictSource {
   void Unstage();
   // The former FlushBatch: the inner source's batch now, and once the staged lookups left.
   void FlushInner();
-  // The watch tick after a mid-run flush was put off: the flush, unless a lookup came since.
-  bool DeferredFlush();
+  // Puts a flush off to the next tick (DeferredFlush), unless it already is.
+  void DeferFlush();
+  // At a tick after a flush was put off: hands the batch over (or takes the others'; after
+  // the final hand-off, sends it), unless a lookup came since or awaited answers still come.
+  void DeferredFlush();
+  // Every tick (SharedHandoff::Watch): a deferred flush, or the list taken by a stuck or ended
+  // worker waiting for handed lookups once no other worker is busy.
+  bool Tick();
+  // Not marked stuck any more (its run went on, or it took the list and sends).
+  void Unmark();
 
   // The callback a lookup asked under this worker's lease gives the inner source: it shares
   // the answer (or frees the lease), then answers `done` (the engine's; empty for a lookup
@@ -114,14 +131,14 @@ class SharedVerdictSource : public VerdictSource {
   struct SettleThenAnswer;
   // The final flush once no claim is on its way (else when the last one returns).
   void TryFinish();
-  void Finish();
-  void OnFinished(std::vector<HeldLookup> handing, std::vector<HandoffItem> items,
-                  absl::StatusOr<SharedHandoff::Outcome> outcome);
+  // Takes the batch back from the inner source and hands it over, or takes the list and sends
+  // both (SharedHandoff::Hand); kFinal for the final flush, kStuck for a stuck run's.
+  void HandOrTake(SharedHandoff::Mode mode);
+  void OnHanded(SharedHandoff::Mode mode, std::vector<HeldLookup> handing,
+                std::vector<HandoffItem> items, absl::StatusOr<SharedHandoff::Outcome> outcome);
   // Adopts `items` (another's or this worker's handed leases) and asks those adopted, then
-  // flushes (as the last worker).
+  // flushes.
   void AskTaken(const std::vector<HandoffItem>& items);
-  // A watch tick of a worker with handed lookups: takes the list back when no worker runs.
-  bool Reclaim();
   void TakenDone();
   bool NoneTaken() const ABSL_SHARED_LOCKS_REQUIRED(mu_) { return taken_open_ <= 0; }
 
@@ -132,6 +149,7 @@ class SharedVerdictSource : public VerdictSource {
   std::atomic<bool> alone_{false};
   std::atomic<int64_t> staged_{0};          // lookups asking Redis
   std::atomic<bool> flush_pending_{false};  // FlushBatch() came while some were staged
+  std::atomic<bool> caller_stuck_{false};   // FlushBatch() came, and no lookup since
   std::atomic<int64_t> awaiting_{0};        // lookups waiting for another worker's lease
   // A mid-run FlushBatch() came while some lookups waited for other workers: put off a tick.
   std::atomic<bool> flush_deferred_{false};
@@ -146,7 +164,10 @@ class SharedVerdictSource : public VerdictSource {
   std::atomic<bool> finished_{false};        // the final flush has begun
   std::atomic<bool> finishing_{false};       // ... and not ended: no other flush meanwhile
   std::atomic<int64_t> handed_open_{0};      // handed lookups not answered yet
-  std::atomic<bool> reclaiming_{false};      // a Reclaim's script is on its way
+  std::atomic<bool> handing_{false};         // a Tick's hand-off script is on its way
+  std::atomic<bool> marked_stuck_{false};    // in the stuck set (SharedHandoff): handed mid-run
+  std::atomic<int> stuck_ticks_{0};          // ticks waited since marked stuck
+  int64_t quota_waits_seen_ = 0;             // options_.quota_waits() at the last tick
   absl::Mutex mu_;
   bool closing_ ABSL_GUARDED_BY(mu_) = false;
   int64_t taken_open_ ABSL_GUARDED_BY(mu_) = 0;  // taken lookups not answered yet
