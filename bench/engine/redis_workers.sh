@@ -11,8 +11,8 @@
 #    100 (the default). Its requests and wall time are the reference.
 # 3. Shared: a fresh ctia-sim and redis-server (127.0.0.1, a free port, no persistence); four
 #    processes `run --shard K/4 --redis URL` with the same flags, started together. Checked:
-#    the sim's requests (answered) ≤ the single run's; the sim's per-value tally: no observable
-#    asked twice, every one asked; each worker's 429s (its --summary-json rate_limited) ≤ the
+#    the sim's lookup requests (GraphQL and REST, answered) ≤ the single run's; the sim's
+#    per-value tally: no observable asked twice, every one asked; each worker's 429s (its --summary-json rate_limited) ≤ the
 #    windows of the run; wall time ÷ the quota-bound optimum, where the optimum is
 #    requests / LIMIT × WINDOW_S (the requests the sim answered to the four, at the quota's
 #    sustained rate); `cat` of the four outputs in shard order equals the single run's output.
@@ -95,8 +95,8 @@ echo "== four workers: $shared_s s, exit codes $codes, $answered requests answer
 for k in 0 1 2 3; do echo "   worker $k: $(grep 'shared cache' "$work/shared$k.err" || true)"; done
 check "exit codes" "$([ "$codes" = "0 0 0 0 " ]; echo $?)" "$codes"
 check "requests <= single" "$([ "$answered" -le "$single_requests" ]; echo $?)" \
-  "$answered requests (four workers) vs $single_requests (one worker); the workers' last" \
-  "partial batches go to the last worker (handed / taken in the lines above)"
+  "$answered requests (four workers) vs $single_requests (one worker); the workers hand" \
+  "their partial batches to each other (handed / taken in the lines above)"
 check "no observable asked twice" "$([ "$most" = 1 ] && [ "$distinct" = "$unique" ]; echo $?)" \
   "$distinct observables asked, at most $most time(s) each"
 windows="$(python3 -c "import math,sys; print(math.ceil(float(sys.argv[1]) / float(sys.argv[2])))" "$shared_s" "$window")"

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <string>
 #include <thread>
@@ -96,11 +97,24 @@ class RedisServer {
     return ok;
   }
 
+  // Whether this server's own log says it listens: the port accepting is not enough, another
+  // process (a test of another checkout) may have taken it between FreePort() and the bind.
+  bool LogSaysReady(const std::string& log) const {
+    std::ifstream in(log);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.find("Ready to accept connections") != std::string::npos) return true;
+    }
+    return false;
+  }
+
   // Starts redis-server and waits until it accepts connections; false if it exited (port
   // clash) or did not come up in 10 s.
   bool Spawn() {
     const std::string port = std::to_string(port_);
     const std::string log = dir_ + "/redis.log";
+    std::error_code ignored;
+    std::filesystem::remove(log, ignored);  // a restart's log says nothing of the last run
     std::vector<std::string> args = {"redis-server", "--port", port, "--bind", "127.0.0.1",
                                      "--save", "", "--appendonly", "no", "--dir", dir_,
                                      "--logfile", log, "--daemonize", "no"};
@@ -114,7 +128,7 @@ class RedisServer {
       return false;
     }
     for (int i = 0; i < 200; ++i) {
-      if (Accepts(port_)) return true;
+      if (Accepts(port_) && LogSaysReady(log)) return true;
       int status = 0;
       if (::waitpid(pid_, &status, WNOHANG) == pid_) {
         pid_ = -1;

@@ -24,6 +24,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "boost/asio/any_io_executor.hpp"
 #include "transport/redis/redis_endpoint.h"
@@ -43,6 +44,15 @@ struct RedisClientOptions {
 // A Lua script sent by EVALSHA: the SHA-1 is computed once here; the first call on a server
 // that does not know the script (NOSCRIPT, e.g. after a restart) sends its body with EVAL,
 // which loads it, and later calls go by SHA again.
+// Lua preludes that set `now` from Redis' own clock (TIME), so the workers' clocks never
+// matter: in milliseconds, and in microseconds (exact in a Lua double until year 2255).
+inline constexpr absl::string_view kLuaNowMs =
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n";
+inline constexpr absl::string_view kLuaNowUs =
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n";
+
 class RedisScript {
  public:
   explicit RedisScript(std::string body);

@@ -18,9 +18,7 @@ namespace net = boost::asio;
 // KEYS: running, bound. ARGV: worker, key ttl ms, "1" when quota-bound. The worker's heartbeat
 // at Redis' time, and when its requests waited for the shared quota.
 const RedisScript& HeartbeatScript() {
-  static const RedisScript* script = new RedisScript(R"lua(
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  static const RedisScript* script = new RedisScript(absl::StrCat(kLuaNowMs, R"lua(
 redis.call('ZADD', KEYS[1], now, ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 if ARGV[3] == '1' then
@@ -28,7 +26,7 @@ if ARGV[3] == '1' then
   redis.call('PEXPIRE', KEYS[2], ARGV[2])
 end
 return 1
-)lua");
+)lua"));
   return *script;
 }
 
@@ -39,9 +37,7 @@ return 1
 // heartbeat said so within `bound ms`); "force" never. A worker that takes is no longer
 // stuck: it sends.
 const RedisScript& HandScript() {
-  static const RedisScript* script = new RedisScript(R"lua(
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  static const RedisScript* script = new RedisScript(absl::StrCat(kLuaNowMs, R"lua(
 local mode = ARGV[3]
 if mode == 'final' then
   redis.call('ZREM', KEYS[1], ARGV[1])
@@ -74,9 +70,13 @@ local items = redis.call('LRANGE', KEYS[2], 0, -1)
 redis.call('DEL', KEYS[2])
 table.insert(items, 1, 1)
 return items
-)lua");
+)lua"));
   return *script;
 }
+
+// How long a worker counts as quota-bound after its requests last waited for the quota: long
+// enough to span the end of a quota-bound run, when fewer requests wait.
+constexpr int kBoundTicks = 10;
 
 std::string Ms(absl::Duration d) {
   return std::to_string(std::max<int64_t>(1, absl::ToInt64Milliseconds(d)));
@@ -202,7 +202,7 @@ void SharedHandoff::Hand(const std::vector<HandoffItem>& items, Mode mode,
                          OutcomeCallback callback) {
   static constexpr const char* kModes[] = {"stuck", "force", "final"};
   std::vector<std::string> args = {lookups_.worker_id(), Ms(lookups_.options().lease),
-                                   kModes[static_cast<int>(mode)], Ms(ticker_->tick * 3)};
+                                   kModes[static_cast<int>(mode)], Ms(ticker_->tick * kBoundTicks)};
   args.reserve(items.size() + 4);
   for (const HandoffItem& item : items) args.push_back(EncodeHandoffItem(item));
   lookups_.redis().Eval(

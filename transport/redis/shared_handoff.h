@@ -13,7 +13,7 @@
 // goes on (Unstuck). When a worker is stuck, or its input has ended (it leaves the running
 // set: Finish), one script (Hand) marks it so and then either
 //  - another live worker is busy (running and not stuck; for a mid-run stuck worker, also
-//    quota-bound: its requests waited for the shared quota within three ticks, so the quota
+//    quota-bound: its requests waited for the shared quota within ten ticks, so the quota
 //    sets the pace and waiting costs the job nothing): pushes the batch's lookups on the
 //    list `<prefix>:handoff:{shape}` (expiring after a lease) → "handed"; a busy worker that
 //    needs one of them takes its lease when it claims it (SharedLookups), the rest wait; or

@@ -13,9 +13,7 @@ namespace {
 // worker_ttl µs. Times are Redis' (TIME), in µs: exact in a Lua double until year 2255.
 // → {granted 0|1, wait µs, used, workers, now µs, paused 0|1}
 const RedisScript& AcquireScript() {
-  static const RedisScript* script = new RedisScript(R"lua(
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  static const RedisScript* script = new RedisScript(absl::StrCat(kLuaNowUs, R"lua(
 local window = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
 local worker_ttl = tonumber(ARGV[5])
@@ -34,7 +32,7 @@ if used < limit then
 end
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return {0, tonumber(oldest[2]) + window - now, used, workers, now, 0}
-)lua");
+)lua"));
   return *script;
 }
 
@@ -51,11 +49,9 @@ return 1
 
 // KEYS: grants. ARGV: ticket. Moves the grant to Redis' time now (if it is still there).
 const RedisScript& RestampScript() {
-  static const RedisScript* script = new RedisScript(R"lua(
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  static const RedisScript* script = new RedisScript(absl::StrCat(kLuaNowUs, R"lua(
 return redis.call('ZADD', KEYS[1], 'XX', now, ARGV[1])
-)lua");
+)lua"));
   return *script;
 }
 

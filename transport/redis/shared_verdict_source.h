@@ -58,7 +58,7 @@ struct SharedVerdictSourceOptions {
   absl::Duration handoff_tick = absl::Seconds(1);
   // The longest a stuck worker's handed batch waits for a taker while other workers stay busy:
   // then it takes the list (its own batch and the others') and sends it.
-  absl::Duration stuck_wait = absl::Seconds(20);
+  absl::Duration stuck_wait = absl::Seconds(60);
   // This worker's requests told to wait by the shared quota so far (RedisQuotaCounters::waits):
   // sampled every tick, it says whether the quota sets the pace now (SetQuotaBound). Empty:
   // never (no shared quota), and a stuck worker then sends its batch at once, as alone.
