@@ -4,6 +4,7 @@
 #include "schema/json_codec.h"
 #include "tests/fakes/await.h"
 #include "tests/fakes/fixed_token_source.h"
+#include "tests/fakes/pool_client_rig.h"
 #include "tests/fakes/scripted_http_server.h"
 #include "transport/ctia_client.h"
 #include "transport/io_threads.h"
@@ -54,18 +55,12 @@ class AdaptiveConcurrencyTest : public ::testing::Test {
     });
     PoolOptions pool_options;
     pool_options.connections = 32;  // more than the limit: the gate is what holds sends back
-    pool_ =
-        std::make_unique<ConnectionPool>(io_.executor(), *ParseUrl(server_->url()), pool_options);
     CtiaClientOptions options;
     options.max_concurrency = max_concurrency;
     options.concurrency_latency_floor = latency_floor;
-    client_ = std::make_unique<BeastCtiaClient>(*pool_, tokens_, options);
+    client_ = &rig_.Start(server_->url(), tokens_, options, pool_options);
   }
-  void TearDown() override {
-    client_.reset();
-    if (pool_ != nullptr) pool_->Shutdown();
-    io_.Stop();
-  }
+  void TearDown() override { rig_.Stop(); }
 
   // `n` lookups at once; returns when all settled (each must succeed).
   void Burst(int n) {
@@ -91,15 +86,14 @@ class AdaptiveConcurrencyTest : public ::testing::Test {
   }
   CtiaClientCounters Counters() { return client_->Snapshot(); }
 
-  IoThreads io_{2};
   ::enrich::testing::FixedTokenSource tokens_;
   std::function<int(size_t)> delay_ms_;
   std::function<ScriptedReply(size_t)> reply_;
   std::atomic<int> holding_{0};
   std::atomic<int> peak_{0};
   std::unique_ptr<ScriptedHttpServer> server_;
-  std::unique_ptr<ConnectionPool> pool_;
-  std::unique_ptr<BeastCtiaClient> client_;
+  ::enrich::testing::PoolClientRig rig_{2};
+  BeastCtiaClient* client_ = nullptr;
 };
 
 TEST_F(AdaptiveConcurrencyTest, NeverMoreInFlightThanTheLimit) {

@@ -3,6 +3,7 @@
 #include "schema/json_codec.h"
 #include "schema/time_format.h"
 #include "tests/fakes/await.h"
+#include "tests/fakes/pool_client_rig.h"
 #include "tests/fakes/scripted_http_server.h"
 #include "transport/io_threads.h"
 
@@ -110,9 +111,7 @@ class CtiaClientTest : public ::testing::Test {
     script_ = std::move(script);
     server_ = std::make_unique<ScriptedHttpServer>(
         [this](const ScriptedRequest& r) { return script_(r); });
-    pool_ = std::make_unique<ConnectionPool>(io_.executor(), *ParseUrl(server_->url() + base_path),
-                                             PoolOptions{});
-    client_ = std::make_unique<BeastCtiaClient>(*pool_, tokens_, options);
+    client_ = &rig_.Start(server_->url() + base_path, tokens_, options);
   }
 
   // Starts a lookup; its result is put in `out` (which must outlive the lookup) and `done`
@@ -130,12 +129,11 @@ class CtiaClientTest : public ::testing::Test {
     });
   }
 
-  IoThreads io_{2};
   FakeTokenSource tokens_;
   Script script_;
   std::unique_ptr<ScriptedHttpServer> server_;
-  std::unique_ptr<ConnectionPool> pool_;
-  std::unique_ptr<BeastCtiaClient> client_;
+  ::enrich::testing::PoolClientRig rig_{2};
+  BeastCtiaClient* client_ = nullptr;
 };
 
 TEST_F(CtiaClientTest, EncodesValueAsOnePathSegmentOnTheWire) {
@@ -338,7 +336,7 @@ TEST_F(CtiaClientTest, StopSendingCancelsTheLookupsNotYetOnTheWire) {
   EXPECT_EQ(server_->requests(), 1u);
   // Only the one sent counts as a request.
   EXPECT_EQ(client_->Snapshot().verdict_requests, 1u);
-  pool_->Shutdown();  // ends the hung one
+  rig_.pool().Shutdown();  // ends the hung one
   ASSERT_TRUE(done[0].WaitForNotificationWithTimeout(absl::Seconds(5)));
 }
 

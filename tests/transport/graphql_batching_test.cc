@@ -5,6 +5,7 @@
 #include "schema/time_format.h"
 #include "tests/fakes/await.h"
 #include "tests/fakes/fixed_token_source.h"
+#include "tests/fakes/pool_client_rig.h"
 #include "tests/fakes/scripted_http_server.h"
 #include "transport/ctia_client.h"
 #include "transport/internal/graphql_verdicts.h"
@@ -239,9 +240,8 @@ class GraphqlClientTest : public ::testing::Test {
 
   void TearDown() override { Stop(); }
   void Stop() {
-    client_.reset();
-    if (pool_ != nullptr) pool_->Shutdown();
-    pool_.reset();
+    rig_.Stop();
+    client_ = nullptr;
     server_.reset();
   }
 
@@ -250,8 +250,6 @@ class GraphqlClientTest : public ::testing::Test {
     script_ = std::move(script);
     server_ = std::make_unique<ScriptedHttpServer>(
         [this](const ScriptedRequest& r) { return script_(r); });
-    pool_ =
-        std::make_unique<ConnectionPool>(io_.executor(), *ParseUrl(server_->url()), PoolOptions{});
     CtiaClientOptions options;
     options.retry_backoff = absl::Milliseconds(1);
     options.max_backoff = absl::Milliseconds(5);
@@ -261,7 +259,7 @@ class GraphqlClientTest : public ::testing::Test {
       absl::MutexLock lock(&mu_);
       notices_.emplace_back(text);
     };
-    client_ = std::make_unique<BeastCtiaClient>(*pool_, tokens_, options);
+    client_ = &rig_.Start(server_->url(), tokens_, options);
   }
 
   // Answers a GraphQL request: disposition = 1 + (length of value) % 5, "none*" → no verdict,
@@ -327,12 +325,11 @@ class GraphqlClientTest : public ::testing::Test {
     return n;
   }
 
-  IoThreads io_{2};
   ::enrich::testing::FixedTokenSource tokens_;
   Script script_;
   std::unique_ptr<ScriptedHttpServer> server_;
-  std::unique_ptr<ConnectionPool> pool_;
-  std::unique_ptr<BeastCtiaClient> client_;
+  ::enrich::testing::PoolClientRig rig_{2};
+  BeastCtiaClient* client_ = nullptr;
   absl::Mutex mu_;
   std::vector<std::string> notices_ ABSL_GUARDED_BY(mu_);
 };

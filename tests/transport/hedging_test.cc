@@ -7,6 +7,7 @@
 #include "schema/time_format.h"
 #include "tests/fakes/await.h"
 #include "tests/fakes/fixed_token_source.h"
+#include "tests/fakes/pool_client_rig.h"
 #include "tests/fakes/scripted_http_server.h"
 #include "transport/connection_pool.h"
 #include "transport/ctia_client.h"
@@ -153,18 +154,12 @@ class HedgingTest : public ::testing::Test {
     pool_options.connections = 8;
     pool_options.request_timeout = request_timeout;
     pool_options.first_byte_timeout = request_timeout;
-    pool_ = std::make_unique<ConnectionPool>(io_.executor(), *ParseUrl(server_->url()),
-                                             pool_options);
     options.max_concurrency = 8;
     options.hedge_floor = absl::Milliseconds(200);
     options.hedge_min_answers = 20;
-    client_ = std::make_unique<BeastCtiaClient>(*pool_, tokens_, options);
+    client_ = &rig_.Start(server_->url(), tokens_, options, pool_options);
   }
-  void TearDown() override {
-    client_.reset();
-    if (pool_ != nullptr) pool_->Shutdown();
-    io_.Stop();
-  }
+  void TearDown() override { rig_.Stop(); }
 
   // Looks up every value at once; checks each lookup is settled exactly once, with the
   // verdict of its own value.
@@ -192,13 +187,12 @@ class HedgingTest : public ::testing::Test {
     }
   }
 
-  IoThreads io_{2};
   ::enrich::testing::FixedTokenSource tokens_;
   absl::Mutex mu_;
   std::set<std::string> hung_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<ScriptedHttpServer> server_;
-  std::unique_ptr<ConnectionPool> pool_;
-  std::unique_ptr<BeastCtiaClient> client_;
+  ::enrich::testing::PoolClientRig rig_{2};
+  BeastCtiaClient* client_ = nullptr;
 };
 
 std::vector<std::string> Values(absl::string_view prefix, int n) {
@@ -249,7 +243,7 @@ TEST_F(HedgingTest, AWriteIsNeverResent) {
   // Far beyond the hedge delay: a lookup would have been resent long ago.
   EXPECT_EQ(status.wait_for(std::chrono::seconds(2)), std::future_status::timeout);
   EXPECT_EQ(client_->Snapshot().hedges, 0u);
-  pool_->Shutdown();  // ends the hung POST
+  rig_.pool().Shutdown();  // ends the hung POST
   EXPECT_EQ(status.wait_for(std::chrono::seconds(5)), std::future_status::ready);
   EXPECT_EQ(client_->Snapshot().write_requests, 1u);
 }
@@ -265,7 +259,7 @@ TEST_F(HedgingTest, OffMeansNeverResent) {
   std::future<VerdictOr> result = done->get_future();
   EXPECT_EQ(result.wait_for(std::chrono::seconds(2)), std::future_status::timeout);
   EXPECT_EQ(client_->Snapshot().hedges, 0u);
-  pool_->Shutdown();
+  rig_.pool().Shutdown();
   EXPECT_EQ(result.wait_for(std::chrono::seconds(5)), std::future_status::ready);
 }
 
