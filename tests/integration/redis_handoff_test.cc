@@ -114,6 +114,12 @@ struct Worker {
     }
     ASSERT_EQ(rig.client().Collecting(), values.size());
   }
+  // Returns once `n` of its lookups were handed over (at most 5 s).
+  void AwaitHanded(int64_t n) {
+    for (int i = 0; i < 500 && source.counters().handed.load() < n; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
   // The engine's run is stuck on the batch (its input goes on): a mid-run flush.
   void Stuck() { source.FlushBatch(); }
   // Returns once the others can see this worker as quota-bound (its heartbeat said so).
@@ -167,6 +173,13 @@ class RedisHandoffTest : public ::testing::Test {
     }
   }
 
+  // The sim was asked `count` distinct observables, each once.
+  void ExpectEachAskedOnce(size_t count) {
+    const auto asked = testing::LookupsByObservable(*sim_);
+    EXPECT_EQ(asked.size(), count);
+    for (const auto& [observable, n] : asked) EXPECT_EQ(n, 1u) << observable;
+  }
+
   testing::RedisServer redis_;
   std::unique_ptr<sim::SimServer> sim_;
 };
@@ -180,9 +193,7 @@ TEST_F(RedisHandoffTest, TheLastWorkerSendsBothTailsInOneRequest) {
   b.Ask(b_values, b_answers);
 
   a.End();  // b still runs: a hands its five over and sends nothing
-  for (int i = 0; i < 500 && a.source.counters().handed.load() < 5; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  a.AwaitHanded(5);
   EXPECT_EQ(a.source.counters().handed.load(), 5);
   EXPECT_EQ(a.rig.client().Collecting(), 0u);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
@@ -197,9 +208,7 @@ TEST_F(RedisHandoffTest, TheLastWorkerSendsBothTailsInOneRequest) {
   EXPECT_EQ(b.source.counters().asked.load(), 12);
   EXPECT_EQ(a.source.counters().asked.load(), 0);
   EXPECT_EQ(a.source.counters().shared.load(), 5);  // answered through Redis
-  const auto asked = testing::LookupsByObservable(*sim_);
-  EXPECT_EQ(asked.size(), 12u);
-  for (const auto& [observable, n] : asked) EXPECT_EQ(n, 1u) << observable;
+  ExpectEachAskedOnce(12u);
   // Nothing is left on the hand-off list, nobody in the running set.
   transport::SharedHandoff probe(a.lookups, "http://ctia-sim.test", "private",
                                  absl::Seconds(1));
@@ -219,9 +228,7 @@ TEST_F(RedisHandoffTest, TwoStuckWorkersSendTheirBatchesInOneRequest) {
   b.AwaitBoundHeartbeat();
 
   a.Stuck();  // b is busy and the quota sets its pace: a hands its five over
-  for (int i = 0; i < 500 && a.source.counters().handed.load() < 5; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  a.AwaitHanded(5);
   ASSERT_EQ(a.source.counters().handed.load(), 5);
   std::this_thread::sleep_for(std::chrono::milliseconds(200));  // two ticks: nothing sent
   EXPECT_EQ(sim_->Counters().graphql_requests, 0u);
@@ -235,9 +242,7 @@ TEST_F(RedisHandoffTest, TwoStuckWorkersSendTheirBatchesInOneRequest) {
   EXPECT_EQ(sim_->Counters().graphql_requests, 1u);
   EXPECT_EQ(b.source.counters().taken.load(), 5);
   EXPECT_EQ(a.source.counters().asked.load(), 0);
-  const auto asked = testing::LookupsByObservable(*sim_);
-  EXPECT_EQ(asked.size(), 12u);
-  for (const auto& [observable, n] : asked) EXPECT_EQ(n, 1u) << observable;
+  ExpectEachAskedOnce(12u);
   EXPECT_EQ(testing::Call(a.client, {"LLEN", probe.ListKey()})->integer, 0);
 }
 
@@ -259,9 +264,7 @@ TEST_F(RedisHandoffTest, AStuckWorkerSendsItsBatchAfterItsStuckWaitWhenTheOthers
   EXPECT_EQ(a.source.counters().handed.load(), 6);
   EXPECT_EQ(a.source.counters().taken.load(), 6);  // its own, from the list
   EXPECT_EQ(sim_->Counters().graphql_requests, 1u);
-  const auto asked = testing::LookupsByObservable(*sim_);
-  EXPECT_EQ(asked.size(), values.size());
-  for (const auto& [observable, n] : asked) EXPECT_EQ(n, 1u) << observable;
+  ExpectEachAskedOnce(values.size());
 }
 
 // A busy worker whose requests do not wait for the quota: the workers, not the quota, set the
@@ -291,9 +294,7 @@ TEST_F(RedisHandoffTest, ABusyWorkerAsksAHandedLookupItNeedsInItsOwnBatch) {
   Answers a_answers(a_values.size());
   a.Ask(a_values, a_answers);
   a.End();  // b is busy: a hands its five over
-  for (int i = 0; i < 500 && a.source.counters().handed.load() < 5; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  a.AwaitHanded(5);
   ASSERT_EQ(a.source.counters().handed.load(), 5);
 
   const std::vector<std::string> b_values = {"a-0.example", "b-0.example", "b-1.example"};
@@ -306,9 +307,7 @@ TEST_F(RedisHandoffTest, ABusyWorkerAsksAHandedLookupItNeedsInItsOwnBatch) {
   EXPECT_EQ(sim_->Counters().graphql_requests, 1u);
   EXPECT_EQ(b.source.counters().taken.load(), 5);
   EXPECT_EQ(b.source.counters().asked.load(), 7);
-  const auto asked = testing::LookupsByObservable(*sim_);
-  EXPECT_EQ(asked.size(), 7u);
-  for (const auto& [observable, n] : asked) EXPECT_EQ(n, 1u) << observable;
+  ExpectEachAskedOnce(7u);
 }
 
 TEST_F(RedisHandoffTest, AHandedBatchWhoseTakerNeverComesIsAskedByItsHanderAfterALease) {
@@ -328,9 +327,7 @@ TEST_F(RedisHandoffTest, AHandedBatchWhoseTakerNeverComesIsAskedByItsHanderAfter
   EXPECT_EQ(a.source.counters().asked.load(), 6);  // taken back, each asked once, here
   EXPECT_EQ(b.source.counters().taken.load(), 0);
   EXPECT_EQ(sim_->Counters().graphql_requests, 1u);  // taken over together: one batch
-  const auto asked = testing::LookupsByObservable(*sim_);
-  EXPECT_EQ(asked.size(), values.size());
-  for (const auto& [observable, n] : asked) EXPECT_EQ(n, 1u) << observable;
+  ExpectEachAskedOnce(values.size());
 }
 
 TEST_F(RedisHandoffTest, AHanderTakesItsBatchBackAtOnceWhenTheOtherWorkerLeaves) {
@@ -340,18 +337,14 @@ TEST_F(RedisHandoffTest, AHanderTakesItsBatchBackAtOnceWhenTheOtherWorkerLeaves)
   Answers answers(values.size());
   a.Ask(values, answers);
   a.End();
-  for (int i = 0; i < 500 && a.source.counters().handed.load() < 4; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  a.AwaitHanded(4);
   ASSERT_EQ(a.source.counters().handed.load(), 4);
   const absl::Time left = absl::Now();
   b.reset();  // ends with nothing of its own to flush, and leaves
   ExpectAnswered(answers, values);
   EXPECT_LT(absl::Now() - left, absl::Seconds(15));  // not the lease's 30 s
   EXPECT_EQ(a.source.counters().taken.load(), 4);    // its own, from the list
-  const auto asked = testing::LookupsByObservable(*sim_);
-  EXPECT_EQ(asked.size(), values.size());
-  for (const auto& [observable, n] : asked) EXPECT_EQ(n, 1u) << observable;
+  ExpectEachAskedOnce(values.size());
 }
 
 }  // namespace

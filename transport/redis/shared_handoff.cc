@@ -187,10 +187,6 @@ void SharedHandoff::Finish(const std::vector<HandoffItem>& items, OutcomeCallbac
   Hand(items, Mode::kFinal, std::move(callback));
 }
 
-void SharedHandoff::TakeIfLast(OutcomeCallback callback) {
-  Hand({}, Mode::kFinal, std::move(callback));
-}
-
 void SharedHandoff::SetQuotaBound(bool bound) { ticker_->bound.store(bound); }
 
 void SharedHandoff::Unstuck() {

@@ -89,9 +89,6 @@ class SharedHandoff {
   void Hand(const std::vector<HandoffItem>& items, Mode mode, OutcomeCallback callback);
   // Hand(kFinal), and no heartbeat from now on.
   void Finish(const std::vector<HandoffItem>& items, OutcomeCallback callback);
-  // Hand(kFinal) without items, for a worker that has left: takes the list when no live worker
-  // is busy (else "handed", and nothing changes).
-  void TakeIfLast(OutcomeCallback callback);
   // The worker's run goes on: no longer marked stuck (answer ignored).
   void Unstuck();
   // Whether this worker's requests wait for the shared quota now: said with each heartbeat
@@ -99,7 +96,7 @@ class SharedHandoff {
   // while the quota, not the workers, sets the pace (waiting then costs the job nothing).
   void SetQuotaBound(bool bound);
   // Calls `watch` every tick (on an io thread) while it returns true; it may call Hand,
-  // TakeIfLast and Unstuck, not the other methods. A new watch replaces the old one; nullptr stops it.
+  // SetQuotaBound and Unstuck, not the other methods. A new watch replaces the old one; nullptr stops it.
   void Watch(std::function<bool()> watch);
 
   std::string RunningKey() const { return running_key_; }
