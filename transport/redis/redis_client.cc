@@ -11,6 +11,7 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/cord.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -69,6 +70,17 @@ RedisReply CopyReply(const redisReply& r) {
 
 class RedisClient::Impl : public std::enable_shared_from_this<Impl> {
  public:
+  // Whether `sha1` was sent whole before (else it is now counted as sent).
+  bool ScriptSent(const std::string& sha1) {
+    absl::MutexLock lock(&mu_);
+    return !scripts_sent_.insert(sha1).second;
+  }
+  // The server lost its scripts (a restart): each goes whole again, once.
+  void ForgetScripts() {
+    absl::MutexLock lock(&mu_);
+    scripts_sent_.clear();
+  }
+
   Impl(net::any_io_executor executor, RedisEndpoint endpoint, RedisClientOptions options)
       : strand_(net::make_strand(executor)),
         endpoint_(std::move(endpoint)),
@@ -366,6 +378,8 @@ class RedisClient::Impl : public std::enable_shared_from_this<Impl> {
 
   mutable absl::Mutex mu_;
   RedisHealth health_ ABSL_GUARDED_BY(mu_);
+  // Scripts (sha1) this client sent whole since the last NOSCRIPT (Eval).
+  absl::flat_hash_set<std::string> scripts_sent_ ABSL_GUARDED_BY(mu_);
 };
 
 RedisClient::RedisClient(net::any_io_executor executor, RedisEndpoint endpoint,
@@ -390,11 +404,18 @@ void RedisClient::Eval(const RedisScript& script, std::vector<std::string> keys,
   evalsha.insert(evalsha.end(), tail.begin(), tail.end());
   std::vector<std::string> eval = {"EVAL", script.body()};
   eval.insert(eval.end(), tail.begin(), tail.end());
+  // A script's first call goes whole (EVAL loads it): the EVALSHAs pipelined behind it find
+  // it loaded. Retried only after NOSCRIPT, each such call would run after commands sent
+  // later (a PING that is to confirm every earlier write is in Redis).
+  if (!impl_->ScriptSent(script.sha1())) {
+    return impl_->Command(std::move(eval), std::move(callback));
+  }
   // The script cache is empty after a Redis restart: NOSCRIPT → EVAL loads it again.
   impl_->Command(std::move(evalsha), [impl = impl_, eval = std::move(eval),
                                       callback = std::move(callback)](
                                          absl::StatusOr<RedisReply> reply) mutable {
     if (!reply.ok() && absl::StrContains(reply.status().message(), "NOSCRIPT")) {
+      impl->ForgetScripts();
       impl->Command(std::move(eval), std::move(callback));
       return;
     }
